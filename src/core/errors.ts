@@ -1,0 +1,182 @@
+/**
+ * The engine's error hierarchy. Every error has a literal `name`, a stable `code`, the HTTP status it maps to
+ * where it reaches the API, optional `details` for the caller, and a chained `cause`.
+ */
+export type ErrorDetails = Record<string, unknown>
+
+export abstract class TickflowError extends Error {
+  abstract override readonly name: string
+  abstract readonly code: string
+  abstract readonly httpStatus: number
+  readonly details: ErrorDetails
+
+  constructor(message: string, details: ErrorDetails = {}, options?: ErrorOptions) {
+    super(message, options)
+    this.details = details
+  }
+
+  toJSON(): { code: string; message: string; details: ErrorDetails } {
+    return { code: this.code, message: this.message, details: this.details }
+  }
+}
+
+/** Invalid parameters: `details.field` names the offending field (dotted path). */
+export class ValidationError extends TickflowError {
+  override readonly name = 'ValidationError'
+  readonly code = 'VALIDATION_ERROR'
+  readonly httpStatus = 400
+  constructor(
+    message: string,
+    readonly field: string,
+    details: ErrorDetails = {},
+    options?: ErrorOptions,
+  ) {
+    super(message, { field, ...details }, options)
+  }
+}
+
+/** A workflow definition that cannot be loaded (cycle, unknown next node, reserved or duplicate id, bad limit). */
+export class DefinitionError extends TickflowError {
+  override readonly name = 'DefinitionError'
+  readonly code = 'INVALID_DEFINITION'
+  readonly httpStatus = 400
+}
+
+/** A programming error in how the engine is set up: duplicate registration, worker missing for a node. */
+export class RegistrationError extends TickflowError {
+  override readonly name = 'RegistrationError'
+  readonly code = 'REGISTRATION_ERROR'
+  readonly httpStatus = 500
+}
+
+export class InstanceNotFoundError extends TickflowError {
+  override readonly name = 'InstanceNotFoundError'
+  readonly code = 'INSTANCE_NOT_FOUND'
+  readonly httpStatus = 404
+  constructor(readonly instanceId: string) {
+    super(`workflow instance '${instanceId}' does not exist`, { instanceId })
+  }
+}
+
+export class WorkflowTypeNotFoundError extends TickflowError {
+  override readonly name = 'WorkflowTypeNotFoundError'
+  readonly code = 'WORKFLOW_TYPE_NOT_FOUND'
+  readonly httpStatus = 404
+  constructor(readonly workflowType: string) {
+    super(`workflow type '${workflowType}' is not registered`, { workflowType })
+  }
+}
+
+export class NodeNotFoundError extends TickflowError {
+  override readonly name = 'NodeNotFoundError'
+  readonly code = 'NODE_NOT_FOUND'
+  readonly httpStatus = 404
+  constructor(
+    readonly workflowType: string,
+    readonly nodeId: string,
+  ) {
+    super(`workflow type '${workflowType}' has no node '${nodeId}'`, { workflowType, nodeId })
+  }
+}
+
+/** Another runner holds the instance lease; the caller may try again later. */
+export class LockConflictError extends TickflowError {
+  override readonly name = 'LockConflictError'
+  readonly code = 'LOCK_CONFLICT'
+  readonly httpStatus = 409
+  constructor(
+    readonly instanceId: string,
+    readonly leaseUntilMs: number | undefined,
+  ) {
+    super(`workflow instance '${instanceId}' is being worked on by another runner`, {
+      instanceId,
+      ...(leaseUntilMs === undefined ? {} : { leaseUntilMs }),
+    })
+  }
+}
+
+/** Our lease was taken over (it expired and another runner acquired it): this runner must stop writing. */
+export class LeaseLostError extends TickflowError {
+  override readonly name = 'LeaseLostError'
+  readonly code = 'LEASE_LOST'
+  readonly httpStatus = 409
+  constructor(
+    readonly instanceId: string,
+    readonly fence: number,
+  ) {
+    super(`lease on workflow instance '${instanceId}' (fence ${fence}) was lost; the pass stopped`, {
+      instanceId,
+      fence,
+    })
+  }
+}
+
+/** The operation is not allowed in the instance's or node's current state. */
+export class IllegalStateError extends TickflowError {
+  override readonly name = 'IllegalStateError'
+  readonly code = 'ILLEGAL_STATE'
+  readonly httpStatus = 409
+}
+
+/** A create with a client-chosen id that already exists with a different request. */
+export class IdempotencyConflictError extends TickflowError {
+  override readonly name = 'IdempotencyConflictError'
+  readonly code = 'IDEMPOTENCY_CONFLICT'
+  readonly httpStatus = 409
+  constructor(readonly instanceId: string) {
+    super(`workflow instance '${instanceId}' already exists with a different request`, { instanceId })
+  }
+}
+
+/** An external event older than the one already stored for the node. */
+export class StaleEventError extends TickflowError {
+  override readonly name = 'StaleEventError'
+  readonly code = 'STALE_EVENT'
+  readonly httpStatus = 409
+  constructor(
+    readonly instanceId: string,
+    readonly nodeId: string,
+    readonly eventTs: number,
+    readonly storedEventTs: number,
+  ) {
+    super(`event for node '${nodeId}' has event_ts ${eventTs}, older than the stored ${storedEventTs}`, {
+      instanceId,
+      nodeId,
+      eventTs,
+      storedEventTs,
+    })
+  }
+}
+
+/** A context, event or instance that would exceed the size budget. Nothing is stored. */
+export class PayloadTooLargeError extends TickflowError {
+  override readonly name = 'PayloadTooLargeError'
+  readonly code = 'PAYLOAD_TOO_LARGE'
+  readonly httpStatus = 413
+  constructor(
+    message: string,
+    readonly field: string,
+    readonly sizeBytes: number,
+    readonly limitBytes: number,
+  ) {
+    super(message, { field, sizeBytes, limitBytes })
+  }
+}
+
+/** Infrastructure failure of the store (throttling, service error, missing table). Safe to retry when `retryable`. */
+export class StoreError extends TickflowError {
+  override readonly name = 'StoreError'
+  readonly code: string
+  readonly httpStatus: number
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    options?: ErrorOptions & { code?: string },
+  ) {
+    super(message, {}, options)
+    this.code = options?.code ?? (retryable ? 'STORE_UNAVAILABLE' : 'STORE_ERROR')
+    this.httpStatus = retryable ? 503 : 500
+  }
+}
+
+export const isTickflowError = (error: unknown): error is TickflowError => error instanceof TickflowError

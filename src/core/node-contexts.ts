@@ -1,0 +1,85 @@
+import { END_NODE_ID, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
+import { cloneJson, type JsonObject, jsonEquals } from './json.js'
+import { CONTEXT_KEYS } from './node-context.js'
+import type { InstanceRecord, NodeEventRecord, NodeRecord } from './store.js'
+
+/**
+ * Node contexts are stored without the parts that can be derived (the instance input, the predecessors' outputs,
+ * the external event), which keeps an instance item small; these functions put them back together.
+ */
+
+export const nodeEventView = (event: NodeEventRecord): JsonObject => ({
+  event_content: cloneJson(event.content),
+  event_ts: event.eventTs,
+})
+
+/** What a node hands to its successors: its context minus pre_node_context, workflow_context and system. */
+export const successorView = (instance: InstanceRecord, nodeId: string): JsonObject => {
+  if (nodeId === ROOT_NODE_ID) return {}
+  const record = instance.nodes[nodeId]
+  const view: JsonObject = {}
+  const event = instance.events[nodeId]
+  if (event) view[CONTEXT_KEYS.nodeEvent] = nodeEventView(event)
+  for (const [key, value] of Object.entries(record?.output ?? {})) {
+    if (key !== CONTEXT_KEYS.system) view[key] = cloneJson(value)
+  }
+  return view
+}
+
+export const derivedPreNodeContext = (
+  definition: WorkflowDefinition,
+  instance: InstanceRecord,
+  nodeId: string,
+): JsonObject => {
+  const pre: JsonObject = {}
+  for (const prev of definition.byId.get(nodeId)?.prev ?? []) pre[prev] = successorView(instance, prev)
+  return pre
+}
+
+/** The whole context of a node as a worker (or the detail view) sees it. */
+export const assembleContext = (
+  definition: WorkflowDefinition,
+  instance: InstanceRecord,
+  nodeId: string,
+  record: NodeRecord | undefined,
+): JsonObject => {
+  const context: JsonObject = {
+    [CONTEXT_KEYS.preNodeContext]: cloneJson(
+      record?.preNodeContext ?? (nodeId === ROOT_NODE_ID ? {} : derivedPreNodeContext(definition, instance, nodeId)),
+    ),
+    [CONTEXT_KEYS.workflowContext]: cloneJson(record?.workflowContext ?? instance.input),
+  }
+  const event = instance.events[nodeId]
+  if (event && nodeId !== END_NODE_ID) context[CONTEXT_KEYS.nodeEvent] = nodeEventView(event)
+  for (const [key, value] of Object.entries(record?.output ?? {})) context[key] = cloneJson(value)
+  return context
+}
+
+/**
+ * Splits a context back into what is stored: the node's own output, plus overrides where the worker changed a
+ * derived part. The external event is owned by the event API: a worker's changes to `node_event` are not kept.
+ */
+export const splitContext = (
+  definition: WorkflowDefinition,
+  instance: InstanceRecord,
+  nodeId: string,
+  context: JsonObject,
+): Pick<NodeRecord, 'output' | 'workflowContext' | 'preNodeContext'> => {
+  const output: JsonObject = {}
+  for (const [key, value] of Object.entries(context)) {
+    if (key === CONTEXT_KEYS.preNodeContext || key === CONTEXT_KEYS.workflowContext || key === CONTEXT_KEYS.nodeEvent) {
+      continue
+    }
+    if (value !== undefined) output[key] = value
+  }
+  const split: Pick<NodeRecord, 'output' | 'workflowContext' | 'preNodeContext'> = { output }
+  const workflowContext = context[CONTEXT_KEYS.workflowContext]
+  if (!jsonEquals(workflowContext, instance.input)) {
+    split.workflowContext = (workflowContext ?? {}) as JsonObject
+  }
+  const preNodeContext = context[CONTEXT_KEYS.preNodeContext]
+  if (!jsonEquals(preNodeContext, derivedPreNodeContext(definition, instance, nodeId))) {
+    split.preNodeContext = (preNodeContext ?? {}) as JsonObject
+  }
+  return split
+}

@@ -1,0 +1,154 @@
+import type { NormalisedConfig } from './definition.js'
+import type { JsonObject, JsonValue } from './json.js'
+import type { InstanceStatus, StoredNodeStatus } from './statuses.js'
+
+/** One started node of an instance, as stored. */
+export interface NodeRecord {
+  status: StoredNodeStatus
+  failCount: number
+  createdAtMs: number
+  updatedAtMs: number
+  /** 1 + number of restarts of this node; part of the idempotency key handed to workers. */
+  attempt: number
+  /** Consecutive waits (NotReady, errors) of the current step, for the retry backoff. */
+  waits: number
+  /** When a waiting node should next be executed by a due pass. */
+  nextAttemptAtMs?: number
+  /** `event_ts` of the external event the last execution saw; a newer event makes the node due at once. */
+  seenEventTs?: number
+  /** The node's context without the parts derived from elsewhere (pre_node_context, workflow_context, node_event). */
+  output: JsonObject
+  /** Stored only when a worker changed its copy of the instance input. */
+  workflowContext?: JsonObject
+  /** Stored only when a worker changed its copy of its predecessors' outputs, or they can no longer be derived. */
+  preNodeContext?: JsonObject
+  /** A restart asked to reset fail count and creation time when the node is re-initialised. */
+  resetOnRestart?: boolean
+}
+
+export interface NodeEventRecord {
+  /** Seconds, as the caller gave it; versions the event (older rejected, equal overwrites). */
+  eventTs: number
+  content: JsonValue
+  receivedAtMs: number
+}
+
+export interface InstanceRecord {
+  id: string
+  workflowType: string
+  businessId?: string
+  status: InstanceStatus
+  input: JsonObject
+  createdAtMs: number
+  updatedAtMs: number
+  definitionVersion: string
+  nodes: Record<string, NodeRecord>
+  events: Record<string, NodeEventRecord>
+  /** Grows with every stored event: a pass compares it to learn that an event arrived while it ran. */
+  eventSeq: number
+  /** Fencing token: grows with every lease acquisition. */
+  fence: number
+  leaseOwner?: string
+  leaseUntilMs?: number
+  /** When the instance next needs attention; absent for idle and terminal instances. */
+  dueAtMs?: number
+  /** Fingerprint of the create request, for idempotent creates with a client-chosen id. */
+  requestHash?: string
+}
+
+export interface Lease {
+  readonly instanceId: string
+  readonly owner: string
+  readonly fence: number
+  readonly untilMs: number
+}
+
+/** A change made under the lease; every field is optional except the time. */
+export interface InstanceChange {
+  updatedAtMs: number
+  /** Node records to store whole (replacing what is there). */
+  nodes?: Record<string, NodeRecord>
+  status?: InstanceStatus
+  input?: JsonObject
+  /** undefined: leave as is; null: not due; a number: due at that time. */
+  dueAtMs?: number | null
+  /** Clear the lease in the same write. */
+  release?: boolean
+}
+
+export type AcquireResult =
+  | { kind: 'acquired'; lease: Lease; record: InstanceRecord }
+  | { kind: 'terminal'; record: InstanceRecord }
+
+export interface ListQuery {
+  workflowTypes: readonly string[]
+  statuses?: readonly InstanceStatus[]
+  businessId?: string
+  createdFromMs?: number
+  createdToMs?: number
+  limit: number
+  cursor?: string
+  order: 'asc' | 'desc'
+}
+
+export interface InstanceSummary {
+  id: string
+  workflowType: string
+  businessId?: string
+  status: InstanceStatus
+  createdAtMs: number
+}
+
+export interface ListPage {
+  items: InstanceSummary[]
+  /** Present when there may be more; pass it back to get the next page. */
+  cursor?: string
+}
+
+export type CountQuery = Omit<ListQuery, 'limit' | 'cursor' | 'order'>
+
+/** Raised by `createInstance` when the id is taken; carries what is stored. */
+export class InstanceExistsError extends Error {
+  override readonly name = 'InstanceExistsError'
+  constructor(readonly existing: InstanceRecord) {
+    super(`instance '${existing.id}' already exists`)
+  }
+}
+
+/**
+ * The storage port. Implementations must make every method a single atomic, conditional change: the engine's
+ * correctness under concurrency rests on these conditions.
+ */
+export interface InstanceStore {
+  /** Stores a new instance; with `lease`, it is created already leased by that owner (fence 1). */
+  createInstance(record: InstanceRecord, lease?: Lease): Promise<void>
+  /**
+   * Takes the lease when no live lease exists (or it is `owner`'s) and the instance is not terminal (unless
+   * `allowTerminal`, for restarts); increments the fence. Returns the record read atomically with the acquisition. Throws InstanceNotFoundError, LockConflictError.
+   */
+  acquireLease(
+    instanceId: string,
+    owner: string,
+    nowMs: number,
+    untilMs: number,
+    options?: { allowTerminal?: boolean },
+  ): Promise<AcquireResult>
+  /** Applies `change` if `lease` still holds (owner and fence match); throws LeaseLostError otherwise. */
+  writeUnderLease(lease: Lease, change: InstanceChange): Promise<{ eventSeq: number }>
+  /** Clears the lease if it is still ours (no error when it is not). */
+  releaseLease(lease: Lease): Promise<void>
+  /**
+   * Stores an external event without taking the lease, so an event is never refused because a pass is running.
+   * Conditions: instance exists and is not terminal, node not terminal, no newer event stored.
+   * Throws InstanceNotFoundError, IllegalStateError, StaleEventError. Makes the instance due at `nowMs`.
+   */
+  putEvent(instanceId: string, nodeId: string, event: NodeEventRecord, nowMs: number): Promise<void>
+  /** Makes the instance due at `dueAtMs` unless it is terminal (no lease needed: it only ever moves work earlier). */
+  markDue(instanceId: string, dueAtMs: number): Promise<void>
+  getInstance(instanceId: string): Promise<InstanceRecord | undefined>
+  listInstances(query: ListQuery): Promise<ListPage>
+  countInstances(query: CountQuery): Promise<number>
+  /** Stores a definition snapshot once per (type, version); later calls are no-ops. */
+  putDefinition(workflowType: string, version: string, config: NormalisedConfig): Promise<void>
+  getDefinition(workflowType: string, version: string): Promise<NormalisedConfig | undefined>
+}

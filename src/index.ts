@@ -1,0 +1,61 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
+import { DynamoDbStore } from './adapters/dynamodb/dynamodb-store.js'
+import { Engine, type EngineDeps } from './core/engine.js'
+import { createIdGenerator, mathRandom, systemClock } from './runtime/defaults.js'
+
+export interface CreateEngineOptions extends Partial<Omit<EngineDeps, 'store'>> {
+  tableName: string
+  client: DynamoDBClient | DynamoDBDocumentClient
+}
+
+/** An engine on a DynamoDB table, with the system clock, ULID ids and Math.random unless others are given. */
+export const createEngine = (options: CreateEngineOptions): Engine => {
+  const { tableName, client, ...rest } = options
+  const clock = rest.clock ?? systemClock
+  return new Engine({
+    ...rest,
+    store: new DynamoDbStore({ tableName, client }),
+    clock,
+    ids: rest.ids ?? createIdGenerator(clock),
+    random: rest.random ?? mathRandom,
+  })
+}
+
+export { DynamoDbStore, translateAwsError } from './adapters/dynamodb/dynamodb-store.js'
+export { ensureTable, tableDefinition } from './adapters/dynamodb/table.js'
+export { MemoryStore } from './adapters/memory/memory-store.js'
+export { defineWorkflow, type NodeSpec, type WorkflowModule, type WorkflowSpec } from './core/builder.js'
+export {
+  END_NODE_ID,
+  loadDefinition,
+  type NodeDefinition,
+  ROOT_NODE_ID,
+  type WorkflowDefinition,
+} from './core/definition.js'
+export {
+  type CreateResult,
+  Engine,
+  type EngineDeps,
+  type InstanceDetail,
+  type NodeDetail,
+  type OperationResult,
+} from './core/engine.js'
+export * from './core/errors.js'
+export type { JsonObject, JsonValue } from './core/json.js'
+export { CONTEXT_KEYS, type ExecutionInfo, NodeContext } from './core/node-context.js'
+export { DEFAULT_LIMITS, type Limits, type PassMode, type PassResult } from './core/pass.js'
+export type { Clock, IdGenerator, Logger, Random } from './core/ports.js'
+export type { Worker, WorkerStep } from './core/registry.js'
+export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy.js'
+export { InstanceStatus, NodeStatus } from './core/statuses.js'
+export type { InstanceStore, InstanceSummary, ListPage } from './core/store.js'
+export {
+  BusinessCriticalError,
+  BusinessWarningError,
+  FailedWithContinueError,
+  FailedWithFailedError,
+  NotReadyError,
+} from './core/worker-signals.js'
+export { createIdGenerator, jsonLogger, systemClock, ulid } from './runtime/defaults.js'
+export type { WorkflowConfig } from './schemas/workflow-config.js'

@@ -1,0 +1,103 @@
+import { z } from 'zod'
+import { idSchema } from './workflow-config.js'
+
+/** Instance ids: generated ones are ULIDs; client-chosen ones may use a few more characters. */
+export const instanceIdSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/,
+    'must be 1-128 letters, digits or _ . : - and start with a letter or digit',
+  )
+
+export const businessIdSchema = z.string().min(1).max(256)
+export const instanceStatusSchema = z.enum(['init', 'running', 'completed', 'failed', 'canceled'])
+const epochMsSchema = z.number().int().min(0).max(8_640_000_000_000_000)
+
+export const createParamsSchema = z.strictObject({
+  workflowType: idSchema,
+  businessId: businessIdSchema.optional(),
+  context: z.unknown().optional(),
+  run: z.boolean().optional(),
+  id: instanceIdSchema.optional(),
+  /** A delayed start: the instance is due (for the tick) at this time instead of now. Ignored with `run`. */
+  startAtMs: epochMsSchema.optional(),
+})
+
+export const runParamsSchema = z.strictObject({
+  instanceId: instanceIdSchema,
+  mode: z.enum(['explicit', 'due']).optional(),
+  /** Time left to the caller (a Lambda's `getRemainingTimeInMillis()`): the lease and the pass are sized on it. */
+  remainingTimeMs: z.number().int().min(1000).max(3_600_000).optional(),
+})
+
+export const addNodeEventParamsSchema = z.strictObject({
+  instanceId: instanceIdSchema,
+  nodeId: idSchema,
+  /** Seconds; versions the event. */
+  eventTs: z.number().int().min(0).max(253_402_300_799),
+  content: z.unknown().optional(),
+})
+
+export const restartNodeParamsSchema = z.strictObject({
+  instanceId: instanceIdSchema,
+  nodeId: idSchema,
+  force: z.boolean().optional(),
+  resetCounters: z.boolean().optional(),
+  run: z.boolean().optional(),
+})
+
+export const restartInstanceParamsSchema = z.strictObject({
+  instanceId: instanceIdSchema,
+  run: z.boolean().optional(),
+  context: z.unknown().optional(),
+  resetCounters: z.boolean().optional(),
+})
+
+export const listParamsSchema = z
+  .strictObject({
+    workflowType: idSchema.optional(),
+    status: z.union([instanceStatusSchema, z.array(instanceStatusSchema).min(1).max(5)]).optional(),
+    businessId: businessIdSchema.optional(),
+    createdFromMs: epochMsSchema.optional(),
+    createdToMs: epochMsSchema.optional(),
+    limit: z.number().int().min(1).max(1000).optional(),
+    cursor: z.string().min(1).max(4096).optional(),
+    order: z.enum(['asc', 'desc']).optional(),
+  })
+  .refine(
+    (params) =>
+      params.createdFromMs === undefined ||
+      params.createdToMs === undefined ||
+      params.createdFromMs <= params.createdToMs,
+    {
+      message: 'createdFromMs must not be after createdToMs',
+      path: ['createdFromMs'],
+    },
+  )
+
+export const countParamsSchema = z
+  .strictObject({
+    workflowType: idSchema.optional(),
+    status: z.union([instanceStatusSchema, z.array(instanceStatusSchema).min(1).max(5)]).optional(),
+    businessId: businessIdSchema.optional(),
+    createdFromMs: epochMsSchema.optional(),
+    createdToMs: epochMsSchema.optional(),
+  })
+  .refine(
+    (params) =>
+      params.createdFromMs === undefined ||
+      params.createdToMs === undefined ||
+      params.createdFromMs <= params.createdToMs,
+    {
+      message: 'createdFromMs must not be after createdToMs',
+      path: ['createdFromMs'],
+    },
+  )
+
+export type CreateParams = z.input<typeof createParamsSchema>
+export type RunParams = z.input<typeof runParamsSchema>
+export type AddNodeEventParams = z.input<typeof addNodeEventParamsSchema>
+export type RestartNodeParams = z.input<typeof restartNodeParamsSchema>
+export type RestartInstanceParams = z.input<typeof restartInstanceParamsSchema>
+export type ListParams = z.input<typeof listParamsSchema>
+export type CountParams = z.input<typeof countParamsSchema>

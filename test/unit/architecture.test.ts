@@ -1,0 +1,167 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { dirname, join, posix } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import ts from 'typescript'
+import { describe, expect, it } from 'vitest'
+
+/**
+ * The core is the engine's logic only: no AWS, no framework, no environment, no wall clock or randomness (those
+ * arrive through ports), so that it runs the same in tests, locally and in Lambda.
+ */
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const SOURCE_EXTENSIONS = /\.(?:ts|mts|cts|js|mjs|cjs)$/
+const SKIPPED_DIRS = new Set(['node_modules', 'dist', '.cache', '.data', '.serverless', '.git'])
+
+const sourceFiles = (dir: string, extensions: RegExp): string[] =>
+  readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
+    const path = posix.join(dir, entry.name)
+    if (entry.isDirectory()) return SKIPPED_DIRS.has(entry.name) ? [] : sourceFiles(path, extensions)
+    return extensions.test(entry.name) ? [path] : []
+  })
+
+const parse = (path: string, source: string): ts.SourceFile =>
+  ts.createSourceFile(path, source, ts.ScriptTarget.Latest, true)
+
+const printer = ts.createPrinter({ removeComments: true })
+
+/** The code without its comments, so that documentation may name what the code must not do. */
+const stripComments = (path: string, source: string): string => printer.printFile(parse(path, source))
+
+/** Module specifiers of imports and re-exports (type-only ones too), dynamic imports and requires. */
+const importedModules = (path: string, source: string): string[] => {
+  const specifiers: string[] = []
+  const visit = (node: ts.Node): void => {
+    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier) {
+      if (ts.isStringLiteral(node.moduleSpecifier)) specifiers.push(node.moduleSpecifier.text)
+    } else if (ts.isCallExpression(node)) {
+      const [first] = node.arguments
+      const isImport = node.expression.kind === ts.SyntaxKind.ImportKeyword
+      const isRequire = ts.isIdentifier(node.expression) && node.expression.text === 'require'
+      if ((isImport || isRequire) && first && ts.isStringLiteralLike(first)) specifiers.push(first.text)
+    } else if (ts.isImportTypeNode(node)) {
+      const argument = node.argument
+      if (ts.isLiteralTypeNode(argument) && ts.isStringLiteral(argument.literal)) specifiers.push(argument.literal.text)
+    }
+    ts.forEachChild(node, visit)
+  }
+  visit(parse(path, source))
+  return specifiers
+}
+
+const FORBIDDEN_PACKAGES = ['@aws-sdk/', '@middy/', '@aws-lambda-powertools/']
+const FORBIDDEN_LAYERS = ['src/adapters', 'src/local', 'src/api', 'src/runtime', 'functions']
+const FORBIDDEN_CALLS: [pattern: RegExp, what: string][] = [
+  [/\bprocess\s*\.\s*env\b/, 'process.env'],
+  [/\bDate\s*\.\s*now\s*\(/, 'Date.now('],
+  [/\bMath\s*\.\s*random\s*\(/, 'Math.random('],
+  [/\bnew\s+Date\s*\(/, 'new Date('],
+]
+
+/** What a core file may not do, given its repository-relative path and its text. */
+const coreViolations = (path: string, source: string): string[] => {
+  const code = stripComments(path, source)
+  const problems: string[] = []
+  for (const specifier of importedModules(path, source)) {
+    if (FORBIDDEN_PACKAGES.some((prefix) => specifier.startsWith(prefix))) problems.push(`imports ${specifier}`)
+    if (specifier.startsWith('.')) {
+      const target = posix.normalize(posix.join(posix.dirname(path), specifier))
+      const layer = FORBIDDEN_LAYERS.find((dir) => target === dir || target.startsWith(`${dir}/`))
+      if (layer !== undefined) problems.push(`imports ${specifier} from ${layer}`)
+    }
+  }
+  for (const [pattern, what] of FORBIDDEN_CALLS) if (pattern.test(code)) problems.push(`uses ${what}`)
+  return problems
+}
+
+const AWS_SDK_ALLOWED = ['src/adapters/', 'src/local/', 'functions/', 'scripts/', 'test/']
+
+const mayImportAwsSdk = (path: string): boolean =>
+  path === 'src/index.ts' || AWS_SDK_ALLOWED.some((prefix) => path.startsWith(prefix))
+
+describe('the architecture checker', () => {
+  it.each([
+    {
+      source: "import { DynamoDBClient } from '@aws-sdk/client-dynamodb'",
+      problem: 'imports @aws-sdk/client-dynamodb',
+    },
+    { source: "import type { Handler } from '@middy/core'", problem: 'imports @middy/core' },
+    {
+      source: "export { Logger } from '@aws-lambda-powertools/logger'",
+      problem: 'imports @aws-lambda-powertools/logger',
+    },
+    { source: "import '@aws-sdk/polyfill'", problem: 'imports @aws-sdk/polyfill' },
+    {
+      source: "import type { AttributeValue } from '@aws-sdk/client-dynamodb'",
+      problem: 'imports @aws-sdk/client-dynamodb',
+    },
+    {
+      source: "type Input = import('@aws-sdk/lib-dynamodb').PutCommandInput",
+      problem: 'imports @aws-sdk/lib-dynamodb',
+    },
+    { source: "export * from '../runtime/defaults.js'", problem: 'imports ../runtime/defaults.js from src/runtime' },
+    { source: "const m = await import('@aws-sdk/lib-dynamodb')", problem: 'imports @aws-sdk/lib-dynamodb' },
+    {
+      source: "import {\n  DynamoDbStore,\n} from '../adapters/dynamodb/dynamodb-store.js'",
+      problem: 'imports ../adapters/dynamodb/dynamodb-store.js from src/adapters',
+    },
+    {
+      source: "import { x } from '../local/dynamodb-local.js'",
+      problem: 'imports ../local/dynamodb-local.js from src/local',
+    },
+    { source: "import { x } from '../api/routes.js'", problem: 'imports ../api/routes.js from src/api' },
+    {
+      source: "import { systemClock } from '../runtime/defaults.js'",
+      problem: 'imports ../runtime/defaults.js from src/runtime',
+    },
+    { source: "import { h } from '../../functions/run.js'", problem: 'imports ../../functions/run.js from functions' },
+    { source: 'const region = process.env.AWS_REGION', problem: 'uses process.env' },
+    { source: 'const now = Date.now()', problem: 'uses Date.now(' },
+    { source: 'const jitter = Math.random() * 10', problem: 'uses Math.random(' },
+    { source: 'const at = new Date(ms).toISOString()', problem: 'uses new Date(' },
+  ])('reports $problem', ({ source, problem }) => {
+    expect(coreViolations('src/core/engine.ts', source)).toEqual([problem])
+  })
+
+  it.each([
+    { what: 'a line comment', source: '// Date.now() is not used here\nconst a = 1' },
+    { what: 'a block comment', source: "/* import x from '@aws-sdk/client-dynamodb' */ const a = 1" },
+    { what: 'a doc comment', source: '/**\n * Never call Math.random() or new Date() here.\n */\nexport const a = 1' },
+    { what: 'a sibling core module', source: "import { x } from './store.js'" },
+    { what: 'the schemas', source: "import { z } from '../schemas/workflow-config.js'" },
+    { what: 'a URL in a string', source: "const url = 'https://example.com/path' // process.env" },
+    { what: 'a regular expression', source: "const re = /^[a-z'\"]+\\/\\//\nconst b = 'x' // Date.now()" },
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the sample is source text that holds a template literal
+    { what: 'a template literal', source: 'const t = `a ${1 + 1} // b`\n// Math.random()' },
+    { what: 'a clock port', source: 'const now = this.clock.nowMs()' },
+  ])('accepts $what', ({ source }) => {
+    expect(coreViolations('src/core/engine.ts', source)).toEqual([])
+  })
+})
+
+describe('src/core', () => {
+  const coreFiles = sourceFiles('src/core', /\.ts$/)
+
+  it('holds the engine modules this check is meant for', () => {
+    expect(coreFiles).toEqual(expect.arrayContaining(['src/core/engine.ts', 'src/core/store.ts']))
+  })
+
+  it.each(coreFiles)('%s depends on nothing but the core, schemas and plain libraries', (path) => {
+    expect(coreViolations(path, readFileSync(join(ROOT, path), 'utf8'))).toEqual([])
+  })
+})
+
+describe('the AWS SDK', () => {
+  it('is imported only by adapters, local tooling, the package entry, functions, scripts and tests', () => {
+    const importers = sourceFiles('.', SOURCE_EXTENSIONS)
+      .map((path) => posix.normalize(path))
+      .filter((path) =>
+        importedModules(path, readFileSync(join(ROOT, path), 'utf8')).some((specifier) =>
+          specifier.startsWith('@aws-sdk/'),
+        ),
+      )
+
+    expect(importers).toContain('src/adapters/dynamodb/dynamodb-store.ts')
+    expect(importers.filter((path) => !mayImportAwsSdk(path))).toEqual([])
+  })
+})
