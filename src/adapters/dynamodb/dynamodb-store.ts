@@ -1,0 +1,372 @@
+import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb'
+import { unmarshall } from '@aws-sdk/util-dynamodb'
+import { z } from 'zod'
+import type { NormalisedConfig } from '../../core/definition.js'
+import {
+  IllegalStateError,
+  InstanceNotFoundError,
+  LeaseLostError,
+  LockConflictError,
+  StaleEventError,
+  StoreError,
+  ValidationError,
+} from '../../core/errors.js'
+import { isTerminalInstanceStatus, isTerminalNodeStatus } from '../../core/statuses.js'
+import {
+  type AcquireResult,
+  type CountQuery,
+  type InstanceChange,
+  InstanceExistsError,
+  type InstanceRecord,
+  type InstanceStore,
+  type InstanceSummary,
+  type Lease,
+  type ListPage,
+  type ListQuery,
+  type NodeEventRecord,
+} from '../../core/store.js'
+import { recordFromItem, recordToItem } from './item-codec.js'
+import { definitionKey, instanceKey } from './keys.js'
+import {
+  acquireLeaseParams,
+  type ListPartition,
+  listKeyRange,
+  listPartitions,
+  listQueryParams,
+  markDueParams,
+  putDefinitionParams,
+  putEventParams,
+  putInstanceParams,
+  releaseLeaseParams,
+  writeUnderLeaseParams,
+} from './params.js'
+
+const RETRYABLE = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'InternalServerError',
+  'InternalFailure',
+  'ServiceUnavailable',
+  'TransactionConflictException',
+])
+
+interface AwsError {
+  name?: string
+  message?: string
+  Item?: Record<string, AttributeValue>
+  $retryable?: unknown
+  $metadata?: { httpStatusCode?: number }
+}
+
+const isConditionFailure = (error: unknown): error is AwsError =>
+  (error as AwsError)?.name === 'ConditionalCheckFailedException'
+
+/** The item returned with a failed condition is marshalled even through the document client. */
+const oldItem = (error: AwsError): Record<string, unknown> | undefined =>
+  error.Item ? unmarshall(error.Item) : undefined
+
+/** Turns an AWS SDK error into the engine's StoreError; callers never see SDK types. */
+export const translateAwsError = (error: unknown, operation: string, tableName: string): StoreError => {
+  const aws = error as AwsError
+  const name = aws?.name ?? 'Error'
+  if (name === 'ResourceNotFoundException') {
+    return new StoreError(`${operation}: table '${tableName}' does not exist (${aws.message ?? name})`, false, {
+      cause: error,
+      code: 'TABLE_NOT_FOUND',
+    })
+  }
+  const status = aws?.$metadata?.httpStatusCode ?? 0
+  const retryable = RETRYABLE.has(name) || Boolean(aws?.$retryable) || status >= 500
+  return new StoreError(`${operation} failed: ${name}: ${aws?.message ?? ''}`.trim(), retryable, { cause: error })
+}
+
+const cursorSchema = z.object({ v: z.literal(1), after: z.string().min(1).max(300) })
+
+const encodeCursor = (after: string): string =>
+  Buffer.from(JSON.stringify({ v: 1, after }), 'utf8').toString('base64url')
+
+const decodeCursor = (cursor: string): string => {
+  try {
+    return cursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))).after
+  } catch {
+    throw new ValidationError('cursor is not a cursor this service issued', 'cursor')
+  }
+}
+
+const summarySchema = z.object({
+  id: z.string(),
+  wfType: z.string(),
+  businessId: z.string().optional(),
+  status: z.enum(['init', 'running', 'completed', 'failed', 'canceled']),
+  createdAtMs: z.number(),
+  createdKey: z.string(),
+})
+
+export interface DynamoDbStoreOptions {
+  tableName: string
+  /** A DynamoDBClient or an already wrapped DynamoDBDocumentClient. */
+  client: DynamoDBClient | DynamoDBDocumentClient
+  /** Largest number of index pages one list call reads before it returns a (possibly short) page. */
+  maxPagesPerList?: number
+}
+
+/** The InstanceStore on one DynamoDB table (layout in the README). Every state change is one conditional write. */
+export class DynamoDbStore implements InstanceStore {
+  readonly tableName: string
+  readonly #doc: DynamoDBDocumentClient
+  readonly #maxPages: number
+
+  constructor(options: DynamoDbStoreOptions) {
+    this.tableName = options.tableName
+    this.#doc =
+      options.client instanceof DynamoDBDocumentClient
+        ? options.client
+        : DynamoDBDocumentClient.from(options.client, {
+            marshallOptions: { removeUndefinedValues: true, convertEmptyValues: false },
+          })
+    this.#maxPages = options.maxPagesPerList ?? 10
+  }
+
+  async #send<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (error) {
+      if (isConditionFailure(error)) throw error
+      throw translateAwsError(error, operation, this.tableName)
+    }
+  }
+
+  async createInstance(record: InstanceRecord, lease?: Lease): Promise<void> {
+    const item = recordToItem(
+      lease ? { ...record, leaseOwner: lease.owner, leaseUntilMs: lease.untilMs, fence: lease.fence } : record,
+    )
+    try {
+      await this.#send('createInstance', () => this.#doc.send(new PutCommand(putInstanceParams(this.tableName, item))))
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error
+      const existing = oldItem(error)
+      if (!existing) throw translateAwsError(error, 'createInstance', this.tableName)
+      throw new InstanceExistsError(recordFromItem(existing))
+    }
+  }
+
+  async acquireLease(
+    instanceId: string,
+    owner: string,
+    nowMs: number,
+    untilMs: number,
+    options?: { allowTerminal?: boolean },
+  ): Promise<AcquireResult> {
+    const allowTerminal = options?.allowTerminal === true
+    try {
+      const result = await this.#send('acquireLease', () =>
+        this.#doc.send(
+          new UpdateCommand(acquireLeaseParams(this.tableName, instanceId, owner, nowMs, untilMs, allowTerminal)),
+        ),
+      )
+      const record = recordFromItem(result.Attributes)
+      return { kind: 'acquired', lease: { instanceId, owner, fence: record.fence, untilMs }, record }
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error
+      const item = oldItem(error)
+      if (!item) throw new InstanceNotFoundError(instanceId)
+      const record = recordFromItem(item)
+      if (!allowTerminal && isTerminalInstanceStatus(record.status)) return { kind: 'terminal', record }
+      throw new LockConflictError(instanceId, record.leaseUntilMs)
+    }
+  }
+
+  async writeUnderLease(lease: Lease, change: InstanceChange): Promise<{ eventSeq: number }> {
+    try {
+      const result = await this.#send('writeUnderLease', () =>
+        this.#doc.send(new UpdateCommand(writeUnderLeaseParams(this.tableName, lease, change))),
+      )
+      return { eventSeq: Number(result.Attributes?.evSeq ?? 0) }
+    } catch (error) {
+      if (isConditionFailure(error)) throw new LeaseLostError(lease.instanceId, lease.fence)
+      throw error
+    }
+  }
+
+  async releaseLease(lease: Lease): Promise<void> {
+    try {
+      await this.#send('releaseLease', () =>
+        this.#doc.send(new UpdateCommand(releaseLeaseParams(this.tableName, lease))),
+      )
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error
+    }
+  }
+
+  async putEvent(instanceId: string, nodeId: string, event: NodeEventRecord, nowMs: number): Promise<void> {
+    try {
+      await this.#send('putEvent', () =>
+        this.#doc.send(new UpdateCommand(putEventParams(this.tableName, instanceId, nodeId, event, nowMs))),
+      )
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error
+      const item = oldItem(error)
+      if (!item) throw new InstanceNotFoundError(instanceId)
+      const record = recordFromItem(item)
+      if (isTerminalInstanceStatus(record.status)) {
+        throw new IllegalStateError(`workflow instance '${instanceId}' is ${record.status}: it takes no more events`, {
+          instanceId,
+          status: record.status,
+        })
+      }
+      const node = record.nodes[nodeId]
+      if (node && isTerminalNodeStatus(node.status)) {
+        throw new IllegalStateError(`node '${nodeId}' is ${node.status}: it takes no more events`, {
+          instanceId,
+          nodeId,
+          status: node.status,
+        })
+      }
+      const stored = record.events[nodeId]
+      throw new StaleEventError(instanceId, nodeId, event.eventTs, stored?.eventTs ?? event.eventTs)
+    }
+  }
+
+  async markDue(instanceId: string, dueAtMs: number): Promise<void> {
+    try {
+      await this.#send('markDue', () =>
+        this.#doc.send(new UpdateCommand(markDueParams(this.tableName, instanceId, dueAtMs))),
+      )
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error
+    }
+  }
+
+  async getInstance(instanceId: string): Promise<InstanceRecord | undefined> {
+    const result = await this.#send('getInstance', () =>
+      this.#doc.send(new GetCommand({ TableName: this.tableName, Key: instanceKey(instanceId), ConsistentRead: true })),
+    )
+    return result.Item ? recordFromItem(result.Item) : undefined
+  }
+
+  /**
+   * Reads each partition (one per workflow type, or the business id's) from the cursor on, merges them by
+   * creation time and returns `limit` items. A page can be short when filters reject many items; the cursor
+   * then continues where the reading stopped.
+   */
+  async listInstances(query: ListQuery): Promise<ListPage> {
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
+    const desc = query.order === 'desc'
+    const beyond = (key: string, bound: string) => (desc ? key < bound : key > bound)
+    const streams = await Promise.all(
+      listPartitions(query).map((partition) => this.#collect(partition, query, after, query.limit)),
+    )
+    let merged = streams
+      .flatMap((stream) => stream.items)
+      .sort((a, b) => (a.createdKey < b.createdKey ? -1 : a.createdKey > b.createdKey ? 1 : 0))
+    if (desc) merged.reverse()
+    // A partition that stopped early has unread items beyond its last read key: nothing past it may be returned.
+    const stops = streams.map((stream) => stream.stoppedAt).filter((key): key is string => key !== undefined)
+    const stop = stops.length ? stops.reduce((a, b) => (beyond(a, b) ? b : a)) : undefined
+    if (stop !== undefined) merged = merged.filter((item) => !beyond(item.createdKey, stop))
+    const page = merged.slice(0, query.limit)
+    const more = merged.length > query.limit || stop !== undefined
+    const last = page[page.length - 1]
+    const items = page.map((item): InstanceSummary => {
+      const summary: InstanceSummary = {
+        id: item.id,
+        workflowType: item.wfType,
+        status: item.status,
+        createdAtMs: item.createdAtMs,
+      }
+      if (item.businessId !== undefined) summary.businessId = item.businessId
+      return summary
+    })
+    if (!more) return { items }
+    const cursorKey = merged.length > query.limit && last ? last.createdKey : (stop ?? last?.createdKey)
+    return cursorKey === undefined ? { items } : { items, cursor: encodeCursor(cursorKey) }
+  }
+
+  async #collect(
+    partition: ListPartition,
+    query: ListQuery,
+    after: string | undefined,
+    wanted: number,
+  ): Promise<{ items: z.infer<typeof summarySchema>[]; stoppedAt?: string }> {
+    const items: z.infer<typeof summarySchema>[] = []
+    const range = listKeyRange({ ...query, ...(after === undefined ? {} : { after }) })
+    if (range.low > range.high) return { items }
+    let startKey: Record<string, unknown> | undefined
+    for (let page = 0; page < this.#maxPages; page++) {
+      const params: QueryCommandInput = listQueryParams(
+        this.tableName,
+        partition,
+        { ...query, ...(after === undefined ? {} : { after }) },
+        Math.min(1000, wanted + 1),
+        startKey,
+      )
+      const result = await this.#send('listInstances', () => this.#doc.send(new QueryCommand(params)))
+      for (const raw of result.Items ?? []) {
+        const item = summarySchema.parse(raw)
+        if (item.createdKey !== after) items.push(item)
+      }
+      startKey = result.LastEvaluatedKey
+      if (!startKey || items.length > wanted) return { items }
+    }
+    return { items, stoppedAt: String(startKey?.createdKey) }
+  }
+
+  async countInstances(query: CountQuery): Promise<number> {
+    const range = listKeyRange({ ...query, order: 'asc' })
+    if (range.low > range.high) return 0
+    const counts = await Promise.all(
+      listPartitions(query).map(async (partition) => {
+        let total = 0
+        let startKey: Record<string, unknown> | undefined
+        do {
+          const params = {
+            ...listQueryParams(this.tableName, partition, { ...query, order: 'asc' }, undefined, startKey),
+            Select: 'COUNT' as const,
+          }
+          const result = await this.#send('countInstances', () => this.#doc.send(new QueryCommand(params)))
+          total += result.Count ?? 0
+          startKey = result.LastEvaluatedKey
+        } while (startKey)
+        return total
+      }),
+    )
+    return counts.reduce((a, b) => a + b, 0)
+  }
+
+  async putDefinition(workflowType: string, version: string, config: NormalisedConfig): Promise<void> {
+    try {
+      await this.#send('putDefinition', () =>
+        this.#doc.send(
+          new PutCommand(
+            putDefinitionParams(
+              this.tableName,
+              definitionKey(workflowType, version),
+              workflowType,
+              version,
+              JSON.stringify(config),
+            ),
+          ),
+        ),
+      )
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error
+    }
+  }
+
+  async getDefinition(workflowType: string, version: string): Promise<NormalisedConfig | undefined> {
+    const result = await this.#send('getDefinition', () =>
+      this.#doc.send(new GetCommand({ TableName: this.tableName, Key: definitionKey(workflowType, version) })),
+    )
+    const config = result.Item?.config
+    return typeof config === 'string' ? (JSON.parse(config) as NormalisedConfig) : undefined
+  }
+}

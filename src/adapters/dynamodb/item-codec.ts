@@ -1,0 +1,164 @@
+import { z } from 'zod'
+import { StoreError } from '../../core/errors.js'
+import type { JsonObject, JsonValue } from '../../core/json.js'
+import type { InstanceRecord, NodeEventRecord, NodeRecord } from '../../core/store.js'
+import { createdKey, dueShardFor, instanceKey } from './keys.js'
+
+/**
+ * Stored item shapes. Node records use short attribute names because every write is billed by the size of the
+ * whole instance item (1 WCU per KB): see the README's table layout for the long names.
+ */
+export const ITEM_SCHEMA_VERSION = 1
+
+const jsonText = z.string()
+
+const storedNodeSchema = z.object({
+  st: z.enum(['running', 'pending', 'finishing', 'completed', 'failed', 'canceled', 'restarting']),
+  fc: z.number().int().optional(),
+  caMs: z.number(),
+  uaMs: z.number(),
+  n: z.number().int().optional(),
+  w: z.number().int().optional(),
+  naMs: z.number().optional(),
+  evTs: z.number().optional(),
+  o: jsonText.optional(),
+  wc: jsonText.optional(),
+  pc: jsonText.optional(),
+  rr: z.boolean().optional(),
+})
+export type StoredNode = z.infer<typeof storedNodeSchema>
+
+const storedEventSchema = z.object({ ts: z.number(), c: jsonText, rMs: z.number() })
+
+export const instanceItemSchema = z.object({
+  pk: z.string(),
+  v: z.literal(ITEM_SCHEMA_VERSION),
+  id: z.string(),
+  wfType: z.string(),
+  businessId: z.string().optional(),
+  status: z.enum(['init', 'running', 'completed', 'failed', 'canceled']),
+  input: jsonText,
+  createdAtMs: z.number(),
+  updatedAtMs: z.number(),
+  createdKey: z.string(),
+  defVersion: z.string(),
+  nodes: z.record(z.string(), storedNodeSchema),
+  events: z.record(z.string(), storedEventSchema),
+  evSeq: z.number().int(),
+  fence: z.number().int(),
+  leaseOwner: z.string().optional(),
+  leaseUntilMs: z.number().optional(),
+  dueAtMs: z.number().optional(),
+  dueShard: z.string().optional(),
+  reqHash: z.string().optional(),
+})
+export type InstanceItem = z.infer<typeof instanceItemSchema>
+
+const parseJson = (text: string | undefined, fallback: JsonValue): JsonValue =>
+  text === undefined ? fallback : (JSON.parse(text) as JsonValue)
+
+export const nodeToItem = (node: NodeRecord): StoredNode => {
+  const item: StoredNode = { st: node.status, caMs: node.createdAtMs, uaMs: node.updatedAtMs }
+  // Defaults are left out to keep the item small.
+  if (node.failCount) item.fc = node.failCount
+  if (node.attempt !== 1) item.n = node.attempt
+  if (node.waits) item.w = node.waits
+  if (node.nextAttemptAtMs !== undefined) item.naMs = node.nextAttemptAtMs
+  if (node.seenEventTs !== undefined) item.evTs = node.seenEventTs
+  if (Object.keys(node.output).length) item.o = JSON.stringify(node.output)
+  if (node.workflowContext !== undefined) item.wc = JSON.stringify(node.workflowContext)
+  if (node.preNodeContext !== undefined) item.pc = JSON.stringify(node.preNodeContext)
+  if (node.resetOnRestart) item.rr = true
+  return item
+}
+
+const nodeFromItem = (item: StoredNode): NodeRecord => {
+  const node: NodeRecord = {
+    status: item.st,
+    failCount: item.fc ?? 0,
+    createdAtMs: item.caMs,
+    updatedAtMs: item.uaMs,
+    attempt: item.n ?? 1,
+    waits: item.w ?? 0,
+    output: parseJson(item.o, {}) as JsonObject,
+  }
+  if (item.naMs !== undefined) node.nextAttemptAtMs = item.naMs
+  if (item.evTs !== undefined) node.seenEventTs = item.evTs
+  if (item.wc !== undefined) node.workflowContext = parseJson(item.wc, {}) as JsonObject
+  if (item.pc !== undefined) node.preNodeContext = parseJson(item.pc, {}) as JsonObject
+  if (item.rr) node.resetOnRestart = true
+  return node
+}
+
+export const eventToItem = (event: NodeEventRecord): z.infer<typeof storedEventSchema> => ({
+  ts: event.eventTs,
+  c: JSON.stringify(event.content),
+  rMs: event.receivedAtMs,
+})
+
+const mapValues = <A, B>(record: Record<string, A>, fn: (value: A) => B): Record<string, B> =>
+  Object.fromEntries(Object.entries(record).map(([key, value]) => [key, fn(value)]))
+
+export const recordToItem = (record: InstanceRecord): InstanceItem => {
+  const item: InstanceItem = {
+    ...instanceKey(record.id),
+    v: ITEM_SCHEMA_VERSION,
+    id: record.id,
+    wfType: record.workflowType,
+    status: record.status,
+    input: JSON.stringify(record.input),
+    createdAtMs: record.createdAtMs,
+    updatedAtMs: record.updatedAtMs,
+    createdKey: createdKey(record.createdAtMs, record.id),
+    defVersion: record.definitionVersion,
+    nodes: mapValues(record.nodes, nodeToItem),
+    events: mapValues(record.events, eventToItem),
+    evSeq: record.eventSeq,
+    fence: record.fence,
+  }
+  if (record.businessId !== undefined) item.businessId = record.businessId
+  if (record.leaseOwner !== undefined) item.leaseOwner = record.leaseOwner
+  if (record.leaseUntilMs !== undefined) item.leaseUntilMs = record.leaseUntilMs
+  if (record.dueAtMs !== undefined) {
+    item.dueAtMs = record.dueAtMs
+    item.dueShard = dueShardFor(record.id)
+  }
+  if (record.requestHash !== undefined) item.reqHash = record.requestHash
+  return item
+}
+
+/** Parses an item read back from the table; a malformed item is a store fault, never silently accepted. */
+export const recordFromItem = (raw: unknown): InstanceRecord => {
+  const parsed = instanceItemSchema.safeParse(raw)
+  if (!parsed.success) {
+    throw new StoreError(
+      `stored instance item is malformed: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`,
+      false,
+      { code: 'CORRUPT_ITEM' },
+    )
+  }
+  const item = parsed.data
+  const record: InstanceRecord = {
+    id: item.id,
+    workflowType: item.wfType,
+    status: item.status,
+    input: parseJson(item.input, {}) as JsonObject,
+    createdAtMs: item.createdAtMs,
+    updatedAtMs: item.updatedAtMs,
+    definitionVersion: item.defVersion,
+    nodes: mapValues(item.nodes, nodeFromItem),
+    events: mapValues(item.events, (event) => ({
+      eventTs: event.ts,
+      content: parseJson(event.c, null),
+      receivedAtMs: event.rMs,
+    })),
+    eventSeq: item.evSeq,
+    fence: item.fence,
+  }
+  if (item.businessId !== undefined) record.businessId = item.businessId
+  if (item.leaseOwner !== undefined) record.leaseOwner = item.leaseOwner
+  if (item.leaseUntilMs !== undefined) record.leaseUntilMs = item.leaseUntilMs
+  if (item.dueAtMs !== undefined) record.dueAtMs = item.dueAtMs
+  if (item.reqHash !== undefined) record.requestHash = item.reqHash
+  return record
+}

@@ -1,0 +1,216 @@
+import type { PutCommandInput, QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
+import type { InstanceStatus } from '../../core/statuses.js'
+import type { CountQuery, InstanceChange, Lease, NodeEventRecord } from '../../core/store.js'
+import { eventToItem, type InstanceItem, nodeToItem } from './item-codec.js'
+import { createdKeyBounds, dueShardFor, INDEX, instanceKey } from './keys.js'
+
+/** Pure builders of DynamoDB request parameters: testable without a server. */
+
+const TERMINAL = { ':completed': 'completed', ':failed': 'failed', ':canceled': 'canceled' } as const
+const NOT_TERMINAL = 'NOT #status IN (:completed, :failed, :canceled)'
+
+export const putInstanceParams = (tableName: string, item: InstanceItem): PutCommandInput => ({
+  TableName: tableName,
+  Item: item,
+  ConditionExpression: 'attribute_not_exists(pk)',
+  ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+})
+
+export const acquireLeaseParams = (
+  tableName: string,
+  instanceId: string,
+  owner: string,
+  nowMs: number,
+  untilMs: number,
+  allowTerminal: boolean,
+): UpdateCommandInput => ({
+  TableName: tableName,
+  Key: instanceKey(instanceId),
+  UpdateExpression: 'SET leaseOwner = :owner, leaseUntilMs = :until ADD fence :one',
+  ConditionExpression: [
+    'attribute_exists(pk)',
+    '(attribute_not_exists(leaseOwner) OR leaseUntilMs < :now OR leaseOwner = :owner)',
+    ...(allowTerminal ? [] : [NOT_TERMINAL]),
+  ].join(' AND '),
+  ExpressionAttributeNames: allowTerminal ? undefined : { '#status': 'status' },
+  ExpressionAttributeValues: {
+    ':owner': owner,
+    ':until': untilMs,
+    ':now': nowMs,
+    ':one': 1,
+    ...(allowTerminal ? {} : TERMINAL),
+  },
+  ReturnValues: 'ALL_NEW',
+  ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+})
+
+/**
+ * One write of a pass or operation, fenced by the lease. `ADD evSeq :zero` changes nothing but makes
+ * UPDATED_NEW return the event counter, so the pass learns of events that arrived meanwhile for free.
+ */
+export const writeUnderLeaseParams = (tableName: string, lease: Lease, change: InstanceChange): UpdateCommandInput => {
+  const names: Record<string, string> = {}
+  const values: Record<string, unknown> = { ':owner': lease.owner, ':fence': lease.fence, ':ua': change.updatedAtMs }
+  const set = ['updatedAtMs = :ua']
+  const remove: string[] = []
+  Object.entries(change.nodes ?? {}).forEach(([nodeId, node], index) => {
+    names[`#n${index}`] = nodeId
+    values[`:n${index}`] = nodeToItem(node)
+    set.push(`nodes.#n${index} = :n${index}`)
+  })
+  if (change.status !== undefined) {
+    names['#status'] = 'status'
+    values[':status'] = change.status
+    set.push('#status = :status')
+  }
+  if (change.input !== undefined) {
+    // INPUT is a reserved word in DynamoDB expressions.
+    names['#input'] = 'input'
+    values[':input'] = JSON.stringify(change.input)
+    set.push('#input = :input')
+  }
+  if (change.dueAtMs === null) {
+    remove.push('dueAtMs', 'dueShard')
+  } else if (change.dueAtMs !== undefined) {
+    values[':due'] = change.dueAtMs
+    values[':shard'] = dueShardFor(lease.instanceId)
+    set.push('dueAtMs = :due', 'dueShard = :shard')
+  }
+  if (change.release) remove.push('leaseOwner', 'leaseUntilMs')
+  values[':zero'] = 0
+  return {
+    TableName: tableName,
+    Key: instanceKey(lease.instanceId),
+    UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''} ADD evSeq :zero`,
+    ConditionExpression: 'leaseOwner = :owner AND fence = :fence',
+    ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
+    ExpressionAttributeValues: values,
+    ReturnValues: 'UPDATED_NEW',
+  }
+}
+
+export const releaseLeaseParams = (tableName: string, lease: Lease): UpdateCommandInput => ({
+  TableName: tableName,
+  Key: instanceKey(lease.instanceId),
+  UpdateExpression: 'REMOVE leaseOwner, leaseUntilMs',
+  ConditionExpression: 'leaseOwner = :owner AND fence = :fence',
+  ExpressionAttributeValues: { ':owner': lease.owner, ':fence': lease.fence },
+})
+
+export const putEventParams = (
+  tableName: string,
+  instanceId: string,
+  nodeId: string,
+  event: NodeEventRecord,
+  nowMs: number,
+): UpdateCommandInput => ({
+  TableName: tableName,
+  Key: instanceKey(instanceId),
+  UpdateExpression: 'SET events.#node = :event, dueAtMs = :now, dueShard = :shard ADD evSeq :one',
+  ConditionExpression: [
+    'attribute_exists(pk)',
+    NOT_TERMINAL,
+    '(attribute_not_exists(nodes.#node) OR NOT nodes.#node.st IN (:completed, :failed, :canceled))',
+    '(attribute_not_exists(events.#node) OR events.#node.ts <= :ts)',
+  ].join(' AND '),
+  ExpressionAttributeNames: { '#node': nodeId, '#status': 'status' },
+  ExpressionAttributeValues: {
+    ':event': eventToItem(event),
+    ':now': nowMs,
+    ':shard': dueShardFor(instanceId),
+    ':one': 1,
+    ':ts': event.eventTs,
+    ...TERMINAL,
+  },
+  ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+})
+
+export const markDueParams = (tableName: string, instanceId: string, dueAtMs: number): UpdateCommandInput => ({
+  TableName: tableName,
+  Key: instanceKey(instanceId),
+  UpdateExpression: 'SET dueAtMs = :due, dueShard = :shard',
+  ConditionExpression: `attribute_exists(pk) AND ${NOT_TERMINAL} AND (attribute_not_exists(dueAtMs) OR dueAtMs > :due)`,
+  ExpressionAttributeNames: { '#status': 'status' },
+  ExpressionAttributeValues: { ':due': dueAtMs, ':shard': dueShardFor(instanceId), ...TERMINAL },
+})
+
+export interface ListPartition {
+  index: string
+  keyName: string
+  keyValue: string
+}
+
+/** Which index answers a list or count: by business id when given, else one partition per workflow type. */
+export const listPartitions = (query: CountQuery): ListPartition[] =>
+  query.businessId !== undefined
+    ? [{ index: INDEX.byBusiness, keyName: 'businessId', keyValue: query.businessId }]
+    : query.workflowTypes.map((type) => ({ index: INDEX.byType, keyName: 'wfType', keyValue: type }))
+
+export type ListRangeQuery = CountQuery & { order: 'asc' | 'desc'; after?: string }
+
+/**
+ * The created keys a list or count reads (inclusive): the creation-time range, narrowed by the cursor. `low > high`
+ * means the range holds nothing; DynamoDB rejects such a BETWEEN, so callers must not send it.
+ */
+export const listKeyRange = (query: ListRangeQuery): { low: string; high: string } => {
+  let [low, high] = createdKeyBounds(query.createdFromMs, query.createdToMs)
+  if (query.after !== undefined) {
+    if (query.order === 'desc' && query.after < high) high = query.after
+    if (query.order === 'asc' && query.after > low) low = query.after
+  }
+  return { low, high }
+}
+
+/**
+ * A query of one list partition, newest first (`desc`) or oldest first, from `after` (a created key; BETWEEN is
+ * inclusive and key attributes cannot be filtered, so the caller drops the cursor's own item),
+ * within the created-time range, with the remaining filters as a FilterExpression.
+ */
+export const listQueryParams = (
+  tableName: string,
+  partition: ListPartition,
+  query: ListRangeQuery,
+  limit: number | undefined,
+  exclusiveStartKey: Record<string, unknown> | undefined,
+): QueryCommandInput => {
+  const { low, high } = listKeyRange(query)
+  const names: Record<string, string> = { '#pk': partition.keyName, '#sk': 'createdKey' }
+  const values: Record<string, unknown> = { ':pk': partition.keyValue, ':low': low, ':high': high }
+  const filters: string[] = []
+  if (query.statuses !== undefined) {
+    names['#status'] = 'status'
+    const placeholders = query.statuses.map((status: InstanceStatus, index: number) => {
+      values[`:s${index}`] = status
+      return `:s${index}`
+    })
+    filters.push(`#status IN (${placeholders.join(', ')})`)
+  }
+  if (partition.index === INDEX.byBusiness && query.workflowTypes.length === 1) {
+    names['#type'] = 'wfType'
+    values[':type'] = query.workflowTypes[0]
+    filters.push('#type = :type')
+  }
+  return {
+    TableName: tableName,
+    IndexName: partition.index,
+    KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :low AND :high',
+    FilterExpression: filters.length ? filters.join(' AND ') : undefined,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+    ScanIndexForward: query.order === 'asc',
+    Limit: limit,
+    ExclusiveStartKey: exclusiveStartKey,
+  }
+}
+
+export const putDefinitionParams = (
+  tableName: string,
+  key: { pk: string },
+  workflowType: string,
+  version: string,
+  configJson: string,
+): PutCommandInput => ({
+  TableName: tableName,
+  Item: { ...key, defType: workflowType, version, config: configJson },
+  ConditionExpression: 'attribute_not_exists(pk)',
+})

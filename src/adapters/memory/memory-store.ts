@@ -1,0 +1,189 @@
+import type { NormalisedConfig } from '../../core/definition.js'
+import {
+  IllegalStateError,
+  InstanceNotFoundError,
+  LeaseLostError,
+  LockConflictError,
+  StaleEventError,
+  ValidationError,
+} from '../../core/errors.js'
+import { isTerminalInstanceStatus, isTerminalNodeStatus } from '../../core/statuses.js'
+import {
+  type AcquireResult,
+  type CountQuery,
+  type InstanceChange,
+  InstanceExistsError,
+  type InstanceRecord,
+  type InstanceStore,
+  type InstanceSummary,
+  type Lease,
+  type ListPage,
+  type ListQuery,
+  type NodeEventRecord,
+} from '../../core/store.js'
+
+const copy = <T>(value: T): T => structuredClone(value)
+
+const matches = (record: InstanceRecord, query: CountQuery): boolean =>
+  (query.businessId !== undefined
+    ? record.businessId === query.businessId &&
+      (query.workflowTypes.length !== 1 || record.workflowType === query.workflowTypes[0])
+    : query.workflowTypes.includes(record.workflowType)) &&
+  (query.statuses === undefined || query.statuses.includes(record.status)) &&
+  (query.createdFromMs === undefined || record.createdAtMs >= query.createdFromMs) &&
+  (query.createdToMs === undefined || record.createdAtMs <= query.createdToMs)
+
+const sortKey = (record: { createdAtMs: number; id: string }): string =>
+  `${String(record.createdAtMs).padStart(15, '0')}#${record.id}`
+
+/**
+ * An in-process InstanceStore with the same conditional semantics as the DynamoDB store. Used by fast unit tests
+ * of the engine and by the shared store contract suite; not durable.
+ */
+export class MemoryStore implements InstanceStore {
+  readonly #items = new Map<string, InstanceRecord>()
+  readonly #definitions = new Map<string, NormalisedConfig>()
+
+  async createInstance(record: InstanceRecord, lease?: Lease): Promise<void> {
+    const existing = this.#items.get(record.id)
+    if (existing) throw new InstanceExistsError(copy(existing))
+    const stored = copy(record)
+    if (lease) {
+      stored.leaseOwner = lease.owner
+      stored.leaseUntilMs = lease.untilMs
+      stored.fence = lease.fence
+    }
+    this.#items.set(record.id, stored)
+  }
+
+  async acquireLease(
+    instanceId: string,
+    owner: string,
+    nowMs: number,
+    untilMs: number,
+    options?: { allowTerminal?: boolean },
+  ): Promise<AcquireResult> {
+    const item = this.#items.get(instanceId)
+    if (!item) throw new InstanceNotFoundError(instanceId)
+    const leaseFree = item.leaseOwner === undefined || (item.leaseUntilMs ?? 0) < nowMs || item.leaseOwner === owner
+    const terminal = isTerminalInstanceStatus(item.status)
+    if (terminal && !options?.allowTerminal) return { kind: 'terminal', record: copy(item) }
+    if (!leaseFree) throw new LockConflictError(instanceId, item.leaseUntilMs)
+    item.leaseOwner = owner
+    item.leaseUntilMs = untilMs
+    item.fence += 1
+    return { kind: 'acquired', lease: { instanceId, owner, fence: item.fence, untilMs }, record: copy(item) }
+  }
+
+  async writeUnderLease(lease: Lease, change: InstanceChange): Promise<{ eventSeq: number }> {
+    const item = this.#items.get(lease.instanceId)
+    if (!item || item.leaseOwner !== lease.owner || item.fence !== lease.fence) {
+      throw new LeaseLostError(lease.instanceId, lease.fence)
+    }
+    item.updatedAtMs = change.updatedAtMs
+    for (const [id, node] of Object.entries(change.nodes ?? {})) item.nodes[id] = copy(node)
+    if (change.status !== undefined) item.status = change.status
+    if (change.input !== undefined) item.input = copy(change.input)
+    if (change.dueAtMs === null) delete item.dueAtMs
+    else if (change.dueAtMs !== undefined) item.dueAtMs = change.dueAtMs
+    if (change.release) {
+      delete item.leaseOwner
+      delete item.leaseUntilMs
+    }
+    return { eventSeq: item.eventSeq }
+  }
+
+  async releaseLease(lease: Lease): Promise<void> {
+    const item = this.#items.get(lease.instanceId)
+    if (item && item.leaseOwner === lease.owner && item.fence === lease.fence) {
+      delete item.leaseOwner
+      delete item.leaseUntilMs
+    }
+  }
+
+  async putEvent(instanceId: string, nodeId: string, event: NodeEventRecord, nowMs: number): Promise<void> {
+    const item = this.#items.get(instanceId)
+    if (!item) throw new InstanceNotFoundError(instanceId)
+    if (isTerminalInstanceStatus(item.status)) {
+      throw new IllegalStateError(`workflow instance '${instanceId}' is ${item.status}: it takes no more events`, {
+        instanceId,
+        status: item.status,
+      })
+    }
+    const node = item.nodes[nodeId]
+    if (node && isTerminalNodeStatus(node.status)) {
+      throw new IllegalStateError(`node '${nodeId}' is ${node.status}: it takes no more events`, {
+        instanceId,
+        nodeId,
+        status: node.status,
+      })
+    }
+    const stored = item.events[nodeId]
+    if (stored && stored.eventTs > event.eventTs) {
+      throw new StaleEventError(instanceId, nodeId, event.eventTs, stored.eventTs)
+    }
+    item.events[nodeId] = copy(event)
+    item.eventSeq += 1
+    item.dueAtMs = nowMs
+  }
+
+  async markDue(instanceId: string, dueAtMs: number): Promise<void> {
+    const item = this.#items.get(instanceId)
+    if (!item || isTerminalInstanceStatus(item.status)) return
+    if (item.dueAtMs === undefined || item.dueAtMs > dueAtMs) item.dueAtMs = dueAtMs
+  }
+
+  async getInstance(instanceId: string): Promise<InstanceRecord | undefined> {
+    const item = this.#items.get(instanceId)
+    return item ? copy(item) : undefined
+  }
+
+  async listInstances(query: ListQuery): Promise<ListPage> {
+    let after: string | undefined
+    if (query.cursor !== undefined) {
+      try {
+        after = JSON.parse(Buffer.from(query.cursor, 'base64url').toString('utf8')).after
+      } catch {
+        after = undefined
+      }
+      if (typeof after !== 'string') throw new ValidationError('cursor is not a cursor this store issued', 'cursor')
+    }
+    const sorted = [...this.#items.values()]
+      .filter((item) => matches(item, query))
+      .sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : 1))
+    if (query.order === 'desc') sorted.reverse()
+    const start =
+      after === undefined
+        ? sorted
+        : sorted.filter((item) => (query.order === 'desc' ? sortKey(item) < after : sortKey(item) > after))
+    const page = start.slice(0, query.limit)
+    const items = page.map((item): InstanceSummary => {
+      const summary: InstanceSummary = {
+        id: item.id,
+        workflowType: item.workflowType,
+        status: item.status,
+        createdAtMs: item.createdAtMs,
+      }
+      if (item.businessId !== undefined) summary.businessId = item.businessId
+      return summary
+    })
+    const last = page[page.length - 1]
+    return start.length > query.limit && last
+      ? { items, cursor: Buffer.from(JSON.stringify({ after: sortKey(last) })).toString('base64url') }
+      : { items }
+  }
+
+  async countInstances(query: CountQuery): Promise<number> {
+    return [...this.#items.values()].filter((item) => matches(item, query)).length
+  }
+
+  async putDefinition(workflowType: string, version: string, config: NormalisedConfig): Promise<void> {
+    const key = `${workflowType}@${version}`
+    if (!this.#definitions.has(key)) this.#definitions.set(key, copy(config))
+  }
+
+  async getDefinition(workflowType: string, version: string): Promise<NormalisedConfig | undefined> {
+    const config = this.#definitions.get(`${workflowType}@${version}`)
+    return config ? copy(config) : undefined
+  }
+}

@@ -1,0 +1,936 @@
+import { beforeEach, describe, expect, it } from 'vitest'
+import type { NormalisedConfig } from '../../src/core/definition.js'
+import {
+  IllegalStateError,
+  InstanceNotFoundError,
+  LeaseLostError,
+  LockConflictError,
+  StaleEventError,
+  ValidationError,
+} from '../../src/core/errors.js'
+import type { InstanceStatus, StoredNodeStatus } from '../../src/core/statuses.js'
+import {
+  type CountQuery,
+  InstanceExistsError,
+  type InstanceRecord,
+  type InstanceStore,
+  type InstanceSummary,
+  type Lease,
+  type ListPage,
+  type ListQuery,
+  type NodeEventRecord,
+  type NodeRecord,
+} from '../../src/core/store.js'
+
+const T0 = Date.UTC(2026, 0, 1, 12, 0, 0)
+const SECOND = 1000
+const LEASE_MS = 30 * SECOND
+
+const TERMINAL_STATUSES: InstanceStatus[] = ['completed', 'failed', 'canceled']
+const LIVE_STATUSES: InstanceStatus[] = ['init', 'running']
+const TERMINAL_NODE_STATUSES: StoredNodeStatus[] = ['completed', 'failed', 'canceled']
+const LIVE_NODE_STATUSES: StoredNodeStatus[] = ['running', 'pending', 'finishing', 'restarting']
+
+const aNode = (overrides: Partial<NodeRecord> = {}): NodeRecord => ({
+  status: 'running',
+  failCount: 0,
+  createdAtMs: T0,
+  updatedAtMs: T0,
+  attempt: 1,
+  waits: 0,
+  output: {},
+  ...overrides,
+})
+
+const anInstance = (id: string, overrides: Partial<InstanceRecord> = {}): InstanceRecord => ({
+  id,
+  workflowType: 'orders',
+  status: 'running',
+  input: {},
+  createdAtMs: T0,
+  updatedAtMs: T0,
+  definitionVersion: 'v1',
+  nodes: {},
+  events: {},
+  eventSeq: 0,
+  fence: 0,
+  ...overrides,
+})
+
+const anEvent = (eventTs: number, content: NodeEventRecord['content'] = { ok: true }): NodeEventRecord => ({
+  eventTs,
+  content,
+  receivedAtMs: T0,
+})
+
+/** The settled rejection of `promise`; fails the test when it resolves. */
+const rejectionOf = async (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    (value) => {
+      throw new Error(`expected a rejection, got ${JSON.stringify(value)}`)
+    },
+    (error: unknown) => error,
+  )
+
+const acquired = async (store: InstanceStore, id: string, owner: string, nowMs: number): Promise<Lease> => {
+  const result = await store.acquireLease(id, owner, nowMs, nowMs + LEASE_MS)
+  if (result.kind !== 'acquired') throw new Error(`expected to acquire '${id}', got ${result.kind}`)
+  return result.lease
+}
+
+const stored = async (store: InstanceStore, id: string): Promise<InstanceRecord> => {
+  const record = await store.getInstance(id)
+  if (!record) throw new Error(`instance '${id}' is not stored`)
+  return record
+}
+
+const MAX_PAGES = 200
+
+/** Follows cursors to the end, keeping each page so that paging itself can be checked. */
+const allPages = async (store: InstanceStore, query: ListQuery): Promise<ListPage[]> => {
+  const pages: ListPage[] = []
+  let cursor: string | undefined
+  do {
+    const page = await store.listInstances(cursor === undefined ? query : { ...query, cursor })
+    pages.push(page)
+    cursor = page.cursor
+    if (pages.length > MAX_PAGES) throw new Error(`paging did not end after ${MAX_PAGES} pages`)
+  } while (cursor !== undefined)
+  return pages
+}
+
+const listIds = async (store: InstanceStore, query: ListQuery): Promise<string[]> =>
+  (await allPages(store, query)).flatMap((page) => page.items.map((item) => item.id))
+
+const ALL_TYPES = ['orders', 'billing', 'shipping']
+
+/**
+ * A small population for the filter rules. a08 and b08 share a creation time, so ties are broken by id. Rows are
+ * created out of order so that insertion order cannot pass for creation order.
+ */
+const LIST_FIXTURE: [id: string, type: string, businessId: string | undefined, InstanceStatus, seconds: number][] = [
+  ['a05', 'billing', 'cust-2', 'init', 5],
+  ['a01', 'orders', 'cust-1', 'running', 1],
+  ['a09', 'billing', undefined, 'failed', 9],
+  ['b08', 'billing', 'cust-1', 'running', 8],
+  ['a03', 'orders', 'cust-2', 'failed', 3],
+  ['a07', 'shipping', 'cust-1', 'canceled', 7],
+  ['a02', 'billing', 'cust-1', 'completed', 2],
+  ['a08', 'orders', undefined, 'running', 8],
+  ['a04', 'shipping', undefined, 'running', 4],
+  ['a06', 'orders', 'cust-1', 'completed', 6],
+]
+
+const seedListFixture = async (store: InstanceStore): Promise<void> => {
+  for (const [id, workflowType, businessId, status, seconds] of LIST_FIXTURE) {
+    await store.createInstance(
+      anInstance(id, {
+        workflowType,
+        status,
+        createdAtMs: T0 + seconds * SECOND,
+        ...(businessId === undefined ? {} : { businessId }),
+      }),
+    )
+  }
+}
+
+/** Filter rules and the ids they select, newest first. */
+const FILTER_CASES: { rule: string; query: CountQuery; newestFirst: string[] }[] = [
+  { rule: 'one workflow type', query: { workflowTypes: ['orders'] }, newestFirst: ['a08', 'a06', 'a03', 'a01'] },
+  {
+    rule: 'several workflow types, merged by creation time then id',
+    query: { workflowTypes: ['orders', 'billing'] },
+    newestFirst: ['a09', 'b08', 'a08', 'a06', 'a05', 'a03', 'a02', 'a01'],
+  },
+  {
+    rule: 'one status',
+    query: { workflowTypes: ALL_TYPES, statuses: ['running'] },
+    newestFirst: ['b08', 'a08', 'a04', 'a01'],
+  },
+  {
+    rule: 'several statuses',
+    query: { workflowTypes: ALL_TYPES, statuses: ['completed', 'canceled'] },
+    newestFirst: ['a07', 'a06', 'a02'],
+  },
+  {
+    rule: 'a business id across types',
+    query: { workflowTypes: ALL_TYPES, businessId: 'cust-1' },
+    newestFirst: ['b08', 'a07', 'a06', 'a02', 'a01'],
+  },
+  {
+    rule: 'a business id and a single workflow type',
+    query: { workflowTypes: ['orders'], businessId: 'cust-1' },
+    newestFirst: ['a06', 'a01'],
+  },
+  {
+    rule: 'a business id, a single workflow type and a status',
+    query: { workflowTypes: ['billing'], businessId: 'cust-1', statuses: ['running'] },
+    newestFirst: ['b08'],
+  },
+  {
+    rule: 'a creation range, both ends inclusive',
+    query: { workflowTypes: ALL_TYPES, createdFromMs: T0 + 3 * SECOND, createdToMs: T0 + 6 * SECOND },
+    newestFirst: ['a06', 'a05', 'a04', 'a03'],
+  },
+  {
+    rule: 'a lower creation bound only',
+    query: { workflowTypes: ALL_TYPES, createdFromMs: T0 + 8 * SECOND },
+    newestFirst: ['a09', 'b08', 'a08'],
+  },
+  {
+    rule: 'an upper creation bound only',
+    query: { workflowTypes: ALL_TYPES, createdToMs: T0 + 2 * SECOND },
+    newestFirst: ['a02', 'a01'],
+  },
+  {
+    rule: 'a business id and a creation range',
+    query: { workflowTypes: ALL_TYPES, businessId: 'cust-2', createdFromMs: T0 + 4 * SECOND },
+    newestFirst: ['a05'],
+  },
+  { rule: 'an unknown workflow type', query: { workflowTypes: ['unknown'] }, newestFirst: [] },
+  {
+    rule: 'a status no instance of the type has',
+    query: { workflowTypes: ['orders'], statuses: ['init'] },
+    newestFirst: [],
+  },
+]
+
+const PAGING_TYPES = ['alpha', 'beta', 'gamma']
+const PAGING_STATUSES: InstanceStatus[] = ['running', 'completed', 'init', 'failed']
+const PAGING_SIZE = 23
+
+/** Creation times are a permutation of 1..23 s, so every instance has its own time and creation order is mixed. */
+const pagingRow = (n: number) => ({
+  id: `p${String(n).padStart(2, '0')}`,
+  workflowType: PAGING_TYPES[n % PAGING_TYPES.length] as string,
+  status: PAGING_STATUSES[n % PAGING_STATUSES.length] as InstanceStatus,
+  businessId: n % 2 === 0 ? 'even' : 'odd',
+  createdAtMs: T0 + (((n * 7) % PAGING_SIZE) + 1) * SECOND,
+})
+const PAGING_ROWS = Array.from({ length: PAGING_SIZE }, (_, n) => pagingRow(n))
+
+const PAGING_CASES: { rule: string; query: CountQuery; keep: (row: (typeof PAGING_ROWS)[number]) => boolean }[] = [
+  { rule: 'all three types', query: { workflowTypes: PAGING_TYPES }, keep: () => true },
+  {
+    rule: 'a status filter',
+    query: { workflowTypes: PAGING_TYPES, statuses: ['running', 'failed'] },
+    keep: (row) => row.status === 'running' || row.status === 'failed',
+  },
+  {
+    rule: 'a business id',
+    query: { workflowTypes: PAGING_TYPES, businessId: 'even' },
+    keep: (row) => row.businessId === 'even',
+  },
+  {
+    rule: 'a creation range',
+    query: { workflowTypes: PAGING_TYPES, createdFromMs: T0 + 4 * SECOND, createdToMs: T0 + 19 * SECOND },
+    keep: (row) => row.createdAtMs >= T0 + 4 * SECOND && row.createdAtMs <= T0 + 19 * SECOND,
+  },
+]
+
+const aConfig = (name: string): NormalisedConfig => ({
+  id: 'orders',
+  name,
+  nodes: [
+    { id: 'charge', next_nodes: ['ship'], fail_max_count: 3 },
+    { id: 'ship', next_nodes: [] },
+  ],
+})
+
+/**
+ * The behaviour every InstanceStore must have. The engine's correctness under concurrency rests on these rules, so
+ * each implementation runs this suite against a fresh, empty store per test.
+ */
+export const describeStoreContract = (name: string, makeStore: () => Promise<InstanceStore>) =>
+  describe(`${name} honours the InstanceStore contract`, () => {
+    let store: InstanceStore
+
+    beforeEach(async () => {
+      store = await makeStore()
+    })
+
+    describe('createInstance and getInstance', () => {
+      it('returns exactly the record that was created, with nodes, events and optional fields', async () => {
+        const record = anInstance('full', {
+          businessId: 'order-4711',
+          status: 'running',
+          input: { amount: 12.5, items: ['a', 'b'], nested: { ok: true, none: null } },
+          createdAtMs: T0,
+          updatedAtMs: T0 + 5 * SECOND,
+          definitionVersion: '00abcdef123456',
+          nodes: {
+            charge: aNode({
+              status: 'pending',
+              failCount: 2,
+              attempt: 3,
+              waits: 4,
+              nextAttemptAtMs: T0 + 60 * SECOND,
+              seenEventTs: 1_767_268_800,
+              output: { charged: 12.5, receipt: { id: 'r-1' } },
+              workflowContext: { amount: 13 },
+              preNodeContext: { root: {} },
+              resetOnRestart: true,
+            }),
+            ship: aNode({ status: 'completed', createdAtMs: T0 + SECOND, updatedAtMs: T0 + 2 * SECOND }),
+          },
+          events: {
+            charge: { eventTs: 1_767_268_800, content: { paid: true }, receivedAtMs: T0 + 3 * SECOND },
+            ship: { eventTs: 1, content: null, receivedAtMs: T0 + 4 * SECOND },
+          },
+          eventSeq: 2,
+          fence: 7,
+          leaseOwner: 'runner-1',
+          leaseUntilMs: T0 + LEASE_MS,
+          dueAtMs: T0 + 60 * SECOND,
+          requestHash: 'sha256:abc',
+        })
+
+        await store.createInstance(record)
+
+        expect(await store.getInstance('full')).toStrictEqual(record)
+      })
+
+      it('returns a minimal record without inventing optional fields', async () => {
+        const record = anInstance('minimal')
+
+        await store.createInstance(record)
+
+        expect(await store.getInstance('minimal')).toStrictEqual(record)
+      })
+
+      it('returns undefined for an id that was never created', async () => {
+        expect(await store.getInstance('nobody')).toBeUndefined()
+      })
+
+      it('refuses a taken id with InstanceExistsError carrying the stored record, and keeps that record', async () => {
+        const first = anInstance('dup', { input: { n: 1 }, requestHash: 'first' })
+        await store.createInstance(first)
+
+        const error = await rejectionOf(store.createInstance(anInstance('dup', { input: { n: 2 } })))
+
+        expect(error).toBeInstanceOf(InstanceExistsError)
+        expect((error as InstanceExistsError).existing).toStrictEqual(first)
+        expect(await store.getInstance('dup')).toStrictEqual(first)
+      })
+
+      it('creates the instance already leased when given a lease', async () => {
+        const lease: Lease = { instanceId: 'leased', owner: 'creator', fence: 1, untilMs: T0 + LEASE_MS }
+
+        await store.createInstance(anInstance('leased'), lease)
+
+        expect(await stored(store, 'leased')).toMatchObject({
+          leaseOwner: 'creator',
+          fence: 1,
+          leaseUntilMs: lease.untilMs,
+        })
+        await expect(store.writeUnderLease(lease, { updatedAtMs: T0 + 1, status: 'running' })).resolves.toEqual({
+          eventSeq: 0,
+        })
+        await expect(store.acquireLease('leased', 'other', T0 + 1, T0 + LEASE_MS)).rejects.toBeInstanceOf(
+          LockConflictError,
+        )
+      })
+    })
+
+    describe('acquireLease', () => {
+      it('throws InstanceNotFoundError for an unknown id and creates nothing', async () => {
+        const error = await rejectionOf(store.acquireLease('ghost', 'runner', T0, T0 + LEASE_MS))
+
+        expect(error).toBeInstanceOf(InstanceNotFoundError)
+        expect(error).toMatchObject({ instanceId: 'ghost' })
+        expect(await store.getInstance('ghost')).toBeUndefined()
+      })
+
+      it.each(LIVE_STATUSES)(
+        'acquires a free %s instance and returns the record read with the lease',
+        async (status) => {
+          await store.createInstance(anInstance('i1', { status, fence: 4 }))
+
+          const result = await store.acquireLease('i1', 'runner-a', T0, T0 + LEASE_MS)
+
+          expect(result).toStrictEqual({
+            kind: 'acquired',
+            lease: { instanceId: 'i1', owner: 'runner-a', fence: 5, untilMs: T0 + LEASE_MS },
+            record: await stored(store, 'i1'),
+          })
+          expect(result.record).toMatchObject({ status, fence: 5, leaseOwner: 'runner-a', leaseUntilMs: T0 + LEASE_MS })
+        },
+      )
+
+      it('increments the fence on every acquisition', async () => {
+        await store.createInstance(anInstance('i1'))
+
+        const fences: number[] = []
+        for (const [index, owner] of ['a', 'b', 'c'].entries()) {
+          const lease = await acquired(store, 'i1', owner, T0 + index * SECOND)
+          fences.push(lease.fence)
+          await store.releaseLease(lease)
+        }
+
+        expect(fences).toEqual([1, 2, 3])
+        expect((await stored(store, 'i1')).fence).toBe(3)
+      })
+
+      it.each([
+        { when: 'well before it ends', nowMs: T0 + SECOND },
+        { when: 'at the very millisecond it ends', nowMs: T0 + LEASE_MS },
+      ])('refuses a live lease of another owner ($when) with LockConflictError', async ({ nowMs }) => {
+        await store.createInstance(anInstance('i1'))
+        await acquired(store, 'i1', 'holder', T0)
+        const before = await stored(store, 'i1')
+
+        const error = await rejectionOf(store.acquireLease('i1', 'intruder', nowMs, nowMs + LEASE_MS))
+
+        expect(error).toBeInstanceOf(LockConflictError)
+        expect(error).toMatchObject({ instanceId: 'i1', leaseUntilMs: T0 + LEASE_MS })
+        expect(await store.getInstance('i1')).toStrictEqual(before)
+      })
+
+      it('takes over a lease that has expired and grows the fence', async () => {
+        await store.createInstance(anInstance('i1'))
+        const old = await acquired(store, 'i1', 'holder', T0)
+        const later = old.untilMs + 1
+
+        const result = await store.acquireLease('i1', 'successor', later, later + LEASE_MS)
+
+        expect(result.kind).toBe('acquired')
+        expect(result.kind === 'acquired' && result.lease.fence).toBeGreaterThan(old.fence)
+        expect(await stored(store, 'i1')).toMatchObject({
+          leaseOwner: 'successor',
+          leaseUntilMs: later + LEASE_MS,
+          fence: old.fence + 1,
+        })
+      })
+
+      it('lets the owner of a live lease acquire it again, with a new fence and end', async () => {
+        await store.createInstance(anInstance('i1'))
+        const first = await acquired(store, 'i1', 'runner', T0)
+
+        const again = await store.acquireLease('i1', 'runner', T0 + SECOND, T0 + SECOND + LEASE_MS)
+
+        expect(again).toMatchObject({
+          kind: 'acquired',
+          lease: { owner: 'runner', fence: first.fence + 1, untilMs: T0 + SECOND + LEASE_MS },
+        })
+      })
+
+      it.each(TERMINAL_STATUSES)('reports a %s instance as terminal and leaves it untouched', async (status) => {
+        await store.createInstance(anInstance('done', { status, fence: 3 }))
+        const before = await stored(store, 'done')
+
+        const result = await store.acquireLease('done', 'runner', T0, T0 + LEASE_MS)
+
+        expect(result).toStrictEqual({ kind: 'terminal', record: before })
+        expect(await store.getInstance('done')).toStrictEqual(before)
+      })
+
+      it.each(TERMINAL_STATUSES)('acquires a %s instance when terminal instances are allowed', async (status) => {
+        await store.createInstance(anInstance('done', { status, fence: 3 }))
+
+        const result = await store.acquireLease('done', 'restarter', T0, T0 + LEASE_MS, { allowTerminal: true })
+
+        expect(result).toMatchObject({ kind: 'acquired', lease: { owner: 'restarter', fence: 4 }, record: { status } })
+        expect(await stored(store, 'done')).toMatchObject({ fence: 4, leaseOwner: 'restarter' })
+      })
+    })
+
+    describe('acquireLease under contention', () => {
+      it('lets exactly one of several simultaneous runners acquire a free instance', async () => {
+        await store.createInstance(anInstance('i1'))
+        const owners = ['r1', 'r2', 'r3', 'r4', 'r5']
+
+        const results = await Promise.allSettled(
+          owners.map((owner) => store.acquireLease('i1', owner, T0, T0 + LEASE_MS)),
+        )
+
+        const winners = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
+        const losers = results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []))
+        expect(winners).toHaveLength(1)
+        expect(losers).toHaveLength(owners.length - 1)
+        for (const loser of losers) expect(loser).toBeInstanceOf(LockConflictError)
+        const winner = winners[0]
+        expect(await stored(store, 'i1')).toMatchObject({
+          fence: 1,
+          leaseOwner: winner?.kind === 'acquired' ? winner.lease.owner : 'none',
+        })
+      })
+
+      it('does not let allowTerminal override the live lease of another owner', async () => {
+        await store.createInstance(anInstance('i1', { status: 'failed' }))
+        await store.acquireLease('i1', 'restarter', T0, T0 + LEASE_MS, { allowTerminal: true })
+
+        const error = await rejectionOf(
+          store.acquireLease('i1', 'other', T0 + 1, T0 + 1 + LEASE_MS, { allowTerminal: true }),
+        )
+
+        expect(error).toBeInstanceOf(LockConflictError)
+        expect((await stored(store, 'i1')).leaseOwner).toBe('restarter')
+      })
+    })
+
+    describe('writeUnderLease', () => {
+      it('stores node records whole, leaving nodes it does not name as they are', async () => {
+        const untouched = aNode({ status: 'completed', output: { kept: true } })
+        await store.createInstance(
+          anInstance('i1', {
+            nodes: {
+              charge: aNode({ status: 'pending', waits: 2, nextAttemptAtMs: T0 + 9 * SECOND, output: { try: 1 } }),
+              untouched,
+            },
+          }),
+        )
+        const lease = await acquired(store, 'i1', 'runner', T0)
+        const charge = aNode({ status: 'completed', updatedAtMs: T0 + SECOND, output: { receipt: 'r-1' } })
+        const ship = aNode({ status: 'running', createdAtMs: T0 + SECOND, updatedAtMs: T0 + SECOND })
+
+        await store.writeUnderLease(lease, { updatedAtMs: T0 + SECOND, nodes: { charge, ship } })
+
+        const after = await stored(store, 'i1')
+        expect(after.nodes).toStrictEqual({ charge, untouched, ship })
+        expect(after.updatedAtMs).toBe(T0 + SECOND)
+      })
+
+      it('changes status and input only when given, and keeps the lease unless released', async () => {
+        await store.createInstance(anInstance('i1', { status: 'init', input: { a: 1 } }))
+        const lease = await acquired(store, 'i1', 'runner', T0)
+
+        await store.writeUnderLease(lease, { updatedAtMs: T0 + 1, status: 'running' })
+        const afterStatus = await stored(store, 'i1')
+        await store.writeUnderLease(lease, { updatedAtMs: T0 + 2, input: { a: 2, b: [true] } })
+        const afterInput = await stored(store, 'i1')
+
+        expect(afterStatus).toMatchObject({ status: 'running', input: { a: 1 }, leaseOwner: 'runner' })
+        expect(afterInput).toMatchObject({ status: 'running', input: { a: 2, b: [true] }, leaseOwner: 'runner' })
+        expect(afterInput.fence).toBe(lease.fence)
+      })
+
+      it.each([
+        { change: 'a time sets it', before: undefined, dueAtMs: T0 + 5 * SECOND, expected: T0 + 5 * SECOND },
+        { change: 'a time replaces an earlier one', before: T0, dueAtMs: T0 + 5 * SECOND, expected: T0 + 5 * SECOND },
+        { change: 'null clears it', before: T0 + 5 * SECOND, dueAtMs: null, expected: undefined },
+        { change: 'undefined leaves it', before: T0 + 5 * SECOND, dueAtMs: undefined, expected: T0 + 5 * SECOND },
+      ])('dueAtMs: $change', async ({ before, dueAtMs, expected }) => {
+        await store.createInstance(anInstance('i1', before === undefined ? {} : { dueAtMs: before }))
+        const lease = await acquired(store, 'i1', 'runner', T0)
+
+        await store.writeUnderLease(lease, { updatedAtMs: T0 + 1, ...(dueAtMs === undefined ? {} : { dueAtMs }) })
+
+        expect((await stored(store, 'i1')).dueAtMs).toBe(expected)
+      })
+
+      it('clears owner and end of the lease on release, keeping the fence', async () => {
+        await store.createInstance(anInstance('i1'))
+        const lease = await acquired(store, 'i1', 'runner', T0)
+
+        await store.writeUnderLease(lease, { updatedAtMs: T0 + 1, status: 'completed', release: true })
+
+        const after = await stored(store, 'i1')
+        expect(after).not.toHaveProperty('leaseOwner')
+        expect(after).not.toHaveProperty('leaseUntilMs')
+        expect(after).toMatchObject({ status: 'completed', fence: lease.fence })
+      })
+
+      it('refuses a lease that was taken over with LeaseLostError and changes nothing', async () => {
+        await store.createInstance(anInstance('i1', { nodes: { a: aNode() }, dueAtMs: T0 }))
+        const stale = await acquired(store, 'i1', 'slow', T0)
+        await acquired(store, 'i1', 'fast', stale.untilMs + 1)
+        const before = await stored(store, 'i1')
+
+        const error = await rejectionOf(
+          store.writeUnderLease(stale, {
+            updatedAtMs: T0 + 99 * SECOND,
+            nodes: { a: aNode({ status: 'failed' }), b: aNode() },
+            status: 'failed',
+            input: { overwritten: true },
+            dueAtMs: null,
+            release: true,
+          }),
+        )
+
+        expect(error).toBeInstanceOf(LeaseLostError)
+        expect(error).toMatchObject({ instanceId: 'i1', fence: stale.fence })
+        expect(await store.getInstance('i1')).toStrictEqual(before)
+      })
+
+      it.each([
+        { holder: 'nobody, after release', release: true },
+        { holder: 'the same owner under a newer fence', release: false },
+      ])('refuses an old lease when the instance is held by $holder', async ({ release }) => {
+        await store.createInstance(anInstance('i1'))
+        const old = await acquired(store, 'i1', 'runner', T0)
+        if (release) await store.releaseLease(old)
+        else await acquired(store, 'i1', 'runner', T0 + SECOND)
+        const before = await stored(store, 'i1')
+
+        await expect(store.writeUnderLease(old, { updatedAtMs: T0 + 2, status: 'failed' })).rejects.toBeInstanceOf(
+          LeaseLostError,
+        )
+        expect(await store.getInstance('i1')).toStrictEqual(before)
+      })
+
+      it('refuses a lease on an instance that does not exist with LeaseLostError', async () => {
+        const lease: Lease = { instanceId: 'ghost', owner: 'runner', fence: 1, untilMs: T0 + LEASE_MS }
+
+        await expect(store.writeUnderLease(lease, { updatedAtMs: T0 })).rejects.toBeInstanceOf(LeaseLostError)
+        expect(await store.getInstance('ghost')).toBeUndefined()
+      })
+
+      it('returns the current event counter, including events stored during the lease', async () => {
+        await store.createInstance(anInstance('i1', { eventSeq: 5 }))
+        const lease = await acquired(store, 'i1', 'runner', T0)
+
+        const before = await store.writeUnderLease(lease, { updatedAtMs: T0 + 1 })
+        await store.putEvent('i1', 'a', anEvent(100), T0 + 2)
+        await store.putEvent('i1', 'b', anEvent(100), T0 + 3)
+        const after = await store.writeUnderLease(lease, { updatedAtMs: T0 + 4 })
+
+        expect(before).toEqual({ eventSeq: 5 })
+        expect(after).toEqual({ eventSeq: 7 })
+      })
+    })
+
+    describe('releaseLease', () => {
+      it('clears its own lease so another owner can acquire at once', async () => {
+        await store.createInstance(anInstance('i1'))
+        const lease = await acquired(store, 'i1', 'runner', T0)
+
+        await store.releaseLease(lease)
+
+        const after = await stored(store, 'i1')
+        expect(after).not.toHaveProperty('leaseOwner')
+        expect(after.fence).toBe(lease.fence)
+        await expect(store.acquireLease('i1', 'next', T0 + 1, T0 + 1 + LEASE_MS)).resolves.toMatchObject({
+          kind: 'acquired',
+        })
+      })
+
+      it('leaves the lease of a newer holder in place, without an error', async () => {
+        await store.createInstance(anInstance('i1'))
+        const stale = await acquired(store, 'i1', 'slow', T0)
+        const current = await acquired(store, 'i1', 'fast', stale.untilMs + 1)
+
+        await store.releaseLease(stale)
+
+        expect(await stored(store, 'i1')).toMatchObject({
+          leaseOwner: 'fast',
+          leaseUntilMs: current.untilMs,
+          fence: current.fence,
+        })
+        await expect(store.writeUnderLease(current, { updatedAtMs: T0 })).resolves.toBeDefined()
+      })
+    })
+
+    describe('putEvent', () => {
+      it('stores the event, counts it and makes the instance due now', async () => {
+        await store.createInstance(anInstance('i1', { eventSeq: 3 }))
+        const event = anEvent(1_767_268_800, { approved: true, by: 'alice' })
+
+        await store.putEvent('i1', 'approve', event, T0 + 7 * SECOND)
+
+        expect(await stored(store, 'i1')).toMatchObject({
+          events: { approve: event },
+          eventSeq: 4,
+          dueAtMs: T0 + 7 * SECOND,
+        })
+      })
+
+      it('brings a later due time forward to now', async () => {
+        await store.createInstance(anInstance('i1', { dueAtMs: T0 + 3600 * SECOND }))
+
+        await store.putEvent('i1', 'approve', anEvent(1), T0)
+
+        expect((await stored(store, 'i1')).dueAtMs).toBe(T0)
+      })
+
+      it('refuses an event older than the stored one with StaleEventError and changes nothing', async () => {
+        await store.createInstance(anInstance('i1'))
+        await store.putEvent('i1', 'approve', anEvent(200, 'newer'), T0)
+        const before = await stored(store, 'i1')
+
+        const error = await rejectionOf(store.putEvent('i1', 'approve', anEvent(199, 'older'), T0 + SECOND))
+
+        expect(error).toBeInstanceOf(StaleEventError)
+        expect(error).toMatchObject({ instanceId: 'i1', nodeId: 'approve', eventTs: 199, storedEventTs: 200 })
+        expect(await store.getInstance('i1')).toStrictEqual(before)
+      })
+
+      it.each([
+        { age: 'the same', eventTs: 200 },
+        { age: 'a newer', eventTs: 201 },
+      ])('overwrites the stored event with one of $age event_ts', async ({ eventTs }) => {
+        await store.createInstance(anInstance('i1'))
+        await store.putEvent('i1', 'approve', anEvent(200, 'first'), T0)
+        const replacement = { eventTs, content: 'second', receivedAtMs: T0 + SECOND }
+
+        await store.putEvent('i1', 'approve', replacement, T0 + SECOND)
+
+        expect(await stored(store, 'i1')).toMatchObject({ events: { approve: replacement }, eventSeq: 2 })
+      })
+
+      it('keeps events of different nodes apart', async () => {
+        await store.createInstance(anInstance('i1'))
+
+        await store.putEvent('i1', 'a', anEvent(300, 'for a'), T0)
+        await store.putEvent('i1', 'b', anEvent(100, 'for b'), T0)
+
+        const { events } = await stored(store, 'i1')
+        expect(events).toStrictEqual({ a: anEvent(300, 'for a'), b: anEvent(100, 'for b') })
+      })
+
+      it('loses no event when several arrive at once', async () => {
+        await store.createInstance(anInstance('i1'))
+        const nodes = ['a', 'b', 'c', 'd', 'e', 'f']
+
+        await Promise.all(nodes.map((nodeId, index) => store.putEvent('i1', nodeId, anEvent(index), T0)))
+
+        const after = await stored(store, 'i1')
+        expect(after.eventSeq).toBe(nodes.length)
+        expect(Object.keys(after.events).sort()).toEqual(nodes)
+      })
+
+      it('throws InstanceNotFoundError for an unknown id and creates nothing', async () => {
+        const error = await rejectionOf(store.putEvent('ghost', 'a', anEvent(1), T0))
+
+        expect(error).toBeInstanceOf(InstanceNotFoundError)
+        expect(await store.getInstance('ghost')).toBeUndefined()
+      })
+
+      it.each(TERMINAL_STATUSES)('refuses events for a %s instance with IllegalStateError', async (status) => {
+        await store.createInstance(anInstance('i1', { status }))
+        const before = await stored(store, 'i1')
+
+        await expect(store.putEvent('i1', 'a', anEvent(1), T0)).rejects.toBeInstanceOf(IllegalStateError)
+        expect(await store.getInstance('i1')).toStrictEqual(before)
+      })
+
+      it.each(TERMINAL_NODE_STATUSES)('refuses events for a %s node with IllegalStateError', async (status) => {
+        await store.createInstance(anInstance('i1', { nodes: { a: aNode({ status }) } }))
+        const before = await stored(store, 'i1')
+
+        const error = await rejectionOf(store.putEvent('i1', 'a', anEvent(1), T0))
+
+        expect(error).toBeInstanceOf(IllegalStateError)
+        expect(error).toMatchObject({ details: { nodeId: 'a', status } })
+        expect(await store.getInstance('i1')).toStrictEqual(before)
+      })
+
+      it.each(LIVE_NODE_STATUSES)('accepts events for a %s node', async (status) => {
+        await store.createInstance(anInstance('i1', { nodes: { a: aNode({ status }) } }))
+
+        await store.putEvent('i1', 'a', anEvent(1), T0)
+
+        expect((await stored(store, 'i1')).events.a).toStrictEqual(anEvent(1))
+      })
+
+      it('accepts events for a node that has not started', async () => {
+        await store.createInstance(anInstance('i1', { nodes: { other: aNode({ status: 'completed' }) } }))
+
+        await store.putEvent('i1', 'later', anEvent(1), T0)
+
+        expect((await stored(store, 'i1')).events.later).toStrictEqual(anEvent(1))
+      })
+
+      it('does not wait for a lease held by another owner, and leaves that lease alone', async () => {
+        await store.createInstance(anInstance('i1'))
+        const lease = await acquired(store, 'i1', 'runner', T0)
+
+        await store.putEvent('i1', 'a', anEvent(1), T0 + SECOND)
+
+        expect(await stored(store, 'i1')).toMatchObject({
+          events: { a: anEvent(1) },
+          leaseOwner: 'runner',
+          leaseUntilMs: lease.untilMs,
+          fence: lease.fence,
+        })
+        await expect(store.writeUnderLease(lease, { updatedAtMs: T0 + 2 * SECOND })).resolves.toEqual({ eventSeq: 1 })
+      })
+    })
+
+    describe('markDue', () => {
+      it.each([
+        { rule: 'makes an idle instance due', before: undefined, markAt: T0 + 10, expected: T0 + 10 },
+        { rule: 'moves a due time earlier', before: T0 + 100, markAt: T0 + 10, expected: T0 + 10 },
+        { rule: 'never moves a due time later', before: T0 + 100, markAt: T0 + 200, expected: T0 + 100 },
+        { rule: 'keeps an equal due time', before: T0 + 100, markAt: T0 + 100, expected: T0 + 100 },
+      ])('$rule', async ({ before, markAt, expected }) => {
+        await store.createInstance(anInstance('i1', before === undefined ? {} : { dueAtMs: before }))
+
+        await store.markDue('i1', markAt)
+
+        expect((await stored(store, 'i1')).dueAtMs).toBe(expected)
+      })
+
+      it.each(TERMINAL_STATUSES)('does nothing to a %s instance', async (status) => {
+        await store.createInstance(anInstance('i1', { status }))
+        const before = await stored(store, 'i1')
+
+        await store.markDue('i1', T0)
+
+        expect(await store.getInstance('i1')).toStrictEqual(before)
+      })
+
+      it('does not create an instance that does not exist', async () => {
+        await store.markDue('ghost', T0)
+
+        expect(await store.getInstance('ghost')).toBeUndefined()
+      })
+
+      it('works while another owner holds the lease', async () => {
+        await store.createInstance(anInstance('i1'))
+        const lease = await acquired(store, 'i1', 'runner', T0)
+
+        await store.markDue('i1', T0 + 5)
+
+        expect(await stored(store, 'i1')).toMatchObject({ dueAtMs: T0 + 5, leaseOwner: 'runner', fence: lease.fence })
+      })
+    })
+
+    describe('listInstances', () => {
+      describe.each(FILTER_CASES)('filtered by $rule', ({ query, newestFirst }) => {
+        it('lists the matches newest first with order desc', async () => {
+          await seedListFixture(store)
+
+          expect(await listIds(store, { ...query, limit: 50, order: 'desc' })).toEqual(newestFirst)
+        })
+
+        it('lists the matches oldest first with order asc', async () => {
+          await seedListFixture(store)
+
+          expect(await listIds(store, { ...query, limit: 50, order: 'asc' })).toEqual([...newestFirst].reverse())
+        })
+
+        it('counts the matches', async () => {
+          await seedListFixture(store)
+
+          expect(await store.countInstances(query)).toBe(newestFirst.length)
+        })
+      })
+
+      it('returns summaries with id, type, business id when set, status and creation time', async () => {
+        await seedListFixture(store)
+
+        const page = await store.listInstances({ workflowTypes: ['shipping'], limit: 50, order: 'desc' })
+
+        expect(page.items).toStrictEqual<InstanceSummary[]>([
+          {
+            id: 'a07',
+            workflowType: 'shipping',
+            businessId: 'cust-1',
+            status: 'canceled',
+            createdAtMs: T0 + 7 * SECOND,
+          },
+          { id: 'a04', workflowType: 'shipping', status: 'running', createdAtMs: T0 + 4 * SECOND },
+        ])
+        expect(page.cursor).toBeUndefined()
+      })
+
+      it('reflects a status written under the lease in both the summary and the status filter', async () => {
+        await store.createInstance(anInstance('i1', { status: 'running' }))
+        const lease = await acquired(store, 'i1', 'runner', T0)
+
+        await store.writeUnderLease(lease, { updatedAtMs: T0 + 1, status: 'completed', release: true })
+
+        const base = { workflowTypes: ['orders'], limit: 10, order: 'desc' } as const
+        expect((await store.listInstances(base)).items.map((item) => item.status)).toEqual(['completed'])
+        expect((await store.listInstances({ ...base, statuses: ['running'] })).items).toEqual([])
+        expect(await store.countInstances({ workflowTypes: ['orders'], statuses: ['completed'] })).toBe(1)
+      })
+
+      describe.each(PAGING_CASES)('paged with a limit of 5, $rule', ({ query, keep }) => {
+        const expectedAsc = PAGING_ROWS.filter(keep)
+          .sort((a, b) => a.createdAtMs - b.createdAtMs)
+          .map((row) => row.id)
+
+        it.each(['asc', 'desc'] as const)('visits every match exactly once, in %s order', async (order) => {
+          for (const row of PAGING_ROWS) await store.createInstance(anInstance(row.id, row))
+
+          const pages = await allPages(store, { ...query, limit: 5, order })
+
+          const ids = pages.flatMap((page) => page.items.map((item) => item.id))
+          // More matches than one page holds, or the cursor would never be followed.
+          expect(expectedAsc.length).toBeGreaterThan(5)
+          expect(ids).toEqual(order === 'asc' ? expectedAsc : [...expectedAsc].reverse())
+          expect(pages.every((page) => page.items.length <= 5)).toBe(true)
+        })
+      })
+
+      it('lists and counts nothing for a creation range that ends before it starts', async () => {
+        await seedListFixture(store)
+        const query = { workflowTypes: ALL_TYPES, createdFromMs: T0 + 6 * SECOND, createdToMs: T0 + 3 * SECOND }
+
+        expect(await listIds(store, { ...query, limit: 5, order: 'desc' })).toEqual([])
+        expect(await listIds(store, { ...query, limit: 5, order: 'asc' })).toEqual([])
+        expect(await store.countInstances(query)).toBe(0)
+      })
+
+      it.each([
+        { order: 'desc' as const, range: { createdFromMs: T0 + 7 * SECOND } },
+        { order: 'asc' as const, range: { createdToMs: T0 + 3 * SECOND } },
+      ])('returns nothing beyond a $order cursor that lies outside the creation range', async ({ order, range }) => {
+        await seedListFixture(store)
+        const first = await store.listInstances({ workflowTypes: ALL_TYPES, limit: 5, order })
+        expect(first.cursor).toBeDefined()
+
+        const next = await store.listInstances({
+          workflowTypes: ALL_TYPES,
+          ...range,
+          limit: 5,
+          order,
+          ...(first.cursor === undefined ? {} : { cursor: first.cursor }),
+        })
+
+        expect(next.items).toEqual([])
+        expect(next.cursor).toBeUndefined()
+      })
+
+      it('returns an empty page without a cursor when nothing matches', async () => {
+        await seedListFixture(store)
+
+        expect(await store.listInstances({ workflowTypes: ['unknown'], limit: 5, order: 'desc' })).toStrictEqual({
+          items: [],
+        })
+      })
+
+      it.each([
+        { cursor: 'not a cursor' },
+        { cursor: '' },
+        { cursor: Buffer.from('{"after":5}').toString('base64url') },
+        { cursor: Buffer.from('null').toString('base64url') },
+        { cursor: Buffer.from('[1,2,3]').toString('base64url') },
+      ])('rejects the cursor $cursor with a ValidationError on the cursor field', async ({ cursor }) => {
+        await seedListFixture(store)
+
+        const error = await rejectionOf(
+          store.listInstances({ workflowTypes: ALL_TYPES, limit: 5, order: 'desc', cursor }),
+        )
+
+        expect(error).toBeInstanceOf(ValidationError)
+        expect(error).toMatchObject({ field: 'cursor', details: { field: 'cursor' } })
+      })
+    })
+
+    describe('putDefinition and getDefinition', () => {
+      it('returns the definition stored for a type and version', async () => {
+        await store.putDefinition('orders', 'v1', aConfig('first'))
+
+        expect(await store.getDefinition('orders', 'v1')).toStrictEqual(aConfig('first'))
+      })
+
+      it('keeps the first definition when the same type and version are stored again', async () => {
+        await store.putDefinition('orders', 'v1', aConfig('first'))
+
+        await store.putDefinition('orders', 'v1', aConfig('second'))
+
+        expect(await store.getDefinition('orders', 'v1')).toStrictEqual(aConfig('first'))
+      })
+
+      it('keeps versions and types apart', async () => {
+        await store.putDefinition('orders', 'v1', aConfig('v1'))
+        await store.putDefinition('orders', 'v2', aConfig('v2'))
+
+        expect(await store.getDefinition('orders', 'v2')).toStrictEqual(aConfig('v2'))
+        expect(await store.getDefinition('orders', 'v3')).toBeUndefined()
+        expect(await store.getDefinition('billing', 'v1')).toBeUndefined()
+      })
+    })
+  })

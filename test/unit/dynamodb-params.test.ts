@@ -1,0 +1,455 @@
+import type { QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
+import { describe, expect, it } from 'vitest'
+import { nodeToItem, recordFromItem, recordToItem } from '../../src/adapters/dynamodb/item-codec.js'
+import {
+  createdKey,
+  createdKeyBounds,
+  DUE_SHARDS,
+  definitionKey,
+  dueShardFor,
+  INDEX,
+  instanceKey,
+} from '../../src/adapters/dynamodb/keys.js'
+import {
+  acquireLeaseParams,
+  type ListPartition,
+  listKeyRange,
+  listPartitions,
+  listQueryParams,
+  markDueParams,
+  putEventParams,
+  releaseLeaseParams,
+  writeUnderLeaseParams,
+} from '../../src/adapters/dynamodb/params.js'
+import { StoreError } from '../../src/core/errors.js'
+import type { InstanceChange, InstanceRecord, Lease, NodeRecord } from '../../src/core/store.js'
+
+const T0 = Date.UTC(2026, 0, 1, 12, 0, 0)
+const TABLE = 'tickflow-test'
+const LEASE: Lease = { instanceId: 'wf-1', owner: 'runner-a', fence: 7, untilMs: T0 + 30_000 }
+/** The largest time a JavaScript Date can hold, which the API accepts for creation-range bounds. */
+const MAX_EPOCH_MS = 8_640_000_000_000_000
+
+const aNode = (overrides: Partial<NodeRecord> = {}): NodeRecord => ({
+  status: 'running',
+  failCount: 0,
+  createdAtMs: T0,
+  updatedAtMs: T0,
+  attempt: 1,
+  waits: 0,
+  output: {},
+  ...overrides,
+})
+
+const anInstance = (overrides: Partial<InstanceRecord> = {}): InstanceRecord => ({
+  id: 'wf-1',
+  workflowType: 'orders',
+  status: 'running',
+  input: {},
+  createdAtMs: T0,
+  updatedAtMs: T0,
+  definitionVersion: 'v1',
+  nodes: {},
+  events: {},
+  eventSeq: 0,
+  fence: 0,
+  ...overrides,
+})
+
+/** Splits an update expression into its SET, REMOVE and ADD actions. */
+const actions = (expression: string | undefined): Record<'SET' | 'REMOVE' | 'ADD', string[]> => {
+  const result = { SET: [] as string[], REMOVE: [] as string[], ADD: [] as string[] }
+  for (const match of (expression ?? '').matchAll(/\b(SET|REMOVE|ADD)\s+(.*?)(?=\s+\b(?:SET|REMOVE|ADD)\b|$)/g)) {
+    const keyword = match[1] as keyof typeof result
+    result[keyword].push(...(match[2] ?? '').split(',').map((part) => part.trim()))
+  }
+  return result
+}
+
+const update = (change: Partial<InstanceChange>): UpdateCommandInput =>
+  writeUnderLeaseParams(TABLE, LEASE, { updatedAtMs: T0 + 1, ...change })
+
+describe('createdKey', () => {
+  it('sorts as text in the same order as the creation times sort as numbers', () => {
+    const times = [T0, 0, 1_000, 9, 999_999_999_999_999, 10, 100, T0 + 1, 99, 1_000_000_000_000]
+
+    const byKey = [...times].sort((a, b) => (createdKey(a, 'x') < createdKey(b, 'x') ? -1 : 1))
+
+    expect(byKey).toEqual([...times].sort((a, b) => a - b))
+  })
+
+  it('orders instances created in the same millisecond by id', () => {
+    const keys = ['b', 'a', 'c'].map((id) => createdKey(T0, id)).sort()
+
+    expect(keys).toEqual([createdKey(T0, 'a'), createdKey(T0, 'b'), createdKey(T0, 'c')])
+  })
+
+  it.each([
+    { range: 'a day', fromMs: T0, toMs: T0 + 86_400_000 },
+    { range: 'everything up to the end of time', fromMs: 0, toMs: MAX_EPOCH_MS },
+    { range: 'the last 15-digit times and beyond', fromMs: 900_000_000_000_000, toMs: 1_000_000_000_000_000 },
+    { range: 'a single millisecond', fromMs: T0, toMs: T0 },
+  ])('bounds a creation range ($range) so that exactly the keys inside it fall between', ({ fromMs, toMs }) => {
+    const [low, high] = createdKeyBounds(fromMs, toMs)
+    const samples = [0, T0 - 1, T0, T0 + 1, T0 + 86_400_000, T0 + 86_400_001, 900_000_000_000_000, 999_999_999_999_999]
+
+    const inside = samples.filter((ms) => {
+      const key = createdKey(ms, 'some-id')
+      return low <= key && key <= high
+    })
+
+    expect(low <= high).toBe(true)
+    expect(inside).toEqual(samples.filter((ms) => ms >= fromMs && ms <= toMs))
+  })
+})
+
+describe('keys', () => {
+  it('keeps instance and definition items in separate key spaces', () => {
+    expect(instanceKey('x')).toEqual({ pk: 'I#x' })
+    expect(definitionKey('x', 'v1')).toEqual({ pk: 'D#x#v1' })
+  })
+})
+
+describe('dueShardFor', () => {
+  it('gives an id the same shard every time, on every runner', () => {
+    // The shard is stored in the due index: a different hash would strand due instances in the wrong shard.
+    expect(['order-1', '01J9ZK3Q8F6R2M4N5P7S9T1V3W', 'a', ''].map((id) => dueShardFor(id))).toEqual([
+      '5',
+      '6',
+      '4',
+      '5',
+    ])
+    expect(dueShardFor('order-1')).toBe(dueShardFor('order-1'))
+  })
+
+  it('spreads 1000 ids over all shards, none with less than 3/4 or more than 5/4 of its share', () => {
+    const counts = new Map<string, number>()
+    for (let i = 0; i < 1000; i++) {
+      const shard = dueShardFor(`wf-${String(i).padStart(6, '0')}`)
+      counts.set(shard, (counts.get(shard) ?? 0) + 1)
+    }
+
+    const share = 1000 / DUE_SHARDS
+    expect([...counts.keys()].sort()).toEqual(Array.from({ length: DUE_SHARDS }, (_, shard) => String(shard)))
+    for (const count of counts.values()) {
+      expect(count).toBeGreaterThanOrEqual(share * 0.75)
+      expect(count).toBeLessThanOrEqual(share * 1.25)
+    }
+  })
+
+  it.each([1, 3, 16])('stays within %i shards when asked for that many', (shards) => {
+    const seen = new Set(Array.from({ length: 200 }, (_, i) => dueShardFor(`id-${i}`, shards)))
+
+    expect([...seen].sort()).toEqual(Array.from({ length: shards }, (_, shard) => String(shard)).sort())
+  })
+})
+
+describe('writeUnderLeaseParams', () => {
+  it('writes only while the lease owner and fence still match', () => {
+    const params = update({})
+
+    expect(params.Key).toEqual(instanceKey('wf-1'))
+    expect(params.ConditionExpression).toBe('leaseOwner = :owner AND fence = :fence')
+    expect(params.ExpressionAttributeValues).toMatchObject({ ':owner': 'runner-a', ':fence': 7 })
+  })
+
+  it('always reads back the event counter without changing it', () => {
+    const params = update({})
+
+    expect(actions(params.UpdateExpression).ADD).toEqual(['evSeq :zero'])
+    expect(params.ExpressionAttributeValues?.[':zero']).toBe(0)
+    expect(params.ReturnValues).toBe('UPDATED_NEW')
+  })
+
+  it.each([
+    { change: { release: true }, removed: ['leaseOwner', 'leaseUntilMs'] },
+    { change: { release: false }, removed: [] },
+    { change: {}, removed: [] },
+    { change: { dueAtMs: null }, removed: ['dueAtMs', 'dueShard'] },
+    { change: { dueAtMs: null, release: true }, removed: ['dueAtMs', 'dueShard', 'leaseOwner', 'leaseUntilMs'] },
+    { change: { dueAtMs: T0 }, removed: [] },
+  ])('REMOVEs $removed for $change', ({ change, removed }) => {
+    expect(actions(update(change).UpdateExpression).REMOVE.sort()).toEqual([...removed].sort())
+  })
+
+  it('SETs the due time together with its shard', () => {
+    const params = update({ dueAtMs: T0 + 5_000 })
+
+    expect(actions(params.UpdateExpression).SET).toEqual(
+      expect.arrayContaining(['dueAtMs = :due', 'dueShard = :shard']),
+    )
+    expect(params.ExpressionAttributeValues).toMatchObject({ ':due': T0 + 5_000, ':shard': dueShardFor('wf-1') })
+  })
+
+  it('leaves the due time alone when the change does not mention it', () => {
+    const expression = update({ status: 'running' }).UpdateExpression ?? ''
+
+    expect(expression).not.toMatch(/dueAtMs|dueShard/)
+  })
+
+  it('SETs each node record whole under an attribute name placeholder, in the stored short form', () => {
+    const charge = aNode({ status: 'completed', output: { receipt: 'r-1' } })
+    const params = update({ nodes: { 'charge.card': charge, ship: aNode() } })
+
+    const set = actions(params.UpdateExpression).SET
+    expect(set).toEqual(expect.arrayContaining(['updatedAtMs = :ua', 'nodes.#n0 = :n0', 'nodes.#n1 = :n1']))
+    expect(params.ExpressionAttributeNames).toMatchObject({ '#n0': 'charge.card', '#n1': 'ship' })
+    expect(params.ExpressionAttributeValues?.[':n0']).toEqual(nodeToItem(charge))
+  })
+
+  it('stores status and input only when given, the input as JSON text', () => {
+    const params = update({ status: 'failed', input: { a: [1] } })
+
+    expect(actions(params.UpdateExpression).SET).toEqual(
+      expect.arrayContaining(['#status = :status', '#input = :input']),
+    )
+    expect(params.ExpressionAttributeValues).toMatchObject({ ':status': 'failed', ':input': '{"a":[1]}' })
+    expect(update({}).UpdateExpression).not.toMatch(/status|input/)
+  })
+})
+
+describe('acquireLeaseParams', () => {
+  it('refuses terminal instances unless they are allowed', () => {
+    const params = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, false)
+
+    expect(params.ConditionExpression).toContain('NOT #status IN (:completed, :failed, :canceled)')
+    expect(params.ExpressionAttributeNames).toEqual({ '#status': 'status' })
+    expect(params.ExpressionAttributeValues).toMatchObject({
+      ':completed': 'completed',
+      ':failed': 'failed',
+      ':canceled': 'canceled',
+    })
+  })
+
+  it('accepts terminal instances when they are allowed', () => {
+    const params = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, true)
+
+    expect(params.ConditionExpression).not.toMatch(/status/)
+    expect(params.ExpressionAttributeNames).toBeUndefined()
+    expect(Object.keys(params.ExpressionAttributeValues ?? {})).not.toContain(':completed')
+  })
+
+  it.each([false, true])('takes a free, expired or own lease and grows the fence (allowTerminal %s)', (allow) => {
+    const params = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, allow)
+
+    expect(params.ConditionExpression).toContain(
+      'attribute_exists(pk) AND (attribute_not_exists(leaseOwner) OR leaseUntilMs < :now OR leaseOwner = :owner)',
+    )
+    expect(params.UpdateExpression).toBe('SET leaseOwner = :owner, leaseUntilMs = :until ADD fence :one')
+    expect(params.ExpressionAttributeValues).toMatchObject({ ':owner': 'runner', ':until': T0 + 30_000, ':now': T0 })
+    expect(params.ReturnValues).toBe('ALL_NEW')
+    expect(params.ReturnValuesOnConditionCheckFailure).toBe('ALL_OLD')
+  })
+})
+
+describe('list query parameters', () => {
+  const byType: ListPartition = { index: INDEX.byType, keyName: 'wfType', keyValue: 'orders' }
+  const byBusiness: ListPartition = { index: INDEX.byBusiness, keyName: 'businessId', keyValue: 'cust-1' }
+  const cursorKey = createdKey(T0, 'wf-9')
+
+  it('reads one byType partition per workflow type, or the business id partition alone', () => {
+    expect(listPartitions({ workflowTypes: ['orders', 'billing'] })).toEqual([
+      byType,
+      { index: INDEX.byType, keyName: 'wfType', keyValue: 'billing' },
+    ])
+    expect(listPartitions({ workflowTypes: ['orders', 'billing'], businessId: 'cust-1' })).toEqual([byBusiness])
+  })
+
+  it.each([
+    { order: 'desc' as const, bound: 'high', forward: false },
+    { order: 'asc' as const, bound: 'low', forward: true },
+  ])('continues a $order list from the cursor by moving the $bound bound', ({ order, bound, forward }) => {
+    const params = listQueryParams(TABLE, byType, { workflowTypes: ['orders'], order, after: cursorKey }, 6, undefined)
+
+    expect(params.ExpressionAttributeValues?.[`:${bound}`]).toBe(cursorKey)
+    expect(params.ScanIndexForward).toBe(forward)
+    expect(params.Limit).toBe(6)
+  })
+
+  it('filters a business id partition by workflow type only when exactly one type is asked for', () => {
+    const one = listQueryParams(TABLE, byBusiness, { workflowTypes: ['orders'], order: 'asc' }, 5, undefined)
+    const two = listQueryParams(TABLE, byBusiness, { workflowTypes: ['orders', 'x'], order: 'asc' }, 5, undefined)
+
+    expect(one.FilterExpression).toBe('#type = :type')
+    expect(two.FilterExpression).toBeUndefined()
+  })
+
+  it.each([
+    { range: 'from after to', query: { createdFromMs: T0 + 1, createdToMs: T0 }, order: 'asc' as const },
+    {
+      range: 'a desc cursor older than the start',
+      query: { createdFromMs: T0 + 1, after: cursorKey },
+      order: 'desc' as const,
+    },
+    {
+      range: 'an asc cursor newer than the end',
+      query: { createdToMs: T0 - 1, after: cursorKey },
+      order: 'asc' as const,
+    },
+  ])('reports an empty key range for $range', ({ query, order }) => {
+    const { low, high } = listKeyRange({ workflowTypes: ['orders'], order, ...query })
+
+    expect(low > high).toBe(true)
+  })
+})
+
+/** Every `#name` and `:value` placeholder the expressions use, and every one the request declares. */
+const placeholders = (params: UpdateCommandInput | QueryCommandInput) => {
+  const expressions = [
+    'UpdateExpression' in params ? params.UpdateExpression : undefined,
+    'ConditionExpression' in params ? params.ConditionExpression : undefined,
+    'KeyConditionExpression' in params ? params.KeyConditionExpression : undefined,
+    'FilterExpression' in params ? params.FilterExpression : undefined,
+  ].join(' ')
+  const used = (sigil: string) => [...new Set(expressions.match(new RegExp(`${sigil}[A-Za-z0-9_]+`, 'g')) ?? [])].sort()
+  return {
+    usedNames: used('#'),
+    declaredNames: Object.keys(params.ExpressionAttributeNames ?? {}).sort(),
+    usedValues: used(':'),
+    declaredValues: Object.keys(params.ExpressionAttributeValues ?? {}).sort(),
+  }
+}
+
+describe('every request declares exactly the placeholders it uses', () => {
+  // DynamoDB rejects a request that declares a name or value its expressions do not use.
+  const byType: ListPartition = { index: INDEX.byType, keyName: 'wfType', keyValue: 'orders' }
+  const byBusiness: ListPartition = { index: INDEX.byBusiness, keyName: 'businessId', keyValue: 'cust-1' }
+  const event = { eventTs: 5, content: { ok: true }, receivedAtMs: T0 }
+
+  it.each<{ request: string; params: UpdateCommandInput | QueryCommandInput }>([
+    { request: 'acquireLease', params: acquireLeaseParams(TABLE, 'wf-1', 'r', T0, T0 + 1, false) },
+    { request: 'acquireLease allowing terminal', params: acquireLeaseParams(TABLE, 'wf-1', 'r', T0, T0 + 1, true) },
+    { request: 'writeUnderLease, time only', params: update({}) },
+    {
+      request: 'writeUnderLease, everything',
+      params: update({
+        nodes: { a: aNode(), b: aNode() },
+        status: 'completed',
+        input: { x: 1 },
+        dueAtMs: T0,
+        release: true,
+      }),
+    },
+    { request: 'writeUnderLease, clearing due', params: update({ dueAtMs: null }) },
+    { request: 'releaseLease', params: releaseLeaseParams(TABLE, LEASE) },
+    { request: 'putEvent', params: putEventParams(TABLE, 'wf-1', 'approve', event, T0) },
+    { request: 'markDue', params: markDueParams(TABLE, 'wf-1', T0) },
+    {
+      request: 'list by type',
+      params: listQueryParams(TABLE, byType, { workflowTypes: ['orders'], order: 'desc' }, 5, undefined),
+    },
+    {
+      request: 'list by type with statuses and range',
+      params: listQueryParams(
+        TABLE,
+        byType,
+        { workflowTypes: ['orders'], statuses: ['running', 'init'], createdFromMs: T0, order: 'asc' },
+        5,
+        undefined,
+      ),
+    },
+    {
+      request: 'list by business id and type',
+      params: listQueryParams(
+        TABLE,
+        byBusiness,
+        { workflowTypes: ['orders'], businessId: 'cust-1', statuses: ['failed'], order: 'desc' },
+        5,
+        undefined,
+      ),
+    },
+  ])('$request', ({ params }) => {
+    const { usedNames, declaredNames, usedValues, declaredValues } = placeholders(params)
+
+    expect(declaredNames).toEqual(usedNames)
+    expect(declaredValues).toEqual(usedValues)
+  })
+})
+
+describe('item codec', () => {
+  it.each<{ shape: string; record: InstanceRecord }>([
+    { shape: 'a minimal record', record: anInstance() },
+    {
+      shape: 'a record with every optional field',
+      record: anInstance({
+        businessId: 'cust-1',
+        status: 'failed',
+        input: { a: 1, list: [true, null, 'x'], nested: { deep: {} } },
+        nodes: {
+          plain: aNode(),
+          busy: aNode({
+            status: 'restarting',
+            failCount: 3,
+            attempt: 2,
+            waits: 5,
+            nextAttemptAtMs: T0 + 9,
+            seenEventTs: 1_767_268_800,
+            output: { done: false },
+            workflowContext: {},
+            preNodeContext: { plain: { done: true } },
+            resetOnRestart: true,
+          }),
+        },
+        events: { busy: { eventTs: 1_767_268_800, content: ['a', 1], receivedAtMs: T0 + 2 } },
+        eventSeq: 4,
+        fence: 9,
+        leaseOwner: 'runner',
+        leaseUntilMs: T0 + 30_000,
+        dueAtMs: T0 + 10,
+        requestHash: 'h',
+      }),
+    },
+  ])('reads back $shape exactly as it was written', ({ record }) => {
+    expect(recordFromItem(recordToItem(record))).toStrictEqual(record)
+  })
+
+  it('leaves default values out of a stored node', () => {
+    expect(nodeToItem(aNode({ status: 'pending', createdAtMs: T0, updatedAtMs: T0 + 1 }))).toStrictEqual({
+      st: 'pending',
+      caMs: T0,
+      uaMs: T0 + 1,
+    })
+  })
+
+  it.each<{ field: string; node: Partial<NodeRecord>; stored: Record<string, unknown> }>([
+    { field: 'failCount', node: { failCount: 2 }, stored: { fc: 2 } },
+    { field: 'attempt', node: { attempt: 3 }, stored: { n: 3 } },
+    { field: 'waits', node: { waits: 4 }, stored: { w: 4 } },
+    { field: 'output', node: { output: { a: 1 } }, stored: { o: '{"a":1}' } },
+    { field: 'an empty workflowContext', node: { workflowContext: {} }, stored: { wc: '{}' } },
+    { field: 'resetOnRestart', node: { resetOnRestart: true }, stored: { rr: true } },
+  ])('stores $field when it differs from the default', ({ node, stored }) => {
+    expect(nodeToItem(aNode(node))).toStrictEqual({ st: 'running', caMs: T0, uaMs: T0, ...stored })
+  })
+
+  it('indexes the item for listing, and for the due index only while it is due', () => {
+    const due = recordToItem(anInstance({ dueAtMs: T0 }))
+    const idle = recordToItem(anInstance())
+
+    expect(due).toMatchObject({ pk: 'I#wf-1', wfType: 'orders', createdKey: createdKey(T0, 'wf-1') })
+    expect(due.dueShard).toBe(dueShardFor('wf-1'))
+    expect(idle).not.toHaveProperty('dueAtMs')
+    expect(idle).not.toHaveProperty('dueShard')
+  })
+
+  it.each<{ fault: string; item: Record<string, unknown> }>([
+    { fault: 'a missing attribute', item: { ...recordToItem(anInstance()), fence: undefined } },
+    { fault: 'an unknown schema version', item: { ...recordToItem(anInstance()), v: 2 } },
+    { fault: 'an unknown status', item: { ...recordToItem(anInstance()), status: 'paused' } },
+    {
+      fault: 'a malformed node',
+      item: { ...recordToItem(anInstance()), nodes: { a: { st: 'running', caMs: 'yesterday', uaMs: 1 } } },
+    },
+    { fault: 'no item shape at all', item: { pk: 'I#x' } },
+  ])('rejects an item with $fault as a CORRUPT_ITEM StoreError', ({ item }) => {
+    let error: unknown
+    try {
+      recordFromItem(item)
+    } catch (caught) {
+      error = caught
+    }
+
+    expect(error).toBeInstanceOf(StoreError)
+    expect(error).toMatchObject({ code: 'CORRUPT_ITEM', retryable: false })
+  })
+})
