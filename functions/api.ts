@@ -1,0 +1,15 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { createApiHandler } from '../src/api/handler.js'
+import { systemClock } from '../src/runtime/defaults.js'
+import { buildRuntime } from './runtime.js'
+
+const { engine, logger } = buildRuntime()
+
+/** API Gateway HTTP API (payload format 2.0) → every engine operation. */
+export const handler = createApiHandler({
+  engine,
+  logger,
+  clock: systemClock,
+  sleep: (ms) => sleep(ms),
+  waitPollMs: 250,
+})

@@ -1,0 +1,93 @@
+import middy, { type MiddlewareObj } from '@middy/core'
+import httpHeaderNormalizer from '@middy/http-header-normalizer'
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
+import type { Logger } from '../core/ports.js'
+import { errorResponse, HttpError } from './errors.js'
+import type { ApiRequest } from './http.js'
+import { withOpenApiRoute } from './openapi.js'
+import { Router } from './router.js'
+import { type ApiDeps, apiRoutes } from './routes.js'
+
+export interface ApiHandlerOptions extends ApiDeps {
+  logger: Logger
+  /** Largest accepted request body; larger ones get 413 before they are parsed. */
+  maxBodyBytes?: number
+  version?: string
+}
+
+export type ApiEvent = APIGatewayProxyEventV2 & { parsedBody?: unknown }
+
+const JSON_CONTENT_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
+
+/** Decodes, size-checks and parses a JSON body; leaves `parsedBody` undefined when there is none. */
+const jsonBody = (maxBodyBytes: number): MiddlewareObj<ApiEvent> => ({
+  before: (request) => {
+    const event = request.event
+    if (event.body === undefined || event.body === null || event.body === '') return
+    const bytes = Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8')
+    if (bytes.byteLength > maxBodyBytes) {
+      throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `body is ${bytes.byteLength} bytes, over ${maxBodyBytes}`, {
+        field: 'body',
+        sizeBytes: bytes.byteLength,
+        limitBytes: maxBodyBytes,
+      })
+    }
+    const contentType = event.headers?.['content-type'] ?? ''
+    if (!JSON_CONTENT_TYPE.test(contentType)) {
+      throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'the body must be JSON (content-type: application/json)', {
+        field: 'content-type',
+        received: contentType,
+      })
+    }
+    try {
+      event.parsedBody = JSON.parse(bytes.toString('utf8'))
+    } catch (error) {
+      throw new HttpError(400, 'MALFORMED_JSON', `body is not valid JSON: ${(error as Error).message}`, {
+        field: 'body',
+      })
+    }
+  },
+})
+
+const requestIdOf = (event: ApiEvent, context: Context | undefined): string =>
+  event.requestContext?.requestId ?? context?.awsRequestId ?? 'unknown'
+
+/** Every error, thrown anywhere, becomes the API's JSON error response. */
+const errors = (logger: Logger): MiddlewareObj<ApiEvent, APIGatewayProxyStructuredResultV2> => ({
+  onError: (request) => {
+    request.response = errorResponse(request.error, requestIdOf(request.event, request.context), logger)
+  },
+})
+
+/** HTTP API stages other than `$default` prefix the path with the stage name. */
+const routePath = (event: ApiEvent): string => {
+  const stage = event.requestContext?.stage
+  const path = event.rawPath || '/'
+  return stage && stage !== '$default' && path.startsWith(`/${stage}/`) ? path.slice(stage.length + 1) : path
+}
+
+/** The API Lambda handler for an API Gateway HTTP API (payload format 2.0). */
+export const createApiHandler = (options: ApiHandlerOptions) => {
+  const { logger, maxBodyBytes = 256 * 1024, version = '0.1.0', ...deps } = options
+  const router = new Router(withOpenApiRoute(apiRoutes(deps), version))
+  return middy<ApiEvent, APIGatewayProxyStructuredResultV2>()
+    .use(httpHeaderNormalizer())
+    .use(jsonBody(maxBodyBytes))
+    .use(errors(logger))
+    .handler(async (event, context) => {
+      const request: ApiRequest = {
+        method: event.requestContext?.http?.method?.toUpperCase() ?? 'GET',
+        path: routePath(event),
+        headers: event.headers ?? {},
+        query: event.queryStringParameters ?? {},
+        body: event.parsedBody,
+        requestId: requestIdOf(event, context),
+      }
+      if (typeof context?.getRemainingTimeInMillis === 'function') {
+        request.remainingTimeMs = () => context.getRemainingTimeInMillis()
+      }
+      return router.handle(request)
+    })
+}
+
+export { Router }

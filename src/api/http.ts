@@ -1,0 +1,31 @@
+/** A request as the routes see it: already normalised, decoded and parsed by the handler's middlewares. */
+export interface ApiRequest {
+  method: string
+  path: string
+  /** Lower-case header names. */
+  headers: Record<string, string | undefined>
+  query: Record<string, string | undefined>
+  /** Parsed JSON body; undefined when the request has none. */
+  body: unknown
+  requestId: string
+  /** Time left to the invocation, when known: a long-poll never outlives it. */
+  remainingTimeMs?: () => number
+}
+
+export interface ApiResponse {
+  statusCode: number
+  headers: Record<string, string>
+  body: string
+}
+
+export const json = (statusCode: number, body: unknown, headers: Record<string, string> = {}): ApiResponse => ({
+  statusCode,
+  headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
+  body: JSON.stringify(body),
+})
+
+export const text = (statusCode: number, body: string, contentType = 'text/plain; charset=utf-8'): ApiResponse => ({
+  statusCode,
+  headers: { 'content-type': contentType },
+  body,
+})

@@ -1,0 +1,124 @@
+import type { z } from 'zod'
+import { ValidationError } from '../core/errors.js'
+import { HttpError } from './errors.js'
+import type { ApiRequest, ApiResponse } from './http.js'
+
+export type HttpMethod = 'GET' | 'POST' | 'DELETE'
+
+export interface ResponseSpec {
+  description: string
+  schema?: z.ZodType
+  /** Default application/json. */
+  contentType?: string
+}
+
+export interface RouteInput<P, Q, B> {
+  params: P
+  query: Q
+  body: B
+  request: ApiRequest
+}
+
+/** One route: its schemas are used both to validate requests and to describe the route in OpenAPI. */
+export interface Route<P = unknown, Q = unknown, B = unknown> {
+  method: HttpMethod
+  /** OpenAPI-style template, e.g. `/workflows/{id}/nodes/{node}/events`. */
+  path: string
+  operationId: string
+  summary: string
+  params?: z.ZodType<P>
+  query?: z.ZodType<Q>
+  body?: z.ZodType<B>
+  responses: Record<number, ResponseSpec>
+  handle(input: RouteInput<P, Q, B>): Promise<ApiResponse>
+}
+
+/** Keeps each route's parameter types together while the table holds routes of many types. */
+export const route = <P, Q, B>(spec: Route<P, Q, B>): Route => spec as unknown as Route
+
+const formatField = (prefix: string, path: readonly PropertyKey[]): string =>
+  path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : `${acc}.${String(key)}`), prefix)
+
+/** Parses one part of a request; the first problem becomes a 400 naming the field (`body.context`, `query.limit`). */
+export const parsePart = <T>(schema: z.ZodType<T>, value: unknown, part: 'path' | 'query' | 'body'): T => {
+  const result = schema.safeParse(value)
+  if (result.success) return result.data
+  const issue = result.error.issues[0]
+  const field = issue ? formatField(part, issue.path) : part
+  const message =
+    issue?.code === 'unrecognized_keys'
+      ? `unknown ${part === 'query' ? 'query parameter' : 'field'}(s): ${issue.keys.join(', ')}`
+      : (issue?.message ?? 'invalid')
+  throw new ValidationError(`${field}: ${message}`, field, {
+    issues: result.error.issues.map((item) => ({ field: formatField(part, item.path), message: item.message })),
+  })
+}
+
+interface CompiledRoute {
+  route: Route
+  pattern: RegExp
+  names: string[]
+}
+
+const compile = (route: Route): CompiledRoute => {
+  const names: string[] = []
+  const source = route.path
+    .split('/')
+    .map((segment) => {
+      const match = /^\{(\w+)\}$/.exec(segment)
+      if (!match) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+      names.push(match[1] as string)
+      return '([^/]+)'
+    })
+    .join('/')
+  return { route, pattern: new RegExp(`^${source}/?$`), names }
+}
+
+export class Router {
+  readonly #compiled: CompiledRoute[]
+
+  constructor(readonly routes: readonly Route[]) {
+    // Literal segments win over parameters: `/workflows/count` before `/workflows/{id}`.
+    this.#compiled = routes.map(compile).sort((a, b) => a.names.length - b.names.length)
+  }
+
+  async handle(request: ApiRequest): Promise<ApiResponse> {
+    const matches = this.#compiled
+      .map((compiled) => ({ compiled, match: compiled.pattern.exec(request.path) }))
+      .filter((candidate) => candidate.match !== null)
+    if (matches.length === 0) {
+      throw new HttpError(404, 'ROUTE_NOT_FOUND', `no route for ${request.method} ${request.path}`, {
+        method: request.method,
+        path: request.path,
+      })
+    }
+    const found = matches.find((candidate) => candidate.compiled.route.method === request.method)
+    if (!found) {
+      const allowed = [...new Set(matches.map((candidate) => candidate.compiled.route.method))]
+      throw new HttpError(
+        405,
+        'METHOD_NOT_ALLOWED',
+        `${request.method} is not allowed on ${request.path}`,
+        { method: request.method, allowed },
+        { allow: allowed.join(', ') },
+      )
+    }
+    const { route } = found.compiled
+    const rawParams: Record<string, string> = {}
+    found.compiled.names.forEach((name, index) => {
+      const value = found.match?.[index + 1] ?? ''
+      try {
+        rawParams[name] = decodeURIComponent(value)
+      } catch {
+        throw new ValidationError(`path.${name}: not a valid URL-encoded value`, `path.${name}`)
+      }
+    })
+    const params = route.params ? parsePart(route.params, rawParams, 'path') : rawParams
+    const query = route.query ? parsePart(route.query, request.query, 'query') : {}
+    if (!route.body && request.body !== undefined) {
+      throw new ValidationError('body: this route takes no body', 'body')
+    }
+    const body = route.body ? parsePart(route.body, request.body, 'body') : undefined
+    return route.handle({ params, query, body, request })
+  }
+}

@@ -1,0 +1,269 @@
+import type { WorkflowDefinition } from '../core/definition.js'
+import type { Engine, InstanceDetail } from '../core/engine.js'
+import { WorkflowTypeNotFoundError } from '../core/errors.js'
+import type { Clock } from '../core/ports.js'
+import { isTerminalInstanceStatus } from '../core/statuses.js'
+import {
+  countQuerySchema,
+  countResponseSchema,
+  createBodySchema,
+  createResponseSchema,
+  errorResponseSchema,
+  eventBodySchema,
+  eventResponseSchema,
+  getQuerySchema,
+  graphQuerySchema,
+  graphResponseSchema,
+  instanceDetailSchema,
+  instancePathSchema,
+  listQuerySchema,
+  listResponseSchema,
+  MAX_WAIT_SECONDS,
+  nodePathSchema,
+  operationResponseSchema,
+  passResultSchema,
+  restartInstanceBodySchema,
+  restartNodeBodySchema,
+  runBodySchema,
+  typePathSchema,
+  workflowTypeSchema,
+  workflowTypesResponseSchema,
+} from '../schemas/http-api.js'
+import { definitionGraph, instanceGraph } from './graph.js'
+import { json, text } from './http.js'
+import { type ResponseSpec, type Route, route } from './router.js'
+
+export interface ApiDeps {
+  engine: Engine
+  clock: Clock
+  sleep(ms: number): Promise<void>
+  /** How often a long-poll re-reads the instance. */
+  waitPollMs: number
+}
+
+const error = (description: string): ResponseSpec => ({ description, schema: errorResponseSchema })
+const COMMON_ERRORS: Record<number, ResponseSpec> = {
+  400: error('invalid request: `error.details.field` names the field'),
+  415: error('the body is not application/json'),
+  413: error('the body or a context is too large'),
+}
+const INSTANCE_ERRORS: Record<number, ResponseSpec> = {
+  ...COMMON_ERRORS,
+  404: error('unknown instance'),
+  409: error('the instance is locked by another runner, or the operation is not allowed in its state'),
+}
+
+const describeType = (engine: Engine, definition: WorkflowDefinition) => ({
+  type: definition.type,
+  name: definition.name,
+  version: definition.version,
+  nodes: definition.nodes.map((node) => ({
+    id: node.id,
+    name: node.name,
+    predecessors: node.prev,
+    successors: node.next,
+    failMaxCount: node.failMaxCount,
+    maxWaitTimeSeconds: node.maxWaitTimeSeconds,
+    hasCheck: engine.registry.worker(definition.type, node.id)?.check !== undefined,
+  })),
+  mermaid: definitionGraph(definition),
+})
+
+/** Re-reads the instance until it is terminal or the time is up; answers as soon as it is terminal. */
+export const waitForTerminal = async (
+  deps: ApiDeps,
+  instanceId: string,
+  timeoutMs: number,
+  remainingTimeMs?: () => number,
+): Promise<InstanceDetail> => {
+  const budget = Math.min(timeoutMs, (remainingTimeMs?.() ?? Number.POSITIVE_INFINITY) - 1_000)
+  const deadline = deps.clock.nowMs() + budget
+  let detail = await deps.engine.get(instanceId)
+  while (!isTerminalInstanceStatus(detail.status)) {
+    const left = deadline - deps.clock.nowMs()
+    if (left <= 0) break
+    await deps.sleep(Math.min(deps.waitPollMs, left))
+    detail = await deps.engine.get(instanceId)
+  }
+  return detail
+}
+
+/** Every route of the HTTP API. The OpenAPI document is generated from this table. */
+export const apiRoutes = (deps: ApiDeps): Route[] => {
+  const { engine } = deps
+  return [
+    route({
+      method: 'POST',
+      path: '/workflows',
+      operationId: 'createWorkflow',
+      summary: 'Create a workflow instance (and run it unless run is false); idempotent with a client-chosen id',
+      body: createBodySchema,
+      responses: {
+        201: { description: 'created', schema: createResponseSchema },
+        200: { description: 'the same request was already stored (idempotent replay)', schema: createResponseSchema },
+        ...COMMON_ERRORS,
+        404: error('unknown workflow type'),
+        409: error('an instance with this id exists with a different request'),
+      },
+      handle: async ({ body }) => {
+        const result = await engine.create(body)
+        return json(
+          result.created ? 201 : 200,
+          { instanceId: result.instanceId, status: result.status, created: result.created },
+          { location: `/workflows/${encodeURIComponent(result.instanceId)}` },
+        )
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/workflows',
+      operationId: 'listWorkflows',
+      summary: 'List instances, newest first, filtered by type, status, business id and creation time',
+      query: listQuerySchema,
+      responses: { 200: { description: 'a page of instances', schema: listResponseSchema }, ...COMMON_ERRORS },
+      handle: async ({ query }) => json(200, await engine.list(query)),
+    }),
+    route({
+      method: 'GET',
+      path: '/workflows/count',
+      operationId: 'countWorkflows',
+      summary: 'Count instances with the same filters as the list',
+      query: countQuerySchema,
+      responses: { 200: { description: 'the count', schema: countResponseSchema }, ...COMMON_ERRORS },
+      handle: async ({ query }) => json(200, { count: await engine.count(query) }),
+    }),
+    route({
+      method: 'GET',
+      path: '/workflows/{id}',
+      operationId: 'getWorkflow',
+      summary: `An instance with every node in definition order; wait=terminal long-polls up to ${MAX_WAIT_SECONDS} s`,
+      params: instancePathSchema,
+      query: getQuerySchema,
+      responses: { 200: { description: 'the instance', schema: instanceDetailSchema }, ...INSTANCE_ERRORS },
+      handle: async ({ params, query, request }) => {
+        if (query.wait !== 'terminal') return json(200, await engine.get(params.id))
+        const timeoutMs = (query.timeoutSeconds ?? MAX_WAIT_SECONDS) * 1000
+        return json(200, await waitForTerminal(deps, params.id, timeoutMs, request.remainingTimeMs))
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/workflows/{id}/graph',
+      operationId: 'getWorkflowGraph',
+      summary: 'A Mermaid flowchart of the instance, nodes styled by status (text, or JSON with format=json)',
+      params: instancePathSchema,
+      query: graphQuerySchema,
+      responses: {
+        200: { description: 'Mermaid flowchart source', contentType: 'text/plain', schema: graphResponseSchema },
+        ...INSTANCE_ERRORS,
+      },
+      handle: async ({ params, query }) => {
+        const graph = instanceGraph(await engine.get(params.id))
+        return query.format === 'json' ? json(200, { format: 'mermaid', graph }) : text(200, graph)
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/workflows/{id}/run',
+      operationId: 'runWorkflow',
+      summary: 'Run one pass now (explicit: every waiting node; due: only what is due)',
+      params: instancePathSchema,
+      body: runBodySchema,
+      responses: { 200: { description: 'the pass result', schema: passResultSchema }, ...INSTANCE_ERRORS },
+      handle: async ({ params, body }) =>
+        json(200, await engine.runWorkflow(params.id, body?.mode ? { mode: body.mode } : {})),
+    }),
+    route({
+      method: 'POST',
+      path: '/workflows/{id}/cancel',
+      operationId: 'cancelWorkflow',
+      summary: 'Cancel a non-terminal instance; a second cancel answers changed=false',
+      params: instancePathSchema,
+      responses: { 200: { description: 'canceled', schema: operationResponseSchema }, ...INSTANCE_ERRORS },
+      handle: async ({ params }) => json(200, await engine.cancel(params.id)),
+    }),
+    route({
+      method: 'POST',
+      path: '/workflows/{id}/restart',
+      operationId: 'restartWorkflow',
+      summary: 'Restart a failed or canceled instance, optionally with a new input',
+      params: instancePathSchema,
+      body: restartInstanceBodySchema,
+      responses: { 200: { description: 'restarted', schema: operationResponseSchema }, ...INSTANCE_ERRORS },
+      handle: async ({ params, body }) => {
+        const { pass: _pass, ...result } = await engine.restartInstance({ instanceId: params.id, ...body })
+        return json(200, result)
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/workflows/{id}/nodes/{node}/restart',
+      operationId: 'restartNode',
+      summary: 'Restart a node and its descendants (force: also on a terminal instance)',
+      params: nodePathSchema,
+      body: restartNodeBodySchema,
+      responses: {
+        200: { description: 'restarted', schema: operationResponseSchema },
+        ...INSTANCE_ERRORS,
+        404: error('unknown instance or node'),
+      },
+      handle: async ({ params, body }) => {
+        const { pass: _pass, ...result } = await engine.restartNode({
+          instanceId: params.id,
+          nodeId: params.node,
+          ...body,
+        })
+        return json(200, result)
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/workflows/{id}/nodes/{node}/events',
+      operationId: 'sendNodeEvent',
+      summary: 'Send an external event to a node (versioned by eventTs; the instance becomes due at once)',
+      params: nodePathSchema,
+      body: eventBodySchema,
+      responses: {
+        202: { description: 'stored', schema: eventResponseSchema },
+        ...INSTANCE_ERRORS,
+        404: error('unknown instance or node'),
+        409: error('an event with a newer eventTs is stored, or the node or instance is terminal'),
+      },
+      handle: async ({ params, body }) =>
+        json(
+          202,
+          await engine.addNodeEvent({
+            instanceId: params.id,
+            nodeId: params.node,
+            eventTs: body.eventTs,
+            content: body.content ?? null,
+          }),
+        ),
+    }),
+    route({
+      method: 'GET',
+      path: '/workflow-types',
+      operationId: 'listWorkflowTypes',
+      summary: 'The registered workflow types with their graphs',
+      responses: { 200: { description: 'workflow types', schema: workflowTypesResponseSchema } },
+      handle: async () =>
+        json(200, { items: engine.registry.definitions().map((definition) => describeType(engine, definition)) }),
+    }),
+    route({
+      method: 'GET',
+      path: '/workflow-types/{type}',
+      operationId: 'getWorkflowType',
+      summary: 'One workflow type with its graph',
+      params: typePathSchema,
+      responses: {
+        200: { description: 'the workflow type', schema: workflowTypeSchema },
+        400: COMMON_ERRORS[400] as ResponseSpec,
+        404: error('unknown workflow type'),
+      },
+      handle: async ({ params }) => {
+        if (!engine.registry.hasDefinition(params.type)) throw new WorkflowTypeNotFoundError(params.type)
+        return json(200, describeType(engine, engine.registry.definition(params.type)))
+      },
+    }),
+  ]
+}

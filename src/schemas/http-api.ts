@@ -1,0 +1,196 @@
+import { z } from 'zod'
+import { businessIdSchema, instanceIdSchema, instanceStatusSchema } from './engine-params.js'
+import { idSchema } from './workflow-config.js'
+
+/**
+ * Schemas of the HTTP API: every path parameter, query and body is parsed with these, and the OpenAPI document is
+ * generated from the same objects, so the two cannot drift.
+ */
+
+const jsonObject = z.record(z.string(), z.unknown()).meta({ description: 'any JSON object' })
+const epochMs = z.coerce.number().int().min(0).max(8_640_000_000_000_000)
+const booleanQuery = z.enum(['true', 'false']).transform((value) => value === 'true')
+
+export const instancePathSchema = z.strictObject({ id: instanceIdSchema })
+export const nodePathSchema = z.strictObject({ id: instanceIdSchema, node: idSchema })
+export const typePathSchema = z.strictObject({ type: idSchema })
+
+const statusList = z
+  .string()
+  .transform((value) => value.split(',').map((item) => item.trim()))
+  .pipe(z.array(instanceStatusSchema).min(1).max(5))
+  .meta({ description: 'one status or several, comma-separated' })
+
+const filters = {
+  workflowType: idSchema.optional(),
+  status: statusList.optional(),
+  businessId: businessIdSchema.optional(),
+  createdFromMs: epochMs.optional().meta({ description: 'created at or after (ms since epoch)' }),
+  createdToMs: epochMs.optional().meta({ description: 'created at or before (ms since epoch)' }),
+}
+
+export const listQuerySchema = z.strictObject({
+  ...filters,
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  cursor: z.string().min(1).max(4096).optional(),
+  order: z.enum(['asc', 'desc']).optional(),
+})
+
+export const countQuerySchema = z.strictObject(filters)
+
+/** The longest a request may wait: API Gateway ends HTTP API requests at 30 s. */
+export const MAX_WAIT_SECONDS = 25
+
+export const getQuerySchema = z.strictObject({
+  wait: z.enum(['terminal']).optional().meta({ description: 'long-poll until the instance is terminal' }),
+  timeoutSeconds: z.coerce.number().int().min(1).max(MAX_WAIT_SECONDS).optional(),
+})
+
+export const createBodySchema = z.strictObject({
+  workflowType: idSchema,
+  businessId: businessIdSchema.optional(),
+  context: jsonObject.optional(),
+  run: z.boolean().optional().meta({ description: 'run a pass before answering (default true)' }),
+  id: instanceIdSchema.optional().meta({ description: 'client-chosen id: makes the create idempotent' }),
+  startAtMs: z.number().int().min(0).optional().meta({ description: 'delayed start (ms since epoch), without run' }),
+})
+
+export const runBodySchema = z.strictObject({ mode: z.enum(['explicit', 'due']).optional() }).optional()
+
+export const restartInstanceBodySchema = z
+  .strictObject({
+    run: z.boolean().optional(),
+    context: jsonObject.optional().meta({ description: 'replaces the instance input' }),
+    resetCounters: z.boolean().optional(),
+  })
+  .optional()
+
+export const restartNodeBodySchema = z
+  .strictObject({
+    force: z.boolean().optional().meta({ description: 'allow restarting a node of a terminal instance' }),
+    resetCounters: z.boolean().optional(),
+    run: z.boolean().optional(),
+  })
+  .optional()
+
+export const eventBodySchema = z.strictObject({
+  eventTs: z.number().int().min(0).meta({ description: 'event version, seconds: older than stored is rejected' }),
+  content: z.unknown().optional(),
+})
+
+export const graphQuerySchema = z.strictObject({
+  format: z.enum(['mermaid', 'json']).optional(),
+})
+
+// ---- responses ---------------------------------------------------------------------------------------------
+
+export const errorResponseSchema = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    details: z.record(z.string(), z.unknown()),
+  }),
+})
+
+export const passResultSchema = z.object({
+  instanceId: z.string(),
+  status: instanceStatusSchema,
+  executed: z.array(z.string()),
+  dueAtMs: z.number().nullable(),
+  eventArrived: z.boolean(),
+})
+
+export const createResponseSchema = z.object({
+  instanceId: z.string(),
+  status: instanceStatusSchema,
+  created: z.boolean(),
+})
+
+export const operationResponseSchema = z.object({
+  instanceId: z.string(),
+  status: instanceStatusSchema,
+  changed: z.boolean(),
+})
+
+export const eventResponseSchema = z.object({
+  instanceId: z.string(),
+  nodeId: z.string(),
+  eventTs: z.number(),
+  dueAtMs: z.number(),
+})
+
+const nodeStatusSchema = z.enum([
+  'uncreated',
+  'running',
+  'pending',
+  'finishing',
+  'completed',
+  'failed',
+  'canceled',
+  'restarting',
+])
+
+export const instanceDetailSchema = z.object({
+  id: z.string(),
+  workflowType: z.string(),
+  businessId: z.string().optional(),
+  status: instanceStatusSchema,
+  context: jsonObject,
+  createdAtMs: z.number(),
+  updatedAtMs: z.number(),
+  definitionVersion: z.string(),
+  dueAtMs: z.number().optional(),
+  lease: z.object({ owner: z.string(), untilMs: z.number() }).optional(),
+  nodes: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      status: nodeStatusSchema,
+      predecessors: z.array(z.string()),
+      successors: z.array(z.string()),
+      failCount: z.number(),
+      attempt: z.number(),
+      createdAtMs: z.number().optional(),
+      updatedAtMs: z.number().optional(),
+      nextAttemptAtMs: z.number().optional(),
+      context: jsonObject.optional(),
+    }),
+  ),
+})
+
+export const listResponseSchema = z.object({
+  items: z.array(
+    z.object({
+      id: z.string(),
+      workflowType: z.string(),
+      businessId: z.string().optional(),
+      status: instanceStatusSchema,
+      createdAtMs: z.number(),
+    }),
+  ),
+  cursor: z.string().optional(),
+})
+
+export const countResponseSchema = z.object({ count: z.number().int() })
+
+export const workflowTypeSchema = z.object({
+  type: z.string(),
+  name: z.string(),
+  version: z.string(),
+  nodes: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      predecessors: z.array(z.string()),
+      successors: z.array(z.string()),
+      failMaxCount: z.number(),
+      maxWaitTimeSeconds: z.number(),
+      hasCheck: z.boolean(),
+    }),
+  ),
+  mermaid: z.string(),
+})
+
+export const workflowTypesResponseSchema = z.object({ items: z.array(workflowTypeSchema) })
+
+export const graphResponseSchema = z.object({ format: z.literal('mermaid'), graph: z.string() })

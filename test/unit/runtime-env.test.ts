@@ -1,0 +1,16 @@
+import { describe, expect, it } from 'vitest'
+import { parseRuntimeEnv } from '../../src/schemas/env.js'
+
+describe('the environment of a function', () => {
+  it('names every missing or malformed variable', () => {
+    expect(() => parseRuntimeEnv({})).toThrow(/TABLE_NAME/)
+    expect(() => parseRuntimeEnv({ TABLE_NAME: 'ok-table', DYNAMODB_ENDPOINT: 'not a url' })).toThrow(
+      /DYNAMODB_ENDPOINT/,
+    )
+    expect(() => parseRuntimeEnv({ TABLE_NAME: 'ok-table', LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/)
+  })
+
+  it('applies defaults', () => {
+    expect(parseRuntimeEnv({ TABLE_NAME: 'tickflow-dev' })).toEqual({ TABLE_NAME: 'tickflow-dev', LOG_LEVEL: 'info' })
+  })
+})
