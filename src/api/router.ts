@@ -1,5 +1,5 @@
-import type { z } from 'zod'
-import { ValidationError } from '../core/errors.js'
+import { ZodObject, ZodOptional, type z } from 'zod'
+import { TickflowError, ValidationError } from '../core/errors.js'
 import { HttpError } from './errors.js'
 import type { ApiRequest, ApiResponse } from './http.js'
 
@@ -52,6 +52,27 @@ export const parsePart = <T>(schema: z.ZodType<T>, value: unknown, part: 'path' 
   throw new ValidationError(`${field}: ${message}`, field, {
     issues: result.error.issues.map((item) => ({ field: formatField(part, item.path), message: item.message })),
   })
+}
+
+const keysOf = (schema: z.ZodType | undefined): Set<string> => {
+  let current: unknown = schema
+  while (current instanceof ZodOptional) current = current.unwrap()
+  return current instanceof ZodObject ? new Set(Object.keys(current.shape)) : new Set()
+}
+
+/** Engine parameter names that are path parameters under another name. */
+const PATH_ALIASES: Record<string, string> = { instanceId: 'id', nodeId: 'node' }
+
+/** Where in the request a field the engine named comes from: `context.a` → `body.context.a`, `cursor` → `query.cursor`. */
+const requestField = (route: Route, field: string): string => {
+  if (/^(body|query|path)([.[]|$)/.test(field)) return field
+  const root = field.split(/[.[]/)[0] ?? field
+  const rest = field.slice(root.length)
+  if (keysOf(route.body).has(root)) return `body.${field}`
+  if (keysOf(route.query).has(root)) return `query.${field}`
+  const alias = PATH_ALIASES[root] ?? root
+  if (keysOf(route.params).has(alias)) return `path.${alias}${rest}`
+  return field
 }
 
 interface CompiledRoute {
@@ -119,6 +140,14 @@ export class Router {
       throw new ValidationError('body: this route takes no body', 'body')
     }
     const body = route.body ? parsePart(route.body, request.body, 'body') : undefined
-    return route.handle({ params, query, body, request })
+    try {
+      return await route.handle({ params, query, body, request })
+    } catch (error) {
+      // The engine names fields by its own parameter names; the caller knows them as parts of the request.
+      if (error instanceof TickflowError && typeof error.details.field === 'string') {
+        error.details.field = requestField(route, error.details.field)
+      }
+      throw error
+    }
   }
 }

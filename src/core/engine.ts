@@ -9,15 +9,19 @@ import {
   instanceIdSchema,
   type ListParams,
   listParamsSchema,
+  type PutScheduleParams,
+  putScheduleParamsSchema,
   type RestartInstanceParams,
   type RestartNodeParams,
   type RunParams,
   restartInstanceParamsSchema,
   restartNodeParamsSchema,
   runParamsSchema,
+  scheduleNameSchema,
 } from '../schemas/engine-params.js'
 import type { WorkflowModule } from './builder.js'
 import { descendantsOf, END_NODE_ID, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
+import type { RecurringSchedule, RecurringScheduler, RunQueue, WakeupScheduler } from './dispatch-ports.js'
 import {
   DefinitionError,
   IdempotencyConflictError,
@@ -25,7 +29,9 @@ import {
   InstanceNotFoundError,
   LeaseLostError,
   NodeNotFoundError,
+  NotConfiguredError,
   PayloadTooLargeError,
+  ScheduleNotFoundError,
   StaleEventError,
   ValidationError,
 } from './errors.js'
@@ -43,9 +49,16 @@ import {
   type ListPage,
   type NodeRecord,
 } from './store.js'
+import { Wakeups } from './wakeups.js'
 
 export interface EngineDeps {
   store: InstanceStore
+  /** Where wake-ups within 15 minutes go (delayed run messages); without it, only the tick finds due work. */
+  queue?: RunQueue
+  /** Where later wake-ups go (one-time schedules). */
+  scheduler?: WakeupScheduler
+  /** Recurring starts (cron/rate schedules). */
+  recurring?: RecurringScheduler
   clock: Clock
   ids: IdGenerator
   random: Random
@@ -149,6 +162,8 @@ export class Engine {
   readonly #leaseGraceMs: number
   readonly #storedDefinitions = new Map<string, Promise<void>>()
   readonly #snapshots = new Map<string, WorkflowDefinition>()
+  readonly #wakeups: Wakeups
+  readonly #recurring: RecurringScheduler | undefined
 
   constructor(deps: EngineDeps) {
     this.#store = deps.store
@@ -159,6 +174,8 @@ export class Engine {
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits }
     this.#defaultLeaseMs = deps.defaultLeaseMs ?? 60_000
     this.#leaseGraceMs = deps.leaseGraceMs ?? 5_000
+    this.#wakeups = new Wakeups(deps.queue, deps.scheduler, this.#logger)
+    this.#recurring = deps.recurring
   }
 
   // ---- registration ------------------------------------------------------------------------------------------
@@ -236,8 +253,12 @@ export class Engine {
       return { instanceId: id, status: existing.status, created: false }
     }
     this.#logger.log('info', 'workflow instance created', { instanceId: id, workflowType: definition.type })
-    if (!lease) return { instanceId: id, status: 'init', created: true }
+    if (!lease) {
+      await this.#wakeups.plan(id, record.dueAtMs ?? null, now)
+      return { instanceId: id, status: 'init', created: true }
+    }
     const pass = await this.#passUnderLease(definition, record, lease, 'explicit', now + this.#defaultLeaseMs)
+    await this.#wakeups.plan(id, pass.dueAtMs, this.#clock.nowMs())
     return { instanceId: id, status: pass.status, created: true, pass }
   }
 
@@ -249,27 +270,32 @@ export class Engine {
     const p = parse(runParamsSchema, { ...options, instanceId })
     const now = this.#clock.nowMs()
     const spanMs = p.remainingTimeMs ?? this.#defaultLeaseMs
+    const mode = p.mode ?? 'explicit'
     const acquired = await this.#store.acquireLease(
       p.instanceId,
       this.#ids.newLeaseOwner(),
       now,
       now + spanMs + this.#leaseGraceMs,
+      mode === 'due' ? { dueBy: now } : {},
     )
-    if (acquired.kind === 'terminal') {
+    if (acquired.kind !== 'acquired') {
       return {
         instanceId: p.instanceId,
         status: acquired.record.status,
         executed: [],
-        dueAtMs: null,
+        dueAtMs: acquired.kind === 'terminal' ? null : (acquired.record.dueAtMs ?? null),
         eventArrived: false,
+        skipped: acquired.kind,
       }
     }
-    return this.#withLeaseHeld(acquired.lease, async () => {
+    const result = await this.#withLeaseHeld(acquired.lease, async () => {
       const definition = await this.#definitionFor(acquired.record, true)
       // Stop starting nodes a little before the caller's time runs out, so the last write still lands.
       const deadlineMs = now + spanMs - Math.min(5_000, Math.floor(spanMs / 5))
-      return runPass(this.#passDeps(), definition, acquired.record, acquired.lease, p.mode ?? 'explicit', deadlineMs)
+      return runPass(this.#passDeps(), definition, acquired.record, acquired.lease, mode, deadlineMs)
     })
+    await this.#wakeups.plan(p.instanceId, result.dueAtMs, this.#clock.nowMs(), acquired.record.dueAtMs)
+    return result
   }
 
   /**
@@ -303,6 +329,7 @@ export class Engine {
     if (stored && stored.eventTs > p.eventTs) throw new StaleEventError(record.id, p.nodeId, p.eventTs, stored.eventTs)
     const now = this.#clock.nowMs()
     await this.#store.putEvent(record.id, p.nodeId, { eventTs: p.eventTs, content, receivedAtMs: now }, now)
+    await this.#wakeups.plan(record.id, now, now)
     return { instanceId: record.id, nodeId: p.nodeId, eventTs: p.eventTs, dueAtMs: now }
   }
 
@@ -315,7 +342,8 @@ export class Engine {
     if (p.nodeId === ROOT_NODE_ID || p.nodeId === END_NODE_ID) {
       throw new ValidationError(`node '${p.nodeId}' is synthetic and cannot be restarted`, 'nodeId')
     }
-    return this.#operate(p.instanceId, true, async (record, lease) => {
+    // Checked on a read first, so that a refused restart writes nothing, and again under the lease.
+    const check = async (record: InstanceRecord): Promise<WorkflowDefinition> => {
       const definition = await this.#definitionFor(record, true)
       if (!definition.byId.has(p.nodeId)) throw new NodeNotFoundError(record.workflowType, p.nodeId)
       if (isTerminalInstanceStatus(record.status) && !p.force) {
@@ -330,6 +358,10 @@ export class Engine {
           nodeId: p.nodeId,
         })
       }
+      return definition
+    }
+    return this.#operate(p.instanceId, check, async (record, lease) => {
+      const definition = await check(record)
       const now = this.#clock.nowMs()
       const changed = descendantsOf(definition, p.nodeId).filter((id) => record.nodes[id])
       for (const id of changed) this.#markRestarting(record.nodes[id] as NodeRecord, now, p.resetCounters === true)
@@ -346,13 +378,16 @@ export class Engine {
   async restartInstance(params: RestartInstanceParams): Promise<OperationResult> {
     const p = parse(restartInstanceParamsSchema, params)
     const newInput = p.context === undefined ? undefined : this.#checkInput(p.context, 'context')
-    return this.#operate(p.instanceId, true, async (record, lease) => {
+    const check = (record: InstanceRecord): void => {
       if (record.status !== 'failed' && record.status !== 'canceled') {
         throw new IllegalStateError(
           `workflow instance '${record.id}' is ${record.status}: only failed or canceled instances can be restarted`,
           { instanceId: record.id, status: record.status },
         )
       }
+    }
+    return this.#operate(p.instanceId, check, async (record, lease) => {
+      check(record)
       const definition = await this.#definitionFor(record, true)
       const now = this.#clock.nowMs()
       const changed: string[] = []
@@ -384,7 +419,7 @@ export class Engine {
     const current = await this.#mustGet(id)
     const settled = this.#cancelOutcome(current)
     if (settled) return settled
-    return this.#operate(id, true, async (record, lease) => {
+    return this.#operate(id, undefined, async (record, lease) => {
       const outcome = this.#cancelOutcome(record)
       if (outcome) {
         await this.#store.releaseLease(lease)
@@ -406,6 +441,7 @@ export class Engine {
         dueAtMs: null,
         release: true,
       })
+      await this.#wakeups.plan(id, null, now, record.dueAtMs)
       this.#logger.log('info', 'workflow instance canceled', { instanceId: id, workflowType: record.workflowType })
       return { instanceId: id, status: 'canceled', changed: true }
     })
@@ -492,6 +528,48 @@ export class Engine {
     })
   }
 
+  // ---- recurring starts ------------------------------------------------------------------------------------
+
+  /** Creates or replaces a recurring schedule that starts `workflowType` with `context` on a cron or rate. */
+  async putSchedule(params: PutScheduleParams): Promise<RecurringSchedule> {
+    const p = parse(putScheduleParamsSchema, params)
+    const recurring = this.#recurringScheduler()
+    this.registry.definition(p.workflowType)
+    const schedule: RecurringSchedule = {
+      name: p.name,
+      expression: p.expression,
+      workflowType: p.workflowType,
+      context: this.#checkInput(p.context ?? {}, 'context'),
+      enabled: p.enabled ?? true,
+    }
+    if (p.timezone !== undefined) schedule.timezone = p.timezone
+    if (p.businessId !== undefined) schedule.businessId = p.businessId
+    if (p.description !== undefined) schedule.description = p.description
+    await recurring.put(schedule)
+    return schedule
+  }
+
+  async getSchedule(name: string): Promise<RecurringSchedule> {
+    const schedule = await this.#recurringScheduler().get(parse(scheduleNameSchema, name))
+    if (!schedule) throw new ScheduleNotFoundError(name)
+    return schedule
+  }
+
+  async listSchedules(): Promise<RecurringSchedule[]> {
+    return this.#recurringScheduler().list()
+  }
+
+  async deleteSchedule(name: string): Promise<void> {
+    if (!(await this.#recurringScheduler().delete(parse(scheduleNameSchema, name)))) {
+      throw new ScheduleNotFoundError(name)
+    }
+  }
+
+  #recurringScheduler(): RecurringScheduler {
+    if (!this.#recurring) throw new NotConfiguredError('recurring schedules are not configured for this deployment')
+    return this.#recurring
+  }
+
   // ---- internals --------------------------------------------------------------------------------------------
 
   #passDeps() {
@@ -535,21 +613,25 @@ export class Engine {
     }
   }
 
-  /** Takes the lease for an operation; `fn` must end with a write that releases it (or a pass that does). */
+  /**
+   * Takes the lease for an operation; `fn` must end with a write that releases it (or a pass that does). `check`,
+   * when given, runs on a consistent read first, so an operation it refuses writes nothing (not even the lease).
+   */
   async #operate(
     instanceId: string,
-    allowTerminal: boolean,
+    check: ((record: InstanceRecord) => unknown) | undefined,
     fn: (record: InstanceRecord, lease: Lease) => Promise<OperationResult>,
   ): Promise<OperationResult> {
+    if (check) await check(await this.#mustGet(instanceId))
     const now = this.#clock.nowMs()
     const acquired = await this.#store.acquireLease(
       instanceId,
       this.#ids.newLeaseOwner(),
       now,
       now + this.#defaultLeaseMs + this.#leaseGraceMs,
-      { allowTerminal },
+      { allowTerminal: true },
     )
-    if (acquired.kind === 'terminal') {
+    if (acquired.kind !== 'acquired') {
       throw new IllegalStateError(`workflow instance '${instanceId}' is ${acquired.record.status}`, {
         instanceId,
         status: acquired.record.status,
@@ -568,6 +650,7 @@ export class Engine {
   ): Promise<OperationResult> {
     const now = this.#clock.nowMs()
     if (run) {
+      const previousDueAtMs = record.dueAtMs
       const pass = await runPass(
         this.#passDeps(),
         definition,
@@ -577,6 +660,7 @@ export class Engine {
         now + this.#defaultLeaseMs,
         pending,
       )
+      await this.#wakeups.plan(record.id, pass.dueAtMs, this.#clock.nowMs(), previousDueAtMs)
       return { instanceId: record.id, status: pass.status, changed: true, pass }
     }
     const nodes: Record<string, NodeRecord> = {}
@@ -589,6 +673,7 @@ export class Engine {
       dueAtMs: now,
       release: true,
     })
+    await this.#wakeups.plan(record.id, now, now)
     return { instanceId: record.id, status: record.status, changed: true }
   }
 

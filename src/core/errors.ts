@@ -163,6 +163,22 @@ export class PayloadTooLargeError extends TickflowError {
   }
 }
 
+export class ScheduleNotFoundError extends TickflowError {
+  override readonly name = 'ScheduleNotFoundError'
+  readonly code = 'SCHEDULE_NOT_FOUND'
+  readonly httpStatus = 404
+  constructor(readonly scheduleName: string) {
+    super(`schedule '${scheduleName}' does not exist`, { schedule: scheduleName })
+  }
+}
+
+/** A feature whose infrastructure this deployment was not given (e.g. recurring schedules without a scheduler). */
+export class NotConfiguredError extends TickflowError {
+  override readonly name = 'NotConfiguredError'
+  readonly code = 'NOT_CONFIGURED'
+  readonly httpStatus = 501
+}
+
 /** Infrastructure failure of the store (throttling, service error, missing table). Safe to retry when `retryable`. */
 export class StoreError extends TickflowError {
   override readonly name = 'StoreError'

@@ -39,6 +39,8 @@ export interface PassResult {
   dueAtMs: number | null
   /** An external event arrived during the pass; the instance was left due at once. */
   eventArrived: boolean
+  /** Why nothing ran: the instance is terminal, or (in a due pass) nothing is due. */
+  skipped?: 'terminal' | 'not-due'
 }
 
 export interface PassDeps {

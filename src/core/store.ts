@@ -79,6 +79,26 @@ export interface InstanceChange {
 export type AcquireResult =
   | { kind: 'acquired'; lease: Lease; record: InstanceRecord }
   | { kind: 'terminal'; record: InstanceRecord }
+  /** Only with `dueBy`: the instance is not due (yet, or any more); nothing was written. */
+  | { kind: 'not-due'; record: InstanceRecord }
+
+export interface AcquireOptions {
+  /** For restarts: a terminal instance may be leased. */
+  allowTerminal?: boolean
+  /** For due passes: lease only if the instance is due at or before this time. */
+  dueBy?: number
+}
+
+/** One entry of the due index. */
+export interface DueItem {
+  instanceId: string
+  dueAtMs: number
+}
+
+export interface DuePage {
+  items: DueItem[]
+  cursor?: string
+}
 
 export interface ListQuery {
   workflowTypes: readonly string[]
@@ -124,14 +144,14 @@ export interface InstanceStore {
   createInstance(record: InstanceRecord, lease?: Lease): Promise<void>
   /**
    * Takes the lease when no live lease exists (or it is `owner`'s) and the instance is not terminal (unless
-   * `allowTerminal`, for restarts); increments the fence. Returns the record read atomically with the acquisition. Throws InstanceNotFoundError, LockConflictError.
+   * `allowTerminal`, for restarts) and, with `dueBy`, is due by then; increments the fence. Returns the record read atomically with the acquisition. Throws InstanceNotFoundError, LockConflictError.
    */
   acquireLease(
     instanceId: string,
     owner: string,
     nowMs: number,
     untilMs: number,
-    options?: { allowTerminal?: boolean },
+    options?: AcquireOptions,
   ): Promise<AcquireResult>
   /** Applies `change` if `lease` still holds (owner and fence match); throws LeaseLostError otherwise. */
   writeUnderLease(lease: Lease, change: InstanceChange): Promise<{ eventSeq: number }>
@@ -146,6 +166,10 @@ export interface InstanceStore {
   /** Makes the instance due at `dueAtMs` unless it is terminal (no lease needed: it only ever moves work earlier). */
   markDue(instanceId: string, dueAtMs: number): Promise<void>
   getInstance(instanceId: string): Promise<InstanceRecord | undefined>
+  /** Number of shards of the due index; `queryDue` is asked once per shard. */
+  readonly dueShards: number
+  /** Instances of one shard due at or before `nowMs`, earliest first, without reading any other instance. */
+  queryDue(shard: number, nowMs: number, limit: number, cursor?: string): Promise<DuePage>
   listInstances(query: ListQuery): Promise<ListPage>
   countInstances(query: CountQuery): Promise<number>
   /** Stores a definition snapshot once per (type, version); later calls are no-ops. */

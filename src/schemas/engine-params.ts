@@ -8,6 +8,8 @@ export const instanceIdSchema = z
     /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/,
     'must be 1-128 letters, digits or _ . : - and start with a letter or digit',
   )
+  // `/workflows/count` is a route of its own: an instance of that id could not be read at its URL.
+  .refine((id) => id !== 'count', 'is reserved')
 
 export const businessIdSchema = z.string().min(1).max(256)
 export const instanceStatusSchema = z.enum(['init', 'running', 'completed', 'failed', 'canceled'])
@@ -101,3 +103,21 @@ export type RestartNodeParams = z.input<typeof restartNodeParamsSchema>
 export type RestartInstanceParams = z.input<typeof restartInstanceParamsSchema>
 export type ListParams = z.input<typeof listParamsSchema>
 export type CountParams = z.input<typeof countParamsSchema>
+
+/** Schedule names become part of an EventBridge Scheduler name (64 characters with tickflow's prefix). */
+export const scheduleNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$/, 'must be 1-50 letters, digits or _ . - and start with a letter or digit')
+
+export const putScheduleParamsSchema = z.strictObject({
+  name: scheduleNameSchema,
+  expression: z.string().min(6).max(256),
+  timezone: z.string().min(1).max(64).optional(),
+  workflowType: idSchema,
+  context: z.unknown().optional(),
+  businessId: businessIdSchema.optional(),
+  enabled: z.boolean().optional(),
+  description: z.string().max(512).optional(),
+})
+
+export type PutScheduleParams = z.input<typeof putScheduleParamsSchema>

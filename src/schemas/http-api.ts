@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { businessIdSchema, instanceIdSchema, instanceStatusSchema } from './engine-params.js'
+import { businessIdSchema, instanceIdSchema, instanceStatusSchema, scheduleNameSchema } from './engine-params.js'
 import { idSchema } from './workflow-config.js'
 
 /**
@@ -7,7 +7,15 @@ import { idSchema } from './workflow-config.js'
  * generated from the same objects, so the two cannot drift.
  */
 
-const jsonObject = z.record(z.string(), z.unknown()).meta({ description: 'any JSON object' })
+/**
+ * Any JSON object, passed through untouched: a record schema would rebuild the object and silently drop a
+ * `__proto__` key, which the engine must see to reject it.
+ */
+const jsonObject = z
+  .custom<Record<string, unknown>>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), {
+    message: 'must be a JSON object',
+  })
+  .meta({ type: 'object', description: 'any JSON object' })
 const epochMs = z.coerce.number().int().min(0).max(8_640_000_000_000_000)
 const booleanQuery = z.enum(['true', 'false']).transform((value) => value === 'true')
 
@@ -98,6 +106,7 @@ export const passResultSchema = z.object({
   executed: z.array(z.string()),
   dueAtMs: z.number().nullable(),
   eventArrived: z.boolean(),
+  skipped: z.enum(['terminal', 'not-due']).optional(),
 })
 
 export const createResponseSchema = z.object({
@@ -194,3 +203,35 @@ export const workflowTypeSchema = z.object({
 export const workflowTypesResponseSchema = z.object({ items: z.array(workflowTypeSchema) })
 
 export const graphResponseSchema = z.object({ format: z.literal('mermaid'), graph: z.string() })
+
+// ---- recurring schedules -----------------------------------------------------------------------------------
+
+export const schedulePathSchema = z.strictObject({ name: scheduleNameSchema })
+
+export const putScheduleBodySchema = z.strictObject({
+  name: scheduleNameSchema,
+  expression: z
+    .string()
+    .min(6)
+    .max(256)
+    .meta({ description: 'cron(min hour day-of-month month day-of-week year) or rate(N minutes|hours|days)' }),
+  timezone: z.string().min(1).max(64).optional().meta({ description: 'IANA time zone of a cron expression' }),
+  workflowType: idSchema,
+  context: jsonObject.optional(),
+  businessId: businessIdSchema.optional(),
+  enabled: z.boolean().optional(),
+  description: z.string().max(512).optional(),
+})
+
+export const scheduleSchema = z.object({
+  name: z.string(),
+  expression: z.string(),
+  timezone: z.string().optional(),
+  workflowType: z.string(),
+  context: jsonObject,
+  businessId: z.string().optional(),
+  enabled: z.boolean(),
+  description: z.string().optional(),
+})
+
+export const schedulesResponseSchema = z.object({ items: z.array(scheduleSchema) })

@@ -3,7 +3,7 @@ import { defineWorkflow } from '../../src/core/builder.js'
 import type { Engine } from '../../src/core/engine.js'
 import { LeaseLostError, LockConflictError } from '../../src/core/errors.js'
 import type { Worker } from '../../src/core/registry.js'
-import { NotReadyError } from '../../src/core/worker-signals.js'
+import { FailedWithFailedError, NotReadyError } from '../../src/core/worker-signals.js'
 import { systemClock } from '../../src/runtime/defaults.js'
 import { createTestTable, FakeClock, newTestEngine, sequentialIds, type TestTable } from '../support/harness.js'
 
@@ -16,27 +16,44 @@ beforeAll(async () => {
 describe('a held lease', () => {
   it('makes run, cancel and restarts fail fast with a typed conflict, until it expires', async () => {
     const { engine, store, clock } = newTestEngine(table)
-    engine.register(defineWorkflow({ type: 'held', nodes: { a: { run: () => {} } } }))
-    const { instanceId } = await engine.create({ workflowType: 'held', run: false })
-    await store.acquireLease(instanceId, 'someone-else', clock.nowMs(), clock.nowMs() + 30_000)
+    engine.register(
+      defineWorkflow({
+        type: 'held',
+        nodes: {
+          a: {
+            run: (ctx) => {
+              if (ctx.getBoolean('workflow_context', 'fail')) throw new FailedWithFailedError('no')
+            },
+          },
+        },
+      }),
+    )
+    // Run and cancel need a live instance; restarts need a failed one.
+    const { instanceId: live } = await engine.create({ workflowType: 'held', run: false })
+    const { instanceId: failed, status } = await engine.create({ workflowType: 'held', context: { fail: true } })
+    expect(status).toBe('failed')
+    const untilMs = clock.nowMs() + 30_000
+    await store.acquireLease(live, 'someone-else', clock.nowMs(), untilMs)
+    await store.acquireLease(failed, 'someone-else', clock.nowMs(), untilMs, { allowTerminal: true })
 
     const started = Date.now()
-    for (const attempt of [
-      () => engine.runWorkflow(instanceId),
-      () => engine.cancel(instanceId),
-      () => engine.restartNode({ instanceId, nodeId: 'a', force: true }),
-      () => engine.restartInstance({ instanceId }),
-    ]) {
+    for (const [instanceId, attempt] of [
+      [live, () => engine.runWorkflow(live)],
+      [live, () => engine.cancel(live)],
+      [failed, () => engine.restartNode({ instanceId: failed, nodeId: 'a', force: true })],
+      [failed, () => engine.restartInstance({ instanceId: failed })],
+    ] as const) {
       const error = await attempt().catch((caught: unknown) => caught)
       expect(error).toBeInstanceOf(LockConflictError)
-      expect((error as LockConflictError).details).toMatchObject({ instanceId, leaseUntilMs: clock.nowMs() + 30_000 })
+      expect((error as LockConflictError).details).toMatchObject({ instanceId, leaseUntilMs: untilMs })
       expect((error as LockConflictError).httpStatus).toBe(409)
     }
     // Non-blocking: a conflict is answered at once, not after waiting for the lease.
     expect(Date.now() - started).toBeLessThan(5_000)
 
     clock.advanceSeconds(31)
-    expect((await engine.runWorkflow(instanceId)).status).toBe('completed')
+    expect((await engine.runWorkflow(live)).status).toBe('completed')
+    expect((await engine.restartInstance({ instanceId: failed })).status).toBe('running')
   })
 })
 

@@ -18,6 +18,7 @@ import {
   listQueryParams,
   markDueParams,
   putEventParams,
+  queryDueParams,
   releaseLeaseParams,
   writeUnderLeaseParams,
 } from '../../src/adapters/dynamodb/params.js'
@@ -210,7 +211,7 @@ describe('writeUnderLeaseParams', () => {
 
 describe('acquireLeaseParams', () => {
   it('refuses terminal instances unless they are allowed', () => {
-    const params = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, false)
+    const params = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, {})
 
     expect(params.ConditionExpression).toContain('NOT #status IN (:completed, :failed, :canceled)')
     expect(params.ExpressionAttributeNames).toEqual({ '#status': 'status' })
@@ -222,7 +223,7 @@ describe('acquireLeaseParams', () => {
   })
 
   it('accepts terminal instances when they are allowed', () => {
-    const params = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, true)
+    const params = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, { allowTerminal: true })
 
     expect(params.ConditionExpression).not.toMatch(/status/)
     expect(params.ExpressionAttributeNames).toBeUndefined()
@@ -230,7 +231,7 @@ describe('acquireLeaseParams', () => {
   })
 
   it.each([false, true])('takes a free, expired or own lease and grows the fence (allowTerminal %s)', (allow) => {
-    const params = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, allow)
+    const params = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, { allowTerminal: allow })
 
     expect(params.ConditionExpression).toContain(
       'attribute_exists(pk) AND (attribute_not_exists(leaseOwner) OR leaseUntilMs < :now OR leaseOwner = :owner)',
@@ -317,8 +318,13 @@ describe('every request declares exactly the placeholders it uses', () => {
   const event = { eventTs: 5, content: { ok: true }, receivedAtMs: T0 }
 
   it.each<{ request: string; params: UpdateCommandInput | QueryCommandInput }>([
-    { request: 'acquireLease', params: acquireLeaseParams(TABLE, 'wf-1', 'r', T0, T0 + 1, false) },
-    { request: 'acquireLease allowing terminal', params: acquireLeaseParams(TABLE, 'wf-1', 'r', T0, T0 + 1, true) },
+    { request: 'acquireLease', params: acquireLeaseParams(TABLE, 'wf-1', 'r', T0, T0 + 1, {}) },
+    {
+      request: 'acquireLease allowing terminal',
+      params: acquireLeaseParams(TABLE, 'wf-1', 'r', T0, T0 + 1, { allowTerminal: true }),
+    },
+    { request: 'acquireLease when due', params: acquireLeaseParams(TABLE, 'wf-1', 'r', T0, T0 + 1, { dueBy: T0 }) },
+    { request: 'queryDue', params: queryDueParams(TABLE, 3, T0, 100, undefined) },
     { request: 'writeUnderLease, time only', params: update({}) },
     {
       request: 'writeUnderLease, everything',

@@ -11,6 +11,10 @@ describe('the environment of a function', () => {
   })
 
   it('applies defaults', () => {
-    expect(parseRuntimeEnv({ TABLE_NAME: 'tickflow-dev' })).toEqual({ TABLE_NAME: 'tickflow-dev', LOG_LEVEL: 'info' })
+    expect(parseRuntimeEnv({ TABLE_NAME: 'tickflow-dev' })).toEqual({
+      TABLE_NAME: 'tickflow-dev',
+      LOG_LEVEL: 'info',
+      MAX_RECEIVE_COUNT: 5,
+    })
   })
 })

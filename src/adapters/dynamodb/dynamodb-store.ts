@@ -21,8 +21,10 @@ import {
 } from '../../core/errors.js'
 import { isTerminalInstanceStatus, isTerminalNodeStatus } from '../../core/statuses.js'
 import {
+  type AcquireOptions,
   type AcquireResult,
   type CountQuery,
+  type DuePage,
   type InstanceChange,
   InstanceExistsError,
   type InstanceRecord,
@@ -34,7 +36,7 @@ import {
   type NodeEventRecord,
 } from '../../core/store.js'
 import { recordFromItem, recordToItem } from './item-codec.js'
-import { definitionKey, instanceKey } from './keys.js'
+import { DUE_SHARDS, definitionKey, instanceKey } from './keys.js'
 import {
   acquireLeaseParams,
   type ListPartition,
@@ -45,6 +47,7 @@ import {
   putDefinitionParams,
   putEventParams,
   putInstanceParams,
+  queryDueParams,
   releaseLeaseParams,
   writeUnderLeaseParams,
 } from './params.js'
@@ -90,6 +93,7 @@ export const translateAwsError = (error: unknown, operation: string, tableName: 
 }
 
 const cursorSchema = z.object({ v: z.literal(1), after: z.string().min(1).max(300) })
+const dueCursorSchema = z.strictObject({ pk: z.string(), dueShard: z.string(), dueAtMs: z.number() })
 
 const encodeCursor = (after: string): string =>
   Buffer.from(JSON.stringify({ v: 1, after }), 'utf8').toString('base64url')
@@ -164,13 +168,13 @@ export class DynamoDbStore implements InstanceStore {
     owner: string,
     nowMs: number,
     untilMs: number,
-    options?: { allowTerminal?: boolean },
+    options: AcquireOptions = {},
   ): Promise<AcquireResult> {
-    const allowTerminal = options?.allowTerminal === true
+    const allowTerminal = options.allowTerminal === true
     try {
       const result = await this.#send('acquireLease', () =>
         this.#doc.send(
-          new UpdateCommand(acquireLeaseParams(this.tableName, instanceId, owner, nowMs, untilMs, allowTerminal)),
+          new UpdateCommand(acquireLeaseParams(this.tableName, instanceId, owner, nowMs, untilMs, options)),
         ),
       )
       const record = recordFromItem(result.Attributes)
@@ -181,6 +185,9 @@ export class DynamoDbStore implements InstanceStore {
       if (!item) throw new InstanceNotFoundError(instanceId)
       const record = recordFromItem(item)
       if (!allowTerminal && isTerminalInstanceStatus(record.status)) return { kind: 'terminal', record }
+      if (options.dueBy !== undefined && (record.dueAtMs === undefined || record.dueAtMs > options.dueBy)) {
+        return { kind: 'not-due', record }
+      }
       throw new LockConflictError(instanceId, record.leaseUntilMs)
     }
   }
@@ -244,6 +251,29 @@ export class DynamoDbStore implements InstanceStore {
     } catch (error) {
       if (!isConditionFailure(error)) throw error
     }
+  }
+
+  readonly dueShards = DUE_SHARDS
+
+  async queryDue(shard: number, nowMs: number, limit: number, cursor?: string): Promise<DuePage> {
+    let startKey: Record<string, unknown> | undefined
+    if (cursor !== undefined) {
+      try {
+        startKey = dueCursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')))
+      } catch {
+        throw new ValidationError('cursor is not a due-index cursor', 'cursor')
+      }
+    }
+    const result = await this.#send('queryDue', () =>
+      this.#doc.send(new QueryCommand(queryDueParams(this.tableName, shard, nowMs, limit, startKey))),
+    )
+    const items = (result.Items ?? []).map((item) => ({
+      instanceId: String(item.pk).slice(instanceKey('').pk.length),
+      dueAtMs: Number(item.dueAtMs),
+    }))
+    return result.LastEvaluatedKey
+      ? { items, cursor: Buffer.from(JSON.stringify(result.LastEvaluatedKey)).toString('base64url') }
+      : { items }
   }
 
   async getInstance(instanceId: string): Promise<InstanceRecord | undefined> {

@@ -1,6 +1,6 @@
 import type { PutCommandInput, QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
 import type { InstanceStatus } from '../../core/statuses.js'
-import type { CountQuery, InstanceChange, Lease, NodeEventRecord } from '../../core/store.js'
+import type { AcquireOptions, CountQuery, InstanceChange, Lease, NodeEventRecord } from '../../core/store.js'
 import { eventToItem, type InstanceItem, nodeToItem } from './item-codec.js'
 import { createdKeyBounds, dueShardFor, INDEX, instanceKey } from './keys.js'
 
@@ -22,26 +22,49 @@ export const acquireLeaseParams = (
   owner: string,
   nowMs: number,
   untilMs: number,
-  allowTerminal: boolean,
-): UpdateCommandInput => ({
+  options: AcquireOptions = {},
+): UpdateCommandInput => {
+  const allowTerminal = options.allowTerminal === true
+  const dueBy = options.dueBy
+  return {
+    TableName: tableName,
+    Key: instanceKey(instanceId),
+    UpdateExpression: 'SET leaseOwner = :owner, leaseUntilMs = :until ADD fence :one',
+    ConditionExpression: [
+      'attribute_exists(pk)',
+      '(attribute_not_exists(leaseOwner) OR leaseUntilMs < :now OR leaseOwner = :owner)',
+      ...(allowTerminal ? [] : [NOT_TERMINAL]),
+      // A due pass acquires only what is due: a stale run message costs no write.
+      ...(dueBy === undefined ? [] : ['dueAtMs <= :dueBy']),
+    ].join(' AND '),
+    ExpressionAttributeNames: allowTerminal ? undefined : { '#status': 'status' },
+    ExpressionAttributeValues: {
+      ':owner': owner,
+      ':until': untilMs,
+      ':now': nowMs,
+      ':one': 1,
+      ...(allowTerminal ? {} : TERMINAL),
+      ...(dueBy === undefined ? {} : { ':dueBy': dueBy }),
+    },
+    ReturnValues: 'ALL_NEW',
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+  }
+}
+
+/** A page of one shard of the due index: what is due at or before `nowMs`, earliest first. */
+export const queryDueParams = (
+  tableName: string,
+  shard: number,
+  nowMs: number,
+  limit: number,
+  exclusiveStartKey: Record<string, unknown> | undefined,
+): QueryCommandInput => ({
   TableName: tableName,
-  Key: instanceKey(instanceId),
-  UpdateExpression: 'SET leaseOwner = :owner, leaseUntilMs = :until ADD fence :one',
-  ConditionExpression: [
-    'attribute_exists(pk)',
-    '(attribute_not_exists(leaseOwner) OR leaseUntilMs < :now OR leaseOwner = :owner)',
-    ...(allowTerminal ? [] : [NOT_TERMINAL]),
-  ].join(' AND '),
-  ExpressionAttributeNames: allowTerminal ? undefined : { '#status': 'status' },
-  ExpressionAttributeValues: {
-    ':owner': owner,
-    ':until': untilMs,
-    ':now': nowMs,
-    ':one': 1,
-    ...(allowTerminal ? {} : TERMINAL),
-  },
-  ReturnValues: 'ALL_NEW',
-  ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+  IndexName: INDEX.due,
+  KeyConditionExpression: 'dueShard = :shard AND dueAtMs <= :now',
+  ExpressionAttributeValues: { ':shard': String(shard), ':now': nowMs },
+  Limit: limit,
+  ExclusiveStartKey: exclusiveStartKey,
 })
 
 /**

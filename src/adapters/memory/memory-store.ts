@@ -9,8 +9,10 @@ import {
 } from '../../core/errors.js'
 import { isTerminalInstanceStatus, isTerminalNodeStatus } from '../../core/statuses.js'
 import {
+  type AcquireOptions,
   type AcquireResult,
   type CountQuery,
+  type DuePage,
   type InstanceChange,
   InstanceExistsError,
   type InstanceRecord,
@@ -61,10 +63,13 @@ export class MemoryStore implements InstanceStore {
     owner: string,
     nowMs: number,
     untilMs: number,
-    options?: { allowTerminal?: boolean },
+    options?: AcquireOptions,
   ): Promise<AcquireResult> {
     const item = this.#items.get(instanceId)
     if (!item) throw new InstanceNotFoundError(instanceId)
+    if (options?.dueBy !== undefined && !isTerminalInstanceStatus(item.status)) {
+      if (item.dueAtMs === undefined || item.dueAtMs > options.dueBy) return { kind: 'not-due', record: copy(item) }
+    }
     const leaseFree = item.leaseOwner === undefined || (item.leaseUntilMs ?? 0) < nowMs || item.leaseOwner === owner
     const terminal = isTerminalInstanceStatus(item.status)
     if (terminal && !options?.allowTerminal) return { kind: 'terminal', record: copy(item) }
@@ -136,6 +141,19 @@ export class MemoryStore implements InstanceStore {
   async getInstance(instanceId: string): Promise<InstanceRecord | undefined> {
     const item = this.#items.get(instanceId)
     return item ? copy(item) : undefined
+  }
+
+  readonly dueShards = 1
+
+  async queryDue(_shard: number, nowMs: number, limit: number, cursor?: string): Promise<DuePage> {
+    const offset = cursor === undefined ? 0 : Number(cursor)
+    if (!Number.isInteger(offset) || offset < 0) throw new ValidationError('cursor is not a due-index cursor', 'cursor')
+    const due = [...this.#items.values()]
+      .filter((item) => item.dueAtMs !== undefined && item.dueAtMs <= nowMs)
+      .sort((a, b) => (a.dueAtMs as number) - (b.dueAtMs as number))
+      .map((item) => ({ instanceId: item.id, dueAtMs: item.dueAtMs as number }))
+    const items = due.slice(offset, offset + limit)
+    return offset + limit < due.length ? { items, cursor: String(offset + limit) } : { items }
   }
 
   async listInstances(query: ListQuery): Promise<ListPage> {

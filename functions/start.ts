@@ -1,0 +1,8 @@
+import { createStartHandler } from '../src/handlers/start-handler.js'
+import { buildRuntime } from './runtime.js'
+
+const { engine, logger, deadLetters, env } = buildRuntime()
+if (!deadLetters) throw new Error('invalid environment: DEAD_LETTER_QUEUE_URL: required')
+
+/** SQS start queue: instances started by recurring schedules, partial batch responses. */
+export const handler = createStartHandler({ engine, logger, deadLetters, maxReceiveCount: env.MAX_RECEIVE_COUNT })

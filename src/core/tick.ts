@@ -1,0 +1,60 @@
+import type { RunQueue, RunRequest } from './dispatch-ports.js'
+import type { Clock, Logger } from './ports.js'
+import type { InstanceStore } from './store.js'
+
+export interface TickOptions {
+  /** Time the caller has left; the tick stops reading before it runs out. */
+  remainingTimeMs: number
+  pageSize?: number
+  /** Safety margin kept free at the end. */
+  stopMarginMs?: number
+}
+
+export interface TickResult {
+  /** Due entries read from the index. */
+  due: number
+  /** Run requests handed to the queue. */
+  sent: number
+  failed: number
+  /** How late the most overdue instance was (ms), or null when nothing was due. */
+  oldestLagMs: number | null
+  /** False when time ran out before every shard was read to the end. */
+  complete: boolean
+}
+
+/**
+ * Reads every shard of the due index for what is due now (paged, in parallel) and hands each due instance to the
+ * run queue. It reads only due entries: its cost grows with due work, not with the number of instances.
+ */
+export const runTick = async (
+  deps: { store: InstanceStore; queue: RunQueue; clock: Clock; logger: Logger },
+  options: TickOptions,
+): Promise<TickResult> => {
+  const { store, queue, clock, logger } = deps
+  const now = clock.nowMs()
+  const stopAt = now + options.remainingTimeMs - (options.stopMarginMs ?? 2_000)
+  const pageSize = options.pageSize ?? 100
+  const result: TickResult = { due: 0, sent: 0, failed: 0, oldestLagMs: null, complete: true }
+  const readShard = async (shard: number): Promise<void> => {
+    let cursor: string | undefined
+    do {
+      if (clock.nowMs() >= stopAt) {
+        result.complete = false
+        return
+      }
+      const page = await store.queryDue(shard, now, pageSize, cursor)
+      cursor = page.cursor
+      if (!page.items.length) continue
+      result.due += page.items.length
+      const oldest = Math.min(...page.items.map((item) => item.dueAtMs))
+      result.oldestLagMs = Math.max(result.oldestLagMs ?? 0, now - oldest)
+      const requests: RunRequest[] = page.items.map((item) => ({ ...item, delaySeconds: 0 }))
+      const { failed } = await queue.sendRuns(requests)
+      result.sent += requests.length - failed.length
+      result.failed += failed.length
+    } while (cursor !== undefined)
+  }
+  await Promise.all(Array.from({ length: store.dueShards }, (_, shard) => readShard(shard)))
+  logger.log(result.failed ? 'warn' : 'info', 'tick', { ...result })
+  return result
+}

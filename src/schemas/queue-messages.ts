@@ -1,0 +1,56 @@
+import { z } from 'zod'
+import { businessIdSchema, instanceIdSchema } from './engine-params.js'
+import { idSchema } from './workflow-config.js'
+
+/**
+ * Bodies of the events and start queues. An event names its instance directly or by (workflow type, business id),
+ * the way an external system usually knows it.
+ */
+export const eventMessageSchema = z
+  .strictObject({
+    v: z.literal(1).optional(),
+    instanceId: instanceIdSchema.optional(),
+    workflowType: idSchema.optional(),
+    businessId: businessIdSchema.optional(),
+    nodeId: idSchema,
+    eventTs: z.number().int().min(0).max(253_402_300_799),
+    content: z.unknown().optional(),
+    /** The sender's id for the event, kept in logs to trace re-deliveries. */
+    eventId: z.string().min(1).max(256).optional(),
+  })
+  .refine((message) => message.instanceId !== undefined || (message.workflowType && message.businessId), {
+    message: 'name the instance: instanceId, or workflowType and businessId',
+    path: ['instanceId'],
+  })
+
+export type EventMessage = z.infer<typeof eventMessageSchema>
+
+/** What a recurring schedule sends when it fires; `scheduledTime` is filled in by EventBridge Scheduler. */
+export const startMessageSchema = z.object({
+  v: z.literal(1),
+  kind: z.literal('start'),
+  schedule: z.string().min(1).max(64),
+  workflowType: idSchema,
+  context: z.record(z.string(), z.unknown()),
+  businessId: businessIdSchema.optional(),
+  scheduledTime: z.iso.datetime({ offset: true }),
+})
+
+export type StartMessage = z.infer<typeof startMessageSchema>
+
+export type Parsed<T> = { ok: true; message: T } | { ok: false; reason: string }
+
+const describe = (error: z.ZodError): string =>
+  error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(body)'}: ${issue.message}`).join('; ')
+
+/** Parses a queue body with a schema; a malformed one comes back with the reason, for the dead-letter queue. */
+export const parseMessage = <T>(schema: z.ZodType<T>, body: string): Parsed<T> => {
+  let json: unknown
+  try {
+    json = JSON.parse(body)
+  } catch {
+    return { ok: false, reason: 'body is not JSON' }
+  }
+  const parsed = schema.safeParse(json)
+  return parsed.success ? { ok: true, message: parsed.data } : { ok: false, reason: describe(parsed.error) }
+}
