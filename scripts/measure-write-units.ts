@@ -3,128 +3,60 @@
  * 10-node linear synchronous workflow with a small context, created with run (one explicit pass).
  *
  *   npm run measure:wcu            (starts DynamoDB Local itself, or uses DYNAMODB_ENDPOINT)
- *
- * Every request is sent with ReturnConsumedCapacity=INDEXES, so table and index units are reported apart.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { DynamoDbStore } from '../src/adapters/dynamodb/dynamodb-store.js'
 import { ensureTable } from '../src/adapters/dynamodb/table.js'
 import { defineWorkflow } from '../src/core/builder.js'
 import { Engine } from '../src/core/engine.js'
-import { localDynamoDbClientConfig, startDynamoDbLocal } from '../src/local/dynamodb-local.js'
 import { createIdGenerator, mathRandom, systemClock } from '../src/runtime/defaults.js'
+import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
 
 const NODES = 10
 const INSTANCES = Number(process.env.INSTANCES ?? 50)
 
-interface Capacity {
-  TableName?: string
-  CapacityUnits?: number
-  ReadCapacityUnits?: number
-  WriteCapacityUnits?: number
-  Table?: { CapacityUnits?: number }
-  GlobalSecondaryIndexes?: Record<string, { CapacityUnits?: number }>
-}
-
-class Meter {
-  requests = new Map<string, number>()
-  tableUnits = 0
-  indexUnits = new Map<string, number>()
-  readUnits = 0
-
-  reset(): void {
-    this.requests.clear()
-    this.tableUnits = 0
-    this.indexUnits.clear()
-    this.readUnits = 0
-  }
-
-  record(command: string, consumed: Capacity | Capacity[] | undefined): void {
-    this.requests.set(command, (this.requests.get(command) ?? 0) + 1)
-    for (const capacity of Array.isArray(consumed) ? consumed : consumed ? [consumed] : []) {
-      const isRead = command.startsWith('Get') || command.startsWith('Query') || command.startsWith('Scan')
-      if (isRead) {
-        this.readUnits += capacity.CapacityUnits ?? 0
-        continue
-      }
-      this.tableUnits += capacity.Table?.CapacityUnits ?? capacity.CapacityUnits ?? 0
-      for (const [name, units] of Object.entries(capacity.GlobalSecondaryIndexes ?? {})) {
-        this.indexUnits.set(name, (this.indexUnits.get(name) ?? 0) + (units.CapacityUnits ?? 0))
-      }
-    }
-  }
-
-  get writeUnits(): number {
-    return this.tableUnits + [...this.indexUnits.values()].reduce((a, b) => a + b, 0)
-  }
-
-  get requestCount(): number {
-    return [...this.requests.values()].reduce((a, b) => a + b, 0)
-  }
-}
-
-const main = async (): Promise<void> => {
-  const external = process.env.DYNAMODB_ENDPOINT
-  const local = external ? undefined : await startDynamoDbLocal()
-  const endpoint = external ?? (local?.endpoint as string)
-  try {
-    const client = new DynamoDBClient(localDynamoDbClientConfig(endpoint))
-    const meter = new Meter()
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        const input = args.input as Record<string, unknown>
-        input.ReturnConsumedCapacity = 'INDEXES'
-        const result = await next(args)
-        const output = result.output as { ConsumedCapacity?: Capacity | Capacity[] }
-        meter.record(String(context.commandName), output.ConsumedCapacity)
-        return result
+await withDynamoDb(async (config) => {
+  const client = new DynamoDBClient(config)
+  const meter = new CapacityMeter().attach(client)
+  const tableName = `measure-${Date.now()}`
+  await ensureTable(client, tableName)
+  const engine = new Engine({
+    store: new DynamoDbStore({ tableName, client }),
+    clock: systemClock,
+    ids: createIdGenerator(),
+    random: mathRandom,
+  })
+  const nodes = Object.fromEntries(
+    Array.from({ length: NODES }, (_, index) => [
+      `step${index + 1}`,
+      {
+        ...(index + 1 < NODES ? { next: [`step${index + 2}`] } : {}),
+        run: (ctx: { set: (path: string, value: number) => void }) => ctx.set('step', index + 1),
       },
-      { step: 'initialize', name: 'consumedCapacityMeter' },
-    )
-    const tableName = `measure-${Date.now()}`
-    await ensureTable(client, tableName)
-    const engine = new Engine({
-      store: new DynamoDbStore({ tableName, client }),
-      clock: systemClock,
-      ids: createIdGenerator(),
-      random: mathRandom,
-    })
-    const nodes = Object.fromEntries(
-      Array.from({ length: NODES }, (_, index) => [
-        `step${index + 1}`,
-        {
-          ...(index + 1 < NODES ? { next: [`step${index + 2}`] } : {}),
-          run: (ctx: { set: (path: string, value: number) => void }) => ctx.set('step', index + 1),
-        },
-      ]),
-    )
-    engine.register(defineWorkflow({ type: 'linear10', nodes } as never))
+    ]),
+  )
+  engine.register(defineWorkflow({ type: 'linear10', nodes } as never))
 
-    // The first create also stores the definition snapshot: a one-time cost, measured apart.
-    meter.reset()
-    await engine.create({ workflowType: 'linear10', context: { orderId: 'A-1001', amount: 12.5 } })
-    const firstRequests = meter.requestCount
-    const firstUnits = meter.writeUnits
+  // The first create also stores the definition snapshot: a one-time cost, measured apart.
+  meter.reset()
+  await engine.create({ workflowType: 'linear10', context: { orderId: 'A-1001', amount: 12.5 } })
+  const firstRequests = meter.requestCount
+  const firstUnits = meter.writeUnits
 
-    meter.reset()
-    for (let i = 0; i < INSTANCES; i++) {
-      const result = await engine.create({ workflowType: 'linear10', context: { orderId: `A-${i}`, amount: 12.5 } })
-      if (result.status !== 'completed') throw new Error(`instance ended ${result.status}`)
-    }
-    const completedNodes = INSTANCES * NODES
-    const perNode = (value: number) => (value / completedNodes).toFixed(3)
-    console.log(`tickflow write cost: ${INSTANCES} instances x ${NODES}-node linear synchronous workflow`)
-    console.log(`  first instance (also stores the definition): ${firstRequests} requests, ${firstUnits} WCU`)
-    console.log(`  requests per completed node:        ${perNode(meter.requestCount)}`)
-    for (const [command, count] of meter.requests) console.log(`    ${command.padEnd(22)} ${perNode(count)}`)
-    console.log(`  write capacity units per node:      ${perNode(meter.writeUnits)}`)
-    console.log(`    table                             ${perNode(meter.tableUnits)}`)
-    for (const [name, units] of meter.indexUnits) console.log(`    index ${name.padEnd(28)}${perNode(units)}`)
-    console.log(`  read capacity units per node:       ${perNode(meter.readUnits)}`)
-    console.log('  (simple-workflow writes each node row 4 times)')
-  } finally {
-    await local?.stop()
+  meter.reset()
+  for (let i = 0; i < INSTANCES; i++) {
+    const result = await engine.create({ workflowType: 'linear10', context: { orderId: `A-${i}`, amount: 12.5 } })
+    if (result.status !== 'completed') throw new Error(`instance ended ${result.status}`)
   }
-}
-
-await main()
+  const completedNodes = INSTANCES * NODES
+  const perNode = (value: number) => (value / completedNodes).toFixed(3)
+  console.log(`tickflow write cost: ${INSTANCES} instances x ${NODES}-node linear synchronous workflow`)
+  console.log(`  first instance (also stores the definition): ${firstRequests} requests, ${firstUnits} WCU`)
+  console.log(`  requests per completed node:        ${perNode(meter.requestCount)}`)
+  for (const [command, count] of meter.requests) console.log(`    ${command.padEnd(22)} ${perNode(count)}`)
+  console.log(`  write capacity units per node:      ${perNode(meter.writeUnits)}`)
+  console.log(`    table                             ${perNode(meter.tableWriteUnits)}`)
+  for (const [name, units] of meter.indexWriteUnits) console.log(`    index ${name.padEnd(28)}${perNode(units)}`)
+  console.log(`  read capacity units per node:       ${perNode(meter.readUnits)}`)
+  console.log('  (simple-workflow writes each node row 4 times)')
+})
