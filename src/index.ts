@@ -24,7 +24,14 @@ export const createEngine = (options: CreateEngineOptions): Engine => {
 
 export { DynamoDbStore, translateAwsError } from './adapters/dynamodb/dynamodb-store.js'
 export { ensureTable, tableDefinition } from './adapters/dynamodb/table.js'
+export { LocalQueue } from './adapters/memory/local-queue.js'
+export { LocalScheduler } from './adapters/memory/local-scheduler.js'
 export { MemoryStore } from './adapters/memory/memory-store.js'
+export { EventBridgeRecurring } from './adapters/scheduler/eventbridge-recurring.js'
+export { EventBridgeWakeups } from './adapters/scheduler/eventbridge-wakeups.js'
+export { SqsDeadLetters } from './adapters/sqs/sqs-dead-letters.js'
+export { SqsRunQueue } from './adapters/sqs/sqs-run-queue.js'
+export { createApiHandler } from './api/handler.js'
 export { defineWorkflow, type NodeSpec, type WorkflowModule, type WorkflowSpec } from './core/builder.js'
 export {
   END_NODE_ID,
@@ -33,6 +40,15 @@ export {
   ROOT_NODE_ID,
   type WorkflowDefinition,
 } from './core/definition.js'
+export type {
+  DeadLetterSink,
+  RecurringSchedule,
+  RecurringScheduler,
+  RunQueue,
+  RunRequest,
+  StartRequest,
+  WakeupScheduler,
+} from './core/dispatch-ports.js'
 export {
   type CreateResult,
   Engine,
@@ -50,6 +66,7 @@ export type { Worker, WorkerStep } from './core/registry.js'
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy.js'
 export { InstanceStatus, NodeStatus } from './core/statuses.js'
 export type { InstanceStore, InstanceSummary, ListPage } from './core/store.js'
+export { runTick, type TickResult } from './core/tick.js'
 export {
   BusinessCriticalError,
   BusinessWarningError,
@@ -57,5 +74,9 @@ export {
   FailedWithFailedError,
   NotReadyError,
 } from './core/worker-signals.js'
+export { createEventsHandler } from './handlers/events-handler.js'
+export { createRunHandler } from './handlers/run-handler.js'
+export { createStartHandler } from './handlers/start-handler.js'
+export { createTickHandler } from './handlers/tick-handler.js'
 export { createIdGenerator, jsonLogger, systemClock, ulid } from './runtime/defaults.js'
 export type { WorkflowConfig } from './schemas/workflow-config.js'

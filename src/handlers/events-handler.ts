@@ -1,18 +1,9 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda'
 import type { Engine } from '../core/engine.js'
-import {
-  IllegalStateError,
-  InstanceNotFoundError,
-  NodeNotFoundError,
-  PayloadTooLargeError,
-  StaleEventError,
-  StoreError,
-  TickflowError,
-  ValidationError,
-} from '../core/errors.js'
+import { IllegalStateError, StaleEventError } from '../core/errors.js'
 import { jsonEquals } from '../core/json.js'
 import { type EventMessage, eventMessageSchema, parseMessage } from '../schemas/queue-messages.js'
-import { type BatchOptions, dead, done, type Outcome, processBatch, retry } from './sqs-batch.js'
+import { type BatchOptions, dead, done, type Outcome, outcomeOfError, processBatch } from './sqs-batch.js'
 
 /** The instance an event is for: named directly, or the newest non-terminal one of a type with a business id. */
 const resolveInstance = async (engine: Engine, message: EventMessage): Promise<string | undefined> => {
@@ -68,16 +59,6 @@ export const createEventsHandler =
           }
           return dead(`${error.code}: ${error.message}`)
         }
-        if (
-          error instanceof InstanceNotFoundError ||
-          error instanceof NodeNotFoundError ||
-          error instanceof ValidationError ||
-          error instanceof PayloadTooLargeError
-        ) {
-          return dead(`${error.code}: ${error.message}`)
-        }
-        if (error instanceof StoreError) return retry(`${error.code}: ${error.message}`)
-        if (error instanceof TickflowError && error.httpStatus < 500) return dead(`${error.code}: ${error.message}`)
-        throw error
+        return outcomeOfError(error)
       }
     })

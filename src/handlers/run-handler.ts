@@ -1,17 +1,8 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda'
 import { parseRunMessage } from '../adapters/sqs/messages.js'
 import type { Engine } from '../core/engine.js'
-import {
-  DefinitionError,
-  InstanceNotFoundError,
-  LeaseLostError,
-  LockConflictError,
-  RegistrationError,
-  StoreError,
-  TickflowError,
-  WorkflowTypeNotFoundError,
-} from '../core/errors.js'
-import { type BatchOptions, dead, done, type Outcome, processBatch, remainingFor, retry } from './sqs-batch.js'
+import { LeaseLostError, LockConflictError, RegistrationError } from '../core/errors.js'
+import { type BatchOptions, dead, done, type Outcome, outcomeOfError, processBatch, remainingFor } from './sqs-batch.js'
 
 /**
  * The run-queue consumer: one `due` pass per message. A busy or terminal instance is acknowledged (the holder of
@@ -38,17 +29,10 @@ export const createRunHandler =
         })
         return done
       } catch (error) {
+        // Another runner holds the instance, or took it over: that runner has the work.
         if (error instanceof LockConflictError || error instanceof LeaseLostError) return done
-        if (error instanceof InstanceNotFoundError) return dead(error.message)
-        if (
-          error instanceof RegistrationError ||
-          error instanceof DefinitionError ||
-          error instanceof WorkflowTypeNotFoundError
-        ) {
-          return dead(`${error.code}: ${error.message}`)
-        }
-        if (error instanceof StoreError) return retry(`${error.code}: ${error.message}`)
-        if (error instanceof TickflowError && error.httpStatus < 500) return dead(`${error.code}: ${error.message}`)
-        throw error
+        // A deployment without the worker for a node: retrying cannot help until it is fixed.
+        if (error instanceof RegistrationError) return dead(`${error.code}: ${error.message}`)
+        return outcomeOfError(error)
       }
     })

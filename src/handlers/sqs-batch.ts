@@ -1,5 +1,6 @@
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import type { DeadLetterSink } from '../core/dispatch-ports.js'
+import { StoreError, TickflowError } from '../core/errors.js'
 import type { Logger } from '../core/ports.js'
 
 /** What became of one message: done (deleted), dead (to the DLQ with a reason, then deleted), or retry. */
@@ -72,6 +73,16 @@ export const processBatch = async (
     }),
   )
   return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) }
+}
+
+/**
+ * The default fate of a message whose engine call failed: an infrastructure error is retried, an error the
+ * request itself caused (a 4xx) can never succeed and is dead-lettered; anything else is rethrown (and retried).
+ */
+export const outcomeOfError = (error: unknown): Outcome => {
+  if (error instanceof StoreError) return retry(`${error.code}: ${error.message}`)
+  if (error instanceof TickflowError && error.httpStatus < 500) return dead(`${error.code}: ${error.message}`)
+  throw error
 }
 
 /** Time left to the Lambda, minus a margin for the last write; undefined outside Lambda. */

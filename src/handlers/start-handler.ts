@@ -1,8 +1,7 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda'
 import type { Engine } from '../core/engine.js'
-import { StoreError, TickflowError } from '../core/errors.js'
 import { parseMessage, startMessageSchema } from '../schemas/queue-messages.js'
-import { type BatchOptions, dead, done, type Outcome, processBatch, retry } from './sqs-batch.js'
+import { type BatchOptions, dead, done, type Outcome, outcomeOfError, processBatch } from './sqs-batch.js'
 
 /** Instance id of a scheduled start: the schedule and its firing time, so a re-delivered start creates nothing new. */
 export const scheduledInstanceId = (schedule: string, scheduledTime: string): string =>
@@ -31,8 +30,6 @@ export const createStartHandler =
         })
         return done
       } catch (error) {
-        if (error instanceof StoreError) return retry(`${error.code}: ${error.message}`)
-        if (error instanceof TickflowError && error.httpStatus < 500) return dead(`${error.code}: ${error.message}`)
-        throw error
+        return outcomeOfError(error)
       }
     })

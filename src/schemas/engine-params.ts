@@ -55,46 +55,29 @@ export const restartInstanceParamsSchema = z.strictObject({
   resetCounters: z.boolean().optional(),
 })
 
+/** The filters a list and a count share. */
+const filterFields = {
+  workflowType: idSchema.optional(),
+  status: z.union([instanceStatusSchema, z.array(instanceStatusSchema).min(1).max(5)]).optional(),
+  businessId: businessIdSchema.optional(),
+  createdFromMs: epochMsSchema.optional(),
+  createdToMs: epochMsSchema.optional(),
+}
+
+const orderedRange = (params: { createdFromMs?: number | undefined; createdToMs?: number | undefined }): boolean =>
+  params.createdFromMs === undefined || params.createdToMs === undefined || params.createdFromMs <= params.createdToMs
+const RANGE_MESSAGE = { message: 'createdFromMs must not be after createdToMs', path: ['createdFromMs'] }
+
 export const listParamsSchema = z
   .strictObject({
-    workflowType: idSchema.optional(),
-    status: z.union([instanceStatusSchema, z.array(instanceStatusSchema).min(1).max(5)]).optional(),
-    businessId: businessIdSchema.optional(),
-    createdFromMs: epochMsSchema.optional(),
-    createdToMs: epochMsSchema.optional(),
+    ...filterFields,
     limit: z.number().int().min(1).max(1000).optional(),
     cursor: z.string().min(1).max(4096).optional(),
     order: z.enum(['asc', 'desc']).optional(),
   })
-  .refine(
-    (params) =>
-      params.createdFromMs === undefined ||
-      params.createdToMs === undefined ||
-      params.createdFromMs <= params.createdToMs,
-    {
-      message: 'createdFromMs must not be after createdToMs',
-      path: ['createdFromMs'],
-    },
-  )
+  .refine(orderedRange, RANGE_MESSAGE)
 
-export const countParamsSchema = z
-  .strictObject({
-    workflowType: idSchema.optional(),
-    status: z.union([instanceStatusSchema, z.array(instanceStatusSchema).min(1).max(5)]).optional(),
-    businessId: businessIdSchema.optional(),
-    createdFromMs: epochMsSchema.optional(),
-    createdToMs: epochMsSchema.optional(),
-  })
-  .refine(
-    (params) =>
-      params.createdFromMs === undefined ||
-      params.createdToMs === undefined ||
-      params.createdFromMs <= params.createdToMs,
-    {
-      message: 'createdFromMs must not be after createdToMs',
-      path: ['createdFromMs'],
-    },
-  )
+export const countParamsSchema = z.strictObject(filterFields).refine(orderedRange, RANGE_MESSAGE)
 
 export type CreateParams = z.input<typeof createParamsSchema>
 export type RunParams = z.input<typeof runParamsSchema>

@@ -17,7 +17,6 @@ const jsonObject = z
   })
   .meta({ type: 'object', description: 'any JSON object' })
 const epochMs = z.coerce.number().int().min(0).max(8_640_000_000_000_000)
-const booleanQuery = z.enum(['true', 'false']).transform((value) => value === 'true')
 
 export const instancePathSchema = z.strictObject({ id: instanceIdSchema })
 export const nodePathSchema = z.strictObject({ id: instanceIdSchema, node: idSchema })

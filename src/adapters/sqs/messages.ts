@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { MAX_QUEUE_DELAY_SECONDS, type RunRequest } from '../../core/dispatch-ports.js'
 import { ValidationError } from '../../core/errors.js'
 import { instanceIdSchema } from '../../schemas/engine-params.js'
+import { type Parsed, parseMessage } from '../../schemas/queue-messages.js'
 
 /**
  * Queue message bodies and dead-letter attributes, shared by the SQS adapters and the in-process LocalQueue so that
@@ -22,7 +23,7 @@ export const runMessageSchema = z.object({
 
 export type RunMessage = z.infer<typeof runMessageSchema>
 
-export type ParsedMessage<T> = { ok: true; message: T } | { ok: false; reason: string }
+export type ParsedMessage<T> = Parsed<T>
 
 const describeIssues = (error: z.ZodError): string =>
   error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(body)'}: ${issue.message}`).join('; ')
@@ -44,16 +45,10 @@ export const encodeRunMessage = (request: RunRequest): string => {
 
 /** Parses a run message body; a malformed one comes back with the reason, for the dead-letter queue. */
 export const parseRunMessage = (body: string): ParsedMessage<RunMessage> => {
-  let json: unknown
-  try {
-    json = JSON.parse(body)
-  } catch {
-    return { ok: false, reason: 'body is not JSON' }
-  }
-  const parsed = runMessageSchema.safeParse(json)
-  return parsed.success
-    ? { ok: true, message: parsed.data }
-    : { ok: false, reason: `not a run message: ${describeIssues(parsed.error)}` }
+  const parsed = parseMessage(runMessageSchema, body)
+  return parsed.ok || parsed.reason === 'body is not JSON'
+    ? parsed
+    : { ok: false, reason: `not a run message: ${parsed.reason}` }
 }
 
 /** A queue delay SQS accepts: whole seconds, 0..900; fractions round up so that a run is never early. */
