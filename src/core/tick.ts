@@ -55,6 +55,6 @@ export const runTick = async (
     } while (cursor !== undefined)
   }
   await Promise.all(Array.from({ length: store.dueShards }, (_, shard) => readShard(shard)))
-  logger.log(result.failed ? 'warn' : 'info', 'tick', { ...result })
+  logger.log(result.failed ? 'warn' : result.due ? 'info' : 'debug', 'tick', { ...result })
   return result
 }

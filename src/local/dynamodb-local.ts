@@ -57,6 +57,8 @@ export interface DynamoDbLocalExit {
 export interface DynamoDbLocal {
   endpoint: string
   port: number
+  /** The Java process. */
+  pid: number | undefined
   /** Settles when the Java process ends, whether through `stop()` or on its own. */
   exited: Promise<DynamoDbLocalExit>
   /** SIGTERM, then SIGKILL after 5 s. Safe to call more than once. */
@@ -428,5 +430,5 @@ async function launch({
 
   const endpoint = `http://127.0.0.1:${port}`
   log(`DynamoDB Local ready at ${endpoint}`)
-  return { endpoint, port, exited, stop }
+  return { endpoint, port, pid: child.pid, exited, stop }
 }

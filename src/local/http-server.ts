@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
+import type { ApiEvent } from '../api/handler.js'
+
+export type ApiLambda = (event: ApiEvent, context: Context) => Promise<APIGatewayProxyStructuredResultV2>
+
+/** Bodies larger than this are refused before they are read whole (the handler's own limit is lower). */
+const MAX_READ_BYTES = 1024 * 1024
+
+const readBody = (request: IncomingMessage): Promise<Buffer | 'too-large'> =>
+  new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.byteLength
+      if (size > MAX_READ_BYTES) {
+        resolve('too-large')
+        request.resume()
+        return
+      }
+      chunks.push(chunk)
+    })
+    request.on('end', () => resolve(Buffer.concat(chunks)))
+    request.on('error', reject)
+  })
+
+/** An API Gateway HTTP API event (payload format 2.0) for a Node request, as the `$default` stage sends it. */
+export const toApiEvent = (request: IncomingMessage, body: Buffer, requestId: string): ApiEvent => {
+  const url = new URL(request.url ?? '/', 'http://localhost')
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value
+  }
+  const query: Record<string, string> = {}
+  for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value
+  const method = (request.method ?? 'GET').toUpperCase()
+  const now = new Date()
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    headers,
+    ...(Object.keys(query).length ? { queryStringParameters: query } : {}),
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: 'local',
+      http: {
+        method,
+        path: url.pathname,
+        protocol: `HTTP/${request.httpVersion}`,
+        sourceIp: request.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId,
+      routeKey: '$default',
+      stage: '$default',
+      time: now.toISOString(),
+      timeEpoch: now.getTime(),
+    },
+    ...(body.byteLength ? { body: body.toString('base64'), isBase64Encoded: true } : { isBase64Encoded: false }),
+  }
+}
+
+/** A Lambda context for a local invocation with the API Gateway limit of 30 s. */
+const localContext = (requestId: string): Context => {
+  const deadline = Date.now() + 30_000
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: 'tickflow-api-local',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:local:000000000000:function:tickflow-api-local',
+    memoryLimitInMB: '512',
+    awsRequestId: requestId,
+    logGroupName: 'local',
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  }
+}
+
+/** Serves an API Lambda handler over plain HTTP, one invocation per request, as API Gateway would. */
+export const serveApi = (handler: ApiLambda, onError: (error: unknown) => void): Server =>
+  createServer(async (request: IncomingMessage, response: ServerResponse) => {
+    const requestId = randomUUID()
+    try {
+      const body = await readBody(request)
+      if (body === 'too-large') {
+        response.writeHead(413, { 'content-type': 'application/json; charset=utf-8' })
+        response.end(JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'body too large', details: {} } }))
+        return
+      }
+      const result = await handler(toApiEvent(request, body, requestId), localContext(requestId))
+      const headers: Record<string, string> = {}
+      for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value)
+      response.writeHead(result.statusCode ?? 200, headers)
+      response.end(result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''))
+    } catch (error) {
+      onError(error)
+      response.writeHead(500, { 'content-type': 'application/json; charset=utf-8' })
+      response.end(
+        JSON.stringify({ error: { code: 'INTERNAL_ERROR', message: 'internal error', details: { requestId } } }),
+      )
+    }
+  })

@@ -1,0 +1,232 @@
+import { mkdir } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
+import { resolve } from 'node:path'
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import type { SQSEvent } from 'aws-lambda'
+import { DynamoDbStore } from '../adapters/dynamodb/dynamodb-store.js'
+import { ensureTable } from '../adapters/dynamodb/table.js'
+import { LocalQueue } from '../adapters/memory/local-queue.js'
+import { LocalScheduler } from '../adapters/memory/local-scheduler.js'
+import { createApiHandler } from '../api/handler.js'
+import { Engine } from '../core/engine.js'
+import type { Logger, LogLevel } from '../core/ports.js'
+import { runTick } from '../core/tick.js'
+import { createEventsHandler } from '../handlers/events-handler.js'
+import { createRunHandler } from '../handlers/run-handler.js'
+import { createStartHandler } from '../handlers/start-handler.js'
+import { createIdGenerator, mathRandom, systemClock } from '../runtime/defaults.js'
+import { workflows } from '../workflows/index.js'
+import { defaultCacheDir, localDynamoDbClientConfig, startDynamoDbLocal } from './dynamodb-local.js'
+import { serveApi } from './http-server.js'
+
+export interface LocalRuntimeOptions {
+  /** 0 picks a free port. */
+  port: number
+  host: string
+  /** Throwaway run: nothing is kept after Ctrl-C. */
+  inMemory: boolean
+  /** Where DynamoDB Local keeps its data between runs. */
+  dataDir: string
+  /** Use this DynamoDB instead of starting DynamoDB Local. */
+  dynamodbEndpoint?: string
+  tableName: string
+  tickIntervalMs: number
+  /** How often queues are drained and due wake-ups and schedules fired. */
+  pumpIntervalMs: number
+  logLevel: LogLevel
+  /** Where the banner and the runtime's own lines go. */
+  print: (line: string) => void
+}
+
+export interface LocalRuntime {
+  url: string
+  dynamodbEndpoint: string
+  /** The Java process of DynamoDB Local, when this runtime started one. */
+  dynamodbPid: number | undefined
+  stop(): Promise<void>
+}
+
+const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 }
+
+/** One readable line per log entry: the local runtime is read by people, not by Logs Insights. */
+const consoleLogger = (minLevel: LogLevel, print: (line: string) => void): Logger => ({
+  log(level, message, fields) {
+    if (LEVELS[level] < LEVELS[minLevel]) return
+    const details = fields && Object.keys(fields).length ? ` ${JSON.stringify(fields)}` : ''
+    print(`${new Date().toISOString().slice(11, 23)} ${level.padEnd(5)} ${message}${details}`)
+  },
+})
+
+const MAX_RECEIVE_COUNT = 5
+
+/**
+ * `npm start`: the same handlers as the Lambda functions, wired to DynamoDB Local, an HTTP server in place of API
+ * Gateway, in-process queues in place of SQS (delivered as SQS-shaped batches), an in-process scheduler in place of
+ * EventBridge Scheduler, and the tick on a timer.
+ */
+export const startLocalRuntime = async (options: LocalRuntimeOptions): Promise<LocalRuntime> => {
+  const logger = consoleLogger(options.logLevel, options.print)
+  const dataDir = resolve(options.dataDir)
+  let dynamo: Awaited<ReturnType<typeof startDynamoDbLocal>> | undefined
+  if (!options.dynamodbEndpoint) {
+    if (!options.inMemory) await mkdir(resolve(dataDir, 'dynamodb'), { recursive: true })
+    dynamo = await startDynamoDbLocal({
+      ...(options.inMemory ? { inMemory: true } : { inMemory: false, dbPath: resolve(dataDir, 'dynamodb') }),
+      cacheDir: defaultCacheDir(),
+      log: (line) => logger.log('info', line),
+    })
+  }
+  const dynamodbEndpoint = options.dynamodbEndpoint ?? (dynamo?.endpoint as string)
+  const stops: (() => Promise<void>)[] = [async () => dynamo?.stop()]
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => {})
+  }
+  try {
+    const client = new DynamoDBClient(localDynamoDbClientConfig(dynamodbEndpoint))
+    await ensureTable(client, options.tableName)
+    const store = new DynamoDbStore({ tableName: options.tableName, client })
+    const now = () => systemClock.nowMs()
+    const queue = (name: string) => {
+      const deadLetter = new LocalQueue({ name: `${name}-dlq`, now })
+      return {
+        queue: new LocalQueue({ name, now, maxReceiveCount: MAX_RECEIVE_COUNT, deadLetter }),
+        deadLetter,
+      }
+    }
+    const run = queue('tickflow-run')
+    const events = queue('tickflow-events')
+    const start = queue('tickflow-start')
+    const scheduler = new LocalScheduler({ now })
+    const engine = new Engine({
+      store,
+      clock: systemClock,
+      ids: createIdGenerator(systemClock),
+      random: mathRandom,
+      logger,
+      queue: run.queue,
+      scheduler,
+      recurring: scheduler,
+    })
+    for (const workflow of workflows) engine.register(workflow)
+
+    const lambdaContext = { getRemainingTimeInMillis: () => 60_000 }
+    const consumers: [LocalQueue, (event: SQSEvent) => Promise<unknown>][] = [
+      [
+        run.queue,
+        (event) =>
+          createRunHandler({ engine, logger, deadLetters: run.deadLetter, maxReceiveCount: MAX_RECEIVE_COUNT })(
+            event,
+            lambdaContext,
+          ),
+      ],
+      [
+        events.queue,
+        createEventsHandler({ engine, logger, deadLetters: events.deadLetter, maxReceiveCount: MAX_RECEIVE_COUNT }),
+      ],
+      [
+        start.queue,
+        createStartHandler({ engine, logger, deadLetters: start.deadLetter, maxReceiveCount: MAX_RECEIVE_COUNT }),
+      ],
+    ]
+
+    // One pump at a time: it fires due wake-ups and schedules, then drains every queue.
+    let pumping: Promise<void> | undefined
+    const pump = async () => {
+      const due = scheduler.due(now())
+      if (due.runs.length) await run.queue.sendRuns(due.runs)
+      for (const request of due.starts) start.queue.send(JSON.stringify({ v: 1, kind: 'start', ...request }))
+      for (const [source, handler] of consumers) {
+        for (let batch = 0; batch < 100; batch++) {
+          const result = await source.deliver(handler as never)
+          if (result.error)
+            logger.log('error', 'queue handler failed', { queue: source.name, error: String(result.error) })
+          if (result.delivered + result.failed === 0) break
+        }
+      }
+    }
+    const pumpTimer = setInterval(() => {
+      pumping ??= pump()
+        .catch((error: unknown) => logger.log('error', 'queue pump failed', { error: String(error) }))
+        .finally(() => {
+          pumping = undefined
+        })
+    }, options.pumpIntervalMs)
+    const tickTimer = setInterval(() => {
+      runTick(
+        { store, queue: run.queue, clock: systemClock, logger },
+        { remainingTimeMs: options.tickIntervalMs },
+      ).catch((error: unknown) => logger.log('error', 'tick failed', { error: String(error) }))
+    }, options.tickIntervalMs)
+    stops.push(async () => {
+      clearInterval(pumpTimer)
+      clearInterval(tickTimer)
+      await pumping
+    })
+
+    const api = createApiHandler({
+      engine,
+      logger,
+      clock: systemClock,
+      sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
+      waitPollMs: 200,
+    })
+    const server = serveApi(
+      async (event, context) => {
+        // Local only: put a raw message on the events queue, the way an external system would with SQS.
+        if (event.rawPath === '/_local/queues/events' && event.requestContext.http.method === 'POST') {
+          const body = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8').toString('utf8')
+          const messageId = events.queue.send(body)
+          return {
+            statusCode: 202,
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ messageId }),
+          }
+        }
+        return api(event, context)
+      },
+      (error) => logger.log('error', 'request failed', { error: String(error) }),
+    )
+    await new Promise<void>((listening, failed) => {
+      server.once('error', failed)
+      server.listen(options.port, options.host, () => listening())
+    })
+    stops.push(
+      () =>
+        new Promise<void>((closed) => {
+          server.closeAllConnections()
+          server.close(() => closed())
+        }),
+    )
+    const { port } = server.address() as AddressInfo
+    const url = `http://${options.host}:${port}`
+    options.print(banner(url, options, dynamodbEndpoint))
+    return { url, dynamodbEndpoint, dynamodbPid: dynamo?.pid, stop: stopAll }
+  } catch (error) {
+    await stopAll()
+    throw error
+  }
+}
+
+const banner = (url: string, options: LocalRuntimeOptions, dynamodbEndpoint: string): string => {
+  const json = `-H 'content-type: application/json'`
+  return [
+    '',
+    `tickflow is running at ${url}`,
+    `  DynamoDB: ${dynamodbEndpoint} (${options.inMemory ? 'in memory: nothing is kept' : `data kept in ${options.dataDir}/`}), table '${options.tableName}'`,
+    `  workflows: ${workflows.map((workflow) => workflow.config.id).join(', ')}`,
+    `  tick every ${options.tickIntervalMs / 1000} s; queues and wake-ups in process`,
+    '',
+    'Try:',
+    `  curl -s -X POST ${url}/workflows ${json} -d '{"workflowType":"approval","context":{"requester":"ada","amount":120}}'`,
+    `  curl -s -X POST ${url}/workflows/ID/nodes/review/events ${json} -d '{"eventTs":1,"content":{"decision":"approved"}}'`,
+    `  curl -s "${url}/workflows/ID?wait=terminal&timeoutSeconds=20"`,
+    `  curl -s ${url}/workflows/ID/graph`,
+    `  curl -s -X POST ${url}/workflows ${json} -d '{"workflowType":"order","context":{"lines":[{"sku":"A-1","quantity":2,"price":9.5}]}}'`,
+    `  curl -s -X POST ${url}/workflows ${json} -d '{"workflowType":"subscription-billing","context":{"customer":"c-1","amount":30,"declines":1}}'`,
+    `  curl -s "${url}/workflows?workflowType=order"`,
+    `  curl -s ${url}/openapi.json`,
+    '',
+    'Ctrl-C stops everything.',
+    '',
+  ].join('\n')
+}
