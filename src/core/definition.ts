@@ -51,8 +51,8 @@ const toRetry = (config: NormalisedConfig['retry']): Partial<RetryPolicy> | unde
   return retry
 }
 
-/** A 53-bit string hash (cyrb53): deterministic and dependency-free. */
-const hash53 = (text: string): string => {
+/** A 53-bit string hash (cyrb53) as 14 hex digits: deterministic and dependency-free. */
+export const hash53 = (text: string): string => {
   let h1 = 0xdeadbeef
   let h2 = 0x41c6ce57
   for (let i = 0; i < text.length; i++) {

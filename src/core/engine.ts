@@ -20,7 +20,7 @@ import {
   scheduleNameSchema,
 } from '../schemas/engine-params.js'
 import type { WorkflowModule } from './builder.js'
-import { descendantsOf, END_NODE_ID, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
+import { descendantsOf, END_NODE_ID, hash53, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
 import type { RecurringSchedule, RecurringScheduler, RunQueue, WakeupScheduler } from './dispatch-ports.js'
 import {
   DefinitionError,
@@ -223,12 +223,14 @@ export class Engine {
     }
     if (p.businessId !== undefined) record.businessId = p.businessId
     if (p.id !== undefined) {
-      record.requestHash = stableStringify({
-        type: definition.type,
-        businessId: p.businessId ?? null,
-        input,
-        startAtMs: p.startAtMs ?? null,
-      })
+      record.requestHash = hash53(
+        stableStringify({
+          type: definition.type,
+          businessId: p.businessId ?? null,
+          input,
+          startAtMs: p.startAtMs ?? null,
+        }),
+      )
     }
     const run = p.run ?? true
     let lease: Lease | undefined
@@ -249,8 +251,12 @@ export class Engine {
     } catch (error) {
       if (!(error instanceof InstanceExistsError)) throw error
       const existing = error.existing
-      if (p.id === undefined || existing.requestHash !== record.requestHash) throw new IdempotencyConflictError(id)
-      return { instanceId: id, status: existing.status, created: false }
+      // A generated id exists only if this very create stored it: the SDK retried a put whose answer was lost.
+      const ownRetry = p.id === undefined && existing.createdAtMs === record.createdAtMs
+      if (!ownRetry) {
+        if (p.id === undefined || existing.requestHash !== record.requestHash) throw new IdempotencyConflictError(id)
+        return { instanceId: id, status: existing.status, created: false }
+      }
     }
     this.#logger.log('info', 'workflow instance created', { instanceId: id, workflowType: definition.type })
     if (!lease) {

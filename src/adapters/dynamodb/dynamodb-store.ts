@@ -199,8 +199,13 @@ export class DynamoDbStore implements InstanceStore {
       )
       return { eventSeq: Number(result.Attributes?.evSeq ?? 0) }
     } catch (error) {
-      if (isConditionFailure(error)) throw new LeaseLostError(lease.instanceId, lease.fence)
-      throw error
+      if (!isConditionFailure(error)) throw error
+      const old = change.release ? oldItem(error) : undefined
+      // Released under our own fence: only this write does that, so an earlier attempt of it landed.
+      if (old && Number(old.fence) === lease.fence && old.leaseOwner === undefined) {
+        return { eventSeq: Number(old.evSeq ?? 0) }
+      }
+      throw new LeaseLostError(lease.instanceId, lease.fence)
     }
   }
 

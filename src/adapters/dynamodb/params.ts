@@ -109,6 +109,8 @@ export const writeUnderLeaseParams = (tableName: string, lease: Lease, change: I
     ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
     ExpressionAttributeValues: values,
     ReturnValues: 'UPDATED_NEW',
+    // For a release, the old item tells a lost lease from our own write retried after its answer was lost.
+    ...(change.release ? { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const } : {}),
   }
 }
 
