@@ -263,7 +263,13 @@ export class Engine {
       await this.#wakeups.plan(id, record.dueAtMs ?? null, now)
       return { instanceId: id, status: 'init', created: true }
     }
-    const pass = await this.#passUnderLease(definition, record, lease, 'explicit', now + this.#defaultLeaseMs)
+    const pass = await this.#passUnderLease(
+      definition,
+      record,
+      lease,
+      'explicit',
+      this.#passDeadline(now, this.#defaultLeaseMs),
+    )
     await this.#wakeups.plan(id, pass.dueAtMs, this.#clock.nowMs())
     return { instanceId: id, status: pass.status, created: true, pass }
   }
@@ -296,8 +302,7 @@ export class Engine {
     }
     const result = await this.#withLeaseHeld(acquired.lease, async () => {
       const definition = await this.#definitionFor(acquired.record, true)
-      // Stop starting nodes a little before the caller's time runs out, so the last write still lands.
-      const deadlineMs = now + spanMs - Math.min(5_000, Math.floor(spanMs / 5))
+      const deadlineMs = this.#passDeadline(now, spanMs)
       return runPass(this.#passDeps(), definition, acquired.record, acquired.lease, mode, deadlineMs)
     })
     await this.#wakeups.plan(p.instanceId, result.dueAtMs, this.#clock.nowMs(), acquired.record.dueAtMs)
@@ -663,7 +668,7 @@ export class Engine {
         record,
         lease,
         'explicit',
-        now + this.#defaultLeaseMs,
+        this.#passDeadline(now, this.#defaultLeaseMs),
         pending,
       )
       await this.#wakeups.plan(record.id, pass.dueAtMs, this.#clock.nowMs(), previousDueAtMs)
@@ -713,13 +718,18 @@ export class Engine {
     return record
   }
 
+  /** Stop starting nodes a little before the caller's time runs out, so the last write still lands. */
+  #passDeadline(nowMs: number, spanMs: number): number {
+    return nowMs + spanMs - Math.min(5_000, Math.floor(spanMs / 5))
+  }
+
   /** The graph an instance started with: the registered one, or a stored snapshot of an older version. */
   async #definitionFor(record: InstanceRecord, needWorkers: boolean): Promise<WorkflowDefinition> {
     if (this.registry.hasDefinition(record.workflowType)) {
       const current = needWorkers
         ? this.registry.definition(record.workflowType)
-        : (this.registry.definitions().find((def) => def.type === record.workflowType) as WorkflowDefinition)
-      if (current.version === record.definitionVersion) return current
+        : this.registry.graph(record.workflowType)
+      if (current?.version === record.definitionVersion) return current
     }
     const key = `${record.workflowType}@${record.definitionVersion}`
     let snapshot = this.#snapshots.get(key)

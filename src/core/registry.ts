@@ -68,6 +68,11 @@ export class Registry {
     return definition
   }
 
+  /** The current definition without checking its workers (for reading instances, not running them). */
+  graph(workflowType: string): WorkflowDefinition | undefined {
+    return this.#definitions.get(workflowType)
+  }
+
   hasDefinition(workflowType: string): boolean {
     return this.#definitions.has(workflowType)
   }
