@@ -1,0 +1,71 @@
+/** Small pure helpers of `npm run bench`: statistics, DynamoDB item sizes, number formatting, a worker pool. */
+import type { AttributeValue } from '@aws-sdk/client-dynamodb'
+
+const utf8 = (text: string): number => Buffer.byteLength(text, 'utf8')
+
+/** About one byte per two significant digits, plus one (leading and trailing zeros do not count). */
+const numberSize = (value: string): number => {
+  const digits = value.replace(/^[-+]/, '').replace(/e.*$/i, '').replace('.', '').replace(/^0+/, '').replace(/0+$/, '')
+  return Math.ceil(Math.max(digits.length, 1) / 2) + 1
+}
+
+/** Size of one attribute value by DynamoDB's rules ("Item sizes and formats" in the DynamoDB developer guide). */
+export const attributeValueSize = (value: AttributeValue): number => {
+  if (value.S !== undefined) return utf8(value.S)
+  if (value.N !== undefined) return numberSize(value.N)
+  if (value.B !== undefined) return value.B.byteLength
+  if (value.BOOL !== undefined || value.NULL !== undefined) return 1
+  // A list or map costs 3 bytes, plus 1 byte per element.
+  if (value.L !== undefined) return 3 + value.L.reduce((sum, element) => sum + 1 + attributeValueSize(element), 0)
+  if (value.M !== undefined) {
+    return (
+      3 +
+      Object.entries(value.M).reduce((sum, [name, element]) => sum + 1 + utf8(name) + attributeValueSize(element), 0)
+    )
+  }
+  if (value.SS !== undefined) return value.SS.reduce((sum, element) => sum + utf8(element), 0)
+  if (value.NS !== undefined) return value.NS.reduce((sum, element) => sum + numberSize(element), 0)
+  if (value.BS !== undefined) return value.BS.reduce((sum, element) => sum + element.byteLength, 0)
+  return 0
+}
+
+/** Item size as DynamoDB bills it: attribute names plus values. */
+export const itemSizeBytes = (item: Record<string, AttributeValue>): number =>
+  Object.entries(item).reduce((sum, [name, value]) => sum + utf8(name) + attributeValueSize(value), 0)
+
+/** Nearest-rank percentile of unsorted samples. */
+export const percentile = (samples: readonly number[], p: number): number => {
+  const sorted = [...samples].sort((a, b) => a - b)
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[rank] ?? Number.NaN
+}
+
+export const mean = (samples: readonly number[]): number =>
+  samples.length ? samples.reduce((a, b) => a + b, 0) / samples.length : Number.NaN
+
+/** `1,234.5` style, with exactly `digits` decimals. */
+export const num = (value: number, digits = 0): string =>
+  value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+
+/** Dollars with enough decimals to show small amounts. */
+export const usd = (value: number): string => `$${num(value, value >= 10 ? 2 : value >= 0.1 ? 3 : 4)}`
+
+/**
+ * Runs `count` jobs on `concurrency` workers that take the next job as soon as they are free; the worker index is
+ * passed along so each worker can use its own client.
+ */
+export const pool = async (
+  count: number,
+  concurrency: number,
+  job: (index: number, worker: number) => Promise<void>,
+): Promise<void> => {
+  let next = 0
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      while (next < count) {
+        const index = next++
+        await job(index, worker)
+      }
+    }),
+  )
+}
