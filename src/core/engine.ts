@@ -35,6 +35,7 @@ import {
   StaleEventError,
   ValidationError,
 } from './errors.js'
+import { eventRefusal } from './event-rules.js'
 import { assertJsonValue, isJsonObject, type JsonObject, type JsonValue, jsonSizeBytes } from './json.js'
 import { assembleContext } from './node-contexts.js'
 import { DEFAULT_LIMITS, type Limits, type PassMode, type PassResult, runPass } from './pass.js'
@@ -251,8 +252,12 @@ export class Engine {
     } catch (error) {
       if (!(error instanceof InstanceExistsError)) throw error
       const existing = error.existing
-      // A generated id exists only if this very create stored it: the SDK retried a put whose answer was lost.
-      const ownRetry = p.id === undefined && existing.createdAtMs === record.createdAtMs
+      // This very create stored it (the SDK retried a put whose answer was lost): same creation time and, for a
+      // client-chosen id, the same request; with run, our own lease (owners are unique per call).
+      const ownRetry =
+        existing.createdAtMs === record.createdAtMs &&
+        (p.id === undefined || existing.requestHash === record.requestHash) &&
+        (lease === undefined || (existing.leaseOwner === lease.owner && existing.fence === lease.fence))
       if (!ownRetry) {
         if (p.id === undefined || existing.requestHash !== record.requestHash) throw new IdempotencyConflictError(id)
         return { instanceId: id, status: existing.status, created: false }
@@ -322,22 +327,8 @@ export class Engine {
     const definition = await this.#definitionFor(record, false)
     const node = definition.byId.get(p.nodeId)
     if (!node || node.synthetic) throw new NodeNotFoundError(record.workflowType, p.nodeId)
-    if (isTerminalInstanceStatus(record.status)) {
-      throw new IllegalStateError(`workflow instance '${record.id}' is ${record.status}: it takes no more events`, {
-        instanceId: record.id,
-        status: record.status,
-      })
-    }
-    const nodeStatus = record.nodes[p.nodeId]?.status
-    if (nodeStatus && isTerminalNodeStatus(nodeStatus)) {
-      throw new IllegalStateError(`node '${p.nodeId}' is ${nodeStatus}: it takes no more events`, {
-        instanceId: record.id,
-        nodeId: p.nodeId,
-        status: nodeStatus,
-      })
-    }
-    const stored = record.events[p.nodeId]
-    if (stored && stored.eventTs > p.eventTs) throw new StaleEventError(record.id, p.nodeId, p.eventTs, stored.eventTs)
+    const refusal = eventRefusal(record, p.nodeId, p)
+    if (refusal) throw refusal
     const now = this.#clock.nowMs()
     await this.#store.putEvent(record.id, p.nodeId, { eventTs: p.eventTs, content, receivedAtMs: now }, now)
     await this.#wakeups.plan(record.id, now, now)

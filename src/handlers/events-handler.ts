@@ -5,16 +5,15 @@ import { jsonEquals } from '../core/json.js'
 import { type EventMessage, eventMessageSchema, parseMessage } from '../schemas/queue-messages.js'
 import { type BatchOptions, dead, done, type Outcome, outcomeOfError, processBatch } from './sqs-batch.js'
 
-/** The instance an event is for: named directly, or the newest non-terminal one of a type with a business id. */
+/**
+ * The instance an event is for: named directly, or by type and business id — the newest one still running, else
+ * the newest one at all (so a re-delivered or late event for a finished instance is judged, not lost).
+ */
 const resolveInstance = async (engine: Engine, message: EventMessage): Promise<string | undefined> => {
   if (message.instanceId !== undefined) return message.instanceId
-  const page = await engine.list({
-    workflowType: message.workflowType as string,
-    businessId: message.businessId as string,
-    status: ['init', 'running'],
-    limit: 1,
-  })
-  return page.items[0]?.id
+  const filters = { workflowType: message.workflowType as string, businessId: message.businessId as string, limit: 1 }
+  const running = await engine.list({ ...filters, status: ['init', 'running'] })
+  return running.items[0]?.id ?? (await engine.list(filters)).items[0]?.id
 }
 
 /**
@@ -34,7 +33,7 @@ export const createEventsHandler =
       try {
         instanceId = await resolveInstance(deps.engine, message)
         if (instanceId === undefined) {
-          return dead(`no running instance of '${message.workflowType}' with business id '${message.businessId}'`)
+          return dead(`no instance of '${message.workflowType}' with business id '${message.businessId}'`)
         }
         await deps.engine.addNodeEvent({
           instanceId,

@@ -294,7 +294,7 @@ describe('duplicated and reordered events', () => {
     [
       'an unknown business id',
       JSON.stringify({ workflowType: 'approval', businessId: 'none', nodeId: 'review', eventTs: 1 }),
-      /no running instance/,
+      /no instance of 'approval' with business id 'none'/,
     ],
   ])('dead-letters %s with its reason', async (_, body, reason) => {
     const response = await eventsHandler()(sqsEvent([body]))

@@ -19,6 +19,7 @@ import {
   StoreError,
   ValidationError,
 } from '../../core/errors.js'
+import { eventRefusal, isSameEvent } from '../../core/event-rules.js'
 import { isTerminalInstanceStatus, isTerminalNodeStatus } from '../../core/statuses.js'
 import {
   type AcquireOptions,
@@ -229,22 +230,9 @@ export class DynamoDbStore implements InstanceStore {
       const item = oldItem(error)
       if (!item) throw new InstanceNotFoundError(instanceId)
       const record = recordFromItem(item)
-      if (isTerminalInstanceStatus(record.status)) {
-        throw new IllegalStateError(`workflow instance '${instanceId}' is ${record.status}: it takes no more events`, {
-          instanceId,
-          status: record.status,
-        })
-      }
-      const node = record.nodes[nodeId]
-      if (node && isTerminalNodeStatus(node.status)) {
-        throw new IllegalStateError(`node '${nodeId}' is ${node.status}: it takes no more events`, {
-          instanceId,
-          nodeId,
-          status: node.status,
-        })
-      }
-      const stored = record.events[nodeId]
-      throw new StaleEventError(instanceId, nodeId, event.eventTs, stored?.eventTs ?? event.eventTs)
+      // Our own write, retried by the SDK after its answer was lost, and since acted on by a pass.
+      if (isSameEvent(record.events[nodeId], event)) return
+      throw eventRefusal(record, nodeId, event) ?? new StaleEventError(instanceId, nodeId, event.eventTs, event.eventTs)
     }
   }
 

@@ -7,7 +7,8 @@ import {
   StaleEventError,
   ValidationError,
 } from '../../core/errors.js'
-import { isTerminalInstanceStatus, isTerminalNodeStatus } from '../../core/statuses.js'
+import { eventRefusal } from '../../core/event-rules.js'
+import { isTerminalInstanceStatus } from '../../core/statuses.js'
 import {
   type AcquireOptions,
   type AcquireResult,
@@ -109,24 +110,8 @@ export class MemoryStore implements InstanceStore {
   async putEvent(instanceId: string, nodeId: string, event: NodeEventRecord, nowMs: number): Promise<void> {
     const item = this.#items.get(instanceId)
     if (!item) throw new InstanceNotFoundError(instanceId)
-    if (isTerminalInstanceStatus(item.status)) {
-      throw new IllegalStateError(`workflow instance '${instanceId}' is ${item.status}: it takes no more events`, {
-        instanceId,
-        status: item.status,
-      })
-    }
-    const node = item.nodes[nodeId]
-    if (node && isTerminalNodeStatus(node.status)) {
-      throw new IllegalStateError(`node '${nodeId}' is ${node.status}: it takes no more events`, {
-        instanceId,
-        nodeId,
-        status: node.status,
-      })
-    }
-    const stored = item.events[nodeId]
-    if (stored && stored.eventTs > event.eventTs) {
-      throw new StaleEventError(instanceId, nodeId, event.eventTs, stored.eventTs)
-    }
+    const refusal = eventRefusal(item, nodeId, event)
+    if (refusal) throw refusal
     item.events[nodeId] = copy(event)
     item.eventSeq += 1
     item.dueAtMs = nowMs

@@ -1,0 +1,292 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
+import { defineWorkflow, type WorkflowModule } from '../../src/core/builder.js'
+import { Engine } from '../../src/core/engine.js'
+import type { IdGenerator } from '../../src/core/ports.js'
+import type { NodeStatus } from '../../src/core/statuses.js'
+import { NotReadyError } from '../../src/core/worker-signals.js'
+import { createTestTable, FakeClock, fixedRandom, type TestTable } from '../support/harness.js'
+import { causes, newLocalClient } from './support.js'
+
+/**
+ * A runner killed at every possible point of its work: after its k-th DynamoDB request, every further request
+ * fails (the process is gone, its lease stays held). A healthy runner on the same table and clock then finishes
+ * the instance once the lease has expired.
+ */
+
+/** The runner is dead: nothing it sends from now on reaches DynamoDB. */
+class Crash extends Error {
+  override readonly name = 'Crash'
+}
+
+/**
+ * `before`: requests 1..k are answered, request k+1 and every later one fail before they are sent.
+ * `after`: requests 1..k-1 are answered, request k is executed by DynamoDB but the runner dies before it reads the
+ * answer, and every later request fails.
+ */
+type CrashMode = 'before' | 'after'
+
+const LEASE_MS = 60_000
+const GRACE_MS = 5_000
+const POLL_RETRY_SECONDS = 10
+const TYPE = 'crash-mix'
+const NODES = ['prepare', 'poll', 'left', 'right', 'join', 'finish'] as const
+type NodeId = (typeof NODES)[number]
+type Phase = 'crashed' | 'healthy'
+
+/** Calls of one scenario, per node, step and phase; `polls` is the outside world the check looks at. */
+class ScenarioLog {
+  phase: Phase = 'crashed'
+  polls = 0
+  readonly calls: { node: NodeId; step: 'run' | 'check'; phase: Phase }[] = []
+  count(node: NodeId, step: 'run' | 'check', phase?: Phase): number {
+    return this.calls.filter((call) => call.node === node && call.step === step && (!phase || call.phase === phase))
+      .length
+  }
+}
+
+const workflowFor = (log: ScenarioLog): WorkflowModule => {
+  const run = (node: NodeId) => () => {
+    log.calls.push({ node, step: 'run', phase: log.phase })
+  }
+  return defineWorkflow({
+    type: TYPE,
+    nodes: {
+      prepare: { next: ['poll', 'left', 'right'], run: run('prepare') },
+      poll: {
+        next: ['join'],
+        run: run('poll'),
+        // The outside world is ready on the second look, whoever looks.
+        check: (ctx) => {
+          log.calls.push({ node: 'poll', step: 'check', phase: log.phase })
+          log.polls += 1
+          if (log.polls < 2) throw new NotReadyError(POLL_RETRY_SECONDS)
+          ctx.set('ready_on_poll', log.polls)
+        },
+      },
+      left: { next: ['join'], run: run('left') },
+      right: { next: ['join'], run: run('right') },
+      join: { next: ['finish'], run: run('join') },
+      finish: { run: run('finish') },
+    },
+  })
+}
+
+/** Counts the runner's requests and kills it at the k-th; k = Infinity never kills it. */
+const crashingClient = (k: number, mode: CrashMode): { client: DynamoDBClient; state: { calls: number } } => {
+  const client = newLocalClient()
+  const state = { calls: 0, dead: false }
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      state.calls += 1
+      if (state.dead) throw new Crash(`request ${state.calls}: the runner is dead`)
+      if (mode === 'before' && state.calls > k) {
+        state.dead = true
+        throw new Crash(`killed before request ${state.calls}`)
+      }
+      const result = await next(args)
+      if (mode === 'after' && state.calls >= k) {
+        state.dead = true
+        throw new Crash(`killed after request ${state.calls} was executed, before its answer was read`)
+      }
+      return result
+    },
+    // Before the SDK's retry middleware: a dead runner's request is not retried.
+    { step: 'initialize', name: 'crash', priority: 'high' },
+  )
+  return { client, state }
+}
+
+let table: TestTable
+let verifier: DynamoDbStore
+const clients: DynamoDBClient[] = []
+
+beforeAll(async () => {
+  table = await createTestTable('reliability-crash')
+  verifier = new DynamoDbStore({ tableName: table.tableName, client: table.client })
+})
+
+afterAll(() => {
+  for (const client of clients) client.destroy()
+})
+
+const ids = (prefix: string): IdGenerator => {
+  let counter = 0
+  return { newInstanceId: () => `${prefix}-i${++counter}`, newLeaseOwner: () => `${prefix}-o${++counter}` }
+}
+
+const newEngine = (client: DynamoDBClient, clock: FakeClock, prefix: string, log: ScenarioLog): Engine => {
+  const engine = new Engine({
+    store: new DynamoDbStore({ tableName: table.tableName, client }),
+    clock,
+    ids: ids(prefix),
+    random: fixedRandom(0),
+    defaultLeaseMs: LEASE_MS,
+    leaseGraceMs: GRACE_MS,
+  })
+  engine.register(workflowFor(log))
+  return engine
+}
+
+/** What the crashed runner was doing: create (with its explicit pass), then a due pass once the poll is due. */
+const runnerScript = async (engine: Engine, clock: FakeClock, instanceId: string): Promise<void> => {
+  const created = await engine.create({ workflowType: TYPE, id: instanceId, context: { order: instanceId } })
+  expect(created.status).toBe('running')
+  clock.advanceSeconds(POLL_RETRY_SECONDS)
+  const pass = await engine.runWorkflow(instanceId, { mode: 'due' })
+  expect(pass.status).toBe('completed')
+}
+
+interface ScenarioResult {
+  k: number
+  mode: CrashMode
+  crashed: boolean
+  existedAfterCrash: boolean
+  statusAtCrash: Partial<Record<NodeId, NodeStatus>>
+  finalStatus: string
+  healthyPasses: number
+  runs: Record<NodeId, { crashed: number; healthy: number }>
+  checks: { crashed: number; healthy: number }
+  problems: string[]
+}
+
+const runScenario = async (k: number, mode: CrashMode): Promise<ScenarioResult> => {
+  const log = new ScenarioLog()
+  const clock = new FakeClock()
+  const instanceId = `crash-${mode}-${k}`
+  const { client } = crashingClient(k, mode)
+  clients.push(client)
+  const problems: string[] = []
+
+  // 1. The runner dies somewhere in its work.
+  let crashError: unknown
+  try {
+    await runnerScript(newEngine(client, clock, `dead${k}${mode}`, log), clock, instanceId)
+  } catch (error) {
+    crashError = error
+  }
+  const crashed = crashError !== undefined
+  if (crashed && !causes(crashError).some((cause) => cause instanceof Crash)) {
+    problems.push(`the runner failed with something else than its crash: ${String(crashError)}`)
+  }
+
+  // 2. What it left behind, as the table holds it right after the crash.
+  const atCrash = await verifier.getInstance(instanceId)
+  const statusAtCrash: Partial<Record<NodeId, NodeStatus>> = {}
+  for (const node of NODES) {
+    const status = atCrash?.nodes[node]?.status
+    if (status) statusAtCrash[node] = status
+  }
+
+  // 3. The lease runs out; a healthy runner (the client retrying its create, then the tick's due passes and
+  //    explicit runs) takes over on the same table and clock.
+  log.phase = 'healthy'
+  clock.advanceMs(LEASE_MS + GRACE_MS + 1_000)
+  const healthy = newEngine(table.client, clock, `live${k}${mode}`, log)
+  const again = await healthy.create({ workflowType: TYPE, id: instanceId, context: { order: instanceId } })
+  if (again.created === (atCrash !== undefined)) {
+    problems.push(`the retried create answered created=${again.created} for an instance that existed: ${!!atCrash}`)
+  }
+  let healthyPasses = 0
+  for (let round = 0; round < 12; round++) {
+    const record = await verifier.getInstance(instanceId)
+    if (!record || record.status === 'completed') break
+    const now = clock.nowMs()
+    if (record.leaseOwner !== undefined && (record.leaseUntilMs ?? 0) >= now) {
+      clock.advanceMs((record.leaseUntilMs ?? now) - now + 1)
+    } else if (record.dueAtMs !== undefined && record.dueAtMs > now) {
+      clock.advanceMs(record.dueAtMs - now)
+    }
+    healthyPasses += 1
+    await healthy.runWorkflow(instanceId, { mode: round % 2 === 0 ? 'due' : 'explicit' })
+  }
+  const final = await verifier.getInstance(instanceId)
+  const finalStatus = final?.status ?? 'missing'
+  if (finalStatus !== 'completed') problems.push(`instance ended ${finalStatus}`)
+  if (final?.leaseOwner !== undefined) problems.push('the lease is still held at the end')
+
+  // 4. Nothing durable was done twice; what the dead runner was doing was done again at most once.
+  const runs = {} as ScenarioResult['runs']
+  for (const node of NODES) {
+    const crashedRuns = log.count(node, 'run', 'crashed')
+    const healthyRuns = log.count(node, 'run', 'healthy')
+    runs[node] = { crashed: crashedRuns, healthy: healthyRuns }
+    const atCrashStatus = statusAtCrash[node]
+    if (crashedRuns + healthyRuns < 1) problems.push(`${node} never ran`)
+    if (crashedRuns + healthyRuns > 2) problems.push(`${node} ran ${crashedRuns + healthyRuns} times`)
+    if (healthyRuns > 1) problems.push(`${node} ran ${healthyRuns} times after the crash`)
+    if (crashedRuns > 1) problems.push(`${node} ran ${crashedRuns} times in the dead runner`)
+    if (atCrashStatus === 'completed' && (healthyRuns > 0 || log.count(node, 'check', 'healthy') > 0)) {
+      problems.push(`${node} was completed at the crash but was called again`)
+    }
+    if (atCrashStatus === 'pending' && healthyRuns > 0) problems.push(`${node} was pending (run durable) but ran again`)
+    // A repeated run is one the dead runner was executing: its outcome never became durable.
+    if (crashedRuns > 0 && healthyRuns > 0 && atCrashStatus !== undefined && atCrashStatus !== 'running') {
+      problems.push(`${node} ran again although it was ${atCrashStatus} at the crash`)
+    }
+  }
+  const checks = { crashed: log.count('poll', 'check', 'crashed'), healthy: log.count('poll', 'check', 'healthy') }
+  // The check is polled until ready (the second look); only a successful look whose outcome died with the runner
+  // is repeated, once.
+  if (checks.crashed + checks.healthy > 3) problems.push(`poll was checked ${checks.crashed + checks.healthy} times`)
+  if (statusAtCrash.poll === 'completed' && checks.healthy > 0) problems.push('poll was checked after it completed')
+  if (final?.status === 'completed') {
+    const ready = final.nodes.poll?.output.ready_on_poll
+    if (ready !== 2 && ready !== 3) problems.push(`poll completed on look ${String(ready)}`)
+  }
+
+  return {
+    k,
+    mode,
+    crashed,
+    existedAfterCrash: atCrash !== undefined,
+    statusAtCrash,
+    finalStatus,
+    healthyPasses,
+    runs,
+    checks,
+    problems,
+  }
+}
+
+describe('a runner killed at any point of its work', () => {
+  it('leaves nothing that a healthy runner cannot finish, and no completed node is repeated', async () => {
+    // A clean run first: how many requests does the whole work take?
+    const cleanLog = new ScenarioLog()
+    const clean = crashingClient(Number.POSITIVE_INFINITY, 'before')
+    clients.push(clean.client)
+    const cleanClock = new FakeClock()
+    await runnerScript(newEngine(clean.client, cleanClock, 'clean', cleanLog), cleanClock, 'crash-clean')
+    const requests = clean.state.calls
+    for (const node of NODES) expect(cleanLog.count(node, 'run')).toBe(1)
+    expect(cleanLog.count('poll', 'check')).toBe(2)
+    // definition, create, 4 writes and the release of the first pass; acquire, 2 writes and the release of the second
+    expect(requests).toBeGreaterThanOrEqual(10)
+
+    const results: ScenarioResult[] = []
+    for (const mode of ['before', 'after'] as const) {
+      for (let k = 1; k <= requests; k++) results.push(await runScenario(k, mode))
+    }
+
+    const summary = results.map((result) => {
+      const reran = NODES.filter((node) => result.runs[node].crashed > 0 && result.runs[node].healthy > 0)
+      const completedAtCrash = NODES.filter((node) => result.statusAtCrash[node] === 'completed')
+      return `${result.mode} k=${String(result.k).padStart(2)}: crashed=${result.crashed} existed=${result.existedAfterCrash} completed@crash=[${completedAtCrash.join(',')}] reran=[${reran.join(',')}] checks=${result.checks.crashed}+${result.checks.healthy} passes=${result.healthyPasses} -> ${result.finalStatus}${result.problems.length ? ` PROBLEMS: ${result.problems.join('; ')}` : ''}`
+    })
+    console.info(`clean run: ${requests} requests\n${summary.join('\n')}`)
+
+    // Every k below the last request really killed the runner mid-work (the last one in `after` mode too).
+    for (const result of results) {
+      expect(result.crashed, `${result.mode} k=${result.k}`).toBe(result.mode === 'after' || result.k < requests)
+    }
+    expect(
+      results.filter((result) => result.problems.length > 0).map((result) => summary[results.indexOf(result)]),
+    ).toEqual([])
+    // The crash points covered every state: before the instance existed, mid-pass with nodes in flight, done.
+    expect(results.some((result) => !result.existedAfterCrash)).toBe(true)
+    expect(results.some((result) => NODES.some((node) => result.runs[node].healthy && result.runs[node].crashed))).toBe(
+      true,
+    )
+  }, 60_000)
+})

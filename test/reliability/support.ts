@@ -1,0 +1,97 @@
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb'
+import { localDynamoDbClientConfig } from '../../src/local/dynamodb-local.js'
+import { dynamoEndpoint } from '../support/dynamodb.js'
+
+/** A client of the shared DynamoDB Local of its own, so that middlewares added to it touch no other test. */
+export const newLocalClient = (config: Partial<DynamoDBClientConfig> = {}): DynamoDBClient =>
+  new DynamoDBClient({ ...localDynamoDbClientConfig(dynamoEndpoint()), ...config })
+
+/** mulberry32: a small seeded generator of floats in [0, 1). */
+export const seededRandom = (seed: number): (() => number) => {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
+  }
+}
+
+/** A float in [0, 1) that depends only on `text` (FNV-1a, then mixed): the same call always gets the same fate. */
+export const hashUnit = (text: string): number => {
+  let hash = 0x811c9dc5
+  for (let index = 0; index < text.length; index++) {
+    hash ^= text.charCodeAt(index)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return seededRandom(hash)()
+}
+
+/** Seeded Fisher-Yates. */
+export const shuffle = <T>(items: readonly T[], random: () => number): T[] => {
+  const result = [...items]
+  for (let index = result.length - 1; index > 0; index--) {
+    const other = Math.floor(random() * (index + 1))
+    ;[result[index], result[other]] = [result[other] as T, result[index] as T]
+  }
+  return result
+}
+
+/** An error shaped like the AWS SDK's service exceptions, which its retry strategy classifies by name and status. */
+export const awsError = (name: string, httpStatusCode: number, message: string): Error =>
+  Object.assign(new Error(message), {
+    name,
+    $fault: httpStatusCode >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode, attempts: 1, totalRetryDelay: 0 },
+  })
+
+interface MiddlewareArgs {
+  input?: Record<string, unknown>
+}
+
+/** The instance or definition key of a request (`I#…`, `D#…`), marshalled or not; undefined for queries. */
+export const requestKey = (args: unknown): string | undefined => {
+  const input = (args as MiddlewareArgs).input
+  const item = (input?.Key ?? input?.Item) as { pk?: unknown } | undefined
+  const pk = item?.pk
+  if (typeof pk === 'string') return pk
+  const marshalled = (pk as { S?: unknown } | undefined)?.S
+  return typeof marshalled === 'string' ? marshalled : undefined
+}
+
+/** What a DynamoDB request does for the store, told from its expressions (for the fault report). */
+export const requestKind = (commandName: string, args: unknown): string => {
+  const input = (args as MiddlewareArgs).input ?? {}
+  const update = typeof input.UpdateExpression === 'string' ? input.UpdateExpression : ''
+  const key = requestKey(args) ?? ''
+  switch (commandName) {
+    case 'PutItemCommand':
+      return key.startsWith('D#') ? 'putDefinition' : 'createInstance'
+    case 'GetItemCommand':
+      return key.startsWith('D#') ? 'getDefinition' : 'getInstance'
+    case 'QueryCommand':
+      return input.IndexName === 'due' ? 'queryDue' : 'list'
+    case 'UpdateItemCommand':
+      if (update.includes('ADD fence')) return 'acquireLease'
+      if (update.includes('events.#node')) return 'putEvent'
+      if (update.startsWith('REMOVE leaseOwner')) return 'releaseLease'
+      if (update.includes('ADD evSeq :zero')) return update.includes('leaseOwner') ? 'releasingWrite' : 'write'
+      return 'markDue'
+    default:
+      return commandName
+  }
+}
+
+/** The cause chain of an error, outermost first. */
+export const causes = (error: unknown): unknown[] => {
+  const chain: unknown[] = []
+  let current: unknown = error
+  while (current !== undefined && current !== null && chain.length < 10) {
+    chain.push(current)
+    current = (current as { cause?: unknown }).cause
+  }
+  return chain
+}
+
+export const errorName = (error: unknown): string => (error instanceof Error ? error.name : typeof error)
