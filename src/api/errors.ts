@@ -26,10 +26,10 @@ export const errorResponse = (error: unknown, requestId: string, logger: Logger)
     return json(error.httpStatus, { error: error.toJSON() }, headers)
   }
   if (error instanceof TickflowError) {
+    // The message of a server-side error may quote the store's own words: it goes to the log, not to the client.
     logger.log('error', 'request failed', { requestId, code: error.code, error: error.message })
-    return json(error.httpStatus, {
-      error: { code: error.code, message: error.message, details: { requestId } },
-    })
+    const message = error.httpStatus === 503 ? 'the store is unavailable; try again' : 'internal error'
+    return json(error.httpStatus, { error: { code: error.code, message, details: { requestId } } })
   }
   logger.log('error', 'unexpected error', {
     requestId,

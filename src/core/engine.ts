@@ -208,7 +208,6 @@ export class Engine {
     const input = this.#checkInput(p.context ?? {}, 'context')
     const now = this.#clock.nowMs()
     const id = p.id ?? this.#ids.newInstanceId()
-    await this.#storeDefinition(definition)
     const record: InstanceRecord = {
       id,
       workflowType: definition.type,
@@ -263,6 +262,9 @@ export class Engine {
         return { instanceId: id, status: existing.status, created: false }
       }
     }
+    // Stored after the instance, so that a refused create stores nothing; the snapshot only matters once a later
+    // deployment changes the definition, and any create of this version stores it again.
+    await this.#storeDefinition(definition)
     this.#logger.log('info', 'workflow instance created', { instanceId: id, workflowType: definition.type })
     if (!lease) {
       await this.#wakeups.plan(id, record.dueAtMs ?? null, now)
@@ -329,6 +331,7 @@ export class Engine {
     if (!node || node.synthetic) throw new NodeNotFoundError(record.workflowType, p.nodeId)
     const refusal = eventRefusal(record, p.nodeId, p)
     if (refusal) throw refusal
+    this.#checkInstanceBudget(record, content, 'content')
     const now = this.#clock.nowMs()
     await this.#store.putEvent(record.id, p.nodeId, { eventTs: p.eventTs, content, receivedAtMs: now }, now)
     await this.#wakeups.plan(record.id, now, now)
@@ -387,6 +390,7 @@ export class Engine {
           { instanceId: record.id, status: record.status },
         )
       }
+      if (newInput) this.#checkInstanceBudget(record, newInput, 'context')
     }
     return this.#operate(p.instanceId, check, async (record, lease) => {
       check(record)
@@ -762,6 +766,19 @@ export class Engine {
       )
     }
     return json
+  }
+
+  /** An addition must leave the whole instance within its budget, below DynamoDB's item limit. */
+  #checkInstanceBudget(record: InstanceRecord, addition: JsonValue, field: string): void {
+    const size = jsonSizeBytes(record) + jsonSizeBytes(addition)
+    if (size > this.limits.maxInstanceBytes) {
+      throw new PayloadTooLargeError(
+        `${field} would make the instance ${size} bytes, over the budget of ${this.limits.maxInstanceBytes}`,
+        field,
+        size,
+        this.limits.maxInstanceBytes,
+      )
+    }
   }
 
   #checkInput(value: unknown, field: string): JsonObject {

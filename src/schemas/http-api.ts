@@ -16,7 +16,14 @@ const jsonObject = z
     message: 'must be a JSON object',
   })
   .meta({ type: 'object', description: 'any JSON object' })
-const epochMs = z.coerce.number().int().min(0).max(8_640_000_000_000_000)
+/** A whole number in a query string: digits only (no blanks, signs, hex or exponents), then range-checked. */
+const queryInteger = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,16}$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+const epochMs = queryInteger(0, 8_640_000_000_000_000)
 
 export const instancePathSchema = z.strictObject({ id: instanceIdSchema })
 export const nodePathSchema = z.strictObject({ id: instanceIdSchema, node: idSchema })
@@ -38,7 +45,7 @@ const filters = {
 
 export const listQuerySchema = z.strictObject({
   ...filters,
-  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  limit: queryInteger(1, 1000).optional(),
   cursor: z.string().min(1).max(4096).optional(),
   order: z.enum(['asc', 'desc']).optional(),
 })
@@ -50,7 +57,7 @@ export const MAX_WAIT_SECONDS = 25
 
 export const getQuerySchema = z.strictObject({
   wait: z.enum(['terminal']).optional().meta({ description: 'long-poll until the instance is terminal' }),
-  timeoutSeconds: z.coerce.number().int().min(1).max(MAX_WAIT_SECONDS).optional(),
+  timeoutSeconds: queryInteger(1, MAX_WAIT_SECONDS).optional(),
 })
 
 export const createBodySchema = z.strictObject({

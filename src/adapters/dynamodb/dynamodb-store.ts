@@ -93,7 +93,11 @@ export const translateAwsError = (error: unknown, operation: string, tableName: 
   return new StoreError(`${operation} failed: ${name}: ${aws?.message ?? ''}`.trim(), retryable, { cause: error })
 }
 
-const cursorSchema = z.object({ v: z.literal(1), after: z.string().min(1).max(300) })
+/** Exactly the created keys this store issues (ASCII), so a forged cursor cannot turn a key range inside out. */
+const cursorSchema = z.object({
+  v: z.literal(1),
+  after: z.string().regex(/^\d{15}#[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/),
+})
 const dueCursorSchema = z.strictObject({ pk: z.string(), dueShard: z.string(), dueAtMs: z.number() })
 
 const encodeCursor = (after: string): string =>
