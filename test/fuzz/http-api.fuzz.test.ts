@@ -634,7 +634,7 @@ describe('a cold-started API, before it stored any workflow definition', () => {
             await restore(before, after)
           }
         }),
-        // Not scaled: enough runs to meet the bug for sure (each run has a 2 in 3 chance).
+        // Not scaled: enough runs to hit a cold type for sure (each run has a 2 in 3 chance).
         { numRuns: 30, seed: SEED + 7 },
       )
     },
