@@ -1,5 +1,7 @@
 /** Small pure helpers of `npm run bench`: statistics, DynamoDB item sizes, number formatting, a worker pool. */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb'
+import type { InstanceRecord } from '../src/core/store.js'
+import { ulid } from '../src/runtime/defaults.js'
 
 const utf8 = (text: string): number => Buffer.byteLength(text, 'utf8')
 
@@ -69,3 +71,26 @@ export const pool = async (
     }),
   )
 }
+
+/**
+ * An instance written straight to the store, for measuring the tick: waiting for a later time (in the due index, not
+ * due), finished (not in the index), or due a second ago.
+ */
+export const syntheticInstance = (
+  nowMs: number,
+  kind: 'waiting' | 'completed' | 'due',
+  workflowType = 'synthetic',
+): InstanceRecord => ({
+  id: ulid(nowMs),
+  workflowType,
+  status: kind === 'completed' ? 'completed' : 'running',
+  input: { n: 1 },
+  createdAtMs: nowMs,
+  updatedAtMs: nowMs,
+  definitionVersion: 'v1',
+  nodes: {},
+  events: {},
+  eventSeq: 0,
+  fence: 0,
+  ...(kind === 'waiting' ? { dueAtMs: nowMs + 3_600_000 } : kind === 'due' ? { dueAtMs: nowMs - 1_000 } : {}),
+})

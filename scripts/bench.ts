@@ -24,12 +24,11 @@ import { defineWorkflow } from '../src/core/builder.js'
 import { Engine } from '../src/core/engine.js'
 import type { NodeContext } from '../src/core/node-context.js'
 import { silentLogger } from '../src/core/ports.js'
-import type { InstanceRecord } from '../src/core/store.js'
 import { runTick } from '../src/core/tick.js'
 import { DYNAMODB_LOCAL_PACKAGE, DYNAMODB_LOCAL_PACKAGE_VERSION } from '../src/local/dynamodb-local.js'
 import { startLocalRuntime } from '../src/local/runtime.js'
-import { createIdGenerator, mathRandom, systemClock, ulid } from '../src/runtime/defaults.js'
-import { itemSizeBytes, mean, num, percentile, pool, usd } from './bench-support.js'
+import { createIdGenerator, mathRandom, systemClock } from '../src/runtime/defaults.js'
+import { itemSizeBytes, mean, num, percentile, pool, syntheticInstance, usd } from './bench-support.js'
 import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
@@ -120,22 +119,6 @@ const writeRequests = (figures: MeterSnapshot): number =>
   [...figures.requests]
     .filter(([command]) => /^(Put|Update|Delete|BatchWrite)/.test(command))
     .reduce((a, [, n]) => a + n, 0)
-
-/** An idle instance inserted directly (as `measure-tick-reads.ts` does): waiting for a later time, or finished. */
-const idleRecord = (nowMs: number, kind: 'waiting' | 'completed'): InstanceRecord => ({
-  id: ulid(nowMs),
-  workflowType: 'bench-idle',
-  status: kind === 'completed' ? 'completed' : 'running',
-  input: { n: 1 },
-  createdAtMs: nowMs,
-  updatedAtMs: nowMs,
-  definitionVersion: 'v1',
-  nodes: {},
-  events: {},
-  eventSeq: 0,
-  fence: 0,
-  ...(kind === 'waiting' ? { dueAtMs: nowMs + 3_600_000 } : {}),
-})
 
 // ---- the run --------------------------------------------------------------------------------------------------
 
@@ -284,7 +267,9 @@ await withDynamoDb(async (config) => {
   progress(`tick: inserting ${IDLE} idle instances`)
   const idleStores = lambdas.map(({ client }) => new DynamoDbStore({ tableName: tickTable, client }))
   await pool(IDLE, CONCURRENCY, async (i, worker) => {
-    await (idleStores[worker] as DynamoDbStore).createInstance(idleRecord(Date.now(), i % 2 ? 'completed' : 'waiting'))
+    await (idleStores[worker] as DynamoDbStore).createInstance(
+      syntheticInstance(Date.now(), i % 2 ? 'completed' : 'waiting', 'bench-idle'),
+    )
   })
   progress(`tick: ${IDLE} idle instances`)
   const idleTick = await tick()

@@ -9,41 +9,17 @@ import { DynamoDbStore } from '../src/adapters/dynamodb/dynamodb-store.js'
 import { ensureTable } from '../src/adapters/dynamodb/table.js'
 import { LocalQueue } from '../src/adapters/memory/local-queue.js'
 import { silentLogger } from '../src/core/ports.js'
-import type { InstanceRecord } from '../src/core/store.js'
 import { runTick } from '../src/core/tick.js'
-import { systemClock, ulid } from '../src/runtime/defaults.js'
+import { systemClock } from '../src/runtime/defaults.js'
+import { pool, syntheticInstance } from './bench-support.js'
 import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
 
 const IDLE = Number(process.env.IDLE ?? 5000)
 const DUE = Number(process.env.DUE ?? 100)
 const CONCURRENCY = 16
 
-const record = (nowMs: number, kind: 'waiting' | 'completed' | 'due'): InstanceRecord => ({
-  id: ulid(nowMs),
-  workflowType: 'measure',
-  status: kind === 'completed' ? 'completed' : 'running',
-  input: { n: 1 },
-  createdAtMs: nowMs,
-  updatedAtMs: nowMs,
-  definitionVersion: 'v1',
-  nodes: {},
-  events: {},
-  eventSeq: 0,
-  fence: 0,
-  ...(kind === 'waiting' ? { dueAtMs: nowMs + 3_600_000 } : kind === 'due' ? { dueAtMs: nowMs - 1_000 } : {}),
-})
-
-const insert = async (store: DynamoDbStore, count: number, kind: (i: number) => 'waiting' | 'completed' | 'due') => {
-  let next = 0
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < count) {
-        const i = next++
-        await store.createInstance(record(Date.now(), kind(i)))
-      }
-    }),
-  )
-}
+const insert = (store: DynamoDbStore, count: number, kind: (i: number) => 'waiting' | 'completed' | 'due') =>
+  pool(count, CONCURRENCY, (i) => store.createInstance(syntheticInstance(Date.now(), kind(i), 'measure')))
 
 await withDynamoDb(async (config) => {
   const client = new DynamoDBClient(config)

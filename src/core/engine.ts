@@ -32,7 +32,6 @@ import {
   NotConfiguredError,
   PayloadTooLargeError,
   ScheduleNotFoundError,
-  StaleEventError,
   ValidationError,
 } from './errors.js'
 import { eventRefusal } from './event-rules.js'

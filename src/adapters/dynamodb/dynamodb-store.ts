@@ -11,7 +11,6 @@ import { unmarshall } from '@aws-sdk/util-dynamodb'
 import { z } from 'zod'
 import type { NormalisedConfig } from '../../core/definition.js'
 import {
-  IllegalStateError,
   InstanceNotFoundError,
   LeaseLostError,
   LockConflictError,
@@ -20,7 +19,7 @@ import {
   ValidationError,
 } from '../../core/errors.js'
 import { eventRefusal, isSameEvent } from '../../core/event-rules.js'
-import { isTerminalInstanceStatus, isTerminalNodeStatus } from '../../core/statuses.js'
+import { isTerminalInstanceStatus } from '../../core/statuses.js'
 import {
   type AcquireOptions,
   type AcquireResult,

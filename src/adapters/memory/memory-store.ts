@@ -1,12 +1,5 @@
 import type { NormalisedConfig } from '../../core/definition.js'
-import {
-  IllegalStateError,
-  InstanceNotFoundError,
-  LeaseLostError,
-  LockConflictError,
-  StaleEventError,
-  ValidationError,
-} from '../../core/errors.js'
+import { InstanceNotFoundError, LeaseLostError, LockConflictError, ValidationError } from '../../core/errors.js'
 import { eventRefusal } from '../../core/event-rules.js'
 import { isTerminalInstanceStatus } from '../../core/statuses.js'
 import {
