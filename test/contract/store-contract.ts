@@ -19,10 +19,9 @@ import {
   type ListPage,
   type ListQuery,
   type NodeEventRecord,
-  type NodeRecord,
 } from '../../src/core/store.js'
+import { aNode, anInstance, T0 } from '../support/records.js'
 
-const T0 = Date.UTC(2026, 0, 1, 12, 0, 0)
 const SECOND = 1000
 const LEASE_MS = 30 * SECOND
 
@@ -30,32 +29,6 @@ const TERMINAL_STATUSES: InstanceStatus[] = ['completed', 'failed', 'canceled']
 const LIVE_STATUSES: InstanceStatus[] = ['init', 'running']
 const TERMINAL_NODE_STATUSES: StoredNodeStatus[] = ['completed', 'failed', 'canceled']
 const LIVE_NODE_STATUSES: StoredNodeStatus[] = ['running', 'pending', 'finishing', 'restarting']
-
-const aNode = (overrides: Partial<NodeRecord> = {}): NodeRecord => ({
-  status: 'running',
-  failCount: 0,
-  createdAtMs: T0,
-  updatedAtMs: T0,
-  attempt: 1,
-  waits: 0,
-  output: {},
-  ...overrides,
-})
-
-const anInstance = (id: string, overrides: Partial<InstanceRecord> = {}): InstanceRecord => ({
-  id,
-  workflowType: 'orders',
-  status: 'running',
-  input: {},
-  createdAtMs: T0,
-  updatedAtMs: T0,
-  definitionVersion: 'v1',
-  nodes: {},
-  events: {},
-  eventSeq: 0,
-  fence: 0,
-  ...overrides,
-})
 
 const anEvent = (eventTs: number, content: NodeEventRecord['content'] = { ok: true }): NodeEventRecord => ({
   eventTs,

@@ -7,6 +7,7 @@ import type { InstanceStatus } from '../../src/core/statuses.js'
 import type { InstanceRecord, InstanceStore, ListPage, ListQuery } from '../../src/core/store.js'
 import { describeStoreContract } from '../contract/store-contract.js'
 import { createTestTable, type TestTable } from '../support/harness.js'
+import { anInstance, T0 } from '../support/records.js'
 
 const clients: DynamoDBClient[] = []
 
@@ -25,22 +26,9 @@ describeStoreContract('DynamoDbStore', async () => {
   return new DynamoDbStore({ tableName, client })
 })
 
-const T0 = Date.UTC(2026, 0, 1, 12, 0, 0)
-
-const anInstance = (id: string, overrides: Partial<InstanceRecord>): InstanceRecord => ({
-  id,
-  workflowType: 'sparse',
-  status: 'completed',
-  input: {},
-  createdAtMs: T0,
-  updatedAtMs: T0,
-  definitionVersion: 'v1',
-  nodes: {},
-  events: {},
-  eventSeq: 0,
-  fence: 0,
-  ...overrides,
-})
+/** Instances of this file's own type, finished unless overridden. */
+const aSparseInstance = (id: string, overrides: Partial<InstanceRecord>): InstanceRecord =>
+  anInstance(id, { workflowType: 'sparse', status: 'completed', ...overrides })
 
 const pagesOf = async (store: InstanceStore, query: ListQuery): Promise<ListPage[]> => {
   const pages: ListPage[] = []
@@ -80,7 +68,7 @@ describe('DynamoDbStore list paging when filters reject most items', () => {
     it.each(['asc', 'desc'] as const)('returns every match exactly once in %s order', async (order) => {
       const { tableName, client } = await freshTable('store-sparse')
       const store = new DynamoDbStore({ tableName, client, maxPagesPerList: 1 })
-      for (const row of rows) await store.createInstance(anInstance(row.id, row))
+      for (const row of rows) await store.createInstance(aSparseInstance(row.id, row))
 
       const pages = await pagesOf(store, { ...query, statuses: ['failed'], limit: 2, order })
 

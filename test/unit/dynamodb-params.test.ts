@@ -24,38 +24,12 @@ import {
 } from '../../src/adapters/dynamodb/params.js'
 import { StoreError } from '../../src/core/errors.js'
 import type { InstanceChange, InstanceRecord, Lease, NodeRecord } from '../../src/core/store.js'
+import { aNode, anInstance, T0 } from '../support/records.js'
 
-const T0 = Date.UTC(2026, 0, 1, 12, 0, 0)
 const TABLE = 'tickflow-test'
 const LEASE: Lease = { instanceId: 'wf-1', owner: 'runner-a', fence: 7, untilMs: T0 + 30_000 }
 /** The largest time a JavaScript Date can hold, which the API accepts for creation-range bounds. */
 const MAX_EPOCH_MS = 8_640_000_000_000_000
-
-const aNode = (overrides: Partial<NodeRecord> = {}): NodeRecord => ({
-  status: 'running',
-  failCount: 0,
-  createdAtMs: T0,
-  updatedAtMs: T0,
-  attempt: 1,
-  waits: 0,
-  output: {},
-  ...overrides,
-})
-
-const anInstance = (overrides: Partial<InstanceRecord> = {}): InstanceRecord => ({
-  id: 'wf-1',
-  workflowType: 'orders',
-  status: 'running',
-  input: {},
-  createdAtMs: T0,
-  updatedAtMs: T0,
-  definitionVersion: 'v1',
-  nodes: {},
-  events: {},
-  eventSeq: 0,
-  fence: 0,
-  ...overrides,
-})
 
 /** Splits an update expression into its SET, REMOVE and ADD actions. */
 const actions = (expression: string | undefined): Record<'SET' | 'REMOVE' | 'ADD', string[]> => {
@@ -374,10 +348,10 @@ describe('every request declares exactly the placeholders it uses', () => {
 
 describe('item codec', () => {
   it.each<{ shape: string; record: InstanceRecord }>([
-    { shape: 'a minimal record', record: anInstance() },
+    { shape: 'a minimal record', record: anInstance('wf-1') },
     {
       shape: 'a record with every optional field',
-      record: anInstance({
+      record: anInstance('wf-1', {
         businessId: 'cust-1',
         status: 'failed',
         input: { a: 1, list: [true, null, 'x'], nested: { deep: {} } },
@@ -429,8 +403,8 @@ describe('item codec', () => {
   })
 
   it('indexes the item for listing, and for the due index only while it is due', () => {
-    const due = recordToItem(anInstance({ dueAtMs: T0 }))
-    const idle = recordToItem(anInstance())
+    const due = recordToItem(anInstance('wf-1', { dueAtMs: T0 }))
+    const idle = recordToItem(anInstance('wf-1'))
 
     expect(due).toMatchObject({ pk: 'I#wf-1', wfType: 'orders', createdKey: createdKey(T0, 'wf-1') })
     expect(due.dueShard).toBe(dueShardFor('wf-1'))
@@ -439,12 +413,12 @@ describe('item codec', () => {
   })
 
   it.each<{ fault: string; item: Record<string, unknown> }>([
-    { fault: 'a missing attribute', item: { ...recordToItem(anInstance()), fence: undefined } },
-    { fault: 'an unknown schema version', item: { ...recordToItem(anInstance()), v: 2 } },
-    { fault: 'an unknown status', item: { ...recordToItem(anInstance()), status: 'paused' } },
+    { fault: 'a missing attribute', item: { ...recordToItem(anInstance('wf-1')), fence: undefined } },
+    { fault: 'an unknown schema version', item: { ...recordToItem(anInstance('wf-1')), v: 2 } },
+    { fault: 'an unknown status', item: { ...recordToItem(anInstance('wf-1')), status: 'paused' } },
     {
       fault: 'a malformed node',
-      item: { ...recordToItem(anInstance()), nodes: { a: { st: 'running', caMs: 'yesterday', uaMs: 1 } } },
+      item: { ...recordToItem(anInstance('wf-1')), nodes: { a: { st: 'running', caMs: 'yesterday', uaMs: 1 } } },
     },
     { fault: 'no item shape at all', item: { pk: 'I#x' } },
   ])('rejects an item with $fault as a CORRUPT_ITEM StoreError', ({ item }) => {
