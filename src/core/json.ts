@@ -89,8 +89,6 @@ const encoder = new TextEncoder()
 /** Size of a value serialised as JSON, in UTF-8 bytes: what the store keeps for it. */
 export const jsonSizeBytes = (value: unknown): number => encoder.encode(JSON.stringify(value) ?? '').byteLength
 
-export const utf8Bytes = (text: string): number => encoder.encode(text).byteLength
-
 /** Structural equality of two JSON values (key order ignored). */
 export const jsonEquals = (a: unknown, b: unknown): boolean => {
   if (a === b) return true

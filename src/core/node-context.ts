@@ -10,8 +10,6 @@ export const CONTEXT_KEYS = {
   reason: 'reason',
 } as const
 
-export const RESERVED_CONTEXT_KEYS: ReadonlySet<string> = new Set(Object.values(CONTEXT_KEYS))
-
 export type ContextPath = string | readonly string[]
 
 const toSegments = (path: ContextPath): readonly string[] => (typeof path === 'string' ? [path] : path)

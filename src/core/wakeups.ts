@@ -12,10 +12,6 @@ export class Wakeups {
     readonly logger: Logger,
   ) {}
 
-  get enabled(): boolean {
-    return this.queue !== undefined || this.scheduler !== undefined
-  }
-
   /**
    * `dueAtMs` null: the instance needs nothing more (terminal or idle); a schedule made for an earlier far due time
    * (`previousDueAtMs`) is removed.

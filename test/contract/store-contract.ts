@@ -60,7 +60,7 @@ const stored = async (store: InstanceStore, id: string): Promise<InstanceRecord>
 const MAX_PAGES = 200
 
 /** Follows cursors to the end, keeping each page so that paging itself can be checked. */
-const allPages = async (store: InstanceStore, query: ListQuery): Promise<ListPage[]> => {
+export const allPages = async (store: InstanceStore, query: ListQuery): Promise<ListPage[]> => {
   const pages: ListPage[] = []
   let cursor: string | undefined
   do {

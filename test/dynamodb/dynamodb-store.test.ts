@@ -4,8 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { DynamoDbStore, translateAwsError } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { StoreError } from '../../src/core/errors.js'
 import type { InstanceStatus } from '../../src/core/statuses.js'
-import type { InstanceRecord, InstanceStore, ListPage, ListQuery } from '../../src/core/store.js'
-import { describeStoreContract } from '../contract/store-contract.js'
+import type { InstanceRecord } from '../../src/core/store.js'
+import { allPages, describeStoreContract } from '../contract/store-contract.js'
 import { createTestTable, type TestTable } from '../support/harness.js'
 import { anInstance, T0 } from '../support/records.js'
 
@@ -29,18 +29,6 @@ describeStoreContract('DynamoDbStore', async () => {
 /** Instances of this file's own type, finished unless overridden. */
 const aSparseInstance = (id: string, overrides: Partial<InstanceRecord>): InstanceRecord =>
   anInstance(id, { workflowType: 'sparse', status: 'completed', ...overrides })
-
-const pagesOf = async (store: InstanceStore, query: ListQuery): Promise<ListPage[]> => {
-  const pages: ListPage[] = []
-  let cursor: string | undefined
-  do {
-    const page = await store.listInstances(cursor === undefined ? query : { ...query, cursor })
-    pages.push(page)
-    cursor = page.cursor
-    if (pages.length > 500) throw new Error('paging did not end')
-  } while (cursor !== undefined)
-  return pages
-}
 
 describe('DynamoDbStore list paging when filters reject most items', () => {
   const TYPES = ['sparse', 'scarce']
@@ -70,7 +58,7 @@ describe('DynamoDbStore list paging when filters reject most items', () => {
       const store = new DynamoDbStore({ tableName, client, maxPagesPerList: 1 })
       for (const row of rows) await store.createInstance(aSparseInstance(row.id, row))
 
-      const pages = await pagesOf(store, { ...query, statuses: ['failed'], limit: 2, order })
+      const pages = await allPages(store, { ...query, statuses: ['failed'], limit: 2, order })
 
       const ids = pages.flatMap((page) => page.items.map((item) => item.id))
       expect(expectedAsc.length).toBeGreaterThan(2)

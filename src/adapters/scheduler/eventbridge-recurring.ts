@@ -11,6 +11,7 @@ import { z } from 'zod'
 import type { RecurringSchedule, RecurringScheduler } from '../../core/dispatch-ports.js'
 import { StoreError, ValidationError } from '../../core/errors.js'
 import type { JsonObject } from '../../core/json.js'
+import { startMessageSchema } from '../../schemas/queue-messages.js'
 import {
   createOrUpdateSchedule,
   isNotFound,
@@ -22,16 +23,11 @@ import { SCHEDULE_NAME_PATTERN, validateRecurringSchedule } from './expressions.
 /** The context attribute EventBridge Scheduler replaces with the firing time (`2026-11-21T20:05:00Z`). */
 export const SCHEDULED_TIME_ATTRIBUTE = '<aws.scheduler.scheduled-time>'
 
-/** The start message a recurring schedule sends, as stored in its `Target.Input`. */
-export const startInputSchema = z.object({
-  v: z.literal(1),
-  kind: z.literal('start'),
-  schedule: z.string().min(1),
-  workflowType: z.string().min(1),
-  context: z.record(z.string(), z.json()),
-  businessId: z.string().min(1).optional(),
-  scheduledTime: z.string().min(1),
-})
+/**
+ * The start message a recurring schedule sends, as stored in its `Target.Input`: the start-queue message, with the
+ * placeholder that EventBridge Scheduler replaces by the firing time instead of a time.
+ */
+export const startInputSchema = startMessageSchema.extend({ scheduledTime: z.literal(SCHEDULED_TIME_ATTRIBUTE) })
 
 export interface EventBridgeRecurringOptions {
   client: SchedulerClient
