@@ -1,4 +1,4 @@
-import { type ErrorDetails, TickflowError } from '../core/errors.js'
+import { type ErrorDetails, LockConflictError, TickflowError } from '../core/errors.js'
 import type { Logger } from '../core/ports.js'
 import { type ApiResponse, json } from './http.js'
 
@@ -22,14 +22,17 @@ export class HttpError extends TickflowError {
  */
 export const errorResponse = (error: unknown, requestId: string, logger: Logger): ApiResponse => {
   if (error instanceof TickflowError && error.httpStatus < 500) {
-    const headers = error instanceof HttpError ? error.headers : {}
+    const headers = error instanceof HttpError ? { ...error.headers } : {}
+    // Busy is an answer: the caller learns when the lease ends.
+    if (error instanceof LockConflictError) headers['retry-after'] = String(error.retryAfterSeconds)
     return json(error.httpStatus, { error: error.toJSON() }, headers)
   }
   if (error instanceof TickflowError) {
     // The message of a server-side error may quote the store's own words: it goes to the log, not to the client.
     logger.log('error', 'request failed', { requestId, code: error.code, error: error.message })
     const message = error.httpStatus === 503 ? 'the store is unavailable; try again' : 'internal error'
-    return json(error.httpStatus, { error: { code: error.code, message, details: { requestId } } })
+    const headers: Record<string, string> = error.httpStatus === 503 ? { 'retry-after': '1' } : {}
+    return json(error.httpStatus, { error: { code: error.code, message, details: { requestId } } }, headers)
   }
   logger.log('error', 'unexpected error', {
     requestId,

@@ -1,6 +1,7 @@
 import type { WorkflowDefinition } from '../core/definition.js'
 import type { Engine, InstanceDetail } from '../core/engine.js'
-import { WorkflowTypeNotFoundError } from '../core/errors.js'
+import { LockConflictError, WorkflowTypeNotFoundError } from '../core/errors.js'
+import type { PassResult } from '../core/pass.js'
 import type { Clock } from '../core/ports.js'
 import { isTerminalInstanceStatus } from '../core/statuses.js'
 import {
@@ -26,6 +27,7 @@ import {
   restartInstanceBodySchema,
   restartNodeBodySchema,
   runBodySchema,
+  runBusyResponseSchema,
   schedulePathSchema,
   scheduleSchema,
   schedulesResponseSchema,
@@ -34,7 +36,7 @@ import {
   workflowTypesResponseSchema,
 } from '../schemas/http-api.js'
 import { definitionGraph, instanceGraph } from './graph.js'
-import { json, text } from './http.js'
+import { type ApiRequest, json, text } from './http.js'
 import { type ResponseSpec, type Route, route } from './router.js'
 
 export interface ApiDeps {
@@ -92,6 +94,38 @@ export const waitForTerminal = async (
   return detail
 }
 
+/** The Lambda's remaining time, for sizing the lease of a pass the request runs; undefined outside Lambda. */
+const remaining = (request: ApiRequest): { remainingTimeMs?: number } => {
+  const ms = request.remainingTimeMs?.()
+  return ms === undefined ? {} : { remainingTimeMs: Math.max(1, Math.floor(ms)) }
+}
+
+/** How long a run waits for a pass that holds the instance before it answers 202. */
+export const BUSY_RUN_WAIT_MS = 10_000
+
+/**
+ * An explicit run of an instance another pass holds (an event's wake-up, the tick) waits for that pass within a
+ * bound and then runs; when the pass is still running at the bound it answers that a pass is running.
+ */
+export const runWhenFree = async (
+  deps: ApiDeps,
+  run: () => Promise<PassResult>,
+  remainingTimeMs: (() => number) | undefined,
+): Promise<{ result: PassResult } | { busy: LockConflictError }> => {
+  const budget = Math.min(BUSY_RUN_WAIT_MS, (remainingTimeMs?.() ?? Number.POSITIVE_INFINITY) / 2)
+  const deadline = deps.clock.nowMs() + budget
+  for (;;) {
+    try {
+      return { result: await run() }
+    } catch (error) {
+      if (!(error instanceof LockConflictError)) throw error
+      const left = deadline - deps.clock.nowMs()
+      if (left <= 0) return { busy: error }
+      await deps.sleep(Math.min(deps.waitPollMs, left))
+    }
+  }
+}
+
 /** Every route of the HTTP API. The OpenAPI document is generated from this table. */
 export const apiRoutes = (deps: ApiDeps): Route[] => {
   const { engine } = deps
@@ -109,8 +143,8 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
         404: error('unknown workflow type'),
         409: error('an instance with this id exists with a different request'),
       },
-      handle: async ({ body }) => {
-        const result = await engine.create(body)
+      handle: async ({ body, request }) => {
+        const result = await engine.create({ ...body, ...remaining(request) })
         return json(
           result.created ? 201 : 200,
           { instanceId: result.instanceId, status: result.status, created: result.created },
@@ -173,9 +207,39 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
       summary: 'Run one pass now (explicit: every waiting node; due: only what is due)',
       params: instancePathSchema,
       body: runBodySchema,
-      responses: { 200: { description: 'the pass result', schema: passResultSchema }, ...INSTANCE_ERRORS },
-      handle: async ({ params, body }) =>
-        json(200, await engine.runWorkflow(params.id, body?.mode ? { mode: body.mode } : {})),
+      responses: {
+        200: { description: 'the pass result', schema: passResultSchema },
+        202: {
+          description: `another pass holds the instance and was still running after ${BUSY_RUN_WAIT_MS / 1000} s (Retry-After)`,
+          schema: runBusyResponseSchema,
+        },
+        ...INSTANCE_ERRORS,
+      },
+      handle: async ({ params, body, request }) => {
+        const outcome = await runWhenFree(
+          deps,
+          () =>
+            engine.runWorkflow(params.id, {
+              ...(body?.mode ? { mode: body.mode } : {}),
+              ...remaining(request),
+            }),
+          request.remainingTimeMs,
+        )
+        if ('result' in outcome) return json(200, outcome.result)
+        const { busy } = outcome
+        const detail = await engine.get(params.id)
+        return json(
+          202,
+          {
+            instanceId: params.id,
+            status: detail.status,
+            busy: true,
+            ...(busy.leaseUntilMs === undefined ? {} : { leaseUntilMs: busy.leaseUntilMs }),
+            retryAfterSeconds: busy.retryAfterSeconds,
+          },
+          { 'retry-after': String(busy.retryAfterSeconds) },
+        )
+      },
     }),
     route({
       method: 'POST',
@@ -184,7 +248,7 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
       summary: 'Cancel a non-terminal instance; a second cancel answers changed=false',
       params: instancePathSchema,
       responses: { 200: { description: 'canceled', schema: operationResponseSchema }, ...INSTANCE_ERRORS },
-      handle: async ({ params }) => json(200, await engine.cancel(params.id)),
+      handle: async ({ params, request }) => json(200, await engine.cancel(params.id, remaining(request))),
     }),
     route({
       method: 'POST',
@@ -194,8 +258,12 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
       params: instancePathSchema,
       body: restartInstanceBodySchema,
       responses: { 200: { description: 'restarted', schema: operationResponseSchema }, ...INSTANCE_ERRORS },
-      handle: async ({ params, body }) => {
-        const { pass: _pass, ...result } = await engine.restartInstance({ instanceId: params.id, ...body })
+      handle: async ({ params, body, request }) => {
+        const { pass: _pass, ...result } = await engine.restartInstance({
+          instanceId: params.id,
+          ...body,
+          ...remaining(request),
+        })
         return json(200, result)
       },
     }),
@@ -211,11 +279,12 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
         ...INSTANCE_ERRORS,
         404: error('unknown instance or node'),
       },
-      handle: async ({ params, body }) => {
+      handle: async ({ params, body, request }) => {
         const { pass: _pass, ...result } = await engine.restartNode({
           instanceId: params.id,
           nodeId: params.node,
           ...body,
+          ...remaining(request),
         })
         return json(200, result)
       },

@@ -2,8 +2,10 @@ import type { z } from 'zod'
 import {
   type AddNodeEventParams,
   addNodeEventParamsSchema,
+  type CancelParams,
   type CountParams,
   type CreateParams,
+  cancelParamsSchema,
   countParamsSchema,
   createParamsSchema,
   instanceIdSchema,
@@ -20,6 +22,7 @@ import {
   scheduleNameSchema,
 } from '../schemas/engine-params.js'
 import type { WorkflowModule } from './builder.js'
+import { type Delivery, type IncomingMessage, QueueConsumer, type QueueName } from './consumer.js'
 import { descendantsOf, END_NODE_ID, hash53, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
 import type { RecurringSchedule, RecurringScheduler, RunQueue, WakeupScheduler } from './dispatch-ports.js'
 import {
@@ -31,23 +34,30 @@ import {
   NodeNotFoundError,
   NotConfiguredError,
   PayloadTooLargeError,
+  RegistrationError,
   ScheduleNotFoundError,
   ValidationError,
 } from './errors.js'
 import { eventRefusal } from './event-rules.js'
 import { assertJsonValue, isJsonObject, type JsonObject, type JsonValue, jsonSizeBytes } from './json.js'
+import { LeasedOperations, type LeaseSession } from './leased-operation.js'
 import { assembleContext } from './node-contexts.js'
 import { DEFAULT_LIMITS, type Limits, type PassMode, type PassResult, runPass } from './pass.js'
 import { type Clock, type IdGenerator, type Logger, type Random, silentLogger } from './ports.js'
 import { Registry, type Worker } from './registry.js'
 import { type InstanceStatus, isTerminalInstanceStatus, isTerminalNodeStatus, type NodeStatus } from './statuses.js'
 import {
+  type CountQuery,
+  type FailureSummary,
+  type InstanceChange,
   InstanceExistsError,
   type InstanceRecord,
   type InstanceStore,
   type Lease,
   type ListPage,
+  type NodeEventRecord,
   type NodeRecord,
+  type ParkedState,
 } from './store.js'
 import { Wakeups } from './wakeups.js'
 
@@ -64,10 +74,20 @@ export interface EngineDeps {
   random: Random
   logger?: Logger
   limits?: Partial<Limits>
-  /** Lease length when the caller gives no remaining time (outside Lambda). */
+  /** Time a pass gives its workers when the caller gives no remaining time (outside Lambda). */
   defaultLeaseMs?: number
-  /** Added to the lease beyond the caller's remaining time, so a lease never ends while its holder still runs. */
+  /**
+   * Added to the lease beyond the workers' time: after aborting them, the pass has this long to store what happened,
+   * so a lease never ends while its holder can still write.
+   */
   leaseGraceMs?: number
+}
+
+/** Why a pass cannot run here, as a parked code; undefined for errors a retry may cure. */
+const parkCode = (error: unknown): string | undefined => {
+  if (error instanceof RegistrationError) return 'WORKER_MISSING'
+  if (error instanceof DefinitionError) return 'DEFINITION_MISSING'
+  return undefined
 }
 
 export interface CreateResult {
@@ -85,7 +105,15 @@ export interface NodeDetail {
   predecessors: readonly string[]
   successors: readonly string[]
   failCount: number
+  /** 1 + restarts of the node: part of the idempotency key. */
   attempt: number
+  /** Worker calls started (run and check) over the node's life. */
+  calls: number
+  /** The attempt in flight (stored before its worker was called), if any. */
+  attemptStartedAtMs?: number
+  attemptStep?: 'run' | 'check'
+  /** When `max_wait_time_ts` fails the node, for a node still waiting. */
+  deadlineAtMs?: number
   createdAtMs?: number
   updatedAtMs?: number
   nextAttemptAtMs?: number
@@ -103,6 +131,12 @@ export interface InstanceDetail {
   updatedAtMs: number
   definitionVersion: string
   dueAtMs?: number
+  /** A delayed start: the instance stays init until then. */
+  startAtMs?: number
+  /** Present when the instance cannot run until it is fixed and restarted. */
+  parked?: ParkedState
+  /** Why a failed instance failed. */
+  failure?: FailureSummary
   lease?: { owner: string; untilMs: number }
   /** Every node of the definition in definition order: `root`, the config's nodes, `end`. */
   nodes: NodeDetail[]
@@ -115,6 +149,8 @@ export interface OperationResult {
   changed: boolean
   pass?: PassResult
 }
+
+type PendingChanges = { nodes: readonly string[]; status: boolean; input?: boolean; failure?: boolean }
 
 const formatPath = (path: readonly PropertyKey[]): string =>
   path.reduce<string>(
@@ -158,8 +194,8 @@ export class Engine {
   readonly #ids: IdGenerator
   readonly #random: Random
   readonly #logger: Logger
-  readonly #defaultLeaseMs: number
-  readonly #leaseGraceMs: number
+  readonly #leases: LeasedOperations
+  readonly #consumer: QueueConsumer
   readonly #storedDefinitions = new Map<string, Promise<void>>()
   readonly #snapshots = new Map<string, WorkflowDefinition>()
   readonly #wakeups: Wakeups
@@ -172,9 +208,16 @@ export class Engine {
     this.#random = deps.random
     this.#logger = deps.logger ?? silentLogger
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits }
-    this.#defaultLeaseMs = deps.defaultLeaseMs ?? 60_000
-    this.#leaseGraceMs = deps.leaseGraceMs ?? 5_000
     this.#wakeups = new Wakeups(deps.queue, deps.scheduler, this.#logger)
+    this.#leases = new LeasedOperations({
+      store: this.#store,
+      clock: this.#clock,
+      ids: this.#ids,
+      logger: this.#logger,
+      wakeups: this.#wakeups,
+      sizing: { defaultSpanMs: deps.defaultLeaseMs ?? 60_000, graceMs: deps.leaseGraceMs ?? 5_000 },
+    })
+    this.#consumer = new QueueConsumer(this, this.#logger)
     this.#recurring = deps.recurring
   }
 
@@ -231,53 +274,67 @@ export class Engine {
         }),
       )
     }
-    const run = p.run ?? true
-    let lease: Lease | undefined
-    if (run) {
-      lease = { instanceId: id, owner: this.#ids.newLeaseOwner(), fence: 1, untilMs: now + this.#defaultLeaseMs }
-      record.fence = 1
-      // Created running (root completed) in the same write: the status never changes again until the end.
-      record.status = 'running'
-      record.leaseOwner = lease.owner
-      record.leaseUntilMs = lease.untilMs
-      // Until the first pass stores its own due time, a crash must leave the instance where the tick finds it.
-      record.dueAtMs = lease.untilMs
-    } else {
-      record.dueAtMs = p.startAtMs ?? now
-    }
-    try {
-      await this.#store.createInstance(record, lease)
-    } catch (error) {
-      if (!(error instanceof InstanceExistsError)) throw error
-      const existing = error.existing
-      // This very create stored it (the SDK retried a put whose answer was lost): same creation time and, for a
-      // client-chosen id, the same request; with run, our own lease (owners are unique per call).
-      const ownRetry =
-        existing.createdAtMs === record.createdAtMs &&
-        (p.id === undefined || existing.requestHash === record.requestHash) &&
-        (lease === undefined || (existing.leaseOwner === lease.owner && existing.fence === lease.fence))
-      if (!ownRetry) {
-        if (p.id === undefined || existing.requestHash !== record.requestHash) throw new IdempotencyConflictError(id)
-        return { instanceId: id, status: existing.status, created: false }
+    const put = async (stored: InstanceRecord, lease?: Lease): Promise<void> => {
+      try {
+        await this.#store.createInstance(stored, lease)
+      } catch (error) {
+        if (!(error instanceof InstanceExistsError)) throw error
+        const existing = error.existing
+        // This very create stored it (the SDK retried a put whose answer was lost): same creation time and, for a
+        // client-chosen id, the same request; with run, our own lease (owners are unique per call).
+        const ownRetry =
+          existing.createdAtMs === stored.createdAtMs &&
+          (p.id === undefined || existing.requestHash === stored.requestHash) &&
+          (lease === undefined || (existing.leaseOwner === lease.owner && existing.fence === lease.fence))
+        if (!ownRetry) throw error
       }
     }
-    // Stored after the instance, so that a refused create stores nothing; the snapshot only matters once a later
-    // deployment changes the definition, and any create of this version stores it again.
-    await this.#storeDefinition(definition)
-    this.#logger.log('info', 'workflow instance created', { instanceId: id, workflowType: definition.type })
-    if (!lease) {
-      await this.#wakeups.plan(id, record.dueAtMs ?? null, now)
+    const replay = (error: unknown): CreateResult => {
+      if (!(error instanceof InstanceExistsError)) throw error
+      if (p.id === undefined || error.existing.requestHash !== record.requestHash)
+        throw new IdempotencyConflictError(id)
+      return { instanceId: id, status: error.existing.status, created: false }
+    }
+    const created = () =>
+      this.#logger.log('info', 'workflow instance created', { instanceId: id, workflowType: definition.type })
+
+    if (p.run === false) {
+      record.dueAtMs = p.startAtMs ?? now
+      if (p.startAtMs !== undefined && p.startAtMs > now) record.startAtMs = p.startAtMs
+      try {
+        await put(record)
+      } catch (error) {
+        return replay(error)
+      }
+      // Stored after the instance, so that a refused create stores nothing; the snapshot only matters once a later
+      // deployment changes the definition, and any create of this version stores it again.
+      await this.#storeDefinition(definition)
+      created()
+      await this.#wakeups.plan(id, record.dueAtMs, now)
       return { instanceId: id, status: 'init', created: true }
     }
-    const pass = await this.#passUnderLease(
-      definition,
-      record,
-      lease,
-      'explicit',
-      this.#passDeadline(now, this.#defaultLeaseMs),
-    )
-    await this.#wakeups.plan(id, pass.dueAtMs, this.#clock.nowMs())
-    return { instanceId: id, status: pass.status, created: true, pass }
+
+    // Created running, and stored by the pass's first write together with the first attempts it starts.
+    record.status = 'running'
+    const session = this.#leases.unborn(record, this.#leases.times(p.remainingTimeMs), {
+      put,
+      onStored: async () => {
+        await this.#storeDefinition(definition)
+        created()
+      },
+    })
+    try {
+      const pass = await session.hold(() => this.#pass(session, 'explicit'))
+      return { instanceId: id, status: pass.status, created: true, pass }
+    } catch (error) {
+      if (!session.stored) return replay(error)
+      // The instance is stored and another runner took it over: the caller must learn its id, not a conflict.
+      if (error instanceof LeaseLostError) {
+        const current = await this.#store.getInstance(id)
+        return { instanceId: id, status: current?.status ?? 'running', created: true }
+      }
+      throw error
+    }
   }
 
   /**
@@ -286,33 +343,27 @@ export class Engine {
    */
   async runWorkflow(instanceId: string, options: Omit<RunParams, 'instanceId'> = {}): Promise<PassResult> {
     const p = parse(runParamsSchema, { ...options, instanceId })
-    const now = this.#clock.nowMs()
-    const spanMs = p.remainingTimeMs ?? this.#defaultLeaseMs
     const mode = p.mode ?? 'explicit'
-    const acquired = await this.#store.acquireLease(
-      p.instanceId,
-      this.#ids.newLeaseOwner(),
-      now,
-      now + spanMs + this.#leaseGraceMs,
-      mode === 'due' ? { dueBy: now } : {},
-    )
-    if (acquired.kind !== 'acquired') {
+    const acquired = await this.#leases.acquire({
+      instanceId: p.instanceId,
+      remainingTimeMs: p.remainingTimeMs,
+      dueOnly: mode === 'due',
+    })
+    if (acquired.kind !== 'held') {
+      const { record } = acquired
+      const skipped = acquired.kind === 'not-due' && record.parked ? 'parked' : acquired.kind
       return {
         instanceId: p.instanceId,
-        status: acquired.record.status,
+        status: record.status,
         executed: [],
-        dueAtMs: acquired.kind === 'terminal' ? null : (acquired.record.dueAtMs ?? null),
+        dueAtMs: acquired.kind === 'terminal' ? null : (record.dueAtMs ?? null),
         eventArrived: false,
-        skipped: acquired.kind,
+        skipped,
+        ...(record.parked ? { parked: { code: record.parked.code, reason: record.parked.reason } } : {}),
       }
     }
-    const result = await this.#withLeaseHeld(acquired.lease, async () => {
-      const definition = await this.#definitionFor(acquired.record, true)
-      const deadlineMs = this.#passDeadline(now, spanMs)
-      return runPass(this.#passDeps(), definition, acquired.record, acquired.lease, mode, deadlineMs)
-    })
-    await this.#wakeups.plan(p.instanceId, result.dueAtMs, this.#clock.nowMs(), acquired.record.dueAtMs)
-    return result
+    const { session } = acquired
+    return session.hold(() => this.#pass(session, mode))
   }
 
   /**
@@ -340,15 +391,15 @@ export class Engine {
   /**
    * Restarts a node and all its descendants (they become `restarting` and are re-initialised when their
    * predecessors are completed). On a terminal instance only with `force`, which puts the instance back to running.
+   * Refused when a failed or canceled node would still block the way to `end`.
    */
   async restartNode(params: RestartNodeParams): Promise<OperationResult> {
     const p = parse(restartNodeParamsSchema, params)
     if (p.nodeId === ROOT_NODE_ID || p.nodeId === END_NODE_ID) {
       throw new ValidationError(`node '${p.nodeId}' is synthetic and cannot be restarted`, 'nodeId')
     }
-    // Checked on a read first, so that a refused restart writes nothing, and again under the lease.
-    const check = async (record: InstanceRecord): Promise<WorkflowDefinition> => {
-      const definition = await this.#definitionFor(record, true)
+    const check = async (record: InstanceRecord): Promise<{ definition: WorkflowDefinition; changed: string[] }> => {
+      const definition = await this.#restartableDefinition(record)
       if (!definition.byId.has(p.nodeId)) throw new NodeNotFoundError(record.workflowType, p.nodeId)
       if (isTerminalInstanceStatus(record.status) && !p.force) {
         throw new IllegalStateError(
@@ -362,38 +413,61 @@ export class Engine {
           nodeId: p.nodeId,
         })
       }
-      return definition
-    }
-    return this.#operate(p.instanceId, check, async (record, lease) => {
-      const definition = await check(record)
-      const now = this.#clock.nowMs()
       const changed = descendantsOf(definition, p.nodeId).filter((id) => record.nodes[id])
+      const blocking = Object.entries(record.nodes)
+        .filter(([id, node]) => !changed.includes(id) && (node.status === 'failed' || node.status === 'canceled'))
+        .map(([id, node]) => `'${id}' (${node.status})`)
+      if (blocking.length) {
+        throw new IllegalStateError(
+          `restarting node '${p.nodeId}' leaves ${blocking.join(', ')} blocking the way to the end: the instance ` +
+            'could never complete; restart that node too, or restart the instance',
+          { instanceId: record.id, nodeId: p.nodeId, blocking },
+        )
+      }
+      return { definition, changed }
+    }
+    await check(await this.#mustGet(p.instanceId))
+    return this.#operate(p.instanceId, p.remainingTimeMs, async (session) => {
+      const record = structuredClone(session.record)
+      const { definition, changed } = await check(record)
+      const now = this.#clock.nowMs()
       for (const id of changed) this.#markRestarting(record.nodes[id] as NodeRecord, now, p.resetCounters === true)
       const statusChanged = record.status !== 'running'
       record.status = 'running'
-      return this.#finishOperation(definition, record, lease, { nodes: changed, status: statusChanged }, p.run)
+      delete record.failure
+      return this.#finishRestart(
+        session,
+        definition,
+        record,
+        { nodes: changed, status: statusChanged, failure: true },
+        p.run,
+      )
     })
   }
 
   /**
-   * Restarts a failed or canceled instance: its failed and canceled nodes become `restarting`. `context`
-   * replaces the instance input (nodes already completed keep the input they ran with).
+   * Restarts a failed or canceled instance (or one parked with a reason): its failed and canceled nodes become
+   * `restarting`. `context` replaces the instance input (nodes already completed keep the input they ran with).
    */
   async restartInstance(params: RestartInstanceParams): Promise<OperationResult> {
     const p = parse(restartInstanceParamsSchema, params)
     const newInput = p.context === undefined ? undefined : this.#checkInput(p.context, 'context')
-    const check = (record: InstanceRecord): void => {
-      if (record.status !== 'failed' && record.status !== 'canceled') {
+    const check = async (record: InstanceRecord): Promise<WorkflowDefinition> => {
+      if (record.status !== 'failed' && record.status !== 'canceled' && !record.parked) {
         throw new IllegalStateError(
-          `workflow instance '${record.id}' is ${record.status}: only failed or canceled instances can be restarted`,
+          `workflow instance '${record.id}' is ${record.status}: only failed, canceled or parked instances can be restarted`,
           { instanceId: record.id, status: record.status },
         )
       }
       if (newInput) this.#checkInstanceBudget(record, newInput, 'context')
+      return this.#restartableDefinition(record)
     }
-    return this.#operate(p.instanceId, check, async (record, lease) => {
-      check(record)
-      const definition = await this.#definitionFor(record, true)
+    await check(await this.#mustGet(p.instanceId))
+    return this.#operate(p.instanceId, p.remainingTimeMs, async (session) => {
+      const record = structuredClone(session.record)
+      // Acquiring the lease unparks the instance: judge it as it was before.
+      if (session.previous.parked) record.parked = session.previous.parked
+      const definition = await check(record)
       const now = this.#clock.nowMs()
       const changed: string[] = []
       for (const [id, node] of Object.entries(record.nodes)) {
@@ -408,26 +482,29 @@ export class Engine {
       }
       if (newInput) record.input = newInput
       record.status = 'running'
-      return this.#finishOperation(
+      delete record.failure
+      delete record.parked
+      return this.#finishRestart(
+        session,
         definition,
         record,
-        lease,
-        { nodes: changed, status: true, input: newInput !== undefined },
+        { nodes: changed, status: true, input: newInput !== undefined, failure: true },
         p.run,
       )
     })
   }
 
   /** Cancels a non-terminal instance and its non-terminal nodes. Idempotent on a canceled instance. */
-  async cancel(instanceId: string): Promise<OperationResult> {
-    const id = parse(instanceIdSchema, instanceId)
-    const current = await this.#mustGet(id)
-    const settled = this.#cancelOutcome(current)
+  async cancel(instanceId: string, options: Omit<CancelParams, 'instanceId'> = {}): Promise<OperationResult> {
+    const p = parse(cancelParamsSchema, { ...options, instanceId })
+    const id = p.instanceId
+    const settled = this.#cancelOutcome(await this.#mustGet(id))
     if (settled) return settled
-    return this.#operate(id, undefined, async (record, lease) => {
+    return this.#operate(id, p.remainingTimeMs, async (session) => {
+      const record = session.record
       const outcome = this.#cancelOutcome(record)
       if (outcome) {
-        await this.#store.releaseLease(lease)
+        await this.#releaseUnchanged(session)
         return outcome
       }
       const now = this.#clock.nowMs()
@@ -437,16 +514,10 @@ export class Engine {
         node.status = 'canceled'
         node.updatedAtMs = now
         delete node.nextAttemptAtMs
+        delete node.attemptStarted
         nodes[nodeId] = node
       }
-      await this.#store.writeUnderLease(lease, {
-        updatedAtMs: now,
-        nodes,
-        status: 'canceled',
-        dueAtMs: null,
-        release: true,
-      })
-      await this.#wakeups.plan(id, null, now, record.dueAtMs)
+      await session.release({ updatedAtMs: now, nodes, status: 'canceled' }, { dueAtMs: null })
       this.#logger.log('info', 'workflow instance canceled', { instanceId: id, workflowType: record.workflowType })
       return { instanceId: id, status: 'canceled', changed: true }
     })
@@ -467,13 +538,18 @@ export class Engine {
         successors: node.next,
         failCount: stored?.failCount ?? 0,
         attempt: stored?.attempt ?? 0,
+        calls: stored?.calls ?? 0,
       }
       if (node.id === ROOT_NODE_ID) {
         if (record.status === 'init') return detail
         return { ...detail, status: 'completed', createdAtMs: record.createdAtMs, context: this.#rootContext(record) }
       }
       if (node.id === END_NODE_ID) {
-        if (record.status !== 'completed') return detail
+        if (record.status !== 'completed') {
+          // `end` follows its predecessors: it is restarting while any of them is.
+          if (node.prev.some((prev) => record.nodes[prev]?.status === 'restarting')) detail.status = 'restarting'
+          return detail
+        }
         return {
           ...detail,
           status: 'completed',
@@ -486,6 +562,13 @@ export class Engine {
       detail.createdAtMs = stored.createdAtMs
       detail.updatedAtMs = stored.updatedAtMs
       if (stored.nextAttemptAtMs !== undefined) detail.nextAttemptAtMs = stored.nextAttemptAtMs
+      if (stored.attemptStarted !== undefined) {
+        detail.attemptStartedAtMs = stored.attemptStarted.atMs
+        detail.attemptStep = stored.attemptStarted.step
+      }
+      if (node.maxWaitTimeSeconds > 0 && !isTerminalNodeStatus(stored.status)) {
+        detail.deadlineAtMs = stored.createdAtMs + node.maxWaitTimeSeconds * 1000
+      }
       detail.context = assembleContext(definition, record, node.id, stored)
       return detail
     })
@@ -501,6 +584,9 @@ export class Engine {
     }
     if (record.businessId !== undefined) detail.businessId = record.businessId
     if (record.dueAtMs !== undefined) detail.dueAtMs = record.dueAtMs
+    if (record.startAtMs !== undefined) detail.startAtMs = record.startAtMs
+    if (record.parked !== undefined) detail.parked = record.parked
+    if (record.failure !== undefined) detail.failure = record.failure
     if (record.leaseOwner !== undefined && record.leaseUntilMs !== undefined) {
       detail.lease = { owner: record.leaseOwner, untilMs: record.leaseUntilMs }
     }
@@ -511,11 +597,7 @@ export class Engine {
   async list(params: ListParams = {}): Promise<ListPage> {
     const p = parse(listParamsSchema, params)
     return this.#store.listInstances({
-      workflowTypes: p.workflowType ? [p.workflowType] : this.registry.workflowTypes(),
-      ...(p.status === undefined ? {} : { statuses: Array.isArray(p.status) ? p.status : [p.status] }),
-      ...(p.businessId === undefined ? {} : { businessId: p.businessId }),
-      ...(p.createdFromMs === undefined ? {} : { createdFromMs: p.createdFromMs }),
-      ...(p.createdToMs === undefined ? {} : { createdToMs: p.createdToMs }),
+      ...this.#filters(p),
       ...(p.cursor === undefined ? {} : { cursor: p.cursor }),
       limit: p.limit ?? 50,
       order: p.order ?? 'desc',
@@ -523,14 +605,44 @@ export class Engine {
   }
 
   async count(params: CountParams = {}): Promise<number> {
-    const p = parse(countParamsSchema, params)
-    return this.#store.countInstances({
-      workflowTypes: p.workflowType ? [p.workflowType] : this.registry.workflowTypes(),
-      ...(p.status === undefined ? {} : { statuses: Array.isArray(p.status) ? p.status : [p.status] }),
-      ...(p.businessId === undefined ? {} : { businessId: p.businessId }),
-      ...(p.createdFromMs === undefined ? {} : { createdFromMs: p.createdFromMs }),
-      ...(p.createdToMs === undefined ? {} : { createdToMs: p.createdToMs }),
-    })
+    return this.#store.countInstances(this.#filters(parse(countParamsSchema, params)))
+  }
+
+  /**
+   * One message of a queue this engine consumes (run requests, external events, scheduled starts): what became of
+   * it — done, retry (with the reason; the adapter dead-letters it on its last receive), or dead with the reason.
+   */
+  deliver(queue: QueueName, message: IncomingMessage): Promise<Delivery> {
+    return this.#consumer.deliver(queue, message)
+  }
+
+  /** The newest instance of a type and business id still running, else the newest one; undefined when none. */
+  async findByBusinessId(workflowType: string, businessId: string): Promise<string | undefined> {
+    const filters = { workflowType, businessId }
+    let cursor: string | undefined
+    do {
+      const page = await this.list({
+        ...filters,
+        status: ['init', 'running'],
+        limit: 50,
+        ...(cursor ? { cursor } : {}),
+      })
+      if (page.items[0]) return page.items[0].id
+      cursor = page.cursor
+    } while (cursor !== undefined)
+    let newest: string | undefined
+    cursor = undefined
+    do {
+      const page = await this.list({ ...filters, limit: 1, ...(cursor ? { cursor } : {}) })
+      newest = page.items[0]?.id
+      cursor = newest === undefined ? page.cursor : undefined
+    } while (cursor !== undefined)
+    return newest
+  }
+
+  /** The stored event of a node, for telling a re-delivered event from a different one. */
+  async storedEvent(instanceId: string, nodeId: string): Promise<NodeEventRecord | undefined> {
+    return (await this.#store.getInstance(instanceId))?.events[nodeId]
   }
 
   // ---- recurring starts ------------------------------------------------------------------------------------
@@ -579,7 +691,6 @@ export class Engine {
 
   #passDeps() {
     return {
-      store: this.#store,
       clock: this.#clock,
       random: this.#random,
       logger: this.#logger,
@@ -588,98 +699,126 @@ export class Engine {
     }
   }
 
-  async #passUnderLease(
-    definition: WorkflowDefinition,
-    record: InstanceRecord,
-    lease: Lease,
+  /**
+   * A pass under a held lease, ended by the releasing write. An instance whose definition or workers this
+   * deployment lacks is parked with the reason instead: retrying cannot help until someone fixes and restarts it.
+   */
+  async #pass(
+    session: LeaseSession,
     mode: PassMode,
-    deadlineMs: number,
-    pending?: { nodes: readonly string[]; status: boolean; input?: boolean },
+    record: InstanceRecord = session.record,
+    pending?: PendingChanges,
+    definition?: WorkflowDefinition,
   ): Promise<PassResult> {
-    return this.#withLeaseHeld(lease, () =>
-      runPass(this.#passDeps(), definition, record, lease, mode, deadlineMs, pending),
-    )
+    let resolved = definition
+    if (!resolved) {
+      try {
+        resolved = await this.#definitionFor(record, true)
+      } catch (error) {
+        const code = parkCode(error)
+        if (!code) throw error
+        return this.#park(session, code, (error as Error).message)
+      }
+    }
+    const outcome = await runPass(this.#passDeps(), resolved, record, session, mode, pending)
+    const released = await session.release(outcome.change, { dueAtMs: outcome.dueAtMs })
+    return {
+      instanceId: record.id,
+      status: outcome.state.status,
+      executed: outcome.executed,
+      dueAtMs: released.dueAtMs,
+      eventArrived: released.eventArrived,
+    }
   }
 
-  /** Runs `fn` under a held lease; on failure the lease is released (unless it was lost) before rethrowing. */
-  async #withLeaseHeld<T>(lease: Lease, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn()
-    } catch (error) {
-      if (!(error instanceof LeaseLostError)) {
-        await this.#store.releaseLease(lease).catch((releaseError: unknown) => {
-          this.#logger.log('warn', 'could not release lease after an error', {
-            instanceId: lease.instanceId,
-            error: String(releaseError),
-          })
-        })
-      }
-      throw error
+  async #park(session: LeaseSession, code: string, reason: string): Promise<PassResult> {
+    const record = session.record
+    const now = this.#clock.nowMs()
+    const parked = { code, reason: reason.slice(0, 1000), atMs: now }
+    this.#logger.log('error', 'workflow instance parked: it cannot run until it is fixed and restarted', {
+      instanceId: record.id,
+      workflowType: record.workflowType,
+      code,
+      reason: parked.reason,
+    })
+    await session.release({ updatedAtMs: now }, { dueAtMs: null, parked })
+    return {
+      instanceId: record.id,
+      status: record.status,
+      executed: [],
+      dueAtMs: null,
+      eventArrived: false,
+      skipped: 'parked',
+      parked: { code, reason: parked.reason },
     }
   }
 
   /**
-   * Takes the lease for an operation; `fn` must end with a write that releases it (or a pass that does). `check`,
-   * when given, runs on a consistent read first, so an operation it refuses writes nothing (not even the lease).
+   * Takes the lease for an operation (on a terminal instance too) and runs `fn` under it; `fn` ends with the
+   * releasing write, or a pass that makes it.
    */
   async #operate(
     instanceId: string,
-    check: ((record: InstanceRecord) => unknown) | undefined,
-    fn: (record: InstanceRecord, lease: Lease) => Promise<OperationResult>,
+    remainingTimeMs: number | undefined,
+    fn: (session: LeaseSession) => Promise<OperationResult>,
   ): Promise<OperationResult> {
-    if (check) await check(await this.#mustGet(instanceId))
-    const now = this.#clock.nowMs()
-    const acquired = await this.#store.acquireLease(
-      instanceId,
-      this.#ids.newLeaseOwner(),
-      now,
-      now + this.#defaultLeaseMs + this.#leaseGraceMs,
-      { allowTerminal: true },
-    )
-    if (acquired.kind !== 'acquired') {
+    const acquired = await this.#leases.acquire({ instanceId, remainingTimeMs, allowTerminal: true })
+    if (acquired.kind !== 'held') {
       throw new IllegalStateError(`workflow instance '${instanceId}' is ${acquired.record.status}`, {
         instanceId,
         status: acquired.record.status,
       })
     }
-    return this.#withLeaseHeld(acquired.lease, () => fn(acquired.record, acquired.lease))
+    const { session } = acquired
+    return session.hold(async () => {
+      try {
+        return await fn(session)
+      } catch (error) {
+        // Refused under the lease (the instance changed since it was read): leave it as it was.
+        if (error instanceof IllegalStateError || error instanceof NodeNotFoundError) {
+          await this.#releaseUnchanged(session)
+        }
+        throw error
+      }
+    })
+  }
+
+  /** The releasing write of an operation that changed nothing: due and parked as they were before the lease. */
+  async #releaseUnchanged(session: LeaseSession): Promise<void> {
+    const now = this.#clock.nowMs()
+    const { previous } = session
+    await session.release(
+      { updatedAtMs: session.record.updatedAtMs },
+      previous.parked ? { dueAtMs: null, parked: previous.parked } : { dueAtMs: previous.dueAtMs ?? now },
+    )
   }
 
   /** Stores a restart: with `run`, as part of an explicit pass; otherwise as one write that leaves it due now. */
-  async #finishOperation(
+  async #finishRestart(
+    session: LeaseSession,
     definition: WorkflowDefinition,
     record: InstanceRecord,
-    lease: Lease,
-    pending: { nodes: readonly string[]; status: boolean; input?: boolean },
+    pending: PendingChanges,
     run: boolean | undefined,
   ): Promise<OperationResult> {
-    const now = this.#clock.nowMs()
-    if (run) {
-      const previousDueAtMs = record.dueAtMs
-      const pass = await runPass(
-        this.#passDeps(),
-        definition,
-        record,
-        lease,
-        'explicit',
-        this.#passDeadline(now, this.#defaultLeaseMs),
-        pending,
-      )
-      await this.#wakeups.plan(record.id, pass.dueAtMs, this.#clock.nowMs(), previousDueAtMs)
-      return { instanceId: record.id, status: pass.status, changed: true, pass }
+    if (!run) {
+      const now = this.#clock.nowMs()
+      const change: InstanceChange = { updatedAtMs: now, nodes: {}, status: record.status, failure: null }
+      if (!pending.status) delete change.status
+      for (const id of pending.nodes) (change.nodes as Record<string, NodeRecord>)[id] = record.nodes[id] as NodeRecord
+      if (pending.input) change.input = record.input
+      await session.release(change, { dueAtMs: now })
+      return { instanceId: record.id, status: record.status, changed: true }
     }
-    const nodes: Record<string, NodeRecord> = {}
-    for (const id of pending.nodes) nodes[id] = record.nodes[id] as NodeRecord
-    await this.#store.writeUnderLease(lease, {
-      updatedAtMs: now,
-      nodes,
-      status: record.status,
-      ...(pending.input ? { input: record.input } : {}),
-      dueAtMs: now,
-      release: true,
-    })
-    await this.#wakeups.plan(record.id, now, now)
-    return { instanceId: record.id, status: record.status, changed: true }
+    // The pass stores the restart with its first write, before any worker runs.
+    try {
+      const pass = await this.#pass(session, 'explicit', record, pending, definition)
+      return { instanceId: record.id, status: pass.status, changed: true, pass }
+    } catch (error) {
+      if (!(error instanceof LeaseLostError) || session.writes === 0) throw error
+      const current = await this.#store.getInstance(record.id)
+      return { instanceId: record.id, status: current?.status ?? record.status, changed: true }
+    }
   }
 
   #markRestarting(node: NodeRecord, now: number, resetCounters: boolean): void {
@@ -687,8 +826,23 @@ export class Engine {
     node.updatedAtMs = now
     node.waits = 0
     delete node.nextAttemptAtMs
+    delete node.attemptStarted
     if (resetCounters) node.resetOnRestart = true
     else delete node.resetOnRestart
+  }
+
+  /** The definition a restart needs, with its workers; a deployment without them refuses the restart (409). */
+  async #restartableDefinition(record: InstanceRecord): Promise<WorkflowDefinition> {
+    try {
+      return await this.#definitionFor(record, true)
+    } catch (error) {
+      const code = parkCode(error)
+      if (!code) throw error
+      throw new IllegalStateError(`workflow instance '${record.id}' cannot run here: ${(error as Error).message}`, {
+        instanceId: record.id,
+        code,
+      })
+    }
   }
 
   #cancelOutcome(record: InstanceRecord): OperationResult | undefined {
@@ -702,6 +856,17 @@ export class Engine {
     return undefined
   }
 
+  #filters(p: z.output<typeof countParamsSchema>): CountQuery {
+    return {
+      workflowTypes: p.workflowType ? [p.workflowType] : this.registry.workflowTypes(),
+      ...(p.status === undefined ? {} : { statuses: Array.isArray(p.status) ? p.status : [p.status] }),
+      ...(p.businessId === undefined ? {} : { businessId: p.businessId }),
+      ...(p.createdFromMs === undefined ? {} : { createdFromMs: p.createdFromMs }),
+      ...(p.createdToMs === undefined ? {} : { createdToMs: p.createdToMs }),
+      ...(p.parked === undefined ? {} : { parked: p.parked }),
+    }
+  }
+
   #rootContext(record: InstanceRecord): JsonObject {
     return { pre_node_context: {}, workflow_context: record.input }
   }
@@ -710,11 +875,6 @@ export class Engine {
     const record = await this.#store.getInstance(instanceId)
     if (!record) throw new InstanceNotFoundError(instanceId)
     return record
-  }
-
-  /** Stop starting nodes a little before the caller's time runs out, so the last write still lands. */
-  #passDeadline(nowMs: number, spanMs: number): number {
-    return nowMs + spanMs - Math.min(5_000, Math.floor(spanMs / 5))
   }
 
   /** The graph an instance started with: the registered one, or a stored snapshot of an older version. */

@@ -84,14 +84,23 @@ export class LockConflictError extends TickflowError {
   override readonly name = 'LockConflictError'
   readonly code = 'LOCK_CONFLICT'
   readonly httpStatus = 409
+  /** Whole seconds until the lease ends (at least 1): what a caller should wait before it tries again. */
+  readonly retryAfterSeconds: number
   constructor(
     readonly instanceId: string,
     readonly leaseUntilMs: number | undefined,
+    nowMs?: number,
   ) {
+    const retryAfterSeconds =
+      leaseUntilMs === undefined || nowMs === undefined
+        ? 1
+        : Math.min(900, Math.max(1, Math.ceil((leaseUntilMs - nowMs) / 1000)))
     super(`workflow instance '${instanceId}' is being worked on by another runner`, {
       instanceId,
       ...(leaseUntilMs === undefined ? {} : { leaseUntilMs }),
+      retryAfterSeconds,
     })
+    this.retryAfterSeconds = retryAfterSeconds
   }
 }
 
@@ -116,6 +125,14 @@ export class IllegalStateError extends TickflowError {
   override readonly name = 'IllegalStateError'
   readonly code = 'ILLEGAL_STATE'
   readonly httpStatus = 409
+}
+
+/**
+ * An attempt of a worker that ended without an outcome: its runner died, it hung past its lease, or the lease was
+ * lost. It counts as a failed attempt, like an error the worker threw.
+ */
+export class AttemptInterruptedError extends Error {
+  override readonly name = 'AttemptInterruptedError'
 }
 
 /** A create with a client-chosen id that already exists with a different request. */

@@ -37,7 +37,11 @@ export interface ExecutionInfo {
   /** `instanceId:nodeId:attempt`: pass it to downstream systems so a repeated `run` is not applied twice. */
   readonly idempotencyKey: string
   readonly step: 'run' | 'check'
+  /** Fires before the attempt's lease ends: stop, or the attempt is counted as failed anyway. */
+  readonly signal?: AbortSignal
 }
+
+const NEVER_ABORTED = new AbortController().signal
 
 /**
  * A node's context: JSON data read and written by path. Every value handed out is the stored data itself, so
@@ -55,6 +59,10 @@ export class NodeContext {
 
   get instanceId(): string {
     return this.info.instanceId
+  }
+  /** Aborted shortly before the lease of this attempt ends; pass it to fetch and SDK calls. */
+  get signal(): AbortSignal {
+    return this.info.signal ?? NEVER_ABORTED
   }
   get nodeId(): string {
     return this.info.nodeId

@@ -1,13 +1,14 @@
 import { END_NODE_ID, type NodeDefinition, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
-import { PayloadTooLargeError, type ValidationError } from './errors.js'
+import { AttemptInterruptedError, PayloadTooLargeError, type ValidationError } from './errors.js'
 import { assertJsonValue, isJsonObject, type JsonObject, jsonSizeBytes } from './json.js'
+import type { LeaseTimes } from './lease-sizing.js'
 import { CONTEXT_KEYS, NodeContext } from './node-context.js'
 import { assembleContext, splitContext } from './node-contexts.js'
-import type { Clock, Logger, Random } from './ports.js'
+import { type Clock, type Logger, type Random, timerAt } from './ports.js'
 import type { Worker } from './registry.js'
 import { mergeRetryPolicy, nextDelayMs } from './retry-policy.js'
 import { type InstanceStatus, isTerminalNodeStatus } from './statuses.js'
-import type { InstanceChange, InstanceRecord, InstanceStore, Lease, NodeRecord } from './store.js'
+import type { InstanceChange, InstanceRecord, Lease, NodeRecord } from './store.js'
 import { classifyWorkerError, errorMessage } from './worker-signals.js'
 
 export interface Limits {
@@ -35,16 +36,18 @@ export interface PassResult {
   status: InstanceStatus
   /** Nodes whose worker was called (or that were completed) in this pass, in the order they finished. */
   executed: string[]
-  /** When the instance next needs attention; null when idle or terminal. */
+  /** When the instance next needs attention; null when terminal or parked. */
   dueAtMs: number | null
   /** An external event arrived during the pass; the instance was left due at once. */
   eventArrived: boolean
-  /** Why nothing ran: the instance is terminal, or (in a due pass) nothing is due. */
-  skipped?: 'terminal' | 'not-due'
+  /** Why nothing ran: the instance is terminal, or (in a due pass) nothing is due, or it is parked. */
+  skipped?: 'terminal' | 'not-due' | 'parked'
+  /** Another runner holds the instance; this pass did nothing. */
+  busy?: { leaseUntilMs: number | undefined; retryAfterSeconds: number }
+  parked?: { code: string; reason: string }
 }
 
 export interface PassDeps {
-  store: InstanceStore
   clock: Clock
   random: Random
   logger: Logger
@@ -52,24 +55,40 @@ export interface PassDeps {
   worker(workflowType: string, nodeId: string): Worker | undefined
 }
 
+/** What a pass needs of the lease it runs under: its times and fenced writes that do not release it. */
+export interface PassSession {
+  readonly lease: Lease
+  readonly times: LeaseTimes
+  write(change: InstanceChange): Promise<{ eventSeq: number }>
+}
+
+/** Where a pass ended: the state, what is not yet stored, and when the instance next needs attention. */
+export interface PassOutcome {
+  state: InstanceRecord
+  /** Changes made since the last write; the leased operation stores them with the release. */
+  change: InstanceChange
+  dueAtMs: number | null
+  executed: string[]
+}
+
 type StepOutcome = { nodeId: string; step: 'run' | 'check'; context: JsonObject; error?: unknown; failed: boolean }
 
 /**
- * One pass over an instance held under `lease`: advance every node that can advance now, persisting each node's
- * outcome before its successors start, and release the lease with the instance's next due time.
+ * One pass over an instance held under a lease: advance every node that can advance now. Each attempt is stored as
+ * started before its worker is called (in the write that stores the outcome before it), each outcome before its
+ * successors start. The caller stores the rest with the release.
  */
 export const runPass = async (
   deps: PassDeps,
   definition: WorkflowDefinition,
   initial: InstanceRecord,
-  lease: Lease,
+  session: PassSession,
   mode: PassMode,
-  deadlineMs: number,
   /** Changes already made to `initial` under this lease that the pass must store with its first write. */
-  pending?: { nodes: readonly string[]; status: boolean; input?: boolean },
-): Promise<PassResult> => {
-  const pass = new Pass(deps, definition, initial, lease, mode, deadlineMs)
-  pass.markDirty(pending?.nodes ?? [], pending?.status ?? false, pending?.input ?? false)
+  pending?: { nodes: readonly string[]; status: boolean; input?: boolean; failure?: boolean },
+): Promise<PassOutcome> => {
+  const pass = new Pass(deps, definition, initial, session, mode)
+  pass.markDirty(pending?.nodes ?? [], pending?.status ?? false, pending?.input ?? false, pending?.failure ?? false)
   return pass.run()
 }
 
@@ -77,66 +96,80 @@ class Pass {
   readonly #state: InstanceRecord
   readonly #executed = new Set<string>()
   readonly #finished: string[] = []
-  readonly #inFlight = new Map<string, Promise<StepOutcome>>()
+  readonly #inFlight = new Map<string, { promise: Promise<StepOutcome>; context: NodeContext }>()
+  readonly #checkNext = new Set<string>()
   readonly #dirtyNodes = new Set<string>()
+  readonly #abort = new AbortController()
   #dirtyStatus = false
   #dirtyInput = false
+  #dirtyFailure = false
 
   constructor(
     readonly deps: PassDeps,
     readonly definition: WorkflowDefinition,
     initial: InstanceRecord,
-    readonly lease: Lease,
+    readonly session: PassSession,
     readonly mode: PassMode,
-    readonly deadlineMs: number,
   ) {
     this.#state = structuredClone(initial)
   }
 
-  markDirty(nodes: readonly string[], status: boolean, input: boolean): void {
+  markDirty(nodes: readonly string[], status: boolean, input: boolean, failure: boolean): void {
     for (const id of nodes) this.#dirtyNodes.add(id)
     if (status) this.#dirtyStatus = true
     if (input) this.#dirtyInput = true
+    if (failure) this.#dirtyFailure = true
   }
 
   get #now(): number {
     return this.deps.clock.nowMs()
   }
 
-  async run(): Promise<PassResult> {
+  async run(): Promise<PassOutcome> {
     const state = this.#state
+    if (state.status === 'init' && state.startAtMs !== undefined && state.startAtMs > this.#now) {
+      // A delayed start stays init until its time, whatever woke it.
+      return this.#outcome(state.startAtMs)
+    }
     if (state.status === 'init') this.#setStatus('running')
+    this.#accountInterruptedAttempts()
+    const aborted = new Promise<'aborted'>((resolve) => {
+      const cancel = timerAt(this.deps.clock, this.session.times.abortAtMs, () => {
+        this.#abort.abort(new AttemptInterruptedError('the lease of this attempt is about to end'))
+        resolve('aborted')
+      })
+      this.#abort.signal.addEventListener('abort', () => resolve('aborted'), { once: true })
+      this.#cancelTimer = cancel
+    })
     try {
       for (;;) {
-        this.#advance()
+        const launches = this.#advance()
+        // Every attempt is durable as started before its worker is called; the outcomes that led to it go along.
+        if (launches.length || (this.#dirty() && this.#inFlight.size > 0)) await this.#flush()
+        for (const launch of launches) this.#launch(launch.nodeId, launch.step)
         if (this.#inFlight.size === 0) break
-        const outcome = await Promise.race(this.#inFlight.values())
-        this.#inFlight.delete(outcome.nodeId)
-        const checkNext = this.#apply(outcome)
-        if (checkNext) {
-          // `run` succeeded: make `pending` durable before calling `check`, so `run` is never repeated.
-          await this.#write(false)
-          this.#launch(outcome.nodeId, 'check')
+        const first = await Promise.race([...[...this.#inFlight.values()].map((entry) => entry.promise), aborted])
+        if (first === 'aborted') {
+          this.#interruptInFlight()
           continue
         }
-        // Successors start only after this outcome is durable: a crash never repeats a completed node.
-        if (this.#inFlight.size > 0 || this.#startable().length > 0) await this.#write(false)
+        this.#inFlight.delete(first.nodeId)
+        this.#apply(first)
       }
     } catch (error) {
-      await Promise.allSettled(this.#inFlight.values())
+      this.#abort.abort(error)
+      await Promise.race([Promise.allSettled([...this.#inFlight.values()].map((entry) => entry.promise)), aborted])
       throw error
+    } finally {
+      this.#cancelTimer()
     }
-    const dueAtMs = this.#computeDue()
-    const { eventSeq } = await this.#write(true, dueAtMs)
-    const eventArrived = eventSeq !== state.eventSeq && state.status !== 'completed' && state.status !== 'failed'
-    if (eventArrived) await this.deps.store.markDue(state.id, this.#now)
-    return {
-      instanceId: state.id,
-      status: state.status,
-      executed: this.#finished,
-      dueAtMs: eventArrived ? this.#now : dueAtMs,
-      eventArrived,
-    }
+    return this.#outcome(this.#computeDue())
+  }
+
+  #cancelTimer: () => void = () => {}
+
+  #outcome(dueAtMs: number | null): PassOutcome {
+    return { state: this.#state, change: this.#pendingChange(), dueAtMs, executed: this.#finished }
   }
 
   #setStatus(status: InstanceStatus): void {
@@ -144,13 +177,35 @@ class Pass {
     this.#dirtyStatus = true
   }
 
+  #dirty(): boolean {
+    return this.#dirtyNodes.size > 0 || this.#dirtyStatus || this.#dirtyInput || this.#dirtyFailure
+  }
+
   #preds(node: NodeDefinition): boolean {
     return node.prev.every((prev) => prev === ROOT_NODE_ID || this.#state.nodes[prev]?.status === 'completed')
   }
 
+  /** Attempts stored as started under an earlier lease never stored an outcome: each one counts as failed. */
+  #accountInterruptedAttempts(): void {
+    for (const node of this.definition.nodes) {
+      const record = this.#state.nodes[node.id]
+      const started = record?.attemptStarted
+      if (!record || !started || started.fence >= this.session.lease.fence) continue
+      delete record.attemptStarted
+      this.#dirtyNodes.add(node.id)
+      if (record.status !== 'running' && record.status !== 'pending') continue
+      const error = new AttemptInterruptedError(
+        `the attempt of ${started.step} started at epoch ms ${started.atMs} (lease fence ${started.fence}) ended ` +
+          'without an outcome: its runner stopped, its worker hung past the lease, or the lease was lost',
+      )
+      this.#recordError(node, record, started.step, error)
+    }
+  }
+
   /** Nodes that can start an execution now. */
   #startable(): NodeDefinition[] {
-    if (this.#state.status !== 'running' || this.#now >= this.deadlineMs) return []
+    if (this.#state.status !== 'running' || this.#abort.signal.aborted) return []
+    if (this.#now >= this.session.times.startDeadlineMs) return []
     return this.definition.nodes.filter((node) => {
       if (node.synthetic || this.#executed.has(node.id) || this.#inFlight.has(node.id)) return false
       const record = this.#state.nodes[node.id]
@@ -160,19 +215,26 @@ class Pass {
     })
   }
 
+  #deadlinePassed(node: NodeDefinition, record: NodeRecord): boolean {
+    return node.maxWaitTimeSeconds > 0 && this.#now > record.createdAtMs + node.maxWaitTimeSeconds * 1000
+  }
+
   #isDue(node: NodeDefinition, record: NodeRecord): boolean {
     if (this.mode === 'explicit') return true
     const now = this.#now
     if (record.nextAttemptAtMs === undefined || record.nextAttemptAtMs <= now) return true
     const event = this.#state.events[node.id]
     if (event && event.eventTs !== record.seenEventTs) return true
-    return node.maxWaitTimeSeconds > 0 && now > record.createdAtMs + node.maxWaitTimeSeconds * 1000
+    return this.#deadlinePassed(node, record)
   }
 
-  /** Completes what needs no worker (finishing nodes, `end`), then starts every startable node. */
-  #advance(): void {
+  /**
+   * Completes what needs no worker (finishing nodes, `end`), fails waiting nodes past their deadline without
+   * calling them again, and marks every node to start now as started. Returns what to launch.
+   */
+  #advance(): { nodeId: string; step: 'run' | 'check' }[] {
     const state = this.#state
-    if (state.status !== 'running') return
+    if (state.status !== 'running') return []
     for (const node of this.definition.nodes) {
       const record = state.nodes[node.id]
       if (record?.status === 'finishing') {
@@ -186,15 +248,36 @@ class Pass {
     if (end && this.#preds(end)) {
       this.#setStatus('completed')
       this.#markFinished(END_NODE_ID)
-      return
+      return []
+    }
+    const launches: { nodeId: string; step: 'run' | 'check' }[] = []
+    for (const nodeId of this.#checkNext) {
+      this.#checkNext.delete(nodeId)
+      if (state.status !== 'running' || state.nodes[nodeId]?.status !== 'pending') continue
+      launches.push({ nodeId, step: 'check' })
     }
     for (const node of this.#startable()) {
       const record = state.nodes[node.id]
+      // A node that has waited past its deadline fails at it, unpolled: its last look already said "not yet".
+      if (record && record.waits > 0 && this.#deadlinePassed(node, record)) {
+        this.#executed.add(node.id)
+        this.#timeOut(node, record, true)
+        if (state.status !== 'running') return []
+        continue
+      }
       if (!record || record.status === 'restarting') this.#initialise(node, record)
       this.#executed.add(node.id)
       const current = state.nodes[node.id] as NodeRecord
-      this.#launch(node.id, current.status === 'pending' ? 'check' : 'run')
+      launches.push({ nodeId: node.id, step: current.status === 'pending' ? 'check' : 'run' })
     }
+    const now = this.#now
+    for (const launch of launches) {
+      const record = state.nodes[launch.nodeId] as NodeRecord
+      record.attemptStarted = { step: launch.step, atMs: now, fence: this.session.lease.fence }
+      record.calls = (record.calls ?? 0) + 1
+      this.#dirtyNodes.add(launch.nodeId)
+    }
+    return launches
   }
 
   #markFinished(nodeId: string): void {
@@ -205,7 +288,7 @@ class Pass {
   #initialise(node: NodeDefinition, previous: NodeRecord | undefined): void {
     const now = this.#now
     const reset = previous === undefined || previous.resetOnRestart === true
-    this.#state.nodes[node.id] = {
+    const record: NodeRecord = {
       status: 'running',
       failCount: reset ? 0 : previous.failCount,
       createdAtMs: reset ? now : previous.createdAtMs,
@@ -214,6 +297,8 @@ class Pass {
       waits: 0,
       output: {},
     }
+    if (previous?.calls) record.calls = previous.calls
+    this.#state.nodes[node.id] = record
     this.#dirtyNodes.add(node.id)
   }
 
@@ -230,6 +315,7 @@ class Pass {
       attempt: record.attempt,
       idempotencyKey: `${state.id}:${nodeId}:${record.attempt}`,
       step,
+      signal: this.#abort.signal,
     })
     const call = async (): Promise<StepOutcome> => {
       try {
@@ -241,17 +327,36 @@ class Pass {
         return { nodeId, step, context: nodeContext.toJSON(), error, failed: true }
       }
     }
-    this.#inFlight.set(nodeId, call())
+    this.#inFlight.set(nodeId, { promise: call(), context: nodeContext })
   }
 
-  /** Applies a worker's outcome to the node; returns true when `check` should be called next. */
-  #apply(outcome: StepOutcome): boolean {
+  /** The lease is about to end: every worker still running has its attempt counted as failed, now. */
+  #interruptInFlight(): void {
+    for (const [nodeId, entry] of [...this.#inFlight]) {
+      this.#inFlight.delete(nodeId)
+      const step = this.#state.nodes[nodeId]?.attemptStarted?.step ?? entry.context.info.step
+      const error = new AttemptInterruptedError(
+        `the worker's ${step} did not return before its lease ended; it was aborted and counts as a failed attempt`,
+      )
+      let context: JsonObject
+      try {
+        context = structuredClone(entry.context.toJSON())
+      } catch {
+        context = assembleContext(this.definition, this.#state, nodeId, this.#state.nodes[nodeId] as NodeRecord)
+      }
+      this.#apply({ nodeId, step, context, error, failed: true })
+    }
+  }
+
+  /** Applies a worker's outcome to the node; a successful run of a node with a check queues the check. */
+  #apply(outcome: StepOutcome): void {
     const state = this.#state
     const node = this.definition.byId.get(outcome.nodeId) as NodeDefinition
     const record = state.nodes[outcome.nodeId] as NodeRecord
     const now = this.#now
     this.#dirtyNodes.add(node.id)
     this.#markFinished(node.id)
+    delete record.attemptStarted
     let error: unknown = outcome.failed ? outcome.error : undefined
     let context = outcome.context
     const stored = this.#checkContext(node.id, context)
@@ -266,53 +371,64 @@ class Pass {
     if (record.preNodeContext === undefined) delete record.preNodeContext
     record.updatedAtMs = now
     if (hadEvent) record.seenEventTs = hadEvent.eventTs
-    if (record.status === 'canceled') return false
 
-    if (!outcome.failed && !(stored instanceof Error)) {
+    if (error === undefined) {
+      if (record.status === 'canceled') return
       record.waits = 0
       delete record.nextAttemptAtMs
       const worker = this.deps.worker(state.workflowType, node.id)
       if (outcome.step === 'run' && worker?.check) {
         record.status = 'pending'
-        return true
+        this.#checkNext.add(node.id)
+        return
       }
       record.status = 'completed'
-      return false
+      return
     }
+    this.#recordError(node, record, outcome.step, error, stored instanceof Error)
+  }
 
-    const signal = stored instanceof Error ? ({ kind: 'failed-with-failed' } as const) : classifyWorkerError(error)
+  /**
+   * Accounts one error of a node: `last_error`, the fail count, and then the node's fate. A node a sibling's
+   * failure canceled meanwhile keeps the account of its own error.
+   */
+  #recordError(node: NodeDefinition, record: NodeRecord, step: 'run' | 'check', error: unknown, fatal = false): void {
+    const state = this.#state
+    const now = this.#now
+    this.#dirtyNodes.add(node.id)
+    const signal = fatal ? ({ kind: 'failed-with-failed' } as const) : classifyWorkerError(error)
     const existing = record.output[CONTEXT_KEYS.system]
     const system: JsonObject = isJsonObject(existing) ? existing : {}
     record.output[CONTEXT_KEYS.system] = system
     system.last_error = errorMessage(error).slice(0, 2000)
     system.last_error_time = Math.floor(now / 1000)
-    const fields = { instanceId: state.id, workflowType: state.workflowType, nodeId: node.id, step: outcome.step }
+    const fields = { instanceId: state.id, workflowType: state.workflowType, nodeId: node.id, step }
     if (signal.kind === 'not-ready') {
+      if (record.status === 'canceled') return
       this.deps.logger.log('debug', 'node not ready', fields)
-      this.#wait(node, record, signal.retryAfterSeconds)
-      return false
+      this.#wait(node, record, signal.retryAfterSeconds, false)
+      return
     }
     record.failCount += 1
-    if (signal.kind === 'failed-with-continue') {
-      this.deps.logger.log('warn', 'node failed with continue', { ...fields, error: system.last_error })
-      record.status = 'completed'
-      record.waits = 0
-      delete record.nextAttemptAtMs
-      return false
-    }
     const level = signal.kind === 'error' && signal.severity === 'critical' ? 'error' : 'warn'
-    this.deps.logger.log(level, 'node error', {
+    this.deps.logger.log(level, signal.kind === 'failed-with-continue' ? 'node failed with continue' : 'node error', {
       ...fields,
       error: system.last_error,
       failCount: record.failCount,
       ...(signal.kind === 'error' ? { severity: signal.severity } : {}),
     })
-    if (signal.kind === 'failed-with-failed' || (node.failMaxCount > 0 && record.failCount >= node.failMaxCount)) {
-      this.#failInstance(node, record)
-      return false
+    if (record.status === 'canceled') return
+    if (signal.kind === 'failed-with-continue') {
+      record.status = 'completed'
+      record.waits = 0
+      delete record.nextAttemptAtMs
+      return
     }
-    this.#wait(node, record, undefined)
-    return false
+    if (signal.kind === 'failed-with-failed' || (node.failMaxCount > 0 && record.failCount >= node.failMaxCount)) {
+      this.#failInstance(node, record, String(system.last_error))
+      return
+    }
+    this.#wait(node, record, undefined, true)
   }
 
   /** Validates a worker's context: JSON only, no forbidden keys, within the size budgets. */
@@ -346,14 +462,10 @@ class Pass {
   }
 
   /** Leaves the node waiting with its next attempt time, or fails it when its max wait time is exceeded. */
-  #wait(node: NodeDefinition, record: NodeRecord, retryAfterSeconds: number | undefined): void {
+  #wait(node: NodeDefinition, record: NodeRecord, retryAfterSeconds: number | undefined, counted: boolean): void {
     const now = this.#now
-    if (node.maxWaitTimeSeconds > 0 && now - record.createdAtMs > node.maxWaitTimeSeconds * 1000) {
-      if (record.output[CONTEXT_KEYS.reason] === undefined) {
-        record.output[CONTEXT_KEYS.reason] =
-          `max_wait_time_ts exceeded: node waited more than ${node.maxWaitTimeSeconds} s since it was created`
-      }
-      this.#failInstance(node, record)
+    if (this.#deadlinePassed(node, record)) {
+      this.#timeOut(node, record, !counted)
       return
     }
     record.waits += 1
@@ -361,18 +473,23 @@ class Pass {
     record.nextAttemptAtMs = now + nextDelayMs(policy, record.waits, this.deps.random.next(), retryAfterSeconds)
   }
 
-  #failInstance(node: NodeDefinition, record: NodeRecord): void {
+  /** Reaching `max_wait_time_ts` fails the node for good, and counts as a failure however it was reached. */
+  #timeOut(node: NodeDefinition, record: NodeRecord, count: boolean): void {
+    const reason = `max_wait_time_ts exceeded: node waited more than ${node.maxWaitTimeSeconds} s since it was created`
+    if (record.output[CONTEXT_KEYS.reason] === undefined) record.output[CONTEXT_KEYS.reason] = reason
+    if (count) record.failCount += 1
+    record.updatedAtMs = this.#now
+    this.#dirtyNodes.add(node.id)
+    this.#failInstance(node, record, reason)
+  }
+
+  #failInstance(node: NodeDefinition, record: NodeRecord, reason: string): void {
     record.status = 'failed'
     delete record.nextAttemptAtMs
     this.#setStatus('failed')
-    for (const [id, other] of Object.entries(this.#state.nodes)) {
-      if (id !== node.id && !isTerminalNodeStatus(other.status)) {
-        other.status = 'canceled'
-        other.updatedAtMs = this.#now
-        delete other.nextAttemptAtMs
-        this.#dirtyNodes.add(id)
-      }
-    }
+    this.#state.failure = { nodeId: node.id, reason: reason.slice(0, 1000), atMs: this.#now }
+    this.#dirtyFailure = true
+    this.#cancelOthers(node.id)
     this.deps.logger.log('warn', 'workflow instance failed', {
       instanceId: this.#state.id,
       workflowType: this.#state.workflowType,
@@ -380,7 +497,18 @@ class Pass {
     })
   }
 
-  /** Earliest time the instance needs a pass; null when it is terminal or nothing waits. */
+  #cancelOthers(except: string | undefined): void {
+    for (const [id, other] of Object.entries(this.#state.nodes)) {
+      if (id !== except && !isTerminalNodeStatus(other.status)) {
+        other.status = 'canceled'
+        other.updatedAtMs = this.#now
+        delete other.nextAttemptAtMs
+        this.#dirtyNodes.add(id)
+      }
+    }
+  }
+
+  /** Earliest time the instance needs a pass; null when it is terminal. A running instance always has one. */
   #computeDue(): number | null {
     const state = this.#state
     if (state.status !== 'running') return null
@@ -400,11 +528,23 @@ class Pass {
       if (event && event.eventTs !== record.seenEventTs) due = Math.min(due, now)
       if (node.maxWaitTimeSeconds > 0) due = Math.min(due, record.createdAtMs + node.maxWaitTimeSeconds * 1000 + 1)
     }
-    if (due === Number.POSITIVE_INFINITY) return null
-    return Math.max(due, 0)
+    if (due !== Number.POSITIVE_INFINITY) return Math.max(due, 0)
+    // Nothing can ever run (a failed or canceled node blocks every path to `end`): fail it with the reason rather
+    // than leave a running instance that waits for nothing.
+    const blocking = Object.entries(state.nodes)
+      .filter(([, record]) => record.status === 'failed' || record.status === 'canceled')
+      .map(([id]) => id)
+    this.#setStatus('failed')
+    this.#state.failure = {
+      reason: `no node can run: ${blocking.length ? `'${blocking.join("', '")}' block every path to the end` : 'nothing is waiting'}`,
+      atMs: now,
+    }
+    this.#dirtyFailure = true
+    this.#cancelOthers(undefined)
+    return null
   }
 
-  async #write(release: boolean, dueAtMs?: number | null): Promise<{ eventSeq: number }> {
+  #pendingChange(): InstanceChange {
     const state = this.#state
     const change: InstanceChange = { updatedAtMs: this.#now }
     if (this.#dirtyNodes.size) {
@@ -413,15 +553,16 @@ class Pass {
     }
     if (this.#dirtyStatus) change.status = state.status
     if (this.#dirtyInput) change.input = state.input
-    if (release) {
-      change.release = true
-      change.dueAtMs = dueAtMs ?? null
-    }
-    if (!release && !change.nodes && !change.status && !change.input) return { eventSeq: state.eventSeq }
-    const result = await this.deps.store.writeUnderLease(this.lease, change)
+    if (this.#dirtyFailure) change.failure = state.failure ?? null
+    return change
+  }
+
+  async #flush(): Promise<void> {
+    const change = this.#pendingChange()
     this.#dirtyNodes.clear()
     this.#dirtyStatus = false
     this.#dirtyInput = false
-    return result
+    this.#dirtyFailure = false
+    await this.session.write(change)
   }
 }

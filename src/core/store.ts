@@ -24,6 +24,35 @@ export interface NodeRecord {
   preNodeContext?: JsonObject
   /** A restart asked to reset fail count and creation time when the node is re-initialised. */
   resetOnRestart?: boolean
+  /** Worker calls started for this node (run and check), over its whole life. */
+  calls?: number
+  /**
+   * The attempt in flight: stored before its worker is called and cleared with its outcome. A pass that finds one
+   * left by an earlier lease counts it as a failed attempt (the runner died, hung or lost its lease).
+   */
+  attemptStarted?: AttemptStarted
+}
+
+export interface AttemptStarted {
+  step: 'run' | 'check'
+  atMs: number
+  /** The fence of the lease the attempt ran under. */
+  fence: number
+}
+
+/** Why an instance that is not terminal waits for nobody: it cannot run until someone fixes it and restarts it. */
+export interface ParkedState {
+  /** Stable code, e.g. WORKER_MISSING. */
+  code: string
+  reason: string
+  atMs: number
+}
+
+/** Why a failed instance failed: the node (when one did) and the reason, for the detail's summary. */
+export interface FailureSummary {
+  nodeId?: string
+  reason: string
+  atMs: number
 }
 
 export interface NodeEventRecord {
@@ -54,6 +83,13 @@ export interface InstanceRecord {
   dueAtMs?: number
   /** Fingerprint of the create request, for idempotent creates with a client-chosen id. */
   requestHash?: string
+  /** A delayed start: the instance stays `init` until then, whatever arrives. */
+  startAtMs?: number
+  /** Present while the instance cannot run (see ParkedState); a parked instance is not due. */
+  parked?: ParkedState
+  /** When a one-time schedule (beyond the queue's delay limit) was asked to wake the instance. */
+  farWakeAtMs?: number
+  failure?: FailureSummary
 }
 
 export interface Lease {
@@ -74,10 +110,16 @@ export interface InstanceChange {
   dueAtMs?: number | null
   /** Clear the lease in the same write. */
   release?: boolean
+  /** undefined: leave as is; null: remove; a value: park the instance. */
+  parked?: ParkedState | null
+  /** undefined: leave as is; null: remove. */
+  farWakeAtMs?: number | null
+  failure?: FailureSummary | null
 }
 
 export type AcquireResult =
-  | { kind: 'acquired'; lease: Lease; record: InstanceRecord }
+  /** `record` as it is now, leased; `previous`: its due time and parked state before the acquisition. */
+  | { kind: 'acquired'; lease: Lease; record: InstanceRecord; previous: { dueAtMs?: number; parked?: ParkedState } }
   | { kind: 'terminal'; record: InstanceRecord }
   /** Only with `dueBy`: the instance is not due (yet, or any more); nothing was written. */
   | { kind: 'not-due'; record: InstanceRecord }
@@ -103,6 +145,8 @@ export interface DuePage {
 export interface ListQuery {
   workflowTypes: readonly string[]
   statuses?: readonly InstanceStatus[]
+  /** Only parked instances (true) or only instances that are not parked (false). */
+  parked?: boolean
   businessId?: string
   createdFromMs?: number
   createdToMs?: number
@@ -117,6 +161,8 @@ export interface InstanceSummary {
   businessId?: string
   status: InstanceStatus
   createdAtMs: number
+  /** The parked code, for an instance that cannot run until it is restarted. */
+  parked?: string
 }
 
 export interface ListPage {
@@ -144,7 +190,9 @@ export interface InstanceStore {
   createInstance(record: InstanceRecord, lease?: Lease): Promise<void>
   /**
    * Takes the lease when no live lease exists (or it is `owner`'s) and the instance is not terminal (unless
-   * `allowTerminal`, for restarts) and, with `dueBy`, is due by then; increments the fence. Returns the record read atomically with the acquisition. Throws InstanceNotFoundError, LockConflictError.
+   * `allowTerminal`, for restarts) and, with `dueBy`, is due by then; increments the fence. In the same write the
+   * instance becomes due at `untilMs` (so a holder that dies is resumed by the tick) and stops being parked.
+   * Returns the record read atomically with the acquisition. Throws InstanceNotFoundError, LockConflictError.
    */
   acquireLease(
     instanceId: string,
@@ -165,6 +213,8 @@ export interface InstanceStore {
   putEvent(instanceId: string, nodeId: string, event: NodeEventRecord, nowMs: number): Promise<void>
   /** Makes the instance due at `dueAtMs` unless it is terminal (no lease needed: it only ever moves work earlier). */
   markDue(instanceId: string, dueAtMs: number): Promise<void>
+  /** Removes the due time of a terminal instance that nobody holds (left by an operation that died). */
+  clearTerminalDue(instanceId: string, nowMs: number): Promise<void>
   getInstance(instanceId: string): Promise<InstanceRecord | undefined>
   /** Number of shards of the due index; `queryDue` is asked once per shard. */
   readonly dueShards: number

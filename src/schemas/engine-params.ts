@@ -15,21 +15,24 @@ export const businessIdSchema = z.string().min(1).max(256)
 export const instanceStatusSchema = z.enum(['init', 'running', 'completed', 'failed', 'canceled'])
 const epochMsSchema = z.number().int().min(0).max(8_640_000_000_000_000)
 
+/** Time left to the caller (a Lambda's `getRemainingTimeInMillis()`): the lease and the pass are sized on it. */
+const remainingTimeMsSchema = z.number().int().min(1).max(3_600_000)
+
 export const createParamsSchema = z.strictObject({
   workflowType: idSchema,
   businessId: businessIdSchema.optional(),
   context: z.unknown().optional(),
   run: z.boolean().optional(),
   id: instanceIdSchema.optional(),
-  /** A delayed start: the instance is due (for the tick) at this time instead of now. Ignored with `run`. */
+  /** A delayed start: the instance stays `init` until this time, whatever arrives. Ignored with `run`. */
   startAtMs: epochMsSchema.optional(),
+  remainingTimeMs: remainingTimeMsSchema.optional(),
 })
 
 export const runParamsSchema = z.strictObject({
   instanceId: instanceIdSchema,
   mode: z.enum(['explicit', 'due']).optional(),
-  /** Time left to the caller (a Lambda's `getRemainingTimeInMillis()`): the lease and the pass are sized on it. */
-  remainingTimeMs: z.number().int().min(1000).max(3_600_000).optional(),
+  remainingTimeMs: remainingTimeMsSchema.optional(),
 })
 
 export const addNodeEventParamsSchema = z.strictObject({
@@ -46,6 +49,7 @@ export const restartNodeParamsSchema = z.strictObject({
   force: z.boolean().optional(),
   resetCounters: z.boolean().optional(),
   run: z.boolean().optional(),
+  remainingTimeMs: remainingTimeMsSchema.optional(),
 })
 
 export const restartInstanceParamsSchema = z.strictObject({
@@ -53,6 +57,12 @@ export const restartInstanceParamsSchema = z.strictObject({
   run: z.boolean().optional(),
   context: z.unknown().optional(),
   resetCounters: z.boolean().optional(),
+  remainingTimeMs: remainingTimeMsSchema.optional(),
+})
+
+export const cancelParamsSchema = z.strictObject({
+  instanceId: instanceIdSchema,
+  remainingTimeMs: remainingTimeMsSchema.optional(),
 })
 
 /** The filters a list and a count share. */
@@ -62,6 +72,8 @@ const filterFields = {
   businessId: businessIdSchema.optional(),
   createdFromMs: epochMsSchema.optional(),
   createdToMs: epochMsSchema.optional(),
+  /** Only instances parked with a reason (true), or only the others (false). */
+  parked: z.boolean().optional(),
 }
 
 const orderedRange = (params: { createdFromMs?: number | undefined; createdToMs?: number | undefined }): boolean =>
@@ -84,6 +96,7 @@ export type RunParams = z.input<typeof runParamsSchema>
 export type AddNodeEventParams = z.input<typeof addNodeEventParamsSchema>
 export type RestartNodeParams = z.input<typeof restartNodeParamsSchema>
 export type RestartInstanceParams = z.input<typeof restartInstanceParamsSchema>
+export type CancelParams = z.input<typeof cancelParamsSchema>
 export type ListParams = z.input<typeof listParamsSchema>
 export type CountParams = z.input<typeof countParamsSchema>
 

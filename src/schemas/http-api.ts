@@ -41,6 +41,11 @@ const filters = {
   businessId: businessIdSchema.optional(),
   createdFromMs: epochMs.optional().meta({ description: 'created at or after (ms since epoch)' }),
   createdToMs: epochMs.optional().meta({ description: 'created at or before (ms since epoch)' }),
+  parked: z
+    .enum(['true', 'false'])
+    .transform((value) => value === 'true')
+    .optional()
+    .meta({ description: 'true: only instances parked with a reason; false: only the others' }),
 }
 
 export const listQuerySchema = z.strictObject({
@@ -112,7 +117,17 @@ export const passResultSchema = z.object({
   executed: z.array(z.string()),
   dueAtMs: z.number().nullable(),
   eventArrived: z.boolean(),
-  skipped: z.enum(['terminal', 'not-due']).optional(),
+  skipped: z.enum(['terminal', 'not-due', 'parked']).optional(),
+  parked: z.object({ code: z.string(), reason: z.string() }).optional(),
+})
+
+/** 202 from a run: another pass holds the instance and did not finish within the wait. */
+export const runBusyResponseSchema = z.object({
+  instanceId: z.string(),
+  status: instanceStatusSchema,
+  busy: z.literal(true),
+  leaseUntilMs: z.number().optional(),
+  retryAfterSeconds: z.number().int(),
 })
 
 export const createResponseSchema = z.object({
@@ -155,6 +170,9 @@ export const instanceDetailSchema = z.object({
   updatedAtMs: z.number(),
   definitionVersion: z.string(),
   dueAtMs: z.number().optional(),
+  startAtMs: z.number().optional(),
+  parked: z.object({ code: z.string(), reason: z.string(), atMs: z.number() }).optional(),
+  failure: z.object({ nodeId: z.string().optional(), reason: z.string(), atMs: z.number() }).optional(),
   lease: z.object({ owner: z.string(), untilMs: z.number() }).optional(),
   nodes: z.array(
     z.object({
@@ -165,6 +183,10 @@ export const instanceDetailSchema = z.object({
       successors: z.array(z.string()),
       failCount: z.number(),
       attempt: z.number(),
+      calls: z.number(),
+      attemptStartedAtMs: z.number().optional(),
+      attemptStep: z.enum(['run', 'check']).optional(),
+      deadlineAtMs: z.number().optional(),
       createdAtMs: z.number().optional(),
       updatedAtMs: z.number().optional(),
       nextAttemptAtMs: z.number().optional(),
@@ -181,6 +203,7 @@ export const listResponseSchema = z.object({
       businessId: z.string().optional(),
       status: instanceStatusSchema,
       createdAtMs: z.number(),
+      parked: z.string().optional(),
     }),
   ),
   cursor: z.string().optional(),

@@ -38,6 +38,18 @@ export const startMessageSchema = z.object({
 
 export type StartMessage = z.infer<typeof startMessageSchema>
 
+export const RUN_MESSAGE_VERSION = 1
+
+/** A request to run a `due` pass over an instance, as it travels through the run queue. */
+export const runMessageSchema = z.object({
+  v: z.literal(RUN_MESSAGE_VERSION),
+  kind: z.literal('run'),
+  instanceId: instanceIdSchema,
+  dueAtMs: z.number().int().min(0).max(8_640_000_000_000_000),
+})
+
+export type RunMessage = z.infer<typeof runMessageSchema>
+
 export type Parsed<T> = { ok: true; message: T } | { ok: false; reason: string }
 
 const describe = (error: z.ZodError): string =>
@@ -53,4 +65,12 @@ export const parseMessage = <T>(schema: z.ZodType<T>, body: string): Parsed<T> =
   }
   const parsed = schema.safeParse(json)
   return parsed.success ? { ok: true, message: parsed.data } : { ok: false, reason: describe(parsed.error) }
+}
+
+/** Parses a run message body; a malformed one comes back with the reason, for the dead-letter queue. */
+export const parseRunMessage = (body: string): Parsed<RunMessage> => {
+  const parsed = parseMessage(runMessageSchema, body)
+  return parsed.ok || parsed.reason === 'body is not JSON'
+    ? parsed
+    : { ok: false, reason: `not a run message: ${parsed.reason}` }
 }

@@ -671,17 +671,30 @@ describe('while another runner holds the lease', () => {
   })
 
   it.each([
-    ['run', 'run', false],
     ['cancel', 'cancel', false],
     ['restart a node', 'nodes/hold/restart', false],
     ['restart', 'restart', true],
-  ])('answers 409 LOCK_CONFLICT to %s and stores nothing', async (_, action, failed) => {
+  ])('answers 409 LOCK_CONFLICT with Retry-After to %s and stores nothing', async (_, action, failed) => {
     const target = failed ? failedId : id
-    const error = await expectRejected(apiEvent('POST', `/workflows/${target}/${action}`), {
-      status: 409,
-      code: 'LOCK_CONFLICT',
-    })
-    expect(error.details).toEqual({ instanceId: target, leaseUntilMs })
+    const before = await snapshot()
+    const reply = await send(apiEvent('POST', `/workflows/${target}/${action}`))
+    const error = expectError(reply, { status: 409, code: 'LOCK_CONFLICT' })
+    expect(error.details).toEqual({ instanceId: target, leaseUntilMs, retryAfterSeconds: 60 })
+    expect(reply.headers['retry-after']).toBe('60')
+    expect(await snapshot()).toEqual(before)
+  })
+
+  it('answers a run 202 with Retry-After after waiting for the holder within the bound, storing nothing', async () => {
+    const before = await snapshot()
+    const reply = await call('POST', `/workflows/${id}/run`)
+    expect(reply.status).toBe(202)
+    const retryAfterSeconds = Math.ceil((leaseUntilMs - clock.nowMs()) / 1000)
+    expect(retryAfterSeconds).toBeLessThan(60)
+    expect(reply.body).toEqual({ instanceId: id, status: 'running', busy: true, leaseUntilMs, retryAfterSeconds })
+    expect(reply.headers['retry-after']).toBe(String(retryAfterSeconds))
+    // It waited (on the fake clock) for the lease to be given back before it answered.
+    expect(sleeps.length).toBeGreaterThan(0)
+    expect(await snapshot()).toEqual(before)
   })
 
   it('still accepts an event (202), which needs no lease', async () => {

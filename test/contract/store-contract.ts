@@ -317,7 +317,7 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
       it.each(LIVE_STATUSES)(
         'acquires a free %s instance and returns the record read with the lease',
         async (status) => {
-          await store.createInstance(anInstance('i1', { status, fence: 4 }))
+          await store.createInstance(anInstance('i1', { status, fence: 4, dueAtMs: T0 - SECOND }))
 
           const result = await store.acquireLease('i1', 'runner-a', T0, T0 + LEASE_MS)
 
@@ -325,10 +325,41 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
             kind: 'acquired',
             lease: { instanceId: 'i1', owner: 'runner-a', fence: 5, untilMs: T0 + LEASE_MS },
             record: await stored(store, 'i1'),
+            previous: { dueAtMs: T0 - SECOND },
           })
-          expect(result.record).toMatchObject({ status, fence: 5, leaseOwner: 'runner-a', leaseUntilMs: T0 + LEASE_MS })
+          // Due by the lease end: a holder that dies is resumed by the tick once the lease has run out.
+          expect(result.record).toMatchObject({
+            status,
+            fence: 5,
+            leaseOwner: 'runner-a',
+            leaseUntilMs: T0 + LEASE_MS,
+            dueAtMs: T0 + LEASE_MS,
+          })
         },
       )
+
+      it('unparks the instance it acquires and reports what it was parked for', async () => {
+        const parked = { code: 'WORKER_MISSING', reason: "no worker for 'b'", atMs: T0 - SECOND }
+        await store.createInstance(anInstance('i1', { parked }))
+
+        const result = await store.acquireLease('i1', 'runner-a', T0, T0 + LEASE_MS)
+
+        expect(result.kind === 'acquired' && result.previous).toEqual({ parked })
+        expect(await stored(store, 'i1')).not.toHaveProperty('parked')
+      })
+
+      it('takes a terminal instance left in the due index out of it, unless a live lease holds it', async () => {
+        await store.createInstance(anInstance('done', { status: 'completed', dueAtMs: T0 }))
+        await store.createInstance(anInstance('held', { status: 'failed', dueAtMs: T0 }))
+        await store.createInstance(anInstance('live', { status: 'running', dueAtMs: T0 }))
+        await store.acquireLease('held', 'op', T0, T0 + LEASE_MS, { allowTerminal: true })
+
+        for (const id of ['done', 'held', 'live']) await store.clearTerminalDue(id, T0 + 1)
+
+        expect((await stored(store, 'done')).dueAtMs).toBeUndefined()
+        expect((await stored(store, 'held')).dueAtMs).toBe(T0 + LEASE_MS)
+        expect((await stored(store, 'live')).dueAtMs).toBe(T0)
+      })
 
       it('increments the fence on every acquisition', async () => {
         await store.createInstance(anInstance('i1'))
@@ -481,7 +512,8 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
         { change: 'a time sets it', before: undefined, dueAtMs: T0 + 5 * SECOND, expected: T0 + 5 * SECOND },
         { change: 'a time replaces an earlier one', before: T0, dueAtMs: T0 + 5 * SECOND, expected: T0 + 5 * SECOND },
         { change: 'null clears it', before: T0 + 5 * SECOND, dueAtMs: null, expected: undefined },
-        { change: 'undefined leaves it', before: T0 + 5 * SECOND, dueAtMs: undefined, expected: T0 + 5 * SECOND },
+        // The acquisition made it due by the lease end; a write that does not name it leaves that.
+        { change: 'undefined leaves it', before: T0 + 5 * SECOND, dueAtMs: undefined, expected: T0 + LEASE_MS },
       ])('dueAtMs: $change', async ({ before, dueAtMs, expected }) => {
         await store.createInstance(anInstance('i1', before === undefined ? {} : { dueAtMs: before }))
         const lease = await acquired(store, 'i1', 'runner', T0)

@@ -291,11 +291,6 @@ describe('duplicated and reordered events', () => {
     ['a message without a node', JSON.stringify({ instanceId: 'x', eventTs: 1 }), /nodeId/],
     ['a message naming no instance', JSON.stringify({ nodeId: 'review', eventTs: 1 }), /name the instance/],
     ['an unknown instance', JSON.stringify({ instanceId: 'nope', nodeId: 'review', eventTs: 1 }), /does not exist/],
-    [
-      'an unknown business id',
-      JSON.stringify({ workflowType: 'approval', businessId: 'none', nodeId: 'review', eventTs: 1 }),
-      /no instance of 'approval' with business id 'none'/,
-    ],
   ])('dead-letters %s with its reason', async (_, body, reason) => {
     const response = await eventsHandler()(sqsEvent([body]))
     expect(response.batchItemFailures).toEqual([])
@@ -304,6 +299,16 @@ describe('duplicated and reordered events', () => {
     expect(letters[0]?.body).toBe(body)
     expect(letters[0]?.attributes.reason).toMatch(reason)
     expect(letters[0]?.attributes.source).toBe('events')
+  })
+
+  it('retries an unknown business id (the instance may not be visible yet), then dead-letters it with its reason', async () => {
+    const body = JSON.stringify({ workflowType: 'approval', businessId: 'none', nodeId: 'review', eventTs: 1 })
+    expect((await eventsHandler()(sqsEvent([body], 1))).batchItemFailures).toEqual([{ itemIdentifier: 'm-0' }])
+    expect(eventsDlq.messages()).toHaveLength(0)
+    expect((await eventsHandler()(sqsEvent([body], 3))).batchItemFailures).toEqual([])
+    const letters = eventsDlq.messages()
+    expect(letters).toHaveLength(1)
+    expect(letters[0]?.attributes.reason).toMatch(/no instance of 'approval' with business id 'none'.*after 3 receives/)
   })
 
   it('dead-letters an event for a node of a finished instance that differs from the stored one', async () => {

@@ -210,9 +210,18 @@ describe('acquireLeaseParams', () => {
     expect(params.ConditionExpression).toContain(
       'attribute_exists(pk) AND (attribute_not_exists(leaseOwner) OR leaseUntilMs < :now OR leaseOwner = :owner)',
     )
-    expect(params.UpdateExpression).toBe('SET leaseOwner = :owner, leaseUntilMs = :until ADD fence :one')
-    expect(params.ExpressionAttributeValues).toMatchObject({ ':owner': 'runner', ':until': T0 + 30_000, ':now': T0 })
-    expect(params.ReturnValues).toBe('ALL_NEW')
+    // Due by the lease end and unparked in the same write.
+    expect(params.UpdateExpression).toBe(
+      'SET leaseOwner = :owner, leaseUntilMs = :until, dueAtMs = :until, dueShard = :shard ' +
+        'REMOVE parkCode, parkReason, parkAtMs ADD fence :one',
+    )
+    expect(params.ExpressionAttributeValues).toMatchObject({
+      ':owner': 'runner',
+      ':until': T0 + 30_000,
+      ':now': T0,
+      ':shard': dueShardFor('wf-1'),
+    })
+    expect(params.ReturnValues).toBe('ALL_OLD')
     expect(params.ReturnValuesOnConditionCheckFailure).toBe('ALL_OLD')
   })
 })

@@ -22,6 +22,7 @@ const detail = (statuses: Record<string, string>): InstanceDetail => ({
     status: statuses[node.id] ?? 'uncreated',
     failCount: node.id === 'b' ? 2 : 0,
     attempt: 1,
+    calls: 1,
   })) as InstanceDetail['nodes'],
 })
 

@@ -39,6 +39,7 @@ import { recordFromItem, recordToItem } from './item-codec.js'
 import { DUE_SHARDS, definitionKey, instanceKey } from './keys.js'
 import {
   acquireLeaseParams,
+  clearTerminalDueParams,
   type ListPartition,
   listKeyRange,
   listPartitions,
@@ -117,6 +118,7 @@ const summarySchema = z.object({
   status: z.enum(['init', 'running', 'completed', 'failed', 'canceled']),
   createdAtMs: z.number(),
   createdKey: z.string(),
+  parkCode: z.string().optional(),
 })
 
 export interface DynamoDbStoreOptions {
@@ -181,8 +183,15 @@ export class DynamoDbStore implements InstanceStore {
           new UpdateCommand(acquireLeaseParams(this.tableName, instanceId, owner, nowMs, untilMs, options)),
         ),
       )
-      const record = recordFromItem(result.Attributes)
-      return { kind: 'acquired', lease: { instanceId, owner, fence: record.fence, untilMs }, record }
+      const before = recordFromItem(result.Attributes)
+      const { parked, ...rest } = before
+      const record: InstanceRecord = { ...rest, leaseOwner: owner, leaseUntilMs: untilMs, dueAtMs: untilMs }
+      record.fence = before.fence + 1
+      const previous = {
+        ...(before.dueAtMs === undefined ? {} : { dueAtMs: before.dueAtMs }),
+        ...(parked === undefined ? {} : { parked }),
+      }
+      return { kind: 'acquired', lease: { instanceId, owner, fence: record.fence, untilMs }, record, previous }
     } catch (error) {
       if (!isConditionFailure(error)) throw error
       const item = oldItem(error)
@@ -192,7 +201,7 @@ export class DynamoDbStore implements InstanceStore {
       if (options.dueBy !== undefined && (record.dueAtMs === undefined || record.dueAtMs > options.dueBy)) {
         return { kind: 'not-due', record }
       }
-      throw new LockConflictError(instanceId, record.leaseUntilMs)
+      throw new LockConflictError(instanceId, record.leaseUntilMs, nowMs)
     }
   }
 
@@ -243,6 +252,16 @@ export class DynamoDbStore implements InstanceStore {
     try {
       await this.#send('markDue', () =>
         this.#doc.send(new UpdateCommand(markDueParams(this.tableName, instanceId, dueAtMs))),
+      )
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error
+    }
+  }
+
+  async clearTerminalDue(instanceId: string, nowMs: number): Promise<void> {
+    try {
+      await this.#send('clearTerminalDue', () =>
+        this.#doc.send(new UpdateCommand(clearTerminalDueParams(this.tableName, instanceId, nowMs))),
       )
     } catch (error) {
       if (!isConditionFailure(error)) throw error
@@ -310,6 +329,7 @@ export class DynamoDbStore implements InstanceStore {
         createdAtMs: item.createdAtMs,
       }
       if (item.businessId !== undefined) summary.businessId = item.businessId
+      if (item.parkCode !== undefined) summary.parked = item.parkCode
       return summary
     })
     if (!more) return { items }

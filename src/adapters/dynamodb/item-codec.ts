@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { StoreError } from '../../core/errors.js'
 import type { JsonObject, JsonValue } from '../../core/json.js'
-import type { InstanceRecord, NodeEventRecord, NodeRecord } from '../../core/store.js'
+import type { FailureSummary, InstanceRecord, NodeEventRecord, NodeRecord } from '../../core/store.js'
 import { createdKey, dueShardFor, instanceKey } from './keys.js'
 
 /**
@@ -25,6 +25,10 @@ const storedNodeSchema = z.object({
   wc: jsonText.optional(),
   pc: jsonText.optional(),
   rr: z.boolean().optional(),
+  /** Worker calls started. */
+  c: z.number().int().optional(),
+  /** The attempt in flight: step, start time, fence. */
+  as: z.object({ s: z.enum(['run', 'check']), ms: z.number(), f: z.number().int() }).optional(),
 })
 export type StoredNode = z.infer<typeof storedNodeSchema>
 
@@ -51,6 +55,14 @@ export const instanceItemSchema = z.object({
   dueAtMs: z.number().optional(),
   dueShard: z.string().optional(),
   reqHash: z.string().optional(),
+  startAtMs: z.number().optional(),
+  /** Parked: code (projected into the list indexes), reason and time. */
+  parkCode: z.string().optional(),
+  parkReason: z.string().optional(),
+  parkAtMs: z.number().optional(),
+  farWakeAtMs: z.number().optional(),
+  /** The failure summary as JSON text: node, reason, time. */
+  failure: jsonText.optional(),
 })
 export type InstanceItem = z.infer<typeof instanceItemSchema>
 
@@ -69,6 +81,10 @@ export const nodeToItem = (node: NodeRecord): StoredNode => {
   if (node.workflowContext !== undefined) item.wc = JSON.stringify(node.workflowContext)
   if (node.preNodeContext !== undefined) item.pc = JSON.stringify(node.preNodeContext)
   if (node.resetOnRestart) item.rr = true
+  if (node.calls) item.c = node.calls
+  if (node.attemptStarted) {
+    item.as = { s: node.attemptStarted.step, ms: node.attemptStarted.atMs, f: node.attemptStarted.fence }
+  }
   return item
 }
 
@@ -87,8 +103,12 @@ const nodeFromItem = (item: StoredNode): NodeRecord => {
   if (item.wc !== undefined) node.workflowContext = parseJson(item.wc, {}) as JsonObject
   if (item.pc !== undefined) node.preNodeContext = parseJson(item.pc, {}) as JsonObject
   if (item.rr) node.resetOnRestart = true
+  if (item.c) node.calls = item.c
+  if (item.as) node.attemptStarted = { step: item.as.s, atMs: item.as.ms, fence: item.as.f }
   return node
 }
+
+export const failureToItem = (failure: FailureSummary): string => JSON.stringify(failure)
 
 export const eventToItem = (event: NodeEventRecord): z.infer<typeof storedEventSchema> => ({
   ts: event.eventTs,
@@ -124,6 +144,14 @@ export const recordToItem = (record: InstanceRecord): InstanceItem => {
     item.dueShard = dueShardFor(record.id)
   }
   if (record.requestHash !== undefined) item.reqHash = record.requestHash
+  if (record.startAtMs !== undefined) item.startAtMs = record.startAtMs
+  if (record.parked !== undefined) {
+    item.parkCode = record.parked.code
+    item.parkReason = record.parked.reason
+    item.parkAtMs = record.parked.atMs
+  }
+  if (record.farWakeAtMs !== undefined) item.farWakeAtMs = record.farWakeAtMs
+  if (record.failure !== undefined) item.failure = failureToItem(record.failure)
   return item
 }
 
@@ -160,5 +188,11 @@ export const recordFromItem = (raw: unknown): InstanceRecord => {
   if (item.leaseUntilMs !== undefined) record.leaseUntilMs = item.leaseUntilMs
   if (item.dueAtMs !== undefined) record.dueAtMs = item.dueAtMs
   if (item.reqHash !== undefined) record.requestHash = item.reqHash
+  if (item.startAtMs !== undefined) record.startAtMs = item.startAtMs
+  if (item.parkCode !== undefined) {
+    record.parked = { code: item.parkCode, reason: item.parkReason ?? '', atMs: item.parkAtMs ?? 0 }
+  }
+  if (item.farWakeAtMs !== undefined) record.farWakeAtMs = item.farWakeAtMs
+  if (item.failure !== undefined) record.failure = JSON.parse(item.failure) as FailureSummary
   return record
 }

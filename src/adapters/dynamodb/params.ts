@@ -1,7 +1,7 @@
 import type { PutCommandInput, QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
 import type { InstanceStatus } from '../../core/statuses.js'
 import type { AcquireOptions, CountQuery, InstanceChange, Lease, NodeEventRecord } from '../../core/store.js'
-import { eventToItem, type InstanceItem, nodeToItem } from './item-codec.js'
+import { eventToItem, failureToItem, type InstanceItem, nodeToItem } from './item-codec.js'
 import { createdKeyBounds, dueShardFor, INDEX, instanceKey } from './keys.js'
 
 /** Pure builders of DynamoDB request parameters: testable without a server. */
@@ -29,7 +29,11 @@ export const acquireLeaseParams = (
   return {
     TableName: tableName,
     Key: instanceKey(instanceId),
-    UpdateExpression: 'SET leaseOwner = :owner, leaseUntilMs = :until ADD fence :one',
+    // Due by the lease end in the same write: a holder that dies anywhere is resumed by the tick. Acquiring also
+    // unparks: the holder either runs it or parks it again with the reason it finds.
+    UpdateExpression:
+      'SET leaseOwner = :owner, leaseUntilMs = :until, dueAtMs = :until, dueShard = :shard ' +
+      'REMOVE parkCode, parkReason, parkAtMs ADD fence :one',
     ConditionExpression: [
       'attribute_exists(pk)',
       '(attribute_not_exists(leaseOwner) OR leaseUntilMs < :now OR leaseOwner = :owner)',
@@ -41,12 +45,14 @@ export const acquireLeaseParams = (
     ExpressionAttributeValues: {
       ':owner': owner,
       ':until': untilMs,
+      ':shard': dueShardFor(instanceId),
       ':now': nowMs,
       ':one': 1,
       ...(allowTerminal ? {} : TERMINAL),
       ...(dueBy === undefined ? {} : { ':dueBy': dueBy }),
     },
-    ReturnValues: 'ALL_NEW',
+    // The item as it was: the store derives the leased record and reports the due time and parked state before.
+    ReturnValues: 'ALL_OLD',
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
   }
 }
@@ -100,6 +106,26 @@ export const writeUnderLeaseParams = (tableName: string, lease: Lease, change: I
     set.push('dueAtMs = :due', 'dueShard = :shard')
   }
   if (change.release) remove.push('leaseOwner', 'leaseUntilMs')
+  if (change.parked === null) {
+    remove.push('parkCode', 'parkReason', 'parkAtMs')
+  } else if (change.parked !== undefined) {
+    values[':parkCode'] = change.parked.code
+    values[':parkReason'] = change.parked.reason
+    values[':parkAtMs'] = change.parked.atMs
+    set.push('parkCode = :parkCode', 'parkReason = :parkReason', 'parkAtMs = :parkAtMs')
+  }
+  if (change.farWakeAtMs === null) {
+    remove.push('farWakeAtMs')
+  } else if (change.farWakeAtMs !== undefined) {
+    values[':farWake'] = change.farWakeAtMs
+    set.push('farWakeAtMs = :farWake')
+  }
+  if (change.failure === null) {
+    remove.push('failure')
+  } else if (change.failure !== undefined) {
+    values[':failure'] = failureToItem(change.failure)
+    set.push('failure = :failure')
+  }
   values[':zero'] = 0
   return {
     TableName: tableName,
@@ -159,6 +185,18 @@ export const markDueParams = (tableName: string, instanceId: string, dueAtMs: nu
   ExpressionAttributeValues: { ':due': dueAtMs, ':shard': dueShardFor(instanceId), ...TERMINAL },
 })
 
+/** Takes a terminal instance that nobody holds out of the due index. */
+export const clearTerminalDueParams = (tableName: string, instanceId: string, nowMs: number): UpdateCommandInput => ({
+  TableName: tableName,
+  Key: instanceKey(instanceId),
+  UpdateExpression: 'REMOVE dueAtMs, dueShard',
+  ConditionExpression:
+    'attribute_exists(dueAtMs) AND #status IN (:completed, :failed, :canceled) AND ' +
+    '(attribute_not_exists(leaseOwner) OR leaseUntilMs < :now)',
+  ExpressionAttributeNames: { '#status': 'status' },
+  ExpressionAttributeValues: { ':now': nowMs, ...TERMINAL },
+})
+
 export interface ListPartition {
   index: string
   keyName: string
@@ -210,6 +248,8 @@ export const listQueryParams = (
     })
     filters.push(`#status IN (${placeholders.join(', ')})`)
   }
+  if (query.parked !== undefined)
+    filters.push(query.parked ? 'attribute_exists(parkCode)' : 'attribute_not_exists(parkCode)')
   if (partition.index === INDEX.byBusiness && query.workflowTypes.length === 1) {
     names['#type'] = 'wfType'
     values[':type'] = query.workflowTypes[0]

@@ -31,7 +31,10 @@ export const tableDefinition = (tableName: string): CreateTableCommandInput => (
         { AttributeName: 'wfType', KeyType: 'HASH' },
         { AttributeName: 'createdKey', KeyType: 'RANGE' },
       ],
-      Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['id', 'businessId', 'status', 'createdAtMs'] },
+      Projection: {
+        ProjectionType: 'INCLUDE',
+        NonKeyAttributes: ['id', 'businessId', 'status', 'createdAtMs', 'parkCode'],
+      },
     },
     {
       IndexName: INDEX.byBusiness,
@@ -39,7 +42,10 @@ export const tableDefinition = (tableName: string): CreateTableCommandInput => (
         { AttributeName: 'businessId', KeyType: 'HASH' },
         { AttributeName: 'createdKey', KeyType: 'RANGE' },
       ],
-      Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['id', 'wfType', 'status', 'createdAtMs'] },
+      Projection: {
+        ProjectionType: 'INCLUDE',
+        NonKeyAttributes: ['id', 'wfType', 'status', 'createdAtMs', 'parkCode'],
+      },
     },
     {
       IndexName: INDEX.due,

@@ -1,6 +1,7 @@
 import type { NormalisedConfig } from '../../core/definition.js'
 import { InstanceNotFoundError, LeaseLostError, LockConflictError, ValidationError } from '../../core/errors.js'
 import { eventRefusal } from '../../core/event-rules.js'
+import { applyChange } from '../../core/leased-operation.js'
 import { isTerminalInstanceStatus } from '../../core/statuses.js'
 import {
   type AcquireOptions,
@@ -26,6 +27,7 @@ const matches = (record: InstanceRecord, query: CountQuery): boolean =>
       (query.workflowTypes.length !== 1 || record.workflowType === query.workflowTypes[0])
     : query.workflowTypes.includes(record.workflowType)) &&
   (query.statuses === undefined || query.statuses.includes(record.status)) &&
+  (query.parked === undefined || query.parked === (record.parked !== undefined)) &&
   (query.createdFromMs === undefined || record.createdAtMs >= query.createdFromMs) &&
   (query.createdToMs === undefined || record.createdAtMs <= query.createdToMs)
 
@@ -67,11 +69,17 @@ export class MemoryStore implements InstanceStore {
     const leaseFree = item.leaseOwner === undefined || (item.leaseUntilMs ?? 0) < nowMs || item.leaseOwner === owner
     const terminal = isTerminalInstanceStatus(item.status)
     if (terminal && !options?.allowTerminal) return { kind: 'terminal', record: copy(item) }
-    if (!leaseFree) throw new LockConflictError(instanceId, item.leaseUntilMs)
+    if (!leaseFree) throw new LockConflictError(instanceId, item.leaseUntilMs, nowMs)
+    const previous = {
+      ...(item.dueAtMs === undefined ? {} : { dueAtMs: item.dueAtMs }),
+      ...(item.parked === undefined ? {} : { parked: copy(item.parked) }),
+    }
     item.leaseOwner = owner
     item.leaseUntilMs = untilMs
+    item.dueAtMs = untilMs
+    delete item.parked
     item.fence += 1
-    return { kind: 'acquired', lease: { instanceId, owner, fence: item.fence, untilMs }, record: copy(item) }
+    return { kind: 'acquired', lease: { instanceId, owner, fence: item.fence, untilMs }, record: copy(item), previous }
   }
 
   async writeUnderLease(lease: Lease, change: InstanceChange): Promise<{ eventSeq: number }> {
@@ -79,16 +87,7 @@ export class MemoryStore implements InstanceStore {
     if (!item || item.leaseOwner !== lease.owner || item.fence !== lease.fence) {
       throw new LeaseLostError(lease.instanceId, lease.fence)
     }
-    item.updatedAtMs = change.updatedAtMs
-    for (const [id, node] of Object.entries(change.nodes ?? {})) item.nodes[id] = copy(node)
-    if (change.status !== undefined) item.status = change.status
-    if (change.input !== undefined) item.input = copy(change.input)
-    if (change.dueAtMs === null) delete item.dueAtMs
-    else if (change.dueAtMs !== undefined) item.dueAtMs = change.dueAtMs
-    if (change.release) {
-      delete item.leaseOwner
-      delete item.leaseUntilMs
-    }
+    this.#items.set(lease.instanceId, applyChange(item, change))
     return { eventSeq: item.eventSeq }
   }
 
@@ -114,6 +113,13 @@ export class MemoryStore implements InstanceStore {
     const item = this.#items.get(instanceId)
     if (!item || isTerminalInstanceStatus(item.status)) return
     if (item.dueAtMs === undefined || item.dueAtMs > dueAtMs) item.dueAtMs = dueAtMs
+  }
+
+  async clearTerminalDue(instanceId: string, nowMs: number): Promise<void> {
+    const item = this.#items.get(instanceId)
+    if (!item || !isTerminalInstanceStatus(item.status)) return
+    if (item.leaseOwner !== undefined && (item.leaseUntilMs ?? 0) >= nowMs) return
+    delete item.dueAtMs
   }
 
   async getInstance(instanceId: string): Promise<InstanceRecord | undefined> {
@@ -161,6 +167,7 @@ export class MemoryStore implements InstanceStore {
         createdAtMs: item.createdAtMs,
       }
       if (item.businessId !== undefined) summary.businessId = item.businessId
+      if (item.parked !== undefined) summary.parked = item.parked.code
       return summary
     })
     const last = page[page.length - 1]

@@ -1,8 +1,13 @@
 import { z } from 'zod'
 import { MAX_QUEUE_DELAY_SECONDS, type RunRequest } from '../../core/dispatch-ports.js'
 import { ValidationError } from '../../core/errors.js'
-import { instanceIdSchema } from '../../schemas/engine-params.js'
-import { type Parsed, parseMessage } from '../../schemas/queue-messages.js'
+import {
+  type Parsed,
+  parseRunMessage,
+  RUN_MESSAGE_VERSION,
+  type RunMessage,
+  runMessageSchema,
+} from '../../schemas/queue-messages.js'
 
 /**
  * Queue message bodies and dead-letter attributes, shared by the SQS adapters and the in-process LocalQueue so that
@@ -11,17 +16,7 @@ import { type Parsed, parseMessage } from '../../schemas/queue-messages.js'
  * add an optional field without a version bump during a rolling deploy.
  */
 
-export const RUN_MESSAGE_VERSION = 1
-
-/** A request to run a `due` pass over an instance, as it travels through the run queue. */
-export const runMessageSchema = z.object({
-  v: z.literal(RUN_MESSAGE_VERSION),
-  kind: z.literal('run'),
-  instanceId: instanceIdSchema,
-  dueAtMs: z.number().int().min(0).max(8_640_000_000_000_000),
-})
-
-export type RunMessage = z.infer<typeof runMessageSchema>
+export { parseRunMessage, RUN_MESSAGE_VERSION, type RunMessage, runMessageSchema }
 
 export type ParsedMessage<T> = Parsed<T>
 
@@ -41,14 +36,6 @@ export const encodeRunMessage = (request: RunRequest): string => {
     throw new ValidationError(`run request cannot be queued: ${describeIssues(parsed.error)}`, field || 'request')
   }
   return JSON.stringify(parsed.data)
-}
-
-/** Parses a run message body; a malformed one comes back with the reason, for the dead-letter queue. */
-export const parseRunMessage = (body: string): ParsedMessage<RunMessage> => {
-  const parsed = parseMessage(runMessageSchema, body)
-  return parsed.ok || parsed.reason === 'body is not JSON'
-    ? parsed
-    : { ok: false, reason: `not a run message: ${parsed.reason}` }
 }
 
 /** A queue delay SQS accepts: whole seconds, 0..900; fractions round up so that a run is never early. */

@@ -1,0 +1,166 @@
+import {
+  type EventMessage,
+  eventMessageSchema,
+  parseMessage,
+  parseRunMessage,
+  startMessageSchema,
+} from '../schemas/queue-messages.js'
+import type { Engine } from './engine.js'
+import {
+  IllegalStateError,
+  LeaseLostError,
+  LockConflictError,
+  StaleEventError,
+  StoreError,
+  TickflowError,
+} from './errors.js'
+import { jsonEquals } from './json.js'
+import type { Logger } from './ports.js'
+
+/**
+ * The one consumer core behind every queue adapter (SQS Lambda handlers, the local queues): it decides what becomes
+ * of a message. The adapter only maps the answer to its platform: done → delete, retry → report a batch item
+ * failure (on the last receive: dead-letter with the reason), dead → dead-letter with the reason.
+ */
+export type Delivery = { kind: 'done' } | { kind: 'dead'; reason: string } | { kind: 'retry'; reason: string }
+
+export const done: Delivery = { kind: 'done' }
+export const dead = (reason: string): Delivery => ({ kind: 'dead', reason })
+export const retry = (reason: string): Delivery => ({ kind: 'retry', reason })
+
+export type QueueName = 'run' | 'events' | 'start'
+
+export interface IncomingMessage {
+  body: string
+  /** The caller's remaining time (a Lambda's `getRemainingTimeInMillis()`), for sizing leases. */
+  remainingTimeMs?: number | undefined
+}
+
+/** Instance id of a scheduled start: the schedule and its firing time, so a re-delivered start creates nothing new. */
+export const scheduledInstanceId = (schedule: string, scheduledTime: string): string =>
+  `${schedule}-${Math.floor(Date.parse(scheduledTime) / 1000)}`
+
+/**
+ * The default fate of a message whose engine call failed: an infrastructure error is retried, an error the
+ * request itself caused (a 4xx) can never succeed and is dead-lettered; anything else is retried.
+ */
+export const deliveryOfError = (error: unknown): Delivery => {
+  if (error instanceof StoreError) return retry(`${error.code}: ${error.message}`)
+  if (error instanceof TickflowError && error.httpStatus < 500) return dead(`${error.code}: ${error.message}`)
+  return retry(error instanceof Error ? `${error.name}: ${error.message}` : String(error))
+}
+
+export class QueueConsumer {
+  constructor(
+    readonly engine: Engine,
+    readonly logger: Logger,
+  ) {}
+
+  deliver(queue: QueueName, message: IncomingMessage): Promise<Delivery> {
+    switch (queue) {
+      case 'run':
+        return this.#run(message)
+      case 'events':
+        return this.#event(message)
+      case 'start':
+        return this.#start(message)
+    }
+  }
+
+  /** One due pass. A busy, terminal, parked or not-yet-due instance is acknowledged: someone, or nobody, has it. */
+  async #run(message: IncomingMessage): Promise<Delivery> {
+    const parsed = parseRunMessage(message.body)
+    if (!parsed.ok) return dead(parsed.reason)
+    const { instanceId } = parsed.message
+    try {
+      const result = await this.engine.runWorkflow(instanceId, {
+        mode: 'due',
+        ...(message.remainingTimeMs === undefined ? {} : { remainingTimeMs: message.remainingTimeMs }),
+      })
+      // A skipped wake-up is routine: only a pass that did something is worth an info line.
+      this.logger.log(result.skipped ? 'debug' : 'info', 'run message processed', {
+        instanceId,
+        status: result.status,
+        executed: result.executed.length,
+        ...(result.skipped ? { skipped: result.skipped } : {}),
+      })
+      return done
+    } catch (error) {
+      // Another runner holds the instance, or took it over: that runner has the work.
+      if (error instanceof LockConflictError || error instanceof LeaseLostError) return done
+      return deliveryOfError(error)
+    }
+  }
+
+  /**
+   * Stores an event (which makes the instance due and sends a run request). Duplicates and events older than the
+   * stored one are acknowledged; an instance named by business id that is not visible yet is retried, and
+   * dead-lettered with the reason on the last receive.
+   */
+  async #event(message: IncomingMessage): Promise<Delivery> {
+    const parsed = parseMessage(eventMessageSchema, message.body)
+    if (!parsed.ok) return dead(`invalid event message: ${parsed.reason}`)
+    const event = parsed.message
+    const fields = { nodeId: event.nodeId, eventTs: event.eventTs, eventId: event.eventId }
+    let instanceId: string | undefined
+    try {
+      instanceId = await this.#resolve(event)
+      if (instanceId === undefined) {
+        return retry(`no instance of '${event.workflowType}' with business id '${event.businessId}' is visible`)
+      }
+      await this.engine.addNodeEvent({
+        instanceId,
+        nodeId: event.nodeId,
+        eventTs: event.eventTs,
+        content: event.content ?? null,
+      })
+      this.logger.log('info', 'event stored', { instanceId, ...fields })
+      return done
+    } catch (error) {
+      if (error instanceof StaleEventError) {
+        this.logger.log('warn', 'event older than the stored one acknowledged', { instanceId, ...fields })
+        return done
+      }
+      if (error instanceof IllegalStateError && instanceId !== undefined) {
+        // A re-delivery after the node finished: the same event is already stored.
+        const stored = await this.engine.storedEvent(instanceId, event.nodeId)
+        if (stored?.eventTs === event.eventTs && jsonEquals(stored.content, event.content ?? null)) {
+          this.logger.log('info', 'duplicate event acknowledged', { instanceId, ...fields })
+          return done
+        }
+        return dead(`${error.code}: ${error.message}`)
+      }
+      return deliveryOfError(error)
+    }
+  }
+
+  #resolve(event: EventMessage): Promise<string | undefined> {
+    if (event.instanceId !== undefined) return Promise.resolve(event.instanceId)
+    return this.engine.findByBusinessId(event.workflowType as string, event.businessId as string)
+  }
+
+  /** Creates (and runs) the instance a recurring schedule asked for, idempotently. */
+  async #start(message: IncomingMessage): Promise<Delivery> {
+    const parsed = parseMessage(startMessageSchema, message.body)
+    if (!parsed.ok) return dead(`invalid start message: ${parsed.reason}`)
+    const start = parsed.message
+    try {
+      const result = await this.engine.create({
+        workflowType: start.workflowType,
+        context: start.context,
+        ...(start.businessId === undefined ? {} : { businessId: start.businessId }),
+        id: scheduledInstanceId(start.schedule, start.scheduledTime),
+        ...(message.remainingTimeMs === undefined ? {} : { remainingTimeMs: message.remainingTimeMs }),
+      })
+      this.logger.log('info', 'scheduled start', {
+        schedule: start.schedule,
+        instanceId: result.instanceId,
+        created: result.created,
+        status: result.status,
+      })
+      return done
+    } catch (error) {
+      return deliveryOfError(error)
+    }
+  }
+}

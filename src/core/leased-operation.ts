@@ -1,0 +1,252 @@
+import { LeaseLostError } from './errors.js'
+import { type LeaseSizing, type LeaseTimes, leaseTimes } from './lease-sizing.js'
+import type { PassSession } from './pass.js'
+import type { Clock, IdGenerator, Logger } from './ports.js'
+import { isTerminalInstanceStatus } from './statuses.js'
+import type { InstanceChange, InstanceRecord, InstanceStore, Lease, ParkedState } from './store.js'
+import type { Wakeups } from './wakeups.js'
+
+/**
+ * The lease lifecycle, written once: acquire (which makes the instance due by the lease end), read inside the
+ * lease, fenced writes, one releasing write that leaves the instance terminal, due at a time, or parked with a
+ * reason, and the wake-up for that due time. Every operation and pass goes through it, so that a runner dying
+ * anywhere leaves an instance the tick will find.
+ */
+
+export interface LeasedDeps {
+  store: InstanceStore
+  clock: Clock
+  ids: IdGenerator
+  logger: Logger
+  wakeups: Wakeups
+  sizing: LeaseSizing
+}
+
+export interface AcquireRequest {
+  instanceId: string
+  /** The caller's remaining time (a Lambda's `getRemainingTimeInMillis()`); undefined outside Lambda. */
+  remainingTimeMs?: number | undefined
+  /** Due passes lease only what is due now. */
+  dueOnly?: boolean
+  /** Restarts may lease a terminal instance. */
+  allowTerminal?: boolean
+}
+
+export type Acquired =
+  | { kind: 'held'; session: LeaseSession }
+  | { kind: 'terminal' | 'not-due'; record: InstanceRecord }
+
+/** How the releasing write leaves the instance. */
+export interface Release {
+  /** When it next needs attention; ignored for a terminal status. */
+  dueAtMs: number | null
+  parked?: ParkedState
+}
+
+export interface Released {
+  dueAtMs: number | null
+  eventArrived: boolean
+}
+
+export class LeasedOperations {
+  constructor(readonly deps: LeasedDeps) {}
+
+  times(remainingTimeMs: number | undefined): LeaseTimes {
+    return leaseTimes(this.deps.clock.nowMs(), remainingTimeMs, this.deps.sizing)
+  }
+
+  async acquire(request: AcquireRequest): Promise<Acquired> {
+    const { store, clock, ids } = this.deps
+    const now = clock.nowMs()
+    const times = leaseTimes(now, request.remainingTimeMs, this.deps.sizing)
+    const acquired = await store.acquireLease(request.instanceId, ids.newLeaseOwner(), now, times.untilMs, {
+      ...(request.allowTerminal ? { allowTerminal: true } : {}),
+      ...(request.dueOnly ? { dueBy: now } : {}),
+    })
+    if (acquired.kind === 'acquired') {
+      const session = new LeaseSession(this.deps, acquired.lease, times, acquired.record, {
+        previous: acquired.previous,
+      })
+      return { kind: 'held', session }
+    }
+    // A terminal instance still in the due index was left there by an operation that died on it: take it out.
+    if (acquired.kind === 'terminal' && acquired.record.dueAtMs !== undefined) {
+      await store.clearTerminalDue(request.instanceId, now)
+    }
+    return { kind: acquired.kind, record: acquired.record }
+  }
+
+  /**
+   * A lease on an instance that is not stored yet (create with run): its first write stores the whole instance,
+   * leased and due by the lease end.
+   */
+  unborn(record: InstanceRecord, times: LeaseTimes, hooks: UnbornHooks): LeaseSession {
+    const lease: Lease = {
+      instanceId: record.id,
+      owner: this.deps.ids.newLeaseOwner(),
+      fence: 1,
+      untilMs: times.untilMs,
+    }
+    return new LeaseSession(this.deps, lease, times, { ...record, fence: 1 }, { unborn: hooks, previous: {} })
+  }
+}
+
+export interface UnbornHooks {
+  /** Stores the new instance (leased by `lease` when given); the caller's idempotency rules live here. */
+  put(record: InstanceRecord, lease?: Lease): Promise<void>
+  onStored(): Promise<void>
+}
+
+/** What the instance was before this lease was acquired (acquisition makes it due and unparks it). */
+export interface BeforeLease {
+  dueAtMs?: number
+  parked?: ParkedState
+}
+
+/** A held lease: the record as read inside it, fenced writes, and the one releasing write. */
+export class LeaseSession implements PassSession {
+  #stored: boolean
+  readonly #unborn: UnbornHooks | undefined
+  #released = false
+  /** Writes that landed under this lease (the creating put included). */
+  writes = 0
+  readonly previous: BeforeLease
+
+  constructor(
+    readonly deps: LeasedDeps,
+    readonly lease: Lease,
+    readonly times: LeaseTimes,
+    /** The instance as read inside the lease (for an unborn session: as it will be created). */
+    readonly record: InstanceRecord,
+    options: { unborn?: UnbornHooks; previous: BeforeLease },
+  ) {
+    this.#unborn = options.unborn
+    this.#stored = options.unborn === undefined
+    this.previous = options.previous
+  }
+
+  get stored(): boolean {
+    return this.#stored
+  }
+
+  /** A fenced write that keeps the lease. The first write of an unborn session creates the instance. */
+  async write(change: InstanceChange): Promise<{ eventSeq: number }> {
+    if (!this.#stored) {
+      await this.#create(change, undefined)
+      return { eventSeq: this.record.eventSeq }
+    }
+    const result = await this.deps.store.writeUnderLease(this.lease, change)
+    this.writes += 1
+    return result
+  }
+
+  /**
+   * The releasing write. A terminal instance is left without a due time; any other is due at a time or parked with
+   * a reason — one that would be neither is parked as NOTHING_RUNNABLE, so nothing is ever left waiting for nobody.
+   * Then the wake-up for the due time is planned.
+   */
+  async release(change: InstanceChange, release: Release): Promise<Released> {
+    const { store, clock, wakeups, logger } = this.deps
+    const now = clock.nowMs()
+    const status = change.status ?? this.record.status
+    const terminal = isTerminalInstanceStatus(status)
+    let dueAtMs = terminal ? null : release.dueAtMs
+    let parked = terminal ? undefined : release.parked
+    if (!terminal && dueAtMs === null && parked === undefined) {
+      parked = { code: 'NOTHING_RUNNABLE', reason: 'no node of the instance can run and none waits', atMs: now }
+      logger.log('error', 'instance left with nothing to run; parked', { instanceId: this.record.id })
+    }
+    if (parked !== undefined) dueAtMs = null
+    const far = wakeups.usesSchedule(dueAtMs, now)
+    const final: InstanceChange = {
+      ...change,
+      release: true,
+      dueAtMs,
+      ...(parked ? { parked } : {}),
+      ...(far
+        ? { farWakeAtMs: dueAtMs as number }
+        : this.record.farWakeAtMs !== undefined
+          ? { farWakeAtMs: null }
+          : {}),
+    }
+    let eventArrived = false
+    if (!this.#stored) {
+      await this.#create(final, final)
+    } else {
+      const { eventSeq } = await store.writeUnderLease(this.lease, final)
+      this.writes += 1
+      eventArrived = eventSeq !== this.record.eventSeq && !terminal && parked === undefined
+    }
+    this.#released = true
+    if (eventArrived) {
+      // An event arrived while the pass ran: it may have changed what is due.
+      dueAtMs = now
+      await store.markDue(this.record.id, now)
+    }
+    await wakeups.plan(this.record.id, dueAtMs, now, this.record.farWakeAtMs)
+    return { dueAtMs, eventArrived }
+  }
+
+  /**
+   * Gives the lease back after a failure, keeping everything stored: the instance stays due by the lease end (set
+   * at acquisition), so the tick resumes it. Nothing to do for a lost lease or an instance never stored.
+   */
+  async abandon(error: unknown): Promise<void> {
+    if (this.#released || !this.#stored || error instanceof LeaseLostError) return
+    this.#released = true
+    await this.deps.store.releaseLease(this.lease).catch((releaseError: unknown) => {
+      this.deps.logger.log('warn', 'could not release lease after an error', {
+        instanceId: this.lease.instanceId,
+        error: String(releaseError),
+      })
+    })
+  }
+
+  /** Runs `fn` under this lease; on failure the lease is abandoned (see `abandon`) before the error is rethrown. */
+  async hold<T>(fn: (session: LeaseSession) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this)
+    } catch (error) {
+      await this.abandon(error)
+      throw error
+    }
+  }
+
+  /** Stores the unborn instance with `change` applied; with `final`, released (not leased) as that change says. */
+  async #create(change: InstanceChange, final: InstanceChange | undefined): Promise<void> {
+    const hooks = this.#unborn as UnbornHooks
+    const record = applyChange(this.record, change)
+    if (final) {
+      await hooks.put(record)
+    } else {
+      // Leased and due by the lease end: a creator that dies from here on is resumed by the tick.
+      record.dueAtMs = this.lease.untilMs
+      await hooks.put(record, this.lease)
+    }
+    this.#stored = true
+    this.writes += 1
+    await hooks.onStored()
+  }
+}
+
+/** The record with `change` applied, as a store would apply it. */
+export const applyChange = (record: InstanceRecord, change: InstanceChange): InstanceRecord => {
+  const next = structuredClone(record)
+  next.updatedAtMs = change.updatedAtMs
+  for (const [id, node] of Object.entries(change.nodes ?? {})) next.nodes[id] = structuredClone(node)
+  if (change.status !== undefined) next.status = change.status
+  if (change.input !== undefined) next.input = structuredClone(change.input)
+  if (change.dueAtMs === null) delete next.dueAtMs
+  else if (change.dueAtMs !== undefined) next.dueAtMs = change.dueAtMs
+  if (change.parked === null) delete next.parked
+  else if (change.parked !== undefined) next.parked = change.parked
+  if (change.farWakeAtMs === null) delete next.farWakeAtMs
+  else if (change.farWakeAtMs !== undefined) next.farWakeAtMs = change.farWakeAtMs
+  if (change.failure === null) delete next.failure
+  else if (change.failure !== undefined) next.failure = change.failure
+  if (change.release) {
+    delete next.leaseOwner
+    delete next.leaseUntilMs
+  }
+  return next
+}
