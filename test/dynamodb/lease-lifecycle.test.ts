@@ -17,7 +17,14 @@ import { createEventsHandler } from '../../src/handlers/events-handler.js'
 import { createRunHandler } from '../../src/handlers/run-handler.js'
 import { newLocalClient } from '../reliability/support.js'
 import { apiEvent, lambdaContext } from '../support/api-events.js'
-import { createTestTable, FakeClock, fixedRandom, sequentialIds, type TestTable } from '../support/harness.js'
+import {
+  createTestTable,
+  FakeClock,
+  fixedRandom,
+  sequentialIds,
+  type TestTable,
+  TimerClock,
+} from '../support/harness.js'
 
 /**
  * The lease lifecycle: every acquisition leaves the instance due by the lease end, every release leaves it terminal,
@@ -594,5 +601,77 @@ describe('a busy instance', () => {
     await eventPass
     expect([200, 202]).toContain(response.statusCode)
     expect(JSON.parse(response.body ?? '{}').status).toBe('completed')
+  })
+})
+
+describe('a worker that never returns', () => {
+  /** Lets the pass reach its worker (a few DynamoDB round trips) before the test moves the clock. */
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 150))
+
+  it('is aborted through ctx.signal before its lease ends, and counted as a failed attempt each time', async () => {
+    const clock = new TimerClock()
+    const engine = newEngine(table.client, clock)
+    const signals: AbortSignal[] = []
+    engine.registerWorkflow({ id: 'hangs', nodes: [{ id: 'a', next_nodes: [], fail_max_count: 2 }] })
+    engine.registerWorker('hangs', 'a', {
+      run: (ctx) => {
+        signals.push(ctx.signal)
+        return new Promise(() => {})
+      },
+    })
+    const creating = engine.create({ workflowType: 'hangs' })
+    await settle()
+    const during = await read((await engine.list({ workflowType: 'hangs' })).items[0]?.id as string)
+    // The attempt is stored as started before the worker was called.
+    expect(during.nodes.a?.attemptStarted).toMatchObject({ step: 'run', atMs: clock.nowMs(), fence: 1 })
+    expect(signals[0]?.aborted).toBe(false)
+    clock.advanceMs(LEASE_MS)
+    const first = await creating
+    expect(signals[0]?.aborted).toBe(true)
+    expect(first.status).toBe('running')
+    let record = await read(first.instanceId)
+    expect(record.nodes.a).toMatchObject({ failCount: 1, calls: 1 })
+    expect(record.nodes.a?.attemptStarted).toBeUndefined()
+    expect(String((record.nodes.a?.output.system as { last_error?: string } | undefined)?.last_error)).toContain(
+      'did not return before its lease ended',
+    )
+    expectKept(record)
+
+    clock.ms = record.dueAtMs as number
+    const second = engine.runWorkflow(first.instanceId, { mode: 'due' })
+    await settle()
+    clock.advanceMs(LEASE_MS)
+    expect((await second).status).toBe('failed')
+    record = await read(first.instanceId)
+    expect(record.nodes.a).toMatchObject({ status: 'failed', failCount: 2, calls: 2 })
+    expect(record.failure).toMatchObject({ nodeId: 'a' })
+    expect(signals).toHaveLength(2)
+    expect(clock.pendingTimers).toBe(0)
+  })
+
+  it('fails at its max_wait_time_ts deadline without being called again', async () => {
+    const clock = new TimerClock()
+    const engine = newEngine(table.client, clock)
+    let calls = 0
+    engine.registerWorkflow({ id: 'hangs-deadline', nodes: [{ id: 'a', next_nodes: [], max_wait_time_ts: 30 }] })
+    engine.registerWorker('hangs-deadline', 'a', {
+      run: () => {
+        calls += 1
+        return new Promise(() => {})
+      },
+    })
+    const creating = engine.create({ workflowType: 'hangs-deadline' })
+    await settle()
+    clock.advanceMs(LEASE_MS)
+    const { instanceId } = await creating
+    const waiting = await read(instanceId)
+    expect(waiting.nodes.a?.failCount).toBe(1)
+    // Due at the deadline at the latest; at the deadline the node fails, unpolled.
+    clock.ms = waiting.createdAtMs + 30_001
+    expect((await engine.runWorkflow(instanceId, { mode: 'due' })).status).toBe('failed')
+    const failed = await read(instanceId)
+    expect(calls).toBe(1)
+    expect(failed.nodes.a?.output.reason).toContain('max_wait_time_ts exceeded')
+    expect(failed.nodes.a?.failCount).toBe(2)
   })
 })

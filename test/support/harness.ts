@@ -16,7 +16,28 @@ export class FakeClock implements Clock {
     this.ms += ms
   }
   advanceSeconds(seconds: number): void {
-    this.ms += seconds * 1000
+    this.advanceMs(seconds * 1000)
+  }
+}
+
+/** A fake clock whose timers (the engine's lease-end aborts) fire when it is advanced past them. */
+export class TimerClock extends FakeClock {
+  readonly #timers = new Set<{ atMs: number; fn: () => void }>()
+  at(atMs: number, fn: () => void): () => void {
+    const timer = { atMs, fn }
+    this.#timers.add(timer)
+    return () => this.#timers.delete(timer)
+  }
+  override advanceMs(ms: number): void {
+    super.advanceMs(ms)
+    for (const timer of [...this.#timers].sort((a, b) => a.atMs - b.atMs)) {
+      if (timer.atMs > this.ms) continue
+      this.#timers.delete(timer)
+      timer.fn()
+    }
+  }
+  get pendingTimers(): number {
+    return this.#timers.size
   }
 }
 
