@@ -15,7 +15,7 @@ import {
   LeaseLostError,
   LockConflictError,
   StaleEventError,
-  StoreError,
+  type StoreError,
   ValidationError,
 } from '../../core/errors.js'
 import { eventRefusal, isSameEvent } from '../../core/event-rules.js'
@@ -35,6 +35,7 @@ import {
   type ListQuery,
   type NodeEventRecord,
 } from '../../core/store.js'
+import { classifyAwsError } from '../aws-errors.js'
 import { recordFromItem, recordToItem } from './item-codec.js'
 import { DUE_SHARDS, definitionKey, instanceKey } from './keys.js'
 import {
@@ -53,16 +54,6 @@ import {
   writeUnderLeaseParams,
 } from './params.js'
 
-const RETRYABLE = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'InternalServerError',
-  'InternalFailure',
-  'ServiceUnavailable',
-  'TransactionConflictException',
-])
-
 interface AwsError {
   name?: string
   message?: string
@@ -78,20 +69,9 @@ const isConditionFailure = (error: unknown): error is AwsError =>
 const oldItem = (error: AwsError): Record<string, unknown> | undefined =>
   error.Item ? unmarshall(error.Item) : undefined
 
-/** Turns an AWS SDK error into the engine's StoreError; callers never see SDK types. */
-export const translateAwsError = (error: unknown, operation: string, tableName: string): StoreError => {
-  const aws = error as AwsError
-  const name = aws?.name ?? 'Error'
-  if (name === 'ResourceNotFoundException') {
-    return new StoreError(`${operation}: table '${tableName}' does not exist (${aws.message ?? name})`, false, {
-      cause: error,
-      code: 'TABLE_NOT_FOUND',
-    })
-  }
-  const status = aws?.$metadata?.httpStatusCode ?? 0
-  const retryable = RETRYABLE.has(name) || Boolean(aws?.$retryable) || status >= 500
-  return new StoreError(`${operation} failed: ${name}: ${aws?.message ?? ''}`.trim(), retryable, { cause: error })
-}
+/** Turns an AWS SDK error into the engine's StoreError (see classifyAwsError); callers never see SDK types. */
+export const translateAwsError = (error: unknown, operation: string, tableName: string): StoreError =>
+  classifyAwsError(error, { service: 'dynamodb', operation, resource: tableName })
 
 /** Exactly the created keys this store issues (ASCII), so a forged cursor cannot turn a key range inside out. */
 const cursorSchema = z.object({

@@ -9,18 +9,8 @@ import {
 } from '@aws-sdk/client-scheduler'
 import type { WakeupScheduler } from '../../core/dispatch-ports.js'
 import { StoreError } from '../../core/errors.js'
+import { classifyAwsError } from '../aws-errors.js'
 import { atExpression, wakeupScheduleName } from './expressions.js'
-
-const RETRYABLE = new Set([
-  'ThrottlingException',
-  'TooManyRequestsException',
-  'InternalServerException',
-  'InternalFailure',
-  'ServiceUnavailable',
-  'ServiceUnavailableException',
-  // From UpdateSchedule or DeleteSchedule: a concurrent change to the same schedule.
-  'ConflictException',
-])
 
 interface AwsError {
   name?: string
@@ -41,17 +31,8 @@ export const isNotFound = (error: unknown): boolean => errorName(error) === 'Res
  * Turns an EventBridge Scheduler error into the engine's StoreError; callers never see SDK types. Throttling,
  * internal errors and 5xx responses are retryable; validation, quota and permission errors are not.
  */
-export const translateSchedulerError = (error: unknown, operation: string, scheduleName: string): StoreError => {
-  const aws = error as AwsError | undefined
-  const name = aws?.name ?? 'Error'
-  const status = aws?.$metadata?.httpStatusCode ?? 0
-  const retryable = RETRYABLE.has(name) || Boolean(aws?.$retryable) || status >= 500
-  const message = `${operation} of schedule '${scheduleName}' failed: ${name}: ${aws?.message ?? ''}`.trim()
-  if (name === 'ResourceNotFoundException') {
-    return new StoreError(message, false, { cause: error, code: 'SCHEDULER_RESOURCE_NOT_FOUND' })
-  }
-  return new StoreError(message, retryable, { cause: error })
-}
+export const translateSchedulerError = (error: unknown, operation: string, scheduleName: string): StoreError =>
+  classifyAwsError(error, { service: 'scheduler', operation, resource: scheduleName })
 
 export interface EventBridgeWakeupsOptions {
   client: SchedulerClient

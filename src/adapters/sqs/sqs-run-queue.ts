@@ -5,45 +5,14 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs'
 import type { RunQueue, RunRequest } from '../../core/dispatch-ports.js'
-import { StoreError } from '../../core/errors.js'
+import type { StoreError } from '../../core/errors.js'
+import { classifyAwsError } from '../aws-errors.js'
 import { clampDelaySeconds, encodeRunMessage, uniqueRunRequests } from './messages.js'
 
 /** SQS takes at most 10 entries per SendMessageBatch. */
 export const MAX_BATCH_ENTRIES = 10
 /** Batches of one sendRuns call in flight at once. */
 const MAX_BATCHES_IN_FLIGHT = 8
-
-const MISSING_QUEUE = new Set(['QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue', 'InvalidAddress'])
-const MISCONFIGURED = new Set([
-  'AccessDenied',
-  'AccessDeniedException',
-  'InvalidSecurity',
-  'InvalidClientTokenId',
-  'UnrecognizedClientException',
-  'KmsAccessDenied',
-  'KmsDisabled',
-  'KmsInvalidKeyUsage',
-  'KmsInvalidState',
-  'KmsNotFound',
-  'KmsOptInRequired',
-])
-const RETRYABLE = new Set([
-  'RequestThrottled',
-  'KmsThrottled',
-  'ThrottlingException',
-  'InternalError',
-  'InternalFailure',
-  'ServiceUnavailable',
-  'TimeoutError',
-])
-
-interface AwsError {
-  name?: string
-  message?: string
-  Code?: string
-  $retryable?: unknown
-  $metadata?: { httpStatusCode?: number }
-}
 
 /**
  * Turns an SQS SDK error into the engine's StoreError: a missing queue is `QUEUE_NOT_FOUND`, denied access or a
@@ -55,28 +24,13 @@ export const translateSqsError = (
   operation: string,
   queueUrl: string,
   options?: { retryable?: boolean },
-): StoreError => {
-  const aws = (typeof error === 'object' && error !== null ? error : {}) as AwsError
-  const name = aws.name ?? 'Error'
-  const detail = `${name}: ${aws.message ?? ''}`.trim()
-  if (MISSING_QUEUE.has(name) || (aws.Code !== undefined && MISSING_QUEUE.has(aws.Code))) {
-    return new StoreError(`${operation}: queue '${queueUrl}' does not exist (${detail})`, options?.retryable ?? false, {
-      cause: error,
-      code: 'QUEUE_NOT_FOUND',
-    })
-  }
-  if (MISCONFIGURED.has(name)) {
-    return new StoreError(`${operation}: queue '${queueUrl}' cannot be used (${detail})`, options?.retryable ?? false, {
-      cause: error,
-      code: 'QUEUE_MISCONFIGURED',
-    })
-  }
-  const status = aws.$metadata?.httpStatusCode ?? 0
-  // No HTTP status at all: the request never got an answer (connection refused or reset, timeout).
-  const retryable =
-    options?.retryable ?? (RETRYABLE.has(name) || Boolean(aws.$retryable) || status >= 500 || status === 0)
-  return new StoreError(`${operation} on '${queueUrl}' failed: ${detail}`, retryable, { cause: error })
-}
+): StoreError =>
+  classifyAwsError(error, {
+    service: 'sqs',
+    operation,
+    resource: queueUrl,
+    ...(options?.retryable === undefined ? {} : { retryable: options.retryable }),
+  })
 
 /** Errors that fail every send the same way: sendRuns throws them instead of reporting requests as failed. */
 const isMisconfiguration = (error: StoreError): boolean =>
