@@ -35,14 +35,17 @@ import {
 } from '../schemas/http-api.js'
 import { definitionGraph, instanceGraph } from './graph.js'
 import { json, text } from './http.js'
+import { ListCursors } from './list-cursors.js'
 import { type ResponseSpec, type Route, route } from './router.js'
 
 export interface ApiDeps {
   engine: Engine
   clock: Clock
   sleep(ms: number): Promise<void>
-  /** How often a long-poll re-reads the instance. */
+  /** How often a long-poll re-reads the instance's status. */
   waitPollMs: number
+  /** The HMAC key of list cursors; a built-in default when absent (see ListCursors). */
+  cursorSecret?: string
 }
 
 const error = (description: string): ResponseSpec => ({ description, schema: errorResponseSchema })
@@ -95,6 +98,7 @@ export const waitForTerminal = async (
 /** Every route of the HTTP API. The OpenAPI document is generated from this table. */
 export const apiRoutes = (deps: ApiDeps): Route[] => {
   const { engine } = deps
+  const cursors = new ListCursors(deps.cursorSecret)
   return [
     route({
       method: 'POST',
@@ -125,7 +129,12 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
       summary: 'List instances, newest first, filtered by type, status, business id and creation time',
       query: listQuerySchema,
       responses: { 200: { description: 'a page of instances', schema: listResponseSchema }, ...COMMON_ERRORS },
-      handle: async ({ query }) => json(200, await engine.list(query)),
+      handle: async ({ query }) => {
+        const { cursor, limit, ...binding } = query
+        const position = cursor === undefined ? undefined : cursors.open(cursor, binding)
+        const page = await engine.list({ ...query, ...(position === undefined ? {} : { cursor: position }) })
+        return json(200, page.cursor === undefined ? page : { ...page, cursor: cursors.seal(page.cursor, binding) })
+      },
     }),
     route({
       method: 'GET',
