@@ -113,9 +113,17 @@ export class Router {
         path: request.path,
       })
     }
-    const found = matches.find((candidate) => candidate.compiled.route.method === request.method)
+    // HEAD is GET without the body (the handler drops it), on every GET route.
+    const method = request.method === 'HEAD' ? 'GET' : request.method
+    const found = matches.find((candidate) => candidate.compiled.route.method === method)
     if (!found) {
-      const allowed = [...new Set(matches.map((candidate) => candidate.compiled.route.method))]
+      const allowed = [
+        ...new Set(
+          matches.flatMap(({ compiled }) =>
+            compiled.route.method === 'GET' ? ['GET', 'HEAD'] : [compiled.route.method],
+          ),
+        ),
+      ]
       throw new HttpError(
         405,
         'METHOD_NOT_ALLOWED',
