@@ -1,3 +1,4 @@
+import { z } from 'zod'
 import type { WorkflowDefinition } from '../core/definition.js'
 import type { Engine, InstanceDetail } from '../core/engine.js'
 import { WorkflowTypeNotFoundError } from '../core/errors.js'
@@ -49,15 +50,26 @@ export interface ApiDeps {
 }
 
 const error = (description: string): ResponseSpec => ({ description, schema: errorResponseSchema })
-const COMMON_ERRORS: Record<number, ResponseSpec> = {
-  400: error('invalid request: `error.details.field` names the field'),
-  415: error('the body is not application/json'),
-  413: error('the body or a context is too large'),
-}
-const INSTANCE_ERRORS: Record<number, ResponseSpec> = {
-  ...COMMON_ERRORS,
-  404: error('unknown instance'),
-  409: error('the instance is locked by another runner, or the operation is not allowed in its state'),
+/** An error answer described once, under `components.responses`, and referred to by every route that gives it. */
+const shared = (name: string, description: string): ResponseSpec => ({ name, description, schema: errorResponseSchema })
+const BAD_REQUEST = shared('BadRequest', 'invalid request: `error.details.field` names the field')
+const TOO_LARGE = shared('PayloadTooLarge', 'the body or a context is too large')
+const NOT_JSON = shared('UnsupportedMediaType', 'the body is not application/json')
+const INSTANCE_NOT_FOUND = shared('InstanceNotFound', 'unknown instance')
+const TYPE_NOT_FOUND = shared('WorkflowTypeNotFound', 'unknown workflow type')
+const SCHEDULE_NOT_FOUND = shared('ScheduleNotFound', 'unknown schedule')
+const NO_SCHEDULER = shared('NoScheduler', 'this deployment has no scheduler')
+const INSTANCE_CONFLICT = shared(
+  'InstanceConflict',
+  'the instance is locked by another runner, or the operation is not allowed in its state',
+)
+/** What a request with a body may be refused for, before any route sees it. */
+const BODY_ERRORS: Record<number, ResponseSpec> = { 400: BAD_REQUEST, 413: TOO_LARGE, 415: NOT_JSON }
+const INSTANCE_READ_ERRORS: Record<number, ResponseSpec> = { 400: BAD_REQUEST, 404: INSTANCE_NOT_FOUND }
+const INSTANCE_WRITE_ERRORS: Record<number, ResponseSpec> = {
+  ...BODY_ERRORS,
+  404: INSTANCE_NOT_FOUND,
+  409: INSTANCE_CONFLICT,
 }
 
 const describeType = (engine: Engine, definition: WorkflowDefinition) => ({
@@ -103,14 +115,15 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'POST',
       path: '/workflows',
+      tag: 'workflows',
       operationId: 'createWorkflow',
       summary: 'Create a workflow instance (and run it unless run is false); idempotent with a client-chosen id',
       body: createBodySchema,
       responses: {
         201: { description: 'created', schema: createResponseSchema },
         200: { description: 'the same request was already stored (idempotent replay)', schema: createResponseSchema },
-        ...COMMON_ERRORS,
-        404: error('unknown workflow type'),
+        ...BODY_ERRORS,
+        404: TYPE_NOT_FOUND,
         409: error('an instance with this id exists with a different request'),
       },
       handle: async ({ body }) => {
@@ -125,10 +138,11 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'GET',
       path: '/workflows',
+      tag: 'workflows',
       operationId: 'listWorkflows',
       summary: 'List instances, newest first, filtered by type, status, business id and creation time',
       query: listQuerySchema,
-      responses: { 200: { description: 'a page of instances', schema: listResponseSchema }, ...COMMON_ERRORS },
+      responses: { 200: { description: 'a page of instances', schema: listResponseSchema }, 400: BAD_REQUEST },
       handle: async ({ query }) => {
         const { cursor, limit, ...binding } = query
         const position = cursor === undefined ? undefined : cursors.open(cursor, binding)
@@ -139,20 +153,22 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'GET',
       path: '/workflows/count',
+      tag: 'workflows',
       operationId: 'countWorkflows',
       summary: 'Count instances with the same filters as the list',
       query: countQuerySchema,
-      responses: { 200: { description: 'the count', schema: countResponseSchema }, ...COMMON_ERRORS },
+      responses: { 200: { description: 'the count', schema: countResponseSchema }, 400: BAD_REQUEST },
       handle: async ({ query }) => json(200, { count: await engine.count(query) }),
     }),
     route({
       method: 'GET',
       path: '/workflows/{id}',
+      tag: 'workflows',
       operationId: 'getWorkflow',
       summary: `An instance with every node in definition order; wait=terminal long-polls up to ${MAX_WAIT_SECONDS} s`,
       params: instancePathSchema,
       query: getQuerySchema,
-      responses: { 200: { description: 'the instance', schema: instanceDetailSchema }, ...INSTANCE_ERRORS },
+      responses: { 200: { description: 'the instance', schema: instanceDetailSchema }, ...INSTANCE_READ_ERRORS },
       handle: async ({ params, query, request }) => {
         if (query.wait !== 'terminal') return json(200, await engine.get(params.id))
         const timeoutMs = (query.timeoutSeconds ?? MAX_WAIT_SECONDS) * 1000
@@ -162,13 +178,19 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'GET',
       path: '/workflows/{id}/graph',
+      tag: 'workflows',
       operationId: 'getWorkflowGraph',
       summary: 'A Mermaid flowchart of the instance, nodes styled by status (text, or JSON with format=json)',
       params: instancePathSchema,
       query: graphQuerySchema,
       responses: {
-        200: { description: 'Mermaid flowchart source', contentType: 'text/plain', schema: graphResponseSchema },
-        ...INSTANCE_ERRORS,
+        200: {
+          description: 'the Mermaid flowchart source as text/plain, or with format=json as a JSON object',
+          contentType: 'text/plain',
+          schema: z.string().meta({ description: 'Mermaid flowchart source' }),
+          alternatives: { 'application/json': graphResponseSchema },
+        },
+        ...INSTANCE_READ_ERRORS,
       },
       handle: async ({ params, query }) => {
         const graph = instanceGraph(await engine.get(params.id))
@@ -178,31 +200,34 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'POST',
       path: '/workflows/{id}/run',
+      tag: 'workflows',
       operationId: 'runWorkflow',
       summary: 'Run one pass now (explicit: every waiting node; due: only what is due)',
       params: instancePathSchema,
       body: runBodySchema,
-      responses: { 200: { description: 'the pass result', schema: passResultSchema }, ...INSTANCE_ERRORS },
+      responses: { 200: { description: 'the pass result', schema: passResultSchema }, ...INSTANCE_WRITE_ERRORS },
       handle: async ({ params, body }) =>
         json(200, await engine.runWorkflow(params.id, body?.mode ? { mode: body.mode } : {})),
     }),
     route({
       method: 'POST',
       path: '/workflows/{id}/cancel',
+      tag: 'workflows',
       operationId: 'cancelWorkflow',
       summary: 'Cancel a non-terminal instance; a second cancel answers changed=false',
       params: instancePathSchema,
-      responses: { 200: { description: 'canceled', schema: operationResponseSchema }, ...INSTANCE_ERRORS },
+      responses: { 200: { description: 'canceled', schema: operationResponseSchema }, ...INSTANCE_WRITE_ERRORS },
       handle: async ({ params }) => json(200, await engine.cancel(params.id)),
     }),
     route({
       method: 'POST',
       path: '/workflows/{id}/restart',
+      tag: 'workflows',
       operationId: 'restartWorkflow',
       summary: 'Restart a failed or canceled instance, optionally with a new input',
       params: instancePathSchema,
       body: restartInstanceBodySchema,
-      responses: { 200: { description: 'restarted', schema: operationResponseSchema }, ...INSTANCE_ERRORS },
+      responses: { 200: { description: 'restarted', schema: operationResponseSchema }, ...INSTANCE_WRITE_ERRORS },
       handle: async ({ params, body }) => {
         const { pass: _pass, ...result } = await engine.restartInstance({ instanceId: params.id, ...body })
         return json(200, result)
@@ -211,13 +236,14 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'POST',
       path: '/workflows/{id}/nodes/{node}/restart',
+      tag: 'nodes',
       operationId: 'restartNode',
       summary: 'Restart a node and its descendants (force: also on a terminal instance)',
       params: nodePathSchema,
       body: restartNodeBodySchema,
       responses: {
         200: { description: 'restarted', schema: operationResponseSchema },
-        ...INSTANCE_ERRORS,
+        ...INSTANCE_WRITE_ERRORS,
         404: error('unknown instance or node'),
       },
       handle: async ({ params, body }) => {
@@ -232,13 +258,14 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'POST',
       path: '/workflows/{id}/nodes/{node}/events',
+      tag: 'nodes',
       operationId: 'sendNodeEvent',
       summary: 'Send an external event to a node (versioned by eventTs; the instance becomes due at once)',
       params: nodePathSchema,
       body: eventBodySchema,
       responses: {
         202: { description: 'stored', schema: eventResponseSchema },
-        ...INSTANCE_ERRORS,
+        ...INSTANCE_WRITE_ERRORS,
         404: error('unknown instance or node'),
         409: error('an event with a newer eventTs is stored, or the node or instance is terminal'),
       },
@@ -256,53 +283,57 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'POST',
       path: '/schedules',
+      tag: 'schedules',
       operationId: 'putSchedule',
       summary: 'Create or replace a recurring schedule that starts a workflow type on a cron or rate expression',
       body: putScheduleBodySchema,
       responses: {
         200: { description: 'stored', schema: scheduleSchema },
-        ...COMMON_ERRORS,
-        404: error('unknown workflow type'),
-        501: error('this deployment has no scheduler'),
+        ...BODY_ERRORS,
+        404: TYPE_NOT_FOUND,
+        501: NO_SCHEDULER,
       },
       handle: async ({ body }) => json(200, await engine.putSchedule(body)),
     }),
     route({
       method: 'GET',
       path: '/schedules',
+      tag: 'schedules',
       operationId: 'listSchedules',
       summary: 'The recurring schedules',
       responses: {
         200: { description: 'schedules', schema: schedulesResponseSchema },
-        501: error('this deployment has no scheduler'),
+        501: NO_SCHEDULER,
       },
       handle: async () => json(200, { items: await engine.listSchedules() }),
     }),
     route({
       method: 'GET',
       path: '/schedules/{name}',
+      tag: 'schedules',
       operationId: 'getSchedule',
       summary: 'One recurring schedule',
       params: schedulePathSchema,
       responses: {
         200: { description: 'the schedule', schema: scheduleSchema },
-        400: COMMON_ERRORS[400] as ResponseSpec,
-        404: error('unknown schedule'),
-        501: error('this deployment has no scheduler'),
+        400: BAD_REQUEST,
+        404: SCHEDULE_NOT_FOUND,
+        501: NO_SCHEDULER,
       },
       handle: async ({ params }) => json(200, await engine.getSchedule(params.name)),
     }),
     route({
       method: 'DELETE',
       path: '/schedules/{name}',
+      tag: 'schedules',
       operationId: 'deleteSchedule',
       summary: 'Delete a recurring schedule (instances it started are not touched)',
       params: schedulePathSchema,
       responses: {
         204: { description: 'deleted' },
-        400: COMMON_ERRORS[400] as ResponseSpec,
-        404: error('unknown schedule'),
-        501: error('this deployment has no scheduler'),
+        400: BAD_REQUEST,
+        404: SCHEDULE_NOT_FOUND,
+        501: NO_SCHEDULER,
       },
       handle: async ({ params }) => {
         await engine.deleteSchedule(params.name)
@@ -312,6 +343,7 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'GET',
       path: '/workflow-types',
+      tag: 'workflow-types',
       operationId: 'listWorkflowTypes',
       summary: 'The registered workflow types with their graphs',
       responses: { 200: { description: 'workflow types', schema: workflowTypesResponseSchema } },
@@ -321,13 +353,14 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'GET',
       path: '/workflow-types/{type}',
+      tag: 'workflow-types',
       operationId: 'getWorkflowType',
       summary: 'One workflow type with its graph',
       params: typePathSchema,
       responses: {
         200: { description: 'the workflow type', schema: workflowTypeSchema },
-        400: COMMON_ERRORS[400] as ResponseSpec,
-        404: error('unknown workflow type'),
+        400: BAD_REQUEST,
+        404: TYPE_NOT_FOUND,
       },
       handle: async ({ params }) => {
         if (!engine.registry.hasDefinition(params.type)) throw new WorkflowTypeNotFoundError(params.type)
