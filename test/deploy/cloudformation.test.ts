@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, isAbsolute, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
@@ -311,6 +311,11 @@ const artifactOf = (name: FunctionName): string => {
 
 // ---- the tests -------------------------------------------------------------------------------------------------
 
+/** The files of the docs page, packaged with the api function only (src/api/docs.ts serves them). */
+const DOCS_ASSETS = ['package.json', 'swagger-ui-bundle.js', 'swagger-ui.css'].map(
+  (file) => `node_modules/swagger-ui-dist/${file}`,
+)
+
 describe('the packaged functions', () => {
   it('are exactly api, tick, worker, events and start, on nodejs22.x and arm64', () => {
     expect(Object.keys(stateFunctions).sort()).toEqual([...FUNCTION_NAMES].sort())
@@ -336,8 +341,13 @@ describe('the packaged functions', () => {
 
   it.each(FUNCTION_NAMES)('%s: the bundle holds no AWS SDK and needs no CommonJS require', (name) => {
     const entries = readZip(artifactOf(name))
-    expect(entries.filter((entry) => /(^|\/)node_modules\//.test(entry.name)).map((entry) => entry.name)).toEqual([])
-    for (const entry of entries.filter((e) => /\.m?js$/.test(e.name))) {
+    expect(
+      entries
+        .filter((entry) => /(^|\/)node_modules\//.test(entry.name))
+        .map((entry) => entry.name)
+        .sort(),
+    ).toEqual(name === 'api' ? [...DOCS_ASSETS].sort() : [])
+    for (const entry of entries.filter((e) => /\.m?js$/.test(e.name) && !e.name.startsWith('node_modules/'))) {
       const code = entry.read().toString('utf8')
       // esbuild marks every bundled module with its path (the bundles are not minified).
       expect(code, `${entry.name} bundles AWS SDK code`).not.toMatch(
@@ -377,6 +387,58 @@ describe('the packaged functions', () => {
       },
     )
     expect(output.trim()).toBe('function')
+    rmSync(dir, { recursive: true, force: true })
+  })
+})
+
+describe('the docs page in the api package', () => {
+  it('carries the Swagger UI files exactly as swagger-ui-dist ships them, and the zip stays small', () => {
+    const entries = new Map(readZip(artifactOf('api')).map((entry) => [entry.name, entry]))
+    for (const asset of DOCS_ASSETS) {
+      const entry = entries.get(asset)
+      expect(entry, asset).toBeDefined()
+      expect(entry?.read().equals(readFileSync(join(repoRoot, asset)))).toBe(true)
+    }
+    // ~0.2 MB of code and ~0.55 MB of compressed Swagger UI.
+    expect(statSync(artifactOf('api')).size).toBeLessThan(1.5 * 1024 * 1024)
+  })
+
+  it('is served by the packaged handler from the files in its own zip', () => {
+    const dir = join(packageDir, 'bundle-check', 'api-docs')
+    rmSync(dir, { recursive: true, force: true })
+    for (const entry of readZip(artifactOf('api'))) {
+      if (entry.name.endsWith('/')) continue
+      mkdirSync(dirname(join(dir, entry.name)), { recursive: true })
+      writeFileSync(join(dir, entry.name), entry.read())
+    }
+    // Mark the packaged copy, so that finding the repository's own copy instead would show.
+    const css = join(dir, 'node_modules/swagger-ui-dist/swagger-ui.css')
+    writeFileSync(css, `${readFileSync(css, 'utf8')}/* packaged */`)
+    const url = pathToFileURL(join(dir, 'functions/api.mjs')).href
+    const event = {
+      version: '2.0',
+      rawPath: '/docs/swagger-ui.css',
+      rawQueryString: '',
+      headers: {},
+      isBase64Encoded: false,
+      requestContext: { http: { method: 'GET' }, requestId: 'r', stage: '$default' },
+    }
+    const script = `const m = await import(${JSON.stringify(url)}); const r = await m.handler(${JSON.stringify(event)}, {}); console.log(JSON.stringify({ status: r.statusCode, type: r.headers['content-type'], marked: r.body.endsWith('/* packaged */') }))`
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        AWS_REGION: REGION,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...standInEnv('api'),
+      },
+      encoding: 'utf8',
+      timeout: 20_000,
+    })
+    expect(JSON.parse(output.trim().split('\n').pop() as string)).toEqual({
+      status: 200,
+      type: 'text/css; charset=utf-8',
+      marked: true,
+    })
     rmSync(dir, { recursive: true, force: true })
   })
 })
