@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { INDEX } from '../../src/adapters/dynamodb/keys.js'
 import { tableDefinition } from '../../src/adapters/dynamodb/table.js'
-import { runtimeEnvSchema } from '../../src/schemas/env.js'
+import { apiEnvSchema, runtimeEnvSchema } from '../../src/schemas/env.js'
 import {
   arnOf,
   asArray,
@@ -391,6 +391,51 @@ describe('the packaged functions', () => {
   })
 })
 
+describe('CORS', () => {
+  const api = () => byType('AWS::ApiGatewayV2::Api')[0]?.[1].Properties ?? {}
+
+  it('is off by default: no CorsConfiguration, and the api function reads no origin', () => {
+    expect(api().CorsConfiguration).toBeUndefined()
+    expect(envOf('api').CORS_ALLOWED_ORIGINS).toBe('')
+  })
+
+  it("the HTTP API's setting comes from the same parameters as the api function's CORS_* variables", async () => {
+    const { default: corsSetting } = (await import(pathToFileURL(join(repoRoot, 'infra/cors.cjs')).href)) as {
+      default: (context: { resolveVariable: (name: string) => Promise<unknown> }) => Promise<unknown>
+    }
+    const params: Record<string, unknown> = {
+      corsAllowedOrigins: 'https://a.example, https://b.example',
+      corsAllowedMethods: 'GET,POST',
+      corsAllowedHeaders: 'content-type',
+      corsExposedHeaders: 'location',
+      corsMaxAgeSeconds: 60,
+    }
+    const resolveVariable = async (name: string) => params[name.replace(/^param:/, '')]
+    expect(await corsSetting({ resolveVariable })).toEqual({
+      allowedOrigins: ['https://a.example', 'https://b.example'],
+      allowedMethods: ['GET', 'POST'],
+      allowedHeaders: ['content-type'],
+      exposedResponseHeaders: ['location'],
+      maxAge: 60,
+    })
+    const env = apiEnvSchema.parse({
+      CORS_ALLOWED_ORIGINS: params.corsAllowedOrigins,
+      CORS_ALLOWED_METHODS: params.corsAllowedMethods,
+      CORS_ALLOWED_HEADERS: params.corsAllowedHeaders,
+      CORS_EXPOSED_HEADERS: params.corsExposedHeaders,
+      CORS_MAX_AGE_SECONDS: String(params.corsMaxAgeSeconds),
+    })
+    expect(env.CORS_ALLOWED_ORIGINS).toEqual(['https://a.example', 'https://b.example'])
+    params.corsAllowedOrigins = ''
+    expect(await corsSetting({ resolveVariable })).toBe(false)
+    // The template passes every parameter to the function under its variable's name.
+    const variables = envOf('api')
+    for (const variable of ['CORS_ALLOWED_METHODS', 'CORS_ALLOWED_HEADERS', 'CORS_EXPOSED_HEADERS']) {
+      expect(typeof variables[variable]).toBe('string')
+    }
+  })
+})
+
 describe('the docs page in the api package', () => {
   it('carries the Swagger UI files exactly as swagger-ui-dist ships them, and the zip stays small', () => {
     const entries = new Map(readZip(artifactOf('api')).map((entry) => [entry.name, entry]))
@@ -445,10 +490,13 @@ describe('the docs page in the api package', () => {
 
 describe('the environment of each function', () => {
   const known = Object.keys(runtimeEnvSchema.shape)
+  const apiKnown = [...known, ...Object.keys(apiEnvSchema.shape)]
 
   it.each(FUNCTION_NAMES)('%s: parses with the runtime schema and names only known variables', (name) => {
     const env = standInEnv(name)
-    expect(Object.keys(env).filter((variable) => !known.includes(variable))).toEqual([])
+    const allowed = name === 'api' ? apiKnown : known
+    expect(Object.keys(env).filter((variable) => !allowed.includes(variable))).toEqual([])
+    if (name === 'api') expect(apiEnvSchema.parse(env).CORS_ALLOWED_ORIGINS).toBeUndefined()
     const parsed = runtimeEnvSchema.parse(env)
     // Endpoints are for local runs only.
     expect(parsed.DYNAMODB_ENDPOINT).toBeUndefined()
