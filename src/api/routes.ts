@@ -88,7 +88,10 @@ const describeType = (engine: Engine, definition: WorkflowDefinition) => ({
   mermaid: definitionGraph(definition),
 })
 
-/** Re-reads the instance until it is terminal or the time is up; answers as soon as it is terminal. */
+/**
+ * Watches the instance's status with small reads until it is terminal or the time is up, then reads the whole
+ * instance once; answers as soon as it is terminal.
+ */
 export const waitForTerminal = async (
   deps: ApiDeps,
   instanceId: string,
@@ -97,14 +100,14 @@ export const waitForTerminal = async (
 ): Promise<InstanceDetail> => {
   const budget = Math.min(timeoutMs, (remainingTimeMs?.() ?? Number.POSITIVE_INFINITY) - 1_000)
   const deadline = deps.clock.nowMs() + budget
-  let detail = await deps.engine.get(instanceId)
-  while (!isTerminalInstanceStatus(detail.status)) {
+  let view = await deps.engine.getStatus(instanceId)
+  while (!isTerminalInstanceStatus(view.status)) {
     const left = deadline - deps.clock.nowMs()
     if (left <= 0) break
     await deps.sleep(Math.min(deps.waitPollMs, left))
-    detail = await deps.engine.get(instanceId)
+    view = await deps.engine.getStatus(instanceId, view)
   }
-  return detail
+  return deps.engine.get(instanceId)
 }
 
 /** Every route of the HTTP API. The OpenAPI document is generated from this table. */
