@@ -228,7 +228,7 @@ const banner = (url: string, options: LocalRuntimeOptions, dynamodbEndpoint: str
     `  curl -s -X POST ${url}/workflows ${json} -d '{"workflowType":"order","context":{"lines":[{"sku":"A-1","quantity":2,"price":9.5}]}}'`,
     `  curl -s -X POST ${url}/workflows ${json} -d '{"workflowType":"subscription-billing","context":{"customer":"c-1","amount":30,"declines":1}}'`,
     `  curl -s "${url}/workflows?workflowType=order"`,
-    `  curl -s ${url}/openapi.json`,
+    `  curl -s ${url}/openapi.json        # or open ${url}/docs in a browser`,
     '',
     'Ctrl-C stops everything.',
     '',
