@@ -857,6 +857,8 @@ describe('GET /openapi.json', () => {
         'GET /schedules/{name}',
         'DELETE /schedules/{name}',
         'GET /openapi.json',
+        'GET /docs',
+        'GET /docs/{asset}',
       ].sort(),
     )
     const result = await new Validator().validate(document)
