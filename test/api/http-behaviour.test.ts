@@ -42,6 +42,8 @@ describe('HEAD on every GET route', () => {
     '/workflow-types',
     '/workflow-types/approval',
     '/openapi.json',
+    '/docs',
+    '/docs/swagger-ui.css',
   ]
 
   it('answers as GET does, without a body', async () => {
