@@ -1,9 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { apiSettingsFromEnv } from '../src/api/api-settings.js'
 import { createApiHandler } from '../src/api/handler.js'
 import { systemClock } from '../src/runtime/defaults.js'
+import { parseApiEnv } from '../src/schemas/env.js'
 import { buildRuntime } from './runtime.js'
 
 const { engine, logger } = buildRuntime()
+const settings = apiSettingsFromEnv(parseApiEnv(process.env))
 
 /** API Gateway HTTP API (payload format 2.0) → every engine operation. */
 export const handler = createApiHandler({
@@ -12,4 +15,5 @@ export const handler = createApiHandler({
   clock: systemClock,
   sleep: (ms) => sleep(ms),
   waitPollMs: 250,
+  ...settings,
 })

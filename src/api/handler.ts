@@ -2,6 +2,8 @@ import middy, { type MiddlewareObj } from '@middy/core'
 import httpHeaderNormalizer from '@middy/http-header-normalizer'
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
 import type { Logger } from '../core/ports.js'
+import { type CorsOptions, corsPolicy } from './cors.js'
+import { docsRoutes } from './docs.js'
 import { errorResponse, HttpError } from './errors.js'
 import type { ApiRequest } from './http.js'
 import { withOpenApiRoute } from './openapi.js'
@@ -13,6 +15,8 @@ export interface ApiHandlerOptions extends ApiDeps {
   /** Largest accepted request body; larger ones get 413 before they are parsed. */
   maxBodyBytes?: number
   version?: string
+  /** Browser access from other origins; off when absent. */
+  cors?: CorsOptions
 }
 
 export type ApiEvent = APIGatewayProxyEventV2 & { parsedBody?: unknown }
@@ -68,9 +72,10 @@ const routePath = (event: ApiEvent): string => {
 
 /** The API Lambda handler for an API Gateway HTTP API (payload format 2.0). */
 export const createApiHandler = (options: ApiHandlerOptions) => {
-  const { logger, maxBodyBytes = 256 * 1024, version = '0.1.0', ...deps } = options
-  const router = new Router(withOpenApiRoute(apiRoutes(deps), version))
-  return middy<ApiEvent, APIGatewayProxyStructuredResultV2>()
+  const { logger, maxBodyBytes = 256 * 1024, version = '0.1.0', cors: corsOptions, ...deps } = options
+  const router = new Router(withOpenApiRoute([...apiRoutes(deps), ...docsRoutes()], version))
+  const cors = corsOptions === undefined ? undefined : corsPolicy(corsOptions)
+  const api = middy<ApiEvent, APIGatewayProxyStructuredResultV2>()
     .use(httpHeaderNormalizer())
     .use(jsonBody(maxBodyBytes))
     .use(errors(logger))
@@ -88,6 +93,20 @@ export const createApiHandler = (options: ApiHandlerOptions) => {
       }
       return router.handle(request)
     })
+  return async (event: ApiEvent, context: Context): Promise<APIGatewayProxyStructuredResultV2> => {
+    // A preflight's answer carries its own headers; a refused one none that would let the browser go on.
+    const preflight = cors?.preflight(event)
+    const answer = preflight ?? (await api(event, context))
+    const result = cors && !preflight ? cors.decorate(event, answer) : answer
+    return event.requestContext?.http?.method?.toUpperCase() === 'HEAD' ? withoutBody(result) : result
+  }
+}
+
+/** The answer to a HEAD request: the GET answer's headers, its length, no body. */
+const withoutBody = (result: APIGatewayProxyStructuredResultV2): APIGatewayProxyStructuredResultV2 => {
+  const body = result.body ?? ''
+  const length = Buffer.byteLength(body, result.isBase64Encoded ? 'base64' : 'utf8')
+  return { ...result, headers: { ...result.headers, 'content-length': String(length) }, body: '' }
 }
 
 export { Router }

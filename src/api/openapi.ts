@@ -1,6 +1,21 @@
 import { z } from 'zod'
+import {
+  countResponseSchema,
+  createResponseSchema,
+  errorResponseSchema,
+  eventResponseSchema,
+  graphResponseSchema,
+  instanceDetailSchema,
+  listResponseSchema,
+  operationResponseSchema,
+  passResultSchema,
+  scheduleSchema,
+  schedulesResponseSchema,
+  workflowTypeSchema,
+  workflowTypesResponseSchema,
+} from '../schemas/http-api.js'
 import { json } from './http.js'
-import { type Route, route } from './router.js'
+import { API_TAGS, type ApiTag, type ResponseSpec, type Route, route } from './router.js'
 
 type JsonSchema = Record<string, unknown>
 
@@ -32,29 +47,61 @@ const parameters = (schema: z.ZodType | undefined, location: 'path' | 'query'): 
   })
 }
 
+/** Response schemas described once under `components.schemas` and referred to wherever they are answered. */
+const COMPONENT_SCHEMAS: readonly (readonly [string, z.ZodType])[] = [
+  ['Error', errorResponseSchema],
+  ['InstanceDetail', instanceDetailSchema],
+  ['InstanceList', listResponseSchema],
+  ['Count', countResponseSchema],
+  ['Created', createResponseSchema],
+  ['OperationResult', operationResponseSchema],
+  ['PassResult', passResultSchema],
+  ['EventStored', eventResponseSchema],
+  ['GraphJson', graphResponseSchema],
+  ['WorkflowType', workflowTypeSchema],
+  ['WorkflowTypes', workflowTypesResponseSchema],
+  ['Schedule', scheduleSchema],
+  ['Schedules', schedulesResponseSchema],
+]
+
+const DESCRIPTION = [
+  'Workflow engine API. Errors are `{"error": {"code", "message", "details"}}`; a 400 names the field in',
+  '`details.field`. Every GET route also answers HEAD (the same status and headers, no body). List cursors are',
+  'bound to the filters and order of the list that issued them.',
+].join(' ')
+
 /** The OpenAPI 3.1 document of a route table, generated from the same zod schemas that validate requests. */
 export const buildOpenApiDocument = (routes: readonly Route[], version: string): JsonSchema => {
+  const schemaNames = new Map<z.ZodType, string>(COMPONENT_SCHEMAS.map(([name, schema]) => [schema, name]))
+  const schemas: Record<string, JsonSchema> = {}
+  const responses: Record<string, JsonSchema> = {}
+  const describe = (schema: z.ZodType): JsonSchema => {
+    const name = schemaNames.get(schema)
+    if (name === undefined) return toSchema(schema, 'output')
+    schemas[name] ??= toSchema(schema, 'output')
+    return { $ref: `#/components/schemas/${name}` }
+  }
+  const response = (spec: ResponseSpec): JsonSchema => {
+    const content: Record<string, JsonSchema> = {}
+    if (spec.schema) content[spec.contentType ?? 'application/json'] = { schema: describe(spec.schema) }
+    for (const [type, schema] of Object.entries(spec.alternatives ?? {})) content[type] = { schema: describe(schema) }
+    const described = { description: spec.description, ...(Object.keys(content).length ? { content } : {}) }
+    if (spec.name === undefined) return described
+    const known = responses[spec.name]
+    if (known !== undefined && JSON.stringify(known) !== JSON.stringify(described)) {
+      throw new Error(`two different responses are named ${spec.name}`)
+    }
+    responses[spec.name] = described
+    return { $ref: `#/components/responses/${spec.name}` }
+  }
   const paths: Record<string, Record<string, JsonSchema>> = {}
   for (const item of routes) {
     const operation: JsonSchema = {
       operationId: item.operationId,
       summary: item.summary,
+      tags: [item.tag],
       parameters: [...parameters(item.params, 'path'), ...parameters(item.query, 'query')],
-      responses: Object.fromEntries(
-        Object.entries(item.responses).map(([status, response]) => [
-          status,
-          {
-            description: response.description,
-            ...(response.schema
-              ? {
-                  content: {
-                    [response.contentType ?? 'application/json']: { schema: toSchema(response.schema, 'output') },
-                  },
-                }
-              : {}),
-          },
-        ]),
-      ),
+      responses: Object.fromEntries(Object.entries(item.responses).map(([status, spec]) => [status, response(spec)])),
     }
     if (item.body) {
       const { schema, optional } = unwrapOptional(item.body)
@@ -67,16 +114,17 @@ export const buildOpenApiDocument = (routes: readonly Route[], version: string):
     byMethod[item.method.toLowerCase()] = operation
     paths[item.path] = byMethod
   }
+  const used = new Set(routes.map((item) => item.tag))
   return {
     openapi: '3.1.0',
-    info: {
-      title: 'tickflow',
-      version,
-      description:
-        'Workflow engine API. Errors are `{"error": {"code", "message", "details"}}`; a 400 names the field in ' +
-        '`details.field`.',
-    },
+    info: { title: 'tickflow', version, description: DESCRIPTION },
+    // Relative: the API that serves this document (its docs page calls the same origin).
+    servers: [{ url: '/', description: 'the API serving this document' }],
+    tags: Object.entries(API_TAGS)
+      .filter(([name]) => used.has(name as ApiTag))
+      .map(([name, description]) => ({ name, description })),
     paths,
+    components: { schemas, responses },
   }
 }
 
@@ -90,7 +138,10 @@ export const withOpenApiRoute = (routes: readonly Route[], version: string): Rou
       path: '/openapi.json',
       operationId: 'getOpenApiDocument',
       summary: 'This API described as OpenAPI 3.1',
-      responses: { 200: { description: 'the OpenAPI document' } },
+      tag: 'documentation',
+      responses: {
+        200: { description: 'the OpenAPI document', schema: z.looseObject({ openapi: z.string() }) },
+      },
       handle: async () => {
         document ??= buildOpenApiDocument(all, version)
         return json(200, document)

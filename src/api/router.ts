@@ -10,7 +10,22 @@ export interface ResponseSpec {
   schema?: z.ZodType
   /** Default application/json. */
   contentType?: string
+  /** Other representations of the same answer, by content type (a graph as JSON next to its Mermaid text). */
+  alternatives?: Record<string, z.ZodType>
+  /** Shared by this name under `components.responses` of the OpenAPI document. */
+  name?: string
 }
+
+/** The groups of operations in the OpenAPI document, in the order the docs page shows them. */
+export const API_TAGS = {
+  workflows: 'Workflow instances: create, list, count, read, run, cancel, restart',
+  nodes: 'One node of an instance: external events and restarts',
+  schedules: 'Recurring schedules that start workflow instances',
+  'workflow-types': 'The registered workflow definitions and their graphs',
+  documentation: 'This API described as OpenAPI, and its docs page',
+} as const
+
+export type ApiTag = keyof typeof API_TAGS
 
 export interface RouteInput<P, Q, B> {
   params: P
@@ -26,6 +41,7 @@ export interface Route<P = unknown, Q = unknown, B = unknown> {
   path: string
   operationId: string
   summary: string
+  tag: ApiTag
   params?: z.ZodType<P>
   query?: z.ZodType<Q>
   body?: z.ZodType<B>
@@ -113,9 +129,17 @@ export class Router {
         path: request.path,
       })
     }
-    const found = matches.find((candidate) => candidate.compiled.route.method === request.method)
+    // HEAD is GET without the body (the handler drops it), on every GET route.
+    const method = request.method === 'HEAD' ? 'GET' : request.method
+    const found = matches.find((candidate) => candidate.compiled.route.method === method)
     if (!found) {
-      const allowed = [...new Set(matches.map((candidate) => candidate.compiled.route.method))]
+      const allowed = [
+        ...new Set(
+          matches.flatMap(({ compiled }) =>
+            compiled.route.method === 'GET' ? ['GET', 'HEAD'] : [compiled.route.method],
+          ),
+        ),
+      ]
       throw new HttpError(
         405,
         'METHOD_NOT_ALLOWED',

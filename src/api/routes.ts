@@ -1,3 +1,4 @@
+import { z } from 'zod'
 import type { WorkflowDefinition } from '../core/definition.js'
 import type { Engine, InstanceDetail } from '../core/engine.js'
 import { LockConflictError, WorkflowTypeNotFoundError } from '../core/errors.js'
@@ -37,26 +38,40 @@ import {
 } from '../schemas/http-api.js'
 import { definitionGraph, instanceGraph } from './graph.js'
 import { type ApiRequest, json, text } from './http.js'
+import { ListCursors } from './list-cursors.js'
 import { type ResponseSpec, type Route, route } from './router.js'
 
 export interface ApiDeps {
   engine: Engine
   clock: Clock
   sleep(ms: number): Promise<void>
-  /** How often a long-poll re-reads the instance. */
+  /** How often a long-poll re-reads the instance's status. */
   waitPollMs: number
+  /** The HMAC key of list cursors; a built-in default when absent (see ListCursors). */
+  cursorSecret?: string
 }
 
 const error = (description: string): ResponseSpec => ({ description, schema: errorResponseSchema })
-const COMMON_ERRORS: Record<number, ResponseSpec> = {
-  400: error('invalid request: `error.details.field` names the field'),
-  415: error('the body is not application/json'),
-  413: error('the body or a context is too large'),
-}
-const INSTANCE_ERRORS: Record<number, ResponseSpec> = {
-  ...COMMON_ERRORS,
-  404: error('unknown instance'),
-  409: error('the instance is locked by another runner, or the operation is not allowed in its state'),
+/** An error answer described once, under `components.responses`, and referred to by every route that gives it. */
+const shared = (name: string, description: string): ResponseSpec => ({ name, description, schema: errorResponseSchema })
+const BAD_REQUEST = shared('BadRequest', 'invalid request: `error.details.field` names the field')
+const TOO_LARGE = shared('PayloadTooLarge', 'the body or a context is too large')
+const NOT_JSON = shared('UnsupportedMediaType', 'the body is not application/json')
+const INSTANCE_NOT_FOUND = shared('InstanceNotFound', 'unknown instance')
+const TYPE_NOT_FOUND = shared('WorkflowTypeNotFound', 'unknown workflow type')
+const SCHEDULE_NOT_FOUND = shared('ScheduleNotFound', 'unknown schedule')
+const NO_SCHEDULER = shared('NoScheduler', 'this deployment has no scheduler')
+const INSTANCE_CONFLICT = shared(
+  'InstanceConflict',
+  'the instance is locked by another runner, or the operation is not allowed in its state',
+)
+/** What a request with a body may be refused for, before any route sees it. */
+const BODY_ERRORS: Record<number, ResponseSpec> = { 400: BAD_REQUEST, 413: TOO_LARGE, 415: NOT_JSON }
+const INSTANCE_READ_ERRORS: Record<number, ResponseSpec> = { 400: BAD_REQUEST, 404: INSTANCE_NOT_FOUND }
+const INSTANCE_WRITE_ERRORS: Record<number, ResponseSpec> = {
+  ...BODY_ERRORS,
+  404: INSTANCE_NOT_FOUND,
+  409: INSTANCE_CONFLICT,
 }
 
 const describeType = (engine: Engine, definition: WorkflowDefinition) => ({
@@ -75,7 +90,10 @@ const describeType = (engine: Engine, definition: WorkflowDefinition) => ({
   mermaid: definitionGraph(definition),
 })
 
-/** Re-reads the instance until it is terminal or the time is up; answers as soon as it is terminal. */
+/**
+ * Watches the instance's status with small reads until it is terminal or the time is up, then reads the whole
+ * instance once; answers as soon as it is terminal.
+ */
 export const waitForTerminal = async (
   deps: ApiDeps,
   instanceId: string,
@@ -84,14 +102,14 @@ export const waitForTerminal = async (
 ): Promise<InstanceDetail> => {
   const budget = Math.min(timeoutMs, (remainingTimeMs?.() ?? Number.POSITIVE_INFINITY) - 1_000)
   const deadline = deps.clock.nowMs() + budget
-  let detail = await deps.engine.get(instanceId)
-  while (!isTerminalInstanceStatus(detail.status)) {
+  let view = await deps.engine.getStatus(instanceId)
+  while (!isTerminalInstanceStatus(view.status)) {
     const left = deadline - deps.clock.nowMs()
     if (left <= 0) break
     await deps.sleep(Math.min(deps.waitPollMs, left))
-    detail = await deps.engine.get(instanceId)
+    view = await deps.engine.getStatus(instanceId, view)
   }
-  return detail
+  return deps.engine.get(instanceId)
 }
 
 /** The Lambda's remaining time, for sizing the lease of a pass the request runs; undefined outside Lambda. */
@@ -129,18 +147,20 @@ export const runWhenFree = async (
 /** Every route of the HTTP API. The OpenAPI document is generated from this table. */
 export const apiRoutes = (deps: ApiDeps): Route[] => {
   const { engine } = deps
+  const cursors = new ListCursors(deps.cursorSecret)
   return [
     route({
       method: 'POST',
       path: '/workflows',
+      tag: 'workflows',
       operationId: 'createWorkflow',
       summary: 'Create a workflow instance (and run it unless run is false); idempotent with a client-chosen id',
       body: createBodySchema,
       responses: {
         201: { description: 'created', schema: createResponseSchema },
         200: { description: 'the same request was already stored (idempotent replay)', schema: createResponseSchema },
-        ...COMMON_ERRORS,
-        404: error('unknown workflow type'),
+        ...BODY_ERRORS,
+        404: TYPE_NOT_FOUND,
         409: error('an instance with this id exists with a different request'),
       },
       handle: async ({ body, request }) => {
@@ -155,29 +175,37 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'GET',
       path: '/workflows',
+      tag: 'workflows',
       operationId: 'listWorkflows',
       summary: 'List instances, newest first, filtered by type, status, business id and creation time',
       query: listQuerySchema,
-      responses: { 200: { description: 'a page of instances', schema: listResponseSchema }, ...COMMON_ERRORS },
-      handle: async ({ query }) => json(200, await engine.list(query)),
+      responses: { 200: { description: 'a page of instances', schema: listResponseSchema }, 400: BAD_REQUEST },
+      handle: async ({ query }) => {
+        const { cursor, limit, ...binding } = query
+        const position = cursor === undefined ? undefined : cursors.open(cursor, binding)
+        const page = await engine.list({ ...query, ...(position === undefined ? {} : { cursor: position }) })
+        return json(200, page.cursor === undefined ? page : { ...page, cursor: cursors.seal(page.cursor, binding) })
+      },
     }),
     route({
       method: 'GET',
       path: '/workflows/count',
+      tag: 'workflows',
       operationId: 'countWorkflows',
       summary: 'Count instances with the same filters as the list',
       query: countQuerySchema,
-      responses: { 200: { description: 'the count', schema: countResponseSchema }, ...COMMON_ERRORS },
+      responses: { 200: { description: 'the count', schema: countResponseSchema }, 400: BAD_REQUEST },
       handle: async ({ query }) => json(200, { count: await engine.count(query) }),
     }),
     route({
       method: 'GET',
       path: '/workflows/{id}',
+      tag: 'workflows',
       operationId: 'getWorkflow',
       summary: `An instance with every node in definition order; wait=terminal long-polls up to ${MAX_WAIT_SECONDS} s`,
       params: instancePathSchema,
       query: getQuerySchema,
-      responses: { 200: { description: 'the instance', schema: instanceDetailSchema }, ...INSTANCE_ERRORS },
+      responses: { 200: { description: 'the instance', schema: instanceDetailSchema }, ...INSTANCE_READ_ERRORS },
       handle: async ({ params, query, request }) => {
         if (query.wait !== 'terminal') return json(200, await engine.get(params.id))
         const timeoutMs = (query.timeoutSeconds ?? MAX_WAIT_SECONDS) * 1000
@@ -187,13 +215,19 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'GET',
       path: '/workflows/{id}/graph',
+      tag: 'workflows',
       operationId: 'getWorkflowGraph',
       summary: 'A Mermaid flowchart of the instance, nodes styled by status (text, or JSON with format=json)',
       params: instancePathSchema,
       query: graphQuerySchema,
       responses: {
-        200: { description: 'Mermaid flowchart source', contentType: 'text/plain', schema: graphResponseSchema },
-        ...INSTANCE_ERRORS,
+        200: {
+          description: 'the Mermaid flowchart source as text/plain, or with format=json as a JSON object',
+          contentType: 'text/plain',
+          schema: z.string().meta({ description: 'Mermaid flowchart source' }),
+          alternatives: { 'application/json': graphResponseSchema },
+        },
+        ...INSTANCE_READ_ERRORS,
       },
       handle: async ({ params, query }) => {
         const graph = instanceGraph(await engine.get(params.id))
@@ -203,6 +237,7 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'POST',
       path: '/workflows/{id}/run',
+      tag: 'workflows',
       operationId: 'runWorkflow',
       summary: 'Run one pass now (explicit: every waiting node; due: only what is due)',
       params: instancePathSchema,
@@ -213,7 +248,7 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
           description: `another pass holds the instance and was still running after ${BUSY_RUN_WAIT_MS / 1000} s (Retry-After)`,
           schema: runBusyResponseSchema,
         },
-        ...INSTANCE_ERRORS,
+        ...INSTANCE_WRITE_ERRORS,
       },
       handle: async ({ params, body, request }) => {
         const outcome = await runWhenFree(
@@ -244,20 +279,22 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'POST',
       path: '/workflows/{id}/cancel',
+      tag: 'workflows',
       operationId: 'cancelWorkflow',
       summary: 'Cancel a non-terminal instance; a second cancel answers changed=false',
       params: instancePathSchema,
-      responses: { 200: { description: 'canceled', schema: operationResponseSchema }, ...INSTANCE_ERRORS },
+      responses: { 200: { description: 'canceled', schema: operationResponseSchema }, ...INSTANCE_WRITE_ERRORS },
       handle: async ({ params, request }) => json(200, await engine.cancel(params.id, remaining(request))),
     }),
     route({
       method: 'POST',
       path: '/workflows/{id}/restart',
+      tag: 'workflows',
       operationId: 'restartWorkflow',
       summary: 'Restart a failed or canceled instance, optionally with a new input',
       params: instancePathSchema,
       body: restartInstanceBodySchema,
-      responses: { 200: { description: 'restarted', schema: operationResponseSchema }, ...INSTANCE_ERRORS },
+      responses: { 200: { description: 'restarted', schema: operationResponseSchema }, ...INSTANCE_WRITE_ERRORS },
       handle: async ({ params, body, request }) => {
         const { pass: _pass, ...result } = await engine.restartInstance({
           instanceId: params.id,
@@ -270,13 +307,14 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'POST',
       path: '/workflows/{id}/nodes/{node}/restart',
+      tag: 'nodes',
       operationId: 'restartNode',
       summary: 'Restart a node and its descendants (force: also on a terminal instance)',
       params: nodePathSchema,
       body: restartNodeBodySchema,
       responses: {
         200: { description: 'restarted', schema: operationResponseSchema },
-        ...INSTANCE_ERRORS,
+        ...INSTANCE_WRITE_ERRORS,
         404: error('unknown instance or node'),
       },
       handle: async ({ params, body, request }) => {
@@ -292,13 +330,14 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'POST',
       path: '/workflows/{id}/nodes/{node}/events',
+      tag: 'nodes',
       operationId: 'sendNodeEvent',
       summary: 'Send an external event to a node (versioned by eventTs; the instance becomes due at once)',
       params: nodePathSchema,
       body: eventBodySchema,
       responses: {
         202: { description: 'stored', schema: eventResponseSchema },
-        ...INSTANCE_ERRORS,
+        ...INSTANCE_WRITE_ERRORS,
         404: error('unknown instance or node'),
         409: error('an event with a newer eventTs is stored, or the node or instance is terminal'),
       },
@@ -316,53 +355,57 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'POST',
       path: '/schedules',
+      tag: 'schedules',
       operationId: 'putSchedule',
       summary: 'Create or replace a recurring schedule that starts a workflow type on a cron or rate expression',
       body: putScheduleBodySchema,
       responses: {
         200: { description: 'stored', schema: scheduleSchema },
-        ...COMMON_ERRORS,
-        404: error('unknown workflow type'),
-        501: error('this deployment has no scheduler'),
+        ...BODY_ERRORS,
+        404: TYPE_NOT_FOUND,
+        501: NO_SCHEDULER,
       },
       handle: async ({ body }) => json(200, await engine.putSchedule(body)),
     }),
     route({
       method: 'GET',
       path: '/schedules',
+      tag: 'schedules',
       operationId: 'listSchedules',
       summary: 'The recurring schedules',
       responses: {
         200: { description: 'schedules', schema: schedulesResponseSchema },
-        501: error('this deployment has no scheduler'),
+        501: NO_SCHEDULER,
       },
       handle: async () => json(200, { items: await engine.listSchedules() }),
     }),
     route({
       method: 'GET',
       path: '/schedules/{name}',
+      tag: 'schedules',
       operationId: 'getSchedule',
       summary: 'One recurring schedule',
       params: schedulePathSchema,
       responses: {
         200: { description: 'the schedule', schema: scheduleSchema },
-        400: COMMON_ERRORS[400] as ResponseSpec,
-        404: error('unknown schedule'),
-        501: error('this deployment has no scheduler'),
+        400: BAD_REQUEST,
+        404: SCHEDULE_NOT_FOUND,
+        501: NO_SCHEDULER,
       },
       handle: async ({ params }) => json(200, await engine.getSchedule(params.name)),
     }),
     route({
       method: 'DELETE',
       path: '/schedules/{name}',
+      tag: 'schedules',
       operationId: 'deleteSchedule',
       summary: 'Delete a recurring schedule (instances it started are not touched)',
       params: schedulePathSchema,
       responses: {
         204: { description: 'deleted' },
-        400: COMMON_ERRORS[400] as ResponseSpec,
-        404: error('unknown schedule'),
-        501: error('this deployment has no scheduler'),
+        400: BAD_REQUEST,
+        404: SCHEDULE_NOT_FOUND,
+        501: NO_SCHEDULER,
       },
       handle: async ({ params }) => {
         await engine.deleteSchedule(params.name)
@@ -372,6 +415,7 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'GET',
       path: '/workflow-types',
+      tag: 'workflow-types',
       operationId: 'listWorkflowTypes',
       summary: 'The registered workflow types with their graphs',
       responses: { 200: { description: 'workflow types', schema: workflowTypesResponseSchema } },
@@ -381,13 +425,14 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
     route({
       method: 'GET',
       path: '/workflow-types/{type}',
+      tag: 'workflow-types',
       operationId: 'getWorkflowType',
       summary: 'One workflow type with its graph',
       params: typePathSchema,
       responses: {
         200: { description: 'the workflow type', schema: workflowTypeSchema },
-        400: COMMON_ERRORS[400] as ResponseSpec,
-        404: error('unknown workflow type'),
+        400: BAD_REQUEST,
+        404: TYPE_NOT_FOUND,
       },
       handle: async ({ params }) => {
         if (!engine.registry.hasDefinition(params.type)) throw new WorkflowTypeNotFoundError(params.type)

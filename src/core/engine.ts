@@ -52,6 +52,7 @@ import {
   type InstanceChange,
   InstanceExistsError,
   type InstanceRecord,
+  type InstanceStatusView,
   type InstanceStore,
   type Lease,
   type ListPage,
@@ -591,6 +592,17 @@ export class Engine {
       detail.lease = { owner: record.leaseOwner, untilMs: record.leaseUntilMs }
     }
     return detail
+  }
+
+  /**
+   * The status alone, from a small read: what a long-poll watches before reading the whole instance. Pass the
+   * previous view back to let the store read a smaller copy.
+   */
+  async getStatus(instanceId: string, previous?: InstanceStatusView): Promise<InstanceStatusView> {
+    const id = parse(instanceIdSchema, instanceId)
+    const view = await this.#store.getInstanceStatus(id, previous)
+    if (!view) throw new InstanceNotFoundError(id)
+    return view
   }
 
   /** Lists instances, newest first by default, filtered by type, status, business id and creation time. */

@@ -171,6 +171,13 @@ export interface ListPage {
   cursor?: string
 }
 
+/** What a long-poll watches: the status, and what a store needs to find a cheaper copy of it next time. */
+export interface InstanceStatusView {
+  status: InstanceStatus
+  workflowType: string
+  createdAtMs: number
+}
+
 export type CountQuery = Omit<ListQuery, 'limit' | 'cursor' | 'order'>
 
 /** Raised by `createInstance` when the id is taken; carries what is stored. */
@@ -216,6 +223,11 @@ export interface InstanceStore {
   /** Removes the due time of a terminal instance that nobody holds (left by an operation that died). */
   clearTerminalDue(instanceId: string, nowMs: number): Promise<void>
   getInstance(instanceId: string): Promise<InstanceRecord | undefined>
+  /**
+   * A small read of the status alone; may lag a write slightly (eventually consistent where that is cheaper).
+   * `known`, a view read earlier, lets a store read a small copy (an index entry) instead of the item.
+   */
+  getInstanceStatus(instanceId: string, known?: InstanceStatusView): Promise<InstanceStatusView | undefined>
   /** Number of shards of the due index; `queryDue` is asked once per shard. */
   readonly dueShards: number
   /** Instances of one shard due at or before `nowMs`, earliest first, without reading any other instance. */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
 import type { ApiEvent } from '../api/handler.js'
+import { apiGatewayQueryParameters } from '../api/query-string.js'
 
 export type ApiLambda = (event: ApiEvent, context: Context) => Promise<APIGatewayProxyStructuredResultV2>
 
@@ -27,22 +28,25 @@ const readBody = (request: IncomingMessage): Promise<Buffer | 'too-large'> =>
 
 /** An API Gateway HTTP API event (payload format 2.0) for a Node request, as the `$default` stage sends it. */
 export const toApiEvent = (request: IncomingMessage, body: Buffer, requestId: string): ApiEvent => {
-  const url = new URL(request.url ?? '/', 'http://localhost')
+  const target = request.url ?? '/'
+  const queryAt = target.indexOf('?')
+  // The path as URL parsing gives it; the query string exactly as the client sent it, as API Gateway passes it.
+  const url = new URL(queryAt === -1 ? target : target.slice(0, queryAt), 'http://localhost')
+  const rawQueryString = queryAt === -1 ? '' : target.slice(queryAt + 1)
+  const query = apiGatewayQueryParameters(rawQueryString)
   const headers: Record<string, string> = {}
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value
   }
-  const query: Record<string, string> = {}
-  for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value
   const method = (request.method ?? 'GET').toUpperCase()
   const now = new Date()
   return {
     version: '2.0',
     routeKey: '$default',
     rawPath: url.pathname,
-    rawQueryString: url.search.slice(1),
+    rawQueryString,
     headers,
-    ...(Object.keys(query).length ? { queryStringParameters: query } : {}),
+    ...(query === undefined ? {} : { queryStringParameters: query }),
     requestContext: {
       accountId: '000000000000',
       apiId: 'local',
@@ -52,7 +56,7 @@ export const toApiEvent = (request: IncomingMessage, body: Buffer, requestId: st
         method,
         path: url.pathname,
         protocol: `HTTP/${request.httpVersion}`,
-        sourceIp: request.socket.remoteAddress ?? '127.0.0.1',
+        sourceIp: request.socket?.remoteAddress ?? '127.0.0.1',
         userAgent: headers['user-agent'] ?? '',
       },
       requestId,

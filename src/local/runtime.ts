@@ -7,6 +7,7 @@ import { DynamoDbStore } from '../adapters/dynamodb/dynamodb-store.js'
 import { ensureTable } from '../adapters/dynamodb/table.js'
 import { LocalQueue } from '../adapters/memory/local-queue.js'
 import { LocalScheduler } from '../adapters/memory/local-scheduler.js'
+import type { ApiSettings } from '../api/api-settings.js'
 import { createApiHandler } from '../api/handler.js'
 import { Engine } from '../core/engine.js'
 import type { Logger, LogLevel } from '../core/ports.js'
@@ -34,6 +35,8 @@ export interface LocalRuntimeOptions {
   /** How often queues are drained and due wake-ups and schedules fired. */
   pumpIntervalMs: number
   logLevel: LogLevel
+  /** CORS and the cursor secret, as the API function reads them (CORS_*, CURSOR_SECRET). */
+  api?: ApiSettings
   /** Where the banner and the runtime's own lines go. */
   print: (line: string) => void
 }
@@ -169,6 +172,7 @@ export const startLocalRuntime = async (options: LocalRuntimeOptions): Promise<L
       clock: systemClock,
       sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
       waitPollMs: 200,
+      ...options.api,
     })
     const server = serveApi(
       async (event, context) => {
@@ -224,7 +228,7 @@ const banner = (url: string, options: LocalRuntimeOptions, dynamodbEndpoint: str
     `  curl -s -X POST ${url}/workflows ${json} -d '{"workflowType":"order","context":{"lines":[{"sku":"A-1","quantity":2,"price":9.5}]}}'`,
     `  curl -s -X POST ${url}/workflows ${json} -d '{"workflowType":"subscription-billing","context":{"customer":"c-1","amount":30,"declines":1}}'`,
     `  curl -s "${url}/workflows?workflowType=order"`,
-    `  curl -s ${url}/openapi.json`,
+    `  curl -s ${url}/openapi.json        # or open ${url}/docs in a browser`,
     '',
     'Ctrl-C stops everything.',
     '',

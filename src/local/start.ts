@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util'
+import { apiSettingsFromEnv } from '../api/api-settings.js'
 import type { LogLevel } from '../core/ports.js'
+import { parseApiEnv } from '../schemas/env.js'
 import { startLocalRuntime } from './runtime.js'
 
 /**
@@ -24,6 +26,16 @@ if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
   process.exit(2)
 }
 
+// CORS_* and CURSOR_SECRET, read as the API function reads them.
+const api = (() => {
+  try {
+    return apiSettingsFromEnv(parseApiEnv(process.env))
+  } catch (error) {
+    console.error((error as Error).message)
+    process.exit(2)
+  }
+})()
+
 const print = (line: string) => process.stdout.write(`${line}\n`)
 
 try {
@@ -37,6 +49,7 @@ try {
     tickIntervalMs: Number(process.env.TICK_INTERVAL_SECONDS ?? 5) * 1000,
     pumpIntervalMs: 200,
     logLevel,
+    api,
     print,
   })
   let stopping = false

@@ -3,6 +3,52 @@ import { z } from 'zod'
 /** The environment a Lambda function of tickflow reads at cold start. */
 const arn = z.string().regex(/^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$/, 'must be an ARN')
 
+/** A comma-separated list in one variable; blank entries are dropped, an empty variable is no list. */
+const commaList = <T extends string>(item: z.ZodType<T, string>) =>
+  z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== ''),
+    )
+    .pipe(z.array(item))
+const origin = z
+  .string()
+  .regex(/^(?:\*|https?:\/\/[^/\s?#]+)$/, 'each origin must be scheme://host[:port] without a path, or *')
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be header names')
+const emptyIsAbsent = (value: unknown) => (value === '' ? undefined : value)
+
+/**
+ * The HTTP API's own settings, read by the API function and by `npm start`. CORS is off unless
+ * CORS_ALLOWED_ORIGINS names at least one origin.
+ */
+export const apiEnvFields = {
+  CORS_ALLOWED_ORIGINS: z.preprocess(emptyIsAbsent, commaList(origin).optional()),
+  CORS_ALLOWED_METHODS: commaList(z.enum(['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS', '*'])).default([
+    'GET',
+    'HEAD',
+    'POST',
+    'DELETE',
+  ]),
+  CORS_ALLOWED_HEADERS: commaList(headerName).default([
+    'content-type',
+    'authorization',
+    'x-amz-date',
+    'x-amz-security-token',
+    'x-amz-content-sha256',
+  ]),
+  CORS_EXPOSED_HEADERS: commaList(headerName).default(['location', 'allow']),
+  CORS_MAX_AGE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
+  /** The HMAC key of list cursors: every API function of a deployment must share it. */
+  CURSOR_SECRET: z.preprocess(emptyIsAbsent, z.string().min(16, 'must be at least 16 characters').optional()),
+}
+
+export const apiEnvSchema = z.object(apiEnvFields)
+
+export type ApiEnv = z.infer<typeof apiEnvSchema>
+
 export const runtimeEnvSchema = z.object({
   TABLE_NAME: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name'),
   DYNAMODB_ENDPOINT: z.url().optional(),
@@ -23,10 +69,15 @@ export const runtimeEnvSchema = z.object({
 
 export type RuntimeEnv = z.infer<typeof runtimeEnvSchema>
 
-/** Fails fast with a message naming every variable that is missing or wrong. */
-export const parseRuntimeEnv = (env: Record<string, string | undefined>): RuntimeEnv => {
-  const parsed = runtimeEnvSchema.safeParse(env)
+const parseEnv = <T extends z.ZodType>(schema: T, env: Record<string, string | undefined>): z.infer<T> => {
+  const parsed = schema.safeParse(env)
   if (parsed.success) return parsed.data
   const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`)
   throw new Error(`invalid environment: ${problems.join('; ')}`)
 }
+
+/** Fails fast with a message naming every variable that is missing or wrong. */
+export const parseRuntimeEnv = (env: Record<string, string | undefined>): RuntimeEnv => parseEnv(runtimeEnvSchema, env)
+
+/** The HTTP API's settings alone (for `npm start`), failing like parseRuntimeEnv. */
+export const parseApiEnv = (env: Record<string, string | undefined>): ApiEnv => parseEnv(apiEnvSchema, env)

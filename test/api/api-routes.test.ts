@@ -870,6 +870,8 @@ describe('GET /openapi.json', () => {
         'GET /schedules/{name}',
         'DELETE /schedules/{name}',
         'GET /openapi.json',
+        'GET /docs',
+        'GET /docs/{asset}',
       ].sort(),
     )
     const result = await new Validator().validate(document)
@@ -1115,11 +1117,11 @@ describe('rejecting bad requests: 4xx, the error body, and nothing stored', () =
   )
 
   it.each([
-    ['DELETE', '/workflows', ['GET', 'POST']],
-    ['PUT', '/workflows/abc', ['GET']],
+    ['DELETE', '/workflows', ['GET', 'HEAD', 'POST']],
+    ['PUT', '/workflows/abc', ['GET', 'HEAD']],
     ['GET', '/workflows/abc/cancel', ['POST']],
-    ['POST', '/workflow-types', ['GET']],
-    ['POST', '/workflows/count', ['GET']],
+    ['POST', '/workflow-types', ['GET', 'HEAD']],
+    ['POST', '/workflows/count', ['GET', 'HEAD']],
   ])('answers 405 with an allow header to %s %s', async (method, path, allowed) => {
     const before = await snapshot()
     const reply = await send(apiEvent(method, path))

@@ -305,6 +305,30 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
       })
     })
 
+    describe('getInstanceStatus', () => {
+      it('reads the status, type and creation time, and nothing for an unknown id', async () => {
+        await store.createInstance(anInstance('watched', { status: 'init', createdAtMs: T0 + 7 }))
+        expect(await store.getInstanceStatus('watched')).toEqual({
+          status: 'init',
+          workflowType: 'orders',
+          createdAtMs: T0 + 7,
+        })
+        expect(await store.getInstanceStatus('no-such-instance')).toBeUndefined()
+      })
+
+      it('follows status changes when given the view it read before', async () => {
+        await store.createInstance(anInstance('followed', { status: 'init' }))
+        const first = await store.getInstanceStatus('followed')
+        const lease = await acquired(store, 'followed', 'owner-a', T0)
+        await store.writeUnderLease(lease, { updatedAtMs: T0 + SECOND, status: 'completed', release: true })
+        expect(await store.getInstanceStatus('followed', first)).toEqual({
+          status: 'completed',
+          workflowType: 'orders',
+          createdAtMs: T0,
+        })
+      })
+    })
+
     describe('acquireLease', () => {
       it('throws InstanceNotFoundError for an unknown id and creates nothing', async () => {
         const error = await rejectionOf(store.acquireLease('ghost', 'runner', T0, T0 + LEASE_MS))

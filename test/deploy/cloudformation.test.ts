@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, isAbsolute, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { INDEX } from '../../src/adapters/dynamodb/keys.js'
 import { tableDefinition } from '../../src/adapters/dynamodb/table.js'
-import { runtimeEnvSchema } from '../../src/schemas/env.js'
+import { apiEnvSchema, runtimeEnvSchema } from '../../src/schemas/env.js'
 import {
   arnOf,
   asArray,
@@ -311,6 +311,11 @@ const artifactOf = (name: FunctionName): string => {
 
 // ---- the tests -------------------------------------------------------------------------------------------------
 
+/** The files of the docs page, packaged with the api function only (src/api/docs.ts serves them). */
+const DOCS_ASSETS = ['package.json', 'swagger-ui-bundle.js', 'swagger-ui.css'].map(
+  (file) => `node_modules/swagger-ui-dist/${file}`,
+)
+
 describe('the packaged functions', () => {
   it('are exactly api, tick, worker, events and start, on nodejs22.x and arm64', () => {
     expect(Object.keys(stateFunctions).sort()).toEqual([...FUNCTION_NAMES].sort())
@@ -336,8 +341,13 @@ describe('the packaged functions', () => {
 
   it.each(FUNCTION_NAMES)('%s: the bundle holds no AWS SDK and needs no CommonJS require', (name) => {
     const entries = readZip(artifactOf(name))
-    expect(entries.filter((entry) => /(^|\/)node_modules\//.test(entry.name)).map((entry) => entry.name)).toEqual([])
-    for (const entry of entries.filter((e) => /\.m?js$/.test(e.name))) {
+    expect(
+      entries
+        .filter((entry) => /(^|\/)node_modules\//.test(entry.name))
+        .map((entry) => entry.name)
+        .sort(),
+    ).toEqual(name === 'api' ? [...DOCS_ASSETS].sort() : [])
+    for (const entry of entries.filter((e) => /\.m?js$/.test(e.name) && !e.name.startsWith('node_modules/'))) {
       const code = entry.read().toString('utf8')
       // esbuild marks every bundled module with its path (the bundles are not minified).
       expect(code, `${entry.name} bundles AWS SDK code`).not.toMatch(
@@ -381,12 +391,112 @@ describe('the packaged functions', () => {
   })
 })
 
+describe('CORS', () => {
+  const api = () => byType('AWS::ApiGatewayV2::Api')[0]?.[1].Properties ?? {}
+
+  it('is off by default: no CorsConfiguration, and the api function reads no origin', () => {
+    expect(api().CorsConfiguration).toBeUndefined()
+    expect(envOf('api').CORS_ALLOWED_ORIGINS).toBe('')
+  })
+
+  it("the HTTP API's setting comes from the same parameters as the api function's CORS_* variables", async () => {
+    const { default: corsSetting } = (await import(pathToFileURL(join(repoRoot, 'infra/cors.cjs')).href)) as {
+      default: (context: { resolveVariable: (name: string) => Promise<unknown> }) => Promise<unknown>
+    }
+    const params: Record<string, unknown> = {
+      corsAllowedOrigins: 'https://a.example, https://b.example',
+      corsAllowedMethods: 'GET,POST',
+      corsAllowedHeaders: 'content-type',
+      corsExposedHeaders: 'location',
+      corsMaxAgeSeconds: 60,
+    }
+    const resolveVariable = async (name: string) => params[name.replace(/^param:/, '')]
+    expect(await corsSetting({ resolveVariable })).toEqual({
+      allowedOrigins: ['https://a.example', 'https://b.example'],
+      allowedMethods: ['GET', 'POST'],
+      allowedHeaders: ['content-type'],
+      exposedResponseHeaders: ['location'],
+      maxAge: 60,
+    })
+    const env = apiEnvSchema.parse({
+      CORS_ALLOWED_ORIGINS: params.corsAllowedOrigins,
+      CORS_ALLOWED_METHODS: params.corsAllowedMethods,
+      CORS_ALLOWED_HEADERS: params.corsAllowedHeaders,
+      CORS_EXPOSED_HEADERS: params.corsExposedHeaders,
+      CORS_MAX_AGE_SECONDS: String(params.corsMaxAgeSeconds),
+    })
+    expect(env.CORS_ALLOWED_ORIGINS).toEqual(['https://a.example', 'https://b.example'])
+    params.corsAllowedOrigins = ''
+    expect(await corsSetting({ resolveVariable })).toBe(false)
+    // The template passes every parameter to the function under its variable's name.
+    const variables = envOf('api')
+    for (const variable of ['CORS_ALLOWED_METHODS', 'CORS_ALLOWED_HEADERS', 'CORS_EXPOSED_HEADERS']) {
+      expect(typeof variables[variable]).toBe('string')
+    }
+  })
+})
+
+describe('the docs page in the api package', () => {
+  it('carries the Swagger UI files exactly as swagger-ui-dist ships them, and the zip stays small', () => {
+    const entries = new Map(readZip(artifactOf('api')).map((entry) => [entry.name, entry]))
+    for (const asset of DOCS_ASSETS) {
+      const entry = entries.get(asset)
+      expect(entry, asset).toBeDefined()
+      expect(entry?.read().equals(readFileSync(join(repoRoot, asset)))).toBe(true)
+    }
+    // ~0.2 MB of code and ~0.55 MB of compressed Swagger UI.
+    expect(statSync(artifactOf('api')).size).toBeLessThan(1.5 * 1024 * 1024)
+  })
+
+  it('is served by the packaged handler from the files in its own zip', () => {
+    const dir = join(packageDir, 'bundle-check', 'api-docs')
+    rmSync(dir, { recursive: true, force: true })
+    for (const entry of readZip(artifactOf('api'))) {
+      if (entry.name.endsWith('/')) continue
+      mkdirSync(dirname(join(dir, entry.name)), { recursive: true })
+      writeFileSync(join(dir, entry.name), entry.read())
+    }
+    // Mark the packaged copy, so that finding the repository's own copy instead would show.
+    const css = join(dir, 'node_modules/swagger-ui-dist/swagger-ui.css')
+    writeFileSync(css, `${readFileSync(css, 'utf8')}/* packaged */`)
+    const url = pathToFileURL(join(dir, 'functions/api.mjs')).href
+    const event = {
+      version: '2.0',
+      rawPath: '/docs/swagger-ui.css',
+      rawQueryString: '',
+      headers: {},
+      isBase64Encoded: false,
+      requestContext: { http: { method: 'GET' }, requestId: 'r', stage: '$default' },
+    }
+    const script = `const m = await import(${JSON.stringify(url)}); const r = await m.handler(${JSON.stringify(event)}, {}); console.log(JSON.stringify({ status: r.statusCode, type: r.headers['content-type'], marked: r.body.endsWith('/* packaged */') }))`
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        AWS_REGION: REGION,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        ...standInEnv('api'),
+      },
+      encoding: 'utf8',
+      timeout: 20_000,
+    })
+    expect(JSON.parse(output.trim().split('\n').pop() as string)).toEqual({
+      status: 200,
+      type: 'text/css; charset=utf-8',
+      marked: true,
+    })
+    rmSync(dir, { recursive: true, force: true })
+  })
+})
+
 describe('the environment of each function', () => {
   const known = Object.keys(runtimeEnvSchema.shape)
+  const apiKnown = [...known, ...Object.keys(apiEnvSchema.shape)]
 
   it.each(FUNCTION_NAMES)('%s: parses with the runtime schema and names only known variables', (name) => {
     const env = standInEnv(name)
-    expect(Object.keys(env).filter((variable) => !known.includes(variable))).toEqual([])
+    const allowed = name === 'api' ? apiKnown : known
+    expect(Object.keys(env).filter((variable) => !allowed.includes(variable))).toEqual([])
+    if (name === 'api') expect(apiEnvSchema.parse(env).CORS_ALLOWED_ORIGINS).toBeUndefined()
     const parsed = runtimeEnvSchema.parse(env)
     // Endpoints are for local runs only.
     expect(parsed.DYNAMODB_ENDPOINT).toBeUndefined()

@@ -218,6 +218,8 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
 /** Why `reply` breaks the contract, or undefined. */
 const contractBreach = (request: FuzzRequest, reply: Reply): string | undefined => {
   if (!(reply.status >= 200 && reply.status < 500)) return `status ${reply.status}`
+  // HEAD answers as GET would, without the body.
+  if (request.method.toUpperCase() === 'HEAD') return reply.text === '' ? undefined : 'HEAD answered with a body'
   const json = /^application\/json/i.test(reply.headers['content-type'] ?? '')
   if (reply.status < 300) {
     if (!json || reply.text === '') return undefined

@@ -28,6 +28,7 @@ import {
   type InstanceChange,
   InstanceExistsError,
   type InstanceRecord,
+  type InstanceStatusView,
   type InstanceStore,
   type InstanceSummary,
   type Lease,
@@ -37,7 +38,7 @@ import {
 } from '../../core/store.js'
 import { classifyAwsError } from '../aws-errors.js'
 import { recordFromItem, recordToItem } from './item-codec.js'
-import { DUE_SHARDS, definitionKey, instanceKey } from './keys.js'
+import { createdKey, DUE_SHARDS, definitionKey, INDEX, instanceKey } from './keys.js'
 import {
   acquireLeaseParams,
   clearTerminalDueParams,
@@ -90,6 +91,12 @@ const decodeCursor = (cursor: string): string => {
     throw new ValidationError('cursor is not a cursor this service issued', 'cursor')
   }
 }
+
+const statusViewSchema = z.object({
+  status: z.enum(['init', 'running', 'completed', 'failed', 'canceled']),
+  wfType: z.string(),
+  createdAtMs: z.number(),
+})
 
 const summarySchema = z.object({
   id: z.string(),
@@ -276,6 +283,46 @@ export class DynamoDbStore implements InstanceStore {
       this.#doc.send(new GetCommand({ TableName: this.tableName, Key: instanceKey(instanceId), ConsistentRead: true })),
     )
     return result.Item ? recordFromItem(result.Item) : undefined
+  }
+
+  /**
+   * The status without the item's bulk. DynamoDB bills a projected GetItem for the whole item's size, so only the
+   * first read is one (eventually consistent: half price); with `known`, the status is read from the instance's
+   * `byType` index entry, a few dozen bytes: 0.5 read units however large the instance.
+   */
+  async getInstanceStatus(instanceId: string, known?: InstanceStatusView): Promise<InstanceStatusView | undefined> {
+    if (known !== undefined) {
+      const result = await this.#send('getInstanceStatus', () =>
+        this.#doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: INDEX.byType,
+            KeyConditionExpression: 'wfType = :type AND createdKey = :created',
+            ExpressionAttributeValues: {
+              ':type': known.workflowType,
+              ':created': createdKey(known.createdAtMs, instanceId),
+            },
+            ProjectionExpression: '#status',
+            ExpressionAttributeNames: { '#status': 'status' },
+          }),
+        ),
+      )
+      const entry = result.Items?.[0]
+      if (entry !== undefined) return { ...known, status: statusViewSchema.shape.status.parse(entry.status) }
+    }
+    const result = await this.#send('getInstanceStatus', () =>
+      this.#doc.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: instanceKey(instanceId),
+          ProjectionExpression: '#status, wfType, createdAtMs',
+          ExpressionAttributeNames: { '#status': 'status' },
+        }),
+      ),
+    )
+    if (!result.Item) return undefined
+    const item = statusViewSchema.parse(result.Item)
+    return { status: item.status, workflowType: item.wfType, createdAtMs: item.createdAtMs }
   }
 
   /**

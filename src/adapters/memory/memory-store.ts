@@ -11,6 +11,7 @@ import {
   type InstanceChange,
   InstanceExistsError,
   type InstanceRecord,
+  type InstanceStatusView,
   type InstanceStore,
   type InstanceSummary,
   type Lease,
@@ -125,6 +126,11 @@ export class MemoryStore implements InstanceStore {
   async getInstance(instanceId: string): Promise<InstanceRecord | undefined> {
     const item = this.#items.get(instanceId)
     return item ? copy(item) : undefined
+  }
+
+  async getInstanceStatus(instanceId: string): Promise<InstanceStatusView | undefined> {
+    const item = this.#items.get(instanceId)
+    return item ? { status: item.status, workflowType: item.workflowType, createdAtMs: item.createdAtMs } : undefined
   }
 
   readonly dueShards = 1
