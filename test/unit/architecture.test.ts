@@ -165,3 +165,46 @@ describe('the AWS SDK', () => {
     expect(importers.filter((path) => !mayImportAwsSdk(path))).toEqual([])
   })
 })
+
+/** Which layers each layer may not import: imports flow functions → api/handlers/adapters/local → core → schemas. */
+const LAYER_RULES: { layer: string; forbidden: readonly string[] }[] = [
+  { layer: 'src/handlers', forbidden: ['src/adapters', 'src/local', 'src/api', 'src/runtime', 'functions'] },
+  { layer: 'src/api', forbidden: ['src/adapters', 'src/local', 'src/handlers', 'src/runtime', 'functions'] },
+  { layer: 'src/adapters', forbidden: ['src/local', 'src/api', 'src/handlers', 'src/runtime', 'functions'] },
+  {
+    layer: 'src/schemas',
+    forbidden: ['src/core', 'src/adapters', 'src/local', 'src/api', 'src/handlers', 'functions'],
+  },
+]
+
+const layerViolations = (path: string, source: string, forbidden: readonly string[]): string[] =>
+  importedModules(path, source)
+    .filter((specifier) => specifier.startsWith('.'))
+    .map((specifier) => ({ specifier, target: posix.normalize(posix.join(posix.dirname(path), specifier)) }))
+    .filter(({ target }) => forbidden.some((dir) => target === dir || target.startsWith(`${dir}/`)))
+    .map(({ specifier }) => `imports ${specifier}`)
+
+describe.each(LAYER_RULES)('$layer', ({ layer, forbidden }) => {
+  const files = sourceFiles(layer, /\.ts$/)
+
+  it('has files to check', () => {
+    expect(files.length).toBeGreaterThan(0)
+  })
+
+  it.each(files)(`%s imports none of ${forbidden.join(', ')}`, (path) => {
+    expect(layerViolations(path, readFileSync(join(ROOT, path), 'utf8'), forbidden)).toEqual([])
+  })
+
+  it('reports an import of a forbidden layer', () => {
+    const target = forbidden[0] as string
+    const from = `${layer}/x.ts`
+    const specifier = posix.relative(posix.dirname(from), `${target}/y.js`)
+    expect(
+      layerViolations(
+        from,
+        `import { y } from '${specifier.startsWith('.') ? specifier : `./${specifier}`}'`,
+        forbidden,
+      ),
+    ).toEqual([`imports ${specifier.startsWith('.') ? specifier : `./${specifier}`}`])
+  })
+})
