@@ -34,7 +34,8 @@ class TickflowDeploymentRules {
     const auth = String(tickflow.auth)
     if (auth !== PUBLIC) return
     if (String(tickflow.stageAuth) !== PUBLIC) {
-      throw new this.serverless.classes.Error(
+      const ServerlessError = this.serverless.classes?.Error ?? Error
+      throw new ServerlessError(
         `auth=none is refused on stage '${stage}': only a stage whose params in serverless.yml say \`auth: none\` ` +
           '(local, dev) may serve the HTTP API without authorisation. Use --param="auth=iam" (the default) or ' +
           '--param="auth=jwt" with jwtIssuerUrl and jwtAudience, or add `auth: none` under params.' +

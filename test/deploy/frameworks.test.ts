@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { oslsPrint, parseServerlessYaml, serverlessYaml } from './serverless-config.js'
@@ -48,6 +49,34 @@ describe('Serverless Framework v4', () => {
 
   it('accepts the frameworkVersion range of serverless.yml', () => {
     expect(config.frameworkVersion).toBe('>=3 <5')
+  })
+})
+
+describe('infra/serverless-plugin.cjs', () => {
+  const require = createRequire(import.meta.url)
+  const Plugin = require('../../infra/serverless-plugin.cjs') as new (
+    serverless: unknown,
+    options: unknown,
+    utils: unknown,
+  ) => { hooks: Record<string, () => void> }
+
+  /** The part of a framework's configSchemaHandler the plugin uses: a collision throws, as in osls and v4. */
+  const schemaHandler = (properties: Record<string, unknown>) => ({
+    schema: { properties },
+    defineTopLevelProperty(name: string, schema: unknown) {
+      if (properties[name]) throw new Error(`Top-level property '${name}' already have a definition`)
+      properties[name] = schema
+    },
+  })
+
+  it('declares build where the framework does not (osls), and leaves a framework that does (v4) alone', () => {
+    const osls = schemaHandler({ service: {} })
+    new Plugin({ configSchemaHandler: osls, service: {} }, {}, {})
+    expect(osls.schema.properties.build).toBeDefined()
+    const v4Build = { type: 'object' }
+    const v4 = schemaHandler({ build: v4Build })
+    expect(() => new Plugin({ configSchemaHandler: v4, service: {} }, {}, {})).not.toThrow()
+    expect(v4.schema.properties.build).toBe(v4Build)
   })
 })
 

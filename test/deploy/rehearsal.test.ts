@@ -36,7 +36,7 @@ import { EventBridgeWakeups } from '../../src/adapters/scheduler/eventbridge-wak
 import { runtimeEnvSchema } from '../../src/schemas/env.js'
 import { apiEvent } from '../support/api-events.js'
 import { type DocumentedResource, documentedResources } from './documented-resources.js'
-import { type Moto, startMoto } from './moto.js'
+import { MOTO_VERSION, type Moto, motoVersion, startMoto } from './moto.js'
 import { asArray, type CfnResource, loadPackagedService, packageDir, repoRoot, type Template } from './template.js'
 import { readZip } from './zip.js'
 
@@ -292,6 +292,10 @@ afterAll(async () => {
 // ---- the stack and the README's resources ----------------------------------------------------------------------
 
 describe('the packaged stack on moto', () => {
+  it(`runs on moto ${MOTO_VERSION}`, () => {
+    expect(motoVersion()).toBe(MOTO_VERSION)
+  })
+
   it('reaches CREATE_COMPLETE, and takes the outputs of what moto models', () => {
     expect(stack.StackStatus).toBe('UPDATE_COMPLETE')
     const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]))
