@@ -64,10 +64,49 @@ const COMPONENT_SCHEMAS: readonly (readonly [string, z.ZodType])[] = [
   ['Schedules', schedulesResponseSchema],
 ]
 
+/**
+ * The JWT scope each route group needs when the HTTP API uses the jwt authorizer (infra/auth/jwt.yml); with iam, the
+ * same groups are what a caller's `execute-api:Invoke` policy names. test/deploy checks the deployment against this.
+ */
+export const API_SCOPES = {
+  read: 'tickflow/read',
+  write: 'tickflow/write',
+  schedules: 'tickflow/schedules',
+} as const
+
+export type ApiScope = (typeof API_SCOPES)[keyof typeof API_SCOPES]
+
+/** Schedules are their own group (they start instances later, repeatedly); otherwise GET reads and the rest writes. */
+export const scopeOf = (item: Pick<Route, 'method' | 'path'>): ApiScope =>
+  item.path === '/schedules' || item.path.startsWith('/schedules/')
+    ? API_SCOPES.schedules
+    : item.method === 'GET'
+      ? API_SCOPES.read
+      : API_SCOPES.write
+
+/** The two ways a deployment can authorise callers (the `auth` parameter picks one; `none` only on dev stages). */
+const SECURITY_SCHEMES = {
+  jwt: {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description: 'auth=jwt: a bearer token from the configured issuer, with the scope of the route group',
+  },
+  sigv4: {
+    type: 'apiKey',
+    name: 'Authorization',
+    in: 'header',
+    description: 'auth=iam: requests signed with AWS Signature Version 4; the caller needs execute-api:Invoke',
+    'x-amazon-apigateway-authtype': 'awsSigv4',
+  },
+} as const
+
 const DESCRIPTION = [
   'Workflow engine API. Errors are `{"error": {"code", "message", "details"}}`; a 400 names the field in',
   '`details.field`. Every GET route also answers HEAD (the same status and headers, no body). List cursors are',
-  'bound to the filters and order of the list that issued them.',
+  'bound to the filters and order of the list that issued them. A deployment authorises every route with either',
+  `scheme (JWT scopes per route group: ${Object.values(API_SCOPES).join(', ')}); the local runtime and dev stages`,
+  'have none.',
 ].join(' ')
 
 /** The OpenAPI 3.1 document of a route table, generated from the same zod schemas that validate requests. */
@@ -100,6 +139,7 @@ export const buildOpenApiDocument = (routes: readonly Route[], version: string):
       operationId: item.operationId,
       summary: item.summary,
       tags: [item.tag],
+      security: [{ jwt: [scopeOf(item)] }, { sigv4: [] }],
       parameters: [...parameters(item.params, 'path'), ...parameters(item.query, 'query')],
       responses: Object.fromEntries(Object.entries(item.responses).map(([status, spec]) => [status, response(spec)])),
     }
@@ -124,7 +164,7 @@ export const buildOpenApiDocument = (routes: readonly Route[], version: string):
       .filter(([name]) => used.has(name as ApiTag))
       .map(([name, description]) => ({ name, description })),
     paths,
-    components: { schemas, responses },
+    components: { schemas, responses, securitySchemes: SECURITY_SCHEMES },
   }
 }
 

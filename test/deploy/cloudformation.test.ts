@@ -717,13 +717,31 @@ describe('IAM', () => {
 })
 
 describe('the triggers and the alarms', () => {
-  it('the HTTP API sends ANY / and ANY /{proxy+} to the api function with payload 2.0', () => {
-    const routes = byType('AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties?.RouteKey)
-    expect(routes.sort()).toEqual(['ANY /', 'ANY /{proxy+}'])
-    const integrations = byType('AWS::ApiGatewayV2::Integration').map(([, i]) => i.Properties ?? {})
+  it('the HTTP API sends the read, write and schedules route groups to the api function with payload 2.0', () => {
+    const routes = byType('AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties ?? {})
+    expect(routes.map((route) => route.RouteKey).sort()).toEqual(
+      [
+        'GET /workflows',
+        'GET /workflows/{proxy+}',
+        'GET /workflow-types',
+        'GET /workflow-types/{proxy+}',
+        'GET /openapi.json',
+        'POST /workflows',
+        'POST /workflows/{proxy+}',
+        'ANY /schedules',
+        'ANY /schedules/{proxy+}',
+      ].sort(),
+    )
+    const integrations = byType('AWS::ApiGatewayV2::Integration')
     expect(integrations).toHaveLength(1)
-    expect(integrations[0]?.PayloadFormatVersion).toBe('2.0')
-    expect(arnOf(integrations[0]?.IntegrationUri)).toBe(functionIds.api)
+    const [integrationId, integration] = integrations[0] as [string, CfnResource]
+    expect(integration.Properties?.PayloadFormatVersion).toBe('2.0')
+    expect(arnOf(integration.Properties?.IntegrationUri)).toBe(functionIds.api)
+    for (const route of routes) {
+      expect(route.Target, String(route.RouteKey)).toEqual({
+        'Fn::Join': ['/', ['integrations', { Ref: integrationId }]],
+      })
+    }
   })
 
   it('the tick runs every minute', () => {
@@ -749,6 +767,21 @@ describe('the triggers and the alarms', () => {
     expect(found).toHaveLength(1)
     expect(found[0]?.Threshold).toBe(0)
     expect(found[0]?.ComparisonOperator).toBe('GreaterThanThreshold')
+  })
+
+  it('every alarm notifies the AlarmTopicArn stack parameter when it is set, and nothing otherwise', () => {
+    const parameter = (template as { Parameters?: Record<string, { Default?: unknown }> }).Parameters?.AlarmTopicArn
+    expect(parameter?.Default, 'no topic in the ci package').toBe('')
+    expect(template.Conditions?.HasAlarmTopic).toEqual({
+      'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'AlarmTopicArn' }, ''] }],
+    })
+    const alarms = byType('AWS::CloudWatch::Alarm')
+    expect(alarms).toHaveLength(FUNCTION_NAMES.length + deadLetterIds.size)
+    for (const [id, alarm] of alarms) {
+      expect(alarm.Properties?.AlarmActions, id).toEqual({
+        'Fn::If': ['HasAlarmTopic', [{ Ref: 'AlarmTopicArn' }], { Ref: 'AWS::NoValue' }],
+      })
+    }
   })
 
   it('the outputs name the API URL, the queues and the table', () => {

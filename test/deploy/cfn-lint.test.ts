@@ -1,0 +1,20 @@
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { CFN_LINT_VERSION, cfnLintVersion, lintTemplates, MISSING_CFN_LINT_HINT } from './cfn-lint.js'
+import { loadPackagedService, packageDir } from './template.js'
+
+/** The packaged template passes cfn-lint: no error, no warning (but the framework's own W3005). */
+
+describe('cfn-lint on the packaged template', () => {
+  it(`is installed, version ${CFN_LINT_VERSION}`, () => {
+    const version = cfnLintVersion()
+    expect(version, MISSING_CFN_LINT_HINT).toBeDefined()
+    expect(version).toBe(CFN_LINT_VERSION)
+  })
+
+  it('reports no error and no warning', () => {
+    loadPackagedService() // fails, saying what to run, when the package is missing or stale
+    const findings = lintTemplates([join(packageDir, 'cloudformation-template-update-stack.json')])
+    expect(findings.map((f) => `${f.rule} ${f.message} (${f.where})`)).toEqual([])
+  })
+})
