@@ -195,7 +195,7 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
       summary: 'Count instances with the same filters as the list',
       query: countQuerySchema,
       responses: { 200: { description: 'the count', schema: countResponseSchema }, 400: BAD_REQUEST },
-      handle: async ({ query }) => json(200, { count: await engine.count(query) }),
+      handle: async ({ query }) => json(200, await engine.count(query)),
     }),
     route({
       method: 'GET',

@@ -48,6 +48,7 @@ import { Registry, type Worker } from './registry.js'
 import { type InstanceStatus, isTerminalInstanceStatus, isTerminalNodeStatus, type NodeStatus } from './statuses.js'
 import {
   type CountQuery,
+  type CountResult,
   type FailureSummary,
   type InstanceChange,
   InstanceExistsError,
@@ -121,6 +122,9 @@ export interface NodeDetail {
   /** The node's context; absent for nodes that have not started. */
   context?: JsonObject
 }
+
+/** The most index entries a count reads. */
+export const COUNT_READ_LIMIT = 10_000
 
 export interface InstanceDetail {
   id: string
@@ -616,8 +620,12 @@ export class Engine {
     })
   }
 
-  async count(params: CountParams = {}): Promise<number> {
-    return this.#store.countInstances(this.#filters(parse(countParamsSchema, params)))
+  /**
+   * Counts instances, reading at most COUNT_READ_LIMIT index entries: a count costs the same however many instances
+   * there are; beyond the bound it answers `complete: false` (shown as "10,000+").
+   */
+  async count(params: CountParams = {}): Promise<CountResult> {
+    return this.#store.countInstances(this.#filters(parse(countParamsSchema, params)), COUNT_READ_LIMIT)
   }
 
   /**

@@ -180,6 +180,15 @@ export interface InstanceStatusView {
 
 export type CountQuery = Omit<ListQuery, 'limit' | 'cursor' | 'order'>
 
+/**
+ * A count that read at most a bound of index entries, so that its cost does not grow with the number of instances:
+ * `complete: false` means it stopped there, and `count` is how many of the entries read matched ("at least").
+ */
+export interface CountResult {
+  count: number
+  complete: boolean
+}
+
 /** Raised by `createInstance` when the id is taken; carries what is stored. */
 export class InstanceExistsError extends Error {
   override readonly name = 'InstanceExistsError'
@@ -233,7 +242,8 @@ export interface InstanceStore {
   /** Instances of one shard due at or before `nowMs`, earliest first, without reading any other instance. */
   queryDue(shard: number, nowMs: number, limit: number, cursor?: string): Promise<DuePage>
   listInstances(query: ListQuery): Promise<ListPage>
-  countInstances(query: CountQuery): Promise<number>
+  /** Reads at most `maxRead` index entries of the query's range, in all its partitions together. */
+  countInstances(query: CountQuery, maxRead: number): Promise<CountResult>
   /** Stores a definition snapshot once per (type, version); later calls are no-ops. */
   putDefinition(workflowType: string, version: string, config: NormalisedConfig): Promise<void>
   getDefinition(workflowType: string, version: string): Promise<NormalisedConfig | undefined>

@@ -209,7 +209,11 @@ export const listResponseSchema = z.object({
   cursor: z.string().optional(),
 })
 
-export const countResponseSchema = z.object({ count: z.number().int() })
+export const countResponseSchema = z.object({
+  count: z.number().int(),
+  /** False when the count stopped after reading 10,000 index entries: then it is a lower bound ("10,000+"). */
+  complete: z.boolean(),
+})
 
 export const workflowTypeSchema = z.object({
   type: z.string(),

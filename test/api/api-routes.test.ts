@@ -734,6 +734,7 @@ describe('GET /workflows and GET /workflows/count', () => {
   const countOf = async (query: Record<string, string>): Promise<number> => {
     const reply = await call('GET', '/workflows/count', { query })
     expect(reply.status).toBe(200)
+    expect(as<{ complete: boolean }>(reply).complete).toBe(true)
     return as<{ count: number }>(reply).count
   }
 

@@ -831,7 +831,7 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
         it('counts the matches', async () => {
           await seedListFixture(store)
 
-          expect(await store.countInstances(query)).toBe(newestFirst.length)
+          expect((await store.countInstances(query, 10_000)).count).toBe(newestFirst.length)
         })
       })
 
@@ -862,7 +862,9 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
         const base = { workflowTypes: ['orders'], limit: 10, order: 'desc' } as const
         expect((await store.listInstances(base)).items.map((item) => item.status)).toEqual(['completed'])
         expect((await store.listInstances({ ...base, statuses: ['running'] })).items).toEqual([])
-        expect(await store.countInstances({ workflowTypes: ['orders'], statuses: ['completed'] })).toBe(1)
+        expect((await store.countInstances({ workflowTypes: ['orders'], statuses: ['completed'] }, 10_000)).count).toBe(
+          1,
+        )
       })
 
       describe.each(PAGING_CASES)('paged with a limit of 5, $rule', ({ query, keep }) => {
@@ -883,13 +885,24 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
         })
       })
 
+      it('stops counting after reading the bound of entries, and says the count is incomplete', async () => {
+        for (const row of PAGING_ROWS) await store.createInstance(anInstance(row.id, row))
+        const query = { workflowTypes: PAGING_TYPES }
+
+        expect(await store.countInstances(query, 3)).toEqual({ count: 3, complete: false })
+        expect(await store.countInstances(query, PAGING_ROWS.length + 1)).toEqual({
+          count: PAGING_ROWS.length,
+          complete: true,
+        })
+      })
+
       it('lists and counts nothing for a creation range that ends before it starts', async () => {
         await seedListFixture(store)
         const query = { workflowTypes: ALL_TYPES, createdFromMs: T0 + 6 * SECOND, createdToMs: T0 + 3 * SECOND }
 
         expect(await listIds(store, { ...query, limit: 5, order: 'desc' })).toEqual([])
         expect(await listIds(store, { ...query, limit: 5, order: 'asc' })).toEqual([])
-        expect(await store.countInstances(query)).toBe(0)
+        expect((await store.countInstances(query, 10_000)).count).toBe(0)
       })
 
       it.each([

@@ -406,7 +406,7 @@ describe('a deployment that lost a node worker', () => {
     expect(mine()).toBe(0)
     const listed = await broken.list({ workflowType: 'lost-worker', parked: true } as never)
     expect(listed.items.map((item) => item.id)).toContain(instanceId)
-    expect(await broken.count({ workflowType: 'lost-worker', parked: true } as never)).toBe(1)
+    expect((await broken.count({ workflowType: 'lost-worker', parked: true } as never)).count).toBe(1)
 
     const fixed = newEngine(table.client, clock)
     fixed.registerWorkflow(config)

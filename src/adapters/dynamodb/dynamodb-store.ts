@@ -24,6 +24,7 @@ import {
   type AcquireOptions,
   type AcquireResult,
   type CountQuery,
+  type CountResult,
   type DuePage,
   type InstanceChange,
   InstanceExistsError,
@@ -393,26 +394,28 @@ export class DynamoDbStore implements InstanceStore {
     return { items, stoppedAt: String(startKey?.createdKey) }
   }
 
-  async countInstances(query: CountQuery): Promise<number> {
+  async countInstances(query: CountQuery, maxRead: number): Promise<CountResult> {
     const range = listKeyRange({ ...query, order: 'asc' })
-    if (range.low > range.high) return 0
-    const counts = await Promise.all(
-      listPartitions(query).map(async (partition) => {
-        let total = 0
-        let startKey: Record<string, unknown> | undefined
-        do {
-          const params = {
-            ...listQueryParams(this.tableName, partition, { ...query, order: 'asc' }, undefined, startKey),
-            Select: 'COUNT' as const,
-          }
-          const result = await this.#send('countInstances', () => this.#doc.send(new QueryCommand(params)))
-          total += result.Count ?? 0
-          startKey = result.LastEvaluatedKey
-        } while (startKey)
-        return total
-      }),
-    )
-    return counts.reduce((a, b) => a + b, 0)
+    if (range.low > range.high) return { count: 0, complete: true }
+    // One budget of entries read for every partition together, spent partition after partition: `Limit` bounds
+    // the entries a page reads (before the filter), so a count never costs more than `maxRead` entries.
+    let budget = maxRead
+    let count = 0
+    for (const partition of listPartitions(query)) {
+      let startKey: Record<string, unknown> | undefined
+      do {
+        if (budget <= 0) return { count, complete: false }
+        const params = {
+          ...listQueryParams(this.tableName, partition, { ...query, order: 'asc' }, budget, startKey),
+          Select: 'COUNT' as const,
+        }
+        const result = await this.#send('countInstances', () => this.#doc.send(new QueryCommand(params)))
+        count += result.Count ?? 0
+        budget -= result.ScannedCount ?? 0
+        startKey = result.LastEvaluatedKey
+      } while (startKey)
+    }
+    return { count, complete: true }
   }
 
   async putDefinition(workflowType: string, version: string, config: NormalisedConfig): Promise<void> {

@@ -7,6 +7,7 @@ import {
   type AcquireOptions,
   type AcquireResult,
   type CountQuery,
+  type CountResult,
   type DuePage,
   type InstanceChange,
   InstanceExistsError,
@@ -182,8 +183,12 @@ export class MemoryStore implements InstanceStore {
       : { items }
   }
 
-  async countInstances(query: CountQuery): Promise<number> {
-    return [...this.#items.values()].filter((item) => matches(item, query)).length
+  async countInstances(query: CountQuery, maxRead: number): Promise<CountResult> {
+    // As DynamoDB reads it: the entries of the partitions and time range, of which at most `maxRead` are read.
+    const { statuses: _statuses, parked: _parked, ...keyed } = query
+    const read = [...this.#items.values()].filter((item) => matches(item, keyed))
+    const count = read.slice(0, maxRead).filter((item) => matches(item, query)).length
+    return { count, complete: read.length <= maxRead }
   }
 
   async putDefinition(workflowType: string, version: string, config: NormalisedConfig): Promise<void> {
