@@ -17,6 +17,7 @@ import { createRunHandler } from '../handlers/run-handler.js'
 import { createStartHandler } from '../handlers/start-handler.js'
 import { createIdGenerator, mathRandom, systemClock } from '../runtime/defaults.js'
 import { workflows } from '../workflows/index.js'
+import { localDeadLetterRoutes } from './dead-letter-routes.js'
 import { defaultCacheDir, localDynamoDbClientConfig, startDynamoDbLocal } from './dynamodb-local.js'
 import { serveApi } from './http-server.js'
 
@@ -174,8 +175,11 @@ export const startLocalRuntime = async (options: LocalRuntimeOptions): Promise<L
       waitPollMs: 200,
       ...options.api,
     })
+    const deadLetterRoutes = localDeadLetterRoutes([run, events, start])
     const server = serveApi(
       async (event, context) => {
+        const local = deadLetterRoutes(event)
+        if (local) return local
         // Local only: put a raw message on the events queue, the way an external system would with SQS.
         if (event.rawPath === '/_local/queues/events' && event.requestContext.http.method === 'POST') {
           const body = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8').toString('utf8')

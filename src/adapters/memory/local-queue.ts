@@ -247,6 +247,25 @@ export class LocalQueue implements RunQueue, DeadLetterSink {
   }
 
   /**
+   * A DLQ redrive (SQS `StartMessageMoveTask`): moves the messages (all, or those named) back to `target` as new
+   * messages with the same body, without the dead-letter attributes. Returns the ids moved.
+   */
+  redriveTo(target: LocalQueue, messageIds?: readonly string[]): string[] {
+    const wanted = messageIds === undefined ? undefined : new Set(messageIds)
+    const moved: string[] = []
+    for (const message of [...this.#messages.values()]) {
+      if (wanted !== undefined && !wanted.has(message.messageId)) continue
+      if (message.receiptHandle !== undefined && message.visibleAtMs > this.#now()) continue
+      const { reason: _reason, source: _source, originalMessageId: _original, ...attributes } = message.attributes
+      target.send(message.body, { attributes })
+      if (message.receiptHandle !== undefined) this.#handles.delete(message.receiptHandle)
+      this.#messages.delete(message.messageId)
+      moved.push(message.messageId)
+    }
+    return moved
+  }
+
+  /**
    * Delivers one batch to a Lambda SQS handler as the event source mapping does with ReportBatchItemFailures:
    * records the handler does not list in `batchItemFailures` are deleted; a handler that throws, or a response
    * naming a message not in the batch, leaves the whole batch to be delivered again after the visibility timeout.

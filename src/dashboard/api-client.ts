@@ -1,0 +1,145 @@
+/** The dashboard's view of the HTTP API: relative URLs, JSON, and the API's refusals as errors worth showing. */
+
+export class ApiRefusal extends Error {
+  override readonly name = 'ApiRefusal'
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message)
+  }
+
+  /** What the page shows: the status, the API's code and its message. */
+  describe(): string {
+    return `${this.status} ${this.code}: ${this.message}`
+  }
+}
+
+/** The API is wherever the page is: `/` locally, `/<stage>/` or a base path when deployed. */
+const base = (): URL => new URL('.', window.location.href)
+
+export const apiUrl = (path: string, query: Record<string, string | undefined> = {}): string => {
+  const url = new URL(path, base())
+  for (const [name, value] of Object.entries(query)) {
+    if (value !== undefined && value !== '') url.searchParams.set(name, value)
+  }
+  return url.href
+}
+
+export const request = async <T>(
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  options: { query?: Record<string, string | undefined>; body?: unknown; text?: boolean } = {},
+): Promise<T> => {
+  const response = await fetch(apiUrl(path, options.query), {
+    method,
+    headers: options.body === undefined ? {} : { 'content-type': 'application/json' },
+    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+  })
+  const text = await response.text()
+  if (!response.ok) {
+    let parsed: { error?: { code?: string; message?: string; details?: Record<string, unknown> }; message?: string }
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      parsed = { message: text }
+    }
+    throw new ApiRefusal(
+      response.status,
+      parsed.error?.code ?? 'HTTP_ERROR',
+      parsed.error?.message ?? parsed.message ?? response.statusText,
+      parsed.error?.details ?? {},
+    )
+  }
+  if (options.text) return text as T
+  return (text === '' ? undefined : JSON.parse(text)) as T
+}
+
+export const get = <T>(path: string, query?: Record<string, string | undefined>) =>
+  request<T>('GET', path, query ? { query } : {})
+export const post = <T>(path: string, body?: unknown) => request<T>('POST', path, body === undefined ? {} : { body })
+export const del = <T>(path: string) => request<T>('DELETE', path)
+
+// ---- shapes the dashboard reads (the API's OpenAPI document has them all) -------------------------------------
+
+export const INSTANCE_STATUSES = ['init', 'running', 'completed', 'failed', 'canceled'] as const
+export type InstanceStatus = (typeof INSTANCE_STATUSES)[number]
+export const TERMINAL = new Set<string>(['completed', 'failed', 'canceled'])
+
+export interface InstanceSummary {
+  id: string
+  workflowType: string
+  businessId?: string
+  status: InstanceStatus
+  createdAtMs: number
+}
+
+export interface NodeDetail {
+  id: string
+  name: string
+  status: string
+  predecessors: string[]
+  successors: string[]
+  failCount: number
+  attempt: number
+  calls: number
+  attemptStartedAtMs?: number
+  attemptStep?: string
+  deadlineAtMs?: number
+  createdAtMs?: number
+  updatedAtMs?: number
+  nextAttemptAtMs?: number
+  context?: Record<string, unknown>
+}
+
+export interface InstanceDetail {
+  id: string
+  workflowType: string
+  businessId?: string
+  status: InstanceStatus
+  context: Record<string, unknown>
+  createdAtMs: number
+  updatedAtMs: number
+  definitionVersion: string
+  dueAtMs?: number
+  startAtMs?: number
+  parked?: { code: string; reason: string; atMs: number }
+  failure?: { nodeId: string; reason: string; atMs: number }
+  lease?: { owner: string; untilMs: number }
+  nodes: NodeDetail[]
+}
+
+export interface WorkflowType {
+  type: string
+  name: string
+  version: string
+  nodes: {
+    id: string
+    name: string
+    predecessors: string[]
+    successors: string[]
+    failMaxCount: number
+    maxWaitTimeSeconds: number
+    hasCheck: boolean
+  }[]
+  mermaid: string
+}
+
+export interface Schedule {
+  name: string
+  expression: string
+  timezone?: string
+  workflowType: string
+  context: Record<string, unknown>
+  businessId?: string
+  enabled: boolean
+  description?: string
+}
+
+export interface DeadLetterQueue {
+  queue: string
+  deadLetterQueue: string
+  messages: { messageId: string; reason: string; source?: string; sentAtMs: number; body: string }[]
+}

@@ -1,0 +1,2 @@
+/** esbuild bundles imported style sheets into the dashboard's app.css. */
+declare module '*.css'
