@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MemoryStore } from '../../src/adapters/memory/memory-store.js'
+import { dashboardRoutes } from '../../src/api/dashboard.js'
 import { API_SCOPES, scopeOf, withOpenApiRoute } from '../../src/api/openapi.js'
 import { apiRoutes } from '../../src/api/routes.js'
 import { Engine } from '../../src/core/engine.js'
@@ -80,6 +81,8 @@ const ROUTE_KEYS = [
   'GET /workflow-types',
   'GET /workflow-types/{proxy+}',
   'GET /openapi.json',
+  'GET /',
+  'GET /dashboard/{proxy+}',
   'POST /workflows',
   'POST /workflows/{proxy+}',
   'ANY /schedules',
@@ -111,18 +114,21 @@ const selectRoute = (routes: GatewayRoute[], method: string, path: string): Gate
 
 /** Every route the api function serves (the same table its OpenAPI document is generated from). */
 const appRoutes = withOpenApiRoute(
-  apiRoutes({
-    engine: new Engine({
-      store: new MemoryStore(),
+  [
+    ...dashboardRoutes(),
+    ...apiRoutes({
+      engine: new Engine({
+        store: new MemoryStore(),
+        clock: systemClock,
+        ids: createIdGenerator(systemClock),
+        random: mathRandom,
+        logger: { log: () => {} },
+      }),
       clock: systemClock,
-      ids: createIdGenerator(systemClock),
-      random: mathRandom,
-      logger: { log: () => {} },
+      sleep: (ms) => sleep(ms),
+      waitPollMs: 10,
     }),
-    clock: systemClock,
-    sleep: (ms) => sleep(ms),
-    waitPollMs: 10,
-  }),
+  ],
   'test',
 )
 const EXAMPLE_PARAMS: Record<string, string> = {
@@ -130,6 +136,7 @@ const EXAMPLE_PARAMS: Record<string, string> = {
   node: 'review',
   name: 'nightly',
   type: 'approval',
+  asset: 'app.js',
 }
 const examplePath = (template: string): string =>
   template.replace(/\{(\w+)\}/g, (_, name: string) => EXAMPLE_PARAMS[name] ?? name)

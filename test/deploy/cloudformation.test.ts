@@ -312,9 +312,14 @@ const artifactOf = (name: FunctionName): string => {
 // ---- the tests -------------------------------------------------------------------------------------------------
 
 /** The files of the docs page, packaged with the api function only (src/api/docs.ts serves them). */
-const DOCS_ASSETS = ['package.json', 'swagger-ui-bundle.js', 'swagger-ui.css'].map(
-  (file) => `node_modules/swagger-ui-dist/${file}`,
-)
+const DOCS_ASSETS = [
+  ...['package.json', 'swagger-ui-bundle.js', 'swagger-ui.css'].map((file) => `node_modules/swagger-ui-dist/${file}`),
+  // The dashboard (src/api/dashboard.ts): its bundle and mermaid.
+  'dist/dashboard/app.js',
+  'dist/dashboard/app.css',
+  'node_modules/mermaid/package.json',
+  'node_modules/mermaid/dist/mermaid.min.js',
+]
 
 describe('the packaged functions', () => {
   it('are exactly api, tick, worker, events and start, on nodejs22.x and arm64', () => {
@@ -346,8 +351,10 @@ describe('the packaged functions', () => {
         .filter((entry) => /(^|\/)node_modules\//.test(entry.name))
         .map((entry) => entry.name)
         .sort(),
-    ).toEqual(name === 'api' ? [...DOCS_ASSETS].sort() : [])
-    for (const entry of entries.filter((e) => /\.m?js$/.test(e.name) && !e.name.startsWith('node_modules/'))) {
+    ).toEqual(name === 'api' ? DOCS_ASSETS.filter((asset) => asset.startsWith('node_modules/')).sort() : [])
+    // The function bundles; the dashboard's browser bundle is a static file the function serves.
+    const bundles = entries.filter((e) => /\.m?js$/.test(e.name) && !/^(node_modules|dist)\//.test(e.name))
+    for (const entry of bundles) {
       const code = entry.read().toString('utf8')
       // esbuild marks every bundled module with its path (the bundles are not minified).
       expect(code, `${entry.name} bundles AWS SDK code`).not.toMatch(
@@ -444,8 +451,8 @@ describe('the docs page in the api package', () => {
       expect(entry, asset).toBeDefined()
       expect(entry?.read().equals(readFileSync(join(repoRoot, asset)))).toBe(true)
     }
-    // ~0.2 MB of code and ~0.55 MB of compressed Swagger UI.
-    expect(statSync(artifactOf('api')).size).toBeLessThan(1.5 * 1024 * 1024)
+    // ~0.2 MB of code, ~0.55 MB of compressed Swagger UI and ~0.95 MB of compressed mermaid (the dashboard).
+    expect(statSync(artifactOf('api')).size).toBeLessThan(2.5 * 1024 * 1024)
   })
 
   it('is served by the packaged handler from the files in its own zip', () => {
@@ -456,19 +463,24 @@ describe('the docs page in the api package', () => {
       mkdirSync(dirname(join(dir, entry.name)), { recursive: true })
       writeFileSync(join(dir, entry.name), entry.read())
     }
-    // Mark the packaged copy, so that finding the repository's own copy instead would show.
-    const css = join(dir, 'node_modules/swagger-ui-dist/swagger-ui.css')
-    writeFileSync(css, `${readFileSync(css, 'utf8')}/* packaged */`)
+    // Mark the packaged copies, so that finding the repository's own copies instead would show.
+    const served = {
+      '/docs/swagger-ui.css': 'node_modules/swagger-ui-dist/swagger-ui.css',
+      '/dashboard/app.css': 'dist/dashboard/app.css',
+    }
+    for (const file of Object.values(served)) {
+      writeFileSync(join(dir, file), `${readFileSync(join(dir, file), 'utf8')}/* packaged */`)
+    }
     const url = pathToFileURL(join(dir, 'functions/api.mjs')).href
-    const event = {
+    const events = Object.keys(served).map((rawPath) => ({
       version: '2.0',
-      rawPath: '/docs/swagger-ui.css',
+      rawPath,
       rawQueryString: '',
       headers: {},
       isBase64Encoded: false,
       requestContext: { http: { method: 'GET' }, requestId: 'r', stage: '$default' },
-    }
-    const script = `const m = await import(${JSON.stringify(url)}); const r = await m.handler(${JSON.stringify(event)}, {}); console.log(JSON.stringify({ status: r.statusCode, type: r.headers['content-type'], marked: r.body.endsWith('/* packaged */') }))`
+    }))
+    const script = `const m = await import(${JSON.stringify(url)}); const out = []; for (const e of ${JSON.stringify(events)}) { const r = await m.handler(e, {}); out.push({ status: r.statusCode, type: r.headers['content-type'], marked: r.body.endsWith('/* packaged */') }) } console.log(JSON.stringify(out))`
     const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
       env: {
         PATH: process.env.PATH ?? '',
@@ -479,11 +491,8 @@ describe('the docs page in the api package', () => {
       encoding: 'utf8',
       timeout: 20_000,
     })
-    expect(JSON.parse(output.trim().split('\n').pop() as string)).toEqual({
-      status: 200,
-      type: 'text/css; charset=utf-8',
-      marked: true,
-    })
+    const answer = { status: 200, type: 'text/css; charset=utf-8', marked: true }
+    expect(JSON.parse(output.trim().split('\n').pop() as string)).toEqual([answer, answer])
     rmSync(dir, { recursive: true, force: true })
   })
 })
@@ -726,6 +735,8 @@ describe('the triggers and the alarms', () => {
         'GET /workflow-types',
         'GET /workflow-types/{proxy+}',
         'GET /openapi.json',
+        'GET /',
+        'GET /dashboard/{proxy+}',
         'POST /workflows',
         'POST /workflows/{proxy+}',
         'ANY /schedules',
