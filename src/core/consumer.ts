@@ -15,6 +15,7 @@ import {
   TickflowError,
 } from './errors.js'
 import { jsonEquals } from './json.js'
+import { MetricName, type Metrics, noMetrics } from './metrics.js'
 import type { Logger } from './ports.js'
 
 /**
@@ -54,6 +55,7 @@ export class QueueConsumer {
   constructor(
     readonly engine: Engine,
     readonly logger: Logger,
+    readonly metrics: Metrics = noMetrics,
   ) {}
 
   deliver(queue: QueueName, message: IncomingMessage): Promise<Delivery> {
@@ -87,6 +89,7 @@ export class QueueConsumer {
       return done
     } catch (error) {
       // Another runner holds the instance, or took it over: that runner has the work.
+      if (error instanceof LeaseLostError) this.metrics.add(MetricName.leaseConflicts, 1, 'Count', { kind: 'lost' })
       if (error instanceof LockConflictError || error instanceof LeaseLostError) return done
       return deliveryOfError(error)
     }

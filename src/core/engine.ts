@@ -41,6 +41,7 @@ import {
 import { eventRefusal } from './event-rules.js'
 import { assertJsonValue, isJsonObject, type JsonObject, type JsonValue, jsonSizeBytes } from './json.js'
 import { LeasedOperations, type LeaseSession } from './leased-operation.js'
+import { MetricName, type Metrics, noMetrics } from './metrics.js'
 import { assembleContext } from './node-contexts.js'
 import { DEFAULT_LIMITS, type Limits, type PassMode, type PassResult, runPass } from './pass.js'
 import { type Clock, type IdGenerator, type Logger, type Random, silentLogger } from './ports.js'
@@ -75,6 +76,8 @@ export interface EngineDeps {
   ids: IdGenerator
   random: Random
   logger?: Logger
+  /** What the engine counts (passes, nodes, worker errors, lease conflicts); nothing by default. */
+  metrics?: Metrics
   limits?: Partial<Limits>
   /** Time a pass gives its workers when the caller gives no remaining time (outside Lambda). */
   defaultLeaseMs?: number
@@ -199,6 +202,7 @@ export class Engine {
   readonly #ids: IdGenerator
   readonly #random: Random
   readonly #logger: Logger
+  readonly #metrics: Metrics
   readonly #leases: LeasedOperations
   readonly #consumer: QueueConsumer
   readonly #storedDefinitions = new Map<string, Promise<void>>()
@@ -212,6 +216,7 @@ export class Engine {
     this.#ids = deps.ids
     this.#random = deps.random
     this.#logger = deps.logger ?? silentLogger
+    this.#metrics = deps.metrics ?? noMetrics
     this.limits = { ...DEFAULT_LIMITS, ...deps.limits }
     this.#wakeups = new Wakeups(deps.queue, deps.scheduler, this.#logger)
     this.#leases = new LeasedOperations({
@@ -219,10 +224,11 @@ export class Engine {
       clock: this.#clock,
       ids: this.#ids,
       logger: this.#logger,
+      metrics: this.#metrics,
       wakeups: this.#wakeups,
       sizing: { defaultSpanMs: deps.defaultLeaseMs ?? 60_000, graceMs: deps.leaseGraceMs ?? 5_000 },
     })
-    this.#consumer = new QueueConsumer(this, this.#logger)
+    this.#consumer = new QueueConsumer(this, this.#logger, this.#metrics)
     this.#recurring = deps.recurring
   }
 
@@ -714,6 +720,7 @@ export class Engine {
       clock: this.#clock,
       random: this.#random,
       logger: this.#logger,
+      metrics: this.#metrics,
       limits: this.limits,
       worker: (workflowType: string, nodeId: string) => this.registry.worker(workflowType, nodeId),
     }
@@ -742,6 +749,7 @@ export class Engine {
     }
     const outcome = await runPass(this.#passDeps(), resolved, record, session, mode, pending)
     const released = await session.release(outcome.change, { dueAtMs: outcome.dueAtMs })
+    this.#countPass(record.workflowType, outcome.executed, outcome.state.nodes)
     return {
       instanceId: record.id,
       status: outcome.state.status,
@@ -749,6 +757,16 @@ export class Engine {
       dueAtMs: released.dueAtMs,
       eventArrived: released.eventArrived,
     }
+  }
+
+  #countPass(workflowType: string, executed: readonly string[], nodes: Readonly<Record<string, { status: string }>>) {
+    const dimensions = { workflowType }
+    const statuses = executed.map((id) => nodes[id]?.status)
+    this.#metrics.add(MetricName.passes, 1, 'Count', dimensions)
+    const completed = statuses.filter((status) => status === 'completed').length
+    const failed = statuses.filter((status) => status === 'failed').length
+    if (completed) this.#metrics.add(MetricName.nodesCompleted, completed, 'Count', dimensions)
+    if (failed) this.#metrics.add(MetricName.nodesFailed, failed, 'Count', dimensions)
   }
 
   async #park(session: LeaseSession, code: string, reason: string): Promise<PassResult> {

@@ -1,5 +1,6 @@
-import { LeaseLostError } from './errors.js'
+import { LeaseLostError, LockConflictError } from './errors.js'
 import { type LeaseSizing, type LeaseTimes, leaseTimes } from './lease-sizing.js'
+import { MetricName, type Metrics } from './metrics.js'
 import type { PassSession } from './pass.js'
 import type { Clock, IdGenerator, Logger } from './ports.js'
 import { isTerminalInstanceStatus } from './statuses.js'
@@ -18,6 +19,7 @@ export interface LeasedDeps {
   clock: Clock
   ids: IdGenerator
   logger: Logger
+  metrics?: Metrics
   wakeups: Wakeups
   sizing: LeaseSizing
 }
@@ -59,10 +61,16 @@ export class LeasedOperations {
     const { store, clock, ids } = this.deps
     const now = clock.nowMs()
     const times = leaseTimes(now, request.remainingTimeMs, this.deps.sizing)
-    const acquired = await store.acquireLease(request.instanceId, ids.newLeaseOwner(), now, times.untilMs, {
-      ...(request.allowTerminal ? { allowTerminal: true } : {}),
-      ...(request.dueOnly ? { dueBy: now } : {}),
-    })
+    const acquired = await store
+      .acquireLease(request.instanceId, ids.newLeaseOwner(), now, times.untilMs, {
+        ...(request.allowTerminal ? { allowTerminal: true } : {}),
+        ...(request.dueOnly ? { dueBy: now } : {}),
+      })
+      .catch((error: unknown) => {
+        if (error instanceof LockConflictError)
+          this.deps.metrics?.add(MetricName.leaseConflicts, 1, 'Count', { kind: 'held' })
+        throw error
+      })
     if (acquired.kind === 'acquired') {
       const session = new LeaseSession(this.deps, acquired.lease, times, acquired.record, {
         previous: acquired.previous,

@@ -2,6 +2,7 @@ import { END_NODE_ID, type NodeDefinition, ROOT_NODE_ID, type WorkflowDefinition
 import { AttemptInterruptedError, PayloadTooLargeError, type ValidationError } from './errors.js'
 import { assertJsonValue, isJsonObject, type JsonObject, jsonSizeBytes } from './json.js'
 import type { LeaseTimes } from './lease-sizing.js'
+import { MetricName, type Metrics } from './metrics.js'
 import { CONTEXT_KEYS, NodeContext } from './node-context.js'
 import { assembleContext, splitContext } from './node-contexts.js'
 import { type Clock, type Logger, type Random, timerAt } from './ports.js'
@@ -51,6 +52,7 @@ export interface PassDeps {
   clock: Clock
   random: Random
   logger: Logger
+  metrics?: Metrics
   limits: Limits
   worker(workflowType: string, nodeId: string): Worker | undefined
 }
@@ -410,7 +412,10 @@ class Pass {
       return
     }
     record.failCount += 1
-    const level = signal.kind === 'error' && signal.severity === 'critical' ? 'error' : 'warn'
+    const errorClass = error instanceof Error ? error.name : typeof error
+    this.deps.metrics?.add(MetricName.workerErrors, 1, 'Count', { workflowType: state.workflowType, errorClass })
+    // The line's level is the error's severity: a BusinessWarningError (or a failure the node continues past) warns.
+    const level = signal.kind === 'error' && signal.severity !== 'warning' ? 'error' : 'warn'
     this.deps.logger.log(level, signal.kind === 'failed-with-continue' ? 'node failed with continue' : 'node error', {
       ...fields,
       error: system.last_error,

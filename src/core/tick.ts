@@ -1,4 +1,5 @@
 import type { RunQueue, RunRequest } from './dispatch-ports.js'
+import { MetricName, type Metrics } from './metrics.js'
 import type { Clock, Logger } from './ports.js'
 import type { InstanceStore } from './store.js'
 
@@ -27,7 +28,7 @@ export interface TickResult {
  * run queue. It reads only due entries: its cost grows with due work, not with the number of instances.
  */
 export const runTick = async (
-  deps: { store: InstanceStore; queue: RunQueue; clock: Clock; logger: Logger },
+  deps: { store: InstanceStore; queue: RunQueue; clock: Clock; logger: Logger; metrics?: Metrics },
   options: TickOptions,
 ): Promise<TickResult> => {
   const { store, queue, clock, logger } = deps
@@ -56,5 +57,8 @@ export const runTick = async (
   }
   await Promise.all(Array.from({ length: store.dueShards }, (_, shard) => readShard(shard)))
   logger.log(result.failed ? 'warn' : result.due ? 'info' : 'debug', 'tick', { ...result })
+  // Every tick reports both, 0 when nothing is due, so that an alarm on the lag always has data.
+  deps.metrics?.add(MetricName.dueInstances, result.due, 'Count')
+  deps.metrics?.add(MetricName.oldestTickLagMs, result.oldestLagMs ?? 0, 'Milliseconds')
   return result
 }

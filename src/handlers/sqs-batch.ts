@@ -3,11 +3,14 @@ import type { QueueName } from '../core/consumer.js'
 import { type Delivery, dead, retry } from '../core/consumer.js'
 import type { DeadLetterSink } from '../core/dispatch-ports.js'
 import type { Engine } from '../core/engine.js'
+import { MetricName, type Metrics } from '../core/metrics.js'
 import type { Logger } from '../core/ports.js'
 
 export interface BatchOptions {
   deadLetters: DeadLetterSink
   logger: Logger
+  /** Counts dead letters (dimension queue); nothing when absent. */
+  metrics?: Metrics
   /** The queue's redrive limit: on the last receive a still failing message goes to the DLQ with its reason. */
   maxReceiveCount: number
 }
@@ -54,6 +57,7 @@ export const sqsConsumer =
               messageId: record.messageId,
             })
             deps.logger.log('warn', 'message sent to the dead-letter queue', { ...fields, reason: outcome.reason })
+            deps.metrics?.add(MetricName.deadLetters, 1, 'Count', { queue })
           } catch (error) {
             deps.logger.log('error', 'dead-letter queue refused a message; it will be retried', {
               ...fields,

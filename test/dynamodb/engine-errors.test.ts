@@ -132,6 +132,24 @@ describe('errors that are not terminal', () => {
     })
   })
 
+  it('logs a plain worker error at error level, the level its severity names', async () => {
+    engine.register(
+      defineWorkflow({
+        type: 'plain-error',
+        nodes: {
+          plain: {
+            run: () => {
+              throw new TypeError('undefined is not a function')
+            },
+          },
+        },
+      }),
+    )
+    await engine.create({ workflowType: 'plain-error' })
+    const line = logs.find((entry) => entry.message === 'node error' && entry.fields?.nodeId === 'plain')
+    expect(line).toMatchObject({ level: 'error', fields: { severity: 'error', workflowType: 'plain-error' } })
+  })
+
   it('retries with the backoff: a due pass before the next attempt does not call the worker', async () => {
     engine.register(
       defineWorkflow({
