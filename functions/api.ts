@@ -5,15 +5,17 @@ import { systemClock } from '../src/runtime/defaults.js'
 import { parseApiEnv } from '../src/schemas/env.js'
 import { buildRuntime } from './runtime.js'
 
-const { engine, logger } = buildRuntime()
+const { engine, logger, observe } = buildRuntime()
 const settings = apiSettingsFromEnv(parseApiEnv(process.env))
 
 /** API Gateway HTTP API (payload format 2.0) → every engine operation. */
-export const handler = createApiHandler({
-  engine,
-  logger,
-  clock: systemClock,
-  sleep: (ms) => sleep(ms),
-  waitPollMs: 250,
-  ...settings,
-})
+export const handler = observe(
+  createApiHandler({
+    engine,
+    logger,
+    clock: systemClock,
+    sleep: (ms) => sleep(ms),
+    waitPollMs: 250,
+    ...settings,
+  }),
+)

@@ -1,8 +1,10 @@
 import { createEventsHandler } from '../src/handlers/events-handler.js'
 import { buildRuntime } from './runtime.js'
 
-const { engine, logger, deadLetters, env } = buildRuntime()
+const { engine, logger, metrics, observe, deadLetters, env } = buildRuntime()
 if (!deadLetters) throw new Error('invalid environment: DEAD_LETTER_QUEUE_URL: required')
 
 /** SQS events queue: external events for nodes, partial batch responses. */
-export const handler = createEventsHandler({ engine, logger, deadLetters, maxReceiveCount: env.MAX_RECEIVE_COUNT })
+export const handler = observe(
+  createEventsHandler({ engine, logger, metrics, deadLetters, maxReceiveCount: env.MAX_RECEIVE_COUNT }),
+)

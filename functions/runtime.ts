@@ -1,15 +1,26 @@
+import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger'
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware'
+import { Metrics as PowertoolsMetrics } from '@aws-lambda-powertools/metrics'
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
+import { Tracer } from '@aws-lambda-powertools/tracer'
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { SchedulerClient } from '@aws-sdk/client-scheduler'
 import { SQSClient } from '@aws-sdk/client-sqs'
+import middy from '@middy/core'
+import type { Context } from 'aws-lambda'
 import { DynamoDbStore } from '../src/adapters/dynamodb/dynamodb-store.js'
+import { powertoolsLogger } from '../src/adapters/powertools/powertools-logger.js'
+import { metricsDiagnostics, powertoolsMetrics } from '../src/adapters/powertools/powertools-metrics.js'
 import { EventBridgeRecurring } from '../src/adapters/scheduler/eventbridge-recurring.js'
 import { EventBridgeWakeups } from '../src/adapters/scheduler/eventbridge-wakeups.js'
 import { SqsDeadLetters } from '../src/adapters/sqs/sqs-dead-letters.js'
 import { SqsRunQueue } from '../src/adapters/sqs/sqs-run-queue.js'
 import type { DeadLetterSink, RunQueue } from '../src/core/dispatch-ports.js'
 import { Engine } from '../src/core/engine.js'
+import type { Metrics } from '../src/core/metrics.js'
 import type { Logger } from '../src/core/ports.js'
-import { createIdGenerator, jsonLogger, mathRandom, systemClock } from '../src/runtime/defaults.js'
+import { createIdGenerator, mathRandom, systemClock } from '../src/runtime/defaults.js'
 import { parseRuntimeEnv, type RuntimeEnv } from '../src/schemas/env.js'
 import { workflows } from '../src/workflows/index.js'
 
@@ -18,6 +29,9 @@ export interface Runtime {
   engine: Engine
   store: DynamoDbStore
   logger: Logger
+  metrics: Metrics
+  /** Wraps a handler in middy with the Lambda context on every log line, EMF metrics and, with TRACING=on, X-Ray. */
+  observe<E, R>(handler: (event: E, context: Context) => Promise<R>): (event: E, context: Context) => Promise<R>
   queue: RunQueue | undefined
   sqs: SQSClient
   /** The dead-letter queue of the queue this function consumes, when configured. */
@@ -30,7 +44,26 @@ export interface Runtime {
  */
 export const buildRuntime = (rawEnv: Record<string, string | undefined> = process.env): Runtime => {
   const env = parseRuntimeEnv(rawEnv)
-  const logger = jsonLogger(env.LOG_LEVEL)
+  const powertools = new PowertoolsLogger({
+    serviceName: env.POWERTOOLS_SERVICE_NAME,
+    logLevel: env.LOG_LEVEL.toUpperCase() as 'DEBUG' | 'INFO' | 'WARN' | 'ERROR',
+  })
+  const logger = powertoolsLogger(powertools)
+  const emf = new PowertoolsMetrics({
+    namespace: env.POWERTOOLS_METRICS_NAMESPACE,
+    serviceName: env.POWERTOOLS_SERVICE_NAME,
+    logger: metricsDiagnostics(powertools),
+  })
+  const metrics = powertoolsMetrics(emf)
+  // One switch: the tracer is built (and patches nothing) only when TRACING=on.
+  const tracer = env.TRACING === 'on' ? new Tracer({ serviceName: env.POWERTOOLS_SERVICE_NAME }) : undefined
+  const observe: Runtime['observe'] = (handler) => {
+    const wrapped = middy(handler)
+      .use(injectLambdaContext(powertools, { resetKeys: true }))
+      .use(logMetrics(emf, { captureColdStartMetric: true }))
+    if (tracer) wrapped.use(captureLambdaHandler(tracer, { captureResponse: false }))
+    return wrapped as unknown as typeof handler
+  }
   const dynamo = new DynamoDBClient(env.DYNAMODB_ENDPOINT ? { endpoint: env.DYNAMODB_ENDPOINT } : {})
   const sqs = new SQSClient(env.SQS_ENDPOINT ? { endpoint: env.SQS_ENDPOINT } : {})
   const store = new DynamoDbStore({ tableName: env.TABLE_NAME, client: dynamo })
@@ -45,6 +78,7 @@ export const buildRuntime = (rawEnv: Record<string, string | undefined> = proces
     ids: createIdGenerator(systemClock),
     random: mathRandom,
     logger,
+    metrics,
     ...(queue ? { queue } : {}),
     ...(scheduling && env.RUN_QUEUE_ARN
       ? { scheduler: new EventBridgeWakeups({ ...scheduling, targetArn: env.RUN_QUEUE_ARN }) }
@@ -57,5 +91,5 @@ export const buildRuntime = (rawEnv: Record<string, string | undefined> = proces
   const deadLetters = env.DEAD_LETTER_QUEUE_URL
     ? new SqsDeadLetters({ client: sqs, queueUrl: env.DEAD_LETTER_QUEUE_URL })
     : undefined
-  return { env, engine, store, logger, queue, sqs, deadLetters }
+  return { env, engine, store, logger, metrics, observe, queue, sqs, deadLetters }
 }

@@ -1,8 +1,10 @@
 import { createStartHandler } from '../src/handlers/start-handler.js'
 import { buildRuntime } from './runtime.js'
 
-const { engine, logger, deadLetters, env } = buildRuntime()
+const { engine, logger, metrics, observe, deadLetters, env } = buildRuntime()
 if (!deadLetters) throw new Error('invalid environment: DEAD_LETTER_QUEUE_URL: required')
 
 /** SQS start queue: instances started by recurring schedules, partial batch responses. */
-export const handler = createStartHandler({ engine, logger, deadLetters, maxReceiveCount: env.MAX_RECEIVE_COUNT })
+export const handler = observe(
+  createStartHandler({ engine, logger, metrics, deadLetters, maxReceiveCount: env.MAX_RECEIVE_COUNT }),
+)

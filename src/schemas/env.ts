@@ -65,6 +65,12 @@ export const runtimeEnvSchema = z.object({
   SCHEDULER_GROUP: z.string().min(1).max(64).optional(),
   SCHEDULER_ROLE_ARN: arn.optional(),
   SQS_ENDPOINT: z.url().optional(),
+  /** AWS X-Ray tracing through Powertools Tracer: `on` or `off` (the default). */
+  TRACING: z.enum(['on', 'off']).default('off'),
+  /** The `service` of every log line and metric (Powertools); serverless.yml sets tickflow-<stage>. */
+  POWERTOOLS_SERVICE_NAME: z.string().min(1).default('tickflow'),
+  /** The CloudWatch namespace of the EMF metrics. */
+  POWERTOOLS_METRICS_NAMESPACE: z.string().min(1).default('tickflow'),
 })
 
 export type RuntimeEnv = z.infer<typeof runtimeEnvSchema>
