@@ -785,6 +785,32 @@ describe('the triggers and the alarms', () => {
     expect(found[0]?.ComparisonOperator).toBe('GreaterThanThreshold')
   })
 
+  it('alarms on the tick lag and on dead letters from the functions’ EMF metrics, for this stage’s service', () => {
+    const alarms = Object.fromEntries(byType('AWS::CloudWatch::Alarm'))
+    const lag = alarms.TickLagAlarm?.Properties ?? {}
+    expect(lag).toMatchObject({
+      Namespace: 'tickflow',
+      MetricName: 'OldestTickLagMs',
+      Dimensions: [{ Name: 'service', Value: 'tickflow-ci' }],
+      Statistic: 'Maximum',
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'breaching',
+    })
+    const dead = (alarms.DeadLettersAlarm?.Properties?.Metrics ?? []) as {
+      MetricStat?: { Metric: { MetricName: string; Dimensions: { Name: string; Value: string }[] } }
+    }[]
+    const queues = dead.flatMap((metric) =>
+      metric.MetricStat?.Metric.MetricName === 'DeadLetters'
+        ? metric.MetricStat.Metric.Dimensions.filter((d) => d.Name === 'queue').map((d) => d.Value)
+        : [],
+    )
+    expect(queues.sort()).toEqual(['events', 'run', 'start'])
+    const env = fn('worker').Environment?.Variables ?? {}
+    expect(env.POWERTOOLS_SERVICE_NAME).toBe('tickflow-ci')
+    expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe('tickflow')
+    expect(env.TRACING).toBe('off')
+  })
+
   it('every alarm notifies the AlarmTopicArn stack parameter when it is set, and nothing otherwise', () => {
     const parameter = (template as { Parameters?: Record<string, { Default?: unknown }> }).Parameters?.AlarmTopicArn
     expect(parameter?.Default, 'no topic in the ci package').toBe('')
@@ -792,7 +818,8 @@ describe('the triggers and the alarms', () => {
       'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'AlarmTopicArn' }, ''] }],
     })
     const alarms = byType('AWS::CloudWatch::Alarm')
-    expect(alarms).toHaveLength(FUNCTION_NAMES.length + deadLetterIds.size)
+    // One per function, one per dead-letter queue, and two on the EMF metrics (tick lag, dead letters).
+    expect(alarms).toHaveLength(FUNCTION_NAMES.length + deadLetterIds.size + 2)
     for (const [id, alarm] of alarms) {
       expect(alarm.Properties?.AlarmActions, id).toEqual({
         'Fn::If': ['HasAlarmTopic', [{ Ref: 'AlarmTopicArn' }], { Ref: 'AWS::NoValue' }],
