@@ -497,7 +497,8 @@ const nodeRow = (
     drafts.get(eventName) ?? '{"decision": "approved"}',
   ) as HTMLTextAreaElement
   const force = h('input', { type: 'checkbox', name: `force-${node.id}` }) as HTMLInputElement
-  const waiting = !TERMINAL.has(node.status)
+  // Events only help a node that can still run: not on a finished node nor in a finished instance.
+  const waiting = !TERMINAL.has(node.status) && !TERMINAL.has(detail.status)
   const tools = synthetic
     ? h('td', {})
     : h(
@@ -771,7 +772,9 @@ const deadLettersView = async (): Promise<void> => {
             h(
               'p',
               {},
-              `${queue.messages.length} message(s); a redrive moves them back to ${queue.queue}. `,
+              queue.messages.length
+                ? `${queue.messages.length} message(s); a redrive moves them back to ${queue.queue}. `
+                : `Empty (its messages would come from ${queue.queue}).`,
               queue.messages.length
                 ? h(
                     'button',

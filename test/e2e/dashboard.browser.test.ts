@@ -126,6 +126,25 @@ describe('the dashboard in a browser', () => {
     await shot('5-order-restarted')
   })
 
+  it('lists the local dead letters with their reason and redrives one', async () => {
+    const sent = await fetch(`${runtime.url}/_local/queues/events`, { method: 'POST', body: 'not an event' })
+    expect(sent.status).toBe(202)
+
+    await page.goto(`${runtime.url}/#/dead-letters`)
+    const row = page.locator('section[data-panel="tickflow-events-dlq"] tbody tr')
+    await expect.poll(async () => (await page.reload(), row.count()), { timeout: 10_000 }).toBe(1)
+    const firstId = await row.locator('code').textContent()
+    expect(await row.locator('.reason').textContent()).toMatch(/\S/)
+    await shot('8-dead-letters')
+
+    await row.locator('button').click()
+    await expect.poll(() => page.locator('.message.ok').textContent()).toContain('to tickflow-events')
+    // The poison goes round again: back on the queue, then dead-lettered anew under a new id.
+    await expect
+      .poll(async () => (await page.reload(), row.locator('code').textContent()), { timeout: 10_000 })
+      .not.toBe(firstId)
+  })
+
   it('shows the workflow types with their graphs, and the schedules', async () => {
     await page.goto(`${runtime.url}/#/types`)
     await expect.poll(() => page.locator('.graph svg').count(), { timeout: 10_000 }).toBe(3)
