@@ -132,7 +132,11 @@ describe('the dashboard in a browser', () => {
 
     await page.goto(`${runtime.url}/#/dead-letters`)
     const row = page.locator('section[data-panel="tickflow-events-dlq"] tbody tr')
-    await expect.poll(async () => (await page.reload(), row.count()), { timeout: 10_000 }).toBe(1)
+    const reloaded = async <T>(read: () => Promise<T>): Promise<T> => {
+      await page.reload()
+      return read()
+    }
+    await expect.poll(() => reloaded(() => row.count()), { timeout: 10_000 }).toBe(1)
     const firstId = await row.locator('code').textContent()
     expect(await row.locator('.reason').textContent()).toMatch(/\S/)
     await shot('8-dead-letters')
@@ -140,9 +144,7 @@ describe('the dashboard in a browser', () => {
     await row.locator('button').click()
     await expect.poll(() => page.locator('.message.ok').textContent()).toContain('to tickflow-events')
     // The poison goes round again: back on the queue, then dead-lettered anew under a new id.
-    await expect
-      .poll(async () => (await page.reload(), row.locator('code').textContent()), { timeout: 10_000 })
-      .not.toBe(firstId)
+    await expect.poll(() => reloaded(() => row.locator('code').textContent()), { timeout: 10_000 }).not.toBe(firstId)
   })
 
   it('shows the workflow types with their graphs, and the schedules', async () => {
