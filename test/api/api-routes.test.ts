@@ -873,6 +873,8 @@ describe('GET /openapi.json', () => {
         'GET /openapi.json',
         'GET /docs',
         'GET /docs/{asset}',
+        'GET /',
+        'GET /dashboard/{asset}',
       ].sort(),
     )
     const result = await new Validator().validate(document)
@@ -1109,7 +1111,7 @@ describe('rejecting bad requests: 4xx, the error body, and nothing stored', () =
     expect(error.details.received).toBe(headers['Content-Type'])
   })
 
-  it.each([['/nope'], ['/workflows/a/b/c'], ['/workflow-types/approval/nodes'], ['/']])(
+  it.each([['/nope'], ['/workflows/a/b/c'], ['/workflow-types/approval/nodes'], ['/dashboard']])(
     'answers 404 ROUTE_NOT_FOUND for %s',
     async (path) => {
       const error = await expectRejected(apiEvent('GET', path), { status: 404, code: 'ROUTE_NOT_FOUND' })

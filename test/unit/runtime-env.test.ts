@@ -10,11 +10,18 @@ describe('the environment of a function', () => {
     expect(() => parseRuntimeEnv({ TABLE_NAME: 'ok-table', LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/)
   })
 
+  it('refuses a tracing switch other than on or off, naming the variable', () => {
+    expect(() => parseRuntimeEnv({ TABLE_NAME: 'tickflow-dev', TRACING: 'yes' })).toThrow(/TRACING/)
+  })
+
   it('applies defaults', () => {
     expect(parseRuntimeEnv({ TABLE_NAME: 'tickflow-dev' })).toEqual({
       TABLE_NAME: 'tickflow-dev',
       LOG_LEVEL: 'info',
       MAX_RECEIVE_COUNT: 5,
+      TRACING: 'off',
+      POWERTOOLS_SERVICE_NAME: 'tickflow',
+      POWERTOOLS_METRICS_NAMESPACE: 'tickflow',
     })
   })
 })
