@@ -82,6 +82,7 @@ export class QueueConsumer {
       // A skipped wake-up is routine: only a pass that did something is worth an info line.
       this.logger.log(result.skipped ? 'debug' : 'info', 'run message processed', {
         instanceId,
+        workflowType: result.workflowType,
         status: result.status,
         executed: result.executed.length,
         ...(result.skipped ? { skipped: result.skipped } : {}),

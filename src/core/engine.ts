@@ -365,6 +365,7 @@ export class Engine {
       const skipped = acquired.kind === 'not-due' && record.parked ? 'parked' : acquired.kind
       return {
         instanceId: p.instanceId,
+        workflowType: record.workflowType,
         status: record.status,
         executed: [],
         dueAtMs: acquired.kind === 'terminal' ? null : (record.dueAtMs ?? null),
@@ -752,6 +753,7 @@ export class Engine {
     this.#countPass(record.workflowType, outcome.executed, outcome.state.nodes)
     return {
       instanceId: record.id,
+      workflowType: record.workflowType,
       status: outcome.state.status,
       executed: outcome.executed,
       dueAtMs: released.dueAtMs,
@@ -782,6 +784,7 @@ export class Engine {
     await session.release({ updatedAtMs: now }, { dueAtMs: null, parked })
     return {
       instanceId: record.id,
+      workflowType: record.workflowType,
       status: record.status,
       executed: [],
       dueAtMs: null,

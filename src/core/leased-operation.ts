@@ -162,7 +162,10 @@ export class LeaseSession implements PassSession {
     let parked = terminal ? undefined : release.parked
     if (!terminal && dueAtMs === null && parked === undefined) {
       parked = { code: 'NOTHING_RUNNABLE', reason: 'no node of the instance can run and none waits', atMs: now }
-      logger.log('error', 'instance left with nothing to run; parked', { instanceId: this.record.id })
+      logger.log('error', 'instance left with nothing to run; parked', {
+        instanceId: this.record.id,
+        workflowType: this.record.workflowType,
+      })
     }
     if (parked !== undefined) dueAtMs = null
     const far = wakeups.usesSchedule(dueAtMs, now)
@@ -205,6 +208,7 @@ export class LeaseSession implements PassSession {
     await this.deps.store.releaseLease(this.lease).catch((releaseError: unknown) => {
       this.deps.logger.log('warn', 'could not release lease after an error', {
         instanceId: this.lease.instanceId,
+        workflowType: this.record.workflowType,
         error: String(releaseError),
       })
     })

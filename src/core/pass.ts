@@ -34,6 +34,7 @@ export type PassMode = 'explicit' | 'due'
 
 export interface PassResult {
   instanceId: string
+  workflowType: string
   status: InstanceStatus
   /** Nodes whose worker was called (or that were completed) in this pass, in the order they finished. */
   executed: string[]

@@ -113,6 +113,7 @@ export const errorResponseSchema = z.object({
 
 export const passResultSchema = z.object({
   instanceId: z.string(),
+  workflowType: z.string(),
   status: instanceStatusSchema,
   executed: z.array(z.string()),
   dueAtMs: z.number().nullable(),

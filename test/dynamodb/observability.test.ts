@@ -100,6 +100,35 @@ describe('log lines through Powertools Logger', () => {
     for (const line of nodeLines) expect(line.nodeId).toBe('validate')
   })
 
+  it('carry the instance and type ids on the lines of a pass run from the run queue', async () => {
+    const { logger } = newPowertools()
+    const clock = new FakeClock()
+    const { engine } = newTestEngine(table, { logger: powertoolsLogger(logger), clock })
+    engine.register(approvalWorkflow)
+    const created = await engine.create({ workflowType: 'approval', context: { requester: 'ada' } })
+    await engine.addNodeEvent({
+      instanceId: created.instanceId,
+      nodeId: 'review',
+      eventTs: 1,
+      content: { decision: 'approved' },
+    })
+    written = []
+    const consumer = sqsConsumer('run', {
+      engine,
+      logger: powertoolsLogger(logger),
+      deadLetters: new LocalQueue({ name: 'dlq' }),
+      maxReceiveCount: 5,
+    })
+
+    await consumer({ Records: [runRecord(created.instanceId)] } as never)
+
+    const lines = jsonLines()
+    expect(lines.map((line) => line.message)).toContain('run message processed')
+    for (const line of lines) {
+      expect(line, String(line.message)).toMatchObject({ instanceId: created.instanceId, workflowType: 'approval' })
+    }
+  })
+
   it('write the level the engine chose, and a line with a severity has the level it names', async () => {
     const { logger } = newPowertools()
     const { engine } = newTestEngine(table, { logger: powertoolsLogger(logger) })
