@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MemoryStore } from '../../src/adapters/memory/memory-store.js'
+import { docsRoutes } from '../../src/api/docs.js'
 import { API_SCOPES, scopeOf, withOpenApiRoute } from '../../src/api/openapi.js'
 import { apiRoutes } from '../../src/api/routes.js'
 import { Engine } from '../../src/core/engine.js'
@@ -74,12 +75,18 @@ const routesOf = (template: Template): GatewayRoute[] =>
     }
   })
 
+const READ_PATHS = [
+  '/workflows',
+  '/workflows/{proxy+}',
+  '/workflow-types',
+  '/workflow-types/{proxy+}',
+  '/openapi.json',
+  '/docs',
+  '/docs/{proxy+}',
+]
 const ROUTE_KEYS = [
-  'GET /workflows',
-  'GET /workflows/{proxy+}',
-  'GET /workflow-types',
-  'GET /workflow-types/{proxy+}',
-  'GET /openapi.json',
+  ...READ_PATHS.map((path) => `GET ${path}`),
+  ...READ_PATHS.map((path) => `HEAD ${path}`),
   'POST /workflows',
   'POST /workflows/{proxy+}',
   'ANY /schedules',
@@ -109,22 +116,29 @@ const selectRoute = (routes: GatewayRoute[], method: string, path: string): Gate
   return ranked[0]?.route
 }
 
-/** Every route the api function serves (the same table its OpenAPI document is generated from). */
-const appRoutes = withOpenApiRoute(
-  apiRoutes({
-    engine: new Engine({
-      store: new MemoryStore(),
+/** Every route the api function serves (the same table its OpenAPI document is generated from), and HEAD on GETs. */
+const servedRoutes = withOpenApiRoute(
+  [
+    ...apiRoutes({
+      engine: new Engine({
+        store: new MemoryStore(),
+        clock: systemClock,
+        ids: createIdGenerator(systemClock),
+        random: mathRandom,
+        logger: { log: () => {} },
+      }),
       clock: systemClock,
-      ids: createIdGenerator(systemClock),
-      random: mathRandom,
-      logger: { log: () => {} },
+      sleep: (ms) => sleep(ms),
+      waitPollMs: 10,
     }),
-    clock: systemClock,
-    sleep: (ms) => sleep(ms),
-    waitPollMs: 10,
-  }),
+    ...docsRoutes(),
+  ],
   'test',
 )
+const appRoutes = [
+  ...servedRoutes,
+  ...servedRoutes.filter((route) => route.method === 'GET').map((route) => ({ ...route, method: 'HEAD' as const })),
+]
 const EXAMPLE_PARAMS: Record<string, string> = {
   id: '01JDQ7Y3M1T0ZB5N0M6Q0XH0AA',
   node: 'review',
@@ -237,7 +251,8 @@ describe('jwt scopes per route group', () => {
     }
     expect(document.components.securitySchemes.jwt).toMatchObject({ type: 'http', scheme: 'bearer' })
     expect(document.components.securitySchemes.sigv4).toMatchObject({ type: 'apiKey' })
-    for (const route of appRoutes) {
+    // HEAD is answered on every GET route without an operation of its own (the document's description says so).
+    for (const route of servedRoutes) {
       const operation = document.paths[route.path]?.[route.method.toLowerCase()]
       expect(operation?.security, `${route.method} ${route.path}`).toEqual([{ jwt: [scopeOf(route)] }, { sigv4: [] }])
     }
