@@ -1,6 +1,6 @@
 import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb'
 import fc from 'fast-check'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { LocalScheduler } from '../../src/adapters/memory/local-scheduler.js'
 import { createApiHandler } from '../../src/api/handler.js'
@@ -8,6 +8,7 @@ import type { Logger, LogLevel } from '../../src/core/ports.js'
 import { workflows } from '../../src/workflows/index.js'
 import { lambdaContext } from '../support/api-events.js'
 import { createTestTable, FakeClock, newTestEngine, type TestTable } from '../support/harness.js'
+import { invariantViolations } from '../support/invariant.js'
 import { type Json, Obj, render, utf8Length } from './json-text.js'
 import {
   ALL_ROUTE_KEYS,
@@ -527,6 +528,11 @@ const forgedCursorRequest: fc.Arbitrary<FuzzRequest> = fc
 // ---- properties ----------------------------------------------------------------------------------------------
 
 describe('the HTTP API under fuzzing', () => {
+  // Whatever the requests did, every instance is still due, leased or parked (README, "Nothing is stranded").
+  afterEach(async () => {
+    expect((await invariantViolations(table, clock.nowMs())).map((violation) => violation.message)).toEqual([])
+  })
+
   it(
     'routes any method and path to a 2xx or a well-formed 4xx',
     async () => {
@@ -637,6 +643,7 @@ describe('a cold-started API, before it stored any workflow definition', () => {
         // Not scaled: enough runs to hit a cold type for sure (each run has a 2 in 3 chance).
         { numRuns: 30, seed: SEED + 7 },
       )
+      expect((await invariantViolations(cold, clock.nowMs())).map((violation) => violation.message)).toEqual([])
     },
     PROPERTY_TIMEOUT_MS,
   )
