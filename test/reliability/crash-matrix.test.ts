@@ -40,6 +40,14 @@ const RECOVERY_ROUNDS = 6
 const PARALLEL_SCENARIOS = 4
 const NODES = ['start', 'approve', 'flaky', 'side', 'join'] as const
 type NodeId = (typeof NODES)[number]
+/** The graph of the workflow below, for telling a dead end from a wait. */
+const PREDECESSORS: Record<NodeId, readonly NodeId[]> = {
+  start: [],
+  approve: ['start'],
+  flaky: ['start'],
+  side: ['start'],
+  join: ['approve', 'flaky', 'side'],
+}
 /** How `flaky` behaves on its first call: succeeds, throws a plain error (retried), or fails the instance. */
 type Flaky = 'ok' | 'error' | 'fatal'
 /** What the engine would write about an attempt whose runner died (matched loosely: the wording is the engine's). */
@@ -372,8 +380,15 @@ const runScenario = async (point: Point, index: number): Promise<ScenarioResult 
   const raw = (await scanInstanceItems(verifier)).find((item) => item.id === id)
   const parked = raw !== undefined && (raw.parkedReason !== undefined || raw.parked !== undefined)
   const finalStatus = final?.status ?? 'missing'
-  if (final && !isTerminalInstanceStatus(final.status) && !parked && final.dueAtMs === undefined) {
-    problems.push(`ended ${final.status} with no due time and not parked`)
+  if (final && !isTerminalInstanceStatus(final.status) && !parked) {
+    if (final.dueAtMs === undefined) problems.push(`ended ${final.status} with no due time and not parked`)
+    // Waiting means something can still run or is waiting: a node not terminal, or one whose predecessors completed.
+    const canMove = NODES.some((node) => {
+      const status = final.nodes[node]?.status
+      if (status !== undefined) return !['completed', 'failed', 'canceled'].includes(status)
+      return PREDECESSORS[node].every((prev) => final.nodes[prev]?.status === 'completed')
+    })
+    if (!canMove) problems.push(`ended ${final.status} in a dead end: no node can run or wait`)
   }
 
   // 6. No completed node is called again; a `run` that succeeded (pending) is not repeated.
@@ -397,13 +412,17 @@ const runScenario = async (point: Point, index: number): Promise<ScenarioResult 
     const expected = (atCrash?.nodes[node]?.failCount ?? 0) + 1 + countedLater
     const failCount = finalNode?.failCount ?? 0
     if (failCount < expected) {
-      problems.push(`${node} was interrupted: fail_count ${failCount}, expected at least ${expected}`)
+      problems.push(
+        `${node} was interrupted (called, no outcome stored): fail_count ${failCount}, expected >= ${expected}`,
+      )
     }
     const laterErrors = log.calls.some(
       (call) => call.node === node && call.phase === 'recovery' && call.result !== 'ok',
     )
     if (!laterErrors && !NO_OUTCOME.test(lastError(final, node) ?? '')) {
-      problems.push(`${node} was interrupted: last_error ${JSON.stringify(lastError(final, node) ?? null)}`)
+      problems.push(
+        `${node} was interrupted: last_error ${JSON.stringify(lastError(final, node) ?? null)} names no lost outcome`,
+      )
     }
   }
 

@@ -48,6 +48,8 @@ const settle = (ms = 25): Promise<void> => new Promise((resolve) => setTimeout(r
 interface Drive {
   /** Clock time of every call of the hanging worker. */
   calls: number[]
+  /** `ctx.signal` at each call: absent (not offered yet), live, or already aborted. */
+  signals: ('absent' | 'live' | 'aborted')[]
   rounds: number
   problems: string[]
 }
@@ -59,15 +61,18 @@ const drive = async (
   instanceId: string,
 ): Promise<Drive> => {
   const clock = new FakeClock()
-  const result: Drive = { calls: [], rounds: 0, problems: [] }
+  const result: Drive = { calls: [], signals: [], rounds: 0, problems: [] }
   let called: () => void = () => {}
   const workflow = defineWorkflow({
     type,
     nodes: {
       hang: {
         ...limits,
-        run: () => {
+        run: (ctx) => {
           result.calls.push(clock.nowMs())
+          // Tolerates an engine without `ctx.signal`; one that has it must not hand over an aborted signal.
+          const signal = (ctx as { signal?: AbortSignal }).signal
+          result.signals.push(signal === undefined ? 'absent' : signal.aborted ? 'aborted' : 'live')
           called()
           return new Promise<void>(() => {})
         },
@@ -138,15 +143,17 @@ const drive = async (
 describe('a worker that never returns', () => {
   it(`with fail_max_count ${FAIL_MAX_COUNT} runs at most ${FAIL_MAX_COUNT} times, then fails its node and instance with the reason`, async () => {
     const id = 'hung-fail-max'
-    const { calls, rounds, problems } = await drive('hung-fail-max', { failMaxCount: FAIL_MAX_COUNT }, id)
+    const { calls, signals, rounds, problems } = await drive('hung-fail-max', { failMaxCount: FAIL_MAX_COUNT }, id)
     const final = await verifier.getInstance(id)
     const node = final?.nodes.hang
     const system = node?.output.system as { last_error?: string } | undefined
     console.info(
       `hung worker, fail_max_count ${FAIL_MAX_COUNT}: ${calls.length} calls in ${rounds} rounds; ` +
         `instance ${final?.status}, node ${node?.status ?? 'uncreated'}, fail_count ${node?.failCount ?? 0}, ` +
-        `last_error ${JSON.stringify(system?.last_error ?? null)}; ${problems.length} invariant problems`,
+        `last_error ${JSON.stringify(system?.last_error ?? null)}; ctx.signal ${[...new Set(signals)].join('/')}; ` +
+        `${problems.length} invariant problems`,
     )
+    expect(signals).not.toContain('aborted')
     expect({
       calls: calls.length,
       instance: final?.status,
