@@ -1,4 +1,5 @@
 import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb'
+import { unmarshall } from '@aws-sdk/util-dynamodb'
 import fc from 'fast-check'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
@@ -8,7 +9,7 @@ import type { Logger, LogLevel } from '../../src/core/ports.js'
 import { workflows } from '../../src/workflows/index.js'
 import { lambdaContext } from '../support/api-events.js'
 import { createTestTable, FakeClock, newTestEngine, type TestTable } from '../support/harness.js'
-import { invariantViolations } from '../support/invariant.js'
+import { invariantViolations, itemViolations } from '../support/invariant.js'
 import { type Json, Obj, render, utf8Length } from './json-text.js'
 import {
   ALL_ROUTE_KEYS,
@@ -282,6 +283,13 @@ const judge = (request: FuzzRequest, reply: Reply, before: Snapshot, after: Snap
   const safe = request.method.toUpperCase() === 'GET'
   if ((rejected || safe) && after.text !== before.text) {
     problems.push(`${rejected ? 'a rejected request' : 'a GET'} changed the table:\n${describeChange(before, after)}`)
+  }
+  // Every instance the request wrote is still due, leased or parked (README, "Nothing is stranded").
+  for (const [pk, text] of after.items) {
+    if (!pk.startsWith('I#') || before.items.get(pk) === text) continue
+    for (const violation of itemViolations(unmarshall(JSON.parse(text)), clock.nowMs())) {
+      problems.push(`the invariant broke: ${violation.message}`)
+    }
   }
   const damage = prototypeDamage()
   if (damage) problems.push(`prototype pollution: ${damage}`)
