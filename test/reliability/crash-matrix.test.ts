@@ -457,6 +457,17 @@ const pool = async <T>(limit: number, tasks: readonly (() => Promise<T>)[]): Pro
   return results
 }
 
+/** One letter per scenario for the grid: what went wrong first, in this order. */
+const GRID: readonly [string, RegExp][] = [
+  ['S', /^invariant/],
+  ['D', /^ended /],
+  ['R', /was completed at the crash|ran again/],
+  ['C', /was interrupted/],
+  ['!', /./],
+]
+const cell = (problems: readonly string[]): string =>
+  problems.length === 0 ? '.' : (GRID.find(([, pattern]) => problems.some((p) => pattern.test(p)))?.[0] ?? '!')
+
 /** `3,4,5,9` → `3-5,9`. */
 const ranges = (values: readonly number[]): string => {
   const sorted = [...new Set(values)].sort((a, b) => a - b)
@@ -494,6 +505,21 @@ describe('a runner killed at every DynamoDB request and every worker call of eve
     )
 
     // The summary: one line per operation and mode, problems grouped with the points that show them.
+    // The grid: one row per operation and mode, one column per call point (k from its first value).
+    const grid: string[] = [
+      'grid: . ok, S invariant broken, D ended without a due time or in a dead end, R completed node called again,',
+      '      C interrupted attempt not counted, ! other; columns are k = 0.. (before), 1.. (after, hang)',
+    ]
+    for (const clean of cleanRuns) {
+      const cleanCell = cell(cleanResults.find((result) => result.operation === clean.operation)?.problems ?? [])
+      for (const mode of ['before', 'after', 'hang'] as const) {
+        const own = results.filter((result) => result.operation === clean.operation && result.mode === mode)
+        if (own.length === 0 && mode !== 'before') continue
+        const label = `${mode === 'before' ? clean.operation.name : ''}`.padEnd(24)
+        const cells = clean.refused ? 'refused' : own.map((result) => cell(result.problems)).join('')
+        grid.push(`${label}${mode.padEnd(7)}${cells}${mode === 'before' ? `  (clean run ${cleanCell})` : ''}`)
+      }
+    }
     const lines: string[] = []
     for (const clean of cleanRuns) {
       const name = clean.operation.name
@@ -526,7 +552,7 @@ describe('a runner killed at every DynamoDB request and every worker call of eve
     console.info(
       `crash matrix: ${operationsRun} operations; ${requestPoints} DynamoDB requests x 2 modes (before, after) + ` +
         `${hangPoints} hung worker calls = ${points.length} call points; ${failing.length} scenarios with problems ` +
-        `(clean runs included)\n${lines.join('\n')}`,
+        `(clean runs included)\n${grid.join('\n')}\n${lines.join('\n')}`,
     )
     if (failing.length > 0) {
       console.info(
