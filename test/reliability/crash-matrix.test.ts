@@ -28,7 +28,8 @@ import { Crash, type CrashMode, type CrashState, causes, crashingClient } from '
  *   without an outcome (README, "Every attempt counts").
  */
 
-type Mode = CrashMode | 'hang'
+/** `hang-twice`: as `hang`, and the first call of the same node after the crash hangs too (its invocation is stopped). */
+type Mode = CrashMode | 'hang' | 'hang-twice'
 type Phase = 'setup' | 'dead' | 'recovery'
 type Step = 'run' | 'check'
 
@@ -36,7 +37,7 @@ const TYPE = 'crash-matrix'
 const LEASE_MS = 60_000
 const GRACE_MS = 5_000
 const APPROVAL_RETRY_SECONDS = 3_600
-const RECOVERY_ROUNDS = 6
+const RECOVERY_ROUNDS = 8
 const PARALLEL_SCENARIOS = 4
 const NODES = ['start', 'approve', 'flaky', 'side', 'join'] as const
 type NodeId = (typeof NODES)[number]
@@ -68,6 +69,9 @@ class ScenarioLog {
   readonly calls: Call[] = []
   hangAt = 0
   runner: CrashState | undefined
+  /** After the crash, the next call of this node hangs as well and stops its invocation. */
+  hangAgain: NodeId | undefined
+  invocation: CrashState | undefined
   count(filter: Partial<Pick<Call, 'node' | 'step' | 'phase' | 'result'>>): number {
     return this.calls.filter((call) =>
       Object.entries(filter).every(([key, value]) => call[key as keyof Call] === value),
@@ -82,6 +86,12 @@ const workflowFor = (log: ScenarioLog): WorkflowModule => {
       const token = `${log.phase}:${node}.${step}#${log.calls.length + 1}`
       // Stored with every outcome, success or error: tells which call's outcome the table holds.
       ctx.set('token', token)
+      if (log.phase === 'recovery' && log.hangAgain === node) {
+        log.hangAgain = undefined
+        log.calls.push({ node, step, phase: log.phase, token, result: 'hung' })
+        log.invocation?.kill()
+        return new Promise<void>(() => {})
+      }
       const deadCalls = log.count({ phase: 'dead' })
       if (log.phase === 'dead' && log.hangAt > 0 && deadCalls + 1 === log.hangAt) {
         log.calls.push({ node, step, phase: log.phase, token, result: 'hung' })
@@ -295,13 +305,11 @@ const runScenario = async (point: Point, index: number): Promise<ScenarioResult 
 
   // 2. The runner does the operation and dies at point k (k = Infinity: the clean run that counts the points).
   log.phase = 'dead'
-  const { client, state } = crashingClient(
-    mode === 'hang' ? Number.POSITIVE_INFINITY : k,
-    mode === 'after' ? 'after' : 'before',
-  )
+  const hangs = mode === 'hang' || mode === 'hang-twice'
+  const { client, state } = crashingClient(hangs ? Number.POSITIVE_INFINITY : k, mode === 'after' ? 'after' : 'before')
   clients.push(client)
   log.runner = state
-  if (mode === 'hang') log.hangAt = k
+  if (hangs) log.hangAt = k
   type Outcome = { kind: 'returned' } | { kind: 'threw'; error: unknown } | { kind: 'hung' }
   const acting: Promise<Outcome> = operation.act(newEngine(client, clock, `${id}-dead`, log), id).then(
     () => ({ kind: 'returned' }),
@@ -310,7 +318,7 @@ const runScenario = async (point: Point, index: number): Promise<ScenarioResult 
   // A hung runner never finishes: stop waiting when it is killed.
   const outcome = await Promise.race([
     acting,
-    state.died.then((): Outcome | Promise<Outcome> => (mode === 'hang' ? { kind: 'hung' } : acting)),
+    state.died.then((): Outcome | Promise<Outcome> => (hangs ? { kind: 'hung' } : acting)),
   ])
   let ended: ScenarioResult['ended'] = 'returned'
   let refused: string | undefined
@@ -329,28 +337,22 @@ const runScenario = async (point: Point, index: number): Promise<ScenarioResult 
   const atCrash = await verifier.getInstance(id)
   const statusAtCrash = nodeStatuses(atCrash)
   await checkInvariant('at the crash')
-  const interrupted: NodeId[] = []
+  const interruptedByDead: NodeId[] = []
   for (const node of NODES) {
     const deadCalls = log.calls.filter((call) => call.node === node && call.phase === 'dead')
     const last = deadCalls[deadCalls.length - 1]
-    if (last && atCrash?.nodes[node]?.output.token !== last.token) interrupted.push(node)
+    if (last && atCrash?.nodes[node]?.output.token !== last.token) interruptedByDead.push(node)
   }
+  if (mode === 'hang-twice') log.hangAgain = log.calls.find((call) => call.result === 'hung')?.node
 
   // 4. Only the tick and the run-queue consumer work from now on, on the same table and clock.
   log.phase = 'recovery'
-  const healthy = newEngine(table.client, clock, `${id}-live`, log)
   const runQueue = new LocalQueue({ name: 'run', now: () => clock.nowMs() })
   const deadLetters: string[] = []
   // The tick reads the whole table's due index; other scenarios' instances live on other clocks.
   const ownRuns: RunQueue = {
     sendRuns: (requests) => runQueue.sendRuns(requests.filter((request) => request.instanceId === id)),
   }
-  const runHandler = createRunHandler({
-    engine: healthy,
-    logger: silentLogger,
-    maxReceiveCount: 5,
-    deadLetters: { send: async (letter) => void deadLetters.push(letter.reason) },
-  })
   let rounds = 0
   for (; rounds < RECOVERY_ROUNDS; rounds++) {
     const record = await verifier.getInstance(id)
@@ -362,16 +364,42 @@ const runScenario = async (point: Point, index: number): Promise<ScenarioResult 
       clock.advanceMs(record.dueAtMs - now)
     }
     await runTick({ store: verifier, queue: ownRuns, clock, logger: silentLogger }, { remainingTimeMs: 60_000 })
-    const delivered = await runQueue.deliver(runHandler)
+    // Each delivery is one invocation of the run-queue consumer, on a client of its own (stopped if a worker hangs).
+    const invocation = crashingClient(Number.POSITIVE_INFINITY, 'before')
+    clients.push(invocation.client)
+    log.invocation = invocation.state
+    const runHandler = createRunHandler({
+      engine: newEngine(invocation.client, clock, `${id}-live${rounds}`, log),
+      logger: silentLogger,
+      maxReceiveCount: 5,
+      deadLetters: { send: async (letter) => void deadLetters.push(letter.reason) },
+    })
+    const delivering = runQueue.deliver(runHandler)
+    const stopped = invocation.state.died.then(() => ({ delivered: 1, failed: 0, error: undefined }))
+    const delivered = await Promise.race([delivering, stopped])
+    if (invocation.state.dead) await new Promise((resolve) => setTimeout(resolve, 25))
     if (delivered.error !== undefined) problems.push(`the run handler threw: ${String(delivered.error)}`)
     await checkInvariant(`after recovery round ${rounds + 1}`)
-    if (delivered.delivered + delivered.failed === 0) {
-      // Nothing was due: a non-terminal instance that is neither due nor leased stays so for good.
-      const after = await verifier.getInstance(id)
-      if (after && after.dueAtMs === undefined && !(after.leaseOwner && (after.leaseUntilMs ?? 0) >= clock.nowMs())) {
-        break
-      }
-    }
+    const after = await verifier.getInstance(id)
+    const leased = after?.leaseOwner !== undefined && (after.leaseUntilMs ?? 0) >= clock.nowMs()
+    // Nothing was due: a non-terminal instance that is neither due nor leased stays so for good.
+    if (delivered.delivered + delivered.failed === 0 && after?.dueAtMs === undefined && !leased) break
+    // Only the approval is left, waiting for an event nobody sends, and it was polled since the crash (so any lost
+    // attempt of it was met): more rounds would only poll it again.
+    const waitingForApproval =
+      after !== undefined &&
+      log.hangAgain === undefined &&
+      log.count({ node: 'approve', phase: 'recovery' }) > 0 &&
+      !leased &&
+      after.dueAtMs !== undefined &&
+      after.events.approve === undefined &&
+      NODES.every((node) => {
+        const status = after.nodes[node]?.status
+        return node === 'approve' ? status === 'pending' : status === 'completed' || status === undefined
+      }) &&
+      after.nodes.flaky?.status === 'completed' &&
+      after.nodes.side?.status === 'completed'
+    if (waitingForApproval) break
   }
   for (const reason of deadLetters) problems.push(`a run request was dead-lettered: ${reason}`)
 
@@ -403,21 +431,25 @@ const runScenario = async (point: Point, index: number): Promise<ScenarioResult 
   }
 
   // 7. Every interrupted attempt is a counted failure, with its reason.
+  const interruptions = (node: NodeId): number =>
+    (interruptedByDead.includes(node) ? 1 : 0) + log.count({ node, phase: 'recovery', result: 'hung' })
+  const interrupted = NODES.filter((node) => interruptions(node) > 0)
   for (const node of interrupted) {
     const finalNode = final?.nodes[node]
     if (final?.status === 'canceled' || finalNode?.status === 'canceled') continue
     const countedLater = log.calls.filter(
       (call) => call.node === node && call.phase === 'recovery' && (call.result === 'error' || call.result === 'fatal'),
     ).length
-    const expected = (atCrash?.nodes[node]?.failCount ?? 0) + 1 + countedLater
+    const expected = (atCrash?.nodes[node]?.failCount ?? 0) + interruptions(node) + countedLater
     const failCount = finalNode?.failCount ?? 0
     if (failCount < expected) {
       problems.push(
-        `${node} was interrupted (called, no outcome stored): fail_count ${failCount}, expected >= ${expected}`,
+        `${node} was interrupted ${interruptions(node)}x (called, no outcome stored): fail_count ${failCount}, expected >= ${expected}`,
       )
     }
     const laterErrors = log.calls.some(
-      (call) => call.node === node && call.phase === 'recovery' && call.result !== 'ok',
+      (call) =>
+        call.node === node && call.phase === 'recovery' && ['error', 'fatal', 'not-ready'].includes(call.result),
     )
     if (!laterErrors && !NO_OUTCOME.test(lastError(final, node) ?? '')) {
       problems.push(
@@ -498,6 +530,7 @@ describe('a runner killed at every DynamoDB request and every worker call of eve
       for (let k = 0; k < requests; k++) points.push({ operation, mode: 'before', k })
       for (let k = 1; k <= requests; k++) points.push({ operation, mode: 'after', k })
       for (let k = 1; k <= workerCalls; k++) points.push({ operation, mode: 'hang', k })
+      for (let k = 1; k <= workerCalls; k++) points.push({ operation, mode: 'hang-twice', k })
     }
     const results = await pool(
       PARALLEL_SCENARIOS,
@@ -508,16 +541,16 @@ describe('a runner killed at every DynamoDB request and every worker call of eve
     // The grid: one row per operation and mode, one column per call point (k from its first value).
     const grid: string[] = [
       'grid: . ok, S invariant broken, D ended without a due time or in a dead end, R completed node called again,',
-      '      C interrupted attempt not counted, ! other; columns are k = 0.. (before), 1.. (after, hang)',
+      '      C interrupted attempt not counted, ! other; columns are k = 0.. (before), 1.. (after, hang, hang-twice)',
     ]
     for (const clean of cleanRuns) {
       const cleanCell = cell(cleanResults.find((result) => result.operation === clean.operation)?.problems ?? [])
-      for (const mode of ['before', 'after', 'hang'] as const) {
+      for (const mode of ['before', 'after', 'hang', 'hang-twice'] as const) {
         const own = results.filter((result) => result.operation === clean.operation && result.mode === mode)
         if (own.length === 0 && mode !== 'before') continue
         const label = `${mode === 'before' ? clean.operation.name : ''}`.padEnd(24)
         const cells = clean.refused ? 'refused' : own.map((result) => cell(result.problems)).join('')
-        grid.push(`${label}${mode.padEnd(7)}${cells}${mode === 'before' ? `  (clean run ${cleanCell})` : ''}`)
+        grid.push(`${label}${mode.padEnd(11)}${cells}${mode === 'before' ? `  (clean run ${cleanCell})` : ''}`)
       }
     }
     const lines: string[] = []
@@ -530,7 +563,7 @@ describe('a runner killed at every DynamoDB request and every worker call of eve
       lines.push(`${name.padEnd(24)} ${clean.requests} requests, ${clean.workerCalls} worker calls`)
       const cleanProblems = cleanResults.find((result) => result.operation === clean.operation)?.problems ?? []
       if (cleanProblems.length > 0) lines.push(`  clean run (no crash): ${cleanProblems.join('; ')}`)
-      for (const mode of ['before', 'after', 'hang'] as const) {
+      for (const mode of ['before', 'after', 'hang', 'hang-twice'] as const) {
         const own = results.filter((result) => result.operation === clean.operation && result.mode === mode)
         if (own.length === 0) continue
         const byProblem = new Map<string, number[]>()
@@ -539,7 +572,7 @@ describe('a runner killed at every DynamoDB request and every worker call of eve
             byProblem.set(problem, [...(byProblem.get(problem) ?? []), result.k])
         }
         const ok = own.filter((result) => result.problems.length === 0).length
-        lines.push(`  ${mode.padEnd(6)} k=${ranges(own.map((result) => result.k))}: ${ok}/${own.length} ok`)
+        lines.push(`  ${mode.padEnd(10)} k=${ranges(own.map((result) => result.k))}: ${ok}/${own.length} ok`)
         for (const [problem, ks] of [...byProblem].sort(([a], [b]) => a.localeCompare(b))) {
           lines.push(`    k=${ranges(ks)}: ${problem}`)
         }
@@ -549,9 +582,10 @@ describe('a runner killed at every DynamoDB request and every worker call of eve
     const failing = [...cleanResults, ...results].filter((result) => result.problems.length > 0)
     const requestPoints = cleanRuns.reduce((sum, clean) => sum + (clean.refused ? 0 : clean.requests), 0)
     const hangPoints = results.filter((result) => result.mode === 'hang').length
+    const hangTwicePoints = results.filter((result) => result.mode === 'hang-twice').length
     console.info(
       `crash matrix: ${operationsRun} operations; ${requestPoints} DynamoDB requests x 2 modes (before, after) + ` +
-        `${hangPoints} hung worker calls = ${points.length} call points; ${failing.length} scenarios with problems ` +
+        `${hangPoints} hung worker calls + ${hangTwicePoints} hung again after the crash = ${points.length} call points; ${failing.length} scenarios with problems ` +
         `(clean runs included)\n${grid.join('\n')}\n${lines.join('\n')}`,
     )
     if (failing.length > 0) {
@@ -568,7 +602,8 @@ describe('a runner killed at every DynamoDB request and every worker call of eve
     // The matrix really covers every operation, and its points really kill the runner.
     expect(operationsRun + cleanRuns.filter((clean) => clean.refused).length).toBe(OPERATIONS.length)
     for (const result of results) {
-      if (result.mode === 'hang') expect(result.ended, `${result.operation.name} hang k=${result.k}`).toBe('hung')
+      if (result.mode === 'hang' || result.mode === 'hang-twice')
+        expect(result.ended, `${result.operation.name} hang k=${result.k}`).toBe('hung')
       else expect(result.ended, `${result.operation.name} ${result.mode} k=${result.k}`).toBe('crashed')
     }
     expect(results.some((result) => result.interrupted.length > 0)).toBe(true)
