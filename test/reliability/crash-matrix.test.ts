@@ -17,15 +17,16 @@ import { invariantViolations, scanInstanceItems } from '../support/invariant.js'
 import { Crash, type CrashMode, type CrashState, causes, crashingClient } from './support.js'
 
 /**
- * The crash matrix: a runner killed at every DynamoDB request of every operation, and (mode `hang`) at every worker
- * call of it by a worker that never returns. After the crash nothing but the tick and the run-queue consumer work
- * on the table, on a clock moved past lease ends and due times. Checked for every (operation, point, mode):
+ * The crash matrix: a runner killed at every DynamoDB request of every operation, and (modes `hang`, `hang-twice`)
+ * at every worker call of it by a worker that never returns. After the crash nothing but the tick and the run-queue
+ * consumer work on the table, on a clock moved past lease ends and due times. Checked for every (operation, point,
+ * mode):
  * - the invariant (every non-terminal instance due, leased or parked) after every step;
  * - the instance ends terminal, or waiting with a due time, or parked with a reason;
  * - no node that was completed at the crash is called again, no `run` that succeeded is repeated;
  * - a node whose worker was called by the dead runner without its outcome being stored (interrupted) shows that
- *   attempt as a counted failure: `fail_count` one higher, and `system.last_error` saying that the attempt ended
- *   without an outcome (README, "Every attempt counts").
+ *   attempt as a counted failure: `fail_count` one higher per interruption, and `system.last_error` saying that the
+ *   attempt ended without an outcome (README, "Every attempt counts").
  */
 
 /** `hang-twice`: as `hang`, and the first call of the same node after the crash hangs too (its invocation is stopped). */
