@@ -518,7 +518,7 @@ export class Engine {
         delete node.attemptStarted
         nodes[nodeId] = node
       }
-      await session.release({ updatedAtMs: now, nodes, status: 'canceled' }, { dueAtMs: null })
+      await session.release({ updatedAtMs: now, nodes, status: 'canceled' }, { status: 'canceled', dueAtMs: null })
       this.#logger.log('info', 'workflow instance canceled', { instanceId: id, workflowType: record.workflowType })
       return { instanceId: id, status: 'canceled', changed: true }
     })
@@ -733,7 +733,7 @@ export class Engine {
       }
     }
     const outcome = await runPass(this.#passDeps(), resolved, record, session, mode, pending)
-    const released = await session.release(outcome.change, { dueAtMs: outcome.dueAtMs })
+    const released = await session.release(outcome.change, { status: outcome.state.status, dueAtMs: outcome.dueAtMs })
     return {
       instanceId: record.id,
       status: outcome.state.status,
@@ -753,7 +753,7 @@ export class Engine {
       code,
       reason: parked.reason,
     })
-    await session.release({ updatedAtMs: now }, { dueAtMs: null, parked })
+    await session.release({ updatedAtMs: now }, { status: record.status, dueAtMs: null, parked })
     return {
       instanceId: record.id,
       status: record.status,
@@ -799,9 +799,12 @@ export class Engine {
   async #releaseUnchanged(session: LeaseSession): Promise<void> {
     const now = this.#clock.nowMs()
     const { previous } = session
+    const { status } = session.record
     await session.release(
       { updatedAtMs: session.record.updatedAtMs },
-      previous.parked ? { dueAtMs: null, parked: previous.parked } : { dueAtMs: previous.dueAtMs ?? now },
+      previous.parked
+        ? { status, dueAtMs: null, parked: previous.parked }
+        : { status, dueAtMs: previous.dueAtMs ?? now },
     )
   }
 
@@ -819,7 +822,7 @@ export class Engine {
       if (!pending.status) delete change.status
       for (const id of pending.nodes) (change.nodes as Record<string, NodeRecord>)[id] = record.nodes[id] as NodeRecord
       if (pending.input) change.input = record.input
-      await session.release(change, { dueAtMs: now })
+      await session.release(change, { status: record.status, dueAtMs: now })
       return { instanceId: record.id, status: record.status, changed: true }
     }
     // The pass stores the restart with its first write, before any worker runs.

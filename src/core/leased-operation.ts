@@ -2,6 +2,7 @@ import { LeaseLostError } from './errors.js'
 import { type LeaseSizing, type LeaseTimes, leaseTimes } from './lease-sizing.js'
 import type { PassSession } from './pass.js'
 import type { Clock, IdGenerator, Logger } from './ports.js'
+import type { InstanceStatus } from './statuses.js'
 import { isTerminalInstanceStatus } from './statuses.js'
 import type { InstanceChange, InstanceRecord, InstanceStore, Lease, ParkedState } from './store.js'
 import type { Wakeups } from './wakeups.js'
@@ -38,6 +39,8 @@ export type Acquired =
 
 /** How the releasing write leaves the instance. */
 export interface Release {
+  /** The instance's status after the operation (the writes before may already have stored it). */
+  status: InstanceStatus
   /** When it next needs attention; ignored for a terminal status. */
   dueAtMs: number | null
   parked?: ParkedState
@@ -148,8 +151,7 @@ export class LeaseSession implements PassSession {
   async release(change: InstanceChange, release: Release): Promise<Released> {
     const { store, clock, wakeups, logger } = this.deps
     const now = clock.nowMs()
-    const status = change.status ?? this.record.status
-    const terminal = isTerminalInstanceStatus(status)
+    const terminal = isTerminalInstanceStatus(release.status)
     let dueAtMs = terminal ? null : release.dueAtMs
     let parked = terminal ? undefined : release.parked
     if (!terminal && dueAtMs === null && parked === undefined) {

@@ -32,8 +32,10 @@ describe('the invariant checker on hand-made items', () => {
       item('leased', { leaseOwner: 'o', leaseUntilMs: NOW + 10, dueAtMs: NOW + 10 }),
     ],
     ['a leased instance due before its lease end', item('early', { leaseOwner: 'o', leaseUntilMs: NOW, dueAtMs: T0 })],
-    ['a parked instance with a reason', item('parked', {}, { parkedReason: 'worker missing: shipment.pack' })],
-    ['a parked instance flagged by `parked`', item('flag', {}, { parked: 'worker missing' })],
+    [
+      'a parked instance with a reason',
+      item('parked', {}, { parkCode: 'WORKER_MISSING', parkReason: 'worker missing: shipment.pack', parkAtMs: 1 }),
+    ],
     ['a completed instance', item('done', { status: 'completed' })],
     ['a failed instance with an expired lease left behind', item('f', { status: 'failed', leaseOwner: 'o' })],
     ['a canceled instance', item('c', { status: 'canceled' })],
@@ -57,8 +59,12 @@ describe('the invariant checker on hand-made items', () => {
       'due-after-lease',
     ],
     ['a due time without its index shard', { ...item('ni', { dueAtMs: NOW }), dueShard: undefined }, 'due-not-indexed'],
-    ['a parked instance without a reason', item('p', {}, { parkedReason: ' ' }), 'parked-without-reason'],
-    ['a parked flag set to false', item('p2', {}, { parked: false }), 'parked-without-reason'],
+    ['a parked instance without a reason', item('p', {}, { parkCode: 'X', parkReason: ' ' }), 'parked-without-reason'],
+    [
+      'a parked instance still due',
+      item('p2', { dueAtMs: 5 }, { parkCode: 'X', parkReason: 'why', parkAtMs: 1 }),
+      'parked-without-reason',
+    ],
     ['a completed instance still due', item('t', { status: 'completed', dueAtMs: NOW }), 'terminal-due'],
     ['a canceled instance still due', item('t2', { status: 'canceled', dueAtMs: T0 }), 'terminal-due'],
     ['an item the codec cannot read', { ...item('bad'), status: 'sleeping' }, 'unreadable'],
@@ -91,7 +97,7 @@ describe('the invariant checker on a table', () => {
     await put({ ...definitionKey('orders', 'v1'), config: '{}' })
     await put(item('ok-due', { dueAtMs: NOW }))
     await put(item('ok-done', { status: 'completed' }))
-    await put(item('ok-parked', {}, { parkedReason: 'worker missing' }))
+    await put(item('ok-parked', {}, { parkCode: 'WORKER_MISSING', parkReason: 'worker missing', parkAtMs: 1 }))
   })
 
   it('passes a table whose instances all keep the invariant', async () => {

@@ -8,7 +8,7 @@ import { newDynamoClient } from './dynamodb.js'
 /**
  * The engine's invariant, checked on what a table holds (README, "Nothing is stranded"): every non-terminal
  * instance is
- * - *parked* with a reason (a `parkedReason` or `parked` attribute on the item), or
+ * - *parked* with a reason (`parkCode` and a non-empty `parkReason` on the item, and no due time), or
  * - *leased* by a live lease and due no later than the lease end (`dueAtMs <= leaseUntilMs`), so that a holder that
  *   dies is resumed by the tick once its lease runs out, or
  * - *due* (it has `dueAtMs`, and the due-index shard that the tick reads).
@@ -82,7 +82,7 @@ export const scanInstanceItems = async (source: InvariantSource): Promise<Record
 }
 
 const describeItem = (item: Record<string, unknown>): string => {
-  const fields = ['status', 'dueAtMs', 'dueShard', 'leaseOwner', 'leaseUntilMs', 'parked', 'parkedReason'] as const
+  const fields = ['status', 'dueAtMs', 'dueShard', 'leaseOwner', 'leaseUntilMs', 'parkCode', 'parkReason'] as const
   return fields
     .filter((field) => item[field] !== undefined)
     .map((field) => `${field}=${JSON.stringify(item[field])}`)
@@ -99,7 +99,6 @@ export const itemViolations = (item: Record<string, unknown>, nowMs: number): Vi
   })
   let record: ReturnType<typeof recordFromItem>
   try {
-    // The codec's object schema strips attributes it does not know (such as `parked*`, read from the raw item).
     record = recordFromItem(item)
   } catch (error) {
     return [violation('unreadable', `cannot be read: ${error instanceof Error ? error.message : String(error)}`)]
@@ -112,10 +111,9 @@ export const itemViolations = (item: Record<string, unknown>, nowMs: number): Vi
   if (due !== undefined && item.dueShard === undefined) {
     problems.push(violation('due-not-indexed', 'has a due time but no due-index shard'))
   }
-  const parkedReason = item.parkedReason ?? item.parked
-  if (item.parkedReason !== undefined || item.parked !== undefined) {
-    const stated = typeof parkedReason === 'string' ? parkedReason.trim() !== '' : parkedReason !== false
-    if (!stated) problems.push(violation('parked-without-reason', 'is parked without a reason'))
+  if (record.parked !== undefined || item.parkCode !== undefined || item.parkReason !== undefined) {
+    if (!record.parked?.reason?.trim()) problems.push(violation('parked-without-reason', 'is parked without a reason'))
+    if (due !== undefined) problems.push(violation('parked-without-reason', `is parked but still due at ${due}`))
     return problems
   }
   const leased = record.leaseOwner !== undefined && record.leaseUntilMs !== undefined && record.leaseUntilMs >= nowMs
