@@ -352,7 +352,7 @@ export class Engine {
     })
     if (acquired.kind !== 'held') {
       const { record } = acquired
-      const skipped = acquired.kind === 'not-due' && record.parked ? 'parked' : acquired.kind
+      const skipped = acquired.kind === 'terminal' ? 'terminal' : record.parked ? 'parked' : 'not-due'
       return {
         instanceId: p.instanceId,
         status: record.status,
@@ -427,8 +427,9 @@ export class Engine {
       }
       return { definition, changed }
     }
-    await check(await this.#mustGet(p.instanceId))
-    return this.#operate(p.instanceId, p.remainingTimeMs, async (session) => {
+    const read = await this.#mustGet(p.instanceId)
+    await check(read)
+    return this.#operate(read, p.remainingTimeMs, async (session) => {
       const record = structuredClone(session.record)
       const { definition, changed } = await check(record)
       const now = this.#clock.nowMs()
@@ -463,8 +464,9 @@ export class Engine {
       if (newInput) this.#checkInstanceBudget(record, newInput, 'context')
       return this.#restartableDefinition(record)
     }
-    await check(await this.#mustGet(p.instanceId))
-    return this.#operate(p.instanceId, p.remainingTimeMs, async (session) => {
+    const read = await this.#mustGet(p.instanceId)
+    await check(read)
+    return this.#operate(read, p.remainingTimeMs, async (session) => {
       const record = structuredClone(session.record)
       // Acquiring the lease unparks the instance: judge it as it was before.
       if (session.previous.parked) record.parked = session.previous.parked
@@ -499,9 +501,10 @@ export class Engine {
   async cancel(instanceId: string, options: Omit<CancelParams, 'instanceId'> = {}): Promise<OperationResult> {
     const p = parse(cancelParamsSchema, { ...options, instanceId })
     const id = p.instanceId
-    const settled = this.#cancelOutcome(await this.#mustGet(id))
+    const read = await this.#mustGet(id)
+    const settled = this.#cancelOutcome(read)
     if (settled) return settled
-    return this.#operate(id, p.remainingTimeMs, async (session) => {
+    return this.#operate(read, p.remainingTimeMs, async (session) => {
       const record = session.record
       const outcome = this.#cancelOutcome(record)
       if (outcome) {
@@ -770,16 +773,22 @@ export class Engine {
    * releasing write, or a pass that makes it.
    */
   async #operate(
-    instanceId: string,
+    read: InstanceRecord,
     remainingTimeMs: number | undefined,
     fn: (session: LeaseSession) => Promise<OperationResult>,
   ): Promise<OperationResult> {
-    const acquired = await this.#leases.acquire({ instanceId, remainingTimeMs, allowTerminal: true })
+    const instanceId = read.id
+    // A terminal instance is leased without becoming due: if the operation dies before its write, it stays as it was.
+    const acquired = await this.#leases.acquire({
+      instanceId,
+      remainingTimeMs,
+      ...(isTerminalInstanceStatus(read.status) ? { terminalOnly: true } : { allowTerminal: true }),
+    })
     if (acquired.kind !== 'held') {
-      throw new IllegalStateError(`workflow instance '${instanceId}' is ${acquired.record.status}`, {
-        instanceId,
-        status: acquired.record.status,
-      })
+      throw new IllegalStateError(
+        `workflow instance '${instanceId}' is ${acquired.record.status} (it changed since it was read; try again)`,
+        { instanceId, status: acquired.record.status },
+      )
     }
     const { session } = acquired
     return session.hold(async () => {

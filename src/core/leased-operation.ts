@@ -31,11 +31,13 @@ export interface AcquireRequest {
   dueOnly?: boolean
   /** Restarts may lease a terminal instance. */
   allowTerminal?: boolean
+  /** Lease only a terminal instance, without making it due: the operation's first write makes it live and due. */
+  terminalOnly?: boolean
 }
 
 export type Acquired =
   | { kind: 'held'; session: LeaseSession }
-  | { kind: 'terminal' | 'not-due'; record: InstanceRecord }
+  | { kind: 'terminal' | 'not-due' | 'live'; record: InstanceRecord }
 
 /** How the releasing write leaves the instance. */
 export interface Release {
@@ -64,11 +66,13 @@ export class LeasedOperations {
     const times = leaseTimes(now, request.remainingTimeMs, this.deps.sizing)
     const acquired = await store.acquireLease(request.instanceId, ids.newLeaseOwner(), now, times.untilMs, {
       ...(request.allowTerminal ? { allowTerminal: true } : {}),
+      ...(request.terminalOnly ? { terminalOnly: true } : {}),
       ...(request.dueOnly ? { dueBy: now } : {}),
     })
     if (acquired.kind === 'acquired') {
       const session = new LeaseSession(this.deps, acquired.lease, times, acquired.record, {
         previous: acquired.previous,
+        dueOwed: request.terminalOnly === true,
       })
       return { kind: 'held', session }
     }
@@ -111,6 +115,8 @@ export class LeaseSession implements PassSession {
   #stored: boolean
   readonly #unborn: UnbornHooks | undefined
   #released = false
+  /** Leased without becoming due (a terminal instance): the first write that keeps the lease makes it due. */
+  #dueOwed: boolean
   /** Writes that landed under this lease (the creating put included). */
   writes = 0
   readonly previous: BeforeLease
@@ -121,8 +127,9 @@ export class LeaseSession implements PassSession {
     readonly times: LeaseTimes,
     /** The instance as read inside the lease (for an unborn session: as it will be created). */
     readonly record: InstanceRecord,
-    options: { unborn?: UnbornHooks; previous: BeforeLease },
+    options: { unborn?: UnbornHooks; previous: BeforeLease; dueOwed?: boolean },
   ) {
+    this.#dueOwed = options.dueOwed === true
     this.#unborn = options.unborn
     this.#stored = options.unborn === undefined
     this.previous = options.previous
@@ -138,7 +145,12 @@ export class LeaseSession implements PassSession {
       await this.#create(change, undefined)
       return { eventSeq: this.record.eventSeq }
     }
-    const result = await this.deps.store.writeUnderLease(this.lease, change)
+    const owed = this.#dueOwed && change.dueAtMs === undefined
+    const result = await this.deps.store.writeUnderLease(
+      this.lease,
+      owed ? { ...change, dueAtMs: this.lease.untilMs } : change,
+    )
+    this.#dueOwed = false
     this.writes += 1
     return result
   }

@@ -178,7 +178,7 @@ const OPERATIONS: readonly Operation[] = [
   {
     name: 'restartNode+force+run',
     setup: 'failed',
-    act: (engine, id) => engine.restartNode({ instanceId: id, nodeId: 'flaky', force: true, run: true }),
+    act: (engine, id) => engine.restartNode({ instanceId: id, nodeId: 'start', force: true, run: true }),
   },
   { name: 'restartInstance', setup: 'failed', act: (engine, id) => engine.restartInstance({ instanceId: id }) },
   {

@@ -142,14 +142,20 @@ export const crashingClient = (k: number, mode: CrashMode): { client: DynamoDBCl
         state.kill()
         throw new Crash(`killed before request ${state.calls}`)
       }
-      const result = await next(args)
+      const call = state.calls
+      // The answer — a result or a refusal such as a failed condition — is read only if the runner still lives.
+      const answer = await next(args).then(
+        (result) => ({ result }),
+        (error: unknown) => ({ error }),
+      )
       // Killed meanwhile (a hung worker's Lambda timed out): the answer is never read.
-      if (state.dead) throw new Crash(`request ${state.calls}: the runner died before it read the answer`)
-      if (mode === 'after' && state.calls >= k) {
+      if (state.dead) throw new Crash(`request ${call}: the runner died before it read the answer`)
+      if (mode === 'after' && call >= k) {
         state.kill()
-        throw new Crash(`killed after request ${state.calls} was executed, before its answer was read`)
+        throw new Crash(`killed after request ${call} was executed, before its answer was read`)
       }
-      return result
+      if ('error' in answer) throw answer.error
+      return answer.result
     },
     // Before the SDK's retry middleware: a dead runner's request is not retried.
     { step: 'initialize', name: 'crash', priority: 'high' },
