@@ -21,7 +21,13 @@ import {
 } from '../schemas/engine-params.js'
 import type { WorkflowModule } from './builder.js'
 import { descendantsOf, END_NODE_ID, hash53, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
-import type { RecurringSchedule, RecurringScheduler, RunQueue, WakeupScheduler } from './dispatch-ports.js'
+import type {
+  RecurringSchedule,
+  RecurringScheduler,
+  RunQueue,
+  ScheduleView,
+  WakeupScheduler,
+} from './dispatch-ports.js'
 import {
   DefinitionError,
   IdempotencyConflictError,
@@ -554,13 +560,13 @@ export class Engine {
     return schedule
   }
 
-  async getSchedule(name: string): Promise<RecurringSchedule> {
+  async getSchedule(name: string): Promise<ScheduleView> {
     const schedule = await this.#recurringScheduler().get(parse(scheduleNameSchema, name))
     if (!schedule) throw new ScheduleNotFoundError(name)
     return schedule
   }
 
-  async listSchedules(): Promise<RecurringSchedule[]> {
+  async listSchedules(): Promise<ScheduleView[]> {
     return this.#recurringScheduler().list()
   }
 
