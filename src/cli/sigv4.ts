@@ -12,7 +12,7 @@ const bytes = (data: SourceData): Uint8Array | string =>
       : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
 
 /** SHA-256 and HMAC-SHA256 from node:crypto, in the shape the signer takes. */
-class NodeSha256 {
+export class NodeSha256 {
   #hash: Hash | Hmac
   readonly #secret: SourceData | undefined
   constructor(secret?: SourceData) {
