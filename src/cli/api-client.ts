@@ -1,5 +1,5 @@
+import type { Signer } from '../adapters/http/sigv4-signer.js'
 import { CliError, ExitCode, exitCodeOfStatus } from './errors.js'
-import type { Signer } from './sigv4.js'
 
 export type Auth = { kind: 'none' } | { kind: 'bearer'; token: string } | { kind: 'sigv4'; sign: Signer }
 

@@ -1,8 +1,8 @@
 import { Command, CommanderError, Option } from 'commander'
+import { regionOfApiUrl, sigV4Signer } from '../adapters/http/sigv4-signer.js'
 import { ApiClient, type Auth } from './api-client.js'
 import { CliError, ExitCode } from './errors.js'
 import { fields, table, time } from './format.js'
-import { regionOfApiUrl, sigV4Signer } from './sigv4.js'
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:3000'
 

@@ -74,6 +74,21 @@ export const dynamoDbLocalsOn = async (dbPath: string): Promise<{ pid: number; c
   return found
 }
 
+/**
+ * Whether `pid` is alive and still a Node process (the lock's owner), not a pid the system gave to another program
+ * after the owner died. Without `ps`, a live pid is taken as the owner.
+ */
+const isTickflow = async (pid: number): Promise<boolean> => {
+  if (!isAlive(pid)) return false
+  try {
+    const { stdout } = await run('ps', ['-p', String(pid), '-o', 'args='])
+    return stdout.trim() === '' || /\bnode\b|tsx|tickflow/.test(stdout)
+  } catch (error) {
+    // ps exits 1 when the pid is gone; a missing ps leaves the live pid as the owner.
+    return (error as NodeJS.ErrnoException).code === 'ENOENT'
+  }
+}
+
 const stopProcess = async (pid: number): Promise<void> => {
   try {
     process.kill(pid, 'SIGTERM')
@@ -129,7 +144,10 @@ export const lockDataDir = async (
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 3) throw error
     }
     const held = await readLock(path)
-    if (held !== undefined && held.pid !== process.pid && isAlive(held.pid)) {
+    if (held?.pid === process.pid) {
+      throw new DataDirInUseError(`the data directory ${dataDir} is already in use by a runtime of this process`)
+    }
+    if (held !== undefined && (await isTickflow(held.pid))) {
       throw new DataDirInUseError(
         [
           `the data directory ${dataDir} is in use by another tickflow (pid ${held.pid}${held.url ? `, ${held.url}` : ''}, started ${new Date(held.startedAtMs).toISOString()}).`,
