@@ -4,6 +4,7 @@
  *
  *   npm run measure:wcu            (starts DynamoDB Local itself, or uses DYNAMODB_ENDPOINT)
  */
+import '../src/local/quiet-sdk.js'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { DynamoDbStore } from '../src/adapters/dynamodb/dynamodb-store.js'
 import { ensureTable } from '../src/adapters/dynamodb/table.js'

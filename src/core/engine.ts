@@ -24,7 +24,13 @@ import {
 import type { WorkflowModule } from './builder.js'
 import { type Delivery, type IncomingMessage, QueueConsumer, type QueueName } from './consumer.js'
 import { descendantsOf, END_NODE_ID, hash53, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
-import type { RecurringSchedule, RecurringScheduler, RunQueue, WakeupScheduler } from './dispatch-ports.js'
+import type {
+  RecurringSchedule,
+  RecurringScheduler,
+  RunQueue,
+  ScheduleView,
+  WakeupScheduler,
+} from './dispatch-ports.js'
 import {
   DefinitionError,
   IdempotencyConflictError,
@@ -681,13 +687,13 @@ export class Engine {
     return schedule
   }
 
-  async getSchedule(name: string): Promise<RecurringSchedule> {
+  async getSchedule(name: string): Promise<ScheduleView> {
     const schedule = await this.#recurringScheduler().get(parse(scheduleNameSchema, name))
     if (!schedule) throw new ScheduleNotFoundError(name)
     return schedule
   }
 
-  async listSchedules(): Promise<RecurringSchedule[]> {
+  async listSchedules(): Promise<ScheduleView[]> {
     return this.#recurringScheduler().list()
   }
 
