@@ -205,7 +205,8 @@ export interface InstanceStore {
   /**
    * Takes the lease when no live lease exists (or it is `owner`'s) and the instance is not terminal (unless
    * `allowTerminal`, for restarts) and, with `dueBy`, is due by then; increments the fence. In the same write the
-   * instance becomes due at `untilMs` (so a holder that dies is resumed by the tick) and stops being parked.
+   * instance becomes due at `untilMs` (so a holder that dies is resumed by the tick) and stops being parked — except
+   * with `dueBy` (it is due already, no later than the lease end) and with `terminalOnly` (it needs nothing).
    * Returns the record read atomically with the acquisition. Throws InstanceNotFoundError, LockConflictError.
    */
   acquireLease(

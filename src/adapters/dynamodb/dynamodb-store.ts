@@ -172,9 +172,10 @@ export class DynamoDbStore implements InstanceStore {
       )
       const before = recordFromItem(result.Attributes)
       const { parked, ...rest } = before
-      const record: InstanceRecord = options.terminalOnly
-        ? { ...before, leaseOwner: owner, leaseUntilMs: untilMs }
-        : { ...rest, leaseOwner: owner, leaseUntilMs: untilMs, dueAtMs: untilMs }
+      const record: InstanceRecord =
+        options.terminalOnly || options.dueBy !== undefined
+          ? { ...before, leaseOwner: owner, leaseUntilMs: untilMs }
+          : { ...rest, leaseOwner: owner, leaseUntilMs: untilMs, dueAtMs: untilMs }
       record.fence = before.fence + 1
       const previous = {
         ...(before.dueAtMs === undefined ? {} : { dueAtMs: before.dueAtMs }),

@@ -34,10 +34,13 @@ export const acquireLeaseParams = (
     // Due by the lease end in the same write: a holder that dies anywhere is resumed by the tick. Acquiring also
     // unparks: the holder either runs it or parks it again with the reason it finds. A terminal instance is leased
     // without becoming due: it needs nothing unless the operation's own write makes it live again.
-    UpdateExpression: terminalOnly
-      ? 'SET leaseOwner = :owner, leaseUntilMs = :until ADD fence :one'
-      : 'SET leaseOwner = :owner, leaseUntilMs = :until, dueAtMs = :until, dueShard = :shard ' +
-        'REMOVE parkCode, parkReason, parkAtMs ADD fence :one',
+    // A due pass leases only what is due already (by now, so by the lease end too): its due time stays, which
+    // spares the due index two writes on every poll.
+    UpdateExpression:
+      terminalOnly || dueBy !== undefined
+        ? 'SET leaseOwner = :owner, leaseUntilMs = :until ADD fence :one'
+        : 'SET leaseOwner = :owner, leaseUntilMs = :until, dueAtMs = :until, dueShard = :shard ' +
+          'REMOVE parkCode, parkReason, parkAtMs ADD fence :one',
     ConditionExpression: [
       'attribute_exists(pk)',
       '(attribute_not_exists(leaseOwner) OR leaseUntilMs < :now OR leaseOwner = :owner)',
@@ -49,7 +52,7 @@ export const acquireLeaseParams = (
     ExpressionAttributeValues: {
       ':owner': owner,
       ':until': untilMs,
-      ...(terminalOnly ? {} : { ':shard': dueShardFor(instanceId) }),
+      ...(terminalOnly || dueBy !== undefined ? {} : { ':shard': dueShardFor(instanceId) }),
       ':now': nowMs,
       ':one': 1,
       ...(allowTerminal && !terminalOnly ? {} : TERMINAL),

@@ -78,7 +78,7 @@ export class MemoryStore implements InstanceStore {
     }
     item.leaseOwner = owner
     item.leaseUntilMs = untilMs
-    if (!options?.terminalOnly) {
+    if (!options?.terminalOnly && options?.dueBy === undefined) {
       item.dueAtMs = untilMs
       delete item.parked
     }
