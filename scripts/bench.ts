@@ -6,6 +6,7 @@
  * Sizes can be lowered for a quick try (the defaults are what the README reports):
  *   BENCH_INSTANCES (1000), BENCH_IDLE (10000), BENCH_HTTP (300)
  */
+import '../src/local/quiet-sdk.js'
 import { spawnSync } from 'node:child_process'
 import { cpus, totalmem } from 'node:os'
 import { performance } from 'node:perf_hooks'

@@ -4,6 +4,7 @@
  *
  *   npm run measure:tick           (IDLE=5000 by default; starts DynamoDB Local, or uses DYNAMODB_ENDPOINT)
  */
+import '../src/local/quiet-sdk.js'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { DynamoDbStore } from '../src/adapters/dynamodb/dynamodb-store.js'
 import { ensureTable } from '../src/adapters/dynamodb/table.js'

@@ -4,11 +4,13 @@
  *
  *   npm run measure:wcu            (starts DynamoDB Local itself, or uses DYNAMODB_ENDPOINT)
  */
+import '../src/local/quiet-sdk.js'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { DynamoDbStore } from '../src/adapters/dynamodb/dynamodb-store.js'
 import { ensureTable } from '../src/adapters/dynamodb/table.js'
 import { defineWorkflow } from '../src/core/builder.js'
 import { Engine } from '../src/core/engine.js'
+import { NotReadyError } from '../src/core/worker-signals.js'
 import { createIdGenerator, mathRandom, systemClock } from '../src/runtime/defaults.js'
 import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
 
@@ -59,4 +61,45 @@ await withDynamoDb(async (config) => {
   for (const [name, units] of meter.indexWriteUnits) console.log(`    index ${name.padEnd(28)}${perNode(units)}`)
   console.log(`  read capacity units per node:       ${perNode(meter.readUnits)}`)
   console.log('  (simple-workflow writes each node row 4 times)')
+
+  // A waiting node polled by the tick's due passes: each takes the lease, stores the attempt, calls the check and
+  // stores its outcome with the release. The attempt record costs a write here: no write precedes the call otherwise.
+  let nowMs = Date.now()
+  const pollEngine = new Engine({
+    store: new DynamoDbStore({ tableName, client }),
+    clock: { nowMs: () => nowMs },
+    ids: createIdGenerator(),
+    random: { next: () => 0 },
+  })
+  pollEngine.register(
+    defineWorkflow({
+      type: 'polled',
+      nodes: {
+        wait: {
+          run: () => {},
+          check: () => {
+            throw new NotReadyError(60)
+          },
+        },
+      },
+    }),
+  )
+  const polled = await Promise.all(
+    Array.from({ length: 10 }, (_, i) => pollEngine.create({ workflowType: 'polled', context: { n: i } })),
+  )
+  meter.reset()
+  const POLLS = 5
+  for (let round = 0; round < POLLS; round++) {
+    nowMs += 61_000
+    for (const { instanceId } of polled) {
+      const pass = await pollEngine.runWorkflow(instanceId, { mode: 'due' })
+      if (pass.executed.length !== 1) throw new Error(`the poll of ${instanceId} called ${pass.executed.length} workers`)
+    }
+  }
+  const perPoll = (value: number) => (value / (POLLS * polled.length)).toFixed(3)
+  console.log(`a polled check: ${polled.length} instances x ${POLLS} due passes that each call check once`)
+  console.log(`  requests per poll:                  ${perPoll(meter.requestCount)}`)
+  console.log(`  write capacity units per poll:      ${perPoll(meter.writeUnits)}`)
+  console.log(`    table                             ${perPoll(meter.tableWriteUnits)}`)
+  for (const [name, units] of meter.indexWriteUnits) console.log(`    index ${name.padEnd(28)}${perPoll(units)}`)
 })

@@ -9,6 +9,7 @@ export interface ListBinding {
   businessId?: string | undefined
   createdFromMs?: number | undefined
   createdToMs?: number | undefined
+  parked?: boolean | undefined
   order?: 'asc' | 'desc' | undefined
 }
 
@@ -30,6 +31,7 @@ const canonicalQuery = (binding: ListBinding): string =>
     binding.createdFromMs ?? null,
     binding.createdToMs ?? null,
     binding.order ?? 'desc',
+    binding.parked ?? null,
   ])
 
 const fingerprint = (query: string): string => createHash('sha256').update(query).digest('base64url').slice(0, 12)

@@ -77,10 +77,10 @@ export const API_SCOPES = {
 export type ApiScope = (typeof API_SCOPES)[keyof typeof API_SCOPES]
 
 /** Schedules are their own group (they start instances later, repeatedly); otherwise GET reads and the rest writes. */
-export const scopeOf = (item: Pick<Route, 'method' | 'path'>): ApiScope =>
+export const scopeOf = (item: { method: string; path: string }): ApiScope =>
   item.path === '/schedules' || item.path.startsWith('/schedules/')
     ? API_SCOPES.schedules
-    : item.method === 'GET'
+    : item.method === 'GET' || item.method === 'HEAD'
       ? API_SCOPES.read
       : API_SCOPES.write
 

@@ -43,12 +43,19 @@ export interface RecurringSchedule {
   description?: string
 }
 
+/** A stored schedule as read back: with its next firing, absent when it is disabled or never fires again. */
+export interface ScheduleView extends RecurringSchedule {
+  nextFireAtMs?: number
+  /** The same time, ISO 8601 UTC. */
+  nextFireAt?: string
+}
+
 /** Recurring starts (EventBridge Scheduler recurring schedules that send start messages). */
 export interface RecurringScheduler {
   /** Creates or replaces a schedule. */
   put(schedule: RecurringSchedule): Promise<void>
-  get(name: string): Promise<RecurringSchedule | undefined>
-  list(): Promise<RecurringSchedule[]>
+  get(name: string): Promise<ScheduleView | undefined>
+  list(): Promise<ScheduleView[]>
   /** Returns false when there was no such schedule. */
   delete(name: string): Promise<boolean>
 }

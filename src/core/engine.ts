@@ -24,7 +24,13 @@ import {
 import type { WorkflowModule } from './builder.js'
 import { type Delivery, type IncomingMessage, QueueConsumer, type QueueName } from './consumer.js'
 import { descendantsOf, END_NODE_ID, hash53, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
-import type { RecurringSchedule, RecurringScheduler, RunQueue, WakeupScheduler } from './dispatch-ports.js'
+import type {
+  RecurringSchedule,
+  RecurringScheduler,
+  RunQueue,
+  ScheduleView,
+  WakeupScheduler,
+} from './dispatch-ports.js'
 import {
   DefinitionError,
   IdempotencyConflictError,
@@ -362,7 +368,7 @@ export class Engine {
     })
     if (acquired.kind !== 'held') {
       const { record } = acquired
-      const skipped = acquired.kind === 'not-due' && record.parked ? 'parked' : acquired.kind
+      const skipped = acquired.kind === 'terminal' ? 'terminal' : record.parked ? 'parked' : 'not-due'
       return {
         instanceId: p.instanceId,
         workflowType: record.workflowType,
@@ -438,8 +444,9 @@ export class Engine {
       }
       return { definition, changed }
     }
-    await check(await this.#mustGet(p.instanceId))
-    return this.#operate(p.instanceId, p.remainingTimeMs, async (session) => {
+    const read = await this.#mustGet(p.instanceId)
+    await check(read)
+    return this.#operate(read, p.remainingTimeMs, async (session) => {
       const record = structuredClone(session.record)
       const { definition, changed } = await check(record)
       const now = this.#clock.nowMs()
@@ -474,8 +481,9 @@ export class Engine {
       if (newInput) this.#checkInstanceBudget(record, newInput, 'context')
       return this.#restartableDefinition(record)
     }
-    await check(await this.#mustGet(p.instanceId))
-    return this.#operate(p.instanceId, p.remainingTimeMs, async (session) => {
+    const read = await this.#mustGet(p.instanceId)
+    await check(read)
+    return this.#operate(read, p.remainingTimeMs, async (session) => {
       const record = structuredClone(session.record)
       // Acquiring the lease unparks the instance: judge it as it was before.
       if (session.previous.parked) record.parked = session.previous.parked
@@ -510,9 +518,10 @@ export class Engine {
   async cancel(instanceId: string, options: Omit<CancelParams, 'instanceId'> = {}): Promise<OperationResult> {
     const p = parse(cancelParamsSchema, { ...options, instanceId })
     const id = p.instanceId
-    const settled = this.#cancelOutcome(await this.#mustGet(id))
+    const read = await this.#mustGet(id)
+    const settled = this.#cancelOutcome(read)
     if (settled) return settled
-    return this.#operate(id, p.remainingTimeMs, async (session) => {
+    return this.#operate(read, p.remainingTimeMs, async (session) => {
       const record = session.record
       const outcome = this.#cancelOutcome(record)
       if (outcome) {
@@ -529,7 +538,7 @@ export class Engine {
         delete node.attemptStarted
         nodes[nodeId] = node
       }
-      await session.release({ updatedAtMs: now, nodes, status: 'canceled' }, { dueAtMs: null })
+      await session.release({ updatedAtMs: now, nodes, status: 'canceled' }, { status: 'canceled', dueAtMs: null })
       this.#logger.log('info', 'workflow instance canceled', { instanceId: id, workflowType: record.workflowType })
       return { instanceId: id, status: 'canceled', changed: true }
     })
@@ -693,13 +702,13 @@ export class Engine {
     return schedule
   }
 
-  async getSchedule(name: string): Promise<RecurringSchedule> {
+  async getSchedule(name: string): Promise<ScheduleView> {
     const schedule = await this.#recurringScheduler().get(parse(scheduleNameSchema, name))
     if (!schedule) throw new ScheduleNotFoundError(name)
     return schedule
   }
 
-  async listSchedules(): Promise<RecurringSchedule[]> {
+  async listSchedules(): Promise<ScheduleView[]> {
     return this.#recurringScheduler().list()
   }
 
@@ -749,7 +758,7 @@ export class Engine {
       }
     }
     const outcome = await runPass(this.#passDeps(), resolved, record, session, mode, pending)
-    const released = await session.release(outcome.change, { dueAtMs: outcome.dueAtMs })
+    const released = await session.release(outcome.change, { status: outcome.state.status, dueAtMs: outcome.dueAtMs })
     this.#countPass(record.workflowType, outcome.executed, outcome.state.nodes)
     return {
       instanceId: record.id,
@@ -781,7 +790,7 @@ export class Engine {
       code,
       reason: parked.reason,
     })
-    await session.release({ updatedAtMs: now }, { dueAtMs: null, parked })
+    await session.release({ updatedAtMs: now }, { status: record.status, dueAtMs: null, parked })
     return {
       instanceId: record.id,
       workflowType: record.workflowType,
@@ -799,16 +808,22 @@ export class Engine {
    * releasing write, or a pass that makes it.
    */
   async #operate(
-    instanceId: string,
+    read: InstanceRecord,
     remainingTimeMs: number | undefined,
     fn: (session: LeaseSession) => Promise<OperationResult>,
   ): Promise<OperationResult> {
-    const acquired = await this.#leases.acquire({ instanceId, remainingTimeMs, allowTerminal: true })
+    const instanceId = read.id
+    // A terminal instance is leased without becoming due: if the operation dies before its write, it stays as it was.
+    const acquired = await this.#leases.acquire({
+      instanceId,
+      remainingTimeMs,
+      ...(isTerminalInstanceStatus(read.status) ? { terminalOnly: true } : { allowTerminal: true }),
+    })
     if (acquired.kind !== 'held') {
-      throw new IllegalStateError(`workflow instance '${instanceId}' is ${acquired.record.status}`, {
-        instanceId,
-        status: acquired.record.status,
-      })
+      throw new IllegalStateError(
+        `workflow instance '${instanceId}' is ${acquired.record.status} (it changed since it was read; try again)`,
+        { instanceId, status: acquired.record.status },
+      )
     }
     const { session } = acquired
     return session.hold(async () => {
@@ -828,9 +843,12 @@ export class Engine {
   async #releaseUnchanged(session: LeaseSession): Promise<void> {
     const now = this.#clock.nowMs()
     const { previous } = session
+    const { status } = session.record
     await session.release(
       { updatedAtMs: session.record.updatedAtMs },
-      previous.parked ? { dueAtMs: null, parked: previous.parked } : { dueAtMs: previous.dueAtMs ?? now },
+      previous.parked
+        ? { status, dueAtMs: null, parked: previous.parked }
+        : { status, dueAtMs: previous.dueAtMs ?? now },
     )
   }
 
@@ -848,7 +866,7 @@ export class Engine {
       if (!pending.status) delete change.status
       for (const id of pending.nodes) (change.nodes as Record<string, NodeRecord>)[id] = record.nodes[id] as NodeRecord
       if (pending.input) change.input = record.input
-      await session.release(change, { dueAtMs: now })
+      await session.release(change, { status: record.status, dueAtMs: now })
       return { instanceId: record.id, status: record.status, changed: true }
     }
     // The pass stores the restart with its first write, before any worker runs.

@@ -3,6 +3,7 @@ import { type LeaseSizing, type LeaseTimes, leaseTimes } from './lease-sizing.js
 import { MetricName, type Metrics } from './metrics.js'
 import type { PassSession } from './pass.js'
 import type { Clock, IdGenerator, Logger } from './ports.js'
+import type { InstanceStatus } from './statuses.js'
 import { isTerminalInstanceStatus } from './statuses.js'
 import type { InstanceChange, InstanceRecord, InstanceStore, Lease, ParkedState } from './store.js'
 import type { Wakeups } from './wakeups.js'
@@ -32,14 +33,18 @@ export interface AcquireRequest {
   dueOnly?: boolean
   /** Restarts may lease a terminal instance. */
   allowTerminal?: boolean
+  /** Lease only a terminal instance, without making it due: the operation's first write makes it live and due. */
+  terminalOnly?: boolean
 }
 
 export type Acquired =
   | { kind: 'held'; session: LeaseSession }
-  | { kind: 'terminal' | 'not-due'; record: InstanceRecord }
+  | { kind: 'terminal' | 'not-due' | 'live'; record: InstanceRecord }
 
 /** How the releasing write leaves the instance. */
 export interface Release {
+  /** The instance's status after the operation (the writes before may already have stored it). */
+  status: InstanceStatus
   /** When it next needs attention; ignored for a terminal status. */
   dueAtMs: number | null
   parked?: ParkedState
@@ -64,6 +69,7 @@ export class LeasedOperations {
     const acquired = await store
       .acquireLease(request.instanceId, ids.newLeaseOwner(), now, times.untilMs, {
         ...(request.allowTerminal ? { allowTerminal: true } : {}),
+        ...(request.terminalOnly ? { terminalOnly: true } : {}),
         ...(request.dueOnly ? { dueBy: now } : {}),
       })
       .catch((error: unknown) => {
@@ -74,6 +80,7 @@ export class LeasedOperations {
     if (acquired.kind === 'acquired') {
       const session = new LeaseSession(this.deps, acquired.lease, times, acquired.record, {
         previous: acquired.previous,
+        dueOwed: request.terminalOnly === true,
       })
       return { kind: 'held', session }
     }
@@ -116,6 +123,8 @@ export class LeaseSession implements PassSession {
   #stored: boolean
   readonly #unborn: UnbornHooks | undefined
   #released = false
+  /** Leased without becoming due (a terminal instance): the first write that keeps the lease makes it due. */
+  #dueOwed: boolean
   /** Writes that landed under this lease (the creating put included). */
   writes = 0
   readonly previous: BeforeLease
@@ -126,8 +135,9 @@ export class LeaseSession implements PassSession {
     readonly times: LeaseTimes,
     /** The instance as read inside the lease (for an unborn session: as it will be created). */
     readonly record: InstanceRecord,
-    options: { unborn?: UnbornHooks; previous: BeforeLease },
+    options: { unborn?: UnbornHooks; previous: BeforeLease; dueOwed?: boolean },
   ) {
+    this.#dueOwed = options.dueOwed === true
     this.#unborn = options.unborn
     this.#stored = options.unborn === undefined
     this.previous = options.previous
@@ -143,7 +153,12 @@ export class LeaseSession implements PassSession {
       await this.#create(change, undefined)
       return { eventSeq: this.record.eventSeq }
     }
-    const result = await this.deps.store.writeUnderLease(this.lease, change)
+    const owed = this.#dueOwed && change.dueAtMs === undefined
+    const result = await this.deps.store.writeUnderLease(
+      this.lease,
+      owed ? { ...change, dueAtMs: this.lease.untilMs } : change,
+    )
+    this.#dueOwed = false
     this.writes += 1
     return result
   }
@@ -156,8 +171,7 @@ export class LeaseSession implements PassSession {
   async release(change: InstanceChange, release: Release): Promise<Released> {
     const { store, clock, wakeups, logger } = this.deps
     const now = clock.nowMs()
-    const status = change.status ?? this.record.status
-    const terminal = isTerminalInstanceStatus(status)
+    const terminal = isTerminalInstanceStatus(release.status)
     let dueAtMs = terminal ? null : release.dueAtMs
     let parked = terminal ? undefined : release.parked
     if (!terminal && dueAtMs === null && parked === undefined) {

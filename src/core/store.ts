@@ -123,10 +123,17 @@ export type AcquireResult =
   | { kind: 'terminal'; record: InstanceRecord }
   /** Only with `dueBy`: the instance is not due (yet, or any more); nothing was written. */
   | { kind: 'not-due'; record: InstanceRecord }
+  /** Only with `terminalOnly`: the instance is not terminal (any more); nothing was written. */
+  | { kind: 'live'; record: InstanceRecord }
 
 export interface AcquireOptions {
   /** For restarts: a terminal instance may be leased. */
   allowTerminal?: boolean
+  /**
+   * Only a terminal instance is leased, and it does not become due (the operation's first write makes it live and
+   * due); a live one answers `live` without a write.
+   */
+  terminalOnly?: boolean
   /** For due passes: lease only if the instance is due at or before this time. */
   dueBy?: number
 }
@@ -207,7 +214,8 @@ export interface InstanceStore {
   /**
    * Takes the lease when no live lease exists (or it is `owner`'s) and the instance is not terminal (unless
    * `allowTerminal`, for restarts) and, with `dueBy`, is due by then; increments the fence. In the same write the
-   * instance becomes due at `untilMs` (so a holder that dies is resumed by the tick) and stops being parked.
+   * instance becomes due at `untilMs` (so a holder that dies is resumed by the tick) and stops being parked — except
+   * with `dueBy` (it is due already, no later than the lease end) and with `terminalOnly` (it needs nothing).
    * Returns the record read atomically with the acquisition. Throws InstanceNotFoundError, LockConflictError.
    */
   acquireLease(

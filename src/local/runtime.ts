@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises'
+import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { resolve } from 'node:path'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
@@ -17,9 +17,10 @@ import { createRunHandler } from '../handlers/run-handler.js'
 import { createStartHandler } from '../handlers/start-handler.js'
 import { createIdGenerator, mathRandom, systemClock } from '../runtime/defaults.js'
 import { workflows } from '../workflows/index.js'
+import { type DataDirLock, lockDataDir } from './data-lock.js'
 import { localDeadLetterRoutes } from './dead-letter-routes.js'
 import { defaultCacheDir, localDynamoDbClientConfig, startDynamoDbLocal } from './dynamodb-local.js'
-import { serveApi } from './http-server.js'
+import { type ApiLambda, serveApi } from './http-server.js'
 
 export interface LocalRuntimeOptions {
   /** 0 picks a free port. */
@@ -63,6 +64,31 @@ const consoleLogger = (minLevel: LogLevel, print: (line: string) => void): Logge
 
 const MAX_RECEIVE_COUNT = 5
 
+/** The HTTP port is taken: said before anything else starts, with what to do about it. */
+export class PortInUseError extends Error {
+  override readonly name = 'PortInUseError'
+  readonly code = 'PORT_IN_USE'
+}
+
+const portHint = (host: string, port: number): string =>
+  [
+    `PORT ${port} on ${host} is already in use (another tickflow, or another server).`,
+    `Pick another port: PORT=${port === 3000 ? 3001 : 3000} npm start, or npm start -- --port 0 for a free one;`,
+    `or find what listens there: lsof -i :${port} (macOS/Linux) or ss -ltnp 'sport = :${port}' (Linux).`,
+  ].join('\n')
+
+/** Binds the HTTP port first, so that a port in use is reported before DynamoDB Local is started for nothing. */
+const listen = (server: Server, port: number, host: string): Promise<void> =>
+  new Promise<void>((listening, failed) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE') failed(new PortInUseError(portHint(host, port), { cause: error }))
+      else if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND') {
+        failed(new Error(`HOST ${host} is not an address of this machine (${error.code})`, { cause: error }))
+      } else failed(error)
+    })
+    server.listen(port, host, () => listening())
+  })
+
 /**
  * `npm start`: the same handlers as the Lambda functions, wired to DynamoDB Local, an HTTP server in place of API
  * Gateway, in-process queues in place of SQS (delivered as SQS-shaped batches), an in-process scheduler in place of
@@ -71,20 +97,64 @@ const MAX_RECEIVE_COUNT = 5
 export const startLocalRuntime = async (options: LocalRuntimeOptions): Promise<LocalRuntime> => {
   const logger = consoleLogger(options.logLevel, options.print)
   const dataDir = resolve(options.dataDir)
-  let dynamo: Awaited<ReturnType<typeof startDynamoDbLocal>> | undefined
-  if (!options.dynamodbEndpoint) {
-    if (!options.inMemory) await mkdir(resolve(dataDir, 'dynamodb'), { recursive: true })
-    dynamo = await startDynamoDbLocal({
-      ...(options.inMemory ? { inMemory: true } : { inMemory: false, dbPath: resolve(dataDir, 'dynamodb') }),
-      cacheDir: defaultCacheDir(),
-      log: (line) => logger.log('info', line),
-    })
-  }
-  const dynamodbEndpoint = options.dynamodbEndpoint ?? (dynamo?.endpoint as string)
-  const stops: (() => Promise<void>)[] = [async () => dynamo?.stop()]
+  const dbPath = resolve(dataDir, 'dynamodb')
+  const usesDataDir = !options.dynamodbEndpoint && !options.inMemory
+  const stops: (() => Promise<void>)[] = []
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch(() => {})
   }
+  let lock: DataDirLock | undefined
+  if (usesDataDir) {
+    lock = await lockDataDir(options.dataDir, dbPath, (line) => logger.log('warn', line))
+    stops.push(() => (lock as DataDirLock).release())
+  }
+  // Until the engine is wired, requests are answered 503 rather than left hanging.
+  let serve: ApiLambda | undefined
+  const server = serveApi(
+    async (event, context) =>
+      serve
+        ? serve(event, context)
+        : {
+            statusCode: 503,
+            headers: { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' },
+            body: JSON.stringify({ error: { code: 'STARTING', message: 'tickflow is starting', details: {} } }),
+          },
+    (error) => logger.log('error', 'request failed', { error: String(error) }),
+  )
+  let closing: Promise<void> | undefined
+  const closeServer = () => {
+    closing ??= new Promise<void>((closed) => {
+      server.closeAllConnections()
+      server.close(() => closed())
+    })
+    return closing
+  }
+  try {
+    await listen(server, options.port, options.host)
+  } catch (error) {
+    await stopAll()
+    throw error
+  }
+  const { port } = server.address() as AddressInfo
+  const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`
+
+  let dynamo: Awaited<ReturnType<typeof startDynamoDbLocal>> | undefined
+  try {
+    if (!options.dynamodbEndpoint) {
+      dynamo = await startDynamoDbLocal({
+        ...(options.inMemory ? { inMemory: true } : { inMemory: false, dbPath }),
+        cacheDir: defaultCacheDir(),
+        log: (line) => logger.log('info', line),
+      })
+      stops.push(async () => dynamo?.stop())
+      await lock?.update({ dynamodbPid: dynamo.pid, url })
+    }
+  } catch (error) {
+    await closeServer()
+    await stopAll()
+    throw error
+  }
+  const dynamodbEndpoint = options.dynamodbEndpoint ?? (dynamo?.endpoint as string)
   try {
     const client = new DynamoDBClient(localDynamoDbClientConfig(dynamodbEndpoint))
     await ensureTable(client, options.tableName)
@@ -176,40 +246,27 @@ export const startLocalRuntime = async (options: LocalRuntimeOptions): Promise<L
       ...options.api,
     })
     const deadLetterRoutes = localDeadLetterRoutes([run, events, start])
-    const server = serveApi(
-      async (event, context) => {
-        const local = deadLetterRoutes(event)
-        if (local) return local
-        // Local only: put a raw message on the events queue, the way an external system would with SQS.
-        if (event.rawPath === '/_local/queues/events' && event.requestContext.http.method === 'POST') {
-          const body = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8').toString('utf8')
-          const messageId = events.queue.send(body)
-          return {
-            statusCode: 202,
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ messageId }),
-          }
+    serve = async (event, context) => {
+      const local = deadLetterRoutes(event)
+      if (local) return local
+      // Local only: put a raw message on the events queue, the way an external system would with SQS.
+      if (event.rawPath === '/_local/queues/events' && event.requestContext.http.method === 'POST') {
+        const body = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8').toString('utf8')
+        const messageId = events.queue.send(body)
+        return {
+          statusCode: 202,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ messageId }),
         }
-        return api(event, context)
-      },
-      (error) => logger.log('error', 'request failed', { error: String(error) }),
-    )
-    await new Promise<void>((listening, failed) => {
-      server.once('error', failed)
-      server.listen(options.port, options.host, () => listening())
-    })
-    stops.push(
-      () =>
-        new Promise<void>((closed) => {
-          server.closeAllConnections()
-          server.close(() => closed())
-        }),
-    )
-    const { port } = server.address() as AddressInfo
-    const url = `http://${options.host}:${port}`
+      }
+      return api(event, context)
+    }
+    // Stopped first: no request reaches an engine whose DynamoDB is going away.
+    stops.push(closeServer)
     options.print(banner(url, options, dynamodbEndpoint))
     return { url, dynamodbEndpoint, dynamodbPid: dynamo?.pid, stop: stopAll }
   } catch (error) {
+    await closeServer()
     await stopAll()
     throw error
   }

@@ -266,6 +266,9 @@ export const scheduleSchema = z.object({
   businessId: z.string().optional(),
   enabled: z.boolean(),
   description: z.string().optional(),
+  /** When the schedule fires next (absent when disabled or over); read-only. */
+  nextFireAtMs: z.number().int().optional(),
+  nextFireAt: z.string().optional(),
 })
 
 export const schedulesResponseSchema = z.object({ items: z.array(scheduleSchema) })

@@ -161,6 +161,7 @@ describe.each(stores)('a list cursor, on %s', (_, makeEngine) => {
     ['another order', { workflowType: 'paged' }, { workflowType: 'paged', order: 'asc' }],
     ['another created range', { workflowType: 'paged' }, { workflowType: 'paged', createdFromMs: '0' }],
     ['a created upper bound', { workflowType: 'paged' }, { workflowType: 'paged', createdToMs: '9999999999999' }],
+    ['the parked filter dropped', { workflowType: 'paged', parked: 'false' }, { workflowType: 'paged' }],
   ])('refuses a cursor made for one query when used with %s', async (_, made, used) => {
     const cursor = await firstPage(made)
     expectCursorRejected(await call({ ...used, limit: '2', cursor }), /another query/)

@@ -69,6 +69,18 @@ describe('recurring schedules over HTTP', () => {
     expect(await scheduler.list()).toEqual([])
   })
 
+  it('shows when a schedule in a time zone fires next', async () => {
+    const { call } = setup(true)
+    await call('POST', '/schedules', { body: { ...nightly, timezone: 'America/New_York' } })
+    const read = await call('GET', '/schedules/nightly')
+    // The fake clock stands at 2026-01-01T12:00Z; 02:00 in New York (UTC-5) is 07:00 UTC the next day.
+    expect(read.body).toMatchObject({
+      nextFireAtMs: Date.parse('2026-01-02T07:00:00Z'),
+      nextFireAt: '2026-01-02T07:00:00Z',
+    })
+    expect((await call('GET', '/schedules')).body.items[0].nextFireAt).toBe('2026-01-02T07:00:00Z')
+  })
+
   it('answers 404 for an unknown schedule', async () => {
     const { call } = setup(true)
     expect((await call('GET', '/schedules/ghost')).body.error.code).toBe('SCHEDULE_NOT_FOUND')

@@ -10,6 +10,7 @@ import { NotReadyError } from '../../src/core/worker-signals.js'
 import { createRunHandler } from '../../src/handlers/run-handler.js'
 import { createIdGenerator, mathRandom, systemClock } from '../../src/runtime/defaults.js'
 import { createTestTable, type TestTable } from '../support/harness.js'
+import { invariantViolations } from '../support/invariant.js'
 
 const INSTANCES = 200
 let table: TestTable
@@ -106,13 +107,27 @@ describe('200 diamond instances driven by 8 racing runners (2 ticks, 4 queue wor
         })
       })
     })
+    // While the runners race, every instance stays due, leased or parked (README, "Nothing is stranded").
+    const violations = new Set<string>()
+    let invariantChecks = 0
+    const checkInvariant = async () => {
+      invariantChecks++
+      for (const violation of await invariantViolations(table, Date.now())) violations.add(violation.message)
+    }
+    const checker = loop(async () => {
+      await checkInvariant()
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    })
     const watcher = loop(async () => {
       await refresh()
       await new Promise((resolve) => setTimeout(resolve, 100))
     })
-    await Promise.all([...ticks, ...workers, ...direct, watcher])
+    await Promise.all([...ticks, ...workers, ...direct, checker, watcher])
+    await checkInvariant()
 
     expect(open.size).toBe(0)
+    console.info(`racing runners: the invariant was checked ${invariantChecks} times over the whole table`)
+    expect([...violations]).toEqual([])
     for (const id of ids) {
       for (const nodeId of ['a', 'b', 'c', 'd']) expect(runs.get(`${id}:${nodeId}`), `${id}:${nodeId}`).toBe(1)
     }

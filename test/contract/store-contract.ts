@@ -362,6 +362,15 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
         },
       )
 
+      it('keeps the due time of a due pass: due by now, it is due by the lease end', async () => {
+        await store.createInstance(anInstance('i1', { dueAtMs: T0 - SECOND }))
+
+        const result = await store.acquireLease('i1', 'runner-a', T0, T0 + LEASE_MS, { dueBy: T0 })
+
+        expect(result.kind).toBe('acquired')
+        expect((await stored(store, 'i1')).dueAtMs).toBe(T0 - SECOND)
+      })
+
       it('unparks the instance it acquires and reports what it was parked for', async () => {
         const parked = { code: 'WORKER_MISSING', reason: "no worker for 'b'", atMs: T0 - SECOND }
         await store.createInstance(anInstance('i1', { parked }))

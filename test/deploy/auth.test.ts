@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MemoryStore } from '../../src/adapters/memory/memory-store.js'
 import { dashboardRoutes } from '../../src/api/dashboard.js'
+import { docsRoutes } from '../../src/api/docs.js'
 import { API_SCOPES, scopeOf, withOpenApiRoute } from '../../src/api/openapi.js'
 import { apiRoutes } from '../../src/api/routes.js'
 import { Engine } from '../../src/core/engine.js'
@@ -75,14 +76,20 @@ const routesOf = (template: Template): GatewayRoute[] =>
     }
   })
 
+const READ_PATHS = [
+  '/workflows',
+  '/workflows/{proxy+}',
+  '/workflow-types',
+  '/workflow-types/{proxy+}',
+  '/openapi.json',
+  '/docs',
+  '/docs/{proxy+}',
+  '/',
+  '/dashboard/{proxy+}',
+]
 const ROUTE_KEYS = [
-  'GET /workflows',
-  'GET /workflows/{proxy+}',
-  'GET /workflow-types',
-  'GET /workflow-types/{proxy+}',
-  'GET /openapi.json',
-  'GET /',
-  'GET /dashboard/{proxy+}',
+  ...READ_PATHS.map((path) => `GET ${path}`),
+  ...READ_PATHS.map((path) => `HEAD ${path}`),
   'POST /workflows',
   'POST /workflows/{proxy+}',
   'ANY /schedules',
@@ -112,8 +119,8 @@ const selectRoute = (routes: GatewayRoute[], method: string, path: string): Gate
   return ranked[0]?.route
 }
 
-/** Every route the api function serves (the same table its OpenAPI document is generated from). */
-const appRoutes = withOpenApiRoute(
+/** Every route the api function serves (the same table its OpenAPI document is generated from), and HEAD on GETs. */
+const servedRoutes = withOpenApiRoute(
   [
     ...dashboardRoutes(),
     ...apiRoutes({
@@ -128,9 +135,14 @@ const appRoutes = withOpenApiRoute(
       sleep: (ms) => sleep(ms),
       waitPollMs: 10,
     }),
+    ...docsRoutes(),
   ],
   'test',
 )
+const appRoutes = [
+  ...servedRoutes,
+  ...servedRoutes.filter((route) => route.method === 'GET').map((route) => ({ ...route, method: 'HEAD' as const })),
+]
 const EXAMPLE_PARAMS: Record<string, string> = {
   id: '01JDQ7Y3M1T0ZB5N0M6Q0XH0AA',
   node: 'review',
@@ -244,7 +256,8 @@ describe('jwt scopes per route group', () => {
     }
     expect(document.components.securitySchemes.jwt).toMatchObject({ type: 'http', scheme: 'bearer' })
     expect(document.components.securitySchemes.sigv4).toMatchObject({ type: 'apiKey' })
-    for (const route of appRoutes) {
+    // HEAD is answered on every GET route without an operation of its own (the document's description says so).
+    for (const route of servedRoutes) {
       const operation = document.paths[route.path]?.[route.method.toLowerCase()]
       expect(operation?.security, `${route.method} ${route.path}`).toEqual([{ jwt: [scopeOf(route)] }, { sigv4: [] }])
     }

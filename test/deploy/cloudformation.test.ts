@@ -735,13 +735,19 @@ describe('the triggers and the alarms', () => {
     const routes = byType('AWS::ApiGatewayV2::Route').map(([, route]) => route.Properties ?? {})
     expect(routes.map((route) => route.RouteKey).sort()).toEqual(
       [
-        'GET /workflows',
-        'GET /workflows/{proxy+}',
-        'GET /workflow-types',
-        'GET /workflow-types/{proxy+}',
-        'GET /openapi.json',
-        'GET /',
-        'GET /dashboard/{proxy+}',
+        ...['GET', 'HEAD'].flatMap((method) =>
+          [
+            '/workflows',
+            '/workflows/{proxy+}',
+            '/workflow-types',
+            '/workflow-types/{proxy+}',
+            '/openapi.json',
+            '/docs',
+            '/docs/{proxy+}',
+            '/',
+            '/dashboard/{proxy+}',
+          ].map((path) => `${method} ${path}`),
+        ),
         'POST /workflows',
         'POST /workflows/{proxy+}',
         'ANY /schedules',

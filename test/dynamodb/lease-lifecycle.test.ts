@@ -169,6 +169,45 @@ describe('a runner that dies while it holds the lease', () => {
   })
 })
 
+describe('a restart with run', () => {
+  it.each(['instance', 'node'] as const)(
+    'of the %s leaves a restarted node that waits due at its next attempt',
+    async (what) => {
+      const clock = new FakeClock()
+      const engine = newEngine(table.client, clock)
+      let failFirst = true
+      engine.register(
+        defineWorkflow({
+          type: `restart-waits-${what}`,
+          nodes: {
+            a: {
+              run: () => {
+                if (failFirst) {
+                  failFirst = false
+                  throw new FailedWithFailedError('first time')
+                }
+              },
+              check: () => {
+                throw new NotReadyError(30)
+              },
+            },
+          },
+        }),
+      )
+      const { instanceId, status } = await engine.create({ workflowType: `restart-waits-${what}` })
+      expect(status).toBe('failed')
+      const restarted =
+        what === 'instance'
+          ? await engine.restartInstance({ instanceId, run: true })
+          : await engine.restartNode({ instanceId, nodeId: 'a', force: true, run: true })
+      expect(restarted.status).toBe('running')
+      const record = await read(instanceId)
+      expectKept(record)
+      expect(record.dueAtMs).toBe(clock.nowMs() + 30_000)
+    },
+  )
+})
+
 describe('create with run', () => {
   it('takes the same lease as every pass (with grace) and is due by its end', async () => {
     const clock = new FakeClock()

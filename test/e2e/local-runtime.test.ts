@@ -10,11 +10,21 @@ describe('npm start', () => {
   let request: ReturnType<typeof httpClient>
 
   beforeAll(async () => {
-    runtime = await npmStart(['--in-memory'], { TICK_INTERVAL_SECONDS: '2' })
+    // As from a shell where the variable that silences the AWS SDK's Node version notice is not set.
+    runtime = await npmStart(['--in-memory'], {
+      TICK_INTERVAL_SECONDS: '2',
+      LOG_LEVEL: 'info',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '',
+    })
     request = httpClient(runtime.url)
   }, 120_000)
 
   afterAll(() => runtime?.kill())
+
+  it('starts quietly: no warning between the command and the banner', () => {
+    expect(runtime.output()).not.toMatch(/warning/i)
+    expect(runtime.output()).toContain('DynamoDB Local ready at')
+  })
 
   it('prints a banner with copy-paste examples', () => {
     expect(runtime.output()).toContain(`curl -s -X POST ${runtime.url}/workflows`)

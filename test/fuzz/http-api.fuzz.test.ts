@@ -1,6 +1,7 @@
 import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb'
+import { unmarshall } from '@aws-sdk/util-dynamodb'
 import fc from 'fast-check'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { LocalScheduler } from '../../src/adapters/memory/local-scheduler.js'
 import { createApiHandler } from '../../src/api/handler.js'
@@ -8,6 +9,7 @@ import type { Logger, LogLevel } from '../../src/core/ports.js'
 import { workflows } from '../../src/workflows/index.js'
 import { lambdaContext } from '../support/api-events.js'
 import { createTestTable, FakeClock, newTestEngine, type TestTable } from '../support/harness.js'
+import { invariantViolations, itemViolations } from '../support/invariant.js'
 import { type Json, Obj, render, utf8Length } from './json-text.js'
 import {
   ALL_ROUTE_KEYS,
@@ -284,6 +286,13 @@ const judge = (request: FuzzRequest, reply: Reply, before: Snapshot, after: Snap
   if ((rejected || safe) && after.text !== before.text) {
     problems.push(`${rejected ? 'a rejected request' : 'a GET'} changed the table:\n${describeChange(before, after)}`)
   }
+  // Every instance the request wrote is still due, leased or parked (README, "Nothing is stranded").
+  for (const [pk, text] of after.items) {
+    if (!pk.startsWith('I#') || before.items.get(pk) === text) continue
+    for (const violation of itemViolations(unmarshall(JSON.parse(text)), clock.nowMs())) {
+      problems.push(`the invariant broke: ${violation.message}`)
+    }
+  }
   const damage = prototypeDamage()
   if (damage) problems.push(`prototype pollution: ${damage}`)
   if (problems.length > 0) {
@@ -529,6 +538,11 @@ const forgedCursorRequest: fc.Arbitrary<FuzzRequest> = fc
 // ---- properties ----------------------------------------------------------------------------------------------
 
 describe('the HTTP API under fuzzing', () => {
+  // Whatever the requests did, every instance is still due, leased or parked (README, "Nothing is stranded").
+  afterEach(async () => {
+    expect((await invariantViolations(table, clock.nowMs())).map((violation) => violation.message)).toEqual([])
+  })
+
   it(
     'routes any method and path to a 2xx or a well-formed 4xx',
     async () => {
@@ -639,6 +653,7 @@ describe('a cold-started API, before it stored any workflow definition', () => {
         // Not scaled: enough runs to hit a cold type for sure (each run has a 2 in 3 chance).
         { numRuns: 30, seed: SEED + 7 },
       )
+      expect((await invariantViolations(cold, clock.nowMs())).map((violation) => violation.message)).toEqual([])
     },
     PROPERTY_TIMEOUT_MS,
   )

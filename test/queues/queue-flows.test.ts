@@ -342,4 +342,42 @@ describe('recurring starts', () => {
     await engine.deleteSchedule('nightly-approval')
     expect(await engine.listSchedules()).toEqual([])
   })
+
+  it('fire a cron schedule in its time zone at the right UTC instant, and across the change to summer time', async () => {
+    const startDlq = new LocalQueue({ name: 'start-dlq', now: () => clock.nowMs() })
+    const handler = createStartHandler({ engine, logger, deadLetters: startDlq, maxReceiveCount: 3 })
+    clock.ms = Date.parse('2026-03-06T12:00:00Z') // a Friday, 07:00 in New York (EST, UTC-5)
+    await engine.putSchedule({
+      name: 'ny-breakfast',
+      expression: 'cron(30 8 * * ? *)',
+      timezone: 'America/New_York',
+      workflowType: 'approval',
+      context: { requester: 'cron' },
+    })
+    expect((await engine.getSchedule('ny-breakfast')).nextFireAt).toBe('2026-03-06T13:30:00Z')
+
+    const fired: string[] = []
+    // Through the weekend of 8 March 2026, when New York moves to EDT (UTC-4), a quarter of an hour at a time.
+    while (clock.nowMs() < Date.parse('2026-03-10T12:00:00Z')) {
+      clock.advanceSeconds(15 * 60)
+      const { starts } = scheduler.due(clock.nowMs())
+      if (starts.length === 0) continue
+      expect(
+        (await handler(sqsEvent(starts.map((start) => JSON.stringify({ v: 1, kind: 'start', ...start })))))
+          .batchItemFailures,
+      ).toEqual([])
+      fired.push(...starts.map((start) => start.scheduledTime))
+    }
+
+    expect(fired).toEqual([
+      '2026-03-06T13:30:00Z',
+      '2026-03-07T13:30:00Z',
+      '2026-03-08T12:30:00Z',
+      '2026-03-09T12:30:00Z',
+    ])
+    const started = await engine.list({ workflowType: 'approval' })
+    const ids = started.items.map((item) => item.id).filter((id) => id.startsWith('ny-breakfast-'))
+    expect(ids.sort()).toEqual(fired.map((time) => `ny-breakfast-${Date.parse(time) / 1000}`).sort())
+    expect(startDlq.pending()).toBe(0)
+  })
 })

@@ -7,25 +7,14 @@ import type { IdGenerator } from '../../src/core/ports.js'
 import type { NodeStatus } from '../../src/core/statuses.js'
 import { NotReadyError } from '../../src/core/worker-signals.js'
 import { createTestTable, FakeClock, fixedRandom, type TestTable } from '../support/harness.js'
-import { causes, newLocalClient } from './support.js'
+import { invariantViolations } from '../support/invariant.js'
+import { Crash, type CrashMode, causes, crashingClient } from './support.js'
 
 /**
  * A runner killed at every possible point of its work: after its k-th DynamoDB request, every further request
  * fails (the process is gone, its lease stays held). A healthy runner on the same table and clock then finishes
  * the instance once the lease has expired.
  */
-
-/** The runner is dead: nothing it sends from now on reaches DynamoDB. */
-class Crash extends Error {
-  override readonly name = 'Crash'
-}
-
-/**
- * `before`: requests 1..k are answered, request k+1 and every later one fail before they are sent.
- * `after`: requests 1..k-1 are answered, request k is executed by DynamoDB but the runner dies before it reads the
- * answer, and every later request fails.
- */
-type CrashMode = 'before' | 'after'
 
 const LEASE_MS = 60_000
 const GRACE_MS = 5_000
@@ -71,31 +60,6 @@ const workflowFor = (log: ScenarioLog): WorkflowModule => {
       finish: { run: run('finish') },
     },
   })
-}
-
-/** Counts the runner's requests and kills it at the k-th; k = Infinity never kills it. */
-const crashingClient = (k: number, mode: CrashMode): { client: DynamoDBClient; state: { calls: number } } => {
-  const client = newLocalClient()
-  const state = { calls: 0, dead: false }
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      state.calls += 1
-      if (state.dead) throw new Crash(`request ${state.calls}: the runner is dead`)
-      if (mode === 'before' && state.calls > k) {
-        state.dead = true
-        throw new Crash(`killed before request ${state.calls}`)
-      }
-      const result = await next(args)
-      if (mode === 'after' && state.calls >= k) {
-        state.dead = true
-        throw new Crash(`killed after request ${state.calls} was executed, before its answer was read`)
-      }
-      return result
-    },
-    // Before the SDK's retry middleware: a dead runner's request is not retried.
-    { step: 'initialize', name: 'crash', priority: 'high' },
-  )
-  return { client, state }
 }
 
 let table: TestTable
@@ -158,6 +122,12 @@ const runScenario = async (k: number, mode: CrashMode): Promise<ScenarioResult> 
   const { client } = crashingClient(k, mode)
   clients.push(client)
   const problems: string[] = []
+  // The instance keeps the invariant after every step (README, "Nothing is stranded").
+  const checkInvariant = async (step: string): Promise<void> => {
+    for (const violation of await invariantViolations(verifier, clock.nowMs(), { instanceIds: [instanceId] })) {
+      problems.push(`invariant ${step}: ${violation.kind}`)
+    }
+  }
 
   // 1. The runner dies somewhere in its work.
   let crashError: unknown
@@ -178,6 +148,7 @@ const runScenario = async (k: number, mode: CrashMode): Promise<ScenarioResult> 
     const status = atCrash?.nodes[node]?.status
     if (status) statusAtCrash[node] = status
   }
+  await checkInvariant('at the crash')
 
   // 3. The lease runs out; a healthy runner (the client retrying its create, then the tick's due passes and
   //    explicit runs) takes over on the same table and clock.
@@ -185,6 +156,7 @@ const runScenario = async (k: number, mode: CrashMode): Promise<ScenarioResult> 
   clock.advanceMs(LEASE_MS + GRACE_MS + 1_000)
   const healthy = newEngine(table.client, clock, `live${k}${mode}`, log)
   const again = await healthy.create({ workflowType: TYPE, id: instanceId, context: { order: instanceId } })
+  await checkInvariant('after the retried create')
   if (again.created === (atCrash !== undefined)) {
     problems.push(`the retried create answered created=${again.created} for an instance that existed: ${!!atCrash}`)
   }
@@ -200,6 +172,7 @@ const runScenario = async (k: number, mode: CrashMode): Promise<ScenarioResult> 
     }
     healthyPasses += 1
     await healthy.runWorkflow(instanceId, { mode: round % 2 === 0 ? 'due' : 'explicit' })
+    await checkInvariant(`after healthy pass ${healthyPasses}`)
   }
   const final = await verifier.getInstance(instanceId)
   const finalStatus = final?.status ?? 'missing'

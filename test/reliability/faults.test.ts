@@ -6,6 +6,7 @@ import { Engine } from '../../src/core/engine.js'
 import { IdempotencyConflictError, LeaseLostError, LockConflictError, StoreError } from '../../src/core/errors.js'
 import { NotReadyError } from '../../src/core/worker-signals.js'
 import { createTestTable, FakeClock, fixedRandom, type TestTable } from '../support/harness.js'
+import { invariantViolations } from '../support/invariant.js'
 import { awsError, errorName, hashUnit, newLocalClient, requestKey, requestKind } from './support.js'
 
 /**
@@ -226,11 +227,16 @@ describe('DynamoDB throttling and server errors on a fifth of all requests', () 
       }
     }
 
+    // After every round, every instance is due, leased or parked (README, "Nothing is stranded").
+    const violations: string[] = []
     let rounds = 0
     for (; rounds < 40; rounds++) {
       const open = drivers.filter((driver) => driver.step !== 'done')
       if (open.length === 0) break
       await Promise.all(open.map(step))
+      for (const violation of await invariantViolations(table, clock.nowMs())) {
+        violations.push(`round ${rounds + 1}: ${violation.message}`)
+      }
       // The tick's minute, shortened: c's second poll is due 5 s after its first.
       clock.advanceSeconds(10)
     }
@@ -261,10 +267,12 @@ describe('DynamoDB throttling and server errors on a fifth of all requests', () 
       escaped,
       conflicts: drivers.reduce((sum, driver) => sum + driver.conflicts, 0),
       extraRuns,
+      violations,
     }
     console.info(`fault injection report: ${JSON.stringify(report, null, 2)}`)
 
     expect(statuses.filter((status) => status !== 'completed')).toEqual([])
+    expect(violations).toEqual([])
     // No lost answer turns into a conflict: the create recognises its own item, the release its own write.
     expect(surfaced.get(IdempotencyConflictError.name) ?? 0).toBe(0)
     expect(surfaced.get(LeaseLostError.name) ?? 0).toBe(0)
@@ -321,15 +329,18 @@ describe('one lost answer at a time', () => {
 
   it('a create with a generated id whose put answer was lost runs its instance to the end', async () => {
     const { client, state } = losingClient((kind) => kind === 'createInstance')
-    const result = await engineOn(client, new FakeClock(), 'lost-gen').create({ workflowType: 'lost-one' })
+    const clock = new FakeClock()
+    const result = await engineOn(client, clock, 'lost-gen').create({ workflowType: 'lost-one' })
     expect(state.lost).toBe(1)
     expect(result).toMatchObject({ created: true, status: 'completed' })
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [result.instanceId] })).toEqual([])
   })
 
   // The first and only request of an idempotent create (the API's, a scheduled start's) must run its pass.
   it('a create with a client-chosen id whose put answer was lost runs its instance to the end', async () => {
     const { client, state } = losingClient((kind) => kind === 'createInstance')
-    const engine = engineOn(client, new FakeClock(), 'lost-id')
+    const clock = new FakeClock()
+    const engine = engineOn(client, clock, 'lost-id')
     const result = await engine.create({ workflowType: 'lost-one', id: 'lost-id-chosen' })
     expect(state.lost).toBe(1)
     const detail = await engine.get('lost-id-chosen')
@@ -339,6 +350,7 @@ describe('one lost answer at a time', () => {
       stored: 'completed',
       lease: undefined,
     })
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: ['lost-id-chosen'] })).toEqual([])
   })
 
   // The answer of a stored event is lost and a pass completes the node before the SDK's retry: still stored.
@@ -371,5 +383,6 @@ describe('one lost answer at a time', () => {
       .catch((error: unknown) => errorName(error))
     expect((await other.get(instanceId)).status).toBe('completed')
     expect(outcome).toBe('stored')
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
   })
 })

@@ -11,6 +11,7 @@ import { NotReadyError } from '../../src/core/worker-signals.js'
 import { createEventsHandler } from '../../src/handlers/events-handler.js'
 import { createRunHandler } from '../../src/handlers/run-handler.js'
 import { createTestTable, FakeClock, fixedRandom, type TestTable } from '../support/harness.js'
+import { invariantViolations } from '../support/invariant.js'
 import { seededRandom, shuffle } from './support.js'
 
 /**
@@ -117,7 +118,12 @@ const setup = (prefix: string, poisoned: ReadonlySet<string> = new Set()) => {
   const deps = { engine, logger, maxReceiveCount: MAX_RECEIVE_COUNT }
   const runHandler = createRunHandler({ ...deps, deadLetters: runDlq })
   const eventsHandler = createEventsHandler({ ...deps, deadLetters: eventsDlq })
-  return { clock, logs, runDlq, eventsDlq, runQueue, eventsQueue, base, engine, runHandler, eventsHandler }
+  /** The invariant over this setup's instances (the table is shared with the other tests, on other clocks). */
+  const violations = async (): Promise<string[]> =>
+    (await invariantViolations(table, clock.nowMs(), { instanceIds: (id) => id.startsWith(`${prefix}-`) })).map(
+      (violation) => violation.message,
+    )
+  return { clock, logs, runDlq, eventsDlq, runQueue, eventsQueue, base, engine, runHandler, eventsHandler, violations }
 }
 
 const eventBody = (
@@ -140,7 +146,14 @@ describe('duplicated, reordered and poisoned queue messages', () => {
   it('end with every instance right, every poison in a dead-letter queue, nothing retried forever', async () => {
     const random = seededRandom(SEED)
     const poisoned = new Set(['ship-poisoned'])
-    const { clock, logs, runDlq, eventsDlq, runQueue, eventsQueue, base, engine, ...handlers } = setup('ship', poisoned)
+    const { clock, logs, runDlq, eventsDlq, runQueue, eventsQueue, base, engine, violations, ...handlers } = setup(
+      'ship',
+      poisoned,
+    )
+    const broken: string[] = []
+    const checkInvariant = async (step: string) => {
+      for (const message of await violations()) broken.push(`${step}: ${message}`)
+    }
     // The poisoned instance exists (it was created before its partition went bad), so its messages look valid.
     const clean = new Engine({
       store: base,
@@ -159,6 +172,7 @@ describe('duplicated, reordered and poisoned queue messages', () => {
       const created = await engine.create({ workflowType: TYPE, businessId, run: index % 2 === 0 })
       instances.push({ id: created.instanceId, businessId })
     }
+    await checkInvariant('after the creates')
 
     // Every version of every status event 2-3 times, the instance named directly or by business id, all shuffled.
     const eventBodies: string[] = []
@@ -229,6 +243,7 @@ describe('duplicated, reordered and poisoned queue messages', () => {
       })
       expect(result.error).toBeUndefined()
       deliveries += 1
+      await checkInvariant(`after delivery ${deliveries}`)
       const waiting = [...runQueue.messages(), ...eventsQueue.messages()]
       if (waiting.length > 0 && waiting.every((message) => message.visibleAtMs > clock.nowMs())) {
         clock.advanceMs(Math.min(...waiting.map((message) => message.visibleAtMs)) - clock.nowMs())
@@ -250,6 +265,7 @@ describe('duplicated, reordered and poisoned queue messages', () => {
       }
     }
     expect((await base.getInstance('ship-poisoned'))?.status).toBe('init')
+    expect(broken).toEqual([])
 
     // The queues are empty; nothing was received more often than the redrive allows.
     expect(runQueue.pending()).toBe(0)
@@ -298,7 +314,7 @@ describe('duplicated, reordered and poisoned queue messages', () => {
   }, 60_000)
 
   it('acknowledges with a warning an older event that arrives after its node completed', async () => {
-    const { eventsQueue, eventsDlq, engine, eventsHandler, logs } = setup('older')
+    const { eventsQueue, eventsDlq, engine, eventsHandler, logs, violations } = setup('older')
     const { instanceId } = await engine.create({ workflowType: TYPE })
     for (const nodeId of ['review', 'deliver'] as const) {
       await engine.addNodeEvent({
@@ -317,10 +333,11 @@ describe('duplicated, reordered and poisoned queue messages', () => {
     // README: "an older event is acknowledged with a warning".
     expect(eventsDlq.messages().map((message) => message.attributes.reason)).toEqual([])
     expect(logs.filter((entry) => entry.message === 'event older than the stored one acknowledged')).toHaveLength(1)
+    expect(await violations()).toEqual([])
   })
 
   it('acknowledges a re-delivered event named by business id after its instance completed', async () => {
-    const { eventsQueue, eventsDlq, runQueue, engine, eventsHandler, runHandler } = setup('bybiz')
+    const { eventsQueue, eventsDlq, runQueue, engine, eventsHandler, runHandler, violations } = setup('bybiz')
     const { instanceId } = await engine.create({ workflowType: TYPE, businessId: 'ORDER-BIZ' })
     const target = { workflowType: TYPE, businessId: 'ORDER-BIZ' }
     const final = eventBody(target, 'deliver', newest('deliver'))
@@ -329,6 +346,7 @@ describe('duplicated, reordered and poisoned queue messages', () => {
     await eventsQueue.deliver(eventsHandler)
     await runQueue.deliver(runHandler)
     expect((await engine.get(instanceId)).status).toBe('completed')
+    expect(await violations()).toEqual([])
 
     // SQS delivers the last event once more (at-least-once delivery): the very event that is stored.
     eventsQueue.send(final)
@@ -336,5 +354,6 @@ describe('duplicated, reordered and poisoned queue messages', () => {
 
     // README: "a copy for a node that has since completed is acknowledged as a duplicate".
     expect(eventsDlq.messages().map((message) => message.attributes.reason)).toEqual([])
+    expect(await violations()).toEqual([])
   })
 })

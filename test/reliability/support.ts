@@ -95,3 +95,70 @@ export const causes = (error: unknown): unknown[] => {
 }
 
 export const errorName = (error: unknown): string => (error instanceof Error ? error.name : typeof error)
+
+/** The runner is dead: nothing it sends from now on reaches DynamoDB. */
+export class Crash extends Error {
+  override readonly name = 'Crash'
+}
+
+/**
+ * `before`: requests 1..k are answered, request k+1 and every later one fail before they are sent.
+ * `after`: requests 1..k-1 are answered, request k is executed by DynamoDB but the runner dies before it reads the
+ * answer, and every later request fails.
+ */
+export type CrashMode = 'before' | 'after'
+
+export interface CrashState {
+  /** Requests the runner tried to send, the fatal one included. */
+  calls: number
+  dead: boolean
+  /** Resolves when the runner dies (to stop waiting for work that will never finish, such as a hung worker). */
+  readonly died: Promise<void>
+  /** Kills the runner now, whatever it is doing (a Lambda stopped at its timeout). */
+  kill(): void
+}
+
+/** A client of its own that counts the runner's requests and kills it at the k-th; k = Infinity never kills it. */
+export const crashingClient = (k: number, mode: CrashMode): { client: DynamoDBClient; state: CrashState } => {
+  const client = newLocalClient()
+  let resolveDied: () => void = () => {}
+  const died = new Promise<void>((resolve) => {
+    resolveDied = resolve
+  })
+  const state: CrashState = {
+    calls: 0,
+    dead: false,
+    died,
+    kill: () => {
+      state.dead = true
+      resolveDied()
+    },
+  }
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      state.calls += 1
+      if (state.dead) throw new Crash(`request ${state.calls}: the runner is dead`)
+      if (mode === 'before' && state.calls > k) {
+        state.kill()
+        throw new Crash(`killed before request ${state.calls}`)
+      }
+      const call = state.calls
+      // The answer — a result or a refusal such as a failed condition — is read only if the runner still lives.
+      const answer = await next(args).then(
+        (result) => ({ result }),
+        (error: unknown) => ({ error }),
+      )
+      // Killed meanwhile (a hung worker's Lambda timed out): the answer is never read.
+      if (state.dead) throw new Crash(`request ${call}: the runner died before it read the answer`)
+      if (mode === 'after' && call >= k) {
+        state.kill()
+        throw new Crash(`killed after request ${call} was executed, before its answer was read`)
+      }
+      if ('error' in answer) throw answer.error
+      return answer.result
+    },
+    // Before the SDK's retry middleware: a dead runner's request is not retried.
+    { step: 'initialize', name: 'crash', priority: 'high' },
+  )
+  return { client, state }
+}

@@ -79,3 +79,32 @@ export const httpClient = (url: string) => async (method: string, path: string, 
   const text = await response.text()
   return { status: response.status, body: text.startsWith('{') ? JSON.parse(text) : text }
 }
+
+/** `npm start` run to its end: for starts that must refuse. Killed (and failed) if it comes up instead. */
+export const npmStartExit = async (
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; output: string }> => {
+  let output = ''
+  const child = spawn('npm', ['start', '--', ...args], {
+    cwd: process.cwd(),
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', DYNAMODB_ENDPOINT: '', ...env },
+  })
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+  })
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
+  })
+  const pid = child.pid as number
+  const watchdog = setInterval(() => {
+    if (/tickflow is running at/.test(output) && groupAlive(pid)) process.kill(-pid, 'SIGKILL')
+  }, 100)
+  const timer = setTimeout(() => groupAlive(pid) && process.kill(-pid, 'SIGKILL'), 60_000)
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)))
+  clearInterval(watchdog)
+  clearTimeout(timer)
+  return { code, output }
+}

@@ -226,6 +226,17 @@ describe('acquireLeaseParams', () => {
   })
 })
 
+describe('acquireLeaseParams for a due pass or a terminal instance', () => {
+  it.each([
+    ['a due pass (already due by now)', { dueBy: T0 }],
+    ['a terminal instance (needs nothing)', { terminalOnly: true }],
+  ])('leaves the due time alone for %s', (_, options) => {
+    const params = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, options)
+    expect(params.UpdateExpression).toBe('SET leaseOwner = :owner, leaseUntilMs = :until ADD fence :one')
+    expect(params.ExpressionAttributeValues).not.toHaveProperty(':shard')
+  })
+})
+
 describe('list query parameters', () => {
   const byType: ListPartition = { index: INDEX.byType, keyName: 'wfType', keyValue: 'orders' }
   const byBusiness: ListPartition = { index: INDEX.byBusiness, keyName: 'businessId', keyValue: 'cust-1' }

@@ -210,12 +210,17 @@ describe('EventBridgeWakeups', () => {
 })
 
 describe('EventBridgeRecurring', () => {
+  // A Thursday, 13:00 in Paris.
+  const NOW = Date.parse('2026-11-19T12:00:00Z')
   const recurring = new EventBridgeRecurring({
     client,
     groupName: GROUP,
     targetArn: START_QUEUE_ARN,
     roleArn: ROLE_ARN,
+    now: () => NOW,
   })
+  /** Friday 02:00 in Paris. */
+  const nightlyNext = { nextFireAtMs: Date.parse('2026-11-20T01:00:00Z'), nextFireAt: '2026-11-20T01:00:00Z' }
 
   const nightly: RecurringSchedule = {
     name: 'nightly-report',
@@ -318,7 +323,7 @@ describe('EventBridgeRecurring', () => {
     it('reads the schedule back, parsing the start message out of the target input', async () => {
       schedulerMock.on(GetScheduleCommand).resolves(stored(nightlyInput))
 
-      expect(await recurring.get('nightly-report')).toEqual(nightly)
+      expect(await recurring.get('nightly-report')).toEqual({ ...nightly, ...nightlyNext })
       expect(sent()).toEqual([['GetSchedule', { Name: 'start-nightly-report', GroupName: GROUP }]])
     })
 
@@ -386,8 +391,11 @@ describe('EventBridgeRecurring', () => {
           workflowType: 'sync',
           context: { full: false },
           enabled: true,
+          // Counted in hours from its creation at midnight.
+          nextFireAtMs: Date.parse('2026-11-19T13:00:00Z'),
+          nextFireAt: '2026-11-19T13:00:00Z',
         },
-        nightly,
+        { ...nightly, ...nightlyNext },
       ])
       expect(sent()).toEqual([
         ['ListSchedules', { GroupName: GROUP, NamePrefix: 'start-' }],

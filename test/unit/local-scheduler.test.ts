@@ -222,7 +222,13 @@ describe('LocalScheduler schedule storage', () => {
   it('reads a schedule back with its time zone made explicit', async () => {
     await scheduler.put({ ...everyMinute, description: 'CRM sync' })
 
-    expect(await scheduler.get('every-minute')).toEqual({ ...everyMinute, timezone: 'UTC', description: 'CRM sync' })
+    expect(await scheduler.get('every-minute')).toEqual({
+      ...everyMinute,
+      timezone: 'UTC',
+      description: 'CRM sync',
+      nextFireAtMs: T0 + MINUTE,
+      nextFireAt: '2026-11-21T12:01:00Z',
+    })
     expect(await scheduler.get('missing')).toBeUndefined()
   })
 
@@ -249,11 +255,7 @@ describe('LocalScheduler schedule storage', () => {
 
   it.each<[string, Partial<RecurringSchedule>, string]>([
     ['an invalid cron expression', { expression: 'cron(0 9 * * * *)' }, 'expression'],
-    [
-      'a cron schedule outside UTC, which it cannot evaluate',
-      { expression: 'cron(0 9 * * ? *)', timezone: 'Europe/Paris' },
-      'timezone',
-    ],
+    ['an unknown time zone', { expression: 'cron(0 9 * * ? *)', timezone: 'Mars/Olympus' }, 'timezone'],
     ['a name EventBridge could not hold', { name: 'every minute' }, 'name'],
     ['a name too long for the start- prefix', { name: 'n'.repeat(59) }, 'name'],
   ])('rejects %s like the EventBridge adapter', async (_what, change, field) => {
@@ -268,5 +270,77 @@ describe('LocalScheduler schedule storage', () => {
     await scheduler.put({ ...everyMinute, timezone: 'Europe/Paris' })
 
     expect(scheduler.due(T0 + MINUTE).starts).toHaveLength(1)
+  })
+})
+
+describe('LocalScheduler cron schedules in a time zone', () => {
+  const breakfast: RecurringSchedule = {
+    name: 'breakfast',
+    expression: 'cron(0 9 ? * MON-FRI *)',
+    timezone: 'Europe/Paris',
+    workflowType: 'report',
+    context: {},
+    enabled: true,
+  }
+
+  it('fires at the UTC instant of the wall-clock time, as the clock moves', async () => {
+    now = Date.parse('2026-11-19T07:00:00Z') // a Thursday, 08:00 in Paris (UTC+1)
+    await scheduler.put(breakfast)
+
+    expect(firedAt(Date.parse('2026-11-19T07:59:59Z'))).toEqual([])
+    expect(firedAt(Date.parse('2026-11-19T08:00:00Z'))).toEqual(['2026-11-19T08:00:00Z'])
+    // Friday, then nothing over the weekend, then Monday.
+    expect(firedAt(Date.parse('2026-11-22T23:00:00Z'))).toEqual(['2026-11-20T08:00:00Z'])
+    expect(firedAt(Date.parse('2026-11-23T08:00:00Z'))).toEqual(['2026-11-23T08:00:00Z'])
+  })
+
+  it('keeps the wall-clock time across the change to summer time', async () => {
+    now = Date.parse('2026-03-26T12:00:00Z') // Thursday; the clocks go forward on Sunday 29 March
+    await scheduler.put({ ...breakfast, expression: 'cron(0 9 * * ? *)' })
+
+    const fired: string[] = []
+    for (let t = now; t <= Date.parse('2026-03-31T12:00:00Z'); t += 30 * MINUTE) fired.push(...firedAt(t))
+    expect(fired).toEqual([
+      '2026-03-27T08:00:00Z',
+      '2026-03-28T08:00:00Z',
+      '2026-03-29T07:00:00Z',
+      '2026-03-30T07:00:00Z',
+      '2026-03-31T07:00:00Z',
+    ])
+  })
+
+  it('skips the hour that does not exist and fires the repeated hour once', async () => {
+    now = Date.parse('2026-03-28T12:00:00Z')
+    await scheduler.put({ ...breakfast, name: 'night', expression: 'cron(30 2 * * ? *)' })
+    expect(firedAt(Date.parse('2026-03-30T12:00:00Z'))).toEqual(['2026-03-30T00:30:00Z'])
+
+    await scheduler.delete('night')
+    now = Date.parse('2026-10-24T12:00:00Z')
+    await scheduler.put({ ...breakfast, name: 'autumn', expression: 'cron(30 2 * * ? *)' })
+    const fired: string[] = []
+    for (let t = now; t <= Date.parse('2026-10-26T12:00:00Z'); t += 10 * MINUTE) fired.push(...firedAt(t))
+    expect(fired).toEqual(['2026-10-25T00:30:00Z', '2026-10-26T01:30:00Z'])
+  })
+
+  it('reads back when a schedule fires next, and nothing for a disabled one', async () => {
+    now = Date.parse('2026-11-19T07:00:00Z')
+    await scheduler.put(breakfast)
+    await scheduler.put({ ...everyMinute, name: 'off', enabled: false })
+
+    expect(await scheduler.get('breakfast')).toMatchObject({
+      nextFireAtMs: Date.parse('2026-11-19T08:00:00Z'),
+      nextFireAt: '2026-11-19T08:00:00Z',
+    })
+    expect(await scheduler.get('off')).not.toHaveProperty('nextFireAtMs')
+    scheduler.due(Date.parse('2026-11-19T08:00:00Z'))
+    now = Date.parse('2026-11-19T08:00:30Z')
+    expect((await scheduler.list()).find((item) => item.name === 'breakfast')?.nextFireAt).toBe('2026-11-20T08:00:00Z')
+  })
+
+  it('reads back the next firing of a rate from its start', async () => {
+    await scheduler.put({ ...everyMinute, expression: 'rate(5 minutes)' })
+    now = T0 + 7 * MINUTE
+
+    expect((await scheduler.get('every-minute'))?.nextFireAtMs).toBe(T0 + 10 * MINUTE)
   })
 })

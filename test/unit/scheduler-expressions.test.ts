@@ -265,9 +265,47 @@ describe('nextFireTime', () => {
     expect(next('rate(2 days)', '2026-11-21T00:00:00', '2026-11-20T06:00:00')).toBe('2026-11-22T06:00:00Z')
   })
 
-  it('evaluates cron in UTC only and rejects another time zone with a ValidationError on timezone', () => {
-    expect(validationField(() => nextFireTime('cron(0 9 * * ? *)', 0, 'Europe/Paris'))).toBe('timezone')
-    expect(nextFireTime('cron(0 9 * * ? *)', utc('2026-11-21T00:00:00'), 'Etc/UTC')).toBe(utc('2026-11-21T09:00:00'))
+  describe('in a time zone', () => {
+    const zoned = (expression: string, after: string, timezone: string): string | undefined => {
+      const at = nextFireTime(expression, utc(after), timezone)
+      return at === undefined ? undefined : isoSeconds(at)
+    }
+
+    it.each([
+      ['cron(0 9 ? * MON-FRI *)', '2026-11-19T00:00:00', 'Europe/Paris', '2026-11-19T08:00:00Z', 'CET, UTC+1'],
+      ['cron(0 9 ? * MON-FRI *)', '2026-07-16T00:00:00', 'Europe/Paris', '2026-07-16T07:00:00Z', 'CEST, UTC+2'],
+      ['cron(0 9 * * ? *)', '2026-11-21T00:00:00', 'America/New_York', '2026-11-21T14:00:00Z', 'EST, UTC-5'],
+      ['cron(30 8 * * ? *)', '2026-11-21T00:00:00', 'Asia/Kolkata', '2026-11-21T03:00:00Z', 'IST, UTC+5:30'],
+      ['cron(0 0 1 * ? *)', '2026-11-15T00:00:00', 'Pacific/Auckland', '2026-11-30T11:00:00Z', 'the 1st, local'],
+      ['cron(0 1 ? * MON *)', '2026-11-21T00:00:00', 'Asia/Tokyo', '2026-11-22T16:00:00Z', 'Monday in Tokyo'],
+      ['cron(0 0 L * ? *)', '2026-02-01T00:00:00', 'Europe/Berlin', '2026-02-27T23:00:00Z', 'last day, local'],
+      ['cron(0 0 1 1 ? 2027)', '2026-06-01T00:00:00', 'America/Los_Angeles', '2027-01-01T08:00:00Z', 'year, local'],
+      ['cron(0 9 * * ? *)', '2026-11-21T00:00:00', 'Etc/UTC', '2026-11-21T09:00:00Z', 'Etc/UTC'],
+    ])('%s after %s in %s is %s (%s)', (expression, after, timezone, expected) => {
+      expect(zoned(expression, after, timezone)).toBe(expected)
+    })
+
+    it('follows the shift to summer time: 09:00 in Paris is 08:00 UTC before, 07:00 UTC after', () => {
+      expect(zoned('cron(0 9 * * ? *)', '2026-03-28T00:00:00', 'Europe/Paris')).toBe('2026-03-28T08:00:00Z')
+      expect(zoned('cron(0 9 * * ? *)', '2026-03-28T08:00:00', 'Europe/Paris')).toBe('2026-03-29T07:00:00Z')
+    })
+
+    it('skips a time that does not exist when the clocks go forward, as EventBridge Scheduler does', () => {
+      // 29 March 2026 in Paris: 02:00 CET jumps to 03:00 CEST, so 02:30 never happens that day.
+      expect(zoned('cron(30 2 * * ? *)', '2026-03-28T12:00:00', 'Europe/Paris')).toBe('2026-03-30T00:30:00Z')
+      expect(zoned('cron(*/30 * * * ? *)', '2026-03-29T00:45:00', 'Europe/Paris')).toBe('2026-03-29T01:00:00Z')
+    })
+
+    it('fires once, at the first pass, a time that happens twice when the clocks go back', () => {
+      // 25 October 2026 in Paris: 03:00 CEST goes back to 02:00 CET, so 02:00-02:59 happens twice.
+      expect(zoned('cron(30 2 * * ? *)', '2026-10-25T00:00:00', 'Europe/Paris')).toBe('2026-10-25T00:30:00Z')
+      expect(zoned('cron(30 2 * * ? *)', '2026-10-25T00:30:00', 'Europe/Paris')).toBe('2026-10-26T01:30:00Z')
+      expect(zoned('cron(*/30 * * * ? *)', '2026-10-25T00:30:00', 'Europe/Paris')).toBe('2026-10-25T02:00:00Z')
+    })
+
+    it('rejects an unknown time zone with a ValidationError on timezone', () => {
+      expect(validationField(() => nextFireTime('cron(0 9 * * ? *)', 0, 'Mars/Olympus'))).toBe('timezone')
+    })
   })
 
   it('ignores the time zone of a rate', () => {

@@ -164,7 +164,7 @@ export class DynamoDbStore implements InstanceStore {
     untilMs: number,
     options: AcquireOptions = {},
   ): Promise<AcquireResult> {
-    const allowTerminal = options.allowTerminal === true
+    const allowTerminal = options.allowTerminal === true || options.terminalOnly === true
     try {
       const result = await this.#send('acquireLease', () =>
         this.#doc.send(
@@ -173,7 +173,10 @@ export class DynamoDbStore implements InstanceStore {
       )
       const before = recordFromItem(result.Attributes)
       const { parked, ...rest } = before
-      const record: InstanceRecord = { ...rest, leaseOwner: owner, leaseUntilMs: untilMs, dueAtMs: untilMs }
+      const record: InstanceRecord =
+        options.terminalOnly || options.dueBy !== undefined
+          ? { ...before, leaseOwner: owner, leaseUntilMs: untilMs }
+          : { ...rest, leaseOwner: owner, leaseUntilMs: untilMs, dueAtMs: untilMs }
       record.fence = before.fence + 1
       const previous = {
         ...(before.dueAtMs === undefined ? {} : { dueAtMs: before.dueAtMs }),
@@ -186,6 +189,7 @@ export class DynamoDbStore implements InstanceStore {
       if (!item) throw new InstanceNotFoundError(instanceId)
       const record = recordFromItem(item)
       if (!allowTerminal && isTerminalInstanceStatus(record.status)) return { kind: 'terminal', record }
+      if (options.terminalOnly && !isTerminalInstanceStatus(record.status)) return { kind: 'live', record }
       if (options.dueBy !== undefined && (record.dueAtMs === undefined || record.dueAtMs > options.dueBy)) {
         return { kind: 'not-due', record }
       }

@@ -8,6 +8,7 @@ import { createdKeyBounds, dueShardFor, INDEX, instanceKey } from './keys.js'
 
 const TERMINAL = { ':completed': 'completed', ':failed': 'failed', ':canceled': 'canceled' } as const
 const NOT_TERMINAL = 'NOT #status IN (:completed, :failed, :canceled)'
+const TERMINAL_ONLY = '#status IN (:completed, :failed, :canceled)'
 
 export const putInstanceParams = (tableName: string, item: InstanceItem): PutCommandInput => ({
   TableName: tableName,
@@ -24,31 +25,37 @@ export const acquireLeaseParams = (
   untilMs: number,
   options: AcquireOptions = {},
 ): UpdateCommandInput => {
-  const allowTerminal = options.allowTerminal === true
+  const terminalOnly = options.terminalOnly === true
+  const allowTerminal = options.allowTerminal === true || terminalOnly
   const dueBy = options.dueBy
   return {
     TableName: tableName,
     Key: instanceKey(instanceId),
     // Due by the lease end in the same write: a holder that dies anywhere is resumed by the tick. Acquiring also
-    // unparks: the holder either runs it or parks it again with the reason it finds.
+    // unparks: the holder either runs it or parks it again with the reason it finds. A terminal instance is leased
+    // without becoming due: it needs nothing unless the operation's own write makes it live again.
+    // A due pass leases only what is due already (by now, so by the lease end too): its due time stays, which
+    // spares the due index two writes on every poll.
     UpdateExpression:
-      'SET leaseOwner = :owner, leaseUntilMs = :until, dueAtMs = :until, dueShard = :shard ' +
-      'REMOVE parkCode, parkReason, parkAtMs ADD fence :one',
+      terminalOnly || dueBy !== undefined
+        ? 'SET leaseOwner = :owner, leaseUntilMs = :until ADD fence :one'
+        : 'SET leaseOwner = :owner, leaseUntilMs = :until, dueAtMs = :until, dueShard = :shard ' +
+          'REMOVE parkCode, parkReason, parkAtMs ADD fence :one',
     ConditionExpression: [
       'attribute_exists(pk)',
       '(attribute_not_exists(leaseOwner) OR leaseUntilMs < :now OR leaseOwner = :owner)',
-      ...(allowTerminal ? [] : [NOT_TERMINAL]),
+      ...(terminalOnly ? [TERMINAL_ONLY] : allowTerminal ? [] : [NOT_TERMINAL]),
       // A due pass acquires only what is due: a stale run message costs no write.
       ...(dueBy === undefined ? [] : ['dueAtMs <= :dueBy']),
     ].join(' AND '),
-    ExpressionAttributeNames: allowTerminal ? undefined : { '#status': 'status' },
+    ExpressionAttributeNames: allowTerminal && !terminalOnly ? undefined : { '#status': 'status' },
     ExpressionAttributeValues: {
       ':owner': owner,
       ':until': untilMs,
-      ':shard': dueShardFor(instanceId),
+      ...(terminalOnly || dueBy !== undefined ? {} : { ':shard': dueShardFor(instanceId) }),
       ':now': nowMs,
       ':one': 1,
-      ...(allowTerminal ? {} : TERMINAL),
+      ...(allowTerminal && !terminalOnly ? {} : TERMINAL),
       ...(dueBy === undefined ? {} : { ':dueBy': dueBy }),
     },
     // The item as it was: the store derives the leased record and reports the due time and parked state before.

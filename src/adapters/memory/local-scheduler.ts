@@ -2,6 +2,7 @@ import type {
   RecurringSchedule,
   RecurringScheduler,
   RunRequest,
+  ScheduleView,
   StartRequest,
   WakeupScheduler,
 } from '../../core/dispatch-ports.js'
@@ -10,6 +11,7 @@ import { cloneJson } from '../../core/json.js'
 import {
   isoSeconds,
   nextFireTime,
+  nextFiring,
   type ParsedScheduleExpression,
   validateRecurringSchedule,
 } from '../scheduler/expressions.js'
@@ -51,16 +53,24 @@ const normalise = (schedule: RecurringSchedule): RecurringSchedule => ({
   ...(schedule.description === undefined || schedule.description === '' ? {} : { description: schedule.description }),
 })
 
-const copySchedule = (schedule: RecurringSchedule): RecurringSchedule => ({
-  ...schedule,
-  context: cloneJson(schedule.context),
+const view = (entry: Entry, nowMs: number): ScheduleView => ({
+  ...entry.schedule,
+  context: cloneJson(entry.schedule.context),
+  ...nextFiring(entry.parsed, {
+    // Firings up to the last `due` call have been handed out: the next one is after both.
+    nowMs: Math.max(nowMs, entry.checkedMs),
+    timezone: entry.schedule.timezone ?? 'UTC',
+    anchorMs: entry.anchorMs,
+    enabled: entry.schedule.enabled,
+  }),
 })
 
 /**
  * In-process wake-ups and recurring schedules for tests and the local runtime, with the semantics of the EventBridge
  * adapters: one wake-up per instance (a second `scheduleAt` moves it, a fired one is gone, as with
  * `ActionAfterCompletion: DELETE`), recurring schedules by name, validated like EventBridgeRecurring (names held to
- * the default `start-` prefix's length; cron schedules in UTC only, see `nextFireTime`).
+ * the default `start-` prefix's length; cron schedules in any IANA time zone, with the service's daylight saving
+ * rules, see `nextFireTime`). `get` and `list` add when each schedule fires next.
  *
  * No timers: the caller drives it with `due(nowMs)`, which hands out what has come due since the previous call.
  * Rate schedules are anchored at the (whole-second) time of their `put` and first fire one period later; putting a
@@ -100,8 +110,6 @@ export class LocalScheduler implements WakeupScheduler, RecurringScheduler {
     const parsed = validateRecurringSchedule(schedule, DEFAULT_NAME_PREFIX)
     const stored = normalise(schedule)
     const nowMs = this.#now()
-    // Throws for a cron schedule in a time zone other than UTC, which this scheduler cannot evaluate.
-    nextFireTime(parsed, nowMs, stored.timezone)
     const previous = this.#schedules.get(schedule.name)
     const sameTiming =
       previous !== undefined &&
@@ -113,15 +121,14 @@ export class LocalScheduler implements WakeupScheduler, RecurringScheduler {
     this.#schedules.set(schedule.name, { schedule: stored, parsed, anchorMs, checkedMs })
   }
 
-  async get(name: string): Promise<RecurringSchedule | undefined> {
+  async get(name: string): Promise<ScheduleView | undefined> {
     const entry = this.#schedules.get(name)
-    return entry === undefined ? undefined : copySchedule(entry.schedule)
+    return entry === undefined ? undefined : view(entry, this.#now())
   }
 
-  async list(): Promise<RecurringSchedule[]> {
-    return [...this.#schedules.values()]
-      .map((entry) => copySchedule(entry.schedule))
-      .sort((a, b) => byName(a.name, b.name))
+  async list(): Promise<ScheduleView[]> {
+    const nowMs = this.#now()
+    return [...this.#schedules.values()].map((entry) => view(entry, nowMs)).sort((a, b) => byName(a.name, b.name))
   }
 
   async delete(name: string): Promise<boolean> {

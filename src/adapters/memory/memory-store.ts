@@ -70,16 +70,19 @@ export class MemoryStore implements InstanceStore {
     }
     const leaseFree = item.leaseOwner === undefined || (item.leaseUntilMs ?? 0) < nowMs || item.leaseOwner === owner
     const terminal = isTerminalInstanceStatus(item.status)
-    if (terminal && !options?.allowTerminal) return { kind: 'terminal', record: copy(item) }
+    if (terminal && !options?.allowTerminal && !options?.terminalOnly) return { kind: 'terminal', record: copy(item) }
     if (!leaseFree) throw new LockConflictError(instanceId, item.leaseUntilMs, nowMs)
+    if (options?.terminalOnly && !terminal) return { kind: 'live', record: copy(item) }
     const previous = {
       ...(item.dueAtMs === undefined ? {} : { dueAtMs: item.dueAtMs }),
       ...(item.parked === undefined ? {} : { parked: copy(item.parked) }),
     }
     item.leaseOwner = owner
     item.leaseUntilMs = untilMs
-    item.dueAtMs = untilMs
-    delete item.parked
+    if (!options?.terminalOnly && options?.dueBy === undefined) {
+      item.dueAtMs = untilMs
+      delete item.parked
+    }
     item.fence += 1
     return { kind: 'acquired', lease: { instanceId, owner, fence: item.fence, untilMs }, record: copy(item), previous }
   }

@@ -8,7 +8,7 @@ import {
   type UpdateScheduleCommandInput,
 } from '@aws-sdk/client-scheduler'
 import { z } from 'zod'
-import type { RecurringSchedule, RecurringScheduler } from '../../core/dispatch-ports.js'
+import type { RecurringSchedule, RecurringScheduler, ScheduleView } from '../../core/dispatch-ports.js'
 import { StoreError, ValidationError } from '../../core/errors.js'
 import type { JsonObject } from '../../core/json.js'
 import { startMessageSchema } from '../../schemas/queue-messages.js'
@@ -18,7 +18,7 @@ import {
   SCHEDULE_RETRY_POLICY,
   translateSchedulerError,
 } from './eventbridge-wakeups.js'
-import { SCHEDULE_NAME_PATTERN, validateRecurringSchedule } from './expressions.js'
+import { nextFiring, parseScheduleExpression, SCHEDULE_NAME_PATTERN, validateRecurringSchedule } from './expressions.js'
 
 /** The context attribute EventBridge Scheduler replaces with the firing time (`2026-11-21T20:05:00Z`). */
 export const SCHEDULED_TIME_ATTRIBUTE = '<aws.scheduler.scheduled-time>'
@@ -39,6 +39,8 @@ export interface EventBridgeRecurringOptions {
   roleArn: string
   /** Prefixed to a schedule's name to make the EventBridge schedule name; default `start-`. */
   namePrefix?: string
+  /** The clock `get` and `list` compute the next firing with; default the system clock. */
+  now?: () => number
 }
 
 export interface RecurringTarget {
@@ -126,8 +128,10 @@ export const recurringFromSchedule = (name: string, output: GetScheduleCommandOu
 export class EventBridgeRecurring implements RecurringScheduler {
   readonly #client: SchedulerClient
   readonly #target: RecurringTarget
+  readonly #now: () => number
 
   constructor(options: EventBridgeRecurringOptions) {
+    this.#now = options.now ?? Date.now
     const namePrefix = options.namePrefix ?? 'start-'
     if (!/^[0-9A-Za-z_.-]{0,63}$/.test(namePrefix)) {
       throw new ValidationError(`name prefix '${namePrefix}' must be 0-63 letters, digits or _ . -`, 'namePrefix')
@@ -146,7 +150,8 @@ export class EventBridgeRecurring implements RecurringScheduler {
   }
 
   /** The schedule, or undefined when there is none (a name no schedule can have included). */
-  async get(name: string): Promise<RecurringSchedule | undefined> {
+  /** The schedule with its next firing (a rate counts from its StartDate, or from its creation). */
+  async get(name: string): Promise<ScheduleView | undefined> {
     const scheduleName = this.#scheduleName(name)
     if (scheduleName === undefined) return undefined
     let output: GetScheduleCommandOutput
@@ -158,14 +163,26 @@ export class EventBridgeRecurring implements RecurringScheduler {
       if (isNotFound(error)) return undefined
       throw translateSchedulerError(error, 'GetSchedule', scheduleName)
     }
-    return recurringFromSchedule(name, output)
+    const schedule = recurringFromSchedule(name, output)
+    let timing: ReturnType<typeof nextFiring> = {}
+    try {
+      timing = nextFiring(parseScheduleExpression(schedule.expression), {
+        nowMs: this.#now(),
+        timezone: schedule.timezone ?? 'UTC',
+        anchorMs: (output.StartDate ?? output.CreationDate)?.getTime() ?? 0,
+        enabled: schedule.enabled,
+      })
+    } catch {
+      // A schedule written by other means with syntax this module does not evaluate: shown without a next firing.
+    }
+    return { ...schedule, ...timing }
   }
 
   /**
    * Every schedule of the group whose name has the prefix, sorted by name: ListSchedules pages (NextToken), then
    * GetSchedule for each (the list has no targets). A schedule deleted in between is left out.
    */
-  async list(): Promise<RecurringSchedule[]> {
+  async list(): Promise<ScheduleView[]> {
     const { groupName, namePrefix } = this.#target
     const names: string[] = []
     let nextToken: string | undefined
@@ -186,7 +203,7 @@ export class EventBridgeRecurring implements RecurringScheduler {
       }
       nextToken = page.NextToken === '' ? undefined : page.NextToken
     } while (nextToken !== undefined)
-    const schedules: RecurringSchedule[] = []
+    const schedules: ScheduleView[] = []
     for (const name of names) {
       const schedule = await this.get(name)
       if (schedule !== undefined) schedules.push(schedule)

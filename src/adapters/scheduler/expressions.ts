@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { Cron } from 'croner'
 import type { RecurringSchedule } from '../../core/dispatch-ports.js'
 import { ValidationError } from '../../core/errors.js'
 import { assertJsonValue, isJsonObject } from '../../core/json.js'
@@ -6,7 +7,8 @@ import { idSchema } from '../../schemas/workflow-config.js'
 
 /**
  * Pure helpers for EventBridge Scheduler expressions and schedule names, shared by the AWS adapters and the
- * in-process LocalScheduler so that both accept exactly the same schedules.
+ * in-process LocalScheduler so that both accept exactly the same schedules and fire them at the same instants
+ * (cron evaluation by croner, in any IANA time zone).
  *
  * Syntax (EventBridge Scheduler user guide, "Schedule types" and "Cron expressions reference"):
  * - `at(yyyy-mm-ddThh:mm:ss)`: one-time schedules, evaluated in `ScheduleExpressionTimezone`.
@@ -283,8 +285,9 @@ const parseCron = (expression: string, inner: string): CronExpression => {
 /**
  * Validates a recurring schedule expression, `rate(...)` or six-field `cron(...)`, and returns its parsed form.
  * Throws a ValidationError with field `expression` for anything else, including `at()` (one-time schedules are not
- * recurring) and the cron features this module cannot evaluate: `nL` (last given weekday of the month), `L-n`
- * offsets and ranges that wrap around (`FRI-MON`).
+ * recurring) and syntax outside the EventBridge cron reference that other cron dialects accept: `nL` (last given
+ * weekday of the month), `L-n` offsets, ranges that wrap around (`FRI-MON`). The syntax is checked here, field by
+ * field; evaluation is croner's (see `nextFireTime`).
  */
 export const parseScheduleExpression = (expression: string): ParsedScheduleExpression => {
   if (typeof expression !== 'string') throw invalid(String(expression), 'not a string')
@@ -296,11 +299,9 @@ export const parseScheduleExpression = (expression: string): ParsedScheduleExpre
 // ---------------------------------------------------------------------------------------------------------------
 // time zones and firing times
 
-const UTC_ZONES = new Set(['UTC', 'Etc/UTC'])
-
 /** Whether `timezone` is a time zone this runtime knows (an IANA name such as `Europe/Paris`, or `UTC`). */
 export const isKnownTimeZone = (timezone: string): boolean => {
-  if (timezone === '') return false
+  if (typeof timezone !== 'string' || timezone === '') return false
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone })
     return true
@@ -309,68 +310,142 @@ export const isKnownTimeZone = (timezone: string): boolean => {
   }
 }
 
-const daysInMonth = (year: number, month: number): number => new Date(Date.UTC(year, month, 0)).getUTCDate()
+interface WallTime {
+  year: number
+  month: number
+  day: number
+  hour: number
+  minute: number
+}
 
-/** 1 (SUN) to 7 (SAT). */
-const dayOfWeek = (year: number, month: number, day: number): number =>
-  new Date(Date.UTC(year, month - 1, day)).getUTCDay() + 1
+const wallFormats = new Map<string, Intl.DateTimeFormat>()
 
-const dayMatches = (rule: CronDayRule, year: number, month: number, day: number): boolean => {
-  switch (rule.kind) {
-    case 'daysOfMonth':
-      return rule.days.includes(day)
-    case 'lastDayOfMonth':
-      return day === daysInMonth(year, month)
-    case 'lastWeekdayOfMonth': {
-      const last = daysInMonth(year, month)
-      const dow = dayOfWeek(year, month, last)
-      return day === (dow === 7 ? last - 1 : dow === 1 ? last - 2 : last)
-    }
-    case 'nearestWeekday': {
-      const last = daysInMonth(year, month)
-      if (rule.day > last) return false
-      const dow = dayOfWeek(year, month, rule.day)
-      let target = rule.day
-      if (dow === 7) target = rule.day === 1 ? 3 : rule.day - 1
-      else if (dow === 1) target = rule.day === last ? rule.day - 2 : rule.day + 1
-      return day === target
-    }
-    case 'daysOfWeek':
-      return rule.days.includes(dayOfWeek(year, month, day))
-    case 'nthDayOfWeek':
-      return dayOfWeek(year, month, day) === rule.dayOfWeek && Math.ceil(day / 7) === rule.n
+/** The wall-clock time at `ms` in `timezone`, to the minute. */
+const wallTime = (ms: number, timezone: string): WallTime => {
+  let format = wallFormats.get(timezone)
+  if (format === undefined) {
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone: timezone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+    })
+    wallFormats.set(timezone, format)
+  }
+  const parts: Record<string, number> = {}
+  for (const part of format.formatToParts(ms)) if (part.type !== 'literal') parts[part.type] = Number(part.value)
+  return {
+    year: parts.year as number,
+    month: parts.month as number,
+    day: parts.day as number,
+    hour: parts.hour as number,
+    minute: parts.minute as number,
   }
 }
 
-const nextCronTime = (cron: CronExpression, afterMs: number): number | undefined => {
+const sameWallTime = (a: WallTime, b: WallTime): boolean =>
+  a.year === b.year && a.month === b.month && a.day === b.day && a.hour === b.hour && a.minute === b.minute
+
+/** Minutes east of UTC at `ms` in `timezone`. */
+const offsetMinutes = (ms: number, timezone: string): number => {
+  const wall = wallTime(ms, timezone)
+  const asUtc = Date.UTC(wall.year, wall.month - 1, wall.day, wall.hour, wall.minute)
+  return Math.round((asUtc - Math.floor(ms / MINUTE_MS) * MINUTE_MS) / MINUTE_MS)
+}
+
+/**
+ * The croner pattern of the minute, hour, day and month fields, built from the parsed (already AWS-checked) fields
+ * so that croner never sees a syntax AWS would refuse. Seconds are always 0; the year is checked here, not by croner.
+ * Days of the week keep AWS's numbering, 1 (SUN) to 7 (SAT), through croner's `alternativeWeekdays`.
+ */
+const cronerPattern = (cron: CronExpression): string => {
+  const list = (values: readonly number[]) => values.join(',')
+  let dayOfMonth = '*'
+  let dayOfWeek = '*'
+  const rule = cron.day
+  switch (rule.kind) {
+    case 'daysOfMonth':
+      dayOfMonth = list(rule.days)
+      break
+    case 'lastDayOfMonth':
+      dayOfMonth = 'L'
+      break
+    case 'lastWeekdayOfMonth':
+      dayOfMonth = 'LW'
+      break
+    case 'nearestWeekday':
+      dayOfMonth = `${rule.day}W`
+      break
+    case 'daysOfWeek':
+      dayOfWeek = list(rule.days)
+      break
+    case 'nthDayOfWeek':
+      dayOfWeek = `${rule.dayOfWeek}#${rule.n}`
+      break
+  }
+  return `0 ${list(cron.minutes)} ${list(cron.hours)} ${dayOfMonth} ${list(cron.months)} ${dayOfWeek}`
+}
+
+const crons = new WeakMap<CronExpression, Map<string, Cron>>()
+
+const cronFor = (cron: CronExpression, timezone: string): Cron => {
+  let byZone = crons.get(cron)
+  if (byZone === undefined) {
+    byZone = new Map()
+    crons.set(cron, byZone)
+  }
+  let job = byZone.get(timezone)
+  if (job === undefined) {
+    job = new Cron(cronerPattern(cron), {
+      timezone,
+      mode: '6-part',
+      // AWS: one of the day fields is `?`, the other alone decides (croner's OR rule would let `*` match every day).
+      domAndDow: true,
+      alternativeWeekdays: true,
+      paused: true,
+    })
+    byZone.set(timezone, job)
+  }
+  return job
+}
+
+/** The year of a time zone's wall clock from which a year-field search can resume (every zone is within ±15 h). */
+const startOfYearMs = (year: number): number => Date.UTC(year, 0, 1) - 15 * HOUR_MS
+
+/**
+ * croner finds the next minute the fields name in the time zone; this adds what AWS does differently:
+ * - the year field (croner's pattern has none): candidates in other years are skipped, past the last year is never;
+ * - daylight saving: a wall-clock time that does not exist (spring forward) does not fire, where croner would fire
+ *   just after the gap, and a wall-clock time that happens twice (fall back) fires once, at its first occurrence,
+ *   where croner fires an interval expression on both. This is how EventBridge Scheduler documents its DST handling.
+ */
+const nextCronTime = (cron: CronExpression, afterMs: number, timezone: string): number | undefined => {
   const lastYear = cron.years[cron.years.length - 1] ?? MAX_CRON_YEAR
-  let t = Math.floor(afterMs / MINUTE_MS) * MINUTE_MS + MINUTE_MS
-  // Each step moves to the next candidate year, month, day, hour or minute; 100k steps cover centuries.
-  for (let guard = 0; guard < 100_000; guard++) {
-    const date = new Date(t)
-    const year = date.getUTCFullYear()
-    if (year > lastYear) return undefined
-    if (year < MIN_CRON_YEAR) {
-      t = Date.UTC(MIN_CRON_YEAR, 0, 1)
+  const job = cronFor(cron, timezone)
+  let after = Math.max(afterMs, startOfYearMs(MIN_CRON_YEAR))
+  // Each step skips at least one candidate or jumps to a later year; a day that never exists ends croner's search.
+  for (let guard = 0; guard < 10_000; guard++) {
+    const next = job.nextRun(new Date(after))
+    if (next === null) return undefined
+    const at = next.getTime()
+    const wall = wallTime(at, timezone)
+    if (wall.year > lastYear) return undefined
+    if (!cron.years.includes(wall.year)) {
+      const year = cron.years.find((candidate) => candidate > wall.year)
+      if (year === undefined) return undefined
+      after = Math.max(at, startOfYearMs(year))
       continue
     }
-    const month = date.getUTCMonth() + 1
-    const day = date.getUTCDate()
-    const hour = date.getUTCHours()
-    const minute = date.getUTCMinutes()
-    if (!cron.years.includes(year)) {
-      t = Date.UTC(year + 1, 0, 1)
-    } else if (!cron.months.includes(month)) {
-      t = Date.UTC(year, month, 1)
-    } else if (!dayMatches(cron.day, year, month, day)) {
-      t = Date.UTC(year, month - 1, day + 1)
-    } else if (!cron.hours.includes(hour)) {
-      t = Date.UTC(year, month - 1, day, hour + 1)
-    } else {
-      const next = cron.minutes.find((m) => m >= minute)
-      if (next === undefined) t = Date.UTC(year, month - 1, day, hour + 1)
-      else return Date.UTC(year, month - 1, day, hour, next)
-    }
+    after = at
+    // Shifted past a spring-forward gap: the time the expression names did not exist that day.
+    if (!cron.hours.includes(wall.hour) || !cron.minutes.includes(wall.minute)) continue
+    // The second pass through a repeated hour: the same wall-clock time already happened, earlier by the shift.
+    const shiftMinutes = offsetMinutes(at - 3 * HOUR_MS, timezone) - offsetMinutes(at, timezone)
+    if (shiftMinutes > 0 && sameWallTime(wallTime(at - shiftMinutes * MINUTE_MS, timezone), wall)) continue
+    return at
   }
   return undefined
 }
@@ -381,9 +456,10 @@ const nextCronTime = (cron: CronExpression, afterMs: number): number | undefined
  *
  * - `rate(N unit)` fires at `anchorMs + k × period` for every integer k ≥ 0: the anchor is the schedule's start (the
  *   service starts a rate schedule without StartDate when it is created). The default anchor 0 (the Unix epoch)
- *   aligns rates to the clock: `rate(5 minutes)` fires at :00, :05, :10 ... Rates ignore the time zone.
- * - `cron(...)` fires at whole minutes, evaluated in UTC. Only `UTC` (or `Etc/UTC`) is supported: a cron expression
- *   with any other time zone throws a ValidationError (field `timezone`) rather than firing at the wrong hour.
+ *   aligns rates to the clock: `rate(5 minutes)` fires at :00, :05, :10 ... Rates ignore the time zone (a day is
+ *   24 hours, as for the service).
+ * - `cron(...)` fires at whole minutes of the wall clock in `timezone` (an IANA name; default UTC), with the daylight
+ *   saving rules of `nextCronTime`. An unknown time zone is a ValidationError on `timezone`.
  */
 export const nextFireTime = (
   expression: string | ParsedScheduleExpression,
@@ -397,13 +473,23 @@ export const nextFireTime = (
     if (afterMs < anchorMs) return anchorMs
     return anchorMs + (Math.floor((afterMs - anchorMs) / parsed.periodMs) + 1) * parsed.periodMs
   }
-  if (!UTC_ZONES.has(timezone)) {
-    throw new ValidationError(
-      `time zone '${timezone}' is not supported here: cron schedules are evaluated in UTC only`,
-      'timezone',
-    )
+  if (!isKnownTimeZone(timezone)) {
+    throw new ValidationError(`'${timezone}' is not a known IANA time zone`, 'timezone')
   }
-  return nextCronTime(parsed, afterMs)
+  return nextCronTime(parsed, afterMs, timezone)
+}
+
+/**
+ * The next firing of a stored schedule after `nowMs`, as the `nextFireAtMs` / `nextFireAt` fields of a ScheduleView:
+ * empty when the schedule is disabled or never fires again.
+ */
+export const nextFiring = (
+  parsed: ParsedScheduleExpression,
+  options: { nowMs: number; timezone: string; anchorMs: number; enabled: boolean },
+): { nextFireAtMs?: number; nextFireAt?: string } => {
+  if (!options.enabled) return {}
+  const at = nextFireTime(parsed, options.nowMs, options.timezone, options.anchorMs)
+  return at === undefined ? {} : { nextFireAtMs: at, nextFireAt: isoSeconds(at) }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

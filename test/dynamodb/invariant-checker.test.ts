@@ -1,0 +1,126 @@
+import { PutItemCommand } from '@aws-sdk/client-dynamodb'
+import { marshall } from '@aws-sdk/util-dynamodb'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
+import { recordToItem } from '../../src/adapters/dynamodb/item-codec.js'
+import { definitionKey } from '../../src/adapters/dynamodb/keys.js'
+import type { InstanceRecord } from '../../src/core/store.js'
+import { createTestTable, type TestTable } from '../support/harness.js'
+import {
+  assertInvariant,
+  InvariantViolationError,
+  invariantViolations,
+  itemViolations,
+  type ViolationKind,
+} from '../support/invariant.js'
+import { anInstance, T0 } from '../support/records.js'
+
+const NOW = T0 + 60_000
+const item = (id: string, overrides: Partial<InstanceRecord> = {}, extra: Record<string, unknown> = {}) => ({
+  ...recordToItem(anInstance(id, overrides)),
+  ...extra,
+})
+const kinds = (raw: Record<string, unknown>, nowMs = NOW): ViolationKind[] =>
+  itemViolations(raw, nowMs).map((violation) => violation.kind)
+
+describe('the invariant checker on hand-made items', () => {
+  it.each([
+    ['a running instance that is due', item('due', { dueAtMs: NOW + 1 })],
+    ['an init instance due in the past', item('init', { status: 'init', dueAtMs: T0 })],
+    [
+      'a leased instance due at its lease end',
+      item('leased', { leaseOwner: 'o', leaseUntilMs: NOW + 10, dueAtMs: NOW + 10 }),
+    ],
+    ['a leased instance due before its lease end', item('early', { leaseOwner: 'o', leaseUntilMs: NOW, dueAtMs: T0 })],
+    [
+      'a parked instance with a reason',
+      item('parked', {}, { parkCode: 'WORKER_MISSING', parkReason: 'worker missing: shipment.pack', parkAtMs: 1 }),
+    ],
+    ['a completed instance', item('done', { status: 'completed' })],
+    ['a failed instance with an expired lease left behind', item('f', { status: 'failed', leaseOwner: 'o' })],
+    ['a canceled instance', item('c', { status: 'canceled' })],
+    ['an item with attributes the codec does not know', item('x', { dueAtMs: NOW }, { attempts: { a: 1 } })],
+  ])('accepts %s', (_name, raw) => {
+    expect(itemViolations(raw, NOW)).toEqual([])
+  })
+
+  it.each<[string, Record<string, unknown>, ViolationKind]>([
+    ['a running instance with neither due time, lease nor parking', item('s'), 'stranded'],
+    ['an init instance with no due time', item('s-init', { status: 'init' }), 'stranded'],
+    [
+      'a running instance whose lease expired and that has no due time',
+      item('s-exp', { leaseOwner: 'o', leaseUntilMs: NOW - 1 }),
+      'stranded',
+    ],
+    ['a leased instance with no due time', item('l', { leaseOwner: 'o', leaseUntilMs: NOW + 5 }), 'leased-without-due'],
+    [
+      'a leased instance due only after its lease ends',
+      item('late', { leaseOwner: 'o', leaseUntilMs: NOW + 5, dueAtMs: NOW + 86_400_000 }),
+      'due-after-lease',
+    ],
+    ['a due time without its index shard', { ...item('ni', { dueAtMs: NOW }), dueShard: undefined }, 'due-not-indexed'],
+    ['a parked instance without a reason', item('p', {}, { parkCode: 'X', parkReason: ' ' }), 'parked-without-reason'],
+    [
+      'a parked instance still due',
+      item('p2', { dueAtMs: 5 }, { parkCode: 'X', parkReason: 'why', parkAtMs: 1 }),
+      'parked-without-reason',
+    ],
+    ['a completed instance still due', item('t', { status: 'completed', dueAtMs: NOW }), 'terminal-due'],
+    ['a canceled instance still due', item('t2', { status: 'canceled', dueAtMs: T0 }), 'terminal-due'],
+    ['an item the codec cannot read', { ...item('bad'), status: 'sleeping' }, 'unreadable'],
+  ])('reports %s', (_name, raw, kind) => {
+    const violations = itemViolations(raw, NOW)
+    expect(violations.map((violation) => violation.kind)).toEqual([kind])
+    expect(violations[0]?.message).toContain(kind)
+    expect(violations[0]?.message).toContain(`'${String(raw.id)}'`)
+  })
+
+  it('treats a lease that ends exactly now as live', () => {
+    expect(kinds(item('edge', { leaseOwner: 'o', leaseUntilMs: NOW }), NOW)).toEqual(['leased-without-due'])
+    expect(kinds(item('edge', { leaseOwner: 'o', leaseUntilMs: NOW }), NOW + 1)).toEqual(['stranded'])
+  })
+})
+
+describe('the invariant checker on a table', () => {
+  let table: TestTable
+  const put = (raw: Record<string, unknown>) =>
+    table.client.send(
+      new PutItemCommand({
+        TableName: table.tableName,
+        Item: marshall(raw, { removeUndefinedValues: true, convertClassInstanceToMap: true }),
+      }),
+    )
+
+  beforeAll(async () => {
+    table = await createTestTable('invariant-checker')
+    // Definitions share the table and are not instances.
+    await put({ ...definitionKey('orders', 'v1'), config: '{}' })
+    await put(item('ok-due', { dueAtMs: NOW }))
+    await put(item('ok-done', { status: 'completed' }))
+    await put(item('ok-parked', {}, { parkCode: 'WORKER_MISSING', parkReason: 'worker missing', parkAtMs: 1 }))
+  })
+
+  it('passes a table whose instances all keep the invariant', async () => {
+    expect(await invariantViolations(table, NOW)).toEqual([])
+    await expect(assertInvariant(table, NOW)).resolves.toBeUndefined()
+    await expect(
+      assertInvariant(new DynamoDbStore({ tableName: table.tableName, client: table.client }), NOW),
+    ).resolves.toBeUndefined()
+  })
+
+  it('reports every broken instance, and only the selected ones when asked', async () => {
+    await put(item('bad-stranded'))
+    await put(item('bad-terminal', { status: 'failed', dueAtMs: NOW }))
+    const violations = await invariantViolations(table, NOW)
+    expect(violations.map((violation) => `${violation.kind} ${violation.instanceId}`).sort()).toEqual([
+      'stranded bad-stranded',
+      'terminal-due bad-terminal',
+    ])
+    expect(await invariantViolations(table, NOW, { instanceIds: ['ok-due', 'bad-terminal'] })).toHaveLength(1)
+    expect(await invariantViolations(table, NOW, { instanceIds: (id) => id.startsWith('ok-') })).toEqual([])
+    const error = await assertInvariant(table, NOW, { context: 'after the setup' }).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(InvariantViolationError)
+    expect((error as Error).message).toMatch(/2 instance\(s\) break the invariant after the setup/)
+    expect((error as Error).message).toContain("stranded: instance 'bad-stranded'")
+  })
+})

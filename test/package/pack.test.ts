@@ -1,0 +1,130 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import { transform } from 'esbuild'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { dynamoEndpoint } from '../support/dynamodb.js'
+
+const run = promisify(execFile)
+const repo = resolve('.')
+
+/**
+ * The package as a user gets it: `npm pack` (which builds dist/), installed into an empty project, imported with
+ * plain node, the README's "Using the engine" example run as written against DynamoDB Local, the CLI through npx.
+ */
+let project: string
+let packed: { filename: string; files: { path: string }[] }
+
+beforeAll(async () => {
+  project = await mkdtemp(join(tmpdir(), 'tickflow-user-'))
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', project], {
+    cwd: repo,
+    maxBuffer: 64 * 1024 * 1024,
+  })
+  // npm prints the prepack build's output before the JSON.
+  packed = (JSON.parse(stdout.slice(stdout.indexOf('[\n'))) as (typeof packed)[])[0] as typeof packed
+  await writeFile(
+    join(project, 'package.json'),
+    `${JSON.stringify({ name: 'uses-tickflow', version: '1.0.0', private: true, type: 'module' }, null, 2)}\n`,
+  )
+  await run(
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel', 'error', join(project, packed.filename)],
+    { cwd: project, maxBuffer: 64 * 1024 * 1024 },
+  )
+}, 300_000)
+
+afterAll(async () => {
+  if (project) await rm(project, { recursive: true, force: true })
+})
+
+const node = (args: string[], env: Record<string, string> = {}) =>
+  run(process.execPath, args, { cwd: project, env: { ...process.env, ...env } })
+
+describe('the npm package', () => {
+  it('holds the build and nothing of the repository besides', () => {
+    const paths = packed.files.map((file) => file.path)
+    expect(paths).toContain('dist/index.js')
+    expect(paths).toContain('dist/index.d.ts')
+    expect(paths).toContain('dist/cli/main.js')
+    expect(paths).toContain('package.json')
+    expect(paths).toContain('README.md')
+    expect(
+      paths.filter((path) => !path.startsWith('dist/') && path !== 'package.json' && path !== 'README.md'),
+    ).toEqual([])
+    expect(paths.filter((path) => path.endsWith('.ts') && !path.endsWith('.d.ts'))).toEqual([])
+  })
+
+  it('is importable with plain node (ESM), with its named exports', async () => {
+    await writeFile(
+      join(project, 'imports.mjs'),
+      [
+        "import { createEngine, defineWorkflow, NotReadyError, Engine, MemoryStore } from 'tickflow'",
+        "import pkg from 'tickflow/package.json' with { type: 'json' }",
+        'console.log(JSON.stringify({ createEngine: typeof createEngine, defineWorkflow: typeof defineWorkflow,',
+        '  notReady: new NotReadyError(5).retryAfterSeconds, engine: typeof Engine, store: typeof MemoryStore, name: pkg.name }))',
+      ].join('\n'),
+    )
+    const { stdout } = await node(['imports.mjs'])
+    expect(JSON.parse(stdout)).toEqual({
+      createEngine: 'function',
+      defineWorkflow: 'function',
+      notReady: 5,
+      engine: 'function',
+      store: 'function',
+      name: 'tickflow',
+    })
+  })
+
+  it('runs the README example as written, against DynamoDB Local, and its types check', async () => {
+    const readme = await readFile(join(repo, 'README.md'), 'utf8')
+    const section = readme.slice(readme.indexOf('## Using the engine'))
+    const example = /```ts\n([\s\S]*?)```/.exec(section)?.[1] as string
+    expect(example).toContain("from 'tickflow'")
+    await writeFile(join(project, 'example.ts'), example)
+    const typescript = join(repo, 'node_modules', 'typescript', 'bin', 'tsc')
+    await node([
+      typescript,
+      '--noEmit',
+      '--strict',
+      '--target',
+      'es2022',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--lib',
+      'es2023,dom',
+      // A TypeScript user has Node's types; the empty project borrows this repository's.
+      '--typeRoots',
+      join(repo, 'node_modules', '@types'),
+      '--types',
+      'node',
+      'example.ts',
+    ]).catch((error: { stdout?: string }) => {
+      throw new Error(`the README example does not type-check against the package:\n${error.stdout}`)
+    })
+    await writeFile(join(project, 'example.mjs'), (await transform(example, { loader: 'ts', format: 'esm' })).code)
+    const { stdout } = await node(['example.mjs'], {
+      AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint(),
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+    })
+    expect(stdout).toMatch(/^completed \{.*final: 'approved'/s)
+  }, 60_000)
+
+  it('installs the tickflow command (npx tickflow)', async () => {
+    const help = await run('npx', ['--no-install', 'tickflow', '--help'], { cwd: project })
+    expect(help.stdout).toContain('Usage: tickflow')
+    expect(help.stdout).toContain('Exit codes:')
+    const unreachable = await run('npx', ['--no-install', 'tickflow', '--api', 'http://127.0.0.1:9', 'list'], {
+      cwd: project,
+    }).catch((error: { code: number; stderr: string }) => error)
+    expect(unreachable).toMatchObject({ code: 5 })
+    expect((unreachable as { stderr: string }).stderr).toContain('cannot reach the API')
+    expect((unreachable as { stderr: string }).stderr).not.toMatch(/warning/i)
+  }, 60_000)
+})

@@ -1,0 +1,176 @@
+import { type DynamoDBClient, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb'
+import { unmarshall } from '@aws-sdk/util-dynamodb'
+import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
+import { recordFromItem } from '../../src/adapters/dynamodb/item-codec.js'
+import { isTerminalInstanceStatus } from '../../src/core/statuses.js'
+import { newDynamoClient } from './dynamodb.js'
+
+/**
+ * The engine's invariant, checked on what a table holds (README, "Nothing is stranded"): every non-terminal
+ * instance is
+ * - *parked* with a reason (`parkCode` and a non-empty `parkReason` on the item, and no due time), or
+ * - *leased* by a live lease and due no later than the lease end (`dueAtMs <= leaseUntilMs`), so that a holder that
+ *   dies is resumed by the tick once its lease runs out, or
+ * - *due* (it has `dueAtMs`, and the due-index shard that the tick reads).
+ * A terminal instance has no due time (nothing may wake it up any more).
+ *
+ * A live lease with a due time later than its end is a violation even though the instance is due: a holder that
+ * dies leaves the instance untouched until that later time (a day, in one crash run), not until the lease ends.
+ */
+
+export const VIOLATION_KINDS = [
+  /** Not terminal, not parked, no live lease, no due time: nothing will ever advance it. */
+  'stranded',
+  /** Leased without a due time: if the holder dies, the tick never finds it. */
+  'leased-without-due',
+  /** Leased with a due time after the lease end: a dead holder's instance waits until then. */
+  'due-after-lease',
+  /** A due time without the shard attribute of the due index: the tick cannot see it. */
+  'due-not-indexed',
+  /** Parked without saying why. */
+  'parked-without-reason',
+  /** Terminal with a due time left behind. */
+  'terminal-due',
+  /** The item cannot be read back through the store's codec. */
+  'unreadable',
+] as const
+export type ViolationKind = (typeof VIOLATION_KINDS)[number]
+
+export interface Violation {
+  kind: ViolationKind
+  instanceId: string
+  /** One readable line: the kind, the instance and the attributes that break the rule. */
+  message: string
+}
+
+/** What the checker reads: a table (client and name), or a DynamoDbStore (read through a client of its own). */
+export type InvariantSource = { client: DynamoDBClient; tableName: string } | DynamoDbStore
+
+export interface InvariantOptions {
+  /** Only these instances (the others on a shared table may live on another clock). */
+  instanceIds?: Iterable<string> | ((instanceId: string) => boolean)
+}
+
+let sharedClient: DynamoDBClient | undefined
+const sourceOf = (source: InvariantSource): { client: DynamoDBClient; tableName: string } => {
+  if (source instanceof DynamoDbStore) {
+    sharedClient ??= newDynamoClient()
+    return { client: sharedClient, tableName: source.tableName }
+  }
+  return source
+}
+
+/** Every instance item of the table, raw (unmarshalled), with a consistent Scan. */
+export const scanInstanceItems = async (source: InvariantSource): Promise<Record<string, unknown>[]> => {
+  const { client, tableName } = sourceOf(source)
+  const items: Record<string, unknown>[] = []
+  let startKey: ScanCommandOutput['LastEvaluatedKey']
+  do {
+    const page = await client.send(
+      new ScanCommand({
+        TableName: tableName,
+        ConsistentRead: true,
+        FilterExpression: 'begins_with(pk, :instance)',
+        ExpressionAttributeValues: { ':instance': { S: 'I#' } },
+        ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+      }),
+    )
+    for (const item of page.Items ?? []) items.push(unmarshall(item))
+    startKey = page.LastEvaluatedKey
+  } while (startKey)
+  return items
+}
+
+const describeItem = (item: Record<string, unknown>): string => {
+  const fields = ['status', 'dueAtMs', 'dueShard', 'leaseOwner', 'leaseUntilMs', 'parkCode', 'parkReason'] as const
+  return fields
+    .filter((field) => item[field] !== undefined)
+    .map((field) => `${field}=${JSON.stringify(item[field])}`)
+    .join(' ')
+}
+
+/** The violations of one raw instance item at `nowMs` (pure: used by the checker and its own tests). */
+export const itemViolations = (item: Record<string, unknown>, nowMs: number): Violation[] => {
+  const rawId = typeof item.id === 'string' ? item.id : String(item.pk ?? '?').replace(/^I#/, '')
+  const violation = (kind: ViolationKind, why: string): Violation => ({
+    kind,
+    instanceId: rawId,
+    message: `${kind}: instance '${rawId}' ${why} (${describeItem(item)}, now=${nowMs})`,
+  })
+  let record: ReturnType<typeof recordFromItem>
+  try {
+    record = recordFromItem(item)
+  } catch (error) {
+    return [violation('unreadable', `cannot be read: ${error instanceof Error ? error.message : String(error)}`)]
+  }
+  const due = record.dueAtMs
+  if (isTerminalInstanceStatus(record.status)) {
+    return due === undefined ? [] : [violation('terminal-due', `is ${record.status} but still due at ${due}`)]
+  }
+  const problems: Violation[] = []
+  if (due !== undefined && item.dueShard === undefined) {
+    problems.push(violation('due-not-indexed', 'has a due time but no due-index shard'))
+  }
+  if (record.parked !== undefined || item.parkCode !== undefined || item.parkReason !== undefined) {
+    if (!record.parked?.reason?.trim()) problems.push(violation('parked-without-reason', 'is parked without a reason'))
+    if (due !== undefined) problems.push(violation('parked-without-reason', `is parked but still due at ${due}`))
+    return problems
+  }
+  const leased = record.leaseOwner !== undefined && record.leaseUntilMs !== undefined && record.leaseUntilMs >= nowMs
+  if (leased) {
+    const until = record.leaseUntilMs as number
+    if (due === undefined) {
+      problems.push(violation('leased-without-due', `is ${record.status} and leased until ${until} with no due time`))
+    } else if (due > until) {
+      problems.push(violation('due-after-lease', `is leased until ${until} but due only at ${due}`))
+    }
+    return problems
+  }
+  if (due === undefined) {
+    problems.push(violation('stranded', `is ${record.status}, not due, not leased and not parked`))
+  }
+  return problems
+}
+
+const selector = (ids: InvariantOptions['instanceIds']): ((id: string) => boolean) => {
+  if (ids === undefined) return () => true
+  if (typeof ids === 'function') return ids
+  const set = new Set(ids)
+  return (id) => set.has(id)
+}
+
+/** Every violation of the invariant in the table at `nowMs`; an empty list when it holds. */
+export const invariantViolations = async (
+  source: InvariantSource,
+  nowMs: number,
+  options: InvariantOptions = {},
+): Promise<Violation[]> => {
+  const include = selector(options.instanceIds)
+  const items = await scanInstanceItems(source)
+  return items
+    .filter((item) => include(typeof item.id === 'string' ? item.id : String(item.pk).replace(/^I#/, '')))
+    .flatMap((item) => itemViolations(item, nowMs))
+}
+
+export class InvariantViolationError extends Error {
+  override readonly name = 'InvariantViolationError'
+  constructor(
+    readonly violations: readonly Violation[],
+    context?: string,
+  ) {
+    super(
+      `${violations.length} instance(s) break the invariant${context ? ` ${context}` : ''}:\n` +
+        violations.map((violation) => `  ${violation.message}`).join('\n'),
+    )
+  }
+}
+
+/** Throws an InvariantViolationError listing every violation; `context` names the step that was checked. */
+export const assertInvariant = async (
+  source: InvariantSource,
+  nowMs: number,
+  options: InvariantOptions & { context?: string } = {},
+): Promise<void> => {
+  const violations = await invariantViolations(source, nowMs, options)
+  if (violations.length > 0) throw new InvariantViolationError(violations, options.context)
+}
