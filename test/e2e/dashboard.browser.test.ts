@@ -131,9 +131,12 @@ describe('the dashboard in a browser', () => {
     expect(sent.status).toBe(202)
 
     await page.goto(`${runtime.url}/#/dead-letters`)
-    const row = page.locator('section[data-panel="tickflow-events-dlq"] tbody tr')
+    const panel = page.locator('section[data-panel="tickflow-events-dlq"]')
+    const row = panel.locator('tbody tr')
+    // The page fetches the queues after it loads: read once the panel is drawn, with its rows.
     const reloaded = async <T>(read: () => Promise<T>): Promise<T> => {
       await page.reload()
+      await panel.waitFor()
       return read()
     }
     await expect.poll(() => reloaded(() => row.count()), { timeout: 10_000 }).toBe(1)
