@@ -30,6 +30,7 @@ import {
   IdempotencyConflictError,
   IllegalStateError,
   InstanceNotFoundError,
+  ItemTooLargeError,
   LeaseLostError,
   NodeNotFoundError,
   NotConfiguredError,
@@ -40,9 +41,9 @@ import {
 } from './errors.js'
 import { eventRefusal } from './event-rules.js'
 import { assertJsonValue, isJsonObject, type JsonObject, type JsonValue, jsonSizeBytes } from './json.js'
-import { LeasedOperations, type LeaseSession } from './leased-operation.js'
+import { LeasedOperations, type LeaseSession, type Released } from './leased-operation.js'
 import { assembleContext } from './node-contexts.js'
-import { DEFAULT_LIMITS, type Limits, type PassMode, type PassResult, runPass } from './pass.js'
+import { DEFAULT_LIMITS, type Limits, type PassMode, type PassOutcome, type PassResult, runPass } from './pass.js'
 import { type Clock, type IdGenerator, type Logger, type Random, silentLogger } from './ports.js'
 import { Registry, type Worker } from './registry.js'
 import { type InstanceStatus, isTerminalInstanceStatus, isTerminalNodeStatus, type NodeStatus } from './statuses.js'
@@ -732,8 +733,23 @@ export class Engine {
         return this.#park(session, code, (error as Error).message)
       }
     }
-    const outcome = await runPass(this.#passDeps(), resolved, record, session, mode, pending)
-    const released = await session.release(outcome.change, { dueAtMs: outcome.dueAtMs })
+    let outcome: PassOutcome
+    let released: Released
+    try {
+      outcome = await runPass(this.#passDeps(), resolved, record, session, mode, pending)
+      try {
+        released = await session.release(outcome.change, { dueAtMs: outcome.dueAtMs })
+      } catch (error) {
+        const rebuilt = error instanceof ItemTooLargeError ? outcome.afterRefusal(error) : undefined
+        if (!rebuilt) throw error
+        outcome = rebuilt
+        released = await session.release(outcome.change, { dueAtMs: outcome.dueAtMs })
+      }
+    } catch (error) {
+      // Refused for its size with no node outcome to blame (e.g. a restart that grew the item): retrying is no cure.
+      if (!(error instanceof ItemTooLargeError) || !session.stored) throw error
+      return this.#park(session, 'ITEM_TOO_LARGE', error.message)
+    }
     return {
       instanceId: record.id,
       status: outcome.state.status,

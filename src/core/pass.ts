@@ -1,5 +1,5 @@
 import { END_NODE_ID, type NodeDefinition, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
-import { AttemptInterruptedError, PayloadTooLargeError, type ValidationError } from './errors.js'
+import { AttemptInterruptedError, ItemTooLargeError, PayloadTooLargeError, type ValidationError } from './errors.js'
 import { assertJsonValue, isJsonObject, type JsonObject, jsonSizeBytes } from './json.js'
 import type { LeaseTimes } from './lease-sizing.js'
 import { CONTEXT_KEYS, NodeContext } from './node-context.js'
@@ -69,6 +69,12 @@ export interface PassOutcome {
   change: InstanceChange
   dueAtMs: number | null
   executed: string[]
+  /**
+   * When the store refuses to store `change` for its size (ItemTooLargeError): the outcome rebuilt from the state
+   * before the outcomes in that change, with the node whose outcome grew the item the most failed for good and the
+   * instance failed; undefined when no outcome of a node can be blamed.
+   */
+  afterRefusal(error: ItemTooLargeError): PassOutcome | undefined
 }
 
 type StepOutcome = { nodeId: string; step: 'run' | 'check'; context: JsonObject; error?: unknown; failed: boolean }
@@ -100,6 +106,10 @@ class Pass {
   readonly #checkNext = new Set<string>()
   readonly #dirtyNodes = new Set<string>()
   readonly #abort = new AbortController()
+  /** The state as the last successful write left it stored (as read, before the first write). */
+  readonly #base: InstanceRecord
+  /** Nodes whose worker outcome was applied since the last successful write, and its step. */
+  readonly #outcomesSinceWrite = new Map<string, 'run' | 'check'>()
   #dirtyStatus = false
   #dirtyInput = false
   #dirtyFailure = false
@@ -112,6 +122,7 @@ class Pass {
     readonly mode: PassMode,
   ) {
     this.#state = structuredClone(initial)
+    this.#base = structuredClone(initial)
   }
 
   markDirty(nodes: readonly string[], status: boolean, input: boolean, failure: boolean): void {
@@ -145,7 +156,10 @@ class Pass {
       for (;;) {
         const launches = this.#advance()
         // Every attempt is durable as started before its worker is called; the outcomes that led to it go along.
-        if (launches.length || (this.#dirty() && this.#inFlight.size > 0)) await this.#flush()
+        if (launches.length || (this.#dirty() && this.#inFlight.size > 0)) {
+          // A refused write is rebuilt without the outcome that made it too large; what was to launch is dropped.
+          if (!(await this.#flushOrRecover())) continue
+        }
         for (const launch of launches) this.#launch(launch.nodeId, launch.step)
         if (this.#inFlight.size === 0) break
         const first = await Promise.race([...[...this.#inFlight.values()].map((entry) => entry.promise), aborted])
@@ -169,7 +183,79 @@ class Pass {
   #cancelTimer: () => void = () => {}
 
   #outcome(dueAtMs: number | null): PassOutcome {
-    return { state: this.#state, change: this.#pendingChange(), dueAtMs, executed: this.#finished }
+    return {
+      state: this.#state,
+      change: this.#pendingChange(),
+      dueAtMs,
+      executed: this.#finished,
+      afterRefusal: (error) => (this.#recover(error) ? this.#outcome(this.#computeDue()) : undefined),
+    }
+  }
+
+  /**
+   * The store refused the pending change for its size. Retrying it would be refused again, and rerunning the node
+   * would produce the same outcome: every node is put back as last stored, and the node whose outcome since then
+   * is the largest fails for good, with the reason in `system.last_error` and the context it started with; the
+   * other outcomes since then are dropped with the instance failed. False when no outcome can be blamed.
+   */
+  #recover(error: ItemTooLargeError): boolean {
+    const state = this.#state
+    let culprit: string | undefined
+    let largest = -1
+    for (const id of this.#outcomesSinceWrite.keys()) {
+      const size = jsonSizeBytes(state.nodes[id])
+      if (size > largest) {
+        largest = size
+        culprit = id
+      }
+    }
+    if (culprit === undefined) return false
+    const step = this.#outcomesSinceWrite.get(culprit) as 'run' | 'check'
+    for (const id of [...this.#dirtyNodes]) {
+      const stored = this.#base.nodes[id]
+      if (stored) {
+        state.nodes[id] = structuredClone(stored)
+      } else {
+        delete state.nodes[id]
+        this.#dirtyNodes.delete(id)
+      }
+    }
+    for (const id of this.#outcomesSinceWrite.keys()) delete state.nodes[id]?.attemptStarted
+    this.#outcomesSinceWrite.clear()
+    this.#checkNext.clear()
+    state.status = this.#base.status === 'init' ? 'running' : this.#base.status
+    if (this.#base.failure) state.failure = structuredClone(this.#base.failure)
+    else delete state.failure
+    const endAt = this.#finished.indexOf(END_NODE_ID)
+    if (endAt >= 0) this.#finished.splice(endAt, 1)
+    const node = this.definition.byId.get(culprit) as NodeDefinition
+    const record = state.nodes[culprit] as NodeRecord
+    record.updatedAtMs = this.#now
+    const reason = new ItemTooLargeError(
+      `the outcome of node '${culprit}' (${step}) could not be stored: ${error.refusal || error.message}`,
+      error.refusal,
+      { cause: error },
+    )
+    this.#recordError(node, record, step, reason, true)
+    this.#dirtyStatus = true
+    this.deps.logger.log('error', 'a node outcome was refused by the store for its size; the node failed', {
+      instanceId: state.id,
+      workflowType: state.workflowType,
+      nodeId: culprit,
+      error: error.refusal,
+    })
+    return true
+  }
+
+  /** Flushes the pending change; false when the store refused it for its size and the state was rebuilt. */
+  async #flushOrRecover(): Promise<boolean> {
+    try {
+      await this.#flush()
+      return true
+    } catch (error) {
+      if (!(error instanceof ItemTooLargeError) || !this.#recover(error)) throw error
+      return false
+    }
   }
 
   #setStatus(status: InstanceStatus): void {
@@ -356,6 +442,7 @@ class Pass {
     const now = this.#now
     this.#dirtyNodes.add(node.id)
     this.#markFinished(node.id)
+    this.#outcomesSinceWrite.set(node.id, outcome.step)
     delete record.attemptStarted
     let error: unknown = outcome.failed ? outcome.error : undefined
     let context = outcome.context
@@ -557,12 +644,19 @@ class Pass {
     return change
   }
 
+  /** Writes the pending change; what it stored becomes the base a refused later write is rebuilt from. */
   async #flush(): Promise<void> {
     const change = this.#pendingChange()
+    await this.session.write(change)
+    const base = this.#base
+    for (const id of this.#dirtyNodes) base.nodes[id] = structuredClone(this.#state.nodes[id] as NodeRecord)
+    base.status = this.#state.status
+    if (this.#state.failure) base.failure = structuredClone(this.#state.failure)
+    else delete base.failure
+    this.#outcomesSinceWrite.clear()
     this.#dirtyNodes.clear()
     this.#dirtyStatus = false
     this.#dirtyInput = false
     this.#dirtyFailure = false
-    await this.session.write(change)
   }
 }

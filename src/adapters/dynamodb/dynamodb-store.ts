@@ -12,6 +12,7 @@ import { z } from 'zod'
 import type { NormalisedConfig } from '../../core/definition.js'
 import {
   InstanceNotFoundError,
+  type ItemTooLargeError,
   LeaseLostError,
   LockConflictError,
   StaleEventError,
@@ -36,7 +37,7 @@ import {
   type ListQuery,
   type NodeEventRecord,
 } from '../../core/store.js'
-import { classifyAwsError } from '../aws-errors.js'
+import { classifyDynamoDbError } from '../aws-errors.js'
 import { recordFromItem, recordToItem } from './item-codec.js'
 import { createdKey, DUE_SHARDS, definitionKey, INDEX, instanceKey } from './keys.js'
 import {
@@ -70,9 +71,15 @@ const isConditionFailure = (error: unknown): error is AwsError =>
 const oldItem = (error: AwsError): Record<string, unknown> | undefined =>
   error.Item ? unmarshall(error.Item) : undefined
 
-/** Turns an AWS SDK error into the engine's StoreError (see classifyAwsError); callers never see SDK types. */
-export const translateAwsError = (error: unknown, operation: string, tableName: string): StoreError =>
-  classifyAwsError(error, { service: 'dynamodb', operation, resource: tableName })
+/**
+ * Turns an AWS SDK error into the engine's StoreError, or ItemTooLargeError for DynamoDB's size refusals (see
+ * classifyDynamoDbError); callers never see SDK types.
+ */
+export const translateAwsError = (
+  error: unknown,
+  operation: string,
+  tableName: string,
+): StoreError | ItemTooLargeError => classifyDynamoDbError(error, { operation, resource: tableName })
 
 /** Exactly the created keys this store issues (ASCII), so a forged cursor cannot turn a key range inside out. */
 const cursorSchema = z.object({

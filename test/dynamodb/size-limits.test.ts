@@ -1,0 +1,135 @@
+import { ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
+import { createApiHandler } from '../../src/api/handler.js'
+import { defineWorkflow } from '../../src/core/builder.js'
+import type { Engine, EngineDeps } from '../../src/core/engine.js'
+import { silentLogger } from '../../src/core/ports.js'
+import { apiEvent, lambdaContext } from '../support/api-events.js'
+import { CallLog, createTestTable, type FakeClock, newTestEngine, type TestTable } from '../support/harness.js'
+
+/**
+ * Sizes against a real DynamoDB Local, which enforces DynamoDB's 400 KB item limit. Where a refusal by DynamoDB
+ * itself is under test, the item is padded directly with an attribute the engine does not know (as an item grown by
+ * an older deployment or a hand edit would be), so that the engine's own budget does not catch the write first.
+ */
+let table: TestTable
+
+beforeAll(async () => {
+  table = await createTestTable('size-limits')
+})
+
+const KB = 1024
+const calls = new CallLog()
+
+const bigOutput = defineWorkflow({
+  type: 'big-output',
+  nodes: {
+    a: {
+      next: ['b'],
+      run: (ctx) => ctx.set('blob', 'x'.repeat(Number(ctx.getNumber('workflow_context', 'bytes') ?? 0))),
+    },
+    b: { run: (ctx) => ctx.set('done', true) },
+  },
+})
+
+/** One node: its outcome is stored by the pass's releasing write. */
+const bigLast = defineWorkflow({
+  type: 'big-last',
+  nodes: { only: { run: (ctx) => ctx.set('blob', 'x'.repeat(120 * 1024)) } },
+})
+
+const engineWith = (overrides: Partial<EngineDeps> = {}): { engine: Engine; clock: FakeClock } => {
+  const { engine, clock } = newTestEngine(table, overrides)
+  engine.register({
+    config: bigOutput.config,
+    workers: Object.fromEntries(
+      Object.entries(bigOutput.workers).map(([id, worker]) => [id, calls.wrap(`big-output.${id}`, worker)]),
+    ),
+  })
+  engine.register({ config: bigLast.config, workers: { only: calls.wrap('big-last.only', bigLast.workers.only) } })
+  return { engine, clock }
+}
+
+/** Grows the stored item by `bytes` the engine does not account for. */
+const pad = async (instanceId: string, bytes: number): Promise<void> => {
+  await table.client.send(
+    new UpdateItemCommand({
+      TableName: table.tableName,
+      Key: { pk: { S: instanceKey(instanceId).pk } },
+      UpdateExpression: 'SET legacyPad = :pad',
+      ExpressionAttributeValues: { ':pad': { S: 'p'.repeat(bytes) } },
+    }),
+  )
+}
+
+/** The stored item of one instance, every attribute: what a refused request must leave as it was. */
+const storedItem = async (instanceId: string) => {
+  const result = await table.client.send(new ScanCommand({ TableName: table.tableName, ConsistentRead: true }))
+  return result.Items?.find((item) => item.pk?.S === instanceKey(instanceId).pk)
+}
+
+describe('a write DynamoDB refuses as too large, in a pass', () => {
+  it('stores the node failure once, terminally, without the output, and never runs the node again', async () => {
+    const { engine, clock } = engineWith({ limits: { maxNodeContextBytes: 200 * KB } })
+    const { instanceId } = await engine.create({ workflowType: 'big-output', context: { bytes: 120 * KB }, run: false })
+    await pad(instanceId, 300 * KB)
+    const before = calls.run('big-output.a')
+
+    const first = await engine.runWorkflow(instanceId).catch((error: unknown) => error)
+    for (let tick = 0; tick < 3; tick++) {
+      clock.advanceSeconds(120)
+      await engine.runWorkflow(instanceId, { mode: 'due' }).catch(() => undefined)
+    }
+
+    expect(calls.run('big-output.a') - before).toBe(1)
+    expect(first).toMatchObject({ status: 'failed' })
+    const detail = await engine.get(instanceId)
+    expect(detail.status).toBe('failed')
+    const a = detail.nodes.find((node) => node.id === 'a')
+    expect(a?.status).toBe('failed')
+    expect(a?.context?.blob).toBeUndefined()
+    expect(String((a?.context?.system as Record<string, unknown>)?.last_error)).toMatch(/too large|exceeded/i)
+    expect(detail.nodes.find((node) => node.id === 'b')?.status).toBe('uncreated')
+    expect(detail.failure).toMatchObject({ nodeId: 'a' })
+  })
+
+  it('does the same when the refused write is the releasing one', async () => {
+    const { engine, clock } = engineWith({ limits: { maxNodeContextBytes: 200 * KB } })
+    const { instanceId } = await engine.create({ workflowType: 'big-last', run: false })
+    await pad(instanceId, 300 * KB)
+    const before = calls.run('big-last.only')
+
+    const first = await engine.runWorkflow(instanceId)
+    clock.advanceSeconds(120)
+    const again = await engine.runWorkflow(instanceId, { mode: 'due' })
+
+    expect(first.status).toBe('failed')
+    expect(again.skipped).toBe('terminal')
+    expect(calls.run('big-last.only') - before).toBe(1)
+    const only = (await engine.get(instanceId)).nodes.find((node) => node.id === 'only')
+    expect(only).toMatchObject({ status: 'failed', failCount: 1 })
+    expect(only?.context?.blob).toBeUndefined()
+  })
+})
+
+describe('a write DynamoDB refuses as too large, at the API', () => {
+  it('answers 413 PAYLOAD_TOO_LARGE to an event and leaves the item as it was', async () => {
+    const { engine, clock } = engineWith()
+    const { instanceId } = await engine.create({ workflowType: 'big-output', context: { bytes: 10 }, run: false })
+    await pad(instanceId, 360 * KB)
+    const before = await storedItem(instanceId)
+    const handler = createApiHandler({ engine, logger: silentLogger, clock, sleep: async () => {}, waitPollMs: 1000 })
+
+    const reply = await handler(
+      apiEvent('POST', `/workflows/${instanceId}/nodes/a/events`, {
+        body: { eventTs: 1, content: { note: 'n'.repeat(60 * KB) } },
+      }),
+      lambdaContext(),
+    )
+
+    expect(reply.statusCode).toBe(413)
+    expect(JSON.parse(reply.body ?? '{}').error.code).toBe('PAYLOAD_TOO_LARGE')
+    expect(await storedItem(instanceId)).toEqual(before)
+  })
+})
