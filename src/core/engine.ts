@@ -42,6 +42,7 @@ import {
 import { eventRefusal } from './event-rules.js'
 import { assertJsonValue, isJsonObject, type JsonObject, type JsonValue, jsonSizeBytes } from './json.js'
 import { LeasedOperations, type LeaseSession, type Released } from './leased-operation.js'
+import { instanceStoredBytes, validateLimits } from './limits.js'
 import { assembleContext } from './node-contexts.js'
 import { DEFAULT_LIMITS, type Limits, type PassMode, type PassOutcome, type PassResult, runPass } from './pass.js'
 import { type Clock, type IdGenerator, type Logger, type Random, silentLogger } from './ports.js'
@@ -209,7 +210,7 @@ export class Engine {
     this.#ids = deps.ids
     this.#random = deps.random
     this.#logger = deps.logger ?? silentLogger
-    this.limits = { ...DEFAULT_LIMITS, ...deps.limits }
+    this.limits = validateLimits({ ...DEFAULT_LIMITS, ...deps.limits })
     this.#wakeups = new Wakeups(deps.queue, deps.scheduler, this.#logger)
     this.#leases = new LeasedOperations({
       store: this.#store,
@@ -957,7 +958,7 @@ export class Engine {
 
   /** An addition must leave the whole instance within its budget, below DynamoDB's item limit. */
   #checkInstanceBudget(record: InstanceRecord, addition: JsonValue, field: string): void {
-    const size = jsonSizeBytes(record) + jsonSizeBytes(addition)
+    const size = instanceStoredBytes(record) + jsonSizeBytes(addition)
     if (size > this.limits.maxInstanceBytes) {
       throw new PayloadTooLargeError(
         `${field} would make the instance ${size} bytes, over the budget of ${this.limits.maxInstanceBytes}`,

@@ -2,6 +2,7 @@ import { END_NODE_ID, type NodeDefinition, ROOT_NODE_ID, type WorkflowDefinition
 import { AttemptInterruptedError, ItemTooLargeError, PayloadTooLargeError, type ValidationError } from './errors.js'
 import { assertJsonValue, isJsonObject, type JsonObject, jsonSizeBytes } from './json.js'
 import type { LeaseTimes } from './lease-sizing.js'
+import { instanceStoredBytes, type Limits, nodeStoredBytes } from './limits.js'
 import { CONTEXT_KEYS, NodeContext } from './node-context.js'
 import { assembleContext, splitContext } from './node-contexts.js'
 import { type Clock, type Logger, type Random, timerAt } from './ports.js'
@@ -11,22 +12,7 @@ import { type InstanceStatus, isTerminalNodeStatus } from './statuses.js'
 import type { InstanceChange, InstanceRecord, Lease, NodeRecord } from './store.js'
 import { classifyWorkerError, errorMessage } from './worker-signals.js'
 
-export interface Limits {
-  /** Largest node context (as JSON) a worker may leave behind. */
-  maxNodeContextBytes: number
-  /** Largest instance input or event content. */
-  maxInputBytes: number
-  /** Budget for the whole stored instance, well below DynamoDB's 400 KB item limit. */
-  maxInstanceBytes: number
-  maxDepth: number
-}
-
-export const DEFAULT_LIMITS: Limits = {
-  maxNodeContextBytes: 64 * 1024,
-  maxInputBytes: 64 * 1024,
-  maxInstanceBytes: 300 * 1024,
-  maxDepth: 24,
-}
+export { DEFAULT_LIMITS, type Limits } from './limits.js'
 
 /** `explicit`: every waiting node runs now. `due`: only nodes whose next attempt, event or deadline is due. */
 export type PassMode = 'explicit' | 'due'
@@ -445,15 +431,16 @@ class Pass {
     this.#outcomesSinceWrite.set(node.id, outcome.step)
     delete record.attemptStarted
     let error: unknown = outcome.failed ? outcome.error : undefined
-    let context = outcome.context
-    const stored = this.#checkContext(node.id, context)
+    const stored = this.#checkContext(node.id, record, outcome.context)
     if (stored instanceof Error) {
       // The worker's context cannot be stored: keep the context it started with and fail the node for good.
-      context = assembleContext(this.definition, state, node.id, record)
       error = stored
+    } else {
+      record.output = stored.output
+      record.workflowContext = stored.workflowContext as JsonObject
+      record.preNodeContext = stored.preNodeContext as JsonObject
     }
     const hadEvent = state.events[node.id]
-    Object.assign(record, splitContext(this.definition, state, node.id, context))
     if (record.workflowContext === undefined) delete record.workflowContext
     if (record.preNodeContext === undefined) delete record.preNodeContext
     record.updatedAtMs = now
@@ -518,34 +505,45 @@ class Pass {
     this.#wait(node, record, undefined, true)
   }
 
-  /** Validates a worker's context: JSON only, no forbidden keys, within the size budgets. */
-  #checkContext(nodeId: string, context: JsonObject): Error | undefined {
+  /**
+   * Validates a worker's context (JSON only, no forbidden keys) and returns what the node stores of it, within the
+   * size limits: its own output and overrides against the node limit, and the instance with them against the budget.
+   * What the node inherits (the input, its predecessors' outputs, its event) is stored once elsewhere and not counted.
+   */
+  #checkContext(
+    nodeId: string,
+    record: NodeRecord,
+    context: JsonObject,
+  ): Pick<NodeRecord, 'output' | 'workflowContext' | 'preNodeContext'> | Error {
     const limits = this.deps.limits
     try {
       assertJsonValue(context, `nodes.${nodeId}.context`, limits)
     } catch (error) {
       return error as ValidationError
     }
-    const size = jsonSizeBytes(context)
+    const split = splitContext(this.definition, this.#state, nodeId, context)
+    const size = jsonSizeBytes(split)
     if (size > limits.maxNodeContextBytes) {
       return new PayloadTooLargeError(
-        `context of node '${nodeId}' is ${size} bytes, over the limit of ${limits.maxNodeContextBytes}`,
+        `context node '${nodeId}' stores (its output and overrides) is ${size} bytes, over the limit of ${limits.maxNodeContextBytes}`,
         `nodes.${nodeId}.context`,
         size,
         limits.maxNodeContextBytes,
       )
     }
-    const projected = { ...this.#state, nodes: { ...this.#state.nodes, [nodeId]: { output: context } } }
-    const instanceSize = jsonSizeBytes(projected)
+    const projected: NodeRecord = { ...record, ...split }
+    if (split.workflowContext === undefined) delete projected.workflowContext
+    if (split.preNodeContext === undefined) delete projected.preNodeContext
+    const instanceSize = instanceStoredBytes(this.#state) - nodeStoredBytes(record) + nodeStoredBytes(projected)
     if (instanceSize > limits.maxInstanceBytes) {
       return new PayloadTooLargeError(
-        `instance would be ${instanceSize} bytes after node '${nodeId}', over the budget of ${limits.maxInstanceBytes}`,
+        `instance would store ${instanceSize} bytes after node '${nodeId}', over the budget of ${limits.maxInstanceBytes}`,
         `nodes.${nodeId}.context`,
         instanceSize,
         limits.maxInstanceBytes,
       )
     }
-    return undefined
+    return split
   }
 
   /** Leaves the node waiting with its next attempt time, or fails it when its max wait time is exceeded. */

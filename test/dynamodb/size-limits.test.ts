@@ -5,6 +5,7 @@ import { createApiHandler } from '../../src/api/handler.js'
 import { defineWorkflow } from '../../src/core/builder.js'
 import type { Engine, EngineDeps } from '../../src/core/engine.js'
 import { silentLogger } from '../../src/core/ports.js'
+import { NotReadyError } from '../../src/core/worker-signals.js'
 import { apiEvent, lambdaContext } from '../support/api-events.js'
 import { CallLog, createTestTable, type FakeClock, newTestEngine, type TestTable } from '../support/harness.js'
 
@@ -131,5 +132,62 @@ describe('a write DynamoDB refuses as too large, at the API', () => {
     expect(reply.statusCode).toBe(413)
     expect(JSON.parse(reply.body ?? '{}').error.code).toBe('PAYLOAD_TOO_LARGE')
     expect(await storedItem(instanceId)).toEqual(before)
+  })
+})
+
+const inherited = defineWorkflow({
+  type: 'inherited',
+  nodes: {
+    left: { next: ['join'], run: (ctx) => ctx.set('half', 'l'.repeat(35_000)) },
+    right: { next: ['join'], run: (ctx) => ctx.set('half', 'r'.repeat(35_000)) },
+    join: { next: ['small'], run: () => {} },
+    small: { next: ['listen'], run: (ctx) => ctx.set('note', 's'.repeat(2_000)) },
+    listen: {
+      run: (ctx) => ctx.set('waiting', true),
+      check: (ctx) => {
+        if (ctx.event === undefined) throw new NotReadyError(1)
+        ctx.set('heard', true)
+      },
+    },
+  },
+})
+
+describe('what the node-context limit measures', () => {
+  it('counts only what a node stores, not its input, its predecessors’ outputs or its event', async () => {
+    const { engine } = newTestEngine(table)
+    engine.register(inherited)
+    // 64,000 bytes: accepted as input (limit 64 KiB), and inherited by every node.
+    const input = { blob: 'i'.repeat(64_000 - 12) }
+    const { instanceId, status } = await engine.create({ workflowType: 'inherited', context: input })
+    expect(status).toBe('running')
+    await engine.addNodeEvent({ instanceId, nodeId: 'listen', eventTs: 1, content: { e: 'e'.repeat(63_990) } })
+
+    const result = await engine.runWorkflow(instanceId)
+
+    expect(result.status).toBe('completed')
+    const nodes = (await engine.get(instanceId)).nodes
+    for (const id of ['join', 'small', 'listen']) {
+      expect(nodes.find((node) => node.id === id)?.status).toBe('completed')
+    }
+  })
+})
+
+describe('limits given to the engine', () => {
+  it.each([
+    ['maxInstanceBytes', { maxInstanceBytes: 400 * KB }],
+    ['maxInstanceBytes', { maxInstanceBytes: 0 }],
+    ['maxNodeContextBytes', { maxInstanceBytes: 100 * KB, maxNodeContextBytes: 200 * KB }],
+    ['maxInputBytes', { maxInputBytes: 380 * KB }],
+    ['maxDepth', { maxDepth: 1.5 }],
+  ])('refuses a %s that DynamoDB could not store, naming it', (name, limits) => {
+    expect(() => newTestEngine(table, { limits })).toThrow(new RegExp(`limits\\.${name}`))
+  })
+
+  it('accepts the largest limits DynamoDB can store', () => {
+    expect(() =>
+      newTestEngine(table, {
+        limits: { maxInstanceBytes: 360 * KB, maxNodeContextBytes: 360 * KB, maxInputBytes: 360 * KB },
+      }),
+    ).not.toThrow()
   })
 })
