@@ -32,6 +32,7 @@ import {
   InstanceNotFoundError,
   ItemTooLargeError,
   LeaseLostError,
+  LockConflictError,
   NodeNotFoundError,
   NotConfiguredError,
   PayloadTooLargeError,
@@ -42,7 +43,7 @@ import {
 import { eventRefusal } from './event-rules.js'
 import { assertJsonValue, isJsonObject, type JsonObject, type JsonValue, jsonSizeBytes } from './json.js'
 import { LeasedOperations, type LeaseSession, type Released } from './leased-operation.js'
-import { instanceStoredBytes, validateLimits } from './limits.js'
+import { eventStoredBytes, instanceStoredBytes, validateLimits } from './limits.js'
 import { assembleContext } from './node-contexts.js'
 import { DEFAULT_LIMITS, type Limits, type PassMode, type PassOutcome, type PassResult, runPass } from './pass.js'
 import { type Clock, type IdGenerator, type Logger, type Random, silentLogger } from './ports.js'
@@ -50,6 +51,7 @@ import { Registry, type Worker } from './registry.js'
 import { type InstanceStatus, isTerminalInstanceStatus, isTerminalNodeStatus, type NodeStatus } from './statuses.js'
 import {
   type CountQuery,
+  EventReplacedError,
   type FailureSummary,
   type InstanceChange,
   InstanceExistsError,
@@ -219,6 +221,7 @@ export class Engine {
       logger: this.#logger,
       wakeups: this.#wakeups,
       sizing: { defaultSpanMs: deps.defaultLeaseMs ?? 60_000, graceMs: deps.leaseGraceMs ?? 5_000 },
+      maxInstanceBytes: this.limits.maxInstanceBytes,
     })
     this.#consumer = new QueueConsumer(this, this.#logger)
     this.#recurring = deps.recurring
@@ -378,17 +381,33 @@ export class Engine {
   ): Promise<{ instanceId: string; nodeId: string; eventTs: number; dueAtMs: number }> {
     const p = parse(addNodeEventParamsSchema, params)
     const content = this.#checkJson(p.content ?? null, 'content')
-    const record = await this.#mustGet(p.instanceId)
-    const definition = await this.#definitionFor(record, false)
-    const node = definition.byId.get(p.nodeId)
-    if (!node || node.synthetic) throw new NodeNotFoundError(record.workflowType, p.nodeId)
-    const refusal = eventRefusal(record, p.nodeId, p)
-    if (refusal) throw refusal
-    this.#checkInstanceBudget(record, content, 'content')
-    const now = this.#clock.nowMs()
-    await this.#store.putEvent(record.id, p.nodeId, { eventTs: p.eventTs, content, receivedAtMs: now }, now)
-    await this.#wakeups.plan(record.id, now, now)
-    return { instanceId: record.id, nodeId: p.nodeId, eventTs: p.eventTs, dueAtMs: now }
+    // The size is guarded in the write itself (see EventGuard): a concurrent replacement of the same node's event
+    // makes it read again, at most a few times.
+    for (let attempt = 1; ; attempt++) {
+      const record = await this.#mustGet(p.instanceId)
+      const definition = await this.#definitionFor(record, false)
+      const node = definition.byId.get(p.nodeId)
+      if (!node || node.synthetic) throw new NodeNotFoundError(record.workflowType, p.nodeId)
+      const refusal = eventRefusal(record, p.nodeId, p)
+      if (refusal) throw refusal
+      const now = this.#clock.nowMs()
+      const event: NodeEventRecord = { eventTs: p.eventTs, content, receivedAtMs: now }
+      const replaces = record.events[p.nodeId] ?? null
+      const guard = {
+        replaces,
+        addBytes: eventStoredBytes(p.nodeId, event) - eventStoredBytes(p.nodeId, replaces ?? undefined),
+        maxBytes: this.limits.maxInstanceBytes,
+      }
+      try {
+        await this.#store.putEvent(record.id, p.nodeId, event, now, guard)
+      } catch (error) {
+        if (error instanceof EventReplacedError && attempt < 5) continue
+        if (error instanceof EventReplacedError) throw new LockConflictError(record.id, undefined)
+        throw error
+      }
+      await this.#wakeups.plan(record.id, now, now)
+      return { instanceId: record.id, nodeId: p.nodeId, eventTs: p.eventTs, dueAtMs: now }
+    }
   }
 
   /**

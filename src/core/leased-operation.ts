@@ -1,9 +1,11 @@
 import { LeaseLostError } from './errors.js'
+import { jsonSizeBytes } from './json.js'
 import { type LeaseSizing, type LeaseTimes, leaseTimes } from './lease-sizing.js'
+import { failureStoredBytes, instanceStoredBytes, nodeStoredBytes, priorInputsStoredBytes } from './limits.js'
 import type { PassSession } from './pass.js'
 import type { Clock, IdGenerator, Logger } from './ports.js'
 import { isTerminalInstanceStatus } from './statuses.js'
-import type { InstanceChange, InstanceRecord, InstanceStore, Lease, ParkedState } from './store.js'
+import type { InstanceChange, InstanceRecord, InstanceStore, Lease, NodeRecord, ParkedState } from './store.js'
 import type { Wakeups } from './wakeups.js'
 
 /**
@@ -20,6 +22,8 @@ export interface LeasedDeps {
   logger: Logger
   wakeups: Wakeups
   sizing: LeaseSizing
+  /** The instance budget: writes that grow the instance are conditioned on staying within it. */
+  maxInstanceBytes: number
 }
 
 export interface AcquireRequest {
@@ -103,6 +107,47 @@ export interface BeforeLease {
   parked?: ParkedState
 }
 
+/**
+ * The sizes of what the lease holder writes, as stored: each write's `bytesDelta` is computed from them. The holder
+ * is the only writer of nodes, input, failure and prior inputs, so these stay exact; events (written without the
+ * lease) only ever add to the stored total, which the store keeps and conditions on.
+ */
+class StoredSizes {
+  readonly nodes = new Map<string, number>()
+  input: number
+  failure: number
+  prior: number
+  /** The stored total as last known (events that arrived since are not in it). */
+  total: number
+
+  constructor(record: InstanceRecord) {
+    for (const [id, node] of Object.entries(record.nodes)) this.nodes.set(id, nodeStoredBytes(id, node))
+    this.input = jsonSizeBytes(record.input)
+    this.failure = failureStoredBytes(record.failure)
+    this.prior = priorInputsStoredBytes(record.priorInputs)
+    this.total = record.storedBytes ?? instanceStoredBytes(record)
+  }
+
+  delta(change: InstanceChange): number {
+    let delta = 0
+    for (const [id, node] of Object.entries(change.nodes ?? {})) {
+      delta += nodeStoredBytes(id, node) - (this.nodes.get(id) ?? 0)
+    }
+    if (change.input !== undefined) delta += jsonSizeBytes(change.input) - this.input
+    if (change.failure !== undefined) delta += failureStoredBytes(change.failure ?? undefined) - this.failure
+    if (change.priorInputs !== undefined) delta += priorInputsStoredBytes(change.priorInputs ?? undefined) - this.prior
+    return delta
+  }
+
+  apply(change: InstanceChange, delta: number): void {
+    for (const [id, node] of Object.entries(change.nodes ?? {})) this.nodes.set(id, nodeStoredBytes(id, node))
+    if (change.input !== undefined) this.input = jsonSizeBytes(change.input)
+    if (change.failure !== undefined) this.failure = failureStoredBytes(change.failure ?? undefined)
+    if (change.priorInputs !== undefined) this.prior = priorInputsStoredBytes(change.priorInputs ?? undefined)
+    this.total += delta
+  }
+}
+
 /** A held lease: the record as read inside it, fenced writes, and the one releasing write. */
 export class LeaseSession implements PassSession {
   #stored: boolean
@@ -111,6 +156,7 @@ export class LeaseSession implements PassSession {
   /** Writes that landed under this lease (the creating put included). */
   writes = 0
   readonly previous: BeforeLease
+  #sizes: StoredSizes
 
   constructor(
     readonly deps: LeasedDeps,
@@ -123,6 +169,25 @@ export class LeaseSession implements PassSession {
     this.#unborn = options.unborn
     this.#stored = options.unborn === undefined
     this.previous = options.previous
+    this.#sizes = new StoredSizes(record)
+  }
+
+  /** What the instance would store with `nodes` replaced, as far as this lease knows (see StoredSizes). */
+  storedBytesWith(nodes: Readonly<Record<string, NodeRecord>>): number {
+    let total = this.#sizes.total
+    for (const [id, node] of Object.entries(nodes))
+      total += nodeStoredBytes(id, node) - (this.#sizes.nodes.get(id) ?? 0)
+    return total
+  }
+
+  /** The change as sent: with the bytes it adds, conditioned on the budget when it grows the instance. */
+  #sized(change: InstanceChange): { sent: InstanceChange; delta: number } {
+    const delta = this.#sizes.delta(change)
+    if (delta === 0) return { sent: change, delta }
+    return {
+      sent: { ...change, bytesDelta: delta, ...(delta > 0 ? { maxBytes: this.deps.maxInstanceBytes } : {}) },
+      delta,
+    }
   }
 
   get stored(): boolean {
@@ -135,7 +200,9 @@ export class LeaseSession implements PassSession {
       await this.#create(change, undefined)
       return { eventSeq: this.record.eventSeq }
     }
-    const result = await this.deps.store.writeUnderLease(this.lease, change)
+    const { sent, delta } = this.#sized(change)
+    const result = await this.deps.store.writeUnderLease(this.lease, sent)
+    this.#sizes.apply(change, delta)
     this.writes += 1
     return result
   }
@@ -173,7 +240,9 @@ export class LeaseSession implements PassSession {
     if (!this.#stored) {
       await this.#create(final, final)
     } else {
-      const { eventSeq } = await store.writeUnderLease(this.lease, final)
+      const { sent, delta } = this.#sized(final)
+      const { eventSeq } = await store.writeUnderLease(this.lease, sent)
+      this.#sizes.apply(final, delta)
       this.writes += 1
       eventArrived = eventSeq !== this.record.eventSeq && !terminal && parked === undefined
     }
@@ -216,6 +285,7 @@ export class LeaseSession implements PassSession {
   async #create(change: InstanceChange, final: InstanceChange | undefined): Promise<void> {
     const hooks = this.#unborn as UnbornHooks
     const record = applyChange(this.record, change)
+    record.storedBytes = instanceStoredBytes(record)
     if (final) {
       await hooks.put(record)
     } else {
@@ -224,6 +294,7 @@ export class LeaseSession implements PassSession {
       await hooks.put(record, this.lease)
     }
     this.#stored = true
+    this.#sizes = new StoredSizes(record)
     this.writes += 1
     await hooks.onStored()
   }
@@ -244,6 +315,9 @@ export const applyChange = (record: InstanceRecord, change: InstanceChange): Ins
   else if (change.farWakeAtMs !== undefined) next.farWakeAtMs = change.farWakeAtMs
   if (change.failure === null) delete next.failure
   else if (change.failure !== undefined) next.failure = change.failure
+  if (change.priorInputs === null) delete next.priorInputs
+  else if (change.priorInputs !== undefined) next.priorInputs = structuredClone(change.priorInputs)
+  if (change.bytesDelta !== undefined && next.storedBytes !== undefined) next.storedBytes += change.bytesDelta
   if (change.release) {
     delete next.leaseOwner
     delete next.leaseUntilMs

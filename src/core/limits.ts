@@ -1,6 +1,6 @@
 import { ValidationError } from './errors.js'
-import { jsonSizeBytes } from './json.js'
-import type { InstanceRecord, NodeEventRecord, NodeRecord } from './store.js'
+import { type JsonObject, jsonSizeBytes } from './json.js'
+import type { FailureSummary, InstanceRecord, NodeEventRecord, NodeRecord } from './store.js'
 
 export interface Limits {
   /** Largest part of a node context the node itself stores (its output and any overrides), as JSON. */
@@ -56,21 +56,37 @@ export const validateLimits = (limits: Limits): Limits => {
 
 /**
  * What an instance stores, in bytes, as the engine counts it against `maxInstanceBytes`: a fixed allowance for the
- * item's own attributes, plus each stored part as JSON. Additive, so that each write can add the difference it
- * makes (the `bytes` attribute the store keeps and conditions on).
+ * item's own attributes, plus each stored part's JSON and a fixed allowance per node and event. It depends only on
+ * content (not on which defaults a record happens to spell out), and it is additive: each write adds the difference
+ * it makes to the `bytes` attribute the store keeps, and conditions on it.
  */
 export const INSTANCE_OVERHEAD_BYTES = 1024
+const NODE_OVERHEAD_BYTES = 128
+const EVENT_OVERHEAD_BYTES = 48
 
-export const nodeStoredBytes = (node: NodeRecord | undefined): number =>
-  node === undefined ? 0 : jsonSizeBytes(node) + 8
+export const nodeStoredBytes = (nodeId: string, node: NodeRecord | undefined): number =>
+  node === undefined
+    ? 0
+    : NODE_OVERHEAD_BYTES +
+      nodeId.length +
+      jsonSizeBytes(node.output) +
+      (node.workflowContext === undefined ? 0 : jsonSizeBytes(node.workflowContext)) +
+      (node.preNodeContext === undefined ? 0 : jsonSizeBytes(node.preNodeContext)) +
+      (node.inputRef?.length ?? 0)
 
-export const eventStoredBytes = (event: NodeEventRecord | undefined): number =>
-  event === undefined ? 0 : jsonSizeBytes(event) + 8
+export const eventStoredBytes = (nodeId: string, event: NodeEventRecord | undefined): number =>
+  event === undefined ? 0 : EVENT_OVERHEAD_BYTES + nodeId.length + jsonSizeBytes(event.content)
+
+export const failureStoredBytes = (failure: FailureSummary | undefined): number =>
+  failure === undefined ? 0 : jsonSizeBytes(failure)
+
+export const priorInputsStoredBytes = (priorInputs: Record<string, JsonObject> | undefined): number =>
+  priorInputs === undefined ? 0 : jsonSizeBytes(priorInputs)
 
 export const instanceStoredBytes = (record: InstanceRecord): number => {
-  let bytes = INSTANCE_OVERHEAD_BYTES + jsonSizeBytes(record.input)
-  for (const [id, node] of Object.entries(record.nodes)) bytes += id.length + nodeStoredBytes(node)
-  for (const [id, event] of Object.entries(record.events)) bytes += id.length + eventStoredBytes(event)
-  if (record.failure) bytes += jsonSizeBytes(record.failure)
+  let bytes = INSTANCE_OVERHEAD_BYTES + jsonSizeBytes(record.input) + failureStoredBytes(record.failure)
+  bytes += priorInputsStoredBytes(record.priorInputs)
+  for (const [id, node] of Object.entries(record.nodes)) bytes += nodeStoredBytes(id, node)
+  for (const [id, event] of Object.entries(record.events)) bytes += eventStoredBytes(id, event)
   return bytes
 }

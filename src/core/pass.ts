@@ -2,7 +2,7 @@ import { END_NODE_ID, type NodeDefinition, ROOT_NODE_ID, type WorkflowDefinition
 import { AttemptInterruptedError, ItemTooLargeError, PayloadTooLargeError, type ValidationError } from './errors.js'
 import { assertJsonValue, isJsonObject, type JsonObject, jsonSizeBytes } from './json.js'
 import type { LeaseTimes } from './lease-sizing.js'
-import { instanceStoredBytes, type Limits, nodeStoredBytes } from './limits.js'
+import type { Limits } from './limits.js'
 import { CONTEXT_KEYS, NodeContext } from './node-context.js'
 import { assembleContext, splitContext } from './node-contexts.js'
 import { type Clock, type Logger, type Random, timerAt } from './ports.js'
@@ -46,6 +46,8 @@ export interface PassSession {
   readonly lease: Lease
   readonly times: LeaseTimes
   write(change: InstanceChange): Promise<{ eventSeq: number }>
+  /** What the instance would store with `nodes` replaced, as far as the lease holder knows. */
+  storedBytesWith(nodes: Readonly<Record<string, NodeRecord>>): number
 }
 
 /** Where a pass ended: the state, what is not yet stored, and when the instance next needs attention. */
@@ -534,7 +536,10 @@ class Pass {
     const projected: NodeRecord = { ...record, ...split }
     if (split.workflowContext === undefined) delete projected.workflowContext
     if (split.preNodeContext === undefined) delete projected.preNodeContext
-    const instanceSize = instanceStoredBytes(this.#state) - nodeStoredBytes(record) + nodeStoredBytes(projected)
+    const pending: Record<string, NodeRecord> = {}
+    for (const id of this.#dirtyNodes) pending[id] = this.#state.nodes[id] as NodeRecord
+    pending[nodeId] = projected
+    const instanceSize = this.session.storedBytesWith(pending)
     if (instanceSize > limits.maxInstanceBytes) {
       return new PayloadTooLargeError(
         `instance would store ${instanceSize} bytes after node '${nodeId}', over the budget of ${limits.maxInstanceBytes}`,

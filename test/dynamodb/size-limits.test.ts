@@ -191,3 +191,80 @@ describe('limits given to the engine', () => {
     ).not.toThrow()
   })
 })
+
+/** Eight nodes, each waiting for an event: every event is for a node of its own. */
+const listeners = defineWorkflow({
+  type: 'listeners',
+  nodes: Object.fromEntries(
+    Array.from({ length: 8 }, (_, i) => [
+      `n${i}`,
+      {
+        run: (ctx: import('../../src/core/node-context.js').NodeContext) => {
+          if (ctx.event === undefined) throw new NotReadyError(60)
+          ctx.set('heard', true)
+        },
+      },
+    ]),
+  ),
+})
+
+const event60k = (i: number) => ({ payload: String(i).repeat(60_000) })
+
+describe('events are size-guarded where they are written', () => {
+  it('accepts sequential events while the instance has room, refuses the next with 413, and the pass completes', async () => {
+    const { engine } = newTestEngine(table)
+    engine.register(listeners)
+    const { instanceId } = await engine.create({ workflowType: 'listeners', run: false })
+    const outcomes: string[] = []
+    for (let i = 0; i < 6; i++) {
+      outcomes.push(
+        await engine
+          .addNodeEvent({ instanceId, nodeId: `n${i}`, eventTs: 1, content: event60k(i) })
+          .then(() => 'stored')
+          .catch((error: { code?: string }) => String(error.code)),
+      )
+    }
+    expect(outcomes).toEqual(['stored', 'stored', 'stored', 'stored', 'stored', 'PAYLOAD_TOO_LARGE'])
+    const result = await engine.runWorkflow(instanceId)
+    const nodes = (await engine.get(instanceId)).nodes
+    for (let i = 0; i < 5; i++) expect(nodes.find((node) => node.id === `n${i}`)?.status).toBe('completed')
+    expect(result.status).toBe('running')
+  })
+
+  it('accepts of concurrent events exactly those that fit, refuses the others with 413, and the pass completes', async () => {
+    const { engine } = newTestEngine(table)
+    engine.register(listeners)
+    const { instanceId } = await engine.create({ workflowType: 'listeners', run: false })
+
+    const outcomes = await Promise.all(
+      Array.from({ length: 7 }, (_, i) =>
+        engine
+          .addNodeEvent({ instanceId, nodeId: `n${i}`, eventTs: 1, content: event60k(i) })
+          .then(() => 'stored')
+          .catch((error: { code?: string }) => String(error.code)),
+      ),
+    )
+
+    expect(outcomes.filter((outcome) => outcome === 'stored')).toHaveLength(5)
+    expect(outcomes.filter((outcome) => outcome === 'PAYLOAD_TOO_LARGE')).toHaveLength(2)
+    await engine.runWorkflow(instanceId)
+    const detail = await engine.get(instanceId)
+    const stored = outcomes.flatMap((outcome, i) => (outcome === 'stored' ? [`n${i}`] : []))
+    for (const id of stored) expect(detail.nodes.find((node) => node.id === id)?.status).toBe('completed')
+    expect(detail.nodes.filter((node) => node.status === 'failed')).toEqual([])
+  })
+
+  it('dead-letters a refused event on the events queue with its reason', async () => {
+    const { engine } = newTestEngine(table)
+    engine.register(listeners)
+    const { instanceId } = await engine.create({ workflowType: 'listeners', run: false })
+    for (let i = 0; i < 5; i++)
+      await engine.addNodeEvent({ instanceId, nodeId: `n${i}`, eventTs: 1, content: event60k(i) })
+
+    const delivery = await engine.deliver('events', {
+      body: JSON.stringify({ instanceId, nodeId: 'n7', eventTs: 1, content: event60k(7) }),
+    })
+
+    expect(delivery).toMatchObject({ kind: 'dead', reason: expect.stringMatching(/PAYLOAD_TOO_LARGE/) })
+  })
+})
