@@ -155,7 +155,13 @@ export interface OperationResult {
   pass?: PassResult
 }
 
-type PendingChanges = { nodes: readonly string[]; status: boolean; input?: boolean; failure?: boolean }
+type PendingChanges = {
+  nodes: readonly string[]
+  status: boolean
+  input?: boolean
+  failure?: boolean
+  priorInputs?: boolean
+}
 
 const formatPath = (path: readonly PropertyKey[]): string =>
   path.reduce<string>(
@@ -492,16 +498,29 @@ export class Engine {
       const definition = await check(record)
       const now = this.#clock.nowMs()
       const changed: string[] = []
+      // Keep the input completed nodes ran with (their contexts must not change under them): stored once, under a
+      // key the nodes refer to, rather than copied into each of them.
+      const priorKey = `f${session.lease.fence}`
+      let referenced = false
       for (const [id, node] of Object.entries(record.nodes)) {
         if (node.status === 'failed' || node.status === 'canceled') {
           this.#markRestarting(node, now, p.resetCounters === true)
+          delete node.inputRef
           changed.push(id)
-        } else if (newInput && node.workflowContext === undefined) {
-          // Keep the input this node ran with: its context must not change under it.
-          node.workflowContext = record.input
+        } else if (newInput && node.workflowContext === undefined && node.inputRef === undefined) {
+          node.inputRef = priorKey
+          referenced = true
           changed.push(id)
         }
       }
+      const before = JSON.stringify(record.priorInputs ?? null)
+      const priorInputs: Record<string, JsonObject> = { ...(record.priorInputs ?? {}) }
+      if (referenced) priorInputs[priorKey] = record.input
+      const used = new Set(Object.values(record.nodes).map((node) => node.inputRef))
+      for (const key of Object.keys(priorInputs)) if (!used.has(key)) delete priorInputs[key]
+      if (Object.keys(priorInputs).length) record.priorInputs = priorInputs
+      else delete record.priorInputs
+      const priorChanged = JSON.stringify(record.priorInputs ?? null) !== before
       if (newInput) record.input = newInput
       record.status = 'running'
       delete record.failure
@@ -510,7 +529,7 @@ export class Engine {
         session,
         definition,
         record,
-        { nodes: changed, status: true, input: newInput !== undefined, failure: true },
+        { nodes: changed, status: true, input: newInput !== undefined, failure: true, priorInputs: priorChanged },
         p.run,
       )
     })
@@ -855,6 +874,7 @@ export class Engine {
       if (!pending.status) delete change.status
       for (const id of pending.nodes) (change.nodes as Record<string, NodeRecord>)[id] = record.nodes[id] as NodeRecord
       if (pending.input) change.input = record.input
+      if (pending.priorInputs) change.priorInputs = record.priorInputs ?? null
       await session.release(change, { dueAtMs: now })
       return { instanceId: record.id, status: record.status, changed: true }
     }

@@ -79,10 +79,11 @@ export const runPass = async (
   session: PassSession,
   mode: PassMode,
   /** Changes already made to `initial` under this lease that the pass must store with its first write. */
-  pending?: { nodes: readonly string[]; status: boolean; input?: boolean; failure?: boolean },
+  pending?: { nodes: readonly string[]; status: boolean; input?: boolean; failure?: boolean; priorInputs?: boolean },
 ): Promise<PassOutcome> => {
   const pass = new Pass(deps, definition, initial, session, mode)
   pass.markDirty(pending?.nodes ?? [], pending?.status ?? false, pending?.input ?? false, pending?.failure ?? false)
+  if (pending?.priorInputs) pass.markPriorInputsDirty()
   return pass.run()
 }
 
@@ -101,6 +102,7 @@ class Pass {
   #dirtyStatus = false
   #dirtyInput = false
   #dirtyFailure = false
+  #dirtyPriorInputs = false
 
   constructor(
     readonly deps: PassDeps,
@@ -111,6 +113,10 @@ class Pass {
   ) {
     this.#state = structuredClone(initial)
     this.#base = structuredClone(initial)
+  }
+
+  markPriorInputsDirty(): void {
+    this.#dirtyPriorInputs = true
   }
 
   markDirty(nodes: readonly string[], status: boolean, input: boolean, failure: boolean): void {
@@ -252,7 +258,9 @@ class Pass {
   }
 
   #dirty(): boolean {
-    return this.#dirtyNodes.size > 0 || this.#dirtyStatus || this.#dirtyInput || this.#dirtyFailure
+    return (
+      this.#dirtyNodes.size > 0 || this.#dirtyStatus || this.#dirtyInput || this.#dirtyFailure || this.#dirtyPriorInputs
+    )
   }
 
   #preds(node: NodeDefinition): boolean {
@@ -644,6 +652,7 @@ class Pass {
     if (this.#dirtyStatus) change.status = state.status
     if (this.#dirtyInput) change.input = state.input
     if (this.#dirtyFailure) change.failure = state.failure ?? null
+    if (this.#dirtyPriorInputs) change.priorInputs = state.priorInputs ?? null
     return change
   }
 
@@ -661,5 +670,6 @@ class Pass {
     this.#dirtyStatus = false
     this.#dirtyInput = false
     this.#dirtyFailure = false
+    this.#dirtyPriorInputs = false
   }
 }

@@ -1,11 +1,11 @@
-import { ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb'
+import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
 import { createApiHandler } from '../../src/api/handler.js'
 import { defineWorkflow } from '../../src/core/builder.js'
 import type { Engine, EngineDeps } from '../../src/core/engine.js'
 import { silentLogger } from '../../src/core/ports.js'
-import { NotReadyError } from '../../src/core/worker-signals.js'
+import { FailedWithFailedError, NotReadyError } from '../../src/core/worker-signals.js'
 import { apiEvent, lambdaContext } from '../support/api-events.js'
 import { CallLog, createTestTable, type FakeClock, newTestEngine, type TestTable } from '../support/harness.js'
 
@@ -66,8 +66,14 @@ const pad = async (instanceId: string, bytes: number): Promise<void> => {
 
 /** The stored item of one instance, every attribute: what a refused request must leave as it was. */
 const storedItem = async (instanceId: string) => {
-  const result = await table.client.send(new ScanCommand({ TableName: table.tableName, ConsistentRead: true }))
-  return result.Items?.find((item) => item.pk?.S === instanceKey(instanceId).pk)
+  const result = await table.client.send(
+    new GetItemCommand({
+      TableName: table.tableName,
+      Key: { pk: { S: instanceKey(instanceId).pk } },
+      ConsistentRead: true,
+    }),
+  )
+  return result.Item
 }
 
 describe('a write DynamoDB refuses as too large, in a pass', () => {
@@ -266,5 +272,49 @@ describe('events are size-guarded where they are written', () => {
     })
 
     expect(delivery).toMatchObject({ kind: 'dead', reason: expect.stringMatching(/PAYLOAD_TOO_LARGE/) })
+  })
+})
+
+/** Five nodes that complete, then one that fails unless the input says ok. */
+const restartable = defineWorkflow({
+  type: 'restartable',
+  nodes: {
+    s1: { next: ['s2'], run: (ctx) => ctx.set('n', 1) },
+    s2: { next: ['s3'], run: (ctx) => ctx.set('n', 2) },
+    s3: { next: ['s4'], run: (ctx) => ctx.set('n', 3) },
+    s4: { next: ['s5'], run: (ctx) => ctx.set('n', 4) },
+    s5: { next: ['last'], run: (ctx) => ctx.set('n', 5) },
+    last: {
+      run: (ctx) => {
+        if (ctx.getBoolean('workflow_context', 'ok') !== true) throw new FailedWithFailedError('not ok')
+        ctx.set('n', 6)
+      },
+    },
+  },
+})
+
+describe('restartInstance with a new context', () => {
+  it('keeps the input completed nodes ran with once, not copied into each of them, and completes', async () => {
+    const { engine } = newTestEngine(table)
+    engine.register(restartable)
+    const old = { ok: false, blob: 'o'.repeat(60_000) }
+    const { instanceId, status } = await engine.create({ workflowType: 'restartable', context: old })
+    expect(status).toBe('failed')
+
+    const restarted = await engine.restartInstance({
+      instanceId,
+      context: { ok: true, blob: 'n'.repeat(60_000) },
+      run: true,
+    })
+
+    expect(restarted.status).toBe('completed')
+    const detail = await engine.get(instanceId)
+    expect(detail.context.ok).toBe(true)
+    for (const id of ['s1', 's5']) {
+      expect(detail.nodes.find((node) => node.id === id)?.context?.workflow_context).toEqual(old)
+    }
+    expect(detail.nodes.find((node) => node.id === 'last')?.context?.workflow_context).toMatchObject({ ok: true })
+    const item = await storedItem(instanceId)
+    expect(JSON.stringify(item).length).toBeLessThan(200 * KB)
   })
 })
