@@ -86,6 +86,23 @@ export interface EngineDeps {
    * so a lease never ends while its holder can still write.
    */
   leaseGraceMs?: number
+  /**
+   * Days a finished (completed, failed, canceled) instance is kept before the table's TTL deletes it (default 30);
+   * 0 keeps finished instances for ever.
+   */
+  retentionDays?: number
+}
+
+export const DEFAULT_RETENTION_DAYS = 30
+
+const validRetentionDays = (days: number): number => {
+  if (!Number.isSafeInteger(days) || days < 0 || days > 36_500) {
+    throw new ValidationError(
+      `retentionDays is ${String(days)}: it must be a whole number of days from 0 (keep for ever) to 36500`,
+      'retentionDays',
+    )
+  }
+  return days
 }
 
 /** Why a pass cannot run here, as a parked code; undefined for errors a retry may cure. */
@@ -228,6 +245,7 @@ export class Engine {
       wakeups: this.#wakeups,
       sizing: { defaultSpanMs: deps.defaultLeaseMs ?? 60_000, graceMs: deps.leaseGraceMs ?? 5_000 },
       maxInstanceBytes: this.limits.maxInstanceBytes,
+      retentionDays: validRetentionDays(deps.retentionDays ?? DEFAULT_RETENTION_DAYS),
     })
     this.#consumer = new QueueConsumer(this, this.#logger)
     this.#recurring = deps.recurring

@@ -24,6 +24,8 @@ export interface LeasedDeps {
   sizing: LeaseSizing
   /** The instance budget: writes that grow the instance are conditioned on staying within it. */
   maxInstanceBytes: number
+  /** How long a finished instance is kept before the table's TTL deletes it; 0 keeps it. */
+  retentionDays: number
 }
 
 export interface AcquireRequest {
@@ -180,14 +182,29 @@ export class LeaseSession implements PassSession {
     return total
   }
 
-  /** The change as sent: with the bytes it adds, conditioned on the budget when it grows the instance. */
+  /**
+   * The change as sent: with the bytes it adds (conditioned on the budget when it grows the instance), and with the
+   * expiry time when it makes the instance terminal (removed when it makes a finished instance run again).
+   */
   #sized(change: InstanceChange): { sent: InstanceChange; delta: number } {
     const delta = this.#sizes.delta(change)
-    if (delta === 0) return { sent: change, delta }
+    const sent = this.#retained(change)
+    if (delta === 0) return { sent, delta }
     return {
-      sent: { ...change, bytesDelta: delta, ...(delta > 0 ? { maxBytes: this.deps.maxInstanceBytes } : {}) },
+      sent: { ...sent, bytesDelta: delta, ...(delta > 0 ? { maxBytes: this.deps.maxInstanceBytes } : {}) },
       delta,
     }
+  }
+
+  #retained(change: InstanceChange): InstanceChange {
+    if (change.status === undefined) return change
+    if (isTerminalInstanceStatus(change.status)) {
+      if (this.deps.retentionDays <= 0) return change
+      const nowSeconds = Math.floor(this.deps.clock.nowMs() / 1000)
+      return { ...change, expiresAtSeconds: nowSeconds + this.deps.retentionDays * 86_400 }
+    }
+    const wasFinished = isTerminalInstanceStatus(this.record.status) || this.record.expiresAtSeconds !== undefined
+    return wasFinished ? { ...change, expiresAtSeconds: null } : change
   }
 
   get stored(): boolean {
@@ -284,7 +301,7 @@ export class LeaseSession implements PassSession {
   /** Stores the unborn instance with `change` applied; with `final`, released (not leased) as that change says. */
   async #create(change: InstanceChange, final: InstanceChange | undefined): Promise<void> {
     const hooks = this.#unborn as UnbornHooks
-    const record = applyChange(this.record, change)
+    const record = applyChange(this.record, this.#retained(change))
     record.storedBytes = instanceStoredBytes(record)
     if (final) {
       await hooks.put(record)
@@ -318,6 +335,8 @@ export const applyChange = (record: InstanceRecord, change: InstanceChange): Ins
   if (change.priorInputs === null) delete next.priorInputs
   else if (change.priorInputs !== undefined) next.priorInputs = structuredClone(change.priorInputs)
   if (change.bytesDelta !== undefined && next.storedBytes !== undefined) next.storedBytes += change.bytesDelta
+  if (change.expiresAtSeconds === null) delete next.expiresAtSeconds
+  else if (change.expiresAtSeconds !== undefined) next.expiresAtSeconds = change.expiresAtSeconds
   if (change.release) {
     delete next.leaseOwner
     delete next.leaseUntilMs

@@ -102,6 +102,8 @@ export interface InstanceRecord {
    * adds the difference it makes, and writes that grow the instance are conditioned on it.
    */
   storedBytes?: number
+  /** A finished instance expires then (epoch seconds: the table's TTL attribute); absent while it runs. */
+  expiresAtSeconds?: number
 }
 
 export interface Lease {
@@ -129,6 +131,8 @@ export interface InstanceChange {
   failure?: FailureSummary | null
   /** Replaces the whole map of prior inputs; null removes it. */
   priorInputs?: Record<string, JsonObject> | null
+  /** undefined: leave as is; null: remove (a restarted instance); a value: expire the item then (epoch seconds). */
+  expiresAtSeconds?: number | null
   /** Added to the stored bytes (computed by the lease holder, the only writer of what it changes). */
   bytesDelta?: number
   /** With a positive `bytesDelta`: refused (ItemTooLargeError) if the stored bytes would exceed this. */

@@ -70,6 +70,8 @@ export const instanceItemSchema = z.object({
   pin: jsonText.optional(),
   /** What the instance stores as the engine counts it; every write adds its difference (see limits.ts). */
   bytes: z.number().optional(),
+  /** The table's TTL attribute: a finished instance is deleted after this time (epoch seconds). */
+  expiresAt: z.number().optional(),
 })
 export type InstanceItem = z.infer<typeof instanceItemSchema>
 
@@ -163,6 +165,7 @@ export const recordToItem = (record: InstanceRecord): InstanceItem => {
   if (record.failure !== undefined) item.failure = failureToItem(record.failure)
   if (record.priorInputs !== undefined) item.pin = JSON.stringify(record.priorInputs)
   item.bytes = record.storedBytes ?? instanceStoredBytes(record)
+  if (record.expiresAtSeconds !== undefined) item.expiresAt = record.expiresAtSeconds
   return item
 }
 
@@ -207,5 +210,6 @@ export const recordFromItem = (raw: unknown): InstanceRecord => {
   if (item.failure !== undefined) record.failure = JSON.parse(item.failure) as FailureSummary
   if (item.pin !== undefined) record.priorInputs = JSON.parse(item.pin) as Record<string, JsonObject>
   if (item.bytes !== undefined) record.storedBytes = item.bytes
+  if (item.expiresAt !== undefined) record.expiresAtSeconds = item.expiresAt
   return record
 }

@@ -9,7 +9,7 @@ import type {
   NodeEventRecord,
 } from '../../core/store.js'
 import { eventToItem, failureToItem, type InstanceItem, nodeToItem } from './item-codec.js'
-import { createdKeyBounds, dueShardFor, INDEX, instanceKey } from './keys.js'
+import { createdKeyBounds, dueShardFor, INDEX, instanceKey, TTL_ATTRIBUTE } from './keys.js'
 
 /** Pure builders of DynamoDB request parameters: testable without a server. */
 
@@ -138,6 +138,12 @@ export const writeUnderLeaseParams = (tableName: string, lease: Lease, change: I
   } else if (change.priorInputs !== undefined) {
     values[':pin'] = JSON.stringify(change.priorInputs)
     set.push('pin = :pin')
+  }
+  if (change.expiresAtSeconds === null) {
+    remove.push(TTL_ATTRIBUTE)
+  } else if (change.expiresAtSeconds !== undefined) {
+    values[':expiresAt'] = change.expiresAtSeconds
+    set.push(`${TTL_ATTRIBUTE} = :expiresAt`)
   }
   values[':zero'] = 0
   const add = ['evSeq :zero']
