@@ -803,8 +803,10 @@ export class Engine {
         released = await session.release(outcome.change, { dueAtMs: outcome.dueAtMs })
       }
     } catch (error) {
-      // Refused for its size with no node outcome to blame (e.g. a restart that grew the item): retrying is no cure.
+      // Refused for its size with no node outcome to blame: retrying is no cure. A restart whose own change was
+      // refused is refused as a whole (its operation leaves the instance as it was); anything else parks it.
       if (!(error instanceof ItemTooLargeError) || !session.stored) throw error
+      if (pending !== undefined && session.writes === 0) throw error
       return this.#park(session, 'ITEM_TOO_LARGE', error.message)
     }
     return {
@@ -860,7 +862,11 @@ export class Engine {
         return await fn(session)
       } catch (error) {
         // Refused under the lease (the instance changed since it was read): leave it as it was.
-        if (error instanceof IllegalStateError || error instanceof NodeNotFoundError) {
+        if (
+          error instanceof IllegalStateError ||
+          error instanceof NodeNotFoundError ||
+          error instanceof ItemTooLargeError
+        ) {
           await this.#releaseUnchanged(session)
         }
         throw error

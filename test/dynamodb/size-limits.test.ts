@@ -294,6 +294,27 @@ const restartable = defineWorkflow({
 })
 
 describe('restartInstance with a new context', () => {
+  it.each([false, true])(
+    'is refused with 413 when DynamoDB refuses its write (run: %s), leaving the instance as it was',
+    async (run) => {
+      const { engine } = newTestEngine(table)
+      engine.register(restartable)
+      const { instanceId } = await engine.create({ workflowType: 'restartable', context: { ok: false } })
+      await pad(instanceId, 350 * KB)
+      const before = await storedItem(instanceId)
+
+      const refused = await engine
+        .restartInstance({ instanceId, context: { ok: true, blob: 'n'.repeat(60_000) }, run })
+        .catch((error: unknown) => error)
+
+      expect(refused).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', httpStatus: 413 })
+      const after = await storedItem(instanceId)
+      // Only the fencing token moved: the lease was taken and given back.
+      expect({ ...after, fence: undefined }).toEqual({ ...before, fence: undefined })
+      expect((await engine.get(instanceId)).status).toBe('failed')
+    },
+  )
+
   it('keeps the input completed nodes ran with once, not copied into each of them, and completes', async () => {
     const { engine } = newTestEngine(table)
     engine.register(restartable)
