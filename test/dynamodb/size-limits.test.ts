@@ -4,7 +4,9 @@ import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
 import { createApiHandler } from '../../src/api/handler.js'
 import { defineWorkflow } from '../../src/core/builder.js'
 import type { Engine, EngineDeps } from '../../src/core/engine.js'
+import { instanceStoredBytes } from '../../src/core/limits.js'
 import { silentLogger } from '../../src/core/ports.js'
+import type { InstanceRecord } from '../../src/core/store.js'
 import { FailedWithFailedError, NotReadyError } from '../../src/core/worker-signals.js'
 import { apiEvent, lambdaContext } from '../support/api-events.js'
 import { CallLog, createTestTable, type FakeClock, newTestEngine, type TestTable } from '../support/harness.js'
@@ -337,5 +339,36 @@ describe('restartInstance with a new context', () => {
     expect(detail.nodes.find((node) => node.id === 'last')?.context?.workflow_context).toMatchObject({ ok: true })
     const item = await storedItem(instanceId)
     expect(JSON.stringify(item).length).toBeLessThan(200 * KB)
+  })
+})
+
+describe('the stored bytes total', () => {
+  it('equals what the instance stores after creates, events, passes, failures and restarts', async () => {
+    const { engine, store } = newTestEngine(table)
+    engine.register(restartable)
+    engine.register(listeners)
+    const { instanceId } = await engine.create({
+      workflowType: 'restartable',
+      context: { ok: false, n: 'x'.repeat(500) },
+    })
+    await engine.restartInstance({ instanceId, context: { ok: false, again: true } })
+    await engine.runWorkflow(instanceId)
+    await engine.restartInstance({ instanceId, context: { ok: true }, run: true })
+    const waiting = await engine.create({ workflowType: 'listeners', run: false })
+    await engine.addNodeEvent({
+      instanceId: waiting.instanceId,
+      nodeId: 'n1',
+      eventTs: 1,
+      content: { a: 'a'.repeat(300) },
+    })
+    await engine.addNodeEvent({ instanceId: waiting.instanceId, nodeId: 'n1', eventTs: 2, content: { b: 1 } })
+    await engine.runWorkflow(waiting.instanceId)
+    await engine.cancel(waiting.instanceId)
+
+    for (const id of [instanceId, waiting.instanceId]) {
+      const record = await store.getInstance(id)
+      expect(record?.storedBytes).toBe(instanceStoredBytes(record as InstanceRecord))
+    }
+    expect((await store.getInstance(instanceId))?.status).toBe('completed')
   })
 })
