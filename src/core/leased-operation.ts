@@ -150,6 +150,12 @@ class StoredSizes {
   }
 }
 
+/**
+ * More changed nodes than this in one write and the whole node map is written instead: one `nodes.#n = :n` per
+ * node would pass DynamoDB's 4 KB update-expression limit near 200 nodes, the most a definition may have.
+ */
+const MAX_NODES_ONE_BY_ONE = 40
+
 /** A held lease: the record as read inside it, fenced writes, and the one releasing write. */
 export class LeaseSession implements PassSession {
   #stored: boolean
@@ -159,6 +165,8 @@ export class LeaseSession implements PassSession {
   writes = 0
   readonly previous: BeforeLease
   #sizes: StoredSizes
+  /** Every node record as this lease last stored it (or read it). */
+  #nodes: Record<string, NodeRecord>
 
   constructor(
     readonly deps: LeasedDeps,
@@ -172,6 +180,7 @@ export class LeaseSession implements PassSession {
     this.#stored = options.unborn === undefined
     this.previous = options.previous
     this.#sizes = new StoredSizes(record)
+    this.#nodes = { ...record.nodes }
   }
 
   /** What the instance would store with `nodes` replaced, as far as this lease knows (see StoredSizes). */
@@ -188,12 +197,21 @@ export class LeaseSession implements PassSession {
    */
   #sized(change: InstanceChange): { sent: InstanceChange; delta: number } {
     const delta = this.#sizes.delta(change)
-    const sent = this.#retained(change)
+    let sent = this.#retained(change)
+    if (change.nodes && Object.keys(change.nodes).length > MAX_NODES_ONE_BY_ONE) {
+      sent = { ...sent, allNodes: { ...this.#nodes, ...change.nodes } }
+    }
     if (delta === 0) return { sent, delta }
     return {
       sent: { ...sent, bytesDelta: delta, ...(delta > 0 ? { maxBytes: this.deps.maxInstanceBytes } : {}) },
       delta,
     }
+  }
+
+  /** What a landed write leaves stored (copies: the holder goes on changing its own records). */
+  #landed(change: InstanceChange, delta: number): void {
+    this.#sizes.apply(change, delta)
+    for (const [id, node] of Object.entries(change.nodes ?? {})) this.#nodes[id] = structuredClone(node)
   }
 
   #retained(change: InstanceChange): InstanceChange {
@@ -219,7 +237,7 @@ export class LeaseSession implements PassSession {
     }
     const { sent, delta } = this.#sized(change)
     const result = await this.deps.store.writeUnderLease(this.lease, sent)
-    this.#sizes.apply(change, delta)
+    this.#landed(change, delta)
     this.writes += 1
     return result
   }
@@ -259,7 +277,7 @@ export class LeaseSession implements PassSession {
     } else {
       const { sent, delta } = this.#sized(final)
       const { eventSeq } = await store.writeUnderLease(this.lease, sent)
-      this.#sizes.apply(final, delta)
+      this.#landed(final, delta)
       this.writes += 1
       eventArrived = eventSeq !== this.record.eventSeq && !terminal && parked === undefined
     }
@@ -312,6 +330,7 @@ export class LeaseSession implements PassSession {
     }
     this.#stored = true
     this.#sizes = new StoredSizes(record)
+    this.#nodes = { ...record.nodes }
     this.writes += 1
     await hooks.onStored()
   }

@@ -118,6 +118,12 @@ export interface InstanceChange {
   updatedAtMs: number
   /** Node records to store whole (replacing what is there). */
   nodes?: Record<string, NodeRecord>
+  /**
+   * Every node record of the instance, `nodes` included: set by the lease holder when `nodes` holds too many to be
+   * written one by one within a store's request limits (DynamoDB's 4 KB update expression), so the map is written
+   * whole instead.
+   */
+  allNodes?: Record<string, NodeRecord>
   status?: InstanceStatus
   input?: JsonObject
   /** undefined: leave as is; null: not due; a number: due at that time. */

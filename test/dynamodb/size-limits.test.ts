@@ -372,3 +372,35 @@ describe('the stored bytes total', () => {
     expect((await store.getInstance(instanceId))?.status).toBe('completed')
   })
 })
+
+/** 200 nodes (the most a definition may have) that all start at once and wait. */
+const wide = defineWorkflow({
+  type: 'wide',
+  nodes: Object.fromEntries(
+    Array.from({ length: 200 }, (_, i) => [
+      `node_${String(i).padStart(3, '0')}`,
+      {
+        run: () => {
+          throw new NotReadyError(60)
+        },
+      },
+    ]),
+  ),
+})
+
+describe('writes of the largest definition the engine accepts', () => {
+  it('start, store and cancel 200 nodes at once within DynamoDB’s request limits', async () => {
+    const { engine } = newTestEngine(table)
+    engine.register(wide)
+
+    const { instanceId, status, pass } = await engine.create({ workflowType: 'wide' })
+
+    expect(status).toBe('running')
+    expect(pass?.parked).toBeUndefined()
+    expect(pass?.executed).toHaveLength(200)
+    const canceled = await engine.cancel(instanceId)
+    expect(canceled.status).toBe('canceled')
+    const nodes = (await engine.get(instanceId)).nodes.filter((node) => node.id.startsWith('node_'))
+    expect(nodes.map((node) => node.status)).toEqual(Array(200).fill('canceled'))
+  })
+})

@@ -129,6 +129,35 @@ describe('writeUnderLeaseParams', () => {
     expect(params.ExpressionAttributeValues).toMatchObject({ ':owner': 'runner-a', ':fence': 7 })
   })
 
+  it('adds its bytes difference, and conditions a growing write on the room left in the budget', () => {
+    const grows = update({ bytesDelta: 300, maxBytes: 1000 })
+    const shrinks = update({ bytesDelta: -300, maxBytes: 1000 })
+
+    expect(actions(grows.UpdateExpression).ADD).toEqual(['evSeq :zero', 'bytes :bytes'])
+    expect(grows.ConditionExpression).toContain('bytes <= :room')
+    expect(grows.ExpressionAttributeValues).toMatchObject({ ':bytes': 300, ':room': 700 })
+    expect(grows.ReturnValuesOnConditionCheckFailure).toBe('ALL_OLD')
+    expect(actions(shrinks.UpdateExpression).ADD).toEqual(['evSeq :zero', 'bytes :bytes'])
+    expect(shrinks.ConditionExpression).toBe('leaseOwner = :owner AND fence = :fence')
+  })
+
+  it('sets or removes the TTL attribute', () => {
+    expect(actions(update({ expiresAtSeconds: 1_800_000_000 }).UpdateExpression).SET).toContain(
+      'expiresAt = :expiresAt',
+    )
+    expect(actions(update({ expiresAtSeconds: null }).UpdateExpression).REMOVE).toEqual(['expiresAt'])
+  })
+
+  it('writes the whole node map when given it, instead of one path per node', () => {
+    const node = aNode({ status: 'canceled' })
+    const allNodes = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`node_${i}`, node]))
+    const params = update({ nodes: allNodes, allNodes })
+
+    expect(actions(params.UpdateExpression).SET).toContain('nodes = :nodes')
+    expect(params.UpdateExpression?.length).toBeLessThan(300)
+    expect(Object.keys(params.ExpressionAttributeValues?.[':nodes'] as object)).toHaveLength(200)
+  })
+
   it('always reads back the event counter without changing it', () => {
     const params = update({})
 

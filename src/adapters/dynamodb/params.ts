@@ -89,11 +89,17 @@ export const writeUnderLeaseParams = (tableName: string, lease: Lease, change: I
   const values: Record<string, unknown> = { ':owner': lease.owner, ':fence': lease.fence, ':ua': change.updatedAtMs }
   const set = ['updatedAtMs = :ua']
   const remove: string[] = []
-  Object.entries(change.nodes ?? {}).forEach(([nodeId, node], index) => {
-    names[`#n${index}`] = nodeId
-    values[`:n${index}`] = nodeToItem(node)
-    set.push(`nodes.#n${index} = :n${index}`)
-  })
+  if (change.allNodes !== undefined) {
+    // Too many nodes to name one by one within the update expression's 4 KB: the map is written whole.
+    values[':nodes'] = Object.fromEntries(Object.entries(change.allNodes).map(([id, node]) => [id, nodeToItem(node)]))
+    set.push('nodes = :nodes')
+  } else {
+    Object.entries(change.nodes ?? {}).forEach(([nodeId, node], index) => {
+      names[`#n${index}`] = nodeId
+      values[`:n${index}`] = nodeToItem(node)
+      set.push(`nodes.#n${index} = :n${index}`)
+    })
+  }
   if (change.status !== undefined) {
     names['#status'] = 'status'
     values[':status'] = change.status
