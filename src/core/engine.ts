@@ -420,7 +420,17 @@ export class Engine {
       const guard = {
         replaces,
         addBytes: eventStoredBytes(p.nodeId, event) - eventStoredBytes(p.nodeId, replaces ?? undefined),
+        baseBytes: record.storedBytes ?? instanceStoredBytes(record),
         maxBytes: this.limits.maxInstanceBytes,
+      }
+      // An item stored without a total has none to condition on: its first write is checked against this read.
+      if (record.storedBytes === undefined && guard.addBytes > 0 && guard.baseBytes + guard.addBytes > guard.maxBytes) {
+        throw new PayloadTooLargeError(
+          `content would make the instance store ${guard.baseBytes + guard.addBytes} bytes, over its budget of ${guard.maxBytes}`,
+          'content',
+          guard.baseBytes + guard.addBytes,
+          guard.maxBytes,
+        )
       }
       try {
         await this.#store.putEvent(record.id, p.nodeId, event, now, guard)

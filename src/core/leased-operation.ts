@@ -203,7 +203,12 @@ export class LeaseSession implements PassSession {
     }
     if (delta === 0) return { sent, delta }
     return {
-      sent: { ...sent, bytesDelta: delta, ...(delta > 0 ? { maxBytes: this.deps.maxInstanceBytes } : {}) },
+      sent: {
+        ...sent,
+        bytesDelta: delta,
+        bytesBase: this.#sizes.total,
+        ...(delta > 0 ? { maxBytes: this.deps.maxInstanceBytes } : {}),
+      },
       delta,
     }
   }
@@ -353,7 +358,8 @@ export const applyChange = (record: InstanceRecord, change: InstanceChange): Ins
   else if (change.failure !== undefined) next.failure = change.failure
   if (change.priorInputs === null) delete next.priorInputs
   else if (change.priorInputs !== undefined) next.priorInputs = structuredClone(change.priorInputs)
-  if (change.bytesDelta !== undefined && next.storedBytes !== undefined) next.storedBytes += change.bytesDelta
+  if (change.bytesDelta !== undefined)
+    next.storedBytes = (next.storedBytes ?? change.bytesBase ?? 0) + change.bytesDelta
   if (change.expiresAtSeconds === null) delete next.expiresAtSeconds
   else if (change.expiresAtSeconds !== undefined) next.expiresAtSeconds = change.expiresAtSeconds
   if (change.release) {

@@ -141,6 +141,8 @@ export interface InstanceChange {
   expiresAtSeconds?: number | null
   /** Added to the stored bytes (computed by the lease holder, the only writer of what it changes). */
   bytesDelta?: number
+  /** The total before this change, as the holder counts it: where an item without a total starts from. */
+  bytesBase?: number
   /** With a positive `bytesDelta`: refused (ItemTooLargeError) if the stored bytes would exceed this. */
   maxBytes?: number
 }
@@ -151,6 +153,8 @@ export interface EventGuard {
   replaces: NodeEventRecord | null
   /** What the write adds to the stored bytes (the new event less the one it replaces). */
   addBytes: number
+  /** The total as the writer read it: where an item stored without a total starts from. */
+  baseBytes: number
   /** Refused (PayloadTooLargeError) if the stored bytes would exceed this. */
   maxBytes: number
 }

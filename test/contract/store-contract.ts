@@ -617,7 +617,12 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
         await store.createInstance(anInstance('sized'))
         const start = (await store.getInstance('sized'))?.storedBytes as number
         const lease = await acquired(store, 'sized', 'runner', T0)
-        await store.putEvent('sized', 'a', anEvent(1), T0, { replaces: null, addBytes: 100, maxBytes: start + 150 })
+        await store.putEvent('sized', 'a', anEvent(1), T0, {
+          replaces: null,
+          addBytes: 100,
+          baseBytes: start,
+          maxBytes: start + 150,
+        })
 
         const refused = await rejectionOf(
           store.writeUnderLease(lease, { updatedAtMs: T0 + 1, bytesDelta: 60, maxBytes: start + 150 }),
@@ -631,13 +636,28 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
       it('refuses a guarded event over the budget, or when the event it replaces changed', async () => {
         await store.createInstance(anInstance('guarded'))
         const start = (await store.getInstance('guarded'))?.storedBytes as number
-        await store.putEvent('guarded', 'a', anEvent(1), T0, { replaces: null, addBytes: 10, maxBytes: start + 100 })
+        await store.putEvent('guarded', 'a', anEvent(1), T0, {
+          replaces: null,
+          addBytes: 10,
+          baseBytes: start,
+          maxBytes: start + 100,
+        })
 
         const over = await rejectionOf(
-          store.putEvent('guarded', 'b', anEvent(1), T0, { replaces: null, addBytes: 91, maxBytes: start + 100 }),
+          store.putEvent('guarded', 'b', anEvent(1), T0, {
+            replaces: null,
+            addBytes: 91,
+            baseBytes: start,
+            maxBytes: start + 100,
+          }),
         )
         const raced = await rejectionOf(
-          store.putEvent('guarded', 'a', anEvent(2), T0, { replaces: null, addBytes: 1, maxBytes: start + 100 }),
+          store.putEvent('guarded', 'a', anEvent(2), T0, {
+            replaces: null,
+            addBytes: 1,
+            baseBytes: start,
+            maxBytes: start + 100,
+          }),
         )
 
         expect(over).toBeInstanceOf(PayloadTooLargeError)

@@ -404,3 +404,31 @@ describe('writes of the largest definition the engine accepts', () => {
     expect(nodes.map((node) => node.status)).toEqual(Array(200).fill('canceled'))
   })
 })
+
+describe('an item stored before the bytes total existed', () => {
+  it('gets its total from the first write, by an event or a lease holder, and keeps it exact', async () => {
+    const { engine, store } = newTestEngine(table)
+    engine.register(listeners)
+    const dropTotal = (instanceId: string) =>
+      table.client.send(
+        new UpdateItemCommand({
+          TableName: table.tableName,
+          Key: { pk: { S: instanceKey(instanceId).pk } },
+          UpdateExpression: 'REMOVE #bytes',
+          ExpressionAttributeNames: { '#bytes': 'bytes' },
+        }),
+      )
+    const first = await engine.create({ workflowType: 'listeners', run: false, context: { c: 'c'.repeat(2000) } })
+    const second = await engine.create({ workflowType: 'listeners', run: false, context: { c: 'c'.repeat(2000) } })
+    await dropTotal(first.instanceId)
+    await dropTotal(second.instanceId)
+
+    await engine.addNodeEvent({ instanceId: first.instanceId, nodeId: 'n0', eventTs: 1, content: { e: 1 } })
+    await engine.runWorkflow(second.instanceId)
+
+    for (const id of [first.instanceId, second.instanceId]) {
+      const record = (await store.getInstance(id)) as InstanceRecord
+      expect(record.storedBytes).toBe(instanceStoredBytes(record))
+    }
+  })
+})

@@ -130,14 +130,15 @@ describe('writeUnderLeaseParams', () => {
   })
 
   it('adds its bytes difference, and conditions a growing write on the room left in the budget', () => {
-    const grows = update({ bytesDelta: 300, maxBytes: 1000 })
-    const shrinks = update({ bytesDelta: -300, maxBytes: 1000 })
+    const grows = update({ bytesDelta: 300, bytesBase: 500, maxBytes: 1000 })
+    const shrinks = update({ bytesDelta: -300, bytesBase: 500, maxBytes: 1000 })
+    const adds = 'bytes = if_not_exists(bytes, :bytesBase) + :bytes'
 
-    expect(actions(grows.UpdateExpression).ADD).toEqual(['evSeq :zero', 'bytes :bytes'])
+    expect(grows.UpdateExpression).toContain(`SET updatedAtMs = :ua, ${adds}`)
     expect(grows.ConditionExpression).toContain('bytes <= :room')
-    expect(grows.ExpressionAttributeValues).toMatchObject({ ':bytes': 300, ':room': 700 })
+    expect(grows.ExpressionAttributeValues).toMatchObject({ ':bytes': 300, ':bytesBase': 500, ':room': 700 })
     expect(grows.ReturnValuesOnConditionCheckFailure).toBe('ALL_OLD')
-    expect(actions(shrinks.UpdateExpression).ADD).toEqual(['evSeq :zero', 'bytes :bytes'])
+    expect(shrinks.UpdateExpression).toContain(adds)
     expect(shrinks.ConditionExpression).toBe('leaseOwner = :owner AND fence = :fence')
   })
 

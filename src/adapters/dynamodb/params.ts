@@ -155,8 +155,10 @@ export const writeUnderLeaseParams = (tableName: string, lease: Lease, change: I
   const add = ['evSeq :zero']
   const conditions = ['leaseOwner = :owner AND fence = :fence']
   if (change.bytesDelta !== undefined && change.bytesDelta !== 0) {
+    // An item stored before the total existed starts from the holder's count of it.
     values[':bytes'] = change.bytesDelta
-    add.push('bytes :bytes')
+    values[':bytesBase'] = change.bytesBase ?? 0
+    set.push('bytes = if_not_exists(bytes, :bytesBase) + :bytes')
     // A write that grows the instance is refused in its own condition when events stored since the lease was
     // taken leave too little room: the size is guarded where it is written.
     if (change.bytesDelta > 0 && change.maxBytes !== undefined) {
@@ -207,7 +209,7 @@ export const putEventParams = (
     '(attribute_not_exists(nodes.#node) OR NOT nodes.#node.st IN (:completed, :failed, :canceled))',
     '(attribute_not_exists(events.#node) OR events.#node.ts <= :ts)',
   ]
-  let add = 'evSeq :one'
+  const add = 'evSeq :one'
   if (guard) {
     // Exact under concurrency: the event it replaces is the one its size difference was computed from, and the
     // instance has room for that difference now, in this write.
@@ -220,7 +222,7 @@ export const putEventParams = (
     }
     if (guard.addBytes !== 0) {
       values[':bytes'] = guard.addBytes
-      add += ', bytes :bytes'
+      values[':bytesBase'] = guard.baseBytes
     }
     if (guard.addBytes > 0) {
       values[':room'] = guard.maxBytes - guard.addBytes
@@ -230,7 +232,10 @@ export const putEventParams = (
   return {
     TableName: tableName,
     Key: instanceKey(instanceId),
-    UpdateExpression: `SET events.#node = :event, dueAtMs = :now, dueShard = :shard ADD ${add}`,
+    UpdateExpression:
+      'SET events.#node = :event, dueAtMs = :now, dueShard = :shard' +
+      (guard && guard.addBytes !== 0 ? ', bytes = if_not_exists(bytes, :bytesBase) + :bytes' : '') +
+      ` ADD ${add}`,
     ConditionExpression: conditions.join(' AND '),
     ExpressionAttributeNames: { '#node': nodeId, '#status': 'status' },
     ExpressionAttributeValues: values,

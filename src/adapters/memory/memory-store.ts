@@ -97,6 +97,7 @@ export class MemoryStore implements InstanceStore {
     if (!item || item.leaseOwner !== lease.owner || item.fence !== lease.fence) {
       throw new LeaseLostError(lease.instanceId, lease.fence)
     }
+    if (item.storedBytes === undefined && change.bytesBase !== undefined) item.storedBytes = change.bytesBase
     const bytes = (item.storedBytes ?? 0) + (change.bytesDelta ?? 0)
     if ((change.bytesDelta ?? 0) > 0 && change.maxBytes !== undefined && bytes > change.maxBytes) {
       throw new ItemTooLargeError(
@@ -136,7 +137,7 @@ export class MemoryStore implements InstanceStore {
           : replaced !== null && stored.eventTs === replaced.eventTs && stored.receivedAtMs === replaced.receivedAtMs
       const room = guard.addBytes <= 0 || (item.storedBytes ?? 0) + guard.addBytes <= guard.maxBytes
       if (!same || !room) throw guardRefusal(item, nodeId, guard)
-      item.storedBytes = (item.storedBytes ?? 0) + guard.addBytes
+      item.storedBytes = (item.storedBytes ?? guard.baseBytes) + guard.addBytes
     }
     item.events[nodeId] = copy(event)
     item.eventSeq += 1
