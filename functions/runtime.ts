@@ -45,6 +45,7 @@ export const buildRuntime = (rawEnv: Record<string, string | undefined> = proces
     ids: createIdGenerator(systemClock),
     random: mathRandom,
     logger,
+    retentionDays: env.RETENTION_DAYS,
     ...(queue ? { queue } : {}),
     ...(scheduling && env.RUN_QUEUE_ARN
       ? { scheduler: new EventBridgeWakeups({ ...scheduling, targetArn: env.RUN_QUEUE_ARN }) }

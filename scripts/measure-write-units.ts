@@ -93,7 +93,8 @@ await withDynamoDb(async (config) => {
     nowMs += 61_000
     for (const { instanceId } of polled) {
       const pass = await pollEngine.runWorkflow(instanceId, { mode: 'due' })
-      if (pass.executed.length !== 1) throw new Error(`the poll of ${instanceId} called ${pass.executed.length} workers`)
+      if (pass.executed.length !== 1)
+        throw new Error(`the poll of ${instanceId} called ${pass.executed.length} workers`)
     }
   }
   const perPoll = (value: number) => (value / (POLLS * polled.length)).toFixed(3)

@@ -65,6 +65,8 @@ export const runtimeEnvSchema = z.object({
   SCHEDULER_GROUP: z.string().min(1).max(64).optional(),
   SCHEDULER_ROLE_ARN: arn.optional(),
   SQS_ENDPOINT: z.url().optional(),
+  /** Days a finished instance is kept before the table's TTL deletes it; 0 keeps finished instances. */
+  RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
 })
 
 export type RuntimeEnv = z.infer<typeof runtimeEnvSchema>

@@ -15,6 +15,7 @@ describe('the environment of a function', () => {
       TABLE_NAME: 'tickflow-dev',
       LOG_LEVEL: 'info',
       MAX_RECEIVE_COUNT: 5,
+      RETENTION_DAYS: 30,
     })
   })
 })
