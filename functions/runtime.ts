@@ -79,6 +79,7 @@ export const buildRuntime = (rawEnv: Record<string, string | undefined> = proces
     random: mathRandom,
     logger,
     metrics,
+    retentionDays: env.RETENTION_DAYS,
     ...(queue ? { queue } : {}),
     ...(scheduling && env.RUN_QUEUE_ARN
       ? { scheduler: new EventBridgeWakeups({ ...scheduling, targetArn: env.RUN_QUEUE_ARN }) }

@@ -4,7 +4,8 @@
  * goes to stderr; stdout gets a short header and one Markdown table.
  *
  * Sizes can be lowered for a quick try (the defaults are what the README reports):
- *   BENCH_INSTANCES (1000), BENCH_IDLE (10000), BENCH_HTTP (300)
+ *   BENCH_INSTANCES (1000), BENCH_IDLE (10000), BENCH_HTTP (300), BENCH_GRID_INSTANCES (3: per cell of the size
+ *   grid; 0 skips the grid); BENCH_GRID_ONLY=1 runs the size grid alone.
  */
 import '../src/local/quiet-sdk.js'
 import { spawnSync } from 'node:child_process'
@@ -29,6 +30,7 @@ import { runTick } from '../src/core/tick.js'
 import { DYNAMODB_LOCAL_PACKAGE, DYNAMODB_LOCAL_PACKAGE_VERSION } from '../src/local/dynamodb-local.js'
 import { startLocalRuntime } from '../src/local/runtime.js'
 import { createIdGenerator, mathRandom, systemClock } from '../src/runtime/defaults.js'
+import { type GridCell, gridTable, runSizeGrid } from './bench-grid.js'
 import { itemSizeBytes, mean, num, percentile, pool, syntheticInstance, usd } from './bench-support.js'
 import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
 
@@ -45,6 +47,9 @@ const NODES = 5
 const INSTANCES = envInt('BENCH_INSTANCES', 1000)
 const IDLE = envInt('BENCH_IDLE', 10_000)
 const HTTP_REQUESTS = envInt('BENCH_HTTP', 300)
+const GRID_INSTANCES = Number(process.env.BENCH_GRID_INSTANCES ?? 3)
+if (!Number.isInteger(GRID_INSTANCES) || GRID_INSTANCES < 0) throw new Error('BENCH_GRID_INSTANCES must be 0 or more')
+const GRID_ONLY = process.env.BENCH_GRID_ONLY === '1'
 /** Per creator, before the measured run: stores the definition, opens connections, warms the JIT. */
 const WARMUP_PER_CREATOR = 5
 /** Sequential creates on one engine: the pass duration without 16-way contention on 2 cores. */
@@ -126,6 +131,7 @@ const writeRequests = (figures: MeterSnapshot): number =>
 const rows: [string, string, string, string][] = []
 const row = (section: string, what: string, result: string, notes = '') => rows.push([section, what, result, notes])
 let dynamoLabel = ''
+let grid: GridCell[] = []
 
 await withDynamoDb(async (config) => {
   const external = process.env.DYNAMODB_ENDPOINT
@@ -133,6 +139,11 @@ await withDynamoDb(async (config) => {
     ? `DynamoDB at ${external} (DYNAMODB_ENDPOINT; expected DynamoDB Local ${DYNAMODB_LOCAL_VERSION})`
     : `DynamoDB Local ${DYNAMODB_LOCAL_VERSION} (${DYNAMODB_LOCAL_PACKAGE}@${DYNAMODB_LOCAL_PACKAGE_VERSION}), in memory, started by the benchmark, ${javaVersion()}`
   progress(`DynamoDB ready at ${config.endpoint}`)
+  if (GRID_INSTANCES > 0) {
+    progress(`grid: ${GRID_INSTANCES} instances per cell`)
+    grid = await runSizeGrid(config, PRICE, GRID_INSTANCES, progress)
+  }
+  if (GRID_ONLY) return
   const stamp = Date.now()
 
   // 16 creators, each its own client and Engine on the same table, as 16 Lambdas would be. One meter counts them all.
@@ -168,11 +179,13 @@ await withDynamoDb(async (config) => {
   progress(`run: ${INSTANCES} instances x ${NODES} nodes at concurrency ${CONCURRENCY}`)
   meter.reset()
   const passes: number[] = []
+  const cpuStart = process.cpuUsage()
   const runStart = performance.now()
   await pool(INSTANCES, CONCURRENCY, async (i, worker) => {
     passes.push(await createRun((lambdas[worker] as (typeof lambdas)[number]).engine, i))
   })
   const wallSeconds = (performance.now() - runStart) / 1000
+  const cpu = process.cpuUsage(cpuStart)
   const engineFigures = snapshot(meter)
   const steps = INSTANCES * NODES
   const transitionsPerSecond = steps / wallSeconds
@@ -346,6 +359,12 @@ await withDynamoDb(async (config) => {
     `${num(mean(sequential), 1)} / ${num(percentile(sequential, 50), 1)} / ${num(percentile(sequential, 99), 1)} ms`,
     'no contention; used for the Lambda estimate below',
   )
+  row(
+    '1',
+    'client CPU per node step (user + system, this process)',
+    `${num((cpu.user + cpu.system) / 1000 / steps, 3)} ms`,
+    `process.cpuUsage over run 1 (engine, SDK, marshalling; DynamoDB Local runs in its own JVM): user ${num(cpu.user / 1000 / steps, 3)} ms, system ${num(cpu.system / 1000 / steps, 3)} ms`,
+  )
   row('2', 'DynamoDB requests per node', num(perStep(meterRequests(engineFigures)), 2), requestParts)
   row(
     '2',
@@ -512,8 +531,22 @@ const lines = [
   '',
   `Caveat: DynamoDB Local on a shared ${cpuList.length}-core machine is far slower than DynamoDB, and here it shares the CPU with the engine; absolute figures say little about AWS. Only ratios measured in the same run are meaningful. Capacity units are what DynamoDB Local reports with \`ReturnConsumedCapacity: INDEXES\`; costs are estimates from them.`,
   '',
-  '| # | measurement | result | how / notes |',
-  '| --- | --- | --- | --- |',
-  ...rows.map(([section, what, result, notes]) => `| ${section} | ${cell(what)} | ${cell(result)} | ${cell(notes)} |`),
+  ...(GRID_ONLY
+    ? []
+    : [
+        '| # | measurement | result | how / notes |',
+        '| --- | --- | --- | --- |',
+        ...rows.map(
+          ([section, what, result, notes]) => `| ${section} | ${cell(what)} | ${cell(result)} | ${cell(notes)} |`,
+        ),
+      ]),
+  ...(grid.length
+    ? [
+        '',
+        `### Size grid (current layout: one item per instance; linear synchronous workflows created with run, ${GRID_INSTANCES} instances per cell, \`maxInstanceBytes\` at its 360 KiB maximum; DynamoDB on-demand prices above, Lambda not included)`,
+        '',
+        ...gridTable(grid),
+      ]
+    : []),
 ]
 process.stdout.write(`${lines.join('\n')}\n`)

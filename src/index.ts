@@ -23,7 +23,7 @@ export const createEngine = (options: CreateEngineOptions): Engine => {
 }
 
 export { DynamoDbStore, translateAwsError } from './adapters/dynamodb/dynamodb-store.js'
-export { ensureTable, tableDefinition } from './adapters/dynamodb/table.js'
+export { ensureTable, tableDefinition, timeToLiveSpecification } from './adapters/dynamodb/table.js'
 export { LocalQueue } from './adapters/memory/local-queue.js'
 export { LocalScheduler } from './adapters/memory/local-scheduler.js'
 export { MemoryStore } from './adapters/memory/memory-store.js'

@@ -1,4 +1,4 @@
-import { StoreError } from '../core/errors.js'
+import { ItemTooLargeError, StoreError } from '../core/errors.js'
 
 /**
  * The one place where AWS SDK errors become engine errors, for every adapter (DynamoDB, SQS, EventBridge
@@ -101,4 +101,36 @@ export const classifyAwsError = (error: unknown, context: AwsErrorContext): Stor
     context.retryable ??
     (RETRYABLE.has(name) || Boolean(aws.$retryable) || (status !== undefined && status >= 500) || unanswered)
   return new StoreError(`${operation} on '${resource}' failed: ${describe(aws)}`, retryable, { cause: error })
+}
+
+/**
+ * DynamoDB's refusals of a request for its size: an item over 400 KB (PutItem, UpdateItem), an expression or its
+ * attribute values over their limits. DynamoDB answers them as ValidationException; only the message tells them
+ * from other validation failures.
+ */
+const SIZE_REFUSALS = [
+  /item size has exceeded the maximum allowed size/i,
+  /item size to update has exceeded the maximum allowed size/i,
+  /expression size has exceeded the maximum allowed size/i,
+  /expression attribute (names|values) size has exceeded/i,
+  /exceeds? the maximum (allowed )?size/i,
+]
+
+export const isSizeRefusal = (error: unknown): boolean => {
+  const aws = (typeof error === 'object' && error !== null ? error : {}) as AwsError
+  return aws.name === 'ValidationException' && SIZE_REFUSALS.some((pattern) => pattern.test(aws.message ?? ''))
+}
+
+/** classifyAwsError for DynamoDB, where a size refusal is the caller's payload, not a store fault. */
+export const classifyDynamoDbError = (
+  error: unknown,
+  context: Omit<AwsErrorContext, 'service'>,
+): StoreError | ItemTooLargeError => {
+  if (isSizeRefusal(error)) {
+    const refusal = (error as AwsError).message ?? ''
+    return new ItemTooLargeError(`${context.operation}: DynamoDB refused the write as too large: ${refusal}`, refusal, {
+      cause: error,
+    })
+  }
+  return classifyAwsError(error, { ...context, service: 'dynamodb' })
 }

@@ -36,7 +36,9 @@ import {
   IdempotencyConflictError,
   IllegalStateError,
   InstanceNotFoundError,
+  ItemTooLargeError,
   LeaseLostError,
+  LockConflictError,
   NodeNotFoundError,
   NotConfiguredError,
   PayloadTooLargeError,
@@ -46,16 +48,18 @@ import {
 } from './errors.js'
 import { eventRefusal } from './event-rules.js'
 import { assertJsonValue, isJsonObject, type JsonObject, type JsonValue, jsonSizeBytes } from './json.js'
-import { LeasedOperations, type LeaseSession } from './leased-operation.js'
+import { LeasedOperations, type LeaseSession, type Released } from './leased-operation.js'
+import { eventStoredBytes, instanceStoredBytes, validateLimits } from './limits.js'
 import { MetricName, type Metrics, noMetrics } from './metrics.js'
 import { assembleContext } from './node-contexts.js'
-import { DEFAULT_LIMITS, type Limits, type PassMode, type PassResult, runPass } from './pass.js'
+import { DEFAULT_LIMITS, type Limits, type PassMode, type PassOutcome, type PassResult, runPass } from './pass.js'
 import { type Clock, type IdGenerator, type Logger, type Random, silentLogger } from './ports.js'
 import { Registry, type Worker } from './registry.js'
 import { type InstanceStatus, isTerminalInstanceStatus, isTerminalNodeStatus, type NodeStatus } from './statuses.js'
 import {
   type CountQuery,
   type CountResult,
+  EventReplacedError,
   type FailureSummary,
   type InstanceChange,
   InstanceExistsError,
@@ -92,6 +96,23 @@ export interface EngineDeps {
    * so a lease never ends while its holder can still write.
    */
   leaseGraceMs?: number
+  /**
+   * Days a finished (completed, failed, canceled) instance is kept before the table's TTL deletes it (default 30);
+   * 0 keeps finished instances for ever.
+   */
+  retentionDays?: number
+}
+
+export const DEFAULT_RETENTION_DAYS = 30
+
+const validRetentionDays = (days: number): number => {
+  if (!Number.isSafeInteger(days) || days < 0 || days > 36_500) {
+    throw new ValidationError(
+      `retentionDays is ${String(days)}: it must be a whole number of days from 0 (keep for ever) to 36500`,
+      'retentionDays',
+    )
+  }
+  return days
 }
 
 /** Why a pass cannot run here, as a parked code; undefined for errors a retry may cure. */
@@ -164,7 +185,13 @@ export interface OperationResult {
   pass?: PassResult
 }
 
-type PendingChanges = { nodes: readonly string[]; status: boolean; input?: boolean; failure?: boolean }
+type PendingChanges = {
+  nodes: readonly string[]
+  status: boolean
+  input?: boolean
+  failure?: boolean
+  priorInputs?: boolean
+}
 
 const formatPath = (path: readonly PropertyKey[]): string =>
   path.reduce<string>(
@@ -223,7 +250,7 @@ export class Engine {
     this.#random = deps.random
     this.#logger = deps.logger ?? silentLogger
     this.#metrics = deps.metrics ?? noMetrics
-    this.limits = { ...DEFAULT_LIMITS, ...deps.limits }
+    this.limits = validateLimits({ ...DEFAULT_LIMITS, ...deps.limits })
     this.#wakeups = new Wakeups(deps.queue, deps.scheduler, this.#logger)
     this.#leases = new LeasedOperations({
       store: this.#store,
@@ -233,6 +260,8 @@ export class Engine {
       metrics: this.#metrics,
       wakeups: this.#wakeups,
       sizing: { defaultSpanMs: deps.defaultLeaseMs ?? 60_000, graceMs: deps.leaseGraceMs ?? 5_000 },
+      maxInstanceBytes: this.limits.maxInstanceBytes,
+      retentionDays: validRetentionDays(deps.retentionDays ?? DEFAULT_RETENTION_DAYS),
     })
     this.#consumer = new QueueConsumer(this, this.#logger, this.#metrics)
     this.#recurring = deps.recurring
@@ -393,17 +422,43 @@ export class Engine {
   ): Promise<{ instanceId: string; nodeId: string; eventTs: number; dueAtMs: number }> {
     const p = parse(addNodeEventParamsSchema, params)
     const content = this.#checkJson(p.content ?? null, 'content')
-    const record = await this.#mustGet(p.instanceId)
-    const definition = await this.#definitionFor(record, false)
-    const node = definition.byId.get(p.nodeId)
-    if (!node || node.synthetic) throw new NodeNotFoundError(record.workflowType, p.nodeId)
-    const refusal = eventRefusal(record, p.nodeId, p)
-    if (refusal) throw refusal
-    this.#checkInstanceBudget(record, content, 'content')
-    const now = this.#clock.nowMs()
-    await this.#store.putEvent(record.id, p.nodeId, { eventTs: p.eventTs, content, receivedAtMs: now }, now)
-    await this.#wakeups.plan(record.id, now, now)
-    return { instanceId: record.id, nodeId: p.nodeId, eventTs: p.eventTs, dueAtMs: now }
+    // The size is guarded in the write itself (see EventGuard): a concurrent replacement of the same node's event
+    // makes it read again, at most a few times.
+    for (let attempt = 1; ; attempt++) {
+      const record = await this.#mustGet(p.instanceId)
+      const definition = await this.#definitionFor(record, false)
+      const node = definition.byId.get(p.nodeId)
+      if (!node || node.synthetic) throw new NodeNotFoundError(record.workflowType, p.nodeId)
+      const refusal = eventRefusal(record, p.nodeId, p)
+      if (refusal) throw refusal
+      const now = this.#clock.nowMs()
+      const event: NodeEventRecord = { eventTs: p.eventTs, content, receivedAtMs: now }
+      const replaces = record.events[p.nodeId] ?? null
+      const guard = {
+        replaces,
+        addBytes: eventStoredBytes(p.nodeId, event) - eventStoredBytes(p.nodeId, replaces ?? undefined),
+        baseBytes: record.storedBytes ?? instanceStoredBytes(record),
+        maxBytes: this.limits.maxInstanceBytes,
+      }
+      // An item stored without a total has none to condition on: its first write is checked against this read.
+      if (record.storedBytes === undefined && guard.addBytes > 0 && guard.baseBytes + guard.addBytes > guard.maxBytes) {
+        throw new PayloadTooLargeError(
+          `content would make the instance store ${guard.baseBytes + guard.addBytes} bytes, over its budget of ${guard.maxBytes}`,
+          'content',
+          guard.baseBytes + guard.addBytes,
+          guard.maxBytes,
+        )
+      }
+      try {
+        await this.#store.putEvent(record.id, p.nodeId, event, now, guard)
+      } catch (error) {
+        if (error instanceof EventReplacedError && attempt < 5) continue
+        if (error instanceof EventReplacedError) throw new LockConflictError(record.id, undefined)
+        throw error
+      }
+      await this.#wakeups.plan(record.id, now, now)
+      return { instanceId: record.id, nodeId: p.nodeId, eventTs: p.eventTs, dueAtMs: now }
+    }
   }
 
   /**
@@ -490,16 +545,29 @@ export class Engine {
       const definition = await check(record)
       const now = this.#clock.nowMs()
       const changed: string[] = []
+      // Keep the input completed nodes ran with (their contexts must not change under them): stored once, under a
+      // key the nodes refer to, rather than copied into each of them.
+      const priorKey = `f${session.lease.fence}`
+      let referenced = false
       for (const [id, node] of Object.entries(record.nodes)) {
         if (node.status === 'failed' || node.status === 'canceled') {
           this.#markRestarting(node, now, p.resetCounters === true)
+          delete node.inputRef
           changed.push(id)
-        } else if (newInput && node.workflowContext === undefined) {
-          // Keep the input this node ran with: its context must not change under it.
-          node.workflowContext = record.input
+        } else if (newInput && node.workflowContext === undefined && node.inputRef === undefined) {
+          node.inputRef = priorKey
+          referenced = true
           changed.push(id)
         }
       }
+      const before = JSON.stringify(record.priorInputs ?? null)
+      const priorInputs: Record<string, JsonObject> = { ...(record.priorInputs ?? {}) }
+      if (referenced) priorInputs[priorKey] = record.input
+      const used = new Set(Object.values(record.nodes).map((node) => node.inputRef))
+      for (const key of Object.keys(priorInputs)) if (!used.has(key)) delete priorInputs[key]
+      if (Object.keys(priorInputs).length) record.priorInputs = priorInputs
+      else delete record.priorInputs
+      const priorChanged = JSON.stringify(record.priorInputs ?? null) !== before
       if (newInput) record.input = newInput
       record.status = 'running'
       delete record.failure
@@ -508,7 +576,7 @@ export class Engine {
         session,
         definition,
         record,
-        { nodes: changed, status: true, input: newInput !== undefined, failure: true },
+        { nodes: changed, status: true, input: newInput !== undefined, failure: true, priorInputs: priorChanged },
         p.run,
       )
     })
@@ -757,8 +825,25 @@ export class Engine {
         return this.#park(session, code, (error as Error).message)
       }
     }
-    const outcome = await runPass(this.#passDeps(), resolved, record, session, mode, pending)
-    const released = await session.release(outcome.change, { status: outcome.state.status, dueAtMs: outcome.dueAtMs })
+    let outcome: PassOutcome
+    let released: Released
+    try {
+      outcome = await runPass(this.#passDeps(), resolved, record, session, mode, pending)
+      try {
+        released = await session.release(outcome.change, { status: outcome.state.status, dueAtMs: outcome.dueAtMs })
+      } catch (error) {
+        const rebuilt = error instanceof ItemTooLargeError ? outcome.afterRefusal(error) : undefined
+        if (!rebuilt) throw error
+        outcome = rebuilt
+        released = await session.release(outcome.change, { status: outcome.state.status, dueAtMs: outcome.dueAtMs })
+      }
+    } catch (error) {
+      // Refused for its size with no node outcome to blame: retrying is no cure. A restart whose own change was
+      // refused is refused as a whole (its operation leaves the instance as it was); anything else parks it.
+      if (!(error instanceof ItemTooLargeError) || !session.stored) throw error
+      if (pending !== undefined && session.writes === 0) throw error
+      return this.#park(session, 'ITEM_TOO_LARGE', error.message)
+    }
     this.#countPass(record.workflowType, outcome.executed, outcome.state.nodes)
     return {
       instanceId: record.id,
@@ -831,7 +916,11 @@ export class Engine {
         return await fn(session)
       } catch (error) {
         // Refused under the lease (the instance changed since it was read): leave it as it was.
-        if (error instanceof IllegalStateError || error instanceof NodeNotFoundError) {
+        if (
+          error instanceof IllegalStateError ||
+          error instanceof NodeNotFoundError ||
+          error instanceof ItemTooLargeError
+        ) {
           await this.#releaseUnchanged(session)
         }
         throw error
@@ -866,6 +955,7 @@ export class Engine {
       if (!pending.status) delete change.status
       for (const id of pending.nodes) (change.nodes as Record<string, NodeRecord>)[id] = record.nodes[id] as NodeRecord
       if (pending.input) change.input = record.input
+      if (pending.priorInputs) change.priorInputs = record.priorInputs ?? null
       await session.release(change, { status: record.status, dueAtMs: now })
       return { instanceId: record.id, status: record.status, changed: true }
     }
@@ -988,7 +1078,7 @@ export class Engine {
 
   /** An addition must leave the whole instance within its budget, below DynamoDB's item limit. */
   #checkInstanceBudget(record: InstanceRecord, addition: JsonValue, field: string): void {
-    const size = jsonSizeBytes(record) + jsonSizeBytes(addition)
+    const size = instanceStoredBytes(record) + jsonSizeBytes(addition)
     if (size > this.limits.maxInstanceBytes) {
       throw new PayloadTooLargeError(
         `${field} would make the instance ${size} bytes, over the budget of ${this.limits.maxInstanceBytes}`,

@@ -180,6 +180,25 @@ export class PayloadTooLargeError extends TickflowError {
   }
 }
 
+/**
+ * The store refused a write for its size: DynamoDB's item limit (400 KB) or one of its request limits (expression
+ * sizes). Nothing of that write was stored. A retry would be refused the same way, so it is never a retryable
+ * StoreError: the API answers 413, and a pass fails the node whose outcome made the write too large.
+ */
+export class ItemTooLargeError extends TickflowError {
+  override readonly name = 'ItemTooLargeError'
+  readonly code = 'PAYLOAD_TOO_LARGE'
+  readonly httpStatus = 413
+  constructor(
+    message: string,
+    /** What the store said, e.g. "Item size has exceeded the maximum allowed size". */
+    readonly refusal: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, { refusal }, options)
+  }
+}
+
 export class ScheduleNotFoundError extends TickflowError {
   override readonly name = 'ScheduleNotFoundError'
   readonly code = 'SCHEDULE_NOT_FOUND'

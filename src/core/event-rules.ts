@@ -1,7 +1,7 @@
-import { IllegalStateError, StaleEventError, type TickflowError } from './errors.js'
+import { IllegalStateError, PayloadTooLargeError, StaleEventError, type TickflowError } from './errors.js'
 import { jsonEquals } from './json.js'
 import { isTerminalInstanceStatus, isTerminalNodeStatus } from './statuses.js'
-import type { InstanceRecord, NodeEventRecord } from './store.js'
+import { type EventGuard, EventReplacedError, type InstanceRecord, type NodeEventRecord } from './store.js'
 
 /**
  * Why an event cannot be stored, or undefined when it can. An older event is reported as stale before anything
@@ -39,3 +39,22 @@ export const isSameEvent = (stored: NodeEventRecord | undefined, event: NodeEven
   stored.eventTs === event.eventTs &&
   stored.receivedAtMs === event.receivedAtMs &&
   jsonEquals(stored.content, event.content)
+
+/** Why a guarded event write was refused when the event is neither stale nor for a terminal node. */
+export const guardRefusal = (record: InstanceRecord, nodeId: string, guard: EventGuard): Error => {
+  const stored = record.events[nodeId]
+  const replaced = guard.replaces
+  if (
+    (stored === undefined) !== (replaced === null) ||
+    (stored && replaced && (stored.eventTs !== replaced.eventTs || stored.receivedAtMs !== replaced.receivedAtMs))
+  ) {
+    return new EventReplacedError(`the event of node '${nodeId}' changed since it was read`)
+  }
+  const bytes = (record.storedBytes ?? 0) + guard.addBytes
+  return new PayloadTooLargeError(
+    `content would make the instance store ${bytes} bytes, over its budget of ${guard.maxBytes}`,
+    'content',
+    bytes,
+    guard.maxBytes,
+  )
+}

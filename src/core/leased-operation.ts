@@ -1,11 +1,13 @@
 import { LeaseLostError, LockConflictError } from './errors.js'
+import { jsonSizeBytes } from './json.js'
 import { type LeaseSizing, type LeaseTimes, leaseTimes } from './lease-sizing.js'
+import { failureStoredBytes, instanceStoredBytes, nodeStoredBytes, priorInputsStoredBytes } from './limits.js'
 import { MetricName, type Metrics } from './metrics.js'
 import type { PassSession } from './pass.js'
 import type { Clock, IdGenerator, Logger } from './ports.js'
 import type { InstanceStatus } from './statuses.js'
 import { isTerminalInstanceStatus } from './statuses.js'
-import type { InstanceChange, InstanceRecord, InstanceStore, Lease, ParkedState } from './store.js'
+import type { InstanceChange, InstanceRecord, InstanceStore, Lease, NodeRecord, ParkedState } from './store.js'
 import type { Wakeups } from './wakeups.js'
 
 /**
@@ -23,6 +25,10 @@ export interface LeasedDeps {
   metrics?: Metrics
   wakeups: Wakeups
   sizing: LeaseSizing
+  /** The instance budget: writes that grow the instance are conditioned on staying within it. */
+  maxInstanceBytes: number
+  /** How long a finished instance is kept before the table's TTL deletes it; 0 keeps it. */
+  retentionDays: number
 }
 
 export interface AcquireRequest {
@@ -118,6 +124,53 @@ export interface BeforeLease {
   parked?: ParkedState
 }
 
+/**
+ * The sizes of what the lease holder writes, as stored: each write's `bytesDelta` is computed from them. The holder
+ * is the only writer of nodes, input, failure and prior inputs, so these stay exact; events (written without the
+ * lease) only ever add to the stored total, which the store keeps and conditions on.
+ */
+class StoredSizes {
+  readonly nodes = new Map<string, number>()
+  input: number
+  failure: number
+  prior: number
+  /** The stored total as last known (events that arrived since are not in it). */
+  total: number
+
+  constructor(record: InstanceRecord) {
+    for (const [id, node] of Object.entries(record.nodes)) this.nodes.set(id, nodeStoredBytes(id, node))
+    this.input = jsonSizeBytes(record.input)
+    this.failure = failureStoredBytes(record.failure)
+    this.prior = priorInputsStoredBytes(record.priorInputs)
+    this.total = record.storedBytes ?? instanceStoredBytes(record)
+  }
+
+  delta(change: InstanceChange): number {
+    let delta = 0
+    for (const [id, node] of Object.entries(change.nodes ?? {})) {
+      delta += nodeStoredBytes(id, node) - (this.nodes.get(id) ?? 0)
+    }
+    if (change.input !== undefined) delta += jsonSizeBytes(change.input) - this.input
+    if (change.failure !== undefined) delta += failureStoredBytes(change.failure ?? undefined) - this.failure
+    if (change.priorInputs !== undefined) delta += priorInputsStoredBytes(change.priorInputs ?? undefined) - this.prior
+    return delta
+  }
+
+  apply(change: InstanceChange, delta: number): void {
+    for (const [id, node] of Object.entries(change.nodes ?? {})) this.nodes.set(id, nodeStoredBytes(id, node))
+    if (change.input !== undefined) this.input = jsonSizeBytes(change.input)
+    if (change.failure !== undefined) this.failure = failureStoredBytes(change.failure ?? undefined)
+    if (change.priorInputs !== undefined) this.prior = priorInputsStoredBytes(change.priorInputs ?? undefined)
+    this.total += delta
+  }
+}
+
+/**
+ * More changed nodes than this in one write and the whole node map is written instead: one `nodes.#n = :n` per
+ * node would pass DynamoDB's 4 KB update-expression limit near 200 nodes, the most a definition may have.
+ */
+const MAX_NODES_ONE_BY_ONE = 40
+
 /** A held lease: the record as read inside it, fenced writes, and the one releasing write. */
 export class LeaseSession implements PassSession {
   #stored: boolean
@@ -128,6 +181,9 @@ export class LeaseSession implements PassSession {
   /** Writes that landed under this lease (the creating put included). */
   writes = 0
   readonly previous: BeforeLease
+  #sizes: StoredSizes
+  /** Every node record as this lease last stored it (or read it). */
+  #nodes: Record<string, NodeRecord>
 
   constructor(
     readonly deps: LeasedDeps,
@@ -141,6 +197,57 @@ export class LeaseSession implements PassSession {
     this.#unborn = options.unborn
     this.#stored = options.unborn === undefined
     this.previous = options.previous
+    this.#sizes = new StoredSizes(record)
+    this.#nodes = { ...record.nodes }
+  }
+
+  /** What the instance would store with `nodes` replaced, as far as this lease knows (see StoredSizes). */
+  storedBytesWith(nodes: Readonly<Record<string, NodeRecord>>): number {
+    let total = this.#sizes.total
+    for (const [id, node] of Object.entries(nodes))
+      total += nodeStoredBytes(id, node) - (this.#sizes.nodes.get(id) ?? 0)
+    return total
+  }
+
+  /**
+   * The change as sent: with the bytes it adds (conditioned on the budget when it grows the instance), and with the
+   * expiry time when it makes the instance terminal (removed when it makes a finished instance run again).
+   */
+  #sized(change: InstanceChange, status?: InstanceStatus): { sent: InstanceChange; delta: number } {
+    const delta = this.#sizes.delta(change)
+    let sent = this.#retained(change, status)
+    if (change.nodes && Object.keys(change.nodes).length > MAX_NODES_ONE_BY_ONE) {
+      sent = { ...sent, allNodes: { ...this.#nodes, ...change.nodes } }
+    }
+    if (delta === 0) return { sent, delta }
+    return {
+      sent: {
+        ...sent,
+        bytesDelta: delta,
+        bytesBase: this.#sizes.total,
+        ...(delta > 0 ? { maxBytes: this.deps.maxInstanceBytes } : {}),
+      },
+      delta,
+    }
+  }
+
+  /** What a landed write leaves stored (copies: the holder goes on changing its own records). */
+  #landed(change: InstanceChange, delta: number): void {
+    this.#sizes.apply(change, delta)
+    for (const [id, node] of Object.entries(change.nodes ?? {})) this.#nodes[id] = structuredClone(node)
+  }
+
+  #retained(change: InstanceChange, finalStatus?: InstanceStatus): InstanceChange {
+    // The releasing write names the final status even when an earlier write of the lease already stored it.
+    const status = change.status ?? finalStatus
+    if (status === undefined) return change
+    if (isTerminalInstanceStatus(status)) {
+      if (this.deps.retentionDays <= 0) return change
+      const nowSeconds = Math.floor(this.deps.clock.nowMs() / 1000)
+      return { ...change, expiresAtSeconds: nowSeconds + this.deps.retentionDays * 86_400 }
+    }
+    const wasFinished = isTerminalInstanceStatus(this.record.status) || this.record.expiresAtSeconds !== undefined
+    return wasFinished ? { ...change, expiresAtSeconds: null } : change
   }
 
   get stored(): boolean {
@@ -154,10 +261,9 @@ export class LeaseSession implements PassSession {
       return { eventSeq: this.record.eventSeq }
     }
     const owed = this.#dueOwed && change.dueAtMs === undefined
-    const result = await this.deps.store.writeUnderLease(
-      this.lease,
-      owed ? { ...change, dueAtMs: this.lease.untilMs } : change,
-    )
+    const { sent, delta } = this.#sized(owed ? { ...change, dueAtMs: this.lease.untilMs } : change)
+    const result = await this.deps.store.writeUnderLease(this.lease, sent)
+    this.#landed(change, delta)
     this.#dueOwed = false
     this.writes += 1
     return result
@@ -198,7 +304,9 @@ export class LeaseSession implements PassSession {
     if (!this.#stored) {
       await this.#create(final, final)
     } else {
-      const { eventSeq } = await store.writeUnderLease(this.lease, final)
+      const { sent, delta } = this.#sized(final, release.status)
+      const { eventSeq } = await store.writeUnderLease(this.lease, sent)
+      this.#landed(final, delta)
       this.writes += 1
       eventArrived = eventSeq !== this.record.eventSeq && !terminal && parked === undefined
     }
@@ -241,7 +349,8 @@ export class LeaseSession implements PassSession {
   /** Stores the unborn instance with `change` applied; with `final`, released (not leased) as that change says. */
   async #create(change: InstanceChange, final: InstanceChange | undefined): Promise<void> {
     const hooks = this.#unborn as UnbornHooks
-    const record = applyChange(this.record, change)
+    const record = applyChange(this.record, this.#retained(change))
+    record.storedBytes = instanceStoredBytes(record)
     if (final) {
       await hooks.put(record)
     } else {
@@ -250,6 +359,8 @@ export class LeaseSession implements PassSession {
       await hooks.put(record, this.lease)
     }
     this.#stored = true
+    this.#sizes = new StoredSizes(record)
+    this.#nodes = { ...record.nodes }
     this.writes += 1
     await hooks.onStored()
   }
@@ -270,6 +381,12 @@ export const applyChange = (record: InstanceRecord, change: InstanceChange): Ins
   else if (change.farWakeAtMs !== undefined) next.farWakeAtMs = change.farWakeAtMs
   if (change.failure === null) delete next.failure
   else if (change.failure !== undefined) next.failure = change.failure
+  if (change.priorInputs === null) delete next.priorInputs
+  else if (change.priorInputs !== undefined) next.priorInputs = structuredClone(change.priorInputs)
+  if (change.bytesDelta !== undefined)
+    next.storedBytes = (next.storedBytes ?? change.bytesBase ?? 0) + change.bytesDelta
+  if (change.expiresAtSeconds === null) delete next.expiresAtSeconds
+  else if (change.expiresAtSeconds !== undefined) next.expiresAtSeconds = change.expiresAtSeconds
   if (change.release) {
     delete next.leaseOwner
     delete next.leaseUntilMs

@@ -26,6 +26,10 @@ export const successorView = (instance: InstanceRecord, nodeId: string): JsonObj
   return view
 }
 
+/** The input a node runs with: the instance's, or the earlier one a restart replaced (stored once, by reference). */
+export const nodeInput = (instance: InstanceRecord, record: NodeRecord | undefined): JsonObject =>
+  (record?.inputRef !== undefined ? instance.priorInputs?.[record.inputRef] : undefined) ?? instance.input
+
 export const derivedPreNodeContext = (
   definition: WorkflowDefinition,
   instance: InstanceRecord,
@@ -47,7 +51,7 @@ export const assembleContext = (
     [CONTEXT_KEYS.preNodeContext]: cloneJson(
       record?.preNodeContext ?? (nodeId === ROOT_NODE_ID ? {} : derivedPreNodeContext(definition, instance, nodeId)),
     ),
-    [CONTEXT_KEYS.workflowContext]: cloneJson(record?.workflowContext ?? instance.input),
+    [CONTEXT_KEYS.workflowContext]: cloneJson(record?.workflowContext ?? nodeInput(instance, record)),
   }
   const event = instance.events[nodeId]
   if (event && nodeId !== END_NODE_ID) context[CONTEXT_KEYS.nodeEvent] = nodeEventView(event)
@@ -74,7 +78,7 @@ export const splitContext = (
   }
   const split: Pick<NodeRecord, 'output' | 'workflowContext' | 'preNodeContext'> = { output }
   const workflowContext = context[CONTEXT_KEYS.workflowContext]
-  if (!jsonEquals(workflowContext, instance.input)) {
+  if (!jsonEquals(workflowContext, nodeInput(instance, instance.nodes[nodeId]))) {
     split.workflowContext = (workflowContext ?? {}) as JsonObject
   }
   const preNodeContext = context[CONTEXT_KEYS.preNodeContext]

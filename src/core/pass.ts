@@ -1,7 +1,8 @@
 import { END_NODE_ID, type NodeDefinition, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
-import { AttemptInterruptedError, PayloadTooLargeError, type ValidationError } from './errors.js'
+import { AttemptInterruptedError, ItemTooLargeError, PayloadTooLargeError, type ValidationError } from './errors.js'
 import { assertJsonValue, isJsonObject, type JsonObject, jsonSizeBytes } from './json.js'
 import type { LeaseTimes } from './lease-sizing.js'
+import type { Limits } from './limits.js'
 import { MetricName, type Metrics } from './metrics.js'
 import { CONTEXT_KEYS, NodeContext } from './node-context.js'
 import { assembleContext, splitContext } from './node-contexts.js'
@@ -12,22 +13,7 @@ import { type InstanceStatus, isTerminalNodeStatus } from './statuses.js'
 import type { InstanceChange, InstanceRecord, Lease, NodeRecord } from './store.js'
 import { classifyWorkerError, errorMessage } from './worker-signals.js'
 
-export interface Limits {
-  /** Largest node context (as JSON) a worker may leave behind. */
-  maxNodeContextBytes: number
-  /** Largest instance input or event content. */
-  maxInputBytes: number
-  /** Budget for the whole stored instance, well below DynamoDB's 400 KB item limit. */
-  maxInstanceBytes: number
-  maxDepth: number
-}
-
-export const DEFAULT_LIMITS: Limits = {
-  maxNodeContextBytes: 64 * 1024,
-  maxInputBytes: 64 * 1024,
-  maxInstanceBytes: 300 * 1024,
-  maxDepth: 24,
-}
+export { DEFAULT_LIMITS, type Limits } from './limits.js'
 
 /** `explicit`: every waiting node runs now. `due`: only nodes whose next attempt, event or deadline is due. */
 export type PassMode = 'explicit' | 'due'
@@ -63,6 +49,8 @@ export interface PassSession {
   readonly lease: Lease
   readonly times: LeaseTimes
   write(change: InstanceChange): Promise<{ eventSeq: number }>
+  /** What the instance would store with `nodes` replaced, as far as the lease holder knows. */
+  storedBytesWith(nodes: Readonly<Record<string, NodeRecord>>): number
 }
 
 /** Where a pass ended: the state, what is not yet stored, and when the instance next needs attention. */
@@ -72,6 +60,12 @@ export interface PassOutcome {
   change: InstanceChange
   dueAtMs: number | null
   executed: string[]
+  /**
+   * When the store refuses to store `change` for its size (ItemTooLargeError): the outcome rebuilt from the state
+   * before the outcomes in that change, with the node whose outcome grew the item the most failed for good and the
+   * instance failed; undefined when no outcome of a node can be blamed.
+   */
+  afterRefusal(error: ItemTooLargeError): PassOutcome | undefined
 }
 
 type StepOutcome = { nodeId: string; step: 'run' | 'check'; context: JsonObject; error?: unknown; failed: boolean }
@@ -88,10 +82,11 @@ export const runPass = async (
   session: PassSession,
   mode: PassMode,
   /** Changes already made to `initial` under this lease that the pass must store with its first write. */
-  pending?: { nodes: readonly string[]; status: boolean; input?: boolean; failure?: boolean },
+  pending?: { nodes: readonly string[]; status: boolean; input?: boolean; failure?: boolean; priorInputs?: boolean },
 ): Promise<PassOutcome> => {
   const pass = new Pass(deps, definition, initial, session, mode)
   pass.markDirty(pending?.nodes ?? [], pending?.status ?? false, pending?.input ?? false, pending?.failure ?? false)
+  if (pending?.priorInputs) pass.markPriorInputsDirty()
   return pass.run()
 }
 
@@ -103,9 +98,14 @@ class Pass {
   readonly #checkNext = new Set<string>()
   readonly #dirtyNodes = new Set<string>()
   readonly #abort = new AbortController()
+  /** The state as the last successful write left it stored (as read, before the first write). */
+  readonly #base: InstanceRecord
+  /** Nodes whose worker outcome was applied since the last successful write, and its step. */
+  readonly #outcomesSinceWrite = new Map<string, 'run' | 'check'>()
   #dirtyStatus = false
   #dirtyInput = false
   #dirtyFailure = false
+  #dirtyPriorInputs = false
 
   constructor(
     readonly deps: PassDeps,
@@ -115,6 +115,11 @@ class Pass {
     readonly mode: PassMode,
   ) {
     this.#state = structuredClone(initial)
+    this.#base = structuredClone(initial)
+  }
+
+  markPriorInputsDirty(): void {
+    this.#dirtyPriorInputs = true
   }
 
   markDirty(nodes: readonly string[], status: boolean, input: boolean, failure: boolean): void {
@@ -148,7 +153,10 @@ class Pass {
       for (;;) {
         const launches = this.#advance()
         // Every attempt is durable as started before its worker is called; the outcomes that led to it go along.
-        if (launches.length || (this.#dirty() && this.#inFlight.size > 0)) await this.#flush()
+        if (launches.length || (this.#dirty() && this.#inFlight.size > 0)) {
+          // A refused write is rebuilt without the outcome that made it too large; what was to launch is dropped.
+          if (!(await this.#flushOrRecover())) continue
+        }
         for (const launch of launches) this.#launch(launch.nodeId, launch.step)
         if (this.#inFlight.size === 0) break
         const first = await Promise.race([...[...this.#inFlight.values()].map((entry) => entry.promise), aborted])
@@ -172,7 +180,79 @@ class Pass {
   #cancelTimer: () => void = () => {}
 
   #outcome(dueAtMs: number | null): PassOutcome {
-    return { state: this.#state, change: this.#pendingChange(), dueAtMs, executed: this.#finished }
+    return {
+      state: this.#state,
+      change: this.#pendingChange(),
+      dueAtMs,
+      executed: this.#finished,
+      afterRefusal: (error) => (this.#recover(error) ? this.#outcome(this.#computeDue()) : undefined),
+    }
+  }
+
+  /**
+   * The store refused the pending change for its size. Retrying it would be refused again, and rerunning the node
+   * would produce the same outcome: every node is put back as last stored, and the node whose outcome since then
+   * is the largest fails for good, with the reason in `system.last_error` and the context it started with; the
+   * other outcomes since then are dropped with the instance failed. False when no outcome can be blamed.
+   */
+  #recover(error: ItemTooLargeError): boolean {
+    const state = this.#state
+    let culprit: string | undefined
+    let largest = -1
+    for (const id of this.#outcomesSinceWrite.keys()) {
+      const size = jsonSizeBytes(state.nodes[id])
+      if (size > largest) {
+        largest = size
+        culprit = id
+      }
+    }
+    if (culprit === undefined) return false
+    const step = this.#outcomesSinceWrite.get(culprit) as 'run' | 'check'
+    for (const id of [...this.#dirtyNodes]) {
+      const stored = this.#base.nodes[id]
+      if (stored) {
+        state.nodes[id] = structuredClone(stored)
+      } else {
+        delete state.nodes[id]
+        this.#dirtyNodes.delete(id)
+      }
+    }
+    for (const id of this.#outcomesSinceWrite.keys()) delete state.nodes[id]?.attemptStarted
+    this.#outcomesSinceWrite.clear()
+    this.#checkNext.clear()
+    state.status = this.#base.status === 'init' ? 'running' : this.#base.status
+    if (this.#base.failure) state.failure = structuredClone(this.#base.failure)
+    else delete state.failure
+    const endAt = this.#finished.indexOf(END_NODE_ID)
+    if (endAt >= 0) this.#finished.splice(endAt, 1)
+    const node = this.definition.byId.get(culprit) as NodeDefinition
+    const record = state.nodes[culprit] as NodeRecord
+    record.updatedAtMs = this.#now
+    const reason = new ItemTooLargeError(
+      `the outcome of node '${culprit}' (${step}) could not be stored: ${error.refusal || error.message}`,
+      error.refusal,
+      { cause: error },
+    )
+    this.#recordError(node, record, step, reason, true)
+    this.#dirtyStatus = true
+    this.deps.logger.log('error', 'a node outcome was refused by the store for its size; the node failed', {
+      instanceId: state.id,
+      workflowType: state.workflowType,
+      nodeId: culprit,
+      error: error.refusal,
+    })
+    return true
+  }
+
+  /** Flushes the pending change; false when the store refused it for its size and the state was rebuilt. */
+  async #flushOrRecover(): Promise<boolean> {
+    try {
+      await this.#flush()
+      return true
+    } catch (error) {
+      if (!(error instanceof ItemTooLargeError) || !this.#recover(error)) throw error
+      return false
+    }
   }
 
   #setStatus(status: InstanceStatus): void {
@@ -181,7 +261,9 @@ class Pass {
   }
 
   #dirty(): boolean {
-    return this.#dirtyNodes.size > 0 || this.#dirtyStatus || this.#dirtyInput || this.#dirtyFailure
+    return (
+      this.#dirtyNodes.size > 0 || this.#dirtyStatus || this.#dirtyInput || this.#dirtyFailure || this.#dirtyPriorInputs
+    )
   }
 
   #preds(node: NodeDefinition): boolean {
@@ -359,17 +441,19 @@ class Pass {
     const now = this.#now
     this.#dirtyNodes.add(node.id)
     this.#markFinished(node.id)
+    this.#outcomesSinceWrite.set(node.id, outcome.step)
     delete record.attemptStarted
     let error: unknown = outcome.failed ? outcome.error : undefined
-    let context = outcome.context
-    const stored = this.#checkContext(node.id, context)
+    const stored = this.#checkContext(node.id, record, outcome.context)
     if (stored instanceof Error) {
       // The worker's context cannot be stored: keep the context it started with and fail the node for good.
-      context = assembleContext(this.definition, state, node.id, record)
       error = stored
+    } else {
+      record.output = stored.output
+      record.workflowContext = stored.workflowContext as JsonObject
+      record.preNodeContext = stored.preNodeContext as JsonObject
     }
     const hadEvent = state.events[node.id]
-    Object.assign(record, splitContext(this.definition, state, node.id, context))
     if (record.workflowContext === undefined) delete record.workflowContext
     if (record.preNodeContext === undefined) delete record.preNodeContext
     record.updatedAtMs = now
@@ -437,34 +521,48 @@ class Pass {
     this.#wait(node, record, undefined, true)
   }
 
-  /** Validates a worker's context: JSON only, no forbidden keys, within the size budgets. */
-  #checkContext(nodeId: string, context: JsonObject): Error | undefined {
+  /**
+   * Validates a worker's context (JSON only, no forbidden keys) and returns what the node stores of it, within the
+   * size limits: its own output and overrides against the node limit, and the instance with them against the budget.
+   * What the node inherits (the input, its predecessors' outputs, its event) is stored once elsewhere and not counted.
+   */
+  #checkContext(
+    nodeId: string,
+    record: NodeRecord,
+    context: JsonObject,
+  ): Pick<NodeRecord, 'output' | 'workflowContext' | 'preNodeContext'> | Error {
     const limits = this.deps.limits
     try {
       assertJsonValue(context, `nodes.${nodeId}.context`, limits)
     } catch (error) {
       return error as ValidationError
     }
-    const size = jsonSizeBytes(context)
+    const split = splitContext(this.definition, this.#state, nodeId, context)
+    const size = jsonSizeBytes(split)
     if (size > limits.maxNodeContextBytes) {
       return new PayloadTooLargeError(
-        `context of node '${nodeId}' is ${size} bytes, over the limit of ${limits.maxNodeContextBytes}`,
+        `context node '${nodeId}' stores (its output and overrides) is ${size} bytes, over the limit of ${limits.maxNodeContextBytes}`,
         `nodes.${nodeId}.context`,
         size,
         limits.maxNodeContextBytes,
       )
     }
-    const projected = { ...this.#state, nodes: { ...this.#state.nodes, [nodeId]: { output: context } } }
-    const instanceSize = jsonSizeBytes(projected)
+    const projected: NodeRecord = { ...record, ...split }
+    if (split.workflowContext === undefined) delete projected.workflowContext
+    if (split.preNodeContext === undefined) delete projected.preNodeContext
+    const pending: Record<string, NodeRecord> = {}
+    for (const id of this.#dirtyNodes) pending[id] = this.#state.nodes[id] as NodeRecord
+    pending[nodeId] = projected
+    const instanceSize = this.session.storedBytesWith(pending)
     if (instanceSize > limits.maxInstanceBytes) {
       return new PayloadTooLargeError(
-        `instance would be ${instanceSize} bytes after node '${nodeId}', over the budget of ${limits.maxInstanceBytes}`,
+        `instance would store ${instanceSize} bytes after node '${nodeId}', over the budget of ${limits.maxInstanceBytes}`,
         `nodes.${nodeId}.context`,
         instanceSize,
         limits.maxInstanceBytes,
       )
     }
-    return undefined
+    return split
   }
 
   /** Leaves the node waiting with its next attempt time, or fails it when its max wait time is exceeded. */
@@ -560,15 +658,24 @@ class Pass {
     if (this.#dirtyStatus) change.status = state.status
     if (this.#dirtyInput) change.input = state.input
     if (this.#dirtyFailure) change.failure = state.failure ?? null
+    if (this.#dirtyPriorInputs) change.priorInputs = state.priorInputs ?? null
     return change
   }
 
+  /** Writes the pending change; what it stored becomes the base a refused later write is rebuilt from. */
   async #flush(): Promise<void> {
     const change = this.#pendingChange()
+    await this.session.write(change)
+    const base = this.#base
+    for (const id of this.#dirtyNodes) base.nodes[id] = structuredClone(this.#state.nodes[id] as NodeRecord)
+    base.status = this.#state.status
+    if (this.#state.failure) base.failure = structuredClone(this.#state.failure)
+    else delete base.failure
+    this.#outcomesSinceWrite.clear()
     this.#dirtyNodes.clear()
     this.#dirtyStatus = false
     this.#dirtyInput = false
     this.#dirtyFailure = false
-    await this.session.write(change)
+    this.#dirtyPriorInputs = false
   }
 }

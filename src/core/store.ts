@@ -20,6 +20,11 @@ export interface NodeRecord {
   output: JsonObject
   /** Stored only when a worker changed its copy of the instance input. */
   workflowContext?: JsonObject
+  /**
+   * The node ran with an earlier input, replaced by a restart with a new context: the key of that input in the
+   * instance's `priorInputs` (stored once however many nodes ran with it).
+   */
+  inputRef?: string
   /** Stored only when a worker changed its copy of its predecessors' outputs, or they can no longer be derived. */
   preNodeContext?: JsonObject
   /** A restart asked to reset fail count and creation time when the node is re-initialised. */
@@ -90,6 +95,15 @@ export interface InstanceRecord {
   /** When a one-time schedule (beyond the queue's delay limit) was asked to wake the instance. */
   farWakeAtMs?: number
   failure?: FailureSummary
+  /** Inputs replaced by restarts that completed nodes still ran with, by key (see NodeRecord.inputRef). */
+  priorInputs?: Record<string, JsonObject>
+  /**
+   * What the instance stores, as the engine counts it (see `instanceStoredBytes`), kept by the store: every write
+   * adds the difference it makes, and writes that grow the instance are conditioned on it.
+   */
+  storedBytes?: number
+  /** A finished instance expires then (epoch seconds: the table's TTL attribute); absent while it runs. */
+  expiresAtSeconds?: number
 }
 
 export interface Lease {
@@ -104,6 +118,12 @@ export interface InstanceChange {
   updatedAtMs: number
   /** Node records to store whole (replacing what is there). */
   nodes?: Record<string, NodeRecord>
+  /**
+   * Every node record of the instance, `nodes` included: set by the lease holder when `nodes` holds too many to be
+   * written one by one within a store's request limits (DynamoDB's 4 KB update expression), so the map is written
+   * whole instead.
+   */
+  allNodes?: Record<string, NodeRecord>
   status?: InstanceStatus
   input?: JsonObject
   /** undefined: leave as is; null: not due; a number: due at that time. */
@@ -115,6 +135,33 @@ export interface InstanceChange {
   /** undefined: leave as is; null: remove. */
   farWakeAtMs?: number | null
   failure?: FailureSummary | null
+  /** Replaces the whole map of prior inputs; null removes it. */
+  priorInputs?: Record<string, JsonObject> | null
+  /** undefined: leave as is; null: remove (a restarted instance); a value: expire the item then (epoch seconds). */
+  expiresAtSeconds?: number | null
+  /** Added to the stored bytes (computed by the lease holder, the only writer of what it changes). */
+  bytesDelta?: number
+  /** The total before this change, as the holder counts it: where an item without a total starts from. */
+  bytesBase?: number
+  /** With a positive `bytesDelta`: refused (ItemTooLargeError) if the stored bytes would exceed this. */
+  maxBytes?: number
+}
+
+/** How an event write keeps the instance within its budget, exactly under concurrency. */
+export interface EventGuard {
+  /** The event this one replaces, as read (null: none); refused with EventReplacedError if another replaced it. */
+  replaces: NodeEventRecord | null
+  /** What the write adds to the stored bytes (the new event less the one it replaces). */
+  addBytes: number
+  /** The total as the writer read it: where an item stored without a total starts from. */
+  baseBytes: number
+  /** Refused (PayloadTooLargeError) if the stored bytes would exceed this. */
+  maxBytes: number
+}
+
+/** Raised by `putEvent` with a guard when the event it replaces changed since it was read: read again and retry. */
+export class EventReplacedError extends Error {
+  override readonly name = 'EventReplacedError'
 }
 
 export type AcquireResult =
@@ -232,9 +279,10 @@ export interface InstanceStore {
   /**
    * Stores an external event without taking the lease, so an event is never refused because a pass is running.
    * Conditions: instance exists and is not terminal, node not terminal, no newer event stored.
-   * Throws InstanceNotFoundError, IllegalStateError, StaleEventError. Makes the instance due at `nowMs`.
+   * Throws InstanceNotFoundError, IllegalStateError, StaleEventError. Makes the instance due at `nowMs`. With a
+   * guard, the size is checked in the same write (PayloadTooLargeError, EventReplacedError).
    */
-  putEvent(instanceId: string, nodeId: string, event: NodeEventRecord, nowMs: number): Promise<void>
+  putEvent(instanceId: string, nodeId: string, event: NodeEventRecord, nowMs: number, guard?: EventGuard): Promise<void>
   /** Makes the instance due at `dueAtMs` unless it is terminal (no lease needed: it only ever moves work earlier). */
   markDue(instanceId: string, dueAtMs: number): Promise<void>
   /** Removes the due time of a terminal instance that nobody holds (left by an operation that died). */

@@ -71,6 +71,8 @@ export const runtimeEnvSchema = z.object({
   POWERTOOLS_SERVICE_NAME: z.string().min(1).default('tickflow'),
   /** The CloudWatch namespace of the EMF metrics. */
   POWERTOOLS_METRICS_NAMESPACE: z.string().min(1).default('tickflow'),
+  /** Days a finished instance is kept before the table's TTL deletes it; 0 keeps finished instances. */
+  RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
 })
 
 export type RuntimeEnv = z.infer<typeof runtimeEnvSchema>

@@ -3,14 +3,18 @@ import type { NormalisedConfig } from '../../src/core/definition.js'
 import {
   IllegalStateError,
   InstanceNotFoundError,
+  ItemTooLargeError,
   LeaseLostError,
   LockConflictError,
+  PayloadTooLargeError,
   StaleEventError,
   ValidationError,
 } from '../../src/core/errors.js'
+import { instanceStoredBytes } from '../../src/core/limits.js'
 import type { InstanceStatus, StoredNodeStatus } from '../../src/core/statuses.js'
 import {
   type CountQuery,
+  EventReplacedError,
   InstanceExistsError,
   type InstanceRecord,
   type InstanceStore,
@@ -260,7 +264,8 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
 
         await store.createInstance(record)
 
-        expect(await store.getInstance('full')).toStrictEqual(record)
+        // Plus what it stores, as the engine counts it: the start of the running total every write adds to.
+        expect(await store.getInstance('full')).toStrictEqual({ ...record, storedBytes: instanceStoredBytes(record) })
       })
 
       it('returns a minimal record without inventing optional fields', async () => {
@@ -268,7 +273,10 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
 
         await store.createInstance(record)
 
-        expect(await store.getInstance('minimal')).toStrictEqual(record)
+        expect(await store.getInstance('minimal')).toStrictEqual({
+          ...record,
+          storedBytes: instanceStoredBytes(record),
+        })
       })
 
       it('returns undefined for an id that was never created', async () => {
@@ -282,8 +290,9 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
         const error = await rejectionOf(store.createInstance(anInstance('dup', { input: { n: 2 } })))
 
         expect(error).toBeInstanceOf(InstanceExistsError)
-        expect((error as InstanceExistsError).existing).toStrictEqual(first)
-        expect(await store.getInstance('dup')).toStrictEqual(first)
+        const stored = { ...first, storedBytes: instanceStoredBytes(first) }
+        expect((error as InstanceExistsError).existing).toStrictEqual(stored)
+        expect(await store.getInstance('dup')).toStrictEqual(stored)
       })
 
       it('creates the instance already leased when given a lease', async () => {
@@ -611,6 +620,60 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
 
         await expect(store.writeUnderLease(lease, { updatedAtMs: T0 })).rejects.toBeInstanceOf(LeaseLostError)
         expect(await store.getInstance('ghost')).toBeUndefined()
+      })
+
+      it('keeps the stored bytes by every write, and refuses one that grows past maxBytes in its own condition', async () => {
+        await store.createInstance(anInstance('sized'))
+        const start = (await store.getInstance('sized'))?.storedBytes as number
+        const lease = await acquired(store, 'sized', 'runner', T0)
+        await store.putEvent('sized', 'a', anEvent(1), T0, {
+          replaces: null,
+          addBytes: 100,
+          baseBytes: start,
+          maxBytes: start + 150,
+        })
+
+        const refused = await rejectionOf(
+          store.writeUnderLease(lease, { updatedAtMs: T0 + 1, bytesDelta: 60, maxBytes: start + 150 }),
+        )
+        await store.writeUnderLease(lease, { updatedAtMs: T0 + 2, bytesDelta: 40, maxBytes: start + 150 })
+
+        expect(refused).toBeInstanceOf(ItemTooLargeError)
+        expect((await store.getInstance('sized'))?.storedBytes).toBe(start + 140)
+      })
+
+      it('refuses a guarded event over the budget, or when the event it replaces changed', async () => {
+        await store.createInstance(anInstance('guarded'))
+        const start = (await store.getInstance('guarded'))?.storedBytes as number
+        await store.putEvent('guarded', 'a', anEvent(1), T0, {
+          replaces: null,
+          addBytes: 10,
+          baseBytes: start,
+          maxBytes: start + 100,
+        })
+
+        const over = await rejectionOf(
+          store.putEvent('guarded', 'b', anEvent(1), T0, {
+            replaces: null,
+            addBytes: 91,
+            baseBytes: start,
+            maxBytes: start + 100,
+          }),
+        )
+        const raced = await rejectionOf(
+          store.putEvent('guarded', 'a', anEvent(2), T0, {
+            replaces: null,
+            addBytes: 1,
+            baseBytes: start,
+            maxBytes: start + 100,
+          }),
+        )
+
+        expect(over).toBeInstanceOf(PayloadTooLargeError)
+        expect(raced).toBeInstanceOf(EventReplacedError)
+        const stored = await store.getInstance('guarded')
+        expect(stored?.storedBytes).toBe(start + 10)
+        expect(Object.keys(stored?.events ?? {})).toEqual(['a'])
       })
 
       it('returns the current event counter, including events stored during the lease', async () => {

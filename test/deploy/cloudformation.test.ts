@@ -4,7 +4,7 @@ import { dirname, isAbsolute, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { INDEX } from '../../src/adapters/dynamodb/keys.js'
-import { tableDefinition } from '../../src/adapters/dynamodb/table.js'
+import { tableDefinition, timeToLiveSpecification } from '../../src/adapters/dynamodb/table.js'
 import { apiEnvSchema, runtimeEnvSchema } from '../../src/schemas/env.js'
 import {
   arnOf,
@@ -634,7 +634,7 @@ describe('the table', () => {
       (expected.GlobalSecondaryIndexes ?? []).map((gsi) => gsi.IndexName).sort(),
     )
     expect(table.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true })
-    expect(table.TimeToLiveSpecification).toBeUndefined()
+    expect(table.TimeToLiveSpecification).toEqual(timeToLiveSpecification)
     expect(typeof table.DeletionProtectionEnabled).toBe('boolean')
   })
 })

@@ -2,7 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb'
 import { afterAll, describe, expect, it } from 'vitest'
 import { DynamoDbStore, translateAwsError } from '../../src/adapters/dynamodb/dynamodb-store.js'
-import { StoreError } from '../../src/core/errors.js'
+import { ItemTooLargeError, StoreError } from '../../src/core/errors.js'
 import type { InstanceStatus } from '../../src/core/statuses.js'
 import type { InstanceRecord } from '../../src/core/store.js'
 import { allPages, describeStoreContract } from '../contract/store-contract.js'
@@ -122,7 +122,7 @@ describe('translateAwsError', () => {
     { source: 'an unknown 503', error: awsError('SomethingNew', 503) },
     { source: 'the SDK retryable marker', error: awsError('SomethingNew', 400, { $retryable: {} }) },
   ])('treats an error as retryable from $source', ({ error }) => {
-    expect(translateAwsError(error, 'getInstance', 'tbl').retryable).toBe(true)
+    expect((translateAwsError(error, 'getInstance', 'tbl') as StoreError).retryable).toBe(true)
   })
 
   it.each(['ValidationException', 'AccessDeniedException', 'ItemCollectionSizeLimitExceededException'])(
@@ -133,6 +133,21 @@ describe('translateAwsError', () => {
       expect(error).toMatchObject({ retryable: false, code: 'STORE_ERROR', httpStatus: 500 })
     },
   )
+
+  it.each([
+    'Item size has exceeded the maximum allowed size',
+    'Item size to update has exceeded the maximum allowed size',
+    'Invalid UpdateExpression: Expression size has exceeded the maximum allowed size; expression size: 4115',
+  ])('maps the size refusal "%s" to a 413 PAYLOAD_TOO_LARGE, never a StoreError', (message) => {
+    const cause = Object.assign(awsError('ValidationException'), { message })
+
+    const error = translateAwsError(cause, 'writeUnderLease', 'tbl')
+
+    expect(error).toBeInstanceOf(ItemTooLargeError)
+    expect(error).not.toBeInstanceOf(StoreError)
+    expect(error).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', httpStatus: 413, details: { refusal: message } })
+    expect(error.cause).toBe(cause)
+  })
 
   it('maps ResourceNotFoundException to TABLE_NOT_FOUND naming the table', () => {
     const error = translateAwsError(awsError('ResourceNotFoundException'), 'getInstance', 'orders-table')

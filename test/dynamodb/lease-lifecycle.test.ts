@@ -644,8 +644,13 @@ describe('a busy instance', () => {
 })
 
 describe('a worker that never returns', () => {
-  /** Lets the pass reach its worker (a few DynamoDB round trips) before the test moves the clock. */
-  const settle = () => new Promise((resolve) => setTimeout(resolve, 150))
+  /** Waits (a bounded while) until the pass has reached its worker, a few DynamoDB round trips away. */
+  const reached = async (calls: () => number, expected: number): Promise<void> => {
+    for (let waited = 0; calls() < expected && waited < 10_000; waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    expect(calls()).toBe(expected)
+  }
 
   it('is aborted through ctx.signal before its lease ends, and counted as a failed attempt each time', async () => {
     const clock = new TimerClock()
@@ -659,7 +664,7 @@ describe('a worker that never returns', () => {
       },
     })
     const creating = engine.create({ workflowType: 'hangs' })
-    await settle()
+    await reached(() => signals.length, 1)
     const during = await read((await engine.list({ workflowType: 'hangs' })).items[0]?.id as string)
     // The attempt is stored as started before the worker was called.
     expect(during.nodes.a?.attemptStarted).toMatchObject({ step: 'run', atMs: clock.nowMs(), fence: 1 })
@@ -678,7 +683,7 @@ describe('a worker that never returns', () => {
 
     clock.ms = record.dueAtMs as number
     const second = engine.runWorkflow(first.instanceId, { mode: 'due' })
-    await settle()
+    await reached(() => signals.length, 2)
     clock.advanceMs(LEASE_MS)
     expect((await second).status).toBe('failed')
     record = await read(first.instanceId)
@@ -700,7 +705,7 @@ describe('a worker that never returns', () => {
       },
     })
     const creating = engine.create({ workflowType: 'hangs-deadline' })
-    await settle()
+    await reached(() => calls, 1)
     clock.advanceMs(LEASE_MS)
     const { instanceId } = await creating
     const waiting = await read(instanceId)

@@ -23,6 +23,7 @@ import {
   writeUnderLeaseParams,
 } from '../../src/adapters/dynamodb/params.js'
 import { StoreError } from '../../src/core/errors.js'
+import { instanceStoredBytes } from '../../src/core/limits.js'
 import type { InstanceChange, InstanceRecord, Lease, NodeRecord } from '../../src/core/store.js'
 import { aNode, anInstance, T0 } from '../support/records.js'
 
@@ -126,6 +127,36 @@ describe('writeUnderLeaseParams', () => {
     expect(params.Key).toEqual(instanceKey('wf-1'))
     expect(params.ConditionExpression).toBe('leaseOwner = :owner AND fence = :fence')
     expect(params.ExpressionAttributeValues).toMatchObject({ ':owner': 'runner-a', ':fence': 7 })
+  })
+
+  it('adds its bytes difference, and conditions a growing write on the room left in the budget', () => {
+    const grows = update({ bytesDelta: 300, bytesBase: 500, maxBytes: 1000 })
+    const shrinks = update({ bytesDelta: -300, bytesBase: 500, maxBytes: 1000 })
+    const adds = 'bytes = if_not_exists(bytes, :bytesBase) + :bytes'
+
+    expect(grows.UpdateExpression).toContain(`SET updatedAtMs = :ua, ${adds}`)
+    expect(grows.ConditionExpression).toContain('bytes <= :room')
+    expect(grows.ExpressionAttributeValues).toMatchObject({ ':bytes': 300, ':bytesBase': 500, ':room': 700 })
+    expect(grows.ReturnValuesOnConditionCheckFailure).toBe('ALL_OLD')
+    expect(shrinks.UpdateExpression).toContain(adds)
+    expect(shrinks.ConditionExpression).toBe('leaseOwner = :owner AND fence = :fence')
+  })
+
+  it('sets or removes the TTL attribute', () => {
+    expect(actions(update({ expiresAtSeconds: 1_800_000_000 }).UpdateExpression).SET).toContain(
+      'expiresAt = :expiresAt',
+    )
+    expect(actions(update({ expiresAtSeconds: null }).UpdateExpression).REMOVE).toEqual(['expiresAt'])
+  })
+
+  it('writes the whole node map when given it, instead of one path per node', () => {
+    const node = aNode({ status: 'canceled' })
+    const allNodes = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`node_${i}`, node]))
+    const params = update({ nodes: allNodes, allNodes })
+
+    expect(actions(params.UpdateExpression).SET).toContain('nodes = :nodes')
+    expect(params.UpdateExpression?.length).toBeLessThan(300)
+    expect(Object.keys(params.ExpressionAttributeValues?.[':nodes'] as object)).toHaveLength(200)
   })
 
   it('always reads back the event counter without changing it', () => {
@@ -400,7 +431,7 @@ describe('item codec', () => {
       }),
     },
   ])('reads back $shape exactly as it was written', ({ record }) => {
-    expect(recordFromItem(recordToItem(record))).toStrictEqual(record)
+    expect(recordFromItem(recordToItem(record))).toStrictEqual({ ...record, storedBytes: instanceStoredBytes(record) })
   })
 
   it('leaves default values out of a stored node', () => {

@@ -22,6 +22,7 @@ describe('the environment of a function', () => {
       TRACING: 'off',
       POWERTOOLS_SERVICE_NAME: 'tickflow',
       POWERTOOLS_METRICS_NAMESPACE: 'tickflow',
+      RETENTION_DAYS: 30,
     })
   })
 })

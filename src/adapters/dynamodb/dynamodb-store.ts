@@ -12,13 +12,14 @@ import { z } from 'zod'
 import type { NormalisedConfig } from '../../core/definition.js'
 import {
   InstanceNotFoundError,
+  ItemTooLargeError,
   LeaseLostError,
   LockConflictError,
   StaleEventError,
   type StoreError,
   ValidationError,
 } from '../../core/errors.js'
-import { eventRefusal, isSameEvent } from '../../core/event-rules.js'
+import { eventRefusal, guardRefusal, isSameEvent } from '../../core/event-rules.js'
 import { isTerminalInstanceStatus } from '../../core/statuses.js'
 import {
   type AcquireOptions,
@@ -26,6 +27,7 @@ import {
   type CountQuery,
   type CountResult,
   type DuePage,
+  type EventGuard,
   type InstanceChange,
   InstanceExistsError,
   type InstanceRecord,
@@ -37,7 +39,7 @@ import {
   type ListQuery,
   type NodeEventRecord,
 } from '../../core/store.js'
-import { classifyAwsError } from '../aws-errors.js'
+import { classifyDynamoDbError } from '../aws-errors.js'
 import { recordFromItem, recordToItem } from './item-codec.js'
 import { createdKey, DUE_SHARDS, definitionKey, INDEX, instanceKey } from './keys.js'
 import {
@@ -71,9 +73,21 @@ const isConditionFailure = (error: unknown): error is AwsError =>
 const oldItem = (error: AwsError): Record<string, unknown> | undefined =>
   error.Item ? unmarshall(error.Item) : undefined
 
-/** Turns an AWS SDK error into the engine's StoreError (see classifyAwsError); callers never see SDK types. */
-export const translateAwsError = (error: unknown, operation: string, tableName: string): StoreError =>
-  classifyAwsError(error, { service: 'dynamodb', operation, resource: tableName })
+/**
+ * Turns an AWS SDK error into the engine's StoreError, or ItemTooLargeError for DynamoDB's size refusals (see
+ * classifyDynamoDbError); callers never see SDK types.
+ */
+export const translateAwsError = (
+  error: unknown,
+  operation: string,
+  tableName: string,
+): StoreError | ItemTooLargeError => classifyDynamoDbError(error, { operation, resource: tableName })
+
+const budgetRefusal = (bytes: number, maxBytes: number): ItemTooLargeError =>
+  new ItemTooLargeError(
+    `the instance would store ${bytes} bytes, over its budget of ${maxBytes}`,
+    `instance budget of ${maxBytes} bytes exceeded`,
+  )
 
 /** Exactly the created keys this store issues (ASCII), so a forged cursor cannot turn a key range inside out. */
 const cursorSchema = z.object({
@@ -205,10 +219,15 @@ export class DynamoDbStore implements InstanceStore {
       return { eventSeq: Number(result.Attributes?.evSeq ?? 0) }
     } catch (error) {
       if (!isConditionFailure(error)) throw error
-      const old = change.release ? oldItem(error) : undefined
+      const old = oldItem(error)
       // Released under our own fence: only this write does that, so an earlier attempt of it landed.
-      if (old && Number(old.fence) === lease.fence && old.leaseOwner === undefined) {
+      if (change.release && old && Number(old.fence) === lease.fence && old.leaseOwner === undefined) {
         return { eventSeq: Number(old.evSeq ?? 0) }
+      }
+      // Still our lease: the budget condition refused it (events stored since took the room).
+      if (old && Number(old.fence) === lease.fence && old.leaseOwner === lease.owner) {
+        const stored = Number(old.bytes ?? 0)
+        throw budgetRefusal(stored + (change.bytesDelta ?? 0), change.maxBytes ?? 0)
       }
       throw new LeaseLostError(lease.instanceId, lease.fence)
     }
@@ -224,10 +243,16 @@ export class DynamoDbStore implements InstanceStore {
     }
   }
 
-  async putEvent(instanceId: string, nodeId: string, event: NodeEventRecord, nowMs: number): Promise<void> {
+  async putEvent(
+    instanceId: string,
+    nodeId: string,
+    event: NodeEventRecord,
+    nowMs: number,
+    guard?: EventGuard,
+  ): Promise<void> {
     try {
       await this.#send('putEvent', () =>
-        this.#doc.send(new UpdateCommand(putEventParams(this.tableName, instanceId, nodeId, event, nowMs))),
+        this.#doc.send(new UpdateCommand(putEventParams(this.tableName, instanceId, nodeId, event, nowMs, guard))),
       )
     } catch (error) {
       if (!isConditionFailure(error)) throw error
@@ -236,7 +261,10 @@ export class DynamoDbStore implements InstanceStore {
       const record = recordFromItem(item)
       // Our own write, retried by the SDK after its answer was lost, and since acted on by a pass.
       if (isSameEvent(record.events[nodeId], event)) return
-      throw eventRefusal(record, nodeId, event) ?? new StaleEventError(instanceId, nodeId, event.eventTs, event.eventTs)
+      const refusal = eventRefusal(record, nodeId, event)
+      if (refusal) throw refusal
+      if (guard) throw guardRefusal(record, nodeId, guard)
+      throw new StaleEventError(instanceId, nodeId, event.eventTs, event.eventTs)
     }
   }
 

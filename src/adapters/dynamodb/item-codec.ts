@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { StoreError } from '../../core/errors.js'
 import type { JsonObject, JsonValue } from '../../core/json.js'
+import { instanceStoredBytes } from '../../core/limits.js'
 import type { FailureSummary, InstanceRecord, NodeEventRecord, NodeRecord } from '../../core/store.js'
 import { createdKey, dueShardFor, instanceKey } from './keys.js'
 
@@ -25,6 +26,8 @@ const storedNodeSchema = z.object({
   wc: jsonText.optional(),
   pc: jsonText.optional(),
   rr: z.boolean().optional(),
+  /** Key of the prior input (in `pin`) the node ran with. */
+  ir: z.string().optional(),
   /** Worker calls started. */
   c: z.number().int().optional(),
   /** The attempt in flight: step, start time, fence. */
@@ -63,6 +66,12 @@ export const instanceItemSchema = z.object({
   farWakeAtMs: z.number().optional(),
   /** The failure summary as JSON text: node, reason, time. */
   failure: jsonText.optional(),
+  /** Inputs replaced by restarts that completed nodes ran with, as JSON text of a map key → input. */
+  pin: jsonText.optional(),
+  /** What the instance stores as the engine counts it; every write adds its difference (see limits.ts). */
+  bytes: z.number().optional(),
+  /** The table's TTL attribute: a finished instance is deleted after this time (epoch seconds). */
+  expiresAt: z.number().optional(),
 })
 export type InstanceItem = z.infer<typeof instanceItemSchema>
 
@@ -81,6 +90,7 @@ export const nodeToItem = (node: NodeRecord): StoredNode => {
   if (node.workflowContext !== undefined) item.wc = JSON.stringify(node.workflowContext)
   if (node.preNodeContext !== undefined) item.pc = JSON.stringify(node.preNodeContext)
   if (node.resetOnRestart) item.rr = true
+  if (node.inputRef !== undefined) item.ir = node.inputRef
   if (node.calls) item.c = node.calls
   if (node.attemptStarted) {
     item.as = { s: node.attemptStarted.step, ms: node.attemptStarted.atMs, f: node.attemptStarted.fence }
@@ -103,6 +113,7 @@ const nodeFromItem = (item: StoredNode): NodeRecord => {
   if (item.wc !== undefined) node.workflowContext = parseJson(item.wc, {}) as JsonObject
   if (item.pc !== undefined) node.preNodeContext = parseJson(item.pc, {}) as JsonObject
   if (item.rr) node.resetOnRestart = true
+  if (item.ir !== undefined) node.inputRef = item.ir
   if (item.c) node.calls = item.c
   if (item.as) node.attemptStarted = { step: item.as.s, atMs: item.as.ms, fence: item.as.f }
   return node
@@ -152,6 +163,9 @@ export const recordToItem = (record: InstanceRecord): InstanceItem => {
   }
   if (record.farWakeAtMs !== undefined) item.farWakeAtMs = record.farWakeAtMs
   if (record.failure !== undefined) item.failure = failureToItem(record.failure)
+  if (record.priorInputs !== undefined) item.pin = JSON.stringify(record.priorInputs)
+  item.bytes = record.storedBytes ?? instanceStoredBytes(record)
+  if (record.expiresAtSeconds !== undefined) item.expiresAt = record.expiresAtSeconds
   return item
 }
 
@@ -194,5 +208,8 @@ export const recordFromItem = (raw: unknown): InstanceRecord => {
   }
   if (item.farWakeAtMs !== undefined) record.farWakeAtMs = item.farWakeAtMs
   if (item.failure !== undefined) record.failure = JSON.parse(item.failure) as FailureSummary
+  if (item.pin !== undefined) record.priorInputs = JSON.parse(item.pin) as Record<string, JsonObject>
+  if (item.bytes !== undefined) record.storedBytes = item.bytes
+  if (item.expiresAt !== undefined) record.expiresAtSeconds = item.expiresAt
   return record
 }

@@ -6,6 +6,9 @@ export const INDEX = {
   due: 'due',
 } as const
 
+/** The table's TTL attribute (epoch seconds), set on finished instances: see `timeToLiveSpecification`. */
+export const TTL_ATTRIBUTE = 'expiresAt'
+
 /** Number of partitions of the due index; the tick queries each one. Fixed: changing it needs a migration. */
 export const DUE_SHARDS = 8
 

@@ -1,8 +1,15 @@
 import type { PutCommandInput, QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
 import type { InstanceStatus } from '../../core/statuses.js'
-import type { AcquireOptions, CountQuery, InstanceChange, Lease, NodeEventRecord } from '../../core/store.js'
+import type {
+  AcquireOptions,
+  CountQuery,
+  EventGuard,
+  InstanceChange,
+  Lease,
+  NodeEventRecord,
+} from '../../core/store.js'
 import { eventToItem, failureToItem, type InstanceItem, nodeToItem } from './item-codec.js'
-import { createdKeyBounds, dueShardFor, INDEX, instanceKey } from './keys.js'
+import { createdKeyBounds, dueShardFor, INDEX, instanceKey, TTL_ATTRIBUTE } from './keys.js'
 
 /** Pure builders of DynamoDB request parameters: testable without a server. */
 
@@ -89,11 +96,17 @@ export const writeUnderLeaseParams = (tableName: string, lease: Lease, change: I
   const values: Record<string, unknown> = { ':owner': lease.owner, ':fence': lease.fence, ':ua': change.updatedAtMs }
   const set = ['updatedAtMs = :ua']
   const remove: string[] = []
-  Object.entries(change.nodes ?? {}).forEach(([nodeId, node], index) => {
-    names[`#n${index}`] = nodeId
-    values[`:n${index}`] = nodeToItem(node)
-    set.push(`nodes.#n${index} = :n${index}`)
-  })
+  if (change.allNodes !== undefined) {
+    // Too many nodes to name one by one within the update expression's 4 KB: the map is written whole.
+    values[':nodes'] = Object.fromEntries(Object.entries(change.allNodes).map(([id, node]) => [id, nodeToItem(node)]))
+    set.push('nodes = :nodes')
+  } else {
+    Object.entries(change.nodes ?? {}).forEach(([nodeId, node], index) => {
+      names[`#n${index}`] = nodeId
+      values[`:n${index}`] = nodeToItem(node)
+      set.push(`nodes.#n${index} = :n${index}`)
+    })
+  }
   if (change.status !== undefined) {
     names['#status'] = 'status'
     values[':status'] = change.status
@@ -133,17 +146,43 @@ export const writeUnderLeaseParams = (tableName: string, lease: Lease, change: I
     values[':failure'] = failureToItem(change.failure)
     set.push('failure = :failure')
   }
+  if (change.priorInputs === null) {
+    remove.push('pin')
+  } else if (change.priorInputs !== undefined) {
+    values[':pin'] = JSON.stringify(change.priorInputs)
+    set.push('pin = :pin')
+  }
+  if (change.expiresAtSeconds === null) {
+    remove.push(TTL_ATTRIBUTE)
+  } else if (change.expiresAtSeconds !== undefined) {
+    values[':expiresAt'] = change.expiresAtSeconds
+    set.push(`${TTL_ATTRIBUTE} = :expiresAt`)
+  }
   values[':zero'] = 0
+  const add = ['evSeq :zero']
+  const conditions = ['leaseOwner = :owner AND fence = :fence']
+  if (change.bytesDelta !== undefined && change.bytesDelta !== 0) {
+    // An item stored before the total existed starts from the holder's count of it.
+    values[':bytes'] = change.bytesDelta
+    values[':bytesBase'] = change.bytesBase ?? 0
+    set.push('bytes = if_not_exists(bytes, :bytesBase) + :bytes')
+    // A write that grows the instance is refused in its own condition when events stored since the lease was
+    // taken leave too little room: the size is guarded where it is written.
+    if (change.bytesDelta > 0 && change.maxBytes !== undefined) {
+      values[':room'] = change.maxBytes - change.bytesDelta
+      conditions.push('(attribute_not_exists(bytes) OR bytes <= :room)')
+    }
+  }
   return {
     TableName: tableName,
     Key: instanceKey(lease.instanceId),
-    UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''} ADD evSeq :zero`,
-    ConditionExpression: 'leaseOwner = :owner AND fence = :fence',
+    UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''} ADD ${add.join(', ')}`,
+    ConditionExpression: conditions.join(' AND '),
     ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
     ExpressionAttributeValues: values,
     ReturnValues: 'UPDATED_NEW',
-    // For a release, the old item tells a lost lease from our own write retried after its answer was lost.
-    ...(change.release ? { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const } : {}),
+    // The old item tells a lost lease from our own release retried after its answer was lost, or from the budget.
+    ...(change.release || conditions.length > 1 ? { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const } : {}),
   }
 }
 
@@ -161,27 +200,55 @@ export const putEventParams = (
   nodeId: string,
   event: NodeEventRecord,
   nowMs: number,
-): UpdateCommandInput => ({
-  TableName: tableName,
-  Key: instanceKey(instanceId),
-  UpdateExpression: 'SET events.#node = :event, dueAtMs = :now, dueShard = :shard ADD evSeq :one',
-  ConditionExpression: [
-    'attribute_exists(pk)',
-    NOT_TERMINAL,
-    '(attribute_not_exists(nodes.#node) OR NOT nodes.#node.st IN (:completed, :failed, :canceled))',
-    '(attribute_not_exists(events.#node) OR events.#node.ts <= :ts)',
-  ].join(' AND '),
-  ExpressionAttributeNames: { '#node': nodeId, '#status': 'status' },
-  ExpressionAttributeValues: {
+  guard?: EventGuard,
+): UpdateCommandInput => {
+  const values: Record<string, unknown> = {
     ':event': eventToItem(event),
     ':now': nowMs,
     ':shard': dueShardFor(instanceId),
     ':one': 1,
     ':ts': event.eventTs,
     ...TERMINAL,
-  },
-  ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-})
+  }
+  const conditions = [
+    'attribute_exists(pk)',
+    NOT_TERMINAL,
+    '(attribute_not_exists(nodes.#node) OR NOT nodes.#node.st IN (:completed, :failed, :canceled))',
+    '(attribute_not_exists(events.#node) OR events.#node.ts <= :ts)',
+  ]
+  const add = 'evSeq :one'
+  if (guard) {
+    // Exact under concurrency: the event it replaces is the one its size difference was computed from, and the
+    // instance has room for that difference now, in this write.
+    if (guard.replaces === null) {
+      conditions.push('attribute_not_exists(events.#node)')
+    } else {
+      values[':oldTs'] = guard.replaces.eventTs
+      values[':oldRMs'] = guard.replaces.receivedAtMs
+      conditions.push('events.#node.ts = :oldTs AND events.#node.rMs = :oldRMs')
+    }
+    if (guard.addBytes !== 0) {
+      values[':bytes'] = guard.addBytes
+      values[':bytesBase'] = guard.baseBytes
+    }
+    if (guard.addBytes > 0) {
+      values[':room'] = guard.maxBytes - guard.addBytes
+      conditions.push('(attribute_not_exists(bytes) OR bytes <= :room)')
+    }
+  }
+  return {
+    TableName: tableName,
+    Key: instanceKey(instanceId),
+    UpdateExpression:
+      'SET events.#node = :event, dueAtMs = :now, dueShard = :shard' +
+      (guard && guard.addBytes !== 0 ? ', bytes = if_not_exists(bytes, :bytesBase) + :bytes' : '') +
+      ` ADD ${add}`,
+    ConditionExpression: conditions.join(' AND '),
+    ExpressionAttributeNames: { '#node': nodeId, '#status': 'status' },
+    ExpressionAttributeValues: values,
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+  }
+}
 
 export const markDueParams = (tableName: string, instanceId: string, dueAtMs: number): UpdateCommandInput => ({
   TableName: tableName,

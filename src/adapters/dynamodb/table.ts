@@ -2,10 +2,13 @@ import {
   CreateTableCommand,
   type CreateTableCommandInput,
   DescribeTableCommand,
+  DescribeTimeToLiveCommand,
   type DynamoDBClient,
+  type TimeToLiveSpecification,
+  UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb'
-import { INDEX } from './keys.js'
+import { INDEX, TTL_ATTRIBUTE } from './keys.js'
 
 /**
  * The table tickflow needs. The same definition is declared in `infra/` for deployments; this builder serves
@@ -58,18 +61,39 @@ export const tableDefinition = (tableName: string): CreateTableCommandInput => (
   ],
 })
 
-/** Creates the table if it does not exist and waits until it is active. */
+/**
+ * The table's time to live: finished instances carry `expiresAt` (epoch seconds, set by the engine when they become
+ * terminal, `retentionDays` later) and DynamoDB deletes them after it. CreateTable cannot set it; `ensureTable`
+ * applies it with UpdateTimeToLive, `infra/table.yml` declares it as TimeToLiveSpecification.
+ */
+export const timeToLiveSpecification: TimeToLiveSpecification = { AttributeName: TTL_ATTRIBUTE, Enabled: true }
+
+/** Creates the table if it does not exist, waits until it is active, and turns its time to live on. */
 export const ensureTable = async (client: DynamoDBClient, tableName: string): Promise<void> => {
+  let exists = true
   try {
     await client.send(new DescribeTableCommand({ TableName: tableName }))
-    return
   } catch (error) {
     if ((error as { name?: string }).name !== 'ResourceNotFoundException') throw error
+    exists = false
   }
+  if (!exists) {
+    try {
+      await client.send(new CreateTableCommand(tableDefinition(tableName)))
+    } catch (error) {
+      if ((error as { name?: string }).name !== 'ResourceInUseException') throw error
+    }
+    await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1, maxDelay: 2 }, { TableName: tableName })
+  }
+  const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }))
+  const status = ttl.TimeToLiveDescription?.TimeToLiveStatus
+  if (status === 'ENABLED' || status === 'ENABLING') return
   try {
-    await client.send(new CreateTableCommand(tableDefinition(tableName)))
+    await client.send(
+      new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: timeToLiveSpecification }),
+    )
   } catch (error) {
-    if ((error as { name?: string }).name !== 'ResourceInUseException') throw error
+    // Another process turned it on meanwhile.
+    if (!/already enabled/i.test((error as { message?: string }).message ?? '')) throw error
   }
-  await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1, maxDelay: 2 }, { TableName: tableName })
 }

@@ -1,7 +1,14 @@
 import type { NormalisedConfig } from '../../core/definition.js'
-import { InstanceNotFoundError, LeaseLostError, LockConflictError, ValidationError } from '../../core/errors.js'
-import { eventRefusal } from '../../core/event-rules.js'
+import {
+  InstanceNotFoundError,
+  ItemTooLargeError,
+  LeaseLostError,
+  LockConflictError,
+  ValidationError,
+} from '../../core/errors.js'
+import { eventRefusal, guardRefusal } from '../../core/event-rules.js'
 import { applyChange } from '../../core/leased-operation.js'
+import { instanceStoredBytes } from '../../core/limits.js'
 import { isTerminalInstanceStatus } from '../../core/statuses.js'
 import {
   type AcquireOptions,
@@ -9,6 +16,7 @@ import {
   type CountQuery,
   type CountResult,
   type DuePage,
+  type EventGuard,
   type InstanceChange,
   InstanceExistsError,
   type InstanceRecord,
@@ -48,6 +56,7 @@ export class MemoryStore implements InstanceStore {
     const existing = this.#items.get(record.id)
     if (existing) throw new InstanceExistsError(copy(existing))
     const stored = copy(record)
+    stored.storedBytes ??= instanceStoredBytes(record)
     if (lease) {
       stored.leaseOwner = lease.owner
       stored.leaseUntilMs = lease.untilMs
@@ -92,6 +101,14 @@ export class MemoryStore implements InstanceStore {
     if (!item || item.leaseOwner !== lease.owner || item.fence !== lease.fence) {
       throw new LeaseLostError(lease.instanceId, lease.fence)
     }
+    if (item.storedBytes === undefined && change.bytesBase !== undefined) item.storedBytes = change.bytesBase
+    const bytes = (item.storedBytes ?? 0) + (change.bytesDelta ?? 0)
+    if ((change.bytesDelta ?? 0) > 0 && change.maxBytes !== undefined && bytes > change.maxBytes) {
+      throw new ItemTooLargeError(
+        `the instance would store ${bytes} bytes, over its budget of ${change.maxBytes}`,
+        `instance budget of ${change.maxBytes} bytes exceeded`,
+      )
+    }
     this.#items.set(lease.instanceId, applyChange(item, change))
     return { eventSeq: item.eventSeq }
   }
@@ -104,11 +121,28 @@ export class MemoryStore implements InstanceStore {
     }
   }
 
-  async putEvent(instanceId: string, nodeId: string, event: NodeEventRecord, nowMs: number): Promise<void> {
+  async putEvent(
+    instanceId: string,
+    nodeId: string,
+    event: NodeEventRecord,
+    nowMs: number,
+    guard?: EventGuard,
+  ): Promise<void> {
     const item = this.#items.get(instanceId)
     if (!item) throw new InstanceNotFoundError(instanceId)
     const refusal = eventRefusal(item, nodeId, event)
     if (refusal) throw refusal
+    if (guard) {
+      const stored = item.events[nodeId]
+      const replaced = guard.replaces
+      const same =
+        stored === undefined
+          ? replaced === null
+          : replaced !== null && stored.eventTs === replaced.eventTs && stored.receivedAtMs === replaced.receivedAtMs
+      const room = guard.addBytes <= 0 || (item.storedBytes ?? 0) + guard.addBytes <= guard.maxBytes
+      if (!same || !room) throw guardRefusal(item, nodeId, guard)
+      item.storedBytes = (item.storedBytes ?? guard.baseBytes) + guard.addBytes
+    }
     item.events[nodeId] = copy(event)
     item.eventSeq += 1
     item.dueAtMs = nowMs
