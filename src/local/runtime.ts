@@ -280,6 +280,7 @@ const banner = (url: string, options: LocalRuntimeOptions, dynamodbEndpoint: str
     `  DynamoDB: ${dynamodbEndpoint} (${options.inMemory ? 'in memory: nothing is kept' : `data kept in ${options.dataDir}/`}), table '${options.tableName}'`,
     `  workflows: ${workflows.map((workflow) => workflow.config.id).join(', ')}`,
     `  tick every ${options.tickIntervalMs / 1000} s; queues and wake-ups in process`,
+    `  dashboard: open ${url}/ in a browser`,
     '',
     'Try:',
     `  curl -s -X POST ${url}/workflows ${json} -d '{"workflowType":"approval","context":{"requester":"ada","amount":120}}'`,

@@ -29,6 +29,7 @@ describe('npm start', () => {
   it('prints a banner with copy-paste examples', () => {
     expect(runtime.output()).toContain(`curl -s -X POST ${runtime.url}/workflows`)
     expect(runtime.output()).toContain('workflows: approval, order, subscription-billing')
+    expect(runtime.output()).toContain(`dashboard: open ${runtime.url}/ in a browser`)
   })
 
   it('runs an approval: create, send the reviewer event, wait for completion', async () => {
