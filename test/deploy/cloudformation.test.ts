@@ -57,6 +57,7 @@ interface FunctionProps {
   MemorySize: number
   Role: unknown
   Environment?: { Variables?: Record<string, unknown> }
+  TracingConfig?: { Mode: string }
 }
 
 interface QueueProps {
@@ -159,9 +160,15 @@ const policyDocuments = (id: string, res: CfnResource): [string, PolicyDocument]
 }
 
 const IAM_TYPES = ['AWS::IAM::Role', 'AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy']
+/**
+ * Resources this package creates: the ones under a condition that is false here (TracingPolicy without
+ * tracing=on) are checked on their own.
+ */
+const created = (res: CfnResource): boolean => res.Condition !== 'TracingOn'
+
 const allStatements = (): [string, Statement][] =>
   Object.entries(resources)
-    .filter(([, res]) => IAM_TYPES.includes(res.Type))
+    .filter(([, res]) => IAM_TYPES.includes(res.Type) && created(res))
     .flatMap(([id, res]) => policyDocuments(id, res))
     .flatMap(([where, doc]) => asArray(doc.Statement).map((statement): [string, Statement] => [where, statement]))
 
@@ -170,6 +177,7 @@ const statementsOf = (roleId: string): Statement[] => {
   const attached = Object.entries(resources).filter(
     ([, res]) =>
       (res.Type === 'AWS::IAM::Policy' || res.Type === 'AWS::IAM::ManagedPolicy') &&
+      created(res) &&
       asArray(res.Properties?.Roles as unknown[] | undefined).some((role) => refOf(role) === roleId),
   )
   expect(
@@ -656,6 +664,33 @@ describe('IAM', () => {
       if (asArray(statement.Resource as unknown).includes('*')) {
         expect(asArray(statement.Action), where).toEqual(['scheduler:ListSchedules'])
       }
+    }
+  })
+
+  it('grants X-Ray writes to every function only with tracing=on, and traces the functions then only', () => {
+    const parameter = (template as { Parameters?: Record<string, { Default?: unknown }> }).Parameters?.Tracing
+    expect(parameter?.Default, 'tracing is off in the ci package').toBe('off')
+    expect(template.Conditions?.TracingOn).toEqual({ 'Fn::Equals': [{ Ref: 'Tracing' }, 'on'] })
+    const policy = resource('TracingPolicy')
+    expect(policy.Type).toBe('AWS::IAM::Policy')
+    expect(policy.Condition).toBe('TracingOn')
+    expect(
+      asArray(policy.Properties?.Roles as unknown[])
+        .map(refOf)
+        .sort(),
+    ).toEqual(FUNCTION_NAMES.map(roleOf).sort())
+    const statements = policyDocuments('TracingPolicy', policy).flatMap(([, doc]) => asArray(doc.Statement))
+    expect(statements).toEqual([
+      {
+        Sid: 'XRayWrite',
+        Effect: 'Allow',
+        Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+        Resource: '*',
+      },
+    ])
+    for (const name of FUNCTION_NAMES) {
+      expect(fn(name).TracingConfig, name).toEqual({ Mode: 'PassThrough' })
+      expect(envOf(name).TRACING, name).toBe('off')
     }
   })
 

@@ -13,6 +13,8 @@ export interface CfnResource {
   Type: string
   Properties?: Record<string, unknown>
   DependsOn?: string | string[]
+  /** A condition of the template's Conditions: the resource exists only where it holds. */
+  Condition?: string
 }
 
 export interface Template {
