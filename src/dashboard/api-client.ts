@@ -64,9 +64,10 @@ export const del = <T>(path: string) => request<T>('DELETE', path)
 
 // ---- shapes the dashboard reads (the API's OpenAPI document has them all) -------------------------------------
 
-export const INSTANCE_STATUSES = ['init', 'running', 'completed', 'failed', 'canceled'] as const
-export type InstanceStatus = (typeof INSTANCE_STATUSES)[number]
-export const TERMINAL = new Set<string>(['completed', 'failed', 'canceled'])
+import { INSTANCE_STATUSES, type InstanceStatus, TERMINAL_INSTANCE_STATUSES } from '../schemas/statuses.js'
+
+export { INSTANCE_STATUSES, type InstanceStatus }
+export const TERMINAL = new Set<string>(TERMINAL_INSTANCE_STATUSES)
 
 export interface InstanceSummary {
   id: string

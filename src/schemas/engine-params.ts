@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { INSTANCE_STATUSES } from './statuses.js'
 import { idSchema } from './workflow-config.js'
 
 /** Instance ids: generated ones are ULIDs; client-chosen ones may use a few more characters. */
@@ -12,7 +13,7 @@ export const instanceIdSchema = z
   .refine((id) => id !== 'count', 'is reserved')
 
 export const businessIdSchema = z.string().min(1).max(256)
-export const instanceStatusSchema = z.enum(['init', 'running', 'completed', 'failed', 'canceled'])
+export const instanceStatusSchema = z.enum(INSTANCE_STATUSES)
 const epochMsSchema = z.number().int().min(0).max(8_640_000_000_000_000)
 
 /** Time left to the caller (a Lambda's `getRemainingTimeInMillis()`): the lease and the pass are sized on it. */

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { businessIdSchema, instanceIdSchema, instanceStatusSchema, scheduleNameSchema } from './engine-params.js'
+import { NODE_STATUSES } from './statuses.js'
 import { idSchema } from './workflow-config.js'
 
 /**
@@ -150,16 +151,7 @@ export const eventResponseSchema = z.object({
   dueAtMs: z.number(),
 })
 
-const nodeStatusSchema = z.enum([
-  'uncreated',
-  'running',
-  'pending',
-  'finishing',
-  'completed',
-  'failed',
-  'canceled',
-  'restarting',
-])
+const nodeStatusSchema = z.enum(NODE_STATUSES)
 
 export const instanceDetailSchema = z.object({
   id: z.string(),

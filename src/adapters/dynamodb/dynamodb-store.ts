@@ -20,7 +20,7 @@ import {
   ValidationError,
 } from '../../core/errors.js'
 import { eventRefusal, guardRefusal, isSameEvent } from '../../core/event-rules.js'
-import { isTerminalInstanceStatus } from '../../core/statuses.js'
+import { INSTANCE_STATUSES, isTerminalInstanceStatus } from '../../core/statuses.js'
 import {
   type AcquireOptions,
   type AcquireResult,
@@ -108,7 +108,7 @@ const decodeCursor = (cursor: string): string => {
 }
 
 const statusViewSchema = z.object({
-  status: z.enum(['init', 'running', 'completed', 'failed', 'canceled']),
+  status: z.enum(INSTANCE_STATUSES),
   wfType: z.string(),
   createdAtMs: z.number(),
 })
@@ -117,7 +117,7 @@ const summarySchema = z.object({
   id: z.string(),
   wfType: z.string(),
   businessId: z.string().optional(),
-  status: z.enum(['init', 'running', 'completed', 'failed', 'canceled']),
+  status: z.enum(INSTANCE_STATUSES),
   createdAtMs: z.number(),
   createdKey: z.string(),
   parkCode: z.string().optional(),

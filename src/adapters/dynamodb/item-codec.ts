@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { StoreError } from '../../core/errors.js'
 import type { JsonObject, JsonValue } from '../../core/json.js'
 import { instanceStoredBytes } from '../../core/limits.js'
+import { INSTANCE_STATUSES, STORED_NODE_STATUSES } from '../../core/statuses.js'
 import type { FailureSummary, InstanceRecord, NodeEventRecord, NodeRecord } from '../../core/store.js'
 import { createdKey, dueShardFor, instanceKey } from './keys.js'
 
@@ -14,7 +15,7 @@ export const ITEM_SCHEMA_VERSION = 1
 const jsonText = z.string()
 
 const storedNodeSchema = z.object({
-  st: z.enum(['running', 'pending', 'finishing', 'completed', 'failed', 'canceled', 'restarting']),
+  st: z.enum(STORED_NODE_STATUSES),
   fc: z.number().int().optional(),
   caMs: z.number(),
   uaMs: z.number(),
@@ -43,7 +44,7 @@ export const instanceItemSchema = z.object({
   id: z.string(),
   wfType: z.string(),
   businessId: z.string().optional(),
-  status: z.enum(['init', 'running', 'completed', 'failed', 'canceled']),
+  status: z.enum(INSTANCE_STATUSES),
   input: jsonText,
   createdAtMs: z.number(),
   updatedAtMs: z.number(),
