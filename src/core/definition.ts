@@ -1,5 +1,6 @@
 import type { z } from 'zod'
 import { type WorkflowConfig, workflowConfigSchema } from '../schemas/workflow-config.js'
+import { describeIssues } from '../schemas/zod-issues.js'
 import { DefinitionError } from './errors.js'
 import type { RetryPolicy } from './retry-policy.js'
 
@@ -38,8 +39,7 @@ export interface WorkflowDefinition {
 
 export type NormalisedConfig = z.output<typeof workflowConfigSchema>
 
-const formatIssues = (error: z.ZodError): string =>
-  error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`).join('; ')
+const formatIssues = (error: z.ZodError): string => describeIssues(error, '(root)')
 
 const toRetry = (config: NormalisedConfig['retry']): Partial<RetryPolicy> | undefined => {
   if (!config) return undefined

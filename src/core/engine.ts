@@ -21,6 +21,7 @@ import {
   runParamsSchema,
   scheduleNameSchema,
 } from '../schemas/engine-params.js'
+import { issuePath } from '../schemas/zod-issues.js'
 import type { WorkflowModule } from './builder.js'
 import { type Delivery, type IncomingMessage, QueueConsumer, type QueueName } from './consumer.js'
 import { descendantsOf, END_NODE_ID, hash53, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
@@ -193,22 +194,16 @@ type PendingChanges = {
   priorInputs?: boolean
 }
 
-const formatPath = (path: readonly PropertyKey[]): string =>
-  path.reduce<string>(
-    (acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)),
-    '',
-  )
-
 /** Parses operation parameters; the first problem becomes a ValidationError naming its field. */
 const parse = <S extends z.ZodType>(schema: S, input: unknown): z.output<S> => {
   const result = schema.safeParse(input)
   if (result.success) return result.data
   const issue = result.error.issues[0]
-  const field = issue ? formatPath(issue.path) || 'params' : 'params'
+  const field = issue ? issuePath(issue.path) || 'params' : 'params'
   const message =
     issue?.code === 'unrecognized_keys' ? `unknown parameter(s): ${issue.keys.join(', ')}` : issue?.message
   throw new ValidationError(`${field}: ${message ?? 'invalid'}`, field, {
-    issues: result.error.issues.map((item) => ({ field: formatPath(item.path), message: item.message })),
+    issues: result.error.issues.map((item) => ({ field: issuePath(item.path), message: item.message })),
   })
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { businessIdSchema, instanceIdSchema } from './engine-params.js'
 import { idSchema } from './workflow-config.js'
+import { describeIssues } from './zod-issues.js'
 
 /**
  * Bodies of the events and start queues. An event names its instance directly or by (workflow type, business id),
@@ -52,8 +53,7 @@ export type RunMessage = z.infer<typeof runMessageSchema>
 
 export type Parsed<T> = { ok: true; message: T } | { ok: false; reason: string }
 
-const describe = (error: z.ZodError): string =>
-  error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(body)'}: ${issue.message}`).join('; ')
+const describe = (error: z.ZodError): string => describeIssues(error, '(body)')
 
 /** Parses a queue body with a schema; a malformed one comes back with the reason, for the dead-letter queue. */
 export const parseMessage = <T>(schema: z.ZodType<T>, body: string): Parsed<T> => {

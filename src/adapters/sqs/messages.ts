@@ -8,6 +8,7 @@ import {
   type RunMessage,
   runMessageSchema,
 } from '../../schemas/queue-messages.js'
+import { describeIssues } from '../../schemas/zod-issues.js'
 
 /**
  * Queue message bodies and dead-letter attributes, shared by the SQS adapters and the in-process LocalQueue so that
@@ -20,8 +21,7 @@ export { parseRunMessage, RUN_MESSAGE_VERSION, type RunMessage, runMessageSchema
 
 export type ParsedMessage<T> = Parsed<T>
 
-const describeIssues = (error: z.ZodError): string =>
-  error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(body)'}: ${issue.message}`).join('; ')
+const describe = (error: z.ZodError): string => describeIssues(error, '(body)')
 
 /** The body of a run message. Throws a ValidationError for a request no consumer would accept. */
 export const encodeRunMessage = (request: RunRequest): string => {
@@ -33,7 +33,7 @@ export const encodeRunMessage = (request: RunRequest): string => {
   })
   if (!parsed.success) {
     const field = parsed.error.issues[0]?.path.join('.') ?? ''
-    throw new ValidationError(`run request cannot be queued: ${describeIssues(parsed.error)}`, field || 'request')
+    throw new ValidationError(`run request cannot be queued: ${describe(parsed.error)}`, field || 'request')
   }
   return JSON.stringify(parsed.data)
 }
