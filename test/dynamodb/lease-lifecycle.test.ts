@@ -25,6 +25,7 @@ import {
   type TestTable,
   TimerClock,
 } from '../support/harness.js'
+import { runMessageBody, sqsRecord } from '../support/sqs-records.js'
 
 /**
  * The lease lifecycle: every acquisition leaves the instance due by the lease end, every release leaves it terminal,
@@ -411,22 +412,9 @@ describe('a deployment that lost a node worker', () => {
     const deliver = async (): Promise<void> => {
       const requests = queue.sent.splice(0)
       const event: SQSEvent = {
-        Records: requests.map((request, index) => ({
-          messageId: `m${index}`,
-          receiptHandle: `r${index}`,
-          body: JSON.stringify({ v: 1, kind: 'run', instanceId: request.instanceId, dueAtMs: request.dueAtMs }),
-          attributes: {
-            ApproximateReceiveCount: '1',
-            SentTimestamp: '0',
-            SenderId: 'x',
-            ApproximateFirstReceiveTimestamp: '0',
-          },
-          messageAttributes: {},
-          md5OfBody: '',
-          eventSource: 'aws:sqs',
-          eventSourceARN: 'arn:aws:sqs:eu-west-1:123456789012:run',
-          awsRegion: 'eu-west-1',
-        })),
+        Records: requests.map((request, index) =>
+          sqsRecord(runMessageBody(request.instanceId, request.dueAtMs), { messageId: `m${index}` }),
+        ),
       }
       await runHandler(event)
     }
@@ -512,24 +500,7 @@ describe('time is kept', () => {
 
 describe('events addressed by workflow type and business id', () => {
   const sqsEvent = (body: unknown, receiveCount: number): SQSEvent => ({
-    Records: [
-      {
-        messageId: `ev-${receiveCount}`,
-        receiptHandle: 'r',
-        body: JSON.stringify(body),
-        attributes: {
-          ApproximateReceiveCount: String(receiveCount),
-          SentTimestamp: '0',
-          SenderId: 'x',
-          ApproximateFirstReceiveTimestamp: '0',
-        },
-        messageAttributes: {},
-        md5OfBody: '',
-        eventSource: 'aws:sqs',
-        eventSourceARN: 'arn:aws:sqs:eu-west-1:123456789012:events',
-        awsRegion: 'eu-west-1',
-      },
-    ],
+    Records: [sqsRecord(JSON.stringify(body), { messageId: `ev-${receiveCount}`, receiveCount, queue: 'events' })],
   })
 
   it('are retried while no instance is visible, and dead-lettered with the reason on the last receive', async () => {

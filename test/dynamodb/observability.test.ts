@@ -14,6 +14,7 @@ import { sqsConsumer } from '../../src/handlers/sqs-batch.js'
 import { approvalWorkflow } from '../../src/workflows/approval.js'
 import { orderWorkflow } from '../../src/workflows/order.js'
 import { createTestTable, FakeClock, newTestEngine, type TestTable } from '../support/harness.js'
+import { runMessageBody, sqsRecord } from '../support/sqs-records.js'
 
 /**
  * What a Lambda function writes through Powertools: JSON log lines that carry the Lambda context and the ids of
@@ -172,17 +173,8 @@ describe('log lines through Powertools Logger', () => {
   })
 })
 
-const runRecord = (instanceId: string, body?: string) => ({
-  messageId: `m-${instanceId}`,
-  receiptHandle: 'r',
-  body: body ?? JSON.stringify({ v: 1, kind: 'run', instanceId, dueAtMs: 0 }),
-  attributes: { ApproximateReceiveCount: '1' },
-  messageAttributes: {},
-  md5OfBody: '',
-  eventSource: 'aws:sqs',
-  eventSourceARN: 'arn:aws:sqs:eu-west-1:123456789012:run',
-  awsRegion: 'eu-west-1',
-})
+const runRecord = (instanceId: string, body?: string) =>
+  sqsRecord(body ?? runMessageBody(instanceId), { messageId: `m-${instanceId}` })
 
 describe('metrics in CloudWatch EMF through Powertools Metrics', () => {
   it('hold passes, nodes completed and failed by type, worker errors by class, lease conflicts, due count, tick lag and dead letters', async () => {
