@@ -55,27 +55,6 @@ interface Schedule {
   nextFireAt?: string
 }
 
-const parseJsonObject = (text: string, option: string): Record<string, unknown> => {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch (error) {
-    throw new CliError(
-      `${option} is not JSON: ${(error as Error).message}`,
-      ExitCode.usage,
-      'INVALID_ARGUMENT',
-      {},
-      {
-        cause: error,
-      },
-    )
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new CliError(`${option} must be a JSON object`, ExitCode.usage, 'INVALID_ARGUMENT')
-  }
-  return value as Record<string, unknown>
-}
-
 const parseJson = (text: string, option: string): unknown => {
   try {
     return JSON.parse(text)
@@ -90,6 +69,14 @@ const parseJson = (text: string, option: string): unknown => {
       },
     )
   }
+}
+
+const parseJsonObject = (text: string, option: string): Record<string, unknown> => {
+  const value = parseJson(text, option)
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new CliError(`${option} must be a JSON object`, ExitCode.usage, 'INVALID_ARGUMENT')
+  }
+  return value as Record<string, unknown>
 }
 
 const wholeNumber = (option: string, min: number, max: number) => (value: string) => {

@@ -64,80 +64,26 @@ export const del = <T>(path: string) => request<T>('DELETE', path)
 
 // ---- shapes the dashboard reads (the API's OpenAPI document has them all) -------------------------------------
 
+import type { z } from 'zod'
+import type {
+  instanceDetailSchema,
+  listResponseSchema,
+  scheduleSchema,
+  workflowTypeSchema,
+} from '../schemas/http-api.js'
 import { INSTANCE_STATUSES, type InstanceStatus, TERMINAL_INSTANCE_STATUSES } from '../schemas/statuses.js'
 
 export { INSTANCE_STATUSES, type InstanceStatus }
 export const TERMINAL = new Set<string>(TERMINAL_INSTANCE_STATUSES)
 
-export interface InstanceSummary {
-  id: string
-  workflowType: string
-  businessId?: string
-  status: InstanceStatus
-  createdAtMs: number
-}
-
-export interface NodeDetail {
-  id: string
-  name: string
-  status: string
-  predecessors: string[]
-  successors: string[]
-  failCount: number
-  attempt: number
-  calls: number
-  attemptStartedAtMs?: number
-  attemptStep?: string
-  deadlineAtMs?: number
-  createdAtMs?: number
-  updatedAtMs?: number
-  nextAttemptAtMs?: number
-  context?: Record<string, unknown>
-}
-
-export interface InstanceDetail {
-  id: string
-  workflowType: string
-  businessId?: string
-  status: InstanceStatus
-  context: Record<string, unknown>
-  createdAtMs: number
-  updatedAtMs: number
-  definitionVersion: string
-  dueAtMs?: number
-  startAtMs?: number
-  parked?: { code: string; reason: string; atMs: number }
-  failure?: { nodeId: string; reason: string; atMs: number }
-  lease?: { owner: string; untilMs: number }
-  nodes: NodeDetail[]
-}
-
-export interface WorkflowType {
-  type: string
-  name: string
-  version: string
-  nodes: {
-    id: string
-    name: string
-    predecessors: string[]
-    successors: string[]
-    failMaxCount: number
-    maxWaitTimeSeconds: number
-    hasCheck: boolean
-  }[]
-  mermaid: string
-}
-
-export interface Schedule {
-  name: string
-  expression: string
-  timezone?: string
-  workflowType: string
-  context: Record<string, unknown>
-  businessId?: string
-  enabled: boolean
-  description?: string
-}
+// The API's answers, typed from the same zod schemas the API validates and documents them with (type-only imports:
+// nothing of zod reaches the bundle), so the dashboard cannot drift from the API.
+export type InstanceList = z.output<typeof listResponseSchema>
+export type InstanceSummary = InstanceList['items'][number]
+export type InstanceDetail = z.output<typeof instanceDetailSchema>
+export type NodeDetail = InstanceDetail['nodes'][number]
+export type WorkflowType = z.output<typeof workflowTypeSchema>
+export type Schedule = z.output<typeof scheduleSchema>
 
 export interface DeadLetterQueue {
   queue: string

@@ -6,7 +6,7 @@ import {
   get,
   INSTANCE_STATUSES,
   type InstanceDetail,
-  type InstanceSummary,
+  type InstanceList,
   type NodeDetail,
   post,
   request,
@@ -187,7 +187,7 @@ const instancesView = async (params: URLSearchParams): Promise<void> => {
   void Promise.all(countsOf).then((chips) => clear(counts, ...chips))
 
   try {
-    const page = await get<{ items: InstanceSummary[]; cursor?: string }>('workflows', {
+    const page = await get<InstanceList>('workflows', {
       ...query,
       status: filters.status || undefined,
       limit: '25',

@@ -1,7 +1,5 @@
 import type { Engine } from '../core/engine.js'
 import { type BatchOptions, sqsConsumer } from './sqs-batch.js'
 
-export { scheduledInstanceId } from '../core/consumer.js'
-
 /** The start-queue consumer: creates (and runs) the instance a recurring schedule asked for, idempotently. */
 export const createStartHandler = (deps: { engine: Engine } & BatchOptions) => sqsConsumer('start', deps)

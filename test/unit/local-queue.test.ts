@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto'
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda'
 import { describe, expect, it, vi } from 'vitest'
 import { LocalQueue, type LocalQueueOptions } from '../../src/adapters/memory/local-queue.js'
-import { encodeRunMessage, parseRunMessage } from '../../src/adapters/sqs/messages.js'
+import { encodeRunMessage } from '../../src/adapters/sqs/messages.js'
 import { ValidationError } from '../../src/core/errors.js'
+import { parseRunMessage } from '../../src/schemas/queue-messages.js'
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0)
 const VISIBILITY_MS = 30_000

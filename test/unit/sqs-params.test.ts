@@ -3,14 +3,13 @@ import {
   clampDelaySeconds,
   deadLetterAttributes,
   encodeRunMessage,
-  parseRunMessage,
-  runMessageSchema,
   uniqueRunRequests,
 } from '../../src/adapters/sqs/messages.js'
 import { sendDeadLetterParams } from '../../src/adapters/sqs/sqs-dead-letters.js'
 import { sendMessageBatchParams, translateSqsError } from '../../src/adapters/sqs/sqs-run-queue.js'
 import type { RunRequest } from '../../src/core/dispatch-ports.js'
 import { StoreError, ValidationError } from '../../src/core/errors.js'
+import { parseRunMessage, runMessageSchema } from '../../src/schemas/queue-messages.js'
 
 const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/tickflow-runs'
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0)

@@ -1,13 +1,7 @@
 import { z } from 'zod'
 import { MAX_QUEUE_DELAY_SECONDS, type RunRequest } from '../../core/dispatch-ports.js'
 import { ValidationError } from '../../core/errors.js'
-import {
-  type Parsed,
-  parseRunMessage,
-  RUN_MESSAGE_VERSION,
-  type RunMessage,
-  runMessageSchema,
-} from '../../schemas/queue-messages.js'
+import { RUN_MESSAGE_VERSION, runMessageSchema } from '../../schemas/queue-messages.js'
 import { describeIssues } from '../../schemas/zod-issues.js'
 
 /**
@@ -16,10 +10,6 @@ import { describeIssues } from '../../schemas/zod-issues.js'
  * dead-letters) a version it does not know instead of guessing. Unknown extra fields are ignored, so a producer may
  * add an optional field without a version bump during a rolling deploy.
  */
-
-export { parseRunMessage, RUN_MESSAGE_VERSION, type RunMessage, runMessageSchema }
-
-export type ParsedMessage<T> = Parsed<T>
 
 const describe = (error: z.ZodError): string => describeIssues(error, '(body)')
 
