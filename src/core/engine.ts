@@ -584,27 +584,27 @@ export class Engine {
     const read = await this.#mustGet(id)
     const settled = this.#cancelOutcome(read)
     if (settled) return settled
-    return this.#operate(read, p.remainingTimeMs, async (session) => {
-      const record = session.record
-      const outcome = this.#cancelOutcome(record)
-      if (outcome) {
-        await this.#releaseUnchanged(session)
-        return outcome
-      }
-      const now = this.#clock.nowMs()
-      const nodes: Record<string, NodeRecord> = {}
-      for (const [nodeId, node] of Object.entries(record.nodes)) {
-        if (isTerminalNodeStatus(node.status)) continue
-        node.status = 'canceled'
-        node.updatedAtMs = now
-        delete node.nextAttemptAtMs
-        delete node.attemptStarted
-        nodes[nodeId] = node
-      }
-      await session.release({ updatedAtMs: now, nodes, status: 'canceled' }, { status: 'canceled', dueAtMs: null })
-      this.#logger.log('info', 'workflow instance canceled', { instanceId: id, workflowType: record.workflowType })
-      return { instanceId: id, status: 'canceled', changed: true }
-    })
+    return this.#operate(
+      read,
+      p.remainingTimeMs,
+      async (session) => {
+        const record = session.record
+        const now = this.#clock.nowMs()
+        const nodes: Record<string, NodeRecord> = {}
+        for (const [nodeId, node] of Object.entries(record.nodes)) {
+          if (isTerminalNodeStatus(node.status)) continue
+          node.status = 'canceled'
+          node.updatedAtMs = now
+          delete node.nextAttemptAtMs
+          delete node.attemptStarted
+          nodes[nodeId] = node
+        }
+        await session.release({ updatedAtMs: now, nodes, status: 'canceled' }, { status: 'canceled', dueAtMs: null })
+        this.#logger.log('info', 'workflow instance canceled', { instanceId: id, workflowType: record.workflowType })
+        return { instanceId: id, status: 'canceled', changed: true }
+      },
+      (record) => this.#cancelOutcome(record),
+    )
   }
 
   /** The instance with every definition node in definition order (`uncreated` where a node has not started). */
@@ -891,15 +891,20 @@ export class Engine {
     read: InstanceRecord,
     remainingTimeMs: number | undefined,
     fn: (session: LeaseSession) => Promise<OperationResult>,
+    /** The answer when the instance turned terminal since it was read (cancel's idempotent one), if not a refusal. */
+    settled?: (record: InstanceRecord) => OperationResult | undefined,
   ): Promise<OperationResult> {
     const instanceId = read.id
-    // A terminal instance is leased without becoming due: if the operation dies before its write, it stays as it was.
+    // A terminal instance is leased without becoming due, a live one only while it is live: no operation can put a
+    // terminal instance in the due index, and one that dies before its write leaves the instance as it was.
     const acquired = await this.#leases.acquire({
       instanceId,
       remainingTimeMs,
-      ...(isTerminalInstanceStatus(read.status) ? { terminalOnly: true } : { allowTerminal: true }),
+      ...(isTerminalInstanceStatus(read.status) ? { terminalOnly: true } : {}),
     })
     if (acquired.kind !== 'held') {
+      const answer = settled?.(acquired.record)
+      if (answer) return answer
       throw new IllegalStateError(
         `workflow instance '${instanceId}' is ${acquired.record.status} (it changed since it was read; try again)`,
         { instanceId, status: acquired.record.status },

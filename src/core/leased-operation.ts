@@ -37,8 +37,6 @@ export interface AcquireRequest {
   remainingTimeMs?: number | undefined
   /** Due passes lease only what is due now. */
   dueOnly?: boolean
-  /** Restarts may lease a terminal instance. */
-  allowTerminal?: boolean
   /** Lease only a terminal instance, without making it due: the operation's first write makes it live and due. */
   terminalOnly?: boolean
 }
@@ -74,7 +72,6 @@ export class LeasedOperations {
     const times = leaseTimes(now, request.remainingTimeMs, this.deps.sizing)
     const acquired = await store
       .acquireLease(request.instanceId, ids.newLeaseOwner(), now, times.untilMs, {
-        ...(request.allowTerminal ? { allowTerminal: true } : {}),
         ...(request.terminalOnly ? { terminalOnly: true } : {}),
         ...(request.dueOnly ? { dueBy: now } : {}),
       })

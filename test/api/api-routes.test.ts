@@ -1,6 +1,6 @@
 import { ScanCommand } from '@aws-sdk/client-dynamodb'
 import { Validator } from '@seriousme/openapi-schema-validator'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type ApiEvent, createApiHandler } from '../../src/api/handler.js'
 import { defineWorkflow } from '../../src/core/builder.js'
 import { Engine } from '../../src/core/engine.js'
@@ -18,6 +18,7 @@ import {
   sequentialIds,
   type TestTable,
 } from '../support/harness.js'
+import { invariantViolations } from '../support/invariant.js'
 
 // ---- workflows -------------------------------------------------------------------------------------------------
 
@@ -667,7 +668,7 @@ describe('while another runner holds the lease', () => {
     const now = clock.nowMs()
     leaseUntilMs = now + 60_000
     await store.acquireLease(id, 'other', now, leaseUntilMs)
-    await store.acquireLease(failedId, 'other', now, leaseUntilMs, { allowTerminal: true })
+    await store.acquireLease(failedId, 'other', now, leaseUntilMs, { terminalOnly: true })
   })
 
   it.each([
@@ -1309,4 +1310,9 @@ describe('edge cases of the request contract', () => {
       field: 'body.id',
     })
   })
+})
+
+// After every test, whatever it did: every non-terminal instance is due, leased, or parked with a reason.
+afterEach(async () => {
+  expect((await invariantViolations(table, Date.now())).map((violation) => violation.message)).toEqual([])
 })

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { createApiHandler } from '../../src/api/handler.js'
 import { Engine } from '../../src/core/engine.js'
@@ -17,6 +17,7 @@ import {
   sequentialIds,
   type TestTable,
 } from '../support/harness.js'
+import { invariantViolations } from '../support/invariant.js'
 
 let table: TestTable
 
@@ -195,4 +196,9 @@ describe('a long-poll reads only what it needs', () => {
     expect(response.statusCode).toBe(404)
     expect(sent.map((request) => request.projection !== undefined)).toEqual([true])
   })
+})
+
+// After every test, whatever it did: every non-terminal instance is due, leased, or parked with a reason.
+afterEach(async () => {
+  expect((await invariantViolations(table, Date.now())).map((violation) => violation.message)).toEqual([])
 })

@@ -1,4 +1,4 @@
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { defineWorkflow } from '../../src/core/builder.js'
 import type { Engine } from '../../src/core/engine.js'
 import type { Logger } from '../../src/core/ports.js'
@@ -10,6 +10,7 @@ import {
   NotReadyError,
 } from '../../src/core/worker-signals.js'
 import { CallLog, createTestTable, type FakeClock, newTestEngine, type TestTable } from '../support/harness.js'
+import { invariantViolations } from '../support/invariant.js'
 
 let table: TestTable
 let engine: Engine
@@ -367,4 +368,9 @@ describe('max_wait_time_ts', () => {
     await engine.runWorkflow(instanceId)
     expect((await node(instanceId, 'a')).context?.reason).toBe('supplier never answered')
   })
+})
+
+// After every test, whatever it did: every non-terminal instance is due, leased, or parked with a reason.
+afterEach(async () => {
+  expect((await invariantViolations(table, Date.now())).map((violation) => violation.message)).toEqual([])
 })

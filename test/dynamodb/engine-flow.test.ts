@@ -1,8 +1,9 @@
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { defineWorkflow } from '../../src/core/builder.js'
 import type { Engine } from '../../src/core/engine.js'
 import { WorkflowTypeNotFoundError } from '../../src/core/errors.js'
 import { CallLog, createTestTable, type FakeClock, newTestEngine, type TestTable } from '../support/harness.js'
+import { invariantViolations } from '../support/invariant.js'
 
 let table: TestTable
 let engine: Engine
@@ -262,4 +263,9 @@ describe('listing and counting through the engine', () => {
     const third = (await lister.get(created[2] as string)).createdAtMs
     expect((await lister.count({ createdFromMs: third, createdToMs: third + 1000 })).count).toBe(2)
   })
+})
+
+// After every test, whatever it did: every non-terminal instance is due, leased, or parked with a reason.
+afterEach(async () => {
+  expect((await invariantViolations(table, Date.now())).map((violation) => violation.message)).toEqual([])
 })

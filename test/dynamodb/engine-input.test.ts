@@ -1,5 +1,5 @@
 import { ScanCommand } from '@aws-sdk/client-dynamodb'
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { defineWorkflow } from '../../src/core/builder.js'
 import type { Engine } from '../../src/core/engine.js'
 import {
@@ -9,6 +9,7 @@ import {
   ValidationError,
 } from '../../src/core/errors.js'
 import { createTestTable, newTestEngine, type TestTable } from '../support/harness.js'
+import { invariantViolations } from '../support/invariant.js'
 
 let table: TestTable
 let engine: Engine
@@ -173,4 +174,9 @@ describe('what a worker leaves in its context', () => {
     expect(String((b?.context?.system as Record<string, unknown>)?.last_error)).toMatch(message)
     expect(({} as Record<string, unknown>).polluted).toBeUndefined()
   })
+})
+
+// After every test, whatever it did: every non-terminal instance is due, leased, or parked with a reason.
+afterEach(async () => {
+  expect((await invariantViolations(table, Date.now())).map((violation) => violation.message)).toEqual([])
 })

@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { defineWorkflow } from '../../src/core/builder.js'
 import type { Engine } from '../../src/core/engine.js'
 import { LeaseLostError, LockConflictError } from '../../src/core/errors.js'
@@ -6,6 +6,7 @@ import type { Worker } from '../../src/core/registry.js'
 import { FailedWithFailedError, NotReadyError } from '../../src/core/worker-signals.js'
 import { systemClock } from '../../src/runtime/defaults.js'
 import { createTestTable, FakeClock, newTestEngine, sequentialIds, type TestTable } from '../support/harness.js'
+import { invariantViolations } from '../support/invariant.js'
 
 let table: TestTable
 
@@ -34,7 +35,7 @@ describe('a held lease', () => {
     expect(status).toBe('failed')
     const untilMs = clock.nowMs() + 30_000
     await store.acquireLease(live, 'someone-else', clock.nowMs(), untilMs)
-    await store.acquireLease(failed, 'someone-else', clock.nowMs(), untilMs, { allowTerminal: true })
+    await store.acquireLease(failed, 'someone-else', clock.nowMs(), untilMs, { terminalOnly: true })
 
     const started = Date.now()
     for (const [instanceId, attempt] of [
@@ -186,4 +187,9 @@ describe('many concurrent passes over the same instances', () => {
     // The runners did contend: some passes found the lease taken.
     expect(conflicts.count).toBeGreaterThan(0)
   }, 120_000)
+})
+
+// After every test, whatever it did: every non-terminal instance is due, leased, or parked with a reason.
+afterEach(async () => {
+  expect((await invariantViolations(table, Date.now())).map((violation) => violation.message)).toEqual([])
 })

@@ -1,9 +1,10 @@
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { defineWorkflow } from '../../src/core/builder.js'
 import type { Engine } from '../../src/core/engine.js'
 import { IllegalStateError, InstanceNotFoundError, NodeNotFoundError, ValidationError } from '../../src/core/errors.js'
 import { FailedWithFailedError, NotReadyError } from '../../src/core/worker-signals.js'
 import { CallLog, createTestTable, type FakeClock, newTestEngine, type TestTable } from '../support/harness.js'
+import { invariantViolations } from '../support/invariant.js'
 
 let table: TestTable
 let engine: Engine
@@ -184,4 +185,9 @@ describe('restarting a node', () => {
     // A rejected operation released the lease: the instance can still run.
     expect((await engine.runWorkflow(instanceId)).status).toBe('running')
   })
+})
+
+// After every test, whatever it did: every non-terminal instance is due, leased, or parked with a reason.
+afterEach(async () => {
+  expect((await invariantViolations(table, Date.now())).map((violation) => violation.message)).toEqual([])
 })

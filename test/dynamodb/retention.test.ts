@@ -1,9 +1,10 @@
 import { DescribeTimeToLiveCommand, GetItemCommand } from '@aws-sdk/client-dynamodb'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
 import { defineWorkflow } from '../../src/core/builder.js'
 import { FailedWithFailedError } from '../../src/core/worker-signals.js'
 import { createTestTable, newTestEngine, type TestTable } from '../support/harness.js'
+import { invariantViolations } from '../support/invariant.js'
 
 let table: TestTable
 
@@ -74,4 +75,9 @@ describe('retention of finished instances', () => {
     expect(status).toBe('completed')
     expect(await expiresAt(instanceId)).toBeUndefined()
   })
+})
+
+// After every test, whatever it did: every non-terminal instance is due, leased, or parked with a reason.
+afterEach(async () => {
+  expect((await invariantViolations(table, Date.now())).map((violation) => violation.message)).toEqual([])
 })

@@ -1,5 +1,5 @@
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
 import { createApiHandler } from '../../src/api/handler.js'
 import { defineWorkflow } from '../../src/core/builder.js'
@@ -10,6 +10,7 @@ import type { InstanceRecord } from '../../src/core/store.js'
 import { FailedWithFailedError, NotReadyError } from '../../src/core/worker-signals.js'
 import { apiEvent, lambdaContext } from '../support/api-events.js'
 import { CallLog, createTestTable, type FakeClock, newTestEngine, type TestTable } from '../support/harness.js'
+import { invariantViolations } from '../support/invariant.js'
 
 /**
  * Sizes against a real DynamoDB Local, which enforces DynamoDB's 400 KB item limit. Where a refusal by DynamoDB
@@ -431,4 +432,9 @@ describe('an item stored before the bytes total existed', () => {
       expect(record.storedBytes).toBe(instanceStoredBytes(record))
     }
   })
+})
+
+// After every test, whatever it did: every non-terminal instance is due, leased, or parked with a reason.
+afterEach(async () => {
+  expect((await invariantViolations(table, Date.now())).map((violation) => violation.message)).toEqual([])
 })

@@ -1,5 +1,5 @@
 import type { SQSEvent } from 'aws-lambda'
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { LocalQueue } from '../../src/adapters/memory/local-queue.js'
 import { LocalScheduler } from '../../src/adapters/memory/local-scheduler.js'
@@ -15,6 +15,7 @@ import { createRunHandler } from '../../src/handlers/run-handler.js'
 import { createStartHandler } from '../../src/handlers/start-handler.js'
 import { approvalWorkflow } from '../../src/workflows/approval.js'
 import { createTestTable, FakeClock, fixedRandom, sequentialIds, type TestTable } from '../support/harness.js'
+import { invariantViolations } from '../support/invariant.js'
 
 let table: TestTable
 let clock: FakeClock
@@ -380,4 +381,9 @@ describe('recurring starts', () => {
     expect(ids.sort()).toEqual(fired.map((time) => `ny-breakfast-${Date.parse(time) / 1000}`).sort())
     expect(startDlq.pending()).toBe(0)
   })
+})
+
+// After every test, whatever it did: every non-terminal instance is due, leased, or parked with a reason.
+afterEach(async () => {
+  expect((await invariantViolations(table, Date.now())).map((violation) => violation.message)).toEqual([])
 })
