@@ -9,7 +9,7 @@ import { SchedulerClient } from '@aws-sdk/client-scheduler'
 import { SQSClient } from '@aws-sdk/client-sqs'
 import middy from '@middy/core'
 import type { Context } from 'aws-lambda'
-import { DynamoDbStore } from '../src/adapters/dynamodb/dynamodb-store.js'
+import { DynamoDbStore, sideItemExpiryDays } from '../src/adapters/dynamodb/dynamodb-store.js'
 import { powertoolsLogger } from '../src/adapters/powertools/powertools-logger.js'
 import { metricsDiagnostics, powertoolsMetrics } from '../src/adapters/powertools/powertools-metrics.js'
 import { EventBridgeRecurring } from '../src/adapters/scheduler/eventbridge-recurring.js'
@@ -66,7 +66,11 @@ export const buildRuntime = (rawEnv: Record<string, string | undefined> = proces
   }
   const dynamo = new DynamoDBClient(env.DYNAMODB_ENDPOINT ? { endpoint: env.DYNAMODB_ENDPOINT } : {})
   const sqs = new SQSClient(env.SQS_ENDPOINT ? { endpoint: env.SQS_ENDPOINT } : {})
-  const store = new DynamoDbStore({ tableName: env.TABLE_NAME, client: dynamo })
+  const store = new DynamoDbStore({
+    tableName: env.TABLE_NAME,
+    client: dynamo,
+    sideItemExpiryDays: sideItemExpiryDays(env.RETENTION_DAYS),
+  })
   const queue = env.RUN_QUEUE_URL ? new SqsRunQueue({ client: sqs, queueUrl: env.RUN_QUEUE_URL }) : undefined
   const scheduling =
     env.SCHEDULER_GROUP && env.SCHEDULER_ROLE_ARN

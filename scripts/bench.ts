@@ -203,7 +203,7 @@ await withDynamoDb(async (config) => {
     const out = await first.client.send(
       new GetItemCommand({
         TableName: tableName,
-        Key: { pk: { S: instanceKey(instanceId).pk } },
+        Key: { pk: { S: instanceKey(instanceId).pk }, sk: { S: instanceKey(instanceId).sk } },
         ConsistentRead: true,
       }),
     )
@@ -219,7 +219,10 @@ await withDynamoDb(async (config) => {
   await ensureTable(first.client, rawTable)
   const rawItems = INSTANCES
   const versions = Array.from({ length: rawItems }, () => Number(midItem?.fence?.N ?? 1))
-  const rawKey = (i: number) => ({ pk: { S: `R#${String(i).padStart(instanceKey('').pk.length + 24, '0')}` } })
+  const rawKey = (i: number) => ({
+    pk: { S: `R#${String(i).padStart(instanceKey('').pk.length + 24, '0')}` },
+    sk: { S: instanceKey('').sk },
+  })
   progress(`raw: inserting ${rawItems} items of ${midSize} bytes`)
   const template = midItem
   await pool(rawItems, CONCURRENCY, async (i, worker) => {

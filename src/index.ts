@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
-import { DynamoDbStore } from './adapters/dynamodb/dynamodb-store.js'
+import { DynamoDbStore, sideItemExpiryDays } from './adapters/dynamodb/dynamodb-store.js'
 import { Engine, type EngineDeps } from './core/engine.js'
 import { createIdGenerator, mathRandom, systemClock } from './runtime/defaults.js'
 
@@ -15,7 +15,7 @@ export const createEngine = (options: CreateEngineOptions): Engine => {
   const clock = rest.clock ?? systemClock
   return new Engine({
     ...rest,
-    store: new DynamoDbStore({ tableName, client }),
+    store: new DynamoDbStore({ tableName, client, sideItemExpiryDays: sideItemExpiryDays(rest.retentionDays) }),
     clock,
     ids: rest.ids ?? createIdGenerator(clock),
     random: rest.random ?? mathRandom,

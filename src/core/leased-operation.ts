@@ -1,13 +1,28 @@
 import { LeaseLostError, LockConflictError } from './errors.js'
 import { jsonSizeBytes } from './json.js'
 import { type LeaseSizing, type LeaseTimes, leaseTimes } from './lease-sizing.js'
-import { failureStoredBytes, instanceStoredBytes, nodeStoredBytes, priorInputsStoredBytes } from './limits.js'
+import {
+  ARCHIVE_AT_BYTES,
+  failureStoredBytes,
+  instanceStoredBytes,
+  nodeInlineBytes,
+  nodeStoredBytes,
+  priorInputsStoredBytes,
+} from './limits.js'
 import { MetricName, type Metrics } from './metrics.js'
 import type { PassSession } from './pass.js'
 import type { Clock, IdGenerator, Logger } from './ports.js'
 import type { InstanceStatus } from './statuses.js'
-import { isTerminalInstanceStatus } from './statuses.js'
-import type { InstanceChange, InstanceRecord, InstanceStore, Lease, NodeRecord, ParkedState } from './store.js'
+import { isTerminalInstanceStatus, isTerminalNodeStatus } from './statuses.js'
+import type {
+  InstanceChange,
+  InstanceRecord,
+  InstanceStore,
+  Lease,
+  NodeRecord,
+  ParkedState,
+  WriteResult,
+} from './store.js'
 import type { Wakeups } from './wakeups.js'
 
 /**
@@ -154,7 +169,8 @@ class StoredSizes {
   }
 
   apply(change: InstanceChange, delta: number): void {
-    for (const [id, node] of Object.entries(change.nodes ?? {})) this.nodes.set(id, nodeStoredBytes(id, node))
+    for (const [id, node] of Object.entries({ ...change.archive, ...change.nodes }))
+      this.nodes.set(id, nodeStoredBytes(id, node))
     if (change.input !== undefined) this.input = jsonSizeBytes(change.input)
     if (change.failure !== undefined) this.failure = failureStoredBytes(change.failure ?? undefined)
     if (change.priorInputs !== undefined) this.prior = priorInputsStoredBytes(change.priorInputs ?? undefined)
@@ -181,6 +197,8 @@ export class LeaseSession implements PassSession {
   #sizes: StoredSizes
   /** Every node record as this lease last stored it (or read it). */
   #nodes: Record<string, NodeRecord>
+  /** The nodes whose records are in the instance item (the others are in archive items). */
+  #hot: Set<string>
 
   constructor(
     readonly deps: LeasedDeps,
@@ -196,6 +214,7 @@ export class LeaseSession implements PassSession {
     this.previous = options.previous
     this.#sizes = new StoredSizes(record)
     this.#nodes = { ...record.nodes }
+    this.#hot = hotNodes(record)
   }
 
   /** What the instance would store with `nodes` replaced, as far as this lease knows (see StoredSizes). */
@@ -212,9 +231,14 @@ export class LeaseSession implements PassSession {
    */
   #sized(change: InstanceChange, status?: InstanceStatus): { sent: InstanceChange; delta: number } {
     const delta = this.#sizes.delta(change)
-    let sent = this.#retained(change, status)
-    if (change.nodes && Object.keys(change.nodes).length > MAX_NODES_ONE_BY_ONE) {
-      sent = { ...sent, allNodes: { ...this.#nodes, ...change.nodes } }
+    let sent = this.#laidOut(this.#retained(change, status))
+    const moved = Object.keys(sent.nodes ?? {}).length + Object.keys(sent.archive ?? {}).length
+    if (moved > MAX_NODES_ONE_BY_ONE) {
+      const hot: Record<string, NodeRecord> = {}
+      for (const id of this.#hot) if (this.#nodes[id]) hot[id] = this.#nodes[id]
+      Object.assign(hot, sent.nodes)
+      for (const id of Object.keys(sent.archive ?? {})) delete hot[id]
+      sent = { ...sent, allNodes: hot }
     }
     if (delta === 0) return { sent, delta }
     return {
@@ -228,10 +252,53 @@ export class LeaseSession implements PassSession {
     }
   }
 
+  /**
+   * Where the change puts node records: a changed node's payload keeps the token of the payload stored for it (the
+   * store writes it again only if it changed), and once the settled records in the instance item take
+   * ARCHIVE_AT_BYTES they move, all together, into one archive item in the same write.
+   */
+  #laidOut(change: InstanceChange): InstanceChange {
+    let nodes = change.nodes
+    if (nodes) {
+      nodes = { ...nodes }
+      for (const [id, node] of Object.entries(nodes)) {
+        const ref = this.#nodes[id]?.payloadRef
+        if (ref !== undefined && node.payloadRef === undefined) nodes[id] = { ...node, payloadRef: ref }
+      }
+    }
+    const after = { ...this.#nodes, ...nodes }
+    const settled: string[] = []
+    let settledBytes = 0
+    for (const id of new Set([...this.#hot, ...Object.keys(nodes ?? {})])) {
+      const node = after[id]
+      if (!node || !isTerminalNodeStatus(node.status) || node.attemptStarted) continue
+      settled.push(id)
+      settledBytes += nodeInlineBytes(id, node)
+    }
+    if (settledBytes < ARCHIVE_AT_BYTES) return nodes ? { ...change, nodes } : change
+    const archive: Record<string, NodeRecord> = {}
+    for (const id of settled) archive[id] = after[id] as NodeRecord
+    const rest = { ...nodes }
+    for (const id of settled) delete rest[id]
+    const { nodes: _nodes, ...others } = change
+    return { ...others, ...(Object.keys(rest).length ? { nodes: rest } : {}), archive }
+  }
+
   /** What a landed write leaves stored (copies: the holder goes on changing its own records). */
-  #landed(change: InstanceChange, delta: number): void {
+  #landed(change: InstanceChange, delta: number, result?: WriteResult): void {
     this.#sizes.apply(change, delta)
-    for (const [id, node] of Object.entries(change.nodes ?? {})) this.#nodes[id] = structuredClone(node)
+    for (const [id, node] of Object.entries(change.nodes ?? {})) {
+      this.#nodes[id] = structuredClone(node)
+      this.#hot.add(id)
+    }
+    for (const [id, node] of Object.entries(change.archive ?? {})) {
+      this.#nodes[id] = structuredClone(node)
+      this.#hot.delete(id)
+    }
+    for (const [id, ref] of Object.entries(result?.payloadRefs ?? {})) {
+      const node = this.#nodes[id]
+      if (node) node.payloadRef = ref
+    }
   }
 
   #retained(change: InstanceChange, finalStatus?: InstanceStatus): InstanceChange {
@@ -260,7 +327,7 @@ export class LeaseSession implements PassSession {
     const owed = this.#dueOwed && change.dueAtMs === undefined
     const { sent, delta } = this.#sized(owed ? { ...change, dueAtMs: this.lease.untilMs } : change)
     const result = await this.deps.store.writeUnderLease(this.lease, sent)
-    this.#landed(change, delta)
+    this.#landed(sent, delta, result)
     this.#dueOwed = false
     this.writes += 1
     return result
@@ -302,8 +369,9 @@ export class LeaseSession implements PassSession {
       await this.#create(final, final)
     } else {
       const { sent, delta } = this.#sized(final, release.status)
-      const { eventSeq } = await store.writeUnderLease(this.lease, sent)
-      this.#landed(final, delta)
+      const result = await store.writeUnderLease(this.lease, sent)
+      const { eventSeq } = result
+      this.#landed(sent, delta, result)
       this.writes += 1
       eventArrived = eventSeq !== this.record.eventSeq && !terminal && parked === undefined
     }
@@ -358,16 +426,32 @@ export class LeaseSession implements PassSession {
     this.#stored = true
     this.#sizes = new StoredSizes(record)
     this.#nodes = { ...record.nodes }
+    this.#hot = hotNodes(record)
     this.writes += 1
     await hooks.onStored()
   }
+}
+
+const hotNodes = (record: InstanceRecord): Set<string> => {
+  const archived = new Set(record.archivedNodeIds ?? [])
+  return new Set(Object.keys(record.nodes).filter((id) => !archived.has(id)))
 }
 
 /** The record with `change` applied, as a store would apply it. */
 export const applyChange = (record: InstanceRecord, change: InstanceChange): InstanceRecord => {
   const next = structuredClone(record)
   next.updatedAtMs = change.updatedAtMs
-  for (const [id, node] of Object.entries(change.nodes ?? {})) next.nodes[id] = structuredClone(node)
+  const archived = new Set(next.archivedNodeIds ?? [])
+  for (const [id, node] of Object.entries(change.nodes ?? {})) {
+    next.nodes[id] = structuredClone(node)
+    archived.delete(id)
+  }
+  for (const [id, node] of Object.entries(change.archive ?? {})) {
+    next.nodes[id] = structuredClone(node)
+    archived.add(id)
+  }
+  if (archived.size) next.archivedNodeIds = [...archived].sort()
+  else delete next.archivedNodeIds
   if (change.status !== undefined) next.status = change.status
   if (change.input !== undefined) next.input = structuredClone(change.input)
   if (change.dueAtMs === null) delete next.dueAtMs

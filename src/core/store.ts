@@ -36,6 +36,12 @@ export interface NodeRecord {
    * left by an earlier lease counts it as a failed attempt (the runner died, hung or lost its lease).
    */
   attemptStarted?: AttemptStarted
+  /**
+   * Where the store keeps this node's payload when it is too large to be inline (see `INLINE_PAYLOAD_BYTES`): an
+   * opaque token the store hands out and recognises, so an unchanged payload is not written again. Set by the store
+   * on reads and returned by writes; the engine only carries it along.
+   */
+  payloadRef?: string
 }
 
 export interface AttemptStarted {
@@ -104,6 +110,11 @@ export interface InstanceRecord {
   storedBytes?: number
   /** A finished instance expires then (epoch seconds: the table's TTL attribute); absent while it runs. */
   expiresAtSeconds?: number
+  /**
+   * Nodes whose records were moved out of the instance item into archive items (settled, see
+   * `InstanceChange.archive`). Kept by the store; the records themselves are in `nodes` like every other.
+   */
+  archivedNodeIds?: string[]
 }
 
 export interface Lease {
@@ -145,6 +156,19 @@ export interface InstanceChange {
   bytesBase?: number
   /** With a positive `bytesDelta`: refused (ItemTooLargeError) if the stored bytes would exceed this. */
   maxBytes?: number
+  /**
+   * Settled node records (unchanged from what is stored, or as this change stores them) to move out of the instance
+   * item into one archive item, in the same fenced write: the instance item stays small however many nodes finish.
+   * What the instance holds does not change; a later change of one of these nodes brings it back into the item.
+   */
+  archive?: Record<string, NodeRecord>
+}
+
+/** What a write under the lease reports back. */
+export interface WriteResult {
+  eventSeq: number
+  /** The payload tokens (see NodeRecord.payloadRef) of the nodes this write stored out of line. */
+  payloadRefs?: Record<string, string>
 }
 
 /** How an event write keeps the instance within its budget, exactly under concurrency. */
@@ -273,7 +297,7 @@ export interface InstanceStore {
     options?: AcquireOptions,
   ): Promise<AcquireResult>
   /** Applies `change` if `lease` still holds (owner and fence match); throws LeaseLostError otherwise. */
-  writeUnderLease(lease: Lease, change: InstanceChange): Promise<{ eventSeq: number }>
+  writeUnderLease(lease: Lease, change: InstanceChange): Promise<WriteResult>
   /** Clears the lease if it is still ours (no error when it is not). */
   releaseLease(lease: Lease): Promise<void>
   /**

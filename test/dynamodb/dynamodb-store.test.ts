@@ -76,7 +76,7 @@ describe('DynamoDbStore faults', () => {
     const store = new DynamoDbStore({ tableName, client })
     const doc = DynamoDBDocumentClient.from(client)
     await doc.send(
-      new PutCommand({ TableName: tableName, Item: { pk: 'I#broken', v: 1, id: 'broken', status: 'odd' } }),
+      new PutCommand({ TableName: tableName, Item: { pk: 'I#broken', sk: '#', v: 2, id: 'broken', status: 'odd' } }),
     )
 
     const error = await store.getInstance('broken').catch((e: unknown) => e)

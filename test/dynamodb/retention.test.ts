@@ -30,7 +30,7 @@ const expiresAt = async (instanceId: string): Promise<number | undefined> => {
   const result = await table.client.send(
     new GetItemCommand({
       TableName: table.tableName,
-      Key: { pk: { S: instanceKey(instanceId).pk } },
+      Key: { pk: { S: instanceKey(instanceId).pk }, sk: { S: instanceKey(instanceId).sk } },
       ConsistentRead: true,
     }),
   )

@@ -1,4 +1,4 @@
-import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb'
+import { GetItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
 import { createApiHandler } from '../../src/api/handler.js'
@@ -40,7 +40,7 @@ const bigOutput = defineWorkflow({
 /** One node: its outcome is stored by the pass's releasing write. */
 const bigLast = defineWorkflow({
   type: 'big-last',
-  nodes: { only: { run: (ctx) => ctx.set('blob', 'x'.repeat(120 * 1024)) } },
+  nodes: { only: { run: (ctx) => ctx.set('blob', 'x'.repeat(900)) } },
 })
 
 const engineWith = (overrides: Partial<EngineDeps> = {}): { engine: Engine; clock: FakeClock } => {
@@ -60,19 +60,51 @@ const pad = async (instanceId: string, bytes: number): Promise<void> => {
   await table.client.send(
     new UpdateItemCommand({
       TableName: table.tableName,
-      Key: { pk: { S: instanceKey(instanceId).pk } },
+      Key: { pk: { S: instanceKey(instanceId).pk }, sk: { S: instanceKey(instanceId).sk } },
       UpdateExpression: 'SET legacyPad = :pad',
       ExpressionAttributeValues: { ':pad': { S: 'p'.repeat(bytes) } },
     }),
   )
 }
 
+/**
+ * Pads the instance item until DynamoDB has only `room` bytes left in it (found by trying: DynamoDB's own count is
+ * the one that matters). The instance item is bounded by construction, so only such an item lets a test see
+ * DynamoDB itself refuse a write.
+ */
+const fill = async (instanceId: string, room: number): Promise<void> => {
+  let low = 0
+  let high = 400 * KB
+  while (high - low > 1) {
+    const mid = Math.floor((low + high) / 2)
+    const fits = await pad(instanceId, mid).then(
+      () => true,
+      () => false,
+    )
+    if (fits) low = mid
+    else high = mid
+  }
+  await pad(instanceId, low - room)
+}
+
 /** The stored item of one instance, every attribute: what a refused request must leave as it was. */
+const partition = async (instanceId: string) => {
+  const result = await table.client.send(
+    new QueryCommand({
+      TableName: table.tableName,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': { S: instanceKey(instanceId).pk } },
+      ConsistentRead: true,
+    }),
+  )
+  return result.Items ?? []
+}
+
 const storedItem = async (instanceId: string) => {
   const result = await table.client.send(
     new GetItemCommand({
       TableName: table.tableName,
-      Key: { pk: { S: instanceKey(instanceId).pk } },
+      Key: { pk: { S: instanceKey(instanceId).pk }, sk: { S: instanceKey(instanceId).sk } },
       ConsistentRead: true,
     }),
   )
@@ -82,8 +114,9 @@ const storedItem = async (instanceId: string) => {
 describe('a write DynamoDB refuses as too large, in a pass', () => {
   it('stores the node failure once, terminally, without the output, and never runs the node again', async () => {
     const { engine, clock } = engineWith({ limits: { maxNodeContextBytes: 200 * KB } })
-    const { instanceId } = await engine.create({ workflowType: 'big-output', context: { bytes: 120 * KB }, run: false })
-    await pad(instanceId, 300 * KB)
+    const { instanceId } = await engine.create({ workflowType: 'big-output', context: { bytes: 900 }, run: false })
+    // Room for the record of the attempt and for a failure, not for the outcome (900 bytes inline, the next node).
+    await fill(instanceId, 700)
     const before = calls.run('big-output.a')
 
     const first = await engine.runWorkflow(instanceId).catch((error: unknown) => error)
@@ -107,7 +140,7 @@ describe('a write DynamoDB refuses as too large, in a pass', () => {
   it('does the same when the refused write is the releasing one', async () => {
     const { engine, clock } = engineWith({ limits: { maxNodeContextBytes: 200 * KB } })
     const { instanceId } = await engine.create({ workflowType: 'big-last', run: false })
-    await pad(instanceId, 300 * KB)
+    await fill(instanceId, 700)
     const before = calls.run('big-last.only')
 
     const first = await engine.runWorkflow(instanceId)
@@ -127,8 +160,8 @@ describe('a write DynamoDB refuses as too large, at the API', () => {
   it('answers 413 PAYLOAD_TOO_LARGE to an event and leaves the item as it was', async () => {
     const { engine, clock } = engineWith()
     const { instanceId } = await engine.create({ workflowType: 'big-output', context: { bytes: 10 }, run: false })
-    await pad(instanceId, 360 * KB)
-    const before = await storedItem(instanceId)
+    await fill(instanceId, 20)
+    const before = await partition(instanceId)
     const handler = createApiHandler({ engine, logger: silentLogger, clock, sleep: async () => {}, waitPollMs: 1000 })
 
     const reply = await handler(
@@ -140,7 +173,8 @@ describe('a write DynamoDB refuses as too large, at the API', () => {
 
     expect(reply.statusCode).toBe(413)
     expect(JSON.parse(reply.body ?? '{}').error.code).toBe('PAYLOAD_TOO_LARGE')
-    expect(await storedItem(instanceId)).toEqual(before)
+    // Nothing stored: neither the instance item nor the item the event's content was written to first.
+    expect(await partition(instanceId)).toEqual(before)
   })
 })
 
@@ -183,9 +217,10 @@ describe('what the node-context limit measures', () => {
 
 describe('limits given to the engine', () => {
   it.each([
-    ['maxInstanceBytes', { maxInstanceBytes: 400 * KB }],
+    ['maxInstanceBytes', { maxInstanceBytes: 64 * KB * KB + 1 }],
     ['maxInstanceBytes', { maxInstanceBytes: 0 }],
     ['maxNodeContextBytes', { maxInstanceBytes: 100 * KB, maxNodeContextBytes: 200 * KB }],
+    ['maxNodeContextBytes', { maxNodeContextBytes: 351 * KB }],
     ['maxInputBytes', { maxInputBytes: 380 * KB }],
     ['maxDepth', { maxDepth: 1.5 }],
   ])('refuses a %s that DynamoDB could not store, naming it', (name, limits) => {
@@ -195,7 +230,7 @@ describe('limits given to the engine', () => {
   it('accepts the largest limits DynamoDB can store', () => {
     expect(() =>
       newTestEngine(table, {
-        limits: { maxInstanceBytes: 360 * KB, maxNodeContextBytes: 360 * KB, maxInputBytes: 360 * KB },
+        limits: { maxInstanceBytes: 64 * KB * KB, maxNodeContextBytes: 350 * KB, maxInputBytes: 350 * KB },
       }),
     ).not.toThrow()
   })
@@ -219,9 +254,12 @@ const listeners = defineWorkflow({
 
 const event60k = (i: number) => ({ payload: String(i).repeat(60_000) })
 
+/** The budget these cases fill with 60 KB events: five fit, a sixth does not. */
+const BUDGET = { limits: { maxInstanceBytes: 300 * KB } }
+
 describe('events are size-guarded where they are written', () => {
   it('accepts sequential events while the instance has room, refuses the next with 413, and the pass completes', async () => {
-    const { engine } = newTestEngine(table)
+    const { engine } = newTestEngine(table, BUDGET)
     engine.register(listeners)
     const { instanceId } = await engine.create({ workflowType: 'listeners', run: false })
     const outcomes: string[] = []
@@ -241,7 +279,7 @@ describe('events are size-guarded where they are written', () => {
   })
 
   it('accepts of concurrent events exactly those that fit, refuses the others with 413, and the pass completes', async () => {
-    const { engine } = newTestEngine(table)
+    const { engine } = newTestEngine(table, BUDGET)
     engine.register(listeners)
     const { instanceId } = await engine.create({ workflowType: 'listeners', run: false })
 
@@ -264,7 +302,7 @@ describe('events are size-guarded where they are written', () => {
   })
 
   it('dead-letters a refused event on the events queue with its reason', async () => {
-    const { engine } = newTestEngine(table)
+    const { engine } = newTestEngine(table, BUDGET)
     engine.register(listeners)
     const { instanceId } = await engine.create({ workflowType: 'listeners', run: false })
     for (let i = 0; i < 5; i++)
@@ -303,17 +341,19 @@ describe('restartInstance with a new context', () => {
       const { engine } = newTestEngine(table)
       engine.register(restartable)
       const { instanceId } = await engine.create({ workflowType: 'restartable', context: { ok: false } })
-      await pad(instanceId, 350 * KB)
+      await fill(instanceId, 400)
       const before = await storedItem(instanceId)
+      const items = (await partition(instanceId)).length
 
       const refused = await engine
-        .restartInstance({ instanceId, context: { ok: true, blob: 'n'.repeat(60_000) }, run })
+        .restartInstance({ instanceId, context: { ok: true, blob: 'n'.repeat(900) }, run })
         .catch((error: unknown) => error)
 
       expect(refused).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', httpStatus: 413 })
       const after = await storedItem(instanceId)
       // Only the fencing token moved: the lease was taken and given back.
       expect({ ...after, fence: undefined }).toEqual({ ...before, fence: undefined })
+      expect(await partition(instanceId)).toHaveLength(items)
       expect((await engine.get(instanceId)).status).toBe('failed')
     },
   )
@@ -414,7 +454,7 @@ describe('an item stored before the bytes total existed', () => {
       table.client.send(
         new UpdateItemCommand({
           TableName: table.tableName,
-          Key: { pk: { S: instanceKey(instanceId).pk } },
+          Key: { pk: { S: instanceKey(instanceId).pk }, sk: { S: instanceKey(instanceId).sk } },
           UpdateExpression: 'REMOVE #bytes',
           ExpressionAttributeNames: { '#bytes': 'bytes' },
         }),

@@ -1,7 +1,7 @@
 import { type DynamoDBClient, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb'
 import { unmarshall } from '@aws-sdk/util-dynamodb'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
-import { recordFromItem } from '../../src/adapters/dynamodb/item-codec.js'
+import { recordFromItems } from '../../src/adapters/dynamodb/item-codec.js'
 import { isTerminalInstanceStatus } from '../../src/core/statuses.js'
 import { newDynamoClient } from './dynamodb.js'
 
@@ -61,7 +61,13 @@ const sourceOf = (source: InvariantSource): { client: DynamoDBClient; tableName:
 }
 
 /** Every instance item of the table, raw (unmarshalled), with a consistent Scan. */
-export const scanInstanceItems = async (source: InvariantSource): Promise<Record<string, unknown>[]> => {
+export const scanInstanceItems = async (source: InvariantSource): Promise<Record<string, unknown>[]> =>
+  (await scanPartitions(source)).map((partition) => partition.item)
+
+/** Each instance item with the other items of its partition (payloads, events, archives) by sort key. */
+export const scanPartitions = async (
+  source: InvariantSource,
+): Promise<{ item: Record<string, unknown>; side: Map<string, Record<string, unknown>> }[]> => {
   const { client, tableName } = sourceOf(source)
   const items: Record<string, unknown>[] = []
   let startKey: ScanCommandOutput['LastEvaluatedKey']
@@ -78,7 +84,16 @@ export const scanInstanceItems = async (source: InvariantSource): Promise<Record
     for (const item of page.Items ?? []) items.push(unmarshall(item))
     startKey = page.LastEvaluatedKey
   } while (startKey)
+  const sides = new Map<string, Map<string, Record<string, unknown>>>()
+  for (const item of items) {
+    if (item.sk === '#') continue
+    const side = sides.get(String(item.pk)) ?? new Map<string, Record<string, unknown>>()
+    side.set(String(item.sk), item)
+    sides.set(String(item.pk), side)
+  }
   return items
+    .filter((item) => item.sk === '#')
+    .map((item) => ({ item, side: sides.get(String(item.pk)) ?? new Map<string, Record<string, unknown>>() }))
 }
 
 const describeItem = (item: Record<string, unknown>): string => {
@@ -89,17 +104,24 @@ const describeItem = (item: Record<string, unknown>): string => {
     .join(' ')
 }
 
-/** The violations of one raw instance item at `nowMs` (pure: used by the checker and its own tests). */
-export const itemViolations = (item: Record<string, unknown>, nowMs: number): Violation[] => {
+/**
+ * The violations of one raw instance item at `nowMs` (pure: used by the checker and its own tests). With `side`, the
+ * other items of its partition: an item it refers to that is not there makes it unreadable.
+ */
+export const itemViolations = (
+  item: Record<string, unknown>,
+  nowMs: number,
+  side?: ReadonlyMap<string, Record<string, unknown>>,
+): Violation[] => {
   const rawId = typeof item.id === 'string' ? item.id : String(item.pk ?? '?').replace(/^I#/, '')
   const violation = (kind: ViolationKind, why: string): Violation => ({
     kind,
     instanceId: rawId,
     message: `${kind}: instance '${rawId}' ${why} (${describeItem(item)}, now=${nowMs})`,
   })
-  let record: ReturnType<typeof recordFromItem>
+  let record: ReturnType<typeof recordFromItems>
   try {
-    record = recordFromItem(item)
+    record = recordFromItems(item, side ?? new Map(), { partial: side === undefined })
   } catch (error) {
     return [violation('unreadable', `cannot be read: ${error instanceof Error ? error.message : String(error)}`)]
   }
@@ -146,10 +168,10 @@ export const invariantViolations = async (
   options: InvariantOptions = {},
 ): Promise<Violation[]> => {
   const include = selector(options.instanceIds)
-  const items = await scanInstanceItems(source)
-  return items
-    .filter((item) => include(typeof item.id === 'string' ? item.id : String(item.pk).replace(/^I#/, '')))
-    .flatMap((item) => itemViolations(item, nowMs))
+  const partitions = await scanPartitions(source)
+  return partitions
+    .filter(({ item }) => include(typeof item.id === 'string' ? item.id : String(item.pk).replace(/^I#/, '')))
+    .flatMap(({ item, side }) => itemViolations(item, nowMs, side))
 }
 
 export class InvariantViolationError extends Error {

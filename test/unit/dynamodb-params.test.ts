@@ -1,6 +1,6 @@
 import type { QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
 import { describe, expect, it } from 'vitest'
-import { nodeToItem, recordFromItem, recordToItem } from '../../src/adapters/dynamodb/item-codec.js'
+import { ItemPlanner, nodeToItem, recordFromItem, recordToItem } from '../../src/adapters/dynamodb/item-codec.js'
 import {
   createdKey,
   createdKeyBounds,
@@ -43,7 +43,7 @@ const actions = (expression: string | undefined): Record<'SET' | 'REMOVE' | 'ADD
 }
 
 const update = (change: Partial<InstanceChange>): UpdateCommandInput =>
-  writeUnderLeaseParams(TABLE, LEASE, { updatedAtMs: T0 + 1, ...change })
+  writeUnderLeaseParams(TABLE, LEASE, { updatedAtMs: T0 + 1, ...change }, new ItemPlanner('wf-1', undefined, '0'))
 
 describe('createdKey', () => {
   it('sorts as text in the same order as the creation times sort as numbers', () => {
@@ -81,8 +81,8 @@ describe('createdKey', () => {
 
 describe('keys', () => {
   it('keeps instance and definition items in separate key spaces', () => {
-    expect(instanceKey('x')).toEqual({ pk: 'I#x' })
-    expect(definitionKey('x', 'v1')).toEqual({ pk: 'D#x#v1' })
+    expect(instanceKey('x')).toEqual({ pk: 'I#x', sk: '#' })
+    expect(definitionKey('x', 'v1')).toEqual({ pk: 'D#x#v1', sk: '#' })
   })
 })
 
@@ -363,7 +363,10 @@ describe('every request declares exactly the placeholders it uses', () => {
     },
     { request: 'writeUnderLease, clearing due', params: update({ dueAtMs: null }) },
     { request: 'releaseLease', params: releaseLeaseParams(TABLE, LEASE) },
-    { request: 'putEvent', params: putEventParams(TABLE, 'wf-1', 'approve', event, T0) },
+    {
+      request: 'putEvent',
+      params: putEventParams(TABLE, 'wf-1', 'approve', event, T0, undefined, new ItemPlanner('wf-1', undefined, '0')),
+    },
     { request: 'markDue', params: markDueParams(TABLE, 'wf-1', T0) },
     {
       request: 'list by type',
@@ -465,7 +468,7 @@ describe('item codec', () => {
 
   it.each<{ fault: string; item: Record<string, unknown> }>([
     { fault: 'a missing attribute', item: { ...recordToItem(anInstance('wf-1')), fence: undefined } },
-    { fault: 'an unknown schema version', item: { ...recordToItem(anInstance('wf-1')), v: 2 } },
+    { fault: 'an unknown schema version', item: { ...recordToItem(anInstance('wf-1')), v: 1 } },
     { fault: 'an unknown status', item: { ...recordToItem(anInstance('wf-1')), status: 'paused' } },
     {
       fault: 'a malformed node',

@@ -1,5 +1,6 @@
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import {
+  BatchWriteCommand,
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -38,10 +39,28 @@ import {
   type ListPage,
   type ListQuery,
   type NodeEventRecord,
+  type WriteResult,
 } from '../../core/store.js'
 import { classifyDynamoDbError } from '../aws-errors.js'
-import { recordFromItem, recordToItem } from './item-codec.js'
-import { createdKey, DUE_SHARDS, definitionKey, INDEX, instanceKey } from './keys.js'
+import {
+  type InstanceItem,
+  ItemPlanner,
+  parseInstanceItem,
+  recordFromItems,
+  recordToItem,
+  refersToSideItems,
+  type SideItem,
+} from './item-codec.js'
+import {
+  createdKey,
+  DUE_SHARDS,
+  definitionKey,
+  INDEX,
+  INSTANCE_PK_PREFIX,
+  instanceKey,
+  instancePk,
+  SK,
+} from './keys.js'
 import {
   acquireLeaseParams,
   clearTerminalDueParams,
@@ -53,6 +72,7 @@ import {
   putDefinitionParams,
   putEventParams,
   putInstanceParams,
+  putSideItemParams,
   queryDueParams,
   releaseLeaseParams,
   writeUnderLeaseParams,
@@ -94,7 +114,7 @@ const cursorSchema = z.object({
   v: z.literal(1),
   after: z.string().regex(/^\d{15}#[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/),
 })
-const dueCursorSchema = z.strictObject({ pk: z.string(), dueShard: z.string(), dueAtMs: z.number() })
+const dueCursorSchema = z.strictObject({ pk: z.string(), sk: z.string(), dueShard: z.string(), dueAtMs: z.number() })
 
 const encodeCursor = (after: string): string =>
   Buffer.from(JSON.stringify({ v: 1, after }), 'utf8').toString('base64url')
@@ -129,13 +149,34 @@ export interface DynamoDbStoreOptions {
   client: DynamoDBClient | DynamoDBDocumentClient
   /** Largest number of index pages one list call reads before it returns a (possibly short) page. */
   maxPagesPerList?: number
+  /**
+   * Days after which an item of an instance's partition other than the instance item (a large payload, an event, an
+   * archive) may be deleted by the table's TTL, counted from when it was written; 0 keeps them. Default 395: the
+   * default retention of 30 days after an instance finishes, plus the year an instance may run (README, "Limits").
+   */
+  sideItemExpiryDays?: number
 }
+
+/** How long a running instance may go on using what it wrote: side items outlive it by the retention. */
+export const INSTANCE_LIFETIME_DAYS = 365
+
+/** Default of `sideItemExpiryDays`. */
+export const SIDE_ITEM_EXPIRY_DAYS = 30 + INSTANCE_LIFETIME_DAYS
+
+/** The side items' expiry for an engine's `retentionDays` (default 30; 0 keeps everything). */
+export const sideItemExpiryDays = (retentionDays: number | undefined): number =>
+  retentionDays === 0 ? 0 : (retentionDays ?? 30) + INSTANCE_LIFETIME_DAYS
+
+/** BatchWriteItem takes at most 25 items per request. */
+const BATCH_WRITE_ITEMS = 25
 
 /** The InstanceStore on one DynamoDB table (layout in the README). Every state change is one conditional write. */
 export class DynamoDbStore implements InstanceStore {
   readonly tableName: string
   readonly #doc: DynamoDBDocumentClient
   readonly #maxPages: number
+  readonly #sideItemExpiryDays: number
+  #writers = 0
 
   constructor(options: DynamoDbStoreOptions) {
     this.tableName = options.tableName
@@ -146,6 +187,110 @@ export class DynamoDbStore implements InstanceStore {
             marshallOptions: { removeUndefinedValues: true, convertEmptyValues: false },
           })
     this.#maxPages = options.maxPagesPerList ?? 10
+    this.#sideItemExpiryDays = options.sideItemExpiryDays ?? SIDE_ITEM_EXPIRY_DAYS
+  }
+
+  #planner(instanceId: string, nowMs: number, fence: number): ItemPlanner {
+    const expiresAt =
+      this.#sideItemExpiryDays > 0 ? Math.floor(nowMs / 1000) + this.#sideItemExpiryDays * 86_400 : undefined
+    this.#writers = (this.#writers + 1) % 1_000_000
+    return new ItemPlanner(instanceId, expiresAt, `${String(fence).padStart(10, '0')}.${this.#writers}`)
+  }
+
+  /**
+   * Writes the side items a write refers to, before it: one PutItem for one item, BatchWriteItem (25 a request)
+   * for more; what DynamoDB leaves unprocessed is sent again with a short backoff. Items of a write that then fails
+   * are never referenced, and expire.
+   */
+  async #putSideItems(items: readonly SideItem[]): Promise<void> {
+    if (items.length === 1) {
+      const [item] = items as [SideItem]
+      await this.#send('putSideItem', () => this.#doc.send(new PutCommand(putSideItemParams(this.tableName, item))))
+      return
+    }
+    for (let start = 0; start < items.length; start += BATCH_WRITE_ITEMS) {
+      let requests: { PutRequest: { Item: Record<string, unknown> } }[] = items
+        .slice(start, start + BATCH_WRITE_ITEMS)
+        .map((item) => ({ PutRequest: { Item: item } }))
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        if (attempt >= 8) {
+          throw translateAwsError(
+            Object.assign(new Error('side items left unprocessed after 8 attempts'), { name: 'ThrottlingException' }),
+            'putSideItems',
+            this.tableName,
+          )
+        }
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt))
+        const batch = requests
+        const result = await this.#send('putSideItems', () =>
+          this.#doc.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: batch } })),
+        )
+        requests = (result.UnprocessedItems?.[this.tableName] ?? []).flatMap((request) =>
+          request.PutRequest?.Item ? [{ PutRequest: { Item: request.PutRequest.Item } }] : [],
+        )
+      }
+    }
+  }
+
+  /**
+   * Deletes side items of a write that was refused (so it certainly did not land): a refused request leaves the
+   * table as it was. Best effort — what is left expires by its time to live.
+   */
+  async #discard(items: readonly SideItem[]): Promise<void> {
+    for (let start = 0; start < items.length; start += BATCH_WRITE_ITEMS) {
+      const batch = items
+        .slice(start, start + BATCH_WRITE_ITEMS)
+        .map((item) => ({ DeleteRequest: { Key: { pk: item.pk, sk: item.sk } } }))
+      await this.#doc.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: batch } })).catch(() => undefined)
+    }
+  }
+
+  /** Runs a write whose side items are written first; a certain refusal of the write discards them again. */
+  async #withSideItems<T>(planner: ItemPlanner, write: () => Promise<T>, landed?: (error: unknown) => boolean) {
+    if (planner.sideItems.length) await this.#putSideItems(planner.sideItems)
+    try {
+      return await write()
+    } catch (error) {
+      const refused = isConditionFailure(error) || error instanceof ItemTooLargeError
+      if (planner.sideItems.length && refused && !landed?.(error)) await this.#discard(planner.sideItems)
+      throw error
+    }
+  }
+
+  /** Every item of an instance's partition, the instance item first (one Query, paged at 1 MB). */
+  async #readPartition(instanceId: string): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = []
+    let startKey: Record<string, unknown> | undefined
+    do {
+      const result = await this.#send('readInstance', () =>
+        this.#doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': instancePk(instanceId) },
+            ConsistentRead: true,
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      )
+      items.push(...(result.Items ?? []))
+      startKey = result.LastEvaluatedKey
+    } while (startKey)
+    return items
+  }
+
+  /**
+   * The record of an instance item: read alone when it refers to nothing else, else with its partition's side
+   * items (immutable, so an instance item read earlier — an acquisition's old image — still finds its own).
+   */
+  async #full(raw: Record<string, unknown>): Promise<InstanceRecord> {
+    const item: InstanceItem = parseInstanceItem(raw)
+    if (!refersToSideItems(item)) return recordFromItems(item)
+    const side = new Map<string, Record<string, unknown>>()
+    for (const found of await this.#readPartition(item.id)) {
+      if (found.sk !== SK.instance) side.set(String(found.sk), found)
+    }
+    return recordFromItems(item, side)
   }
 
   async #send<T>(operation: string, fn: () => Promise<T>): Promise<T> {
@@ -158,16 +303,20 @@ export class DynamoDbStore implements InstanceStore {
   }
 
   async createInstance(record: InstanceRecord, lease?: Lease): Promise<void> {
+    const planner = this.#planner(record.id, record.createdAtMs, lease?.fence ?? record.fence)
     const item = recordToItem(
       lease ? { ...record, leaseOwner: lease.owner, leaseUntilMs: lease.untilMs, fence: lease.fence } : record,
+      planner,
     )
     try {
-      await this.#send('createInstance', () => this.#doc.send(new PutCommand(putInstanceParams(this.tableName, item))))
+      await this.#withSideItems(planner, () =>
+        this.#send('createInstance', () => this.#doc.send(new PutCommand(putInstanceParams(this.tableName, item)))),
+      )
     } catch (error) {
       if (!isConditionFailure(error)) throw error
       const existing = oldItem(error)
       if (!existing) throw translateAwsError(error, 'createInstance', this.tableName)
-      throw new InstanceExistsError(recordFromItem(existing))
+      throw new InstanceExistsError(await this.#full(existing))
     }
   }
 
@@ -185,7 +334,7 @@ export class DynamoDbStore implements InstanceStore {
           new UpdateCommand(acquireLeaseParams(this.tableName, instanceId, owner, nowMs, untilMs, options)),
         ),
       )
-      const before = recordFromItem(result.Attributes)
+      const before = await this.#full(result.Attributes ?? {})
       const { parked, ...rest } = before
       const record: InstanceRecord =
         options.terminalOnly || options.dueBy !== undefined
@@ -201,7 +350,7 @@ export class DynamoDbStore implements InstanceStore {
       if (!isConditionFailure(error)) throw error
       const item = oldItem(error)
       if (!item) throw new InstanceNotFoundError(instanceId)
-      const record = recordFromItem(item)
+      const record = await this.#full(item)
       if (!allowTerminal && isTerminalInstanceStatus(record.status)) return { kind: 'terminal', record }
       if (options.terminalOnly && !isTerminalInstanceStatus(record.status)) return { kind: 'live', record }
       if (options.dueBy !== undefined && (record.dueAtMs === undefined || record.dueAtMs > options.dueBy)) {
@@ -211,19 +360,26 @@ export class DynamoDbStore implements InstanceStore {
     }
   }
 
-  async writeUnderLease(lease: Lease, change: InstanceChange): Promise<{ eventSeq: number }> {
+  async writeUnderLease(lease: Lease, change: InstanceChange): Promise<WriteResult> {
+    const planner = this.#planner(lease.instanceId, change.updatedAtMs, lease.fence)
+    const params = writeUnderLeaseParams(this.tableName, lease, change, planner)
+    const payloadRefs = Object.keys(planner.payloadRefs).length ? { payloadRefs: planner.payloadRefs } : {}
+    // Released under our own fence: only this write does that, so an earlier attempt of it landed.
+    const ownRelease = (error: unknown): boolean => {
+      const old = isConditionFailure(error) ? oldItem(error) : undefined
+      return change.release === true && Number(old?.fence) === lease.fence && old?.leaseOwner === undefined
+    }
     try {
-      const result = await this.#send('writeUnderLease', () =>
-        this.#doc.send(new UpdateCommand(writeUnderLeaseParams(this.tableName, lease, change))),
+      const result = await this.#withSideItems(
+        planner,
+        () => this.#send('writeUnderLease', () => this.#doc.send(new UpdateCommand(params))),
+        ownRelease,
       )
-      return { eventSeq: Number(result.Attributes?.evSeq ?? 0) }
+      return { eventSeq: Number(result.Attributes?.evSeq ?? 0), ...payloadRefs }
     } catch (error) {
       if (!isConditionFailure(error)) throw error
       const old = oldItem(error)
-      // Released under our own fence: only this write does that, so an earlier attempt of it landed.
-      if (change.release && old && Number(old.fence) === lease.fence && old.leaseOwner === undefined) {
-        return { eventSeq: Number(old.evSeq ?? 0) }
-      }
+      if (old && ownRelease(error)) return { eventSeq: Number(old.evSeq ?? 0), ...payloadRefs }
       // Still our lease: the budget condition refused it (events stored since took the room).
       if (old && Number(old.fence) === lease.fence && old.leaseOwner === lease.owner) {
         const stored = Number(old.bytes ?? 0)
@@ -250,17 +406,21 @@ export class DynamoDbStore implements InstanceStore {
     nowMs: number,
     guard?: EventGuard,
   ): Promise<void> {
+    const planner = this.#planner(instanceId, nowMs, 0)
+    const params = putEventParams(this.tableName, instanceId, nodeId, event, nowMs, guard, planner)
     try {
-      await this.#send('putEvent', () =>
-        this.#doc.send(new UpdateCommand(putEventParams(this.tableName, instanceId, nodeId, event, nowMs, guard))),
-      )
+      await this.#withSideItems(planner, () => this.#send('putEvent', () => this.#doc.send(new UpdateCommand(params))))
     } catch (error) {
       if (!isConditionFailure(error)) throw error
       const item = oldItem(error)
       if (!item) throw new InstanceNotFoundError(instanceId)
-      const record = recordFromItem(item)
       // Our own write, retried by the SDK after its answer was lost, and since acted on by a pass.
-      if (isSameEvent(record.events[nodeId], event)) return
+      const sent = (params.ExpressionAttributeValues as { ':event': { r?: string } })[':event']
+      const stored = parseInstanceItem(item).events[nodeId]
+      if (sent.r !== undefined && stored?.r === sent.r) return
+      // The statuses and event times decide the refusal: the payloads of side items are not needed for it.
+      const record = recordFromItems(item, new Map(), { partial: true })
+      if (sent.r === undefined && isSameEvent(record.events[nodeId], event)) return
       const refusal = eventRefusal(record, nodeId, event)
       if (refusal) throw refusal
       if (guard) throw guardRefusal(record, nodeId, guard)
@@ -303,7 +463,7 @@ export class DynamoDbStore implements InstanceStore {
       this.#doc.send(new QueryCommand(queryDueParams(this.tableName, shard, nowMs, limit, startKey))),
     )
     const items = (result.Items ?? []).map((item) => ({
-      instanceId: String(item.pk).slice(instanceKey('').pk.length),
+      instanceId: String(item.pk).slice(INSTANCE_PK_PREFIX.length),
       dueAtMs: Number(item.dueAtMs),
     }))
     return result.LastEvaluatedKey
@@ -311,11 +471,14 @@ export class DynamoDbStore implements InstanceStore {
       : { items }
   }
 
+  /** One Query of the instance's partition: the instance item and every item it refers to. */
   async getInstance(instanceId: string): Promise<InstanceRecord | undefined> {
-    const result = await this.#send('getInstance', () =>
-      this.#doc.send(new GetCommand({ TableName: this.tableName, Key: instanceKey(instanceId), ConsistentRead: true })),
-    )
-    return result.Item ? recordFromItem(result.Item) : undefined
+    const items = await this.#readPartition(instanceId)
+    const [first] = items
+    if (first === undefined || first.sk !== SK.instance) return undefined
+    const side = new Map<string, Record<string, unknown>>()
+    for (const item of items.slice(1)) side.set(String(item.sk), item)
+    return recordFromItems(first, side)
   }
 
   /**

@@ -1,16 +1,17 @@
+import { createHash, randomBytes } from 'node:crypto'
 import { z } from 'zod'
 import { StoreError } from '../../core/errors.js'
 import type { JsonObject, JsonValue } from '../../core/json.js'
-import { instanceStoredBytes } from '../../core/limits.js'
+import { INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES, instanceStoredBytes } from '../../core/limits.js'
 import { INSTANCE_STATUSES, STORED_NODE_STATUSES } from '../../core/statuses.js'
 import type { FailureSummary, InstanceRecord, NodeEventRecord, NodeRecord } from '../../core/store.js'
-import { createdKey, dueShardFor, instanceKey } from './keys.js'
+import { createdKey, dueShardFor, instanceKey, instancePk, SK } from './keys.js'
 
 /**
  * Stored item shapes. Node records use short attribute names because every write is billed by the size of the
  * whole instance item (1 WCU per KB): see the README's table layout for the long names.
  */
-export const ITEM_SCHEMA_VERSION = 1
+export const ITEM_SCHEMA_VERSION = 2
 
 const jsonText = z.string()
 
@@ -33,19 +34,32 @@ const storedNodeSchema = z.object({
   c: z.number().int().optional(),
   /** The attempt in flight: step, start time, fence. */
   as: z.object({ s: z.enum(['run', 'check']), ms: z.number(), f: z.number().int() }).optional(),
+  /** The payload (o, wc, pc) is out of line: the sort key of its item, and the hash of its content. */
+  pr: z.string().optional(),
+  ph: z.string().optional(),
 })
 export type StoredNode = z.infer<typeof storedNodeSchema>
 
-const storedEventSchema = z.object({ ts: z.number(), c: jsonText, rMs: z.number() })
+/** An event: its content inline (`c`), or the sort key of the item holding it (`r`). */
+const storedEventSchema = z.object({
+  ts: z.number(),
+  c: jsonText.optional(),
+  r: z.string().optional(),
+  rMs: z.number(),
+})
+export type StoredEvent = z.infer<typeof storedEventSchema>
 
 export const instanceItemSchema = z.object({
   pk: z.string(),
+  sk: z.literal(SK.instance),
   v: z.literal(ITEM_SCHEMA_VERSION),
   id: z.string(),
   wfType: z.string(),
   businessId: z.string().optional(),
   status: z.enum(INSTANCE_STATUSES),
-  input: jsonText,
+  /** The input inline, or the sort key of the item holding it. */
+  input: jsonText.optional(),
+  inr: z.string().optional(),
   createdAtMs: z.number(),
   updatedAtMs: z.number(),
   createdKey: z.string(),
@@ -69,6 +83,9 @@ export const instanceItemSchema = z.object({
   failure: jsonText.optional(),
   /** Inputs replaced by restarts that completed nodes ran with, as JSON text of a map key → input. */
   pin: jsonText.optional(),
+  pinr: z.string().optional(),
+  /** Archive items holding settled node records, oldest first (a record in a later one, or inline, wins). */
+  arc: z.array(z.string()).optional(),
   /** What the instance stores as the engine counts it; every write adds its difference (see limits.ts). */
   bytes: z.number().optional(),
   /** The table's TTL attribute: a finished instance is deleted after this time (epoch seconds). */
@@ -79,75 +96,143 @@ export type InstanceItem = z.infer<typeof instanceItemSchema>
 const parseJson = (text: string | undefined, fallback: JsonValue): JsonValue =>
   text === undefined ? fallback : (JSON.parse(text) as JsonValue)
 
-export const nodeToItem = (node: NodeRecord): StoredNode => {
-  const item: StoredNode = { st: node.status, caMs: node.createdAtMs, uaMs: node.updatedAtMs }
-  // Defaults are left out to keep the item small.
-  if (node.failCount) item.fc = node.failCount
-  if (node.attempt !== 1) item.n = node.attempt
-  if (node.waits) item.w = node.waits
-  if (node.nextAttemptAtMs !== undefined) item.naMs = node.nextAttemptAtMs
-  if (node.seenEventTs !== undefined) item.evTs = node.seenEventTs
-  if (Object.keys(node.output).length) item.o = JSON.stringify(node.output)
-  if (node.workflowContext !== undefined) item.wc = JSON.stringify(node.workflowContext)
-  if (node.preNodeContext !== undefined) item.pc = JSON.stringify(node.preNodeContext)
-  if (node.resetOnRestart) item.rr = true
-  if (node.inputRef !== undefined) item.ir = node.inputRef
-  if (node.calls) item.c = node.calls
-  if (node.attemptStarted) {
-    item.as = { s: node.attemptStarted.step, ms: node.attemptStarted.atMs, f: node.attemptStarted.fence }
-  }
-  return item
-}
+const textBytes = (text: string | undefined): number => (text === undefined ? 0 : Buffer.byteLength(text, 'utf8'))
 
-const nodeFromItem = (item: StoredNode): NodeRecord => {
-  const node: NodeRecord = {
-    status: item.st,
-    failCount: item.fc ?? 0,
-    createdAtMs: item.caMs,
-    updatedAtMs: item.uaMs,
-    attempt: item.n ?? 1,
-    waits: item.w ?? 0,
-    output: parseJson(item.o, {}) as JsonObject,
+/** Items in an instance's partition besides the instance item; each is written once and never changed. */
+export const payloadItemSchema = z.object({ o: jsonText.optional(), wc: jsonText.optional(), pc: jsonText.optional() })
+const eventItemSchema = z.object({ c: jsonText })
+const inputItemSchema = z.object({ d: jsonText })
+const archiveItemSchema = z.object({ nodes: z.record(z.string(), storedNodeSchema) })
+
+/** A side item as written: keys, content, and the time to live that retires it if nothing refers to it any more. */
+export type SideItem = { pk: string; sk: string; expiresAt?: number } & Record<string, unknown>
+
+const corrupt = (what: string): StoreError =>
+  new StoreError(`stored instance is malformed: ${what}`, false, {
+    code: 'CORRUPT_ITEM',
+  })
+
+const unique = (): string => randomBytes(9).toString('base64url')
+
+const payloadHash = (o: string | undefined, wc: string | undefined, pc: string | undefined): string =>
+  createHash('sha1')
+    .update(`${o ?? ''}\u0000${wc ?? ''}\u0000${pc ?? ''}`)
+    .digest('base64url')
+    .slice(0, 16)
+
+/**
+ * Lays one write out over the instance's items: each payload too large to be inline goes into an item of its own
+ * (collected in `sideItems`, to be written before the instance item that refers to them), an unchanged payload keeps
+ * the item it is in (recognised by its token), and settled records can be gathered into an archive item.
+ */
+export class ItemPlanner {
+  readonly sideItems: SideItem[] = []
+  readonly payloadRefs: Record<string, string> = {}
+  readonly #pk: string
+
+  constructor(
+    instanceId: string,
+    /** Epoch seconds after which the side items written now may be deleted; undefined keeps them. */
+    readonly expiresAt: number | undefined,
+    /** Part of every new side item's key: orders items by the writer that made them. */
+    readonly writer: string,
+  ) {
+    this.#pk = instancePk(instanceId)
   }
-  if (item.naMs !== undefined) node.nextAttemptAtMs = item.naMs
-  if (item.evTs !== undefined) node.seenEventTs = item.evTs
-  if (item.wc !== undefined) node.workflowContext = parseJson(item.wc, {}) as JsonObject
-  if (item.pc !== undefined) node.preNodeContext = parseJson(item.pc, {}) as JsonObject
-  if (item.rr) node.resetOnRestart = true
-  if (item.ir !== undefined) node.inputRef = item.ir
-  if (item.c) node.calls = item.c
-  if (item.as) node.attemptStarted = { step: item.as.s, atMs: item.as.ms, fence: item.as.f }
-  return node
+
+  #side(prefix: string, content: Record<string, unknown>): string {
+    const sk = `${prefix}${this.writer}#${unique()}`
+    const item: SideItem = { pk: this.#pk, sk, ...content }
+    if (this.expiresAt !== undefined) item.expiresAt = this.expiresAt
+    this.sideItems.push(item)
+    return sk
+  }
+
+  node(nodeId: string, node: NodeRecord): StoredNode {
+    const item: StoredNode = { st: node.status, caMs: node.createdAtMs, uaMs: node.updatedAtMs }
+    // Defaults are left out to keep the item small.
+    if (node.failCount) item.fc = node.failCount
+    if (node.attempt !== 1) item.n = node.attempt
+    if (node.waits) item.w = node.waits
+    if (node.nextAttemptAtMs !== undefined) item.naMs = node.nextAttemptAtMs
+    if (node.seenEventTs !== undefined) item.evTs = node.seenEventTs
+    if (node.resetOnRestart) item.rr = true
+    if (node.inputRef !== undefined) item.ir = node.inputRef
+    if (node.calls) item.c = node.calls
+    if (node.attemptStarted) {
+      item.as = { s: node.attemptStarted.step, ms: node.attemptStarted.atMs, f: node.attemptStarted.fence }
+    }
+    const o = Object.keys(node.output).length ? JSON.stringify(node.output) : undefined
+    const wc = node.workflowContext === undefined ? undefined : JSON.stringify(node.workflowContext)
+    const pc = node.preNodeContext === undefined ? undefined : JSON.stringify(node.preNodeContext)
+    if (textBytes(o) + textBytes(wc) + textBytes(pc) <= INLINE_PAYLOAD_BYTES) {
+      if (o !== undefined) item.o = o
+      if (wc !== undefined) item.wc = wc
+      if (pc !== undefined) item.pc = pc
+      return item
+    }
+    const hash = payloadHash(o, wc, pc)
+    const [knownSk, knownHash] = node.payloadRef?.split('|') ?? []
+    let sk = knownSk
+    if (sk === undefined || knownHash !== hash) {
+      sk = this.#side(`${SK.payload}${nodeId}#`, { ...(o ? { o } : {}), ...(wc ? { wc } : {}), ...(pc ? { pc } : {}) })
+      this.payloadRefs[nodeId] = `${sk}|${hash}`
+    }
+    item.pr = sk
+    item.ph = hash
+    return item
+  }
+
+  nodes(nodes: Record<string, NodeRecord>): Record<string, StoredNode> {
+    return Object.fromEntries(Object.entries(nodes).map(([id, node]) => [id, this.node(id, node)]))
+  }
+
+  event(nodeId: string, event: NodeEventRecord): StoredEvent {
+    const c = JSON.stringify(event.content)
+    if (textBytes(c) <= INLINE_EVENT_BYTES) return { ts: event.eventTs, c, rMs: event.receivedAtMs }
+    return { ts: event.eventTs, r: this.#side(`${SK.event}${nodeId}#`, { c }), rMs: event.receivedAtMs }
+  }
+
+  /** An input (or the prior inputs' map) as `{ text }` inline or `{ ref }` to its own item. */
+  input(value: unknown): { text: string } | { ref: string } {
+    const text = JSON.stringify(value)
+    return textBytes(text) <= INLINE_INPUT_BYTES ? { text } : { ref: this.#side(SK.input, { d: text }) }
+  }
+
+  /** Gathers settled records into one new archive item; returns its sort key. */
+  archive(nodes: Record<string, NodeRecord>): string {
+    return this.#side(SK.archive, { nodes: this.nodes(nodes) })
+  }
 }
 
 export const failureToItem = (failure: FailureSummary): string => JSON.stringify(failure)
 
-export const eventToItem = (event: NodeEventRecord): z.infer<typeof storedEventSchema> => ({
-  ts: event.eventTs,
-  c: JSON.stringify(event.content),
-  rMs: event.receivedAtMs,
-})
+const mapValues = <A, B>(record: Record<string, A>, fn: (value: A, key: string) => B): Record<string, B> =>
+  Object.fromEntries(Object.entries(record).map(([key, value]) => [key, fn(value, key)]))
 
-const mapValues = <A, B>(record: Record<string, A>, fn: (value: A) => B): Record<string, B> =>
-  Object.fromEntries(Object.entries(record).map(([key, value]) => [key, fn(value)]))
-
-export const recordToItem = (record: InstanceRecord): InstanceItem => {
+/** The instance item of a new instance; its side items are left in `planner.sideItems`. */
+export const recordToItem = (
+  record: InstanceRecord,
+  planner: ItemPlanner = new ItemPlanner(record.id, undefined, '0'),
+): InstanceItem => {
   const item: InstanceItem = {
     ...instanceKey(record.id),
     v: ITEM_SCHEMA_VERSION,
     id: record.id,
     wfType: record.workflowType,
     status: record.status,
-    input: JSON.stringify(record.input),
     createdAtMs: record.createdAtMs,
     updatedAtMs: record.updatedAtMs,
     createdKey: createdKey(record.createdAtMs, record.id),
     defVersion: record.definitionVersion,
-    nodes: mapValues(record.nodes, nodeToItem),
-    events: mapValues(record.events, eventToItem),
+    nodes: planner.nodes(record.nodes),
+    events: mapValues(record.events, (event, nodeId) => planner.event(nodeId, event)),
     evSeq: record.eventSeq,
     fence: record.fence,
   }
+  const input = planner.input(record.input)
+  if ('text' in input) item.input = input.text
+  else item.inr = input.ref
   if (record.businessId !== undefined) item.businessId = record.businessId
   if (record.leaseOwner !== undefined) item.leaseOwner = record.leaseOwner
   if (record.leaseUntilMs !== undefined) item.leaseUntilMs = record.leaseUntilMs
@@ -164,40 +249,109 @@ export const recordToItem = (record: InstanceRecord): InstanceItem => {
   }
   if (record.farWakeAtMs !== undefined) item.farWakeAtMs = record.farWakeAtMs
   if (record.failure !== undefined) item.failure = failureToItem(record.failure)
-  if (record.priorInputs !== undefined) item.pin = JSON.stringify(record.priorInputs)
+  if (record.priorInputs !== undefined) {
+    const prior = planner.input(record.priorInputs)
+    if ('text' in prior) item.pin = prior.text
+    else item.pinr = prior.ref
+  }
   item.bytes = record.storedBytes ?? instanceStoredBytes(record)
   if (record.expiresAtSeconds !== undefined) item.expiresAt = record.expiresAtSeconds
   return item
 }
 
-/** Parses an item read back from the table; a malformed item is a store fault, never silently accepted. */
-export const recordFromItem = (raw: unknown): InstanceRecord => {
+/** Parses an instance item; a malformed item is a store fault, never silently accepted. */
+export const parseInstanceItem = (raw: unknown): InstanceItem => {
   const parsed = instanceItemSchema.safeParse(raw)
   if (!parsed.success) {
-    throw new StoreError(
-      `stored instance item is malformed: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`,
-      false,
-      { code: 'CORRUPT_ITEM' },
-    )
+    throw corrupt(`${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`)
   }
-  const item = parsed.data
+  return parsed.data
+}
+
+/** Whether the instance item refers to items of its partition (then a read needs the partition, not the item). */
+export const refersToSideItems = (item: InstanceItem): boolean =>
+  item.inr !== undefined ||
+  item.pinr !== undefined ||
+  (item.arc?.length ?? 0) > 0 ||
+  Object.values(item.nodes).some((node) => node.pr !== undefined) ||
+  Object.values(item.events).some((event) => event.r !== undefined)
+
+/**
+ * The instance from its item and the side items it refers to (by sort key). `partial`: a side item that is
+ * missing reads as empty content instead of a fault — only for the conditions' answers, which need the lease,
+ * due time and statuses, never the payloads.
+ */
+export const recordFromItems = (
+  raw: unknown,
+  side: ReadonlyMap<string, Record<string, unknown>> = new Map(),
+  options: { partial?: boolean } = {},
+): InstanceRecord => {
+  const item = parseInstanceItem(raw)
+  const sideItem = <T>(sk: string, schema: z.ZodType<T>): T | undefined => {
+    const found = side.get(sk)
+    if (found === undefined) {
+      if (options.partial) return undefined
+      throw corrupt(`the instance item refers to '${sk}', which is not stored`)
+    }
+    const parsed = schema.safeParse(found)
+    if (!parsed.success) throw corrupt(`item '${sk}': ${parsed.error.issues[0]?.message}`)
+    return parsed.data
+  }
+  const nodeFromItem = (stored: StoredNode): NodeRecord => {
+    let { o, wc, pc } = stored
+    if (stored.pr !== undefined) ({ o, wc, pc } = sideItem(stored.pr, payloadItemSchema) ?? {})
+    const node: NodeRecord = {
+      status: stored.st,
+      failCount: stored.fc ?? 0,
+      createdAtMs: stored.caMs,
+      updatedAtMs: stored.uaMs,
+      attempt: stored.n ?? 1,
+      waits: stored.w ?? 0,
+      output: parseJson(o, {}) as JsonObject,
+    }
+    if (stored.naMs !== undefined) node.nextAttemptAtMs = stored.naMs
+    if (stored.evTs !== undefined) node.seenEventTs = stored.evTs
+    if (wc !== undefined) node.workflowContext = parseJson(wc, {}) as JsonObject
+    if (pc !== undefined) node.preNodeContext = parseJson(pc, {}) as JsonObject
+    if (stored.rr) node.resetOnRestart = true
+    if (stored.ir !== undefined) node.inputRef = stored.ir
+    if (stored.c) node.calls = stored.c
+    if (stored.as) node.attemptStarted = { step: stored.as.s, atMs: stored.as.ms, fence: stored.as.f }
+    if (stored.pr !== undefined && stored.ph !== undefined) node.payloadRef = `${stored.pr}|${stored.ph}`
+    return node
+  }
+  const nodes: Record<string, NodeRecord> = {}
+  const archived = new Set<string>()
+  for (const sk of item.arc ?? []) {
+    for (const [id, stored] of Object.entries(sideItem(sk, archiveItemSchema)?.nodes ?? {})) {
+      nodes[id] = nodeFromItem(stored)
+      archived.add(id)
+    }
+  }
+  for (const [id, stored] of Object.entries(item.nodes)) {
+    nodes[id] = nodeFromItem(stored)
+    archived.delete(id)
+  }
+  const text = (inline: string | undefined, ref: string | undefined): string | undefined =>
+    ref === undefined ? inline : sideItem(ref, inputItemSchema)?.d
   const record: InstanceRecord = {
     id: item.id,
     workflowType: item.wfType,
     status: item.status,
-    input: parseJson(item.input, {}) as JsonObject,
+    input: parseJson(text(item.input, item.inr), {}) as JsonObject,
     createdAtMs: item.createdAtMs,
     updatedAtMs: item.updatedAtMs,
     definitionVersion: item.defVersion,
-    nodes: mapValues(item.nodes, nodeFromItem),
+    nodes,
     events: mapValues(item.events, (event) => ({
       eventTs: event.ts,
-      content: parseJson(event.c, null),
+      content: parseJson(event.r === undefined ? event.c : sideItem(event.r, eventItemSchema)?.c, null),
       receivedAtMs: event.rMs,
     })),
     eventSeq: item.evSeq,
     fence: item.fence,
   }
+  if (archived.size) record.archivedNodeIds = [...archived].sort()
   if (item.businessId !== undefined) record.businessId = item.businessId
   if (item.leaseOwner !== undefined) record.leaseOwner = item.leaseOwner
   if (item.leaseUntilMs !== undefined) record.leaseUntilMs = item.leaseUntilMs
@@ -209,8 +363,16 @@ export const recordFromItem = (raw: unknown): InstanceRecord => {
   }
   if (item.farWakeAtMs !== undefined) record.farWakeAtMs = item.farWakeAtMs
   if (item.failure !== undefined) record.failure = JSON.parse(item.failure) as FailureSummary
-  if (item.pin !== undefined) record.priorInputs = JSON.parse(item.pin) as Record<string, JsonObject>
+  const pin = text(item.pin, item.pinr)
+  if (pin !== undefined) record.priorInputs = JSON.parse(pin) as Record<string, JsonObject>
   if (item.bytes !== undefined) record.storedBytes = item.bytes
   if (item.expiresAt !== undefined) record.expiresAtSeconds = item.expiresAt
   return record
 }
+
+/** An instance item that refers to nothing else (a record read from it alone), or a fault. */
+export const recordFromItem = (raw: unknown): InstanceRecord => recordFromItems(raw)
+
+/** A node record as the instance item stores it when its payload is inline (a planner without side items). */
+export const nodeToItem = (node: NodeRecord, nodeId = 'node'): StoredNode =>
+  new ItemPlanner('-', undefined, '0').node(nodeId, node)

@@ -12,10 +12,41 @@ export const TTL_ATTRIBUTE = 'expiresAt'
 /** Number of partitions of the due index; the tick queries each one. Fixed: changing it needs a migration. */
 export const DUE_SHARDS = 8
 
-export const instanceKey = (instanceId: string): { pk: string } => ({ pk: `I#${instanceId}` })
+/** Prefix of an instance's partition key. */
+export const INSTANCE_PK_PREFIX = 'I#'
 
-export const definitionKey = (workflowType: string, version: string): { pk: string } => ({
+/**
+ * Sort keys within an instance's partition (README, "Table layout"). The instance item sorts first, so one Query
+ * reads it and then everything it refers to.
+ */
+export const SK = {
+  /** The instance item: status, lease, due time, node records, small payloads; the only item the indexes see. */
+  instance: '#',
+  /** A node's payload (output and overrides) too large to be inline: `P#<node>#<unique>`. */
+  payload: 'P#',
+  /** An event's content too large to be inline: `E#<node>#<unique>`. */
+  event: 'E#',
+  /** An instance input or the map of prior inputs too large to be inline: `N#<unique>`. */
+  input: 'N#',
+  /** Settled node records moved out of the instance item together: `A#<fence>#<unique>`. */
+  archive: 'A#',
+} as const
+
+export interface ItemKey {
+  pk: string
+  sk: string
+}
+
+export const instancePk = (instanceId: string): string => `${INSTANCE_PK_PREFIX}${instanceId}`
+
+export const instanceKey = (instanceId: string): { pk: string; sk: typeof SK.instance } => ({
+  pk: instancePk(instanceId),
+  sk: SK.instance,
+})
+
+export const definitionKey = (workflowType: string, version: string): ItemKey => ({
   pk: `D#${workflowType}#${version}`,
+  sk: SK.instance,
 })
 
 const MS_DIGITS = 15

@@ -8,7 +8,7 @@ import type {
   Lease,
   NodeEventRecord,
 } from '../../core/store.js'
-import { eventToItem, failureToItem, type InstanceItem, nodeToItem } from './item-codec.js'
+import { failureToItem, type InstanceItem, type ItemPlanner } from './item-codec.js'
 import { createdKeyBounds, dueShardFor, INDEX, instanceKey, TTL_ATTRIBUTE } from './keys.js'
 
 /** Pure builders of DynamoDB request parameters: testable without a server. */
@@ -22,6 +22,13 @@ export const putInstanceParams = (tableName: string, item: InstanceItem): PutCom
   Item: item,
   ConditionExpression: 'attribute_not_exists(pk)',
   ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+})
+
+/** Side items are written once under keys nobody else uses; the condition only guards against a key collision. */
+export const putSideItemParams = (tableName: string, item: Record<string, unknown>): PutCommandInput => ({
+  TableName: tableName,
+  Item: item,
+  ConditionExpression: 'attribute_not_exists(sk)',
 })
 
 export const acquireLeaseParams = (
@@ -91,20 +98,35 @@ export const queryDueParams = (
  * One write of a pass or operation, fenced by the lease. `ADD evSeq :zero` changes nothing but makes
  * UPDATED_NEW return the event counter, so the pass learns of events that arrived meanwhile for free.
  */
-export const writeUnderLeaseParams = (tableName: string, lease: Lease, change: InstanceChange): UpdateCommandInput => {
+export const writeUnderLeaseParams = (
+  tableName: string,
+  lease: Lease,
+  change: InstanceChange,
+  planner: ItemPlanner,
+): UpdateCommandInput => {
   const names: Record<string, string> = {}
   const values: Record<string, unknown> = { ':owner': lease.owner, ':fence': lease.fence, ':ua': change.updatedAtMs }
   const set = ['updatedAtMs = :ua']
   const remove: string[] = []
+  if (change.archive !== undefined && Object.keys(change.archive).length) {
+    // Settled records leave the instance item for one archive item written just before this write.
+    values[':arc'] = [planner.archive(change.archive)]
+    values[':noArc'] = []
+    set.push('arc = list_append(if_not_exists(arc, :noArc), :arc)')
+  }
   if (change.allNodes !== undefined) {
     // Too many nodes to name one by one within the update expression's 4 KB: the map is written whole.
-    values[':nodes'] = Object.fromEntries(Object.entries(change.allNodes).map(([id, node]) => [id, nodeToItem(node)]))
+    values[':nodes'] = planner.nodes(change.allNodes)
     set.push('nodes = :nodes')
   } else {
     Object.entries(change.nodes ?? {}).forEach(([nodeId, node], index) => {
       names[`#n${index}`] = nodeId
-      values[`:n${index}`] = nodeToItem(node)
+      values[`:n${index}`] = planner.node(nodeId, node)
       set.push(`nodes.#n${index} = :n${index}`)
+    })
+    Object.keys(change.archive ?? {}).forEach((nodeId, index) => {
+      names[`#r${index}`] = nodeId
+      remove.push(`nodes.#r${index}`)
     })
   }
   if (change.status !== undefined) {
@@ -115,8 +137,16 @@ export const writeUnderLeaseParams = (tableName: string, lease: Lease, change: I
   if (change.input !== undefined) {
     // INPUT is a reserved word in DynamoDB expressions.
     names['#input'] = 'input'
-    values[':input'] = JSON.stringify(change.input)
-    set.push('#input = :input')
+    const input = planner.input(change.input)
+    if ('text' in input) {
+      values[':input'] = input.text
+      set.push('#input = :input')
+      remove.push('inr')
+    } else {
+      values[':inr'] = input.ref
+      set.push('inr = :inr')
+      remove.push('#input')
+    }
   }
   if (change.dueAtMs === null) {
     remove.push('dueAtMs', 'dueShard')
@@ -147,10 +177,18 @@ export const writeUnderLeaseParams = (tableName: string, lease: Lease, change: I
     set.push('failure = :failure')
   }
   if (change.priorInputs === null) {
-    remove.push('pin')
+    remove.push('pin', 'pinr')
   } else if (change.priorInputs !== undefined) {
-    values[':pin'] = JSON.stringify(change.priorInputs)
-    set.push('pin = :pin')
+    const prior = planner.input(change.priorInputs)
+    if ('text' in prior) {
+      values[':pin'] = prior.text
+      set.push('pin = :pin')
+      remove.push('pinr')
+    } else {
+      values[':pinr'] = prior.ref
+      set.push('pinr = :pinr')
+      remove.push('pin')
+    }
   }
   if (change.expiresAtSeconds === null) {
     remove.push(TTL_ATTRIBUTE)
@@ -200,10 +238,11 @@ export const putEventParams = (
   nodeId: string,
   event: NodeEventRecord,
   nowMs: number,
-  guard?: EventGuard,
+  guard: EventGuard | undefined,
+  planner: ItemPlanner,
 ): UpdateCommandInput => {
   const values: Record<string, unknown> = {
-    ':event': eventToItem(event),
+    ':event': planner.event(nodeId, event),
     ':now': nowMs,
     ':shard': dueShardFor(instanceId),
     ':one': 1,

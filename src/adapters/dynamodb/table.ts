@@ -20,13 +20,17 @@ export const tableDefinition = (tableName: string): CreateTableCommandInput => (
   BillingMode: 'PAY_PER_REQUEST',
   AttributeDefinitions: [
     { AttributeName: 'pk', AttributeType: 'S' },
+    { AttributeName: 'sk', AttributeType: 'S' },
     { AttributeName: 'wfType', AttributeType: 'S' },
     { AttributeName: 'businessId', AttributeType: 'S' },
     { AttributeName: 'createdKey', AttributeType: 'S' },
     { AttributeName: 'dueShard', AttributeType: 'S' },
     { AttributeName: 'dueAtMs', AttributeType: 'N' },
   ],
-  KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+  KeySchema: [
+    { AttributeName: 'pk', KeyType: 'HASH' },
+    { AttributeName: 'sk', KeyType: 'RANGE' },
+  ],
   GlobalSecondaryIndexes: [
     {
       IndexName: INDEX.byType,
