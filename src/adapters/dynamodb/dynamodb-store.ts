@@ -51,16 +51,7 @@ import {
   refersToSideItems,
   type SideItem,
 } from './item-codec.js'
-import {
-  createdKey,
-  DUE_SHARDS,
-  definitionKey,
-  INDEX,
-  INSTANCE_PK_PREFIX,
-  instanceKey,
-  instancePk,
-  SK,
-} from './keys.js'
+import { createdKey, DUE_SHARDS, definitionKey, INDEX, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
 import {
   acquireLeaseParams,
   clearTerminalDueParams,
@@ -134,7 +125,7 @@ const statusViewSchema = z.object({
 })
 
 const summarySchema = z.object({
-  id: z.string(),
+  pk: z.string(),
   wfType: z.string(),
   businessId: z.string().optional(),
   status: z.enum(INSTANCE_STATUSES),
@@ -287,7 +278,7 @@ export class DynamoDbStore implements InstanceStore {
     const item: InstanceItem = parseInstanceItem(raw)
     if (!refersToSideItems(item)) return recordFromItems(item)
     const side = new Map<string, Record<string, unknown>>()
-    for (const found of await this.#readPartition(item.id)) {
+    for (const found of await this.#readPartition(instanceIdOf(item.pk))) {
       if (found.sk !== SK.instance) side.set(String(found.sk), found)
     }
     return recordFromItems(item, side)
@@ -463,7 +454,7 @@ export class DynamoDbStore implements InstanceStore {
       this.#doc.send(new QueryCommand(queryDueParams(this.tableName, shard, nowMs, limit, startKey))),
     )
     const items = (result.Items ?? []).map((item) => ({
-      instanceId: String(item.pk).slice(INSTANCE_PK_PREFIX.length),
+      instanceId: instanceIdOf(String(item.pk)),
       dueAtMs: Number(item.dueAtMs),
     }))
     return result.LastEvaluatedKey
@@ -546,7 +537,7 @@ export class DynamoDbStore implements InstanceStore {
     const last = page[page.length - 1]
     const items = page.map((item): InstanceSummary => {
       const summary: InstanceSummary = {
-        id: item.id,
+        id: instanceIdOf(item.pk),
         workflowType: item.wfType,
         status: item.status,
         createdAtMs: item.createdAtMs,

@@ -5,7 +5,7 @@ import type { JsonObject, JsonValue } from '../../core/json.js'
 import { INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES, instanceStoredBytes } from '../../core/limits.js'
 import { INSTANCE_STATUSES, STORED_NODE_STATUSES } from '../../core/statuses.js'
 import type { FailureSummary, InstanceRecord, NodeEventRecord, NodeRecord } from '../../core/store.js'
-import { createdKey, dueShardFor, instanceKey, instancePk, SK } from './keys.js'
+import { createdKey, dueShardFor, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
 
 /**
  * Stored item shapes. Node records use short attribute names because every write is billed by the size of the
@@ -53,7 +53,6 @@ export const instanceItemSchema = z.object({
   pk: z.string(),
   sk: z.literal(SK.instance),
   v: z.literal(ITEM_SCHEMA_VERSION),
-  id: z.string(),
   wfType: z.string(),
   businessId: z.string().optional(),
   status: z.enum(INSTANCE_STATUSES),
@@ -218,7 +217,6 @@ export const recordToItem = (
   const item: InstanceItem = {
     ...instanceKey(record.id),
     v: ITEM_SCHEMA_VERSION,
-    id: record.id,
     wfType: record.workflowType,
     status: record.status,
     createdAtMs: record.createdAtMs,
@@ -335,7 +333,7 @@ export const recordFromItems = (
   const text = (inline: string | undefined, ref: string | undefined): string | undefined =>
     ref === undefined ? inline : sideItem(ref, inputItemSchema)?.d
   const record: InstanceRecord = {
-    id: item.id,
+    id: instanceIdOf(item.pk),
     workflowType: item.wfType,
     status: item.status,
     input: parseJson(text(item.input, item.inr), {}) as JsonObject,

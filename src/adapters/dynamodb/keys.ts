@@ -39,6 +39,9 @@ export interface ItemKey {
 
 export const instancePk = (instanceId: string): string => `${INSTANCE_PK_PREFIX}${instanceId}`
 
+/** The instance id of an instance partition key (the item does not repeat it: every byte of it is billed). */
+export const instanceIdOf = (pk: string): string => pk.slice(INSTANCE_PK_PREFIX.length)
+
 export const instanceKey = (instanceId: string): { pk: string; sk: typeof SK.instance } => ({
   pk: instancePk(instanceId),
   sk: SK.instance,

@@ -40,7 +40,7 @@ export const tableDefinition = (tableName: string): CreateTableCommandInput => (
       ],
       Projection: {
         ProjectionType: 'INCLUDE',
-        NonKeyAttributes: ['id', 'businessId', 'status', 'createdAtMs', 'parkCode'],
+        NonKeyAttributes: ['businessId', 'status', 'createdAtMs', 'parkCode'],
       },
     },
     {
@@ -51,7 +51,7 @@ export const tableDefinition = (tableName: string): CreateTableCommandInput => (
       ],
       Projection: {
         ProjectionType: 'INCLUDE',
-        NonKeyAttributes: ['id', 'wfType', 'status', 'createdAtMs', 'parkCode'],
+        NonKeyAttributes: ['wfType', 'status', 'createdAtMs', 'parkCode'],
       },
     },
     {
