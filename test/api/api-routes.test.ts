@@ -6,7 +6,7 @@ import { defineWorkflow } from '../../src/core/builder.js'
 import { Engine } from '../../src/core/engine.js'
 import { StoreError } from '../../src/core/errors.js'
 import type { Logger, LogLevel } from '../../src/core/ports.js'
-import type { InstanceStore } from '../../src/core/store.js'
+import type { InstanceHistory, InstanceStore } from '../../src/core/store.js'
 import { FailedWithFailedError, NotReadyError } from '../../src/core/worker-signals.js'
 import { approvalWorkflow } from '../../src/workflows/approval.js'
 import { apiEvent, lambdaContext, type RequestOptions } from '../support/api-events.js'
@@ -860,6 +860,7 @@ describe('GET /openapi.json', () => {
         'GET /workflows/count',
         'GET /workflows/{id}',
         'GET /workflows/{id}/graph',
+        'GET /workflows/{id}/history',
         'POST /workflows/{id}/run',
         'POST /workflows/{id}/cancel',
         'POST /workflows/{id}/restart',
@@ -1180,14 +1181,14 @@ describe('rejecting bad requests: 4xx, the error body, and nothing stored', () =
 
 describe('a real fault', () => {
   /** The test engine's store, with `getInstance` replaced. */
-  const storeWith = (getInstance: InstanceStore['getInstance']): InstanceStore =>
+  const storeWith = (getInstance: InstanceStore['getInstance']): InstanceStore & InstanceHistory =>
     new Proxy(store, {
       get: (target, key) => {
         if (key === 'getInstance') return getInstance
         const value = Reflect.get(target, key, target)
         return typeof value === 'function' ? value.bind(target) : value
       },
-    }) as InstanceStore
+    }) as InstanceStore & InstanceHistory
 
   const faultyApi = (getInstance: InstanceStore['getInstance']) => {
     const faultLogger = new FakeLogger()

@@ -21,6 +21,7 @@ import {
   ValidationError,
 } from '../../core/errors.js'
 import { eventRefusal, guardRefusal, isSameEvent } from '../../core/event-rules.js'
+import { historyPage } from '../../core/history.js'
 import { INSTANCE_STATUSES, isTerminalInstanceStatus } from '../../core/statuses.js'
 import {
   type AcquireOptions,
@@ -29,8 +30,11 @@ import {
   type CountResult,
   type DuePage,
   type EventGuard,
+  type HistoryEntry,
+  type HistoryPage,
   type InstanceChange,
   InstanceExistsError,
+  type InstanceHistory,
   type InstanceRecord,
   type InstanceStatusView,
   type InstanceStore,
@@ -43,8 +47,11 @@ import {
 } from '../../core/store.js'
 import { classifyDynamoDbError } from '../aws-errors.js'
 import {
+  archiveItemSchema,
+  entryFromItem,
   type InstanceItem,
   ItemPlanner,
+  instanceItemSchema,
   parseInstanceItem,
   recordFromItems,
   recordToItem,
@@ -158,11 +165,21 @@ export const SIDE_ITEM_EXPIRY_DAYS = 30 + INSTANCE_LIFETIME_DAYS
 export const sideItemExpiryDays = (retentionDays: number | undefined): number =>
   retentionDays === 0 ? 0 : (retentionDays ?? 30) + INSTANCE_LIFETIME_DAYS
 
+const historyHeadSchema = instanceItemSchema.pick({ h: true, hb: true, hd: true, arc: true })
+const archiveHistorySchema = archiveItemSchema.pick({ h: true, hb: true })
+
+/** The instance item's history as a write returned it (UPDATED_NEW), when the write changed it. */
+const returnedHistory = (attributes: Record<string, unknown> | undefined): { history?: HistoryEntry[] } => {
+  if (attributes?.h === undefined) return {}
+  const parsed = historyHeadSchema.shape.h.safeParse(attributes.h)
+  return parsed.success && parsed.data ? { history: parsed.data.map(entryFromItem) } : {}
+}
+
 /** BatchWriteItem takes at most 25 items per request. */
 const BATCH_WRITE_ITEMS = 25
 
 /** The InstanceStore on one DynamoDB table (layout in the README). Every state change is one conditional write. */
-export class DynamoDbStore implements InstanceStore {
+export class DynamoDbStore implements InstanceStore, InstanceHistory {
   readonly tableName: string
   readonly #doc: DynamoDBDocumentClient
   readonly #maxPages: number
@@ -366,7 +383,7 @@ export class DynamoDbStore implements InstanceStore {
         () => this.#send('writeUnderLease', () => this.#doc.send(new UpdateCommand(params))),
         ownRelease,
       )
-      return { eventSeq: Number(result.Attributes?.evSeq ?? 0), ...payloadRefs }
+      return { eventSeq: Number(result.Attributes?.evSeq ?? 0), ...payloadRefs, ...returnedHistory(result.Attributes) }
     } catch (error) {
       if (!isConditionFailure(error)) throw error
       const old = oldItem(error)
@@ -396,9 +413,10 @@ export class DynamoDbStore implements InstanceStore {
     event: NodeEventRecord,
     nowMs: number,
     guard?: EventGuard,
+    history?: HistoryEntry,
   ): Promise<void> {
     const planner = this.#planner(instanceId, nowMs, 0)
-    const params = putEventParams(this.tableName, instanceId, nodeId, event, nowMs, guard, planner)
+    const params = putEventParams(this.tableName, instanceId, nodeId, event, nowMs, guard, planner, history)
     try {
       await this.#withSideItems(planner, () => this.#send('putEvent', () => this.#doc.send(new UpdateCommand(params))))
     } catch (error) {
@@ -437,6 +455,49 @@ export class DynamoDbStore implements InstanceStore {
     } catch (error) {
       if (!isConditionFailure(error)) throw error
     }
+  }
+
+  /**
+   * One Query of the instance item and its archive items (the sort keys from `#` to `A#…`, so none of the large
+   * payloads), projected to what the history needs; only archives the instance item refers to count.
+   */
+  async readHistory(instanceId: string, query: { afterSeq?: number; limit: number }): Promise<HistoryPage | undefined> {
+    const items: Record<string, unknown>[] = []
+    let startKey: Record<string, unknown> | undefined
+    do {
+      const result = await this.#send('readHistory', () =>
+        this.#doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :first AND :last',
+            ExpressionAttributeValues: {
+              ':pk': instancePk(instanceId),
+              ':first': SK.instance,
+              ':last': `${SK.archive}\uffff`,
+            },
+            ProjectionExpression: 'sk, h, hb, hd, arc',
+            ConsistentRead: true,
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      )
+      items.push(...(result.Items ?? []))
+      startKey = result.LastEvaluatedKey
+    } while (startKey)
+    const [first] = items
+    if (first === undefined || first.sk !== SK.instance) return undefined
+    const head = historyHeadSchema.parse(first)
+    const referenced = new Set(head.arc ?? [])
+    const archived = items.flatMap((raw) => {
+      if (!referenced.has(String(raw.sk))) return []
+      const parsed = archiveHistorySchema.safeParse(raw)
+      if (!parsed.success || !parsed.data.h?.length) return []
+      return [{ base: parsed.data.hb ?? 0, entries: parsed.data.h.map(entryFromItem) }]
+    })
+    return historyPage(
+      { archived, hot: (head.h ?? []).map(entryFromItem), hotBase: head.hb ?? 0, dropped: head.hd ?? 0 },
+      query,
+    )
   }
 
   readonly dueShards = DUE_SHARDS

@@ -7,6 +7,7 @@ import {
   ValidationError,
 } from '../../core/errors.js'
 import { eventRefusal, guardRefusal } from '../../core/event-rules.js'
+import { historyPage } from '../../core/history.js'
 import { applyChange } from '../../core/leased-operation.js'
 import { instanceStoredBytes } from '../../core/limits.js'
 import { isTerminalInstanceStatus } from '../../core/statuses.js'
@@ -17,8 +18,11 @@ import {
   type CountResult,
   type DuePage,
   type EventGuard,
+  type HistoryEntry,
+  type HistoryPage,
   type InstanceChange,
   InstanceExistsError,
+  type InstanceHistory,
   type InstanceRecord,
   type InstanceStatusView,
   type InstanceStore,
@@ -48,8 +52,10 @@ const sortKey = (record: { createdAtMs: number; id: string }): string =>
  * An in-process InstanceStore with the same conditional semantics as the DynamoDB store. Used by fast unit tests
  * of the engine and by the shared store contract suite; not durable.
  */
-export class MemoryStore implements InstanceStore {
+export class MemoryStore implements InstanceStore, InstanceHistory {
   readonly #items = new Map<string, InstanceRecord>()
+  /** History entries moved out of each instance's record, as the archive items of the DynamoDB layout hold them. */
+  readonly #archivedHistory = new Map<string, { base: number; entries: HistoryEntry[] }[]>()
   readonly #definitions = new Map<string, NormalisedConfig>()
 
   async createInstance(record: InstanceRecord, lease?: Lease): Promise<void> {
@@ -109,8 +115,18 @@ export class MemoryStore implements InstanceStore {
         `instance budget of ${change.maxBytes} bytes exceeded`,
       )
     }
-    this.#items.set(lease.instanceId, applyChange(item, change))
-    return { eventSeq: item.eventSeq }
+    const out = change.historyOut
+    if (out && !out.drop && out.count > 0) {
+      const runs = this.#archivedHistory.get(lease.instanceId) ?? []
+      runs.push({ base: item.historyBase ?? 0, entries: copy((item.history ?? []).slice(0, out.count)) })
+      this.#archivedHistory.set(lease.instanceId, runs)
+    }
+    const next = applyChange(item, change)
+    this.#items.set(lease.instanceId, next)
+    return {
+      eventSeq: item.eventSeq,
+      ...(change.history || out ? { history: copy(next.history ?? []) } : {}),
+    }
   }
 
   async releaseLease(lease: Lease): Promise<void> {
@@ -127,6 +143,7 @@ export class MemoryStore implements InstanceStore {
     event: NodeEventRecord,
     nowMs: number,
     guard?: EventGuard,
+    history?: HistoryEntry,
   ): Promise<void> {
     const item = this.#items.get(instanceId)
     if (!item) throw new InstanceNotFoundError(instanceId)
@@ -144,6 +161,7 @@ export class MemoryStore implements InstanceStore {
       item.storedBytes = (item.storedBytes ?? guard.baseBytes) + guard.addBytes
     }
     item.events[nodeId] = copy(event)
+    if (history) item.history = [...(item.history ?? []), copy(history)]
     item.eventSeq += 1
     item.dueAtMs = nowMs
   }
@@ -169,6 +187,20 @@ export class MemoryStore implements InstanceStore {
   async getInstanceStatus(instanceId: string): Promise<InstanceStatusView | undefined> {
     const item = this.#items.get(instanceId)
     return item ? { status: item.status, workflowType: item.workflowType, createdAtMs: item.createdAtMs } : undefined
+  }
+
+  async readHistory(instanceId: string, query: { afterSeq?: number; limit: number }): Promise<HistoryPage | undefined> {
+    const item = this.#items.get(instanceId)
+    if (!item) return undefined
+    return historyPage(
+      {
+        archived: this.#archivedHistory.get(instanceId) ?? [],
+        hot: item.history ?? [],
+        hotBase: item.historyBase ?? 0,
+        dropped: item.historyDropped ?? 0,
+      },
+      query,
+    )
   }
 
   readonly dueShards = 1
