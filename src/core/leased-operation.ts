@@ -7,7 +7,7 @@ import type { PassSession } from './pass.js'
 import type { Clock, IdGenerator, Logger } from './ports.js'
 import type { InstanceStatus } from './statuses.js'
 import { isTerminalInstanceStatus } from './statuses.js'
-import type { InstanceChange, InstanceRecord, InstanceStore, Lease, NodeRecord, ParkedState } from './store.js'
+import type { InstanceChange, InstanceLeaseStore, InstanceRecord, Lease, NodeRecord, ParkedState } from './store.js'
 import type { Wakeups } from './wakeups.js'
 
 /**
@@ -18,7 +18,7 @@ import type { Wakeups } from './wakeups.js'
  */
 
 export interface LeasedDeps {
-  store: InstanceStore
+  store: InstanceLeaseStore
   clock: Clock
   ids: IdGenerator
   logger: Logger
