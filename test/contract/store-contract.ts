@@ -1023,6 +1023,60 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
       })
     })
 
+    describe('list cursors, one rule for every store', () => {
+      const query = { workflowTypes: ALL_TYPES, limit: 3, order: 'desc' } as const
+      const encoded = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+      const a07 = `${String(T0 + 7 * SECOND).padStart(15, '0')}#a07`
+
+      it('issues a cursor naming the created key of the last item, in the shared format', async () => {
+        await seedListFixture(store)
+
+        const page = await store.listInstances(query)
+
+        const last = page.items[page.items.length - 1]
+        expect(last).toBeDefined()
+        expect(JSON.parse(Buffer.from(page.cursor ?? '', 'base64url').toString('utf8'))).toEqual({
+          v: 1,
+          after: `${String(last?.createdAtMs).padStart(15, '0')}#${last?.id}`,
+        })
+      })
+
+      it('continues from its own cursor with the next items and no repeats', async () => {
+        await seedListFixture(store)
+        const first = await store.listInstances(query)
+
+        const next = await store.listInstances({ ...query, ...(first.cursor ? { cursor: first.cursor } : {}) })
+
+        expect(first.items.map((item) => item.id)).toEqual(['a09', 'b08', 'a08'])
+        expect(next.items.map((item) => item.id)).toEqual(['a07', 'a06', 'a05'])
+      })
+
+      it('accepts a well-formed cursor it did not issue itself, as any store of the same rule would', async () => {
+        await seedListFixture(store)
+
+        const page = await store.listInstances({ ...query, cursor: encoded({ v: 1, after: a07 }) })
+
+        expect(page.items.map((item) => item.id)).toEqual(['a06', 'a05', 'a04'])
+      })
+
+      it.each([
+        { forged: 'an unversioned position', value: { after: a07 } },
+        { forged: 'a key that sorts after every created key', value: { v: 1, after: '999999999999999#\uffff' } },
+        { forged: 'a key without the id', value: { v: 1, after: String(T0).padStart(15, '0') } },
+        { forged: 'a short time', value: { v: 1, after: '5#a07' } },
+        { forged: 'another version', value: { v: 2, after: a07 } },
+        { forged: 'extra fields', value: { v: 1, after: a07, limit: 1000 } },
+        { forged: 'a due-index cursor', value: { pk: 'I#a07', dueShard: '3', dueAtMs: T0 } },
+      ])('refuses a forged or foreign cursor ($forged) with a ValidationError naming cursor', async ({ value }) => {
+        await seedListFixture(store)
+
+        const error = await rejectionOf(store.listInstances({ ...query, cursor: encoded(value) }))
+
+        expect(error).toBeInstanceOf(ValidationError)
+        expect(error).toMatchObject({ field: 'cursor', details: { field: 'cursor' } })
+      })
+    })
+
     describe('putDefinition and getDefinition', () => {
       it('returns the definition stored for a type and version', async () => {
         await store.putDefinition('orders', 'v1', aConfig('first'))

@@ -1,18 +1,11 @@
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import {
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  type QueryCommandInput,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb'
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb'
 import { unmarshall } from '@aws-sdk/util-dynamodb'
 import { z } from 'zod'
 import type { NormalisedConfig } from '../../core/definition.js'
 import {
   InstanceNotFoundError,
-  ItemTooLargeError,
+  type ItemTooLargeError,
   LeaseLostError,
   LockConflictError,
   StaleEventError,
@@ -20,12 +13,11 @@ import {
   ValidationError,
 } from '../../core/errors.js'
 import { eventRefusal, guardRefusal, isSameEvent } from '../../core/event-rules.js'
+import { budgetRefusal } from '../../core/lease-rules.js'
 import { INSTANCE_STATUSES, isTerminalInstanceStatus } from '../../core/statuses.js'
 import {
   type AcquireOptions,
   type AcquireResult,
-  type CountQuery,
-  type CountResult,
   type DuePage,
   type EventGuard,
   type InstanceChange,
@@ -33,21 +25,17 @@ import {
   type InstanceRecord,
   type InstanceStatusView,
   type InstanceStore,
-  type InstanceSummary,
   type Lease,
-  type ListPage,
-  type ListQuery,
   type NodeEventRecord,
 } from '../../core/store.js'
 import { classifyDynamoDbError } from '../aws-errors.js'
+import { type CatalogueEntry, IndexedCatalogue, type IndexPage, type IndexPageRequest } from '../store-catalogue.js'
 import { recordFromItem, recordToItem } from './item-codec.js'
 import { createdKey, DUE_SHARDS, definitionKey, INDEX, instanceKey } from './keys.js'
 import {
   acquireLeaseParams,
   clearTerminalDueParams,
-  type ListPartition,
-  listKeyRange,
-  listPartitions,
+  indexPartition,
   listQueryParams,
   markDueParams,
   putDefinitionParams,
@@ -83,29 +71,7 @@ export const translateAwsError = (
   tableName: string,
 ): StoreError | ItemTooLargeError => classifyDynamoDbError(error, { operation, resource: tableName })
 
-const budgetRefusal = (bytes: number, maxBytes: number): ItemTooLargeError =>
-  new ItemTooLargeError(
-    `the instance would store ${bytes} bytes, over its budget of ${maxBytes}`,
-    `instance budget of ${maxBytes} bytes exceeded`,
-  )
-
-/** Exactly the created keys this store issues (ASCII), so a forged cursor cannot turn a key range inside out. */
-const cursorSchema = z.object({
-  v: z.literal(1),
-  after: z.string().regex(/^\d{15}#[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/),
-})
 const dueCursorSchema = z.strictObject({ pk: z.string(), dueShard: z.string(), dueAtMs: z.number() })
-
-const encodeCursor = (after: string): string =>
-  Buffer.from(JSON.stringify({ v: 1, after }), 'utf8').toString('base64url')
-
-const decodeCursor = (cursor: string): string => {
-  try {
-    return cursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))).after
-  } catch {
-    throw new ValidationError('cursor is not a cursor this service issued', 'cursor')
-  }
-}
 
 const statusViewSchema = z.object({
   status: z.enum(INSTANCE_STATUSES),
@@ -113,7 +79,7 @@ const statusViewSchema = z.object({
   createdAtMs: z.number(),
 })
 
-const summarySchema = z.object({
+const entrySchema = z.object({
   id: z.string(),
   wfType: z.string(),
   businessId: z.string().optional(),
@@ -127,17 +93,17 @@ export interface DynamoDbStoreOptions {
   tableName: string
   /** A DynamoDBClient or an already wrapped DynamoDBDocumentClient. */
   client: DynamoDBClient | DynamoDBDocumentClient
-  /** Largest number of index pages one list call reads before it returns a (possibly short) page. */
+  /** Largest number of index pages one list call reads per partition before it returns a (possibly short) page. */
   maxPagesPerList?: number
 }
 
 /** The InstanceStore on one DynamoDB table (layout in the README). Every state change is one conditional write. */
-export class DynamoDbStore implements InstanceStore {
+export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   readonly tableName: string
   readonly #doc: DynamoDBDocumentClient
-  readonly #maxPages: number
 
   constructor(options: DynamoDbStoreOptions) {
+    super(options.maxPagesPerList === undefined ? {} : { maxPagesPerList: options.maxPagesPerList })
     this.tableName = options.tableName
     this.#doc =
       options.client instanceof DynamoDBDocumentClient
@@ -145,7 +111,6 @@ export class DynamoDbStore implements InstanceStore {
         : DynamoDBDocumentClient.from(options.client, {
             marshallOptions: { removeUndefinedValues: true, convertEmptyValues: false },
           })
-    this.#maxPages = options.maxPagesPerList ?? 10
   }
 
   async #send<T>(operation: string, fn: () => Promise<T>): Promise<T> {
@@ -358,96 +323,32 @@ export class DynamoDbStore implements InstanceStore {
     return { status: item.status, workflowType: item.wfType, createdAtMs: item.createdAtMs }
   }
 
-  /**
-   * Reads each partition (one per workflow type, or the business id's) from the cursor on, merges them by
-   * creation time and returns `limit` items. A page can be short when filters reject many items; the cursor
-   * then continues where the reading stopped.
-   */
-  async listInstances(query: ListQuery): Promise<ListPage> {
-    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
-    const desc = query.order === 'desc'
-    const beyond = (key: string, bound: string) => (desc ? key < bound : key > bound)
-    const streams = await Promise.all(
-      listPartitions(query).map((partition) => this.#collect(partition, query, after, query.limit)),
+  /** The catalogue's one read (list and count are the shared ones): a Query of one list index partition. */
+  protected async readIndexPage(request: IndexPageRequest): Promise<IndexPage> {
+    const params = listQueryParams(
+      this.tableName,
+      indexPartition(request.partition),
+      request,
+      request.next === undefined ? undefined : { ...request.next },
     )
-    let merged = streams
-      .flatMap((stream) => stream.items)
-      .sort((a, b) => (a.createdKey < b.createdKey ? -1 : a.createdKey > b.createdKey ? 1 : 0))
-    if (desc) merged.reverse()
-    // A partition that stopped early has unread items beyond its last read key: nothing past it may be returned.
-    const stops = streams.map((stream) => stream.stoppedAt).filter((key): key is string => key !== undefined)
-    const stop = stops.length ? stops.reduce((a, b) => (beyond(a, b) ? b : a)) : undefined
-    if (stop !== undefined) merged = merged.filter((item) => !beyond(item.createdKey, stop))
-    const page = merged.slice(0, query.limit)
-    const more = merged.length > query.limit || stop !== undefined
-    const last = page[page.length - 1]
-    const items = page.map((item): InstanceSummary => {
-      const summary: InstanceSummary = {
-        id: item.id,
-        workflowType: item.wfType,
-        status: item.status,
-        createdAtMs: item.createdAtMs,
+    const operation = request.countOnly ? 'countInstances' : 'listInstances'
+    const result = await this.#send(operation, () => this.#doc.send(new QueryCommand(params)))
+    const entries = (result.Items ?? []).map((raw): CatalogueEntry => {
+      const { wfType, parkCode, businessId, ...entry } = entrySchema.parse(raw)
+      return {
+        ...entry,
+        workflowType: wfType,
+        ...(businessId === undefined ? {} : { businessId }),
+        ...(parkCode === undefined ? {} : { parkCode }),
       }
-      if (item.businessId !== undefined) summary.businessId = item.businessId
-      if (item.parkCode !== undefined) summary.parked = item.parkCode
-      return summary
     })
-    if (!more) return { items }
-    const cursorKey = merged.length > query.limit && last ? last.createdKey : (stop ?? last?.createdKey)
-    return cursorKey === undefined ? { items } : { items, cursor: encodeCursor(cursorKey) }
-  }
-
-  async #collect(
-    partition: ListPartition,
-    query: ListQuery,
-    after: string | undefined,
-    wanted: number,
-  ): Promise<{ items: z.infer<typeof summarySchema>[]; stoppedAt?: string }> {
-    const items: z.infer<typeof summarySchema>[] = []
-    const range = listKeyRange({ ...query, ...(after === undefined ? {} : { after }) })
-    if (range.low > range.high) return { items }
-    let startKey: Record<string, unknown> | undefined
-    for (let page = 0; page < this.#maxPages; page++) {
-      const params: QueryCommandInput = listQueryParams(
-        this.tableName,
-        partition,
-        { ...query, ...(after === undefined ? {} : { after }) },
-        Math.min(1000, wanted + 1),
-        startKey,
-      )
-      const result = await this.#send('listInstances', () => this.#doc.send(new QueryCommand(params)))
-      for (const raw of result.Items ?? []) {
-        const item = summarySchema.parse(raw)
-        if (item.createdKey !== after) items.push(item)
-      }
-      startKey = result.LastEvaluatedKey
-      if (!startKey || items.length > wanted) return { items }
+    const next = result.LastEvaluatedKey
+    return {
+      entries,
+      matched: result.Count ?? entries.length,
+      read: result.ScannedCount ?? entries.length,
+      ...(next === undefined ? {} : { next: { position: next, lastKey: String(next.createdKey) } }),
     }
-    return { items, stoppedAt: String(startKey?.createdKey) }
-  }
-
-  async countInstances(query: CountQuery, maxRead: number): Promise<CountResult> {
-    const range = listKeyRange({ ...query, order: 'asc' })
-    if (range.low > range.high) return { count: 0, complete: true }
-    // One budget of entries read for every partition together, spent partition after partition: `Limit` bounds
-    // the entries a page reads (before the filter), so a count never costs more than `maxRead` entries.
-    let budget = maxRead
-    let count = 0
-    for (const partition of listPartitions(query)) {
-      let startKey: Record<string, unknown> | undefined
-      do {
-        if (budget <= 0) return { count, complete: false }
-        const params = {
-          ...listQueryParams(this.tableName, partition, { ...query, order: 'asc' }, budget, startKey),
-          Select: 'COUNT' as const,
-        }
-        const result = await this.#send('countInstances', () => this.#doc.send(new QueryCommand(params)))
-        count += result.Count ?? 0
-        budget -= result.ScannedCount ?? 0
-        startKey = result.LastEvaluatedKey
-      } while (startKey)
-    }
-    return { count, complete: true }
   }
 
   async putDefinition(workflowType: string, version: string, config: NormalisedConfig): Promise<void> {
