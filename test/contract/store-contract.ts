@@ -216,9 +216,12 @@ const aConfig = (name: string): NormalisedConfig => ({
 
 /**
  * The behaviour every InstanceStore must have. The engine's correctness under concurrency rests on these rules, so
- * each implementation runs this suite against a fresh, empty store per test.
+ * each implementation runs this suite against a fresh, empty store per test (`options` as the store takes them).
  */
-export const describeStoreContract = (name: string, makeStore: () => Promise<InstanceStore>) =>
+export const describeStoreContract = (
+  name: string,
+  makeStore: (options?: { maxPagesPerList?: number }) => Promise<InstanceStore>,
+) =>
   describe(`${name} honours the InstanceStore contract`, () => {
     let store: InstanceStore
 
@@ -1020,6 +1023,47 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
 
         expect(error).toBeInstanceOf(ValidationError)
         expect(error).toMatchObject({ field: 'cursor', details: { field: 'cursor' } })
+      })
+    })
+
+    describe('list paging when filters reject most entries', () => {
+      const TYPES = ['sparse', 'scarce']
+      const SIZE = 40
+      /** Every seventh instance failed; the rest completed. Creation times are mixed relative to ids. */
+      const rows = Array.from({ length: SIZE }, (_, n) => ({
+        id: `s${String(n).padStart(2, '0')}`,
+        workflowType: TYPES[n % TYPES.length] as string,
+        businessId: 'shared',
+        status: (n % 7 === 3 ? 'failed' : 'completed') as InstanceStatus,
+        createdAtMs: T0 + ((n * 11) % SIZE) * 1000,
+      }))
+      const failedAsc = rows
+        .filter((row) => row.status === 'failed')
+        .sort((a, b) => a.createdAtMs - b.createdAtMs)
+        .map((row) => row.id)
+
+      describe.each([
+        { partitions: 'one workflow type', query: { workflowTypes: ['sparse'] }, types: ['sparse'] },
+        { partitions: 'two workflow types', query: { workflowTypes: TYPES }, types: TYPES },
+        { partitions: 'a business id', query: { workflowTypes: TYPES, businessId: 'shared' }, types: TYPES },
+      ])('reading one index page per call, over $partitions', ({ query, types }) => {
+        const expectedAsc = failedAsc.filter((id) =>
+          types.includes(rows.find((row) => row.id === id)?.workflowType ?? ''),
+        )
+
+        it.each(['asc', 'desc'] as const)('returns every match exactly once in %s order', async (order) => {
+          const sparse = await makeStore({ maxPagesPerList: 1 })
+          for (const row of rows) await sparse.createInstance(anInstance(row.id, row))
+
+          const pages = await allPages(sparse, { ...query, statuses: ['failed'], limit: 2, order })
+
+          const ids = pages.flatMap((page) => page.items.map((item) => item.id))
+          expect(expectedAsc.length).toBeGreaterThan(2)
+          expect(ids).toEqual(order === 'asc' ? expectedAsc : [...expectedAsc].reverse())
+          // Short pages that still carry a cursor show that the read stopped at the page budget, not at the limit.
+          expect(pages.some((page) => page.items.length < 2 && page.cursor !== undefined)).toBe(true)
+          expect(pages.every((page) => page.items.length <= 2)).toBe(true)
+        })
       })
     })
 
