@@ -515,6 +515,17 @@ export const describeStoreContract = (
         expect(error).toBeInstanceOf(LockConflictError)
         expect((await stored(store, 'i1')).leaseOwner).toBe('restarter')
       })
+
+      it('answers live, not a conflict, when a terminal-only lease finds a live instance that another holds', async () => {
+        await store.createInstance(anInstance('i1', { status: 'running' }))
+        await acquired(store, 'i1', 'runner', T0)
+        const before = await stored(store, 'i1')
+
+        const result = await store.acquireLease('i1', 'restarter', T0 + 1, T0 + 1 + LEASE_MS, { terminalOnly: true })
+
+        expect(result.kind).toBe('live')
+        expect(await store.getInstance('i1')).toStrictEqual(before)
+      })
     })
 
     describe('writeUnderLease', () => {
@@ -616,6 +627,17 @@ export const describeStoreContract = (
           LeaseLostError,
         )
         expect(await store.getInstance('i1')).toStrictEqual(before)
+      })
+
+      it('treats a releasing write sent again after it landed as done, not as a lost lease', async () => {
+        await store.createInstance(anInstance('i1', { eventSeq: 2 }))
+        const lease = await acquired(store, 'i1', 'runner', T0)
+        const change = { updatedAtMs: T0 + 1, status: 'completed' as const, dueAtMs: null, release: true }
+        await store.writeUnderLease(lease, change)
+        const after = await stored(store, 'i1')
+
+        await expect(store.writeUnderLease(lease, change)).resolves.toEqual({ eventSeq: 2 })
+        expect(await store.getInstance('i1')).toStrictEqual(after)
       })
 
       it('refuses a lease on an instance that does not exist with LeaseLostError', async () => {
