@@ -70,9 +70,15 @@ export const holdsLease = (record: InstanceRecord, lease: Lease): boolean =>
 export const bytesAfter = (record: InstanceRecord, change: InstanceChange): number =>
   (record.storedBytes ?? change.bytesBase ?? 0) + (change.bytesDelta ?? 0)
 
-/** A write that grows the instance past its budget is refused in its own condition. */
+/**
+ * A write that grows the instance past its budget is refused in its own condition; an item stored before the total
+ * existed is not held to it (it starts from the holder's count, `bytesBase`).
+ */
 export const exceedsBudget = (record: InstanceRecord, change: InstanceChange): boolean =>
-  (change.bytesDelta ?? 0) > 0 && change.maxBytes !== undefined && bytesAfter(record, change) > change.maxBytes
+  (change.bytesDelta ?? 0) > 0 &&
+  change.maxBytes !== undefined &&
+  record.storedBytes !== undefined &&
+  record.storedBytes + (change.bytesDelta ?? 0) > change.maxBytes
 
 export const budgetRefusal = (bytes: number, maxBytes: number): ItemTooLargeError =>
   new ItemTooLargeError(
