@@ -872,6 +872,69 @@ export const describeStoreContract = (
       })
     })
 
+    describe('queryDue', () => {
+      /** Every shard read to the end with pages of `limit`; `afterFirstPage` runs once a shard's first page is read. */
+      const allDue = async (nowMs: number, limit: number, afterFirstPage?: (ids: string[]) => Promise<void>) => {
+        const seen: { instanceId: string; dueAtMs: number; shard: number }[] = []
+        for (let shard = 0; shard < store.dueShards; shard++) {
+          let cursor: string | undefined
+          let first = true
+          do {
+            const page = await store.queryDue(shard, nowMs, limit, cursor)
+            seen.push(...page.items.map((item) => ({ ...item, shard })))
+            if (first && afterFirstPage) await afterFirstPage(page.items.map((item) => item.instanceId))
+            first = false
+            cursor = page.cursor
+          } while (cursor !== undefined)
+        }
+        return seen
+      }
+
+      it('finds exactly the instances due by now, each shard earliest first', async () => {
+        for (let n = 1; n <= 6; n++)
+          await store.createInstance(anInstance(`due${n}`, { dueAtMs: T0 + (7 - n) * SECOND }))
+        await store.createInstance(anInstance('later', { dueAtMs: T0 + 60 * SECOND }))
+        await store.createInstance(anInstance('idle'))
+
+        const seen = await allDue(T0 + 6 * SECOND, 2)
+
+        expect(seen.map((item) => item.instanceId).sort()).toEqual(['due1', 'due2', 'due3', 'due4', 'due5', 'due6'])
+        expect(seen.find((item) => item.instanceId === 'due6')?.dueAtMs).toBe(T0 + SECOND)
+        for (let shard = 0; shard < store.dueShards; shard++) {
+          const times = seen.filter((item) => item.shard === shard).map((item) => item.dueAtMs)
+          expect(times).toEqual([...times].sort((a, b) => a - b))
+        }
+      })
+
+      it('skips no instance when one it returned leaves the due index before the next page is read', async () => {
+        for (let n = 1; n <= 6; n++) await store.createInstance(anInstance(`due${n}`, { dueAtMs: T0 + n * SECOND }))
+        const leased: string[] = []
+
+        const seen = await allDue(T0 + 10 * SECOND, 1, async (ids) => {
+          // A runner takes the first one at once: it is due at its lease end now, no longer by the tick's time.
+          for (const id of ids) {
+            await store.acquireLease(id, 'runner', T0 + 10 * SECOND, T0 + 3600 * SECOND)
+            leased.push(id)
+          }
+        })
+
+        const ids = seen.map((item) => item.instanceId)
+        expect(new Set(ids).size).toBe(ids.length)
+        expect(ids.sort()).toEqual(['due1', 'due2', 'due3', 'due4', 'due5', 'due6'])
+        expect(leased.length).toBeGreaterThan(0)
+      })
+
+      it.each(['not a cursor', Buffer.from('{"after":1}').toString('base64url')])(
+        'refuses the due cursor %j with a ValidationError naming cursor',
+        async (cursor) => {
+          const error = await rejectionOf(store.queryDue(0, T0, 10, cursor))
+
+          expect(error).toBeInstanceOf(ValidationError)
+          expect(error).toMatchObject({ field: 'cursor' })
+        },
+      )
+    })
+
     describe('markDue', () => {
       it.each([
         { rule: 'makes an idle instance due', before: undefined, markAt: T0 + 10, expected: T0 + 10 },

@@ -1,3 +1,4 @@
+import { z } from 'zod'
 import type { NormalisedConfig } from '../../core/definition.js'
 import { InstanceNotFoundError, ValidationError } from '../../core/errors.js'
 import { eventRefusal, eventWriteRefusal, guardHolds } from '../../core/event-rules.js'
@@ -8,6 +9,7 @@ import { isTerminalInstanceStatus } from '../../core/statuses.js'
 import {
   type AcquireOptions,
   type AcquireResult,
+  type DueItem,
   type DuePage,
   type EventGuard,
   type InstanceChange,
@@ -30,6 +32,21 @@ import {
 } from '../store-catalogue.js'
 
 const copy = <T>(value: T): T => structuredClone(value)
+
+const byDue = (a: DueItem, b: DueItem): number =>
+  a.dueAtMs - b.dueAtMs || (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0)
+
+const dueCursorSchema = z.strictObject({ dueAtMs: z.number(), instanceId: z.string() })
+
+const encodeDueCursor = (item: DueItem): string => Buffer.from(JSON.stringify(item)).toString('base64url')
+
+const decodeDueCursor = (cursor: string): DueItem => {
+  try {
+    return dueCursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')))
+  } catch {
+    throw new ValidationError('cursor is not a due-index cursor', 'cursor')
+  }
+}
 
 const entryOf = (record: InstanceRecord): CatalogueEntry => ({
   createdKey: createdKey(record.createdAtMs, record.id),
@@ -155,15 +172,22 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
 
   readonly dueShards = 1
 
+  /**
+   * The due entries after the cursor's (due time, id), so that an instance leaving the index between two pages
+   * (leased by a runner) does not shift the next page past one that is still due, as an offset would.
+   */
   async queryDue(_shard: number, nowMs: number, limit: number, cursor?: string): Promise<DuePage> {
-    const offset = cursor === undefined ? 0 : Number(cursor)
-    if (!Number.isInteger(offset) || offset < 0) throw new ValidationError('cursor is not a due-index cursor', 'cursor')
+    const after = cursor === undefined ? undefined : decodeDueCursor(cursor)
     const due = [...this.#items.values()]
-      .filter((item) => item.dueAtMs !== undefined && item.dueAtMs <= nowMs)
-      .sort((a, b) => (a.dueAtMs as number) - (b.dueAtMs as number))
-      .map((item) => ({ instanceId: item.id, dueAtMs: item.dueAtMs as number }))
-    const items = due.slice(offset, offset + limit)
-    return offset + limit < due.length ? { items, cursor: String(offset + limit) } : { items }
+      .filter(
+        (item): item is InstanceRecord & { dueAtMs: number } => item.dueAtMs !== undefined && item.dueAtMs <= nowMs,
+      )
+      .map((item) => ({ instanceId: item.id, dueAtMs: item.dueAtMs }))
+      .sort(byDue)
+      .filter((item) => after === undefined || byDue(item, after) > 0)
+    const items = due.slice(0, limit)
+    const last = items[items.length - 1]
+    return due.length > limit && last ? { items, cursor: encodeDueCursor(last) } : { items }
   }
 
   /** The index, as DynamoDB keeps it: the partition's entries within the range, sorted by created key. */
