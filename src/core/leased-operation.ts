@@ -16,8 +16,8 @@ import type { InstanceStatus } from './statuses.js'
 import { isTerminalInstanceStatus, isTerminalNodeStatus } from './statuses.js'
 import type {
   InstanceChange,
+  InstanceLeaseStore,
   InstanceRecord,
-  InstanceStore,
   Lease,
   NodeRecord,
   ParkedState,
@@ -33,7 +33,7 @@ import type { Wakeups } from './wakeups.js'
  */
 
 export interface LeasedDeps {
-  store: InstanceStore
+  store: InstanceLeaseStore
   clock: Clock
   ids: IdGenerator
   logger: Logger
