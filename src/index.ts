@@ -65,7 +65,15 @@ export type { Clock, IdGenerator, Logger, Random } from './core/ports.js'
 export type { Worker, WorkerStep } from './core/registry.js'
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy.js'
 export { InstanceStatus, NodeStatus } from './core/statuses.js'
-export type { InstanceStore, InstanceSummary, ListPage } from './core/store.js'
+export type {
+  DefinitionStore,
+  DueIndex,
+  InstanceCatalogue,
+  InstanceLeaseStore,
+  InstanceStore,
+  InstanceSummary,
+  ListPage,
+} from './core/store.js'
 export { runTick, type TickResult } from './core/tick.js'
 export {
   BusinessCriticalError,

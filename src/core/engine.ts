@@ -66,7 +66,6 @@ import {
   type HistoryPage,
   type InstanceChange,
   InstanceExistsError,
-  type InstanceHistory,
   type InstanceRecord,
   type InstanceStatusView,
   type InstanceStore,
@@ -79,8 +78,7 @@ import {
 import { Wakeups } from './wakeups.js'
 
 export interface EngineDeps {
-  /** The instance store, and the reading of an instance's history (both stores provide both). */
-  store: InstanceStore & InstanceHistory
+  store: InstanceStore
   /** Where wake-ups within 15 minutes go (delayed run messages); without it, only the tick finds due work. */
   queue?: RunQueue
   /** Where later wake-ups go (one-time schedules). */
@@ -231,7 +229,7 @@ const stableStringify = (value: unknown): string => {
 export class Engine {
   readonly registry = new Registry()
   readonly limits: Limits
-  readonly #store: InstanceStore & InstanceHistory
+  readonly #store: InstanceStore
   readonly #clock: Clock
   readonly #ids: IdGenerator
   readonly #random: Random

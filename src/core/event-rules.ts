@@ -58,3 +58,36 @@ export const guardRefusal = (record: InstanceRecord, nodeId: string, guard: Even
     guard.maxBytes,
   )
 }
+
+/**
+ * The guard's condition, as a store evaluates it in the write: the event it replaces is still the stored one, and
+ * an event that grows the instance has room (an item stored without a total is not held to it).
+ */
+export const guardHolds = (record: InstanceRecord, nodeId: string, guard: EventGuard): boolean => {
+  const stored = record.events[nodeId]
+  const replaced = guard.replaces
+  const same =
+    stored === undefined
+      ? replaced === null
+      : replaced !== null && stored.eventTs === replaced.eventTs && stored.receivedAtMs === replaced.receivedAtMs
+  const room =
+    guard.addBytes <= 0 || record.storedBytes === undefined || record.storedBytes + guard.addBytes <= guard.maxBytes
+  return same && room
+}
+
+/**
+ * What an event write whose condition failed means, from the item as it was: `landed` when the stored event is
+ * this very one (a write retried after its answer was lost, and since acted on by a pass), else the refusal.
+ */
+export const eventWriteRefusal = (
+  record: InstanceRecord,
+  nodeId: string,
+  event: NodeEventRecord,
+  guard?: EventGuard,
+): 'landed' | Error => {
+  if (isSameEvent(record.events[nodeId], event)) return 'landed'
+  const refusal = eventRefusal(record, nodeId, event)
+  if (refusal) return refusal
+  if (guard) return guardRefusal(record, nodeId, guard)
+  return new StaleEventError(record.id, nodeId, event.eventTs, event.eventTs)
+}

@@ -18,8 +18,8 @@ import { isTerminalInstanceStatus, isTerminalNodeStatus } from './statuses.js'
 import type {
   HistoryEntry,
   InstanceChange,
+  InstanceLeaseStore,
   InstanceRecord,
-  InstanceStore,
   Lease,
   NodeRecord,
   ParkedState,
@@ -35,7 +35,7 @@ import type { Wakeups } from './wakeups.js'
  */
 
 export interface LeasedDeps {
-  store: InstanceStore
+  store: InstanceLeaseStore
   clock: Clock
   ids: IdGenerator
   logger: Logger

@@ -342,10 +342,13 @@ export class InstanceExistsError extends Error {
 }
 
 /**
- * The storage port. Implementations must make every method a single atomic, conditional change: the engine's
- * correctness under concurrency rests on these conditions.
+ * The storage port, split by capability so that a part of the engine can ask for only what it uses (the tick needs
+ * the due index, a leased operation the instance and its lease). Implementations must make every state change a
+ * single atomic, conditional change: the engine's correctness under concurrency rests on these conditions. The
+ * rules the stores share (refusal reasons, list cursors, sort keys, filters, paging) live once in
+ * `core/lease-rules.ts`, `core/event-rules.ts` and `adapters/store-catalogue.ts`; each store implements only I/O.
  */
-export interface InstanceStore {
+export interface InstanceLeaseStore {
   /** Stores a new instance; with `lease`, it is created already leased by that owner (fence 1). */
   createInstance(record: InstanceRecord, lease?: Lease): Promise<void>
   /**
@@ -391,14 +394,34 @@ export interface InstanceStore {
    * `known`, a view read earlier, lets a store read a small copy (an index entry) instead of the item.
    */
   getInstanceStatus(instanceId: string, known?: InstanceStatusView): Promise<InstanceStatusView | undefined>
+}
+
+/** The due index: what the tick reads to find instances that need a pass. */
+export interface DueIndex {
   /** Number of shards of the due index; `queryDue` is asked once per shard. */
   readonly dueShards: number
   /** Instances of one shard due at or before `nowMs`, earliest first, without reading any other instance. */
   queryDue(shard: number, nowMs: number, limit: number, cursor?: string): Promise<DuePage>
+}
+
+/** The catalogue: instances listed and counted by type, business id, status and creation time. */
+export interface InstanceCatalogue {
+  /**
+   * A page of summaries in creation order (then id). The cursor is the store's position (see
+   * `adapters/store-catalogue.ts`): the same format in every store; one it did not issue is a ValidationError
+   * naming `cursor`.
+   */
   listInstances(query: ListQuery): Promise<ListPage>
   /** Reads at most `maxRead` index entries of the query's range, in all its partitions together. */
   countInstances(query: CountQuery, maxRead: number): Promise<CountResult>
+}
+
+/** Definition snapshots, so that an instance keeps running on the definition it started with. */
+export interface DefinitionStore {
   /** Stores a definition snapshot once per (type, version); later calls are no-ops. */
   putDefinition(workflowType: string, version: string, config: NormalisedConfig): Promise<void>
   getDefinition(workflowType: string, version: string): Promise<NormalisedConfig | undefined>
 }
+
+/** Everything the engine uses: every capability of one store. */
+export type InstanceStore = InstanceLeaseStore & DueIndex & InstanceCatalogue & DefinitionStore & InstanceHistory

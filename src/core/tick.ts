@@ -1,7 +1,7 @@
 import type { RunQueue, RunRequest } from './dispatch-ports.js'
 import { MetricName, type Metrics } from './metrics.js'
 import type { Clock, Logger } from './ports.js'
-import type { InstanceStore } from './store.js'
+import type { DueIndex } from './store.js'
 
 export interface TickOptions {
   /** Time the caller has left; the tick stops reading before it runs out. */
@@ -28,7 +28,7 @@ export interface TickResult {
  * run queue. It reads only due entries: its cost grows with due work, not with the number of instances.
  */
 export const runTick = async (
-  deps: { store: InstanceStore; queue: RunQueue; clock: Clock; logger: Logger; metrics?: Metrics },
+  deps: { store: DueIndex; queue: RunQueue; clock: Clock; logger: Logger; metrics?: Metrics },
   options: TickOptions,
 ): Promise<TickResult> => {
   const { store, queue, clock, logger } = deps

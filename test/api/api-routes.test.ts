@@ -6,7 +6,7 @@ import { defineWorkflow } from '../../src/core/builder.js'
 import { Engine } from '../../src/core/engine.js'
 import { StoreError } from '../../src/core/errors.js'
 import type { Logger, LogLevel } from '../../src/core/ports.js'
-import type { InstanceHistory, InstanceStore } from '../../src/core/store.js'
+import type { InstanceStore } from '../../src/core/store.js'
 import { FailedWithFailedError, NotReadyError } from '../../src/core/worker-signals.js'
 import { approvalWorkflow } from '../../src/workflows/approval.js'
 import { apiEvent, lambdaContext, type RequestOptions } from '../support/api-events.js'
@@ -1181,14 +1181,14 @@ describe('rejecting bad requests: 4xx, the error body, and nothing stored', () =
 
 describe('a real fault', () => {
   /** The test engine's store, with `getInstance` replaced. */
-  const storeWith = (getInstance: InstanceStore['getInstance']): InstanceStore & InstanceHistory =>
+  const storeWith = (getInstance: InstanceStore['getInstance']): InstanceStore =>
     new Proxy(store, {
       get: (target, key) => {
         if (key === 'getInstance') return getInstance
         const value = Reflect.get(target, key, target)
         return typeof value === 'function' ? value.bind(target) : value
       },
-    }) as InstanceStore & InstanceHistory
+    }) as InstanceStore
 
   const faultyApi = (getInstance: InstanceStore['getInstance']) => {
     const faultLogger = new FakeLogger()

@@ -1,4 +1,4 @@
 import { MemoryStore } from '../../src/adapters/memory/memory-store.js'
 import { describeStoreContract } from './store-contract.js'
 
-describeStoreContract('MemoryStore', async () => new MemoryStore())
+describeStoreContract('MemoryStore', async (options) => new MemoryStore(options))

@@ -216,9 +216,12 @@ const aConfig = (name: string): NormalisedConfig => ({
 
 /**
  * The behaviour every InstanceStore must have. The engine's correctness under concurrency rests on these rules, so
- * each implementation runs this suite against a fresh, empty store per test.
+ * each implementation runs this suite against a fresh, empty store per test (`options` as the store takes them).
  */
-export const describeStoreContract = (name: string, makeStore: () => Promise<InstanceStore>) =>
+export const describeStoreContract = (
+  name: string,
+  makeStore: (options?: { maxPagesPerList?: number }) => Promise<InstanceStore>,
+) =>
   describe(`${name} honours the InstanceStore contract`, () => {
     let store: InstanceStore
 
@@ -512,6 +515,17 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
         expect(error).toBeInstanceOf(LockConflictError)
         expect((await stored(store, 'i1')).leaseOwner).toBe('restarter')
       })
+
+      it('answers live, not a conflict, when a terminal-only lease finds a live instance that another holds', async () => {
+        await store.createInstance(anInstance('i1', { status: 'running' }))
+        await acquired(store, 'i1', 'runner', T0)
+        const before = await stored(store, 'i1')
+
+        const result = await store.acquireLease('i1', 'restarter', T0 + 1, T0 + 1 + LEASE_MS, { terminalOnly: true })
+
+        expect(result.kind).toBe('live')
+        expect(await store.getInstance('i1')).toStrictEqual(before)
+      })
     })
 
     describe('writeUnderLease', () => {
@@ -613,6 +627,17 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
           LeaseLostError,
         )
         expect(await store.getInstance('i1')).toStrictEqual(before)
+      })
+
+      it('treats a releasing write sent again after it landed as done, not as a lost lease', async () => {
+        await store.createInstance(anInstance('i1', { eventSeq: 2 }))
+        const lease = await acquired(store, 'i1', 'runner', T0)
+        const change = { updatedAtMs: T0 + 1, status: 'completed' as const, dueAtMs: null, release: true }
+        await store.writeUnderLease(lease, change)
+        const after = await stored(store, 'i1')
+
+        await expect(store.writeUnderLease(lease, change)).resolves.toEqual({ eventSeq: 2 })
+        expect(await store.getInstance('i1')).toStrictEqual(after)
       })
 
       it('refuses a lease on an instance that does not exist with LeaseLostError', async () => {
@@ -847,6 +872,69 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
       })
     })
 
+    describe('queryDue', () => {
+      /** Every shard read to the end with pages of `limit`; `afterFirstPage` runs once a shard's first page is read. */
+      const allDue = async (nowMs: number, limit: number, afterFirstPage?: (ids: string[]) => Promise<void>) => {
+        const seen: { instanceId: string; dueAtMs: number; shard: number }[] = []
+        for (let shard = 0; shard < store.dueShards; shard++) {
+          let cursor: string | undefined
+          let first = true
+          do {
+            const page = await store.queryDue(shard, nowMs, limit, cursor)
+            seen.push(...page.items.map((item) => ({ ...item, shard })))
+            if (first && afterFirstPage) await afterFirstPage(page.items.map((item) => item.instanceId))
+            first = false
+            cursor = page.cursor
+          } while (cursor !== undefined)
+        }
+        return seen
+      }
+
+      it('finds exactly the instances due by now, each shard earliest first', async () => {
+        for (let n = 1; n <= 6; n++)
+          await store.createInstance(anInstance(`due${n}`, { dueAtMs: T0 + (7 - n) * SECOND }))
+        await store.createInstance(anInstance('later', { dueAtMs: T0 + 60 * SECOND }))
+        await store.createInstance(anInstance('idle'))
+
+        const seen = await allDue(T0 + 6 * SECOND, 2)
+
+        expect(seen.map((item) => item.instanceId).sort()).toEqual(['due1', 'due2', 'due3', 'due4', 'due5', 'due6'])
+        expect(seen.find((item) => item.instanceId === 'due6')?.dueAtMs).toBe(T0 + SECOND)
+        for (let shard = 0; shard < store.dueShards; shard++) {
+          const times = seen.filter((item) => item.shard === shard).map((item) => item.dueAtMs)
+          expect(times).toEqual([...times].sort((a, b) => a - b))
+        }
+      })
+
+      it('skips no instance when one it returned leaves the due index before the next page is read', async () => {
+        for (let n = 1; n <= 6; n++) await store.createInstance(anInstance(`due${n}`, { dueAtMs: T0 + n * SECOND }))
+        const leased: string[] = []
+
+        const seen = await allDue(T0 + 10 * SECOND, 1, async (ids) => {
+          // A runner takes the first one at once: it is due at its lease end now, no longer by the tick's time.
+          for (const id of ids) {
+            await store.acquireLease(id, 'runner', T0 + 10 * SECOND, T0 + 3600 * SECOND)
+            leased.push(id)
+          }
+        })
+
+        const ids = seen.map((item) => item.instanceId)
+        expect(new Set(ids).size).toBe(ids.length)
+        expect(ids.sort()).toEqual(['due1', 'due2', 'due3', 'due4', 'due5', 'due6'])
+        expect(leased.length).toBeGreaterThan(0)
+      })
+
+      it.each(['not a cursor', Buffer.from('{"after":1}').toString('base64url')])(
+        'refuses the due cursor %j with a ValidationError naming cursor',
+        async (cursor) => {
+          const error = await rejectionOf(store.queryDue(0, T0, 10, cursor))
+
+          expect(error).toBeInstanceOf(ValidationError)
+          expect(error).toMatchObject({ field: 'cursor' })
+        },
+      )
+    })
+
     describe('markDue', () => {
       it.each([
         { rule: 'makes an idle instance due', before: undefined, markAt: T0 + 10, expected: T0 + 10 },
@@ -1017,6 +1105,101 @@ export const describeStoreContract = (name: string, makeStore: () => Promise<Ins
         const error = await rejectionOf(
           store.listInstances({ workflowTypes: ALL_TYPES, limit: 5, order: 'desc', cursor }),
         )
+
+        expect(error).toBeInstanceOf(ValidationError)
+        expect(error).toMatchObject({ field: 'cursor', details: { field: 'cursor' } })
+      })
+    })
+
+    describe('list paging when filters reject most entries', () => {
+      const TYPES = ['sparse', 'scarce']
+      const SIZE = 40
+      /** Every seventh instance failed; the rest completed. Creation times are mixed relative to ids. */
+      const rows = Array.from({ length: SIZE }, (_, n) => ({
+        id: `s${String(n).padStart(2, '0')}`,
+        workflowType: TYPES[n % TYPES.length] as string,
+        businessId: 'shared',
+        status: (n % 7 === 3 ? 'failed' : 'completed') as InstanceStatus,
+        createdAtMs: T0 + ((n * 11) % SIZE) * 1000,
+      }))
+      const failedAsc = rows
+        .filter((row) => row.status === 'failed')
+        .sort((a, b) => a.createdAtMs - b.createdAtMs)
+        .map((row) => row.id)
+
+      describe.each([
+        { partitions: 'one workflow type', query: { workflowTypes: ['sparse'] }, types: ['sparse'] },
+        { partitions: 'two workflow types', query: { workflowTypes: TYPES }, types: TYPES },
+        { partitions: 'a business id', query: { workflowTypes: TYPES, businessId: 'shared' }, types: TYPES },
+      ])('reading one index page per call, over $partitions', ({ query, types }) => {
+        const expectedAsc = failedAsc.filter((id) =>
+          types.includes(rows.find((row) => row.id === id)?.workflowType ?? ''),
+        )
+
+        it.each(['asc', 'desc'] as const)('returns every match exactly once in %s order', async (order) => {
+          const sparse = await makeStore({ maxPagesPerList: 1 })
+          for (const row of rows) await sparse.createInstance(anInstance(row.id, row))
+
+          const pages = await allPages(sparse, { ...query, statuses: ['failed'], limit: 2, order })
+
+          const ids = pages.flatMap((page) => page.items.map((item) => item.id))
+          expect(expectedAsc.length).toBeGreaterThan(2)
+          expect(ids).toEqual(order === 'asc' ? expectedAsc : [...expectedAsc].reverse())
+          // Short pages that still carry a cursor show that the read stopped at the page budget, not at the limit.
+          expect(pages.some((page) => page.items.length < 2 && page.cursor !== undefined)).toBe(true)
+          expect(pages.every((page) => page.items.length <= 2)).toBe(true)
+        })
+      })
+    })
+
+    describe('list cursors, one rule for every store', () => {
+      const query = { workflowTypes: ALL_TYPES, limit: 3, order: 'desc' } as const
+      const encoded = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+      const a07 = `${String(T0 + 7 * SECOND).padStart(15, '0')}#a07`
+
+      it('issues a cursor naming the created key of the last item, in the shared format', async () => {
+        await seedListFixture(store)
+
+        const page = await store.listInstances(query)
+
+        const last = page.items[page.items.length - 1]
+        expect(last).toBeDefined()
+        expect(JSON.parse(Buffer.from(page.cursor ?? '', 'base64url').toString('utf8'))).toEqual({
+          v: 1,
+          after: `${String(last?.createdAtMs).padStart(15, '0')}#${last?.id}`,
+        })
+      })
+
+      it('continues from its own cursor with the next items and no repeats', async () => {
+        await seedListFixture(store)
+        const first = await store.listInstances(query)
+
+        const next = await store.listInstances({ ...query, ...(first.cursor ? { cursor: first.cursor } : {}) })
+
+        expect(first.items.map((item) => item.id)).toEqual(['a09', 'b08', 'a08'])
+        expect(next.items.map((item) => item.id)).toEqual(['a07', 'a06', 'a05'])
+      })
+
+      it('accepts a well-formed cursor it did not issue itself, as any store of the same rule would', async () => {
+        await seedListFixture(store)
+
+        const page = await store.listInstances({ ...query, cursor: encoded({ v: 1, after: a07 }) })
+
+        expect(page.items.map((item) => item.id)).toEqual(['a06', 'a05', 'a04'])
+      })
+
+      it.each([
+        { forged: 'an unversioned position', value: { after: a07 } },
+        { forged: 'a key that sorts after every created key', value: { v: 1, after: '999999999999999#\uffff' } },
+        { forged: 'a key without the id', value: { v: 1, after: String(T0).padStart(15, '0') } },
+        { forged: 'a short time', value: { v: 1, after: '5#a07' } },
+        { forged: 'another version', value: { v: 2, after: a07 } },
+        { forged: 'extra fields', value: { v: 1, after: a07, limit: 1000 } },
+        { forged: 'a due-index cursor', value: { pk: 'I#a07', dueShard: '3', dueAtMs: T0 } },
+      ])('refuses a forged or foreign cursor ($forged) with a ValidationError naming cursor', async ({ value }) => {
+        await seedListFixture(store)
+
+        const error = await rejectionOf(store.listInstances({ ...query, cursor: encoded(value) }))
 
         expect(error).toBeInstanceOf(ValidationError)
         expect(error).toMatchObject({ field: 'cursor', details: { field: 'cursor' } })

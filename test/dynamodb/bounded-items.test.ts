@@ -142,17 +142,22 @@ describe('what one instance can hold', () => {
     for (const node of done) expect(String(node.context?.out).length).toBe(32 * KB)
   }, 120_000)
 
-  it('stores an output of 350 KB and hands it to the next node', async () => {
+  it('stores two outputs of 350 KB in one instance and hands both to the next node', async () => {
     const { engine } = newTestEngine(table, { limits: { maxNodeContextBytes: 350 * KB } })
-    let seen = 0
+    const size = 350 * KB - 100
+    let seen: number[] = []
     engine.register(
       defineWorkflow({
-        type: 'huge-output',
+        type: 'huge-outputs',
         nodes: {
-          big: { next: ['reader'], run: (ctx) => ctx.set('blob', 'b'.repeat(350 * KB - 100)) },
+          first: { next: ['second'], run: (ctx) => ctx.set('blob', 'f'.repeat(size)) },
+          second: { next: ['reader'], run: (ctx) => ctx.set('blob', 's'.repeat(size)) },
           reader: {
             run: (ctx) => {
-              seen = String(ctx.get('pre_node_context', 'big', 'blob') ?? '').length
+              seen = [
+                String(ctx.get('workflow_context', 'note') ?? '').length,
+                String(ctx.get('pre_node_context', 'second', 'blob') ?? '').length,
+              ]
               ctx.set('read', true)
             },
           },
@@ -160,12 +165,14 @@ describe('what one instance can hold', () => {
       }),
     )
 
-    const created = await engine.create({ workflowType: 'huge-output' })
+    const created = await engine.create({ workflowType: 'huge-outputs', context: { note: 'n'.repeat(1000) } })
 
     expect(created.status).toBe('completed')
-    expect(seen).toBe(350 * KB - 100)
+    expect(seen).toEqual([1000, size])
     const detail = await engine.get(created.instanceId)
-    expect(String(detail.nodes.find((node) => node.id === 'big')?.context?.blob).length).toBe(350 * KB - 100)
+    for (const id of ['first', 'second']) {
+      expect(String(detail.nodes.find((node) => node.id === id)?.context?.blob).length).toBe(size)
+    }
   })
 })
 

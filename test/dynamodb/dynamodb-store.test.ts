@@ -3,11 +3,8 @@ import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb'
 import { afterAll, describe, expect, it } from 'vitest'
 import { DynamoDbStore, translateAwsError } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { ItemTooLargeError, StoreError } from '../../src/core/errors.js'
-import type { InstanceStatus } from '../../src/core/statuses.js'
-import type { InstanceRecord } from '../../src/core/store.js'
-import { allPages, describeStoreContract } from '../contract/store-contract.js'
+import { describeStoreContract } from '../contract/store-contract.js'
 import { createTestTable, type TestTable } from '../support/harness.js'
-import { anInstance, T0 } from '../support/records.js'
 
 const clients: DynamoDBClient[] = []
 
@@ -21,53 +18,9 @@ afterAll(() => {
   for (const client of clients) client.destroy()
 })
 
-describeStoreContract('DynamoDbStore', async () => {
+describeStoreContract('DynamoDbStore', async (options) => {
   const { tableName, client } = await freshTable('store-contract')
-  return new DynamoDbStore({ tableName, client })
-})
-
-/** Instances of this file's own type, finished unless overridden. */
-const aSparseInstance = (id: string, overrides: Partial<InstanceRecord>): InstanceRecord =>
-  anInstance(id, { workflowType: 'sparse', status: 'completed', ...overrides })
-
-describe('DynamoDbStore list paging when filters reject most items', () => {
-  const TYPES = ['sparse', 'scarce']
-  const SIZE = 40
-  /** Every seventh instance failed; the rest completed. Creation times are mixed relative to ids. */
-  const rows = Array.from({ length: SIZE }, (_, n) => ({
-    id: `s${String(n).padStart(2, '0')}`,
-    workflowType: TYPES[n % TYPES.length] as string,
-    businessId: 'shared',
-    status: (n % 7 === 3 ? 'failed' : 'completed') as InstanceStatus,
-    createdAtMs: T0 + ((n * 11) % SIZE) * 1000,
-  }))
-  const failedAsc = rows
-    .filter((row) => row.status === 'failed')
-    .sort((a, b) => a.createdAtMs - b.createdAtMs)
-    .map((row) => row.id)
-
-  describe.each([
-    { partitions: 'one workflow type', query: { workflowTypes: ['sparse'] }, types: ['sparse'] },
-    { partitions: 'two workflow types', query: { workflowTypes: TYPES }, types: TYPES },
-    { partitions: 'a business id', query: { workflowTypes: TYPES, businessId: 'shared' }, types: TYPES },
-  ])('reading one index page per call, over $partitions', ({ query, types }) => {
-    const expectedAsc = failedAsc.filter((id) => types.includes(rows.find((row) => row.id === id)?.workflowType ?? ''))
-
-    it.each(['asc', 'desc'] as const)('returns every match exactly once in %s order', async (order) => {
-      const { tableName, client } = await freshTable('store-sparse')
-      const store = new DynamoDbStore({ tableName, client, maxPagesPerList: 1 })
-      for (const row of rows) await store.createInstance(aSparseInstance(row.id, row))
-
-      const pages = await allPages(store, { ...query, statuses: ['failed'], limit: 2, order })
-
-      const ids = pages.flatMap((page) => page.items.map((item) => item.id))
-      expect(expectedAsc.length).toBeGreaterThan(2)
-      expect(ids).toEqual(order === 'asc' ? expectedAsc : [...expectedAsc].reverse())
-      // Short pages that still carry a cursor show that the read stopped at the page budget, not at the limit.
-      expect(pages.some((page) => page.items.length < 2 && page.cursor !== undefined)).toBe(true)
-      expect(pages.every((page) => page.items.length <= 2)).toBe(true)
-    })
-  })
+  return new DynamoDbStore({ tableName, client, ...options })
 })
 
 describe('DynamoDbStore faults', () => {

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { recordToItem } from '../../src/adapters/dynamodb/item-codec.js'
 import { definitionKey } from '../../src/adapters/dynamodb/keys.js'
+import { MemoryStore } from '../../src/adapters/memory/memory-store.js'
 import type { InstanceRecord } from '../../src/core/store.js'
 import { createTestTable, type TestTable } from '../support/harness.js'
 import {
@@ -22,6 +23,35 @@ const item = (id: string, overrides: Partial<InstanceRecord> = {}, extra: Record
 })
 const kinds = (raw: Record<string, unknown>, nowMs = NOW): ViolationKind[] =>
   itemViolations(raw, nowMs).map((violation) => violation.kind)
+
+describe('the invariant checker on a MemoryStore', () => {
+  const parked = { code: 'WORKER_MISSING', reason: 'worker missing: shipment.pack', atMs: 1 }
+
+  it.each<[string, Partial<InstanceRecord>, ViolationKind[]]>([
+    ['a running instance that is due', { dueAtMs: NOW + 1 }, []],
+    ['a leased instance due at its lease end', { leaseOwner: 'o', leaseUntilMs: NOW + 10, dueAtMs: NOW + 10 }, []],
+    ['a parked instance with a reason', { parked }, []],
+    ['a completed instance', { status: 'completed' }, []],
+    ['a running instance with neither due time, lease nor parking', {}, ['stranded']],
+    ['a leased instance with no due time', { leaseOwner: 'o', leaseUntilMs: NOW + 5 }, ['leased-without-due']],
+    [
+      'a leased instance due only after its lease ends',
+      { leaseOwner: 'o', leaseUntilMs: NOW + 5, dueAtMs: NOW + 86_400_000 },
+      ['due-after-lease'],
+    ],
+    ['a parked instance without a reason', { parked: { ...parked, reason: ' ' } }, ['parked-without-reason']],
+    ['a parked instance still due', { parked, dueAtMs: 5 }, ['parked-without-reason']],
+    ['a completed instance still due', { status: 'completed', dueAtMs: NOW }, ['terminal-due']],
+  ])('applies the same rules to %s', async (_name, overrides, expected) => {
+    const store = new MemoryStore()
+    await store.createInstance(anInstance('m1', overrides))
+
+    const violations = await invariantViolations(store, NOW)
+
+    expect(violations.map((violation) => violation.kind)).toEqual(expected)
+    expect(kinds(item('m1', overrides))).toEqual(expected)
+  })
+})
 
 describe('the invariant checker on hand-made items', () => {
   it.each([
@@ -72,7 +102,7 @@ describe('the invariant checker on hand-made items', () => {
     const violations = itemViolations(raw, NOW)
     expect(violations.map((violation) => violation.kind)).toEqual([kind])
     expect(violations[0]?.message).toContain(kind)
-    expect(violations[0]?.message).toContain(`'${String(raw.id)}'`)
+    expect(violations[0]?.message).toContain(`'${String(raw.pk).replace(/^I#/, '')}'`)
   })
 
   it('treats a lease that ends exactly now as live', () => {

@@ -7,7 +7,7 @@ import { defineWorkflow } from '../../src/core/builder.js'
 import { Engine } from '../../src/core/engine.js'
 import { StoreError } from '../../src/core/errors.js'
 import type { Logger } from '../../src/core/ports.js'
-import type { InstanceHistory, InstanceStore } from '../../src/core/store.js'
+import type { InstanceStore } from '../../src/core/store.js'
 import { runTick } from '../../src/core/tick.js'
 import { NotReadyError } from '../../src/core/worker-signals.js'
 import { createEventsHandler } from '../../src/handlers/events-handler.js'
@@ -34,7 +34,7 @@ beforeAll(async () => {
   table = await createTestTable('queue-flows')
 })
 
-const makeEngine = (instanceStore: InstanceStore & InstanceHistory = store) =>
+const makeEngine = (instanceStore: InstanceStore = store) =>
   new Engine({
     store: instanceStore,
     clock,

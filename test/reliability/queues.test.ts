@@ -6,7 +6,7 @@ import { defineWorkflow } from '../../src/core/builder.js'
 import { Engine } from '../../src/core/engine.js'
 import { StoreError } from '../../src/core/errors.js'
 import type { Logger } from '../../src/core/ports.js'
-import type { InstanceHistory, InstanceStore, Lease } from '../../src/core/store.js'
+import type { InstanceStore, Lease } from '../../src/core/store.js'
 import { NotReadyError } from '../../src/core/worker-signals.js'
 import { createEventsHandler } from '../../src/handlers/events-handler.js'
 import { createRunHandler } from '../../src/handlers/run-handler.js'
@@ -67,7 +67,7 @@ const VERSIONS: Record<'review' | 'deliver', { eventTs: number; status: Status }
 }
 
 /** A store whose every call about the poisoned instances fails with a retryable error (a throttled partition). */
-const poisonedStore = (store: DynamoDbStore, poisoned: ReadonlySet<string>): InstanceStore & InstanceHistory => {
+const poisonedStore = (store: DynamoDbStore, poisoned: ReadonlySet<string>): InstanceStore => {
   const about = (arg: unknown): string | undefined =>
     typeof arg === 'string' ? arg : (arg as Lease | undefined)?.instanceId
   return new Proxy(store, {

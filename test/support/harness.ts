@@ -1,10 +1,14 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb'
+import { unmarshall } from '@aws-sdk/util-dynamodb'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { ensureTable } from '../../src/adapters/dynamodb/table.js'
+import { MemoryStore } from '../../src/adapters/memory/memory-store.js'
 import { Engine, type EngineDeps } from '../../src/core/engine.js'
 import type { Clock, IdGenerator, Random } from '../../src/core/ports.js'
 import type { Worker } from '../../src/core/registry.js'
+import type { InstanceStore } from '../../src/core/store.js'
 import { newDynamoClient, uniqueTableName } from './dynamodb.js'
+import { type InvariantOptions, invariantViolations, type Violation } from './invariant.js'
 
 /** A clock that moves only when told to. */
 export class FakeClock implements Clock {
@@ -62,15 +66,77 @@ export const createTestTable = async (prefix: string): Promise<TestTable> => {
   return { client, tableName }
 }
 
-export interface TestEngine {
+/**
+ * Where a behaviour spec keeps its instances: the engine's specs run once on each (`describe.each(STORE_BACKENDS)`),
+ * fast on MemoryStore and real on DynamoDB Local, so the two stores cannot disagree unnoticed.
+ */
+export interface StoreBackend {
+  readonly name: string
+  /** A store on this backend's data; every call is another runner (another Lambda) on the same data. */
+  store(): InstanceStore
+  /** Every violation of the engine's invariant in the stored instances at `nowMs` (see invariant.ts). */
+  violations(nowMs: number, options?: InvariantOptions): Promise<Violation[]>
+  /** Everything stored, in a stable order: what a refused request must leave exactly as it was. */
+  snapshot(): Promise<unknown[]>
+}
+
+export interface StoreBackendFactory {
+  readonly name: 'MemoryStore' | 'DynamoDbStore'
+  /** Fresh, empty data for one spec file (`prefix` names its table where there is one). */
+  open(prefix: string): Promise<StoreBackend>
+}
+
+export const memoryBackend: StoreBackendFactory = {
+  name: 'MemoryStore',
+  open: async () => {
+    const store = new MemoryStore()
+    return {
+      name: 'MemoryStore',
+      store: () => store,
+      violations: (nowMs, options) => invariantViolations(store, nowMs, options),
+      snapshot: async () => store.allRecords().sort((a, b) => (a.id < b.id ? -1 : 1)),
+    }
+  },
+}
+
+export const dynamoDbBackend: StoreBackendFactory = {
+  name: 'DynamoDbStore',
+  open: async (prefix) => {
+    const table = await createTestTable(prefix)
+    return {
+      name: 'DynamoDbStore',
+      store: () => new DynamoDbStore({ tableName: table.tableName, client: table.client }),
+      violations: (nowMs, options) => invariantViolations(table, nowMs, options),
+      snapshot: async () => {
+        const result = await table.client.send(new ScanCommand({ TableName: table.tableName, ConsistentRead: true }))
+        return (result.Items ?? []).map((item) => unmarshall(item)).sort((a, b) => (a.pk < b.pk ? -1 : 1))
+      },
+    }
+  },
+}
+
+/** The stores every engine behaviour spec runs on. */
+export const STORE_BACKENDS: readonly StoreBackendFactory[] = [memoryBackend, dynamoDbBackend]
+
+export interface TestEngine<S extends InstanceStore = DynamoDbStore> {
   engine: Engine
-  store: DynamoDbStore
+  store: S
   clock: FakeClock
 }
 
-export const newTestEngine = (table: TestTable, overrides: Partial<EngineDeps> = {}): TestEngine => {
+const isBackend = (source: TestTable | StoreBackend): source is StoreBackend => 'store' in source
+
+/** An engine on a test table (a DynamoDbStore of its own), or on a backend's data (another runner on it). */
+export function newTestEngine(table: TestTable, overrides?: Partial<EngineDeps>): TestEngine
+export function newTestEngine(backend: StoreBackend, overrides?: Partial<EngineDeps>): TestEngine<InstanceStore>
+export function newTestEngine(
+  source: TestTable | StoreBackend,
+  overrides: Partial<EngineDeps> = {},
+): TestEngine<InstanceStore> {
   const clock = overrides.clock instanceof FakeClock ? overrides.clock : new FakeClock()
-  const store = new DynamoDbStore({ tableName: table.tableName, client: table.client })
+  const store = isBackend(source)
+    ? source.store()
+    : new DynamoDbStore({ tableName: source.tableName, client: source.client })
   const engine = new Engine({ store, clock, ids: sequentialIds(), random: fixedRandom(0), ...overrides })
   return { engine, store, clock }
 }

@@ -2,7 +2,9 @@ import { type DynamoDBClient, ScanCommand, type ScanCommandOutput } from '@aws-s
 import { unmarshall } from '@aws-sdk/util-dynamodb'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { recordFromItems } from '../../src/adapters/dynamodb/item-codec.js'
+import { MemoryStore } from '../../src/adapters/memory/memory-store.js'
 import { isTerminalInstanceStatus } from '../../src/core/statuses.js'
+import type { InstanceRecord } from '../../src/core/store.js'
 import { newDynamoClient } from './dynamodb.js'
 
 /**
@@ -13,6 +15,8 @@ import { newDynamoClient } from './dynamodb.js'
  *   dies is resumed by the tick once its lease runs out, or
  * - *due* (it has `dueAtMs`, and the due-index shard that the tick reads).
  * A terminal instance has no due time (nothing may wake it up any more).
+ * The same rules hold on a MemoryStore, read through its `allRecords()` snapshot: there the due index is every
+ * record with a due time, so `due-not-indexed` cannot arise and `unreadable` does not apply.
  *
  * A live lease with a due time later than its end is a violation even though the instance is due: a holder that
  * dies leaves the instance untouched until that later time (a day, in one crash run), not until the lease ends.
@@ -43,8 +47,11 @@ export interface Violation {
   message: string
 }
 
-/** What the checker reads: a table (client and name), or a DynamoDbStore (read through a client of its own). */
-export type InvariantSource = { client: DynamoDBClient; tableName: string } | DynamoDbStore
+/**
+ * What the checker reads: a table (client and name), a DynamoDbStore (read through a client of its own), or a
+ * MemoryStore (its records).
+ */
+export type InvariantSource = { client: DynamoDBClient; tableName: string } | DynamoDbStore | MemoryStore
 
 export interface InvariantOptions {
   /** Only these instances (the others on a shared table may live on another clock). */
@@ -52,7 +59,7 @@ export interface InvariantOptions {
 }
 
 let sharedClient: DynamoDBClient | undefined
-const sourceOf = (source: InvariantSource): { client: DynamoDBClient; tableName: string } => {
+const sourceOf = (source: Exclude<InvariantSource, MemoryStore>): { client: DynamoDBClient; tableName: string } => {
   if (source instanceof DynamoDbStore) {
     sharedClient ??= newDynamoClient()
     return { client: sharedClient, tableName: source.tableName }
@@ -61,12 +68,13 @@ const sourceOf = (source: InvariantSource): { client: DynamoDBClient; tableName:
 }
 
 /** Every instance item of the table, raw (unmarshalled), with a consistent Scan. */
-export const scanInstanceItems = async (source: InvariantSource): Promise<Record<string, unknown>[]> =>
-  (await scanPartitions(source)).map((partition) => partition.item)
+export const scanInstanceItems = async (
+  source: Exclude<InvariantSource, MemoryStore>,
+): Promise<Record<string, unknown>[]> => (await scanPartitions(source)).map((partition) => partition.item)
 
 /** Each instance item with the other items of its partition (payloads, events, archives) by sort key. */
 export const scanPartitions = async (
-  source: InvariantSource,
+  source: Exclude<InvariantSource, MemoryStore>,
 ): Promise<{ item: Record<string, unknown>; side: Map<string, Record<string, unknown>> }[]> => {
   const { client, tableName } = sourceOf(source)
   const items: Record<string, unknown>[] = []
@@ -104,36 +112,46 @@ const describeItem = (item: Record<string, unknown>): string => {
     .join(' ')
 }
 
-/**
- * The violations of one raw instance item at `nowMs` (pure: used by the checker and its own tests). With `side`, the
- * other items of its partition: an item it refers to that is not there makes it unreadable.
- */
-export const itemViolations = (
-  item: Record<string, unknown>,
-  nowMs: number,
-  side?: ReadonlyMap<string, Record<string, unknown>>,
-): Violation[] => {
-  const rawId = typeof item.id === 'string' ? item.id : String(item.pk ?? '?').replace(/^I#/, '')
+const describeRecord = (record: InstanceRecord): string =>
+  (
+    [
+      ['status', record.status],
+      ['dueAtMs', record.dueAtMs],
+      ['leaseOwner', record.leaseOwner],
+      ['leaseUntilMs', record.leaseUntilMs],
+      ['parkCode', record.parked?.code],
+      ['parkReason', record.parked?.reason],
+    ] as const
+  )
+    .filter(([, value]) => value !== undefined)
+    .map(([field, value]) => `${field}=${JSON.stringify(value)}`)
+    .join(' ')
+
+/** What a store's own representation adds to a record: whether its due time is indexed, whether it is marked parked. */
+interface StoredFacts {
+  /** The due time is in the index the tick reads. */
+  dueIndexed: boolean
+  /** The stored item carries park attributes (a record without `parked` may still have them half-written). */
+  parkMarked: boolean
+  /** The stored attributes, for the message. */
+  described: string
+}
+
+const violationsOf = (record: InstanceRecord, nowMs: number, facts: StoredFacts): Violation[] => {
   const violation = (kind: ViolationKind, why: string): Violation => ({
     kind,
-    instanceId: rawId,
-    message: `${kind}: instance '${rawId}' ${why} (${describeItem(item)}, now=${nowMs})`,
+    instanceId: record.id,
+    message: `${kind}: instance '${record.id}' ${why} (${facts.described}, now=${nowMs})`,
   })
-  let record: ReturnType<typeof recordFromItems>
-  try {
-    record = recordFromItems(item, side ?? new Map(), { partial: side === undefined })
-  } catch (error) {
-    return [violation('unreadable', `cannot be read: ${error instanceof Error ? error.message : String(error)}`)]
-  }
   const due = record.dueAtMs
   if (isTerminalInstanceStatus(record.status)) {
     return due === undefined ? [] : [violation('terminal-due', `is ${record.status} but still due at ${due}`)]
   }
   const problems: Violation[] = []
-  if (due !== undefined && item.dueShard === undefined) {
+  if (due !== undefined && !facts.dueIndexed) {
     problems.push(violation('due-not-indexed', 'has a due time but no due-index shard'))
   }
-  if (record.parked !== undefined || item.parkCode !== undefined || item.parkReason !== undefined) {
+  if (record.parked !== undefined || facts.parkMarked) {
     if (!record.parked?.reason?.trim()) problems.push(violation('parked-without-reason', 'is parked without a reason'))
     if (due !== undefined) problems.push(violation('parked-without-reason', `is parked but still due at ${due}`))
     return problems
@@ -154,6 +172,37 @@ export const itemViolations = (
   return problems
 }
 
+/**
+ * The violations of one raw instance item at `nowMs` (pure: used by the checker and its own tests). With `side`, the
+ * other items of its partition: an item it refers to that is not there makes it unreadable.
+ */
+export const itemViolations = (
+  item: Record<string, unknown>,
+  nowMs: number,
+  side?: ReadonlyMap<string, Record<string, unknown>>,
+): Violation[] => {
+  let record: InstanceRecord
+  try {
+    record = recordFromItems(item, side ?? new Map(), { partial: side === undefined })
+  } catch (error) {
+    const rawId = typeof item.id === 'string' ? item.id : String(item.pk ?? '?').replace(/^I#/, '')
+    const kind = 'unreadable'
+    const why = `cannot be read: ${error instanceof Error ? error.message : String(error)}`
+    return [
+      { kind, instanceId: rawId, message: `${kind}: instance '${rawId}' ${why} (${describeItem(item)}, now=${nowMs})` },
+    ]
+  }
+  return violationsOf(record, nowMs, {
+    dueIndexed: item.dueShard !== undefined,
+    parkMarked: item.parkCode !== undefined || item.parkReason !== undefined,
+    described: describeItem(item),
+  })
+}
+
+/** The violations of one record as a MemoryStore keeps it (its due index is every record with a due time). */
+export const recordViolations = (record: InstanceRecord, nowMs: number): Violation[] =>
+  violationsOf(record, nowMs, { dueIndexed: true, parkMarked: false, described: describeRecord(record) })
+
 const selector = (ids: InvariantOptions['instanceIds']): ((id: string) => boolean) => {
   if (ids === undefined) return () => true
   if (typeof ids === 'function') return ids
@@ -168,6 +217,12 @@ export const invariantViolations = async (
   options: InvariantOptions = {},
 ): Promise<Violation[]> => {
   const include = selector(options.instanceIds)
+  if (source instanceof MemoryStore) {
+    return source
+      .allRecords()
+      .filter((record) => include(record.id))
+      .flatMap((record) => recordViolations(record, nowMs))
+  }
   const partitions = await scanPartitions(source)
   return partitions
     .filter(({ item }) => include(typeof item.id === 'string' ? item.id : String(item.pk).replace(/^I#/, '')))

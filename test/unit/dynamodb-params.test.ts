@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest'
 import { ItemPlanner, nodeToItem, recordFromItem, recordToItem } from '../../src/adapters/dynamodb/item-codec.js'
 import {
   createdKey,
-  createdKeyBounds,
   DUE_SHARDS,
   definitionKey,
   dueShardFor,
@@ -13,7 +12,6 @@ import {
 import {
   acquireLeaseParams,
   type ListPartition,
-  listKeyRange,
   listPartitions,
   listQueryParams,
   markDueParams,
@@ -22,6 +20,7 @@ import {
   releaseLeaseParams,
   writeUnderLeaseParams,
 } from '../../src/adapters/dynamodb/params.js'
+import { type IndexPageRequest, listKeyRange } from '../../src/adapters/store-catalogue.js'
 import { StoreError } from '../../src/core/errors.js'
 import { instanceStoredBytes } from '../../src/core/limits.js'
 import type { InstanceChange, InstanceRecord, Lease, NodeRecord } from '../../src/core/store.js'
@@ -29,8 +28,6 @@ import { aNode, anInstance, T0 } from '../support/records.js'
 
 const TABLE = 'tickflow-test'
 const LEASE: Lease = { instanceId: 'wf-1', owner: 'runner-a', fence: 7, untilMs: T0 + 30_000 }
-/** The largest time a JavaScript Date can hold, which the API accepts for creation-range bounds. */
-const MAX_EPOCH_MS = 8_640_000_000_000_000
 
 /** Splits an update expression into its SET, REMOVE and ADD actions. */
 const actions = (expression: string | undefined): Record<'SET' | 'REMOVE' | 'ADD', string[]> => {
@@ -44,40 +41,6 @@ const actions = (expression: string | undefined): Record<'SET' | 'REMOVE' | 'ADD
 
 const update = (change: Partial<InstanceChange>): UpdateCommandInput =>
   writeUnderLeaseParams(TABLE, LEASE, { updatedAtMs: T0 + 1, ...change }, new ItemPlanner('wf-1', undefined, '0'))
-
-describe('createdKey', () => {
-  it('sorts as text in the same order as the creation times sort as numbers', () => {
-    const times = [T0, 0, 1_000, 9, 999_999_999_999_999, 10, 100, T0 + 1, 99, 1_000_000_000_000]
-
-    const byKey = [...times].sort((a, b) => (createdKey(a, 'x') < createdKey(b, 'x') ? -1 : 1))
-
-    expect(byKey).toEqual([...times].sort((a, b) => a - b))
-  })
-
-  it('orders instances created in the same millisecond by id', () => {
-    const keys = ['b', 'a', 'c'].map((id) => createdKey(T0, id)).sort()
-
-    expect(keys).toEqual([createdKey(T0, 'a'), createdKey(T0, 'b'), createdKey(T0, 'c')])
-  })
-
-  it.each([
-    { range: 'a day', fromMs: T0, toMs: T0 + 86_400_000 },
-    { range: 'everything up to the end of time', fromMs: 0, toMs: MAX_EPOCH_MS },
-    { range: 'the last 15-digit times and beyond', fromMs: 900_000_000_000_000, toMs: 1_000_000_000_000_000 },
-    { range: 'a single millisecond', fromMs: T0, toMs: T0 },
-  ])('bounds a creation range ($range) so that exactly the keys inside it fall between', ({ fromMs, toMs }) => {
-    const [low, high] = createdKeyBounds(fromMs, toMs)
-    const samples = [0, T0 - 1, T0, T0 + 1, T0 + 86_400_000, T0 + 86_400_001, 900_000_000_000_000, 999_999_999_999_999]
-
-    const inside = samples.filter((ms) => {
-      const key = createdKey(ms, 'some-id')
-      return low <= key && key <= high
-    })
-
-    expect(low <= high).toBe(true)
-    expect(inside).toEqual(samples.filter((ms) => ms >= fromMs && ms <= toMs))
-  })
-})
 
 describe('keys', () => {
   it('keeps instance and definition items in separate key spaces', () => {
@@ -268,6 +231,18 @@ describe('acquireLeaseParams for a due pass or a terminal instance', () => {
   })
 })
 
+/** The page request the shared catalogue makes for a query. */
+const listPage = (
+  query: Parameters<typeof listKeyRange>[0],
+  filter: IndexPageRequest['filter'] = {},
+  limit = 5,
+): Pick<IndexPageRequest, 'range' | 'order' | 'filter' | 'limit'> => ({
+  range: listKeyRange(query),
+  order: query.order,
+  filter,
+  limit,
+})
+
 describe('list query parameters', () => {
   const byType: ListPartition = { index: INDEX.byType, keyName: 'wfType', keyValue: 'orders' }
   const byBusiness: ListPartition = { index: INDEX.byBusiness, keyName: 'businessId', keyValue: 'cust-1' }
@@ -285,19 +260,52 @@ describe('list query parameters', () => {
     { order: 'desc' as const, bound: 'high', forward: false },
     { order: 'asc' as const, bound: 'low', forward: true },
   ])('continues a $order list from the cursor by moving the $bound bound', ({ order, bound, forward }) => {
-    const params = listQueryParams(TABLE, byType, { workflowTypes: ['orders'], order, after: cursorKey }, 6, undefined)
+    const params = listQueryParams(
+      TABLE,
+      byType,
+      listPage({ workflowTypes: ['orders'], order, after: cursorKey }, {}, 6),
+      undefined,
+    )
 
     expect(params.ExpressionAttributeValues?.[`:${bound}`]).toBe(cursorKey)
     expect(params.ScanIndexForward).toBe(forward)
     expect(params.Limit).toBe(6)
   })
 
-  it('filters a business id partition by workflow type only when exactly one type is asked for', () => {
-    const one = listQueryParams(TABLE, byBusiness, { workflowTypes: ['orders'], order: 'asc' }, 5, undefined)
-    const two = listQueryParams(TABLE, byBusiness, { workflowTypes: ['orders', 'x'], order: 'asc' }, 5, undefined)
+  it('translates the shared entry filter: statuses, parked, and the one workflow type of a business id partition', () => {
+    const typed = listQueryParams(
+      TABLE,
+      byBusiness,
+      listPage({ workflowTypes: ['orders'], order: 'asc' }, { workflowType: 'orders' }),
+      undefined,
+    )
+    const all = listQueryParams(
+      TABLE,
+      byBusiness,
+      listPage({ workflowTypes: ['orders', 'x'], order: 'asc' }),
+      undefined,
+    )
+    const statuses = listQueryParams(
+      TABLE,
+      byType,
+      listPage({ workflowTypes: ['orders'], order: 'asc' }, { statuses: ['running', 'init'], parked: false }),
+      undefined,
+    )
 
-    expect(one.FilterExpression).toBe('#type = :type')
-    expect(two.FilterExpression).toBeUndefined()
+    expect(typed.FilterExpression).toBe('#type = :type')
+    expect(all.FilterExpression).toBeUndefined()
+    expect(statuses.FilterExpression).toBe('#status IN (:s0, :s1) AND attribute_not_exists(parkCode)')
+  })
+
+  it('asks only for the number of matches when counting', () => {
+    const params = listQueryParams(
+      TABLE,
+      byType,
+      { ...listPage({ workflowTypes: ['orders'], order: 'asc' }), countOnly: true },
+      undefined,
+    )
+
+    expect(params.Select).toBe('COUNT')
   })
 
   it.each([
@@ -370,15 +378,14 @@ describe('every request declares exactly the placeholders it uses', () => {
     { request: 'markDue', params: markDueParams(TABLE, 'wf-1', T0) },
     {
       request: 'list by type',
-      params: listQueryParams(TABLE, byType, { workflowTypes: ['orders'], order: 'desc' }, 5, undefined),
+      params: listQueryParams(TABLE, byType, listPage({ workflowTypes: ['orders'], order: 'desc' }), undefined),
     },
     {
       request: 'list by type with statuses and range',
       params: listQueryParams(
         TABLE,
         byType,
-        { workflowTypes: ['orders'], statuses: ['running', 'init'], createdFromMs: T0, order: 'asc' },
-        5,
+        listPage({ workflowTypes: ['orders'], createdFromMs: T0, order: 'asc' }, { statuses: ['running', 'init'] }),
         undefined,
       ),
     },
@@ -387,8 +394,10 @@ describe('every request declares exactly the placeholders it uses', () => {
       params: listQueryParams(
         TABLE,
         byBusiness,
-        { workflowTypes: ['orders'], businessId: 'cust-1', statuses: ['failed'], order: 'desc' },
-        5,
+        listPage(
+          { workflowTypes: ['orders'], businessId: 'cust-1', order: 'desc' },
+          { statuses: ['failed'], workflowType: 'orders', parked: true },
+        ),
         undefined,
       ),
     },

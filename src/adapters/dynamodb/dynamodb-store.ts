@@ -5,7 +5,6 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
-  type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb'
 import { unmarshall } from '@aws-sdk/util-dynamodb'
@@ -14,38 +13,33 @@ import type { NormalisedConfig } from '../../core/definition.js'
 import {
   InstanceNotFoundError,
   ItemTooLargeError,
-  LeaseLostError,
   LockConflictError,
   StaleEventError,
   type StoreError,
   ValidationError,
 } from '../../core/errors.js'
-import { eventRefusal, guardRefusal, isSameEvent } from '../../core/event-rules.js'
+import { eventWriteRefusal } from '../../core/event-rules.js'
 import { historyPage } from '../../core/history.js'
-import { INSTANCE_STATUSES, isTerminalInstanceStatus } from '../../core/statuses.js'
+import { acquired, acquireRefusal, leaseWriteRefusal } from '../../core/lease-rules.js'
+import { INSTANCE_STATUSES } from '../../core/statuses.js'
 import {
   type AcquireOptions,
   type AcquireResult,
-  type CountQuery,
-  type CountResult,
   type DuePage,
   type EventGuard,
   type HistoryEntry,
   type HistoryPage,
   type InstanceChange,
   InstanceExistsError,
-  type InstanceHistory,
   type InstanceRecord,
   type InstanceStatusView,
   type InstanceStore,
-  type InstanceSummary,
   type Lease,
-  type ListPage,
-  type ListQuery,
   type NodeEventRecord,
   type WriteResult,
 } from '../../core/store.js'
 import { classifyDynamoDbError } from '../aws-errors.js'
+import { type CatalogueEntry, IndexedCatalogue, type IndexPage, type IndexPageRequest } from '../store-catalogue.js'
 import {
   archiveItemSchema,
   entryFromItem,
@@ -62,9 +56,7 @@ import { createdKey, DUE_SHARDS, definitionKey, INDEX, instanceIdOf, instanceKey
 import {
   acquireLeaseParams,
   clearTerminalDueParams,
-  type ListPartition,
-  listKeyRange,
-  listPartitions,
+  indexPartition,
   listQueryParams,
   markDueParams,
   putDefinitionParams,
@@ -101,29 +93,7 @@ export const translateAwsError = (
   tableName: string,
 ): StoreError | ItemTooLargeError => classifyDynamoDbError(error, { operation, resource: tableName })
 
-const budgetRefusal = (bytes: number, maxBytes: number): ItemTooLargeError =>
-  new ItemTooLargeError(
-    `the instance would store ${bytes} bytes, over its budget of ${maxBytes}`,
-    `instance budget of ${maxBytes} bytes exceeded`,
-  )
-
-/** Exactly the created keys this store issues (ASCII), so a forged cursor cannot turn a key range inside out. */
-const cursorSchema = z.object({
-  v: z.literal(1),
-  after: z.string().regex(/^\d{15}#[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/),
-})
 const dueCursorSchema = z.strictObject({ pk: z.string(), sk: z.string(), dueShard: z.string(), dueAtMs: z.number() })
-
-const encodeCursor = (after: string): string =>
-  Buffer.from(JSON.stringify({ v: 1, after }), 'utf8').toString('base64url')
-
-const decodeCursor = (cursor: string): string => {
-  try {
-    return cursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))).after
-  } catch {
-    throw new ValidationError('cursor is not a cursor this service issued', 'cursor')
-  }
-}
 
 const statusViewSchema = z.object({
   status: z.enum(INSTANCE_STATUSES),
@@ -131,7 +101,7 @@ const statusViewSchema = z.object({
   createdAtMs: z.number(),
 })
 
-const summarySchema = z.object({
+const entrySchema = z.object({
   pk: z.string(),
   wfType: z.string(),
   businessId: z.string().optional(),
@@ -145,7 +115,7 @@ export interface DynamoDbStoreOptions {
   tableName: string
   /** A DynamoDBClient or an already wrapped DynamoDBDocumentClient. */
   client: DynamoDBClient | DynamoDBDocumentClient
-  /** Largest number of index pages one list call reads before it returns a (possibly short) page. */
+  /** Largest number of index pages one list call reads per partition before it returns a (possibly short) page. */
   maxPagesPerList?: number
   /**
    * Days after which an item of an instance's partition other than the instance item (a large payload, an event, an
@@ -179,14 +149,14 @@ const returnedHistory = (attributes: Record<string, unknown> | undefined): { his
 const BATCH_WRITE_ITEMS = 25
 
 /** The InstanceStore on one DynamoDB table (layout in the README). Every state change is one conditional write. */
-export class DynamoDbStore implements InstanceStore, InstanceHistory {
+export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   readonly tableName: string
   readonly #doc: DynamoDBDocumentClient
-  readonly #maxPages: number
   readonly #sideItemExpiryDays: number
   #writers = 0
 
   constructor(options: DynamoDbStoreOptions) {
+    super(options.maxPagesPerList === undefined ? {} : { maxPagesPerList: options.maxPagesPerList })
     this.tableName = options.tableName
     this.#doc =
       options.client instanceof DynamoDBDocumentClient
@@ -194,7 +164,6 @@ export class DynamoDbStore implements InstanceStore, InstanceHistory {
         : DynamoDBDocumentClient.from(options.client, {
             marshallOptions: { removeUndefinedValues: true, convertEmptyValues: false },
           })
-    this.#maxPages = options.maxPagesPerList ?? 10
     this.#sideItemExpiryDays = options.sideItemExpiryDays ?? SIDE_ITEM_EXPIRY_DAYS
   }
 
@@ -335,36 +304,22 @@ export class DynamoDbStore implements InstanceStore, InstanceHistory {
     untilMs: number,
     options: AcquireOptions = {},
   ): Promise<AcquireResult> {
-    const allowTerminal = options.allowTerminal === true || options.terminalOnly === true
     try {
       const result = await this.#send('acquireLease', () =>
         this.#doc.send(
           new UpdateCommand(acquireLeaseParams(this.tableName, instanceId, owner, nowMs, untilMs, options)),
         ),
       )
-      const before = await this.#full(result.Attributes ?? {})
-      const { parked, ...rest } = before
-      const record: InstanceRecord =
-        options.terminalOnly || options.dueBy !== undefined
-          ? { ...before, leaseOwner: owner, leaseUntilMs: untilMs }
-          : { ...rest, leaseOwner: owner, leaseUntilMs: untilMs, dueAtMs: untilMs }
-      record.fence = before.fence + 1
-      const previous = {
-        ...(before.dueAtMs === undefined ? {} : { dueAtMs: before.dueAtMs }),
-        ...(parked === undefined ? {} : { parked }),
-      }
-      return { kind: 'acquired', lease: { instanceId, owner, fence: record.fence, untilMs }, record, previous }
+      return acquired(await this.#full(result.Attributes ?? {}), owner, untilMs, options)
     } catch (error) {
       if (!isConditionFailure(error)) throw error
       const item = oldItem(error)
       if (!item) throw new InstanceNotFoundError(instanceId)
-      const record = await this.#full(item)
-      if (!allowTerminal && isTerminalInstanceStatus(record.status)) return { kind: 'terminal', record }
-      if (options.terminalOnly && !isTerminalInstanceStatus(record.status)) return { kind: 'live', record }
-      if (options.dueBy !== undefined && (record.dueAtMs === undefined || record.dueAtMs > options.dueBy)) {
-        return { kind: 'not-due', record }
-      }
-      throw new LockConflictError(instanceId, record.leaseUntilMs, nowMs)
+      // The lease, due time and status decide; the side items are read only for an answer that carries the record.
+      const refusal = acquireRefusal(recordFromItems(item, new Map(), { partial: true }), owner, nowMs, options)
+      if (refusal instanceof Error) throw refusal
+      if (refusal) return { ...refusal, record: await this.#full(item) }
+      throw new LockConflictError(instanceId, parseInstanceItem(item).leaseUntilMs, nowMs)
     }
   }
 
@@ -387,13 +342,13 @@ export class DynamoDbStore implements InstanceStore, InstanceHistory {
     } catch (error) {
       if (!isConditionFailure(error)) throw error
       const old = oldItem(error)
-      if (old && ownRelease(error)) return { eventSeq: Number(old.evSeq ?? 0), ...payloadRefs }
-      // Still our lease: the budget condition refused it (events stored since took the room).
-      if (old && Number(old.fence) === lease.fence && old.leaseOwner === lease.owner) {
-        const stored = Number(old.bytes ?? 0)
-        throw budgetRefusal(stored + (change.bytesDelta ?? 0), change.maxBytes ?? 0)
-      }
-      throw new LeaseLostError(lease.instanceId, lease.fence)
+      const refusal = leaseWriteRefusal(
+        old === undefined ? undefined : recordFromItems(old, new Map(), { partial: true }),
+        lease,
+        change,
+      )
+      if ('landed' in refusal) return { ...refusal.landed, ...payloadRefs }
+      throw refusal
     }
   }
 
@@ -428,12 +383,10 @@ export class DynamoDbStore implements InstanceStore, InstanceHistory {
       const stored = parseInstanceItem(item).events[nodeId]
       if (sent.r !== undefined && stored?.r === sent.r) return
       // The statuses and event times decide the refusal: the payloads of side items are not needed for it.
-      const record = recordFromItems(item, new Map(), { partial: true })
-      if (sent.r === undefined && isSameEvent(record.events[nodeId], event)) return
-      const refusal = eventRefusal(record, nodeId, event)
-      if (refusal) throw refusal
-      if (guard) throw guardRefusal(record, nodeId, guard)
-      throw new StaleEventError(instanceId, nodeId, event.eventTs, event.eventTs)
+      // (An event in an item of its own is ours when its key is: the key is unique to this write.)
+      const refusal = eventWriteRefusal(recordFromItems(item, new Map(), { partial: true }), nodeId, event, guard)
+      if (refusal === 'landed' && sent.r === undefined) return
+      throw refusal === 'landed' ? new StaleEventError(instanceId, nodeId, event.eventTs, event.eventTs) : refusal
     }
   }
 
@@ -573,96 +526,34 @@ export class DynamoDbStore implements InstanceStore, InstanceHistory {
     return { status: item.status, workflowType: item.wfType, createdAtMs: item.createdAtMs }
   }
 
-  /**
-   * Reads each partition (one per workflow type, or the business id's) from the cursor on, merges them by
-   * creation time and returns `limit` items. A page can be short when filters reject many items; the cursor
-   * then continues where the reading stopped.
-   */
-  async listInstances(query: ListQuery): Promise<ListPage> {
-    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
-    const desc = query.order === 'desc'
-    const beyond = (key: string, bound: string) => (desc ? key < bound : key > bound)
-    const streams = await Promise.all(
-      listPartitions(query).map((partition) => this.#collect(partition, query, after, query.limit)),
+  /** The catalogue's one read (list and count are the shared ones): a Query of one list index partition. */
+  protected async readIndexPage(request: IndexPageRequest): Promise<IndexPage> {
+    const params = listQueryParams(
+      this.tableName,
+      indexPartition(request.partition),
+      request,
+      request.next === undefined ? undefined : { ...request.next },
     )
-    let merged = streams
-      .flatMap((stream) => stream.items)
-      .sort((a, b) => (a.createdKey < b.createdKey ? -1 : a.createdKey > b.createdKey ? 1 : 0))
-    if (desc) merged.reverse()
-    // A partition that stopped early has unread items beyond its last read key: nothing past it may be returned.
-    const stops = streams.map((stream) => stream.stoppedAt).filter((key): key is string => key !== undefined)
-    const stop = stops.length ? stops.reduce((a, b) => (beyond(a, b) ? b : a)) : undefined
-    if (stop !== undefined) merged = merged.filter((item) => !beyond(item.createdKey, stop))
-    const page = merged.slice(0, query.limit)
-    const more = merged.length > query.limit || stop !== undefined
-    const last = page[page.length - 1]
-    const items = page.map((item): InstanceSummary => {
-      const summary: InstanceSummary = {
-        id: instanceIdOf(item.pk),
-        workflowType: item.wfType,
-        status: item.status,
-        createdAtMs: item.createdAtMs,
+    const operation = request.countOnly ? 'countInstances' : 'listInstances'
+    const result = await this.#send(operation, () => this.#doc.send(new QueryCommand(params)))
+    const entries = (result.Items ?? []).map((raw): CatalogueEntry => {
+      // Index entries carry the table's keys: the instance id is the partition key's.
+      const { pk, wfType, parkCode, businessId, ...entry } = entrySchema.parse(raw)
+      return {
+        ...entry,
+        id: instanceIdOf(pk),
+        workflowType: wfType,
+        ...(businessId === undefined ? {} : { businessId }),
+        ...(parkCode === undefined ? {} : { parkCode }),
       }
-      if (item.businessId !== undefined) summary.businessId = item.businessId
-      if (item.parkCode !== undefined) summary.parked = item.parkCode
-      return summary
     })
-    if (!more) return { items }
-    const cursorKey = merged.length > query.limit && last ? last.createdKey : (stop ?? last?.createdKey)
-    return cursorKey === undefined ? { items } : { items, cursor: encodeCursor(cursorKey) }
-  }
-
-  async #collect(
-    partition: ListPartition,
-    query: ListQuery,
-    after: string | undefined,
-    wanted: number,
-  ): Promise<{ items: z.infer<typeof summarySchema>[]; stoppedAt?: string }> {
-    const items: z.infer<typeof summarySchema>[] = []
-    const range = listKeyRange({ ...query, ...(after === undefined ? {} : { after }) })
-    if (range.low > range.high) return { items }
-    let startKey: Record<string, unknown> | undefined
-    for (let page = 0; page < this.#maxPages; page++) {
-      const params: QueryCommandInput = listQueryParams(
-        this.tableName,
-        partition,
-        { ...query, ...(after === undefined ? {} : { after }) },
-        Math.min(1000, wanted + 1),
-        startKey,
-      )
-      const result = await this.#send('listInstances', () => this.#doc.send(new QueryCommand(params)))
-      for (const raw of result.Items ?? []) {
-        const item = summarySchema.parse(raw)
-        if (item.createdKey !== after) items.push(item)
-      }
-      startKey = result.LastEvaluatedKey
-      if (!startKey || items.length > wanted) return { items }
+    const next = result.LastEvaluatedKey
+    return {
+      entries,
+      matched: result.Count ?? entries.length,
+      read: result.ScannedCount ?? entries.length,
+      ...(next === undefined ? {} : { next: { position: next, lastKey: String(next.createdKey) } }),
     }
-    return { items, stoppedAt: String(startKey?.createdKey) }
-  }
-
-  async countInstances(query: CountQuery, maxRead: number): Promise<CountResult> {
-    const range = listKeyRange({ ...query, order: 'asc' })
-    if (range.low > range.high) return { count: 0, complete: true }
-    // One budget of entries read for every partition together, spent partition after partition: `Limit` bounds
-    // the entries a page reads (before the filter), so a count never costs more than `maxRead` entries.
-    let budget = maxRead
-    let count = 0
-    for (const partition of listPartitions(query)) {
-      let startKey: Record<string, unknown> | undefined
-      do {
-        if (budget <= 0) return { count, complete: false }
-        const params = {
-          ...listQueryParams(this.tableName, partition, { ...query, order: 'asc' }, budget, startKey),
-          Select: 'COUNT' as const,
-        }
-        const result = await this.#send('countInstances', () => this.#doc.send(new QueryCommand(params)))
-        count += result.Count ?? 0
-        budget -= result.ScannedCount ?? 0
-        startKey = result.LastEvaluatedKey
-      } while (startKey)
-    }
-    return { count, complete: true }
   }
 
   async putDefinition(workflowType: string, version: string, config: NormalisedConfig): Promise<void> {

@@ -52,21 +52,8 @@ export const definitionKey = (workflowType: string, version: string): ItemKey =>
   sk: SK.instance,
 })
 
-const MS_DIGITS = 15
-const MAX_KEY_MS = 10 ** MS_DIGITS - 1
-
-/** Sort key of the list indexes: creation time (zero-padded ms, so strings sort like numbers), then id. */
-export const createdKey = (createdAtMs: number, instanceId: string): string =>
-  `${String(createdAtMs).padStart(MS_DIGITS, '0')}#${instanceId}`
-
-/**
- * Lowest and highest possible created keys for a creation-time range (inclusive). Times are clamped to what a key
- * can hold: a 16-digit bound would sort before 15-digit keys and turn the range inside out.
- */
-export const createdKeyBounds = (fromMs: number | undefined, toMs: number | undefined): [string, string] => [
-  `${String(Math.min(fromMs ?? 0, MAX_KEY_MS)).padStart(MS_DIGITS, '0')}#`,
-  `${String(Math.min(toMs ?? MAX_KEY_MS, MAX_KEY_MS)).padStart(MS_DIGITS, '0')}#\uffff`,
-]
+/** The list indexes' sort key and its bounds: the catalogue's one rule, shared with MemoryStore. */
+export { createdKey, createdKeyBounds } from '../store-catalogue.js'
 
 /** FNV-1a over the id: spreads due instances evenly over the shards, the same on every runner. */
 export const dueShardFor = (instanceId: string, shards = DUE_SHARDS): string => {

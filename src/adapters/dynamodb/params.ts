@@ -9,8 +9,9 @@ import type {
   Lease,
   NodeEventRecord,
 } from '../../core/store.js'
+import { type CataloguePartition, cataloguePartitions, type IndexPageRequest } from '../store-catalogue.js'
 import { entryToItem, failureToItem, type InstanceItem, type ItemPlanner } from './item-codec.js'
-import { createdKeyBounds, dueShardFor, INDEX, instanceKey, TTL_ATTRIBUTE } from './keys.js'
+import { dueShardFor, INDEX, instanceKey, TTL_ATTRIBUTE } from './keys.js'
 
 /** Pure builders of DynamoDB request parameters: testable without a server. */
 
@@ -347,56 +348,44 @@ export interface ListPartition {
   keyValue: string
 }
 
-/** Which index answers a list or count: by business id when given, else one partition per workflow type. */
-export const listPartitions = (query: CountQuery): ListPartition[] =>
-  query.businessId !== undefined
-    ? [{ index: INDEX.byBusiness, keyName: 'businessId', keyValue: query.businessId }]
-    : query.workflowTypes.map((type) => ({ index: INDEX.byType, keyName: 'wfType', keyValue: type }))
+/** The index that holds a catalogue partition: byType per workflow type, byBusiness per business id. */
+export const indexPartition = (partition: CataloguePartition): ListPartition =>
+  partition.by === 'business'
+    ? { index: INDEX.byBusiness, keyName: 'businessId', keyValue: partition.businessId }
+    : { index: INDEX.byType, keyName: 'wfType', keyValue: partition.workflowType }
 
-export type ListRangeQuery = CountQuery & { order: 'asc' | 'desc'; after?: string }
-
-/**
- * The created keys a list or count reads (inclusive): the creation-time range, narrowed by the cursor. `low > high`
- * means the range holds nothing; DynamoDB rejects such a BETWEEN, so callers must not send it.
- */
-export const listKeyRange = (query: ListRangeQuery): { low: string; high: string } => {
-  let [low, high] = createdKeyBounds(query.createdFromMs, query.createdToMs)
-  if (query.after !== undefined) {
-    if (query.order === 'desc' && query.after < high) high = query.after
-    if (query.order === 'asc' && query.after > low) low = query.after
-  }
-  return { low, high }
-}
+/** Which index partitions answer a list or count (the rule is the shared one: `cataloguePartitions`). */
+export const listPartitions = (query: CountQuery): ListPartition[] => cataloguePartitions(query).map(indexPartition)
 
 /**
- * A query of one list partition, newest first (`desc`) or oldest first, from `after` (a created key; BETWEEN is
- * inclusive and key attributes cannot be filtered, so the caller drops the cursor's own item),
- * within the created-time range, with the remaining filters as a FilterExpression.
+ * A query of one list partition, newest first (`desc`) or oldest first, within a created-key range (BETWEEN is
+ * inclusive and key attributes cannot be filtered, so the shared catalogue drops the cursor's own entry), with the
+ * shared entry filter (`entryMatches`) translated into a FilterExpression. `Limit` bounds the entries read before
+ * the filter, which is what a read costs.
  */
 export const listQueryParams = (
   tableName: string,
   partition: ListPartition,
-  query: ListRangeQuery,
-  limit: number | undefined,
+  request: Pick<IndexPageRequest, 'range' | 'order' | 'filter' | 'limit' | 'countOnly'>,
   exclusiveStartKey: Record<string, unknown> | undefined,
 ): QueryCommandInput => {
-  const { low, high } = listKeyRange(query)
+  const { range, filter } = request
   const names: Record<string, string> = { '#pk': partition.keyName, '#sk': 'createdKey' }
-  const values: Record<string, unknown> = { ':pk': partition.keyValue, ':low': low, ':high': high }
+  const values: Record<string, unknown> = { ':pk': partition.keyValue, ':low': range.low, ':high': range.high }
   const filters: string[] = []
-  if (query.statuses !== undefined) {
+  if (filter.statuses !== undefined) {
     names['#status'] = 'status'
-    const placeholders = query.statuses.map((status: InstanceStatus, index: number) => {
+    const placeholders = filter.statuses.map((status: InstanceStatus, index: number) => {
       values[`:s${index}`] = status
       return `:s${index}`
     })
     filters.push(`#status IN (${placeholders.join(', ')})`)
   }
-  if (query.parked !== undefined)
-    filters.push(query.parked ? 'attribute_exists(parkCode)' : 'attribute_not_exists(parkCode)')
-  if (partition.index === INDEX.byBusiness && query.workflowTypes.length === 1) {
+  if (filter.parked !== undefined)
+    filters.push(filter.parked ? 'attribute_exists(parkCode)' : 'attribute_not_exists(parkCode)')
+  if (filter.workflowType !== undefined) {
     names['#type'] = 'wfType'
-    values[':type'] = query.workflowTypes[0]
+    values[':type'] = filter.workflowType
     filters.push('#type = :type')
   }
   return {
@@ -406,9 +395,10 @@ export const listQueryParams = (
     FilterExpression: filters.length ? filters.join(' AND ') : undefined,
     ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
-    ScanIndexForward: query.order === 'asc',
-    Limit: limit,
+    ScanIndexForward: request.order === 'asc',
+    Limit: request.limit,
     ExclusiveStartKey: exclusiveStartKey,
+    ...(request.countOnly ? { Select: 'COUNT' as const } : {}),
   }
 }
 

@@ -1,62 +1,81 @@
+import { z } from 'zod'
 import type { NormalisedConfig } from '../../core/definition.js'
-import {
-  InstanceNotFoundError,
-  ItemTooLargeError,
-  LeaseLostError,
-  LockConflictError,
-  ValidationError,
-} from '../../core/errors.js'
-import { eventRefusal, guardRefusal } from '../../core/event-rules.js'
+import { InstanceNotFoundError, ValidationError } from '../../core/errors.js'
+import { eventRefusal, eventWriteRefusal, guardHolds } from '../../core/event-rules.js'
 import { historyPage } from '../../core/history.js'
+import { acquired, acquireRefusal, exceedsBudget, holdsLease, leaseWriteRefusal } from '../../core/lease-rules.js'
 import { applyChange } from '../../core/leased-operation.js'
 import { instanceStoredBytes } from '../../core/limits.js'
 import { isTerminalInstanceStatus } from '../../core/statuses.js'
 import {
   type AcquireOptions,
   type AcquireResult,
-  type CountQuery,
-  type CountResult,
+  type DueItem,
   type DuePage,
   type EventGuard,
   type HistoryEntry,
   type HistoryPage,
   type InstanceChange,
   InstanceExistsError,
-  type InstanceHistory,
   type InstanceRecord,
   type InstanceStatusView,
   type InstanceStore,
-  type InstanceSummary,
   type Lease,
-  type ListPage,
-  type ListQuery,
   type NodeEventRecord,
 } from '../../core/store.js'
+import {
+  type CatalogueEntry,
+  type CatalogueOptions,
+  createdKey,
+  entryMatches,
+  IndexedCatalogue,
+  type IndexPage,
+  type IndexPageRequest,
+  inPartition,
+} from '../store-catalogue.js'
 
 const copy = <T>(value: T): T => structuredClone(value)
 
-const matches = (record: InstanceRecord, query: CountQuery): boolean =>
-  (query.businessId !== undefined
-    ? record.businessId === query.businessId &&
-      (query.workflowTypes.length !== 1 || record.workflowType === query.workflowTypes[0])
-    : query.workflowTypes.includes(record.workflowType)) &&
-  (query.statuses === undefined || query.statuses.includes(record.status)) &&
-  (query.parked === undefined || query.parked === (record.parked !== undefined)) &&
-  (query.createdFromMs === undefined || record.createdAtMs >= query.createdFromMs) &&
-  (query.createdToMs === undefined || record.createdAtMs <= query.createdToMs)
+const byDue = (a: DueItem, b: DueItem): number =>
+  a.dueAtMs - b.dueAtMs || (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0)
 
-const sortKey = (record: { createdAtMs: number; id: string }): string =>
-  `${String(record.createdAtMs).padStart(15, '0')}#${record.id}`
+const dueCursorSchema = z.strictObject({ dueAtMs: z.number(), instanceId: z.string() })
+
+const encodeDueCursor = (item: DueItem): string => Buffer.from(JSON.stringify(item)).toString('base64url')
+
+const decodeDueCursor = (cursor: string): DueItem => {
+  try {
+    return dueCursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')))
+  } catch {
+    throw new ValidationError('cursor is not a due-index cursor', 'cursor')
+  }
+}
+
+const entryOf = (record: InstanceRecord): CatalogueEntry => ({
+  createdKey: createdKey(record.createdAtMs, record.id),
+  id: record.id,
+  workflowType: record.workflowType,
+  ...(record.businessId === undefined ? {} : { businessId: record.businessId }),
+  status: record.status,
+  createdAtMs: record.createdAtMs,
+  ...(record.parked === undefined ? {} : { parkCode: record.parked.code }),
+})
 
 /**
- * An in-process InstanceStore with the same conditional semantics as the DynamoDB store. Used by fast unit tests
- * of the engine and by the shared store contract suite; not durable.
+ * An in-process InstanceStore with the same conditional semantics as the DynamoDB store: each write evaluates the
+ * shared conditions (`lease-rules.ts`, `event-rules.ts`) and answers their refusals; the catalogue is the shared
+ * one (`store-catalogue.ts`) over a sorted read of the records. Used by fast tests of the engine, the behaviour
+ * specs and the shared store contract suite; not durable.
  */
-export class MemoryStore implements InstanceStore, InstanceHistory {
+export class MemoryStore extends IndexedCatalogue implements InstanceStore {
   readonly #items = new Map<string, InstanceRecord>()
   /** History entries moved out of each instance's record, as the archive items of the DynamoDB layout hold them. */
   readonly #archivedHistory = new Map<string, { base: number; entries: HistoryEntry[] }[]>()
   readonly #definitions = new Map<string, NormalisedConfig>()
+
+  constructor(options: CatalogueOptions = {}) {
+    super(options)
+  }
 
   async createInstance(record: InstanceRecord, lease?: Lease): Promise<void> {
     const existing = this.#items.get(record.id)
@@ -80,41 +99,22 @@ export class MemoryStore implements InstanceStore, InstanceHistory {
   ): Promise<AcquireResult> {
     const item = this.#items.get(instanceId)
     if (!item) throw new InstanceNotFoundError(instanceId)
-    if (options?.dueBy !== undefined && !isTerminalInstanceStatus(item.status)) {
-      if (item.dueAtMs === undefined || item.dueAtMs > options.dueBy) return { kind: 'not-due', record: copy(item) }
-    }
-    const leaseFree = item.leaseOwner === undefined || (item.leaseUntilMs ?? 0) < nowMs || item.leaseOwner === owner
-    const terminal = isTerminalInstanceStatus(item.status)
-    if (terminal && !options?.allowTerminal && !options?.terminalOnly) return { kind: 'terminal', record: copy(item) }
-    if (!leaseFree) throw new LockConflictError(instanceId, item.leaseUntilMs, nowMs)
-    if (options?.terminalOnly && !terminal) return { kind: 'live', record: copy(item) }
-    const previous = {
-      ...(item.dueAtMs === undefined ? {} : { dueAtMs: item.dueAtMs }),
-      ...(item.parked === undefined ? {} : { parked: copy(item.parked) }),
-    }
-    item.leaseOwner = owner
-    item.leaseUntilMs = untilMs
-    if (!options?.terminalOnly && options?.dueBy === undefined) {
-      item.dueAtMs = untilMs
-      delete item.parked
-    }
-    item.fence += 1
-    return { kind: 'acquired', lease: { instanceId, owner, fence: item.fence, untilMs }, record: copy(item), previous }
+    const refusal = acquireRefusal(copy(item), owner, nowMs, options)
+    if (refusal instanceof Error) throw refusal
+    if (refusal) return refusal
+    const result = acquired(copy(item), owner, untilMs, options)
+    this.#items.set(instanceId, copy(result.record))
+    return result
   }
 
   async writeUnderLease(lease: Lease, change: InstanceChange): Promise<{ eventSeq: number }> {
     const item = this.#items.get(lease.instanceId)
-    if (!item || item.leaseOwner !== lease.owner || item.fence !== lease.fence) {
-      throw new LeaseLostError(lease.instanceId, lease.fence)
+    if (!item || !holdsLease(item, lease) || exceedsBudget(item, change)) {
+      const refusal = leaseWriteRefusal(item && copy(item), lease, change)
+      if (refusal instanceof Error) throw refusal
+      return refusal.landed
     }
     if (item.storedBytes === undefined && change.bytesBase !== undefined) item.storedBytes = change.bytesBase
-    const bytes = (item.storedBytes ?? 0) + (change.bytesDelta ?? 0)
-    if ((change.bytesDelta ?? 0) > 0 && change.maxBytes !== undefined && bytes > change.maxBytes) {
-      throw new ItemTooLargeError(
-        `the instance would store ${bytes} bytes, over its budget of ${change.maxBytes}`,
-        `instance budget of ${change.maxBytes} bytes exceeded`,
-      )
-    }
     const out = change.historyOut
     if (out && !out.drop && out.count > 0) {
       const runs = this.#archivedHistory.get(lease.instanceId) ?? []
@@ -131,7 +131,7 @@ export class MemoryStore implements InstanceStore, InstanceHistory {
 
   async releaseLease(lease: Lease): Promise<void> {
     const item = this.#items.get(lease.instanceId)
-    if (item && item.leaseOwner === lease.owner && item.fence === lease.fence) {
+    if (item && holdsLease(item, lease)) {
       delete item.leaseOwner
       delete item.leaseUntilMs
     }
@@ -147,19 +147,12 @@ export class MemoryStore implements InstanceStore, InstanceHistory {
   ): Promise<void> {
     const item = this.#items.get(instanceId)
     if (!item) throw new InstanceNotFoundError(instanceId)
-    const refusal = eventRefusal(item, nodeId, event)
-    if (refusal) throw refusal
-    if (guard) {
-      const stored = item.events[nodeId]
-      const replaced = guard.replaces
-      const same =
-        stored === undefined
-          ? replaced === null
-          : replaced !== null && stored.eventTs === replaced.eventTs && stored.receivedAtMs === replaced.receivedAtMs
-      const room = guard.addBytes <= 0 || (item.storedBytes ?? 0) + guard.addBytes <= guard.maxBytes
-      if (!same || !room) throw guardRefusal(item, nodeId, guard)
-      item.storedBytes = (item.storedBytes ?? guard.baseBytes) + guard.addBytes
+    if (eventRefusal(item, nodeId, event) || (guard && !guardHolds(item, nodeId, guard))) {
+      const refusal = eventWriteRefusal(copy(item), nodeId, event, guard)
+      if (refusal === 'landed') return
+      throw refusal
     }
+    if (guard && guard.addBytes !== 0) item.storedBytes = (item.storedBytes ?? guard.baseBytes) + guard.addBytes
     item.events[nodeId] = copy(event)
     if (history) item.history = [...(item.history ?? []), copy(history)]
     item.eventSeq += 1
@@ -203,61 +196,56 @@ export class MemoryStore implements InstanceStore, InstanceHistory {
     )
   }
 
+  /** A copy of every stored instance, for checks that look at the whole store (the invariant check in tests). */
+  allRecords(): InstanceRecord[] {
+    return [...this.#items.values()].map(copy)
+  }
+
   readonly dueShards = 1
 
+  /**
+   * The due entries after the cursor's (due time, id), so that an instance leaving the index between two pages
+   * (leased by a runner) does not shift the next page past one that is still due, as an offset would.
+   */
   async queryDue(_shard: number, nowMs: number, limit: number, cursor?: string): Promise<DuePage> {
-    const offset = cursor === undefined ? 0 : Number(cursor)
-    if (!Number.isInteger(offset) || offset < 0) throw new ValidationError('cursor is not a due-index cursor', 'cursor')
+    const after = cursor === undefined ? undefined : decodeDueCursor(cursor)
     const due = [...this.#items.values()]
-      .filter((item) => item.dueAtMs !== undefined && item.dueAtMs <= nowMs)
-      .sort((a, b) => (a.dueAtMs as number) - (b.dueAtMs as number))
-      .map((item) => ({ instanceId: item.id, dueAtMs: item.dueAtMs as number }))
-    const items = due.slice(offset, offset + limit)
-    return offset + limit < due.length ? { items, cursor: String(offset + limit) } : { items }
+      .filter(
+        (item): item is InstanceRecord & { dueAtMs: number } => item.dueAtMs !== undefined && item.dueAtMs <= nowMs,
+      )
+      .map((item) => ({ instanceId: item.id, dueAtMs: item.dueAtMs }))
+      .sort(byDue)
+      .filter((item) => after === undefined || byDue(item, after) > 0)
+    const items = due.slice(0, limit)
+    const last = items[items.length - 1]
+    return due.length > limit && last ? { items, cursor: encodeDueCursor(last) } : { items }
   }
 
-  async listInstances(query: ListQuery): Promise<ListPage> {
-    let after: string | undefined
-    if (query.cursor !== undefined) {
-      try {
-        after = JSON.parse(Buffer.from(query.cursor, 'base64url').toString('utf8')).after
-      } catch {
-        after = undefined
-      }
-      if (typeof after !== 'string') throw new ValidationError('cursor is not a cursor this store issued', 'cursor')
-    }
+  /** The index, as DynamoDB keeps it: the partition's entries within the range, sorted by created key. */
+  protected async readIndexPage(request: IndexPageRequest): Promise<IndexPage> {
+    const { partition, range, order, filter, limit } = request
     const sorted = [...this.#items.values()]
-      .filter((item) => matches(item, query))
-      .sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : 1))
-    if (query.order === 'desc') sorted.reverse()
+      .map(entryOf)
+      .filter(
+        (entry) => inPartition(entry, partition) && entry.createdKey >= range.low && entry.createdKey <= range.high,
+      )
+      .sort((a, b) => (a.createdKey < b.createdKey ? -1 : a.createdKey > b.createdKey ? 1 : 0))
+    if (order === 'desc') sorted.reverse()
+    const after = request.next?.after
     const start =
-      after === undefined
-        ? sorted
-        : sorted.filter((item) => (query.order === 'desc' ? sortKey(item) < after : sortKey(item) > after))
-    const page = start.slice(0, query.limit)
-    const items = page.map((item): InstanceSummary => {
-      const summary: InstanceSummary = {
-        id: item.id,
-        workflowType: item.workflowType,
-        status: item.status,
-        createdAtMs: item.createdAtMs,
-      }
-      if (item.businessId !== undefined) summary.businessId = item.businessId
-      if (item.parked !== undefined) summary.parked = item.parked.code
-      return summary
-    })
-    const last = page[page.length - 1]
-    return start.length > query.limit && last
-      ? { items, cursor: Buffer.from(JSON.stringify({ after: sortKey(last) })).toString('base64url') }
-      : { items }
-  }
-
-  async countInstances(query: CountQuery, maxRead: number): Promise<CountResult> {
-    // As DynamoDB reads it: the entries of the partitions and time range, of which at most `maxRead` are read.
-    const { statuses: _statuses, parked: _parked, ...keyed } = query
-    const read = [...this.#items.values()].filter((item) => matches(item, keyed))
-    const count = read.slice(0, maxRead).filter((item) => matches(item, query)).length
-    return { count, complete: read.length <= maxRead }
+      typeof after === 'string'
+        ? sorted.findIndex((entry) => (order === 'desc' ? entry.createdKey < after : entry.createdKey > after))
+        : 0
+    const read = start < 0 ? [] : sorted.slice(start, start + limit)
+    const matching = read.filter((entry) => entryMatches(entry, filter))
+    const last = read[read.length - 1]
+    const more = start >= 0 && start + limit < sorted.length
+    return {
+      entries: request.countOnly ? [] : matching,
+      matched: matching.length,
+      read: read.length,
+      ...(more && last ? { next: { position: { after: last.createdKey }, lastKey: last.createdKey } } : {}),
+    }
   }
 
   async putDefinition(workflowType: string, version: string, config: NormalisedConfig): Promise<void> {

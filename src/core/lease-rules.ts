@@ -1,0 +1,105 @@
+import { ItemTooLargeError, LeaseLostError, LockConflictError } from './errors.js'
+import { isTerminalInstanceStatus } from './statuses.js'
+import type { AcquireOptions, AcquireResult, InstanceChange, InstanceRecord, Lease } from './store.js'
+
+/**
+ * The lease conditions and the refusals they answer, written once for every store (like `event-rules.ts` for
+ * events): a store evaluates the condition in its own write (DynamoDB's ConditionExpression, MemoryStore in
+ * process) and, when it fails, answers with the refusal these rules compute from the item as it was.
+ */
+
+/** No live lease of another owner: free, expired, or the caller's own. */
+export const leaseIsFree = (record: InstanceRecord, owner: string, nowMs: number): boolean =>
+  record.leaseOwner === undefined ||
+  (record.leaseUntilMs !== undefined && record.leaseUntilMs < nowMs) ||
+  record.leaseOwner === owner
+
+export type AcquireRefusal = Exclude<AcquireResult, { kind: 'acquired' }>
+
+/**
+ * Why an acquisition is refused on `record`, or undefined when its condition holds. The instance's state is
+ * reported before the lease: a terminal or live instance answers so whoever holds it, and a pass that is not due
+ * learns that without a conflict.
+ */
+export const acquireRefusal = (
+  record: InstanceRecord,
+  owner: string,
+  nowMs: number,
+  options: AcquireOptions = {},
+): AcquireRefusal | LockConflictError | undefined => {
+  const terminal = isTerminalInstanceStatus(record.status)
+  const allowTerminal = options.allowTerminal === true || options.terminalOnly === true
+  if (terminal && !allowTerminal) return { kind: 'terminal', record }
+  if (options.terminalOnly && !terminal) return { kind: 'live', record }
+  if (options.dueBy !== undefined && (record.dueAtMs === undefined || record.dueAtMs > options.dueBy)) {
+    return { kind: 'not-due', record }
+  }
+  if (!leaseIsFree(record, owner, nowMs)) return new LockConflictError(record.id, record.leaseUntilMs, nowMs)
+  return undefined
+}
+
+/**
+ * The record as an acquisition leaves it: leased, the fence grown, and — unless it is a due pass (due already, no
+ * later than the lease end) or a terminal-only lease (it needs nothing) — due at the lease end and no longer
+ * parked. `previous` is its due time and parked state before.
+ */
+export const acquired = (
+  before: InstanceRecord,
+  owner: string,
+  untilMs: number,
+  options: AcquireOptions = {},
+): Extract<AcquireResult, { kind: 'acquired' }> => {
+  const { parked, ...rest } = before
+  const keepsDue = options.terminalOnly === true || options.dueBy !== undefined
+  const record: InstanceRecord = keepsDue
+    ? { ...before, leaseOwner: owner, leaseUntilMs: untilMs }
+    : { ...rest, leaseOwner: owner, leaseUntilMs: untilMs, dueAtMs: untilMs }
+  record.fence = before.fence + 1
+  const previous = {
+    ...(before.dueAtMs === undefined ? {} : { dueAtMs: before.dueAtMs }),
+    ...(parked === undefined ? {} : { parked }),
+  }
+  return { kind: 'acquired', lease: { instanceId: before.id, owner, fence: record.fence, untilMs }, record, previous }
+}
+
+/** The lease still holds: same owner, same fence. */
+export const holdsLease = (record: InstanceRecord, lease: Lease): boolean =>
+  record.leaseOwner === lease.owner && record.fence === lease.fence
+
+/** The stored bytes a fenced write leaves (an item stored without a total starts from the holder's count). */
+export const bytesAfter = (record: InstanceRecord, change: InstanceChange): number =>
+  (record.storedBytes ?? change.bytesBase ?? 0) + (change.bytesDelta ?? 0)
+
+/**
+ * A write that grows the instance past its budget is refused in its own condition; an item stored before the total
+ * existed is not held to it (it starts from the holder's count, `bytesBase`).
+ */
+export const exceedsBudget = (record: InstanceRecord, change: InstanceChange): boolean =>
+  (change.bytesDelta ?? 0) > 0 &&
+  change.maxBytes !== undefined &&
+  record.storedBytes !== undefined &&
+  record.storedBytes + (change.bytesDelta ?? 0) > change.maxBytes
+
+export const budgetRefusal = (bytes: number, maxBytes: number): ItemTooLargeError =>
+  new ItemTooLargeError(
+    `the instance would store ${bytes} bytes, over its budget of ${maxBytes}`,
+    `instance budget of ${maxBytes} bytes exceeded`,
+  )
+
+/**
+ * What a fenced write whose condition failed means, from the item as it was: `landed` when the releasing write
+ * had already been applied (released under our own fence: only this write does that, so an earlier attempt of it,
+ * retried after its answer was lost, landed); the budget refusal while the lease is still ours; LeaseLostError
+ * otherwise.
+ */
+export const leaseWriteRefusal = (
+  current: InstanceRecord | undefined,
+  lease: Lease,
+  change: InstanceChange,
+): { landed: { eventSeq: number } } | ItemTooLargeError | LeaseLostError => {
+  if (change.release && current && current.fence === lease.fence && current.leaseOwner === undefined) {
+    return { landed: { eventSeq: current.eventSeq } }
+  }
+  if (current && holdsLease(current, lease)) return budgetRefusal(bytesAfter(current, change), change.maxBytes ?? 0)
+  return new LeaseLostError(lease.instanceId, lease.fence)
+}
