@@ -8,18 +8,15 @@ import { MAX_HISTORY_ENTRIES } from '../../src/core/history.js'
 import type { HistoryEntry } from '../../src/core/store.js'
 import { FailedWithFailedError } from '../../src/core/worker-signals.js'
 import { approvalWorkflow } from '../../src/workflows/approval.js'
-import { createTestTable, type FakeClock, newTestEngine, type TestTable } from '../support/harness.js'
+import {
+  createTestTable,
+  type FakeClock,
+  newTestEngine,
+  STORE_BACKENDS,
+  type StoreBackend,
+  type TestTable,
+} from '../support/harness.js'
 import { invariantViolations } from '../support/invariant.js'
-
-let table: TestTable
-
-beforeAll(async () => {
-  table = await createTestTable('history')
-})
-
-afterEach(async () => {
-  expect((await invariantViolations(table, Date.now())).map((violation) => violation.message)).toEqual([])
-})
 
 class CardDeclinedError extends Error {
   override readonly name = 'CardDeclinedError'
@@ -65,9 +62,19 @@ const wholeHistory = async (engine: Engine, instanceId: string, limit = 100): Pr
 const brief = (entries: readonly HistoryEntry[]) =>
   entries.map((entry) => [entry.kind, entry.nodeId, entry.status].filter((part) => part !== undefined).join(' '))
 
-describe('the history of an instance', () => {
+describe.each(STORE_BACKENDS)('the history of an instance, on $name', (backendFactory) => {
+  let backend: StoreBackend
+
+  beforeAll(async () => {
+    backend = await backendFactory.open('history')
+  })
+
+  afterEach(async () => {
+    expect((await backend.violations(Date.now())).map((violation) => violation.message)).toEqual([])
+  })
+
   it('lists an approval: created, nodes running and completed with attempt and duration, the event, finished', async () => {
-    const { engine, clock } = newTestEngine(table)
+    const { engine, clock } = newTestEngine(backend)
     engine.register(approvalWorkflow)
     const { instanceId } = await engine.create({ workflowType: 'approval', context: { amount: 5 }, origin: 'api' })
     clock.advanceSeconds(30)
@@ -104,7 +111,7 @@ describe('the history of an instance', () => {
   })
 
   it('marks an event superseded when a newer one replaced it before any pass saw it', async () => {
-    const { engine } = newTestEngine(table)
+    const { engine } = newTestEngine(backend)
     engine.register(approvalWorkflow)
     const { instanceId } = await engine.create({ workflowType: 'approval' })
     await engine.addNodeEvent({ instanceId, nodeId: 'review', eventTs: 100, content: { decision: 'maybe' } })
@@ -123,7 +130,7 @@ describe('the history of an instance', () => {
   })
 
   it('records an error with its class and message, and the instance failing', async () => {
-    const { engine } = newTestEngine(table)
+    const { engine } = newTestEngine(backend)
     engine.register(failing)
     const { instanceId, status } = await engine.create({ workflowType: 'charge' })
     expect(status).toBe('failed')
@@ -136,7 +143,7 @@ describe('the history of an instance', () => {
   })
 
   it('cuts an error message to 300 characters', async () => {
-    const { engine } = newTestEngine(table)
+    const { engine } = newTestEngine(backend)
     engine.register(
       defineWorkflow({
         type: 'verbose',
@@ -155,7 +162,7 @@ describe('the history of an instance', () => {
   })
 
   it('records restarts and cancels with their origin', async () => {
-    const { engine } = newTestEngine(table)
+    const { engine } = newTestEngine(backend)
     engine.register(failing)
     engine.register(approvalWorkflow)
     const { instanceId } = await engine.create({ workflowType: 'charge' })
@@ -172,7 +179,7 @@ describe('the history of an instance', () => {
   })
 
   it('records the origin of an event through the events queue and of a scheduled start', async () => {
-    const { engine } = newTestEngine(table)
+    const { engine } = newTestEngine(backend)
     engine.register(approvalWorkflow)
     const { instanceId } = await engine.create({ workflowType: 'approval' })
     const delivery = await engine.deliver('events', {
@@ -202,7 +209,7 @@ describe('the history of an instance', () => {
   })
 
   it('pages: every entry exactly once, in order, across archive items', async () => {
-    const { engine } = newTestEngine(table)
+    const { engine } = newTestEngine(backend)
     engine.register(linear('paged', 60, 100))
     const { instanceId, status } = await engine.create({ workflowType: 'paged' })
     expect(status).toBe('completed')
@@ -215,8 +222,35 @@ describe('the history of an instance', () => {
   })
 
   it('answers an unknown instance with InstanceNotFoundError', async () => {
-    const { engine } = newTestEngine(table)
+    const { engine } = newTestEngine(backend)
     await expect(engine.history('no-such-instance')).rejects.toMatchObject({ name: 'InstanceNotFoundError' })
+  })
+
+  it(`keeps the first entries and the latest beyond ${MAX_HISTORY_ENTRIES}, counting those it dropped`, async () => {
+    const { engine, clock } = newTestEngine(backend)
+    engine.register(retrying)
+    const { instanceId } = await engine.create({ workflowType: 'retrying', run: false })
+    await passUntilFailed(engine, clock, instanceId)
+
+    const page = await engine.history(instanceId, { limit: 1 })
+    const all = await wholeHistory(engine, instanceId, 500)
+    expect(page.dropped).toBeGreaterThan(0)
+    expect(all.length + page.dropped).toBe((all[all.length - 1]?.seq as number) + 1)
+    expect(all.length).toBeLessThanOrEqual(MAX_HISTORY_ENTRIES + 200)
+    expect(all[0]).toMatchObject({ seq: 0, kind: 'created' })
+    expect(brief(all).slice(-2)).toEqual(['node flaky failed', 'finished failed'])
+  }, 120_000)
+})
+
+describe('the history in the DynamoDB layout', () => {
+  let table: TestTable
+
+  beforeAll(async () => {
+    table = await createTestTable('history-layout')
+  })
+
+  afterEach(async () => {
+    expect((await invariantViolations(table, Date.now())).map((violation) => violation.message)).toEqual([])
   })
 
   it('keeps a 200-node instance item below 16 KB, its history leaving it with the archived records', async () => {
@@ -234,21 +268,6 @@ describe('the history of an instance', () => {
     expect(all).toHaveLength(1 + 200 * 2 + 1)
     expect((await store.readHistory(instanceId, { limit: 1 }))?.dropped).toBe(0)
   })
-
-  it(`keeps the first entries and the latest beyond ${MAX_HISTORY_ENTRIES}, counting those it dropped`, async () => {
-    const { engine, clock } = newTestEngine(table)
-    engine.register(retrying)
-    const { instanceId } = await engine.create({ workflowType: 'retrying', run: false })
-    await passUntilFailed(engine, clock, instanceId)
-
-    const page = await engine.history(instanceId, { limit: 1 })
-    const all = await wholeHistory(engine, instanceId, 500)
-    expect(page.dropped).toBeGreaterThan(0)
-    expect(all.length + page.dropped).toBe((all[all.length - 1]?.seq as number) + 1)
-    expect(all.length).toBeLessThanOrEqual(MAX_HISTORY_ENTRIES + 200)
-    expect(all[0]).toMatchObject({ seq: 0, kind: 'created' })
-    expect(brief(all).slice(-2)).toEqual(['node flaky failed', 'finished failed'])
-  }, 120_000)
 })
 
 /** flaky errors on every attempt (one error entry a pass) until it has failed 1,150 times. */
