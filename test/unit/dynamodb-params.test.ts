@@ -23,7 +23,7 @@ import {
 import { type IndexPageRequest, listKeyRange } from '../../src/adapters/store-catalogue.js'
 import { StoreError } from '../../src/core/errors.js'
 import { instanceStoredBytes } from '../../src/core/limits.js'
-import type { InstanceChange, InstanceRecord, Lease, NodeRecord } from '../../src/core/store.js'
+import type { HistoryEntry, InstanceChange, InstanceRecord, Lease, NodeRecord } from '../../src/core/store.js'
 import { aNode, anInstance, T0 } from '../support/records.js'
 
 const TABLE = 'tickflow-test'
@@ -174,6 +174,56 @@ describe('writeUnderLeaseParams', () => {
     )
     expect(params.ExpressionAttributeValues).toMatchObject({ ':status': 'failed', ':input': '{"a":[1]}' })
     expect(update({}).UpdateExpression).not.toMatch(/status|input/)
+  })
+})
+
+describe('writeUnderLeaseParams with history', () => {
+  const entry = (nodeId: string): HistoryEntry => ({ atMs: T0, kind: 'node', nodeId, status: 'completed', attempt: 1 })
+
+  it('appends the entries to the list in the instance item, creating it on an item that has none', () => {
+    const params = update({ history: [entry('a'), entry('b')] })
+
+    expect(params.UpdateExpression).toContain('h = list_append(if_not_exists(h, :noH), :h)')
+    expect(params.ExpressionAttributeValues?.[':h']).toEqual([
+      { k: 'n', t: T0, n: 'a', s: 'c' },
+      { k: 'n', t: T0, n: 'b', s: 'c' },
+    ])
+  })
+
+  it('removes exactly the entries the holder knows, archives them, and appends its own past the end', () => {
+    const known = [entry('a'), entry('b'), entry('c')]
+    const planner = new ItemPlanner('wf-1', undefined, '0')
+    const params = writeUnderLeaseParams(
+      TABLE,
+      LEASE,
+      { updatedAtMs: T0 + 1, history: [entry('d')], historyOut: { count: 3, entries: known, base: 40 } },
+      planner,
+    )
+
+    const parts = actions(params.UpdateExpression)
+    expect(parts.REMOVE).toEqual(['h[0]', 'h[1]', 'h[2]'])
+    expect(parts.SET).toContain('h[1000000] = :h0')
+    expect(parts.ADD).toContain('hb :hOut')
+    expect(params.ConditionExpression).toContain('hb = :hBase')
+    expect(params.ExpressionAttributeValues).toMatchObject({ ':hOut': 3, ':hBase': 40 })
+    // One archive item holds them, with the seq of the first.
+    expect(planner.sideItems).toHaveLength(1)
+    expect(planner.sideItems[0]).toMatchObject({ hb: 40, nodes: {} })
+    expect(planner.sideItems[0]?.h).toHaveLength(3)
+  })
+
+  it('drops them instead at the cap: counted, and no archive item', () => {
+    const planner = new ItemPlanner('wf-1', undefined, '0')
+    const params = writeUnderLeaseParams(
+      TABLE,
+      LEASE,
+      { updatedAtMs: T0 + 1, historyOut: { count: 2, entries: [entry('a'), entry('b')], base: 0, drop: true } },
+      planner,
+    )
+
+    expect(actions(params.UpdateExpression).ADD).toEqual(expect.arrayContaining(['hb :hOut', 'hd :hOut']))
+    expect(params.ConditionExpression).toContain('(attribute_not_exists(hb) OR hb = :hBase)')
+    expect(planner.sideItems).toEqual([])
   })
 })
 
@@ -370,6 +420,22 @@ describe('every request declares exactly the placeholders it uses', () => {
       }),
     },
     { request: 'writeUnderLease, clearing due', params: update({ dueAtMs: null }) },
+    {
+      request: 'writeUnderLease, moving history',
+      params: update({
+        history: [{ atMs: T0, kind: 'finished', status: 'completed' }],
+        historyOut: { count: 1, entries: [{ atMs: T0, kind: 'created' }], base: 0 },
+      }),
+    },
+    {
+      request: 'putEvent with its history entry',
+      params: putEventParams(TABLE, 'wf-1', 'approve', event, T0, undefined, new ItemPlanner('wf-1', undefined, '0'), {
+        atMs: T0,
+        kind: 'event',
+        nodeId: 'approve',
+        eventTs: 5,
+      }),
+    },
     { request: 'releaseLease', params: releaseLeaseParams(TABLE, LEASE) },
     {
       request: 'putEvent',

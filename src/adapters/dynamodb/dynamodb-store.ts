@@ -327,26 +327,26 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     const planner = this.#planner(lease.instanceId, change.updatedAtMs, lease.fence)
     const params = writeUnderLeaseParams(this.tableName, lease, change, planner)
     const payloadRefs = Object.keys(planner.payloadRefs).length ? { payloadRefs: planner.payloadRefs } : {}
-    // Released under our own fence: only this write does that, so an earlier attempt of it landed.
-    const ownRelease = (error: unknown): boolean => {
+    // What a failed condition means, from the item as it was (see leaseWriteRefusal).
+    const refusalOf = (error: unknown) => {
       const old = isConditionFailure(error) ? oldItem(error) : undefined
-      return change.release === true && Number(old?.fence) === lease.fence && old?.leaseOwner === undefined
+      return leaseWriteRefusal(
+        old === undefined ? undefined : recordFromItems(old, new Map(), { partial: true }),
+        lease,
+        change,
+      )
     }
     try {
       const result = await this.#withSideItems(
         planner,
         () => this.#send('writeUnderLease', () => this.#doc.send(new UpdateCommand(params))),
-        ownRelease,
+        // An earlier attempt of this write landed (its answer was lost): its side items are referenced, keep them.
+        (error) => 'landed' in refusalOf(error),
       )
       return { eventSeq: Number(result.Attributes?.evSeq ?? 0), ...payloadRefs, ...returnedHistory(result.Attributes) }
     } catch (error) {
       if (!isConditionFailure(error)) throw error
-      const old = oldItem(error)
-      const refusal = leaseWriteRefusal(
-        old === undefined ? undefined : recordFromItems(old, new Map(), { partial: true }),
-        lease,
-        change,
-      )
+      const refusal = refusalOf(error)
       if ('landed' in refusal) return { ...refusal.landed, ...payloadRefs }
       throw refusal
     }

@@ -129,6 +129,7 @@ export const writeUnderLeaseParams = (
     // other indices of the same list allows where list_append of the whole list would overlap it.
     for (let index = 0; index < out.count; index++) remove.push(`h[${index}]`)
     values[':hOut'] = out.count
+    values[':hBase'] = out.base
     add.push('hb :hOut')
     if (out.drop) add.push('hd :hOut')
     entries.forEach((entry, index) => {
@@ -225,6 +226,8 @@ export const writeUnderLeaseParams = (
   values[':zero'] = 0
   add.push('evSeq :zero')
   const conditions = ['leaseOwner = :owner AND fence = :fence']
+  // Counted from this base: an attempt retried after its answer was lost finds it moved and removes nothing again.
+  if (out) conditions.push(out.base === 0 ? '(attribute_not_exists(hb) OR hb = :hBase)' : 'hb = :hBase')
   if (change.bytesDelta !== undefined && change.bytesDelta !== 0) {
     // An item stored before the total existed starts from the holder's count of it.
     values[':bytes'] = change.bytesDelta

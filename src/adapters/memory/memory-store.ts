@@ -3,7 +3,14 @@ import type { NormalisedConfig } from '../../core/definition.js'
 import { InstanceNotFoundError, ValidationError } from '../../core/errors.js'
 import { eventRefusal, eventWriteRefusal, guardHolds } from '../../core/event-rules.js'
 import { historyPage } from '../../core/history.js'
-import { acquired, acquireRefusal, exceedsBudget, holdsLease, leaseWriteRefusal } from '../../core/lease-rules.js'
+import {
+  acquired,
+  acquireRefusal,
+  exceedsBudget,
+  historyBaseMoved,
+  holdsLease,
+  leaseWriteRefusal,
+} from '../../core/lease-rules.js'
 import { applyChange } from '../../core/leased-operation.js'
 import { instanceStoredBytes } from '../../core/limits.js'
 import { isTerminalInstanceStatus } from '../../core/statuses.js'
@@ -109,7 +116,7 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
 
   async writeUnderLease(lease: Lease, change: InstanceChange): Promise<{ eventSeq: number }> {
     const item = this.#items.get(lease.instanceId)
-    if (!item || !holdsLease(item, lease) || exceedsBudget(item, change)) {
+    if (!item || !holdsLease(item, lease) || exceedsBudget(item, change) || historyBaseMoved(item, change)) {
       const refusal = leaseWriteRefusal(item && copy(item), lease, change)
       if (refusal instanceof Error) throw refusal
       return refusal.landed
