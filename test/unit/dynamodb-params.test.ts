@@ -1,6 +1,13 @@
 import type { QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
 import { describe, expect, it } from 'vitest'
-import { ItemPlanner, nodeToItem, recordFromItem, recordToItem } from '../../src/adapters/dynamodb/item-codec.js'
+import {
+  entryFromItem,
+  entryToItem,
+  ItemPlanner,
+  nodeToItem,
+  recordFromItem,
+  recordToItem,
+} from '../../src/adapters/dynamodb/item-codec.js'
 import {
   createdKey,
   DUE_SHARDS,
@@ -177,6 +184,31 @@ describe('writeUnderLeaseParams', () => {
   })
 })
 
+describe('history entries in the item', () => {
+  it.each<[string, HistoryEntry]>([
+    [
+      'a node entry',
+      { atMs: T0, kind: 'node', nodeId: 'charge.card', status: 'completed', attempt: 3, durationMs: 12 },
+    ],
+    [
+      'an event that replaced an unseen one',
+      { atMs: T0, kind: 'event', nodeId: 'n', eventTs: 9, replacesTs: 8, origin: 'queue' },
+    ],
+    ['a created entry', { atMs: T0, kind: 'created', origin: 'schedule' }],
+    ['an error', { atMs: T0, kind: 'error', nodeId: 'n', attempt: 1, errorClass: 'TypeError', message: 'a | b' }],
+    ['a parking', { atMs: T0, kind: 'parked', code: 'WORKER_MISSING', message: 'no worker' }],
+  ])('reads back %s as written', (_name, entry) => {
+    expect(entryFromItem(entryToItem(entry))).toEqual(entry)
+  })
+
+  it('packs entries without free text into one short string, and keeps the others as maps', () => {
+    expect(entryToItem({ atMs: T0, kind: 'node', nodeId: 'a', status: 'running', attempt: 1 })).toBe(
+      `n|${T0.toString(36)}|a|r`,
+    )
+    expect(typeof entryToItem({ atMs: T0, kind: 'error', errorClass: 'E', message: 'm' })).toBe('object')
+  })
+})
+
 describe('writeUnderLeaseParams with history', () => {
   const entry = (nodeId: string): HistoryEntry => ({ atMs: T0, kind: 'node', nodeId, status: 'completed', attempt: 1 })
 
@@ -184,10 +216,8 @@ describe('writeUnderLeaseParams with history', () => {
     const params = update({ history: [entry('a'), entry('b')] })
 
     expect(params.UpdateExpression).toContain('h = list_append(if_not_exists(h, :noH), :h)')
-    expect(params.ExpressionAttributeValues?.[':h']).toEqual([
-      { k: 'n', t: T0, n: 'a', s: 'c' },
-      { k: 'n', t: T0, n: 'b', s: 'c' },
-    ])
+    // Packed: kind, time in base 36, node, status code (the attempt only when it is not 1).
+    expect(params.ExpressionAttributeValues?.[':h']).toEqual([`n|${T0.toString(36)}|a|c`, `n|${T0.toString(36)}|b|c`])
   })
 
   it('removes exactly the entries the holder knows, archives them, and appends its own past the end', () => {
