@@ -223,7 +223,7 @@ const stableStringify = (value: unknown): string => {
  * Create one per process (per Lambda cold start) and register every workflow before use.
  */
 export class Engine {
-  readonly registry = new Registry()
+  readonly #registry = new Registry()
   readonly limits: Limits
   readonly #store: InstanceStore
   readonly #clock: Clock
@@ -266,28 +266,43 @@ export class Engine {
 
   /** Registers a workflow from a JSON config (the simple-workflow shape); workers are registered separately. */
   registerWorkflow(config: unknown): WorkflowDefinition {
-    return this.registry.registerDefinition(config)
+    return this.#registry.registerDefinition(config)
   }
 
   registerWorker(workflowType: string, nodeId: string, worker: Worker): void {
-    this.registry.registerWorker(workflowType, nodeId, worker)
+    this.#registry.registerWorker(workflowType, nodeId, worker)
   }
 
   /** Registers a workflow defined with `defineWorkflow`, with its workers. */
   register(module: WorkflowModule): WorkflowDefinition {
-    const definition = this.registry.registerDefinition(module.config)
+    const definition = this.#registry.registerDefinition(module.config)
     for (const [nodeId, worker] of Object.entries<Worker>(module.workers)) {
-      this.registry.registerWorker(definition.type, nodeId, worker)
+      this.#registry.registerWorker(definition.type, nodeId, worker)
     }
-    this.registry.definition(definition.type)
+    this.#registry.definition(definition.type)
     return definition
+  }
+
+  /** Every registered workflow type's current definition. */
+  workflowTypes(): WorkflowDefinition[] {
+    return this.#registry.definitions()
+  }
+
+  /** A registered type's current definition; WorkflowTypeNotFoundError when it is not registered. */
+  workflowType(workflowType: string): WorkflowDefinition {
+    return this.#registry.definition(workflowType)
+  }
+
+  /** Whether a node of a registered type has an asynchronous `check`. */
+  hasCheck(workflowType: string, nodeId: string): boolean {
+    return this.#registry.worker(workflowType, nodeId)?.check !== undefined
   }
 
   // ---- operations -------------------------------------------------------------------------------------------
 
   async create(params: CreateParams): Promise<CreateResult> {
     const p = parse(createParamsSchema, params)
-    const definition = this.registry.definition(p.workflowType)
+    const definition = this.#registry.definition(p.workflowType)
     const input = this.#checkInput(p.context ?? {}, 'context')
     const now = this.#clock.nowMs()
     const id = p.id ?? this.#ids.newInstanceId()
@@ -750,7 +765,7 @@ export class Engine {
   async putSchedule(params: PutScheduleParams): Promise<RecurringSchedule> {
     const p = parse(putScheduleParamsSchema, params)
     const recurring = this.#recurringScheduler()
-    this.registry.definition(p.workflowType)
+    this.#registry.definition(p.workflowType)
     const schedule: RecurringSchedule = {
       name: p.name,
       expression: p.expression,
@@ -795,7 +810,7 @@ export class Engine {
       logger: this.#logger,
       metrics: this.#metrics,
       limits: this.limits,
-      worker: (workflowType: string, nodeId: string) => this.registry.worker(workflowType, nodeId),
+      worker: (workflowType: string, nodeId: string) => this.#registry.worker(workflowType, nodeId),
     }
   }
 
@@ -1007,7 +1022,7 @@ export class Engine {
 
   #filters(p: z.output<typeof countParamsSchema>): CountQuery {
     return {
-      workflowTypes: p.workflowType ? [p.workflowType] : this.registry.workflowTypes(),
+      workflowTypes: p.workflowType ? [p.workflowType] : this.#registry.workflowTypes(),
       ...(p.status === undefined ? {} : { statuses: Array.isArray(p.status) ? p.status : [p.status] }),
       ...(p.businessId === undefined ? {} : { businessId: p.businessId }),
       ...(p.createdFromMs === undefined ? {} : { createdFromMs: p.createdFromMs }),
@@ -1028,10 +1043,10 @@ export class Engine {
 
   /** The graph an instance started with: the registered one, or a stored snapshot of an older version. */
   async #definitionFor(record: InstanceRecord, needWorkers: boolean): Promise<WorkflowDefinition> {
-    if (this.registry.hasDefinition(record.workflowType)) {
+    if (this.#registry.hasDefinition(record.workflowType)) {
       const current = needWorkers
-        ? this.registry.definition(record.workflowType)
-        : this.registry.graph(record.workflowType)
+        ? this.#registry.definition(record.workflowType)
+        : this.#registry.graph(record.workflowType)
       if (current?.version === record.definitionVersion) return current
     }
     const key = `${record.workflowType}@${record.definitionVersion}`
@@ -1044,10 +1059,10 @@ export class Engine {
           { workflowType: record.workflowType, version: record.definitionVersion },
         )
       }
-      snapshot = this.registry.definitionFromSnapshot(config)
+      snapshot = this.#registry.definitionFromSnapshot(config)
       this.#snapshots.set(key, snapshot)
     }
-    if (needWorkers) this.registry.assertWorkers(snapshot)
+    if (needWorkers) this.#registry.assertWorkers(snapshot)
     return snapshot
   }
 
