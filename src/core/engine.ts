@@ -52,7 +52,7 @@ import { assertJsonValue, isJsonObject, type JsonObject, type JsonValue, jsonSiz
 import { LeasedOperations, type LeaseSession, type Released } from './leased-operation.js'
 import { eventStoredBytes, instanceStoredBytes, validateLimits } from './limits.js'
 import { MetricName, type Metrics, noMetrics } from './metrics.js'
-import { assembleContext } from './node-contexts.js'
+import { assembleContext } from './context-assembly.js'
 import { DEFAULT_LIMITS, type Limits, type PassMode, type PassOutcome, type PassResult, runPass } from './pass.js'
 import { type Clock, type IdGenerator, type Logger, type Random, silentLogger } from './ports.js'
 import { Registry, type Worker } from './registry.js'
