@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { WorkflowDefinition } from '../core/definition.js'
 import type { Engine, InstanceDetail } from '../core/engine.js'
-import { LockConflictError, ValidationError, WorkflowTypeNotFoundError } from '../core/errors.js'
+import { LockConflictError, ValidationError } from '../core/errors.js'
 import type { PassResult } from '../core/pass.js'
 import type { Clock } from '../core/ports.js'
 import { isTerminalInstanceStatus } from '../core/statuses.js'
@@ -87,7 +87,7 @@ const describeType = (engine: Engine, definition: WorkflowDefinition) => ({
     successors: node.next,
     failMaxCount: node.failMaxCount,
     maxWaitTimeSeconds: node.maxWaitTimeSeconds,
-    hasCheck: engine.registry.worker(definition.type, node.id)?.check !== undefined,
+    hasCheck: engine.hasCheck(definition.type, node.id),
   })),
   mermaid: definitionGraph(definition),
 })
@@ -463,7 +463,7 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
       summary: 'The registered workflow types with their graphs',
       responses: { 200: { description: 'workflow types', schema: workflowTypesResponseSchema } },
       handle: async () =>
-        json(200, { items: engine.registry.definitions().map((definition) => describeType(engine, definition)) }),
+        json(200, { items: engine.workflowTypes().map((definition) => describeType(engine, definition)) }),
     }),
     route({
       method: 'GET',
@@ -478,8 +478,7 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
         404: TYPE_NOT_FOUND,
       },
       handle: async ({ params }) => {
-        if (!engine.registry.hasDefinition(params.type)) throw new WorkflowTypeNotFoundError(params.type)
-        return json(200, describeType(engine, engine.registry.definition(params.type)))
+        return json(200, describeType(engine, engine.workflowType(params.type)))
       },
     }),
   ]

@@ -24,6 +24,7 @@ import {
 import { issuePath } from '../schemas/zod-issues.js'
 import type { WorkflowModule } from './builder.js'
 import { type Delivery, type IncomingMessage, QueueConsumer, type QueueName } from './consumer.js'
+import { assembleContext } from './context-assembly.js'
 import { descendantsOf, END_NODE_ID, hash53, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
 import type {
   RecurringSchedule,
@@ -52,7 +53,6 @@ import { assertJsonValue, isJsonObject, type JsonObject, type JsonValue, jsonSiz
 import { LeasedOperations, type LeaseSession, type Released } from './leased-operation.js'
 import { eventStoredBytes, instanceStoredBytes, validateLimits } from './limits.js'
 import { MetricName, type Metrics, noMetrics } from './metrics.js'
-import { assembleContext } from './node-contexts.js'
 import { DEFAULT_LIMITS, type Limits, type PassMode, type PassOutcome, type PassResult, runPass } from './pass.js'
 import { type Clock, type IdGenerator, type Logger, type Random, silentLogger } from './ports.js'
 import { Registry, type Worker } from './registry.js'
@@ -227,7 +227,7 @@ const stableStringify = (value: unknown): string => {
  * Create one per process (per Lambda cold start) and register every workflow before use.
  */
 export class Engine {
-  readonly registry = new Registry()
+  readonly #registry = new Registry()
   readonly limits: Limits
   readonly #store: InstanceStore
   readonly #clock: Clock
@@ -270,28 +270,43 @@ export class Engine {
 
   /** Registers a workflow from a JSON config (the simple-workflow shape); workers are registered separately. */
   registerWorkflow(config: unknown): WorkflowDefinition {
-    return this.registry.registerDefinition(config)
+    return this.#registry.registerDefinition(config)
   }
 
   registerWorker(workflowType: string, nodeId: string, worker: Worker): void {
-    this.registry.registerWorker(workflowType, nodeId, worker)
+    this.#registry.registerWorker(workflowType, nodeId, worker)
   }
 
   /** Registers a workflow defined with `defineWorkflow`, with its workers. */
   register(module: WorkflowModule): WorkflowDefinition {
-    const definition = this.registry.registerDefinition(module.config)
+    const definition = this.#registry.registerDefinition(module.config)
     for (const [nodeId, worker] of Object.entries<Worker>(module.workers)) {
-      this.registry.registerWorker(definition.type, nodeId, worker)
+      this.#registry.registerWorker(definition.type, nodeId, worker)
     }
-    this.registry.definition(definition.type)
+    this.#registry.definition(definition.type)
     return definition
+  }
+
+  /** Every registered workflow type's current definition. */
+  workflowTypes(): WorkflowDefinition[] {
+    return this.#registry.definitions()
+  }
+
+  /** A registered type's current definition; WorkflowTypeNotFoundError when it is not registered. */
+  workflowType(workflowType: string): WorkflowDefinition {
+    return this.#registry.definition(workflowType)
+  }
+
+  /** Whether a node of a registered type has an asynchronous `check`. */
+  hasCheck(workflowType: string, nodeId: string): boolean {
+    return this.#registry.worker(workflowType, nodeId)?.check !== undefined
   }
 
   // ---- operations -------------------------------------------------------------------------------------------
 
   async create(params: CreateParams): Promise<CreateResult> {
     const p = parse(createParamsSchema, params)
-    const definition = this.registry.definition(p.workflowType)
+    const definition = this.#registry.definition(p.workflowType)
     const input = this.#checkInput(p.context ?? {}, 'context')
     const now = this.#clock.nowMs()
     const id = p.id ?? this.#ids.newInstanceId()
@@ -790,7 +805,7 @@ export class Engine {
   async putSchedule(params: PutScheduleParams): Promise<RecurringSchedule> {
     const p = parse(putScheduleParamsSchema, params)
     const recurring = this.#recurringScheduler()
-    this.registry.definition(p.workflowType)
+    this.#registry.definition(p.workflowType)
     const schedule: RecurringSchedule = {
       name: p.name,
       expression: p.expression,
@@ -835,7 +850,7 @@ export class Engine {
       logger: this.#logger,
       metrics: this.#metrics,
       limits: this.limits,
-      worker: (workflowType: string, nodeId: string) => this.registry.worker(workflowType, nodeId),
+      worker: (workflowType: string, nodeId: string) => this.#registry.worker(workflowType, nodeId),
     }
   }
 
@@ -1048,7 +1063,7 @@ export class Engine {
 
   #filters(p: z.output<typeof countParamsSchema>): CountQuery {
     return {
-      workflowTypes: p.workflowType ? [p.workflowType] : this.registry.workflowTypes(),
+      workflowTypes: p.workflowType ? [p.workflowType] : this.#registry.workflowTypes(),
       ...(p.status === undefined ? {} : { statuses: Array.isArray(p.status) ? p.status : [p.status] }),
       ...(p.businessId === undefined ? {} : { businessId: p.businessId }),
       ...(p.createdFromMs === undefined ? {} : { createdFromMs: p.createdFromMs }),
@@ -1069,10 +1084,10 @@ export class Engine {
 
   /** The graph an instance started with: the registered one, or a stored snapshot of an older version. */
   async #definitionFor(record: InstanceRecord, needWorkers: boolean): Promise<WorkflowDefinition> {
-    if (this.registry.hasDefinition(record.workflowType)) {
+    if (this.#registry.hasDefinition(record.workflowType)) {
       const current = needWorkers
-        ? this.registry.definition(record.workflowType)
-        : this.registry.graph(record.workflowType)
+        ? this.#registry.definition(record.workflowType)
+        : this.#registry.graph(record.workflowType)
       if (current?.version === record.definitionVersion) return current
     }
     const key = `${record.workflowType}@${record.definitionVersion}`
@@ -1085,10 +1100,10 @@ export class Engine {
           { workflowType: record.workflowType, version: record.definitionVersion },
         )
       }
-      snapshot = this.registry.definitionFromSnapshot(config)
+      snapshot = this.#registry.definitionFromSnapshot(config)
       this.#snapshots.set(key, snapshot)
     }
-    if (needWorkers) this.registry.assertWorkers(snapshot)
+    if (needWorkers) this.#registry.assertWorkers(snapshot)
     return snapshot
   }
 

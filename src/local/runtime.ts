@@ -157,7 +157,14 @@ export const startLocalRuntime = async (options: LocalRuntimeOptions): Promise<L
   const dynamodbEndpoint = options.dynamodbEndpoint ?? (dynamo?.endpoint as string)
   try {
     const client = new DynamoDBClient(localDynamoDbClientConfig(dynamodbEndpoint))
-    await ensureTable(client, options.tableName)
+    await ensureTable(client, options.tableName).catch((error: unknown) => {
+      if ((error as { code?: string }).code !== 'TABLE_LAYOUT_MISMATCH') throw error
+      throw new Error(
+        `${(error as Error).message} Locally: start with another TABLE_NAME, or another TICKFLOW_DATA_DIR ` +
+          `(the data in ${options.dataDir}/ stays as it is).`,
+        { cause: error },
+      )
+    })
     const store = new DynamoDbStore({ tableName: options.tableName, client })
     const now = () => systemClock.nowMs()
     const queue = (name: string) => {

@@ -23,6 +23,7 @@ import {
   type ListPage,
   type ListQuery,
   type NodeEventRecord,
+  type NodeRecord,
 } from '../../src/core/store.js'
 import { aNode, anInstance, T0 } from '../support/records.js'
 
@@ -548,6 +549,27 @@ export const describeStoreContract = (
         const after = await stored(store, 'i1')
         expect(after.nodes).toStrictEqual({ charge, untouched, ship })
         expect(after.updatedAtMs).toBe(T0 + SECOND)
+      })
+
+      it('moves archived records out of the instance item without changing what it holds; a change brings one back', async () => {
+        const a = aNode({ status: 'completed', output: { a: 1 } })
+        const b = aNode({ status: 'completed', output: { b: 'x'.repeat(3000) } })
+        const c = aNode({ status: 'running' })
+        await store.createInstance(anInstance('i1', { nodes: { a, b, c } }))
+        const lease = await acquired(store, 'i1', 'runner', T0)
+
+        await store.writeUnderLease(lease, { updatedAtMs: T0 + 1, archive: { a, b } })
+        const archived = await stored(store, 'i1')
+        const a2 = aNode({ status: 'running', attempt: 2, updatedAtMs: T0 + 2 })
+        await store.writeUnderLease(lease, { updatedAtMs: T0 + 2, nodes: { a: a2 } })
+        const restarted = await stored(store, 'i1')
+
+        const plain = (nodes: Record<string, NodeRecord>) =>
+          Object.fromEntries(Object.entries(nodes).map(([id, { payloadRef: _ref, ...node }]) => [id, node]))
+        expect(plain(archived.nodes)).toStrictEqual({ a, b, c })
+        expect(archived.archivedNodeIds).toEqual(['a', 'b'])
+        expect(plain(restarted.nodes)).toStrictEqual({ a: a2, b, c })
+        expect(restarted.archivedNodeIds).toEqual(['b'])
       })
 
       it('changes status and input only when given, and keeps the lease unless released', async () => {

@@ -1,10 +1,11 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb'
+import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb'
 import { afterAll, describe, expect, it } from 'vitest'
 import { DynamoDbStore, translateAwsError } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { ItemTooLargeError, StoreError } from '../../src/core/errors.js'
 import { describeStoreContract } from '../contract/store-contract.js'
 import { createTestTable, type TestTable } from '../support/harness.js'
+import { aNode, anInstance, T0 } from '../support/records.js'
 
 const clients: DynamoDBClient[] = []
 
@@ -111,5 +112,47 @@ describe('translateAwsError', () => {
 
   it('copes with a thrown value that is not an error object', () => {
     expect(translateAwsError(undefined, 'getInstance', 'tbl')).toMatchObject({ retryable: false, code: 'STORE_ERROR' })
+  })
+})
+
+describe('DynamoDbStore payloads in items of their own', () => {
+  const payloadItems = async (table: TestTable, instanceId: string): Promise<string[]> => {
+    const doc = DynamoDBDocumentClient.from(table.client)
+    const result = await doc.send(
+      new QueryCommand({
+        TableName: table.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :payload)',
+        ExpressionAttributeValues: { ':pk': `I#${instanceId}`, ':payload': 'P#' },
+        ConsistentRead: true,
+      }),
+    )
+    return (result.Items ?? []).map((item) => String(item.sk))
+  }
+
+  it('writes a payload over 1 KB once, keeps it while it is unchanged, and writes a new one when it changes', async () => {
+    const table = await freshTable('store-payloads')
+    const store = new DynamoDbStore({ tableName: table.tableName, client: table.client })
+    await store.createInstance(anInstance('p1'))
+    const got = await store.acquireLease('p1', 'runner', T0, T0 + 60_000)
+    if (got.kind !== 'acquired') throw new Error('expected the lease')
+    const big = aNode({ status: 'pending', output: { blob: 'b'.repeat(5000) } })
+
+    const first = await store.writeUnderLease(got.lease, { updatedAtMs: T0 + 1, nodes: { n: big } })
+    const token = first.payloadRefs?.n
+    await store.writeUnderLease(got.lease, {
+      updatedAtMs: T0 + 2,
+      nodes: { n: { ...big, waits: 1, ...(token ? { payloadRef: token } : {}) } },
+    })
+    const kept = await payloadItems(table, 'p1')
+    await store.writeUnderLease(got.lease, {
+      updatedAtMs: T0 + 3,
+      nodes: { n: { ...big, waits: 2, output: { blob: 'c'.repeat(5000) }, ...(token ? { payloadRef: token } : {}) } },
+    })
+
+    expect(token).toMatch(/^P#n#/)
+    expect(kept).toHaveLength(1)
+    expect(await payloadItems(table, 'p1')).toHaveLength(2)
+    const node = (await store.getInstance('p1'))?.nodes.n
+    expect(node).toMatchObject({ waits: 2, output: { blob: 'c'.repeat(5000) } })
   })
 })

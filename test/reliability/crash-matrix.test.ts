@@ -87,6 +87,8 @@ const workflowFor = (log: ScenarioLog): WorkflowModule => {
       const token = `${log.phase}:${node}.${step}#${log.calls.length + 1}`
       // Stored with every outcome, success or error: tells which call's outcome the table holds.
       ctx.set('token', token)
+      // Instances created with `big` store each output in an item of its own (over 1 KB; README, "Table layout").
+      if (ctx.workflowContext.big === true) ctx.set('pad', 'p'.repeat(1500))
       if (log.phase === 'recovery' && log.hangAgain === node) {
         log.hangAgain = undefined
         log.calls.push({ node, step, phase: log.phase, token, result: 'hung' })
@@ -138,7 +140,7 @@ const workflowFor = (log: ScenarioLog): WorkflowModule => {
   })
 }
 
-type Setup = 'none' | 'init' | 'waiting' | 'retrying' | 'failed'
+type Setup = 'none' | 'init' | 'waiting' | 'waiting-large' | 'retrying' | 'failed'
 
 interface Operation {
   name: string
@@ -188,6 +190,25 @@ const OPERATIONS: readonly Operation[] = [
       engine.restartInstance({ instanceId: id, run: true, context: { flaky: 'ok', note: 'replaced' } }),
   },
   { name: 'cancel', setup: 'waiting', act: (engine, id) => engine.cancel(id) },
+  // The same with payloads in items of their own: an input, outputs and an event over the inline sizes.
+  {
+    name: 'create+run large',
+    setup: 'none',
+    act: (engine, id) =>
+      engine.create({ workflowType: TYPE, id, context: { flaky: 'ok', big: true, note: 'n'.repeat(1500) } }),
+  },
+  { name: 'cancel large', setup: 'waiting-large', act: (engine, id) => engine.cancel(id) },
+  {
+    name: 'addNodeEvent large',
+    setup: 'waiting-large',
+    act: (engine, id) =>
+      engine.addNodeEvent({
+        instanceId: id,
+        nodeId: 'approve',
+        eventTs: EVENT_TS,
+        content: { ok: true, note: 'e'.repeat(1000) },
+      }),
+  },
   {
     name: 'addNodeEvent',
     setup: 'waiting',
@@ -238,6 +259,9 @@ const arrange = async (setup: Setup, engine: Engine, id: string): Promise<void> 
       return expectStatus('init')
     case 'waiting':
       await create('ok', true)
+      return expectStatus('running')
+    case 'waiting-large':
+      await engine.create({ workflowType: TYPE, id, context: { flaky: 'ok', big: true } })
       return expectStatus('running')
     case 'retrying':
       await create('error', true)

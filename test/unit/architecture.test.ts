@@ -208,3 +208,30 @@ describe.each(LAYER_RULES)('$layer', ({ layer, forbidden }) => {
     ).toEqual([`imports ${specifier.startsWith('.') ? specifier : `./${specifier}`}`])
   })
 })
+
+describe('src/adapters', () => {
+  // One technology's adapter does not reach into another's: what two of them share (queue message bodies, the
+  // catalogue, the AWS error classifier) lives in src/adapters itself.
+  const technologies = readdirSync(join(ROOT, 'src/adapters'), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+
+  it('has adapters of several technologies', () => {
+    expect(technologies).toEqual(expect.arrayContaining(['dynamodb', 'memory', 'sqs']))
+  })
+
+  it.each(technologies.flatMap((technology) => sourceFiles(`src/adapters/${technology}`, /\.ts$/)))(
+    '%s imports no other technology’s adapter',
+    (path) => {
+      const own = path.split('/')[2]
+      const others = technologies.filter((technology) => technology !== own).map((name) => `src/adapters/${name}`)
+      expect(layerViolations(path, readFileSync(join(ROOT, path), 'utf8'), others)).toEqual([])
+    },
+  )
+
+  it('reports a memory adapter importing the SQS adapter', () => {
+    expect(
+      layerViolations('src/adapters/memory/x.ts', "import { y } from '../sqs/messages.js'", ['src/adapters/sqs']),
+    ).toEqual(['imports ../sqs/messages.js'])
+  })
+})

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda'
 import { describe, expect, it, vi } from 'vitest'
 import { LocalQueue, type LocalQueueOptions } from '../../src/adapters/memory/local-queue.js'
-import { encodeRunMessage } from '../../src/adapters/sqs/messages.js'
+import { encodeRunMessage } from '../../src/adapters/queue-messages.js'
 import { ValidationError } from '../../src/core/errors.js'
 import { parseRunMessage } from '../../src/schemas/queue-messages.js'
 

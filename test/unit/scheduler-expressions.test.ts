@@ -6,7 +6,7 @@ import {
   parseScheduleExpression,
   validateRecurringSchedule,
   wakeupScheduleName,
-} from '../../src/adapters/scheduler/expressions.js'
+} from '../../src/adapters/schedule-expressions.js'
 import type { RecurringSchedule } from '../../src/core/dispatch-ports.js'
 import { ValidationError } from '../../src/core/errors.js'
 

@@ -4,7 +4,7 @@ import {
   deadLetterAttributes,
   encodeRunMessage,
   uniqueRunRequests,
-} from '../../src/adapters/sqs/messages.js'
+} from '../../src/adapters/queue-messages.js'
 import { sendDeadLetterParams } from '../../src/adapters/sqs/sqs-dead-letters.js'
 import { sendMessageBatchParams, translateSqsError } from '../../src/adapters/sqs/sqs-run-queue.js'
 import type { RunRequest } from '../../src/core/dispatch-ports.js'

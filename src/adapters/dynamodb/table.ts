@@ -4,10 +4,12 @@ import {
   DescribeTableCommand,
   DescribeTimeToLiveCommand,
   type DynamoDBClient,
+  type KeySchemaElement,
   type TimeToLiveSpecification,
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb'
+import { StoreError } from '../../core/errors.js'
 import { INDEX, TTL_ATTRIBUTE } from './keys.js'
 
 /**
@@ -72,11 +74,34 @@ export const tableDefinition = (tableName: string): CreateTableCommandInput => (
  */
 export const timeToLiveSpecification: TimeToLiveSpecification = { AttributeName: TTL_ATTRIBUTE, Enabled: true }
 
-/** Creates the table if it does not exist, waits until it is active, and turns its time to live on. */
+/**
+ * Refuses a table whose key schema is not tickflow's (a table made for the one-item layout has no sort key): every
+ * request on it would fail, and a key schema cannot be changed in place.
+ */
+const checkKeySchema = (tableName: string, keys: readonly KeySchemaElement[] | undefined): void => {
+  const expected = tableDefinition(tableName).KeySchema ?? []
+  const same =
+    keys?.length === expected.length &&
+    expected.every((key, i) => keys[i]?.AttributeName === key.AttributeName && keys[i]?.KeyType === key.KeyType)
+  if (same) return
+  const found = (keys ?? []).map((key) => `${key.AttributeName} (${key.KeyType})`).join(', ') || 'none'
+  throw new StoreError(
+    `table '${tableName}' has the key schema ${found}, not tickflow's pk (HASH), sk (RANGE): it was made for an ` +
+      'earlier table layout, which cannot be changed in place. Use a new table name (README, "Table layout").',
+    false,
+    { code: 'TABLE_LAYOUT_MISMATCH' },
+  )
+}
+
+/**
+ * Creates the table if it does not exist, waits until it is active, and turns its time to live on. An existing
+ * table with another key schema is refused with TABLE_LAYOUT_MISMATCH.
+ */
 export const ensureTable = async (client: DynamoDBClient, tableName: string): Promise<void> => {
   let exists = true
   try {
-    await client.send(new DescribeTableCommand({ TableName: tableName }))
+    const described = await client.send(new DescribeTableCommand({ TableName: tableName }))
+    checkKeySchema(tableName, described.Table?.KeySchema)
   } catch (error) {
     if ((error as { name?: string }).name !== 'ResourceNotFoundException') throw error
     exists = false

@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { SQSBatchResponse, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda'
 import type { DeadLetterSink, RunQueue, RunRequest } from '../../core/dispatch-ports.js'
 import { MAX_QUEUE_DELAY_SECONDS } from '../../core/dispatch-ports.js'
-import { clampDelaySeconds, deadLetterAttributes, encodeRunMessage, uniqueRunRequests } from '../sqs/messages.js'
+import { clampDelaySeconds, deadLetterAttributes, encodeRunMessage, uniqueRunRequests } from '../queue-messages.js'
 
 /** A record as Lambda receives it from SQS. */
 export type SqsRecordLike = SQSRecord

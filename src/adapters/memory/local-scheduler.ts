@@ -14,7 +14,7 @@ import {
   nextFiring,
   type ParsedScheduleExpression,
   validateRecurringSchedule,
-} from '../scheduler/expressions.js'
+} from '../schedule-expressions.js'
 
 export interface LocalSchedulerOptions {
   now: () => number

@@ -13,12 +13,17 @@ import { StoreError, ValidationError } from '../../core/errors.js'
 import type { JsonObject } from '../../core/json.js'
 import { startMessageSchema } from '../../schemas/queue-messages.js'
 import {
+  nextFiring,
+  parseScheduleExpression,
+  SCHEDULE_NAME_PATTERN,
+  validateRecurringSchedule,
+} from '../schedule-expressions.js'
+import {
   createOrUpdateSchedule,
   isNotFound,
   SCHEDULE_RETRY_POLICY,
   translateSchedulerError,
 } from './eventbridge-wakeups.js'
-import { nextFiring, parseScheduleExpression, SCHEDULE_NAME_PATTERN, validateRecurringSchedule } from './expressions.js'
 
 /** The context attribute EventBridge Scheduler replaces with the firing time (`2026-11-21T20:05:00Z`). */
 export const SCHEDULED_TIME_ATTRIBUTE = '<aws.scheduler.scheduled-time>'

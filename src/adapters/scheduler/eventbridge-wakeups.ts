@@ -10,7 +10,7 @@ import {
 import type { WakeupScheduler } from '../../core/dispatch-ports.js'
 import { StoreError } from '../../core/errors.js'
 import { classifyAwsError } from '../aws-errors.js'
-import { atExpression, wakeupScheduleName } from './expressions.js'
+import { atExpression, wakeupScheduleName } from '../schedule-expressions.js'
 
 interface AwsError {
   name?: string

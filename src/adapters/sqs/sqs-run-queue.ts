@@ -7,7 +7,7 @@ import {
 import type { RunQueue, RunRequest } from '../../core/dispatch-ports.js'
 import type { StoreError } from '../../core/errors.js'
 import { classifyAwsError } from '../aws-errors.js'
-import { clampDelaySeconds, encodeRunMessage, uniqueRunRequests } from './messages.js'
+import { clampDelaySeconds, encodeRunMessage, uniqueRunRequests } from '../queue-messages.js'
 
 /** SQS takes at most 10 entries per SendMessageBatch. */
 export const MAX_BATCH_ENTRIES = 10

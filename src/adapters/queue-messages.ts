@@ -1,8 +1,8 @@
 import { z } from 'zod'
-import { MAX_QUEUE_DELAY_SECONDS, type RunRequest } from '../../core/dispatch-ports.js'
-import { ValidationError } from '../../core/errors.js'
-import { RUN_MESSAGE_VERSION, runMessageSchema } from '../../schemas/queue-messages.js'
-import { describeIssues } from '../../schemas/zod-issues.js'
+import { MAX_QUEUE_DELAY_SECONDS, type RunRequest } from '../core/dispatch-ports.js'
+import { ValidationError } from '../core/errors.js'
+import { RUN_MESSAGE_VERSION, runMessageSchema } from '../schemas/queue-messages.js'
+import { describeIssues } from '../schemas/zod-issues.js'
 
 /**
  * Queue message bodies and dead-letter attributes, shared by the SQS adapters and the in-process LocalQueue so that

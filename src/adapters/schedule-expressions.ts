@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto'
 import { Cron } from 'croner'
-import type { RecurringSchedule } from '../../core/dispatch-ports.js'
-import { ValidationError } from '../../core/errors.js'
-import { assertJsonValue, isJsonObject } from '../../core/json.js'
-import { idSchema } from '../../schemas/workflow-config.js'
+import type { RecurringSchedule } from '../core/dispatch-ports.js'
+import { ValidationError } from '../core/errors.js'
+import { assertJsonValue, isJsonObject } from '../core/json.js'
+import { idSchema } from '../schemas/workflow-config.js'
 
 /**
  * Pure helpers for EventBridge Scheduler expressions and schedule names, shared by the AWS adapters and the
