@@ -16,6 +16,14 @@ export const HISTORY_MESSAGE_CHARS = 300
 export const HISTORY_ARCHIVE_AT_BYTES = 2048
 
 /**
+ * What one write that moves history may carry, within DynamoDB's 4 KB update expression: it names each entry it
+ * removes (`h[12]`) and each of its own it appends (`h[1000000] = :h0`), next to up to 40 node records. A write with
+ * more entries of its own appends them as one list and moves nothing; a later write moves them.
+ */
+export const HISTORY_MOVE_MAX = 100
+export const HISTORY_MOVE_OWN_MAX = 40
+
+/**
  * The most entries an instance keeps in archive items. Beyond, the oldest recent entries are dropped instead of
  * archived (counted in `historyDropped`): the first entries and the latest ones stay, whatever happens between.
  */

@@ -1,5 +1,13 @@
 import { LeaseLostError, LockConflictError } from './errors.js'
-import { changeEntries, entryMessage, HISTORY_ARCHIVE_AT_BYTES, historyBytes, MAX_HISTORY_ENTRIES } from './history.js'
+import {
+  changeEntries,
+  entryMessage,
+  HISTORY_ARCHIVE_AT_BYTES,
+  HISTORY_MOVE_MAX,
+  HISTORY_MOVE_OWN_MAX,
+  historyBytes,
+  MAX_HISTORY_ENTRIES,
+} from './history.js'
 import { jsonSizeBytes } from './json.js'
 import { type LeaseSizing, type LeaseTimes, leaseTimes } from './lease-sizing.js'
 import {
@@ -259,14 +267,15 @@ export class LeaseSession implements PassSession {
    */
   #historyLaidOut(change: InstanceChange): InstanceChange {
     const known = this.#history
-    if (!known.length) return change
+    if (!known.length || (change.history?.length ?? 0) > HISTORY_MOVE_OWN_MAX) return change
     const archiving = change.archive !== undefined && Object.keys(change.archive).length > 0
     if (!archiving && historyBytes(known) < HISTORY_ARCHIVE_AT_BYTES) return change
+    const moved = known.slice(0, HISTORY_MOVE_MAX)
     const archived = this.#historyBase - this.#historyDropped
-    const drop = archived + known.length > MAX_HISTORY_ENTRIES
+    const drop = archived + moved.length > MAX_HISTORY_ENTRIES
     return {
       ...change,
-      historyOut: { count: known.length, entries: known, base: this.#historyBase, ...(drop ? { drop: true } : {}) },
+      historyOut: { count: moved.length, entries: moved, base: this.#historyBase, ...(drop ? { drop: true } : {}) },
     }
   }
 

@@ -6,7 +6,7 @@ import { defineWorkflow } from '../../src/core/builder.js'
 import type { Engine } from '../../src/core/engine.js'
 import { MAX_HISTORY_ENTRIES } from '../../src/core/history.js'
 import type { HistoryEntry } from '../../src/core/store.js'
-import { FailedWithFailedError } from '../../src/core/worker-signals.js'
+import { FailedWithFailedError, NotReadyError } from '../../src/core/worker-signals.js'
 import { approvalWorkflow } from '../../src/workflows/approval.js'
 import {
   createTestTable,
@@ -252,6 +252,40 @@ describe('the history in the DynamoDB layout', () => {
   afterEach(async () => {
     expect((await invariantViolations(table, Date.now())).map((violation) => violation.message)).toEqual([])
   })
+
+  it('cancels 192 waiting nodes in one write after 120 events, within the update-expression limit', async () => {
+    const { engine } = newTestEngine(table)
+    // start → 3 hubs → 64 leaves each: 192 leaves wait for an hour.
+    const hubs = Array.from({ length: 3 }, (_, i) => `h${i}`)
+    const nodes: Record<string, unknown> = { start: { next: hubs, run: () => {} } }
+    for (const hub of hubs) {
+      const leaves = Array.from({ length: 64 }, (_, j) => `${hub}l${j}`)
+      nodes[hub] = { next: leaves, run: () => {} }
+      for (const leaf of leaves) {
+        nodes[leaf] = {
+          run: () => {
+            throw new NotReadyError(3600)
+          },
+        }
+      }
+    }
+    engine.register(defineWorkflow({ type: 'fan-out', nodes } as Parameters<typeof defineWorkflow>[0]))
+    const { instanceId, status } = await engine.create({ workflowType: 'fan-out' })
+    expect(status).toBe('running')
+    // Events appended while no pass runs: the recent history is over its 2 KB when the cancel takes the lease.
+    for (const hub of hubs) {
+      for (let j = 0; j < 40; j++) await engine.addNodeEvent({ instanceId, nodeId: `${hub}l${j}`, eventTs: 1 })
+    }
+
+    const canceled = await engine.cancel(instanceId, { origin: 'api' })
+
+    expect(canceled.status).toBe('canceled')
+    const all = await wholeHistory(engine, instanceId, 500)
+    expect(all.filter((entry) => entry.kind === 'node' && entry.status === 'canceled')).toHaveLength(192)
+    expect(all.filter((entry) => entry.kind === 'event')).toHaveLength(120)
+    expect(all.map((entry) => entry.seq)).toEqual(all.map((_, index) => index))
+    expect(brief(all).slice(-1)).toEqual(['finished canceled'])
+  }, 60_000)
 
   it('keeps a 200-node instance item below 16 KB, its history leaving it with the archived records', async () => {
     const { engine, store } = newTestEngine(table)
