@@ -11,6 +11,8 @@ export interface ListBinding {
   createdToMs?: number | undefined
   parked?: boolean | undefined
   order?: 'asc' | 'desc' | undefined
+  /** A history cursor: the instance whose history it pages. */
+  history?: string | undefined
 }
 
 /**
@@ -32,6 +34,8 @@ const canonicalQuery = (binding: ListBinding): string =>
     binding.createdToMs ?? null,
     binding.order ?? 'desc',
     binding.parked ?? null,
+    // Only history cursors name it, so that list cursors issued before stay valid.
+    ...(binding.history === undefined ? [] : [{ history: binding.history }]),
   ])
 
 const fingerprint = (query: string): string => createHash('sha256').update(query).digest('base64url').slice(0, 12)

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { WorkflowDefinition } from '../core/definition.js'
 import type { Engine, InstanceDetail } from '../core/engine.js'
-import { LockConflictError } from '../core/errors.js'
+import { LockConflictError, ValidationError } from '../core/errors.js'
 import type { PassResult } from '../core/pass.js'
 import type { Clock } from '../core/ports.js'
 import { isTerminalInstanceStatus } from '../core/statuses.js'
@@ -16,6 +16,8 @@ import {
   getQuerySchema,
   graphQuerySchema,
   graphResponseSchema,
+  historyQuerySchema,
+  historyResponseSchema,
   instanceDetailSchema,
   instancePathSchema,
   listQuerySchema,
@@ -164,7 +166,7 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
         409: error('an instance with this id exists with a different request'),
       },
       handle: async ({ body, request }) => {
-        const result = await engine.create({ ...body, ...remaining(request) })
+        const result = await engine.create({ ...body, ...remaining(request), origin: 'api' })
         return json(
           result.created ? 201 : 200,
           { instanceId: result.instanceId, status: result.status, created: result.created },
@@ -210,6 +212,43 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
         if (query.wait !== 'terminal') return json(200, await engine.get(params.id))
         const timeoutMs = (query.timeoutSeconds ?? MAX_WAIT_SECONDS) * 1000
         return json(200, await waitForTerminal(deps, params.id, timeoutMs, request.remainingTimeMs))
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/workflows/{id}/history',
+      tag: 'workflows',
+      operationId: 'getWorkflowHistory',
+      summary:
+        'The history of an instance, oldest first, paged: node status changes, events, errors, restarts, cancels',
+      params: instancePathSchema,
+      query: historyQuerySchema,
+      responses: {
+        200: { description: 'a page of history entries', schema: historyResponseSchema },
+        ...INSTANCE_READ_ERRORS,
+      },
+      handle: async ({ params, query }) => {
+        const binding = { history: params.id }
+        const position = query.cursor === undefined ? undefined : cursors.open(query.cursor, binding)
+        const afterSeq = position === undefined ? undefined : Number(position)
+        if (afterSeq !== undefined && !Number.isSafeInteger(afterSeq)) {
+          throw new ValidationError('query.cursor: not a cursor this service issued', 'query.cursor')
+        }
+        const page = await engine.history(params.id, {
+          ...(query.limit === undefined ? {} : { limit: query.limit }),
+          ...(afterSeq === undefined ? {} : { afterSeq }),
+        })
+        const items = page.entries.map(({ replacesTs: _replaces, seq, atMs, ...entry }) => ({
+          seq: seq ?? 0,
+          at: new Date(atMs).toISOString(),
+          atMs,
+          ...entry,
+        }))
+        return json(200, {
+          items,
+          dropped: page.dropped,
+          ...(page.nextAfterSeq === undefined ? {} : { cursor: cursors.seal(String(page.nextAfterSeq), binding) }),
+        })
       },
     }),
     route({
@@ -284,7 +323,8 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
       summary: 'Cancel a non-terminal instance; a second cancel answers changed=false',
       params: instancePathSchema,
       responses: { 200: { description: 'canceled', schema: operationResponseSchema }, ...INSTANCE_WRITE_ERRORS },
-      handle: async ({ params, request }) => json(200, await engine.cancel(params.id, remaining(request))),
+      handle: async ({ params, request }) =>
+        json(200, await engine.cancel(params.id, { ...remaining(request), origin: 'api' })),
     }),
     route({
       method: 'POST',
@@ -300,6 +340,7 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
           instanceId: params.id,
           ...body,
           ...remaining(request),
+          origin: 'api',
         })
         return json(200, result)
       },
@@ -323,6 +364,7 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
           nodeId: params.node,
           ...body,
           ...remaining(request),
+          origin: 'api',
         })
         return json(200, result)
       },
@@ -349,6 +391,7 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
             nodeId: params.node,
             eventTs: body.eventTs,
             content: body.content ?? null,
+            origin: 'api',
           }),
         ),
     }),

@@ -16,6 +16,9 @@ export const table = (headers: readonly string[], rows: readonly (readonly strin
 export const time = (ms: number | undefined | null): string =>
   ms === undefined || ms === null ? '-' : `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')}Z`
 
+/** `2026-11-21 12:00:05.123Z`: for entries that follow each other within a second. */
+export const timeMs = (ms: number): string => new Date(ms).toISOString().replace('T', ' ')
+
 /** `key: value` lines, aligned. */
 export const fields = (entries: readonly (readonly [string, string | undefined])[]): string => {
   const shown = entries.filter(([, value]) => value !== undefined) as [string, string][]

@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from 'commander'
 import { regionOfApiUrl, sigV4Signer } from '../adapters/http/sigv4-signer.js'
 import { ApiClient, type Auth } from './api-client.js'
 import { CliError, ExitCode } from './errors.js'
-import { fields, table, time } from './format.js'
+import { fields, table, time, timeMs } from './format.js'
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:3000'
 
@@ -135,6 +135,45 @@ const scheduleRow = (schedule: Schedule): string[] => [
 ]
 
 const SCHEDULE_HEADERS = ['NAME', 'EXPRESSION', 'TIME ZONE', 'TYPE', 'ENABLED', 'NEXT FIRING']
+
+interface HistoryEntry {
+  seq: number
+  atMs: number
+  kind: string
+  nodeId?: string
+  status?: string
+  attempt?: number
+  durationMs?: number
+  eventTs?: number
+  superseded?: boolean
+  errorClass?: string
+  message?: string
+  code?: string
+  origin?: string
+}
+
+interface HistoryPage {
+  items: HistoryEntry[]
+  cursor?: string
+  dropped: number
+}
+
+const HISTORY_HEADERS = ['SEQ', 'TIME', 'KIND', 'NODE', 'DETAIL']
+
+/** What an entry says besides its kind and node, on one line. */
+const historyDetail = (entry: HistoryEntry): string =>
+  [
+    entry.status,
+    entry.attempt !== undefined && entry.attempt !== 1 ? `attempt ${entry.attempt}` : undefined,
+    entry.durationMs !== undefined ? `${(entry.durationMs / 1000).toFixed(1)} s` : undefined,
+    entry.eventTs !== undefined ? `eventTs ${entry.eventTs}` : undefined,
+    entry.superseded ? 'superseded' : undefined,
+    entry.code,
+    entry.errorClass !== undefined ? `${entry.errorClass}: ${entry.message ?? ''}` : entry.message,
+    entry.origin !== undefined ? `origin ${entry.origin}` : undefined,
+  ]
+    .filter((part) => part !== undefined && part !== '')
+    .join(', ') || '-'
 
 const EXIT_CODES_HELP = `
 Exit codes: 0 ok, 2 wrong usage or a request the API refused as invalid (400), 3 not found (404),
@@ -375,15 +414,28 @@ export const createProgram = (io: CliIo) => {
 
   program
     .command('history')
-    .description('not available yet: the API has no instance history')
+    .description("an instance's history, oldest first: node status changes, events, errors, restarts, cancels")
     .argument('<instanceId>')
-    .action(() => {
-      throw new CliError(
-        'tickflow history is not available yet: the API has no instance history to read (it comes with the dashboard)',
-        ExitCode.usage,
-        'NOT_AVAILABLE',
-      )
-    })
+    .option('-n, --limit <n>', 'at most this many entries (1-500, default 100)', wholeNumber('--limit', 1, 500))
+    .option('--cursor <cursor>', 'the next page, from a previous history')
+    .action(
+      action(async (client, _options, instanceId: string, local: { limit?: number; cursor?: string }) => {
+        const page = await client.json<HistoryPage>('GET', `/workflows/${id(instanceId)}/history`, {
+          query: { limit: local.limit, cursor: local.cursor },
+        })
+        const rows = page.items.map((entry) => [
+          String(entry.seq),
+          timeMs(entry.atMs),
+          entry.kind,
+          entry.nodeId ?? '-',
+          historyDetail(entry),
+        ])
+        const dropped = page.dropped ? `\n\n${page.dropped} entries dropped at the cap (gaps in SEQ)` : ''
+        const more = page.cursor ? `\n\nmore: tickflow history ${instanceId} --cursor ${page.cursor}` : ''
+        const text = rows.length ? table(HISTORY_HEADERS, rows) : 'no history'
+        return [page, `${text}${dropped}${more}`]
+      }),
+    )
 
   const schedules = program.command('schedules').description('recurring schedules that start workflows')
 

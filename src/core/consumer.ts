@@ -117,6 +117,7 @@ export class QueueConsumer {
         nodeId: event.nodeId,
         eventTs: event.eventTs,
         content: event.content ?? null,
+        origin: 'queue',
       })
       this.logger.log('info', 'event stored', { instanceId, ...fields })
       return done
@@ -154,6 +155,7 @@ export class QueueConsumer {
         context: start.context,
         ...(start.businessId === undefined ? {} : { businessId: start.businessId }),
         id: scheduledInstanceId(start.schedule, start.scheduledTime),
+        origin: 'schedule',
         ...(message.remainingTimeMs === undefined ? {} : { remainingTimeMs: message.remainingTimeMs }),
       })
       this.logger.log('info', 'scheduled start', {

@@ -24,6 +24,7 @@ import {
 import { issuePath } from '../schemas/zod-issues.js'
 import type { WorkflowModule } from './builder.js'
 import { type Delivery, type IncomingMessage, QueueConsumer, type QueueName } from './consumer.js'
+import { assembleContext } from './context-assembly.js'
 import { descendantsOf, END_NODE_ID, hash53, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
 import type {
   RecurringSchedule,
@@ -52,7 +53,6 @@ import { assertJsonValue, isJsonObject, type JsonObject, type JsonValue, jsonSiz
 import { LeasedOperations, type LeaseSession, type Released } from './leased-operation.js'
 import { eventStoredBytes, instanceStoredBytes, validateLimits } from './limits.js'
 import { MetricName, type Metrics, noMetrics } from './metrics.js'
-import { assembleContext } from './context-assembly.js'
 import { DEFAULT_LIMITS, type Limits, type PassMode, type PassOutcome, type PassResult, runPass } from './pass.js'
 import { type Clock, type IdGenerator, type Logger, type Random, silentLogger } from './ports.js'
 import { Registry, type Worker } from './registry.js'
@@ -62,6 +62,8 @@ import {
   type CountResult,
   EventReplacedError,
   type FailureSummary,
+  type HistoryEntry,
+  type HistoryPage,
   type InstanceChange,
   InstanceExistsError,
   type InstanceRecord,
@@ -192,6 +194,8 @@ type PendingChanges = {
   input?: boolean
   failure?: boolean
   priorInputs?: boolean
+  /** Entries of the operation (a restart) that the first write stores. */
+  history?: HistoryEntry[]
 }
 
 /** Parses operation parameters; the first problem becomes a ValidationError naming its field. */
@@ -318,6 +322,7 @@ export class Engine {
       events: {},
       eventSeq: 0,
       fence: 0,
+      history: [{ atMs: now, kind: 'created', origin: p.origin ?? 'engine' }],
     }
     if (p.businessId !== undefined) record.businessId = p.businessId
     if (p.id !== undefined) {
@@ -459,8 +464,13 @@ export class Engine {
           guard.maxBytes,
         )
       }
+      // Replacing an event no pass has seen yet: the history marks the replaced one superseded.
+      const seen = record.nodes[p.nodeId]?.seenEventTs
+      const entry: HistoryEntry = { atMs: now, kind: 'event', nodeId: p.nodeId, eventTs: p.eventTs }
+      if (replaces && (seen === undefined || seen < replaces.eventTs)) entry.replacesTs = replaces.eventTs
+      entry.origin = p.origin ?? 'engine'
       try {
-        await this.#store.putEvent(record.id, p.nodeId, event, now, guard)
+        await this.#store.putEvent(record.id, p.nodeId, event, now, guard, entry)
       } catch (error) {
         if (error instanceof EventReplacedError && attempt < 5) continue
         if (error instanceof EventReplacedError) throw new LockConflictError(record.id, undefined)
@@ -519,11 +529,12 @@ export class Engine {
       const statusChanged = record.status !== 'running'
       record.status = 'running'
       delete record.failure
+      const entry: HistoryEntry = { atMs: now, kind: 'restart', nodeId: p.nodeId, origin: p.origin ?? 'engine' }
       return this.#finishRestart(
         session,
         definition,
         record,
-        { nodes: changed, status: statusChanged, failure: true },
+        { nodes: changed, status: statusChanged, failure: true, history: [entry] },
         p.run,
       )
     })
@@ -586,7 +597,14 @@ export class Engine {
         session,
         definition,
         record,
-        { nodes: changed, status: true, input: newInput !== undefined, failure: true, priorInputs: priorChanged },
+        {
+          nodes: changed,
+          status: true,
+          input: newInput !== undefined,
+          failure: true,
+          priorInputs: priorChanged,
+          history: [{ atMs: now, kind: 'restart', origin: p.origin ?? 'engine' }],
+        },
         p.run,
       )
     })
@@ -614,7 +632,11 @@ export class Engine {
           delete node.attemptStarted
           nodes[nodeId] = node
         }
-        await session.release({ updatedAtMs: now, nodes, status: 'canceled' }, { status: 'canceled', dueAtMs: null })
+        const history: HistoryEntry[] = [{ atMs: now, kind: 'cancel', origin: p.origin ?? 'engine' }]
+        await session.release(
+          { updatedAtMs: now, nodes, status: 'canceled', history },
+          { status: 'canceled', dueAtMs: null },
+        )
         this.#logger.log('info', 'workflow instance canceled', { instanceId: id, workflowType: record.workflowType })
         return { instanceId: id, status: 'canceled', changed: true }
       },
@@ -757,6 +779,24 @@ export class Engine {
   /** The stored event of a node, for telling a re-delivered event from a different one. */
   async storedEvent(instanceId: string, nodeId: string): Promise<NodeEventRecord | undefined> {
     return (await this.#store.getInstance(instanceId))?.events[nodeId]
+  }
+
+  /**
+   * A page of the instance's history, oldest first: the entries after `afterSeq` (a seq of an earlier page), at
+   * most `limit` (1-500, default 100). Throws InstanceNotFoundError for an unknown instance.
+   */
+  async history(instanceId: string, options: { limit?: number; afterSeq?: number } = {}): Promise<HistoryPage> {
+    const id = parse(instanceIdSchema, instanceId)
+    const limit = options.limit ?? 100
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+      throw new ValidationError('limit: must be an integer from 1 to 500', 'limit')
+    }
+    const page = await this.#store.readHistory(id, {
+      limit,
+      ...(options.afterSeq === undefined ? {} : { afterSeq: options.afterSeq }),
+    })
+    if (!page) throw new InstanceNotFoundError(id)
+    return page
   }
 
   // ---- recurring starts ------------------------------------------------------------------------------------
@@ -967,6 +1007,7 @@ export class Engine {
     if (!run) {
       const now = this.#clock.nowMs()
       const change: InstanceChange = { updatedAtMs: now, nodes: {}, status: record.status, failure: null }
+      if (pending.history) change.history = pending.history
       if (!pending.status) delete change.status
       for (const id of pending.nodes) (change.nodes as Record<string, NodeRecord>)[id] = record.nodes[id] as NodeRecord
       if (pending.input) change.input = record.input

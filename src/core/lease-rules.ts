@@ -1,6 +1,6 @@
 import { ItemTooLargeError, LeaseLostError, LockConflictError } from './errors.js'
 import { isTerminalInstanceStatus } from './statuses.js'
-import type { AcquireOptions, AcquireResult, InstanceChange, InstanceRecord, Lease } from './store.js'
+import type { AcquireOptions, AcquireResult, HistoryEntry, InstanceChange, InstanceRecord, Lease } from './store.js'
 
 /**
  * The lease conditions and the refusals they answer, written once for every store (like `event-rules.ts` for
@@ -87,18 +87,32 @@ export const budgetRefusal = (bytes: number, maxBytes: number): ItemTooLargeErro
   )
 
 /**
+ * A write that moves history out of the instance item is conditioned on the history base it counted from, so
+ * that an attempt retried after its answer was lost cannot remove entries twice (see `historyMoveLanded`).
+ */
+export const historyBaseMoved = (record: InstanceRecord, change: InstanceChange): boolean =>
+  change.historyOut !== undefined && (record.historyBase ?? 0) !== change.historyOut.base
+
+/** The history move of this very write is what the item shows: an earlier attempt of it landed. */
+const historyMoveLanded = (record: InstanceRecord, change: InstanceChange): boolean =>
+  change.historyOut !== undefined && (record.historyBase ?? 0) === change.historyOut.base + change.historyOut.count
+
+/**
  * What a fenced write whose condition failed means, from the item as it was: `landed` when the releasing write
  * had already been applied (released under our own fence: only this write does that, so an earlier attempt of it,
- * retried after its answer was lost, landed); the budget refusal while the lease is still ours; LeaseLostError
- * otherwise.
+ * retried after its answer was lost, landed), or when the history base shows this write's own history move; the
+ * budget refusal while the lease is still ours; LeaseLostError otherwise.
  */
 export const leaseWriteRefusal = (
   current: InstanceRecord | undefined,
   lease: Lease,
   change: InstanceChange,
-): { landed: { eventSeq: number } } | ItemTooLargeError | LeaseLostError => {
+): { landed: { eventSeq: number; history?: HistoryEntry[] } } | ItemTooLargeError | LeaseLostError => {
   if (change.release && current && current.fence === lease.fence && current.leaseOwner === undefined) {
     return { landed: { eventSeq: current.eventSeq } }
+  }
+  if (current && holdsLease(current, lease) && historyMoveLanded(current, change)) {
+    return { landed: { eventSeq: current.eventSeq, history: current.history ?? [] } }
   }
   if (current && holdsLease(current, lease)) return budgetRefusal(bytesAfter(current, change), change.maxBytes ?? 0)
   return new LeaseLostError(lease.instanceId, lease.fence)

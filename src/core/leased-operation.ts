@@ -1,4 +1,13 @@
 import { LeaseLostError, LockConflictError } from './errors.js'
+import {
+  changeEntries,
+  entryMessage,
+  HISTORY_ARCHIVE_AT_BYTES,
+  HISTORY_MOVE_MAX,
+  HISTORY_MOVE_OWN_MAX,
+  historyBytes,
+  MAX_HISTORY_ENTRIES,
+} from './history.js'
 import { jsonSizeBytes } from './json.js'
 import { type LeaseSizing, type LeaseTimes, leaseTimes } from './lease-sizing.js'
 import {
@@ -15,6 +24,7 @@ import type { Clock, IdGenerator, Logger } from './ports.js'
 import type { InstanceStatus } from './statuses.js'
 import { isTerminalInstanceStatus, isTerminalNodeStatus } from './statuses.js'
 import type {
+  HistoryEntry,
   InstanceChange,
   InstanceLeaseStore,
   InstanceRecord,
@@ -199,6 +209,17 @@ export class LeaseSession implements PassSession {
   #nodes: Record<string, NodeRecord>
   /** The nodes whose records are in the instance item (the others are in archive items). */
   #hot: Set<string>
+  /** The status as last stored (or read). */
+  #status: InstanceStatus
+  /** Each node's status as last stored (or read): callers change the records they were given in place. */
+  #nodeStatuses: Record<string, NodeRecord['status']>
+  /**
+   * The first entries of the instance item's history, as this lease knows them: the item's list as read or as a
+   * write returned it. Entries appended since by events sit after these.
+   */
+  #history: HistoryEntry[]
+  #historyBase: number
+  #historyDropped: number
 
   constructor(
     readonly deps: LeasedDeps,
@@ -215,6 +236,47 @@ export class LeaseSession implements PassSession {
     this.#sizes = new StoredSizes(record)
     this.#nodes = { ...record.nodes }
     this.#hot = hotNodes(record)
+    this.#status = record.status
+    this.#nodeStatuses = statusesOf(record.nodes)
+    this.#history = [...(record.history ?? [])]
+    this.#historyBase = record.historyBase ?? 0
+    this.#historyDropped = record.historyDropped ?? 0
+  }
+
+  /**
+   * The change with its history entries: those the caller gives (errors, restarts, cancels), then one per node
+   * status change and the instance's end, as this lease last stored them, and the parking of a releasing write.
+   */
+  #withEntries(change: InstanceChange): InstanceChange {
+    const now = this.deps.clock.nowMs()
+    const entries = [
+      ...(change.history ?? []),
+      ...changeEntries(now, { nodes: this.#nodeStatuses, status: this.#status }, change),
+    ]
+    // A releasing write that parks again as before the lease (an operation that changed nothing) is no news.
+    if (change.parked && change.parked.atMs !== this.previous.parked?.atMs) {
+      entries.push({ atMs: now, kind: 'parked', code: change.parked.code, message: entryMessage(change.parked.reason) })
+    }
+    const { history: _history, ...rest } = change
+    return entries.length ? { ...rest, history: entries } : rest
+  }
+
+  /**
+   * Moves the recent history out of the instance item with the settled records, or on its own once it takes
+   * HISTORY_ARCHIVE_AT_BYTES there; beyond MAX_HISTORY_ENTRIES archived, it is dropped instead.
+   */
+  #historyLaidOut(change: InstanceChange): InstanceChange {
+    const known = this.#history
+    if (!known.length || (change.history?.length ?? 0) > HISTORY_MOVE_OWN_MAX) return change
+    const archiving = change.archive !== undefined && Object.keys(change.archive).length > 0
+    if (!archiving && historyBytes(known) < HISTORY_ARCHIVE_AT_BYTES) return change
+    const moved = known.slice(0, HISTORY_MOVE_MAX)
+    const archived = this.#historyBase - this.#historyDropped
+    const drop = archived + moved.length > MAX_HISTORY_ENTRIES
+    return {
+      ...change,
+      historyOut: { count: moved.length, entries: moved, base: this.#historyBase, ...(drop ? { drop: true } : {}) },
+    }
   }
 
   /** What the instance would store with `nodes` replaced, as far as this lease knows (see StoredSizes). */
@@ -231,7 +293,7 @@ export class LeaseSession implements PassSession {
    */
   #sized(change: InstanceChange, status?: InstanceStatus): { sent: InstanceChange; delta: number } {
     const delta = this.#sizes.delta(change)
-    let sent = this.#laidOut(this.#retained(change, status))
+    let sent = this.#historyLaidOut(this.#laidOut(this.#retained(change, status)))
     const moved = Object.keys(sent.nodes ?? {}).length + Object.keys(sent.archive ?? {}).length
     if (moved > MAX_NODES_ONE_BY_ONE) {
       const hot: Record<string, NodeRecord> = {}
@@ -299,6 +361,16 @@ export class LeaseSession implements PassSession {
       const node = this.#nodes[id]
       if (node) node.payloadRef = ref
     }
+    if (change.status !== undefined) this.#status = change.status
+    for (const [id, node] of Object.entries({ ...change.archive, ...change.nodes }))
+      this.#nodeStatuses[id] = node.status
+    if (change.historyOut) {
+      this.#history = this.#history.slice(change.historyOut.count)
+      this.#historyBase += change.historyOut.count
+      if (change.historyOut.drop) this.#historyDropped += change.historyOut.count
+    }
+    if (result?.history) this.#history = result.history
+    else if (change.history) this.#history.push(...change.history)
   }
 
   #retained(change: InstanceChange, finalStatus?: InstanceStatus): InstanceChange {
@@ -319,7 +391,8 @@ export class LeaseSession implements PassSession {
   }
 
   /** A fenced write that keeps the lease. The first write of an unborn session creates the instance. */
-  async write(change: InstanceChange): Promise<{ eventSeq: number }> {
+  async write(given: InstanceChange): Promise<{ eventSeq: number }> {
+    const change = this.#withEntries(given)
     if (!this.#stored) {
       await this.#create(change, undefined)
       return { eventSeq: this.record.eventSeq }
@@ -353,7 +426,7 @@ export class LeaseSession implements PassSession {
     }
     if (parked !== undefined) dueAtMs = null
     const far = wakeups.usesSchedule(dueAtMs, now)
-    const final: InstanceChange = {
+    const final: InstanceChange = this.#withEntries({
       ...change,
       release: true,
       dueAtMs,
@@ -363,7 +436,7 @@ export class LeaseSession implements PassSession {
         : this.record.farWakeAtMs !== undefined
           ? { farWakeAtMs: null }
           : {}),
-    }
+    })
     let eventArrived = false
     if (!this.#stored) {
       await this.#create(final, final)
@@ -427,10 +500,16 @@ export class LeaseSession implements PassSession {
     this.#sizes = new StoredSizes(record)
     this.#nodes = { ...record.nodes }
     this.#hot = hotNodes(record)
+    this.#status = record.status
+    this.#nodeStatuses = statusesOf(record.nodes)
+    this.#history = [...(record.history ?? [])]
     this.writes += 1
     await hooks.onStored()
   }
 }
+
+const statusesOf = (nodes: Readonly<Record<string, NodeRecord>>): Record<string, NodeRecord['status']> =>
+  Object.fromEntries(Object.entries(nodes).map(([id, node]) => [id, node.status]))
 
 const hotNodes = (record: InstanceRecord): Set<string> => {
   const archived = new Set(record.archivedNodeIds ?? [])
@@ -471,6 +550,14 @@ export const applyChange = (record: InstanceRecord, change: InstanceChange): Ins
   if (change.release) {
     delete next.leaseOwner
     delete next.leaseUntilMs
+  }
+  if (change.historyOut || change.history) {
+    const out = change.historyOut?.count ?? 0
+    next.history = [...(next.history ?? []).slice(out), ...structuredClone(change.history ?? [])]
+    if (out) {
+      next.historyBase = (next.historyBase ?? 0) + out
+      if (change.historyOut?.drop) next.historyDropped = (next.historyDropped ?? 0) + out
+    }
   }
   return next
 }

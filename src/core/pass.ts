@@ -1,16 +1,17 @@
+import { assembleContext, splitContext } from './context-assembly.js'
 import { END_NODE_ID, type NodeDefinition, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
 import { AttemptInterruptedError, ItemTooLargeError, PayloadTooLargeError, type ValidationError } from './errors.js'
+import { entryMessage } from './history.js'
 import { assertJsonValue, isJsonObject, type JsonObject, jsonSizeBytes } from './json.js'
 import type { LeaseTimes } from './lease-sizing.js'
 import type { Limits } from './limits.js'
 import { MetricName, type Metrics } from './metrics.js'
 import { CONTEXT_KEYS, NodeContext } from './node-context.js'
-import { assembleContext, splitContext } from './context-assembly.js'
 import { type Clock, type Logger, type Random, timerAt } from './ports.js'
 import type { Worker } from './registry.js'
 import { mergeRetryPolicy, nextDelayMs } from './retry-policy.js'
 import { type InstanceStatus, isTerminalNodeStatus } from './statuses.js'
-import type { InstanceChange, InstanceRecord, Lease, NodeRecord } from './store.js'
+import type { HistoryEntry, InstanceChange, InstanceRecord, Lease, NodeRecord } from './store.js'
 import { classifyWorkerError, errorMessage } from './worker-signals.js'
 
 export { DEFAULT_LIMITS, type Limits } from './limits.js'
@@ -82,11 +83,19 @@ export const runPass = async (
   session: PassSession,
   mode: PassMode,
   /** Changes already made to `initial` under this lease that the pass must store with its first write. */
-  pending?: { nodes: readonly string[]; status: boolean; input?: boolean; failure?: boolean; priorInputs?: boolean },
+  pending?: {
+    nodes: readonly string[]
+    status: boolean
+    input?: boolean
+    failure?: boolean
+    priorInputs?: boolean
+    history?: readonly HistoryEntry[]
+  },
 ): Promise<PassOutcome> => {
   const pass = new Pass(deps, definition, initial, session, mode)
   pass.markDirty(pending?.nodes ?? [], pending?.status ?? false, pending?.input ?? false, pending?.failure ?? false)
   if (pending?.priorInputs) pass.markPriorInputsDirty()
+  if (pending?.history) pass.addHistory(pending.history)
   return pass.run()
 }
 
@@ -106,6 +115,8 @@ class Pass {
   #dirtyInput = false
   #dirtyFailure = false
   #dirtyPriorInputs = false
+  /** History entries the node outcomes since the last write made (errors); node status entries are the session's. */
+  #history: HistoryEntry[] = []
 
   constructor(
     readonly deps: PassDeps,
@@ -116,6 +127,10 @@ class Pass {
   ) {
     this.#state = structuredClone(initial)
     this.#base = structuredClone(initial)
+  }
+
+  addHistory(entries: readonly HistoryEntry[]): void {
+    this.#history.push(...entries)
   }
 
   markPriorInputsDirty(): void {
@@ -498,6 +513,14 @@ class Pass {
     }
     record.failCount += 1
     const errorClass = error instanceof Error ? error.name : typeof error
+    this.#history.push({
+      atMs: now,
+      kind: 'error',
+      nodeId: node.id,
+      attempt: record.attempt,
+      errorClass,
+      message: entryMessage(String(system.last_error)),
+    })
     this.deps.metrics?.add(MetricName.workerErrors, 1, 'Count', { workflowType: state.workflowType, errorClass })
     // The line's level is the error's severity: a BusinessWarningError (or a failure the node continues past) warns.
     const level = signal.kind === 'error' && signal.severity !== 'warning' ? 'error' : 'warn'
@@ -583,6 +606,14 @@ class Pass {
     if (record.output[CONTEXT_KEYS.reason] === undefined) record.output[CONTEXT_KEYS.reason] = reason
     if (count) record.failCount += 1
     record.updatedAtMs = this.#now
+    this.#history.push({
+      atMs: this.#now,
+      kind: 'error',
+      nodeId: node.id,
+      attempt: record.attempt,
+      errorClass: 'DeadlineExceeded',
+      message: entryMessage(reason),
+    })
     this.#dirtyNodes.add(node.id)
     this.#failInstance(node, record, reason)
   }
@@ -659,6 +690,7 @@ class Pass {
     if (this.#dirtyInput) change.input = state.input
     if (this.#dirtyFailure) change.failure = state.failure ?? null
     if (this.#dirtyPriorInputs) change.priorInputs = state.priorInputs ?? null
+    if (this.#history.length) change.history = [...this.#history]
     return change
   }
 
@@ -677,5 +709,6 @@ class Pass {
     this.#dirtyInput = false
     this.#dirtyFailure = false
     this.#dirtyPriorInputs = false
+    this.#history = []
   }
 }

@@ -1,3 +1,4 @@
+import type { HistoryKind, HistoryOrigin } from '../schemas/history.js'
 import type { NormalisedConfig } from './definition.js'
 import type { JsonObject, JsonValue } from './json.js'
 import type { InstanceStatus, StoredNodeStatus } from './statuses.js'
@@ -66,6 +67,52 @@ export interface FailureSummary {
   atMs: number
 }
 
+/**
+ * One entry of an instance's history: compact (no contexts or outputs; messages cut to HISTORY_MESSAGE_CHARS), so
+ * that it travels in the writes the engine makes anyway.
+ */
+export interface HistoryEntry {
+  /** Position in the instance's history, from 0; set on reads (gaps: entries dropped at the cap). */
+  seq?: number
+  atMs: number
+  kind: HistoryKind
+  nodeId?: string
+  /** The node's new status (kind node), the instance's final status (finished). */
+  status?: string
+  attempt?: number
+  /** For a node that settled: from the node's creation (or restart) to now. */
+  durationMs?: number
+  /** Of an event (seconds, as the caller gave it). */
+  eventTs?: number
+  /** An event replaced by a newer one before any pass saw it; set on reads. */
+  superseded?: boolean
+  /** Of an event: the eventTs of the stored event it replaced that no pass had seen. */
+  replacesTs?: number
+  errorClass?: string
+  message?: string
+  /** Parked: the code. */
+  code?: string
+  origin?: HistoryOrigin
+}
+
+/** A page of history, oldest first. */
+export interface HistoryPage {
+  entries: HistoryEntry[]
+  /** The last entry's seq when more may follow. */
+  nextAfterSeq?: number
+  /** Entries dropped at the cap (MAX_HISTORY_ENTRIES), between the first ones kept and the latest. */
+  dropped: number
+}
+
+/** Reading an instance's history (a capability of its own, next to the instance store). */
+export interface InstanceHistory {
+  /**
+   * The entries with `seq > afterSeq` (all with undefined), oldest first, at most `limit`; undefined for an unknown
+   * instance.
+   */
+  readHistory(instanceId: string, query: { afterSeq?: number; limit: number }): Promise<HistoryPage | undefined>
+}
+
 export interface NodeEventRecord {
   /** Seconds, as the caller gave it; versions the event (older rejected, equal overwrites). */
   eventTs: number
@@ -115,6 +162,15 @@ export interface InstanceRecord {
    * `InstanceChange.archive`). Kept by the store; the records themselves are in `nodes` like every other.
    */
   archivedNodeIds?: string[]
+  /**
+   * The instance's recent history entries, oldest first, as the instance item holds them (see `InstanceHistory`):
+   * older ones were moved out with archived records. Kept by the store; `seq` is not stored (see `historyBase`).
+   */
+  history?: HistoryEntry[]
+  /** The sequence number of `history[0]`: how many entries were moved out of the instance item (or dropped). */
+  historyBase?: number
+  /** Entries dropped because the instance reached MAX_HISTORY_ENTRIES (their sequence numbers are skipped). */
+  historyDropped?: number
 }
 
 export interface Lease {
@@ -162,11 +218,21 @@ export interface InstanceChange {
    * What the instance holds does not change; a later change of one of these nodes brings it back into the item.
    */
   archive?: Record<string, NodeRecord>
+  /** History entries to append to the instance's history in the same write (see `HistoryEntry`). */
+  history?: HistoryEntry[]
+  /**
+   * Moves the first `count` entries of the instance item's history (those the holder knows: entries appended since
+   * by events sit after them and stay) into this change's archive item — or drops them, with `drop` — and adds
+   * `count` to the history base. The change's own `history` then goes into the archive item too.
+   */
+  historyOut?: { count: number; entries: HistoryEntry[]; base: number; drop?: boolean }
 }
 
 /** What a write under the lease reports back. */
 export interface WriteResult {
   eventSeq: number
+  /** The instance item's history after the write, when the write appended to it (events since included). */
+  history?: HistoryEntry[]
   /** The payload tokens (see NodeRecord.payloadRef) of the nodes this write stored out of line. */
   payloadRefs?: Record<string, string>
 }
@@ -309,7 +375,15 @@ export interface InstanceLeaseStore {
    * Throws InstanceNotFoundError, IllegalStateError, StaleEventError. Makes the instance due at `nowMs`. With a
    * guard, the size is checked in the same write (PayloadTooLargeError, EventReplacedError).
    */
-  putEvent(instanceId: string, nodeId: string, event: NodeEventRecord, nowMs: number, guard?: EventGuard): Promise<void>
+  putEvent(
+    instanceId: string,
+    nodeId: string,
+    event: NodeEventRecord,
+    nowMs: number,
+    guard?: EventGuard,
+    /** Appended to the instance's history in the same write. */
+    history?: HistoryEntry,
+  ): Promise<void>
   /** Makes the instance due at `dueAtMs` unless it is terminal (no lease needed: it only ever moves work earlier). */
   markDue(instanceId: string, dueAtMs: number): Promise<void>
   /** Removes the due time of a terminal instance that nobody holds (left by an operation that died). */
@@ -350,4 +424,4 @@ export interface DefinitionStore {
 }
 
 /** Everything the engine uses: every capability of one store. */
-export type InstanceStore = InstanceLeaseStore & DueIndex & InstanceCatalogue & DefinitionStore
+export type InstanceStore = InstanceLeaseStore & DueIndex & InstanceCatalogue & DefinitionStore & InstanceHistory

@@ -66,6 +66,7 @@ export const del = <T>(path: string) => request<T>('DELETE', path)
 
 import type { z } from 'zod'
 import type {
+  historyResponseSchema,
   instanceDetailSchema,
   listResponseSchema,
   scheduleSchema,
@@ -84,6 +85,8 @@ export type InstanceDetail = z.output<typeof instanceDetailSchema>
 export type NodeDetail = InstanceDetail['nodes'][number]
 export type WorkflowType = z.output<typeof workflowTypeSchema>
 export type Schedule = z.output<typeof scheduleSchema>
+export type HistoryPage = z.output<typeof historyResponseSchema>
+export type HistoryEntry = HistoryPage['items'][number]
 
 export interface DeadLetterQueue {
   queue: string

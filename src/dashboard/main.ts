@@ -4,6 +4,8 @@ import {
   type DeadLetterQueue,
   del,
   get,
+  type HistoryEntry,
+  type HistoryPage,
   INSTANCE_STATUSES,
   type InstanceDetail,
   type InstanceList,
@@ -18,8 +20,8 @@ import { badge, clear, h, json, parseJsonObject, time } from './dom.js'
 
 /**
  * The tickflow dashboard: one page over the HTTP API, routed by the URL's hash (`#/instances`, `#/instances/ID`,
- * `#/types`, `#/schedules`, `#/dead-letters`). Each view is a set of panels, so a panel (an instance's history, once
- * the API has it) can be added without touching the others.
+ * `#/types`, `#/schedules`, `#/dead-letters`). Each view is a set of panels, so a panel (an instance's history, shown
+ * when the API's OpenAPI document lists its route) can be added without touching the others.
  */
 
 declare const mermaid: {
@@ -314,6 +316,7 @@ const instanceView = async (id: string): Promise<void> => {
       renderActions(actions, detail, out, refresh)
       actions.setAttribute('data-status', detail.status)
     }
+    if (history) await renderHistory(history, id)
     const text = await request<string>('GET', `workflows/${encodeURIComponent(id)}/graph`, { text: true }).catch(
       () => '',
     )
@@ -333,6 +336,72 @@ const instanceView = async (id: string): Promise<void> => {
     void refresh()
   }, REFRESH_MS)
   stopRefresh = () => window.clearInterval(timer)
+}
+
+/** The most history pages the panel reads on one refresh (500 entries each). */
+const HISTORY_PAGES = 4
+
+/** The instance's history as a timeline, oldest first; a failed read keeps what was shown and says why. */
+const renderHistory = async (target: HTMLElement, id: string): Promise<void> => {
+  const entries: HistoryEntry[] = []
+  let dropped = 0
+  let cursor: string | undefined
+  try {
+    for (let page = 0; page < HISTORY_PAGES; page++) {
+      const answer: HistoryPage = await get<HistoryPage>(`workflows/${encodeURIComponent(id)}/history`, {
+        limit: '500',
+        cursor,
+      })
+      entries.push(...answer.items)
+      dropped = answer.dropped
+      cursor = answer.cursor
+      if (cursor === undefined) break
+    }
+  } catch (error) {
+    clear(target, message('error', describeError(error)))
+    return
+  }
+  const items = entries.map((entry) =>
+    h(
+      'li',
+      { 'data-kind': entry.kind, 'data-seq': entry.seq },
+      time(entry.atMs),
+      ' ',
+      h('span', { class: `kind kind-${entry.kind}` }, entry.kind),
+      entry.nodeId !== undefined && h('span', { class: 'node' }, ` ${entry.nodeId}`),
+      ' ',
+      historyDetail(entry),
+    ),
+  )
+  clear(
+    target,
+    entries.length
+      ? h('ol', { class: 'timeline', 'aria-label': 'history' }, ...items)
+      : message('info', 'no history yet'),
+    dropped > 0 &&
+      h('p', { class: 'muted' }, `${dropped} entries were dropped at the cap (kept: the first and the latest).`),
+    cursor !== undefined &&
+      h('p', { class: 'muted' }, 'older entries beyond these are left out; the CLI pages them all.'),
+  )
+}
+
+const duration = (ms: number): string => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`)
+
+/** An entry's facts besides its time, kind and node. */
+const historyDetail = (entry: HistoryEntry): HTMLElement => {
+  const parts: (Node | string)[] = []
+  if (entry.status !== undefined) parts.push(badge(entry.status))
+  const facts = [
+    entry.attempt !== undefined && entry.attempt !== 1 ? `attempt ${entry.attempt}` : undefined,
+    entry.durationMs !== undefined ? `took ${duration(entry.durationMs)}` : undefined,
+    entry.eventTs !== undefined ? `eventTs ${entry.eventTs}` : undefined,
+    entry.superseded ? 'superseded before any pass saw it' : undefined,
+    entry.code,
+    entry.errorClass !== undefined ? `${entry.errorClass}: ${entry.message ?? ''}` : entry.message,
+    entry.origin !== undefined ? `from ${entry.origin}` : undefined,
+  ].filter((fact): fact is string => fact !== undefined && fact !== '')
+  if (facts.length) parts.push(` ${facts.join(' · ')}`)
+  return h('span', { class: 'detail' }, ...parts)
 }
 
 const renderSummary = (target: HTMLElement, detail: InstanceDetail): void => {

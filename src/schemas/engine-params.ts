@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { historyOriginSchema } from './history.js'
 import { INSTANCE_STATUSES } from './statuses.js'
 import { idSchema } from './workflow-config.js'
 
@@ -19,6 +20,9 @@ const epochMsSchema = z.number().int().min(0).max(8_640_000_000_000_000)
 /** Time left to the caller (a Lambda's `getRemainingTimeInMillis()`): the lease and the pass are sized on it. */
 const remainingTimeMsSchema = z.number().int().min(1).max(3_600_000)
 
+/** Who asks (recorded in the instance's history); default `engine`. */
+const originField = { origin: historyOriginSchema.optional() }
+
 export const createParamsSchema = z.strictObject({
   workflowType: idSchema,
   businessId: businessIdSchema.optional(),
@@ -28,6 +32,7 @@ export const createParamsSchema = z.strictObject({
   /** A delayed start: the instance stays `init` until this time, whatever arrives. Ignored with `run`. */
   startAtMs: epochMsSchema.optional(),
   remainingTimeMs: remainingTimeMsSchema.optional(),
+  ...originField,
 })
 
 export const runParamsSchema = z.strictObject({
@@ -42,6 +47,7 @@ export const addNodeEventParamsSchema = z.strictObject({
   /** Seconds; versions the event. */
   eventTs: z.number().int().min(0).max(253_402_300_799),
   content: z.unknown().optional(),
+  ...originField,
 })
 
 export const restartNodeParamsSchema = z.strictObject({
@@ -51,6 +57,7 @@ export const restartNodeParamsSchema = z.strictObject({
   resetCounters: z.boolean().optional(),
   run: z.boolean().optional(),
   remainingTimeMs: remainingTimeMsSchema.optional(),
+  ...originField,
 })
 
 export const restartInstanceParamsSchema = z.strictObject({
@@ -59,11 +66,13 @@ export const restartInstanceParamsSchema = z.strictObject({
   context: z.unknown().optional(),
   resetCounters: z.boolean().optional(),
   remainingTimeMs: remainingTimeMsSchema.optional(),
+  ...originField,
 })
 
 export const cancelParamsSchema = z.strictObject({
   instanceId: instanceIdSchema,
   remainingTimeMs: remainingTimeMsSchema.optional(),
+  ...originField,
 })
 
 /** The filters a list and a count share. */

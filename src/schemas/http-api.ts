@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { businessIdSchema, instanceIdSchema, instanceStatusSchema, scheduleNameSchema } from './engine-params.js'
+import { HISTORY_KINDS, HISTORY_ORIGINS } from './history.js'
 import { NODE_STATUSES } from './statuses.js'
 import { idSchema } from './workflow-config.js'
 
@@ -57,6 +58,37 @@ export const listQuerySchema = z.strictObject({
 })
 
 export const countQuerySchema = z.strictObject(filters)
+
+export const historyQuerySchema = z.strictObject({
+  limit: queryInteger(1, 500).optional().meta({ description: 'entries per page (default 100)' }),
+  cursor: z.string().min(1).max(4096).optional(),
+})
+
+export const historyEntrySchema = z.object({
+  seq: z.number().int().meta({ description: 'position in the history, from 0; gaps are entries dropped at the cap' }),
+  at: z.string().meta({ description: 'ISO 8601 time' }),
+  atMs: z.number(),
+  kind: z.enum(HISTORY_KINDS),
+  nodeId: z.string().optional(),
+  status: z.string().optional().meta({ description: "the node's new status, or the instance's final one" }),
+  attempt: z.number().int().optional(),
+  durationMs: z.number().optional().meta({ description: 'for a settled node: since it was created' }),
+  eventTs: z.number().optional(),
+  superseded: z.boolean().optional().meta({ description: 'an event replaced before any pass saw it' }),
+  errorClass: z.string().optional(),
+  message: z.string().optional(),
+  code: z.string().optional().meta({ description: 'the parked code' }),
+  origin: z.enum(HISTORY_ORIGINS).optional(),
+})
+
+export const historyResponseSchema = z.object({
+  items: z.array(historyEntrySchema),
+  cursor: z.string().optional(),
+  dropped: z
+    .number()
+    .int()
+    .meta({ description: 'entries dropped because the instance reached its cap of kept entries (README, "History")' }),
+})
 
 /** The longest a request may wait: API Gateway ends HTTP API requests at 30 s. */
 export const MAX_WAIT_SECONDS = 25

@@ -402,6 +402,89 @@ describe('GET /workflows/{id} shows an instance', () => {
   })
 })
 
+interface HistoryView {
+  items: { seq: number; at: string; atMs: number; kind: string; nodeId?: string; status?: string; origin?: string }[]
+  cursor?: string
+  dropped: number
+}
+
+describe('GET /workflows/{id}/history lists what happened, oldest first, paged', () => {
+  it('lists the approval created from the API, its event, restart and cancel, each with origin api', async () => {
+    const id = await pendingApproval()
+    const event = await call('POST', `/workflows/${id}/nodes/review/events`, {
+      body: { eventTs: 42, content: { decision: 'maybe' } },
+    })
+    expect(event.status).toBe(202)
+    expect((await call('POST', `/workflows/${id}/cancel`)).status).toBe(200)
+    expect((await call('POST', `/workflows/${id}/restart`, { body: {} })).status).toBe(200)
+
+    const reply = await call('GET', `/workflows/${id}/history`)
+    expect(reply.status).toBe(200)
+    const { items, dropped } = as<HistoryView>(reply)
+    expect(dropped).toBe(0)
+    expect(items.map((item) => item.seq)).toEqual(items.map((_, index) => index))
+    expect(items[0]).toMatchObject({ kind: 'created', origin: 'api' })
+    expect(items[0]?.at).toBe(new Date(items[0]?.atMs as number).toISOString())
+    expect(items.find((item) => item.kind === 'event')).toMatchObject({ nodeId: 'review', eventTs: 42, origin: 'api' })
+    expect(items.find((item) => item.kind === 'cancel')).toMatchObject({ origin: 'api' })
+    expect(items.find((item) => item.kind === 'restart')).toMatchObject({ origin: 'api' })
+    expect(items.find((item) => item.kind === 'finished')).toMatchObject({ status: 'canceled' })
+  })
+
+  it('pages with limit and the cursor it hands out, every entry once', async () => {
+    const id = await pendingApproval()
+    const all = as<HistoryView>(await call('GET', `/workflows/${id}/history`)).items
+    expect(all.length).toBeGreaterThan(3)
+    const seen: number[] = []
+    let cursor: string | undefined
+    for (let page = 0; page < 20; page++) {
+      const reply = await call('GET', `/workflows/${id}/history`, {
+        query: { limit: '2', ...(cursor === undefined ? {} : { cursor }) },
+      })
+      expect(reply.status).toBe(200)
+      const body = as<HistoryView>(reply)
+      expect(body.items.length).toBeLessThanOrEqual(2)
+      seen.push(...body.items.map((item) => item.seq))
+      cursor = body.cursor
+      if (cursor === undefined) break
+    }
+    expect(seen).toEqual(all.map((item) => item.seq))
+  })
+
+  it('answers 404 for an unknown instance', async () => {
+    await expectRejected(apiEvent('GET', '/workflows/no-such-instance/history'), {
+      status: 404,
+      code: 'INSTANCE_NOT_FOUND',
+    })
+  })
+
+  it.each([
+    ['a limit of 0', { limit: '0' }, 'query.limit'],
+    ['a limit over 500', { limit: '501' }, 'query.limit'],
+    ['a limit that is not a number', { limit: 'ten' }, 'query.limit'],
+    ['a cursor it never issued', { cursor: 'c1.eyJwIjoiMyJ9.AAAA' }, 'query.cursor'],
+    ['an unknown parameter', { order: 'asc' }, 'query'],
+  ])('answers 400 naming the field for %s', async (_name, query, field) => {
+    const id = await pendingApproval()
+    await expectRejected(apiEvent('GET', `/workflows/${id}/history`, { query }), {
+      status: 400,
+      code: 'VALIDATION_ERROR',
+      field,
+    })
+  })
+
+  it("refuses another instance's cursor", async () => {
+    const first = await pendingApproval()
+    const second = await pendingApproval()
+    const page = as<HistoryView>(await call('GET', `/workflows/${first}/history`, { query: { limit: '1' } }))
+    expect(page.cursor).toBeDefined()
+    await expectRejected(
+      apiEvent('GET', `/workflows/${second}/history`, { query: { cursor: page.cursor as string } }),
+      { status: 400, code: 'VALIDATION_ERROR', field: 'query.cursor' },
+    )
+  })
+})
+
 describe('GET /workflows/{id}/graph draws an instance', () => {
   it('answers text/plain Mermaid with a classDef for each status present, and no other', async () => {
     const id = await pendingApproval()
@@ -860,6 +943,7 @@ describe('GET /openapi.json', () => {
         'GET /workflows/count',
         'GET /workflows/{id}',
         'GET /workflows/{id}/graph',
+        'GET /workflows/{id}/history',
         'POST /workflows/{id}/run',
         'POST /workflows/{id}/cancel',
         'POST /workflows/{id}/restart',

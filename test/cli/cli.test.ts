@@ -229,6 +229,35 @@ describe('tickflow schedules', () => {
   })
 })
 
+describe('tickflow history', () => {
+  it("prints an instance's history oldest first, with readable times, and pages it", async () => {
+    const id = await createApproval()
+    const sent = await tickflow('event', id, 'review', '-c', '{"decision":"approved"}', '--ts', '1700000000')
+    expect(sent.code).toBe(0)
+
+    const run = await tickflow('history', id)
+    expect(run.code).toBe(0)
+    const lines = run.stdout.trim().split('\n')
+    expect(lines[0]).toMatch(/^SEQ\s+TIME\s+KIND\s+NODE\s+DETAIL$/)
+    expect(lines[1]).toMatch(/^0\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z\s+created\s+-\s+origin api$/)
+    expect(run.stdout).toMatch(/\d+\s+\S+ \S+\s+event\s+review\s+eventTs 1700000000, origin api/)
+
+    const paged = await tickflow('history', id, '--limit', '2')
+    expect(paged.code).toBe(0)
+    const more = /more: tickflow history \S+ --cursor (\S+)/.exec(paged.stdout)
+    expect(more).not.toBeNull()
+    const next = await tickflow('--json', 'history', id, '--limit', '2', '--cursor', more?.[1] as string)
+    expect(next.code).toBe(0)
+    expect(next.json().items?.map((item) => item.seq)).toEqual([2, 3])
+  })
+
+  it('answers exit code 2 naming the option for a bad limit', async () => {
+    const run = await tickflow('history', 'any', '--limit', '0')
+    expect(run.code).toBe(2)
+    expect(run.stderr).toContain('--limit')
+  })
+})
+
 describe('tickflow usage and reachability', () => {
   it('answers exit code 2 for an unknown command', async () => {
     const run = await tickflow('frobnicate')
@@ -236,17 +265,11 @@ describe('tickflow usage and reachability', () => {
     expect(run.stderr).toContain("unknown command 'frobnicate'")
   })
 
-  it('says plainly that history is not available yet', async () => {
-    const run = await tickflow('history', 'any')
-    expect(run.code).toBe(2)
-    expect(run.stderr).toContain('not available yet')
-  })
-
   it('prints help with the exit codes', async () => {
     const run = await tickflow('--help')
     expect(run.code).toBe(0)
     expect(run.stdout).toContain('Exit codes:')
-    for (const command of ['list', 'get', 'graph', 'event', 'restart', 'cancel', 'schedules']) {
+    for (const command of ['list', 'get', 'graph', 'history', 'event', 'restart', 'cancel', 'schedules']) {
       expect(run.stdout).toContain(command)
     }
   })

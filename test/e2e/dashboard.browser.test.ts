@@ -71,7 +71,7 @@ describe('the dashboard in a browser', () => {
 
   const nodeStatus = (node: string) => page.locator(`tr[data-node="${node}"]`).getAttribute('data-status')
 
-  it('creates an approval, sends its event, and draws the graph completed', async () => {
+  it('creates an approval, sends its event, draws the graph completed and sees the history list the event', async () => {
     await page.goto(`${runtime.url}/`)
     await page.locator('form[aria-label="new instance"] select[name="workflowType"]').selectOption('approval')
     await page
@@ -94,6 +94,19 @@ describe('the dashboard in a browser', () => {
     // The graph is redrawn with every node in the completed style.
     await expect.poll(() => page.locator('.graph svg g.node.completed').count(), { timeout: 5_000 }).toBe(5)
     await shot('2-approval-completed')
+
+    // The history lists the event sent from the page, with its origin and a readable time, and the end.
+    const history = page.locator('section[data-panel="history"] ol.timeline')
+    const event = history.locator('li[data-kind="event"]')
+    await expect.poll(() => event.count(), { timeout: 5_000 }).toBe(1)
+    await expect.poll(() => event.textContent()).toContain('review')
+    expect(await event.textContent()).toContain('from api')
+    expect(await event.locator('time').getAttribute('datetime')).toMatch(/^\d{4}-\d\d-\d\dT/)
+    await expect
+      .poll(() => history.locator('li[data-kind="finished"]').textContent(), { timeout: 5_000 })
+      .toContain('completed')
+    await page.locator('section[data-panel="history"]').scrollIntoViewIfNeeded()
+    await shot('2b-approval-history')
   })
 
   it('shows a failed order with its failure, restarts it with a new context, and sees it run again', async () => {

@@ -487,7 +487,7 @@ const pollutionRequest: fc.Arbitrary<FuzzRequest> = fc.oneof(
   ),
   fc
     .tuple(
-      fc.constantFrom<RouteKey>('list', 'count', 'get', 'graph'),
+      fc.constantFrom<RouteKey>('list', 'count', 'get', 'graph', 'history'),
       anyQuery,
       specialKey,
       fc.oneof(junkString(10), fc.constant('{"polluted":true}')),

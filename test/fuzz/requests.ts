@@ -585,6 +585,7 @@ export type RouteKey =
   | 'count'
   | 'get'
   | 'graph'
+  | 'history'
   | 'run'
   | 'cancel'
   | 'restart'
@@ -604,6 +605,7 @@ export const ROUTES: Record<RouteKey, { method: string; template: string }> = {
   count: { method: 'GET', template: '/workflows/count' },
   get: { method: 'GET', template: '/workflows/{id}' },
   graph: { method: 'GET', template: '/workflows/{id}/graph' },
+  history: { method: 'GET', template: '/workflows/{id}/history' },
   run: { method: 'POST', template: '/workflows/{id}/run' },
   cancel: { method: 'POST', template: '/workflows/{id}/cancel' },
   restart: { method: 'POST', template: '/workflows/{id}/restart' },
@@ -824,6 +826,7 @@ const VALID_QUERIES: Partial<Record<RouteKey, fc.Arbitrary<Record<string, string
   count: partialQuery(validFilters),
   get: partialQuery({ wait: fc.constant('terminal'), timeoutSeconds: fc.integer({ min: 1, max: 25 }).map(String) }),
   graph: partialQuery({ format: fc.constantFrom('json', 'mermaid') }),
+  history: partialQuery({ limit: fc.integer({ min: 1, max: 500 }).map(String) }),
 }
 
 /** The nodes of each seeded instance's workflow; pool ids may hold any workflow. */

@@ -336,6 +336,42 @@ describe('one lost answer at a time', () => {
     expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [result.instanceId] })).toEqual([])
   })
 
+  // The answer of a write that moves the recent history out of the instance item is lost: the SDK's retry must not
+  // remove the entries that follow, nor store the moved ones twice.
+  it('a history move whose answer was lost keeps every entry exactly once', async () => {
+    const nodes: Record<string, { next?: string[]; run: (ctx: { set(key: string, value: string): void }) => void }> = {}
+    for (let i = 0; i < 40; i++) {
+      nodes[`n${i}`] = { ...(i < 39 ? { next: [`n${i + 1}`] } : {}), run: (ctx) => ctx.set('out', 'x'.repeat(100)) }
+    }
+    const client = newLocalClient({ maxAttempts: MAX_ATTEMPTS })
+    clients.push(client)
+    const state = { lost: 0 }
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const result = await next(args)
+        const update = (args as { input?: { UpdateExpression?: unknown } }).input?.UpdateExpression
+        if (state.lost === 0 && typeof update === 'string' && /\bh\[0\]/.test(update)) {
+          state.lost += 1
+          throw awsError('InternalServerError', 500, 'injected: the answer was lost after the request was executed')
+        }
+        return result
+      },
+      { step: 'finalizeRequest', priority: 'low', name: 'loseHistoryMove' },
+    )
+    const clock = new FakeClock()
+    const engine = engineOn(client, clock, 'lost-history')
+    engine.register(defineWorkflow({ type: 'lost-history', nodes } as Parameters<typeof defineWorkflow>[0]))
+
+    const { instanceId, status } = await engine.create({ workflowType: 'lost-history' })
+
+    expect(state.lost).toBe(1)
+    expect(status).toBe('completed')
+    const page = await engine.history(instanceId, { limit: 500 })
+    expect(page.entries.map((entry) => entry.seq)).toEqual([...Array(1 + 40 * 2 + 1).keys()])
+    expect(page.entries.filter((entry) => entry.kind === 'node' && entry.status === 'completed')).toHaveLength(40)
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+  })
+
   // The first and only request of an idempotent create (the API's, a scheduled start's) must run its pass.
   it('a create with a client-chosen id whose put answer was lost runs its instance to the end', async () => {
     const { client, state } = losingClient((kind) => kind === 'createInstance')

@@ -1,6 +1,13 @@
 import type { QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
 import { describe, expect, it } from 'vitest'
-import { ItemPlanner, nodeToItem, recordFromItem, recordToItem } from '../../src/adapters/dynamodb/item-codec.js'
+import {
+  entryFromItem,
+  entryToItem,
+  ItemPlanner,
+  nodeToItem,
+  recordFromItem,
+  recordToItem,
+} from '../../src/adapters/dynamodb/item-codec.js'
 import {
   createdKey,
   DUE_SHARDS,
@@ -23,7 +30,7 @@ import {
 import { type IndexPageRequest, listKeyRange } from '../../src/adapters/store-catalogue.js'
 import { StoreError } from '../../src/core/errors.js'
 import { instanceStoredBytes } from '../../src/core/limits.js'
-import type { InstanceChange, InstanceRecord, Lease, NodeRecord } from '../../src/core/store.js'
+import type { HistoryEntry, InstanceChange, InstanceRecord, Lease, NodeRecord } from '../../src/core/store.js'
 import { aNode, anInstance, T0 } from '../support/records.js'
 
 const TABLE = 'tickflow-test'
@@ -174,6 +181,79 @@ describe('writeUnderLeaseParams', () => {
     )
     expect(params.ExpressionAttributeValues).toMatchObject({ ':status': 'failed', ':input': '{"a":[1]}' })
     expect(update({}).UpdateExpression).not.toMatch(/status|input/)
+  })
+})
+
+describe('history entries in the item', () => {
+  it.each<[string, HistoryEntry]>([
+    [
+      'a node entry',
+      { atMs: T0, kind: 'node', nodeId: 'charge.card', status: 'completed', attempt: 3, durationMs: 12 },
+    ],
+    [
+      'an event that replaced an unseen one',
+      { atMs: T0, kind: 'event', nodeId: 'n', eventTs: 9, replacesTs: 8, origin: 'queue' },
+    ],
+    ['a created entry', { atMs: T0, kind: 'created', origin: 'schedule' }],
+    ['an error', { atMs: T0, kind: 'error', nodeId: 'n', attempt: 1, errorClass: 'TypeError', message: 'a | b' }],
+    ['a parking', { atMs: T0, kind: 'parked', code: 'WORKER_MISSING', message: 'no worker' }],
+  ])('reads back %s as written', (_name, entry) => {
+    expect(entryFromItem(entryToItem(entry))).toEqual(entry)
+  })
+
+  it('packs entries without free text into one short string, and keeps the others as maps', () => {
+    expect(entryToItem({ atMs: T0, kind: 'node', nodeId: 'a', status: 'running', attempt: 1 })).toBe(
+      `n|${T0.toString(36)}|a|r`,
+    )
+    expect(typeof entryToItem({ atMs: T0, kind: 'error', errorClass: 'E', message: 'm' })).toBe('object')
+  })
+})
+
+describe('writeUnderLeaseParams with history', () => {
+  const entry = (nodeId: string): HistoryEntry => ({ atMs: T0, kind: 'node', nodeId, status: 'completed', attempt: 1 })
+
+  it('appends the entries to the list in the instance item, creating it on an item that has none', () => {
+    const params = update({ history: [entry('a'), entry('b')] })
+
+    expect(params.UpdateExpression).toContain('h = list_append(if_not_exists(h, :noH), :h)')
+    // Packed: kind, time in base 36, node, status code (the attempt only when it is not 1).
+    expect(params.ExpressionAttributeValues?.[':h']).toEqual([`n|${T0.toString(36)}|a|c`, `n|${T0.toString(36)}|b|c`])
+  })
+
+  it('removes exactly the entries the holder knows, archives them, and appends its own past the end', () => {
+    const known = [entry('a'), entry('b'), entry('c')]
+    const planner = new ItemPlanner('wf-1', undefined, '0')
+    const params = writeUnderLeaseParams(
+      TABLE,
+      LEASE,
+      { updatedAtMs: T0 + 1, history: [entry('d')], historyOut: { count: 3, entries: known, base: 40 } },
+      planner,
+    )
+
+    const parts = actions(params.UpdateExpression)
+    expect(parts.REMOVE).toEqual(['h[0]', 'h[1]', 'h[2]'])
+    expect(parts.SET).toContain('h[1000000] = :h0')
+    expect(parts.ADD).toContain('hb :hOut')
+    expect(params.ConditionExpression).toContain('hb = :hBase')
+    expect(params.ExpressionAttributeValues).toMatchObject({ ':hOut': 3, ':hBase': 40 })
+    // One archive item holds them, with the seq of the first.
+    expect(planner.sideItems).toHaveLength(1)
+    expect(planner.sideItems[0]).toMatchObject({ hb: 40, nodes: {} })
+    expect(planner.sideItems[0]?.h).toHaveLength(3)
+  })
+
+  it('drops them instead at the cap: counted, and no archive item', () => {
+    const planner = new ItemPlanner('wf-1', undefined, '0')
+    const params = writeUnderLeaseParams(
+      TABLE,
+      LEASE,
+      { updatedAtMs: T0 + 1, historyOut: { count: 2, entries: [entry('a'), entry('b')], base: 0, drop: true } },
+      planner,
+    )
+
+    expect(actions(params.UpdateExpression).ADD).toEqual(expect.arrayContaining(['hb :hOut', 'hd :hOut']))
+    expect(params.ConditionExpression).toContain('(attribute_not_exists(hb) OR hb = :hBase)')
+    expect(planner.sideItems).toEqual([])
   })
 })
 
@@ -370,6 +450,22 @@ describe('every request declares exactly the placeholders it uses', () => {
       }),
     },
     { request: 'writeUnderLease, clearing due', params: update({ dueAtMs: null }) },
+    {
+      request: 'writeUnderLease, moving history',
+      params: update({
+        history: [{ atMs: T0, kind: 'finished', status: 'completed' }],
+        historyOut: { count: 1, entries: [{ atMs: T0, kind: 'created' }], base: 0 },
+      }),
+    },
+    {
+      request: 'putEvent with its history entry',
+      params: putEventParams(TABLE, 'wf-1', 'approve', event, T0, undefined, new ItemPlanner('wf-1', undefined, '0'), {
+        atMs: T0,
+        kind: 'event',
+        nodeId: 'approve',
+        eventTs: 5,
+      }),
+    },
     { request: 'releaseLease', params: releaseLeaseParams(TABLE, LEASE) },
     {
       request: 'putEvent',

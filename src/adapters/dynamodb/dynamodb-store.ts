@@ -19,6 +19,7 @@ import {
   ValidationError,
 } from '../../core/errors.js'
 import { eventWriteRefusal } from '../../core/event-rules.js'
+import { historyPage } from '../../core/history.js'
 import { acquired, acquireRefusal, leaseWriteRefusal } from '../../core/lease-rules.js'
 import { INSTANCE_STATUSES } from '../../core/statuses.js'
 import {
@@ -26,6 +27,8 @@ import {
   type AcquireResult,
   type DuePage,
   type EventGuard,
+  type HistoryEntry,
+  type HistoryPage,
   type InstanceChange,
   InstanceExistsError,
   type InstanceRecord,
@@ -38,8 +41,11 @@ import {
 import { classifyDynamoDbError } from '../aws-errors.js'
 import { type CatalogueEntry, IndexedCatalogue, type IndexPage, type IndexPageRequest } from '../store-catalogue.js'
 import {
+  archiveItemSchema,
+  entryFromItem,
   type InstanceItem,
   ItemPlanner,
+  instanceItemSchema,
   parseInstanceItem,
   recordFromItems,
   recordToItem,
@@ -128,6 +134,16 @@ export const SIDE_ITEM_EXPIRY_DAYS = 30 + INSTANCE_LIFETIME_DAYS
 /** The side items' expiry for an engine's `retentionDays` (default 30; 0 keeps everything). */
 export const sideItemExpiryDays = (retentionDays: number | undefined): number =>
   retentionDays === 0 ? 0 : (retentionDays ?? 30) + INSTANCE_LIFETIME_DAYS
+
+const historyHeadSchema = instanceItemSchema.pick({ h: true, hb: true, hd: true, arc: true })
+const archiveHistorySchema = archiveItemSchema.pick({ h: true, hb: true })
+
+/** The instance item's history as a write returned it (UPDATED_NEW), when the write changed it. */
+const returnedHistory = (attributes: Record<string, unknown> | undefined): { history?: HistoryEntry[] } => {
+  if (attributes?.h === undefined) return {}
+  const parsed = historyHeadSchema.shape.h.safeParse(attributes.h)
+  return parsed.success && parsed.data ? { history: parsed.data.map(entryFromItem) } : {}
+}
 
 /** BatchWriteItem takes at most 25 items per request. */
 const BATCH_WRITE_ITEMS = 25
@@ -311,26 +327,26 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     const planner = this.#planner(lease.instanceId, change.updatedAtMs, lease.fence)
     const params = writeUnderLeaseParams(this.tableName, lease, change, planner)
     const payloadRefs = Object.keys(planner.payloadRefs).length ? { payloadRefs: planner.payloadRefs } : {}
-    // Released under our own fence: only this write does that, so an earlier attempt of it landed.
-    const ownRelease = (error: unknown): boolean => {
+    // What a failed condition means, from the item as it was (see leaseWriteRefusal).
+    const refusalOf = (error: unknown) => {
       const old = isConditionFailure(error) ? oldItem(error) : undefined
-      return change.release === true && Number(old?.fence) === lease.fence && old?.leaseOwner === undefined
+      return leaseWriteRefusal(
+        old === undefined ? undefined : recordFromItems(old, new Map(), { partial: true }),
+        lease,
+        change,
+      )
     }
     try {
       const result = await this.#withSideItems(
         planner,
         () => this.#send('writeUnderLease', () => this.#doc.send(new UpdateCommand(params))),
-        ownRelease,
+        // An earlier attempt of this write landed (its answer was lost): its side items are referenced, keep them.
+        (error) => 'landed' in refusalOf(error),
       )
-      return { eventSeq: Number(result.Attributes?.evSeq ?? 0), ...payloadRefs }
+      return { eventSeq: Number(result.Attributes?.evSeq ?? 0), ...payloadRefs, ...returnedHistory(result.Attributes) }
     } catch (error) {
       if (!isConditionFailure(error)) throw error
-      const old = oldItem(error)
-      const refusal = leaseWriteRefusal(
-        old === undefined ? undefined : recordFromItems(old, new Map(), { partial: true }),
-        lease,
-        change,
-      )
+      const refusal = refusalOf(error)
       if ('landed' in refusal) return { ...refusal.landed, ...payloadRefs }
       throw refusal
     }
@@ -352,9 +368,10 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     event: NodeEventRecord,
     nowMs: number,
     guard?: EventGuard,
+    history?: HistoryEntry,
   ): Promise<void> {
     const planner = this.#planner(instanceId, nowMs, 0)
-    const params = putEventParams(this.tableName, instanceId, nodeId, event, nowMs, guard, planner)
+    const params = putEventParams(this.tableName, instanceId, nodeId, event, nowMs, guard, planner, history)
     try {
       await this.#withSideItems(planner, () => this.#send('putEvent', () => this.#doc.send(new UpdateCommand(params))))
     } catch (error) {
@@ -391,6 +408,49 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     } catch (error) {
       if (!isConditionFailure(error)) throw error
     }
+  }
+
+  /**
+   * One Query of the instance item and its archive items (the sort keys from `#` to `A#…`, so none of the large
+   * payloads), projected to what the history needs; only archives the instance item refers to count.
+   */
+  async readHistory(instanceId: string, query: { afterSeq?: number; limit: number }): Promise<HistoryPage | undefined> {
+    const items: Record<string, unknown>[] = []
+    let startKey: Record<string, unknown> | undefined
+    do {
+      const result = await this.#send('readHistory', () =>
+        this.#doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :first AND :last',
+            ExpressionAttributeValues: {
+              ':pk': instancePk(instanceId),
+              ':first': SK.instance,
+              ':last': `${SK.archive}\uffff`,
+            },
+            ProjectionExpression: 'sk, h, hb, hd, arc',
+            ConsistentRead: true,
+            ExclusiveStartKey: startKey,
+          }),
+        ),
+      )
+      items.push(...(result.Items ?? []))
+      startKey = result.LastEvaluatedKey
+    } while (startKey)
+    const [first] = items
+    if (first === undefined || first.sk !== SK.instance) return undefined
+    const head = historyHeadSchema.parse(first)
+    const referenced = new Set(head.arc ?? [])
+    const archived = items.flatMap((raw) => {
+      if (!referenced.has(String(raw.sk))) return []
+      const parsed = archiveHistorySchema.safeParse(raw)
+      if (!parsed.success || !parsed.data.h?.length) return []
+      return [{ base: parsed.data.hb ?? 0, entries: parsed.data.h.map(entryFromItem) }]
+    })
+    return historyPage(
+      { archived, hot: (head.h ?? []).map(entryFromItem), hotBase: head.hb ?? 0, dropped: head.hd ?? 0 },
+      query,
+    )
   }
 
   readonly dueShards = DUE_SHARDS

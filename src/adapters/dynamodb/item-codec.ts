@@ -4,7 +4,8 @@ import { StoreError } from '../../core/errors.js'
 import type { JsonObject, JsonValue } from '../../core/json.js'
 import { INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES, instanceStoredBytes } from '../../core/limits.js'
 import { INSTANCE_STATUSES, STORED_NODE_STATUSES } from '../../core/statuses.js'
-import type { FailureSummary, InstanceRecord, NodeEventRecord, NodeRecord } from '../../core/store.js'
+import type { FailureSummary, HistoryEntry, InstanceRecord, NodeEventRecord, NodeRecord } from '../../core/store.js'
+import { HISTORY_ORIGINS, type HistoryKind } from '../../schemas/history.js'
 import { createdKey, dueShardFor, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
 
 /**
@@ -49,6 +50,135 @@ const storedEventSchema = z.object({
 })
 export type StoredEvent = z.infer<typeof storedEventSchema>
 
+/**
+ * A history entry as the instance item holds it, billed by the byte: one-letter names, the kind and status as
+ * one- or two-letter codes, the attempt only when it is not 1 (README, "Table layout").
+ */
+const KIND_CODES = {
+  created: 'c',
+  node: 'n',
+  event: 'e',
+  error: 'x',
+  restart: 'r',
+  cancel: 'k',
+  parked: 'p',
+  finished: 'f',
+} as const satisfies Record<HistoryKind, string>
+const STATUS_CODES: Record<string, string> = {
+  running: 'r',
+  pending: 'p',
+  finishing: 'fi',
+  completed: 'c',
+  failed: 'f',
+  canceled: 'x',
+  restarting: 'rs',
+  init: 'i',
+}
+const invert = (codes: Record<string, string>): Record<string, string> =>
+  Object.fromEntries(Object.entries(codes).map(([name, code]) => [code, name]))
+const KIND_NAMES = invert(KIND_CODES) as Record<string, HistoryKind>
+const STATUS_NAMES = invert(STATUS_CODES)
+
+/** An entry with free text (an error, a parking) as a map with one-letter names. */
+const mappedEntrySchema = z.object({
+  k: z.enum(Object.values(KIND_CODES) as [string, ...string[]]),
+  t: z.number(),
+  n: z.string().optional(),
+  s: z.string().optional(),
+  a: z.number().int().optional(),
+  d: z.number().optional(),
+  e: z.number().optional(),
+  r: z.number().optional(),
+  c: z.string().optional(),
+  m: z.string().optional(),
+  p: z.string().optional(),
+  o: z.enum(HISTORY_ORIGINS).optional(),
+})
+
+/**
+ * Every other entry as one string, about 40 % smaller than the map: `k|t|n|s|a|d|e|r|o` (time in base 36, trailing
+ * empty fields left out). Node ids, status codes and origins never contain `|`.
+ */
+const packedEntrySchema = z.string().regex(/^[a-z](\|[^|]*){1,8}$/)
+
+const storedEntrySchema = z.union([packedEntrySchema, mappedEntrySchema])
+export type StoredEntry = z.infer<typeof storedEntrySchema>
+
+/** Kinds whose entries carry an attempt (stored only when it is not 1). */
+const WITH_ATTEMPT: ReadonlySet<HistoryKind> = new Set(['node', 'error'])
+
+const optionalNumber = (text: string | undefined, radix = 10): number | undefined =>
+  text === undefined || text === '' ? undefined : Number.parseInt(text, radix)
+
+export const entryToItem = (entry: HistoryEntry): StoredEntry => {
+  const status = entry.status === undefined ? undefined : (STATUS_CODES[entry.status] ?? entry.status)
+  const attempt = entry.attempt !== undefined && entry.attempt !== 1 ? entry.attempt : undefined
+  if (entry.message === undefined && entry.errorClass === undefined && entry.code === undefined) {
+    const fields = [
+      KIND_CODES[entry.kind],
+      entry.atMs.toString(36),
+      entry.nodeId ?? '',
+      status ?? '',
+      attempt?.toString() ?? '',
+      entry.durationMs?.toString() ?? '',
+      entry.eventTs?.toString() ?? '',
+      entry.replacesTs?.toString() ?? '',
+      entry.origin ?? '',
+    ]
+    while (fields[fields.length - 1] === '') fields.pop()
+    return fields.join('|')
+  }
+  const item: z.infer<typeof mappedEntrySchema> = { k: KIND_CODES[entry.kind], t: entry.atMs }
+  if (entry.nodeId !== undefined) item.n = entry.nodeId
+  if (status !== undefined) item.s = status
+  if (attempt !== undefined) item.a = attempt
+  if (entry.durationMs !== undefined) item.d = entry.durationMs
+  if (entry.eventTs !== undefined) item.e = entry.eventTs
+  if (entry.replacesTs !== undefined) item.r = entry.replacesTs
+  if (entry.errorClass !== undefined) item.c = entry.errorClass
+  if (entry.message !== undefined) item.m = entry.message
+  if (entry.code !== undefined) item.p = entry.code
+  if (entry.origin !== undefined) item.o = entry.origin
+  return item
+}
+
+export const entryFromItem = (item: StoredEntry): HistoryEntry => {
+  const stored =
+    typeof item === 'string'
+      ? (() => {
+          const [k, t, n, s, a, d, e, r, o] = item.split('|')
+          return {
+            k: k as string,
+            t: Number.parseInt(t ?? '0', 36),
+            n: n || undefined,
+            s: s || undefined,
+            a: optionalNumber(a),
+            d: optionalNumber(d),
+            e: optionalNumber(e),
+            r: optionalNumber(r),
+            o: mappedEntrySchema.shape.o.parse(o || undefined),
+          }
+        })()
+      : item
+  const kind = KIND_NAMES[stored.k]
+  if (kind === undefined || !Number.isFinite(stored.t)) throw corrupt(`history entry ${JSON.stringify(item)}`)
+  const entry: HistoryEntry = { atMs: stored.t, kind }
+  if (stored.n !== undefined) entry.nodeId = stored.n
+  if (stored.s !== undefined) entry.status = STATUS_NAMES[stored.s] ?? stored.s
+  if (stored.a !== undefined) entry.attempt = stored.a
+  else if (WITH_ATTEMPT.has(kind)) entry.attempt = 1
+  if (stored.d !== undefined) entry.durationMs = stored.d
+  if (stored.e !== undefined) entry.eventTs = stored.e
+  if (stored.r !== undefined) entry.replacesTs = stored.r
+  if (typeof item !== 'string') {
+    if (item.c !== undefined) entry.errorClass = item.c
+    if (item.m !== undefined) entry.message = item.m
+    if (item.p !== undefined) entry.code = item.p
+  }
+  if (stored.o !== undefined) entry.origin = stored.o
+  return entry
+}
+
 export const instanceItemSchema = z.object({
   pk: z.string(),
   sk: z.literal(SK.instance),
@@ -89,6 +219,10 @@ export const instanceItemSchema = z.object({
   bytes: z.number().optional(),
   /** The table's TTL attribute: a finished instance is deleted after this time (epoch seconds). */
   expiresAt: z.number().optional(),
+  /** The recent history entries (older ones are in archive items), the seq of the first, and how many were dropped. */
+  h: z.array(storedEntrySchema).optional(),
+  hb: z.number().int().optional(),
+  hd: z.number().int().optional(),
 })
 export type InstanceItem = z.infer<typeof instanceItemSchema>
 
@@ -101,7 +235,12 @@ const textBytes = (text: string | undefined): number => (text === undefined ? 0 
 export const payloadItemSchema = z.object({ o: jsonText.optional(), wc: jsonText.optional(), pc: jsonText.optional() })
 const eventItemSchema = z.object({ c: jsonText })
 const inputItemSchema = z.object({ d: jsonText })
-const archiveItemSchema = z.object({ nodes: z.record(z.string(), storedNodeSchema) })
+/** Settled node records, and the history entries moved out with them (`hb`: the seq of the first). */
+export const archiveItemSchema = z.object({
+  nodes: z.record(z.string(), storedNodeSchema),
+  h: z.array(storedEntrySchema).optional(),
+  hb: z.number().int().optional(),
+})
 
 /** A side item as written: keys, content, and the time to live that retires it if nothing refers to it any more. */
 export type SideItem = { pk: string; sk: string; expiresAt?: number } & Record<string, unknown>
@@ -198,9 +337,12 @@ export class ItemPlanner {
     return textBytes(text) <= INLINE_INPUT_BYTES ? { text } : { ref: this.#side(SK.input, { d: text }) }
   }
 
-  /** Gathers settled records into one new archive item; returns its sort key. */
-  archive(nodes: Record<string, NodeRecord>): string {
-    return this.#side(SK.archive, { nodes: this.nodes(nodes) })
+  /** Gathers settled records (and history entries, `base` the seq of the first) into one new archive item. */
+  archive(nodes: Record<string, NodeRecord>, history?: { base: number; entries: readonly HistoryEntry[] }): string {
+    return this.#side(SK.archive, {
+      nodes: this.nodes(nodes),
+      ...(history?.entries.length ? { h: history.entries.map(entryToItem), hb: history.base } : {}),
+    })
   }
 }
 
@@ -254,6 +396,10 @@ export const recordToItem = (
   }
   item.bytes = record.storedBytes ?? instanceStoredBytes(record)
   if (record.expiresAtSeconds !== undefined) item.expiresAt = record.expiresAtSeconds
+  // Always a list, so that writes under the lease can append to it by index (see writeUnderLeaseParams).
+  item.h = (record.history ?? []).map(entryToItem)
+  if (record.historyBase) item.hb = record.historyBase
+  if (record.historyDropped) item.hd = record.historyDropped
   return item
 }
 
@@ -365,6 +511,9 @@ export const recordFromItems = (
   if (pin !== undefined) record.priorInputs = JSON.parse(pin) as Record<string, JsonObject>
   if (item.bytes !== undefined) record.storedBytes = item.bytes
   if (item.expiresAt !== undefined) record.expiresAtSeconds = item.expiresAt
+  if (item.h?.length) record.history = item.h.map(entryFromItem)
+  if (item.hb) record.historyBase = item.hb
+  if (item.hd) record.historyDropped = item.hd
   return record
 }
 

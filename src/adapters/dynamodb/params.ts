@@ -4,15 +4,19 @@ import type {
   AcquireOptions,
   CountQuery,
   EventGuard,
+  HistoryEntry,
   InstanceChange,
   Lease,
   NodeEventRecord,
 } from '../../core/store.js'
 import { type CataloguePartition, cataloguePartitions, type IndexPageRequest } from '../store-catalogue.js'
-import { failureToItem, type InstanceItem, type ItemPlanner } from './item-codec.js'
+import { entryToItem, failureToItem, type InstanceItem, type ItemPlanner } from './item-codec.js'
 import { dueShardFor, INDEX, instanceKey, TTL_ATTRIBUTE } from './keys.js'
 
 /** Pure builders of DynamoDB request parameters: testable without a server. */
+
+/** A list index beyond any history list's length: SET of it appends. */
+const APPEND_INDEX = 1_000_000
 
 const TERMINAL = { ':completed': 'completed', ':failed': 'failed', ':canceled': 'canceled' } as const
 const NOT_TERMINAL = 'NOT #status IN (:completed, :failed, :canceled)'
@@ -109,11 +113,33 @@ export const writeUnderLeaseParams = (
   const values: Record<string, unknown> = { ':owner': lease.owner, ':fence': lease.fence, ':ua': change.updatedAtMs }
   const set = ['updatedAtMs = :ua']
   const remove: string[] = []
-  if (change.archive !== undefined && Object.keys(change.archive).length) {
-    // Settled records leave the instance item for one archive item written just before this write.
-    values[':arc'] = [planner.archive(change.archive)]
+  const add: string[] = []
+  const out = change.historyOut !== undefined && change.historyOut.count > 0 ? change.historyOut : undefined
+  const archivedHistory = out && !out.drop ? { base: out.base, entries: out.entries } : undefined
+  if ((change.archive !== undefined && Object.keys(change.archive).length) || archivedHistory) {
+    // Settled records and the recent history leave the instance item for one archive item written just before.
+    values[':arc'] = [planner.archive(change.archive ?? {}, archivedHistory)]
     values[':noArc'] = []
     set.push('arc = list_append(if_not_exists(arc, :noArc), :arc)')
+  }
+  const entries = (change.history ?? []).map(entryToItem)
+  if (out) {
+    // Exactly the entries the holder knows leave: those an event appended since sit after them and stay. The
+    // change's own entries are appended past the end (an index beyond a list's end appends), which a REMOVE of
+    // other indices of the same list allows where list_append of the whole list would overlap it.
+    for (let index = 0; index < out.count; index++) remove.push(`h[${index}]`)
+    values[':hOut'] = out.count
+    values[':hBase'] = out.base
+    add.push('hb :hOut')
+    if (out.drop) add.push('hd :hOut')
+    entries.forEach((entry, index) => {
+      values[`:h${index}`] = entry
+      set.push(`h[${APPEND_INDEX + index}] = :h${index}`)
+    })
+  } else if (entries.length) {
+    values[':h'] = entries
+    values[':noH'] = []
+    set.push('h = list_append(if_not_exists(h, :noH), :h)')
   }
   if (change.allNodes !== undefined) {
     // Too many nodes to name one by one within the update expression's 4 KB: the map is written whole.
@@ -198,8 +224,10 @@ export const writeUnderLeaseParams = (
     set.push(`${TTL_ATTRIBUTE} = :expiresAt`)
   }
   values[':zero'] = 0
-  const add = ['evSeq :zero']
+  add.push('evSeq :zero')
   const conditions = ['leaseOwner = :owner AND fence = :fence']
+  // Counted from this base: an attempt retried after its answer was lost finds it moved and removes nothing again.
+  if (out) conditions.push(out.base === 0 ? '(attribute_not_exists(hb) OR hb = :hBase)' : 'hb = :hBase')
   if (change.bytesDelta !== undefined && change.bytesDelta !== 0) {
     // An item stored before the total existed starts from the holder's count of it.
     values[':bytes'] = change.bytesDelta
@@ -241,6 +269,7 @@ export const putEventParams = (
   nowMs: number,
   guard: EventGuard | undefined,
   planner: ItemPlanner,
+  history?: HistoryEntry,
 ): UpdateCommandInput => {
   const values: Record<string, unknown> = {
     ':event': planner.event(nodeId, event),
@@ -257,6 +286,10 @@ export const putEventParams = (
     '(attribute_not_exists(events.#node) OR events.#node.ts <= :ts)',
   ]
   const add = 'evSeq :one'
+  if (history) {
+    values[':h'] = [entryToItem(history)]
+    values[':noH'] = []
+  }
   if (guard) {
     // Exact under concurrency: the event it replaces is the one its size difference was computed from, and the
     // instance has room for that difference now, in this write.
@@ -282,6 +315,7 @@ export const putEventParams = (
     UpdateExpression:
       'SET events.#node = :event, dueAtMs = :now, dueShard = :shard' +
       (guard && guard.addBytes !== 0 ? ', bytes = if_not_exists(bytes, :bytesBase) + :bytes' : '') +
+      (history ? ', h = list_append(if_not_exists(h, :noH), :h)' : '') +
       ` ADD ${add}`,
     ConditionExpression: conditions.join(' AND '),
     ExpressionAttributeNames: { '#node': nodeId, '#status': 'status' },

@@ -2,7 +2,15 @@ import { z } from 'zod'
 import type { NormalisedConfig } from '../../core/definition.js'
 import { InstanceNotFoundError, ValidationError } from '../../core/errors.js'
 import { eventRefusal, eventWriteRefusal, guardHolds } from '../../core/event-rules.js'
-import { acquired, acquireRefusal, exceedsBudget, holdsLease, leaseWriteRefusal } from '../../core/lease-rules.js'
+import { historyPage } from '../../core/history.js'
+import {
+  acquired,
+  acquireRefusal,
+  exceedsBudget,
+  historyBaseMoved,
+  holdsLease,
+  leaseWriteRefusal,
+} from '../../core/lease-rules.js'
 import { applyChange } from '../../core/leased-operation.js'
 import { instanceStoredBytes } from '../../core/limits.js'
 import { isTerminalInstanceStatus } from '../../core/statuses.js'
@@ -12,6 +20,8 @@ import {
   type DueItem,
   type DuePage,
   type EventGuard,
+  type HistoryEntry,
+  type HistoryPage,
   type InstanceChange,
   InstanceExistsError,
   type InstanceRecord,
@@ -66,6 +76,8 @@ const entryOf = (record: InstanceRecord): CatalogueEntry => ({
  */
 export class MemoryStore extends IndexedCatalogue implements InstanceStore {
   readonly #items = new Map<string, InstanceRecord>()
+  /** History entries moved out of each instance's record, as the archive items of the DynamoDB layout hold them. */
+  readonly #archivedHistory = new Map<string, { base: number; entries: HistoryEntry[] }[]>()
   readonly #definitions = new Map<string, NormalisedConfig>()
 
   constructor(options: CatalogueOptions = {}) {
@@ -104,14 +116,24 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
 
   async writeUnderLease(lease: Lease, change: InstanceChange): Promise<{ eventSeq: number }> {
     const item = this.#items.get(lease.instanceId)
-    if (!item || !holdsLease(item, lease) || exceedsBudget(item, change)) {
+    if (!item || !holdsLease(item, lease) || exceedsBudget(item, change) || historyBaseMoved(item, change)) {
       const refusal = leaseWriteRefusal(item && copy(item), lease, change)
       if (refusal instanceof Error) throw refusal
       return refusal.landed
     }
     if (item.storedBytes === undefined && change.bytesBase !== undefined) item.storedBytes = change.bytesBase
-    this.#items.set(lease.instanceId, applyChange(item, change))
-    return { eventSeq: item.eventSeq }
+    const out = change.historyOut
+    if (out && !out.drop && out.count > 0) {
+      const runs = this.#archivedHistory.get(lease.instanceId) ?? []
+      runs.push({ base: item.historyBase ?? 0, entries: copy((item.history ?? []).slice(0, out.count)) })
+      this.#archivedHistory.set(lease.instanceId, runs)
+    }
+    const next = applyChange(item, change)
+    this.#items.set(lease.instanceId, next)
+    return {
+      eventSeq: item.eventSeq,
+      ...(change.history || out ? { history: copy(next.history ?? []) } : {}),
+    }
   }
 
   async releaseLease(lease: Lease): Promise<void> {
@@ -128,6 +150,7 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
     event: NodeEventRecord,
     nowMs: number,
     guard?: EventGuard,
+    history?: HistoryEntry,
   ): Promise<void> {
     const item = this.#items.get(instanceId)
     if (!item) throw new InstanceNotFoundError(instanceId)
@@ -138,6 +161,7 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
     }
     if (guard && guard.addBytes !== 0) item.storedBytes = (item.storedBytes ?? guard.baseBytes) + guard.addBytes
     item.events[nodeId] = copy(event)
+    if (history) item.history = [...(item.history ?? []), copy(history)]
     item.eventSeq += 1
     item.dueAtMs = nowMs
   }
@@ -163,6 +187,20 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
   async getInstanceStatus(instanceId: string): Promise<InstanceStatusView | undefined> {
     const item = this.#items.get(instanceId)
     return item ? { status: item.status, workflowType: item.workflowType, createdAtMs: item.createdAtMs } : undefined
+  }
+
+  async readHistory(instanceId: string, query: { afterSeq?: number; limit: number }): Promise<HistoryPage | undefined> {
+    const item = this.#items.get(instanceId)
+    if (!item) return undefined
+    return historyPage(
+      {
+        archived: this.#archivedHistory.get(instanceId) ?? [],
+        hot: item.history ?? [],
+        hotBase: item.historyBase ?? 0,
+        dropped: item.historyDropped ?? 0,
+      },
+      query,
+    )
   }
 
   /** A copy of every stored instance, for checks that look at the whole store (the invariant check in tests). */

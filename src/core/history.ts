@@ -1,0 +1,122 @@
+import { isTerminalInstanceStatus, isTerminalNodeStatus } from './statuses.js'
+import type { HistoryEntry, HistoryPage, InstanceRecord, NodeRecord } from './store.js'
+
+/**
+ * The rules of an instance's history, shared by both stores and the lease holder (README, "History"): entries
+ * travel in the writes the engine makes anyway, the recent ones in the instance item, older ones in archive items.
+ */
+
+/** An error's message is cut to this many characters in its entry. */
+export const HISTORY_MESSAGE_CHARS = 300
+
+/**
+ * The recent entries leave the instance item with the settled node records, or on their own once they take this
+ * many bytes there: the instance item stays small whatever the instance's history.
+ */
+export const HISTORY_ARCHIVE_AT_BYTES = 2048
+
+/**
+ * What one write that moves history may carry, within DynamoDB's 4 KB update expression: it names each entry it
+ * removes (`h[12]`) and each of its own it appends (`h[1000000] = :h0`), next to up to 40 node records. A write with
+ * more entries of its own appends them as one list and moves nothing; a later write moves them.
+ */
+export const HISTORY_MOVE_MAX = 100
+export const HISTORY_MOVE_OWN_MAX = 40
+
+/**
+ * The most entries an instance keeps in archive items. Beyond, the oldest recent entries are dropped instead of
+ * archived (counted in `historyDropped`): the first entries and the latest ones stay, whatever happens between.
+ */
+export const MAX_HISTORY_ENTRIES = 1000
+
+/** The bytes an entry takes in the instance item, roughly as DynamoDB counts them (short names, numbers ~8 B). */
+export const historyEntryBytes = (entry: HistoryEntry): number => {
+  let bytes = 16 // list element, map overhead, kind and time
+  if (entry.nodeId !== undefined) bytes += 2 + entry.nodeId.length
+  if (entry.status !== undefined) bytes += 2 + entry.status.length
+  if (entry.attempt !== undefined) bytes += 3
+  if (entry.durationMs !== undefined) bytes += 6
+  if (entry.eventTs !== undefined) bytes += 7
+  if (entry.replacesTs !== undefined) bytes += 7
+  if (entry.errorClass !== undefined) bytes += 2 + entry.errorClass.length
+  if (entry.message !== undefined) bytes += 2 + new TextEncoder().encode(entry.message).byteLength
+  if (entry.code !== undefined) bytes += 2 + entry.code.length
+  if (entry.origin !== undefined) bytes += 2 + entry.origin.length
+  return bytes
+}
+
+export const historyBytes = (entries: readonly HistoryEntry[]): number =>
+  entries.reduce((sum, entry) => sum + historyEntryBytes(entry), 0)
+
+/** A message as an entry keeps it. */
+export const entryMessage = (message: string): string =>
+  message.length > HISTORY_MESSAGE_CHARS ? `${message.slice(0, HISTORY_MESSAGE_CHARS - 1)}…` : message
+
+/**
+ * The entries a change of node records and status makes, from what is stored before it: a node entry for each
+ * status change (with the attempt, and the duration since the node's creation once it settles), and a finished
+ * entry when the instance becomes terminal.
+ */
+export const changeEntries = (
+  nowMs: number,
+  before: { nodes: Readonly<Record<string, NodeRecord['status']>>; status: InstanceRecord['status'] },
+  after: { nodes?: Readonly<Record<string, NodeRecord>>; status?: InstanceRecord['status'] },
+): HistoryEntry[] => {
+  const entries: HistoryEntry[] = []
+  for (const [nodeId, node] of Object.entries(after.nodes ?? {})) {
+    if (before.nodes[nodeId] === node.status) continue
+    const entry: HistoryEntry = { atMs: nowMs, kind: 'node', nodeId, status: node.status, attempt: node.attempt }
+    if (isTerminalNodeStatus(node.status)) entry.durationMs = Math.max(0, node.updatedAtMs - node.createdAtMs)
+    entries.push(entry)
+  }
+  if (after.status !== undefined && after.status !== before.status && isTerminalInstanceStatus(after.status)) {
+    entries.push({ atMs: nowMs, kind: 'finished', status: after.status })
+  }
+  return entries
+}
+
+/** All kept entries of an instance, oldest first, each with its seq. */
+export interface HistorySource {
+  /** Archived runs of entries: each with the seq of its first entry. */
+  archived: readonly { base: number; entries: readonly HistoryEntry[] }[]
+  hot: readonly HistoryEntry[]
+  hotBase: number
+  dropped: number
+}
+
+/**
+ * A page of the history: entries after `afterSeq`, oldest first. An event replaced by a later event of the same
+ * node before a pass saw it (the later entry names it in `replacesTs`) is marked superseded.
+ */
+export const historyPage = (source: HistorySource, query: { afterSeq?: number; limit: number }): HistoryPage => {
+  const all: HistoryEntry[] = []
+  for (const run of [...source.archived].sort((a, b) => a.base - b.base)) {
+    run.entries.forEach((entry, index) => {
+      all.push({ ...entry, seq: run.base + index })
+    })
+  }
+  source.hot.forEach((entry, index) => {
+    all.push({ ...entry, seq: source.hotBase + index })
+  })
+  const replaced = new Set<string>()
+  for (const entry of all) {
+    if (entry.kind === 'event' && entry.replacesTs !== undefined)
+      replaced.add(`${entry.nodeId}\u0000${entry.replacesTs}`)
+  }
+  for (let index = 0; index < all.length; index++) {
+    const entry = all[index] as HistoryEntry
+    if (entry.kind !== 'event' || !replaced.has(`${entry.nodeId}\u0000${entry.eventTs}`)) continue
+    // The replacement is a later event entry of the same node naming this one.
+    const later = all
+      .slice(index + 1)
+      .some((other) => other.kind === 'event' && other.nodeId === entry.nodeId && other.replacesTs === entry.eventTs)
+    if (later) entry.superseded = true
+  }
+  const after = query.afterSeq
+  const rest = after === undefined ? all : all.filter((entry) => (entry.seq as number) > after)
+  const entries = rest.slice(0, query.limit)
+  const last = entries[entries.length - 1]
+  return rest.length > query.limit && last
+    ? { entries, nextAfterSeq: last.seq as number, dropped: source.dropped }
+    : { entries, dropped: source.dropped }
+}
