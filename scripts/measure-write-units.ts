@@ -62,6 +62,25 @@ await withDynamoDb(async (config) => {
   console.log(`  read capacity units per node:       ${perNode(meter.readUnits)}`)
   console.log('  (simple-workflow writes each node row 4 times)')
 
+  // The same without the history (engine option `history: false`): what the history's entries cost.
+  const quiet = new Engine({
+    store: new DynamoDbStore({ tableName, client }),
+    clock: systemClock,
+    ids: createIdGenerator(),
+    random: mathRandom,
+    history: false,
+  })
+  quiet.register(defineWorkflow({ type: 'linear10', nodes } as never))
+  meter.reset()
+  for (let i = 0; i < INSTANCES; i++) {
+    const result = await quiet.create({ workflowType: 'linear10', context: { orderId: `B-${i}`, amount: 12.5 } })
+    if (result.status !== 'completed') throw new Error(`instance ended ${result.status}`)
+  }
+  console.log('with history: false (no history kept)')
+  console.log(`  requests per completed node:        ${perNode(meter.requestCount)}`)
+  console.log(`  write capacity units per node:      ${perNode(meter.writeUnits)}`)
+  console.log(`    table                             ${perNode(meter.tableWriteUnits)}`)
+
   // A waiting node polled by the tick's due passes: each takes the lease, stores the attempt, calls the check and
   // stores its outcome with the release. The attempt record costs a write here: no write precedes the call otherwise.
   let nowMs = Date.now()

@@ -54,6 +54,8 @@ export interface LeasedDeps {
   maxInstanceBytes: number
   /** How long a finished instance is kept before the table's TTL deletes it; 0 keeps it. */
   retentionDays: number
+  /** Whether writes carry history entries (the engine's `history` option). */
+  history: boolean
 }
 
 export interface AcquireRequest {
@@ -248,6 +250,10 @@ export class LeaseSession implements PassSession {
    * status change and the instance's end, as this lease last stored them, and the parking of a releasing write.
    */
   #withEntries(change: InstanceChange): InstanceChange {
+    if (!this.deps.history) {
+      const { history: _none, ...rest } = change
+      return rest
+    }
     const now = this.deps.clock.nowMs()
     const entries = [
       ...(change.history ?? []),

@@ -110,6 +110,20 @@ describe.each(STORE_BACKENDS)('the history of an instance, on $name', (backendFa
     expect(entries[9]?.atMs).toBe(clock.nowMs())
   })
 
+  it('records nothing with history: false, and runs the same', async () => {
+    const { engine, clock } = newTestEngine(backend, { history: false })
+    engine.register(approvalWorkflow)
+    const { instanceId } = await engine.create({ workflowType: 'approval', context: { amount: 5 }, origin: 'api' })
+    await engine.addNodeEvent({ instanceId, nodeId: 'review', eventTs: 1, content: { decision: 'approved' } })
+    clock.advanceSeconds(2)
+    const result = await engine.runWorkflow(instanceId, { mode: 'due' })
+    const again = await engine.restartNode({ instanceId, nodeId: 'approve', force: true, run: true })
+
+    expect(result.status).toBe('completed')
+    expect(again.status).toBe('completed')
+    expect(await wholeHistory(engine, instanceId)).toEqual([])
+  })
+
   it('marks an event superseded when a newer one replaced it before any pass saw it', async () => {
     const { engine } = newTestEngine(backend)
     engine.register(approvalWorkflow)
