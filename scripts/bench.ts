@@ -5,7 +5,8 @@
  *
  * Sizes can be lowered for a quick try (the defaults are what the README reports):
  *   BENCH_INSTANCES (1000), BENCH_IDLE (10000), BENCH_HTTP (300), BENCH_GRID_INSTANCES (3: per cell of the size
- *   grid; 0 skips the grid); BENCH_GRID_ONLY=1 runs the size grid alone.
+ *   grid; 0 skips the grid); BENCH_GRID_ONLY=1 runs the size grid alone; BENCH_HISTORY=off runs the engines with
+ *   `history: false` (what the history costs, compared in the same conditions).
  */
 import '../src/local/quiet-sdk.js'
 import { spawnSync } from 'node:child_process'
@@ -157,6 +158,7 @@ await withDynamoDb(async (config) => {
       clock: systemClock,
       ids: createIdGenerator(),
       random: mathRandom,
+      history: process.env.BENCH_HISTORY !== 'off',
     })
     engine.register(linear5)
     return { client, engine }
