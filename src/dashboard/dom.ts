@@ -29,9 +29,10 @@ export const clear = (element: Element, ...children: Child[]): void => {
 const pad = (n: number): string => String(n).padStart(2, '0')
 
 /** `2026-12-01 16:40:12` in the viewer's time zone. */
-export const localTime = (ms: number): string => {
+export const localTime = (ms: number, withMs = false): string => {
   const d = new Date(ms)
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+  const seconds = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+  return withMs ? `${seconds}.${String(d.getMilliseconds()).padStart(3, '0')}` : seconds
 }
 
 /** `in 4 s`, `3 min ago`, `2 h ago`, `5 d ago`. */
@@ -53,12 +54,13 @@ export const relative = (ms: number, nowMs: number = Date.now()): string => {
 }
 
 /** A time as people read it, with its exact value (ISO, UTC) in the tooltip. */
-export const time = (ms: number | undefined): HTMLElement => {
+/** A time in the viewer's zone with how long ago; `withMs` for timelines, where a pass's steps share a second. */
+export const time = (ms: number | undefined, withMs = false): HTMLElement => {
   if (ms === undefined) return h('span', { class: 'muted' }, '—')
   return h(
     'time',
     { datetime: new Date(ms).toISOString(), title: new Date(ms).toISOString() },
-    `${localTime(ms)} (${relative(ms)})`,
+    `${localTime(ms, withMs)} (${relative(ms)})`,
   )
 }
 

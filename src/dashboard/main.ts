@@ -16,7 +16,7 @@ import {
   TERMINAL,
   type WorkflowType,
 } from './api-client.js'
-import { badge, clear, h, json, parseJsonObject, time } from './dom.js'
+import { badge, clear, h, json, localTime, parseJsonObject, time } from './dom.js'
 
 /**
  * The tickflow dashboard: one page over the HTTP API, routed by the URL's hash (`#/instances`, `#/instances/ID`,
@@ -365,7 +365,7 @@ const renderHistory = async (target: HTMLElement, id: string): Promise<void> => 
     h(
       'li',
       { 'data-kind': entry.kind, 'data-seq': entry.seq },
-      time(entry.atMs),
+      time(entry.atMs, true),
       ' ',
       h('span', { class: `kind kind-${entry.kind}` }, entry.kind),
       entry.nodeId !== undefined && h('span', { class: 'node' }, ` ${entry.nodeId}`),
@@ -394,7 +394,10 @@ const historyDetail = (entry: HistoryEntry): HTMLElement => {
   const facts = [
     entry.attempt !== undefined && entry.attempt !== 1 ? `attempt ${entry.attempt}` : undefined,
     entry.durationMs !== undefined ? `took ${duration(entry.durationMs)}` : undefined,
-    entry.eventTs !== undefined ? `eventTs ${entry.eventTs}` : undefined,
+    // event_ts is the sender's version of the event, in seconds: shown as a time, with the number it came as.
+    entry.eventTs !== undefined
+      ? `event time ${localTime(entry.eventTs * 1000)} (eventTs ${entry.eventTs})`
+      : undefined,
     entry.superseded ? 'superseded before any pass saw it' : undefined,
     entry.code,
     entry.errorClass !== undefined ? `${entry.errorClass}: ${entry.message ?? ''}` : entry.message,

@@ -102,6 +102,9 @@ describe('the dashboard in a browser', () => {
     await expect.poll(() => event.textContent()).toContain('review')
     expect(await event.textContent()).toContain('from api')
     expect(await event.locator('time').getAttribute('datetime')).toMatch(/^\d{4}-\d\d-\d\dT/)
+    // Times to the millisecond (a pass's steps share a second), and the event's own time readable.
+    expect(await event.locator('time').textContent()).toMatch(/\d\d:\d\d:\d\d\.\d{3} /)
+    expect(await event.textContent()).toMatch(/event time \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(eventTs \d+\)/)
     await expect
       .poll(() => history.locator('li[data-kind="finished"]').textContent(), { timeout: 5_000 })
       .toContain('completed')
