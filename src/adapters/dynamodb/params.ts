@@ -161,19 +161,18 @@ export const writeUnderLeaseParams = (
     values[':status'] = change.status
     set.push('#status = :status')
   }
+  /** A JSON value kept inline under `inline`, or in an item of its own referred to by `ref`: one of the two is set. */
+  const inlineOrRef = (inline: string, ref: string, value: unknown): void => {
+    const laid = planner.input(value)
+    const [setName, other] = 'text' in laid ? [inline, ref] : [ref, inline]
+    values[`:${setName.replace('#', '')}`] = 'text' in laid ? laid.text : laid.ref
+    set.push(`${setName} = :${setName.replace('#', '')}`)
+    remove.push(other)
+  }
   if (change.input !== undefined) {
     // INPUT is a reserved word in DynamoDB expressions.
     names['#input'] = 'input'
-    const input = planner.input(change.input)
-    if ('text' in input) {
-      values[':input'] = input.text
-      set.push('#input = :input')
-      remove.push('inr')
-    } else {
-      values[':inr'] = input.ref
-      set.push('inr = :inr')
-      remove.push('#input')
-    }
+    inlineOrRef('#input', 'inr', change.input)
   }
   if (change.dueAtMs === null) {
     remove.push('dueAtMs', 'dueShard')
@@ -206,16 +205,7 @@ export const writeUnderLeaseParams = (
   if (change.priorInputs === null) {
     remove.push('pin', 'pinr')
   } else if (change.priorInputs !== undefined) {
-    const prior = planner.input(change.priorInputs)
-    if ('text' in prior) {
-      values[':pin'] = prior.text
-      set.push('pin = :pin')
-      remove.push('pinr')
-    } else {
-      values[':pinr'] = prior.ref
-      set.push('pinr = :pinr')
-      remove.push('pin')
-    }
+    inlineOrRef('pin', 'pinr', change.priorInputs)
   }
   if (change.expiresAtSeconds === null) {
     remove.push(TTL_ATTRIBUTE)
