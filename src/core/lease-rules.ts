@@ -93,6 +93,17 @@ export const budgetRefusal = (bytes: number, maxBytes: number): ItemTooLargeErro
 export const historyBaseMoved = (record: InstanceRecord, change: InstanceChange): boolean =>
   change.historyOut !== undefined && (record.historyBase ?? 0) !== change.historyOut.base
 
+/** The item is at this write's own count under this lease (still held, or released by this write): it landed. */
+const writeLanded = (record: InstanceRecord, lease: Lease, change: InstanceChange): boolean =>
+  change.writeSeq !== undefined &&
+  record.fence === lease.fence &&
+  (record.writeSeq ?? 0) === change.writeSeq.next &&
+  (record.leaseOwner === lease.owner || (change.release === true && record.leaseOwner === undefined))
+
+/** The item is not at the write count this write expects (another attempt of it landed). */
+export const writeSeqMoved = (record: InstanceRecord, change: InstanceChange): boolean =>
+  change.writeSeq !== undefined && (record.writeSeq ?? 0) !== change.writeSeq.expected
+
 /** The history move of this very write is what the item shows: an earlier attempt of it landed. */
 const historyMoveLanded = (record: InstanceRecord, change: InstanceChange): boolean =>
   change.historyOut !== undefined && (record.historyBase ?? 0) === change.historyOut.base + change.historyOut.count
@@ -108,6 +119,14 @@ export const leaseWriteRefusal = (
   lease: Lease,
   change: InstanceChange,
 ): { landed: { eventSeq: number; history?: HistoryEntry[] } } | ItemTooLargeError | LeaseLostError => {
+  if (current && writeLanded(current, lease, change)) {
+    return {
+      landed: {
+        eventSeq: current.eventSeq,
+        ...(change.history || change.historyOut ? { history: current.history ?? [] } : {}),
+      },
+    }
+  }
   if (change.release && current && current.fence === lease.fence && current.leaseOwner === undefined) {
     return { landed: { eventSeq: current.eventSeq } }
   }

@@ -211,6 +211,8 @@ export class LeaseSession implements PassSession {
   #nodes: Record<string, NodeRecord>
   /** The nodes whose records are in the instance item (the others are in archive items). */
   #hot: Set<string>
+  /** The instance item's write count as this lease last left it (see InstanceRecord.writeSeq). */
+  #writeSeq: number
   /** The status as last stored (or read). */
   #status: InstanceStatus
   /** Each node's status as last stored (or read): callers change the records they were given in place. */
@@ -238,6 +240,7 @@ export class LeaseSession implements PassSession {
     this.#sizes = new StoredSizes(record)
     this.#nodes = { ...record.nodes }
     this.#hot = hotNodes(record)
+    this.#writeSeq = record.writeSeq ?? 0
     this.#status = record.status
     this.#nodeStatuses = statusesOf(record.nodes)
     this.#history = [...(record.history ?? [])]
@@ -300,6 +303,8 @@ export class LeaseSession implements PassSession {
   #sized(change: InstanceChange, status?: InstanceStatus): { sent: InstanceChange; delta: number } {
     const delta = this.#sizes.delta(change)
     let sent = this.#historyLaidOut(this.#laidOut(this.#retained(change, status)))
+    // Which of the instance's writes this is: a retry of it after a lost answer is recognised as landed.
+    sent = { ...sent, writeSeq: { expected: this.#writeSeq, next: this.#writeSeq + 1 } }
     const moved = Object.keys(sent.nodes ?? {}).length + Object.keys(sent.archive ?? {}).length
     if (moved > MAX_NODES_ONE_BY_ONE) {
       const hot: Record<string, NodeRecord> = {}
@@ -367,6 +372,7 @@ export class LeaseSession implements PassSession {
       const node = this.#nodes[id]
       if (node) node.payloadRef = ref
     }
+    if (change.writeSeq !== undefined) this.#writeSeq = change.writeSeq.next
     if (change.status !== undefined) this.#status = change.status
     for (const [id, node] of Object.entries({ ...change.archive, ...change.nodes }))
       this.#nodeStatuses[id] = node.status
@@ -506,6 +512,7 @@ export class LeaseSession implements PassSession {
     this.#sizes = new StoredSizes(record)
     this.#nodes = { ...record.nodes }
     this.#hot = hotNodes(record)
+    this.#writeSeq = record.writeSeq ?? 0
     this.#status = record.status
     this.#nodeStatuses = statusesOf(record.nodes)
     this.#history = [...(record.history ?? [])]
@@ -551,6 +558,7 @@ export const applyChange = (record: InstanceRecord, change: InstanceChange): Ins
   else if (change.priorInputs !== undefined) next.priorInputs = structuredClone(change.priorInputs)
   if (change.bytesDelta !== undefined)
     next.storedBytes = (next.storedBytes ?? change.bytesBase ?? 0) + change.bytesDelta
+  if (change.writeSeq !== undefined) next.writeSeq = change.writeSeq.next
   if (change.expiresAtSeconds === null) delete next.expiresAtSeconds
   else if (change.expiresAtSeconds !== undefined) next.expiresAtSeconds = change.expiresAtSeconds
   if (change.release) {

@@ -158,6 +158,11 @@ export interface InstanceRecord {
   /** A finished instance expires then (epoch seconds: the table's TTL attribute); absent while it runs. */
   expiresAtSeconds?: number
   /**
+   * How many fenced writes the instance item has taken: each write says which one it is, so a write the AWS SDK sends
+   * again after its answer was lost is recognised as landed instead of being applied twice.
+   */
+  writeSeq?: number
+  /**
    * Nodes whose records were moved out of the instance item into archive items (settled, see
    * `InstanceChange.archive`). Kept by the store; the records themselves are in `nodes` like every other.
    */
@@ -212,6 +217,11 @@ export interface InstanceChange {
   bytesBase?: number
   /** With a positive `bytesDelta`: refused (ItemTooLargeError) if the stored bytes would exceed this. */
   maxBytes?: number
+  /**
+   * The instance's write count this write expects and leaves (see InstanceRecord.writeSeq): refused unless the item
+   * is at `expected`; an item found at `next` under the same lease means this write already landed.
+   */
+  writeSeq?: { expected: number; next: number }
   /**
    * Settled node records (unchanged from what is stored, or as this change stores them) to move out of the instance
    * item into one archive item, in the same fenced write: the instance item stays small however many nodes finish.

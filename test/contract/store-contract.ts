@@ -572,6 +572,27 @@ export const describeStoreContract = (
         expect(restarted.archivedNodeIds).toEqual(['b'])
       })
 
+      it('answers a write sent again after it landed as landed, and applies it once', async () => {
+        await store.createInstance(anInstance('i1', { storedBytes: 1000 }))
+        const lease = await acquired(store, 'i1', 'runner', T0)
+        const change = {
+          updatedAtMs: T0 + 1,
+          nodes: { a: aNode({ status: 'completed' }) },
+          bytesDelta: 50,
+          bytesBase: 1000,
+          writeSeq: { expected: 0, next: 1 },
+        }
+
+        await store.writeUnderLease(lease, change)
+        // The same write again (the SDK's retry after a lost answer): answered, not applied a second time.
+        await store.writeUnderLease(lease, change)
+        await store.writeUnderLease(lease, { updatedAtMs: T0 + 2, bytesDelta: 5, writeSeq: { expected: 1, next: 2 } })
+
+        const after = await stored(store, 'i1')
+        expect(after.storedBytes).toBe(1055)
+        expect(after.writeSeq).toBe(2)
+      })
+
       it('changes status and input only when given, and keeps the lease unless released', async () => {
         await store.createInstance(anInstance('i1', { status: 'init', input: { a: 1 } }))
         const lease = await acquired(store, 'i1', 'runner', T0)

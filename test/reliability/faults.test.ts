@@ -4,6 +4,8 @@ import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { defineWorkflow } from '../../src/core/builder.js'
 import { Engine } from '../../src/core/engine.js'
 import { IdempotencyConflictError, LeaseLostError, LockConflictError, StoreError } from '../../src/core/errors.js'
+import { instanceStoredBytes } from '../../src/core/limits.js'
+import type { InstanceRecord } from '../../src/core/store.js'
 import { NotReadyError } from '../../src/core/worker-signals.js'
 import { createTestTable, FakeClock, fixedRandom, type TestTable } from '../support/harness.js'
 import { invariantViolations } from '../support/invariant.js'
@@ -369,6 +371,32 @@ describe('one lost answer at a time', () => {
     const page = await engine.history(instanceId, { limit: 500 })
     expect(page.entries.map((entry) => entry.seq)).toEqual([...Array(1 + 40 * 2 + 1).keys()])
     expect(page.entries.filter((entry) => entry.kind === 'node' && entry.status === 'completed')).toHaveLength(40)
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+  })
+
+  // The answer of a plain write of a pass (a node's outcome, no history move) is lost and the SDK sends it again:
+  // what it adds — the stored bytes, its history entries — must be added once.
+  it('a node write whose answer was lost adds its bytes and its history entries once', async () => {
+    const nodes: Record<string, { next?: string[]; run: (ctx: { set(key: string, value: string): void }) => void }> = {}
+    for (let i = 0; i < 3; i++) {
+      nodes[`w${i}`] = { ...(i < 2 ? { next: [`w${i + 1}`] } : {}), run: (ctx) => ctx.set('out', 'y'.repeat(200)) }
+    }
+    const { client, state } = losingClient((kind) => kind === 'write')
+    const clock = new FakeClock()
+    const engine = engineOn(client, clock, 'lost-write')
+    engine.register(defineWorkflow({ type: 'lost-write', nodes } as Parameters<typeof defineWorkflow>[0]))
+
+    const { instanceId, status } = await engine.create({ workflowType: 'lost-write' })
+
+    expect(state.lost).toBe(1)
+    expect(status).toBe('completed')
+    const record = await new DynamoDbStore({ tableName: table.tableName, client: newLocalClient() }).getInstance(
+      instanceId,
+    )
+    expect(record?.storedBytes).toBe(instanceStoredBytes(record as InstanceRecord))
+    const page = await engine.history(instanceId, { limit: 500 })
+    const kinds = page.entries.map((entry) => `${entry.kind} ${entry.nodeId ?? ''} ${entry.status ?? ''}`)
+    expect(kinds).toEqual([...new Set(kinds)])
     expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
   })
 

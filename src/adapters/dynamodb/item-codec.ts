@@ -219,6 +219,8 @@ export const instanceItemSchema = z.object({
   bytes: z.number().optional(),
   /** The table's TTL attribute: a finished instance is deleted after this time (epoch seconds). */
   expiresAt: z.number().optional(),
+  /** How many fenced writes the item has taken (see InstanceRecord.writeSeq). */
+  wseq: z.number().int().optional(),
   /** The recent history entries (older ones are in archive items), the seq of the first, and how many were dropped. */
   h: z.array(storedEntrySchema).optional(),
   hb: z.number().int().optional(),
@@ -511,6 +513,7 @@ export const recordFromItems = (
   if (pin !== undefined) record.priorInputs = JSON.parse(pin) as Record<string, JsonObject>
   if (item.bytes !== undefined) record.storedBytes = item.bytes
   if (item.expiresAt !== undefined) record.expiresAtSeconds = item.expiresAt
+  if (item.wseq !== undefined) record.writeSeq = item.wseq
   if (item.h?.length) record.history = item.h.map(entryFromItem)
   if (item.hb) record.historyBase = item.hb
   if (item.hd) record.historyDropped = item.hd

@@ -216,6 +216,16 @@ export const writeUnderLeaseParams = (
   values[':zero'] = 0
   add.push('evSeq :zero')
   const conditions = ['leaseOwner = :owner AND fence = :fence']
+  if (change.writeSeq !== undefined) {
+    // Which of the instance's writes this is: the SDK's retry of a write that landed finds the item past it.
+    values[':wseqNext'] = change.writeSeq.next
+    set.push('wseq = :wseqNext')
+    if (change.writeSeq.expected === 0) conditions.push('attribute_not_exists(wseq)')
+    else {
+      values[':wseq'] = change.writeSeq.expected
+      conditions.push('wseq = :wseq')
+    }
+  }
   // Counted from this base: an attempt retried after its answer was lost finds it moved and removes nothing again.
   if (out) conditions.push(out.base === 0 ? '(attribute_not_exists(hb) OR hb = :hBase)' : 'hb = :hBase')
   if (change.bytesDelta !== undefined && change.bytesDelta !== 0) {

@@ -10,6 +10,7 @@ import {
   historyBaseMoved,
   holdsLease,
   leaseWriteRefusal,
+  writeSeqMoved,
 } from '../../core/lease-rules.js'
 import { applyChange } from '../../core/leased-operation.js'
 import { instanceStoredBytes } from '../../core/limits.js'
@@ -116,7 +117,13 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
 
   async writeUnderLease(lease: Lease, change: InstanceChange): Promise<{ eventSeq: number }> {
     const item = this.#items.get(lease.instanceId)
-    if (!item || !holdsLease(item, lease) || exceedsBudget(item, change) || historyBaseMoved(item, change)) {
+    if (
+      !item ||
+      !holdsLease(item, lease) ||
+      writeSeqMoved(item, change) ||
+      exceedsBudget(item, change) ||
+      historyBaseMoved(item, change)
+    ) {
       const refusal = leaseWriteRefusal(item && copy(item), lease, change)
       if (refusal instanceof Error) throw refusal
       return refusal.landed
