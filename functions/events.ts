@@ -1,7 +1,7 @@
 import { createEventsHandler } from '../src/handlers/events-handler.js'
-import { buildRuntime } from './runtime.js'
+import { buildWiring } from './wiring.js'
 
-const { engine, logger, metrics, observe, deadLetters, env } = buildRuntime()
+const { engine, logger, metrics, observe, deadLetters, env } = buildWiring()
 if (!deadLetters) throw new Error('invalid environment: DEAD_LETTER_QUEUE_URL: required')
 
 /** SQS events queue: external events for nodes, partial batch responses. */

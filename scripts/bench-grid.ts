@@ -11,7 +11,7 @@ import { defineWorkflow } from '../src/core/builder.js'
 import { Engine } from '../src/core/engine.js'
 import { MAX_INSTANCE_BYTES } from '../src/core/limits.js'
 import type { NodeContext } from '../src/core/node-context.js'
-import { createIdGenerator, mathRandom, systemClock } from '../src/runtime/defaults.js'
+import { createIdGenerator, mathRandom, systemClock } from '../src/system/defaults.js'
 import { num, usd } from './bench-support.js'
 import { CapacityMeter } from './capacity-meter.js'
 

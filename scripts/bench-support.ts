@@ -1,7 +1,7 @@
 /** Small pure helpers of `npm run bench`: statistics, DynamoDB item sizes, number formatting, a worker pool. */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb'
 import type { InstanceRecord } from '../src/core/store.js'
-import { ulid } from '../src/runtime/defaults.js'
+import { ulid } from '../src/system/defaults.js'
 
 const utf8 = (text: string): number => Buffer.byteLength(text, 'utf8')
 

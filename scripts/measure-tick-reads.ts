@@ -11,7 +11,7 @@ import { ensureTable } from '../src/adapters/dynamodb/table.js'
 import { LocalQueue } from '../src/adapters/memory/local-queue.js'
 import { silentLogger } from '../src/core/ports.js'
 import { runTick } from '../src/core/tick.js'
-import { systemClock } from '../src/runtime/defaults.js'
+import { systemClock } from '../src/system/defaults.js'
 import { pool, syntheticInstance } from './bench-support.js'
 import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
 

@@ -11,7 +11,7 @@ import { ensureTable } from '../src/adapters/dynamodb/table.js'
 import { defineWorkflow } from '../src/core/builder.js'
 import { Engine } from '../src/core/engine.js'
 import { NotReadyError } from '../src/core/worker-signals.js'
-import { createIdGenerator, mathRandom, systemClock } from '../src/runtime/defaults.js'
+import { createIdGenerator, mathRandom, systemClock } from '../src/system/defaults.js'
 import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
 
 const NODES = 10

@@ -2,7 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { DynamoDbStore, sideItemExpiryDays } from './adapters/dynamodb/dynamodb-store.js'
 import { Engine, type EngineDeps } from './core/engine.js'
-import { createIdGenerator, mathRandom, systemClock } from './runtime/defaults.js'
+import { createIdGenerator, mathRandom, systemClock } from './system/defaults.js'
 
 export interface CreateEngineOptions extends Partial<Omit<EngineDeps, 'store'>> {
   tableName: string
@@ -86,5 +86,5 @@ export { createEventsHandler } from './handlers/events-handler.js'
 export { createRunHandler } from './handlers/run-handler.js'
 export { createStartHandler } from './handlers/start-handler.js'
 export { createTickHandler } from './handlers/tick-handler.js'
-export { createIdGenerator, jsonLogger, systemClock, ulid } from './runtime/defaults.js'
 export type { WorkflowConfig } from './schemas/workflow-config.js'
+export { createIdGenerator, jsonLogger, systemClock, ulid } from './system/defaults.js'

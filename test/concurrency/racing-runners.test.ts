@@ -8,7 +8,7 @@ import { silentLogger } from '../../src/core/ports.js'
 import { runTick } from '../../src/core/tick.js'
 import { NotReadyError } from '../../src/core/worker-signals.js'
 import { createRunHandler } from '../../src/handlers/run-handler.js'
-import { createIdGenerator, mathRandom, systemClock } from '../../src/runtime/defaults.js'
+import { createIdGenerator, mathRandom, systemClock } from '../../src/system/defaults.js'
 import { createTestTable, type TestTable } from '../support/harness.js'
 import { invariantViolations } from '../support/invariant.js'
 

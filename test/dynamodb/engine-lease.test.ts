@@ -4,7 +4,7 @@ import type { Engine } from '../../src/core/engine.js'
 import { LeaseLostError, LockConflictError } from '../../src/core/errors.js'
 import type { Worker } from '../../src/core/registry.js'
 import { FailedWithFailedError, NotReadyError } from '../../src/core/worker-signals.js'
-import { systemClock } from '../../src/runtime/defaults.js'
+import { systemClock } from '../../src/system/defaults.js'
 import { FakeClock, newTestEngine, STORE_BACKENDS, type StoreBackend, sequentialIds } from '../support/harness.js'
 
 describe.each(STORE_BACKENDS)('on $name', (backendFactory) => {

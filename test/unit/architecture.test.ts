@@ -50,7 +50,7 @@ const importedModules = (path: string, source: string): string[] => {
 }
 
 const FORBIDDEN_PACKAGES = ['@aws-sdk/', '@middy/', '@aws-lambda-powertools/']
-const FORBIDDEN_LAYERS = ['src/adapters', 'src/local', 'src/api', 'src/runtime', 'functions']
+const FORBIDDEN_LAYERS = ['src/adapters', 'src/local', 'src/api', 'src/system', 'functions']
 const FORBIDDEN_CALLS: [pattern: RegExp, what: string][] = [
   [/\bprocess\s*\.\s*env\b/, 'process.env'],
   [/\bDate\s*\.\s*now\s*\(/, 'Date.now('],
@@ -99,7 +99,7 @@ describe('the architecture checker', () => {
       source: "type Input = import('@aws-sdk/lib-dynamodb').PutCommandInput",
       problem: 'imports @aws-sdk/lib-dynamodb',
     },
-    { source: "export * from '../runtime/defaults.js'", problem: 'imports ../runtime/defaults.js from src/runtime' },
+    { source: "export * from '../system/defaults.js'", problem: 'imports ../system/defaults.js from src/system' },
     { source: "const m = await import('@aws-sdk/lib-dynamodb')", problem: 'imports @aws-sdk/lib-dynamodb' },
     {
       source: "import {\n  DynamoDbStore,\n} from '../adapters/dynamodb/dynamodb-store.js'",
@@ -111,8 +111,8 @@ describe('the architecture checker', () => {
     },
     { source: "import { x } from '../api/routes.js'", problem: 'imports ../api/routes.js from src/api' },
     {
-      source: "import { systemClock } from '../runtime/defaults.js'",
-      problem: 'imports ../runtime/defaults.js from src/runtime',
+      source: "import { systemClock } from '../system/defaults.js'",
+      problem: 'imports ../system/defaults.js from src/system',
     },
     { source: "import { h } from '../../functions/run.js'", problem: 'imports ../../functions/run.js from functions' },
     { source: 'const region = process.env.AWS_REGION', problem: 'uses process.env' },
@@ -168,9 +168,9 @@ describe('the AWS SDK', () => {
 
 /** Which layers each layer may not import: imports flow functions → api/handlers/adapters/local → core → schemas. */
 const LAYER_RULES: { layer: string; forbidden: readonly string[] }[] = [
-  { layer: 'src/handlers', forbidden: ['src/adapters', 'src/local', 'src/api', 'src/runtime', 'functions'] },
-  { layer: 'src/api', forbidden: ['src/adapters', 'src/local', 'src/handlers', 'src/runtime', 'functions'] },
-  { layer: 'src/adapters', forbidden: ['src/local', 'src/api', 'src/handlers', 'src/runtime', 'functions'] },
+  { layer: 'src/handlers', forbidden: ['src/adapters', 'src/local', 'src/api', 'src/system', 'functions'] },
+  { layer: 'src/api', forbidden: ['src/adapters', 'src/local', 'src/handlers', 'src/system', 'functions'] },
+  { layer: 'src/adapters', forbidden: ['src/local', 'src/api', 'src/handlers', 'src/system', 'functions'] },
   {
     layer: 'src/schemas',
     forbidden: ['src/core', 'src/adapters', 'src/local', 'src/api', 'src/handlers', 'functions'],

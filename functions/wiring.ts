@@ -20,11 +20,11 @@ import type { DeadLetterSink, RunQueue } from '../src/core/dispatch-ports.js'
 import { Engine } from '../src/core/engine.js'
 import type { Metrics } from '../src/core/metrics.js'
 import type { Logger } from '../src/core/ports.js'
-import { createIdGenerator, mathRandom, systemClock } from '../src/runtime/defaults.js'
 import { parseRuntimeEnv, type RuntimeEnv } from '../src/schemas/env.js'
+import { createIdGenerator, mathRandom, systemClock } from '../src/system/defaults.js'
 import { workflows } from '../src/workflows/index.js'
 
-export interface Runtime {
+export interface Wiring {
   env: RuntimeEnv
   engine: Engine
   store: DynamoDbStore
@@ -42,7 +42,7 @@ export interface Runtime {
  * The composition root: built once per cold start and shared by every invocation of the function. Every function
  * gets the same engine; what is configured (queue, scheduler) decides which wake-ups it can make.
  */
-export const buildRuntime = (rawEnv: Record<string, string | undefined> = process.env): Runtime => {
+export const buildWiring = (rawEnv: Record<string, string | undefined> = process.env): Wiring => {
   const env = parseRuntimeEnv(rawEnv)
   const powertools = new PowertoolsLogger({
     serviceName: env.POWERTOOLS_SERVICE_NAME,
@@ -57,7 +57,7 @@ export const buildRuntime = (rawEnv: Record<string, string | undefined> = proces
   const metrics = powertoolsMetrics(emf)
   // One switch: the tracer is built (and patches nothing) only when TRACING=on.
   const tracer = env.TRACING === 'on' ? new Tracer({ serviceName: env.POWERTOOLS_SERVICE_NAME }) : undefined
-  const observe: Runtime['observe'] = (handler) => {
+  const observe: Wiring['observe'] = (handler) => {
     const wrapped = middy(handler)
       .use(injectLambdaContext(powertools, { resetKeys: true }))
       .use(logMetrics(emf, { captureColdStartMetric: true }))
