@@ -67,6 +67,7 @@ import {
   type InstanceChange,
   InstanceExistsError,
   type InstanceRecord,
+  type InstanceState,
   type InstanceStatusView,
   type InstanceStore,
   type Lease,
@@ -956,7 +957,7 @@ export class Engine {
     remainingTimeMs: number | undefined,
     fn: (session: LeaseSession) => Promise<OperationResult>,
     /** The answer when the instance turned terminal since it was read (cancel's idempotent one), if not a refusal. */
-    settled?: (record: InstanceRecord) => OperationResult | undefined,
+    settled?: (record: InstanceState) => OperationResult | undefined,
   ): Promise<OperationResult> {
     const instanceId = read.id
     // A terminal instance is leased without becoming due, a live one only while it is live: no operation can put a
@@ -1059,7 +1060,7 @@ export class Engine {
     }
   }
 
-  #cancelOutcome(record: InstanceRecord): OperationResult | undefined {
+  #cancelOutcome(record: InstanceState): OperationResult | undefined {
     if (record.status === 'canceled') return { instanceId: record.id, status: 'canceled', changed: false }
     if (record.status === 'completed' || record.status === 'failed') {
       throw new IllegalStateError(`workflow instance '${record.id}' is ${record.status} and cannot be canceled`, {

@@ -1,6 +1,14 @@
 import { ItemTooLargeError, LeaseLostError, LockConflictError } from './errors.js'
 import { isTerminalInstanceStatus } from './statuses.js'
-import type { AcquireOptions, AcquireResult, HistoryEntry, InstanceChange, InstanceRecord, Lease } from './store.js'
+import type {
+  AcquireOptions,
+  AcquireResult,
+  HistoryEntry,
+  InstanceChange,
+  InstanceRecord,
+  InstanceState,
+  Lease,
+} from './store.js'
 
 /**
  * The lease conditions and the refusals they answer, written once for every store (like `event-rules.ts` for
@@ -16,6 +24,12 @@ export const leaseIsFree = (record: InstanceRecord, owner: string, nowMs: number
 
 export type AcquireRefusal = Exclude<AcquireResult, { kind: 'acquired' }>
 
+/** The instance's state without its contents: what a refusal reports (see InstanceState). */
+export const stateOf = (record: InstanceRecord): InstanceState => {
+  const { nodes: _nodes, events: _events, input: _input, priorInputs: _prior, history: _history, ...state } = record
+  return state
+}
+
 /**
  * Why an acquisition is refused on `record`, or undefined when its condition holds. The instance's state is
  * reported before the lease: a terminal or live instance answers so whoever holds it, and a pass that is not due
@@ -29,10 +43,10 @@ export const acquireRefusal = (
 ): AcquireRefusal | LockConflictError | undefined => {
   const terminal = isTerminalInstanceStatus(record.status)
   const allowTerminal = options.allowTerminal === true || options.terminalOnly === true
-  if (terminal && !allowTerminal) return { kind: 'terminal', record }
-  if (options.terminalOnly && !terminal) return { kind: 'live', record }
+  if (terminal && !allowTerminal) return { kind: 'terminal', record: stateOf(record) }
+  if (options.terminalOnly && !terminal) return { kind: 'live', record: stateOf(record) }
   if (options.dueBy !== undefined && (record.dueAtMs === undefined || record.dueAtMs > options.dueBy)) {
-    return { kind: 'not-due', record }
+    return { kind: 'not-due', record: stateOf(record) }
   }
   if (!leaseIsFree(record, owner, nowMs)) return new LockConflictError(record.id, record.leaseUntilMs, nowMs)
   return undefined

@@ -28,6 +28,7 @@ import type {
   InstanceChange,
   InstanceLeaseStore,
   InstanceRecord,
+  InstanceState,
   Lease,
   NodeRecord,
   ParkedState,
@@ -70,7 +71,7 @@ export interface AcquireRequest {
 
 export type Acquired =
   | { kind: 'held'; session: LeaseSession }
-  | { kind: 'terminal' | 'not-due' | 'live'; record: InstanceRecord }
+  | { kind: 'terminal' | 'not-due' | 'live'; record: InstanceState }
 
 /** How the releasing write leaves the instance. */
 export interface Release {

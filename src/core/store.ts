@@ -264,14 +264,20 @@ export class EventReplacedError extends Error {
   override readonly name = 'EventReplacedError'
 }
 
+/**
+ * What a refused acquisition reports: the instance's state — status, lease, due time, parked state — without its
+ * contents (node records, events, input, history), which a refusal never needs and a store may keep elsewhere.
+ */
+export type InstanceState = Omit<InstanceRecord, 'nodes' | 'events' | 'input' | 'priorInputs' | 'history'>
+
 export type AcquireResult =
   /** `record` as it is now, leased; `previous`: its due time and parked state before the acquisition. */
   | { kind: 'acquired'; lease: Lease; record: InstanceRecord; previous: { dueAtMs?: number; parked?: ParkedState } }
-  | { kind: 'terminal'; record: InstanceRecord }
+  | { kind: 'terminal'; record: InstanceState }
   /** Only with `dueBy`: the instance is not due (yet, or any more); nothing was written. */
-  | { kind: 'not-due'; record: InstanceRecord }
+  | { kind: 'not-due'; record: InstanceState }
   /** Only with `terminalOnly`: the instance is not terminal (any more); nothing was written. */
-  | { kind: 'live'; record: InstanceRecord }
+  | { kind: 'live'; record: InstanceState }
 
 export interface AcquireOptions {
   /** For restarts: a terminal instance may be leased. */

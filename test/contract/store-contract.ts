@@ -10,6 +10,7 @@ import {
   StaleEventError,
   ValidationError,
 } from '../../src/core/errors.js'
+import { stateOf } from '../../src/core/lease-rules.js'
 import { instanceStoredBytes } from '../../src/core/limits.js'
 import type { InstanceStatus, StoredNodeStatus } from '../../src/core/statuses.js'
 import {
@@ -470,7 +471,8 @@ export const describeStoreContract = (
 
         const result = await store.acquireLease('done', 'runner', T0, T0 + LEASE_MS)
 
-        expect(result).toStrictEqual({ kind: 'terminal', record: before })
+        // A refusal reports the instance's state (status, lease, due time), not its contents.
+        expect(result).toStrictEqual({ kind: 'terminal', record: stateOf(before) })
         expect(await store.getInstance('done')).toStrictEqual(before)
       })
 

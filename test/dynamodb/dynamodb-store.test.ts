@@ -156,3 +156,29 @@ describe('DynamoDbStore payloads in items of their own', () => {
     expect(node).toMatchObject({ waits: 2, output: { blob: 'c'.repeat(5000) } })
   })
 })
+
+describe('DynamoDbStore refusals', () => {
+  it('refuse an acquisition from the instance item alone, without reading the items it refers to', async () => {
+    const table = await freshTable('store-refusals')
+    const sent: string[] = []
+    table.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        sent.push(String(context.commandName))
+        return next(args)
+      },
+      { step: 'initialize', name: 'countCommands' },
+    )
+    const store = new DynamoDbStore({ tableName: table.tableName, client: table.client })
+    await store.createInstance(
+      anInstance('r1', { nodes: { big: aNode({ status: 'completed', output: { blob: 'b'.repeat(5000) } }) } }),
+    )
+    sent.length = 0
+
+    const result = await store.acquireLease('r1', 'runner', T0, T0 + 60_000, { dueBy: T0 })
+
+    expect(result.kind).toBe('not-due')
+    expect(result.record).toMatchObject({ id: 'r1', status: 'running' })
+    expect(result.record).not.toHaveProperty('nodes')
+    expect(sent).toEqual(['UpdateItemCommand'])
+  })
+})

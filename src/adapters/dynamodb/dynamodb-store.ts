@@ -315,10 +315,10 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       if (!isConditionFailure(error)) throw error
       const item = oldItem(error)
       if (!item) throw new InstanceNotFoundError(instanceId)
-      // The lease, due time and status decide; the side items are read only for an answer that carries the record.
+      // The lease, due time and status decide, and a refusal reports only those: no item of the partition is read.
       const refusal = acquireRefusal(recordFromItems(item, new Map(), { partial: true }), owner, nowMs, options)
       if (refusal instanceof Error) throw refusal
-      if (refusal) return { ...refusal, record: await this.#full(item) }
+      if (refusal) return refusal
       throw new LockConflictError(instanceId, parseInstanceItem(item).leaseUntilMs, nowMs)
     }
   }
