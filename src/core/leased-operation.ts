@@ -14,7 +14,9 @@ import {
   ARCHIVE_AT_BYTES,
   failureStoredBytes,
   instanceStoredBytes,
+  nodeBytesAround,
   nodeInlineBytes,
+  nodePayloadBytes,
   nodeStoredBytes,
   priorInputsStoredBytes,
 } from './limits.js'
@@ -155,7 +157,11 @@ export interface BeforeLease {
  * lease) only ever add to the stored total, which the store keeps and conditions on.
  */
 class StoredSizes {
+  /** Each node's stored bytes (see nodeStoredBytes) and its payload's bytes, measured once per stored version. */
   readonly nodes = new Map<string, number>()
+  readonly #payloads = new Map<string, number>()
+  /** The nodes of the change `delta` last measured, for `apply` and `inline` (each payload is sized once). */
+  #measured = new Map<string, number>()
   input: number
   failure: number
   prior: number
@@ -163,7 +169,11 @@ class StoredSizes {
   total: number
 
   constructor(record: InstanceRecord) {
-    for (const [id, node] of Object.entries(record.nodes)) this.nodes.set(id, nodeStoredBytes(id, node))
+    for (const [id, node] of Object.entries(record.nodes)) {
+      const payload = nodePayloadBytes(node)
+      this.#payloads.set(id, payload)
+      this.nodes.set(id, nodeBytesAround(id, node, payload))
+    }
     this.input = jsonSizeBytes(record.input)
     this.failure = failureStoredBytes(record.failure)
     this.prior = priorInputsStoredBytes(record.priorInputs)
@@ -171,9 +181,12 @@ class StoredSizes {
   }
 
   delta(change: InstanceChange): number {
+    this.#measured = new Map()
     let delta = 0
     for (const [id, node] of Object.entries(change.nodes ?? {})) {
-      delta += nodeStoredBytes(id, node) - (this.nodes.get(id) ?? 0)
+      const payload = nodePayloadBytes(node)
+      this.#measured.set(id, payload)
+      delta += nodeBytesAround(id, node, payload) - (this.nodes.get(id) ?? 0)
     }
     if (change.input !== undefined) delta += jsonSizeBytes(change.input) - this.input
     if (change.failure !== undefined) delta += failureStoredBytes(change.failure ?? undefined) - this.failure
@@ -181,9 +194,19 @@ class StoredSizes {
     return delta
   }
 
+  /** What `node` takes in the instance item: the node as changed by the change just measured, or as stored. */
+  inline(id: string, node: NodeRecord): number {
+    return nodeInlineBytes(id, node, this.#measured.get(id) ?? this.#payloads.get(id) ?? nodePayloadBytes(node))
+  }
+
   apply(change: InstanceChange, delta: number): void {
-    for (const [id, node] of Object.entries({ ...change.archive, ...change.nodes }))
-      this.nodes.set(id, nodeStoredBytes(id, node))
+    // Archived records that this change did not touch are stored as they were: their sizes stay.
+    for (const [id, node] of Object.entries({ ...change.archive, ...change.nodes })) {
+      const payload = this.#measured.get(id)
+      if (payload === undefined) continue
+      this.#payloads.set(id, payload)
+      this.nodes.set(id, nodeBytesAround(id, node, payload))
+    }
     if (change.input !== undefined) this.input = jsonSizeBytes(change.input)
     if (change.failure !== undefined) this.failure = failureStoredBytes(change.failure ?? undefined)
     if (change.priorInputs !== undefined) this.prior = priorInputsStoredBytes(change.priorInputs ?? undefined)
@@ -207,24 +230,24 @@ export class LeaseSession implements PassSession {
   /** Writes that landed under this lease (the creating put included). */
   writes = 0
   readonly previous: BeforeLease
-  #sizes: StoredSizes
+  #sizes!: StoredSizes
   /** Every node record as this lease last stored it (or read it). */
-  #nodes: Record<string, NodeRecord>
+  #nodes!: Record<string, NodeRecord>
   /** The nodes whose records are in the instance item (the others are in archive items). */
-  #hot: Set<string>
+  #hot!: Set<string>
   /** The instance item's write count as this lease last left it (see InstanceRecord.writeSeq). */
-  #writeSeq: number
+  #writeSeq!: number
   /** The status as last stored (or read). */
-  #status: InstanceStatus
+  #status!: InstanceStatus
   /** Each node's status as last stored (or read): callers change the records they were given in place. */
-  #nodeStatuses: Record<string, NodeRecord['status']>
+  #nodeStatuses!: Record<string, NodeRecord['status']>
   /**
    * The first entries of the instance item's history, as this lease knows them: the item's list as read or as a
    * write returned it. Entries appended since by events sit after these.
    */
-  #history: HistoryEntry[]
-  #historyBase: number
-  #historyDropped: number
+  #history!: HistoryEntry[]
+  #historyBase!: number
+  #historyDropped!: number
 
   constructor(
     readonly deps: LeasedDeps,
@@ -238,6 +261,11 @@ export class LeaseSession implements PassSession {
     this.#unborn = options.unborn
     this.#stored = options.unborn === undefined
     this.previous = options.previous
+    this.#adopt(record)
+  }
+
+  /** What this lease knows is stored, from a record as read (or as the creating put stored it). */
+  #adopt(record: InstanceRecord): void {
     this.#sizes = new StoredSizes(record)
     this.#nodes = { ...record.nodes }
     this.#hot = hotNodes(record)
@@ -347,7 +375,7 @@ export class LeaseSession implements PassSession {
       const node = after[id]
       if (!node || !isTerminalNodeStatus(node.status) || node.attemptStarted) continue
       settled.push(id)
-      settledBytes += nodeInlineBytes(id, node)
+      settledBytes += this.#sizes.inline(id, node)
     }
     if (settledBytes < ARCHIVE_AT_BYTES) return nodes ? { ...change, nodes } : change
     const archive: Record<string, NodeRecord> = {}
@@ -510,13 +538,7 @@ export class LeaseSession implements PassSession {
       await hooks.put(record, this.lease)
     }
     this.#stored = true
-    this.#sizes = new StoredSizes(record)
-    this.#nodes = { ...record.nodes }
-    this.#hot = hotNodes(record)
-    this.#writeSeq = record.writeSeq ?? 0
-    this.#status = record.status
-    this.#nodeStatuses = statusesOf(record.nodes)
-    this.#history = [...(record.history ?? [])]
+    this.#adopt(record)
     this.writes += 1
     await hooks.onStored()
   }

@@ -95,32 +95,22 @@ export const INSTANCE_OVERHEAD_BYTES = 1024
 const NODE_OVERHEAD_BYTES = 128
 const EVENT_OVERHEAD_BYTES = 48
 
-export const nodeStoredBytes = (nodeId: string, node: NodeRecord | undefined): number =>
-  node === undefined
-    ? 0
-    : NODE_OVERHEAD_BYTES +
-      nodeId.length +
-      jsonSizeBytes(node.output) +
-      (node.workflowContext === undefined ? 0 : jsonSizeBytes(node.workflowContext)) +
-      (node.preNodeContext === undefined ? 0 : jsonSizeBytes(node.preNodeContext)) +
-      (node.inputRef?.length ?? 0)
-
 /** The bytes of a node's own payload (output and overrides), as JSON: what decides whether it is inline. */
 export const nodePayloadBytes = (node: NodeRecord): number =>
   jsonSizeBytes(node.output) +
   (node.workflowContext === undefined ? 0 : jsonSizeBytes(node.workflowContext)) +
   (node.preNodeContext === undefined ? 0 : jsonSizeBytes(node.preNodeContext))
 
+/** What a node record counts for, around a payload of `payloadBytes`. */
+export const nodeBytesAround = (nodeId: string, node: NodeRecord, payloadBytes: number): number =>
+  NODE_OVERHEAD_BYTES + nodeId.length + payloadBytes + (node.inputRef?.length ?? 0)
+
+export const nodeStoredBytes = (nodeId: string, node: NodeRecord | undefined): number =>
+  node === undefined ? 0 : nodeBytesAround(nodeId, node, nodePayloadBytes(node))
+
 /** What a node record takes in the instance item: its payload when inline, a reference when not. */
-export const nodeInlineBytes = (nodeId: string, node: NodeRecord): number => {
-  const payload = nodePayloadBytes(node)
-  return (
-    NODE_OVERHEAD_BYTES +
-    nodeId.length +
-    (payload > INLINE_PAYLOAD_BYTES ? PAYLOAD_REF_BYTES : payload) +
-    (node.inputRef?.length ?? 0)
-  )
-}
+export const nodeInlineBytes = (nodeId: string, node: NodeRecord, payloadBytes = nodePayloadBytes(node)): number =>
+  nodeBytesAround(nodeId, node, payloadBytes > INLINE_PAYLOAD_BYTES ? PAYLOAD_REF_BYTES : payloadBytes)
 
 export const eventStoredBytes = (nodeId: string, event: NodeEventRecord | undefined): number =>
   event === undefined ? 0 : EVENT_OVERHEAD_BYTES + nodeId.length + jsonSizeBytes(event.content)
