@@ -297,14 +297,17 @@ describe('DynamoDB throttling and server errors on a fifth of all requests', () 
 
 describe('one lost answer at a time', () => {
   /** A client that executes the first request `matches` picks, then loses its answer (a 500) after `meanwhile`. */
-  const losingClient = (matches: (kind: string) => boolean, meanwhile: () => Promise<unknown> = async () => {}) => {
+  const losingClient = (
+    matches: (kind: string, args: unknown) => boolean,
+    meanwhile: () => Promise<unknown> = async () => {},
+  ) => {
     const client = newLocalClient({ maxAttempts: MAX_ATTEMPTS })
     clients.push(client)
     const state = { lost: 0 }
     client.middlewareStack.add(
       (next, context) => async (args) => {
         const result = await next(args)
-        if (state.lost === 0 && matches(requestKind(context.commandName ?? '', args))) {
+        if (state.lost === 0 && matches(requestKind(context.commandName ?? '', args), args)) {
           state.lost += 1
           await meanwhile()
           throw awsError('InternalServerError', 500, 'injected: the answer was lost after the request was executed')
@@ -415,6 +418,50 @@ describe('one lost answer at a time', () => {
       lease: undefined,
     })
     expect(await invariantViolations(table, clock.nowMs(), { instanceIds: ['lost-id-chosen'] })).toEqual([])
+  })
+
+  // The answer of a write that stored a payload in an item of its own is lost and the SDK sends it again: the retry
+  // is refused by its condition, and the item the landed write refers to must stay.
+  /** The put of the instance item itself (sort key `#`), not of an item of its partition. */
+  const instancePut = (args: unknown) =>
+    (args as { input?: { Item?: { sk?: { S?: string } } } }).input?.Item?.sk?.S === '#'
+  it.each([
+    { what: 'an event', kind: 'putEvent', only: () => true },
+    { what: 'a create (its input item)', kind: 'createInstance', only: (args: unknown) => !instancePut(args) },
+    { what: 'a create (its instance item)', kind: 'createInstance', only: instancePut },
+  ])('$what with a large payload whose answer was lost keeps the item it refers to', async ({ kind, only }) => {
+    const clock = new FakeClock()
+    const waiting = defineWorkflow({
+      type: 'lost-large',
+      nodes: {
+        wait: {
+          run: () => {},
+          check: (ctx) => {
+            if (!ctx.event) throw new NotReadyError(60)
+          },
+        },
+      },
+    })
+    const healthy = engineOn(table.client, clock, `lost-large-ok-${kind}-${only === instancePut ? 'item' : 'side'}`)
+    healthy.register(waiting)
+    const { client, state } = losingClient((request, args) => request === kind && only(args))
+    const engine = engineOn(client, clock, `lost-large-${kind}-${only === instancePut ? 'item' : 'side'}`)
+    engine.register(waiting)
+    const note = 'n'.repeat(2000)
+
+    const { instanceId } =
+      kind === 'createInstance'
+        ? await engine.create({ workflowType: 'lost-large', context: { note } })
+        : await healthy.create({ workflowType: 'lost-large' })
+    if (kind === 'putEvent') {
+      await engine.addNodeEvent({ instanceId, nodeId: 'wait', eventTs: 1, content: { note } })
+    }
+
+    expect(state.lost).toBe(1)
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+    const detail = await healthy.get(instanceId)
+    if (kind === 'createInstance') expect(detail.context.note).toBe(note)
+    else expect(detail.nodes.find((node) => node.id === 'wait')?.context?.node_event).toBeDefined()
   })
 
   // The answer of a stored event is lost and a pass completes the node before the SDK's retry: still stored.

@@ -47,10 +47,12 @@ import {
   ItemPlanner,
   instanceItemSchema,
   parseInstanceItem,
+  recordFromInstanceItem,
   recordFromItems,
   recordToItem,
   refersToSideItems,
   type SideItem,
+  sideItemKeys,
 } from './item-codec.js'
 import { createdKey, DUE_SHARDS, definitionKey, INDEX, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
 import {
@@ -222,16 +224,31 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     }
   }
 
-  /** Runs a write whose side items are written first; a certain refusal of the write discards them again. */
-  async #withSideItems<T>(planner: ItemPlanner, write: () => Promise<T>, landed?: (error: unknown) => boolean) {
+  /**
+   * Runs a write whose side items are written first. A refusal discards them again — unless the instance item as the
+   * refusal returned it refers to one of them: then an earlier attempt of this very write landed (the SDK sent it
+   * again after its answer was lost) and they are what the instance holds.
+   */
+  async #withSideItems<T>(planner: ItemPlanner, write: () => Promise<T>): Promise<T> {
     if (planner.sideItems.length) await this.#putSideItems(planner.sideItems)
     try {
       return await write()
     } catch (error) {
       const refused = isConditionFailure(error) || error instanceof ItemTooLargeError
-      if (planner.sideItems.length && refused && !landed?.(error)) await this.#discard(planner.sideItems)
+      if (planner.sideItems.length && refused && !this.#refersToAny(error, planner.sideItems)) {
+        await this.#discard(planner.sideItems)
+      }
       throw error
     }
+  }
+
+  #refersToAny(error: unknown, items: readonly SideItem[]): boolean {
+    const old = isConditionFailure(error) ? oldItem(error) : undefined
+    if (old === undefined || old.sk !== SK.instance) return false
+    const parsed = instanceItemSchema.safeParse(old)
+    if (!parsed.success) return false
+    const referred = new Set(sideItemKeys(parsed.data))
+    return items.some((item) => referred.has(item.sk))
   }
 
   /** Every item of an instance's partition, the instance item first (one Query, paged at 1 MB). */
@@ -262,12 +279,12 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
    */
   async #full(raw: Record<string, unknown>): Promise<InstanceRecord> {
     const item: InstanceItem = parseInstanceItem(raw)
-    if (!refersToSideItems(item)) return recordFromItems(item)
+    if (!refersToSideItems(item)) return recordFromInstanceItem(item)
     const side = new Map<string, Record<string, unknown>>()
     for (const found of await this.#readPartition(instanceIdOf(item.pk))) {
       if (found.sk !== SK.instance) side.set(String(found.sk), found)
     }
-    return recordFromItems(item, side)
+    return recordFromInstanceItem(item, side)
   }
 
   async #send<T>(operation: string, fn: () => Promise<T>): Promise<T> {
@@ -316,10 +333,11 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       const item = oldItem(error)
       if (!item) throw new InstanceNotFoundError(instanceId)
       // The lease, due time and status decide, and a refusal reports only those: no item of the partition is read.
-      const refusal = acquireRefusal(recordFromItems(item, new Map(), { partial: true }), owner, nowMs, options)
+      const state = recordFromItems(item, new Map(), { partial: true })
+      const refusal = acquireRefusal(state, owner, nowMs, options)
       if (refusal instanceof Error) throw refusal
       if (refusal) return refusal
-      throw new LockConflictError(instanceId, parseInstanceItem(item).leaseUntilMs, nowMs)
+      throw new LockConflictError(instanceId, state.leaseUntilMs, nowMs)
     }
   }
 
@@ -327,26 +345,17 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     const planner = this.#planner(lease.instanceId, change.updatedAtMs, lease.fence)
     const params = writeUnderLeaseParams(this.tableName, lease, change, planner)
     const payloadRefs = Object.keys(planner.payloadRefs).length ? { payloadRefs: planner.payloadRefs } : {}
-    // What a failed condition means, from the item as it was (see leaseWriteRefusal).
-    const refusalOf = (error: unknown) => {
-      const old = isConditionFailure(error) ? oldItem(error) : undefined
-      return leaseWriteRefusal(
-        old === undefined ? undefined : recordFromItems(old, new Map(), { partial: true }),
-        lease,
-        change,
-      )
-    }
     try {
-      const result = await this.#withSideItems(
-        planner,
-        () => this.#send('writeUnderLease', () => this.#doc.send(new UpdateCommand(params))),
-        // An earlier attempt of this write landed (its answer was lost): its side items are referenced, keep them.
-        (error) => 'landed' in refusalOf(error),
+      const result = await this.#withSideItems(planner, () =>
+        this.#send('writeUnderLease', () => this.#doc.send(new UpdateCommand(params))),
       )
       return { eventSeq: Number(result.Attributes?.evSeq ?? 0), ...payloadRefs, ...returnedHistory(result.Attributes) }
     } catch (error) {
       if (!isConditionFailure(error)) throw error
-      const refusal = refusalOf(error)
+      // What the failed condition means, from the item as it was (see leaseWriteRefusal).
+      const old = oldItem(error)
+      const current = old === undefined ? undefined : recordFromItems(old, new Map(), { partial: true })
+      const refusal = leaseWriteRefusal(current, lease, change)
       if ('landed' in refusal) return { ...refusal.landed, ...payloadRefs }
       throw refusal
     }
@@ -378,13 +387,18 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       if (!isConditionFailure(error)) throw error
       const item = oldItem(error)
       if (!item) throw new InstanceNotFoundError(instanceId)
-      // Our own write, retried by the SDK after its answer was lost, and since acted on by a pass.
+      // Our own write, retried by the SDK after its answer was lost, and since acted on by a pass. (An event in an
+      // item of its own is ours when its key is: the key is unique to this write.)
       const sent = (params.ExpressionAttributeValues as { ':event': { r?: string } })[':event']
-      const stored = parseInstanceItem(item).events[nodeId]
-      if (sent.r !== undefined && stored?.r === sent.r) return
+      const parsed = parseInstanceItem(item)
+      if (sent.r !== undefined && parsed.events[nodeId]?.r === sent.r) return
       // The statuses and event times decide the refusal: the payloads of side items are not needed for it.
-      // (An event in an item of its own is ours when its key is: the key is unique to this write.)
-      const refusal = eventWriteRefusal(recordFromItems(item, new Map(), { partial: true }), nodeId, event, guard)
+      const refusal = eventWriteRefusal(
+        recordFromInstanceItem(parsed, new Map(), { partial: true }),
+        nodeId,
+        event,
+        guard,
+      )
       if (refusal === 'landed' && sent.r === undefined) return
       throw refusal === 'landed' ? new StaleEventError(instanceId, nodeId, event.eventTs, event.eventTs) : refusal
     }

@@ -415,12 +415,17 @@ export const parseInstanceItem = (raw: unknown): InstanceItem => {
 }
 
 /** Whether the instance item refers to items of its partition (then a read needs the partition, not the item). */
-export const refersToSideItems = (item: InstanceItem): boolean =>
-  item.inr !== undefined ||
-  item.pinr !== undefined ||
-  (item.arc?.length ?? 0) > 0 ||
-  Object.values(item.nodes).some((node) => node.pr !== undefined) ||
-  Object.values(item.events).some((event) => event.r !== undefined)
+export const refersToSideItems = (item: InstanceItem): boolean => sideItemKeys(item).length > 0
+
+/** The sort keys of the items of its partition the instance item refers to. */
+export const sideItemKeys = (item: InstanceItem): string[] =>
+  [
+    item.inr,
+    item.pinr,
+    ...(item.arc ?? []),
+    ...Object.values(item.nodes).map((node) => node.pr),
+    ...Object.values(item.events).map((event) => event.r),
+  ].filter((key): key is string => key !== undefined)
 
 /**
  * The instance from its item and the side items it refers to (by sort key). `partial`: a side item that is
@@ -431,8 +436,14 @@ export const recordFromItems = (
   raw: unknown,
   side: ReadonlyMap<string, Record<string, unknown>> = new Map(),
   options: { partial?: boolean } = {},
+): InstanceRecord => recordFromInstanceItem(parseInstanceItem(raw), side, options)
+
+/** As recordFromItems, from an instance item already parsed (it is parsed once per read). */
+export const recordFromInstanceItem = (
+  item: InstanceItem,
+  side: ReadonlyMap<string, Record<string, unknown>> = new Map(),
+  options: { partial?: boolean } = {},
 ): InstanceRecord => {
-  const item = parseInstanceItem(raw)
   const sideItem = <T>(sk: string, schema: z.ZodType<T>): T | undefined => {
     const found = side.get(sk)
     if (found === undefined) {

@@ -29,11 +29,13 @@ export const putInstanceParams = (tableName: string, item: InstanceItem): PutCom
   ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
 })
 
-/** Side items are written once under keys nobody else uses; the condition only guards against a key collision. */
+/**
+ * Side items are written once under keys no other write uses (the writer's fence, a counter and 72 random bits), so
+ * the put needs no condition — and stays idempotent when the SDK sends it again after its answer was lost.
+ */
 export const putSideItemParams = (tableName: string, item: Record<string, unknown>): PutCommandInput => ({
   TableName: tableName,
   Item: item,
-  ConditionExpression: 'attribute_not_exists(sk)',
 })
 
 export const acquireLeaseParams = (
