@@ -104,3 +104,18 @@ export const jsonEquals = (a: unknown, b: unknown): boolean => {
     aKeys.every((key) => jsonEquals((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]))
   )
 }
+
+/**
+ * JSON with object keys sorted at every level: equal values give equal text, whatever their key order (what a
+ * fingerprint hashes). `undefined` where JSON has no value becomes `null`.
+ */
+export const canonicalJson = (value: unknown): string => {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`)
+      .join(',')}}`
+  }
+  return JSON.stringify(value) ?? 'null'
+}

@@ -1,4 +1,6 @@
-import { LeaseLostError, LockConflictError } from './errors.js'
+import type { WorkflowDefinition } from './definition.js'
+import { type Definitions, parkCodeOf } from './definitions.js'
+import { IllegalStateError, ItemTooLargeError, LeaseLostError, LockConflictError, NodeNotFoundError } from './errors.js'
 import {
   changeEntries,
   entryMessage,
@@ -21,28 +23,32 @@ import {
   priorInputsStoredBytes,
 } from './limits.js'
 import { MetricName, type Metrics } from './metrics.js'
-import type { PassSession } from './pass.js'
+import { type PassDeps, type PassMode, type PassOutcome, type PassResult, type PassSession, runPass } from './pass.js'
 import type { Clock, IdGenerator, Logger } from './ports.js'
 import type { InstanceStatus } from './statuses.js'
 import { isTerminalInstanceStatus, isTerminalNodeStatus } from './statuses.js'
-import type {
-  HistoryEntry,
-  InstanceChange,
-  InstanceLeaseStore,
-  InstanceRecord,
-  InstanceState,
-  Lease,
-  NodeRecord,
-  ParkedState,
-  WriteResult,
+import {
+  type EventGuard,
+  type HistoryEntry,
+  type InstanceChange,
+  InstanceExistsError,
+  type InstanceLeaseStore,
+  type InstanceRecord,
+  type InstanceState,
+  type Lease,
+  type NodeEventRecord,
+  type NodeRecord,
+  type ParkedState,
+  type WriteResult,
 } from './store.js'
 import type { Wakeups } from './wakeups.js'
 
 /**
  * The lease lifecycle, written once: acquire (which makes the instance due by the lease end), read inside the
- * lease, fenced writes, one releasing write that leaves the instance terminal, due at a time, or parked with a
- * reason, and the wake-up for that due time. Every operation and pass goes through it, so that a runner dying
- * anywhere leaves an instance the tick will find.
+ * lease, check, act, fenced writes, one releasing write that leaves the instance terminal, due at a time, or parked
+ * with a reason, and the wake-up for that due time. Every operation goes through its one template (`perform`), and
+ * every store write of an instance is made here, so that a runner dying anywhere leaves an instance the tick will
+ * find.
  */
 
 export interface LeasedDeps {
@@ -59,6 +65,10 @@ export interface LeasedDeps {
   retentionDays: number
   /** Whether writes carry history entries (the engine's `history` option). */
   history: boolean
+  /** Which definition an instance runs on (a pass parks an instance whose definition or workers are missing). */
+  definitions: Definitions
+  /** What a pass needs besides its lease: workers, limits, randomness. */
+  pass: PassDeps
 }
 
 export interface AcquireRequest {
@@ -71,9 +81,10 @@ export interface AcquireRequest {
   terminalOnly?: boolean
 }
 
-export type Acquired =
-  | { kind: 'held'; session: LeaseSession }
-  | { kind: 'terminal' | 'not-due' | 'live'; record: InstanceState }
+/** An acquisition that was refused, and the instance's state that refused it. */
+export type Refusal = { kind: 'terminal' | 'not-due' | 'live'; record: InstanceState }
+
+export type Acquired = { kind: 'held'; session: LeaseSession } | Refusal
 
 /** How the releasing write leaves the instance. */
 export interface Release {
@@ -89,11 +100,107 @@ export interface Released {
   eventArrived: boolean
 }
 
+/** Changes an operation made to the record under the lease that a pass's first write stores. */
+export interface PendingChanges {
+  nodes: readonly string[]
+  status: boolean
+  input?: boolean
+  failure?: boolean
+  priorInputs?: boolean
+  /** Entries of the operation (a restart) that the first write stores. */
+  history?: HistoryEntry[]
+}
+
+/** A pass an operation asks for under its lease. */
+export interface PassRequest {
+  mode: PassMode
+  /** The record the pass starts from, when the operation changed it under the lease (a restart). */
+  record?: InstanceRecord
+  pending?: PendingChanges
+  /** The definition, when the operation resolved it already. */
+  definition?: WorkflowDefinition
+}
+
+/** What an operation does under its lease, carried out by the template: one releasing write, or a pass. */
+export type LeasedAct<T> =
+  | { write: InstanceChange; release: Release; answer: (released: Released) => T }
+  | { pass: PassRequest; answer: (result: PassResult) => T }
+
+/** An act that runs a pass; `answer` turns its result into the operation's. */
+export const passAct = <T>(pass: PassRequest, answer: (result: PassResult) => T): LeasedAct<T> => ({ pass, answer })
+
+/** An act that is one releasing write; `answer` turns what it released into the operation's result. */
+export const writeAct = <T>(
+  write: InstanceChange,
+  release: Release,
+  answer: (released: Released) => T,
+): LeasedAct<T> => ({
+  write,
+  release,
+  answer,
+})
+
+export interface UnderLease<T> {
+  /**
+   * Checks the record as read under the lease and says what to do. A refusal thrown here (the instance changed since
+   * it was read) leaves the instance as it was before the lease.
+   */
+  act(session: LeaseSession): LeasedAct<T> | Promise<LeasedAct<T>>
+  /** The answer when the lease was lost after the operation's first write landed (another runner took it over). */
+  afterLeaseLost?(current: InstanceRecord | undefined): T
+}
+
+export interface LeasedOperation<T> extends UnderLease<T> {
+  instanceId: string
+  remainingTimeMs?: number | undefined
+  dueOnly?: boolean
+  terminalOnly?: boolean
+  /** The answer when the acquisition is refused: the instance is terminal, not due, or live again. */
+  refused(refusal: Refusal): T
+}
+
+/** Errors that refuse an operation under its lease: the instance is released as it was. */
+const isRefusal = (error: unknown): boolean =>
+  error instanceof IllegalStateError || error instanceof NodeNotFoundError || error instanceof ItemTooLargeError
+
 export class LeasedOperations {
   constructor(readonly deps: LeasedDeps) {}
 
   times(remainingTimeMs: number | undefined): LeaseTimes {
     return leaseTimes(this.deps.clock.nowMs(), remainingTimeMs, this.deps.sizing)
+  }
+
+  /**
+   * The template of every leased operation: acquire (or answer the refusal), check and act under the lease, carry
+   * out the act — its releasing write, or a pass ended by one —, release unchanged on a refusal, answer after a lost
+   * lease; any other failure gives the lease back with the instance due by its end (see `LeaseSession.abandon`).
+   */
+  async perform<T>(op: LeasedOperation<T>): Promise<T> {
+    const acquired = await this.acquire({
+      instanceId: op.instanceId,
+      remainingTimeMs: op.remainingTimeMs,
+      ...(op.dueOnly ? { dueOnly: true } : {}),
+      ...(op.terminalOnly ? { terminalOnly: true } : {}),
+    })
+    if (acquired.kind !== 'held') return op.refused(acquired)
+    return this.under(acquired.session, op)
+  }
+
+  /** The template's part under a lease already held (a create's unborn lease, or an acquisition). */
+  async under<T>(session: LeaseSession, op: UnderLease<T>): Promise<T> {
+    return session.hold(async () => {
+      try {
+        const act = await op.act(session)
+        if ('write' in act) return act.answer(await session.release(act.write, act.release))
+        return act.answer(await this.#pass(session, act.pass))
+      } catch (error) {
+        if (error instanceof LeaseLostError && session.writes > 0 && op.afterLeaseLost) {
+          return op.afterLeaseLost(await this.deps.store.getInstance(session.lease.instanceId))
+        }
+        if (session.stored && !session.released && isRefusal(error)) await this.#releaseUnchanged(session)
+        throw error
+      }
+    })
   }
 
   async acquire(request: AcquireRequest): Promise<Acquired> {
@@ -126,21 +233,163 @@ export class LeasedOperations {
 
   /**
    * A lease on an instance that is not stored yet (create with run): its first write stores the whole instance,
-   * leased and due by the lease end.
+   * leased and due by the lease end; `onStored` runs once it is.
    */
-  unborn(record: InstanceRecord, times: LeaseTimes, hooks: UnbornHooks): LeaseSession {
+  unborn(record: InstanceRecord, remainingTimeMs: number | undefined, onStored: () => Promise<void>): LeaseSession {
+    const times = this.times(remainingTimeMs)
     const lease: Lease = {
       instanceId: record.id,
       owner: this.deps.ids.newLeaseOwner(),
       fence: 1,
       untilMs: times.untilMs,
     }
+    const put = (stored: InstanceRecord, leased?: Lease) => this.#put(stored, leased)
+    const hooks: UnbornHooks = { put, onStored }
     return new LeaseSession(this.deps, lease, times, { ...record, fence: 1 }, { unborn: hooks, previous: {} })
+  }
+
+  /**
+   * Stores a new instance that nobody holds (a create without run), due when it says; `onStored` runs once it is,
+   * then its wake-up is planned.
+   */
+  async storeNew(record: InstanceRecord, onStored: () => Promise<void>): Promise<void> {
+    await this.#put(record)
+    await onStored()
+    if (record.dueAtMs !== undefined) await this.deps.wakeups.plan(record.id, record.dueAtMs, this.deps.clock.nowMs())
+  }
+
+  /**
+   * Stores an event without the lease (an event is never refused because a pass runs): the instance becomes due at
+   * once, and its wake-up is planned.
+   */
+  async storeEvent(
+    instanceId: string,
+    nodeId: string,
+    event: NodeEventRecord,
+    guard: EventGuard,
+    history: HistoryEntry | undefined,
+  ): Promise<void> {
+    const now = event.receivedAtMs
+    await this.deps.store.putEvent(instanceId, nodeId, event, now, guard, history)
+    await this.deps.wakeups.plan(instanceId, now, now)
+  }
+
+  /** Creates the instance; a put the SDK retried after its answer was lost finds its own instance, not a conflict. */
+  async #put(record: InstanceRecord, lease?: Lease): Promise<void> {
+    try {
+      await this.deps.store.createInstance(record, lease)
+    } catch (error) {
+      if (!(error instanceof InstanceExistsError)) throw error
+      const existing = error.existing
+      // This very create stored it: same creation time and request, and, with run, our own lease (owners are
+      // unique per call).
+      const ownRetry =
+        existing.createdAtMs === record.createdAtMs &&
+        existing.requestHash === record.requestHash &&
+        (lease === undefined || (existing.leaseOwner === lease.owner && existing.fence === lease.fence))
+      if (!ownRetry) throw error
+    }
+  }
+
+  /**
+   * A pass under a held lease, ended by the releasing write. An instance whose definition or workers this
+   * deployment lacks is parked with the reason instead: retrying cannot help until someone fixes and restarts it.
+   * An outcome the store refuses for its size is stored without it (the node that made it too large fails); a
+   * refusal no node outcome can be blamed for parks the instance — except the operation's own change (a restart),
+   * which is refused as a whole.
+   */
+  async #pass(session: LeaseSession, request: PassRequest): Promise<PassResult> {
+    const record = request.record ?? session.record
+    let definition = request.definition
+    if (!definition) {
+      try {
+        definition = await this.deps.definitions.of(record, true)
+      } catch (error) {
+        const code = parkCodeOf(error)
+        if (!code) throw error
+        return this.#park(session, code, (error as Error).message)
+      }
+    }
+    const { pending } = request
+    let outcome: PassOutcome
+    let released: Released
+    try {
+      outcome = await runPass(this.deps.pass, definition, record, session, request.mode, pending)
+      try {
+        released = await session.release(outcome.change, { status: outcome.state.status, dueAtMs: outcome.dueAtMs })
+      } catch (error) {
+        const rebuilt = error instanceof ItemTooLargeError ? outcome.afterRefusal(error) : undefined
+        if (!rebuilt) throw error
+        outcome = rebuilt
+        released = await session.release(outcome.change, { status: outcome.state.status, dueAtMs: outcome.dueAtMs })
+      }
+    } catch (error) {
+      if (!(error instanceof ItemTooLargeError) || !session.stored) throw error
+      if (pending !== undefined && session.writes === 0) throw error
+      return this.#park(session, 'ITEM_TOO_LARGE', error.message)
+    }
+    this.#countPass(record.workflowType, outcome.executed, outcome.state.nodes)
+    return {
+      instanceId: record.id,
+      workflowType: record.workflowType,
+      status: outcome.state.status,
+      executed: outcome.executed,
+      dueAtMs: released.dueAtMs,
+      eventArrived: released.eventArrived,
+    }
+  }
+
+  #countPass(workflowType: string, executed: readonly string[], nodes: Readonly<Record<string, { status: string }>>) {
+    const { metrics } = this.deps
+    if (!metrics) return
+    const dimensions = { workflowType }
+    const statuses = executed.map((id) => nodes[id]?.status)
+    metrics.add(MetricName.passes, 1, 'Count', dimensions)
+    const completed = statuses.filter((status) => status === 'completed').length
+    const failed = statuses.filter((status) => status === 'failed').length
+    if (completed) metrics.add(MetricName.nodesCompleted, completed, 'Count', dimensions)
+    if (failed) metrics.add(MetricName.nodesFailed, failed, 'Count', dimensions)
+  }
+
+  async #park(session: LeaseSession, code: string, reason: string): Promise<PassResult> {
+    const record = session.record
+    const now = this.deps.clock.nowMs()
+    const parked = { code, reason: reason.slice(0, 1000), atMs: now }
+    this.deps.logger.log('error', 'workflow instance parked: it cannot run until it is fixed and restarted', {
+      instanceId: record.id,
+      workflowType: record.workflowType,
+      code,
+      reason: parked.reason,
+    })
+    await session.release({ updatedAtMs: now }, { status: record.status, dueAtMs: null, parked })
+    return {
+      instanceId: record.id,
+      workflowType: record.workflowType,
+      status: record.status,
+      executed: [],
+      dueAtMs: null,
+      eventArrived: false,
+      skipped: 'parked',
+      parked: { code, reason: parked.reason },
+    }
+  }
+
+  /** The releasing write of an operation that changed nothing: due and parked as they were before the lease. */
+  async #releaseUnchanged(session: LeaseSession): Promise<void> {
+    const now = this.deps.clock.nowMs()
+    const { previous } = session
+    const { status } = session.record
+    await session.release(
+      { updatedAtMs: session.record.updatedAtMs },
+      previous.parked
+        ? { status, dueAtMs: null, parked: previous.parked }
+        : { status, dueAtMs: previous.dueAtMs ?? now },
+    )
   }
 }
 
-export interface UnbornHooks {
-  /** Stores the new instance (leased by `lease` when given); the caller's idempotency rules live here. */
+interface UnbornHooks {
+  /** Stores the new instance (leased by `lease` when given). */
   put(record: InstanceRecord, lease?: Lease): Promise<void>
   onStored(): Promise<void>
 }
@@ -429,6 +678,11 @@ export class LeaseSession implements PassSession {
 
   get stored(): boolean {
     return this.#stored
+  }
+
+  /** The releasing write landed: the lease is given back. */
+  get released(): boolean {
+    return this.#released
   }
 
   /** A fenced write that keeps the lease. The first write of an unborn session creates the instance. */
