@@ -114,7 +114,7 @@ export class Engine {
     const logger = deps.logger ?? silentLogger
     const metrics = deps.metrics ?? noMetrics
     const history = deps.history !== false
-    this.limits = validateLimits({ ...DEFAULT_LIMITS, ...deps.limits })
+    this.limits = validateLimits({ ...DEFAULT_LIMITS, ...deps.limits }, deps.store.capacity)
     const definitions = new Definitions(this.#registry, deps.store)
     const leases = new LeasedOperations({
       store: deps.store,

@@ -3,50 +3,17 @@ import type { HistoryEntry, HistoryPage, InstanceRecord, NodeRecord } from './st
 
 /**
  * The rules of an instance's history, shared by both stores and the lease holder (README, "History"): entries
- * travel in the writes the engine makes anyway, the recent ones in the instance item, older ones in archive items.
+ * travel in the writes the engine makes anyway; how a store keeps them is its own (see the store's writer).
  */
 
 /** An error's message is cut to this many characters in its entry. */
 export const HISTORY_MESSAGE_CHARS = 300
 
 /**
- * The recent entries leave the instance item with the settled node records, or on their own once they take this
- * many bytes there: the instance item stays small whatever the instance's history.
- */
-export const HISTORY_ARCHIVE_AT_BYTES = 2048
-
-/**
- * What one write that moves history may carry, within DynamoDB's 4 KB update expression: it names each entry it
- * removes (`h[12]`) and each of its own it appends (`h[1000000] = :h0`), next to up to 40 node records. A write with
- * more entries of its own appends them as one list and moves nothing; a later write moves them.
- */
-export const HISTORY_MOVE_MAX = 100
-export const HISTORY_MOVE_OWN_MAX = 40
-
-/**
- * The most entries an instance keeps in archive items. Beyond, the oldest recent entries are dropped instead of
- * archived (counted in `historyDropped`): the first entries and the latest ones stay, whatever happens between.
+ * The most entries an instance keeps besides its latest ones: beyond, the oldest of the latest entries are dropped
+ * (and counted as dropped): the first entries and the latest ones stay, whatever happens between.
  */
 export const MAX_HISTORY_ENTRIES = 1000
-
-/** The bytes an entry takes in the instance item, roughly as DynamoDB counts them (short names, numbers ~8 B). */
-export const historyEntryBytes = (entry: HistoryEntry): number => {
-  let bytes = 16 // list element, map overhead, kind and time
-  if (entry.nodeId !== undefined) bytes += 2 + entry.nodeId.length
-  if (entry.status !== undefined) bytes += 2 + entry.status.length
-  if (entry.attempt !== undefined) bytes += 3
-  if (entry.durationMs !== undefined) bytes += 6
-  if (entry.eventTs !== undefined) bytes += 7
-  if (entry.replacesTs !== undefined) bytes += 7
-  if (entry.errorClass !== undefined) bytes += 2 + entry.errorClass.length
-  if (entry.message !== undefined) bytes += 2 + new TextEncoder().encode(entry.message).byteLength
-  if (entry.code !== undefined) bytes += 2 + entry.code.length
-  if (entry.origin !== undefined) bytes += 2 + entry.origin.length
-  return bytes
-}
-
-export const historyBytes = (entries: readonly HistoryEntry[]): number =>
-  entries.reduce((sum, entry) => sum + historyEntryBytes(entry), 0)
 
 /** A message as an entry keeps it. */
 export const entryMessage = (message: string): string =>
@@ -77,10 +44,8 @@ export const changeEntries = (
 
 /** All kept entries of an instance, oldest first, each with its seq. */
 export interface HistorySource {
-  /** Archived runs of entries: each with the seq of its first entry. */
-  archived: readonly { base: number; entries: readonly HistoryEntry[] }[]
-  hot: readonly HistoryEntry[]
-  hotBase: number
+  /** Runs of entries, each with the seq of its first entry, in any order. */
+  runs: readonly { base: number; entries: readonly HistoryEntry[] }[]
   dropped: number
 }
 
@@ -90,14 +55,11 @@ export interface HistorySource {
  */
 export const historyPage = (source: HistorySource, query: { afterSeq?: number; limit: number }): HistoryPage => {
   const all: HistoryEntry[] = []
-  for (const run of [...source.archived].sort((a, b) => a.base - b.base)) {
+  for (const run of [...source.runs].sort((a, b) => a.base - b.base)) {
     run.entries.forEach((entry, index) => {
       all.push({ ...entry, seq: run.base + index })
     })
   }
-  source.hot.forEach((entry, index) => {
-    all.push({ ...entry, seq: source.hotBase + index })
-  })
   const replaced = new Set<string>()
   for (const entry of all) {
     if (entry.kind === 'event' && entry.replacesTs !== undefined)

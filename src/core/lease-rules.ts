@@ -1,14 +1,6 @@
 import { ItemTooLargeError, LeaseLostError, LockConflictError } from './errors.js'
 import { isTerminalInstanceStatus } from './statuses.js'
-import type {
-  AcquireOptions,
-  AcquireResult,
-  HistoryEntry,
-  InstanceChange,
-  InstanceRecord,
-  InstanceState,
-  Lease,
-} from './store.js'
+import type { AcquireOptions, AcquireResult, InstanceChange, InstanceRecord, InstanceState, Lease } from './store.js'
 
 /**
  * The lease conditions and the refusals they answer, written once for every store (like `event-rules.ts` for
@@ -26,7 +18,7 @@ export type AcquireRefusal = Exclude<AcquireResult, { kind: 'acquired' }>
 
 /** The instance's state without its contents: what a refusal reports (see InstanceState). */
 export const stateOf = (record: InstanceRecord): InstanceState => {
-  const { nodes: _nodes, events: _events, input: _input, priorInputs: _prior, history: _history, ...state } = record
+  const { nodes: _nodes, events: _events, input: _input, priorInputs: _prior, ...state } = record
   return state
 }
 
@@ -62,7 +54,7 @@ export const acquired = (
   owner: string,
   untilMs: number,
   options: AcquireOptions = {},
-): Extract<AcquireResult, { kind: 'acquired' }> => {
+): Omit<Extract<AcquireResult, { kind: 'acquired' }>, 'writer'> => {
   const { parked, ...rest } = before
   const keepsDue = options.terminalOnly === true || options.dueBy !== undefined
   const record: InstanceRecord = keepsDue
@@ -101,51 +93,18 @@ export const budgetRefusal = (bytes: number, maxBytes: number): ItemTooLargeErro
   )
 
 /**
- * A write that moves history out of the instance item is conditioned on the history base it counted from, so
- * that an attempt retried after its answer was lost cannot remove entries twice (see `historyMoveLanded`).
- */
-export const historyBaseMoved = (record: InstanceRecord, change: InstanceChange): boolean =>
-  change.historyOut !== undefined && (record.historyBase ?? 0) !== change.historyOut.base
-
-/** The item is at this write's own count under this lease (still held, or released by this write): it landed. */
-const writeLanded = (record: InstanceRecord, lease: Lease, change: InstanceChange): boolean =>
-  change.writeSeq !== undefined &&
-  record.fence === lease.fence &&
-  (record.writeSeq ?? 0) === change.writeSeq.next &&
-  (record.leaseOwner === lease.owner || (change.release === true && record.leaseOwner === undefined))
-
-/** The item is not at the write count this write expects (another attempt of it landed). */
-export const writeSeqMoved = (record: InstanceRecord, change: InstanceChange): boolean =>
-  change.writeSeq !== undefined && (record.writeSeq ?? 0) !== change.writeSeq.expected
-
-/** The history move of this very write is what the item shows: an earlier attempt of it landed. */
-const historyMoveLanded = (record: InstanceRecord, change: InstanceChange): boolean =>
-  change.historyOut !== undefined && (record.historyBase ?? 0) === change.historyOut.base + change.historyOut.count
-
-/**
- * What a fenced write whose condition failed means, from the item as it was: `landed` when the releasing write
- * had already been applied (released under our own fence: only this write does that, so an earlier attempt of it,
- * retried after its answer was lost, landed), or when the history base shows this write's own history move; the
- * budget refusal while the lease is still ours; LeaseLostError otherwise.
+ * What a fenced write whose condition failed means, from the instance as it was: `landed` when it is a releasing
+ * write that had already been applied (released under our own fence: only this write does that, so an earlier
+ * attempt of it, retried after its answer was lost, landed); the budget refusal while the lease is still ours;
+ * LeaseLostError otherwise. A store that recognises more of its own retried writes checks them first.
  */
 export const leaseWriteRefusal = (
   current: InstanceRecord | undefined,
   lease: Lease,
   change: InstanceChange,
-): { landed: { eventSeq: number; history?: HistoryEntry[] } } | ItemTooLargeError | LeaseLostError => {
-  if (current && writeLanded(current, lease, change)) {
-    return {
-      landed: {
-        eventSeq: current.eventSeq,
-        ...(change.history || change.historyOut ? { history: current.history ?? [] } : {}),
-      },
-    }
-  }
+): { landed: { eventSeq: number } } | ItemTooLargeError | LeaseLostError => {
   if (change.release && current && current.fence === lease.fence && current.leaseOwner === undefined) {
     return { landed: { eventSeq: current.eventSeq } }
-  }
-  if (current && holdsLease(current, lease) && historyMoveLanded(current, change)) {
-    return { landed: { eventSeq: current.eventSeq, history: current.history ?? [] } }
   }
   if (current && holdsLease(current, lease)) return budgetRefusal(bytesAfter(current, change), change.maxBytes ?? 0)
   return new LeaseLostError(lease.instanceId, lease.fence)

@@ -1,7 +1,11 @@
 import type { HistoryKind, HistoryOrigin } from '../schemas/history.js'
 import type { NormalisedConfig } from './definition.js'
+import type { InstanceChange } from './instance-change.js'
 import type { JsonObject, JsonValue } from './json.js'
+import type { StoreCapacity } from './limits.js'
 import type { InstanceStatus, StoredNodeStatus } from './statuses.js'
+
+export type { InstanceChange } from './instance-change.js'
 
 /** One started node of an instance, as stored. */
 export interface NodeRecord {
@@ -37,12 +41,6 @@ export interface NodeRecord {
    * left by an earlier lease counts it as a failed attempt (the runner died, hung or lost its lease).
    */
   attemptStarted?: AttemptStarted
-  /**
-   * Where the store keeps this node's payload when it is too large to be inline (see `INLINE_PAYLOAD_BYTES`): an
-   * opaque token the store hands out and recognises, so an unchanged payload is not written again. Set by the store
-   * on reads and returned by writes; the engine only carries it along.
-   */
-  payloadRef?: string
 }
 
 export interface AttemptStarted {
@@ -157,25 +155,6 @@ export interface InstanceRecord {
   storedBytes?: number
   /** A finished instance expires then (epoch seconds: the table's TTL attribute); absent while it runs. */
   expiresAtSeconds?: number
-  /**
-   * How many fenced writes the instance item has taken: each write says which one it is, so a write the AWS SDK sends
-   * again after its answer was lost is recognised as landed instead of being applied twice.
-   */
-  writeSeq?: number
-  /**
-   * Nodes whose records were moved out of the instance item into archive items (settled, see
-   * `InstanceChange.archive`). Kept by the store; the records themselves are in `nodes` like every other.
-   */
-  archivedNodeIds?: string[]
-  /**
-   * The instance's recent history entries, oldest first, as the instance item holds them (see `InstanceHistory`):
-   * older ones were moved out with archived records. Kept by the store; `seq` is not stored (see `historyBase`).
-   */
-  history?: HistoryEntry[]
-  /** The sequence number of `history[0]`: how many entries were moved out of the instance item (or dropped). */
-  historyBase?: number
-  /** Entries dropped because the instance reached MAX_HISTORY_ENTRIES (their sequence numbers are skipped). */
-  historyDropped?: number
 }
 
 export interface Lease {
@@ -185,66 +164,26 @@ export interface Lease {
   readonly untilMs: number
 }
 
-/** A change made under the lease; every field is optional except the time. */
-export interface InstanceChange {
-  updatedAtMs: number
-  /** Node records to store whole (replacing what is there). */
-  nodes?: Record<string, NodeRecord>
-  /**
-   * Every node record of the instance, `nodes` included: set by the lease holder when `nodes` holds too many to be
-   * written one by one within a store's request limits (DynamoDB's 4 KB update expression), so the map is written
-   * whole instead.
-   */
-  allNodes?: Record<string, NodeRecord>
-  status?: InstanceStatus
-  input?: JsonObject
-  /** undefined: leave as is; null: not due; a number: due at that time. */
-  dueAtMs?: number | null
-  /** Clear the lease in the same write. */
-  release?: boolean
-  /** undefined: leave as is; null: remove; a value: park the instance. */
-  parked?: ParkedState | null
-  /** undefined: leave as is; null: remove. */
-  farWakeAtMs?: number | null
-  failure?: FailureSummary | null
-  /** Replaces the whole map of prior inputs; null removes it. */
-  priorInputs?: Record<string, JsonObject> | null
-  /** undefined: leave as is; null: remove (a restarted instance); a value: expire the item then (epoch seconds). */
-  expiresAtSeconds?: number | null
-  /** Added to the stored bytes (computed by the lease holder, the only writer of what it changes). */
-  bytesDelta?: number
-  /** The total before this change, as the holder counts it: where an item without a total starts from. */
-  bytesBase?: number
-  /** With a positive `bytesDelta`: refused (ItemTooLargeError) if the stored bytes would exceed this. */
-  maxBytes?: number
-  /**
-   * The instance's write count this write expects and leaves (see InstanceRecord.writeSeq): refused unless the item
-   * is at `expected`; an item found at `next` under the same lease means this write already landed.
-   */
-  writeSeq?: { expected: number; next: number }
-  /**
-   * Settled node records (unchanged from what is stored, or as this change stores them) to move out of the instance
-   * item into one archive item, in the same fenced write: the instance item stays small however many nodes finish.
-   * What the instance holds does not change; a later change of one of these nodes brings it back into the item.
-   */
-  archive?: Record<string, NodeRecord>
-  /** History entries to append to the instance's history in the same write (see `HistoryEntry`). */
-  history?: HistoryEntry[]
-  /**
-   * Moves the first `count` entries of the instance item's history (those the holder knows: entries appended since
-   * by events sit after them and stay) into this change's archive item — or drops them, with `drop` — and adds
-   * `count` to the history base. The change's own `history` then goes into the archive item too.
-   */
-  historyOut?: { count: number; entries: HistoryEntry[]; base: number; drop?: boolean }
-}
-
 /** What a write under the lease reports back. */
 export interface WriteResult {
+  /** The event counter after the write: a holder compares it to learn that an event arrived meanwhile. */
   eventSeq: number
-  /** The instance item's history after the write, when the write appended to it (events since included). */
-  history?: HistoryEntry[]
-  /** The payload tokens (see NodeRecord.payloadRef) of the nodes this write stored out of line. */
-  payloadRefs?: Record<string, string>
+}
+
+/**
+ * The writes of one lease, from the store that granted it: each `write` is conditioned on the lease (owner and
+ * fence) and laid out over the store's items as the store sees fit — what is inline, what moves out, how a write
+ * retried after its answer was lost is recognised —, knowing what this lease stored before.
+ */
+export interface LeaseWriter {
+  readonly lease: Lease
+  /**
+   * Applies `change` if the lease still holds; throws LeaseLostError otherwise, and ItemTooLargeError when the change
+   * grows the instance past `maxBytes` or past what the store can hold (nothing of it is stored then).
+   */
+  write(change: InstanceChange): Promise<WriteResult>
+  /** Clears the lease if it is still ours, changing nothing else (no error when it is not). */
+  abandon(): Promise<void>
 }
 
 /** How an event write keeps the instance within its budget, exactly under concurrency. */
@@ -268,11 +207,20 @@ export class EventReplacedError extends Error {
  * What a refused acquisition reports: the instance's state — status, lease, due time, parked state — without its
  * contents (node records, events, input, history), which a refusal never needs and a store may keep elsewhere.
  */
-export type InstanceState = Omit<InstanceRecord, 'nodes' | 'events' | 'input' | 'priorInputs' | 'history'>
+export type InstanceState = Omit<InstanceRecord, 'nodes' | 'events' | 'input' | 'priorInputs'>
 
 export type AcquireResult =
-  /** `record` as it is now, leased; `previous`: its due time and parked state before the acquisition. */
-  | { kind: 'acquired'; lease: Lease; record: InstanceRecord; previous: { dueAtMs?: number; parked?: ParkedState } }
+  /**
+   * `record` as it is now, leased; `previous`: its due time and parked state before the acquisition; `writer`: the
+   * writes of this lease.
+   */
+  | {
+      kind: 'acquired'
+      lease: Lease
+      record: InstanceRecord
+      previous: { dueAtMs?: number; parked?: ParkedState }
+      writer: LeaseWriter
+    }
   | { kind: 'terminal'; record: InstanceState }
   /** Only with `dueBy`: the instance is not due (yet, or any more); nothing was written. */
   | { kind: 'not-due'; record: InstanceState }
@@ -365,8 +313,12 @@ export class InstanceExistsError extends Error {
  * `core/lease-rules.ts`, `core/event-rules.ts` and `adapters/store-catalogue.ts`; each store implements only I/O.
  */
 export interface InstanceLeaseStore {
-  /** Stores a new instance; with `lease`, it is created already leased by that owner (fence 1). */
-  createInstance(record: InstanceRecord, lease?: Lease): Promise<void>
+  /** What the store can hold of one instance: the engine's limits must stay within it. */
+  readonly capacity: StoreCapacity
+  /** Stores a new instance with its first history entries. Throws InstanceExistsError when the id is taken. */
+  createInstance(record: InstanceRecord, history?: readonly HistoryEntry[]): Promise<void>
+  /** Stores a new instance already leased by `lease` (fence 1), and returns the writer of that lease. */
+  createLeased(record: InstanceRecord, lease: Lease, history?: readonly HistoryEntry[]): Promise<LeaseWriter>
   /**
    * Takes the lease when no live lease exists (or it is `owner`'s) and the instance is not terminal (unless
    * `allowTerminal`, for restarts) and, with `dueBy`, is due by then; increments the fence. In the same write the
@@ -381,10 +333,6 @@ export interface InstanceLeaseStore {
     untilMs: number,
     options?: AcquireOptions,
   ): Promise<AcquireResult>
-  /** Applies `change` if `lease` still holds (owner and fence match); throws LeaseLostError otherwise. */
-  writeUnderLease(lease: Lease, change: InstanceChange): Promise<WriteResult>
-  /** Clears the lease if it is still ours (no error when it is not). */
-  releaseLease(lease: Lease): Promise<void>
   /**
    * Stores an external event without taking the lease, so an event is never refused because a pass is running.
    * Conditions: instance exists and is not terminal, node not terminal, no newer event stored.

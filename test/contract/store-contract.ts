@@ -21,10 +21,10 @@ import {
   type InstanceStore,
   type InstanceSummary,
   type Lease,
+  type LeaseWriter,
   type ListPage,
   type ListQuery,
   type NodeEventRecord,
-  type NodeRecord,
 } from '../../src/core/store.js'
 import { aNode, anInstance, T0 } from '../support/records.js'
 
@@ -51,10 +51,13 @@ const rejectionOf = async (promise: Promise<unknown>): Promise<unknown> =>
     (error: unknown) => error,
   )
 
-const acquired = async (store: InstanceStore, id: string, owner: string, nowMs: number): Promise<Lease> => {
+/** A lease taken for the test, with the writer the store handed out with it. */
+type Held = Lease & { writer: LeaseWriter }
+
+const acquired = async (store: InstanceStore, id: string, owner: string, nowMs: number): Promise<Held> => {
   const result = await store.acquireLease(id, owner, nowMs, nowMs + LEASE_MS)
   if (result.kind !== 'acquired') throw new Error(`expected to acquire '${id}', got ${result.kind}`)
-  return result.lease
+  return { ...result.lease, writer: result.writer }
 }
 
 const stored = async (store: InstanceStore, id: string): Promise<InstanceRecord> => {
@@ -303,14 +306,14 @@ export const describeStoreContract = (
       it('creates the instance already leased when given a lease', async () => {
         const lease: Lease = { instanceId: 'leased', owner: 'creator', fence: 1, untilMs: T0 + LEASE_MS }
 
-        await store.createInstance(anInstance('leased'), lease)
+        const writer = await store.createLeased(anInstance('leased'), lease)
 
         expect(await stored(store, 'leased')).toMatchObject({
           leaseOwner: 'creator',
           fence: 1,
           leaseUntilMs: lease.untilMs,
         })
-        await expect(store.writeUnderLease(lease, { updatedAtMs: T0 + 1, status: 'running' })).resolves.toEqual({
+        await expect(writer.write({ updatedAtMs: T0 + 1, status: 'running' })).resolves.toEqual({
           eventSeq: 0,
         })
         await expect(store.acquireLease('leased', 'other', T0 + 1, T0 + LEASE_MS)).rejects.toBeInstanceOf(
@@ -334,7 +337,7 @@ export const describeStoreContract = (
         await store.createInstance(anInstance('followed', { status: 'init' }))
         const first = await store.getInstanceStatus('followed')
         const lease = await acquired(store, 'followed', 'owner-a', T0)
-        await store.writeUnderLease(lease, { updatedAtMs: T0 + SECOND, status: 'completed', release: true })
+        await lease.writer.write({ updatedAtMs: T0 + SECOND, status: 'completed', release: true })
         expect(await store.getInstanceStatus('followed', first)).toEqual({
           status: 'completed',
           workflowType: 'orders',
@@ -359,12 +362,16 @@ export const describeStoreContract = (
 
           const result = await store.acquireLease('i1', 'runner-a', T0, T0 + LEASE_MS)
 
-          expect(result).toStrictEqual({
+          const lease = { instanceId: 'i1', owner: 'runner-a', fence: 5, untilMs: T0 + LEASE_MS }
+          const { writer, ...granted } = result.kind === 'acquired' ? result : { ...result, writer: undefined }
+          expect(granted).toStrictEqual({
             kind: 'acquired',
-            lease: { instanceId: 'i1', owner: 'runner-a', fence: 5, untilMs: T0 + LEASE_MS },
+            lease,
             record: await stored(store, 'i1'),
             previous: { dueAtMs: T0 - SECOND },
           })
+          // The writes of this lease come with it.
+          expect(writer?.lease).toStrictEqual(lease)
           // Due by the lease end: a holder that dies is resumed by the tick once the lease has run out.
           expect(result.record).toMatchObject({
             status,
@@ -415,7 +422,7 @@ export const describeStoreContract = (
         for (const [index, owner] of ['a', 'b', 'c'].entries()) {
           const lease = await acquired(store, 'i1', owner, T0 + index * SECOND)
           fences.push(lease.fence)
-          await store.releaseLease(lease)
+          await lease.writer.abandon()
         }
 
         expect(fences).toEqual([1, 2, 3])
@@ -531,7 +538,7 @@ export const describeStoreContract = (
       })
     })
 
-    describe('writeUnderLease', () => {
+    describe('a lease writer', () => {
       it('stores node records whole, leaving nodes it does not name as they are', async () => {
         const untouched = aNode({ status: 'completed', output: { kept: true } })
         await store.createInstance(
@@ -546,62 +553,20 @@ export const describeStoreContract = (
         const charge = aNode({ status: 'completed', updatedAtMs: T0 + SECOND, output: { receipt: 'r-1' } })
         const ship = aNode({ status: 'running', createdAtMs: T0 + SECOND, updatedAtMs: T0 + SECOND })
 
-        await store.writeUnderLease(lease, { updatedAtMs: T0 + SECOND, nodes: { charge, ship } })
+        await lease.writer.write({ updatedAtMs: T0 + SECOND, nodes: { charge, ship } })
 
         const after = await stored(store, 'i1')
         expect(after.nodes).toStrictEqual({ charge, untouched, ship })
         expect(after.updatedAtMs).toBe(T0 + SECOND)
       })
 
-      it('moves archived records out of the instance item without changing what it holds; a change brings one back', async () => {
-        const a = aNode({ status: 'completed', output: { a: 1 } })
-        const b = aNode({ status: 'completed', output: { b: 'x'.repeat(3000) } })
-        const c = aNode({ status: 'running' })
-        await store.createInstance(anInstance('i1', { nodes: { a, b, c } }))
-        const lease = await acquired(store, 'i1', 'runner', T0)
-
-        await store.writeUnderLease(lease, { updatedAtMs: T0 + 1, archive: { a, b } })
-        const archived = await stored(store, 'i1')
-        const a2 = aNode({ status: 'running', attempt: 2, updatedAtMs: T0 + 2 })
-        await store.writeUnderLease(lease, { updatedAtMs: T0 + 2, nodes: { a: a2 } })
-        const restarted = await stored(store, 'i1')
-
-        const plain = (nodes: Record<string, NodeRecord>) =>
-          Object.fromEntries(Object.entries(nodes).map(([id, { payloadRef: _ref, ...node }]) => [id, node]))
-        expect(plain(archived.nodes)).toStrictEqual({ a, b, c })
-        expect(archived.archivedNodeIds).toEqual(['a', 'b'])
-        expect(plain(restarted.nodes)).toStrictEqual({ a: a2, b, c })
-        expect(restarted.archivedNodeIds).toEqual(['b'])
-      })
-
-      it('answers a write sent again after it landed as landed, and applies it once', async () => {
-        await store.createInstance(anInstance('i1', { storedBytes: 1000 }))
-        const lease = await acquired(store, 'i1', 'runner', T0)
-        const change = {
-          updatedAtMs: T0 + 1,
-          nodes: { a: aNode({ status: 'completed' }) },
-          bytesDelta: 50,
-          bytesBase: 1000,
-          writeSeq: { expected: 0, next: 1 },
-        }
-
-        await store.writeUnderLease(lease, change)
-        // The same write again (the SDK's retry after a lost answer): answered, not applied a second time.
-        await store.writeUnderLease(lease, change)
-        await store.writeUnderLease(lease, { updatedAtMs: T0 + 2, bytesDelta: 5, writeSeq: { expected: 1, next: 2 } })
-
-        const after = await stored(store, 'i1')
-        expect(after.storedBytes).toBe(1055)
-        expect(after.writeSeq).toBe(2)
-      })
-
       it('changes status and input only when given, and keeps the lease unless released', async () => {
         await store.createInstance(anInstance('i1', { status: 'init', input: { a: 1 } }))
         const lease = await acquired(store, 'i1', 'runner', T0)
 
-        await store.writeUnderLease(lease, { updatedAtMs: T0 + 1, status: 'running' })
+        await lease.writer.write({ updatedAtMs: T0 + 1, status: 'running' })
         const afterStatus = await stored(store, 'i1')
-        await store.writeUnderLease(lease, { updatedAtMs: T0 + 2, input: { a: 2, b: [true] } })
+        await lease.writer.write({ updatedAtMs: T0 + 2, input: { a: 2, b: [true] } })
         const afterInput = await stored(store, 'i1')
 
         expect(afterStatus).toMatchObject({ status: 'running', input: { a: 1 }, leaseOwner: 'runner' })
@@ -619,7 +584,7 @@ export const describeStoreContract = (
         await store.createInstance(anInstance('i1', before === undefined ? {} : { dueAtMs: before }))
         const lease = await acquired(store, 'i1', 'runner', T0)
 
-        await store.writeUnderLease(lease, { updatedAtMs: T0 + 1, ...(dueAtMs === undefined ? {} : { dueAtMs }) })
+        await lease.writer.write({ updatedAtMs: T0 + 1, ...(dueAtMs === undefined ? {} : { dueAtMs }) })
 
         expect((await stored(store, 'i1')).dueAtMs).toBe(expected)
       })
@@ -628,7 +593,7 @@ export const describeStoreContract = (
         await store.createInstance(anInstance('i1'))
         const lease = await acquired(store, 'i1', 'runner', T0)
 
-        await store.writeUnderLease(lease, { updatedAtMs: T0 + 1, status: 'completed', release: true })
+        await lease.writer.write({ updatedAtMs: T0 + 1, status: 'completed', release: true })
 
         const after = await stored(store, 'i1')
         expect(after).not.toHaveProperty('leaseOwner')
@@ -643,7 +608,7 @@ export const describeStoreContract = (
         const before = await stored(store, 'i1')
 
         const error = await rejectionOf(
-          store.writeUnderLease(stale, {
+          stale.writer.write({
             updatedAtMs: T0 + 99 * SECOND,
             nodes: { a: aNode({ status: 'failed' }), b: aNode() },
             status: 'failed',
@@ -664,13 +629,11 @@ export const describeStoreContract = (
       ])('refuses an old lease when the instance is held by $holder', async ({ release }) => {
         await store.createInstance(anInstance('i1'))
         const old = await acquired(store, 'i1', 'runner', T0)
-        if (release) await store.releaseLease(old)
+        if (release) await old.writer.abandon()
         else await acquired(store, 'i1', 'runner', T0 + SECOND)
         const before = await stored(store, 'i1')
 
-        await expect(store.writeUnderLease(old, { updatedAtMs: T0 + 2, status: 'failed' })).rejects.toBeInstanceOf(
-          LeaseLostError,
-        )
+        await expect(old.writer.write({ updatedAtMs: T0 + 2, status: 'failed' })).rejects.toBeInstanceOf(LeaseLostError)
         expect(await store.getInstance('i1')).toStrictEqual(before)
       })
 
@@ -678,18 +641,11 @@ export const describeStoreContract = (
         await store.createInstance(anInstance('i1', { eventSeq: 2 }))
         const lease = await acquired(store, 'i1', 'runner', T0)
         const change = { updatedAtMs: T0 + 1, status: 'completed' as const, dueAtMs: null, release: true }
-        await store.writeUnderLease(lease, change)
+        await lease.writer.write(change)
         const after = await stored(store, 'i1')
 
-        await expect(store.writeUnderLease(lease, change)).resolves.toEqual({ eventSeq: 2 })
+        await expect(lease.writer.write(change)).resolves.toEqual({ eventSeq: 2 })
         expect(await store.getInstance('i1')).toStrictEqual(after)
-      })
-
-      it('refuses a lease on an instance that does not exist with LeaseLostError', async () => {
-        const lease: Lease = { instanceId: 'ghost', owner: 'runner', fence: 1, untilMs: T0 + LEASE_MS }
-
-        await expect(store.writeUnderLease(lease, { updatedAtMs: T0 })).rejects.toBeInstanceOf(LeaseLostError)
-        expect(await store.getInstance('ghost')).toBeUndefined()
       })
 
       it('keeps the stored bytes by every write, and refuses one that grows past maxBytes in its own condition', async () => {
@@ -704,9 +660,9 @@ export const describeStoreContract = (
         })
 
         const refused = await rejectionOf(
-          store.writeUnderLease(lease, { updatedAtMs: T0 + 1, bytesDelta: 60, maxBytes: start + 150 }),
+          lease.writer.write({ updatedAtMs: T0 + 1, bytesDelta: 60, maxBytes: start + 150 }),
         )
-        await store.writeUnderLease(lease, { updatedAtMs: T0 + 2, bytesDelta: 40, maxBytes: start + 150 })
+        await lease.writer.write({ updatedAtMs: T0 + 2, bytesDelta: 40, maxBytes: start + 150 })
 
         expect(refused).toBeInstanceOf(ItemTooLargeError)
         expect((await store.getInstance('sized'))?.storedBytes).toBe(start + 140)
@@ -750,22 +706,22 @@ export const describeStoreContract = (
         await store.createInstance(anInstance('i1', { eventSeq: 5 }))
         const lease = await acquired(store, 'i1', 'runner', T0)
 
-        const before = await store.writeUnderLease(lease, { updatedAtMs: T0 + 1 })
+        const before = await lease.writer.write({ updatedAtMs: T0 + 1 })
         await store.putEvent('i1', 'a', anEvent(100), T0 + 2)
         await store.putEvent('i1', 'b', anEvent(100), T0 + 3)
-        const after = await store.writeUnderLease(lease, { updatedAtMs: T0 + 4 })
+        const after = await lease.writer.write({ updatedAtMs: T0 + 4 })
 
         expect(before).toEqual({ eventSeq: 5 })
         expect(after).toEqual({ eventSeq: 7 })
       })
     })
 
-    describe('releaseLease', () => {
+    describe('a lease writer abandoning its lease', () => {
       it('clears its own lease so another owner can acquire at once', async () => {
         await store.createInstance(anInstance('i1'))
         const lease = await acquired(store, 'i1', 'runner', T0)
 
-        await store.releaseLease(lease)
+        await lease.writer.abandon()
 
         const after = await stored(store, 'i1')
         expect(after).not.toHaveProperty('leaseOwner')
@@ -780,14 +736,14 @@ export const describeStoreContract = (
         const stale = await acquired(store, 'i1', 'slow', T0)
         const current = await acquired(store, 'i1', 'fast', stale.untilMs + 1)
 
-        await store.releaseLease(stale)
+        await stale.writer.abandon()
 
         expect(await stored(store, 'i1')).toMatchObject({
           leaseOwner: 'fast',
           leaseUntilMs: current.untilMs,
           fence: current.fence,
         })
-        await expect(store.writeUnderLease(current, { updatedAtMs: T0 })).resolves.toBeDefined()
+        await expect(current.writer.write({ updatedAtMs: T0 })).resolves.toBeDefined()
       })
     })
 
@@ -913,7 +869,7 @@ export const describeStoreContract = (
           leaseUntilMs: lease.untilMs,
           fence: lease.fence,
         })
-        await expect(store.writeUnderLease(lease, { updatedAtMs: T0 + 2 * SECOND })).resolves.toEqual({ eventSeq: 1 })
+        await expect(lease.writer.write({ updatedAtMs: T0 + 2 * SECOND })).resolves.toEqual({ eventSeq: 1 })
       })
     })
 
@@ -1062,7 +1018,7 @@ export const describeStoreContract = (
         await store.createInstance(anInstance('i1', { status: 'running' }))
         const lease = await acquired(store, 'i1', 'runner', T0)
 
-        await store.writeUnderLease(lease, { updatedAtMs: T0 + 1, status: 'completed', release: true })
+        await lease.writer.write({ updatedAtMs: T0 + 1, status: 'completed', release: true })
 
         const base = { workflowTypes: ['orders'], limit: 10, order: 'desc' } as const
         expect((await store.listInstances(base)).items.map((item) => item.status)).toEqual(['completed'])

@@ -224,8 +224,8 @@ describe('items of a writer that lost its lease', () => {
     await store.acquireLease(instanceId, 'runner-b', now + 2000, now + 60_000)
     const before = await partition(instanceId)
 
-    const late = await store
-      .writeUnderLease(first.lease, {
+    const late = await first.writer
+      .write({
         updatedAtMs: now + 2500,
         nodes: {
           n001: {

@@ -1,8 +1,9 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import { DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb'
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb'
 import { afterAll, describe, expect, it } from 'vitest'
 import { DynamoDbStore, translateAwsError } from '../../src/adapters/dynamodb/dynamodb-store.js'
-import { ItemTooLargeError, StoreError } from '../../src/core/errors.js'
+import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
+import { ItemTooLargeError, LeaseLostError, StoreError } from '../../src/core/errors.js'
 import { describeStoreContract } from '../contract/store-contract.js'
 import { createTestTable, type TestTable } from '../support/harness.js'
 import { aNode, anInstance, T0 } from '../support/records.js'
@@ -137,23 +138,120 @@ describe('DynamoDbStore payloads in items of their own', () => {
     if (got.kind !== 'acquired') throw new Error('expected the lease')
     const big = aNode({ status: 'pending', output: { blob: 'b'.repeat(5000) } })
 
-    const first = await store.writeUnderLease(got.lease, { updatedAtMs: T0 + 1, nodes: { n: big } })
-    const token = first.payloadRefs?.n
-    await store.writeUnderLease(got.lease, {
-      updatedAtMs: T0 + 2,
-      nodes: { n: { ...big, waits: 1, ...(token ? { payloadRef: token } : {}) } },
-    })
+    await got.writer.write({ updatedAtMs: T0 + 1, nodes: { n: big } })
+    const first = await payloadItems(table, 'p1')
+    await got.writer.write({ updatedAtMs: T0 + 2, nodes: { n: { ...big, waits: 1 } } })
     const kept = await payloadItems(table, 'p1')
-    await store.writeUnderLease(got.lease, {
+    await got.writer.write({
       updatedAtMs: T0 + 3,
-      nodes: { n: { ...big, waits: 2, output: { blob: 'c'.repeat(5000) }, ...(token ? { payloadRef: token } : {}) } },
+      nodes: { n: { ...big, waits: 2, output: { blob: 'c'.repeat(5000) } } },
     })
 
-    expect(token).toMatch(/^P#n#/)
-    expect(kept).toHaveLength(1)
+    expect(first).toHaveLength(1)
+    expect(first[0]).toMatch(/^P#n#/)
+    expect(kept).toEqual(first)
     expect(await payloadItems(table, 'p1')).toHaveLength(2)
     const node = (await store.getInstance('p1'))?.nodes.n
     expect(node).toMatchObject({ waits: 2, output: { blob: 'c'.repeat(5000) } })
+  })
+
+  it('keeps a payload that did not change in its item after the record was archived', async () => {
+    const table = await freshTable('store-archived-payload')
+    const store = new DynamoDbStore({ tableName: table.tableName, client: table.client })
+    const big = aNode({ status: 'completed', output: { blob: 'b'.repeat(5000) } })
+    await store.createInstance(anInstance('p2', { nodes: { big } }))
+    const got = await store.acquireLease('p2', 'runner', T0, T0 + 60_000)
+    if (got.kind !== 'acquired') throw new Error('expected the lease')
+    const before = await payloadItems(table, 'p2')
+
+    await got.writer.write({ updatedAtMs: T0 + 1, nodes: { big: { ...big, updatedAtMs: T0 + 1 } } })
+
+    expect(before).toHaveLength(1)
+    expect(await payloadItems(table, 'p2')).toEqual(before)
+  })
+})
+
+describe('the DynamoDB layout, as a lease writer lays changes out', () => {
+  const instanceItem = async (table: TestTable, instanceId: string): Promise<Record<string, unknown>> => {
+    const doc = DynamoDBDocumentClient.from(table.client)
+    const result = await doc.send(new GetCommand({ TableName: table.tableName, Key: instanceKey(instanceId) }))
+    return result.Item ?? {}
+  }
+
+  it('moves settled records out of the instance item without changing what it holds; a change brings one back', async () => {
+    const table = await freshTable('layout-archive')
+    const store = new DynamoDbStore({ tableName: table.tableName, client: table.client })
+    // Two inline outputs of about 950 bytes: settled together, they take more than ARCHIVE_AT_BYTES.
+    const a = aNode({ status: 'completed', output: { a: 'x'.repeat(950) } })
+    const b = aNode({ status: 'completed', output: { b: 'y'.repeat(950) } })
+    const c = aNode({ status: 'running' })
+    await store.createInstance(anInstance('i1', { nodes: { c } }))
+    const got = await store.acquireLease('i1', 'runner', T0, T0 + 60_000)
+    if (got.kind !== 'acquired') throw new Error('expected the lease')
+
+    // Settled records taking ARCHIVE_AT_BYTES together leave the instance item in the write that settles them.
+    await got.writer.write({ updatedAtMs: T0 + 1, nodes: { a, b } })
+    const archived = await store.getInstance('i1')
+    const archivedItem = await instanceItem(table, 'i1')
+    const a2 = aNode({ status: 'running', attempt: 2, updatedAtMs: T0 + 2 })
+    await got.writer.write({ updatedAtMs: T0 + 2, nodes: { a: a2 } })
+    const restarted = await store.getInstance('i1')
+    const restartedItem = await instanceItem(table, 'i1')
+
+    expect(archived?.nodes).toStrictEqual({ a, b, c })
+    expect(Object.keys(archivedItem.nodes as object).sort()).toEqual(['c'])
+    expect(archivedItem.arc).toHaveLength(1)
+    expect(restarted?.nodes).toStrictEqual({ a: a2, b, c })
+    expect(Object.keys(restartedItem.nodes as object).sort()).toEqual(['a', 'c'])
+  })
+
+  it('answers a write the SDK sent again after it landed as landed, and applies it once', async () => {
+    const table = await freshTable('layout-retry')
+    let repeatNext = false
+    table.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args)
+        if (repeatNext && context.commandName === 'UpdateItemCommand') {
+          repeatNext = false
+          // The answer was lost: the SDK sends the very same request again.
+          return next(args)
+        }
+        return result
+      },
+      { step: 'finalizeRequest', name: 'repeatOnce' },
+    )
+    const store = new DynamoDbStore({ tableName: table.tableName, client: table.client })
+    await store.createInstance(anInstance('i1', { storedBytes: 1000 }))
+    const got = await store.acquireLease('i1', 'runner', T0, T0 + 60_000)
+    if (got.kind !== 'acquired') throw new Error('expected the lease')
+
+    repeatNext = true
+    await got.writer.write({
+      updatedAtMs: T0 + 1,
+      nodes: { a: aNode({ status: 'completed' }) },
+      bytesDelta: 50,
+      bytesBase: 1000,
+    })
+    await got.writer.write({ updatedAtMs: T0 + 2, bytesDelta: 5 })
+
+    const after = await store.getInstance('i1')
+    expect(repeatNext).toBe(false)
+    expect(after?.storedBytes).toBe(1055)
+    expect((await instanceItem(table, 'i1')).wseq).toBe(2)
+  })
+
+  it('refuses a write whose instance is gone (its time to live deleted it) with LeaseLostError', async () => {
+    const table = await freshTable('layout-gone')
+    const store = new DynamoDbStore({ tableName: table.tableName, client: table.client })
+    await store.createInstance(anInstance('ghost'))
+    const got = await store.acquireLease('ghost', 'runner', T0, T0 + 60_000)
+    if (got.kind !== 'acquired') throw new Error('expected the lease')
+    await DynamoDBDocumentClient.from(table.client).send(
+      new DeleteCommand({ TableName: table.tableName, Key: instanceKey('ghost') }),
+    )
+
+    await expect(got.writer.write({ updatedAtMs: T0 })).rejects.toBeInstanceOf(LeaseLostError)
+    expect(await store.getInstance('ghost')).toBeUndefined()
   })
 })
 

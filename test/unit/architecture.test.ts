@@ -151,6 +151,46 @@ describe('src/core', () => {
   })
 })
 
+/**
+ * How the store lays an instance out is the store's business: no DynamoDB name, limit or item key in the core's
+ * code (its comments may explain why a port looks the way it does).
+ */
+const LAYOUT_WORDS: [pattern: RegExp, what: string][] = [
+  [/dynamo/i, 'DynamoDB'],
+  [/['"`][A-Z]#/, 'an item key prefix'],
+  [/\b(?:pk|sk)\b/, 'a key attribute'],
+  [/\b400\s*\*\s*1024\b/, "DynamoDB's item limit"],
+  [/\barchiv/i, 'archive items'],
+  [/\b(?:writeSeq|wseq|payloadRef|allNodes|historyOut)\b/, 'a layout field'],
+  [/\bINLINE_\w+/, 'an inline threshold'],
+]
+
+const layoutWords = (path: string, source: string): string[] => {
+  const code = stripComments(path, source)
+  return LAYOUT_WORDS.filter(([pattern]) => pattern.test(code)).map(([, what]) => `names ${what}`)
+}
+
+describe('the item layout', () => {
+  it.each([
+    { source: 'const limit = 400 * 1024', problem: "names DynamoDB's item limit" },
+    { source: "const key = `P#${nodeId}`", problem: 'names an item key prefix' },
+    { source: 'change.archive = {}', problem: 'names archive items' },
+    { source: 'const { writeSeq } = change', problem: 'names a layout field' },
+    { source: 'if (bytes > INLINE_PAYLOAD_BYTES) return', problem: 'names an inline threshold' },
+    { source: "import { x } from '../adapters/dynamodb/keys.js'", problem: 'names DynamoDB' },
+  ])('is reported when core code $problem', ({ source, problem }) => {
+    expect(layoutWords('src/core/x.ts', source)).toContain(problem)
+  })
+
+  it('may be explained in a comment', () => {
+    expect(layoutWords('src/core/x.ts', '// a DynamoDB item holds 400 * 1024 bytes\nconst a = 1')).toEqual([])
+  })
+
+  it.each(sourceFiles('src/core', /\.ts$/))('is not named in %s', (path) => {
+    expect(layoutWords(path, readFileSync(join(ROOT, path), 'utf8'))).toEqual([])
+  })
+})
+
 describe('the AWS SDK', () => {
   it('is imported only by adapters, local tooling, the package entry, functions, scripts and tests', () => {
     const importers = sourceFiles('.', SOURCE_EXTENSIONS)

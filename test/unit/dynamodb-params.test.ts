@@ -27,6 +27,7 @@ import {
   releaseLeaseParams,
   writeUnderLeaseParams,
 } from '../../src/adapters/dynamodb/params.js'
+import type { LaidOutChange } from '../../src/adapters/dynamodb/write-layout.js'
 import { type IndexPageRequest, listKeyRange } from '../../src/adapters/store-catalogue.js'
 import { StoreError } from '../../src/core/errors.js'
 import { instanceStoredBytes } from '../../src/core/limits.js'
@@ -46,8 +47,26 @@ const actions = (expression: string | undefined): Record<'SET' | 'REMOVE' | 'ADD
   return result
 }
 
-const update = (change: Partial<InstanceChange>): UpdateCommandInput =>
-  writeUnderLeaseParams(TABLE, LEASE, { updatedAtMs: T0 + 1, ...change }, new ItemPlanner('wf-1', undefined, '0'))
+/** A change with the layout a lease writer would give it, its records and entries encoded as the writer does. */
+type Layout = Partial<InstanceChange> & {
+  allNodes?: Record<string, NodeRecord>
+  historyOut?: { count: number; entries: HistoryEntry[]; base: number; drop?: boolean }
+}
+
+const laidOut = ({ allNodes, historyOut, ...change }: Layout): LaidOutChange => {
+  const encode = (nodes: Record<string, NodeRecord>) =>
+    Object.fromEntries(Object.entries(nodes).map(([id, node]) => [id, nodeToItem(node, id)]))
+  return {
+    change: { updatedAtMs: T0 + 1, ...change },
+    nodes: encode(change.nodes ?? {}),
+    history: (change.history ?? []).map(entryToItem),
+    ...(allNodes ? { allNodes: encode(allNodes) } : {}),
+    ...(historyOut ? { historyOut: { ...historyOut, entries: historyOut.entries.map(entryToItem) } } : {}),
+  }
+}
+
+const update = (change: Layout, planner = new ItemPlanner('wf-1', undefined, '0')): UpdateCommandInput =>
+  writeUnderLeaseParams(TABLE, LEASE, laidOut(change), planner)
 
 describe('keys', () => {
   it('keeps instance and definition items in separate key spaces', () => {
@@ -223,12 +242,7 @@ describe('writeUnderLeaseParams with history', () => {
   it('removes exactly the entries the holder knows, archives them, and appends its own past the end', () => {
     const known = [entry('a'), entry('b'), entry('c')]
     const planner = new ItemPlanner('wf-1', undefined, '0')
-    const params = writeUnderLeaseParams(
-      TABLE,
-      LEASE,
-      { updatedAtMs: T0 + 1, history: [entry('d')], historyOut: { count: 3, entries: known, base: 40 } },
-      planner,
-    )
+    const params = update({ history: [entry('d')], historyOut: { count: 3, entries: known, base: 40 } }, planner)
 
     const parts = actions(params.UpdateExpression)
     expect(parts.REMOVE).toEqual(['h[0]', 'h[1]', 'h[2]'])
@@ -244,12 +258,7 @@ describe('writeUnderLeaseParams with history', () => {
 
   it('drops them instead at the cap: counted, and no archive item', () => {
     const planner = new ItemPlanner('wf-1', undefined, '0')
-    const params = writeUnderLeaseParams(
-      TABLE,
-      LEASE,
-      { updatedAtMs: T0 + 1, historyOut: { count: 2, entries: [entry('a'), entry('b')], base: 0, drop: true } },
-      planner,
-    )
+    const params = update({ historyOut: { count: 2, entries: [entry('a'), entry('b')], base: 0, drop: true } }, planner)
 
     expect(actions(params.UpdateExpression).ADD).toEqual(expect.arrayContaining(['hb :hOut', 'hd :hOut']))
     expect(params.ConditionExpression).toContain('(attribute_not_exists(hb) OR hb = :hBase)')

@@ -20,7 +20,7 @@ import {
 } from '../../core/errors.js'
 import { eventWriteRefusal } from '../../core/event-rules.js'
 import { historyPage } from '../../core/history.js'
-import { acquired, acquireRefusal, leaseWriteRefusal } from '../../core/lease-rules.js'
+import { acquired, acquireRefusal, holdsLease } from '../../core/lease-rules.js'
 import { INSTANCE_STATUSES } from '../../core/statuses.js'
 import {
   type AcquireOptions,
@@ -29,14 +29,13 @@ import {
   type EventGuard,
   type HistoryEntry,
   type HistoryPage,
-  type InstanceChange,
   InstanceExistsError,
   type InstanceRecord,
   type InstanceStatusView,
   type InstanceStore,
   type Lease,
+  type LeaseWriter,
   type NodeEventRecord,
-  type WriteResult,
 } from '../../core/store.js'
 import { classifyDynamoDbError } from '../aws-errors.js'
 import { type CatalogueEntry, IndexedCatalogue, type IndexPage, type IndexPageRequest } from '../store-catalogue.js'
@@ -53,8 +52,10 @@ import {
   refersToSideItems,
   type SideItem,
   sideItemKeys,
+  storedNodesOf,
 } from './item-codec.js'
 import { createdKey, DUE_SHARDS, definitionKey, INDEX, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
+import { DynamoLeaseWriter, type WriterIo } from './lease-writer.js'
 import {
   acquireLeaseParams,
   clearTerminalDueParams,
@@ -67,8 +68,8 @@ import {
   putSideItemParams,
   queryDueParams,
   releaseLeaseParams,
-  writeUnderLeaseParams,
 } from './params.js'
+import { DYNAMODB_CAPACITY } from './write-layout.js'
 
 interface AwsError {
   name?: string
@@ -140,18 +141,12 @@ export const sideItemExpiryDays = (retentionDays: number | undefined): number =>
 const historyHeadSchema = instanceItemSchema.pick({ h: true, hb: true, hd: true, arc: true })
 const archiveHistorySchema = archiveItemSchema.pick({ h: true, hb: true })
 
-/** The instance item's history as a write returned it (UPDATED_NEW), when the write changed it. */
-const returnedHistory = (attributes: Record<string, unknown> | undefined): { history?: HistoryEntry[] } => {
-  if (attributes?.h === undefined) return {}
-  const parsed = historyHeadSchema.shape.h.safeParse(attributes.h)
-  return parsed.success && parsed.data ? { history: parsed.data.map(entryFromItem) } : {}
-}
-
 /** BatchWriteItem takes at most 25 items per request. */
 const BATCH_WRITE_ITEMS = 25
 
 /** The InstanceStore on one DynamoDB table (layout in the README). Every state change is one conditional write. */
 export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
+  readonly capacity = DYNAMODB_CAPACITY
   readonly tableName: string
   readonly #doc: DynamoDBDocumentClient
   readonly #sideItemExpiryDays: number
@@ -278,13 +273,44 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
    * items (immutable, so an instance item read earlier — an acquisition's old image — still finds its own).
    */
   async #full(raw: Record<string, unknown>): Promise<InstanceRecord> {
+    return (await this.#read(raw)).record
+  }
+
+  /** The instance item parsed, the side items it refers to, and the record they make. */
+  async #read(raw: Record<string, unknown>): Promise<{
+    item: InstanceItem
+    side: Map<string, Record<string, unknown>>
+    record: InstanceRecord
+  }> {
     const item: InstanceItem = parseInstanceItem(raw)
-    if (!refersToSideItems(item)) return recordFromInstanceItem(item)
     const side = new Map<string, Record<string, unknown>>()
+    if (!refersToSideItems(item)) return { item, side, record: recordFromInstanceItem(item) }
     for (const found of await this.#readPartition(instanceIdOf(item.pk))) {
       if (found.sk !== SK.instance) side.set(String(found.sk), found)
     }
-    return recordFromInstanceItem(item, side)
+    return { item, side, record: recordFromInstanceItem(item, side) }
+  }
+
+  /** What a lease's writer needs of the store: its planners, its conditional update, its release. */
+  readonly #io: WriterIo = {
+    tableName: () => this.tableName,
+    planner: (instanceId, nowMs, fence) => this.#planner(instanceId, nowMs, fence),
+    update: async (planner, params) => {
+      try {
+        const result = await this.#withSideItems(planner, () =>
+          this.#send('writeUnderLease', () => this.#doc.send(new UpdateCommand(params))),
+        )
+        return { attributes: result.Attributes ?? {} }
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error
+        return { refused: oldItem(error) }
+      }
+    },
+    releaseLease: (lease) => this.#releaseLease(lease),
+  }
+
+  #writer(lease: Lease, item: InstanceItem, side: ReadonlyMap<string, Record<string, unknown>>): LeaseWriter {
+    return new DynamoLeaseWriter(lease, this.#io, { item, nodes: storedNodesOf(item, side, { partial: true }) })
   }
 
   async #send<T>(operation: string, fn: () => Promise<T>): Promise<T> {
@@ -296,21 +322,43 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     }
   }
 
-  async createInstance(record: InstanceRecord, lease?: Lease): Promise<void> {
-    const planner = this.#planner(record.id, record.createdAtMs, lease?.fence ?? record.fence)
-    const item = recordToItem(
-      lease ? { ...record, leaseOwner: lease.owner, leaseUntilMs: lease.untilMs, fence: lease.fence } : record,
-      planner,
-    )
+  async createInstance(record: InstanceRecord, history: readonly HistoryEntry[] = []): Promise<void> {
+    const planner = this.#planner(record.id, record.createdAtMs, record.fence)
+    const item = recordToItem(record, planner, history)
+    const existing = await this.#put(planner, item)
+    if (existing) throw new InstanceExistsError(await this.#full(existing))
+  }
+
+  async createLeased(
+    record: InstanceRecord,
+    lease: Lease,
+    history: readonly HistoryEntry[] = [],
+  ): Promise<LeaseWriter> {
+    const planner = this.#planner(record.id, record.createdAtMs, lease.fence)
+    const leased = { ...record, leaseOwner: lease.owner, leaseUntilMs: lease.untilMs, fence: lease.fence }
+    const item = recordToItem(leased, planner, history)
+    const existing = await this.#put(planner, item)
+    if (existing) {
+      const found = await this.#read(existing)
+      // This very put, sent again by the SDK after its answer was lost: the instance is ours, under this lease.
+      if (!holdsLease(found.record, lease)) throw new InstanceExistsError(found.record)
+      return this.#writer(lease, found.item, found.side)
+    }
+    return this.#writer(lease, item, new Map())
+  }
+
+  /** Puts a new instance item after its side items; the item in the way when the id is taken. */
+  async #put(planner: ItemPlanner, item: InstanceItem): Promise<Record<string, unknown> | undefined> {
     try {
       await this.#withSideItems(planner, () =>
         this.#send('createInstance', () => this.#doc.send(new PutCommand(putInstanceParams(this.tableName, item)))),
       )
+      return undefined
     } catch (error) {
       if (!isConditionFailure(error)) throw error
       const existing = oldItem(error)
       if (!existing) throw translateAwsError(error, 'createInstance', this.tableName)
-      throw new InstanceExistsError(await this.#full(existing))
+      return existing
     }
   }
 
@@ -327,7 +375,9 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
           new UpdateCommand(acquireLeaseParams(this.tableName, instanceId, owner, nowMs, untilMs, options)),
         ),
       )
-      return acquired(await this.#full(result.Attributes ?? {}), owner, untilMs, options)
+      const found = await this.#read(result.Attributes ?? {})
+      const grant = acquired(found.record, owner, untilMs, options)
+      return { ...grant, writer: this.#writer(grant.lease, found.item, found.side) }
     } catch (error) {
       if (!isConditionFailure(error)) throw error
       const item = oldItem(error)
@@ -341,27 +391,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     }
   }
 
-  async writeUnderLease(lease: Lease, change: InstanceChange): Promise<WriteResult> {
-    const planner = this.#planner(lease.instanceId, change.updatedAtMs, lease.fence)
-    const params = writeUnderLeaseParams(this.tableName, lease, change, planner)
-    const payloadRefs = Object.keys(planner.payloadRefs).length ? { payloadRefs: planner.payloadRefs } : {}
-    try {
-      const result = await this.#withSideItems(planner, () =>
-        this.#send('writeUnderLease', () => this.#doc.send(new UpdateCommand(params))),
-      )
-      return { eventSeq: Number(result.Attributes?.evSeq ?? 0), ...payloadRefs, ...returnedHistory(result.Attributes) }
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error
-      // What the failed condition means, from the item as it was (see leaseWriteRefusal).
-      const old = oldItem(error)
-      const current = old === undefined ? undefined : recordFromItems(old, new Map(), { partial: true })
-      const refusal = leaseWriteRefusal(current, lease, change)
-      if ('landed' in refusal) return { ...refusal.landed, ...payloadRefs }
-      throw refusal
-    }
-  }
-
-  async releaseLease(lease: Lease): Promise<void> {
+  async #releaseLease(lease: Lease): Promise<void> {
     try {
       await this.#send('releaseLease', () =>
         this.#doc.send(new UpdateCommand(releaseLeaseParams(this.tableName, lease))),
@@ -462,7 +492,10 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       return [{ base: parsed.data.hb ?? 0, entries: parsed.data.h.map(entryFromItem) }]
     })
     return historyPage(
-      { archived, hot: (head.h ?? []).map(entryFromItem), hotBase: head.hb ?? 0, dropped: head.hd ?? 0 },
+      {
+        runs: [...archived, { base: head.hb ?? 0, entries: (head.h ?? []).map(entryFromItem) }],
+        dropped: head.hd ?? 0,
+      },
       query,
     )
   }

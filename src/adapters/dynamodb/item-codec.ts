@@ -2,11 +2,12 @@ import { createHash, randomBytes } from 'node:crypto'
 import { z } from 'zod'
 import { StoreError } from '../../core/errors.js'
 import type { JsonObject, JsonValue } from '../../core/json.js'
-import { INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES, instanceStoredBytes } from '../../core/limits.js'
+import { instanceStoredBytes } from '../../core/limits.js'
 import { INSTANCE_STATUSES, STORED_NODE_STATUSES } from '../../core/statuses.js'
 import type { FailureSummary, HistoryEntry, InstanceRecord, NodeEventRecord, NodeRecord } from '../../core/store.js'
 import { HISTORY_ORIGINS, type HistoryKind } from '../../schemas/history.js'
 import { createdKey, dueShardFor, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
+import { INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES } from './write-layout.js'
 
 /**
  * Stored item shapes. Node records use short attribute names because every write is billed by the size of the
@@ -261,13 +262,12 @@ const payloadHash = (o: string | undefined, wc: string | undefined, pc: string |
     .slice(0, 16)
 
 /**
- * Lays one write out over the instance's items: each payload too large to be inline goes into an item of its own
+ * Encodes one write over the instance's items: each payload too large to be inline goes into an item of its own
  * (collected in `sideItems`, to be written before the instance item that refers to them), an unchanged payload keeps
- * the item it is in (recognised by its token), and settled records can be gathered into an archive item.
+ * the item it is in (recognised by its hash), and settled records can be gathered into an archive item.
  */
 export class ItemPlanner {
   readonly sideItems: SideItem[] = []
-  readonly payloadRefs: Record<string, string> = {}
   readonly #pk: string
 
   constructor(
@@ -288,7 +288,8 @@ export class ItemPlanner {
     return sk
   }
 
-  node(nodeId: string, node: NodeRecord): StoredNode {
+  /** A node record as stored; `known`, the node as stored before, lets an unchanged large payload keep its item. */
+  node(nodeId: string, node: NodeRecord, known?: StoredNode): StoredNode {
     const item: StoredNode = { st: node.status, caMs: node.createdAtMs, uaMs: node.updatedAtMs }
     // Defaults are left out to keep the item small.
     if (node.failCount) item.fc = node.failCount
@@ -312,13 +313,10 @@ export class ItemPlanner {
       return item
     }
     const hash = payloadHash(o, wc, pc)
-    const [knownSk, knownHash] = node.payloadRef?.split('|') ?? []
-    let sk = knownSk
-    if (sk === undefined || knownHash !== hash) {
-      sk = this.#side(`${SK.payload}${nodeId}#`, { ...(o ? { o } : {}), ...(wc ? { wc } : {}), ...(pc ? { pc } : {}) })
-      this.payloadRefs[nodeId] = `${sk}|${hash}`
-    }
-    item.pr = sk
+    item.pr =
+      known?.pr !== undefined && known.ph === hash
+        ? known.pr
+        : this.#side(`${SK.payload}${nodeId}#`, { ...(o ? { o } : {}), ...(wc ? { wc } : {}), ...(pc ? { pc } : {}) })
     item.ph = hash
     return item
   }
@@ -340,10 +338,10 @@ export class ItemPlanner {
   }
 
   /** Gathers settled records (and history entries, `base` the seq of the first) into one new archive item. */
-  archive(nodes: Record<string, NodeRecord>, history?: { base: number; entries: readonly HistoryEntry[] }): string {
+  archive(nodes: Record<string, StoredNode>, history?: { base: number; entries: readonly StoredEntry[] }): string {
     return this.#side(SK.archive, {
-      nodes: this.nodes(nodes),
-      ...(history?.entries.length ? { h: history.entries.map(entryToItem), hb: history.base } : {}),
+      nodes,
+      ...(history?.entries.length ? { h: [...history.entries], hb: history.base } : {}),
     })
   }
 }
@@ -353,10 +351,11 @@ export const failureToItem = (failure: FailureSummary): string => JSON.stringify
 const mapValues = <A, B>(record: Record<string, A>, fn: (value: A, key: string) => B): Record<string, B> =>
   Object.fromEntries(Object.entries(record).map(([key, value]) => [key, fn(value, key)]))
 
-/** The instance item of a new instance; its side items are left in `planner.sideItems`. */
+/** The instance item of a new instance with its first history entries; its side items are left in `planner.sideItems`. */
 export const recordToItem = (
   record: InstanceRecord,
   planner: ItemPlanner = new ItemPlanner(record.id, undefined, '0'),
+  history: readonly HistoryEntry[] = [],
 ): InstanceItem => {
   const item: InstanceItem = {
     ...instanceKey(record.id),
@@ -399,9 +398,7 @@ export const recordToItem = (
   item.bytes = record.storedBytes ?? instanceStoredBytes(record)
   if (record.expiresAtSeconds !== undefined) item.expiresAt = record.expiresAtSeconds
   // Always a list, so that writes under the lease can append to it by index (see writeUnderLeaseParams).
-  item.h = (record.history ?? []).map(entryToItem)
-  if (record.historyBase) item.hb = record.historyBase
-  if (record.historyDropped) item.hd = record.historyDropped
+  item.h = history.map(entryToItem)
   return item
 }
 
@@ -474,21 +471,10 @@ export const recordFromInstanceItem = (
     if (stored.ir !== undefined) node.inputRef = stored.ir
     if (stored.c) node.calls = stored.c
     if (stored.as) node.attemptStarted = { step: stored.as.s, atMs: stored.as.ms, fence: stored.as.f }
-    if (stored.pr !== undefined && stored.ph !== undefined) node.payloadRef = `${stored.pr}|${stored.ph}`
     return node
   }
   const nodes: Record<string, NodeRecord> = {}
-  const archived = new Set<string>()
-  for (const sk of item.arc ?? []) {
-    for (const [id, stored] of Object.entries(sideItem(sk, archiveItemSchema)?.nodes ?? {})) {
-      nodes[id] = nodeFromItem(stored)
-      archived.add(id)
-    }
-  }
-  for (const [id, stored] of Object.entries(item.nodes)) {
-    nodes[id] = nodeFromItem(stored)
-    archived.delete(id)
-  }
+  for (const [id, stored] of Object.entries(storedNodesOf(item, side, options))) nodes[id] = nodeFromItem(stored)
   const text = (inline: string | undefined, ref: string | undefined): string | undefined =>
     ref === undefined ? inline : sideItem(ref, inputItemSchema)?.d
   const record: InstanceRecord = {
@@ -508,7 +494,6 @@ export const recordFromInstanceItem = (
     eventSeq: item.evSeq,
     fence: item.fence,
   }
-  if (archived.size) record.archivedNodeIds = [...archived].sort()
   if (item.businessId !== undefined) record.businessId = item.businessId
   if (item.leaseOwner !== undefined) record.leaseOwner = item.leaseOwner
   if (item.leaseUntilMs !== undefined) record.leaseUntilMs = item.leaseUntilMs
@@ -524,10 +509,6 @@ export const recordFromInstanceItem = (
   if (pin !== undefined) record.priorInputs = JSON.parse(pin) as Record<string, JsonObject>
   if (item.bytes !== undefined) record.storedBytes = item.bytes
   if (item.expiresAt !== undefined) record.expiresAtSeconds = item.expiresAt
-  if (item.wseq !== undefined) record.writeSeq = item.wseq
-  if (item.h?.length) record.history = item.h.map(entryFromItem)
-  if (item.hb) record.historyBase = item.hb
-  if (item.hd) record.historyDropped = item.hd
   return record
 }
 
@@ -537,3 +518,26 @@ export const recordFromItem = (raw: unknown): InstanceRecord => recordFromItems(
 /** A node record as the instance item stores it when its payload is inline (a planner without side items). */
 export const nodeToItem = (node: NodeRecord, nodeId = 'node'): StoredNode =>
   new ItemPlanner('-', undefined, '0').node(nodeId, node)
+
+/**
+ * Every node's record as stored: the archived ones from the archive items the instance item refers to (a record in
+ * a later one wins), then those in the instance item itself, which win over any archived copy.
+ */
+export const storedNodesOf = (
+  item: InstanceItem,
+  side: ReadonlyMap<string, Record<string, unknown>>,
+  options: { partial?: boolean } = {},
+): Record<string, StoredNode> => {
+  const nodes: Record<string, StoredNode> = {}
+  for (const sk of item.arc ?? []) {
+    const found = side.get(sk)
+    if (found === undefined) {
+      if (options.partial) continue
+      throw corrupt(`the instance item refers to '${sk}', which is not stored`)
+    }
+    const parsed = archiveItemSchema.safeParse(found)
+    if (!parsed.success) throw corrupt(`item '${sk}': ${parsed.error.issues[0]?.message}`)
+    Object.assign(nodes, parsed.data.nodes)
+  }
+  return Object.assign(nodes, item.nodes)
+}

@@ -1,17 +1,11 @@
 import type { PutCommandInput, QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
+import type { InstanceChange } from '../../core/instance-change.js'
 import type { InstanceStatus } from '../../core/statuses.js'
-import type {
-  AcquireOptions,
-  CountQuery,
-  EventGuard,
-  HistoryEntry,
-  InstanceChange,
-  Lease,
-  NodeEventRecord,
-} from '../../core/store.js'
+import type { AcquireOptions, CountQuery, EventGuard, HistoryEntry, Lease, NodeEventRecord } from '../../core/store.js'
 import { type CataloguePartition, cataloguePartitions, type IndexPageRequest } from '../store-catalogue.js'
 import { entryToItem, failureToItem, type InstanceItem, type ItemPlanner } from './item-codec.js'
 import { dueShardFor, INDEX, instanceKey, TTL_ATTRIBUTE } from './keys.js'
+import type { LaidOutChange } from './write-layout.js'
 
 /** Pure builders of DynamoDB request parameters: testable without a server. */
 
@@ -101,147 +95,174 @@ export const queryDueParams = (
   ExclusiveStartKey: exclusiveStartKey,
 })
 
-/**
- * One write of a pass or operation, fenced by the lease. `ADD evSeq :zero` changes nothing but makes
- * UPDATED_NEW return the event counter, so the pass learns of events that arrived meanwhile for free.
- */
-export const writeUnderLeaseParams = (
-  tableName: string,
-  lease: Lease,
-  change: InstanceChange,
-  planner: ItemPlanner,
-): UpdateCommandInput => {
-  const names: Record<string, string> = {}
-  const values: Record<string, unknown> = { ':owner': lease.owner, ':fence': lease.fence, ':ua': change.updatedAtMs }
-  const set = ['updatedAtMs = :ua']
-  const remove: string[] = []
-  const add: string[] = []
-  const out = change.historyOut !== undefined && change.historyOut.count > 0 ? change.historyOut : undefined
-  const archivedHistory = out && !out.drop ? { base: out.base, entries: out.entries } : undefined
-  if ((change.archive !== undefined && Object.keys(change.archive).length) || archivedHistory) {
-    // Settled records and the recent history leave the instance item for one archive item written just before.
-    values[':arc'] = [planner.archive(change.archive ?? {}, archivedHistory)]
-    values[':noArc'] = []
-    set.push('arc = list_append(if_not_exists(arc, :noArc), :arc)')
-  }
-  const entries = (change.history ?? []).map(entryToItem)
-  if (out) {
-    // Exactly the entries the holder knows leave: those an event appended since sit after them and stay. The
-    // change's own entries are appended past the end (an index beyond a list's end appends), which a REMOVE of
-    // other indices of the same list allows where list_append of the whole list would overlap it.
-    for (let index = 0; index < out.count; index++) remove.push(`h[${index}]`)
-    values[':hOut'] = out.count
-    values[':hBase'] = out.base
-    add.push('hb :hOut')
-    if (out.drop) add.push('hd :hOut')
-    entries.forEach((entry, index) => {
-      values[`:h${index}`] = entry
-      set.push(`h[${APPEND_INDEX + index}] = :h${index}`)
-    })
-  } else if (entries.length) {
+/** An update expression being built: its actions, names, values and conditions. */
+interface UpdateParts {
+  names: Record<string, string>
+  values: Record<string, unknown>
+  set: string[]
+  remove: string[]
+  add: string[]
+  conditions: string[]
+}
+
+/** Settled records and the recent history leave the instance item for one archive item written just before. */
+const archiveParts = (parts: UpdateParts, laid: LaidOutChange, planner: ItemPlanner): void => {
+  const out = laid.historyOut
+  const archivedHistory = out && out.count > 0 && !out.drop ? { base: out.base, entries: out.entries } : undefined
+  if ((laid.archive === undefined || !Object.keys(laid.archive).length) && !archivedHistory) return
+  parts.values[':arc'] = [planner.archive(laid.archive ?? {}, archivedHistory)]
+  parts.values[':noArc'] = []
+  parts.set.push('arc = list_append(if_not_exists(arc, :noArc), :arc)')
+}
+
+const historyParts = (parts: UpdateParts, laid: LaidOutChange): void => {
+  const { values, set } = parts
+  const entries = laid.history
+  const out = laid.historyOut !== undefined && laid.historyOut.count > 0 ? laid.historyOut : undefined
+  if (!out) {
+    if (!entries.length) return
     values[':h'] = entries
     values[':noH'] = []
     set.push('h = list_append(if_not_exists(h, :noH), :h)')
+    return
   }
-  if (change.allNodes !== undefined) {
+  // Exactly the entries the holder knows leave: those an event appended since sit after them and stay. The
+  // change's own entries are appended past the end (an index beyond a list's end appends), which a REMOVE of
+  // other indices of the same list allows where list_append of the whole list would overlap it.
+  for (let index = 0; index < out.count; index++) parts.remove.push(`h[${index}]`)
+  values[':hOut'] = out.count
+  values[':hBase'] = out.base
+  parts.add.push('hb :hOut')
+  if (out.drop) parts.add.push('hd :hOut')
+  entries.forEach((entry, index) => {
+    values[`:h${index}`] = entry
+    set.push(`h[${APPEND_INDEX + index}] = :h${index}`)
+  })
+  // Counted from this base: an attempt retried after its answer was lost finds it moved and removes nothing again.
+  parts.conditions.push(out.base === 0 ? '(attribute_not_exists(hb) OR hb = :hBase)' : 'hb = :hBase')
+}
+
+const nodeParts = (parts: UpdateParts, laid: LaidOutChange): void => {
+  if (laid.allNodes !== undefined) {
     // Too many nodes to name one by one within the update expression's 4 KB: the map is written whole.
-    values[':nodes'] = planner.nodes(change.allNodes)
-    set.push('nodes = :nodes')
-  } else {
-    Object.entries(change.nodes ?? {}).forEach(([nodeId, node], index) => {
-      names[`#n${index}`] = nodeId
-      values[`:n${index}`] = planner.node(nodeId, node)
-      set.push(`nodes.#n${index} = :n${index}`)
-    })
-    Object.keys(change.archive ?? {}).forEach((nodeId, index) => {
-      names[`#r${index}`] = nodeId
-      remove.push(`nodes.#r${index}`)
-    })
+    parts.values[':nodes'] = laid.allNodes
+    parts.set.push('nodes = :nodes')
+    return
   }
-  if (change.status !== undefined) {
-    names['#status'] = 'status'
-    values[':status'] = change.status
-    set.push('#status = :status')
+  Object.entries(laid.nodes).forEach(([nodeId, node], index) => {
+    parts.names[`#n${index}`] = nodeId
+    parts.values[`:n${index}`] = node
+    parts.set.push(`nodes.#n${index} = :n${index}`)
+  })
+  Object.keys(laid.archive ?? {}).forEach((nodeId, index) => {
+    parts.names[`#r${index}`] = nodeId
+    parts.remove.push(`nodes.#r${index}`)
+  })
+}
+
+/** A value that is set, removed (null) or left alone (undefined), as [attribute, placeholder, stored value]s. */
+const setOrRemove = (parts: UpdateParts, value: unknown, attributes: [string, string, unknown][]): void => {
+  if (value === undefined) return
+  for (const [attribute, placeholder, item] of attributes) {
+    if (value === null) parts.remove.push(attribute)
+    else {
+      parts.values[placeholder] = item
+      parts.set.push(`${attribute} = ${placeholder}`)
+    }
   }
+}
+
+/** The instance's own attributes the change names. */
+const attributeParts = (parts: UpdateParts, change: InstanceChange, planner: ItemPlanner, instanceId: string) => {
   /** A JSON value kept inline under `inline`, or in an item of its own referred to by `ref`: one of the two is set. */
   const inlineOrRef = (inline: string, ref: string, value: unknown): void => {
     const laid = planner.input(value)
     const [setName, other] = 'text' in laid ? [inline, ref] : [ref, inline]
-    values[`:${setName.replace('#', '')}`] = 'text' in laid ? laid.text : laid.ref
-    set.push(`${setName} = :${setName.replace('#', '')}`)
-    remove.push(other)
+    parts.values[`:${setName.replace('#', '')}`] = 'text' in laid ? laid.text : laid.ref
+    parts.set.push(`${setName} = :${setName.replace('#', '')}`)
+    parts.remove.push(other)
+  }
+  if (change.status !== undefined) {
+    parts.names['#status'] = 'status'
+    setOrRemove(parts, change.status, [['#status', ':status', change.status]])
   }
   if (change.input !== undefined) {
     // INPUT is a reserved word in DynamoDB expressions.
-    names['#input'] = 'input'
+    parts.names['#input'] = 'input'
     inlineOrRef('#input', 'inr', change.input)
   }
-  if (change.dueAtMs === null) {
-    remove.push('dueAtMs', 'dueShard')
-  } else if (change.dueAtMs !== undefined) {
-    values[':due'] = change.dueAtMs
-    values[':shard'] = dueShardFor(lease.instanceId)
-    set.push('dueAtMs = :due', 'dueShard = :shard')
-  }
-  if (change.release) remove.push('leaseOwner', 'leaseUntilMs')
-  if (change.parked === null) {
-    remove.push('parkCode', 'parkReason', 'parkAtMs')
-  } else if (change.parked !== undefined) {
-    values[':parkCode'] = change.parked.code
-    values[':parkReason'] = change.parked.reason
-    values[':parkAtMs'] = change.parked.atMs
-    set.push('parkCode = :parkCode', 'parkReason = :parkReason', 'parkAtMs = :parkAtMs')
-  }
-  if (change.farWakeAtMs === null) {
-    remove.push('farWakeAtMs')
-  } else if (change.farWakeAtMs !== undefined) {
-    values[':farWake'] = change.farWakeAtMs
-    set.push('farWakeAtMs = :farWake')
-  }
-  if (change.failure === null) {
-    remove.push('failure')
-  } else if (change.failure !== undefined) {
-    values[':failure'] = failureToItem(change.failure)
-    set.push('failure = :failure')
-  }
-  if (change.priorInputs === null) {
-    remove.push('pin', 'pinr')
-  } else if (change.priorInputs !== undefined) {
-    inlineOrRef('pin', 'pinr', change.priorInputs)
-  }
-  if (change.expiresAtSeconds === null) {
-    remove.push(TTL_ATTRIBUTE)
-  } else if (change.expiresAtSeconds !== undefined) {
-    values[':expiresAt'] = change.expiresAtSeconds
-    set.push(`${TTL_ATTRIBUTE} = :expiresAt`)
-  }
-  values[':zero'] = 0
-  add.push('evSeq :zero')
-  const conditions = ['leaseOwner = :owner AND fence = :fence']
-  if (change.writeSeq !== undefined) {
+  setOrRemove(parts, change.dueAtMs, [
+    ['dueAtMs', ':due', change.dueAtMs],
+    ['dueShard', ':shard', dueShardFor(instanceId)],
+  ])
+  if (change.release) parts.remove.push('leaseOwner', 'leaseUntilMs')
+  setOrRemove(parts, change.parked, [
+    ['parkCode', ':parkCode', change.parked?.code],
+    ['parkReason', ':parkReason', change.parked?.reason],
+    ['parkAtMs', ':parkAtMs', change.parked?.atMs],
+  ])
+  setOrRemove(parts, change.farWakeAtMs, [['farWakeAtMs', ':farWake', change.farWakeAtMs]])
+  setOrRemove(parts, change.failure, [['failure', ':failure', change.failure && failureToItem(change.failure)]])
+  if (change.priorInputs === null) parts.remove.push('pin', 'pinr')
+  else if (change.priorInputs !== undefined) inlineOrRef('pin', 'pinr', change.priorInputs)
+  setOrRemove(parts, change.expiresAtSeconds, [[TTL_ATTRIBUTE, ':expiresAt', change.expiresAtSeconds]])
+}
+
+/** The guards of a fenced write besides the lease: its place in the item's writes, and the budget. */
+const guardParts = (parts: UpdateParts, laid: LaidOutChange): void => {
+  const { values, set, conditions } = parts
+  if (laid.writeSeq !== undefined) {
     // Which of the instance's writes this is: the SDK's retry of a write that landed finds the item past it.
-    values[':wseqNext'] = change.writeSeq.next
+    values[':wseqNext'] = laid.writeSeq.next
     set.push('wseq = :wseqNext')
-    if (change.writeSeq.expected === 0) conditions.push('attribute_not_exists(wseq)')
+    if (laid.writeSeq.expected === 0) conditions.push('attribute_not_exists(wseq)')
     else {
-      values[':wseq'] = change.writeSeq.expected
+      values[':wseq'] = laid.writeSeq.expected
       conditions.push('wseq = :wseq')
     }
   }
-  // Counted from this base: an attempt retried after its answer was lost finds it moved and removes nothing again.
-  if (out) conditions.push(out.base === 0 ? '(attribute_not_exists(hb) OR hb = :hBase)' : 'hb = :hBase')
-  if (change.bytesDelta !== undefined && change.bytesDelta !== 0) {
-    // An item stored before the total existed starts from the holder's count of it.
-    values[':bytes'] = change.bytesDelta
-    values[':bytesBase'] = change.bytesBase ?? 0
-    set.push('bytes = if_not_exists(bytes, :bytesBase) + :bytes')
-    // A write that grows the instance is refused in its own condition when events stored since the lease was
-    // taken leave too little room: the size is guarded where it is written.
-    if (change.bytesDelta > 0 && change.maxBytes !== undefined) {
-      values[':room'] = change.maxBytes - change.bytesDelta
-      conditions.push('(attribute_not_exists(bytes) OR bytes <= :room)')
-    }
+  const { bytesDelta, bytesBase, maxBytes } = laid.change
+  if (bytesDelta === undefined || bytesDelta === 0) return
+  // An item stored before the total existed starts from the holder's count of it.
+  values[':bytes'] = bytesDelta
+  values[':bytesBase'] = bytesBase ?? 0
+  set.push('bytes = if_not_exists(bytes, :bytesBase) + :bytes')
+  // A write that grows the instance is refused in its own condition when events stored since the lease was taken
+  // leave too little room: the size is guarded where it is written.
+  if (bytesDelta > 0 && maxBytes !== undefined) {
+    values[':room'] = maxBytes - bytesDelta
+    conditions.push('(attribute_not_exists(bytes) OR bytes <= :room)')
   }
+}
+
+/**
+ * One write of a pass or operation, fenced by the lease, as its writer laid it out. `ADD evSeq :zero` changes
+ * nothing but makes UPDATED_NEW return the event counter, so the pass learns of events that arrived meanwhile for
+ * free.
+ */
+export const writeUnderLeaseParams = (
+  tableName: string,
+  lease: Lease,
+  laid: LaidOutChange,
+  planner: ItemPlanner,
+): UpdateCommandInput => {
+  const { change } = laid
+  const parts: UpdateParts = {
+    names: {},
+    values: { ':owner': lease.owner, ':fence': lease.fence, ':ua': change.updatedAtMs },
+    set: ['updatedAtMs = :ua'],
+    remove: [],
+    add: [],
+    conditions: ['leaseOwner = :owner AND fence = :fence'],
+  }
+  archiveParts(parts, laid, planner)
+  historyParts(parts, laid)
+  nodeParts(parts, laid)
+  attributeParts(parts, change, planner, lease.instanceId)
+  parts.values[':zero'] = 0
+  parts.add.push('evSeq :zero')
+  guardParts(parts, laid)
+  const { names, values, set, remove, add, conditions } = parts
   return {
     TableName: tableName,
     Key: instanceKey(lease.instanceId),

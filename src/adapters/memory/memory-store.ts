@@ -2,17 +2,10 @@ import { z } from 'zod'
 import type { NormalisedConfig } from '../../core/definition.js'
 import { InstanceNotFoundError, ValidationError } from '../../core/errors.js'
 import { eventRefusal, eventWriteRefusal, guardHolds } from '../../core/event-rules.js'
-import { historyPage } from '../../core/history.js'
-import {
-  acquired,
-  acquireRefusal,
-  exceedsBudget,
-  historyBaseMoved,
-  holdsLease,
-  leaseWriteRefusal,
-  writeSeqMoved,
-} from '../../core/lease-rules.js'
-import { applyChange } from '../../core/leased-operation.js'
+import { historyPage, MAX_HISTORY_ENTRIES } from '../../core/history.js'
+import { applyChange } from '../../core/instance-change.js'
+import { acquired, acquireRefusal, exceedsBudget, holdsLease, leaseWriteRefusal } from '../../core/lease-rules.js'
+import type { StoreCapacity } from '../../core/limits.js'
 import { instanceStoredBytes } from '../../core/limits.js'
 import { isTerminalInstanceStatus } from '../../core/statuses.js'
 import {
@@ -29,7 +22,9 @@ import {
   type InstanceStatusView,
   type InstanceStore,
   type Lease,
+  type LeaseWriter,
   type NodeEventRecord,
+  type WriteResult,
 } from '../../core/store.js'
 import {
   type CatalogueEntry,
@@ -70,32 +65,109 @@ const entryOf = (record: InstanceRecord): CatalogueEntry => ({
 })
 
 /**
+ * What MemoryStore holds of one instance. It stands in for the DynamoDB store in the engine's specs, so it accepts
+ * the same limits that store does (see `DYNAMODB_CAPACITY`), though a process could hold more.
+ */
+export const MEMORY_CAPACITY: StoreCapacity = {
+  maxPayloadBytes: 350 * 1024,
+  maxInstanceBytes: 64 * 1024 * 1024,
+  payloadHeldBy: '(350 KiB), as the DynamoDB store it stands in for',
+  instanceReadBy: '(64 MiB), as the DynamoDB store it stands in for',
+}
+
+/** How many of the latest history entries an instance keeps besides its first MAX_HISTORY_ENTRIES. */
+const RECENT_HISTORY_ENTRIES = 100
+
+/** An instance's history: the first entries, then the latest (those between are dropped, and counted). */
+interface KeptHistory {
+  first: HistoryEntry[]
+  recent: HistoryEntry[]
+  dropped: number
+}
+
+/**
  * An in-process InstanceStore with the same conditional semantics as the DynamoDB store: each write evaluates the
- * shared conditions (`lease-rules.ts`, `event-rules.ts`) and answers their refusals; the catalogue is the shared
- * one (`store-catalogue.ts`) over a sorted read of the records. Used by fast tests of the engine, the behaviour
- * specs and the shared store contract suite; not durable.
+ * shared conditions (`lease-rules.ts`, `event-rules.ts`) and answers their refusals, and applies a change as its
+ * meaning says (`instance-change.ts`); the catalogue is the shared one (`store-catalogue.ts`) over a sorted read of
+ * the records. It stands in for the DynamoDB store in the engine's specs, so it holds what that store can hold (its
+ * capacity). Used by fast tests of the engine, the behaviour specs and the shared store contract suite; not durable.
  */
 export class MemoryStore extends IndexedCatalogue implements InstanceStore {
+  readonly capacity = MEMORY_CAPACITY
   readonly #items = new Map<string, InstanceRecord>()
-  /** History entries moved out of each instance's record, as the archive items of the DynamoDB layout hold them. */
-  readonly #archivedHistory = new Map<string, { base: number; entries: HistoryEntry[] }[]>()
+  readonly #history = new Map<string, KeptHistory>()
   readonly #definitions = new Map<string, NormalisedConfig>()
 
   constructor(options: CatalogueOptions = {}) {
     super(options)
   }
 
-  async createInstance(record: InstanceRecord, lease?: Lease): Promise<void> {
+  async createInstance(record: InstanceRecord, history: readonly HistoryEntry[] = []): Promise<void> {
     const existing = this.#items.get(record.id)
     if (existing) throw new InstanceExistsError(copy(existing))
     const stored = copy(record)
     stored.storedBytes ??= instanceStoredBytes(record)
-    if (lease) {
-      stored.leaseOwner = lease.owner
-      stored.leaseUntilMs = lease.untilMs
-      stored.fence = lease.fence
-    }
     this.#items.set(record.id, stored)
+    this.#history.set(record.id, { first: [], recent: [], dropped: 0 })
+    this.#append(record.id, history)
+  }
+
+  async createLeased(
+    record: InstanceRecord,
+    lease: Lease,
+    history: readonly HistoryEntry[] = [],
+  ): Promise<LeaseWriter> {
+    const existing = this.#items.get(record.id)
+    if (existing && !holdsLease(existing, lease)) throw new InstanceExistsError(copy(existing))
+    if (!existing) {
+      await this.createInstance({ ...record, leaseOwner: lease.owner, leaseUntilMs: lease.untilMs, fence: lease.fence })
+      this.#append(record.id, history)
+    }
+    return this.#writer(lease)
+  }
+
+  #writer(lease: Lease): LeaseWriter {
+    return {
+      lease,
+      write: async (change) => this.#write(lease, change),
+      abandon: async () => {
+        const item = this.#items.get(lease.instanceId)
+        if (item && holdsLease(item, lease)) {
+          delete item.leaseOwner
+          delete item.leaseUntilMs
+        }
+      },
+    }
+  }
+
+  #write(lease: Lease, change: InstanceChange): WriteResult {
+    const item = this.#items.get(lease.instanceId)
+    if (!item || !holdsLease(item, lease) || exceedsBudget(item, change)) {
+      const refusal = leaseWriteRefusal(item && copy(item), lease, change)
+      if (refusal instanceof Error) throw refusal
+      return refusal.landed
+    }
+    const next = applyChange(item, change)
+    this.#items.set(lease.instanceId, copy(next))
+    this.#append(lease.instanceId, change.history ?? [])
+    return { eventSeq: item.eventSeq }
+  }
+
+  /** Keeps the first MAX_HISTORY_ENTRIES entries and the latest ones, counting those dropped between. */
+  #append(instanceId: string, entries: readonly HistoryEntry[]): void {
+    const kept = this.#history.get(instanceId)
+    if (!kept) return
+    for (const entry of entries) {
+      if (kept.first.length < MAX_HISTORY_ENTRIES) {
+        kept.first.push(copy(entry))
+        continue
+      }
+      kept.recent.push(copy(entry))
+      if (kept.recent.length > RECENT_HISTORY_ENTRIES) {
+        kept.recent.shift()
+        kept.dropped += 1
+      }
+    }
   }
 
   async acquireLease(
@@ -112,43 +184,7 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
     if (refusal) return refusal
     const result = acquired(copy(item), owner, untilMs, options)
     this.#items.set(instanceId, copy(result.record))
-    return result
-  }
-
-  async writeUnderLease(lease: Lease, change: InstanceChange): Promise<{ eventSeq: number }> {
-    const item = this.#items.get(lease.instanceId)
-    if (
-      !item ||
-      !holdsLease(item, lease) ||
-      writeSeqMoved(item, change) ||
-      exceedsBudget(item, change) ||
-      historyBaseMoved(item, change)
-    ) {
-      const refusal = leaseWriteRefusal(item && copy(item), lease, change)
-      if (refusal instanceof Error) throw refusal
-      return refusal.landed
-    }
-    if (item.storedBytes === undefined && change.bytesBase !== undefined) item.storedBytes = change.bytesBase
-    const out = change.historyOut
-    if (out && !out.drop && out.count > 0) {
-      const runs = this.#archivedHistory.get(lease.instanceId) ?? []
-      runs.push({ base: item.historyBase ?? 0, entries: copy((item.history ?? []).slice(0, out.count)) })
-      this.#archivedHistory.set(lease.instanceId, runs)
-    }
-    const next = applyChange(item, change)
-    this.#items.set(lease.instanceId, next)
-    return {
-      eventSeq: item.eventSeq,
-      ...(change.history || out ? { history: copy(next.history ?? []) } : {}),
-    }
-  }
-
-  async releaseLease(lease: Lease): Promise<void> {
-    const item = this.#items.get(lease.instanceId)
-    if (item && holdsLease(item, lease)) {
-      delete item.leaseOwner
-      delete item.leaseUntilMs
-    }
+    return { ...result, writer: this.#writer(result.lease) }
   }
 
   async putEvent(
@@ -168,7 +204,7 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
     }
     if (guard && guard.addBytes !== 0) item.storedBytes = (item.storedBytes ?? guard.baseBytes) + guard.addBytes
     item.events[nodeId] = copy(event)
-    if (history) item.history = [...(item.history ?? []), copy(history)]
+    if (history) this.#append(instanceId, [history])
     item.eventSeq += 1
     item.dueAtMs = nowMs
   }
@@ -197,14 +233,15 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
   }
 
   async readHistory(instanceId: string, query: { afterSeq?: number; limit: number }): Promise<HistoryPage | undefined> {
-    const item = this.#items.get(instanceId)
-    if (!item) return undefined
+    const kept = this.#history.get(instanceId)
+    if (!kept) return undefined
     return historyPage(
       {
-        archived: this.#archivedHistory.get(instanceId) ?? [],
-        hot: item.history ?? [],
-        hotBase: item.historyBase ?? 0,
-        dropped: item.historyDropped ?? 0,
+        runs: [
+          { base: 0, entries: kept.first },
+          { base: kept.first.length + kept.dropped, entries: kept.recent },
+        ],
+        dropped: kept.dropped,
       },
       query,
     )

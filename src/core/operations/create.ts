@@ -5,7 +5,7 @@ import { canonicalJson, type JsonObject } from '../json.js'
 import { passAct } from '../leased-operation.js'
 import type { PassResult } from '../pass.js'
 import type { InstanceStatus } from '../statuses.js'
-import { InstanceExistsError, type InstanceRecord } from '../store.js'
+import { type HistoryEntry, InstanceExistsError, type InstanceRecord } from '../store.js'
 import type { OperationDeps } from './deps.js'
 import { checkedInput, parseParams } from './parse.js'
 
@@ -65,8 +65,8 @@ export const create = async (deps: OperationDeps, params: CreateParams): Promise
     events: {},
     eventSeq: 0,
     fence: 0,
-    ...(deps.history ? { history: [{ atMs: now, kind: 'created', origin: p.origin ?? 'engine' }] } : {}),
   }
+  const history: HistoryEntry[] = deps.history ? [{ atMs: now, kind: 'created', origin: p.origin ?? 'engine' }] : []
   if (p.businessId !== undefined) record.businessId = p.businessId
   if (p.id !== undefined) {
     record.requestHash = requestHashOf({
@@ -91,7 +91,7 @@ export const create = async (deps: OperationDeps, params: CreateParams): Promise
     record.dueAtMs = p.startAtMs ?? now
     if (p.startAtMs !== undefined && p.startAtMs > now) record.startAtMs = p.startAtMs
     try {
-      await deps.leases.storeNew(record, stored)
+      await deps.leases.storeNew(record, history, stored)
     } catch (error) {
       return replay(error)
     }
@@ -100,7 +100,7 @@ export const create = async (deps: OperationDeps, params: CreateParams): Promise
 
   // Created running, and stored by the pass's first write together with the first attempts it starts.
   record.status = 'running'
-  const session = deps.leases.unborn(record, p.remainingTimeMs, stored)
+  const session = deps.leases.unborn(record, history, p.remainingTimeMs, stored)
   try {
     return await deps.leases.under(session, {
       act: () =>

@@ -1,0 +1,67 @@
+import type { JsonObject } from './json.js'
+import type { InstanceStatus } from './statuses.js'
+import type { FailureSummary, HistoryEntry, InstanceRecord, NodeRecord, ParkedState } from './store.js'
+
+/**
+ * A change made under the lease, in the engine's terms: what changed, never how a store lays it out (the store's
+ * writer decides that). Every field is optional except the time.
+ */
+export interface InstanceChange {
+  updatedAtMs: number
+  /** Node records to store whole (replacing what is there). */
+  nodes?: Record<string, NodeRecord>
+  status?: InstanceStatus
+  input?: JsonObject
+  /** undefined: leave as is; null: not due; a number: due at that time. */
+  dueAtMs?: number | null
+  /** Clear the lease in the same write. */
+  release?: boolean
+  /** undefined: leave as is; null: remove; a value: park the instance. */
+  parked?: ParkedState | null
+  /** undefined: leave as is; null: remove. */
+  farWakeAtMs?: number | null
+  failure?: FailureSummary | null
+  /** Replaces the whole map of prior inputs; null removes it. */
+  priorInputs?: Record<string, JsonObject> | null
+  /** undefined: leave as is; null: remove (a restarted instance); a value: expire the instance then (epoch seconds). */
+  expiresAtSeconds?: number | null
+  /** History entries to append to the instance's history in the same write (see `HistoryEntry`). */
+  history?: HistoryEntry[]
+  /** Added to the stored bytes (computed by the lease holder, the only writer of what it changes). */
+  bytesDelta?: number
+  /** The total before this change, as the holder counts it: where an instance stored without a total starts from. */
+  bytesBase?: number
+  /** With a positive `bytesDelta`: refused (ItemTooLargeError) if the stored bytes would exceed this. */
+  maxBytes?: number
+}
+
+/**
+ * The record with `change` applied, as every store must apply it: the meaning of a change, whatever the layout.
+ * History entries are not part of the record (a store keeps them for `readHistory`).
+ */
+export const applyChange = (record: InstanceRecord, change: InstanceChange): InstanceRecord => {
+  const next: InstanceRecord = { ...record, nodes: { ...record.nodes }, updatedAtMs: change.updatedAtMs }
+  for (const [id, node] of Object.entries(change.nodes ?? {})) next.nodes[id] = structuredClone(node)
+  if (change.status !== undefined) next.status = change.status
+  if (change.input !== undefined) next.input = structuredClone(change.input)
+  if (change.dueAtMs === null) delete next.dueAtMs
+  else if (change.dueAtMs !== undefined) next.dueAtMs = change.dueAtMs
+  if (change.parked === null) delete next.parked
+  else if (change.parked !== undefined) next.parked = { ...change.parked }
+  if (change.farWakeAtMs === null) delete next.farWakeAtMs
+  else if (change.farWakeAtMs !== undefined) next.farWakeAtMs = change.farWakeAtMs
+  if (change.failure === null) delete next.failure
+  else if (change.failure !== undefined) next.failure = { ...change.failure }
+  if (change.priorInputs === null) delete next.priorInputs
+  else if (change.priorInputs !== undefined) next.priorInputs = structuredClone(change.priorInputs)
+  if (change.bytesDelta !== undefined) {
+    next.storedBytes = (next.storedBytes ?? change.bytesBase ?? 0) + change.bytesDelta
+  }
+  if (change.expiresAtSeconds === null) delete next.expiresAtSeconds
+  else if (change.expiresAtSeconds !== undefined) next.expiresAtSeconds = change.expiresAtSeconds
+  if (change.release) {
+    delete next.leaseOwner
+    delete next.leaseUntilMs
+  }
+  return next
+}

@@ -1,0 +1,67 @@
+import type { InstanceChange } from './instance-change.js'
+import { jsonSizeBytes } from './json.js'
+import {
+  failureStoredBytes,
+  instanceStoredBytes,
+  nodeBytesAround,
+  nodePayloadBytes,
+  nodeStoredBytes,
+  priorInputsStoredBytes,
+} from './limits.js'
+import type { InstanceRecord, NodeRecord } from './store.js'
+
+/**
+ * The sizes of what a lease holder writes, as stored (see `instanceStoredBytes`): each write's `bytesDelta` is
+ * computed from them. The holder is the only writer of nodes, input, failure and prior inputs, so these stay exact;
+ * events (written without the lease) only ever add to the stored total, which the store keeps and conditions on.
+ */
+export class StoredSizes {
+  /** Each node's stored bytes (see nodeStoredBytes), measured once per stored version. */
+  readonly nodes = new Map<string, number>()
+  /** The nodes of the change `delta` last measured, for `apply` (each payload is sized once). */
+  #measured = new Map<string, number>()
+  input: number
+  failure: number
+  prior: number
+  /** The stored total as last known (events that arrived since are not in it). */
+  total: number
+
+  constructor(record: InstanceRecord) {
+    for (const [id, node] of Object.entries(record.nodes)) this.nodes.set(id, nodeStoredBytes(id, node))
+    this.input = jsonSizeBytes(record.input)
+    this.failure = failureStoredBytes(record.failure)
+    this.prior = priorInputsStoredBytes(record.priorInputs)
+    this.total = record.storedBytes ?? instanceStoredBytes(record)
+  }
+
+  /** What `change` adds to the stored total. */
+  delta(change: InstanceChange): number {
+    this.#measured = new Map()
+    let delta = 0
+    for (const [id, node] of Object.entries(change.nodes ?? {})) {
+      const bytes = nodeBytesAround(id, node, nodePayloadBytes(node))
+      this.#measured.set(id, bytes)
+      delta += bytes - (this.nodes.get(id) ?? 0)
+    }
+    if (change.input !== undefined) delta += jsonSizeBytes(change.input) - this.input
+    if (change.failure !== undefined) delta += failureStoredBytes(change.failure ?? undefined) - this.failure
+    if (change.priorInputs !== undefined) delta += priorInputsStoredBytes(change.priorInputs ?? undefined) - this.prior
+    return delta
+  }
+
+  /** The change just measured by `delta` landed. */
+  apply(change: InstanceChange, delta: number): void {
+    for (const [id, bytes] of this.#measured) this.nodes.set(id, bytes)
+    if (change.input !== undefined) this.input = jsonSizeBytes(change.input)
+    if (change.failure !== undefined) this.failure = failureStoredBytes(change.failure ?? undefined)
+    if (change.priorInputs !== undefined) this.prior = priorInputsStoredBytes(change.priorInputs ?? undefined)
+    this.total += delta
+  }
+
+  /** What the instance would store with `nodes` replaced, as far as these sizes know. */
+  with(nodes: Readonly<Record<string, NodeRecord>>): number {
+    let total = this.total
+    for (const [id, node] of Object.entries(nodes)) total += nodeStoredBytes(id, node) - (this.nodes.get(id) ?? 0)
+    return total
+  }
+}
