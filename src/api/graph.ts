@@ -2,7 +2,7 @@ import type { WorkflowDefinition } from '../core/definition.js'
 import type { InstanceDetail } from '../core/engine.js'
 import type { NodeStatus } from '../core/statuses.js'
 
-/** Colours per node status; `uncreated` nodes are drawn dashed. */
+/** Colours per node status; nodes that never ran (`uncreated`, `skipped`) are drawn dashed. */
 const STATUS_STYLES: Record<NodeStatus, string> = {
   uncreated: 'fill:#f8f9fa,stroke:#adb5bd,color:#495057,stroke-dasharray: 4 3',
   running: 'fill:#d0ebff,stroke:#1c7ed6,color:#0b3d6e',
@@ -12,6 +12,7 @@ const STATUS_STYLES: Record<NodeStatus, string> = {
   failed: 'fill:#ffc9c9,stroke:#e03131,color:#5c0011',
   canceled: 'fill:#e9ecef,stroke:#868e96,color:#343a40',
   restarting: 'fill:#e5dbff,stroke:#7048e8,color:#2b1a66',
+  skipped: 'fill:#f1f3f5,stroke:#868e96,color:#495057,stroke-dasharray: 6 4',
 }
 
 /** Mermaid label text: quotes and markup characters become entities so any name renders safely. */
