@@ -1,6 +1,9 @@
-import type { WorkflowConfig } from '../schemas/workflow-config.js'
+import type { FailureMode, TriggerRule, WorkflowConfig } from '../schemas/workflow-config.js'
 import type { Worker, WorkerStep } from './registry.js'
 import type { RetryPolicy } from './retry-policy.js'
+
+/** An entry of a node's `choice`: a rule, or the closing default (`null`: take no branch). */
+export type ChoiceSpec<N extends string> = { when: string; next: NoInfer<N> } | { default: NoInfer<N> | null }
 
 export interface NodeSpec<N extends string> {
   name?: string
@@ -9,6 +12,14 @@ export interface NodeSpec<N extends string> {
   failMaxCount?: number
   maxWaitTimeSeconds?: number
   retry?: Partial<RetryPolicy>
+  /** A JSONata condition: `false` skips the node. */
+  when?: string
+  /** An exclusive choice among `next`, ending with a default; targets are checked against the keys of `nodes`. */
+  choice?: readonly ChoiceSpec<N>[]
+  trigger?: TriggerRule
+  optional?: boolean
+  runTimeoutSeconds?: number
+  timeoutSeconds?: number
   run: WorkerStep
   check?: WorkerStep
 }
@@ -17,6 +28,8 @@ export interface WorkflowSpec<N extends string> {
   type: string
   name?: string
   retry?: Partial<RetryPolicy>
+  onFailure?: FailureMode
+  timeoutSeconds?: number
   /** Definition order is the key order of this object. */
   nodes: { [K in N]: NodeSpec<N> }
 }
@@ -38,7 +51,7 @@ const toRetryConfig = (retry: Partial<RetryPolicy> | undefined): WorkflowConfig[
 }
 
 /**
- * Defines a workflow in code. Node ids in `next` are type-checked against the node keys:
+ * Defines a workflow in code. Node ids in `next` and `choice` are type-checked against the node keys:
  *
  *     defineWorkflow({ type: 'order', nodes: {
  *       validate: { next: ['charge'], run: async (ctx) => { … } },
@@ -58,12 +71,21 @@ export const defineWorkflow = <const N extends string>(spec: WorkflowSpec<N>): W
       if (node.maxWaitTimeSeconds !== undefined) nodeConfig.max_wait_time_ts = node.maxWaitTimeSeconds
       const retry = toRetryConfig(node.retry)
       if (retry) nodeConfig.retry = retry
+      // Only what is set reaches the config, so that a workflow keeps its definition version until it uses these.
+      if (node.when !== undefined) nodeConfig.when = node.when
+      if (node.choice !== undefined) nodeConfig.choice = node.choice.map((entry) => ({ ...entry }))
+      if (node.trigger !== undefined) nodeConfig.trigger = node.trigger
+      if (node.optional !== undefined) nodeConfig.optional = node.optional
+      if (node.runTimeoutSeconds !== undefined) nodeConfig.run_timeout_seconds = node.runTimeoutSeconds
+      if (node.timeoutSeconds !== undefined) nodeConfig.timeout_seconds = node.timeoutSeconds
       return nodeConfig
     }),
   }
   if (spec.name !== undefined) config.name = spec.name
   const retry = toRetryConfig(spec.retry)
   if (retry) config.retry = retry
+  if (spec.onFailure !== undefined) config.on_failure = spec.onFailure
+  if (spec.timeoutSeconds !== undefined) config.timeout_seconds = spec.timeoutSeconds
   const workers = Object.fromEntries(
     entries.map(([id, node]) => [id, node.check ? { run: node.run, check: node.check } : { run: node.run }]),
   ) as Record<N, Worker>

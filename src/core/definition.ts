@@ -1,7 +1,15 @@
 import type { z } from 'zod'
-import { type WorkflowConfig, workflowConfigSchema } from '../schemas/workflow-config.js'
+import {
+  DEFAULT_FAILURE_MODE,
+  DEFAULT_TRIGGER_RULE,
+  type FailureMode,
+  type TriggerRule,
+  type WorkflowConfig,
+  workflowConfigSchema,
+} from '../schemas/workflow-config.js'
 import { describeIssues } from '../schemas/zod-issues.js'
 import { DefinitionError } from './errors.js'
+import { type CompiledExpression, compileExpression } from './expressions.js'
 import type { RetryPolicy } from './retry-policy.js'
 
 export const ROOT_NODE_ID = 'root'
@@ -22,6 +30,34 @@ export interface NodeDefinition {
   readonly retry: Partial<RetryPolicy> | undefined
   /** `root` and `end` have no worker: the engine completes them itself. */
   readonly synthetic: boolean
+  /** Evaluated once, when the join rule lets the node run: `false` skips it (`condition_false`). */
+  readonly when: CompiledExpression | undefined
+  /** An exclusive choice among the successors, made when the node completes. */
+  readonly choice: NodeChoice | undefined
+  /** When the node runs, given how its predecessors ended (`none_failed_min_one_success` unless the config says). */
+  readonly trigger: TriggerRule
+  /** A terminal failure of this node counts as done for its successors. */
+  readonly optional: boolean
+  /** Bounds each attempt of the worker; undefined = no bound but the lease's. */
+  readonly runTimeoutSeconds: number | undefined
+  /** Bounds the whole node, from its creation, across attempts and waits; undefined = no deadline. */
+  readonly timeoutSeconds: number | undefined
+}
+
+export interface ChoiceRule {
+  readonly when: CompiledExpression
+  /** A successor of the node. */
+  readonly next: string
+}
+
+/**
+ * The rules are tried in order and the first true one wins; when none is true, `default` is taken (`null`: no
+ * successor is). Every successor of the node is a rule's target or the default, so each edge the choice does not
+ * take is known.
+ */
+export interface NodeChoice {
+  readonly rules: readonly ChoiceRule[]
+  readonly default: string | null
 }
 
 export interface WorkflowDefinition {
@@ -30,6 +66,10 @@ export interface WorkflowDefinition {
   /** Content hash of the normalised config: instances record it and keep their graph when the config changes. */
   readonly version: string
   readonly retry: Partial<RetryPolicy> | undefined
+  /** What a node's terminal failure does to the rest of the instance (`fail_fast` unless the config says). */
+  readonly onFailure: FailureMode
+  /** Bounds the whole instance; undefined = no deadline. */
+  readonly timeoutSeconds: number | undefined
   /** In definition order: `root`, the config's nodes in config order, `end`. */
   readonly nodes: readonly NodeDefinition[]
   readonly byId: ReadonlyMap<string, NodeDefinition>
@@ -39,7 +79,20 @@ export interface WorkflowDefinition {
 
 export type NormalisedConfig = z.output<typeof workflowConfigSchema>
 
-const formatIssues = (error: z.ZodError): string => describeIssues(error, '(root)')
+/** The id of the node a config path is under (`nodes.2.…`), as the input spells it, if it has one. */
+const nodeIdAt = (input: unknown, path: readonly PropertyKey[]): string | undefined => {
+  if (path[0] !== 'nodes' || typeof path[1] !== 'number') return undefined
+  const nodes = (input as { nodes?: unknown })?.nodes
+  const id = Array.isArray(nodes) ? (nodes[path[1]] as { id?: unknown } | undefined)?.id : undefined
+  return typeof id === 'string' ? id : undefined
+}
+
+/** Every issue, with the node it concerns named beside its index: `nodes.2.trigger (node 'charge'): …`. */
+const formatIssues = (error: z.ZodError, input: unknown): string =>
+  describeIssues(error, '(root)', (path) => {
+    const nodeId = nodeIdAt(input, path)
+    return nodeId === undefined ? undefined : `(node '${nodeId}')`
+  })
 
 const toRetry = (config: NormalisedConfig['retry']): Partial<RetryPolicy> | undefined => {
   if (!config) return undefined
@@ -82,9 +135,12 @@ export const loadDefinition = (input: unknown): WorkflowDefinition => {
   const parsed = workflowConfigSchema.safeParse(input)
   if (!parsed.success) {
     const type = typeof (input as { id?: unknown })?.id === 'string' ? (input as { id: string }).id : '(unnamed)'
-    throw new DefinitionError(`workflow '${type}' is invalid: ${formatIssues(parsed.error)}`, {
+    throw new DefinitionError(`workflow '${type}' is invalid: ${formatIssues(parsed.error, input)}`, {
       workflowType: type,
-      issues: parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })),
+      issues: parsed.error.issues.map((issue) => {
+        const nodeId = nodeIdAt(input, issue.path)
+        return { path: issue.path.join('.'), message: issue.message, ...(nodeId !== undefined ? { nodeId } : {}) }
+      }),
     })
   }
   const config = parsed.data
@@ -110,6 +166,7 @@ export const loadDefinition = (input: unknown): WorkflowDefinition => {
     }
   }
   assertAcyclic(config, fail)
+  const compiled = compileNodeExpressions(config, fail)
 
   const firstLevel = config.nodes.filter((node) => (prev.get(node.id) ?? []).length === 0).map((node) => node.id)
   const leaves = config.nodes.filter((node) => node.next_nodes.length === 0).map((node) => node.id)
@@ -123,6 +180,7 @@ export const loadDefinition = (input: unknown): WorkflowDefinition => {
       maxWaitTimeSeconds: 0,
       retry: undefined,
       synthetic: true,
+      ...SYNTHETIC_RULES,
     },
     ...config.nodes.map(
       (node): NodeDefinition => ({
@@ -134,6 +192,12 @@ export const loadDefinition = (input: unknown): WorkflowDefinition => {
         maxWaitTimeSeconds: node.max_wait_time_ts ?? 0,
         retry: toRetry(node.retry),
         synthetic: false,
+        when: compiled.get(node.id)?.when,
+        choice: compiled.get(node.id)?.choice,
+        trigger: node.trigger ?? DEFAULT_TRIGGER_RULE,
+        optional: node.optional ?? false,
+        runTimeoutSeconds: node.run_timeout_seconds,
+        timeoutSeconds: node.timeout_seconds,
       }),
     ),
     {
@@ -145,6 +209,7 @@ export const loadDefinition = (input: unknown): WorkflowDefinition => {
       maxWaitTimeSeconds: 0,
       retry: undefined,
       synthetic: true,
+      ...SYNTHETIC_RULES,
     },
   ]
   return {
@@ -152,10 +217,102 @@ export const loadDefinition = (input: unknown): WorkflowDefinition => {
     name: config.name ?? config.id,
     version: hash53(canonicalJson(config)),
     retry: toRetry(config.retry),
+    onFailure: config.on_failure ?? DEFAULT_FAILURE_MODE,
+    timeoutSeconds: config.timeout_seconds,
     nodes,
     byId: new Map(nodes.map((node) => [node.id, node])),
     config,
   }
+}
+
+/** `root` and `end` carry no condition, choice or deadline of their own. */
+const SYNTHETIC_RULES = {
+  when: undefined,
+  choice: undefined,
+  trigger: DEFAULT_TRIGGER_RULE,
+  optional: false,
+  runTimeoutSeconds: undefined,
+  timeoutSeconds: undefined,
+} as const satisfies Partial<NodeDefinition>
+
+type Fail = (message: string, details?: Record<string, unknown>) => never
+
+/** Compiles an expression at `field` of a node; a syntax error or an oversized source names both. */
+const compileAt = (nodeId: string, field: string, source: string, fail: Fail): CompiledExpression => {
+  const outcome = compileExpression(source)
+  if (outcome.ok) return outcome.value
+  const at = outcome.position === undefined ? '' : ` at position ${outcome.position}`
+  return fail(`node '${nodeId}' ${field}: ${outcome.code}${at}: ${outcome.message}`, {
+    nodeId,
+    field,
+    code: outcome.code,
+    ...(outcome.position !== undefined ? { position: outcome.position } : {}),
+  })
+}
+
+/**
+ * Checks each node's `when` and `choice` and compiles their expressions. A choice has at least one rule, ends with
+ * exactly one default, and governs every successor of its node: each successor is a rule's target or the default,
+ * and no target is anything else, so that an edge the choice does not take always has a meaning.
+ */
+const compileNodeExpressions = (
+  config: NormalisedConfig,
+  fail: Fail,
+): Map<string, { when?: CompiledExpression; choice?: NodeChoice }> => {
+  const compiled = new Map<string, { when?: CompiledExpression; choice?: NodeChoice }>()
+  for (const node of config.nodes) {
+    const entry: { when?: CompiledExpression; choice?: NodeChoice } = {}
+    if (node.when !== undefined) entry.when = compileAt(node.id, 'when', node.when, fail)
+    if (node.choice !== undefined) entry.choice = checkChoice(node, fail)
+    compiled.set(node.id, entry)
+  }
+  return compiled
+}
+
+const checkChoice = (node: NormalisedConfig['nodes'][number], fail: Fail): NodeChoice => {
+  const entries = node.choice ?? []
+  const last = entries.length - 1
+  const successors = new Set(node.next_nodes)
+  const isSuccessor = (target: string, field: string) => {
+    if (!successors.has(target)) {
+      fail(`node '${node.id}' ${field} '${target}' is not one of its next_nodes`, { nodeId: node.id, field, target })
+    }
+  }
+  const rules: ChoiceRule[] = []
+  let fallback: string | null | undefined
+  entries.forEach((entry, index) => {
+    if ('default' in entry) {
+      if (index !== last) {
+        fail(`node '${node.id}' choice[${index}]: the default must be the last entry, and the only one`, {
+          nodeId: node.id,
+          field: `choice[${index}]`,
+        })
+      }
+      if (entry.default !== null) isSuccessor(entry.default, `choice[${index}].default`)
+      fallback = entry.default
+      return
+    }
+    isSuccessor(entry.next, `choice[${index}].next`)
+    rules.push({ when: compileAt(node.id, `choice[${index}].when`, entry.when, fail), next: entry.next })
+  })
+  if (fallback === undefined) {
+    fail(
+      `node '${node.id}' choice needs a default as its last entry: {"default": node id}, or {"default": null} to take no branch when no rule holds`,
+      { nodeId: node.id, field: 'choice' },
+    )
+  }
+  if (rules.length === 0) {
+    fail(`node '${node.id}' choice needs at least one rule before its default`, { nodeId: node.id, field: 'choice' })
+  }
+  const targets = new Set([...rules.map((rule) => rule.next), ...(fallback ? [fallback] : [])])
+  const ungoverned = node.next_nodes.filter((next) => !targets.has(next))
+  if (ungoverned.length) {
+    fail(
+      `node '${node.id}' choice does not name its next node(s) ${ungoverned.map((id) => `'${id}'`).join(', ')}: every successor of a node with a choice must be a rule's target or the default`,
+      { nodeId: node.id, field: 'choice', nodes: ungoverned },
+    )
+  }
+  return { rules, default: fallback ?? null }
 }
 
 /** Kahn's algorithm over every node, so that a cycle is found even where root cannot reach it. */

@@ -8,6 +8,8 @@ export const InstanceStatus = {
   completed: 'completed',
   failed: 'failed',
   canceled: 'canceled',
+  /** The instance's `timeout_seconds` passed before it finished. */
+  timed_out: 'timed_out',
 } as const
 export type InstanceStatus = (typeof InstanceStatus)[keyof typeof InstanceStatus]
 
@@ -20,13 +22,30 @@ export const NodeStatus = {
   failed: 'failed',
   canceled: 'canceled',
   restarting: 'restarting',
+  /** Decided not to run (see `SkipReason`): no worker call, no output. Terminal, and it satisfies joins. */
+  skipped: 'skipped',
 } as const
 export type NodeStatus = (typeof NodeStatus)[keyof typeof NodeStatus]
 /** Statuses a node record can have in storage (`uncreated` means: no record). */
 export type StoredNodeStatus = Exclude<NodeStatus, 'uncreated'>
 
-export const TERMINAL_INSTANCE_STATUSES: readonly InstanceStatus[] = ['completed', 'failed', 'canceled']
-export const TERMINAL_NODE_STATUSES: readonly NodeStatus[] = ['completed', 'failed', 'canceled']
+/** Why a node was `skipped`. */
+export const SkipReason = {
+  /** Its `when` returned false. */
+  condition_false: 'condition_false',
+  /** A predecessor's `choice` took another edge, and no other path reaches the node. */
+  not_chosen: 'not_chosen',
+  /** Its join rule saw skipped predecessors (every one of them, or any under `all_success`). */
+  upstream_skipped: 'upstream_skipped',
+  /** A predecessor failed (or, under `all_success`, a predecessor it needed did not succeed). */
+  upstream_failed: 'upstream_failed',
+  /** The instance ended (`fail_fast`, a deadline) before the node started. */
+  not_started: 'not_started',
+} as const
+export type SkipReason = (typeof SkipReason)[keyof typeof SkipReason]
+
+export const TERMINAL_INSTANCE_STATUSES: readonly InstanceStatus[] = ['completed', 'failed', 'canceled', 'timed_out']
+export const TERMINAL_NODE_STATUSES: readonly NodeStatus[] = ['completed', 'failed', 'canceled', 'skipped']
 
 export const isTerminalInstanceStatus = (status: InstanceStatus): boolean => TERMINAL_INSTANCE_STATUSES.includes(status)
 export const isTerminalNodeStatus = (status: NodeStatus): boolean => TERMINAL_NODE_STATUSES.includes(status)
@@ -37,3 +56,4 @@ export const STORED_NODE_STATUSES = NODE_STATUSES.filter((status) => status !== 
   StoredNodeStatus,
   ...StoredNodeStatus[],
 ]
+export const SKIP_REASONS = Object.values(SkipReason) as [SkipReason, ...SkipReason[]]

@@ -10,6 +10,18 @@ export const issuePath = (path: readonly PropertyKey[]): string =>
     '',
   )
 
-/** `path: message; path: message`, with `root` standing for the value itself. */
-export const describeIssues = (error: z.ZodError, root: string): string =>
-  error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : root}: ${issue.message}`).join('; ')
+/**
+ * `path: message; path: message`, with `root` standing for the value itself. `annotate` may add a note after a path
+ * (a workflow config names the node an index stands for).
+ */
+export const describeIssues = (
+  error: z.ZodError,
+  root: string,
+  annotate: (path: readonly PropertyKey[]) => string | undefined = () => undefined,
+): string =>
+  error.issues
+    .map((issue) => {
+      const note = annotate(issue.path)
+      return `${issue.path.length ? issue.path.join('.') : root}${note ? ` ${note}` : ''}: ${issue.message}`
+    })
+    .join('; ')
