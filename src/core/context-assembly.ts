@@ -1,5 +1,5 @@
 import { END_NODE_ID, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
-import { cloneJson, type JsonObject, jsonEquals } from './json.js'
+import { cloneJson, isJsonObject, type JsonObject, jsonEquals } from './json.js'
 import { CONTEXT_KEYS } from './node-context.js'
 import type { InstanceRecord, NodeEventRecord, NodeRecord } from './store.js'
 
@@ -40,6 +40,20 @@ export const derivedPreNodeContext = (
   return pre
 }
 
+/** The last error a node's context shows under `system`, at most this many characters (it lives in the record). */
+export const LAST_ERROR_CHARS = 300
+
+/** `system` as a node's context shows it: what the worker stored there, with the engine's last error. */
+const systemView = (record: NodeRecord): JsonObject | undefined => {
+  const stored = record.output[CONTEXT_KEYS.system]
+  if (record.lastError === undefined) return isJsonObject(stored) ? cloneJson(stored) : undefined
+  return {
+    ...(isJsonObject(stored) ? cloneJson(stored) : {}),
+    last_error: record.lastError,
+    ...(record.lastErrorAtSeconds === undefined ? {} : { last_error_time: record.lastErrorAtSeconds }),
+  }
+}
+
 /** The whole context of a node as a worker (or the detail view) sees it. */
 export const assembleContext = (
   definition: WorkflowDefinition,
@@ -56,6 +70,8 @@ export const assembleContext = (
   const event = instance.events[nodeId]
   if (event && nodeId !== END_NODE_ID) context[CONTEXT_KEYS.nodeEvent] = nodeEventView(event)
   for (const [key, value] of Object.entries(record?.output ?? {})) context[key] = cloneJson(value)
+  const system = record && systemView(record)
+  if (system) context[CONTEXT_KEYS.system] = system
   return context
 }
 
@@ -75,6 +91,13 @@ export const splitContext = (
       continue
     }
     if (value !== undefined) output[key] = value
+  }
+  // The engine's own `system` fields live in the node record: only what the worker put there is its output.
+  const system = output[CONTEXT_KEYS.system]
+  if (isJsonObject(system)) {
+    const { last_error: _error, last_error_time: _time, ...rest } = system
+    if (Object.keys(rest).length) output[CONTEXT_KEYS.system] = rest
+    else delete output[CONTEXT_KEYS.system]
   }
   const split: Pick<NodeRecord, 'output' | 'workflowContext' | 'preNodeContext'> = { output }
   const workflowContext = context[CONTEXT_KEYS.workflowContext]

@@ -1,6 +1,14 @@
 import type { JsonObject } from './json.js'
 import type { InstanceStatus } from './statuses.js'
-import type { FailureSummary, HistoryEntry, InstanceRecord, NodeRecord, ParkedState } from './store.js'
+import type {
+  FailureSummary,
+  HistoryEntry,
+  InstanceRecord,
+  NodeRecord,
+  ParkedState,
+  PartsRead,
+  PartsWanted,
+} from './store.js'
 
 /**
  * A change made under the lease, in the engine's terms: what changed, never how a store lays it out (the store's
@@ -65,3 +73,66 @@ export const applyChange = (record: InstanceRecord, change: InstanceChange): Ins
   }
   return next
 }
+
+/** The record with parts it had not read filled in (see InstanceRecord.unread); what is still unread stays marked. */
+export const withPartsRead = (record: InstanceRecord, read: PartsRead): void => {
+  const unread = record.unread
+  for (const [id, parts] of Object.entries(read.nodes)) {
+    const node = record.nodes[id]
+    if (node) {
+      node.output = parts.output
+      if (parts.workflowContext === undefined) delete node.workflowContext
+      else node.workflowContext = parts.workflowContext
+      if (parts.preNodeContext === undefined) delete node.preNodeContext
+      else node.preNodeContext = parts.preNodeContext
+    }
+    if (unread) delete unread.nodes[id]
+  }
+  for (const [id, content] of Object.entries(read.events)) {
+    const event = record.events[id]
+    if (event) event.content = content
+    if (unread) delete unread.events[id]
+  }
+  if (read.input !== undefined) {
+    record.input = read.input
+    if (unread) delete unread.input
+  }
+  for (const [key, input] of Object.entries(read.priorInputs)) {
+    record.priorInputs = { ...record.priorInputs, [key]: input }
+    if (unread) delete unread.priorInputs[key]
+  }
+  if (
+    unread &&
+    !Object.keys(unread.nodes).length &&
+    !Object.keys(unread.events).length &&
+    unread.input === undefined &&
+    !Object.keys(unread.priorInputs).length
+  ) {
+    delete record.unread
+  }
+}
+
+/** The parts of `record` a pass needs to run `nodeId`: its own and its predecessors' payloads and events, inputs. */
+export const partsFor = (
+  record: InstanceRecord,
+  nodeIds: Iterable<string>,
+  predecessors: (nodeId: string) => readonly string[],
+): PartsWanted => {
+  const nodes = new Set<string>()
+  const priorInputs = new Set<string>()
+  for (const id of nodeIds) {
+    nodes.add(id)
+    for (const prev of predecessors(id)) nodes.add(prev)
+    const inputRef = record.nodes[id]?.inputRef
+    if (inputRef !== undefined) priorInputs.add(inputRef)
+  }
+  return { nodes: [...nodes], events: [...nodes], input: true, priorInputs: [...priorInputs] }
+}
+
+/** Everything a record left unread. */
+export const everythingUnread = (record: InstanceRecord): PartsWanted => ({
+  nodes: Object.keys(record.unread?.nodes ?? {}),
+  events: Object.keys(record.unread?.events ?? {}),
+  input: record.unread?.input !== undefined,
+  priorInputs: Object.keys(record.unread?.priorInputs ?? {}),
+})

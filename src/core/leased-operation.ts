@@ -2,9 +2,9 @@ import type { WorkflowDefinition } from './definition.js'
 import { type Definitions, parkCodeOf } from './definitions.js'
 import { IllegalStateError, ItemTooLargeError, LeaseLostError, LockConflictError, NodeNotFoundError } from './errors.js'
 import { changeEntries, entryMessage } from './history.js'
-import { applyChange } from './instance-change.js'
+import { applyChange, withPartsRead } from './instance-change.js'
 import { type LeaseSizing, type LeaseTimes, leaseTimes } from './lease-sizing.js'
-import { instanceStoredBytes } from './limits.js'
+import { growthBudget, instanceStoredBytes } from './limits.js'
 import { MetricName, type Metrics } from './metrics.js'
 import { type PassDeps, type PassMode, type PassOutcome, type PassResult, type PassSession, runPass } from './pass.js'
 import type { Clock, IdGenerator, Logger } from './ports.js'
@@ -23,6 +23,8 @@ import {
   type NodeEventRecord,
   type NodeRecord,
   type ParkedState,
+  type PartsRead,
+  type PartsWanted,
 } from './store.js'
 import { StoredSizes } from './stored-sizes.js'
 import type { Wakeups } from './wakeups.js'
@@ -467,6 +469,27 @@ export class LeaseSession implements PassSession {
   }
 
   /**
+   * Reads the parts `wanted` names that the store did not read when it granted the lease, into the record; returns
+   * what it read (for copies of the record), or undefined when there was nothing to read.
+   */
+  async read(wanted: PartsWanted): Promise<PartsRead | undefined> {
+    const unread = this.record.unread
+    if (unread === undefined || this.#writer === undefined) return undefined
+    const missing: PartsWanted = {
+      nodes: wanted.nodes.filter((id) => unread.nodes[id] !== undefined),
+      events: wanted.events.filter((id) => unread.events[id] !== undefined),
+      input: wanted.input && unread.input !== undefined,
+      priorInputs: wanted.priorInputs.filter((key) => unread.priorInputs[key] !== undefined),
+    }
+    if (!missing.nodes.length && !missing.events.length && !missing.input && !missing.priorInputs.length) {
+      return undefined
+    }
+    const read = await this.#writer.read(missing)
+    withPartsRead(this.record, read)
+    return read
+  }
+
+  /**
    * The change as sent: with the bytes it adds (conditioned on the budget when it grows the instance), and with the
    * expiry time when it makes the instance terminal (removed when it makes a finished instance run again).
    */
@@ -474,7 +497,15 @@ export class LeaseSession implements PassSession {
     const delta = this.#sizes.delta(change)
     const sent = this.#retained(change, status)
     if (delta === 0) return { sent, delta }
-    const budget = delta > 0 ? { maxBytes: this.deps.maxInstanceBytes } : {}
+    // A write that records a failure or the instance's end may use the headroom kept for it; others may not.
+    const recordsFailure =
+      (status !== undefined && isTerminalInstanceStatus(status) && status !== 'completed') ||
+      (change.failure !== undefined && change.failure !== null) ||
+      Object.values(change.nodes ?? {}).some((node) => node.status === 'failed')
+    const max = recordsFailure
+      ? this.deps.maxInstanceBytes
+      : growthBudget({ maxInstanceBytes: this.deps.maxInstanceBytes })
+    const budget = delta > 0 ? { maxBytes: max } : {}
     return { sent: { ...sent, bytesDelta: delta, bytesBase: this.#sizes.total, ...budget }, delta }
   }
 

@@ -20,6 +20,17 @@ export const DEFAULT_LIMITS: Limits = {
 }
 
 /**
+ * Kept free in every instance's budget for recording how it fails: a node's last error, the failure summary, the
+ * instance's end. Outputs, events and inputs may fill the budget up to this much less than `maxInstanceBytes`; a
+ * write that fails a node or ends the instance may use it all, so a full instance can always fail with its reason.
+ */
+export const FAILURE_HEADROOM_BYTES = 2048
+
+/** What outputs, events and inputs may fill of an instance's budget (the rest is kept for its failure). */
+export const growthBudget = (limits: Pick<Limits, 'maxInstanceBytes'>): number =>
+  Math.max(0, limits.maxInstanceBytes - FAILURE_HEADROOM_BYTES)
+
+/**
  * What a store can hold of one instance, at most: the engine refuses limits beyond it. Each store states its own
  * (the DynamoDB store's come from DynamoDB's item and read limits).
  */
@@ -71,6 +82,7 @@ export const validateLimits = (limits: Limits, capacity: StoreCapacity): Limits 
 export const INSTANCE_OVERHEAD_BYTES = 1024
 export const NODE_OVERHEAD_BYTES = 128
 const EVENT_OVERHEAD_BYTES = 48
+const PRIOR_INPUT_OVERHEAD_BYTES = 16
 
 /** The bytes of a node's own payload (output and overrides), as JSON: what decides whether it is inline. */
 export const nodePayloadBytes = (node: NodeRecord): number =>
@@ -78,26 +90,54 @@ export const nodePayloadBytes = (node: NodeRecord): number =>
   (node.workflowContext === undefined ? 0 : jsonSizeBytes(node.workflowContext)) +
   (node.preNodeContext === undefined ? 0 : jsonSizeBytes(node.preNodeContext))
 
-/** What a node record counts for, around a payload of `payloadBytes`. */
+/** What a node record counts for, around a payload of `payloadBytes` (its last error included). */
 export const nodeBytesAround = (nodeId: string, node: NodeRecord, payloadBytes: number): number =>
-  NODE_OVERHEAD_BYTES + nodeId.length + payloadBytes + (node.inputRef?.length ?? 0)
+  NODE_OVERHEAD_BYTES +
+  nodeId.length +
+  payloadBytes +
+  (node.inputRef?.length ?? 0) +
+  (node.lastError === undefined ? 0 : jsonSizeBytes(node.lastError))
 
 export const nodeStoredBytes = (nodeId: string, node: NodeRecord | undefined): number =>
   node === undefined ? 0 : nodeBytesAround(nodeId, node, nodePayloadBytes(node))
 
+/** What an event counts for, around content of `contentBytes`. */
+export const eventBytesAround = (nodeId: string, contentBytes: number): number =>
+  EVENT_OVERHEAD_BYTES + nodeId.length + contentBytes
+
 export const eventStoredBytes = (nodeId: string, event: NodeEventRecord | undefined): number =>
-  event === undefined ? 0 : EVENT_OVERHEAD_BYTES + nodeId.length + jsonSizeBytes(event.content)
+  event === undefined ? 0 : eventBytesAround(nodeId, jsonSizeBytes(event.content))
 
 export const failureStoredBytes = (failure: FailureSummary | undefined): number =>
   failure === undefined ? 0 : jsonSizeBytes(failure)
 
-export const priorInputsStoredBytes = (priorInputs: Record<string, JsonObject> | undefined): number =>
-  priorInputs === undefined ? 0 : jsonSizeBytes(priorInputs)
+/**
+ * What prior inputs count for: each distinct input once (see InstanceRecord.priorInputs); `unread`, the bytes of
+ * those a store did not read.
+ */
+export const priorInputsStoredBytes = (
+  priorInputs: Record<string, JsonObject> | undefined,
+  unread: Readonly<Record<string, number>> = {},
+): number => {
+  let bytes = 0
+  for (const [key, input] of Object.entries(priorInputs ?? {})) {
+    bytes += PRIOR_INPUT_OVERHEAD_BYTES + key.length + (unread[key] ?? jsonSizeBytes(input))
+  }
+  return bytes
+}
 
 export const instanceStoredBytes = (record: InstanceRecord): number => {
-  let bytes = INSTANCE_OVERHEAD_BYTES + jsonSizeBytes(record.input) + failureStoredBytes(record.failure)
-  bytes += priorInputsStoredBytes(record.priorInputs)
-  for (const [id, node] of Object.entries(record.nodes)) bytes += nodeStoredBytes(id, node)
-  for (const [id, event] of Object.entries(record.events)) bytes += eventStoredBytes(id, event)
+  const unread = record.unread
+  let bytes =
+    INSTANCE_OVERHEAD_BYTES + (unread?.input ?? jsonSizeBytes(record.input)) + failureStoredBytes(record.failure)
+  bytes += priorInputsStoredBytes(record.priorInputs, unread?.priorInputs)
+  for (const [id, node] of Object.entries(record.nodes)) {
+    const unread = record.unread?.nodes[id]
+    bytes += unread === undefined ? nodeStoredBytes(id, node) : nodeBytesAround(id, node, unread)
+  }
+  for (const [id, event] of Object.entries(record.events)) {
+    const unread = record.unread?.events[id]
+    bytes += unread === undefined ? eventStoredBytes(id, event) : eventBytesAround(id, unread)
+  }
   return bytes
 }

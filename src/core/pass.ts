@@ -1,20 +1,36 @@
-import { assembleContext, splitContext } from './context-assembly.js'
+import { assembleContext, LAST_ERROR_CHARS, splitContext } from './context-assembly.js'
 import { END_NODE_ID, type NodeDefinition, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
 import { AttemptInterruptedError, ItemTooLargeError, PayloadTooLargeError, type ValidationError } from './errors.js'
 import { entryMessage } from './history.js'
-import { assertJsonValue, isJsonObject, type JsonObject, jsonSizeBytes } from './json.js'
+import { partsFor, withPartsRead } from './instance-change.js'
+import { assertJsonValue, type JsonObject, jsonSizeBytes } from './json.js'
 import type { LeaseTimes } from './lease-sizing.js'
-import type { Limits } from './limits.js'
+import { growthBudget, type Limits } from './limits.js'
 import { MetricName, type Metrics } from './metrics.js'
 import { CONTEXT_KEYS, NodeContext } from './node-context.js'
 import { type Clock, type Logger, type Random, timerAt } from './ports.js'
 import type { Worker } from './registry.js'
 import { mergeRetryPolicy, nextDelayMs } from './retry-policy.js'
 import { type InstanceStatus, isTerminalNodeStatus } from './statuses.js'
-import type { HistoryEntry, InstanceChange, InstanceRecord, Lease, NodeRecord } from './store.js'
+import type {
+  HistoryEntry,
+  InstanceChange,
+  InstanceRecord,
+  Lease,
+  NodeRecord,
+  PartsRead,
+  PartsWanted,
+} from './store.js'
 import { classifyWorkerError, errorMessage } from './worker-signals.js'
 
 export { DEFAULT_LIMITS, type Limits } from './limits.js'
+
+/**
+ * How long outcomes of finished workers may wait to be stored while their siblings still run: a runner that dies
+ * meanwhile loses only attempts it has counted as started (the next lease counts them as failed and runs them
+ * again), and a pass over many parallel nodes does not rewrite its instance once per node.
+ */
+export const OUTCOME_FLUSH_MS = 1000
 
 /** `explicit`: every waiting node runs now. `due`: only nodes whose next attempt, event or deadline is due. */
 export type PassMode = 'explicit' | 'due'
@@ -52,6 +68,8 @@ export interface PassSession {
   write(change: InstanceChange): Promise<{ eventSeq: number }>
   /** What the instance would store with `nodes` replaced, as far as the lease holder knows. */
   storedBytesWith(nodes: Readonly<Record<string, NodeRecord>>): number
+  /** Reads parts of the instance the store did not read yet (see InstanceRecord.unread); what it read, if any. */
+  read(wanted: PartsWanted): Promise<PartsRead | undefined>
 }
 
 /** Where a pass ended: the state, what is not yet stored, and when the instance next needs attention. */
@@ -150,6 +168,7 @@ class Pass {
 
   async run(): Promise<PassOutcome> {
     const state = this.#state
+    this.#lastFlushMs = this.#now
     if (state.status === 'init' && state.startAtMs !== undefined && state.startAtMs > this.#now) {
       // A delayed start stays init until its time, whatever woke it.
       return this.#outcome(state.startAtMs)
@@ -166,9 +185,12 @@ class Pass {
     })
     try {
       for (;;) {
+        await this.#readForAdvance()
         const launches = this.#advance()
         // Every attempt is durable as started before its worker is called; the outcomes that led to it go along.
-        if (launches.length || (this.#dirty() && this.#inFlight.size > 0)) {
+        // Outcomes alone wait for the next write while siblings run (at most OUTCOME_FLUSH_MS): a pass over many
+        // parallel nodes writes its instance a few times, not once per node.
+        if (launches.length || (this.#dirty() && this.#inFlight.size > 0 && this.#flushDue())) {
           // A refused write is rebuilt without the outcome that made it too large; what was to launch is dropped.
           if (!(await this.#flushOrRecover())) continue
         }
@@ -193,6 +215,29 @@ class Pass {
   }
 
   #cancelTimer: () => void = () => {}
+
+  /**
+   * Reads what the next `#advance` may touch and the store did not read: the payloads and events of the nodes it may
+   * run or time out and of their predecessors (their contexts), and the inputs they run with — by key, nothing more.
+   */
+  async #readForAdvance(): Promise<void> {
+    if (this.#state.unread === undefined) return
+    const candidates = new Set([...this.#startable().map((node) => node.id), ...this.#checkNext])
+    if (!candidates.size) return
+    const prev = (id: string) => this.definition.byId.get(id)?.prev ?? []
+    const read = await this.session.read(partsFor(this.#state, candidates, prev))
+    if (!read) return
+    withPartsRead(this.#state, read)
+    withPartsRead(this.#base, read)
+  }
+
+  /** When this pass last wrote (or started). */
+  #lastFlushMs = 0
+
+  /** Outcomes waiting to be stored have waited long enough to be written on their own. */
+  #flushDue(): boolean {
+    return this.#now - this.#lastFlushMs >= OUTCOME_FLUSH_MS
+  }
 
   #outcome(dueAtMs: number | null): PassOutcome {
     return {
@@ -499,11 +544,9 @@ class Pass {
     const now = this.#now
     this.#dirtyNodes.add(node.id)
     const signal = fatal ? ({ kind: 'failed-with-failed' } as const) : classifyWorkerError(error)
-    const existing = record.output[CONTEXT_KEYS.system]
-    const system: JsonObject = isJsonObject(existing) ? existing : {}
-    record.output[CONTEXT_KEYS.system] = system
-    system.last_error = errorMessage(error).slice(0, 2000)
-    system.last_error_time = Math.floor(now / 1000)
+    const lastError = errorMessage(error).slice(0, LAST_ERROR_CHARS)
+    record.lastError = lastError
+    record.lastErrorAtSeconds = Math.floor(now / 1000)
     const fields = { instanceId: state.id, workflowType: state.workflowType, nodeId: node.id, step }
     if (signal.kind === 'not-ready') {
       if (record.status === 'canceled') return
@@ -519,14 +562,14 @@ class Pass {
       nodeId: node.id,
       attempt: record.attempt,
       errorClass,
-      message: entryMessage(String(system.last_error)),
+      message: entryMessage(lastError),
     })
     this.deps.metrics?.add(MetricName.workerErrors, 1, 'Count', { workflowType: state.workflowType, errorClass })
     // The line's level is the error's severity: a BusinessWarningError (or a failure the node continues past) warns.
     const level = signal.kind === 'error' && signal.severity !== 'warning' ? 'error' : 'warn'
     this.deps.logger.log(level, signal.kind === 'failed-with-continue' ? 'node failed with continue' : 'node error', {
       ...fields,
-      error: system.last_error,
+      error: lastError,
       failCount: record.failCount,
       ...(signal.kind === 'error' ? { severity: signal.severity } : {}),
     })
@@ -538,7 +581,7 @@ class Pass {
       return
     }
     if (signal.kind === 'failed-with-failed' || (node.failMaxCount > 0 && record.failCount >= node.failMaxCount)) {
-      this.#failInstance(node, record, String(system.last_error))
+      this.#failInstance(node, record, lastError)
       return
     }
     this.#wait(node, record, undefined, true)
@@ -561,7 +604,11 @@ class Pass {
       return error as ValidationError
     }
     const split = splitContext(this.definition, this.#state, nodeId, context)
-    const size = jsonSizeBytes(split)
+    // What the node stores of it, measured on the parts themselves (not on a wrapper around them).
+    const size =
+      jsonSizeBytes(split.output) +
+      (split.workflowContext === undefined ? 0 : jsonSizeBytes(split.workflowContext)) +
+      (split.preNodeContext === undefined ? 0 : jsonSizeBytes(split.preNodeContext))
     if (size > limits.maxNodeContextBytes) {
       return new PayloadTooLargeError(
         `context node '${nodeId}' stores (its output and overrides) is ${size} bytes, over the limit of ${limits.maxNodeContextBytes}`,
@@ -577,12 +624,14 @@ class Pass {
     for (const id of this.#dirtyNodes) pending[id] = this.#state.nodes[id] as NodeRecord
     pending[nodeId] = projected
     const instanceSize = this.session.storedBytesWith(pending)
-    if (instanceSize > limits.maxInstanceBytes) {
+    const room = growthBudget(limits)
+    if (instanceSize > room) {
       return new PayloadTooLargeError(
-        `instance would store ${instanceSize} bytes after node '${nodeId}', over the budget of ${limits.maxInstanceBytes}`,
+        `instance would store ${instanceSize} bytes after node '${nodeId}', over the ${room} bytes its budget of ` +
+          `${limits.maxInstanceBytes} leaves for outputs`,
         `nodes.${nodeId}.context`,
         instanceSize,
-        limits.maxInstanceBytes,
+        room,
       )
     }
     return split
@@ -698,6 +747,7 @@ class Pass {
   async #flush(): Promise<void> {
     const change = this.#pendingChange()
     await this.session.write(change)
+    this.#lastFlushMs = this.#now
     const base = this.#base
     for (const id of this.#dirtyNodes) base.nodes[id] = structuredClone(this.#state.nodes[id] as NodeRecord)
     base.status = this.#state.status

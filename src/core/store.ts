@@ -37,6 +37,13 @@ export interface NodeRecord {
   /** Worker calls started for this node (run and check), over its whole life. */
   calls?: number
   /**
+   * The last error of the node (`system.last_error` in its context, cut to LAST_ERROR_CHARS) and when it happened
+   * (`system.last_error_time`, epoch seconds). Kept in the record, not in the node's own output: an attempt that
+   * changes only these does not rewrite what the worker stored.
+   */
+  lastError?: string
+  lastErrorAtSeconds?: number
+  /**
    * The attempt in flight: stored before its worker is called and cleared with its outcome. A pass that finds one
    * left by an earlier lease counts it as a failed attempt (the runner died, hung or lost its lease).
    */
@@ -155,6 +162,39 @@ export interface InstanceRecord {
   storedBytes?: number
   /** A finished instance expires then (epoch seconds: the table's TTL attribute); absent while it runs. */
   expiresAtSeconds?: number
+  /**
+   * Parts a store handed out without reading them (kept in items of its own): their values in this record are
+   * placeholders until a lease reads them by key (`LeaseWriter.read`). Absent when everything was read.
+   */
+  unread?: UnreadParts
+}
+
+/** Parts of an instance a store did not read (see InstanceRecord.unread), with the bytes they count for. */
+export interface UnreadParts {
+  /** Nodes whose payload (output and overrides) is unread: node id → its bytes (see `nodePayloadBytes`). */
+  nodes: Record<string, number>
+  /** Nodes whose event content is unread: node id → its content's bytes. */
+  events: Record<string, number>
+  /** The instance input is unread: the bytes it counts for. */
+  input?: number
+  /** Prior inputs that are unread: key → the bytes each counts for. */
+  priorInputs: Record<string, number>
+}
+
+/** What a lease asks to read of the parts a store did not read. */
+export interface PartsWanted {
+  nodes: readonly string[]
+  events: readonly string[]
+  input: boolean
+  priorInputs: readonly string[]
+}
+
+/** Parts read by key. */
+export interface PartsRead {
+  nodes: Record<string, Pick<NodeRecord, 'output' | 'workflowContext' | 'preNodeContext'>>
+  events: Record<string, JsonValue>
+  input?: JsonObject
+  priorInputs: Record<string, JsonObject>
 }
 
 export interface Lease {
@@ -184,6 +224,8 @@ export interface LeaseWriter {
   write(change: InstanceChange): Promise<WriteResult>
   /** Clears the lease if it is still ours, changing nothing else (no error when it is not). */
   abandon(): Promise<void>
+  /** Reads, by key, parts of the instance the store did not read when it granted the lease (InstanceRecord.unread). */
+  read(parts: PartsWanted): Promise<PartsRead>
 }
 
 /** How an event write keeps the instance within its budget, exactly under concurrency. */
@@ -352,7 +394,11 @@ export interface InstanceLeaseStore {
   markDue(instanceId: string, dueAtMs: number): Promise<void>
   /** Removes the due time of a terminal instance that nobody holds (left by an operation that died). */
   clearTerminalDue(instanceId: string, nowMs: number): Promise<void>
-  getInstance(instanceId: string): Promise<InstanceRecord | undefined>
+  /**
+   * The whole instance. With `lazy`, what lives in items of its own may be left unread (InstanceRecord.unread):
+   * enough for checks of statuses and sizes, cheaper for a large instance.
+   */
+  getInstance(instanceId: string, options?: { lazy?: boolean }): Promise<InstanceRecord | undefined>
   /**
    * A small read of the status alone; may lag a write slightly (eventually consistent where that is cheaper).
    * `known`, a view read earlier, lets a store read a small copy (an index entry) instead of the item.

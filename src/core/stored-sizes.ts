@@ -4,7 +4,6 @@ import {
   failureStoredBytes,
   instanceStoredBytes,
   nodeBytesAround,
-  nodePayloadBytes,
   nodeStoredBytes,
   priorInputsStoredBytes,
 } from './limits.js'
@@ -26,12 +25,21 @@ export class StoredSizes {
   /** The stored total as last known (events that arrived since are not in it). */
   total: number
 
+  /** The record these sizes are of: a payload it has not read counts for the bytes the store said. */
+  readonly #record: InstanceRecord
+
   constructor(record: InstanceRecord) {
-    for (const [id, node] of Object.entries(record.nodes)) this.nodes.set(id, nodeStoredBytes(id, node))
-    this.input = jsonSizeBytes(record.input)
+    this.#record = record
+    for (const [id, node] of Object.entries(record.nodes)) this.nodes.set(id, this.#nodeBytes(id, node))
+    this.input = record.unread?.input ?? jsonSizeBytes(record.input)
     this.failure = failureStoredBytes(record.failure)
-    this.prior = priorInputsStoredBytes(record.priorInputs)
+    this.prior = priorInputsStoredBytes(record.priorInputs, record.unread?.priorInputs)
     this.total = record.storedBytes ?? instanceStoredBytes(record)
+  }
+
+  #nodeBytes(id: string, node: NodeRecord): number {
+    const unread = this.#record.unread?.nodes[id]
+    return unread === undefined ? nodeStoredBytes(id, node) : nodeBytesAround(id, node, unread)
   }
 
   /** What `change` adds to the stored total. */
@@ -39,7 +47,7 @@ export class StoredSizes {
     this.#measured = new Map()
     let delta = 0
     for (const [id, node] of Object.entries(change.nodes ?? {})) {
-      const bytes = nodeBytesAround(id, node, nodePayloadBytes(node))
+      const bytes = this.#nodeBytes(id, node)
       this.#measured.set(id, bytes)
       delta += bytes - (this.nodes.get(id) ?? 0)
     }
@@ -61,7 +69,7 @@ export class StoredSizes {
   /** What the instance would store with `nodes` replaced, as far as these sizes know. */
   with(nodes: Readonly<Record<string, NodeRecord>>): number {
     let total = this.total
-    for (const [id, node] of Object.entries(nodes)) total += nodeStoredBytes(id, node) - (this.nodes.get(id) ?? 0)
+    for (const [id, node] of Object.entries(nodes)) total += this.#nodeBytes(id, node) - (this.nodes.get(id) ?? 0)
     return total
   }
 }

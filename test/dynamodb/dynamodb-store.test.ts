@@ -2,6 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb'
 import { afterAll, describe, expect, it } from 'vitest'
 import { DynamoDbStore, translateAwsError } from '../../src/adapters/dynamodb/dynamodb-store.js'
+import { ITEM_SCHEMA_VERSION } from '../../src/adapters/dynamodb/item-codec.js'
 import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
 import { ItemTooLargeError, LeaseLostError, StoreError } from '../../src/core/errors.js'
 import { describeStoreContract } from '../contract/store-contract.js'
@@ -31,13 +32,32 @@ describe('DynamoDbStore faults', () => {
     const store = new DynamoDbStore({ tableName, client })
     const doc = DynamoDBDocumentClient.from(client)
     await doc.send(
-      new PutCommand({ TableName: tableName, Item: { pk: 'I#broken', sk: '#', v: 2, id: 'broken', status: 'odd' } }),
+      new PutCommand({
+        TableName: tableName,
+        Item: { pk: 'I#broken', sk: '#', v: ITEM_SCHEMA_VERSION, id: 'broken', status: 'odd' },
+      }),
     )
 
     const error = await store.getInstance('broken').catch((e: unknown) => e)
 
     expect(error).toBeInstanceOf(StoreError)
     expect(error).toMatchObject({ code: 'CORRUPT_ITEM', retryable: false })
+  })
+
+  it('refuses an item of another schema version by name, instead of misreading it', async () => {
+    const { tableName, client } = await freshTable('store-schema')
+    const store = new DynamoDbStore({ tableName, client })
+    await DynamoDBDocumentClient.from(client).send(
+      new PutCommand({
+        TableName: tableName,
+        Item: { pk: 'I#old', sk: '#', v: 2, wfType: 'orders', status: 'running' },
+      }),
+    )
+
+    const error = await store.getInstance('old').catch((e: unknown) => e)
+
+    expect(error).toMatchObject({ code: 'ITEM_SCHEMA_MISMATCH', retryable: false })
+    expect((error as StoreError).message).toContain('item schema 2')
   })
 
   it('reports a missing table as a StoreError with code TABLE_NOT_FOUND', async () => {
@@ -150,7 +170,10 @@ describe('DynamoDbStore payloads in items of their own', () => {
     expect(first).toHaveLength(1)
     expect(first[0]).toMatch(/^P#n#/)
     expect(kept).toEqual(first)
-    expect(await payloadItems(table, 'p1')).toHaveLength(2)
+    // The payload it replaced is deleted right after: the partition holds what the instance refers to.
+    const last = await payloadItems(table, 'p1')
+    expect(last).toHaveLength(1)
+    expect(last).not.toEqual(first)
     const node = (await store.getInstance('p1'))?.nodes.n
     expect(node).toMatchObject({ waits: 2, output: { blob: 'c'.repeat(5000) } })
   })
@@ -199,10 +222,10 @@ describe('the DynamoDB layout, as a lease writer lays changes out', () => {
     const restartedItem = await instanceItem(table, 'i1')
 
     expect(archived?.nodes).toStrictEqual({ a, b, c })
-    expect(Object.keys(archivedItem.nodes as object).sort()).toEqual(['c'])
+    expect(Object.keys(archivedItem.n as object).sort()).toEqual(['c'])
     expect(archivedItem.arc).toHaveLength(1)
     expect(restarted?.nodes).toStrictEqual({ a: a2, b, c })
-    expect(Object.keys(restartedItem.nodes as object).sort()).toEqual(['a', 'c'])
+    expect(Object.keys(restartedItem.n as object).sort()).toEqual(['a', 'c'])
   })
 
   it('answers a write the SDK sent again after it landed as landed, and applies it once', async () => {
@@ -237,7 +260,7 @@ describe('the DynamoDB layout, as a lease writer lays changes out', () => {
     const after = await store.getInstance('i1')
     expect(repeatNext).toBe(false)
     expect(after?.storedBytes).toBe(1055)
-    expect((await instanceItem(table, 'i1')).wseq).toBe(2)
+    expect((await instanceItem(table, 'i1')).ws).toBe(2)
   })
 
   it('refuses a write whose instance is gone (its time to live deleted it) with LeaseLostError', async () => {

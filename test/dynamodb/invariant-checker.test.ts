@@ -154,3 +154,31 @@ describe('the invariant checker on a table', () => {
     expect((error as Error).message).toContain("stranded: instance 'bad-stranded'")
   })
 })
+
+describe('the invariant checker on what a partition holds', () => {
+  const side = (entries: [string, Record<string, unknown>][]) => new Map(entries)
+
+  it('accepts an instance that refers to its items, lists those pending deletion, and counts what it holds', () => {
+    const raw = { ...item('counted', { dueAtMs: NOW }), gc: { 'P#x#old': 120 } }
+    raw.b = (raw.b as number) + 120
+
+    expect(itemViolations(raw, NOW, side([['P#x#old', { sk: 'P#x#old' }]]))).toEqual([])
+  })
+
+  it('reports an item the instance neither refers to nor lists, and that no time to live retires', () => {
+    const raw = item('leaky', { dueAtMs: NOW })
+
+    expect(itemViolations(raw, NOW, side([['P#x#lost', { sk: 'P#x#lost' }]])).map((found) => found.kind)).toEqual([
+      'unaccounted-item',
+    ])
+    // One on its way out (a write that did not land leaves its items to their time to live) is not a leak.
+    expect(itemViolations(raw, NOW, side([['P#x#lost', { sk: 'P#x#lost', expiresAt: 1 }]]))).toEqual([])
+  })
+
+  it('reports a counted total that is not what the instance holds', () => {
+    const raw = { ...item('miscounted', { dueAtMs: NOW }) }
+    raw.b = (raw.b as number) + 1
+
+    expect(itemViolations(raw, NOW, side([])).map((found) => found.kind)).toEqual(['miscounted'])
+  })
+})

@@ -247,9 +247,7 @@ describe('create with run', () => {
     // The taker counted the creator's attempt, whose lease ran out, as failed; the retry completes the node.
     const taken = await read(result.instanceId)
     expect(taken.nodes.a?.failCount).toBe(1)
-    expect(String((taken.nodes.a?.output.system as { last_error?: string } | undefined)?.last_error)).toContain(
-      'without an outcome',
-    )
+    expect(String(taken.nodes.a?.lastError)).toContain('without an outcome')
     clock.ms = taken.dueAtMs as number
     const again = await other.runWorkflow(result.instanceId, { mode: 'due' })
     expect(again.status).toBe('completed')
@@ -310,9 +308,7 @@ describe('errors in one pass', () => {
     expect(status).toBe('failed')
     const record = await read(instanceId)
     expect(record.nodes.flaky?.failCount).toBe(1)
-    expect((record.nodes.flaky?.output.system as { last_error?: string } | undefined)?.last_error).toContain(
-      'flaky broke',
-    )
+    expect(record.nodes.flaky?.lastError).toContain('flaky broke')
   })
 
   it('counts a timeout reached through NotReady like any terminal failure', async () => {
@@ -647,9 +643,7 @@ describe('a worker that never returns', () => {
     let record = await read(first.instanceId)
     expect(record.nodes.a).toMatchObject({ failCount: 1, calls: 1 })
     expect(record.nodes.a?.attemptStarted).toBeUndefined()
-    expect(String((record.nodes.a?.output.system as { last_error?: string } | undefined)?.last_error)).toContain(
-      'did not return before its lease ended',
-    )
+    expect(String(record.nodes.a?.lastError)).toContain('did not return before its lease ended')
     expectKept(record)
 
     clock.ms = record.dueAtMs as number

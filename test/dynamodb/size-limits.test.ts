@@ -352,7 +352,7 @@ describe('restartInstance with a new context', () => {
       expect(refused).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', httpStatus: 413 })
       const after = await storedItem(instanceId)
       // Only the fencing token and the write count moved: the lease was taken and given back.
-      expect({ ...after, fence: undefined, wseq: undefined }).toEqual({ ...before, fence: undefined, wseq: undefined })
+      expect({ ...after, fence: undefined, ws: undefined }).toEqual({ ...before, fence: undefined, ws: undefined })
       expect(await partition(instanceId)).toHaveLength(items)
       expect((await engine.get(instanceId)).status).toBe('failed')
     },
@@ -456,7 +456,7 @@ describe('an item stored before the bytes total existed', () => {
           TableName: table.tableName,
           Key: { pk: { S: instanceKey(instanceId).pk }, sk: { S: instanceKey(instanceId).sk } },
           UpdateExpression: 'REMOVE #bytes',
-          ExpressionAttributeNames: { '#bytes': 'bytes' },
+          ExpressionAttributeNames: { '#bytes': 'b' },
         }),
       )
     const first = await engine.create({ workflowType: 'listeners', run: false, context: { c: 'c'.repeat(2000) } })

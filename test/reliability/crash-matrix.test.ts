@@ -307,8 +307,8 @@ const nodeStatuses = (record: InstanceRecord | undefined): Partial<Record<NodeId
 }
 
 const lastError = (record: InstanceRecord | undefined, node: NodeId): string | undefined => {
-  const system = record?.nodes[node]?.output.system as { last_error?: unknown } | undefined
-  return typeof system?.last_error === 'string' ? system.last_error : undefined
+  // The last error lives in the node record (`system.last_error` in the node's context).
+  return record?.nodes[node]?.lastError
 }
 
 const runScenario = async (point: Point, index: number): Promise<ScenarioResult & { clean?: CleanRun }> => {

@@ -146,7 +146,8 @@ describe('a worker that never returns', () => {
     const { calls, signals, rounds, problems } = await drive('hung-fail-max', { failMaxCount: FAIL_MAX_COUNT }, id)
     const final = await verifier.getInstance(id)
     const node = final?.nodes.hang
-    const system = node?.output.system as { last_error?: string } | undefined
+    // The last error lives in the node record (`system.last_error` in the node's context).
+    const system = { last_error: node?.lastError }
     console.info(
       `hung worker, fail_max_count ${FAIL_MAX_COUNT}: ${calls.length} calls in ${rounds} rounds; ` +
         `instance ${final?.status}, node ${node?.status ?? 'uncreated'}, fail_count ${node?.failCount ?? 0}, ` +

@@ -74,9 +74,9 @@ export const requestKind = (commandName: string, args: unknown): string => {
       return input.IndexName === 'due' ? 'queryDue' : 'list'
     case 'UpdateItemCommand':
       if (update.includes('ADD fence')) return 'acquireLease'
-      if (update.includes('events.#node')) return 'putEvent'
+      if (update.includes('e.#node')) return 'putEvent'
       if (update.startsWith('REMOVE leaseOwner')) return 'releaseLease'
-      if (update.includes('ADD evSeq :zero')) return update.includes('leaseOwner') ? 'releasingWrite' : 'write'
+      if (update.includes('ADD es :zero')) return update.includes('leaseOwner') ? 'releasingWrite' : 'write'
       return 'markDue'
     default:
       return commandName

@@ -1,8 +1,14 @@
 import { type DynamoDBClient, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb'
 import { unmarshall } from '@aws-sdk/util-dynamodb'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
-import { recordFromItems } from '../../src/adapters/dynamodb/item-codec.js'
+import {
+  parseInstanceItem,
+  pendingDeletion,
+  recordFromItems,
+  sideItemKeys,
+} from '../../src/adapters/dynamodb/item-codec.js'
 import { MemoryStore } from '../../src/adapters/memory/memory-store.js'
+import { instanceStoredBytes } from '../../src/core/limits.js'
 import { isTerminalInstanceStatus } from '../../src/core/statuses.js'
 import type { InstanceRecord } from '../../src/core/store.js'
 import { newDynamoClient } from './dynamodb.js'
@@ -37,6 +43,13 @@ export const VIOLATION_KINDS = [
   'terminal-due',
   /** The item cannot be read back through the store's codec. */
   'unreadable',
+  /** The instance's counted bytes are not what it holds as the engine counts it (plus its pending deletions). */
+  'miscounted',
+  /**
+   * An item of the partition the instance item neither refers to nor lists as pending deletion, with no time to live
+   * that would retire it: what the partition holds is more than it counts, for ever.
+   */
+  'unaccounted-item',
 ] as const
 export type ViolationKind = (typeof VIOLATION_KINDS)[number]
 
@@ -192,11 +205,39 @@ export const itemViolations = (
       { kind, instanceId: rawId, message: `${kind}: instance '${rawId}' ${why} (${describeItem(item)}, now=${nowMs})` },
     ]
   }
-  return violationsOf(record, nowMs, {
+  const problems = violationsOf(record, nowMs, {
     dueIndexed: item.dueShard !== undefined,
     parkMarked: item.parkCode !== undefined || item.parkReason !== undefined,
     described: describeItem(item),
   })
+  return side === undefined ? problems : [...problems, ...accountingViolations(item, record, side)]
+}
+
+/** What the partition holds against what its instance item counts (see `partitionAccounting`). */
+const accountingViolations = (
+  item: Record<string, unknown>,
+  record: InstanceRecord,
+  side: ReadonlyMap<string, Record<string, unknown>>,
+): Violation[] => {
+  const parsed = parseInstanceItem(item)
+  const referenced = new Set(sideItemKeys(parsed))
+  const pending = pendingDeletion(parsed)
+  const problems: Violation[] = []
+  const violation = (kind: ViolationKind, why: string): Violation => ({
+    kind,
+    instanceId: record.id,
+    message: `${kind}: instance '${record.id}' ${why}`,
+  })
+  if (record.storedBytes !== undefined && record.storedBytes !== instanceStoredBytes(record)) {
+    problems.push(
+      violation('miscounted', `counts ${record.storedBytes} bytes but holds ${instanceStoredBytes(record)}`),
+    )
+  }
+  for (const [sk, found] of side) {
+    if (referenced.has(sk) || pending.has(sk) || found.expiresAt !== undefined) continue
+    problems.push(violation('unaccounted-item', `holds '${sk}', which it neither refers to nor counts`))
+  }
+  return problems
 }
 
 /** The violations of one record as a MemoryStore keeps it (its due index is every record with a due time). */
@@ -250,4 +291,40 @@ export const assertInvariant = async (
 ): Promise<void> => {
   const violations = await invariantViolations(source, nowMs, options)
   if (violations.length > 0) throw new InvariantViolationError(violations, options.context)
+}
+
+/** What an instance's partition holds against what its instance item refers to and counts. */
+export interface PartitionAccounting {
+  /** Items of the partition the instance item neither refers to nor lists as pending deletion. */
+  unaccounted: string[]
+  /** Items listed as pending deletion (replaced, deleted right after the write that replaced them). */
+  pending: string[]
+  /** The instance's counted total, and what its record is counted at (see `instanceStoredBytes`) plus pending. */
+  counted: number
+  expected: number
+}
+
+/**
+ * The partition of one instance, accounted: every item other than the instance item must be referenced by it (and
+ * counted in its total) or listed as pending deletion (and counted until deleted).
+ */
+export const partitionAccounting = async (
+  source: Exclude<InvariantSource, MemoryStore>,
+  instanceId: string,
+): Promise<PartitionAccounting> => {
+  const partitions = await scanPartitions(source)
+  const found = partitions.find(({ item }) => item.pk === `I#${instanceId}`)
+  if (!found) throw new Error(`instance '${instanceId}' is not stored`)
+  const parsed = parseInstanceItem(found.item)
+  const referenced = new Set(sideItemKeys(parsed))
+  const pendingBytes = pendingDeletion(parsed)
+  const unaccounted = [...found.side.keys()].filter((sk) => !referenced.has(sk) && !pendingBytes.has(sk)).sort()
+  const record = recordFromItems(found.item, found.side)
+  const pendingTotal = [...pendingBytes.values()].reduce((sum, bytes) => sum + bytes, 0)
+  return {
+    unaccounted,
+    pending: [...pendingBytes.keys()].sort(),
+    counted: record.storedBytes ?? 0,
+    expected: instanceStoredBytes(record) + pendingTotal,
+  }
 }

@@ -35,6 +35,8 @@ import type { HistoryEntry, InstanceChange, InstanceRecord, Lease, NodeRecord } 
 import { aNode, anInstance, T0 } from '../support/records.js'
 
 const TABLE = 'tickflow-test'
+/** The instance's creation, which stored times are relative to. */
+const BASE = T0
 const LEASE: Lease = { instanceId: 'wf-1', owner: 'runner-a', fence: 7, untilMs: T0 + 30_000 }
 
 /** Splits an update expression into its SET, REMOVE and ADD actions. */
@@ -55,17 +57,19 @@ type Layout = Partial<InstanceChange> & {
 
 const laidOut = ({ allNodes, historyOut, ...change }: Layout): LaidOutChange => {
   const encode = (nodes: Record<string, NodeRecord>) =>
-    Object.fromEntries(Object.entries(nodes).map(([id, node]) => [id, nodeToItem(node, id)]))
+    Object.fromEntries(Object.entries(nodes).map(([id, node]) => [id, nodeToItem(node, id, BASE)]))
   return {
     change: { updatedAtMs: T0 + 1, ...change },
     nodes: encode(change.nodes ?? {}),
-    history: (change.history ?? []).map(entryToItem),
+    history: (change.history ?? []).map((entry) => entryToItem(entry, BASE)),
     ...(allNodes ? { allNodes: encode(allNodes) } : {}),
-    ...(historyOut ? { historyOut: { ...historyOut, entries: historyOut.entries.map(entryToItem) } } : {}),
+    ...(historyOut
+      ? { historyOut: { ...historyOut, entries: historyOut.entries.map((entry) => entryToItem(entry, BASE)) } }
+      : {}),
   }
 }
 
-const update = (change: Layout, planner = new ItemPlanner('wf-1', undefined, '0')): UpdateCommandInput =>
+const update = (change: Layout, planner = new ItemPlanner('wf-1', BASE, undefined, '0')): UpdateCommandInput =>
   writeUnderLeaseParams(TABLE, LEASE, laidOut(change), planner)
 
 describe('keys', () => {
@@ -121,10 +125,10 @@ describe('writeUnderLeaseParams', () => {
   it('adds its bytes difference, and conditions a growing write on the room left in the budget', () => {
     const grows = update({ bytesDelta: 300, bytesBase: 500, maxBytes: 1000 })
     const shrinks = update({ bytesDelta: -300, bytesBase: 500, maxBytes: 1000 })
-    const adds = 'bytes = if_not_exists(bytes, :bytesBase) + :bytes'
+    const adds = 'b = if_not_exists(b, :bytesBase) + :bytes'
 
-    expect(grows.UpdateExpression).toContain(`SET updatedAtMs = :ua, ${adds}`)
-    expect(grows.ConditionExpression).toContain('bytes <= :room')
+    expect(grows.UpdateExpression).toContain(`SET ua = :ua, ${adds}`)
+    expect(grows.ConditionExpression).toContain('b <= :room')
     expect(grows.ExpressionAttributeValues).toMatchObject({ ':bytes': 300, ':bytesBase': 500, ':room': 700 })
     expect(grows.ReturnValuesOnConditionCheckFailure).toBe('ALL_OLD')
     expect(shrinks.UpdateExpression).toContain(adds)
@@ -143,7 +147,7 @@ describe('writeUnderLeaseParams', () => {
     const allNodes = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`node_${i}`, node]))
     const params = update({ nodes: allNodes, allNodes })
 
-    expect(actions(params.UpdateExpression).SET).toContain('nodes = :nodes')
+    expect(actions(params.UpdateExpression).SET).toContain('n = :nodes')
     expect(params.UpdateExpression?.length).toBeLessThan(300)
     expect(Object.keys(params.ExpressionAttributeValues?.[':nodes'] as object)).toHaveLength(200)
   })
@@ -151,7 +155,7 @@ describe('writeUnderLeaseParams', () => {
   it('always reads back the event counter without changing it', () => {
     const params = update({})
 
-    expect(actions(params.UpdateExpression).ADD).toEqual(['evSeq :zero'])
+    expect(actions(params.UpdateExpression).ADD).toEqual(['es :zero'])
     expect(params.ExpressionAttributeValues?.[':zero']).toBe(0)
     expect(params.ReturnValues).toBe('UPDATED_NEW')
   })
@@ -187,19 +191,17 @@ describe('writeUnderLeaseParams', () => {
     const params = update({ nodes: { 'charge.card': charge, ship: aNode() } })
 
     const set = actions(params.UpdateExpression).SET
-    expect(set).toEqual(expect.arrayContaining(['updatedAtMs = :ua', 'nodes.#n0 = :n0', 'nodes.#n1 = :n1']))
+    expect(set).toEqual(expect.arrayContaining(['ua = :ua', 'n.#n0 = :n0', 'n.#n1 = :n1']))
     expect(params.ExpressionAttributeNames).toMatchObject({ '#n0': 'charge.card', '#n1': 'ship' })
-    expect(params.ExpressionAttributeValues?.[':n0']).toEqual(nodeToItem(charge))
+    expect(params.ExpressionAttributeValues?.[':n0']).toEqual(nodeToItem(charge, 'charge.card', BASE))
   })
 
   it('stores status and input only when given, the input as JSON text', () => {
     const params = update({ status: 'failed', input: { a: [1] } })
 
-    expect(actions(params.UpdateExpression).SET).toEqual(
-      expect.arrayContaining(['#status = :status', '#input = :input']),
-    )
-    expect(params.ExpressionAttributeValues).toMatchObject({ ':status': 'failed', ':input': '{"a":[1]}' })
-    expect(update({}).UpdateExpression).not.toMatch(/status|input/)
+    expect(actions(params.UpdateExpression).SET).toEqual(expect.arrayContaining(['#status = :status', '#in = :in']))
+    expect(params.ExpressionAttributeValues).toMatchObject({ ':status': 'failed', ':in': '{"a":[1]}' })
+    expect(update({}).UpdateExpression).not.toMatch(/status|#in\b/)
   })
 })
 
@@ -217,14 +219,15 @@ describe('history entries in the item', () => {
     ['an error', { atMs: T0, kind: 'error', nodeId: 'n', attempt: 1, errorClass: 'TypeError', message: 'a | b' }],
     ['a parking', { atMs: T0, kind: 'parked', code: 'WORKER_MISSING', message: 'no worker' }],
   ])('reads back %s as written', (_name, entry) => {
-    expect(entryFromItem(entryToItem(entry))).toEqual(entry)
+    expect(entryFromItem(entryToItem(entry, T0 - 5000), T0 - 5000)).toEqual(entry)
   })
 
   it('packs entries without free text into one short string, and keeps the others as maps', () => {
-    expect(entryToItem({ atMs: T0, kind: 'node', nodeId: 'a', status: 'running', attempt: 1 })).toBe(
-      `n|${T0.toString(36)}|a|r`,
+    // The time is stored in ms after the instance's creation, in base 36.
+    expect(entryToItem({ atMs: T0 + 3600, kind: 'node', nodeId: 'a', status: 'running', attempt: 1 }, T0)).toBe(
+      `n|${(3600).toString(36)}|a|r`,
     )
-    expect(typeof entryToItem({ atMs: T0, kind: 'error', errorClass: 'E', message: 'm' })).toBe('object')
+    expect(typeof entryToItem({ atMs: T0, kind: 'error', errorClass: 'E', message: 'm' }, T0)).toBe('object')
   })
 })
 
@@ -235,13 +238,13 @@ describe('writeUnderLeaseParams with history', () => {
     const params = update({ history: [entry('a'), entry('b')] })
 
     expect(params.UpdateExpression).toContain('h = list_append(if_not_exists(h, :noH), :h)')
-    // Packed: kind, time in base 36, node, status code (the attempt only when it is not 1).
-    expect(params.ExpressionAttributeValues?.[':h']).toEqual([`n|${T0.toString(36)}|a|c`, `n|${T0.toString(36)}|b|c`])
+    // Packed: kind, time in base 36 after the instance's creation, node, status code (the attempt only when not 1).
+    expect(params.ExpressionAttributeValues?.[':h']).toEqual(['n|0|a|c', 'n|0|b|c'])
   })
 
   it('removes exactly the entries the holder knows, archives them, and appends its own past the end', () => {
     const known = [entry('a'), entry('b'), entry('c')]
-    const planner = new ItemPlanner('wf-1', undefined, '0')
+    const planner = new ItemPlanner('wf-1', BASE, undefined, '0')
     const params = update({ history: [entry('d')], historyOut: { count: 3, entries: known, base: 40 } }, planner)
 
     const parts = actions(params.UpdateExpression)
@@ -250,14 +253,14 @@ describe('writeUnderLeaseParams with history', () => {
     expect(parts.ADD).toContain('hb :hOut')
     expect(params.ConditionExpression).toContain('hb = :hBase')
     expect(params.ExpressionAttributeValues).toMatchObject({ ':hOut': 3, ':hBase': 40 })
-    // One archive item holds them, with the seq of the first.
+    // One history archive item holds them, with the seq of the first.
     expect(planner.sideItems).toHaveLength(1)
-    expect(planner.sideItems[0]).toMatchObject({ hb: 40, nodes: {} })
+    expect(planner.sideItems[0]).toMatchObject({ hb: 40, sk: expect.stringMatching(/^H#/) })
     expect(planner.sideItems[0]?.h).toHaveLength(3)
   })
 
   it('drops them instead at the cap: counted, and no archive item', () => {
-    const planner = new ItemPlanner('wf-1', undefined, '0')
+    const planner = new ItemPlanner('wf-1', BASE, undefined, '0')
     const params = update({ historyOut: { count: 2, entries: [entry('a'), entry('b')], base: 0, drop: true } }, planner)
 
     expect(actions(params.UpdateExpression).ADD).toEqual(expect.arrayContaining(['hb :hOut', 'hd :hOut']))
@@ -468,17 +471,34 @@ describe('every request declares exactly the placeholders it uses', () => {
     },
     {
       request: 'putEvent with its history entry',
-      params: putEventParams(TABLE, 'wf-1', 'approve', event, T0, undefined, new ItemPlanner('wf-1', undefined, '0'), {
-        atMs: T0,
-        kind: 'event',
-        nodeId: 'approve',
-        eventTs: 5,
-      }),
+      params: putEventParams(
+        TABLE,
+        'wf-1',
+        'approve',
+        event,
+        T0,
+        undefined,
+        new ItemPlanner('wf-1', BASE, undefined, '0'),
+        {
+          atMs: T0,
+          kind: 'event',
+          nodeId: 'approve',
+          eventTs: 5,
+        },
+      ),
     },
     { request: 'releaseLease', params: releaseLeaseParams(TABLE, LEASE) },
     {
       request: 'putEvent',
-      params: putEventParams(TABLE, 'wf-1', 'approve', event, T0, undefined, new ItemPlanner('wf-1', undefined, '0')),
+      params: putEventParams(
+        TABLE,
+        'wf-1',
+        'approve',
+        event,
+        T0,
+        undefined,
+        new ItemPlanner('wf-1', BASE, undefined, '0'),
+      ),
     },
     { request: 'markDue', params: markDueParams(TABLE, 'wf-1', T0) },
     {
@@ -551,23 +571,22 @@ describe('item codec', () => {
     expect(recordFromItem(recordToItem(record))).toStrictEqual({ ...record, storedBytes: instanceStoredBytes(record) })
   })
 
-  it('leaves default values out of a stored node', () => {
-    expect(nodeToItem(aNode({ status: 'pending', createdAtMs: T0, updatedAtMs: T0 + 1 }))).toStrictEqual({
-      st: 'pending',
-      caMs: T0,
-      uaMs: T0 + 1,
-    })
+  it('leaves default values out of a stored node, its times in ms after the instance was created', () => {
+    const node = aNode({ status: 'pending', createdAtMs: T0, updatedAtMs: T0 + 1, calls: 1 })
+    expect(nodeToItem(node, 'node', T0)).toStrictEqual({ s: 'p', a: 0, u: 1 })
   })
 
   it.each<{ field: string; node: Partial<NodeRecord>; stored: Record<string, unknown> }>([
     { field: 'failCount', node: { failCount: 2 }, stored: { fc: 2 } },
-    { field: 'attempt', node: { attempt: 3 }, stored: { n: 3 } },
+    { field: 'attempt', node: { attempt: 3 }, stored: { at: 3 } },
     { field: 'waits', node: { waits: 4 }, stored: { w: 4 } },
     { field: 'output', node: { output: { a: 1 } }, stored: { o: '{"a":1}' } },
     { field: 'an empty workflowContext', node: { workflowContext: {} }, stored: { wc: '{}' } },
     { field: 'resetOnRestart', node: { resetOnRestart: true }, stored: { rr: true } },
+    { field: 'calls other than one', node: { calls: 2 }, stored: { c: 2 } },
+    { field: 'the last error', node: { lastError: 'e', lastErrorAtSeconds: 5 }, stored: { le: 'e', lt: 5 } },
   ])('stores $field when it differs from the default', ({ node, stored }) => {
-    expect(nodeToItem(aNode(node))).toStrictEqual({ st: 'running', caMs: T0, uaMs: T0, ...stored })
+    expect(nodeToItem(aNode({ calls: 1, ...node }), 'node', T0)).toStrictEqual({ s: 'r', a: 0, u: 0, ...stored })
   })
 
   it('indexes the item for listing, and for the due index only while it is due', () => {
@@ -582,11 +601,11 @@ describe('item codec', () => {
 
   it.each<{ fault: string; item: Record<string, unknown> }>([
     { fault: 'a missing attribute', item: { ...recordToItem(anInstance('wf-1')), fence: undefined } },
-    { fault: 'an unknown schema version', item: { ...recordToItem(anInstance('wf-1')), v: 1 } },
+    { fault: 'a schema version that is not a number', item: { ...recordToItem(anInstance('wf-1')), v: 'two' } },
     { fault: 'an unknown status', item: { ...recordToItem(anInstance('wf-1')), status: 'paused' } },
     {
       fault: 'a malformed node',
-      item: { ...recordToItem(anInstance('wf-1')), nodes: { a: { st: 'running', caMs: 'yesterday', uaMs: 1 } } },
+      item: { ...recordToItem(anInstance('wf-1')), n: { a: { s: 'r', a: 'yesterday', u: 1 } } },
     },
     { fault: 'no item shape at all', item: { pk: 'I#x' } },
   ])('rejects an item with $fault as a CORRUPT_ITEM StoreError', ({ item }) => {

@@ -1,12 +1,5 @@
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import {
-  BatchWriteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb'
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb'
 import { unmarshall } from '@aws-sdk/util-dynamodb'
 import { z } from 'zod'
 import type { NormalisedConfig } from '../../core/definition.js'
@@ -20,7 +13,9 @@ import {
 } from '../../core/errors.js'
 import { eventWriteRefusal } from '../../core/event-rules.js'
 import { historyPage } from '../../core/history.js'
+import { jsonSizeBytes } from '../../core/json.js'
 import { acquired, acquireRefusal, holdsLease } from '../../core/lease-rules.js'
+import { type Logger, silentLogger } from '../../core/ports.js'
 import { INSTANCE_STATUSES } from '../../core/statuses.js'
 import {
   type AcquireOptions,
@@ -40,7 +35,6 @@ import {
 import { classifyDynamoDbError } from '../aws-errors.js'
 import { type CatalogueEntry, IndexedCatalogue, type IndexPage, type IndexPageRequest } from '../store-catalogue.js'
 import {
-  archiveItemSchema,
   entryFromItem,
   type InstanceItem,
   ItemPlanner,
@@ -51,6 +45,8 @@ import {
   recordToItem,
   refersToSideItems,
   type SideItem,
+  type StoredEvent,
+  sideItemContent,
   sideItemKeys,
   storedNodesOf,
 } from './item-codec.js'
@@ -65,10 +61,10 @@ import {
   putDefinitionParams,
   putEventParams,
   putInstanceParams,
-  putSideItemParams,
   queryDueParams,
   releaseLeaseParams,
 } from './params.js'
+import { PartitionItems } from './partition-items.js'
 import { DYNAMODB_CAPACITY } from './write-layout.js'
 
 interface AwsError {
@@ -120,6 +116,8 @@ export interface DynamoDbStoreOptions {
   client: DynamoDBClient | DynamoDBDocumentClient
   /** Largest number of index pages one list call reads per partition before it returns a (possibly short) page. */
   maxPagesPerList?: number
+  /** Where the store says what it could not clean up (items left to their time to live). */
+  logger?: Logger
   /**
    * Days after which an item of an instance's partition other than the instance item (a large payload, an event, an
    * archive) may be deleted by the table's TTL, counted from when it was written; 0 keeps them. Default 395: the
@@ -138,11 +136,8 @@ export const SIDE_ITEM_EXPIRY_DAYS = 30 + INSTANCE_LIFETIME_DAYS
 export const sideItemExpiryDays = (retentionDays: number | undefined): number =>
   retentionDays === 0 ? 0 : (retentionDays ?? 30) + INSTANCE_LIFETIME_DAYS
 
-const historyHeadSchema = instanceItemSchema.pick({ h: true, hb: true, hd: true, arc: true })
-const archiveHistorySchema = archiveItemSchema.pick({ h: true, hb: true })
-
-/** BatchWriteItem takes at most 25 items per request. */
-const BATCH_WRITE_ITEMS = 25
+/** The parts of an instance item a history read needs. */
+const historyHeadSchema = instanceItemSchema.pick({ h: true, hb: true, hd: true, ha: true, createdAtMs: true })
 
 /** The InstanceStore on one DynamoDB table (layout in the README). Every state change is one conditional write. */
 export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
@@ -150,6 +145,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   readonly tableName: string
   readonly #doc: DynamoDBDocumentClient
   readonly #sideItemExpiryDays: number
+  readonly #items: PartitionItems
   #writers = 0
 
   constructor(options: DynamoDbStoreOptions) {
@@ -162,76 +158,40 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
             marshallOptions: { removeUndefinedValues: true, convertEmptyValues: false },
           })
     this.#sideItemExpiryDays = options.sideItemExpiryDays ?? SIDE_ITEM_EXPIRY_DAYS
+    this.#items = new PartitionItems(
+      this.#doc,
+      () => this.tableName,
+      (operation, fn) => this.#send(operation, fn),
+      options.logger ?? silentLogger,
+    )
   }
 
-  #planner(instanceId: string, nowMs: number, fence: number): ItemPlanner {
+  #planner(instanceId: string, baseMs: number, nowMs: number, fence: number): ItemPlanner {
     const expiresAt =
       this.#sideItemExpiryDays > 0 ? Math.floor(nowMs / 1000) + this.#sideItemExpiryDays * 86_400 : undefined
     this.#writers = (this.#writers + 1) % 1_000_000
-    return new ItemPlanner(instanceId, expiresAt, `${String(fence).padStart(10, '0')}.${this.#writers}`)
+    return new ItemPlanner(instanceId, baseMs, expiresAt, `${String(fence).padStart(10, '0')}.${this.#writers}`)
   }
 
   /**
-   * Writes the side items a write refers to, before it: one PutItem for one item, BatchWriteItem (25 a request)
-   * for more; what DynamoDB leaves unprocessed is sent again with a short backoff. Items of a write that then fails
-   * are never referenced, and expire.
-   */
-  async #putSideItems(items: readonly SideItem[]): Promise<void> {
-    if (items.length === 1) {
-      const [item] = items as [SideItem]
-      await this.#send('putSideItem', () => this.#doc.send(new PutCommand(putSideItemParams(this.tableName, item))))
-      return
-    }
-    for (let start = 0; start < items.length; start += BATCH_WRITE_ITEMS) {
-      let requests: { PutRequest: { Item: Record<string, unknown> } }[] = items
-        .slice(start, start + BATCH_WRITE_ITEMS)
-        .map((item) => ({ PutRequest: { Item: item } }))
-      for (let attempt = 0; requests.length > 0; attempt++) {
-        if (attempt >= 8) {
-          throw translateAwsError(
-            Object.assign(new Error('side items left unprocessed after 8 attempts'), { name: 'ThrottlingException' }),
-            'putSideItems',
-            this.tableName,
-          )
-        }
-        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt))
-        const batch = requests
-        const result = await this.#send('putSideItems', () =>
-          this.#doc.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: batch } })),
-        )
-        requests = (result.UnprocessedItems?.[this.tableName] ?? []).flatMap((request) =>
-          request.PutRequest?.Item ? [{ PutRequest: { Item: request.PutRequest.Item } }] : [],
-        )
-      }
-    }
-  }
-
-  /**
-   * Deletes side items of a write that was refused (so it certainly did not land): a refused request leaves the
-   * table as it was. Best effort — what is left expires by its time to live.
-   */
-  async #discard(items: readonly SideItem[]): Promise<void> {
-    for (let start = 0; start < items.length; start += BATCH_WRITE_ITEMS) {
-      const batch = items
-        .slice(start, start + BATCH_WRITE_ITEMS)
-        .map((item) => ({ DeleteRequest: { Key: { pk: item.pk, sk: item.sk } } }))
-      await this.#doc.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: batch } })).catch(() => undefined)
-    }
-  }
-
-  /**
-   * Runs a write whose side items are written first. A refusal discards them again — unless the instance item as the
-   * refusal returned it refers to one of them: then an earlier attempt of this very write landed (the SDK sent it
-   * again after its answer was lost) and they are what the instance holds.
+   * Runs a write whose side items are written first. A refusal deletes them again (retrying what DynamoDB leaves
+   * unprocessed; what stays is logged and expires) — unless the instance item as the refusal returned it refers to
+   * one of them: then an earlier attempt of this very write landed (the SDK sent it again after its answer was
+   * lost) and they are what the instance holds.
    */
   async #withSideItems<T>(planner: ItemPlanner, write: () => Promise<T>): Promise<T> {
-    if (planner.sideItems.length) await this.#putSideItems(planner.sideItems)
+    const written = planner.sideItems
+    if (written.length) await this.#items.put(written)
     try {
       return await write()
     } catch (error) {
       const refused = isConditionFailure(error) || error instanceof ItemTooLargeError
-      if (planner.sideItems.length && refused && !this.#refersToAny(error, planner.sideItems)) {
-        await this.#discard(planner.sideItems)
+      if (written.length && refused && !this.#refersToAny(error, written)) {
+        const instanceId = instanceIdOf(String((written[0] as SideItem).pk))
+        await this.#items.delete(
+          instanceId,
+          written.map((item) => item.sk),
+        )
       }
       throw error
     }
@@ -269,32 +229,32 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   }
 
   /**
-   * The record of an instance item: read alone when it refers to nothing else, else with its partition's side
-   * items (immutable, so an instance item read earlier — an acquisition's old image — still finds its own).
+   * The record of an instance item. `lazy`: with its node archive items only (the statuses of settled nodes), and
+   * everything else that lives in items of its own left unread, to be read by key when needed; otherwise with the
+   * whole partition. Side items are immutable, so an instance item read earlier (an acquisition's old image) still
+   * finds its own.
    */
-  async #full(raw: Record<string, unknown>): Promise<InstanceRecord> {
-    return (await this.#read(raw)).record
-  }
-
-  /** The instance item parsed, the side items it refers to, and the record they make. */
-  async #read(raw: Record<string, unknown>): Promise<{
-    item: InstanceItem
-    side: Map<string, Record<string, unknown>>
-    record: InstanceRecord
-  }> {
+  async #read(
+    raw: Record<string, unknown>,
+    lazy: boolean,
+  ): Promise<{ item: InstanceItem; side: Map<string, Record<string, unknown>>; record: InstanceRecord }> {
     const item: InstanceItem = parseInstanceItem(raw)
-    const side = new Map<string, Record<string, unknown>>()
-    if (!refersToSideItems(item)) return { item, side, record: recordFromInstanceItem(item) }
-    for (const found of await this.#readPartition(instanceIdOf(item.pk))) {
-      if (found.sk !== SK.instance) side.set(String(found.sk), found)
+    const instanceId = instanceIdOf(item.pk)
+    let side = new Map<string, Record<string, unknown>>()
+    if (lazy) {
+      if (item.arc?.length) side = await this.#items.get(instanceId, item.arc)
+    } else if (refersToSideItems(item)) {
+      for (const found of await this.#readPartition(instanceId)) {
+        if (found.sk !== SK.instance) side.set(String(found.sk), found)
+      }
     }
-    return { item, side, record: recordFromInstanceItem(item, side) }
+    return { item, side, record: recordFromInstanceItem(item, side, { lazy }) }
   }
 
-  /** What a lease's writer needs of the store: its planners, its conditional update, its release. */
+  /** What a lease's writer needs of the store: planners, its conditional update, reads and deletes, its release. */
   readonly #io: WriterIo = {
     tableName: () => this.tableName,
-    planner: (instanceId, nowMs, fence) => this.#planner(instanceId, nowMs, fence),
+    planner: (instanceId, baseMs, nowMs, fence) => this.#planner(instanceId, baseMs, nowMs, fence),
     update: async (planner, params) => {
       try {
         const result = await this.#withSideItems(planner, () =>
@@ -306,11 +266,20 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
         return { refused: oldItem(error) }
       }
     },
+    getItems: (instanceId, sortKeys) => this.#items.get(instanceId, sortKeys),
+    deleteItems: (instanceId, sortKeys) => this.#items.delete(instanceId, sortKeys),
     releaseLease: (lease) => this.#releaseLease(lease),
   }
 
-  #writer(lease: Lease, item: InstanceItem, side: ReadonlyMap<string, Record<string, unknown>>): LeaseWriter {
-    return new DynamoLeaseWriter(lease, this.#io, { item, nodes: storedNodesOf(item, side, { partial: true }) })
+  #writer(
+    lease: Lease,
+    found: { item: InstanceItem; side: ReadonlyMap<string, Record<string, unknown>>; record: InstanceRecord },
+  ): LeaseWriter {
+    return new DynamoLeaseWriter(lease, this.#io, {
+      item: found.item,
+      nodes: storedNodesOf(found.item, found.side, { partial: true }),
+      unread: Object.keys(found.record.unread?.nodes ?? {}),
+    })
   }
 
   async #send<T>(operation: string, fn: () => Promise<T>): Promise<T> {
@@ -323,10 +292,10 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   }
 
   async createInstance(record: InstanceRecord, history: readonly HistoryEntry[] = []): Promise<void> {
-    const planner = this.#planner(record.id, record.createdAtMs, record.fence)
+    const planner = this.#planner(record.id, record.createdAtMs, record.createdAtMs, record.fence)
     const item = recordToItem(record, planner, history)
     const existing = await this.#put(planner, item)
-    if (existing) throw new InstanceExistsError(await this.#full(existing))
+    if (existing) throw new InstanceExistsError((await this.#read(existing, false)).record)
   }
 
   async createLeased(
@@ -334,17 +303,17 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     lease: Lease,
     history: readonly HistoryEntry[] = [],
   ): Promise<LeaseWriter> {
-    const planner = this.#planner(record.id, record.createdAtMs, lease.fence)
+    const planner = this.#planner(record.id, record.createdAtMs, record.createdAtMs, lease.fence)
     const leased = { ...record, leaseOwner: lease.owner, leaseUntilMs: lease.untilMs, fence: lease.fence }
     const item = recordToItem(leased, planner, history)
     const existing = await this.#put(planner, item)
     if (existing) {
-      const found = await this.#read(existing)
+      const found = await this.#read(existing, true)
       // This very put, sent again by the SDK after its answer was lost: the instance is ours, under this lease.
-      if (!holdsLease(found.record, lease)) throw new InstanceExistsError(found.record)
-      return this.#writer(lease, found.item, found.side)
+      if (!holdsLease(found.record, lease)) throw new InstanceExistsError((await this.#read(existing, false)).record)
+      return this.#writer(lease, found)
     }
-    return this.#writer(lease, item, new Map())
+    return this.#writer(lease, { item, side: new Map(), record: leased })
   }
 
   /** Puts a new instance item after its side items; the item in the way when the id is taken. */
@@ -362,6 +331,10 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     }
   }
 
+  /**
+   * The acquisition's own write returns the instance item (ALL_OLD, no read units); its node archives are read by
+   * key, and whatever else lives in items of its own is left for the lease to read when it needs it.
+   */
   async acquireLease(
     instanceId: string,
     owner: string,
@@ -375,9 +348,9 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
           new UpdateCommand(acquireLeaseParams(this.tableName, instanceId, owner, nowMs, untilMs, options)),
         ),
       )
-      const found = await this.#read(result.Attributes ?? {})
+      const found = await this.#read(result.Attributes ?? {}, true)
       const grant = acquired(found.record, owner, untilMs, options)
-      return { ...grant, writer: this.#writer(grant.lease, found.item, found.side) }
+      return { ...grant, writer: this.#writer(grant.lease, found) }
     } catch (error) {
       if (!isConditionFailure(error)) throw error
       const item = oldItem(error)
@@ -401,6 +374,10 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     }
   }
 
+  /**
+   * One conditional write. The event it replaces, when kept in an item of its own, is deleted right after (listed as
+   * pending deletion and counted until a lease's write clears it); reading which item that is costs a small read.
+   */
   async putEvent(
     instanceId: string,
     nodeId: string,
@@ -409,8 +386,35 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     guard?: EventGuard,
     history?: HistoryEntry,
   ): Promise<void> {
-    const planner = this.#planner(instanceId, nowMs, 0)
-    const params = putEventParams(this.tableName, instanceId, nodeId, event, nowMs, guard, planner, history)
+    const head = await this.#send('putEvent', () =>
+      this.#doc.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: instanceKey(instanceId),
+          ProjectionExpression: 'createdAtMs, e.#node',
+          ExpressionAttributeNames: { '#node': nodeId },
+          ConsistentRead: true,
+        }),
+      ),
+    )
+    if (!head.Item) throw new InstanceNotFoundError(instanceId)
+    const base = Number(head.Item.createdAtMs)
+    const stored = (head.Item.e as Record<string, StoredEvent> | undefined)?.[nodeId]
+    const replaced = stored?.k === undefined ? undefined : { sk: stored.k, bytes: stored.b ?? 0 }
+    const planner = this.#planner(instanceId, base, nowMs, 0)
+    const contentBytes = jsonSizeBytes(event.content)
+    const params = putEventParams(
+      this.tableName,
+      instanceId,
+      nodeId,
+      event,
+      nowMs,
+      guard,
+      planner,
+      history,
+      replaced,
+      contentBytes,
+    )
     try {
       await this.#withSideItems(planner, () => this.#send('putEvent', () => this.#doc.send(new UpdateCommand(params))))
     } catch (error) {
@@ -419,9 +423,9 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       if (!item) throw new InstanceNotFoundError(instanceId)
       // Our own write, retried by the SDK after its answer was lost, and since acted on by a pass. (An event in an
       // item of its own is ours when its key is: the key is unique to this write.)
-      const sent = (params.ExpressionAttributeValues as { ':event': { r?: string } })[':event']
+      const sent = (params.ExpressionAttributeValues as { ':event': StoredEvent })[':event']
       const parsed = parseInstanceItem(item)
-      if (sent.r !== undefined && parsed.events[nodeId]?.r === sent.r) return
+      if (sent.k !== undefined && parsed.e[nodeId]?.k === sent.k) return
       // The statuses and event times decide the refusal: the payloads of side items are not needed for it.
       const refusal = eventWriteRefusal(
         recordFromInstanceItem(parsed, new Map(), { partial: true }),
@@ -429,9 +433,10 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
         event,
         guard,
       )
-      if (refusal === 'landed' && sent.r === undefined) return
+      if (refusal === 'landed' && sent.k === undefined) return
       throw refusal === 'landed' ? new StaleEventError(instanceId, nodeId, event.eventTs, event.eventTs) : refusal
     }
+    if (replaced) await this.#items.delete(instanceId, [replaced.sk])
   }
 
   async markDue(instanceId: string, dueAtMs: number): Promise<void> {
@@ -454,50 +459,29 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     }
   }
 
-  /**
-   * One Query of the instance item and its archive items (the sort keys from `#` to `A#…`, so none of the large
-   * payloads), projected to what the history needs; only archives the instance item refers to count.
-   */
+  /** The instance item's recent entries, then its history archives by key (never the payloads). */
   async readHistory(instanceId: string, query: { afterSeq?: number; limit: number }): Promise<HistoryPage | undefined> {
-    const items: Record<string, unknown>[] = []
-    let startKey: Record<string, unknown> | undefined
-    do {
-      const result = await this.#send('readHistory', () =>
-        this.#doc.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :first AND :last',
-            ExpressionAttributeValues: {
-              ':pk': instancePk(instanceId),
-              ':first': SK.instance,
-              ':last': `${SK.archive}\uffff`,
-            },
-            ProjectionExpression: 'sk, h, hb, hd, arc',
-            ConsistentRead: true,
-            ExclusiveStartKey: startKey,
-          }),
-        ),
-      )
-      items.push(...(result.Items ?? []))
-      startKey = result.LastEvaluatedKey
-    } while (startKey)
-    const [first] = items
-    if (first === undefined || first.sk !== SK.instance) return undefined
-    const head = historyHeadSchema.parse(first)
-    const referenced = new Set(head.arc ?? [])
-    const archived = items.flatMap((raw) => {
-      if (!referenced.has(String(raw.sk))) return []
-      const parsed = archiveHistorySchema.safeParse(raw)
-      if (!parsed.success || !parsed.data.h?.length) return []
-      return [{ base: parsed.data.hb ?? 0, entries: parsed.data.h.map(entryFromItem) }]
-    })
-    return historyPage(
-      {
-        runs: [...archived, { base: head.hb ?? 0, entries: (head.h ?? []).map(entryFromItem) }],
-        dropped: head.hd ?? 0,
-      },
-      query,
+    const result = await this.#send('readHistory', () =>
+      this.#doc.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: instanceKey(instanceId),
+          ProjectionExpression: 'h, hb, hd, ha, createdAtMs',
+          ConsistentRead: true,
+        }),
+      ),
     )
+    if (!result.Item) return undefined
+    const head = historyHeadSchema.parse(result.Item)
+    const base = head.createdAtMs
+    const archives = await this.#items.get(instanceId, head.ha ?? [])
+    const runs = [...archives.values()].flatMap((raw) => {
+      const parsed = sideItemContent.historyArchive(raw)
+      if (!parsed.success || !parsed.data.h.length) return []
+      return [{ base: parsed.data.hb, entries: parsed.data.h.map((entry) => entryFromItem(entry, base)) }]
+    })
+    runs.push({ base: head.hb ?? 0, entries: (head.h ?? []).map((entry) => entryFromItem(entry, base)) })
+    return historyPage({ runs, dropped: head.hd ?? 0 }, query)
   }
 
   readonly dueShards = DUE_SHARDS
@@ -523,8 +507,19 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       : { items }
   }
 
-  /** One Query of the instance's partition: the instance item and every item it refers to. */
-  async getInstance(instanceId: string): Promise<InstanceRecord | undefined> {
+  /**
+   * One Query of the instance's partition: the instance item and every item it refers to. `lazy`: the instance item
+   * and its node archives, by key, with the rest left unread.
+   */
+  async getInstance(instanceId: string, options: { lazy?: boolean } = {}): Promise<InstanceRecord | undefined> {
+    if (options.lazy) {
+      const result = await this.#send('readInstance', () =>
+        this.#doc.send(
+          new GetCommand({ TableName: this.tableName, Key: instanceKey(instanceId), ConsistentRead: true }),
+        ),
+      )
+      return result.Item ? (await this.#read(result.Item, true)).record : undefined
+    }
     const items = await this.#readPartition(instanceId)
     const [first] = items
     if (first === undefined || first.sk !== SK.instance) return undefined

@@ -1,59 +1,101 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { z } from 'zod'
 import { StoreError } from '../../core/errors.js'
-import type { JsonObject, JsonValue } from '../../core/json.js'
-import { instanceStoredBytes } from '../../core/limits.js'
-import { INSTANCE_STATUSES, STORED_NODE_STATUSES } from '../../core/statuses.js'
-import type { FailureSummary, HistoryEntry, InstanceRecord, NodeEventRecord, NodeRecord } from '../../core/store.js'
-import { HISTORY_ORIGINS, type HistoryKind } from '../../schemas/history.js'
+import { type JsonObject, type JsonValue, jsonSizeBytes } from '../../core/json.js'
+import { instanceStoredBytes, nodePayloadBytes } from '../../core/limits.js'
+import { INSTANCE_STATUSES, type StoredNodeStatus, TERMINAL_NODE_STATUSES } from '../../core/statuses.js'
+import type {
+  FailureSummary,
+  HistoryEntry,
+  InstanceRecord,
+  NodeEventRecord,
+  NodeRecord,
+  UnreadParts,
+} from '../../core/store.js'
+import { HISTORY_ORIGINS, type HistoryKind, type HistoryOrigin } from '../../schemas/history.js'
 import { createdKey, dueShardFor, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
 import { INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES } from './write-layout.js'
 
 /**
- * Stored item shapes. Node records use short attribute names because every write is billed by the size of the
- * whole instance item (1 WCU per KB): see the README's table layout for the long names.
+ * Stored item shapes (README, "Table layout"). Every write is billed by the size of the whole instance item (1 WCU
+ * per KB), so the instance item uses short attribute names and codes, and times relative to the instance's creation;
+ * the attributes the indexes and the table's TTL use keep their names.
  */
-export const ITEM_SCHEMA_VERSION = 2
+export const ITEM_SCHEMA_VERSION = 3
 
 const jsonText = z.string()
 
+/** Node statuses as the item stores them. */
+const STATUS_CODES = {
+  running: 'r',
+  pending: 'p',
+  finishing: 'fi',
+  completed: 'c',
+  failed: 'f',
+  canceled: 'x',
+  restarting: 'rs',
+  skipped: 'sk',
+} as const satisfies Record<StoredNodeStatus, string>
+const invert = <T extends string>(codes: Record<T, string>): Record<string, T> =>
+  Object.fromEntries(Object.entries(codes).map(([name, code]) => [code, name])) as Record<string, T>
+const STATUS_NAMES = invert<StoredNodeStatus>(STATUS_CODES)
+
+/** The stored codes of the terminal node statuses (a condition on an event for a finished node names them). */
+export const TERMINAL_NODE_CODES: readonly string[] = TERMINAL_NODE_STATUSES.map(
+  (status) => STATUS_CODES[status as StoredNodeStatus],
+)
+
+export const nodeStatusCode = (status: StoredNodeStatus): string => STATUS_CODES[status]
+
 const storedNodeSchema = z.object({
-  st: z.enum(STORED_NODE_STATUSES),
+  /** Status code. */
+  s: z.string(),
+  /** Created and updated, in ms after the instance's creation. */
+  a: z.number(),
+  u: z.number(),
   fc: z.number().int().optional(),
-  caMs: z.number(),
-  uaMs: z.number(),
-  n: z.number().int().optional(),
+  /** Attempt (1 + restarts) when it is not 1. */
+  at: z.number().int().optional(),
   w: z.number().int().optional(),
-  naMs: z.number().optional(),
-  evTs: z.number().optional(),
+  /** Next attempt, in ms after the instance's creation. */
+  na: z.number().optional(),
+  /** `event_ts` of the event the last execution saw (seconds). */
+  et: z.number().optional(),
   o: jsonText.optional(),
   wc: jsonText.optional(),
   pc: jsonText.optional(),
+  /** The payload (o, wc, pc) out of line: `<sort key>|<hash>|<bytes>`. */
+  p: z.string().optional(),
   rr: z.boolean().optional(),
-  /** Key of the prior input (in `pin`) the node ran with. */
+  /** Key of the prior input (in `pi`) the node ran with. */
   ir: z.string().optional(),
-  /** Worker calls started. */
+  /** Worker calls started, when not 1. */
   c: z.number().int().optional(),
-  /** The attempt in flight: step, start time, fence. */
-  as: z.object({ s: z.enum(['run', 'check']), ms: z.number(), f: z.number().int() }).optional(),
-  /** The payload (o, wc, pc) is out of line: the sort key of its item, and the hash of its content. */
-  pr: z.string().optional(),
-  ph: z.string().optional(),
+  /** The attempt in flight: `<r|c>|<started, ms after creation>|<fence>`. */
+  as: z.string().optional(),
+  /** The last error and when it happened (epoch seconds). */
+  le: z.string().optional(),
+  lt: z.number().optional(),
 })
 export type StoredNode = z.infer<typeof storedNodeSchema>
 
-/** An event: its content inline (`c`), or the sort key of the item holding it (`r`). */
+/** An event: `t` event_ts, `r` received (ms after creation), content inline (`c`) or in an item (`k`, `b` bytes). */
 const storedEventSchema = z.object({
-  ts: z.number(),
+  t: z.number(),
+  r: z.number(),
   c: jsonText.optional(),
-  r: z.string().optional(),
-  rMs: z.number(),
+  k: z.string().optional(),
+  b: z.number().optional(),
 })
 export type StoredEvent = z.infer<typeof storedEventSchema>
 
+/** A prior input (see InstanceRecord.priorInputs): inline text, or the key of its item and its bytes. */
+const storedInputSchema = z.object({ t: jsonText.optional(), k: z.string().optional(), b: z.number().optional() })
+export type StoredInput = z.infer<typeof storedInputSchema>
+
 /**
  * A history entry as the instance item holds it, billed by the byte: one-letter names, the kind and status as
- * one- or two-letter codes, the attempt only when it is not 1 (README, "Table layout").
+ * codes, the time in ms after the instance's creation (base 36 in the packed form), the attempt only when not 1.
  */
 const KIND_CODES = {
   created: 'c',
@@ -65,20 +107,17 @@ const KIND_CODES = {
   parked: 'p',
   finished: 'f',
 } as const satisfies Record<HistoryKind, string>
-const STATUS_CODES: Record<string, string> = {
-  running: 'r',
-  pending: 'p',
-  finishing: 'fi',
-  completed: 'c',
-  failed: 'f',
-  canceled: 'x',
-  restarting: 'rs',
-  init: 'i',
-}
-const invert = (codes: Record<string, string>): Record<string, string> =>
-  Object.fromEntries(Object.entries(codes).map(([name, code]) => [code, name]))
-const KIND_NAMES = invert(KIND_CODES) as Record<string, HistoryKind>
-const STATUS_NAMES = invert(STATUS_CODES)
+const ENTRY_STATUS_CODES: Record<string, string> = { ...STATUS_CODES, init: 'i', timed_out: 't' }
+const ORIGIN_CODES = {
+  api: 'a',
+  queue: 'q',
+  tick: 't',
+  schedule: 's',
+  engine: 'e',
+} as const satisfies Record<HistoryOrigin, string>
+const KIND_NAMES = invert<HistoryKind>(KIND_CODES)
+const ENTRY_STATUS_NAMES = invert(ENTRY_STATUS_CODES)
+const ORIGIN_NAMES = invert<HistoryOrigin>(ORIGIN_CODES)
 
 /** An entry with free text (an error, a parking) as a map with one-letter names. */
 const mappedEntrySchema = z.object({
@@ -97,8 +136,8 @@ const mappedEntrySchema = z.object({
 })
 
 /**
- * Every other entry as one string, about 40 % smaller than the map: `k|t|n|s|a|d|e|r|o` (time in base 36, trailing
- * empty fields left out). Node ids, status codes and origins never contain `|`.
+ * Every other entry as one string: `k|t|n|s|a|d|e|r|o` (time in base 36, trailing empty fields left out). Node ids,
+ * status codes and origin codes never contain `|`.
  */
 const packedEntrySchema = z.string().regex(/^[a-z](\|[^|]*){1,8}$/)
 
@@ -111,25 +150,27 @@ const WITH_ATTEMPT: ReadonlySet<HistoryKind> = new Set(['node', 'error'])
 const optionalNumber = (text: string | undefined, radix = 10): number | undefined =>
   text === undefined || text === '' ? undefined : Number.parseInt(text, radix)
 
-export const entryToItem = (entry: HistoryEntry): StoredEntry => {
-  const status = entry.status === undefined ? undefined : (STATUS_CODES[entry.status] ?? entry.status)
+/** An entry as stored, its time relative to `baseMs` (the instance's creation). */
+export const entryToItem = (entry: HistoryEntry, baseMs: number): StoredEntry => {
+  const status = entry.status === undefined ? undefined : (ENTRY_STATUS_CODES[entry.status] ?? entry.status)
   const attempt = entry.attempt !== undefined && entry.attempt !== 1 ? entry.attempt : undefined
-  if (entry.message === undefined && entry.errorClass === undefined && entry.code === undefined) {
+  const t = entry.atMs - baseMs
+  if (entry.message === undefined && entry.errorClass === undefined && entry.code === undefined && t >= 0) {
     const fields = [
       KIND_CODES[entry.kind],
-      entry.atMs.toString(36),
+      t.toString(36),
       entry.nodeId ?? '',
       status ?? '',
       attempt?.toString() ?? '',
       entry.durationMs?.toString() ?? '',
       entry.eventTs?.toString() ?? '',
       entry.replacesTs?.toString() ?? '',
-      entry.origin ?? '',
+      entry.origin === undefined ? '' : ORIGIN_CODES[entry.origin],
     ]
     while (fields[fields.length - 1] === '') fields.pop()
     return fields.join('|')
   }
-  const item: z.infer<typeof mappedEntrySchema> = { k: KIND_CODES[entry.kind], t: entry.atMs }
+  const item: z.infer<typeof mappedEntrySchema> = { k: KIND_CODES[entry.kind], t }
   if (entry.nodeId !== undefined) item.n = entry.nodeId
   if (status !== undefined) item.s = status
   if (attempt !== undefined) item.a = attempt
@@ -143,7 +184,7 @@ export const entryToItem = (entry: HistoryEntry): StoredEntry => {
   return item
 }
 
-export const entryFromItem = (item: StoredEntry): HistoryEntry => {
+export const entryFromItem = (item: StoredEntry, baseMs: number): HistoryEntry => {
   const stored =
     typeof item === 'string'
       ? (() => {
@@ -157,15 +198,15 @@ export const entryFromItem = (item: StoredEntry): HistoryEntry => {
             d: optionalNumber(d),
             e: optionalNumber(e),
             r: optionalNumber(r),
-            o: mappedEntrySchema.shape.o.parse(o || undefined),
+            o: o ? ORIGIN_NAMES[o] : undefined,
           }
         })()
       : item
   const kind = KIND_NAMES[stored.k]
   if (kind === undefined || !Number.isFinite(stored.t)) throw corrupt(`history entry ${JSON.stringify(item)}`)
-  const entry: HistoryEntry = { atMs: stored.t, kind }
+  const entry: HistoryEntry = { atMs: baseMs + stored.t, kind }
   if (stored.n !== undefined) entry.nodeId = stored.n
-  if (stored.s !== undefined) entry.status = STATUS_NAMES[stored.s] ?? stored.s
+  if (stored.s !== undefined) entry.status = ENTRY_STATUS_NAMES[stored.s] ?? stored.s
   if (stored.a !== undefined) entry.attempt = stored.a
   else if (WITH_ATTEMPT.has(kind)) entry.attempt = 1
   if (stored.d !== undefined) entry.durationMs = stored.d
@@ -187,22 +228,29 @@ export const instanceItemSchema = z.object({
   wfType: z.string(),
   businessId: z.string().optional(),
   status: z.enum(INSTANCE_STATUSES),
-  /** The input inline, or the sort key of the item holding it. */
-  input: jsonText.optional(),
-  inr: z.string().optional(),
   createdAtMs: z.number(),
-  updatedAtMs: z.number(),
   createdKey: z.string(),
-  defVersion: z.string(),
-  nodes: z.record(z.string(), storedNodeSchema),
-  events: z.record(z.string(), storedEventSchema),
-  evSeq: z.number().int(),
+  /** Definition version. */
+  dv: z.string(),
+  /** Updated, in ms after creation. */
+  ua: z.number(),
+  /** The input inline, or the sort key of the item holding it. */
+  in: jsonText.optional(),
+  ik: z.string().optional(),
+  /** The bytes an input in an item of its own counts for. */
+  ib: z.number().optional(),
+  /** Node records not archived, and events, by node id. */
+  n: z.record(z.string(), storedNodeSchema),
+  e: z.record(z.string(), storedEventSchema),
+  /** Grows with every stored event. */
+  es: z.number().int(),
   fence: z.number().int(),
   leaseOwner: z.string().optional(),
   leaseUntilMs: z.number().optional(),
   dueAtMs: z.number().optional(),
   dueShard: z.string().optional(),
-  reqHash: z.string().optional(),
+  /** Fingerprint of an idempotent create. */
+  rh: z.string().optional(),
   startAtMs: z.number().optional(),
   /** Parked: code (projected into the list indexes), reason and time. */
   parkCode: z.string().optional(),
@@ -211,18 +259,21 @@ export const instanceItemSchema = z.object({
   farWakeAtMs: z.number().optional(),
   /** The failure summary as JSON text: node, reason, time. */
   failure: jsonText.optional(),
-  /** Inputs replaced by restarts that completed nodes ran with, as JSON text of a map key → input. */
-  pin: jsonText.optional(),
-  pinr: z.string().optional(),
-  /** Archive items holding settled node records, oldest first (a record in a later one, or inline, wins). */
+  /** Inputs replaced by restarts that completed nodes ran with, one per distinct input. */
+  pi: z.record(z.string(), storedInputSchema).optional(),
+  /** Node archive items (settled records), oldest first. */
   arc: z.array(z.string()).optional(),
-  /** What the instance stores as the engine counts it; every write adds its difference (see limits.ts). */
-  bytes: z.number().optional(),
+  /** History archive items (entries moved out of the instance item), oldest first. */
+  ha: z.array(z.string()).optional(),
+  /** What the instance stores as the engine counts it, plus the items pending deletion (see limits.ts). */
+  b: z.number().optional(),
+  /** Items replaced by a write, deleted right after it, still counted: sort key → bytes. */
+  gc: z.record(z.string(), z.number()).optional(),
   /** The table's TTL attribute: a finished instance is deleted after this time (epoch seconds). */
   expiresAt: z.number().optional(),
-  /** How many fenced writes the item has taken (see InstanceRecord.writeSeq). */
-  wseq: z.number().int().optional(),
-  /** The recent history entries (older ones are in archive items), the seq of the first, and how many were dropped. */
+  /** How many fenced writes the item has taken. */
+  ws: z.number().int().optional(),
+  /** The recent history entries (older ones are in history archives), the seq of the first, how many dropped. */
   h: z.array(storedEntrySchema).optional(),
   hb: z.number().int().optional(),
   hd: z.number().int().optional(),
@@ -238,12 +289,10 @@ const textBytes = (text: string | undefined): number => (text === undefined ? 0 
 export const payloadItemSchema = z.object({ o: jsonText.optional(), wc: jsonText.optional(), pc: jsonText.optional() })
 const eventItemSchema = z.object({ c: jsonText })
 const inputItemSchema = z.object({ d: jsonText })
-/** Settled node records, and the history entries moved out with them (`hb`: the seq of the first). */
-export const archiveItemSchema = z.object({
-  nodes: z.record(z.string(), storedNodeSchema),
-  h: z.array(storedEntrySchema).optional(),
-  hb: z.number().int().optional(),
-})
+/** Settled node records moved out of the instance item together. */
+export const archiveItemSchema = z.object({ n: z.record(z.string(), storedNodeSchema) })
+/** History entries moved out of the instance item together (`hb`: the seq of the first). */
+export const historyArchiveSchema = z.object({ h: z.array(storedEntrySchema), hb: z.number().int() })
 
 /** A side item as written: keys, content, and the time to live that retires it if nothing refers to it any more. */
 export type SideItem = { pk: string; sk: string; expiresAt?: number } & Record<string, unknown>
@@ -255,16 +304,44 @@ const corrupt = (what: string): StoreError =>
 
 const unique = (): string => randomBytes(9).toString('base64url')
 
-const payloadHash = (o: string | undefined, wc: string | undefined, pc: string | undefined): string =>
+export const payloadHash = (o: string | undefined, wc: string | undefined, pc: string | undefined): string =>
   createHash('sha1')
     .update(`${o ?? ''}\u0000${wc ?? ''}\u0000${pc ?? ''}`)
     .digest('base64url')
     .slice(0, 16)
 
+/** A payload reference: the sort key of its item, the hash of its content, the bytes it counts for. */
+export interface PayloadRef {
+  sk: string
+  hash: string
+  bytes: number
+}
+
+export const payloadRefOf = (node: StoredNode): PayloadRef | undefined => {
+  if (node.p === undefined) return undefined
+  const [sk = '', hash = '', bytes = '0'] = node.p.split('|')
+  return { sk, hash, bytes: Number(bytes) }
+}
+
+/** The attempt in flight as stored. */
+const attemptToItem = (started: NonNullable<NodeRecord['attemptStarted']>, baseMs: number): string =>
+  `${started.step === 'run' ? 'r' : 'c'}|${started.atMs - baseMs}|${started.fence}`
+
+const attemptFromItem = (text: string, baseMs: number): NonNullable<NodeRecord['attemptStarted']> => {
+  const [step, at, fence] = text.split('|')
+  return { step: step === 'c' ? 'check' : 'run', atMs: baseMs + Number(at), fence: Number(fence) }
+}
+
+/** What the model counts a stored node's payload at (see `nodePayloadBytes`), from its stored texts. */
+export const storedPayloadBytes = (node: StoredNode): number =>
+  node.p !== undefined
+    ? (payloadRefOf(node)?.bytes ?? 0)
+    : textBytes(node.o ?? '{}') + textBytes(node.wc) + textBytes(node.pc)
+
 /**
  * Encodes one write over the instance's items: each payload too large to be inline goes into an item of its own
- * (collected in `sideItems`, to be written before the instance item that refers to them), an unchanged payload keeps
- * the item it is in (recognised by its hash), and settled records can be gathered into an archive item.
+ * (collected in `sideItems`, to be written before the instance item that refers to them), and an unchanged payload
+ * keeps the item it is in (recognised by its hash).
  */
 export class ItemPlanner {
   readonly sideItems: SideItem[] = []
@@ -272,6 +349,8 @@ export class ItemPlanner {
 
   constructor(
     instanceId: string,
+    /** The instance's creation: stored times are relative to it. */
+    readonly baseMs: number,
     /** Epoch seconds after which the side items written now may be deleted; undefined keeps them. */
     readonly expiresAt: number | undefined,
     /** Part of every new side item's key: orders items by the writer that made them. */
@@ -288,61 +367,76 @@ export class ItemPlanner {
     return sk
   }
 
-  /** A node record as stored; `known`, the node as stored before, lets an unchanged large payload keep its item. */
-  node(nodeId: string, node: NodeRecord, known?: StoredNode): StoredNode {
-    const item: StoredNode = { st: node.status, caMs: node.createdAtMs, uaMs: node.updatedAtMs }
+  /**
+   * A node record as stored. `known`, the node as stored before, lets an unchanged payload keep its item; with
+   * `keepPayload`, the payload is not the record's to give (it was not read): the known one is kept as it is.
+   */
+  node(nodeId: string, node: NodeRecord, known?: StoredNode, keepPayload = false): StoredNode {
+    const base = this.baseMs
+    const item: StoredNode = { s: STATUS_CODES[node.status], a: node.createdAtMs - base, u: node.updatedAtMs - base }
     // Defaults are left out to keep the item small.
     if (node.failCount) item.fc = node.failCount
-    if (node.attempt !== 1) item.n = node.attempt
+    if (node.attempt !== 1) item.at = node.attempt
     if (node.waits) item.w = node.waits
-    if (node.nextAttemptAtMs !== undefined) item.naMs = node.nextAttemptAtMs
-    if (node.seenEventTs !== undefined) item.evTs = node.seenEventTs
+    if (node.nextAttemptAtMs !== undefined) item.na = node.nextAttemptAtMs - base
+    if (node.seenEventTs !== undefined) item.et = node.seenEventTs
     if (node.resetOnRestart) item.rr = true
     if (node.inputRef !== undefined) item.ir = node.inputRef
-    if (node.calls) item.c = node.calls
-    if (node.attemptStarted) {
-      item.as = { s: node.attemptStarted.step, ms: node.attemptStarted.atMs, f: node.attemptStarted.fence }
+    if ((node.calls ?? 0) !== 1) item.c = node.calls ?? 0
+    if (node.lastError !== undefined) item.le = node.lastError
+    if (node.lastErrorAtSeconds !== undefined) item.lt = node.lastErrorAtSeconds
+    if (node.attemptStarted) item.as = attemptToItem(node.attemptStarted, base)
+    if (keepPayload && known) {
+      for (const key of ['o', 'wc', 'pc', 'p'] as const) if (known[key] !== undefined) item[key] = known[key]
+      return item
     }
     const o = Object.keys(node.output).length ? JSON.stringify(node.output) : undefined
     const wc = node.workflowContext === undefined ? undefined : JSON.stringify(node.workflowContext)
     const pc = node.preNodeContext === undefined ? undefined : JSON.stringify(node.preNodeContext)
-    if (textBytes(o) + textBytes(wc) + textBytes(pc) <= INLINE_PAYLOAD_BYTES) {
+    const bytes = textBytes(o) + textBytes(wc) + textBytes(pc)
+    if (bytes <= INLINE_PAYLOAD_BYTES) {
       if (o !== undefined) item.o = o
       if (wc !== undefined) item.wc = wc
       if (pc !== undefined) item.pc = pc
       return item
     }
     const hash = payloadHash(o, wc, pc)
-    item.pr =
-      known?.pr !== undefined && known.ph === hash
-        ? known.pr
+    const before = known && payloadRefOf(known)
+    const sk =
+      before !== undefined && before.hash === hash
+        ? before.sk
         : this.#side(`${SK.payload}${nodeId}#`, { ...(o ? { o } : {}), ...(wc ? { wc } : {}), ...(pc ? { pc } : {}) })
-    item.ph = hash
+    item.p = `${sk}|${hash}|${nodePayloadBytes(node)}`
     return item
   }
 
-  nodes(nodes: Record<string, NodeRecord>): Record<string, StoredNode> {
-    return Object.fromEntries(Object.entries(nodes).map(([id, node]) => [id, this.node(id, node)]))
-  }
-
-  event(nodeId: string, event: NodeEventRecord): StoredEvent {
+  event(nodeId: string, event: NodeEventRecord, bytes: number): StoredEvent {
     const c = JSON.stringify(event.content)
-    if (textBytes(c) <= INLINE_EVENT_BYTES) return { ts: event.eventTs, c, rMs: event.receivedAtMs }
-    return { ts: event.eventTs, r: this.#side(`${SK.event}${nodeId}#`, { c }), rMs: event.receivedAtMs }
+    const r = event.receivedAtMs - this.baseMs
+    if (textBytes(c) <= INLINE_EVENT_BYTES) return { t: event.eventTs, r, c }
+    return { t: event.eventTs, r, k: this.#side(`${SK.event}${nodeId}#`, { c }), b: bytes }
   }
 
-  /** An input (or the prior inputs' map) as `{ text }` inline or `{ ref }` to its own item. */
+  /** An input as `{ text }` inline or `{ ref }` to its own item. */
   input(value: unknown): { text: string } | { ref: string } {
     const text = JSON.stringify(value)
     return textBytes(text) <= INLINE_INPUT_BYTES ? { text } : { ref: this.#side(SK.input, { d: text }) }
   }
 
-  /** Gathers settled records (and history entries, `base` the seq of the first) into one new archive item. */
-  archive(nodes: Record<string, StoredNode>, history?: { base: number; entries: readonly StoredEntry[] }): string {
-    return this.#side(SK.archive, {
-      nodes,
-      ...(history?.entries.length ? { h: [...history.entries], hb: history.base } : {}),
-    })
+  /** A prior input, inline or in an item of its own, with the bytes it counts for. */
+  priorInput(value: JsonObject, bytes: number): StoredInput {
+    const laid = this.input(value)
+    return 'text' in laid ? { t: laid.text } : { k: laid.ref, b: bytes }
+  }
+
+  /** Gathers settled records into one new archive item. */
+  archive(nodes: Record<string, StoredNode>): string {
+    return this.#side(SK.archive, { n: nodes })
+  }
+
+  /** Gathers history entries (`base` the seq of the first) into one new history archive item. */
+  historyArchive(base: number, entries: readonly StoredEntry[]): string {
+    return this.#side(SK.history, { h: [...entries], hb: base })
   }
 }
 
@@ -354,26 +448,32 @@ const mapValues = <A, B>(record: Record<string, A>, fn: (value: A, key: string) 
 /** The instance item of a new instance with its first history entries; its side items are left in `planner.sideItems`. */
 export const recordToItem = (
   record: InstanceRecord,
-  planner: ItemPlanner = new ItemPlanner(record.id, undefined, '0'),
+  planner: ItemPlanner = new ItemPlanner(record.id, record.createdAtMs, undefined, '0'),
   history: readonly HistoryEntry[] = [],
 ): InstanceItem => {
+  const base = record.createdAtMs
   const item: InstanceItem = {
     ...instanceKey(record.id),
     v: ITEM_SCHEMA_VERSION,
     wfType: record.workflowType,
     status: record.status,
     createdAtMs: record.createdAtMs,
-    updatedAtMs: record.updatedAtMs,
     createdKey: createdKey(record.createdAtMs, record.id),
-    defVersion: record.definitionVersion,
-    nodes: planner.nodes(record.nodes),
-    events: mapValues(record.events, (event, nodeId) => planner.event(nodeId, event)),
-    evSeq: record.eventSeq,
+    dv: record.definitionVersion,
+    ua: record.updatedAtMs - base,
+    n: mapValues(record.nodes, (node, nodeId) => planner.node(nodeId, node)),
+    e: mapValues(record.events, (event, nodeId) => planner.event(nodeId, event, jsonSizeBytes(event.content))),
+    gc: {},
+    es: record.eventSeq,
     fence: record.fence,
+    b: record.storedBytes ?? instanceStoredBytes(record),
   }
   const input = planner.input(record.input)
-  if ('text' in input) item.input = input.text
-  else item.inr = input.ref
+  if ('text' in input) item.in = input.text
+  else {
+    item.ik = input.ref
+    item.ib = jsonSizeBytes(record.input)
+  }
   if (record.businessId !== undefined) item.businessId = record.businessId
   if (record.leaseOwner !== undefined) item.leaseOwner = record.leaseOwner
   if (record.leaseUntilMs !== undefined) item.leaseUntilMs = record.leaseUntilMs
@@ -381,7 +481,7 @@ export const recordToItem = (
     item.dueAtMs = record.dueAtMs
     item.dueShard = dueShardFor(record.id)
   }
-  if (record.requestHash !== undefined) item.reqHash = record.requestHash
+  if (record.requestHash !== undefined) item.rh = record.requestHash
   if (record.startAtMs !== undefined) item.startAtMs = record.startAtMs
   if (record.parked !== undefined) {
     item.parkCode = record.parked.code
@@ -391,19 +491,25 @@ export const recordToItem = (
   if (record.farWakeAtMs !== undefined) item.farWakeAtMs = record.farWakeAtMs
   if (record.failure !== undefined) item.failure = failureToItem(record.failure)
   if (record.priorInputs !== undefined) {
-    const prior = planner.input(record.priorInputs)
-    if ('text' in prior) item.pin = prior.text
-    else item.pinr = prior.ref
+    item.pi = mapValues(record.priorInputs, (value) => planner.priorInput(value, jsonSizeBytes(value)))
   }
-  item.bytes = record.storedBytes ?? instanceStoredBytes(record)
   if (record.expiresAtSeconds !== undefined) item.expiresAt = record.expiresAtSeconds
   // Always a list, so that writes under the lease can append to it by index (see writeUnderLeaseParams).
-  item.h = history.map(entryToItem)
+  item.h = history.map((entry) => entryToItem(entry, base))
   return item
 }
 
 /** Parses an instance item; a malformed item is a store fault, never silently accepted. */
 export const parseInstanceItem = (raw: unknown): InstanceItem => {
+  const version = (raw as { v?: unknown } | undefined)?.v
+  if (version !== ITEM_SCHEMA_VERSION && typeof version === 'number') {
+    throw new StoreError(
+      `stored instance has item schema ${version}; this version of tickflow reads schema ${ITEM_SCHEMA_VERSION} ` +
+        '(README, "Table layout": finish the instances of an older deployment on its own stage)',
+      false,
+      { code: 'ITEM_SCHEMA_MISMATCH' },
+    )
+  }
   const parsed = instanceItemSchema.safeParse(raw)
   if (!parsed.success) {
     throw corrupt(`${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`)
@@ -411,113 +517,22 @@ export const parseInstanceItem = (raw: unknown): InstanceItem => {
   return parsed.data
 }
 
-/** Whether the instance item refers to items of its partition (then a read needs the partition, not the item). */
+/** Whether the instance item refers to items of its partition (then a full read needs the partition). */
 export const refersToSideItems = (item: InstanceItem): boolean => sideItemKeys(item).length > 0
 
 /** The sort keys of the items of its partition the instance item refers to. */
 export const sideItemKeys = (item: InstanceItem): string[] =>
   [
-    item.inr,
-    item.pinr,
+    item.ik,
+    ...Object.values(item.pi ?? {}).map((input) => input.k),
     ...(item.arc ?? []),
-    ...Object.values(item.nodes).map((node) => node.pr),
-    ...Object.values(item.events).map((event) => event.r),
+    ...(item.ha ?? []),
+    ...Object.values(item.n).map((node) => payloadRefOf(node)?.sk),
+    ...Object.values(item.e).map((event) => event.k),
   ].filter((key): key is string => key !== undefined)
 
-/**
- * The instance from its item and the side items it refers to (by sort key). `partial`: a side item that is
- * missing reads as empty content instead of a fault — only for the conditions' answers, which need the lease,
- * due time and statuses, never the payloads.
- */
-export const recordFromItems = (
-  raw: unknown,
-  side: ReadonlyMap<string, Record<string, unknown>> = new Map(),
-  options: { partial?: boolean } = {},
-): InstanceRecord => recordFromInstanceItem(parseInstanceItem(raw), side, options)
-
-/** As recordFromItems, from an instance item already parsed (it is parsed once per read). */
-export const recordFromInstanceItem = (
-  item: InstanceItem,
-  side: ReadonlyMap<string, Record<string, unknown>> = new Map(),
-  options: { partial?: boolean } = {},
-): InstanceRecord => {
-  const sideItem = <T>(sk: string, schema: z.ZodType<T>): T | undefined => {
-    const found = side.get(sk)
-    if (found === undefined) {
-      if (options.partial) return undefined
-      throw corrupt(`the instance item refers to '${sk}', which is not stored`)
-    }
-    const parsed = schema.safeParse(found)
-    if (!parsed.success) throw corrupt(`item '${sk}': ${parsed.error.issues[0]?.message}`)
-    return parsed.data
-  }
-  const nodeFromItem = (stored: StoredNode): NodeRecord => {
-    let { o, wc, pc } = stored
-    if (stored.pr !== undefined) ({ o, wc, pc } = sideItem(stored.pr, payloadItemSchema) ?? {})
-    const node: NodeRecord = {
-      status: stored.st,
-      failCount: stored.fc ?? 0,
-      createdAtMs: stored.caMs,
-      updatedAtMs: stored.uaMs,
-      attempt: stored.n ?? 1,
-      waits: stored.w ?? 0,
-      output: parseJson(o, {}) as JsonObject,
-    }
-    if (stored.naMs !== undefined) node.nextAttemptAtMs = stored.naMs
-    if (stored.evTs !== undefined) node.seenEventTs = stored.evTs
-    if (wc !== undefined) node.workflowContext = parseJson(wc, {}) as JsonObject
-    if (pc !== undefined) node.preNodeContext = parseJson(pc, {}) as JsonObject
-    if (stored.rr) node.resetOnRestart = true
-    if (stored.ir !== undefined) node.inputRef = stored.ir
-    if (stored.c) node.calls = stored.c
-    if (stored.as) node.attemptStarted = { step: stored.as.s, atMs: stored.as.ms, fence: stored.as.f }
-    return node
-  }
-  const nodes: Record<string, NodeRecord> = {}
-  for (const [id, stored] of Object.entries(storedNodesOf(item, side, options))) nodes[id] = nodeFromItem(stored)
-  const text = (inline: string | undefined, ref: string | undefined): string | undefined =>
-    ref === undefined ? inline : sideItem(ref, inputItemSchema)?.d
-  const record: InstanceRecord = {
-    id: instanceIdOf(item.pk),
-    workflowType: item.wfType,
-    status: item.status,
-    input: parseJson(text(item.input, item.inr), {}) as JsonObject,
-    createdAtMs: item.createdAtMs,
-    updatedAtMs: item.updatedAtMs,
-    definitionVersion: item.defVersion,
-    nodes,
-    events: mapValues(item.events, (event) => ({
-      eventTs: event.ts,
-      content: parseJson(event.r === undefined ? event.c : sideItem(event.r, eventItemSchema)?.c, null),
-      receivedAtMs: event.rMs,
-    })),
-    eventSeq: item.evSeq,
-    fence: item.fence,
-  }
-  if (item.businessId !== undefined) record.businessId = item.businessId
-  if (item.leaseOwner !== undefined) record.leaseOwner = item.leaseOwner
-  if (item.leaseUntilMs !== undefined) record.leaseUntilMs = item.leaseUntilMs
-  if (item.dueAtMs !== undefined) record.dueAtMs = item.dueAtMs
-  if (item.reqHash !== undefined) record.requestHash = item.reqHash
-  if (item.startAtMs !== undefined) record.startAtMs = item.startAtMs
-  if (item.parkCode !== undefined) {
-    record.parked = { code: item.parkCode, reason: item.parkReason ?? '', atMs: item.parkAtMs ?? 0 }
-  }
-  if (item.farWakeAtMs !== undefined) record.farWakeAtMs = item.farWakeAtMs
-  if (item.failure !== undefined) record.failure = JSON.parse(item.failure) as FailureSummary
-  const pin = text(item.pin, item.pinr)
-  if (pin !== undefined) record.priorInputs = JSON.parse(pin) as Record<string, JsonObject>
-  if (item.bytes !== undefined) record.storedBytes = item.bytes
-  if (item.expiresAt !== undefined) record.expiresAtSeconds = item.expiresAt
-  return record
-}
-
-/** An instance item that refers to nothing else (a record read from it alone), or a fault. */
-export const recordFromItem = (raw: unknown): InstanceRecord => recordFromItems(raw)
-
-/** A node record as the instance item stores it when its payload is inline (a planner without side items). */
-export const nodeToItem = (node: NodeRecord, nodeId = 'node'): StoredNode =>
-  new ItemPlanner('-', undefined, '0').node(nodeId, node)
+/** Items replaced by a write and deleted right after it, by sort key, with the bytes they are counted at. */
+export const pendingDeletion = (item: InstanceItem): Map<string, number> => new Map(Object.entries(item.gc ?? {}))
 
 /**
  * Every node's record as stored: the archived ones from the archive items the instance item refers to (a record in
@@ -537,7 +552,165 @@ export const storedNodesOf = (
     }
     const parsed = archiveItemSchema.safeParse(found)
     if (!parsed.success) throw corrupt(`item '${sk}': ${parsed.error.issues[0]?.message}`)
-    Object.assign(nodes, parsed.data.nodes)
+    Object.assign(nodes, parsed.data.n)
   }
-  return Object.assign(nodes, item.nodes)
+  return Object.assign(nodes, item.n)
+}
+
+/** A side item's content, parsed; undefined when it is missing and `partial` allows it. */
+const sideContent = <T>(
+  side: ReadonlyMap<string, Record<string, unknown>>,
+  sk: string,
+  schema: z.ZodType<T>,
+  partial: boolean,
+): T | undefined => {
+  const found = side.get(sk)
+  if (found === undefined) {
+    if (partial) return undefined
+    throw corrupt(`the instance item refers to '${sk}', which is not stored`)
+  }
+  const parsed = schema.safeParse(found)
+  if (!parsed.success) throw corrupt(`item '${sk}': ${parsed.error.issues[0]?.message}`)
+  return parsed.data
+}
+
+/** A payload's parts from a payload item (or from the texts inline). */
+export const payloadFrom = (texts: { o?: string | undefined; wc?: string | undefined; pc?: string | undefined }) => {
+  const parts: Pick<NodeRecord, 'output' | 'workflowContext' | 'preNodeContext'> = {
+    output: parseJson(texts.o, {}) as JsonObject,
+  }
+  if (texts.wc !== undefined) parts.workflowContext = parseJson(texts.wc, {}) as JsonObject
+  if (texts.pc !== undefined) parts.preNodeContext = parseJson(texts.pc, {}) as JsonObject
+  return parts
+}
+
+/** A node record from its stored form; a payload out of line is taken from `side`, or left unread. */
+export const nodeFromItem = (
+  stored: StoredNode,
+  baseMs: number,
+  payload?: { o?: string | undefined; wc?: string | undefined; pc?: string | undefined },
+): NodeRecord => {
+  const texts = stored.p === undefined ? stored : (payload ?? {})
+  const node: NodeRecord = {
+    status: STATUS_NAMES[stored.s] ?? (stored.s as StoredNodeStatus),
+    failCount: stored.fc ?? 0,
+    createdAtMs: baseMs + stored.a,
+    updatedAtMs: baseMs + stored.u,
+    attempt: stored.at ?? 1,
+    waits: stored.w ?? 0,
+    ...payloadFrom(texts),
+  }
+  if (stored.na !== undefined) node.nextAttemptAtMs = baseMs + stored.na
+  if (stored.et !== undefined) node.seenEventTs = stored.et
+  if (stored.rr) node.resetOnRestart = true
+  if (stored.ir !== undefined) node.inputRef = stored.ir
+  node.calls = stored.c ?? 1
+  if (node.calls === 0) delete node.calls
+  if (stored.le !== undefined) node.lastError = stored.le
+  if (stored.lt !== undefined) node.lastErrorAtSeconds = stored.lt
+  if (stored.as !== undefined) node.attemptStarted = attemptFromItem(stored.as, baseMs)
+  return node
+}
+
+/**
+ * The instance from its item and the side items it refers to (by sort key). With `lazy`, what lives in items of
+ * its own that `side` does not hold is left unread (`record.unread`: a lease reads it by key when it needs it);
+ * `partial` reads such content as empty — only for the answers of refused conditions, which need the lease, due
+ * time and statuses, never the payloads.
+ */
+export const recordFromInstanceItem = (
+  item: InstanceItem,
+  side: ReadonlyMap<string, Record<string, unknown>> = new Map(),
+  options: { partial?: boolean; lazy?: boolean } = {},
+): InstanceRecord => {
+  const base = item.createdAtMs
+  const tolerant = options.partial === true || options.lazy === true
+  const unread: UnreadParts = { nodes: {}, events: {}, priorInputs: {} }
+  const nodes: Record<string, NodeRecord> = {}
+  for (const [id, stored] of Object.entries(storedNodesOf(item, side, { partial: tolerant }))) {
+    const ref = payloadRefOf(stored)
+    const payload = ref && sideContent(side, ref.sk, payloadItemSchema, tolerant)
+    if (ref && payload === undefined) unread.nodes[id] = ref.bytes
+    nodes[id] = nodeFromItem(stored, base, payload)
+  }
+  const events: Record<string, NodeEventRecord> = {}
+  for (const [id, event] of Object.entries(item.e)) {
+    const text = event.k === undefined ? event.c : sideContent(side, event.k, eventItemSchema, tolerant)?.c
+    if (event.k !== undefined && text === undefined) unread.events[id] = event.b ?? 0
+    events[id] = { eventTs: event.t, content: parseJson(text, null), receivedAtMs: base + event.r }
+  }
+  const inputText = item.ik === undefined ? item.in : sideContent(side, item.ik, inputItemSchema, tolerant)?.d
+  if (item.ik !== undefined && inputText === undefined) unread.input = item.ib ?? 0
+  const record: InstanceRecord = {
+    id: instanceIdOf(item.pk),
+    workflowType: item.wfType,
+    status: item.status,
+    input: parseJson(inputText, {}) as JsonObject,
+    createdAtMs: item.createdAtMs,
+    updatedAtMs: base + item.ua,
+    definitionVersion: item.dv,
+    nodes,
+    events,
+    eventSeq: item.es,
+    fence: item.fence,
+  }
+  if (item.businessId !== undefined) record.businessId = item.businessId
+  if (item.leaseOwner !== undefined) record.leaseOwner = item.leaseOwner
+  if (item.leaseUntilMs !== undefined) record.leaseUntilMs = item.leaseUntilMs
+  if (item.dueAtMs !== undefined) record.dueAtMs = item.dueAtMs
+  if (item.rh !== undefined) record.requestHash = item.rh
+  if (item.startAtMs !== undefined) record.startAtMs = item.startAtMs
+  if (item.parkCode !== undefined) {
+    record.parked = { code: item.parkCode, reason: item.parkReason ?? '', atMs: item.parkAtMs ?? 0 }
+  }
+  if (item.farWakeAtMs !== undefined) record.farWakeAtMs = item.farWakeAtMs
+  if (item.failure !== undefined) record.failure = JSON.parse(item.failure) as FailureSummary
+  if (item.pi !== undefined) {
+    const prior: Record<string, JsonObject> = {}
+    for (const [key, input] of Object.entries(item.pi)) {
+      const text = input.k === undefined ? input.t : sideContent(side, input.k, inputItemSchema, tolerant)?.d
+      if (input.k !== undefined && text === undefined) unread.priorInputs[key] = input.b ?? 0
+      prior[key] = parseJson(text, {}) as JsonObject
+    }
+    record.priorInputs = prior
+  }
+  // What is counted, without the items pending deletion (those are counted until deleted, apart).
+  const pending = [...pendingDeletion(item).values()].reduce((sum, bytes) => sum + bytes, 0)
+  if (item.b !== undefined) record.storedBytes = item.b - pending
+  if (item.expiresAt !== undefined) record.expiresAtSeconds = item.expiresAt
+  if (
+    options.lazy &&
+    (Object.keys(unread.nodes).length ||
+      Object.keys(unread.events).length ||
+      unread.input !== undefined ||
+      Object.keys(unread.priorInputs).length)
+  ) {
+    record.unread = unread
+  }
+  return record
+}
+
+/**
+ * The instance from its item and the side items it refers to. `partial`: a side item that is missing reads as
+ * empty content instead of a fault (for the answers of refused conditions).
+ */
+export const recordFromItems = (
+  raw: unknown,
+  side: ReadonlyMap<string, Record<string, unknown>> = new Map(),
+  options: { partial?: boolean } = {},
+): InstanceRecord => recordFromInstanceItem(parseInstanceItem(raw), side, options)
+
+/** An instance item that refers to nothing else (a record read from it alone), or a fault. */
+export const recordFromItem = (raw: unknown): InstanceRecord => recordFromItems(raw)
+
+/** A node record as the instance item stores it when its payload is inline (a planner without side items). */
+export const nodeToItem = (node: NodeRecord, nodeId = 'node', baseMs = 0): StoredNode =>
+  new ItemPlanner('-', baseMs, undefined, '0').node(nodeId, node)
+
+/** The contents of side items read by key, as the parts of a record they hold. */
+export const sideItemContent = {
+  payload: (raw: Record<string, unknown>) => payloadFrom(payloadItemSchema.parse(raw)),
+  event: (raw: Record<string, unknown>): JsonValue => parseJson(eventItemSchema.parse(raw).c, null),
+  input: (raw: Record<string, unknown>): JsonObject => parseJson(inputItemSchema.parse(raw).d, {}) as JsonObject,
+  historyArchive: (raw: Record<string, unknown>) => historyArchiveSchema.safeParse(raw),
 }

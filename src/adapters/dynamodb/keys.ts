@@ -30,6 +30,8 @@ export const SK = {
   input: 'N#',
   /** Settled node records moved out of the instance item together: `A#<fence>#<unique>`. */
   archive: 'A#',
+  /** History entries moved out of the instance item together: `H#<fence>#<unique>`. */
+  history: 'H#',
 } as const
 
 export interface ItemKey {

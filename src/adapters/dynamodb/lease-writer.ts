@@ -1,16 +1,22 @@
 import type { UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
 import { MAX_HISTORY_ENTRIES } from '../../core/history.js'
 import type { InstanceChange } from '../../core/instance-change.js'
+import type { JsonObject } from '../../core/json.js'
+import { jsonSizeBytes } from '../../core/json.js'
 import { leaseWriteRefusal } from '../../core/lease-rules.js'
-import type { HistoryEntry, Lease, LeaseWriter, NodeRecord, WriteResult } from '../../core/store.js'
+import type { Lease, LeaseWriter, NodeRecord, PartsRead, PartsWanted, WriteResult } from '../../core/store.js'
 import {
   entryToItem,
   type InstanceItem,
   type ItemPlanner,
   instanceItemSchema,
+  payloadRefOf,
   recordFromItems,
   type StoredEntry,
+  type StoredEvent,
+  type StoredInput,
   type StoredNode,
+  sideItemContent,
 } from './item-codec.js'
 import { writeUnderLeaseParams } from './params.js'
 import {
@@ -18,6 +24,7 @@ import {
   HISTORY_ARCHIVE_AT_BYTES,
   HISTORY_MOVE_MAX,
   HISTORY_MOVE_OWN_MAX,
+  HISTORY_OWN_INLINE_BYTES,
   inlineNodeBytes,
   isSettled,
   type LaidOutChange,
@@ -25,10 +32,10 @@ import {
   storedHistoryBytes,
 } from './write-layout.js'
 
-/** What the writer needs of the store: a planner for a write's side items, and the write itself. */
+/** What the writer needs of the store: planners, its conditional update, reads and deletes by key, its release. */
 export interface WriterIo {
   tableName(): string
-  planner(instanceId: string, nowMs: number, fence: number): ItemPlanner
+  planner(instanceId: string, baseMs: number, nowMs: number, fence: number): ItemPlanner
   /**
    * Sends an update whose side items are written first: the attributes it returned, or, when its condition failed,
    * the instance item as it was (undefined when there is none).
@@ -37,6 +44,10 @@ export interface WriterIo {
     planner: ItemPlanner,
     params: UpdateCommandInput,
   ): Promise<{ attributes: Record<string, unknown> } | { refused: Record<string, unknown> | undefined }>
+  /** Items of the partition by sort key (missing ones are absent from the answer). */
+  getItems(instanceId: string, sortKeys: readonly string[]): Promise<Map<string, Record<string, unknown>>>
+  /** Deletes items of the partition; the sort keys it could not delete. */
+  deleteItems(instanceId: string, sortKeys: readonly string[]): Promise<string[]>
   /** Clears the lease if it is still ours. */
   releaseLease(lease: Lease): Promise<void>
 }
@@ -46,20 +57,36 @@ export interface WriterStart {
   item: InstanceItem
   /** Every node's stored record, the archived ones included (for a payload that did not change). */
   nodes: Record<string, StoredNode>
+  /** Nodes whose payload was handed out unread (their records in the engine carry placeholders). */
+  unread: Iterable<string>
 }
 
 /**
- * The writes of one lease on the DynamoDB layout: it knows what the instance item holds (which records, which
- * history entries, which write it is at) and lays each change out accordingly — see `write-layout.ts` for the
- * rules. Each change is encoded once; what landed is kept as encoded.
+ * The writes of one lease on the DynamoDB layout: it knows what the instance item holds (which records, entries,
+ * inputs, pending deletions, which write it is at) and lays each change out accordingly — see `write-layout.ts`.
+ * Each change is encoded once; what landed is kept as encoded. What a write replaces is deleted right after it
+ * lands, and cleared from the pending deletions by the next write.
  */
 export class DynamoLeaseWriter implements LeaseWriter {
+  readonly #instanceId: string
+  readonly #baseMs: number
   /** The records in the instance item, as stored. */
   readonly #hot = new Map<string, StoredNode>()
   /** Every record as last stored (archived ones included), for payloads that did not change. */
   readonly #known = new Map<string, StoredNode>()
   /** What each record in the instance item takes there (see `inlineNodeBytes`). */
   readonly #inline = new Map<string, number>()
+  /** Nodes whose payload the engine has not read: a change of their record keeps the stored payload. */
+  readonly #unread: Set<string>
+  readonly #events: Record<string, StoredEvent>
+  #inputKey: string | undefined
+  #inputBytes: number | undefined
+  /** Prior inputs as stored (undefined: the item has none). */
+  #prior: Record<string, StoredInput> | undefined
+  /** Pending deletions known to be deleted already: the next write clears them. */
+  #deleted = new Map<string, number>()
+  /** Pending deletions not yet deleted (left by a writer that stopped, or whose delete failed). */
+  #pending = new Map<string, number>()
   #writeSeq: number
   /** The first entries of the instance item's history, as this lease knows them; events append after them. */
   #history: StoredEntry[]
@@ -71,12 +98,21 @@ export class DynamoLeaseWriter implements LeaseWriter {
     readonly io: WriterIo,
     start: WriterStart,
   ) {
+    const { item } = start
+    this.#instanceId = lease.instanceId
+    this.#baseMs = item.createdAtMs
     for (const [id, node] of Object.entries(start.nodes)) this.#known.set(id, node)
-    for (const [id, node] of Object.entries(start.item.nodes)) this.#keepHot(id, node)
-    this.#writeSeq = start.item.wseq ?? 0
-    this.#history = [...(start.item.h ?? [])]
-    this.#historyBase = start.item.hb ?? 0
-    this.#historyDropped = start.item.hd ?? 0
+    for (const [id, node] of Object.entries(item.n)) this.#keepHot(id, node)
+    this.#unread = new Set(start.unread)
+    this.#events = item.e
+    this.#inputKey = item.ik
+    this.#inputBytes = item.ib
+    this.#prior = item.pi
+    for (const [sk, bytes] of Object.entries(item.gc ?? {})) this.#pending.set(sk, bytes)
+    this.#writeSeq = item.ws ?? 0
+    this.#history = [...(item.h ?? [])]
+    this.#historyBase = item.hb ?? 0
+    this.#historyDropped = item.hd ?? 0
   }
 
   #keepHot(id: string, node: StoredNode): void {
@@ -86,35 +122,84 @@ export class DynamoLeaseWriter implements LeaseWriter {
   }
 
   async write(change: InstanceChange): Promise<WriteResult> {
-    const planner = this.io.planner(this.lease.instanceId, change.updatedAtMs, this.lease.fence)
+    // Pending deletions a stopped writer left: delete them first, so that this write may clear them.
+    if (this.#pending.size) await this.#deletePending()
+    const planner = this.io.planner(this.#instanceId, this.#baseMs, change.updatedAtMs, this.lease.fence)
     const laid = this.layOut(change, planner)
     const params = writeUnderLeaseParams(this.io.tableName(), this.lease, laid, planner)
     const result = await this.io.update(planner, params)
+    let eventSeq: number
     if ('attributes' in result) {
       this.#landed(laid, laid.historyOut ? undefined : (result.attributes.h as StoredEntry[] | undefined))
-      return { eventSeq: Number(result.attributes.evSeq ?? 0) }
+      eventSeq = Number(result.attributes.es ?? 0)
+    } else {
+      const landed = this.#refusal(result.refused, laid)
+      this.#landed(laid, undefined)
+      // The item as the refusal returned it is the whole truth, history included.
+      if (landed.history) this.#history = landed.history
+      eventSeq = landed.eventSeq
     }
-    const landed = this.#refusal(result.refused, laid)
-    this.#landed(laid, undefined)
-    // The item as the refusal returned it is the whole truth, history included.
-    if (landed.history) this.#history = landed.history
-    return { eventSeq: landed.eventSeq }
+    // What this write replaced goes now; a failed delete leaves it pending, for a later write to try again.
+    for (const [sk, bytes] of Object.entries(laid.gc?.add ?? {})) this.#pending.set(sk, bytes)
+    if (this.#pending.size) await this.#deletePending()
+    return { eventSeq }
+  }
+
+  async #deletePending(): Promise<void> {
+    const failed = new Set(await this.io.deleteItems(this.#instanceId, [...this.#pending.keys()]))
+    for (const [sk, bytes] of this.#pending) {
+      if (failed.has(sk)) continue
+      this.#pending.delete(sk)
+      this.#deleted.set(sk, bytes)
+    }
   }
 
   abandon(): Promise<void> {
     return this.io.releaseLease(this.lease)
   }
 
+  async read(parts: PartsWanted): Promise<PartsRead> {
+    const keys = new Map<string, (raw: Record<string, unknown>, read: PartsRead) => void>()
+    for (const id of parts.nodes) {
+      const ref = this.#known.get(id) && payloadRefOf(this.#known.get(id) as StoredNode)
+      if (ref) keys.set(ref.sk, (raw, read) => (read.nodes[id] = sideItemContent.payload(raw)))
+    }
+    for (const id of parts.events) {
+      const sk = this.#events[id]?.k
+      if (sk !== undefined) keys.set(sk, (raw, read) => (read.events[id] = sideItemContent.event(raw)))
+    }
+    if (parts.input && this.#inputKey !== undefined) {
+      keys.set(this.#inputKey, (raw, read) => (read.input = sideItemContent.input(raw)))
+    }
+    for (const key of parts.priorInputs) {
+      const sk = this.#prior?.[key]?.k
+      if (sk !== undefined) keys.set(sk, (raw, read) => (read.priorInputs[key] = sideItemContent.input(raw)))
+    }
+    const read: PartsRead = { nodes: {}, events: {}, priorInputs: {} }
+    const found = await this.io.getItems(this.#instanceId, [...keys.keys()])
+    for (const [sk, apply] of keys) {
+      const raw = found.get(sk)
+      if (raw === undefined) throw new Error(`the instance item refers to '${sk}', which is not stored`)
+      apply(raw, read)
+    }
+    for (const id of Object.keys(read.nodes)) this.#unread.delete(id)
+    return read
+  }
+
   /** The change laid out over the instance's items, as this lease knows them. */
   layOut(change: InstanceChange, planner: ItemPlanner): LaidOutChange {
+    const gc: Record<string, number> = {}
     const nodes: Record<string, StoredNode> = {}
     for (const [id, node] of Object.entries(change.nodes ?? {})) {
-      nodes[id] = planner.node(id, node as NodeRecord, this.#known.get(id))
+      const known = this.#known.get(id)
+      nodes[id] = planner.node(id, node as NodeRecord, known, this.#unread.has(id))
+      const before = known && payloadRefOf(known)
+      if (before && before.sk !== payloadRefOf(nodes[id] as StoredNode)?.sk) gc[before.sk] = before.bytes
     }
     const laid: LaidOutChange = {
       change,
       nodes,
-      history: (change.history ?? []).map(entryToItem),
+      history: (change.history ?? []).map((entry) => entryToItem(entry, this.#baseMs)),
       writeSeq: { expected: this.#writeSeq, next: this.#writeSeq + 1 },
     }
     this.#archived(laid)
@@ -126,7 +211,34 @@ export class DynamoLeaseWriter implements LeaseWriter {
       laid.allNodes = all
     }
     this.#historyLaidOut(laid)
+    this.#inputsLaidOut(laid, gc, planner)
+    const clear = Object.fromEntries(this.#deleted)
+    if (Object.keys(gc).length || Object.keys(clear).length) laid.gc = { add: gc, clear }
     return laid
+  }
+
+  /** The input and the prior inputs: written only where they changed, what they replace deleted. */
+  #inputsLaidOut(laid: LaidOutChange, gc: Record<string, number>, planner: ItemPlanner): void {
+    const { change } = laid
+    if (change.input !== undefined) {
+      if (this.#inputKey !== undefined) gc[this.#inputKey] = this.#inputBytes ?? 0
+      const input = planner.input(change.input)
+      laid.input = 'text' in input ? input : { ref: input.ref, bytes: jsonSizeBytes(change.input) }
+    }
+    if (change.priorInputs === undefined) return
+    const wanted: Record<string, JsonObject> = change.priorInputs ?? {}
+    const stored = this.#prior ?? {}
+    const set: Record<string, StoredInput> = {}
+    for (const [key, value] of Object.entries(wanted)) {
+      if (stored[key] === undefined) set[key] = planner.priorInput(value, jsonSizeBytes(value))
+    }
+    const remove = Object.keys(stored).filter((key) => wanted[key] === undefined)
+    for (const key of remove) {
+      const gone = stored[key]
+      if (gone?.k !== undefined) gc[gone.k] = gone.b ?? 0
+    }
+    if (!Object.keys(set).length && !remove.length) return
+    laid.priorInputs = this.#prior === undefined ? { whole: set, set: {}, remove: [] } : { set, remove }
   }
 
   /**
@@ -149,23 +261,36 @@ export class DynamoLeaseWriter implements LeaseWriter {
 
   /**
    * Moves the recent history out of the instance item with the settled records, or on its own once it takes
-   * HISTORY_ARCHIVE_AT_BYTES there; beyond MAX_HISTORY_ENTRIES archived, it is dropped instead.
+   * HISTORY_ARCHIVE_AT_BYTES there, or when the write's own entries are too many to go in (they go along); beyond
+   * MAX_HISTORY_ENTRIES kept, it is dropped instead.
    */
   #historyLaidOut(laid: LaidOutChange): void {
     const known = this.#history
-    if (!known.length || laid.history.length > HISTORY_MOVE_OWN_MAX) return
-    const archiving = laid.archive !== undefined && Object.keys(laid.archive).length > 0
-    if (!archiving && storedHistoryBytes(known) < HISTORY_ARCHIVE_AT_BYTES) return
-    const moved = known.slice(0, HISTORY_MOVE_MAX)
+    const own =
+      laid.history.length > HISTORY_MOVE_OWN_MAX || storedHistoryBytes(laid.history) > HISTORY_OWN_INLINE_BYTES
+    if (!own) {
+      if (!known.length) return
+      const archiving = laid.archive !== undefined && Object.keys(laid.archive).length > 0
+      if (!archiving && storedHistoryBytes(known) < HISTORY_ARCHIVE_AT_BYTES) return
+    }
+    // With its own entries along, a write moves every entry it knows (they come first); else at most a batch.
+    const moved = own ? known : known.slice(0, HISTORY_MOVE_MAX)
+    const leaving = moved.length + (own ? laid.history.length : 0)
     const archived = this.#historyBase - this.#historyDropped
-    const drop = archived + moved.length > MAX_HISTORY_ENTRIES
-    laid.historyOut = { count: moved.length, entries: moved, base: this.#historyBase, ...(drop ? { drop: true } : {}) }
+    const drop = archived + leaving > MAX_HISTORY_ENTRIES
+    laid.historyOut = {
+      count: moved.length,
+      entries: moved,
+      base: this.#historyBase,
+      ...(drop ? { drop: true } : {}),
+      ...(own ? { own: true } : {}),
+    }
   }
 
   /**
    * What a landed write leaves in the instance item; `history`, the item's whole history list when the write
-   * returned it. A write that moved entries returns only the paths it set, so the writer keeps what it knows is
-   * the list's beginning: the entries it did not move (its own were appended after any an event added meanwhile).
+   * returned it. A write that moved entries returns only the paths it set, so the writer keeps what it knows is the
+   * list's beginning: the entries it did not move (its own were appended after any an event added meanwhile).
    */
   #landed(laid: LaidOutChange, history: StoredEntry[] | undefined): void {
     for (const [id, node] of Object.entries(laid.nodes)) this.#keepHot(id, node)
@@ -175,11 +300,22 @@ export class DynamoLeaseWriter implements LeaseWriter {
       this.#known.set(id, node)
     }
     this.#writeSeq += 1
+    for (const sk of Object.keys(laid.gc?.clear ?? {})) this.#deleted.delete(sk)
+    if (laid.input !== undefined) {
+      this.#inputKey = 'ref' in laid.input ? laid.input.ref : undefined
+      this.#inputBytes = 'ref' in laid.input ? laid.input.bytes : undefined
+    }
+    if (laid.priorInputs) {
+      const next = { ...(laid.priorInputs.whole ?? this.#prior ?? {}), ...laid.priorInputs.set }
+      for (const key of laid.priorInputs.remove) delete next[key]
+      this.#prior = next
+    }
     const out = laid.historyOut
     if (out) {
+      const leaving = out.count + (out.own ? laid.history.length : 0)
       this.#history = this.#history.slice(out.count)
-      this.#historyBase += out.count
-      if (out.drop) this.#historyDropped += out.count
+      this.#historyBase += leaving
+      if (out.drop) this.#historyDropped += leaving
     } else if (history) {
       this.#history = history
     }
@@ -201,11 +337,12 @@ export class DynamoLeaseWriter implements LeaseWriter {
     if (item) {
       const held = item.leaseOwner === lease.owner && item.fence === lease.fence
       const releasedByThis = laid.change.release === true && item.leaseOwner === undefined && item.fence === lease.fence
-      const atNext = (item.wseq ?? 0) === this.#writeSeq + 1
+      const atNext = (item.ws ?? 0) === this.#writeSeq + 1
+      const out = laid.historyOut
       const moveLanded =
-        laid.historyOut !== undefined && (item.hb ?? 0) === laid.historyOut.base + laid.historyOut.count
+        out !== undefined && (item.hb ?? 0) === out.base + out.count + (out.own ? laid.history.length : 0)
       if ((atNext && (held || releasedByThis)) || (held && moveLanded)) {
-        return { eventSeq: item.evSeq, history: item.h ?? [] }
+        return { eventSeq: item.es, history: item.h ?? [] }
       }
     }
     const current = old === undefined ? undefined : recordFromItems(old, new Map(), { partial: true })
@@ -214,6 +351,3 @@ export class DynamoLeaseWriter implements LeaseWriter {
     throw refusal
   }
 }
-
-/** Entries of a new instance as its item stores them. */
-export const storedHistory = (history: readonly HistoryEntry[]): StoredEntry[] => history.map(entryToItem)

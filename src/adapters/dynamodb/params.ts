@@ -1,9 +1,8 @@
 import type { PutCommandInput, QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
-import type { InstanceChange } from '../../core/instance-change.js'
 import type { InstanceStatus } from '../../core/statuses.js'
 import type { AcquireOptions, CountQuery, EventGuard, HistoryEntry, Lease, NodeEventRecord } from '../../core/store.js'
 import { type CataloguePartition, cataloguePartitions, type IndexPageRequest } from '../store-catalogue.js'
-import { entryToItem, failureToItem, type InstanceItem, type ItemPlanner } from './item-codec.js'
+import { entryToItem, failureToItem, type InstanceItem, type ItemPlanner, TERMINAL_NODE_CODES } from './item-codec.js'
 import { dueShardFor, INDEX, instanceKey, TTL_ATTRIBUTE } from './keys.js'
 import type { LaidOutChange } from './write-layout.js'
 
@@ -105,20 +104,19 @@ interface UpdateParts {
   conditions: string[]
 }
 
-/** Settled records and the recent history leave the instance item for one archive item written just before. */
+/** Settled records leave the instance item for one node archive item written just before. */
 const archiveParts = (parts: UpdateParts, laid: LaidOutChange, planner: ItemPlanner): void => {
-  const out = laid.historyOut
-  const archivedHistory = out && out.count > 0 && !out.drop ? { base: out.base, entries: out.entries } : undefined
-  if ((laid.archive === undefined || !Object.keys(laid.archive).length) && !archivedHistory) return
-  parts.values[':arc'] = [planner.archive(laid.archive ?? {}, archivedHistory)]
+  if (laid.archive === undefined || !Object.keys(laid.archive).length) return
+  parts.values[':arc'] = [planner.archive(laid.archive)]
   parts.values[':noArc'] = []
   parts.set.push('arc = list_append(if_not_exists(arc, :noArc), :arc)')
 }
 
-const historyParts = (parts: UpdateParts, laid: LaidOutChange): void => {
+const historyParts = (parts: UpdateParts, laid: LaidOutChange, planner: ItemPlanner): void => {
   const { values, set } = parts
   const entries = laid.history
-  const out = laid.historyOut !== undefined && laid.historyOut.count > 0 ? laid.historyOut : undefined
+  const out =
+    laid.historyOut !== undefined && (laid.historyOut.count > 0 || laid.historyOut.own) ? laid.historyOut : undefined
   if (!out) {
     if (!entries.length) return
     values[':h'] = entries
@@ -127,17 +125,25 @@ const historyParts = (parts: UpdateParts, laid: LaidOutChange): void => {
     return
   }
   // Exactly the entries the holder knows leave: those an event appended since sit after them and stay. The
-  // change's own entries are appended past the end (an index beyond a list's end appends), which a REMOVE of
-  // other indices of the same list allows where list_append of the whole list would overlap it.
+  // change's own entries leave with them (`own`), or are appended past the end (an index beyond a list's end
+  // appends), which a REMOVE of other indices of the same list allows where list_append of the whole would not.
+  const leaving = out.own ? [...out.entries, ...entries] : out.entries
   for (let index = 0; index < out.count; index++) parts.remove.push(`h[${index}]`)
-  values[':hOut'] = out.count
+  values[':hOut'] = leaving.length
   values[':hBase'] = out.base
   parts.add.push('hb :hOut')
   if (out.drop) parts.add.push('hd :hOut')
-  entries.forEach((entry, index) => {
-    values[`:h${index}`] = entry
-    set.push(`h[${APPEND_INDEX + index}] = :h${index}`)
-  })
+  else if (leaving.length) {
+    values[':ha'] = [planner.historyArchive(out.base, leaving)]
+    values[':noHa'] = []
+    set.push('ha = list_append(if_not_exists(ha, :noHa), :ha)')
+  }
+  if (!out.own) {
+    entries.forEach((entry, index) => {
+      values[`:h${index}`] = entry
+      set.push(`h[${APPEND_INDEX + index}] = :h${index}`)
+    })
+  }
   // Counted from this base: an attempt retried after its answer was lost finds it moved and removes nothing again.
   parts.conditions.push(out.base === 0 ? '(attribute_not_exists(hb) OR hb = :hBase)' : 'hb = :hBase')
 }
@@ -146,17 +152,50 @@ const nodeParts = (parts: UpdateParts, laid: LaidOutChange): void => {
   if (laid.allNodes !== undefined) {
     // Too many nodes to name one by one within the update expression's 4 KB: the map is written whole.
     parts.values[':nodes'] = laid.allNodes
-    parts.set.push('nodes = :nodes')
+    parts.set.push('n = :nodes')
     return
   }
   Object.entries(laid.nodes).forEach(([nodeId, node], index) => {
     parts.names[`#n${index}`] = nodeId
     parts.values[`:n${index}`] = node
-    parts.set.push(`nodes.#n${index} = :n${index}`)
+    parts.set.push(`n.#n${index} = :n${index}`)
   })
   Object.keys(laid.archive ?? {}).forEach((nodeId, index) => {
     parts.names[`#r${index}`] = nodeId
-    parts.remove.push(`nodes.#r${index}`)
+    parts.remove.push(`n.#r${index}`)
+  })
+}
+
+/** Prior inputs: each distinct input stored once under its key, never the whole map again. */
+const priorInputParts = (parts: UpdateParts, laid: LaidOutChange): void => {
+  const prior = laid.priorInputs
+  if (!prior) return
+  if (prior.whole !== undefined) {
+    parts.values[':pi'] = prior.whole
+    parts.set.push('pi = :pi')
+    return
+  }
+  Object.entries(prior.set).forEach(([key, input], index) => {
+    parts.names[`#p${index}`] = key
+    parts.values[`:p${index}`] = input
+    parts.set.push(`pi.#p${index} = :p${index}`)
+  })
+  prior.remove.forEach((key, index) => {
+    parts.names[`#q${index}`] = key
+    parts.remove.push(`pi.#q${index}`)
+  })
+}
+
+/** Items this write replaces join the pending deletions; those deleted since leave them. */
+const pendingParts = (parts: UpdateParts, laid: LaidOutChange): void => {
+  Object.entries(laid.gc?.add ?? {}).forEach(([sk, bytes], index) => {
+    parts.names[`#g${index}`] = sk
+    parts.values[`:g${index}`] = bytes
+    parts.set.push(`gc.#g${index} = :g${index}`)
+  })
+  Object.keys(laid.gc?.clear ?? {}).forEach((sk, index) => {
+    parts.names[`#d${index}`] = sk
+    parts.remove.push(`gc.#d${index}`)
   })
 }
 
@@ -173,23 +212,26 @@ const setOrRemove = (parts: UpdateParts, value: unknown, attributes: [string, st
 }
 
 /** The instance's own attributes the change names. */
-const attributeParts = (parts: UpdateParts, change: InstanceChange, planner: ItemPlanner, instanceId: string) => {
-  /** A JSON value kept inline under `inline`, or in an item of its own referred to by `ref`: one of the two is set. */
-  const inlineOrRef = (inline: string, ref: string, value: unknown): void => {
-    const laid = planner.input(value)
-    const [setName, other] = 'text' in laid ? [inline, ref] : [ref, inline]
-    parts.values[`:${setName.replace('#', '')}`] = 'text' in laid ? laid.text : laid.ref
-    parts.set.push(`${setName} = :${setName.replace('#', '')}`)
-    parts.remove.push(other)
-  }
+const attributeParts = (parts: UpdateParts, laid: LaidOutChange, planner: ItemPlanner, instanceId: string) => {
+  const { change } = laid
   if (change.status !== undefined) {
     parts.names['#status'] = 'status'
     setOrRemove(parts, change.status, [['#status', ':status', change.status]])
   }
-  if (change.input !== undefined) {
-    // INPUT is a reserved word in DynamoDB expressions.
-    parts.names['#input'] = 'input'
-    inlineOrRef('#input', 'inr', change.input)
+  const input = laid.input ?? (change.input === undefined ? undefined : planner.input(change.input))
+  if (input !== undefined) {
+    // IN is a reserved word in DynamoDB expressions.
+    parts.names['#in'] = 'in'
+    if ('text' in input) {
+      parts.values[':in'] = input.text
+      parts.set.push('#in = :in')
+      parts.remove.push('ik', 'ib')
+    } else {
+      parts.values[':ik'] = input.ref
+      parts.values[':ib'] = 'bytes' in input ? input.bytes : 0
+      parts.set.push('ik = :ik', 'ib = :ib')
+      parts.remove.push('#in')
+    }
   }
   setOrRemove(parts, change.dueAtMs, [
     ['dueAtMs', ':due', change.dueAtMs],
@@ -203,42 +245,44 @@ const attributeParts = (parts: UpdateParts, change: InstanceChange, planner: Ite
   ])
   setOrRemove(parts, change.farWakeAtMs, [['farWakeAtMs', ':farWake', change.farWakeAtMs]])
   setOrRemove(parts, change.failure, [['failure', ':failure', change.failure && failureToItem(change.failure)]])
-  if (change.priorInputs === null) parts.remove.push('pin', 'pinr')
-  else if (change.priorInputs !== undefined) inlineOrRef('pin', 'pinr', change.priorInputs)
   setOrRemove(parts, change.expiresAtSeconds, [[TTL_ATTRIBUTE, ':expiresAt', change.expiresAtSeconds]])
 }
 
-/** The guards of a fenced write besides the lease: its place in the item's writes, and the budget. */
+/**
+ * The guards of a fenced write besides the lease: its place in the item's writes, and the budget. What it adds to
+ * the counted total includes the items it replaces (counted until deleted) less the pending ones it clears.
+ */
 const guardParts = (parts: UpdateParts, laid: LaidOutChange): void => {
   const { values, set, conditions } = parts
   if (laid.writeSeq !== undefined) {
     // Which of the instance's writes this is: the SDK's retry of a write that landed finds the item past it.
     values[':wseqNext'] = laid.writeSeq.next
-    set.push('wseq = :wseqNext')
-    if (laid.writeSeq.expected === 0) conditions.push('attribute_not_exists(wseq)')
+    set.push('ws = :wseqNext')
+    if (laid.writeSeq.expected === 0) conditions.push('attribute_not_exists(ws)')
     else {
       values[':wseq'] = laid.writeSeq.expected
-      conditions.push('wseq = :wseq')
+      conditions.push('ws = :wseq')
     }
   }
-  const { bytesDelta, bytesBase, maxBytes } = laid.change
-  if (bytesDelta === undefined || bytesDelta === 0) return
-  // An item stored before the total existed starts from the holder's count of it.
-  values[':bytes'] = bytesDelta
+  const sum = (bytes: Record<string, number> | undefined) => Object.values(bytes ?? {}).reduce((a, b) => a + b, 0)
+  const { bytesDelta = 0, bytesBase, maxBytes } = laid.change
+  const delta = bytesDelta + sum(laid.gc?.add) - sum(laid.gc?.clear)
+  if (delta === 0) return
+  // An item stored without a total starts from the holder's count of it.
+  values[':bytes'] = delta
   values[':bytesBase'] = bytesBase ?? 0
-  set.push('bytes = if_not_exists(bytes, :bytesBase) + :bytes')
+  set.push('b = if_not_exists(b, :bytesBase) + :bytes')
   // A write that grows the instance is refused in its own condition when events stored since the lease was taken
   // leave too little room: the size is guarded where it is written.
-  if (bytesDelta > 0 && maxBytes !== undefined) {
-    values[':room'] = maxBytes - bytesDelta
-    conditions.push('(attribute_not_exists(bytes) OR bytes <= :room)')
+  if (delta > 0 && maxBytes !== undefined) {
+    values[':room'] = maxBytes - delta
+    conditions.push('(attribute_not_exists(b) OR b <= :room)')
   }
 }
 
 /**
- * One write of a pass or operation, fenced by the lease, as its writer laid it out. `ADD evSeq :zero` changes
- * nothing but makes UPDATED_NEW return the event counter, so the pass learns of events that arrived meanwhile for
- * free.
+ * One write of a pass or operation, fenced by the lease, as its writer laid it out. `ADD es :zero` changes nothing
+ * but makes UPDATED_NEW return the event counter, so the pass learns of events that arrived meanwhile for free.
  */
 export const writeUnderLeaseParams = (
   tableName: string,
@@ -249,18 +293,20 @@ export const writeUnderLeaseParams = (
   const { change } = laid
   const parts: UpdateParts = {
     names: {},
-    values: { ':owner': lease.owner, ':fence': lease.fence, ':ua': change.updatedAtMs },
-    set: ['updatedAtMs = :ua'],
+    values: { ':owner': lease.owner, ':fence': lease.fence, ':ua': change.updatedAtMs - planner.baseMs },
+    set: ['ua = :ua'],
     remove: [],
     add: [],
     conditions: ['leaseOwner = :owner AND fence = :fence'],
   }
   archiveParts(parts, laid, planner)
-  historyParts(parts, laid)
+  historyParts(parts, laid, planner)
   nodeParts(parts, laid)
-  attributeParts(parts, change, planner, lease.instanceId)
+  priorInputParts(parts, laid)
+  pendingParts(parts, laid)
+  attributeParts(parts, laid, planner, lease.instanceId)
   parts.values[':zero'] = 0
-  parts.add.push('evSeq :zero')
+  parts.add.push('es :zero')
   guardParts(parts, laid)
   const { names, values, set, remove, add, conditions } = parts
   return {
@@ -284,6 +330,12 @@ export const releaseLeaseParams = (tableName: string, lease: Lease): UpdateComma
   ExpressionAttributeValues: { ':owner': lease.owner, ':fence': lease.fence },
 })
 
+/** What an event write replaces: an event kept in an item of its own, deleted right after, counted until then. */
+export interface EventReplacement {
+  sk: string
+  bytes: number
+}
+
 export const putEventParams = (
   tableName: string,
   instanceId: string,
@@ -293,55 +345,68 @@ export const putEventParams = (
   guard: EventGuard | undefined,
   planner: ItemPlanner,
   history?: HistoryEntry,
+  replaced?: EventReplacement,
+  /** The bytes the event's content counts for (kept with an event stored in an item of its own). */
+  contentBytes = 0,
 ): UpdateCommandInput => {
+  const terminalNodes = Object.fromEntries(TERMINAL_NODE_CODES.map((code, index) => [`:nt${index}`, code]))
   const values: Record<string, unknown> = {
-    ':event': planner.event(nodeId, event),
+    ':event': planner.event(nodeId, event, contentBytes),
     ':now': nowMs,
     ':shard': dueShardFor(instanceId),
     ':one': 1,
     ':ts': event.eventTs,
     ...TERMINAL,
+    ...terminalNodes,
   }
   const conditions = [
     'attribute_exists(pk)',
     NOT_TERMINAL,
-    '(attribute_not_exists(nodes.#node) OR NOT nodes.#node.st IN (:completed, :failed, :canceled))',
-    '(attribute_not_exists(events.#node) OR events.#node.ts <= :ts)',
+    `(attribute_not_exists(n.#node) OR NOT n.#node.s IN (${Object.keys(terminalNodes).join(', ')}))`,
+    '(attribute_not_exists(e.#node) OR e.#node.t <= :ts)',
   ]
-  const add = 'evSeq :one'
+  const set = ['e.#node = :event', 'dueAtMs = :now', 'dueShard = :shard']
+  const names: Record<string, string> = { '#node': nodeId, '#status': 'status' }
   if (history) {
-    values[':h'] = [entryToItem(history)]
+    values[':h'] = [entryToItem(history, planner.baseMs)]
     values[':noH'] = []
+    set.push('h = list_append(if_not_exists(h, :noH), :h)')
+  }
+  let added = guard?.addBytes ?? 0
+  if (replaced) {
+    // The replaced event's item stays counted until it is deleted (right after this write).
+    names['#gone'] = replaced.sk
+    values[':gone'] = replaced.bytes
+    set.push('gc.#gone = :gone')
+    added += replaced.bytes
   }
   if (guard) {
     // Exact under concurrency: the event it replaces is the one its size difference was computed from, and the
     // instance has room for that difference now, in this write.
     if (guard.replaces === null) {
-      conditions.push('attribute_not_exists(events.#node)')
+      conditions.push('attribute_not_exists(e.#node)')
     } else {
       values[':oldTs'] = guard.replaces.eventTs
-      values[':oldRMs'] = guard.replaces.receivedAtMs
-      conditions.push('events.#node.ts = :oldTs AND events.#node.rMs = :oldRMs')
+      values[':oldR'] = guard.replaces.receivedAtMs - planner.baseMs
+      conditions.push('e.#node.t = :oldTs AND e.#node.r = :oldR')
     }
-    if (guard.addBytes !== 0) {
-      values[':bytes'] = guard.addBytes
-      values[':bytesBase'] = guard.baseBytes
+    if (added > 0) {
+      values[':room'] = guard.maxBytes - added
+      conditions.push('(attribute_not_exists(b) OR b <= :room)')
     }
-    if (guard.addBytes > 0) {
-      values[':room'] = guard.maxBytes - guard.addBytes
-      conditions.push('(attribute_not_exists(bytes) OR bytes <= :room)')
-    }
+  }
+  if (added !== 0) {
+    // An item stored without a total starts from the writer's count of it.
+    values[':bytes'] = added
+    values[':bytesBase'] = guard?.baseBytes ?? 0
+    set.push('b = if_not_exists(b, :bytesBase) + :bytes')
   }
   return {
     TableName: tableName,
     Key: instanceKey(instanceId),
-    UpdateExpression:
-      'SET events.#node = :event, dueAtMs = :now, dueShard = :shard' +
-      (guard && guard.addBytes !== 0 ? ', bytes = if_not_exists(bytes, :bytesBase) + :bytes' : '') +
-      (history ? ', h = list_append(if_not_exists(h, :noH), :h)' : '') +
-      ` ADD ${add}`,
+    UpdateExpression: `SET ${set.join(', ')} ADD es :one`,
     ConditionExpression: conditions.join(' AND '),
-    ExpressionAttributeNames: { '#node': nodeId, '#status': 'status' },
+    ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
   }

@@ -1,7 +1,6 @@
 import type { InstanceChange } from '../../core/instance-change.js'
 import { NODE_OVERHEAD_BYTES, type StoreCapacity } from '../../core/limits.js'
-import { isTerminalNodeStatus } from '../../core/statuses.js'
-import type { StoredEntry, StoredNode } from './item-codec.js'
+import { type StoredEntry, type StoredInput, type StoredNode, TERMINAL_NODE_CODES } from './item-codec.js'
 
 /**
  * The item layout of an instance's partition (README, "Table layout") and every DynamoDB limit it answers to: what
@@ -73,6 +72,13 @@ export const HISTORY_ARCHIVE_AT_BYTES = 2048
 export const HISTORY_MOVE_MAX = 100
 export const HISTORY_MOVE_OWN_MAX = 40
 
+/**
+ * A write's own history entries beyond this many bytes (or HISTORY_MOVE_OWN_MAX entries) leave the instance item in
+ * the write itself, with the recent ones, for a history archive: one write recording 200 interrupted attempts must
+ * not carry 200 entries onto an instance item already at its largest.
+ */
+export const HISTORY_OWN_INLINE_BYTES = 2048
+
 /** A change as the writer sends it: the engine's change, laid out over the instance's items, encoded once. */
 export interface LaidOutChange {
   change: InstanceChange
@@ -80,16 +86,25 @@ export interface LaidOutChange {
   nodes: Record<string, StoredNode>
   /** Every record the instance item keeps (instead of `nodes`): the map is written whole. */
   allNodes?: Record<string, StoredNode>
-  /** Settled records leaving the instance item for one archive item written just before. */
+  /** Settled records leaving the instance item for one node archive item written just before. */
   archive?: Record<string, StoredNode>
   /** The change's own history entries, encoded. */
   history: StoredEntry[]
   /**
    * The first `count` entries of the instance item's history (those the writer knows: entries appended since by
-   * events sit after them and stay) leave it — for the archive item, or dropped with `drop` — and `count` is added
-   * to the history base.
+   * events sit after them and stay) leave it — for a history archive, or dropped with `drop` — and `count` is added
+   * to the history base. With `own`, the change's own entries go into that archive too instead of the item.
    */
-  historyOut?: { count: number; entries: StoredEntry[]; base: number; drop?: boolean }
+  historyOut?: { count: number; entries: StoredEntry[]; base: number; drop?: boolean; own?: boolean }
+  /** Prior inputs: the whole map (when the item has none), or the keys set and removed. */
+  priorInputs?: { whole?: Record<string, StoredInput>; set: Record<string, StoredInput>; remove: string[] }
+  /** The new input, inline or in an item of its own (with the bytes it counts for). */
+  input?: { text: string } | { ref: string; bytes: number }
+  /**
+   * Items this write replaces (deleted right after it lands, counted until a later write clears them) and pending
+   * ones it clears (deleted already): sort key → bytes.
+   */
+  gc?: { add: Record<string, number>; clear: Record<string, number> }
   /** Which of the instance item's writes this is (`expected` before it, `next` after it); the writer always says. */
   writeSeq?: { expected: number; next: number }
 }
@@ -99,12 +114,12 @@ const textBytes = (text: string | undefined): number => (text === undefined ? 0 
 /** What a stored node record takes in the instance item, as the archive rule counts it. */
 export const inlineNodeBytes = (nodeId: string, node: StoredNode): number => {
   const payload =
-    node.pr !== undefined ? PAYLOAD_REF_BYTES : textBytes(node.o ?? '{}') + textBytes(node.wc) + textBytes(node.pc)
-  return NODE_OVERHEAD_BYTES + nodeId.length + payload + (node.ir?.length ?? 0)
+    node.p !== undefined ? PAYLOAD_REF_BYTES : textBytes(node.o ?? '{}') + textBytes(node.wc) + textBytes(node.pc)
+  return NODE_OVERHEAD_BYTES + nodeId.length + payload + (node.ir?.length ?? 0) + textBytes(node.le)
 }
 
 /** A record that will not change again unless restarted: terminal, with no attempt in flight. */
-export const isSettled = (node: StoredNode): boolean => isTerminalNodeStatus(node.st) && node.as === undefined
+export const isSettled = (node: StoredNode): boolean => TERMINAL_NODE_CODES.includes(node.s) && node.as === undefined
 
 /** The bytes an entry takes in the instance item, roughly as DynamoDB counts them. */
 export const storedEntryBytes = (entry: StoredEntry): number =>

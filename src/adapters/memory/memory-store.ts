@@ -130,6 +130,8 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
     return {
       lease,
       write: async (change) => this.#write(lease, change),
+      // Everything of an instance is read with it: nothing is left to read by key.
+      read: async () => ({ nodes: {}, events: {}, priorInputs: {} }),
       abandon: async () => {
         const item = this.#items.get(lease.instanceId)
         if (item && holdsLease(item, lease)) {

@@ -3,7 +3,7 @@ import type { HistoryOrigin } from '../../schemas/history.js'
 import type { WorkflowDefinition } from '../definition.js'
 import { LockConflictError, NodeNotFoundError, PayloadTooLargeError, type TickflowError } from '../errors.js'
 import { eventRefusal } from '../event-rules.js'
-import { eventStoredBytes, instanceStoredBytes } from '../limits.js'
+import { eventBytesAround, eventStoredBytes, growthBudget, instanceStoredBytes } from '../limits.js'
 import {
   type EventGuard,
   EventReplacedError,
@@ -48,9 +48,13 @@ export const eventGuard = (
   maxBytes: number,
 ): EventGuard => {
   const replaces = record.events[nodeId] ?? null
+  // The content of the event it replaces may be unread: the store said what it counts for.
+  const unread = record.unread?.events[nodeId]
+  const replacedBytes =
+    unread === undefined ? eventStoredBytes(nodeId, replaces ?? undefined) : eventBytesAround(nodeId, unread)
   const guard = {
     replaces,
-    addBytes: eventStoredBytes(nodeId, event) - eventStoredBytes(nodeId, replaces ?? undefined),
+    addBytes: eventStoredBytes(nodeId, event) - replacedBytes,
     baseBytes: record.storedBytes ?? instanceStoredBytes(record),
     maxBytes,
   }
@@ -91,12 +95,13 @@ export const addNodeEvent = async (deps: OperationDeps, params: AddNodeEventPara
   // The size is guarded in the write itself (see EventGuard): a concurrent replacement of the same node's event
   // makes it read again, at most a few times.
   for (let attempt = 1; ; attempt++) {
-    const record = await mustGet(deps, p.instanceId)
+    // Statuses, events and sizes decide: what lives in items of its own need not be read.
+    const record = await mustGet(deps, p.instanceId, { lazy: true })
     const refusal = eventCheck(await deps.definitions.of(record, false), record, p.nodeId, p.eventTs)
     if (refusal) throw refusal
     const now = deps.clock.nowMs()
     const event: NodeEventRecord = { eventTs: p.eventTs, content, receivedAtMs: now }
-    const guard = eventGuard(record, p.nodeId, event, deps.limits.maxInstanceBytes)
+    const guard = eventGuard(record, p.nodeId, event, growthBudget(deps.limits))
     const entry = deps.history ? eventEntry(record, p.nodeId, event, p.origin ?? 'engine') : undefined
     try {
       await deps.leases.storeEvent(record.id, p.nodeId, event, guard, entry)

@@ -31,8 +31,12 @@ export interface OperationResult {
   pass?: PassResult
 }
 
-export const mustGet = async (deps: Pick<OperationDeps, 'store'>, instanceId: string): Promise<InstanceRecord> => {
-  const record = await deps.store.getInstance(instanceId)
+export const mustGet = async (
+  deps: Pick<OperationDeps, 'store'>,
+  instanceId: string,
+  options: { lazy?: boolean } = {},
+): Promise<InstanceRecord> => {
+  const record = await deps.store.getInstance(instanceId, options)
   if (!record) throw new InstanceNotFoundError(instanceId)
   return record
 }

@@ -6,9 +6,10 @@ import {
 } from '../../schemas/engine-params.js'
 import { descendantsOf, END_NODE_ID, ROOT_NODE_ID, type WorkflowDefinition } from '../definition.js'
 import { IllegalStateError, NodeNotFoundError, PayloadTooLargeError, ValidationError } from '../errors.js'
+import { everythingUnread } from '../instance-change.js'
 import { type JsonObject, jsonSizeBytes } from '../json.js'
 import { type LeasedAct, type PendingChanges, passAct, writeAct } from '../leased-operation.js'
-import { instanceStoredBytes } from '../limits.js'
+import { growthBudget, instanceStoredBytes } from '../limits.js'
 import { isTerminalInstanceStatus } from '../statuses.js'
 import type { HistoryEntry, InstanceChange, InstanceRecord, NodeRecord } from '../store.js'
 import type { OperationDeps, OperationResult } from './deps.js'
@@ -76,7 +77,7 @@ export const restartInstanceCheck = (record: InstanceRecord, newInput: JsonObjec
     )
   }
   if (newInput) {
-    const size = instanceStoredBytes(record) + jsonSizeBytes(newInput)
+    const size = (record.storedBytes ?? instanceStoredBytes(record)) + jsonSizeBytes(newInput)
     if (size > maxBytes) {
       throw new PayloadTooLargeError(
         `context would make the instance ${size} bytes, over the budget of ${maxBytes}`,
@@ -129,7 +130,7 @@ export const restartNode = async (deps: OperationDeps, params: RestartNodeParams
 export const restartInstance = async (deps: OperationDeps, params: RestartInstanceParams): Promise<OperationResult> => {
   const p = parseParams(restartInstanceParamsSchema, params)
   const newInput = p.context === undefined ? undefined : checkedInput(p.context, 'context', deps.limits)
-  const maxBytes = deps.limits.maxInstanceBytes
+  const maxBytes = growthBudget(deps.limits)
   const read = await mustGet(deps, p.instanceId)
   restartInstanceCheck(read, newInput, maxBytes)
   await deps.definitions.restartable(read)
@@ -139,6 +140,8 @@ export const restartInstance = async (deps: OperationDeps, params: RestartInstan
     terminalOnly: isTerminalInstanceStatus(read.status),
     refused: (refusal) => changedSinceRead(refusal.record),
     act: async (session) => {
+      // Which nodes keep the input they ran with depends on their payloads: read what the store left unread.
+      await session.read(everythingUnread(session.record))
       const record = structuredClone(session.record)
       // Acquiring the lease unparks the instance: judge it as it was before.
       if (session.previous.parked) record.parked = session.previous.parked
