@@ -14,9 +14,21 @@ const STATUS_STYLES: Record<NodeStatus, string> = {
   restarting: 'fill:#e5dbff,stroke:#7048e8,color:#2b1a66',
 }
 
-/** Mermaid label text: quotes and markup characters become entities so any name renders safely. */
+/**
+ * Mermaid label text: quotes and markup characters become entities so any name renders safely; a backtick too, as
+ * "` starts a Markdown string.
+ */
 const label = (text: string): string =>
-  text.replace(/[&"<>#]/g, (ch) => ({ '&': '#amp;', '"': '#quot;', '<': '#lt;', '>': '#gt;', '#': '#35;' })[ch] ?? ch)
+  text.replace(
+    /[&"<>#`]/g,
+    (ch) => ({ '&': '#amp;', '"': '#quot;', '<': '#lt;', '>': '#gt;', '#': '#35;', '`': '#96;' })[ch] ?? ch,
+  )
+
+/**
+ * The title goes into the YAML front matter: written as a double-quoted scalar (JSON's string syntax is YAML's), so
+ * that an id with `: `, ` #` or a quote reads back as written instead of breaking the graph.
+ */
+const yamlString = (text: string): string => JSON.stringify(text)
 
 interface GraphNode {
   id: string
@@ -28,7 +40,7 @@ interface GraphNode {
 
 const render = (title: string, nodes: readonly GraphNode[]): string => {
   const key = new Map(nodes.map((node, index) => [node.id, `n${index}`]))
-  const lines = ['---', `title: ${label(title)}`, '---', 'flowchart TD']
+  const lines = ['---', `title: ${yamlString(title)}`, '---', 'flowchart TD']
   for (const node of nodes) {
     const text = [node.name === node.id ? node.id : `${node.id}: ${node.name}`, node.status, node.note]
       .filter(Boolean)

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { parse as parseYaml } from 'yaml'
 import { definitionGraph, instanceGraph } from '../../src/api/graph.js'
 import { loadDefinition } from '../../src/core/definition.js'
 import type { InstanceDetail } from '../../src/core/engine.js'
@@ -46,5 +47,26 @@ describe('the Mermaid graph of an instance', () => {
     expect(graph).toContain('n1["x"]')
     expect(graph).toContain('n0 --> n1')
     expect(graph).not.toContain('classDef')
+  })
+})
+
+describe('the title and labels, whatever the ids hold', () => {
+  /** Mermaid reads the lines between the `---` fences as YAML: the title must come back exactly as written. */
+  const frontMatter = (graph: string): unknown => parseYaml(graph.split('---\n')[1] ?? '')
+
+  it.each(['po-2026:', 'a: b', 'x:y', '#1', 'v.1-', "it's", '0', 'yes', '- item', '[list]', '{map}', 'a"b', 'a\\b'])(
+    'writes the title of instance %j so that it reads back unchanged',
+    (id) => {
+      const graph = instanceGraph({ ...detail({}), id })
+      expect(frontMatter(graph)).toEqual({ title: `order ${id} (running)` })
+    },
+  )
+
+  it('writes a backtick in a name as an entity, so that it does not start a Markdown string', () => {
+    const graph = instanceGraph({
+      ...detail({}),
+      nodes: detail({}).nodes.map((node) => (node.id === 'a' ? { ...node, name: '`code`' } : node)),
+    })
+    expect(graph).toContain('n1["a: #96;code#96;<br/>uncreated"]')
   })
 })
