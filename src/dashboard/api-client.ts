@@ -33,9 +33,12 @@ export const request = async <T>(
   path: string,
   options: { query?: Record<string, string | undefined>; body?: unknown; text?: boolean } = {},
 ): Promise<T> => {
+  // Every change says it comes from a script (README, "Security"): a form or another site's page cannot send this.
+  const headers: Record<string, string> = method === 'GET' ? {} : { 'x-requested-with': 'tickflow-dashboard' }
+  if (options.body !== undefined) headers['content-type'] = 'application/json'
   const response = await fetch(apiUrl(path, options.query), {
     method,
-    headers: options.body === undefined ? {} : { 'content-type': 'application/json' },
+    headers,
     ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
   })
   const text = await response.text()
