@@ -187,6 +187,21 @@ describe('the local runtime and its dashboard against other websites', () => {
     expect(csp).not.toContain('unsafe-inline')
   })
 
+  it('serves the docs page under the same CSP, and it works: Swagger UI draws every operation', async () => {
+    const refused: string[] = []
+    const listen = (message: { text(): string }) => {
+      if (/Content Security Policy/i.test(message.text())) refused.push(message.text())
+    }
+    page.on('console', listen)
+    try {
+      await page.goto(`${runtime.url}/docs`)
+      await expect.poll(() => page.locator('.opblock').count(), { timeout: 10_000 }).toBeGreaterThan(10)
+      expect(refused).toEqual([])
+    } finally {
+      page.off('console', listen)
+    }
+  })
+
   it('cannot be framed by another site', async () => {
     await page.goto(evilPage('/frame', `${runtime.url}/`))
     const frame = page.frames().find((candidate) => candidate !== page.mainFrame())

@@ -17,6 +17,8 @@ describe('the dashboard in a browser', () => {
   let browser: Browser
   let page: Page
   const dialogs: string[] = []
+  /** What the browser refused under the page's CSP: nothing, ever (no inline style, no foreign script). */
+  const refused: string[] = []
 
   beforeAll(async () => {
     runtime = await startLocalRuntime({
@@ -38,6 +40,10 @@ describe('the dashboard in a browser', () => {
       dialogs.push(dialog.message())
       void dialog.accept()
     })
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) refused.push(message.text())
+    })
+    await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'])
     // Nothing may come from anywhere but the API: no CDN, no internet.
     await browser.context.route('**/*', (routed) =>
       routed.request().url().startsWith(runtime.url) ? routed.continue() : routed.abort(),
@@ -107,6 +113,12 @@ describe('the dashboard in a browser', () => {
     expect(await folded.count()).toBeGreaterThan(0)
     await panel.locator('[data-section="input"] button', { hasText: 'Expand all' }).click()
     expect(await folded.count()).toBe(0)
+    // Copy puts the whole value on the clipboard, as JSON.
+    await panel.locator('[data-section="output"] button[data-copy]').click()
+    await expect.poll(() => panel.locator('[data-section="output"] .j-status').textContent()).toBe('copied')
+    expect(JSON.parse(await page.evaluate<string>('navigator.clipboard.readText()'))).toEqual({
+      review_status: 'pending',
+    })
     // Events are offered to the waiting node; the node not started yet takes one early, said so.
     expect(await panel.locator('form[data-action="event"] h3').textContent()).toMatch(/^Send an event —/)
     // The instance is running: a node restart needs no force, and the form does not offer it.
@@ -338,6 +350,32 @@ describe('the dashboard in a browser', () => {
     await expect.poll(() => page.locator('tr[data-schedule="nightly"]').count()).toBe(0)
   })
 
+  it('lets a success message go once it is stale, and keeps an error until what it refused changes', async () => {
+    // The page's own clock, run forward: no test waits the 8 s a success stays.
+    const timed = await browser.context.newPage()
+    try {
+      await timed.clock.install()
+      timed.on('dialog', (dialog) => void dialog.accept())
+      await timed.goto(`${runtime.url}/#/schedules`)
+      const form = timed.locator('form[aria-label="new schedule"]')
+      await timed.locator('input[name="name"]').fill('hourly')
+      await timed.locator('input[name="expression"]').fill('rate(1 hour)')
+      await form.locator('button[type="submit"]').click()
+      await expect.poll(() => form.locator('.message.ok').textContent()).toBe('stored hourly')
+      await timed.clock.fastForward(9_000)
+      await expect.poll(() => form.locator('.message').count()).toBe(0)
+
+      await timed.locator('input[name="expression"]').fill('every day')
+      await form.locator('button[type="submit"]').click()
+      await expect.poll(() => form.locator('.message.error').count()).toBe(1)
+      await timed.clock.fastForward(30_000)
+      expect(await form.locator('.message.error').count()).toBe(1)
+    } finally {
+      await timed.close()
+      await api('DELETE', '/schedules/hourly')
+    }
+  })
+
   it('never scrolls sideways from 900 px wide, on any view', async () => {
     const id = await create({
       workflowType: 'subscription-billing',
@@ -405,5 +443,9 @@ describe('the dashboard in a browser', () => {
     const instance = await weigh(`${runtime.url}/#/instances/${id}`)
     expect(list).toBeLessThan(300_000)
     expect(instance).toBeLessThan(300_000)
+  })
+
+  it('ran every view without one thing refused by its CSP', () => {
+    expect(refused).toEqual([])
   })
 })
