@@ -55,7 +55,11 @@ const tree = (value: unknown, key: string | number | undefined, depth: number, l
       {},
       ...keyLabel(key),
       open,
-      h('span', { class: 'j-count' }, ` ${entries.length} ${array ? 'item' : 'key'}${entries.length === 1 ? '' : 's'} `),
+      h(
+        'span',
+        { class: 'j-count' },
+        ` ${entries.length} ${array ? 'item' : 'key'}${entries.length === 1 ? '' : 's'} `,
+      ),
       h('span', { class: 'j-closed' }, `${close}${comma}`),
     ),
     h(

@@ -24,8 +24,22 @@ const drafts = new Map<string, string>()
 const typeNode = (detail: InstanceDetail, nodeId: string) =>
   app.types.find((type) => type.type === detail.workflowType)?.nodes.find((node) => node.id === nodeId)
 
-const section = (title: string, key: string, open: boolean, ...children: (Node | string)[]): HTMLElement =>
-  h('details', { class: 'node-section', 'data-section': key, open }, h('summary', {}, title), ...children)
+const section = (
+  title: string,
+  key: string,
+  open: boolean,
+  touched: boolean,
+  ...children: (Node | string)[]
+): HTMLElement => {
+  const element = h(
+    'details',
+    { class: 'node-section', 'data-section': key, open, ...(touched ? { 'data-touched': '' } : {}) },
+    h('summary', {}, title),
+    ...children,
+  )
+  element.querySelector('summary')?.addEventListener('click', () => element.setAttribute('data-touched', ''))
+  return element
+}
 
 const entryWhat = (entry: HistoryEntry): (Node | string)[] => {
   switch (entry.kind) {
@@ -192,13 +206,14 @@ export const renderNodePanel = (target: HTMLElement, context: NodePanelContext):
   const actionsKey = `${node.id}:${node.status}:${detail.status}`
   const previousActions = target.querySelector<HTMLElement>('.node-actions-slot')
   const keepActions = previousActions?.dataset.key === actionsKey
+  // Sections the operator opened or closed stay so across redraws; the others follow what there is to show.
   const open = new Map(
-    [...target.querySelectorAll<HTMLDetailsElement>('details.node-section')].map((element) => [
+    [...target.querySelectorAll<HTMLDetailsElement>('details.node-section[data-touched]')].map((element) => [
       element.dataset.section,
       element.open,
     ]),
   )
-  const isOpen = (key: string, fallback: boolean) => open.get(key) ?? fallback
+  const isOpen = (key: string, fallback: boolean): [boolean, boolean] => [open.get(key) ?? fallback, open.has(key)]
   const actionsSlot = keepActions
     ? (previousActions as HTMLElement)
     : h('div', { class: 'node-actions-slot', 'data-key': actionsKey }, actionsFor(context))
@@ -241,13 +256,13 @@ export const renderNodePanel = (target: HTMLElement, context: NodePanelContext):
     section(
       'Input — the context it ran with',
       'input',
-      isOpen('input', true),
+      ...isOpen('input', true),
       data.input ? jsonViewer(data.input, 'input') : h('p', { class: 'muted' }, 'Not started: no input yet.'),
     ),
     section(
       'Output — what its worker stored',
       'output',
-      isOpen('output', true),
+      ...isOpen('output', true),
       data.output && Object.keys(data.output).length
         ? jsonViewer(data.output, 'output')
         : h('p', { class: 'muted' }, 'Nothing stored yet.'),
@@ -255,7 +270,7 @@ export const renderNodePanel = (target: HTMLElement, context: NodePanelContext):
     section(
       'Event',
       'event',
-      isOpen('event', data.event !== undefined),
+      ...isOpen('event', data.event !== undefined),
       data.event
         ? h(
             'div',
@@ -269,11 +284,11 @@ export const renderNodePanel = (target: HTMLElement, context: NodePanelContext):
       ? section(
           'Engine notes',
           'system',
-          isOpen('system', node.failCount > 0 || node.status === 'failed'),
+          ...isOpen('system', node.failCount > 0 || node.status === 'failed'),
           jsonViewer(data.system, 'engine notes'),
         )
       : '',
-    section(`Attempts and history (${mine.length})`, 'attempts', isOpen('attempts', true), attemptsTable(mine)),
+    section(`Attempts and history (${mine.length})`, 'attempts', ...isOpen('attempts', true), attemptsTable(mine)),
   )
 }
 
