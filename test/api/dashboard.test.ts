@@ -32,9 +32,12 @@ describe('the dashboard at /', () => {
     expect(page.status).toBe(200)
     expect(page.headers.get('content-type')).toMatch(/^text\/html/)
     const html = await page.text()
-    const assets = [...html.matchAll(/<(?:script|link)\b[^>]*\b(?:src|href)="([^"]+)"/g)].map(
+    const links = [...html.matchAll(/<(?:script|link)\b[^>]*\b(?:src|href)="([^"]+)"/g)].map(
       (match) => new URL(match[1] as string, `${baseUrl}/`).href,
     )
+    // The icon is empty, inline: a browser would otherwise ask for /favicon.ico on every load.
+    expect(links.filter((link) => link.startsWith('data:'))).toEqual(['data:,'])
+    const assets = links.filter((link) => !link.startsWith('data:'))
     expect(assets.sort()).toEqual(['app.css', 'app.js'].map((name) => `${baseUrl}/dashboard/${name}`).sort())
     for (const asset of assets) {
       const answer = await fetch(asset)
