@@ -265,7 +265,7 @@ export const renderNodePanel = (target: HTMLElement, context: NodePanelContext):
       ...isOpen('output', true),
       data.output && Object.keys(data.output).length
         ? jsonViewer(data.output, 'output')
-        : h('p', { class: 'muted' }, 'Nothing stored yet.'),
+        : h('p', { class: 'muted' }, state.kind === 'settled' ? 'Nothing stored.' : 'Nothing stored yet.'),
     ),
     section(
       'Event',
