@@ -22,6 +22,13 @@ window.addEventListener('load', () => {
     deepLinking: true,
     presets: [SwaggerUIBundle.presets.apis],
     layout: 'BaseLayout',
+    // Nothing from elsewhere: no badge from the public validator (the page's CSP would block it anyway).
+    validatorUrl: null,
+    // "Try it out" changes things like the dashboard does: as a script, which a form or another site cannot be.
+    requestInterceptor: (request) => {
+      request.headers['X-Requested-With'] = 'tickflow-docs'
+      return request
+    },
   })
 })
 `

@@ -18,9 +18,21 @@ const STATUS_STYLES: Record<NodeStatus, string> = {
 /** Longest expression shown in a note or on an edge; the definition holds the whole text. */
 const EXPRESSION_PREVIEW_CHARS = 60
 
-/** Mermaid label text: quotes and markup characters become entities so any name renders safely. */
+/**
+ * Mermaid label text: quotes and markup characters become entities so any name renders safely; a backtick too, as
+ * "` starts a Markdown string.
+ */
 const label = (text: string): string =>
-  text.replace(/[&"<>#]/g, (ch) => ({ '&': '#amp;', '"': '#quot;', '<': '#lt;', '>': '#gt;', '#': '#35;' })[ch] ?? ch)
+  text.replace(
+    /[&"<>#`]/g,
+    (ch) => ({ '&': '#amp;', '"': '#quot;', '<': '#lt;', '>': '#gt;', '#': '#35;', '`': '#96;' })[ch] ?? ch,
+  )
+
+/**
+ * The title goes into the YAML front matter: written as a double-quoted scalar (JSON's string syntax is YAML's), so
+ * that an id with `: `, ` #` or a quote reads back as written instead of breaking the graph.
+ */
+const yamlString = (text: string): string => JSON.stringify(text)
 
 /** An expression on one line, cut to a preview. */
 const preview = (source: string): string => {
@@ -68,8 +80,7 @@ const ARROWS = { plain: '-->', taken: '==>', notTaken: '-.->' } as const
 
 const render = (title: string, nodes: readonly GraphNode[]): string => {
   const key = new Map(nodes.map((node, index) => [node.id, `n${index}`]))
-  // A JSON string is a valid YAML double-quoted scalar: the title survives any id (`a:`, quotes, `#`).
-  const lines = ['---', `title: ${JSON.stringify(title)}`, '---', 'flowchart TD']
+  const lines = ['---', `title: ${yamlString(title)}`, '---', 'flowchart TD']
   for (const node of nodes) {
     const text = [node.name === node.id ? node.id : `${node.id}: ${node.name}`, ...node.lines]
       .map((part) => label(part))

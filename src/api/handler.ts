@@ -10,6 +10,7 @@ import type { ApiRequest } from './http.js'
 import { withOpenApiRoute } from './openapi.js'
 import { Router } from './router.js'
 import { type ApiDeps, apiRoutes } from './routes.js'
+import { browserRequestRefusal, withSecurityHeaders } from './security.js'
 
 export interface ApiHandlerOptions extends ApiDeps {
   logger: Logger
@@ -94,12 +95,16 @@ export const createApiHandler = (options: ApiHandlerOptions) => {
       }
       return router.handle(request)
     })
+  const browserPolicy = { allowedOrigins: corsOptions?.allowedOrigins ?? [] }
   return async (event: ApiEvent, context: Context): Promise<APIGatewayProxyStructuredResultV2> => {
     // A preflight's answer carries its own headers; a refused one none that would let the browser go on.
     const preflight = cors?.preflight(event)
-    const answer = preflight ?? (await api(event, context))
+    // A change another site's page asks the browser for is refused before anything reads it (see security.ts).
+    const method = event.requestContext?.http?.method ?? 'GET'
+    const forged = preflight ? undefined : browserRequestRefusal({ method, headers: event.headers }, browserPolicy)
+    const answer = preflight ?? forged ?? (await api(event, context))
     const result = cors && !preflight ? cors.decorate(event, answer) : answer
-    return event.requestContext?.http?.method?.toUpperCase() === 'HEAD' ? withoutBody(result) : result
+    return withSecurityHeaders(method.toUpperCase() === 'HEAD' ? withoutBody(result) : result)
   }
 }
 

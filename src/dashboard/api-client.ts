@@ -33,9 +33,12 @@ export const request = async <T>(
   path: string,
   options: { query?: Record<string, string | undefined>; body?: unknown; text?: boolean } = {},
 ): Promise<T> => {
+  // Every change says it comes from a script (README, "Security"): a form or another site's page cannot send this.
+  const headers: Record<string, string> = method === 'GET' ? {} : { 'x-requested-with': 'tickflow-dashboard' }
+  if (options.body !== undefined) headers['content-type'] = 'application/json'
   const response = await fetch(apiUrl(path, options.query), {
     method,
-    headers: options.body === undefined ? {} : { 'content-type': 'application/json' },
+    headers,
     ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
   })
   const text = await response.text()
@@ -62,34 +65,74 @@ export const get = <T>(path: string, query?: Record<string, string | undefined>)
 export const post = <T>(path: string, body?: unknown) => request<T>('POST', path, body === undefined ? {} : { body })
 export const del = <T>(path: string) => request<T>('DELETE', path)
 
-// ---- shapes the dashboard reads (the API's OpenAPI document has them all) -------------------------------------
+// ---- shapes the dashboard reads: the API's own response types (src/schemas/http-api.ts) ---------------------
 
-import type { z } from 'zod'
 import type {
-  historyResponseSchema,
-  instanceDetailSchema,
-  listResponseSchema,
-  scheduleSchema,
-  workflowTypeSchema,
+  CountResponse,
+  HistoryEntryResponse,
+  HistoryResponse,
+  InstanceDetailResponse,
+  InstanceListResponse,
+  InstanceSummaryResponse,
+  NodeDetailResponse,
+  OperationResponse,
+  ScheduleResponse,
+  WorkflowTypeResponse,
 } from '../schemas/http-api.js'
 import { INSTANCE_STATUSES, type InstanceStatus, TERMINAL_INSTANCE_STATUSES } from '../schemas/statuses.js'
 
 export { INSTANCE_STATUSES, type InstanceStatus }
 export const TERMINAL = new Set<string>(TERMINAL_INSTANCE_STATUSES)
 
-// The API's answers, typed from the same zod schemas the API validates and documents them with (type-only imports:
-// nothing of zod reaches the bundle), so the dashboard cannot drift from the API.
-export type InstanceList = z.output<typeof listResponseSchema>
-export type InstanceSummary = InstanceList['items'][number]
-export type InstanceDetail = z.output<typeof instanceDetailSchema>
-export type NodeDetail = InstanceDetail['nodes'][number]
-export type WorkflowType = z.output<typeof workflowTypeSchema>
-export type Schedule = z.output<typeof scheduleSchema>
-export type HistoryPage = z.output<typeof historyResponseSchema>
-export type HistoryEntry = HistoryPage['items'][number]
+// Type-only imports: nothing of zod reaches the bundle, and the dashboard cannot drift from the API.
+export type InstanceList = InstanceListResponse
+export type InstanceSummary = InstanceSummaryResponse
+export type InstanceDetail = InstanceDetailResponse
+export type NodeDetail = NodeDetailResponse
+export type WorkflowType = WorkflowTypeResponse
+export type Schedule = ScheduleResponse
+export type HistoryPage = HistoryResponse
+export type HistoryEntry = HistoryEntryResponse
+export type Count = CountResponse
+export type Operation = OperationResponse
 
 export interface DeadLetterQueue {
   queue: string
   deadLetterQueue: string
   messages: { messageId: string; reason: string; source?: string; sentAtMs: number; body: string }[]
 }
+
+// ---- calls the views share ---------------------------------------------------------------------------------
+
+const instancePath = (id: string): string => `workflows/${encodeURIComponent(id)}`
+
+export const getInstance = (id: string) => get<InstanceDetail>(instancePath(id))
+
+/** The history, oldest first: up to `pages` pages of 500 entries (the CLI pages the rest). */
+export const getHistory = async (
+  id: string,
+  pages = 4,
+): Promise<{ entries: HistoryEntry[]; dropped: number; more: boolean }> => {
+  const entries: HistoryEntry[] = []
+  let dropped = 0
+  let cursor: string | undefined
+  for (let page = 0; page < pages; page++) {
+    const answer = await get<HistoryPage>(`${instancePath(id)}/history`, { limit: '500', cursor })
+    entries.push(...answer.items)
+    dropped = answer.dropped
+    cursor = answer.cursor
+    if (cursor === undefined) break
+  }
+  return { entries, dropped, more: cursor !== undefined }
+}
+
+export const cancelInstance = (id: string) => post<Operation>(`${instancePath(id)}/cancel`)
+
+export const restartInstance = (id: string, body: { context?: Record<string, unknown>; resetCounters?: boolean }) =>
+  post<Operation>(`${instancePath(id)}/restart`, body)
+
+export const restartNode = (id: string, node: string, body: { force?: boolean; resetCounters?: boolean }) =>
+  post<Operation>(`${instancePath(id)}/nodes/${encodeURIComponent(node)}/restart`, body)
+
+export const sendNodeEvent = (id: string, node: string, body: { eventTs: number; content: unknown }) =>
+  post<{ eventTs: number; dueAtMs: number }>(`${instancePath(id)}/nodes/${encodeURIComponent(node)}/events`, body)

@@ -1,12 +1,19 @@
-/** Small DOM helpers: every text goes in as text, never as markup (instance data is not trusted HTML). */
+import { localTime, relative, shortTime } from './format.js'
 
-type Child = Node | string | number | false | null | undefined
+/**
+ * Small DOM helpers: every text goes in as text, never as markup (instance data is not trusted HTML), and no
+ * element gets a `style` attribute (the page's CSP allows none): sizes and positions are set through CSSOM.
+ */
+
+export { duration, localTime, relative, shortTime } from './format.js'
+
+export type Child = Node | string | number | false | null | undefined
 type Attributes = Record<string, string | number | boolean | undefined | ((event: Event) => void)>
 
-export const h = (tag: string, attributes: Attributes = {}, ...children: Child[]): HTMLElement => {
-  const element = document.createElement(tag)
+const apply = (element: Element, attributes: Attributes, children: Child[]): void => {
   for (const [name, value] of Object.entries(attributes)) {
     if (value === undefined || value === false) continue
+    if (name === 'style') throw new Error('no style attributes: the CSP refuses them (set element.style instead)')
     if (typeof value === 'function') element.addEventListener(name.replace(/^on/, ''), value)
     else if (value === true) element.setAttribute(name, '')
     else element.setAttribute(name, String(value))
@@ -15,6 +22,19 @@ export const h = (tag: string, attributes: Attributes = {}, ...children: Child[]
     if (child === null || child === undefined || child === false) continue
     element.append(typeof child === 'number' ? String(child) : child)
   }
+}
+
+export const h = (tag: string, attributes: Attributes = {}, ...children: Child[]): HTMLElement => {
+  const element = document.createElement(tag)
+  apply(element, attributes, children)
+  return element
+}
+
+const SVG = 'http://www.w3.org/2000/svg'
+
+export const svg = (tag: string, attributes: Attributes = {}, ...children: Child[]): SVGElement => {
+  const element = document.createElementNS(SVG, tag) as SVGElement
+  apply(element, attributes, children)
   return element
 }
 
@@ -26,34 +46,6 @@ export const clear = (element: Element, ...children: Child[]): void => {
   }
 }
 
-const pad = (n: number): string => String(n).padStart(2, '0')
-
-/** `2026-12-01 16:40:12` in the viewer's time zone. */
-export const localTime = (ms: number, withMs = false): string => {
-  const d = new Date(ms)
-  const seconds = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
-  return withMs ? `${seconds}.${String(d.getMilliseconds()).padStart(3, '0')}` : seconds
-}
-
-/** `in 4 s`, `3 min ago`, `2 h ago`, `5 d ago`. */
-export const relative = (ms: number, nowMs: number = Date.now()): string => {
-  const delta = ms - nowMs
-  const abs = Math.abs(delta)
-  const text =
-    abs < 1_000
-      ? 'now'
-      : abs < 60_000
-        ? `${Math.round(abs / 1000)} s`
-        : abs < 3_600_000
-          ? `${Math.round(abs / 60_000)} min`
-          : abs < 86_400_000
-            ? `${Math.round(abs / 3_600_000)} h`
-            : `${Math.round(abs / 86_400_000)} d`
-  if (text === 'now') return text
-  return delta > 0 ? `in ${text}` : `${text} ago`
-}
-
-/** A time as people read it, with its exact value (ISO, UTC) in the tooltip. */
 /** A time in the viewer's zone with how long ago; `withMs` for timelines, where a pass's steps share a second. */
 export const time = (ms: number | undefined, withMs = false): HTMLElement => {
   if (ms === undefined) return h('span', { class: 'muted' }, '—')
@@ -64,9 +56,20 @@ export const time = (ms: number | undefined, withMs = false): HTMLElement => {
   )
 }
 
-export const badge = (status: string): HTMLElement => h('span', { class: `badge status-${status}` }, status)
+/** A time in a table cell: short, with the full time and how long ago in the tooltip. */
+export const cellTime = (ms: number | undefined): HTMLElement => {
+  if (ms === undefined) return h('span', { class: 'muted' }, '—')
+  return h(
+    'time',
+    {
+      datetime: new Date(ms).toISOString(),
+      title: `${localTime(ms)} (${relative(ms)}) — ${new Date(ms).toISOString()}`,
+    },
+    shortTime(ms),
+  )
+}
 
-export const json = (value: unknown): HTMLElement => h('pre', { class: 'json' }, JSON.stringify(value, null, 2))
+export const badge = (status: string): HTMLElement => h('span', { class: `badge status-${status}` }, status)
 
 /** Parses a JSON object typed by the user; the message names what is wrong. */
 export const parseJsonObject = (text: string, what: string): Record<string, unknown> => {
@@ -80,4 +83,15 @@ export const parseJsonObject = (text: string, what: string): Record<string, unkn
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${what} must be an object`)
   return value as Record<string, unknown>
+}
+
+/** Parses any JSON value typed by the user (an event's content may be a string or a number). */
+export const parseJson = (text: string, what: string): unknown => {
+  const trimmed = text.trim()
+  if (trimmed === '') return null
+  try {
+    return JSON.parse(trimmed)
+  } catch (error) {
+    throw new Error(`${what} is not valid JSON: ${(error as Error).message}`)
+  }
 }

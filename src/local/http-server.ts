@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { networkInterfaces } from 'node:os'
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
 import type { ApiEvent } from '../api/handler.js'
 import { apiGatewayQueryParameters } from '../api/query-string.js'
+import { browserRequestRefusal, hostRefusal, servedHostNames, withSecurityHeaders } from '../api/security.js'
 
 export type ApiLambda = (event: ApiEvent, context: Context) => Promise<APIGatewayProxyStructuredResultV2>
 
@@ -88,27 +90,66 @@ const localContext = (requestId: string): Context => {
   }
 }
 
-/** Serves an API Lambda handler over plain HTTP, one invocation per request, as API Gateway would. */
-export const serveApi = (handler: ApiLambda, onError: (error: unknown) => void): Server =>
-  createServer(async (request: IncomingMessage, response: ServerResponse) => {
+export interface ServeOptions {
+  /** The address the server listens on: its name is served, and `0.0.0.0`/`::` serve this machine's addresses. */
+  host: string
+  /** More host names to answer (`ALLOWED_HOSTS`), e.g. a container's service name. */
+  allowedHosts?: readonly string[]
+  /** Origins whose pages may change things (`CORS_ALLOWED_ORIGINS`). */
+  allowedOrigins?: readonly string[]
+}
+
+const interfaceAddresses = (): string[] =>
+  Object.values(networkInterfaces()).flatMap((addresses) => (addresses ?? []).map((address) => address.address))
+
+const send = (response: ServerResponse, result: APIGatewayProxyStructuredResultV2): void => {
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(withSecurityHeaders(result).headers ?? {})) headers[name] = String(value)
+  response.writeHead(result.statusCode ?? 200, headers)
+  response.end(result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''))
+}
+
+const jsonError = (statusCode: number, code: string, message: string, details: Record<string, unknown> = {}) => ({
+  statusCode,
+  headers: { 'content-type': 'application/json; charset=utf-8' },
+  body: JSON.stringify({ error: { code, message, details } }),
+})
+
+/**
+ * Serves an API Lambda handler over plain HTTP, one invocation per request, as API Gateway would; and, since no API
+ * Gateway stands in front of it, answers only the host names it serves and refuses other sites' changes before any
+ * route, the local-only ones included (README, "Security").
+ */
+export const serveApi = (
+  handler: ApiLambda,
+  onError: (error: unknown) => void,
+  options: ServeOptions = { host: '127.0.0.1' },
+): Server => {
+  const served = servedHostNames(options.host, {
+    ...(options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
+    interfaceAddresses: interfaceAddresses(),
+  })
+  const policy = { allowedOrigins: options.allowedOrigins ?? [] }
+  return createServer(async (request: IncomingMessage, response: ServerResponse) => {
     const requestId = randomUUID()
     try {
-      const body = await readBody(request)
-      if (body === 'too-large') {
-        response.writeHead(413, { 'content-type': 'application/json; charset=utf-8' })
-        response.end(JSON.stringify({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'body too large', details: {} } }))
+      const refused =
+        hostRefusal(request.headers.host, served) ??
+        browserRequestRefusal({ method: request.method ?? 'GET', headers: request.headers }, policy)
+      if (refused) {
+        request.resume()
+        send(response, refused)
         return
       }
-      const result = await handler(toApiEvent(request, body, requestId), localContext(requestId))
-      const headers: Record<string, string> = {}
-      for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value)
-      response.writeHead(result.statusCode ?? 200, headers)
-      response.end(result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''))
+      const body = await readBody(request)
+      if (body === 'too-large') {
+        send(response, jsonError(413, 'PAYLOAD_TOO_LARGE', 'body too large'))
+        return
+      }
+      send(response, await handler(toApiEvent(request, body, requestId), localContext(requestId)))
     } catch (error) {
       onError(error)
-      response.writeHead(500, { 'content-type': 'application/json; charset=utf-8' })
-      response.end(
-        JSON.stringify({ error: { code: 'INTERNAL_ERROR', message: 'internal error', details: { requestId } } }),
-      )
+      send(response, jsonError(500, 'INTERNAL_ERROR', 'internal error', { requestId }))
     }
   })
+}

@@ -39,6 +39,8 @@ export interface LocalRuntimeOptions {
   logLevel: LogLevel
   /** CORS and the cursor secret, as the API function reads them (CORS_*, CURSOR_SECRET). */
   api?: ApiSettings
+  /** Host names answered besides the loopback names and `host` (ALLOWED_HOSTS); others get 421. */
+  allowedHosts?: readonly string[]
   /** Where the banner and the runtime's own lines go. */
   print: (line: string) => void
 }
@@ -120,6 +122,11 @@ export const startLocalRuntime = async (options: LocalRuntimeOptions): Promise<L
             body: JSON.stringify({ error: { code: 'STARTING', message: 'tickflow is starting', details: {} } }),
           },
     (error) => logger.log('error', 'request failed', { error: String(error) }),
+    {
+      host: options.host,
+      ...(options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
+      ...(options.api?.cors ? { allowedOrigins: options.api.cors.allowedOrigins } : {}),
+    },
   )
   let closing: Promise<void> | undefined
   const closeServer = () => {

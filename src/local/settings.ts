@@ -11,6 +11,7 @@ export interface LocalSettings {
   tableName: string
   dataDir: string
   inMemory: boolean
+  allowedHosts: string[]
 }
 
 export const START_USAGE = `usage: npm start [-- --in-memory] [--port N]
@@ -27,7 +28,8 @@ Environment (an empty variable counts as unset):
   DYNAMODB_ENDPOINT       use this DynamoDB instead of starting DynamoDB Local
   TABLE_NAME              the table (default tickflow; created if missing)
   TICKFLOW_DATA_DIR       where DynamoDB Local keeps its data (default .data)
-  TICKFLOW_IN_MEMORY      true: the same as --in-memory (default false)`
+  TICKFLOW_IN_MEMORY      true: the same as --in-memory (default false)
+  ALLOWED_HOSTS           more host names to answer, comma-separated (always: 127.0.0.1, localhost, ::1, HOST)`
 
 /** A setting that cannot be used: the message names the variable or option and what it must be. */
 export class SettingsError extends Error {
@@ -95,5 +97,6 @@ export const parseLocalSettings = (argv: readonly string[], env: NodeJS.ProcessE
     tableName: settings.TABLE_NAME,
     dataDir: settings.TICKFLOW_DATA_DIR,
     inMemory: values['in-memory'] === true || settings.TICKFLOW_IN_MEMORY,
+    allowedHosts: settings.ALLOWED_HOSTS,
   }
 }

@@ -45,6 +45,7 @@ try {
     pumpIntervalMs: 200,
     logLevel: settings.logLevel,
     api,
+    allowedHosts: settings.allowedHosts,
     print,
   })
   let stopping = false

@@ -296,3 +296,17 @@ export const scheduleSchema = z.object({
 })
 
 export const schedulesResponseSchema = z.object({ items: z.array(scheduleSchema) })
+
+// ---- the answers as their readers see them (the dashboard) ---------------------------------------------------
+
+export type InstanceListResponse = z.output<typeof listResponseSchema>
+export type InstanceSummaryResponse = InstanceListResponse['items'][number]
+export type InstanceDetailResponse = z.output<typeof instanceDetailSchema>
+export type NodeDetailResponse = InstanceDetailResponse['nodes'][number]
+export type HistoryResponse = z.output<typeof historyResponseSchema>
+export type HistoryEntryResponse = z.output<typeof historyEntrySchema>
+export type WorkflowTypeResponse = z.output<typeof workflowTypeSchema>
+export type ScheduleResponse = z.output<typeof scheduleSchema>
+export type CountResponse = z.output<typeof countResponseSchema>
+export type OperationResponse = z.output<typeof operationResponseSchema>
+export type ErrorResponse = z.output<typeof errorResponseSchema>

@@ -45,6 +45,17 @@ export const localEnvSchema = z.object({
     .default('tickflow'),
   TICKFLOW_DATA_DIR: z.string().default('.data'),
   TICKFLOW_IN_MEMORY: boolean.default(false),
+  /** Host names the HTTP server answers besides 127.0.0.1, localhost, ::1 and HOST (comma-separated). */
+  ALLOWED_HOSTS: z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== ''),
+    )
+    .pipe(z.array(host))
+    .default([]),
 })
 
 export type LocalEnv = z.infer<typeof localEnvSchema>

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
+import { runInNewContext } from 'node:vm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MemoryStore } from '../../src/adapters/memory/memory-store.js'
 import { createApiHandler } from '../../src/api/handler.js'
@@ -73,6 +74,21 @@ describe('the API docs page at /docs', () => {
     const spec = await fetch(new URL('../openapi.json', `${baseUrl}/docs/swagger-initializer.js`))
     expect(spec.status).toBe(200)
     expect(((await spec.json()) as { openapi: string }).openapi).toBe('3.1.0')
+  })
+
+  it('marks every request of "Try it out" as a script\'s, so that its changes pass the cross-site check', async () => {
+    const script = await (await fetch(`${baseUrl}/docs/swagger-initializer.js`)).text()
+    let config: { requestInterceptor(request: { headers: Record<string, string> }): unknown } | undefined
+    const onLoad: (() => void)[] = []
+    const SwaggerUIBundle = Object.assign((options: typeof config) => (config = options), { presets: { apis: {} } })
+    runInNewContext(script, {
+      SwaggerUIBundle,
+      document: { currentScript: { src: `${baseUrl}/docs/swagger-initializer.js` } },
+      window: { addEventListener: (_: string, listener: () => void) => onLoad.push(listener) },
+      URL,
+    })
+    for (const listener of onLoad) listener()
+    expect(config?.requestInterceptor({ headers: {} })).toEqual({ headers: { 'X-Requested-With': 'tickflow-docs' } })
   })
 
   it.each(['index.html', 'swagger-ui.js.map', '..%2Fpackage.json', 'package.json'])(

@@ -322,11 +322,9 @@ const artifactOf = (name: FunctionName): string => {
 /** The files of the docs page, packaged with the api function only (src/api/docs.ts serves them). */
 const DOCS_ASSETS = [
   ...['package.json', 'swagger-ui-bundle.js', 'swagger-ui.css'].map((file) => `node_modules/swagger-ui-dist/${file}`),
-  // The dashboard (src/api/dashboard.ts): its bundle and mermaid.
+  // The dashboard (src/api/dashboard.ts): its bundle, nothing else.
   'dist/dashboard/app.js',
   'dist/dashboard/app.css',
-  'node_modules/mermaid/package.json',
-  'node_modules/mermaid/dist/mermaid.min.js',
 ]
 
 describe('the packaged functions', () => {
@@ -464,8 +462,9 @@ describe('the docs page in the api package', () => {
       expect(entry, asset).toBeDefined()
       expect(entry?.read().equals(readFileSync(join(repoRoot, asset)))).toBe(true)
     }
-    // ~0.2 MB of code, ~0.55 MB of compressed Swagger UI and ~0.95 MB of compressed mermaid (the dashboard).
-    expect(statSync(artifactOf('api')).size).toBeLessThan(2.5 * 1024 * 1024)
+    // ~0.2 MB of code, ~0.55 MB of compressed Swagger UI, ~0.03 MB of dashboard; no graph library any more.
+    expect(statSync(artifactOf('api')).size).toBeLessThan(1.2 * 1024 * 1024)
+    expect([...entries.keys()].filter((name) => name.includes('mermaid'))).toEqual([])
   })
 
   it('is served by the packaged handler from the files in its own zip', () => {
@@ -493,7 +492,7 @@ describe('the docs page in the api package', () => {
       isBase64Encoded: false,
       requestContext: { http: { method: 'GET' }, requestId: 'r', stage: '$default' },
     }))
-    const script = `const m = await import(${JSON.stringify(url)}); const out = []; for (const e of ${JSON.stringify(events)}) { const r = await m.handler(e, {}); out.push({ status: r.statusCode, type: r.headers['content-type'], marked: r.body.endsWith('/* packaged */') }) } console.log(JSON.stringify(out))`
+    const script = `const m = await import(${JSON.stringify(url)}); const out = []; for (const e of ${JSON.stringify(events)}) { const r = await m.handler(e, {}); out.push({ status: r.statusCode, type: r.headers['content-type'], marked: r.body.endsWith('/* packaged */'), nosniff: r.headers['x-content-type-options'], frames: r.headers['x-frame-options'] }) } console.log(JSON.stringify(out))`
     const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
       env: {
         PATH: process.env.PATH ?? '',
@@ -504,7 +503,8 @@ describe('the docs page in the api package', () => {
       encoding: 'utf8',
       timeout: 20_000,
     })
-    const answer = { status: 200, type: 'text/css; charset=utf-8', marked: true }
+    // The deployed handler hardens its answers as the local one does (src/api/security.ts).
+    const answer = { status: 200, type: 'text/css; charset=utf-8', marked: true, nosniff: 'nosniff', frames: 'DENY' }
     expect(JSON.parse(output.trim().split('\n').pop() as string)).toEqual([answer, answer])
     rmSync(dir, { recursive: true, force: true })
   })

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest'
+
+import { parse as parseYaml } from 'yaml'
 import { definitionGraph, type InstanceGraphInput, type InstanceGraphNode, instanceGraph } from '../../src/api/graph.js'
+
 import { loadDefinition } from '../../src/core/definition.js'
 import type { InstanceDetail } from '../../src/core/engine.js'
 
@@ -233,5 +236,26 @@ describe('quoting in the Mermaid graph', () => {
     const body = graph.split('\n').slice(4).filter(Boolean)
     for (const line of body.filter((l) => /^ {2}n\d+[[(]/.test(l))) expect(line).toMatch(/^ {2}n\d+\(?\["[^"]*"\]\)?$/)
     for (const line of body.filter((l) => l.includes('|'))) expect(line).toMatch(/\|"[^"]*"\|/)
+  })
+})
+
+describe('the title and labels, whatever the ids hold', () => {
+  /** Mermaid reads the lines between the `---` fences as YAML: the title must come back exactly as written. */
+  const frontMatter = (graph: string): unknown => parseYaml(graph.split('---\n')[1] ?? '')
+
+  it.each(['po-2026:', 'a: b', 'x:y', '#1', 'v.1-', "it's", '0', 'yes', '- item', '[list]', '{map}', 'a"b', 'a\\b'])(
+    'writes the title of instance %j so that it reads back unchanged',
+    (id) => {
+      const graph = instanceGraph({ ...detail({}), id })
+      expect(frontMatter(graph)).toEqual({ title: `order ${id} (running)` })
+    },
+  )
+
+  it('writes a backtick in a name as an entity, so that it does not start a Markdown string', () => {
+    const graph = instanceGraph({
+      ...detail({}),
+      nodes: detail({}).nodes.map((node) => (node.id === 'a' ? { ...node, name: '`code`' } : node)),
+    })
+    expect(graph).toContain('n1["a: #96;code#96;<br/>uncreated"]')
   })
 })

@@ -12,6 +12,7 @@ describe('the settings of npm start', () => {
       tableName: 'tickflow',
       dataDir: '.data',
       inMemory: false,
+      allowedHosts: [],
     })
   })
 
@@ -25,6 +26,7 @@ describe('the settings of npm start', () => {
       TABLE_NAME: 'flows',
       TICKFLOW_DATA_DIR: '/var/tickflow',
       TICKFLOW_IN_MEMORY: '0',
+      ALLOWED_HOSTS: 'tickflow, tickflow.internal ,',
     }
     expect(parseLocalSettings(['--port', '5000', '--in-memory'], env)).toEqual({
       port: 5000,
@@ -35,6 +37,7 @@ describe('the settings of npm start', () => {
       tableName: 'flows',
       dataDir: '/var/tickflow',
       inMemory: true,
+      allowedHosts: ['tickflow', 'tickflow.internal'],
     })
   })
 
@@ -44,6 +47,10 @@ describe('the settings of npm start', () => {
 
   it.each([['::1'], ['localhost'], ['192.168.1.10'], ['my-host.example.com']])('accepts HOST=%s', (host) => {
     expect(parseLocalSettings([], { HOST: host })).toMatchObject({ host })
+  })
+
+  it('refuses an ALLOWED_HOSTS entry that is no host name', () => {
+    expect(() => parseLocalSettings([], { ALLOWED_HOSTS: 'ok.example, http://evil/' })).toThrow(/ALLOWED_HOSTS/)
   })
 
   it('lists every problem in one error', () => {
