@@ -1,6 +1,6 @@
 import type { WorkflowDefinition } from '../core/definition.js'
 import type { InstanceDetail } from '../core/engine.js'
-import type { NodeStatus } from '../core/statuses.js'
+import type { NodeStatus } from '../schemas/statuses.js'
 
 /** Colours per node status; `uncreated` nodes are drawn dashed. */
 const STATUS_STYLES: Record<NodeStatus, string> = {

@@ -4,7 +4,6 @@ import type { Engine, InstanceDetail } from '../core/engine.js'
 import { LockConflictError, ValidationError } from '../core/errors.js'
 import type { PassResult } from '../core/pass.js'
 import type { Clock } from '../core/ports.js'
-import { isTerminalInstanceStatus } from '../core/statuses.js'
 import {
   countQuerySchema,
   countResponseSchema,
@@ -38,6 +37,7 @@ import {
   workflowTypeSchema,
   workflowTypesResponseSchema,
 } from '../schemas/http-api.js'
+import { isTerminalInstanceStatus } from '../schemas/statuses.js'
 import { definitionGraph, instanceGraph } from './graph.js'
 import { type ApiRequest, json, text } from './http.js'
 import { ListCursors } from './list-cursors.js'

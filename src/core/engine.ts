@@ -21,6 +21,12 @@ import {
   runParamsSchema,
   scheduleNameSchema,
 } from '../schemas/engine-params.js'
+import {
+  type InstanceStatus,
+  isTerminalInstanceStatus,
+  isTerminalNodeStatus,
+  type NodeStatus,
+} from '../schemas/statuses.js'
 import { issuePath } from '../schemas/zod-issues.js'
 import type { WorkflowModule } from './builder.js'
 import { type Delivery, type IncomingMessage, QueueConsumer, type QueueName } from './consumer.js'
@@ -56,7 +62,6 @@ import { MetricName, type Metrics, noMetrics } from './metrics.js'
 import { DEFAULT_LIMITS, type Limits, type PassMode, type PassOutcome, type PassResult, runPass } from './pass.js'
 import { type Clock, type IdGenerator, type Logger, type Random, silentLogger } from './ports.js'
 import { Registry, type Worker } from './registry.js'
-import { type InstanceStatus, isTerminalInstanceStatus, isTerminalNodeStatus, type NodeStatus } from './statuses.js'
 import {
   type CountQuery,
   type CountResult,

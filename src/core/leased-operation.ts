@@ -1,3 +1,5 @@
+import type { InstanceStatus } from '../schemas/statuses.js'
+import { isTerminalInstanceStatus, isTerminalNodeStatus } from '../schemas/statuses.js'
 import { LeaseLostError, LockConflictError } from './errors.js'
 import {
   changeEntries,
@@ -23,8 +25,6 @@ import {
 import { MetricName, type Metrics } from './metrics.js'
 import type { PassSession } from './pass.js'
 import type { Clock, IdGenerator, Logger } from './ports.js'
-import type { InstanceStatus } from './statuses.js'
-import { isTerminalInstanceStatus, isTerminalNodeStatus } from './statuses.js'
 import type {
   HistoryEntry,
   InstanceChange,

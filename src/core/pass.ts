@@ -1,3 +1,4 @@
+import { type InstanceStatus, isTerminalNodeStatus } from '../schemas/statuses.js'
 import { assembleContext, splitContext } from './context-assembly.js'
 import { END_NODE_ID, type NodeDefinition, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
 import { AttemptInterruptedError, ItemTooLargeError, PayloadTooLargeError, type ValidationError } from './errors.js'
@@ -10,7 +11,6 @@ import { CONTEXT_KEYS, NodeContext } from './node-context.js'
 import { type Clock, type Logger, type Random, timerAt } from './ports.js'
 import type { Worker } from './registry.js'
 import { mergeRetryPolicy, nextDelayMs } from './retry-policy.js'
-import { type InstanceStatus, isTerminalNodeStatus } from './statuses.js'
 import type { HistoryEntry, InstanceChange, InstanceRecord, Lease, NodeRecord } from './store.js'
 import { classifyWorkerError, errorMessage } from './worker-signals.js'
 

@@ -1,7 +1,7 @@
 import type { HistoryKind, HistoryOrigin } from '../schemas/history.js'
+import type { InstanceStatus, StoredNodeStatus } from '../schemas/statuses.js'
 import type { NormalisedConfig } from './definition.js'
 import type { JsonObject, JsonValue } from './json.js'
-import type { InstanceStatus, StoredNodeStatus } from './statuses.js'
 
 /** One started node of an instance, as stored. */
 export interface NodeRecord {

@@ -12,7 +12,6 @@ import {
 } from '../../src/core/errors.js'
 import { stateOf } from '../../src/core/lease-rules.js'
 import { instanceStoredBytes } from '../../src/core/limits.js'
-import type { InstanceStatus, StoredNodeStatus } from '../../src/core/statuses.js'
 import {
   type CountQuery,
   EventReplacedError,
@@ -26,6 +25,7 @@ import {
   type NodeEventRecord,
   type NodeRecord,
 } from '../../src/core/store.js'
+import type { InstanceStatus, StoredNodeStatus } from '../../src/schemas/statuses.js'
 import { aNode, anInstance, T0 } from '../support/records.js'
 
 const SECOND = 1000

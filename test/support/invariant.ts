@@ -3,8 +3,8 @@ import { unmarshall } from '@aws-sdk/util-dynamodb'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { recordFromItems } from '../../src/adapters/dynamodb/item-codec.js'
 import { MemoryStore } from '../../src/adapters/memory/memory-store.js'
-import { isTerminalInstanceStatus } from '../../src/core/statuses.js'
 import type { InstanceRecord } from '../../src/core/store.js'
+import { isTerminalInstanceStatus } from '../../src/schemas/statuses.js'
 import { newDynamoClient } from './dynamodb.js'
 
 /**

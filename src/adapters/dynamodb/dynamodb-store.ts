@@ -21,7 +21,6 @@ import {
 import { eventWriteRefusal } from '../../core/event-rules.js'
 import { historyPage } from '../../core/history.js'
 import { acquired, acquireRefusal, leaseWriteRefusal } from '../../core/lease-rules.js'
-import { INSTANCE_STATUSES } from '../../core/statuses.js'
 import {
   type AcquireOptions,
   type AcquireResult,
@@ -38,6 +37,7 @@ import {
   type NodeEventRecord,
   type WriteResult,
 } from '../../core/store.js'
+import { INSTANCE_STATUSES } from '../../schemas/statuses.js'
 import { classifyDynamoDbError } from '../aws-errors.js'
 import { type CatalogueEntry, IndexedCatalogue, type IndexPage, type IndexPageRequest } from '../store-catalogue.js'
 import {

@@ -1,5 +1,4 @@
 import type { PutCommandInput, QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
-import type { InstanceStatus } from '../../core/statuses.js'
 import type {
   AcquireOptions,
   CountQuery,
@@ -9,6 +8,7 @@ import type {
   Lease,
   NodeEventRecord,
 } from '../../core/store.js'
+import type { InstanceStatus } from '../../schemas/statuses.js'
 import { type CataloguePartition, cataloguePartitions, type IndexPageRequest } from '../store-catalogue.js'
 import { entryToItem, failureToItem, type InstanceItem, type ItemPlanner } from './item-codec.js'
 import { dueShardFor, INDEX, instanceKey, TTL_ATTRIBUTE } from './keys.js'

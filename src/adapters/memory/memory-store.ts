@@ -14,7 +14,6 @@ import {
 } from '../../core/lease-rules.js'
 import { applyChange } from '../../core/leased-operation.js'
 import { instanceStoredBytes } from '../../core/limits.js'
-import { isTerminalInstanceStatus } from '../../core/statuses.js'
 import {
   type AcquireOptions,
   type AcquireResult,
@@ -31,6 +30,7 @@ import {
   type Lease,
   type NodeEventRecord,
 } from '../../core/store.js'
+import { isTerminalInstanceStatus } from '../../schemas/statuses.js'
 import {
   type CatalogueEntry,
   type CatalogueOptions,
