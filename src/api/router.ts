@@ -1,5 +1,6 @@
 import { ZodObject, ZodOptional, type z } from 'zod'
 import { TickflowError, ValidationError } from '../core/errors.js'
+import { summarizeIssues } from '../schemas/zod-issues.js'
 import { HttpError } from './errors.js'
 import type { ApiRequest, ApiResponse } from './http.js'
 
@@ -52,22 +53,16 @@ export interface Route<P = unknown, Q = unknown, B = unknown> {
 /** Keeps each route's parameter types together while the table holds routes of many types. */
 export const route = <P, Q, B>(spec: Route<P, Q, B>): Route => spec as unknown as Route
 
-const formatField = (prefix: string, path: readonly PropertyKey[]): string =>
-  path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : `${acc}.${String(key)}`), prefix)
-
 /** Parses one part of a request; the first problem becomes a 400 naming the field (`body.context`, `query.limit`). */
 export const parsePart = <T>(schema: z.ZodType<T>, value: unknown, part: 'path' | 'query' | 'body'): T => {
   const result = schema.safeParse(value)
   if (result.success) return result.data
-  const issue = result.error.issues[0]
-  const field = issue ? formatField(part, issue.path) : part
-  const message =
-    issue?.code === 'unrecognized_keys'
-      ? `unknown ${part === 'query' ? 'query parameter' : 'field'}(s): ${issue.keys.join(', ')}`
-      : (issue?.message ?? 'invalid')
-  throw new ValidationError(`${field}: ${message}`, field, {
-    issues: result.error.issues.map((item) => ({ field: formatField(part, item.path), message: item.message })),
+  const { field, message, issues } = summarizeIssues(result.error, {
+    prefix: part,
+    root: part,
+    unknownKey: part === 'query' ? 'query parameter' : 'field',
   })
+  throw new ValidationError(`${field}: ${message}`, field, { issues })
 }
 
 const keysOf = (schema: z.ZodType | undefined): Set<string> => {

@@ -1,6 +1,6 @@
 import type { z } from 'zod'
 import { type WorkflowConfig, workflowConfigSchema } from '../schemas/workflow-config.js'
-import { describeIssues } from '../schemas/zod-issues.js'
+import { describeIssues, issuePath } from '../schemas/zod-issues.js'
 import { DefinitionError } from './errors.js'
 import type { RetryPolicy } from './retry-policy.js'
 
@@ -38,8 +38,6 @@ export interface WorkflowDefinition {
 }
 
 export type NormalisedConfig = z.output<typeof workflowConfigSchema>
-
-const formatIssues = (error: z.ZodError): string => describeIssues(error, '(root)')
 
 const toRetry = (config: NormalisedConfig['retry']): Partial<RetryPolicy> | undefined => {
   if (!config) return undefined
@@ -82,9 +80,9 @@ export const loadDefinition = (input: unknown): WorkflowDefinition => {
   const parsed = workflowConfigSchema.safeParse(input)
   if (!parsed.success) {
     const type = typeof (input as { id?: unknown })?.id === 'string' ? (input as { id: string }).id : '(unnamed)'
-    throw new DefinitionError(`workflow '${type}' is invalid: ${formatIssues(parsed.error)}`, {
+    throw new DefinitionError(`workflow '${type}' is invalid: ${describeIssues(parsed.error, '(root)')}`, {
       workflowType: type,
-      issues: parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })),
+      issues: parsed.error.issues.map((issue) => ({ path: issuePath(issue.path), message: issue.message })),
     })
   }
   const config = parsed.data

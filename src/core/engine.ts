@@ -27,7 +27,7 @@ import {
   isTerminalNodeStatus,
   type NodeStatus,
 } from '../schemas/statuses.js'
-import { issuePath } from '../schemas/zod-issues.js'
+import { summarizeIssues } from '../schemas/zod-issues.js'
 import type { WorkflowModule } from './builder.js'
 import { type Delivery, type IncomingMessage, QueueConsumer, type QueueName } from './consumer.js'
 import { assembleContext } from './context-assembly.js'
@@ -214,13 +214,8 @@ type PendingChanges = {
 const parse = <S extends z.ZodType>(schema: S, input: unknown): z.output<S> => {
   const result = schema.safeParse(input)
   if (result.success) return result.data
-  const issue = result.error.issues[0]
-  const field = issue ? issuePath(issue.path) || 'params' : 'params'
-  const message =
-    issue?.code === 'unrecognized_keys' ? `unknown parameter(s): ${issue.keys.join(', ')}` : issue?.message
-  throw new ValidationError(`${field}: ${message ?? 'invalid'}`, field, {
-    issues: result.error.issues.map((item) => ({ field: issuePath(item.path), message: item.message })),
-  })
+  const { field, message, issues } = summarizeIssues(result.error, { root: 'params', unknownKey: 'parameter' })
+  throw new ValidationError(`${field}: ${message}`, field, { issues })
 }
 
 const stableStringify = (value: unknown): string => {

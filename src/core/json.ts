@@ -1,3 +1,4 @@
+import { issuePath } from '../schemas/zod-issues.js'
 import { ValidationError } from './errors.js'
 
 /** Plain JSON data as the engine stores it. */
@@ -12,8 +13,8 @@ export interface JsonLimits {
   maxDepth: number
 }
 
-const describePath = (field: string, path: readonly (string | number)[]): string =>
-  path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : `${acc}.${key}`), field)
+/** `field` and the path below it, as every field is named (`context.lines[2]`). */
+const describePath = (field: string, path: readonly (string | number)[]): string => issuePath(path, field)
 
 const isPlainObject = (value: object): boolean => {
   const proto = Object.getPrototypeOf(value)

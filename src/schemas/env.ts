@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { describeIssues } from './zod-issues.js'
 
 /** The environment a Lambda function of tickflow reads at cold start. */
 const arn = z.string().regex(/^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$/, 'must be an ARN')
@@ -80,8 +81,7 @@ export type RuntimeEnv = z.infer<typeof runtimeEnvSchema>
 const parseEnv = <T extends z.ZodType>(schema: T, env: Record<string, string | undefined>): z.infer<T> => {
   const parsed = schema.safeParse(env)
   if (parsed.success) return parsed.data
-  const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`)
-  throw new Error(`invalid environment: ${problems.join('; ')}`)
+  throw new Error(`invalid environment: ${describeIssues(parsed.error, '(environment)')}`)
 }
 
 /** Fails fast with a message naming every variable that is missing or wrong. */

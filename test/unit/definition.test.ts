@@ -38,7 +38,7 @@ describe('loading a workflow definition', () => {
     ['a fractional max_wait_time_ts', [node('a', [], { max_wait_time_ts: 1.5 })], /max_wait_time_ts/],
     ['a string limit', [node('a', [], { fail_max_count: '3' })], /fail_max_count/],
     ['a misspelt key', [node('a', [], { next_node: ['b'] })], /next_node/],
-    ['an id with spaces', [node('a b')], /nodes\.0\.id/],
+    ['an id with spaces', [node('a b')], /nodes\[0\]\.id/],
   ])('rejects %s with a DefinitionError naming it', (_, nodes, message) => {
     expect(() => loadDefinition({ id: 'flow', nodes })).toThrow(DefinitionError)
     expect(() => loadDefinition({ id: 'flow', nodes })).toThrow(message)
