@@ -2,6 +2,7 @@ import type { z } from 'zod'
 import { type WorkflowConfig, workflowConfigSchema } from '../schemas/workflow-config.js'
 import { describeIssues, issuePath } from '../schemas/zod-issues.js'
 import { DefinitionError } from './errors.js'
+import { canonicalJson } from './json.js'
 import type { RetryPolicy } from './retry-policy.js'
 
 export const ROOT_NODE_ID = 'root'
@@ -61,18 +62,6 @@ export const hash53 = (text: string): string => {
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909)
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909)
   return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(16).padStart(14, '0')
-}
-
-/** JSON with sorted keys, so that the version does not depend on key order. */
-const canonicalJson = (value: unknown): string => {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value)
-      .filter(([, item]) => item !== undefined && item !== null)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`
-  }
-  return JSON.stringify(value)
 }
 
 /** Validates a config (simple-workflow shape) and builds the graph with `root` and `end`. */
@@ -148,7 +137,8 @@ export const loadDefinition = (input: unknown): WorkflowDefinition => {
   return {
     type: config.id,
     name: config.name ?? config.id,
-    version: hash53(canonicalJson(config)),
+    // A config's null means "not set": `fail_max_count: null` and no fail_max_count are one version.
+    version: hash53(canonicalJson(config, { omitNullMembers: true })),
     retry: toRetry(config.retry),
     nodes,
     byId: new Map(nodes.map((node) => [node.id, node])),

@@ -105,3 +105,31 @@ export const jsonEquals = (a: unknown, b: unknown): boolean => {
     aKeys.every((key) => jsonEquals((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]))
   )
 }
+
+export interface CanonicalJsonOptions {
+  /**
+   * Leave out object members whose value is null (as well as undefined): for data where null means "not set", so
+   * that `{a: null}` and `{}` are the same text (a workflow config's `fail_max_count: null`).
+   */
+  omitNullMembers?: boolean
+}
+
+/**
+ * JSON text that depends on the data only, not on the order its keys were written in: object keys sorted (UTF-16
+ * code units), no white space. What a hash of data is computed on (a create's request hash, a definition's version),
+ * so its output must never change for data it has hashed before: both hashes are stored.
+ *
+ * An undefined object member or array item counts as null (`{"a":null}`), unless `omitNullMembers` leaves it out.
+ */
+export const canonicalJson = (value: unknown, options: CanonicalJsonOptions = {}): string => {
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item, options)).join(',')}]`
+  if (value && typeof value === 'object') {
+    const keys = Object.keys(value).sort()
+    const record = value as Record<string, unknown>
+    const kept = options.omitNullMembers
+      ? keys.filter((key) => record[key] !== undefined && record[key] !== null)
+      : keys
+    return `{${kept.map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key], options)}`).join(',')}}`
+  }
+  return JSON.stringify(value) ?? 'null'
+}
