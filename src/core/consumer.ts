@@ -1,10 +1,4 @@
-import {
-  type EventMessage,
-  eventMessageSchema,
-  parseMessage,
-  parseRunMessage,
-  startMessageSchema,
-} from '../schemas/queue-messages.js'
+import { type EventMessage, parseEventMessage, parseRunMessage, parseStartMessage } from '../schemas/queue-messages.js'
 import type { Engine } from './engine.js'
 import {
   IllegalStateError,
@@ -102,8 +96,8 @@ export class QueueConsumer {
    * dead-lettered with the reason on the last receive.
    */
   async #event(message: IncomingMessage): Promise<Delivery> {
-    const parsed = parseMessage(eventMessageSchema, message.body)
-    if (!parsed.ok) return dead(`invalid event message: ${parsed.reason}`)
+    const parsed = parseEventMessage(message.body)
+    if (!parsed.ok) return dead(parsed.reason)
     const event = parsed.message
     const fields = { nodeId: event.nodeId, eventTs: event.eventTs, eventId: event.eventId }
     let instanceId: string | undefined
@@ -146,8 +140,8 @@ export class QueueConsumer {
 
   /** Creates (and runs) the instance a recurring schedule asked for, idempotently. */
   async #start(message: IncomingMessage): Promise<Delivery> {
-    const parsed = parseMessage(startMessageSchema, message.body)
-    if (!parsed.ok) return dead(`invalid start message: ${parsed.reason}`)
+    const parsed = parseStartMessage(message.body)
+    if (!parsed.ok) return dead(parsed.reason)
     const start = parsed.message
     try {
       const result = await this.engine.create({

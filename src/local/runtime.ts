@@ -15,6 +15,7 @@ import { runTick } from '../core/tick.js'
 import { createEventsHandler } from '../handlers/events-handler.js'
 import { createRunHandler } from '../handlers/run-handler.js'
 import { createStartHandler } from '../handlers/start-handler.js'
+import { encodeStartMessage } from '../schemas/queue-messages.js'
 import { createIdGenerator, mathRandom, systemClock } from '../system/defaults.js'
 import { workflows } from '../workflows/index.js'
 import { type DataDirLock, lockDataDir } from './data-lock.js'
@@ -215,7 +216,12 @@ export const startLocalRuntime = async (options: LocalRuntimeOptions): Promise<L
     const pump = async () => {
       const due = scheduler.due(now())
       if (due.runs.length) await run.queue.sendRuns(due.runs)
-      for (const request of due.starts) start.queue.send(JSON.stringify({ v: 1, kind: 'start', ...request }))
+      for (const request of due.starts) {
+        const encoded = encodeStartMessage(request)
+        // A start no consumer would accept goes where its consumer would put it: to the dead letters, with the reason.
+        if (encoded.ok) start.queue.send(encoded.body)
+        else await start.deadLetter.send({ body: JSON.stringify(request), reason: encoded.reason, source: 'start' })
+      }
       for (const [source, handler] of consumers) {
         for (let batch = 0; batch < 100; batch++) {
           const result = await source.deliver(handler as never)
