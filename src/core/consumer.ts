@@ -1,5 +1,5 @@
+import type { AddNodeEventParams, CreateParams, RunParams } from '../schemas/engine-params.js'
 import { type EventMessage, parseEventMessage, parseRunMessage, parseStartMessage } from '../schemas/queue-messages.js'
-import type { Engine } from './engine.js'
 import {
   IllegalStateError,
   LeaseLostError,
@@ -10,7 +10,9 @@ import {
 } from './errors.js'
 import { jsonEquals } from './json.js'
 import { MetricName, type Metrics, noMetrics } from './metrics.js'
+import type { PassResult } from './pass.js'
 import type { Logger } from './ports.js'
+import type { NodeEventRecord } from './store.js'
 
 /**
  * The one consumer core behind every queue adapter (SQS Lambda handlers, the local queues): it decides what becomes
@@ -45,13 +47,32 @@ export const deliveryOfError = (error: unknown): Delivery => {
   return retry(error instanceof Error ? `${error.name}: ${error.message}` : String(error))
 }
 
+/**
+ * The operations a queue message can lead to, and nothing else: what the consumer needs of the engine, not who
+ * provides it (the Engine does; a test may pass a fake).
+ */
+export interface QueueOperations {
+  /** One pass; the consumer runs `due` passes only. */
+  runWorkflow(instanceId: string, options: Omit<RunParams, 'instanceId'>): Promise<PassResult>
+  addNodeEvent(params: AddNodeEventParams): Promise<unknown>
+  create(params: CreateParams): Promise<{ instanceId: string; status: string; created: boolean }>
+  /** The instance an event names by business id; undefined when none is visible (yet). */
+  findByBusinessId(workflowType: string, businessId: string): Promise<string | undefined>
+  /** The event stored for a node, to tell a re-delivered event from a different one. */
+  storedEvent(instanceId: string, nodeId: string): Promise<NodeEventRecord | undefined>
+}
+
 export class QueueConsumer {
   constructor(
-    readonly engine: Engine,
+    readonly engine: QueueOperations,
     readonly logger: Logger,
     readonly metrics: Metrics = noMetrics,
   ) {}
 
+  /**
+   * One message of a queue (run requests, external events, scheduled starts): what became of it — done, retry (with
+   * the reason; the adapter dead-letters it on its last receive), or dead with the reason.
+   */
   deliver(queue: QueueName, message: IncomingMessage): Promise<Delivery> {
     switch (queue) {
       case 'run':

@@ -29,7 +29,6 @@ import {
 } from '../schemas/statuses.js'
 import { summarizeIssues } from '../schemas/zod-issues.js'
 import type { WorkflowModule } from './builder.js'
-import { type Delivery, type IncomingMessage, QueueConsumer, type QueueName } from './consumer.js'
 import { assembleContext } from './context-assembly.js'
 import { descendantsOf, END_NODE_ID, hash53, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
 import type {
@@ -243,7 +242,6 @@ export class Engine {
   readonly #logger: Logger
   readonly #metrics: Metrics
   readonly #leases: LeasedOperations
-  readonly #consumer: QueueConsumer
   readonly #recordsHistory: boolean
   readonly #storedDefinitions = new Map<string, Promise<void>>()
   readonly #snapshots = new Map<string, WorkflowDefinition>()
@@ -272,7 +270,6 @@ export class Engine {
       history: deps.history !== false,
     })
     this.#recordsHistory = deps.history !== false
-    this.#consumer = new QueueConsumer(this, this.#logger, this.#metrics)
     this.#recurring = deps.recurring
   }
 
@@ -752,14 +749,6 @@ export class Engine {
    */
   async count(params: CountParams = {}): Promise<CountResult> {
     return this.#store.countInstances(this.#filters(parse(countParamsSchema, params)), COUNT_READ_LIMIT)
-  }
-
-  /**
-   * One message of a queue this engine consumes (run requests, external events, scheduled starts): what became of
-   * it — done, retry (with the reason; the adapter dead-letters it on its last receive), or dead with the reason.
-   */
-  deliver(queue: QueueName, message: IncomingMessage): Promise<Delivery> {
-    return this.#consumer.deliver(queue, message)
   }
 
   /** The newest instance of a type and business id still running, else the newest one; undefined when none. */

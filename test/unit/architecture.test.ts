@@ -235,3 +235,47 @@ describe('src/adapters', () => {
     ).toEqual(['imports ../sqs/messages.js'])
   })
 })
+
+/** Relative imports of a file, as repository paths of the imported `.ts` files. */
+const importedFiles = (path: string, source: string): string[] =>
+  importedModules(path, source)
+    .filter((specifier) => specifier.startsWith('.'))
+    .map((specifier) => posix.normalize(posix.join(posix.dirname(path), specifier)).replace(/\.js$/, '.ts'))
+
+/** Every cycle of imports among `graph`'s files, each as the files it passes through, back to its first. */
+const importCycles = (graph: ReadonlyMap<string, readonly string[]>): string[][] => {
+  const cycles: string[][] = []
+  const done = new Set<string>()
+  const path: string[] = []
+  const visit = (file: string): void => {
+    path.push(file)
+    for (const target of graph.get(file) ?? []) {
+      const at = path.indexOf(target)
+      if (at !== -1) cycles.push([...path.slice(at), target])
+      else if (!done.has(target) && graph.has(target)) visit(target)
+    }
+    path.pop()
+    done.add(file)
+  }
+  for (const file of graph.keys()) if (!done.has(file)) visit(file)
+  return cycles
+}
+
+describe('imports', () => {
+  it('form no cycle in src and functions (a module is understood before the ones that import it)', () => {
+    const files = [...sourceFiles('src', /\.ts$/), ...sourceFiles('functions', /\.ts$/)]
+    const graph = new Map(files.map((path) => [path, importedFiles(path, readFileSync(join(ROOT, path), 'utf8'))]))
+
+    expect(importCycles(graph).map((cycle) => cycle.join(' → '))).toEqual([])
+  })
+
+  it('are reported when two modules import each other', () => {
+    const graph = new Map([
+      ['src/core/engine.ts', ['src/core/consumer.ts', 'src/core/store.ts']],
+      ['src/core/consumer.ts', ['src/core/engine.ts']],
+      ['src/core/store.ts', []],
+    ])
+
+    expect(importCycles(graph)).toEqual([['src/core/engine.ts', 'src/core/consumer.ts', 'src/core/engine.ts']])
+  })
+})
