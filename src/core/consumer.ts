@@ -38,13 +38,17 @@ export const scheduledInstanceId = (schedule: string, scheduledTime: string): st
   `${schedule}-${Math.floor(Date.parse(scheduledTime) / 1000)}`
 
 /**
- * The default fate of a message whose engine call failed: an infrastructure error is retried, an error the
- * request itself caused (a 4xx) can never succeed and is dead-lettered; anything else is retried.
+ * The default fate of a message whose engine call failed, read from the error: one that the request itself caused
+ * (a 4xx) and that no retry cures can never succeed and is dead-lettered at once; a failure a retry may cure, or a
+ * fault of the system (a missing table is fixed by a deployment, not by the message), is retried, and dead-lettered
+ * with its reason on the last receive. Anything that is not a TickflowError is retried.
  */
 export const deliveryOfError = (error: unknown): Delivery => {
-  if (error instanceof StoreError) return retry(`${error.code}: ${error.message}`)
-  if (error instanceof TickflowError && error.httpStatus < 500) return dead(`${error.code}: ${error.message}`)
-  return retry(error instanceof Error ? `${error.name}: ${error.message}` : String(error))
+  if (!(error instanceof TickflowError)) {
+    return retry(error instanceof Error ? `${error.name}: ${error.message}` : String(error))
+  }
+  if (!error.retryable && error.httpStatus < 500) return dead(`${error.code}: ${error.message}`)
+  return retry(error instanceof StoreError ? `${error.code}: ${error.message}` : `${error.name}: ${error.message}`)
 }
 
 /**
@@ -141,6 +145,9 @@ export class QueueConsumer {
         this.logger.log('warn', 'event older than the stored one acknowledged', { instanceId, ...fields })
         return done
       }
+      // The node's event was replaced under it five times in a row: newer events keep arriving, and a retry would
+      // find one of them stored.
+      if (error instanceof LockConflictError) return dead(`${error.code}: ${error.message}`)
       if (error instanceof IllegalStateError && instanceId !== undefined) {
         // A re-delivery after the node finished: the same event is already stored.
         const stored = await this.engine.storedEvent(instanceId, event.nodeId)
