@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { businessIdSchema, instanceIdSchema, instanceStatusSchema, scheduleNameSchema } from './engine-params.js'
 import { HISTORY_KINDS, HISTORY_ORIGINS } from './history.js'
+import { parkCodeSchema } from './park-codes.js'
 import { NODE_STATUSES } from './statuses.js'
 import { idSchema } from './workflow-config.js'
 
@@ -77,7 +78,7 @@ export const historyEntrySchema = z.object({
   superseded: z.boolean().optional().meta({ description: 'an event replaced before any pass saw it' }),
   errorClass: z.string().optional(),
   message: z.string().optional(),
-  code: z.string().optional().meta({ description: 'the parked code' }),
+  code: parkCodeSchema.optional(),
   origin: z.enum(HISTORY_ORIGINS).optional(),
 })
 
@@ -152,7 +153,7 @@ export const passResultSchema = z.object({
   dueAtMs: z.number().nullable(),
   eventArrived: z.boolean(),
   skipped: z.enum(['terminal', 'not-due', 'parked']).optional(),
-  parked: z.object({ code: z.string(), reason: z.string() }).optional(),
+  parked: z.object({ code: parkCodeSchema, reason: z.string() }).optional(),
 })
 
 /** 202 from a run: another pass holds the instance and did not finish within the wait. */
@@ -196,7 +197,7 @@ export const instanceDetailSchema = z.object({
   definitionVersion: z.string(),
   dueAtMs: z.number().optional(),
   startAtMs: z.number().optional(),
-  parked: z.object({ code: z.string(), reason: z.string(), atMs: z.number() }).optional(),
+  parked: z.object({ code: parkCodeSchema, reason: z.string(), atMs: z.number() }).optional(),
   failure: z.object({ nodeId: z.string().optional(), reason: z.string(), atMs: z.number() }).optional(),
   lease: z.object({ owner: z.string(), untilMs: z.number() }).optional(),
   nodes: z.array(
@@ -228,7 +229,7 @@ export const listResponseSchema = z.object({
       businessId: z.string().optional(),
       status: instanceStatusSchema,
       createdAtMs: z.number(),
-      parked: z.string().optional(),
+      parked: parkCodeSchema.optional(),
     }),
   ),
   cursor: z.string().optional(),
