@@ -7,7 +7,9 @@ import { idSchema } from './workflow-config.js'
 
 /**
  * Schemas of the HTTP API: every path parameter, query and body is parsed with these, and the OpenAPI document is
- * generated from the same objects, so the two cannot drift.
+ * generated from the same objects, so the two cannot drift. The types of the API's answers are derived here too, and
+ * only here: the API client (and through it the CLI and the dashboard) reads them with type-only imports, so nothing
+ * of zod reaches the dashboard's bundle.
  */
 
 /**
@@ -297,3 +299,65 @@ export const scheduleSchema = z.object({
 })
 
 export const schedulesResponseSchema = z.object({ items: z.array(scheduleSchema) })
+
+// ---- local only: the dead-letter queues of `npm start` (the deployed API has no such routes) ------------------
+
+export const localQueuePathSchema = z.strictObject({ queue: z.string().min(1) })
+
+export const redriveBodySchema = z
+  .strictObject({ messageIds: z.array(z.string().min(1)).max(1000).optional() })
+  .optional()
+
+export const deadLettersResponseSchema = z.object({
+  items: z.array(
+    z.object({
+      queue: z.string(),
+      deadLetterQueue: z.string(),
+      messages: z.array(
+        z.object({
+          messageId: z.string(),
+          reason: z.string(),
+          source: z.string().optional(),
+          originalMessageId: z.string().optional(),
+          sentAtMs: z.number(),
+          body: z.string(),
+        }),
+      ),
+    }),
+  ),
+})
+
+export const redriveResponseSchema = z.object({ queue: z.string(), moved: z.array(z.string()) })
+
+export const queuedMessageResponseSchema = z.object({ messageId: z.string() })
+
+// ---- the types of requests and answers, as a client sees them ----------------------------------------------
+
+export type ErrorResponse = z.output<typeof errorResponseSchema>
+export type CreateBody = z.input<typeof createBodySchema>
+export type CreateResponse = z.output<typeof createResponseSchema>
+export type RunBody = z.input<typeof runBodySchema>
+export type PassResultResponse = z.output<typeof passResultSchema>
+export type RunBusyResponse = z.output<typeof runBusyResponseSchema>
+export type OperationResponse = z.output<typeof operationResponseSchema>
+export type RestartInstanceBody = z.input<typeof restartInstanceBodySchema>
+export type RestartNodeBody = z.input<typeof restartNodeBodySchema>
+export type EventBody = z.input<typeof eventBodySchema>
+export type EventResponse = z.output<typeof eventResponseSchema>
+export type InstanceList = z.output<typeof listResponseSchema>
+export type InstanceSummary = InstanceList['items'][number]
+export type CountResponse = z.output<typeof countResponseSchema>
+export type InstanceDetail = z.output<typeof instanceDetailSchema>
+export type NodeDetail = InstanceDetail['nodes'][number]
+export type HistoryPage = z.output<typeof historyResponseSchema>
+export type HistoryEntry = HistoryPage['items'][number]
+export type GraphResponse = z.output<typeof graphResponseSchema>
+export type WorkflowType = z.output<typeof workflowTypeSchema>
+export type WorkflowTypeList = z.output<typeof workflowTypesResponseSchema>
+export type PutScheduleBody = z.input<typeof putScheduleBodySchema>
+export type Schedule = z.output<typeof scheduleSchema>
+export type ScheduleList = z.output<typeof schedulesResponseSchema>
+export type RedriveBody = z.input<typeof redriveBodySchema>
+export type DeadLetterList = z.output<typeof deadLettersResponseSchema>
+export type DeadLetterQueue = DeadLetterList['items'][number]
+export type RedriveResponse = z.output<typeof redriveResponseSchema>
