@@ -1,21 +1,13 @@
 import './style.css'
+import { ApiClient } from '../api-client/api-client.js'
+import { ApiRefusal } from '../api-client/api-failures.js'
+import type { HistoryEntry, InstanceDetail, NodeDetail, WorkflowType } from '../schemas/http-api.js'
 import {
-  ApiRefusal,
-  type DeadLetterQueue,
-  del,
-  get,
-  type HistoryEntry,
-  type HistoryPage,
   INSTANCE_STATUSES,
-  type InstanceDetail,
-  type InstanceList,
-  type NodeDetail,
-  post,
-  request,
-  type Schedule,
-  TERMINAL,
-  type WorkflowType,
-} from './api-client.js'
+  isRestartable,
+  isTerminalInstanceStatus,
+  isTerminalNodeStatus,
+} from '../schemas/statuses.js'
 import { badge, clear, h, json, localTime, parseJsonObject, time } from './dom.js'
 
 /**
@@ -44,6 +36,9 @@ let stopRefresh: (() => void) | undefined
 let graphSeq = 0
 
 const root = document.getElementById('app') as HTMLElement
+
+/** The API is wherever the page is: `/` locally, `/<stage>/` or a base path when deployed. */
+const api = new ApiClient({ baseUrl: new URL('.', window.location.href) })
 
 // ---- shared pieces ------------------------------------------------------------------------------------------------
 
@@ -171,7 +166,7 @@ const instancesView = async (params: URLSearchParams): Promise<void> => {
 
   const countsOf = INSTANCE_STATUSES.map(async (status) => {
     try {
-      const count = await get<{ count: number; complete: boolean }>('workflows/count', { ...query, status })
+      const count = await api.countInstances({ ...query, status })
       return h(
         'a',
         {
@@ -189,7 +184,7 @@ const instancesView = async (params: URLSearchParams): Promise<void> => {
   void Promise.all(countsOf).then((chips) => clear(counts, ...chips))
 
   try {
-    const page = await get<InstanceList>('workflows', {
+    const page = await api.listInstances({
       ...query,
       status: filters.status || undefined,
       limit: '25',
@@ -274,7 +269,7 @@ const createForm = (out: HTMLElement): HTMLElement => {
         context: parseJsonObject(context.value, 'the context'),
         ...(businessId.value.trim() ? { businessId: businessId.value.trim() } : {}),
       }
-      const created = await post<{ instanceId: string }>('workflows', body)
+      const created = await api.createInstance(body)
       window.location.hash = `#/instances/${encodeURIComponent(created.instanceId)}`
       return `created ${created.instanceId}`
     })
@@ -304,7 +299,7 @@ const instanceView = async (id: string): Promise<void> => {
   let detail: InstanceDetail | undefined
   const refresh = async (): Promise<void> => {
     try {
-      detail = await get<InstanceDetail>(`workflows/${encodeURIComponent(id)}`)
+      detail = await api.getInstance(id)
     } catch (error) {
       clear(summary, message('error', describeError(error)))
       return
@@ -317,9 +312,7 @@ const instanceView = async (id: string): Promise<void> => {
       actions.setAttribute('data-status', detail.status)
     }
     if (history) await renderHistory(history, id)
-    const text = await request<string>('GET', `workflows/${encodeURIComponent(id)}/graph`, { text: true }).catch(
-      () => '',
-    )
+    const text = await api.instanceGraph(id).catch(() => '')
     if (text && text !== lastGraph) {
       lastGraph = text
       await renderGraph(graph, text)
@@ -329,8 +322,8 @@ const instanceView = async (id: string): Promise<void> => {
   const timer = window.setInterval(() => {
     if (
       detail &&
-      TERMINAL.has(detail.status) &&
-      !detail.nodes.some((node) => !TERMINAL.has(node.status) && node.status !== 'uncreated')
+      isTerminalInstanceStatus(detail.status) &&
+      !detail.nodes.some((node) => !isTerminalNodeStatus(node.status) && node.status !== 'uncreated')
     )
       return
     void refresh()
@@ -348,7 +341,7 @@ const renderHistory = async (target: HTMLElement, id: string): Promise<void> => 
   let cursor: string | undefined
   try {
     for (let page = 0; page < HISTORY_PAGES; page++) {
-      const answer: HistoryPage = await get<HistoryPage>(`workflows/${encodeURIComponent(id)}/history`, {
+      const answer = await api.instanceHistory(id, {
         limit: '500',
         cursor,
       })
@@ -443,7 +436,6 @@ const renderSummary = (target: HTMLElement, detail: InstanceDetail): void => {
 }
 
 const renderActions = (target: HTMLElement, detail: InstanceDetail, out: HTMLElement, refresh: () => Promise<void>) => {
-  const id = encodeURIComponent(detail.id)
   const draft = (target.querySelector('textarea[name="restart-context"]') as HTMLTextAreaElement | null)?.value
   const context = h(
     'textarea',
@@ -451,8 +443,8 @@ const renderActions = (target: HTMLElement, detail: InstanceDetail, out: HTMLEle
     draft ?? JSON.stringify(detail.context, null, 2),
   ) as HTMLTextAreaElement
   const reset = h('input', { type: 'checkbox', name: 'reset-counters' }) as HTMLInputElement
-  const terminal = TERMINAL.has(detail.status)
-  const restartable = detail.status === 'failed' || detail.status === 'canceled' || detail.parked !== undefined
+  const terminal = isTerminalInstanceStatus(detail.status)
+  const restartable = isRestartable(detail)
   clear(
     target,
     !terminal &&
@@ -469,7 +461,7 @@ const renderActions = (target: HTMLElement, detail: InstanceDetail, out: HTMLEle
                 `Cancel instance ${detail.id}?`,
                 out,
                 async () => {
-                  const result = await post<{ status: string; changed: boolean }>(`workflows/${id}/cancel`)
+                  const result = await api.cancelInstance(detail.id)
                   return result.changed ? `canceled (${result.status})` : `nothing to cancel (${result.status})`
                 },
                 () => void refresh(),
@@ -498,7 +490,7 @@ const renderActions = (target: HTMLElement, detail: InstanceDetail, out: HTMLEle
                     context: parseJsonObject(context.value, 'the context'),
                     ...(reset.checked ? { resetCounters: true } : {}),
                   }
-                  const result = await post<{ status: string }>(`workflows/${id}/restart`, body)
+                  const result = await api.restartInstance(detail.id, body)
                   return `restarted: ${result.status}`
                 },
                 () => void refresh(),
@@ -560,7 +552,6 @@ const nodeRow = (
   open: Set<string | null>,
   drafts: Map<string | null, string>,
 ): HTMLElement[] => {
-  const base = `workflows/${encodeURIComponent(detail.id)}/nodes/${encodeURIComponent(node.id)}`
   const synthetic = node.id === 'root' || node.id === 'end'
   const eventName = `event-${node.id}`
   const content = h(
@@ -570,7 +561,7 @@ const nodeRow = (
   ) as HTMLTextAreaElement
   const force = h('input', { type: 'checkbox', name: `force-${node.id}` }) as HTMLInputElement
   // Events only help a node that can still run: not on a finished node nor in a finished instance.
-  const waiting = !TERMINAL.has(node.status) && !TERMINAL.has(detail.status)
+  const waiting = !isTerminalNodeStatus(node.status) && !isTerminalInstanceStatus(detail.status)
   const tools = synthetic
     ? h('td', {})
     : h(
@@ -595,7 +586,7 @@ const nodeRow = (
                         eventTs: Math.floor(Date.now() / 1000),
                         content: parseJsonObject(content.value, 'the event content'),
                       }
-                      await post(`${base}/events`, body)
+                      await api.sendEvent(detail.id, node.id, body)
                       return `event sent to ${node.id}`
                     },
                     () => void refresh(),
@@ -619,10 +610,7 @@ const nodeRow = (
                     `Restart node ${node.id} and the nodes after it?`,
                     out,
                     async () => {
-                      const result = await post<{ status: string }>(
-                        `${base}/restart`,
-                        force.checked ? { force: true } : {},
-                      )
+                      const result = await api.restartNode(detail.id, node.id, force.checked ? { force: true } : {})
                       return `node ${node.id} restarted: instance ${result.status}`
                     },
                     () => void refresh(),
@@ -751,7 +739,7 @@ const schedulesView = async (): Promise<void> => {
   )
   const load = async () => {
     try {
-      const { items } = await get<{ items: Schedule[] }>('schedules')
+      const { items } = await api.listSchedules()
       clear(
         list,
         items.length
@@ -788,7 +776,7 @@ const schedulesView = async (): Promise<void> => {
                               `Delete schedule ${item.name}?`,
                               out,
                               async () => {
-                                await del(`schedules/${encodeURIComponent(item.name)}`)
+                                await api.deleteSchedule(item.name)
                                 return `deleted ${item.name}`
                               },
                               () => void load(),
@@ -820,7 +808,7 @@ const schedulesView = async (): Promise<void> => {
           context: parseJsonObject(context.value, 'the context'),
           ...(timezone.value.trim() ? { timezone: timezone.value.trim() } : {}),
         }
-        const stored = await post<Schedule>('schedules', body)
+        const stored = await api.putSchedule(body)
         return `stored ${stored.name}`
       },
       () => void load(),
@@ -835,7 +823,7 @@ const deadLettersView = async (): Promise<void> => {
   const list = h('div', {})
   const load = async () => {
     try {
-      const { items } = await get<{ items: DeadLetterQueue[] }>('_local/dead-letters')
+      const { items } = await api.deadLetters()
       clear(
         list,
         ...items.map((queue) =>
@@ -857,9 +845,7 @@ const deadLettersView = async (): Promise<void> => {
                           `Redrive every message of ${queue.deadLetterQueue} to ${queue.queue}?`,
                           out,
                           async () => {
-                            const result = await post<{ moved: string[] }>(
-                              `_local/dead-letters/${encodeURIComponent(queue.queue)}/redrive`,
-                            )
+                            const result = await api.redriveDeadLetters(queue.queue)
                             return `moved ${result.moved.length} message(s) to ${queue.queue}`
                           },
                           () => void load(),
@@ -897,13 +883,7 @@ const deadLettersView = async (): Promise<void> => {
                                   `Redrive message ${item.messageId}?`,
                                   out,
                                   async () => {
-                                    await request(
-                                      'POST',
-                                      `_local/dead-letters/${encodeURIComponent(queue.queue)}/redrive`,
-                                      {
-                                        body: { messageIds: [item.messageId] },
-                                      },
-                                    )
+                                    await api.redriveDeadLetters(queue.queue, { messageIds: [item.messageId] })
                                     return `moved ${item.messageId} to ${queue.queue}`
                                   },
                                   () => void load(),
@@ -975,9 +955,9 @@ const start = async (): Promise<void> => {
     flowchart: { useMaxWidth: true },
   })
   const [openapi, typeList, deadLetters] = await Promise.all([
-    get<{ paths: Record<string, unknown> }>('openapi.json').catch(() => ({ paths: {} })),
-    get<{ items: WorkflowType[] }>('workflow-types').catch(() => ({ items: [] })),
-    get('_local/dead-letters').then(
+    api.openApi().catch(() => ({ paths: {} })),
+    api.workflowTypes().catch((): { items: WorkflowType[] } => ({ items: [] })),
+    api.deadLetters().then(
       () => true,
       () => false,
     ),
