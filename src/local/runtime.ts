@@ -19,7 +19,6 @@ import { encodeStartMessage } from '../schemas/queue-messages.js'
 import { createIdGenerator, mathRandom, systemClock } from '../system/defaults.js'
 import { workflows } from '../workflows/index.js'
 import { type DataDirLock, lockDataDir } from './data-lock.js'
-import { localDeadLetterRoutes } from './dead-letter-routes.js'
 import { defaultCacheDir, localDynamoDbClientConfig, startDynamoDbLocal } from './dynamodb-local.js'
 import { type ApiLambda, serveApi } from './http-server.js'
 
@@ -250,30 +249,15 @@ export const startLocalRuntime = async (options: LocalRuntimeOptions): Promise<L
       await pumping
     })
 
-    const api = createApiHandler({
+    serve = createApiHandler({
       engine,
       logger,
       clock: systemClock,
       sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
       waitPollMs: 200,
       ...options.api,
+      local: { pairs: [run, events, start], events: events.queue },
     })
-    const deadLetterRoutes = localDeadLetterRoutes([run, events, start])
-    serve = async (event, context) => {
-      const local = deadLetterRoutes(event)
-      if (local) return local
-      // Local only: put a raw message on the events queue, the way an external system would with SQS.
-      if (event.rawPath === '/_local/queues/events' && event.requestContext.http.method === 'POST') {
-        const body = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8').toString('utf8')
-        const messageId = events.queue.send(body)
-        return {
-          statusCode: 202,
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ messageId }),
-        }
-      }
-      return api(event, context)
-    }
     // Stopped first: no request reaches an engine whose DynamoDB is going away.
     stops.push(closeServer)
     options.print(banner(url, options, dynamodbEndpoint))

@@ -3,10 +3,10 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
-import { errorResponseSchema } from '../schemas/http-api.js'
-import { HttpError } from './errors.js'
-import type { ApiResponse } from './http.js'
-import { type Route, route } from './router.js'
+import { errorResponseSchema } from '../../schemas/http-api.js'
+import type { ApiResponse } from '../http.js'
+import { HttpError } from '../http-errors.js'
+import { type Route, route } from '../router.js'
 
 /** Where the dashboard's files come from: the bundle `npm run build:dashboard` writes, and mermaid's own. */
 const ASSETS = {

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
-import { errorResponseSchema } from '../schemas/http-api.js'
-import type { ApiResponse } from './http.js'
-import { type Route, route } from './router.js'
+import { errorResponseSchema } from '../../schemas/http-api.js'
+import type { ApiResponse } from '../http.js'
+import { type Route, route } from '../router.js'
 
 /** The files of `swagger-ui-dist` the docs page loads, with their content types; nothing else is served. */
 const DIST_ASSETS = {
