@@ -33,7 +33,7 @@ import type { APIGatewayProxyStructuredResultV2, SQSBatchResponse, SQSEvent } fr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tableDefinition } from '../../src/adapters/dynamodb/table.js'
 import { EventBridgeWakeups } from '../../src/adapters/scheduler/eventbridge-wakeups.js'
-import { runtimeEnvSchema } from '../../src/schemas/env.js'
+import { lambdaEnvSchema } from '../../src/schemas/env.js'
 import { apiEvent } from '../support/api-events.js'
 import { type DocumentedResource, documentedResources } from './documented-resources.js'
 import { MOTO_VERSION, type Moto, motoVersion, startMoto } from './moto.js'
@@ -469,7 +469,7 @@ describe('as created, through the AWS SDK', () => {
         if (refs.every((ref) => created.has(ref))) expected[name] = String(await resolve(value))
       }
       expect(config.Environment?.Variables).toEqual(expected)
-      expect(runtimeEnvSchema.safeParse(config.Environment?.Variables).success).toBe(true)
+      expect(lambdaEnvSchema.safeParse(config.Environment?.Variables).success).toBe(true)
     },
   )
 
@@ -509,7 +509,7 @@ describe('as created, through the AWS SDK', () => {
 const FUNCTION_IDS = {
   api: 'ApiLambdaFunction',
   tick: 'TickLambdaFunction',
-  worker: 'WorkerLambdaFunction',
+  run: 'RunLambdaFunction',
   events: 'EventsLambdaFunction',
 } as const
 type BundleName = keyof typeof FUNCTION_IDS
@@ -613,7 +613,7 @@ describe('the real bundles against the created resources', () => {
     await clients.scheduler.send(new CreateScheduleGroupCommand({ Name: scheduleGroupName() }))
   })
 
-  it('api → events → worker: an approval is created in the created table and completed through the created queues', async () => {
+  it('api → events → run: an approval is created in the created table and completed through the created queues', async () => {
     const createdReply = await invoke<ApiResult>(
       'api',
       apiEvent('POST', '/workflows', {
@@ -637,7 +637,7 @@ describe('the real bundles against the created resources', () => {
     // The event's run request is visible at once; the review's 60 s wake-up is still delayed.
     const runBatch = await receive('RunQueue')
     expect(runBatch.Records.map((record) => JSON.parse(record.body).instanceId)).toEqual([instanceId])
-    expect(await invoke<SQSBatchResponse>('worker', runBatch)).toEqual({ batchItemFailures: [] })
+    expect(await invoke<SQSBatchResponse>('run', runBatch)).toEqual({ batchItemFailures: [] })
 
     const detail = await invoke<ApiResult>('api', apiEvent('GET', `/workflows/${instanceId}`))
     expect(detail.statusCode).toBe(200)
