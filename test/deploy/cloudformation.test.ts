@@ -319,10 +319,10 @@ const artifactOf = (name: FunctionName): string => {
 
 // ---- the tests -------------------------------------------------------------------------------------------------
 
-/** The files of the docs page, packaged with the api function only (src/api/docs.ts serves them). */
+/** The files of the docs page, packaged with the api function only (src/api/routes/docs.ts serves them). */
 const DOCS_ASSETS = [
   ...['package.json', 'swagger-ui-bundle.js', 'swagger-ui.css'].map((file) => `node_modules/swagger-ui-dist/${file}`),
-  // The dashboard (src/api/dashboard.ts): its bundle and mermaid.
+  // The dashboard (src/api/routes/dashboard.ts): its bundle and mermaid.
   'dist/dashboard/app.js',
   'dist/dashboard/app.css',
   'node_modules/mermaid/package.json',
