@@ -1,4 +1,4 @@
-import type { HistoryKind, HistoryOrigin } from '../schemas/history.js'
+import type { HistoryKind, HistoryOrigin } from '../schemas/history-kinds.js'
 import type { InstanceStatus, StoredNodeStatus } from '../schemas/statuses.js'
 import type { NormalisedConfig } from './definition.js'
 import type { JsonObject, JsonValue } from './json.js'

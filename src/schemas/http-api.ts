@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { businessIdSchema, instanceIdSchema, instanceStatusSchema, scheduleNameSchema } from './engine-params.js'
-import { HISTORY_KINDS, HISTORY_ORIGINS } from './history.js'
+import { HISTORY_KINDS, HISTORY_ORIGINS } from './history-kinds.js'
 import { parkCodeSchema } from './park-codes.js'
 import { NODE_STATUSES } from './statuses.js'
 import { idSchema } from './workflow-config.js'

@@ -4,7 +4,7 @@ import { StoreError } from '../../core/errors.js'
 import type { JsonObject, JsonValue } from '../../core/json.js'
 import { INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES, instanceStoredBytes } from '../../core/limits.js'
 import type { FailureSummary, HistoryEntry, InstanceRecord, NodeEventRecord, NodeRecord } from '../../core/store.js'
-import { HISTORY_ORIGINS, type HistoryKind } from '../../schemas/history.js'
+import { HISTORY_ORIGINS, type HistoryKind } from '../../schemas/history-kinds.js'
 import { INSTANCE_STATUSES, STORED_NODE_STATUSES } from '../../schemas/statuses.js'
 import { createdKey, dueShardFor, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
 
