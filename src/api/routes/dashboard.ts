@@ -3,10 +3,10 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
-import { errorResponseSchema } from '../../schemas/http-api.js'
 import type { ApiResponse } from '../http.js'
 import { HttpError } from '../http-errors.js'
 import { type Route, route } from '../router.js'
+import { errorAnswer, STATIC_FILE } from './route-answers.js'
 
 /** Where the dashboard's files come from: the bundle `npm run build:dashboard` writes, and mermaid's own. */
 const ASSETS = {
@@ -95,14 +95,9 @@ export const dashboardRoutes = (): Route[] => {
       tag: 'documentation',
       params: z.strictObject({ asset: z.enum(Object.keys(ASSETS) as [AssetName, ...AssetName[]]) }),
       responses: {
-        200: {
-          description: 'the file',
-          contentType: 'text/javascript',
-          schema: z.string(),
-          alternatives: { 'text/css': z.string() },
-        },
-        400: { description: 'not a file of the dashboard', schema: errorResponseSchema },
-        503: { description: 'the dashboard was not built', schema: errorResponseSchema },
+        200: STATIC_FILE,
+        400: errorAnswer('not a file of the dashboard'),
+        503: errorAnswer('the dashboard was not built'),
       },
       handle: async ({ params }): Promise<ApiResponse> => ({
         statusCode: 200,

@@ -35,7 +35,7 @@ import {
   INSTANCE_READ_ERRORS,
   INSTANCE_WRITE_ERRORS,
   TYPE_NOT_FOUND,
-} from './error-responses.js'
+} from './route-answers.js'
 import { type ApiDeps, remaining } from './route-deps.js'
 
 /** `/workflows…`: create, list, count, read (with long-poll), history, graph, run, cancel and restart instances. */

@@ -7,7 +7,7 @@ import {
 } from '../../schemas/http-api.js'
 import { json } from '../http.js'
 import { type Route, route } from '../router.js'
-import { errorAnswer, INSTANCE_WRITE_ERRORS } from './error-responses.js'
+import { errorAnswer, INSTANCE_WRITE_ERRORS } from './route-answers.js'
 import { type ApiDeps, remaining } from './route-deps.js'
 
 /** `/workflows/{id}/nodes/{node}/…`: one node of an instance, its restart and its external events. */

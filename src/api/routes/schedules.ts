@@ -6,7 +6,7 @@ import {
 } from '../../schemas/http-api.js'
 import { json } from '../http.js'
 import { type Route, route } from '../router.js'
-import { BAD_REQUEST, BODY_ERRORS, NO_SCHEDULER, SCHEDULE_NOT_FOUND, TYPE_NOT_FOUND } from './error-responses.js'
+import { BAD_REQUEST, BODY_ERRORS, NO_SCHEDULER, SCHEDULE_NOT_FOUND, TYPE_NOT_FOUND } from './route-answers.js'
 import type { ApiDeps } from './route-deps.js'
 
 /** `/schedules…`: the recurring schedules that start workflow instances. */

@@ -4,7 +4,7 @@ import { typePathSchema, workflowTypeSchema, workflowTypesResponseSchema } from 
 import { definitionGraph } from '../graph.js'
 import { json } from '../http.js'
 import { type Route, route } from '../router.js'
-import { BAD_REQUEST, TYPE_NOT_FOUND } from './error-responses.js'
+import { BAD_REQUEST, TYPE_NOT_FOUND } from './route-answers.js'
 import type { ApiDeps } from './route-deps.js'
 
 /** `/workflow-types…`: the registered workflow definitions, with their graphs. */

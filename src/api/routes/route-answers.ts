@@ -1,7 +1,16 @@
+import { z } from 'zod'
 import { errorResponseSchema } from '../../schemas/http-api.js'
 import type { ResponseSpec } from '../router.js'
 
-/** The error answers routes declare (and the OpenAPI document describes), written once. */
+/** The answers several routes declare (and the OpenAPI document describes), written once. */
+
+/** 200 with a script or a style sheet: the files of the docs page and of the dashboard. */
+export const STATIC_FILE: ResponseSpec = {
+  description: 'the file',
+  contentType: 'text/javascript',
+  schema: z.string(),
+  alternatives: { 'text/css': z.string() },
+}
 
 export const errorAnswer = (description: string): ResponseSpec => ({ description, schema: errorResponseSchema })
 
