@@ -36,16 +36,20 @@ describe('an error', () => {
 })
 
 describe('deliveryOfError', () => {
-  it.each<[string, unknown, string]>([
-    ['a request refused for itself', new InstanceNotFoundError('wf-1'), 'dead'],
-    ['a lost lease', new LeaseLostError('wf-1', 3), 'dead'],
-    ['a busy instance', new LockConflictError('wf-1', undefined), 'retry'],
-    ['a throttled store', new StoreError('throttled', true), 'retry'],
-    ['a missing table (a deployment fixes it, not the message)', new StoreError('no table', false), 'retry'],
-    ['a missing worker', new RegistrationError('no worker'), 'retry'],
-    ['an error of no kind', new TypeError('boom'), 'retry'],
-    ['a thrown string', 'boom', 'retry'],
-  ])('answers %s with %s', (_, error, kind) => {
+  it.each<{ what: string; error: unknown; kind: string }>([
+    { what: 'a request refused for itself', error: new InstanceNotFoundError('wf-1'), kind: 'dead' },
+    { what: 'a lost lease', error: new LeaseLostError('wf-1', 3), kind: 'dead' },
+    { what: 'a busy instance', error: new LockConflictError('wf-1', undefined), kind: 'retry' },
+    { what: 'a throttled store', error: new StoreError('throttled', true), kind: 'retry' },
+    {
+      what: 'a missing table (a deployment fixes it, not the message)',
+      error: new StoreError('no table', false),
+      kind: 'retry',
+    },
+    { what: 'a missing worker', error: new RegistrationError('no worker'), kind: 'retry' },
+    { what: 'an error of no kind', error: new TypeError('boom'), kind: 'retry' },
+    { what: 'a thrown string', error: 'boom', kind: 'retry' },
+  ])('answers $what with $kind', ({ error, kind }) => {
     expect(deliveryOfError(error).kind).toBe(kind)
   })
 
