@@ -20,12 +20,12 @@ import type { DeadLetterSink, RunQueue } from '../src/core/dispatch-ports.js'
 import { Engine } from '../src/core/engine.js'
 import type { Metrics } from '../src/core/metrics.js'
 import type { Logger } from '../src/core/ports.js'
-import { parseRuntimeEnv, type RuntimeEnv } from '../src/schemas/env.js'
+import { type LambdaEnv, parseLambdaEnv } from '../src/schemas/env.js'
 import { createIdGenerator, mathRandom, systemClock } from '../src/system/defaults.js'
 import { workflows } from '../src/workflows/index.js'
 
 export interface Wiring {
-  env: RuntimeEnv
+  env: LambdaEnv
   engine: Engine
   store: DynamoDbStore
   logger: Logger
@@ -43,7 +43,7 @@ export interface Wiring {
  * gets the same engine; what is configured (queue, scheduler) decides which wake-ups it can make.
  */
 export const buildWiring = (rawEnv: Record<string, string | undefined> = process.env): Wiring => {
-  const env = parseRuntimeEnv(rawEnv)
+  const env = parseLambdaEnv(rawEnv)
   const powertools = new PowertoolsLogger({
     serviceName: env.POWERTOOLS_SERVICE_NAME,
     logLevel: env.LOG_LEVEL.toUpperCase() as 'DEBUG' | 'INFO' | 'WARN' | 'ERROR',

@@ -68,7 +68,7 @@ const PRICE = {
   sqsRequest: 0.4 / 1e6,
   stepFunctionsTransition: 25 / 1e6,
 }
-/** serverless.yml: the `api` function (which runs create-with-run passes) and the `worker` have 1024 MB, arm64. */
+/** serverless.yml: the `api` function (which runs create-with-run passes) and the `run` function have 1024 MB, arm64. */
 const LAMBDA_MEMORY_MB = 1024
 /** serverless.yml: the tick runs every minute with 256 MB. */
 const TICKS_PER_MONTH = 30 * 24 * 60
@@ -486,7 +486,7 @@ await withDynamoDb(async (config) => {
     '6',
     'Lambda duration per million node steps',
     usd(lambdaDuration),
-    `${num(billedPassMs, 1)} ms billed per pass (sequential mean above, rounded up per ms) × ${LAMBDA_MEMORY_MB} MB (\`api\`/\`worker\` in serverless.yml); a pass on AWS may well take longer (each write is a network round trip of a few ms): at ${slowPassMs} ms it would be ${usd(slowDuration)}, the total ${usd(slowTotal)} and the ratio below ${num(stepFunctions / slowTotal, 1)}×`,
+    `${num(billedPassMs, 1)} ms billed per pass (sequential mean above, rounded up per ms) × ${LAMBDA_MEMORY_MB} MB (\`api\`/\`run\` in serverless.yml); a pass on AWS may well take longer (each write is a network round trip of a few ms): at ${slowPassMs} ms it would be ${usd(slowDuration)}, the total ${usd(slowTotal)} and the ratio below ${num(stepFunctions / slowTotal, 1)}×`,
   )
   row(
     '6',

@@ -64,7 +64,6 @@ export { DEFAULT_LIMITS, type Limits, type PassMode, type PassResult } from './c
 export type { Clock, IdGenerator, Logger, Random } from './core/ports.js'
 export type { Worker, WorkerStep } from './core/registry.js'
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './core/retry-policy.js'
-export { InstanceStatus, NodeStatus } from './core/statuses.js'
 export type {
   DefinitionStore,
   DueIndex,
@@ -86,5 +85,7 @@ export { createEventsHandler } from './handlers/events-handler.js'
 export { createRunHandler } from './handlers/run-handler.js'
 export { createStartHandler } from './handlers/start-handler.js'
 export { createTickHandler } from './handlers/tick-handler.js'
+export { type EventMessage, encodeEventMessage } from './schemas/queue-messages.js'
+export { InstanceStatus, NodeStatus } from './schemas/statuses.js'
 export type { WorkflowConfig } from './schemas/workflow-config.js'
 export { createIdGenerator, jsonLogger, systemClock, ulid } from './system/defaults.js'

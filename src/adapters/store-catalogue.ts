@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { ValidationError } from '../core/errors.js'
-import type { InstanceStatus } from '../core/statuses.js'
 import type { CountQuery, CountResult, InstanceCatalogue, InstanceSummary, ListPage, ListQuery } from '../core/store.js'
+import type { InstanceStatus } from '../schemas/statuses.js'
 
 /**
  * The catalogue's rules, written once for every store: the created sort key, the partitions and key range a query

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda'
-import { HttpError } from './errors.js'
 import { json } from './http.js'
+import { HttpError } from './http-errors.js'
 
 /** Which browser origins may call the API; `*` in a list allows any. Off when no options are given. */
 export interface CorsOptions {

@@ -1,5 +1,5 @@
 import type { NodeDefinition, WorkflowDefinition } from '../core/definition.js'
-import type { InstanceStatus, NodeStatus, SkipReason } from '../core/statuses.js'
+import type { InstanceStatus, NodeStatus, SkipReason } from '../schemas/statuses.js'
 import { DEFAULT_FAILURE_MODE, DEFAULT_TRIGGER_RULE } from '../schemas/workflow-config.js'
 
 /** Colours per node status; nodes that never ran (`uncreated`, `skipped`) are drawn dashed. */

@@ -3,13 +3,14 @@ import httpHeaderNormalizer from '@middy/http-header-normalizer'
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
 import type { Logger } from '../core/ports.js'
 import { type CorsOptions, corsPolicy } from './cors.js'
-import { dashboardRoutes } from './dashboard.js'
-import { docsRoutes } from './docs.js'
-import { errorResponse, HttpError } from './errors.js'
 import type { ApiRequest } from './http.js'
+import { errorResponse, HttpError } from './http-errors.js'
 import { withOpenApiRoute } from './openapi.js'
 import { Router } from './router.js'
-import { type ApiDeps, apiRoutes } from './routes.js'
+import { type ApiDeps, apiRoutes } from './routes/api-routes.js'
+import { dashboardRoutes } from './routes/dashboard.js'
+import { docsRoutes } from './routes/docs.js'
+import { type LocalQueues, localRoutes } from './routes/local-queues.js'
 import { browserRequestRefusal, withSecurityHeaders } from './security.js'
 
 export interface ApiHandlerOptions extends ApiDeps {
@@ -19,18 +20,27 @@ export interface ApiHandlerOptions extends ApiDeps {
   version?: string
   /** Browser access from other origins; off when absent. */
   cors?: CorsOptions
+  /** The local runtime's queues: with them, the `/_local/` routes of `npm start` are served too. */
+  local?: LocalQueues
 }
 
-export type ApiEvent = APIGatewayProxyEventV2 & { parsedBody?: unknown }
+export type ApiEvent = APIGatewayProxyEventV2 & { parsedBody?: unknown; rawBody?: string }
 
 const JSON_CONTENT_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
 
-/** Decodes, size-checks and parses a JSON body; leaves `parsedBody` undefined when there is none. */
-const jsonBody = (maxBodyBytes: number): MiddlewareObj<ApiEvent> => ({
+/**
+ * Decodes, size-checks and parses a JSON body; leaves `parsedBody` undefined when there is none. A route that reads
+ * its body itself gets the decoded text in `rawBody`, unchecked.
+ */
+const jsonBody = (maxBodyBytes: number, router: Router): MiddlewareObj<ApiEvent> => ({
   before: (request) => {
     const event = request.event
     if (event.body === undefined || event.body === null || event.body === '') return
     const bytes = Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8')
+    if (router.takesRawBody(methodOf(event), routePath(event))) {
+      event.rawBody = bytes.toString('utf8')
+      return
+    }
     if (bytes.byteLength > maxBodyBytes) {
       throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `body is ${bytes.byteLength} bytes, over ${maxBodyBytes}`, {
         field: 'body',
@@ -65,6 +75,8 @@ const errors = (logger: Logger): MiddlewareObj<ApiEvent, APIGatewayProxyStructur
   },
 })
 
+const methodOf = (event: ApiEvent): string => event.requestContext?.http?.method?.toUpperCase() ?? 'GET'
+
 /** HTTP API stages other than `$default` prefix the path with the stage name. */
 const routePath = (event: ApiEvent): string => {
   const stage = event.requestContext?.stage
@@ -74,20 +86,22 @@ const routePath = (event: ApiEvent): string => {
 
 /** The API Lambda handler for an API Gateway HTTP API (payload format 2.0). */
 export const createApiHandler = (options: ApiHandlerOptions) => {
-  const { logger, maxBodyBytes = 256 * 1024, version = '0.1.0', cors: corsOptions, ...deps } = options
-  const router = new Router(withOpenApiRoute([...apiRoutes(deps), ...docsRoutes(), ...dashboardRoutes()], version))
+  const { logger, maxBodyBytes = 256 * 1024, version = '0.1.0', cors: corsOptions, local, ...deps } = options
+  const routes = [...apiRoutes(deps), ...docsRoutes(), ...dashboardRoutes(), ...(local ? localRoutes(local) : [])]
+  const router = new Router(withOpenApiRoute(routes, version))
   const cors = corsOptions === undefined ? undefined : corsPolicy(corsOptions)
   const api = middy<ApiEvent, APIGatewayProxyStructuredResultV2>()
     .use(httpHeaderNormalizer())
-    .use(jsonBody(maxBodyBytes))
+    .use(jsonBody(maxBodyBytes, router))
     .use(errors(logger))
     .handler(async (event, context) => {
       const request: ApiRequest = {
-        method: event.requestContext?.http?.method?.toUpperCase() ?? 'GET',
+        method: methodOf(event),
         path: routePath(event),
         headers: event.headers ?? {},
         query: event.queryStringParameters ?? {},
         body: event.parsedBody,
+        ...(event.rawBody === undefined ? {} : { rawBody: event.rawBody }),
         requestId: requestIdOf(event, context),
       }
       if (typeof context?.getRemainingTimeInMillis === 'function') {

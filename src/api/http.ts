@@ -5,8 +5,10 @@ export interface ApiRequest {
   /** Lower-case header names. */
   headers: Record<string, string | undefined>
   query: Record<string, string | undefined>
-  /** Parsed JSON body; undefined when the request has none. */
+  /** Parsed JSON body; undefined when the request has none, or when its route reads the text itself. */
   body: unknown
+  /** The body as text, for a route that reads it itself (`rawBody` routes); undefined otherwise. */
+  rawBody?: string
   requestId: string
   /** Time left to the invocation, when known: a long-poll never outlives it. */
   remainingTimeMs?: () => number

@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { ValidationError } from '../core/errors.js'
-import type { InstanceStatus } from '../core/statuses.js'
+import type { InstanceStatus } from '../schemas/statuses.js'
 
 /** What a list cursor is bound to: every filter and the order, not the page size. */
 export interface ListBinding {

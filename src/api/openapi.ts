@@ -110,7 +110,9 @@ const DESCRIPTION = [
 ].join(' ')
 
 /** The OpenAPI 3.1 document of a route table, generated from the same zod schemas that validate requests. */
-export const buildOpenApiDocument = (routes: readonly Route[], version: string): JsonSchema => {
+export const buildOpenApiDocument = (allRoutes: readonly Route[], version: string): JsonSchema => {
+  // The routes of `npm start` only are no part of the API a deployment serves.
+  const routes = allRoutes.filter((item) => !item.local)
   const schemaNames = new Map<z.ZodType, string>(COMPONENT_SCHEMAS.map(([name, schema]) => [schema, name]))
   const schemas: Record<string, JsonSchema> = {}
   const responses: Record<string, JsonSchema> = {}

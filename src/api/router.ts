@@ -1,7 +1,8 @@
 import { ZodObject, ZodOptional, type z } from 'zod'
 import { TickflowError, ValidationError } from '../core/errors.js'
-import { HttpError } from './errors.js'
+import { summarizeIssues } from '../schemas/zod-issues.js'
 import type { ApiRequest, ApiResponse } from './http.js'
+import { HttpError } from './http-errors.js'
 
 export type HttpMethod = 'GET' | 'POST' | 'DELETE'
 
@@ -23,6 +24,7 @@ export const API_TAGS = {
   schedules: 'Recurring schedules that start workflow instances',
   'workflow-types': 'The registered workflow definitions and their graphs',
   documentation: 'This API described as OpenAPI, and its docs page',
+  local: 'The in-process queues of `npm start` (not served when deployed, not in the OpenAPI document)',
 } as const
 
 export type ApiTag = keyof typeof API_TAGS
@@ -45,6 +47,10 @@ export interface Route<P = unknown, Q = unknown, B = unknown> {
   params?: z.ZodType<P>
   query?: z.ZodType<Q>
   body?: z.ZodType<B>
+  /** The body arrives as text in `request.rawBody`, whatever its content type, and the route reads it itself. */
+  rawBody?: true
+  /** A route of `npm start` only: left out of the OpenAPI document. */
+  local?: true
   responses: Record<number, ResponseSpec>
   handle(input: RouteInput<P, Q, B>): Promise<ApiResponse>
 }
@@ -52,22 +58,16 @@ export interface Route<P = unknown, Q = unknown, B = unknown> {
 /** Keeps each route's parameter types together while the table holds routes of many types. */
 export const route = <P, Q, B>(spec: Route<P, Q, B>): Route => spec as unknown as Route
 
-const formatField = (prefix: string, path: readonly PropertyKey[]): string =>
-  path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : `${acc}.${String(key)}`), prefix)
-
 /** Parses one part of a request; the first problem becomes a 400 naming the field (`body.context`, `query.limit`). */
 export const parsePart = <T>(schema: z.ZodType<T>, value: unknown, part: 'path' | 'query' | 'body'): T => {
   const result = schema.safeParse(value)
   if (result.success) return result.data
-  const issue = result.error.issues[0]
-  const field = issue ? formatField(part, issue.path) : part
-  const message =
-    issue?.code === 'unrecognized_keys'
-      ? `unknown ${part === 'query' ? 'query parameter' : 'field'}(s): ${issue.keys.join(', ')}`
-      : (issue?.message ?? 'invalid')
-  throw new ValidationError(`${field}: ${message}`, field, {
-    issues: result.error.issues.map((item) => ({ field: formatField(part, item.path), message: item.message })),
+  const { field, message, issues } = summarizeIssues(result.error, {
+    prefix: part,
+    root: part,
+    unknownKey: part === 'query' ? 'query parameter' : 'field',
   })
+  throw new ValidationError(`${field}: ${message}`, field, { issues })
 }
 
 const keysOf = (schema: z.ZodType | undefined): Set<string> => {
@@ -89,6 +89,22 @@ const requestField = (route: Route, field: string): string => {
   const alias = PATH_ALIASES[root] ?? root
   if (keysOf(route.params).has(alias)) return `path.${alias}${rest}`
   return field
+}
+
+/** 405, with the methods the path does take. */
+const methodNotAllowed = (request: ApiRequest, matches: readonly { compiled: CompiledRoute }[]): HttpError => {
+  const allowed = [
+    ...new Set(
+      matches.flatMap(({ compiled }) => (compiled.route.method === 'GET' ? ['GET', 'HEAD'] : [compiled.route.method])),
+    ),
+  ]
+  return new HttpError(
+    405,
+    'METHOD_NOT_ALLOWED',
+    `${request.method} is not allowed on ${request.path}`,
+    { method: request.method, allowed },
+    { allow: allowed.join(', ') },
+  )
 }
 
 interface CompiledRoute {
@@ -119,10 +135,20 @@ export class Router {
     this.#compiled = routes.map(compile).sort((a, b) => a.names.length - b.names.length)
   }
 
-  async handle(request: ApiRequest): Promise<ApiResponse> {
-    const matches = this.#compiled
-      .map((compiled) => ({ compiled, match: compiled.pattern.exec(request.path) }))
+  /** Whether the route a request goes to reads its body as text (the handler then leaves it unparsed). */
+  takesRawBody(method: string, path: string): boolean {
+    const wanted = method === 'HEAD' ? 'GET' : method
+    return this.#matches(path).some(({ compiled }) => compiled.route.method === wanted && compiled.route.rawBody)
+  }
+
+  #matches(path: string): { compiled: CompiledRoute; match: RegExpExecArray | null }[] {
+    return this.#compiled
+      .map((compiled) => ({ compiled, match: compiled.pattern.exec(path) }))
       .filter((candidate) => candidate.match !== null)
+  }
+
+  async handle(request: ApiRequest): Promise<ApiResponse> {
+    const matches = this.#matches(request.path)
     if (matches.length === 0) {
       throw new HttpError(404, 'ROUTE_NOT_FOUND', `no route for ${request.method} ${request.path}`, {
         method: request.method,
@@ -132,22 +158,7 @@ export class Router {
     // HEAD is GET without the body (the handler drops it), on every GET route.
     const method = request.method === 'HEAD' ? 'GET' : request.method
     const found = matches.find((candidate) => candidate.compiled.route.method === method)
-    if (!found) {
-      const allowed = [
-        ...new Set(
-          matches.flatMap(({ compiled }) =>
-            compiled.route.method === 'GET' ? ['GET', 'HEAD'] : [compiled.route.method],
-          ),
-        ),
-      ]
-      throw new HttpError(
-        405,
-        'METHOD_NOT_ALLOWED',
-        `${request.method} is not allowed on ${request.path}`,
-        { method: request.method, allowed },
-        { allow: allowed.join(', ') },
-      )
-    }
+    if (!found) throw methodNotAllowed(request, matches)
     const { route } = found.compiled
     const rawParams: Record<string, string> = {}
     found.compiled.names.forEach((name, index) => {

@@ -1,5 +1,5 @@
-import { HttpError } from './errors.js'
 import { type ApiResponse, json } from './http.js'
+import { HttpError } from './http-errors.js'
 
 /**
  * What keeps other websites out, for the API handler (deployed and local) and the local HTTP server: which requests a

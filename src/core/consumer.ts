@@ -1,11 +1,5 @@
-import {
-  type EventMessage,
-  eventMessageSchema,
-  parseMessage,
-  parseRunMessage,
-  startMessageSchema,
-} from '../schemas/queue-messages.js'
-import type { Engine } from './engine.js'
+import type { AddNodeEventParams, CreateParams, RunParams } from '../schemas/engine-params.js'
+import { type EventMessage, parseEventMessage, parseRunMessage, parseStartMessage } from '../schemas/queue-messages.js'
 import {
   IllegalStateError,
   LeaseLostError,
@@ -16,7 +10,9 @@ import {
 } from './errors.js'
 import { jsonEquals } from './json.js'
 import { MetricName, type Metrics, noMetrics } from './metrics.js'
+import type { PassResult } from './pass.js'
 import type { Logger } from './ports.js'
+import type { NodeEventRecord } from './store.js'
 
 /**
  * The one consumer core behind every queue adapter (SQS Lambda handlers, the local queues): it decides what becomes
@@ -42,22 +38,45 @@ export const scheduledInstanceId = (schedule: string, scheduledTime: string): st
   `${schedule}-${Math.floor(Date.parse(scheduledTime) / 1000)}`
 
 /**
- * The default fate of a message whose engine call failed: an infrastructure error is retried, an error the
- * request itself caused (a 4xx) can never succeed and is dead-lettered; anything else is retried.
+ * The default fate of a message whose engine call failed, read from the error: one that the request itself caused
+ * (a 4xx) and that no retry cures can never succeed and is dead-lettered at once; a failure a retry may cure, or a
+ * fault of the system (a missing table is fixed by a deployment, not by the message), is retried, and dead-lettered
+ * with its reason on the last receive. Anything that is not a TickflowError is retried.
  */
 export const deliveryOfError = (error: unknown): Delivery => {
-  if (error instanceof StoreError) return retry(`${error.code}: ${error.message}`)
-  if (error instanceof TickflowError && error.httpStatus < 500) return dead(`${error.code}: ${error.message}`)
-  return retry(error instanceof Error ? `${error.name}: ${error.message}` : String(error))
+  if (!(error instanceof TickflowError)) {
+    return retry(error instanceof Error ? `${error.name}: ${error.message}` : String(error))
+  }
+  if (!error.retryable && error.httpStatus < 500) return dead(`${error.code}: ${error.message}`)
+  return retry(error instanceof StoreError ? `${error.code}: ${error.message}` : `${error.name}: ${error.message}`)
+}
+
+/**
+ * The operations a queue message can lead to, and nothing else: what the consumer needs of the engine, not who
+ * provides it (the Engine does; a test may pass a fake).
+ */
+export interface QueueOperations {
+  /** One pass; the consumer runs `due` passes only. */
+  runWorkflow(instanceId: string, options: Omit<RunParams, 'instanceId'>): Promise<PassResult>
+  addNodeEvent(params: AddNodeEventParams): Promise<unknown>
+  create(params: CreateParams): Promise<{ instanceId: string; status: string; created: boolean }>
+  /** The instance an event names by business id; undefined when none is visible (yet). */
+  findByBusinessId(workflowType: string, businessId: string): Promise<string | undefined>
+  /** The event stored for a node, to tell a re-delivered event from a different one. */
+  storedEvent(instanceId: string, nodeId: string): Promise<NodeEventRecord | undefined>
 }
 
 export class QueueConsumer {
   constructor(
-    readonly engine: Engine,
+    readonly engine: QueueOperations,
     readonly logger: Logger,
     readonly metrics: Metrics = noMetrics,
   ) {}
 
+  /**
+   * One message of a queue (run requests, external events, scheduled starts): what became of it — done, retry (with
+   * the reason; the adapter dead-letters it on its last receive), or dead with the reason.
+   */
   deliver(queue: QueueName, message: IncomingMessage): Promise<Delivery> {
     switch (queue) {
       case 'run':
@@ -102,8 +121,8 @@ export class QueueConsumer {
    * dead-lettered with the reason on the last receive.
    */
   async #event(message: IncomingMessage): Promise<Delivery> {
-    const parsed = parseMessage(eventMessageSchema, message.body)
-    if (!parsed.ok) return dead(`invalid event message: ${parsed.reason}`)
+    const parsed = parseEventMessage(message.body)
+    if (!parsed.ok) return dead(parsed.reason)
     const event = parsed.message
     const fields = { nodeId: event.nodeId, eventTs: event.eventTs, eventId: event.eventId }
     let instanceId: string | undefined
@@ -126,6 +145,9 @@ export class QueueConsumer {
         this.logger.log('warn', 'event older than the stored one acknowledged', { instanceId, ...fields })
         return done
       }
+      // The node's event was replaced under it five times in a row: newer events keep arriving, and a retry would
+      // find one of them stored.
+      if (error instanceof LockConflictError) return dead(`${error.code}: ${error.message}`)
       if (error instanceof IllegalStateError && instanceId !== undefined) {
         // A re-delivery after the node finished: the same event is already stored.
         const stored = await this.engine.storedEvent(instanceId, event.nodeId)
@@ -146,8 +168,8 @@ export class QueueConsumer {
 
   /** Creates (and runs) the instance a recurring schedule asked for, idempotently. */
   async #start(message: IncomingMessage): Promise<Delivery> {
-    const parsed = parseMessage(startMessageSchema, message.body)
-    if (!parsed.ok) return dead(`invalid start message: ${parsed.reason}`)
+    const parsed = parseStartMessage(message.body)
+    if (!parsed.ok) return dead(parsed.reason)
     const start = parsed.message
     try {
       const result = await this.engine.create({

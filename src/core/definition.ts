@@ -7,9 +7,10 @@ import {
   type WorkflowConfig,
   workflowConfigSchema,
 } from '../schemas/workflow-config.js'
-import { describeIssues } from '../schemas/zod-issues.js'
+import { describeIssues, issuePath } from '../schemas/zod-issues.js'
 import { DefinitionError } from './errors.js'
 import { type CompiledExpression, compileExpression } from './expressions.js'
+import { canonicalJson } from './json.js'
 import type { RetryPolicy } from './retry-policy.js'
 
 export const ROOT_NODE_ID = 'root'
@@ -118,36 +119,24 @@ export const hash53 = (text: string): string => {
   return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(16).padStart(14, '0')
 }
 
-/** JSON with sorted keys, so that the version does not depend on key order. */
-const canonicalJson = (value: unknown): string => {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value)
-      .filter(([, item]) => item !== undefined && item !== null)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`
-  }
-  return JSON.stringify(value)
+/** The config as its schema reads it; a DefinitionError naming every problem (and the node it is in) otherwise. */
+const parseConfig = (input: unknown): NormalisedConfig => {
+  const parsed = workflowConfigSchema.safeParse(input)
+  if (parsed.success) return parsed.data
+  const type = typeof (input as { id?: unknown })?.id === 'string' ? (input as { id: string }).id : '(unnamed)'
+  throw new DefinitionError(`workflow '${type}' is invalid: ${formatIssues(parsed.error, input)}`, {
+    workflowType: type,
+    issues: parsed.error.issues.map((issue) => {
+      const nodeId = nodeIdAt(input, issue.path)
+      return { path: issuePath(issue.path), message: issue.message, ...(nodeId !== undefined ? { nodeId } : {}) }
+    }),
+  })
 }
 
-/** Validates a config (simple-workflow shape) and builds the graph with `root` and `end`. */
-export const loadDefinition = (input: unknown): WorkflowDefinition => {
-  const parsed = workflowConfigSchema.safeParse(input)
-  if (!parsed.success) {
-    const type = typeof (input as { id?: unknown })?.id === 'string' ? (input as { id: string }).id : '(unnamed)'
-    throw new DefinitionError(`workflow '${type}' is invalid: ${formatIssues(parsed.error, input)}`, {
-      workflowType: type,
-      issues: parsed.error.issues.map((issue) => {
-        const nodeId = nodeIdAt(input, issue.path)
-        return { path: issue.path.join('.'), message: issue.message, ...(nodeId !== undefined ? { nodeId } : {}) }
-      }),
-    })
-  }
-  const config = parsed.data
-  const fail = (message: string, details: Record<string, unknown> = {}): never => {
-    throw new DefinitionError(`workflow '${config.id}' is invalid: ${message}`, { workflowType: config.id, ...details })
-  }
+type Fail = (message: string, details?: Record<string, unknown>) => never
 
+/** Ids unique and not reserved, next nodes known and named once: each node's predecessors. */
+const predecessorsOf = (config: NormalisedConfig, fail: Fail): Map<string, string[]> => {
   const ids = new Set<string>()
   for (const node of config.nodes) {
     if (RESERVED_NODE_IDS.has(node.id)) fail(`node id '${node.id}' is reserved`, { nodeId: node.id })
@@ -165,23 +154,35 @@ export const loadDefinition = (input: unknown): WorkflowDefinition => {
       prev.get(next)?.push(node.id)
     }
   }
+  return prev
+}
+
+/** `root` or `end`: synthetic, with no worker and no rule of its own. */
+const syntheticNode = (id: typeof ROOT_NODE_ID | typeof END_NODE_ID, next: string[], prev: string[]) => ({
+  id,
+  name: id,
+  next,
+  prev,
+  failMaxCount: 0,
+  maxWaitTimeSeconds: 0,
+  retry: undefined,
+  synthetic: true,
+  ...SYNTHETIC_RULES,
+})
+
+/** Validates a config (simple-workflow shape) and builds the graph with `root` and `end`. */
+export const loadDefinition = (input: unknown): WorkflowDefinition => {
+  const config = parseConfig(input)
+  const fail: Fail = (message, details = {}) => {
+    throw new DefinitionError(`workflow '${config.id}' is invalid: ${message}`, { workflowType: config.id, ...details })
+  }
+  const prev = predecessorsOf(config, fail)
   assertAcyclic(config, fail)
   const compiled = compileNodeExpressions(config, fail)
-
   const firstLevel = config.nodes.filter((node) => (prev.get(node.id) ?? []).length === 0).map((node) => node.id)
   const leaves = config.nodes.filter((node) => node.next_nodes.length === 0).map((node) => node.id)
   const nodes: NodeDefinition[] = [
-    {
-      id: ROOT_NODE_ID,
-      name: 'root',
-      next: firstLevel,
-      prev: [],
-      failMaxCount: 0,
-      maxWaitTimeSeconds: 0,
-      retry: undefined,
-      synthetic: true,
-      ...SYNTHETIC_RULES,
-    },
+    syntheticNode(ROOT_NODE_ID, firstLevel, []),
     ...config.nodes.map(
       (node): NodeDefinition => ({
         id: node.id,
@@ -200,22 +201,13 @@ export const loadDefinition = (input: unknown): WorkflowDefinition => {
         timeoutSeconds: node.timeout_seconds,
       }),
     ),
-    {
-      id: END_NODE_ID,
-      name: 'end',
-      next: [],
-      prev: leaves,
-      failMaxCount: 0,
-      maxWaitTimeSeconds: 0,
-      retry: undefined,
-      synthetic: true,
-      ...SYNTHETIC_RULES,
-    },
+    syntheticNode(END_NODE_ID, [], leaves),
   ]
   return {
     type: config.id,
     name: config.name ?? config.id,
-    version: hash53(canonicalJson(config)),
+    // A config's null means "not set": `fail_max_count: null` and no fail_max_count are one version.
+    version: hash53(canonicalJson(config, { omitNullMembers: true })),
     retry: toRetry(config.retry),
     onFailure: config.on_failure ?? DEFAULT_FAILURE_MODE,
     timeoutSeconds: config.timeout_seconds,
@@ -234,8 +226,6 @@ const SYNTHETIC_RULES = {
   runTimeoutSeconds: undefined,
   timeoutSeconds: undefined,
 } as const satisfies Partial<NodeDefinition>
-
-type Fail = (message: string, details?: Record<string, unknown>) => never
 
 /** Compiles an expression at `field` of a node; a syntax error or an oversized source names both. */
 const compileAt = (nodeId: string, field: string, source: string, fail: Fail): CompiledExpression => {

@@ -1,3 +1,4 @@
+import { ParkCode } from '../schemas/park-codes.js'
 import type { WorkflowDefinition } from './definition.js'
 import { DefinitionError, IllegalStateError, RegistrationError } from './errors.js'
 import type { Registry } from './registry.js'
@@ -69,8 +70,8 @@ export class Definitions {
 }
 
 /** Why a pass cannot run here, as a parked code; undefined for errors a retry may cure. */
-export const parkCodeOf = (error: unknown): 'WORKER_MISSING' | 'DEFINITION_MISSING' | undefined => {
-  if (error instanceof RegistrationError) return 'WORKER_MISSING'
-  if (error instanceof DefinitionError) return 'DEFINITION_MISSING'
+export const parkCodeOf = (error: unknown): ParkCode | undefined => {
+  if (error instanceof RegistrationError) return ParkCode.workerMissing
+  if (error instanceof DefinitionError) return ParkCode.definitionMissing
   return undefined
 }

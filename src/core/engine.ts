@@ -10,7 +10,6 @@ import type {
   RunParams,
 } from '../schemas/engine-params.js'
 import type { WorkflowModule } from './builder.js'
-import { type Delivery, type IncomingMessage, QueueConsumer, type QueueName } from './consumer.js'
 import type { WorkflowDefinition } from './definition.js'
 import { Definitions } from './definitions.js'
 import type {
@@ -108,7 +107,6 @@ export class Engine {
   readonly #registry = new Registry()
   readonly #ops: OperationDeps
   readonly #schedules: Schedules
-  readonly #consumer: QueueConsumer
 
   constructor(deps: EngineDeps) {
     const logger = deps.logger ?? silentLogger
@@ -139,7 +137,6 @@ export class Engine {
     })
     this.#ops = { ...deps, logger, limits: this.limits, leases, definitions, registry: this.#registry, history }
     this.#schedules = new Schedules(this.#registry, this.limits, deps.recurring)
-    this.#consumer = new QueueConsumer(this, logger, metrics)
   }
 
   // ---- registration ------------------------------------------------------------------------------------------
@@ -245,11 +242,6 @@ export class Engine {
   /** The stored event of a node, for telling a re-delivered event from a different one. */
   storedEvent(instanceId: string, nodeId: string): Promise<NodeEventRecord | undefined> {
     return storedEvent(this.#ops, instanceId, nodeId)
-  }
-
-  /** What became of one message of a queue this engine consumes (see `consumer.ts`). */
-  deliver(queue: QueueName, message: IncomingMessage): Promise<Delivery> {
-    return this.#consumer.deliver(queue, message)
   }
 
   // ---- recurring starts (operations/schedules.ts) ----------------------------------------------------------

@@ -1,6 +1,8 @@
 /**
  * The engine's error hierarchy. Every error has a literal `name`, a stable `code`, the HTTP status it maps to
- * where it reaches the API, optional `details` for the caller, and a chained `cause`.
+ * where it reaches the API, whether a retry may cure it (`retryable`), optional `details` for the caller, and a
+ * chained `cause`. The HTTP status says whose fault it is (4xx: the request's, 5xx: the system's); `retryable` says
+ * whether sending the same request again, unchanged, may succeed. The queue consumer and the API read both.
  */
 export type ErrorDetails = Record<string, unknown>
 
@@ -8,6 +10,12 @@ export abstract class TickflowError extends Error {
   abstract override readonly name: string
   abstract readonly code: string
   abstract readonly httpStatus: number
+  /**
+   * The same request may succeed when it is tried again, unchanged (Temporal's `nonRetryable`, inverted): a busy
+   * instance, a store that is throttled or briefly unavailable. False by default: a refused request stays refused,
+   * and a missing table or worker needs a deployment first.
+   */
+  readonly retryable: boolean = false
   readonly details: ErrorDetails
 
   constructor(message: string, details: ErrorDetails = {}, options?: ErrorOptions) {
@@ -84,6 +92,8 @@ export class LockConflictError extends TickflowError {
   override readonly name = 'LockConflictError'
   readonly code = 'LOCK_CONFLICT'
   readonly httpStatus = 409
+  /** The lease ends: the API says when (`Retry-After`). */
+  override readonly retryable = true
   /** Whole seconds until the lease ends (at least 1): what a caller should wait before it tries again. */
   readonly retryAfterSeconds: number
   constructor(
@@ -215,14 +225,18 @@ export class NotConfiguredError extends TickflowError {
   readonly httpStatus = 501
 }
 
-/** Infrastructure failure of the store (throttling, service error, missing table). Safe to retry when `retryable`. */
+/**
+ * Infrastructure failure of the store (throttling, service error, missing table). `retryable` is the adapter's
+ * classification of the failure (throttling and 5xx are, a missing table or denied access are not); a retryable
+ * one answers 503, another 500.
+ */
 export class StoreError extends TickflowError {
   override readonly name = 'StoreError'
   readonly code: string
   readonly httpStatus: number
   constructor(
     message: string,
-    readonly retryable: boolean,
+    override readonly retryable: boolean,
     options?: ErrorOptions & { code?: string },
   ) {
     super(message, {}, options)

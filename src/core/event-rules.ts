@@ -1,6 +1,6 @@
+import { isTerminalInstanceStatus, isTerminalNodeStatus } from '../schemas/statuses.js'
 import { IllegalStateError, PayloadTooLargeError, StaleEventError, type TickflowError } from './errors.js'
 import { jsonEquals } from './json.js'
-import { isTerminalInstanceStatus, isTerminalNodeStatus } from './statuses.js'
 import { type EventGuard, EventReplacedError, type InstanceRecord, type NodeEventRecord } from './store.js'
 
 /**

@@ -1,7 +1,7 @@
 import jsonata from 'jsonata'
+import type { NodeStatus, SkipReason } from '../schemas/statuses.js'
 import type { JsonObject, JsonValue } from './json.js'
 import type { Clock, Random } from './ports.js'
-import type { NodeStatus, SkipReason } from './statuses.js'
 
 /**
  * Conditions (`when`) and choice rules are JSONata expressions, the language Step Functions uses. They are compiled

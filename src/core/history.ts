@@ -1,4 +1,4 @@
-import { isTerminalInstanceStatus, isTerminalNodeStatus } from './statuses.js'
+import { isTerminalInstanceStatus, isTerminalNodeStatus } from '../schemas/statuses.js'
 import type { HistoryEntry, HistoryPage, InstanceRecord, NodeRecord } from './store.js'
 
 /**

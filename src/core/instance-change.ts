@@ -1,5 +1,5 @@
+import type { InstanceStatus } from '../schemas/statuses.js'
 import type { JsonObject } from './json.js'
-import type { InstanceStatus } from './statuses.js'
 import type {
   FailureSummary,
   HistoryEntry,
@@ -8,7 +8,7 @@ import type {
   ParkedState,
   PartsRead,
   PartsWanted,
-} from './store.js'
+} from './records.js'
 
 /**
  * A change made under the lease, in the engine's terms: what changed, never how a store lays it out (the store's

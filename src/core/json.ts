@@ -1,3 +1,4 @@
+import { issuePath } from '../schemas/zod-issues.js'
 import { ValidationError } from './errors.js'
 
 /** Plain JSON data as the engine stores it. */
@@ -12,8 +13,8 @@ export interface JsonLimits {
   maxDepth: number
 }
 
-const describePath = (field: string, path: readonly (string | number)[]): string =>
-  path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : `${acc}.${key}`), field)
+/** `field` and the path below it, as every field is named (`context.lines[2]`). */
+const describePath = (field: string, path: readonly (string | number)[]): string => issuePath(path, field)
 
 const isPlainObject = (value: object): boolean => {
   const proto = Object.getPrototypeOf(value)
@@ -105,17 +106,30 @@ export const jsonEquals = (a: unknown, b: unknown): boolean => {
   )
 }
 
+export interface CanonicalJsonOptions {
+  /**
+   * Leave out object members whose value is null (as well as undefined): for data where null means "not set", so
+   * that `{a: null}` and `{}` are the same text (a workflow config's `fail_max_count: null`).
+   */
+  omitNullMembers?: boolean
+}
+
 /**
- * JSON with object keys sorted at every level: equal values give equal text, whatever their key order (what a
- * fingerprint hashes). `undefined` where JSON has no value becomes `null`.
+ * JSON text that depends on the data only, not on the order its keys were written in: object keys sorted (UTF-16
+ * code units), no white space. What a hash of data is computed on (a create's request hash, a definition's version),
+ * so its output must never change for data it has hashed before: both hashes are stored.
+ *
+ * An undefined object member or array item counts as null (`{"a":null}`), unless `omitNullMembers` leaves it out.
  */
-export const canonicalJson = (value: unknown): string => {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+export const canonicalJson = (value: unknown, options: CanonicalJsonOptions = {}): string => {
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item, options)).join(',')}]`
   if (value && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`)
-      .join(',')}}`
+    const keys = Object.keys(value).sort()
+    const record = value as Record<string, unknown>
+    const kept = options.omitNullMembers
+      ? keys.filter((key) => record[key] !== undefined && record[key] !== null)
+      : keys
+    return `{${kept.map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key], options)}`).join(',')}}`
   }
   return JSON.stringify(value) ?? 'null'
 }

@@ -1,5 +1,5 @@
+import { isTerminalInstanceStatus } from '../schemas/statuses.js'
 import { ItemTooLargeError, LeaseLostError, LockConflictError } from './errors.js'
-import { isTerminalInstanceStatus } from './statuses.js'
 import type { AcquireOptions, AcquireResult, InstanceChange, InstanceRecord, InstanceState, Lease } from './store.js'
 
 /**

@@ -1,3 +1,6 @@
+import { ParkCode } from '../schemas/park-codes.js'
+import type { InstanceStatus } from '../schemas/statuses.js'
+import { isTerminalInstanceStatus } from '../schemas/statuses.js'
 import type { WorkflowDefinition } from './definition.js'
 import { type Definitions, parkCodeOf } from './definitions.js'
 import { IllegalStateError, ItemTooLargeError, LeaseLostError, LockConflictError, NodeNotFoundError } from './errors.js'
@@ -8,8 +11,6 @@ import { growthBudget, instanceStoredBytes } from './limits.js'
 import { MetricName, type Metrics } from './metrics.js'
 import { type PassDeps, type PassMode, type PassOutcome, type PassResult, type PassSession, runPass } from './pass.js'
 import type { Clock, IdGenerator, Logger } from './ports.js'
-import type { InstanceStatus } from './statuses.js'
-import { isTerminalInstanceStatus } from './statuses.js'
 import {
   type EventGuard,
   type HistoryEntry,
@@ -320,7 +321,7 @@ export class LeasedOperations {
     } catch (error) {
       if (!(error instanceof ItemTooLargeError) || !session.stored) throw error
       if (pending !== undefined && session.writes === 0) throw error
-      return this.#park(session, 'ITEM_TOO_LARGE', error.message)
+      return this.#park(session, ParkCode.itemTooLarge, error.message)
     }
     this.#countPass(record.workflowType, outcome.executed, outcome.state.nodes)
     return {
@@ -345,7 +346,7 @@ export class LeasedOperations {
     if (failed) metrics.add(MetricName.nodesFailed, failed, 'Count', dimensions)
   }
 
-  async #park(session: LeaseSession, code: string, reason: string): Promise<PassResult> {
+  async #park(session: LeaseSession, code: ParkCode, reason: string): Promise<PassResult> {
     const record = session.record
     const now = this.deps.clock.nowMs()
     const parked = { code, reason: reason.slice(0, 1000), atMs: now }
@@ -557,7 +558,7 @@ export class LeaseSession implements PassSession {
     let dueAtMs = terminal ? null : release.dueAtMs
     let parked = terminal ? undefined : release.parked
     if (!terminal && dueAtMs === null && parked === undefined) {
-      parked = { code: 'NOTHING_RUNNABLE', reason: 'no node of the instance can run and none waits', atMs: now }
+      parked = { code: ParkCode.nothingRunnable, reason: 'no node of the instance can run and none waits', atMs: now }
       logger.log('error', 'instance left with nothing to run; parked', {
         instanceId: this.record.id,
         workflowType: this.record.workflowType,

@@ -1,6 +1,6 @@
 import { ValidationError } from './errors.js'
 import { type JsonObject, jsonSizeBytes } from './json.js'
-import type { FailureSummary, InstanceRecord, NodeEventRecord, NodeRecord } from './store.js'
+import type { FailureSummary, InstanceRecord, NodeEventRecord, NodeRecord } from './records.js'
 
 export interface Limits {
   /** Largest part of a node context the node itself stores (its output and any overrides), as JSON. */

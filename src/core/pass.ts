@@ -1,3 +1,4 @@
+import { type InstanceStatus, isFailedOrCanceled, isTerminalNodeStatus } from '../schemas/statuses.js'
 import { assembleContext, LAST_ERROR_CHARS, splitContext } from './context-assembly.js'
 import { END_NODE_ID, type NodeDefinition, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
 import { AttemptInterruptedError, ItemTooLargeError, PayloadTooLargeError, type ValidationError } from './errors.js'
@@ -11,7 +12,6 @@ import { CONTEXT_KEYS, NodeContext } from './node-context.js'
 import { type Clock, type Logger, type Random, timerAt } from './ports.js'
 import type { Worker } from './registry.js'
 import { mergeRetryPolicy, nextDelayMs } from './retry-policy.js'
-import { type InstanceStatus, isTerminalNodeStatus } from './statuses.js'
 import type {
   HistoryEntry,
   InstanceChange,
@@ -716,7 +716,7 @@ class Pass {
     // Nothing can ever run (a failed or canceled node blocks every path to `end`): fail it with the reason rather
     // than leave a running instance that waits for nothing.
     const blocking = Object.entries(state.nodes)
-      .filter(([, record]) => record.status === 'failed' || record.status === 'canceled')
+      .filter(([, record]) => isFailedOrCanceled(record.status))
       .map(([id]) => id)
     this.#setStatus('failed')
     this.#state.failure = {

@@ -1,104 +1,22 @@
-import type { HistoryKind, HistoryOrigin } from '../schemas/history.js'
+import type { InstanceStatus } from '../schemas/statuses.js'
 import type { NormalisedConfig } from './definition.js'
 import type { InstanceChange } from './instance-change.js'
-import type { JsonObject, JsonValue } from './json.js'
 import type { StoreCapacity } from './limits.js'
-import type { InstanceStatus, StoredNodeStatus } from './statuses.js'
+import type { HistoryEntry, InstanceRecord, NodeEventRecord, ParkedState, PartsRead, PartsWanted } from './records.js'
 
 export type { InstanceChange } from './instance-change.js'
-
-/** One started node of an instance, as stored. */
-export interface NodeRecord {
-  status: StoredNodeStatus
-  failCount: number
-  createdAtMs: number
-  updatedAtMs: number
-  /** 1 + number of restarts of this node; part of the idempotency key handed to workers. */
-  attempt: number
-  /** Consecutive waits (NotReady, errors) of the current step, for the retry backoff. */
-  waits: number
-  /** When a waiting node should next be executed by a due pass. */
-  nextAttemptAtMs?: number
-  /** `event_ts` of the external event the last execution saw; a newer event makes the node due at once. */
-  seenEventTs?: number
-  /** The node's context without the parts derived from elsewhere (pre_node_context, workflow_context, node_event). */
-  output: JsonObject
-  /** Stored only when a worker changed its copy of the instance input. */
-  workflowContext?: JsonObject
-  /**
-   * The node ran with an earlier input, replaced by a restart with a new context: the key of that input in the
-   * instance's `priorInputs` (stored once however many nodes ran with it).
-   */
-  inputRef?: string
-  /** Stored only when a worker changed its copy of its predecessors' outputs, or they can no longer be derived. */
-  preNodeContext?: JsonObject
-  /** A restart asked to reset fail count and creation time when the node is re-initialised. */
-  resetOnRestart?: boolean
-  /** Worker calls started for this node (run and check), over its whole life. */
-  calls?: number
-  /**
-   * The last error of the node (`system.last_error` in its context, cut to LAST_ERROR_CHARS) and when it happened
-   * (`system.last_error_time`, epoch seconds). Kept in the record, not in the node's own output: an attempt that
-   * changes only these does not rewrite what the worker stored.
-   */
-  lastError?: string
-  lastErrorAtSeconds?: number
-  /**
-   * The attempt in flight: stored before its worker is called and cleared with its outcome. A pass that finds one
-   * left by an earlier lease counts it as a failed attempt (the runner died, hung or lost its lease).
-   */
-  attemptStarted?: AttemptStarted
-}
-
-export interface AttemptStarted {
-  step: 'run' | 'check'
-  atMs: number
-  /** The fence of the lease the attempt ran under. */
-  fence: number
-}
-
-/** Why an instance that is not terminal waits for nobody: it cannot run until someone fixes it and restarts it. */
-export interface ParkedState {
-  /** Stable code, e.g. WORKER_MISSING. */
-  code: string
-  reason: string
-  atMs: number
-}
-
-/** Why a failed instance failed: the node (when one did) and the reason, for the detail's summary. */
-export interface FailureSummary {
-  nodeId?: string
-  reason: string
-  atMs: number
-}
-
-/**
- * One entry of an instance's history: compact (no contexts or outputs; messages cut to HISTORY_MESSAGE_CHARS), so
- * that it travels in the writes the engine makes anyway.
- */
-export interface HistoryEntry {
-  /** Position in the instance's history, from 0; set on reads (gaps: entries dropped at the cap). */
-  seq?: number
-  atMs: number
-  kind: HistoryKind
-  nodeId?: string
-  /** The node's new status (kind node), the instance's final status (finished). */
-  status?: string
-  attempt?: number
-  /** For a node that settled: from the node's creation (or restart) to now. */
-  durationMs?: number
-  /** Of an event (seconds, as the caller gave it). */
-  eventTs?: number
-  /** An event replaced by a newer one before any pass saw it; set on reads. */
-  superseded?: boolean
-  /** Of an event: the eventTs of the stored event it replaced that no pass had seen. */
-  replacesTs?: number
-  errorClass?: string
-  message?: string
-  /** Parked: the code. */
-  code?: string
-  origin?: HistoryOrigin
-}
+export type {
+  AttemptStarted,
+  FailureSummary,
+  HistoryEntry,
+  InstanceRecord,
+  NodeEventRecord,
+  NodeRecord,
+  ParkedState,
+  PartsRead,
+  PartsWanted,
+  UnreadParts,
+} from './records.js'
 
 /** A page of history, oldest first. */
 export interface HistoryPage {
@@ -116,85 +34,6 @@ export interface InstanceHistory {
    * instance.
    */
   readHistory(instanceId: string, query: { afterSeq?: number; limit: number }): Promise<HistoryPage | undefined>
-}
-
-export interface NodeEventRecord {
-  /** Seconds, as the caller gave it; versions the event (older rejected, equal overwrites). */
-  eventTs: number
-  content: JsonValue
-  receivedAtMs: number
-}
-
-export interface InstanceRecord {
-  id: string
-  workflowType: string
-  businessId?: string
-  status: InstanceStatus
-  input: JsonObject
-  createdAtMs: number
-  updatedAtMs: number
-  definitionVersion: string
-  nodes: Record<string, NodeRecord>
-  events: Record<string, NodeEventRecord>
-  /** Grows with every stored event: a pass compares it to learn that an event arrived while it ran. */
-  eventSeq: number
-  /** Fencing token: grows with every lease acquisition. */
-  fence: number
-  leaseOwner?: string
-  leaseUntilMs?: number
-  /** When the instance next needs attention; absent for idle and terminal instances. */
-  dueAtMs?: number
-  /** Fingerprint of the create request, for idempotent creates with a client-chosen id. */
-  requestHash?: string
-  /** A delayed start: the instance stays `init` until then, whatever arrives. */
-  startAtMs?: number
-  /** Present while the instance cannot run (see ParkedState); a parked instance is not due. */
-  parked?: ParkedState
-  /** When a one-time schedule (beyond the queue's delay limit) was asked to wake the instance. */
-  farWakeAtMs?: number
-  failure?: FailureSummary
-  /** Inputs replaced by restarts that completed nodes still ran with, by key (see NodeRecord.inputRef). */
-  priorInputs?: Record<string, JsonObject>
-  /**
-   * What the instance stores, as the engine counts it (see `instanceStoredBytes`), kept by the store: every write
-   * adds the difference it makes, and writes that grow the instance are conditioned on it.
-   */
-  storedBytes?: number
-  /** A finished instance expires then (epoch seconds: the table's TTL attribute); absent while it runs. */
-  expiresAtSeconds?: number
-  /**
-   * Parts a store handed out without reading them (kept in items of its own): their values in this record are
-   * placeholders until a lease reads them by key (`LeaseWriter.read`). Absent when everything was read.
-   */
-  unread?: UnreadParts
-}
-
-/** Parts of an instance a store did not read (see InstanceRecord.unread), with the bytes they count for. */
-export interface UnreadParts {
-  /** Nodes whose payload (output and overrides) is unread: node id → its bytes (see `nodePayloadBytes`). */
-  nodes: Record<string, number>
-  /** Nodes whose event content is unread: node id → its content's bytes. */
-  events: Record<string, number>
-  /** The instance input is unread: the bytes it counts for. */
-  input?: number
-  /** Prior inputs that are unread: key → the bytes each counts for. */
-  priorInputs: Record<string, number>
-}
-
-/** What a lease asks to read of the parts a store did not read. */
-export interface PartsWanted {
-  nodes: readonly string[]
-  events: readonly string[]
-  input: boolean
-  priorInputs: readonly string[]
-}
-
-/** Parts read by key. */
-export interface PartsRead {
-  nodes: Record<string, Pick<NodeRecord, 'output' | 'workflowContext' | 'preNodeContext'>>
-  events: Record<string, JsonValue>
-  input?: JsonObject
-  priorInputs: Record<string, JsonObject>
 }
 
 export interface Lease {

@@ -1,9 +1,4 @@
-import type {
-  HistoryEntryResponse,
-  InstanceDetailResponse,
-  NodeDetailResponse,
-  WorkflowTypeResponse,
-} from '../schemas/http-api.js'
+import type { HistoryEntry, InstanceDetail, NodeDetail, WorkflowType } from '../schemas/http-api.js'
 import { TERMINAL_INSTANCE_STATUSES, TERMINAL_NODE_STATUSES } from '../schemas/statuses.js'
 
 /**
@@ -33,7 +28,7 @@ export interface NodeData {
   system?: Json
 }
 
-export const nodeData = (node: NodeDetailResponse): NodeData => {
+export const nodeData = (node: NodeDetail): NodeData => {
   const context = node.context
   if (!context) return {}
   const data: NodeData = {}
@@ -53,7 +48,7 @@ export const nodeData = (node: NodeDetailResponse): NodeData => {
 }
 
 /** The error class and message of a history error entry, the class said once (`Error: card declined`). */
-export const errorText = (entry: Pick<HistoryEntryResponse, 'errorClass' | 'message'>): string => {
+export const errorText = (entry: Pick<HistoryEntry, 'errorClass' | 'message'>): string => {
   const message = entry.message ?? ''
   if (!entry.errorClass) return message
   if (message === '') return entry.errorClass
@@ -61,13 +56,13 @@ export const errorText = (entry: Pick<HistoryEntryResponse, 'errorClass' | 'mess
   return message.startsWith(`${entry.errorClass}:`) ? message : `${entry.errorClass}: ${message}`
 }
 
-const lastError = (node: NodeDetailResponse): string | undefined => {
+const lastError = (node: NodeDetail): string | undefined => {
   const system = node.context?.system
   return isObject(system) && typeof system.last_error === 'string' ? system.last_error : undefined
 }
 
 /** Whether the node's last signal was NotReady ("not yet"), which is no failure. */
-const notReady = (node: NodeDetailResponse): boolean =>
+const notReady = (node: NodeDetail): boolean =>
   node.failCount === 0 || (lastError(node)?.startsWith('NotReadyError') ?? false)
 
 export type NodeStateKind =
@@ -93,9 +88,9 @@ export interface NodeState {
 }
 
 /** The latest history entry of this node that put it in `status`: when it entered its current state. */
-const enteredAt = (entries: readonly HistoryEntryResponse[], nodeId: string, status: string): number | undefined => {
+const enteredAt = (entries: readonly HistoryEntry[], nodeId: string, status: string): number | undefined => {
   for (let index = entries.length - 1; index >= 0; index--) {
-    const entry = entries[index] as HistoryEntryResponse
+    const entry = entries[index] as HistoryEntry
     if (entry.kind === 'node' && entry.nodeId === nodeId) return entry.status === status ? entry.atMs : undefined
   }
   return undefined
@@ -106,9 +101,9 @@ const enteredAt = (entries: readonly HistoryEntryResponse[], nodeId: string, sta
  * attempt in 59 s", which reads like a failing retry.
  */
 export const nodeState = (
-  detail: InstanceDetailResponse,
-  node: NodeDetailResponse,
-  entries: readonly HistoryEntryResponse[],
+  detail: InstanceDetail,
+  node: NodeDetail,
+  entries: readonly HistoryEntry[],
   hasCheck: boolean,
 ): NodeState => {
   const since = enteredAt(entries, node.id, node.status) ?? node.updatedAtMs ?? node.createdAtMs
@@ -192,7 +187,7 @@ export interface NodeActions {
 }
 
 /** The actions the API would accept on a node now (see the engine's event and restart rules). */
-export const nodeActions = (detail: InstanceDetailResponse, node: NodeDetailResponse): NodeActions => {
+export const nodeActions = (detail: InstanceDetail, node: NodeDetail): NodeActions => {
   if (isSyntheticNode(node.id)) return {}
   const actions: NodeActions = {}
   if (!terminalInstance(detail.status) && !terminalNode(node.status)) {
@@ -207,7 +202,7 @@ export interface InstanceActions {
   restart: boolean
 }
 
-export const instanceActions = (detail: Pick<InstanceDetailResponse, 'status' | 'parked'>): InstanceActions => ({
+export const instanceActions = (detail: Pick<InstanceDetail, 'status' | 'parked'>): InstanceActions => ({
   cancel: !terminalInstance(detail.status),
   restart: detail.status === 'failed' || detail.status === 'canceled' || detail.parked !== undefined,
 })
@@ -222,7 +217,7 @@ export type EventContent =
  * The content of a history event entry. The history keeps no contents; the node keeps its latest event: an entry
  * with the same eventTs shows it, an older one says it was replaced.
  */
-export const eventContent = (entry: HistoryEntryResponse, detail: InstanceDetailResponse): EventContent => {
+export const eventContent = (entry: HistoryEntry, detail: InstanceDetail): EventContent => {
   if (entry.superseded) return { state: 'superseded' }
   const node = detail.nodes.find((candidate) => candidate.id === entry.nodeId)
   const event = node ? nodeData(node).event : undefined
@@ -232,7 +227,7 @@ export const eventContent = (entry: HistoryEntryResponse, detail: InstanceDetail
 }
 
 /** The history entries about one node: its status changes, events, errors and restarts. */
-export const nodeEntries = (entries: readonly HistoryEntryResponse[], nodeId: string): HistoryEntryResponse[] =>
+export const nodeEntries = (entries: readonly HistoryEntry[], nodeId: string): HistoryEntry[] =>
   entries.filter((entry) => entry.nodeId === nodeId)
 
 export interface Segment {
@@ -261,8 +256,8 @@ const SETTLED = new Set(['completed', 'failed', 'canceled', 'uncreated'])
  * (its last entry when terminal) or `nowMs`.
  */
 export const waterfall = (
-  detail: InstanceDetailResponse,
-  entries: readonly HistoryEntryResponse[],
+  detail: InstanceDetail,
+  entries: readonly HistoryEntry[],
   nodeIds: readonly string[],
   nowMs: number,
 ): Waterfall => {
@@ -298,9 +293,9 @@ export const waterfall = (
 }
 
 /** Whether a workflow type's node has a `check` (it polls), from `GET /workflow-types`. */
-export const hasCheck = (types: readonly WorkflowTypeResponse[], workflowType: string, nodeId: string): boolean =>
+export const hasCheck = (types: readonly WorkflowType[], workflowType: string, nodeId: string): boolean =>
   types.find((type) => type.type === workflowType)?.nodes.find((node) => node.id === nodeId)?.hasCheck ?? false
 
 /** When an instance ended (its last change, once terminal), or undefined while it runs. */
-export const endedAtMs = (detail: Pick<InstanceDetailResponse, 'status' | 'updatedAtMs'>): number | undefined =>
+export const endedAtMs = (detail: Pick<InstanceDetail, 'status' | 'updatedAtMs'>): number | undefined =>
   terminalInstance(detail.status) ? detail.updatedAtMs : undefined

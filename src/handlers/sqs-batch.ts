@@ -1,8 +1,6 @@
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
-import type { QueueName } from '../core/consumer.js'
-import { type Delivery, dead, retry } from '../core/consumer.js'
+import { type Delivery, dead, QueueConsumer, type QueueName, type QueueOperations, retry } from '../core/consumer.js'
 import type { DeadLetterSink } from '../core/dispatch-ports.js'
-import type { Engine } from '../core/engine.js'
 import { MetricName, type Metrics } from '../core/metrics.js'
 import type { Logger } from '../core/ports.js'
 
@@ -23,21 +21,21 @@ const describe = (error: unknown): string =>
   error instanceof Error ? `${error.name}: ${error.message}` : String(error)
 
 /**
- * The SQS adapter over the engine's one consumer core: each record is handed to `engine.deliver`, and the answer
- * becomes a partial batch response. A message that can never succeed goes to the dead-letter queue with its reason
- * at once; one that keeps failing goes there on its last receive, so nothing is retried forever and nothing is
- * dropped silently.
+ * The SQS adapter over the one consumer core, QueueConsumer, built here once per handler over the engine's
+ * operations: each record is handed to it, and the answer becomes a partial batch response. A message that can never
+ * succeed goes to the dead-letter queue with its reason at once; one that keeps failing goes there on its last
+ * receive, so nothing is retried forever and nothing is dropped silently.
  */
-export const sqsConsumer =
-  (queue: QueueName, deps: { engine: Engine } & BatchOptions) =>
-  async (event: SQSEvent, context?: LambdaContext): Promise<SQSBatchResponse> => {
+export const sqsConsumer = (queue: QueueName, deps: { engine: QueueOperations } & BatchOptions) => {
+  const consumer = new QueueConsumer(deps.engine, deps.logger, deps.metrics)
+  return async (event: SQSEvent, context?: LambdaContext): Promise<SQSBatchResponse> => {
     const failures: string[] = []
     await Promise.all(
       (event.Records ?? []).map(async (record) => {
         let outcome: Delivery
         try {
           const remainingTimeMs = context?.getRemainingTimeInMillis?.()
-          outcome = await deps.engine.deliver(queue, {
+          outcome = await consumer.deliver(queue, {
             body: record.body,
             ...(remainingTimeMs === undefined ? {} : { remainingTimeMs }),
           })
@@ -75,3 +73,4 @@ export const sqsConsumer =
     )
     return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) }
   }
+}

@@ -1,5 +1,5 @@
-import type { Engine } from '../core/engine.js'
+import type { QueueOperations } from '../core/consumer.js'
 import { type BatchOptions, sqsConsumer } from './sqs-batch.js'
 
 /** The start-queue consumer: creates (and runs) the instance a recurring schedule asked for, idempotently. */
-export const createStartHandler = (deps: { engine: Engine } & BatchOptions) => sqsConsumer('start', deps)
+export const createStartHandler = (deps: { engine: QueueOperations } & BatchOptions) => sqsConsumer('start', deps)

@@ -115,74 +115,77 @@ const readLock = async (path: string): Promise<LockContent | undefined> => {
   }
 }
 
+/** Creates the lock file with `content`; false when one exists already (thrown on the last try). */
+const tryCreateLock = async (path: string, content: LockContent, lastTry: boolean): Promise<boolean> => {
+  try {
+    const handle = await open(path, 'wx')
+    try {
+      await handle.writeFile(`${JSON.stringify(content)}\n`)
+    } finally {
+      await handle.close()
+    }
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || lastTry) throw error
+    return false
+  }
+}
+
 /**
- * Takes the lock on `dataDir` (created if missing), whose DynamoDB Local keeps its files in `dbPath`.
- * - Another live runtime holds it: DataDirInUseError naming its pid and URL.
- * - A dead runtime holds it: its DynamoDB Local, if still running, is stopped and reported through `print`.
- * - No runtime holds it, but a DynamoDB Local runs on `dbPath` (started by hand, or orphaned by a runtime that died
- *   before it could record it): DataDirInUseError naming that process, which is left alone.
+ * The lock file exists: refuses when its owner is alive, else stops what the dead owner left running on `dbPath`
+ * and removes the stale lock.
  */
-export const lockDataDir = async (
+const clearStaleLock = async (
+  path: string,
   dataDir: string,
   dbPath: string,
   print: (line: string) => void,
-): Promise<DataDirLock> => {
-  const dir = resolve(dataDir)
-  const path = join(dir, LOCK_FILE)
-  await mkdir(dir, { recursive: true })
-  let content: LockContent = { v: 1, pid: process.pid, startedAtMs: Date.now() }
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const handle = await open(path, 'wx')
-      try {
-        await handle.writeFile(`${JSON.stringify(content)}\n`)
-      } finally {
-        await handle.close()
-      }
-      break
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 3) throw error
-    }
-    const held = await readLock(path)
-    if (held?.pid === process.pid) {
-      throw new DataDirInUseError(`the data directory ${dataDir} is already in use by a runtime of this process`)
-    }
-    if (held !== undefined && (await isTickflow(held.pid))) {
-      throw new DataDirInUseError(
-        [
-          `the data directory ${dataDir} is in use by another tickflow (pid ${held.pid}${held.url ? `, ${held.url}` : ''}, started ${new Date(held.startedAtMs).toISOString()}).`,
-          `Stop it first (Ctrl-C in its terminal, or kill ${held.pid}), or start this one elsewhere:`,
-          '  TICKFLOW_DATA_DIR=.data-2 npm start     or     npm start -- --in-memory',
-        ].join('\n'),
-      )
-    }
-    // The owner is gone (killed, or the machine restarted): whatever DynamoDB Local it left on the files is ours.
-    const orphans = new Set((await dynamoDbLocalsOn(dbPath)).map((found) => found.pid))
-    if (held?.dynamodbPid !== undefined && isAlive(held.dynamodbPid) && orphans.size === 0) {
-      // Without `ps`, trust the pid the dead owner recorded.
-      orphans.add(held.dynamodbPid)
-    }
-    for (const pid of orphans) {
-      await stopProcess(pid)
-      print(
-        `stopped an orphaned DynamoDB Local (pid ${pid}) left on ${dataDir} by a tickflow that did not stop cleanly${held ? ` (pid ${held.pid})` : ''}`,
-      )
-    }
-    await rm(path, { force: true })
+): Promise<void> => {
+  const held = await readLock(path)
+  if (held?.pid === process.pid) {
+    throw new DataDirInUseError(`the data directory ${dataDir} is already in use by a runtime of this process`)
   }
-
-  const foreign = await dynamoDbLocalsOn(dbPath)
-  if (foreign.length > 0) {
-    await rm(path, { force: true })
-    const pids = foreign.map((found) => found.pid).join(', ')
+  if (held !== undefined && (await isTickflow(held.pid))) {
     throw new DataDirInUseError(
       [
-        `a DynamoDB Local that tickflow does not own (pid ${pids}) is running on ${dbPath}.`,
-        `Stop it first (kill ${pids}), or point tickflow at it with DYNAMODB_ENDPOINT=http://127.0.0.1:PORT.`,
+        `the data directory ${dataDir} is in use by another tickflow (pid ${held.pid}${held.url ? `, ${held.url}` : ''}, started ${new Date(held.startedAtMs).toISOString()}).`,
+        `Stop it first (Ctrl-C in its terminal, or kill ${held.pid}), or start this one elsewhere:`,
+        '  TICKFLOW_DATA_DIR=.data-2 npm start     or     npm start -- --in-memory',
       ].join('\n'),
     )
   }
+  // The owner is gone (killed, or the machine restarted): whatever DynamoDB Local it left on the files is ours.
+  const orphans = new Set((await dynamoDbLocalsOn(dbPath)).map((found) => found.pid))
+  if (held?.dynamodbPid !== undefined && isAlive(held.dynamodbPid) && orphans.size === 0) {
+    // Without `ps`, trust the pid the dead owner recorded.
+    orphans.add(held.dynamodbPid)
+  }
+  for (const pid of orphans) {
+    await stopProcess(pid)
+    print(
+      `stopped an orphaned DynamoDB Local (pid ${pid}) left on ${dataDir} by a tickflow that did not stop cleanly${held ? ` (pid ${held.pid})` : ''}`,
+    )
+  }
+  await rm(path, { force: true })
+}
 
+/** A DynamoDB Local no tickflow started runs on the files: refused (and the lock given back), never stopped. */
+const refuseForeignDynamoDb = async (path: string, dbPath: string): Promise<void> => {
+  const foreign = await dynamoDbLocalsOn(dbPath)
+  if (foreign.length === 0) return
+  await rm(path, { force: true })
+  const pids = foreign.map((found) => found.pid).join(', ')
+  throw new DataDirInUseError(
+    [
+      `a DynamoDB Local that tickflow does not own (pid ${pids}) is running on ${dbPath}.`,
+      `Stop it first (kill ${pids}), or point tickflow at it with DYNAMODB_ENDPOINT=http://127.0.0.1:PORT.`,
+    ].join('\n'),
+  )
+}
+
+/** The held lock: its content can be updated, and it is given back on `release` or when the process exits. */
+const heldLock = (path: string, initial: LockContent): DataDirLock => {
+  let content = initial
   let released = false
   // A process that exits without `release` (an uncaught error, process.exit) still frees the directory.
   const releaseOnExit = () => {
@@ -211,4 +214,27 @@ export const lockDataDir = async (
       if (held?.pid === process.pid) await rm(path, { force: true })
     },
   }
+}
+
+/**
+ * Takes the lock on `dataDir` (created if missing), whose DynamoDB Local keeps its files in `dbPath`.
+ * - Another live runtime holds it: DataDirInUseError naming its pid and URL.
+ * - A dead runtime holds it: its DynamoDB Local, if still running, is stopped and reported through `print`.
+ * - No runtime holds it, but a DynamoDB Local runs on `dbPath` (started by hand, or orphaned by a runtime that died
+ *   before it could record it): DataDirInUseError naming that process, which is left alone.
+ */
+export const lockDataDir = async (
+  dataDir: string,
+  dbPath: string,
+  print: (line: string) => void,
+): Promise<DataDirLock> => {
+  const dir = resolve(dataDir)
+  const path = join(dir, LOCK_FILE)
+  await mkdir(dir, { recursive: true })
+  const content: LockContent = { v: 1, pid: process.pid, startedAtMs: Date.now() }
+  for (let attempt = 0; !(await tryCreateLock(path, content, attempt >= 3)); attempt++) {
+    await clearStaleLock(path, dataDir, dbPath, print)
+  }
+  await refuseForeignDynamoDb(path, dbPath)
+  return heldLock(path, content)
 }

@@ -346,25 +346,27 @@ interface LaunchParams {
   options: StartDynamoDbLocalOptions
 }
 
-async function launch({
-  javaPath,
-  emulatorDir,
-  port,
-  storageArgs,
-  log,
-  options,
-}: LaunchParams): Promise<DynamoDbLocal> {
-  const args = [
-    // DynamoDB Local is short-lived and lightly loaded; stopping at C1 cuts its startup by about a fifth.
-    '-XX:TieredStopAtLevel=1',
-    `-Djava.library.path=${join(emulatorDir, 'DynamoDBLocal_lib')}`,
-    '-jar',
-    join(emulatorDir, 'DynamoDBLocal.jar'),
-    '-port',
-    String(port),
-    ...storageArgs,
-  ]
-  log(`starting DynamoDB Local on port ${port}`)
+/** A started DynamoDB Local process: its output so far, whether and how it exited, and a stop that waits for it. */
+interface Launched {
+  output: OutputTail
+  exited: Promise<DynamoDbLocalExit>
+  exitInfo(): DynamoDbLocalExit | undefined
+  stop(): Promise<void>
+  pid: number | undefined
+}
+
+const javaArgs = (emulatorDir: string, port: number, storageArgs: readonly string[]): string[] => [
+  // DynamoDB Local is short-lived and lightly loaded; stopping at C1 cuts its startup by about a fifth.
+  '-XX:TieredStopAtLevel=1',
+  `-Djava.library.path=${join(emulatorDir, 'DynamoDBLocal_lib')}`,
+  '-jar',
+  join(emulatorDir, 'DynamoDBLocal.jar'),
+  '-port',
+  String(port),
+  ...storageArgs,
+]
+
+const spawnDynamoDbLocal = (javaPath: string, emulatorDir: string, args: string[]): Launched => {
   const child: ChildProcess = spawn(javaPath, args, { cwd: emulatorDir, stdio: ['ignore', 'pipe', 'pipe'] })
   const output = new OutputTail()
   child.stdout?.on('data', (chunk: Buffer) => output.append(chunk))
@@ -406,29 +408,46 @@ async function launch({
     })()
     return stopping
   }
+  return { output, exited, exitInfo: () => exitInfo, stop, pid: child.pid }
+}
 
-  const timeoutMs = options.startupTimeoutMs ?? 30_000
+/** Waits until the process answers on `port`; a bind failure, an early exit or the timeout is thrown with its output. */
+const waitUntilAnswering = async (launched: Launched, port: number, timeoutMs: number): Promise<void> => {
+  const { output } = launched
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const answered = await probe(port)
     // Jetty's bind failure kills only the main thread; the JVM stays up, so this is not caught by the exit check.
     if (/Failed to bind|BindException/.test(output.toString())) {
-      await stop()
+      await launched.stop()
       throw new PortInUseError(`DynamoDB Local could not bind port ${port}:\n${output}`)
     }
-    if (answered) break
+    if (answered) return
+    const exitInfo = launched.exitInfo()
     if (exitInfo !== undefined) {
       const how = exitInfo.signal ?? `code ${exitInfo.code}`
       throw new Error(`DynamoDB Local exited (${how}) before answering on port ${port}:\n${output}`)
     }
     if (Date.now() >= deadline) {
-      await stop()
+      await launched.stop()
       throw new Error(`DynamoDB Local did not answer on port ${port} within ${timeoutMs} ms:\n${output}`)
     }
-    await Promise.race([delay(100), exited])
+    await Promise.race([delay(100), launched.exited])
   }
+}
 
+async function launch({
+  javaPath,
+  emulatorDir,
+  port,
+  storageArgs,
+  log,
+  options,
+}: LaunchParams): Promise<DynamoDbLocal> {
+  log(`starting DynamoDB Local on port ${port}`)
+  const launched = spawnDynamoDbLocal(javaPath, emulatorDir, javaArgs(emulatorDir, port, storageArgs))
+  await waitUntilAnswering(launched, port, options.startupTimeoutMs ?? 30_000)
   const endpoint = `http://127.0.0.1:${port}`
   log(`DynamoDB Local ready at ${endpoint}`)
-  return { endpoint, port, pid: child.pid, exited, stop }
+  return { endpoint, port, pid: launched.pid, exited: launched.exited, stop: launched.stop }
 }

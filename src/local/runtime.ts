@@ -1,26 +1,19 @@
-import type { Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { resolve } from 'node:path'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import type { SQSEvent } from 'aws-lambda'
 import { DynamoDbStore } from '../adapters/dynamodb/dynamodb-store.js'
 import { ensureTable } from '../adapters/dynamodb/table.js'
-import { LocalQueue } from '../adapters/memory/local-queue.js'
-import { LocalScheduler } from '../adapters/memory/local-scheduler.js'
 import type { ApiSettings } from '../api/api-settings.js'
 import { createApiHandler } from '../api/handler.js'
 import { Engine } from '../core/engine.js'
 import type { Logger, LogLevel } from '../core/ports.js'
-import { runTick } from '../core/tick.js'
-import { createEventsHandler } from '../handlers/events-handler.js'
-import { createRunHandler } from '../handlers/run-handler.js'
-import { createStartHandler } from '../handlers/start-handler.js'
 import { createIdGenerator, mathRandom, systemClock } from '../system/defaults.js'
 import { workflows } from '../workflows/index.js'
 import { type DataDirLock, lockDataDir } from './data-lock.js'
-import { localDeadLetterRoutes } from './dead-letter-routes.js'
 import { defaultCacheDir, localDynamoDbClientConfig, startDynamoDbLocal } from './dynamodb-local.js'
-import { type ApiLambda, serveApi } from './http-server.js'
+import { type HttpFront, openHttpFront } from './http-front.js'
+import { createLocalQueues, type LocalQueues, startBackgroundWork } from './queue-pump.js'
+
+export { PortInUseError } from './http-front.js'
 
 export interface LocalRuntimeOptions {
   /** 0 picks a free port. */
@@ -64,32 +57,86 @@ const consoleLogger = (minLevel: LogLevel, print: (line: string) => void): Logge
   },
 })
 
-const MAX_RECEIVE_COUNT = 5
-
-/** The HTTP port is taken: said before anything else starts, with what to do about it. */
-export class PortInUseError extends Error {
-  override readonly name = 'PortInUseError'
-  readonly code = 'PORT_IN_USE'
+/** What to undo when the runtime stops (or fails to start), undone in reverse order, each failure ignored. */
+class Stops {
+  readonly #stops: (() => Promise<void>)[] = []
+  push(stop: () => Promise<void>): void {
+    this.#stops.push(stop)
+  }
+  readonly run = async (): Promise<void> => {
+    for (const stop of this.#stops.reverse()) await stop().catch(() => {})
+  }
 }
 
-const portHint = (host: string, port: number): string =>
-  [
-    `PORT ${port} on ${host} is already in use (another tickflow, or another server).`,
-    `Pick another port: PORT=${port === 3000 ? 3001 : 3000} npm start, or npm start -- --port 0 for a free one;`,
-    `or find what listens there: lsof -i :${port} (macOS/Linux) or ss -ltnp 'sport = :${port}' (Linux).`,
-  ].join('\n')
-
-/** Binds the HTTP port first, so that a port in use is reported before DynamoDB Local is started for nothing. */
-const listen = (server: Server, port: number, host: string): Promise<void> =>
-  new Promise<void>((listening, failed) => {
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EADDRINUSE') failed(new PortInUseError(portHint(host, port), { cause: error }))
-      else if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND') {
-        failed(new Error(`HOST ${host} is not an address of this machine (${error.code})`, { cause: error }))
-      } else failed(error)
-    })
-    server.listen(port, host, () => listening())
+/** DynamoDB Local on the data directory (or in memory), unless the options name a DynamoDB to use. */
+const startDynamoDb = async (
+  options: LocalRuntimeOptions,
+  dbPath: string,
+  logger: Logger,
+  stops: Stops,
+): Promise<{ endpoint: string; pid: number | undefined }> => {
+  if (options.dynamodbEndpoint) return { endpoint: options.dynamodbEndpoint, pid: undefined }
+  const dynamo = await startDynamoDbLocal({
+    ...(options.inMemory ? { inMemory: true } : { inMemory: false, dbPath }),
+    cacheDir: defaultCacheDir(),
+    log: (line) => logger.log('info', line),
   })
+  stops.push(async () => dynamo.stop())
+  return { endpoint: dynamo.endpoint, pid: dynamo.pid }
+}
+
+/** The table, created when missing; a table of another layout is refused with what to do locally. */
+const openStore = async (options: LocalRuntimeOptions, endpoint: string): Promise<DynamoDbStore> => {
+  const client = new DynamoDBClient(localDynamoDbClientConfig(endpoint))
+  await ensureTable(client, options.tableName).catch((error: unknown) => {
+    if ((error as { code?: string }).code !== 'TABLE_LAYOUT_MISMATCH') throw error
+    throw new Error(
+      `${(error as Error).message} Locally: start with another TABLE_NAME, or another TICKFLOW_DATA_DIR ` +
+        `(the data in ${options.dataDir}/ stays as it is).`,
+      { cause: error },
+    )
+  })
+  return new DynamoDbStore({ tableName: options.tableName, client })
+}
+
+/** The engine of the local runtime, with every shipped workflow, its wake-ups on the in-process queue and scheduler. */
+const createEngine = (store: DynamoDbStore, queues: LocalQueues, logger: Logger): Engine => {
+  const engine = new Engine({
+    store,
+    clock: systemClock,
+    ids: createIdGenerator(systemClock),
+    random: mathRandom,
+    logger,
+    queue: queues.run.queue,
+    scheduler: queues.scheduler,
+    recurring: queues.scheduler,
+  })
+  for (const workflow of workflows) engine.register(workflow)
+  return engine
+}
+
+/** Everything behind the HTTP front: the store, the engine, the queues and their pump, the tick, and the API. */
+const wire = async (options: LocalRuntimeOptions, endpoint: string, front: HttpFront, logger: Logger, stops: Stops) => {
+  const store = await openStore(options, endpoint)
+  const now = () => systemClock.nowMs()
+  const queues = createLocalQueues(now)
+  const engine = createEngine(store, queues, logger)
+  const { tickIntervalMs, pumpIntervalMs } = options
+  stops.push(startBackgroundWork({ engine, store, logger, queues, now, tickIntervalMs, pumpIntervalMs }))
+  front.serve(
+    createApiHandler({
+      engine,
+      logger,
+      clock: systemClock,
+      sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
+      waitPollMs: 200,
+      ...options.api,
+      local: { pairs: [queues.run, queues.events, queues.start], events: queues.events.queue },
+    }),
+  )
+  // Stopped first: no request reaches an engine whose DynamoDB is going away.
+  stops.push(front.close)
+}
 
 /**
  * `npm start`: the same handlers as the Lambda functions, wired to DynamoDB Local, an HTTP server in place of API
@@ -98,190 +145,28 @@ const listen = (server: Server, port: number, host: string): Promise<void> =>
  */
 export const startLocalRuntime = async (options: LocalRuntimeOptions): Promise<LocalRuntime> => {
   const logger = consoleLogger(options.logLevel, options.print)
-  const dataDir = resolve(options.dataDir)
-  const dbPath = resolve(dataDir, 'dynamodb')
-  const usesDataDir = !options.dynamodbEndpoint && !options.inMemory
-  const stops: (() => Promise<void>)[] = []
-  const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch(() => {})
-  }
+  const dbPath = resolve(resolve(options.dataDir), 'dynamodb')
+  const stops = new Stops()
   let lock: DataDirLock | undefined
-  if (usesDataDir) {
+  if (!options.dynamodbEndpoint && !options.inMemory) {
     lock = await lockDataDir(options.dataDir, dbPath, (line) => logger.log('warn', line))
     stops.push(() => (lock as DataDirLock).release())
   }
-  // Until the engine is wired, requests are answered 503 rather than left hanging.
-  let serve: ApiLambda | undefined
-  const server = serveApi(
-    async (event, context) =>
-      serve
-        ? serve(event, context)
-        : {
-            statusCode: 503,
-            headers: { 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' },
-            body: JSON.stringify({ error: { code: 'STARTING', message: 'tickflow is starting', details: {} } }),
-          },
-    (error) => logger.log('error', 'request failed', { error: String(error) }),
-    {
+  let front: HttpFront | undefined
+  try {
+    front = await openHttpFront(options.port, options.host, logger, {
       host: options.host,
       ...(options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
       ...(options.api?.cors ? { allowedOrigins: options.api.cors.allowedOrigins } : {}),
-    },
-  )
-  let closing: Promise<void> | undefined
-  const closeServer = () => {
-    closing ??= new Promise<void>((closed) => {
-      server.closeAllConnections()
-      server.close(() => closed())
     })
-    return closing
-  }
-  try {
-    await listen(server, options.port, options.host)
+    const dynamo = await startDynamoDb(options, dbPath, logger, stops)
+    if (!options.dynamodbEndpoint) await lock?.update({ dynamodbPid: dynamo.pid, url: front.url })
+    await wire(options, dynamo.endpoint, front, logger, stops)
+    options.print(banner(front.url, options, dynamo.endpoint))
+    return { url: front.url, dynamodbEndpoint: dynamo.endpoint, dynamodbPid: dynamo.pid, stop: stops.run }
   } catch (error) {
-    await stopAll()
-    throw error
-  }
-  const { port } = server.address() as AddressInfo
-  const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`
-
-  let dynamo: Awaited<ReturnType<typeof startDynamoDbLocal>> | undefined
-  try {
-    if (!options.dynamodbEndpoint) {
-      dynamo = await startDynamoDbLocal({
-        ...(options.inMemory ? { inMemory: true } : { inMemory: false, dbPath }),
-        cacheDir: defaultCacheDir(),
-        log: (line) => logger.log('info', line),
-      })
-      stops.push(async () => dynamo?.stop())
-      await lock?.update({ dynamodbPid: dynamo.pid, url })
-    }
-  } catch (error) {
-    await closeServer()
-    await stopAll()
-    throw error
-  }
-  const dynamodbEndpoint = options.dynamodbEndpoint ?? (dynamo?.endpoint as string)
-  try {
-    const client = new DynamoDBClient(localDynamoDbClientConfig(dynamodbEndpoint))
-    await ensureTable(client, options.tableName).catch((error: unknown) => {
-      if ((error as { code?: string }).code !== 'TABLE_LAYOUT_MISMATCH') throw error
-      throw new Error(
-        `${(error as Error).message} Locally: start with another TABLE_NAME, or another TICKFLOW_DATA_DIR ` +
-          `(the data in ${options.dataDir}/ stays as it is).`,
-        { cause: error },
-      )
-    })
-    const store = new DynamoDbStore({ tableName: options.tableName, client })
-    const now = () => systemClock.nowMs()
-    const queue = (name: string) => {
-      const deadLetter = new LocalQueue({ name: `${name}-dlq`, now })
-      return {
-        queue: new LocalQueue({ name, now, maxReceiveCount: MAX_RECEIVE_COUNT, deadLetter }),
-        deadLetter,
-      }
-    }
-    const run = queue('tickflow-run')
-    const events = queue('tickflow-events')
-    const start = queue('tickflow-start')
-    const scheduler = new LocalScheduler({ now })
-    const engine = new Engine({
-      store,
-      clock: systemClock,
-      ids: createIdGenerator(systemClock),
-      random: mathRandom,
-      logger,
-      queue: run.queue,
-      scheduler,
-      recurring: scheduler,
-    })
-    for (const workflow of workflows) engine.register(workflow)
-
-    const lambdaContext = { getRemainingTimeInMillis: () => 60_000 }
-    const consumers: [LocalQueue, (event: SQSEvent) => Promise<unknown>][] = [
-      [
-        run.queue,
-        (event) =>
-          createRunHandler({ engine, logger, deadLetters: run.deadLetter, maxReceiveCount: MAX_RECEIVE_COUNT })(
-            event,
-            lambdaContext,
-          ),
-      ],
-      [
-        events.queue,
-        createEventsHandler({ engine, logger, deadLetters: events.deadLetter, maxReceiveCount: MAX_RECEIVE_COUNT }),
-      ],
-      [
-        start.queue,
-        createStartHandler({ engine, logger, deadLetters: start.deadLetter, maxReceiveCount: MAX_RECEIVE_COUNT }),
-      ],
-    ]
-
-    // One pump at a time: it fires due wake-ups and schedules, then drains every queue.
-    let pumping: Promise<void> | undefined
-    const pump = async () => {
-      const due = scheduler.due(now())
-      if (due.runs.length) await run.queue.sendRuns(due.runs)
-      for (const request of due.starts) start.queue.send(JSON.stringify({ v: 1, kind: 'start', ...request }))
-      for (const [source, handler] of consumers) {
-        for (let batch = 0; batch < 100; batch++) {
-          const result = await source.deliver(handler as never)
-          if (result.error)
-            logger.log('error', 'queue handler failed', { queue: source.name, error: String(result.error) })
-          if (result.delivered + result.failed === 0) break
-        }
-      }
-    }
-    const pumpTimer = setInterval(() => {
-      pumping ??= pump()
-        .catch((error: unknown) => logger.log('error', 'queue pump failed', { error: String(error) }))
-        .finally(() => {
-          pumping = undefined
-        })
-    }, options.pumpIntervalMs)
-    const tickTimer = setInterval(() => {
-      runTick(
-        { store, queue: run.queue, clock: systemClock, logger },
-        { remainingTimeMs: options.tickIntervalMs },
-      ).catch((error: unknown) => logger.log('error', 'tick failed', { error: String(error) }))
-    }, options.tickIntervalMs)
-    stops.push(async () => {
-      clearInterval(pumpTimer)
-      clearInterval(tickTimer)
-      await pumping
-    })
-
-    const api = createApiHandler({
-      engine,
-      logger,
-      clock: systemClock,
-      sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
-      waitPollMs: 200,
-      ...options.api,
-    })
-    const deadLetterRoutes = localDeadLetterRoutes([run, events, start])
-    serve = async (event, context) => {
-      const local = deadLetterRoutes(event)
-      if (local) return local
-      // Local only: put a raw message on the events queue, the way an external system would with SQS.
-      if (event.rawPath === '/_local/queues/events' && event.requestContext.http.method === 'POST') {
-        const body = Buffer.from(event.body ?? '', event.isBase64Encoded ? 'base64' : 'utf8').toString('utf8')
-        const messageId = events.queue.send(body)
-        return {
-          statusCode: 202,
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ messageId }),
-        }
-      }
-      return api(event, context)
-    }
-    // Stopped first: no request reaches an engine whose DynamoDB is going away.
-    stops.push(closeServer)
-    options.print(banner(url, options, dynamodbEndpoint))
-    return { url, dynamodbEndpoint, dynamodbPid: dynamo?.pid, stop: stopAll }
-  } catch (error) {
-    await closeServer()
-    await stopAll()
+    await front?.close()
+    await stops.run()
     throw error
   }
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { historyOriginSchema } from './history.js'
+import { historyOriginSchema } from './history-kinds.js'
 import { INSTANCE_STATUSES } from './statuses.js'
 import { idSchema } from './workflow-config.js'
 

@@ -1,6 +1,10 @@
 import { z } from 'zod'
+import { describeIssues } from './zod-issues.js'
 
-/** The environment a Lambda function of tickflow reads at cold start. */
+/**
+ * Environments, checked at start: the one every Lambda function of tickflow reads at cold start (LambdaEnv), and the
+ * HTTP API's own settings, which `npm start` reads too.
+ */
 const arn = z.string().regex(/^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$/, 'must be an ARN')
 
 /** A comma-separated list in one variable; blank entries are dropped, an empty variable is no list. */
@@ -49,7 +53,8 @@ export const apiEnvSchema = z.object(apiEnvFields)
 
 export type ApiEnv = z.infer<typeof apiEnvSchema>
 
-export const runtimeEnvSchema = z.object({
+/** The environment of a Lambda function (functions/wiring.ts parses it once per cold start). */
+export const lambdaEnvSchema = z.object({
   TABLE_NAME: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name'),
   DYNAMODB_ENDPOINT: z.url().optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -75,17 +80,16 @@ export const runtimeEnvSchema = z.object({
   RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
 })
 
-export type RuntimeEnv = z.infer<typeof runtimeEnvSchema>
+export type LambdaEnv = z.infer<typeof lambdaEnvSchema>
 
 const parseEnv = <T extends z.ZodType>(schema: T, env: Record<string, string | undefined>): z.infer<T> => {
   const parsed = schema.safeParse(env)
   if (parsed.success) return parsed.data
-  const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`)
-  throw new Error(`invalid environment: ${problems.join('; ')}`)
+  throw new Error(`invalid environment: ${describeIssues(parsed.error, '(environment)')}`)
 }
 
 /** Fails fast with a message naming every variable that is missing or wrong. */
-export const parseRuntimeEnv = (env: Record<string, string | undefined>): RuntimeEnv => parseEnv(runtimeEnvSchema, env)
+export const parseLambdaEnv = (env: Record<string, string | undefined>): LambdaEnv => parseEnv(lambdaEnvSchema, env)
 
-/** The HTTP API's settings alone (for `npm start`), failing like parseRuntimeEnv. */
+/** The HTTP API's settings alone (for `npm start`), failing like parseLambdaEnv. */
 export const parseApiEnv = (env: Record<string, string | undefined>): ApiEnv => parseEnv(apiEnvSchema, env)

@@ -1,12 +1,15 @@
 import { z } from 'zod'
 import { businessIdSchema, instanceIdSchema, instanceStatusSchema, scheduleNameSchema } from './engine-params.js'
-import { HISTORY_KINDS, HISTORY_ORIGINS } from './history.js'
+import { HISTORY_KINDS, HISTORY_ORIGINS } from './history-kinds.js'
+import { parkCodeSchema } from './park-codes.js'
 import { NODE_STATUSES } from './statuses.js'
 import { idSchema } from './workflow-config.js'
 
 /**
  * Schemas of the HTTP API: every path parameter, query and body is parsed with these, and the OpenAPI document is
- * generated from the same objects, so the two cannot drift.
+ * generated from the same objects, so the two cannot drift. The types of the API's answers are derived here too, and
+ * only here: the API client (and through it the CLI and the dashboard) reads them with type-only imports, so nothing
+ * of zod reaches the dashboard's bundle.
  */
 
 /**
@@ -77,7 +80,7 @@ export const historyEntrySchema = z.object({
   superseded: z.boolean().optional().meta({ description: 'an event replaced before any pass saw it' }),
   errorClass: z.string().optional(),
   message: z.string().optional(),
-  code: z.string().optional().meta({ description: 'the parked code' }),
+  code: parkCodeSchema.optional(),
   origin: z.enum(HISTORY_ORIGINS).optional(),
 })
 
@@ -152,7 +155,7 @@ export const passResultSchema = z.object({
   dueAtMs: z.number().nullable(),
   eventArrived: z.boolean(),
   skipped: z.enum(['terminal', 'not-due', 'parked']).optional(),
-  parked: z.object({ code: z.string(), reason: z.string() }).optional(),
+  parked: z.object({ code: parkCodeSchema, reason: z.string() }).optional(),
 })
 
 /** 202 from a run: another pass holds the instance and did not finish within the wait. */
@@ -196,7 +199,7 @@ export const instanceDetailSchema = z.object({
   definitionVersion: z.string(),
   dueAtMs: z.number().optional(),
   startAtMs: z.number().optional(),
-  parked: z.object({ code: z.string(), reason: z.string(), atMs: z.number() }).optional(),
+  parked: z.object({ code: parkCodeSchema, reason: z.string(), atMs: z.number() }).optional(),
   failure: z.object({ nodeId: z.string().optional(), reason: z.string(), atMs: z.number() }).optional(),
   lease: z.object({ owner: z.string(), untilMs: z.number() }).optional(),
   nodes: z.array(
@@ -228,7 +231,7 @@ export const listResponseSchema = z.object({
       businessId: z.string().optional(),
       status: instanceStatusSchema,
       createdAtMs: z.number(),
-      parked: z.string().optional(),
+      parked: parkCodeSchema.optional(),
     }),
   ),
   cursor: z.string().optional(),
@@ -297,16 +300,64 @@ export const scheduleSchema = z.object({
 
 export const schedulesResponseSchema = z.object({ items: z.array(scheduleSchema) })
 
-// ---- the answers as their readers see them (the dashboard) ---------------------------------------------------
+// ---- local only: the dead-letter queues of `npm start` (the deployed API has no such routes) ------------------
 
-export type InstanceListResponse = z.output<typeof listResponseSchema>
-export type InstanceSummaryResponse = InstanceListResponse['items'][number]
-export type InstanceDetailResponse = z.output<typeof instanceDetailSchema>
-export type NodeDetailResponse = InstanceDetailResponse['nodes'][number]
-export type HistoryResponse = z.output<typeof historyResponseSchema>
-export type HistoryEntryResponse = z.output<typeof historyEntrySchema>
-export type WorkflowTypeResponse = z.output<typeof workflowTypeSchema>
-export type ScheduleResponse = z.output<typeof scheduleSchema>
-export type CountResponse = z.output<typeof countResponseSchema>
-export type OperationResponse = z.output<typeof operationResponseSchema>
+export const localQueuePathSchema = z.strictObject({ queue: z.string().min(1) })
+
+export const redriveBodySchema = z
+  .strictObject({ messageIds: z.array(z.string().min(1)).max(1000).optional() })
+  .optional()
+
+export const deadLettersResponseSchema = z.object({
+  items: z.array(
+    z.object({
+      queue: z.string(),
+      deadLetterQueue: z.string(),
+      messages: z.array(
+        z.object({
+          messageId: z.string(),
+          reason: z.string(),
+          source: z.string().optional(),
+          originalMessageId: z.string().optional(),
+          sentAtMs: z.number(),
+          body: z.string(),
+        }),
+      ),
+    }),
+  ),
+})
+
+export const redriveResponseSchema = z.object({ queue: z.string(), moved: z.array(z.string()) })
+
+export const queuedMessageResponseSchema = z.object({ messageId: z.string() })
+
+// ---- the types of requests and answers, as a client sees them ----------------------------------------------
+
 export type ErrorResponse = z.output<typeof errorResponseSchema>
+export type CreateBody = z.input<typeof createBodySchema>
+export type CreateResponse = z.output<typeof createResponseSchema>
+export type RunBody = z.input<typeof runBodySchema>
+export type PassResultResponse = z.output<typeof passResultSchema>
+export type RunBusyResponse = z.output<typeof runBusyResponseSchema>
+export type OperationResponse = z.output<typeof operationResponseSchema>
+export type RestartInstanceBody = z.input<typeof restartInstanceBodySchema>
+export type RestartNodeBody = z.input<typeof restartNodeBodySchema>
+export type EventBody = z.input<typeof eventBodySchema>
+export type EventResponse = z.output<typeof eventResponseSchema>
+export type InstanceList = z.output<typeof listResponseSchema>
+export type InstanceSummary = InstanceList['items'][number]
+export type CountResponse = z.output<typeof countResponseSchema>
+export type InstanceDetail = z.output<typeof instanceDetailSchema>
+export type NodeDetail = InstanceDetail['nodes'][number]
+export type HistoryPage = z.output<typeof historyResponseSchema>
+export type HistoryEntry = HistoryPage['items'][number]
+export type GraphResponse = z.output<typeof graphResponseSchema>
+export type WorkflowType = z.output<typeof workflowTypeSchema>
+export type WorkflowTypeList = z.output<typeof workflowTypesResponseSchema>
+export type PutScheduleBody = z.input<typeof putScheduleBodySchema>
+export type Schedule = z.output<typeof scheduleSchema>
+export type ScheduleList = z.output<typeof schedulesResponseSchema>
+export type RedriveBody = z.input<typeof redriveBodySchema>
+export type DeadLetterList = z.output<typeof deadLettersResponseSchema>
+export type DeadLetterQueue = DeadLetterList['items'][number]
+export type RedriveResponse = z.output<typeof redriveResponseSchema>

@@ -1,9 +1,9 @@
 import { Validator } from '@seriousme/openapi-schema-validator'
 import { describe, expect, it } from 'vitest'
 import { MemoryStore } from '../../src/adapters/memory/memory-store.js'
-import { docsRoutes } from '../../src/api/docs.js'
 import { buildOpenApiDocument, withOpenApiRoute } from '../../src/api/openapi.js'
-import { apiRoutes } from '../../src/api/routes.js'
+import { apiRoutes } from '../../src/api/routes/api-routes.js'
+import { docsRoutes } from '../../src/api/routes/docs.js'
 import { Engine } from '../../src/core/engine.js'
 import { FakeClock, fixedRandom, sequentialIds } from '../support/harness.js'
 

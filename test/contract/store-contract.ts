@@ -12,7 +12,6 @@ import {
 } from '../../src/core/errors.js'
 import { stateOf } from '../../src/core/lease-rules.js'
 import { instanceStoredBytes } from '../../src/core/limits.js'
-import type { InstanceStatus, StoredNodeStatus } from '../../src/core/statuses.js'
 import {
   type CountQuery,
   EventReplacedError,
@@ -26,6 +25,7 @@ import {
   type ListQuery,
   type NodeEventRecord,
 } from '../../src/core/store.js'
+import type { InstanceStatus, StoredNodeStatus } from '../../src/schemas/statuses.js'
 import { aNode, anInstance, T0 } from '../support/records.js'
 
 const SECOND = 1000
@@ -393,7 +393,7 @@ export const describeStoreContract = (
       })
 
       it('unparks the instance it acquires and reports what it was parked for', async () => {
-        const parked = { code: 'WORKER_MISSING', reason: "no worker for 'b'", atMs: T0 - SECOND }
+        const parked = { code: 'WORKER_MISSING' as const, reason: "no worker for 'b'", atMs: T0 - SECOND }
         await store.createInstance(anInstance('i1', { parked }))
 
         const result = await store.acquireLease('i1', 'runner-a', T0, T0 + LEASE_MS)

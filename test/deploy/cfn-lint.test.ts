@@ -1,11 +1,12 @@
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { CFN_LINT_VERSION, cfnLintVersion, lintTemplates, MISSING_CFN_LINT_HINT } from './cfn-lint.js'
+import { describeWith } from './python-tools.js'
 import { loadPackagedService, packageDir } from './template.js'
 
 /** The packaged template passes cfn-lint: no error, no warning (but the framework's own W3005). */
 
-describe('cfn-lint on the packaged template', () => {
+describeWith('cfn-lint')('cfn-lint on the packaged template', () => {
   it(`is installed, version ${CFN_LINT_VERSION}`, () => {
     const version = cfnLintVersion()
     expect(version, MISSING_CFN_LINT_HINT).toBeDefined()

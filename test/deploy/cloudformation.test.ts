@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { INDEX } from '../../src/adapters/dynamodb/keys.js'
 import { tableDefinition, timeToLiveSpecification } from '../../src/adapters/dynamodb/table.js'
-import { apiEnvSchema, runtimeEnvSchema } from '../../src/schemas/env.js'
+import { apiEnvSchema, lambdaEnvSchema } from '../../src/schemas/env.js'
 import {
   arnOf,
   asArray,
@@ -28,9 +28,9 @@ import { readZip } from './zip.js'
 const { template, functions: stateFunctions } = loadPackagedService()
 const resources = template.Resources
 
-const FUNCTION_NAMES = ['api', 'tick', 'worker', 'events', 'start'] as const
+const FUNCTION_NAMES = ['api', 'tick', 'run', 'events', 'start'] as const
 type FunctionName = (typeof FUNCTION_NAMES)[number]
-const SQS_CONSUMERS: readonly FunctionName[] = ['worker', 'events', 'start']
+const SQS_CONSUMERS: readonly FunctionName[] = ['run', 'events', 'start']
 
 const ACCOUNT = '123456789012'
 const REGION = 'eu-west-1'
@@ -136,7 +136,7 @@ const deadLetterOf = (queueId: string): string => {
   return target
 }
 
-const runQueue = consumedQueue('worker')
+const runQueue = consumedQueue('run')
 const startQueue = consumedQueue('start')
 
 const roleOf = (name: FunctionName): string => {
@@ -265,9 +265,9 @@ const expectedGrants = (name: FunctionName): string[] => {
       ...on(['scheduler:ListSchedules'], '*'),
       ...passSchedulerRole,
     ],
-    worker: () => [
+    run: () => [
       ...logs,
-      ...consume(consumedQueue('worker')),
+      ...consume(consumedQueue('run')),
       ...on(['dynamodb:GetItem', 'dynamodb:UpdateItem'], 'table'),
       ...on(['scheduler:CreateSchedule', 'scheduler:UpdateSchedule', 'scheduler:DeleteSchedule'], 'schedule:wake-*'),
       ...passSchedulerRole,
@@ -319,16 +319,16 @@ const artifactOf = (name: FunctionName): string => {
 
 // ---- the tests -------------------------------------------------------------------------------------------------
 
-/** The files of the docs page, packaged with the api function only (src/api/docs.ts serves them). */
+/** The files of the docs page, packaged with the api function only (src/api/routes/docs.ts serves them). */
 const DOCS_ASSETS = [
   ...['package.json', 'swagger-ui-bundle.js', 'swagger-ui.css'].map((file) => `node_modules/swagger-ui-dist/${file}`),
-  // The dashboard (src/api/dashboard.ts): its bundle, nothing else.
+  // The dashboard (src/api/routes/dashboard.ts): its bundle, nothing else.
   'dist/dashboard/app.js',
   'dist/dashboard/app.css',
 ]
 
 describe('the packaged functions', () => {
-  it('are exactly api, tick, worker, events and start, on nodejs22.x and arm64', () => {
+  it('are exactly api, tick, run, events and start, on nodejs22.x and arm64', () => {
     expect(Object.keys(stateFunctions).sort()).toEqual([...FUNCTION_NAMES].sort())
     expect(byType('AWS::Lambda::Function')).toHaveLength(FUNCTION_NAMES.length)
     for (const name of FUNCTION_NAMES) {
@@ -511,7 +511,7 @@ describe('the docs page in the api package', () => {
 })
 
 describe('the environment of each function', () => {
-  const known = Object.keys(runtimeEnvSchema.shape)
+  const known = Object.keys(lambdaEnvSchema.shape)
   const apiKnown = [...known, ...Object.keys(apiEnvSchema.shape)]
 
   it.each(FUNCTION_NAMES)('%s: parses with the runtime schema and names only known variables', (name) => {
@@ -519,7 +519,7 @@ describe('the environment of each function', () => {
     const allowed = name === 'api' ? apiKnown : known
     expect(Object.keys(env).filter((variable) => !allowed.includes(variable))).toEqual([])
     if (name === 'api') expect(apiEnvSchema.parse(env).CORS_ALLOWED_ORIGINS).toBeUndefined()
-    const parsed = runtimeEnvSchema.parse(env)
+    const parsed = lambdaEnvSchema.parse(env)
     // Endpoints are for local runs only.
     expect(parsed.DYNAMODB_ENDPOINT).toBeUndefined()
     expect(parsed.SQS_ENDPOINT).toBeUndefined()
@@ -530,8 +530,8 @@ describe('the environment of each function', () => {
     const table = byType('AWS::DynamoDB::Table')
     expect(table).toHaveLength(1)
     expect(refOf(env.TABLE_NAME)).toBe(table[0]?.[0])
-    expect(refOf(env.RUN_QUEUE_URL), 'RUN_QUEUE_URL is the queue the worker consumes').toBe(runQueue)
-    expect(arnOf(env.RUN_QUEUE_ARN), 'RUN_QUEUE_ARN is the queue the worker consumes').toBe(runQueue)
+    expect(refOf(env.RUN_QUEUE_URL), 'RUN_QUEUE_URL is the queue the run function consumes').toBe(runQueue)
+    expect(arnOf(env.RUN_QUEUE_ARN), 'RUN_QUEUE_ARN is the queue the run function consumes').toBe(runQueue)
     expect(resource(refOf(env.SCHEDULER_GROUP) ?? '').Type).toBe('AWS::Scheduler::ScheduleGroup')
     expect(arnOf(env.SCHEDULER_ROLE_ARN)).toBe(schedulerRole)
   })
@@ -719,9 +719,9 @@ describe('IAM', () => {
     expect(grants.filter((grant) => grant.startsWith('dynamodb:'))).toEqual([`dynamodb:Query on index:${INDEX.due}`])
   })
 
-  it('only the api and the consumers that schedule wake-ups (worker, start) may pass the scheduler role', () => {
+  it('only the api and the consumers that schedule wake-ups (run, start) may pass the scheduler role', () => {
     const passing = FUNCTION_NAMES.filter((name) => grantsOf(roleOf(name)).some((g) => g.startsWith('iam:PassRole ')))
-    expect(passing.sort()).toEqual(['api', 'start', 'worker'])
+    expect(passing.sort()).toEqual(['api', 'run', 'start'])
     for (const name of passing) {
       const statements = statementsOf(roleOf(name)).filter((s) => asArray(s.Action).includes('iam:PassRole'))
       for (const statement of statements) {
@@ -846,7 +846,7 @@ describe('the triggers and the alarms', () => {
         : [],
     )
     expect(queues.sort()).toEqual(['events', 'run', 'start'])
-    const env = fn('worker').Environment?.Variables ?? {}
+    const env = fn('run').Environment?.Variables ?? {}
     expect(env.POWERTOOLS_SERVICE_NAME).toBe('tickflow-ci')
     expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe('tickflow')
     expect(env.TRACING).toBe('off')

@@ -33,10 +33,11 @@ import type { APIGatewayProxyStructuredResultV2, SQSBatchResponse, SQSEvent } fr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tableDefinition } from '../../src/adapters/dynamodb/table.js'
 import { EventBridgeWakeups } from '../../src/adapters/scheduler/eventbridge-wakeups.js'
-import { runtimeEnvSchema } from '../../src/schemas/env.js'
+import { lambdaEnvSchema } from '../../src/schemas/env.js'
 import { apiEvent } from '../support/api-events.js'
 import { type DocumentedResource, documentedResources } from './documented-resources.js'
 import { MOTO_VERSION, type Moto, motoVersion, startMoto } from './moto.js'
+import { describeWith, skipsWithout } from './python-tools.js'
 import { asArray, type CfnResource, loadPackagedService, packageDir, repoRoot, type Template } from './template.js'
 import { readZip } from './zip.js'
 
@@ -191,7 +192,11 @@ const artifactOf = (name: string): string => {
   return isAbsolute(artifact) ? artifact : join(repoRoot, artifact)
 }
 
+/** Without moto_server (and without CI=true), only the README's checks run (see python-tools.ts). */
+const skipsMoto = skipsWithout('moto_server')
+
 beforeAll(async () => {
+  if (skipsMoto) return
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
   moto = await startMoto()
   const config = { endpoint: moto.endpoint, region: REGION, credentials }
@@ -273,6 +278,7 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
+  if (skipsMoto) return
   if (propertyGapsSeen.size) {
     report.push('  properties moto accepts but does not apply (checked in the template):')
     for (const gap of propertyGapsSeen) report.push(`    ${gap}`)
@@ -291,20 +297,7 @@ afterAll(async () => {
 
 // ---- the stack and the README's resources ----------------------------------------------------------------------
 
-describe('the packaged stack on moto', () => {
-  it(`runs on moto ${MOTO_VERSION}`, () => {
-    expect(motoVersion()).toBe(MOTO_VERSION)
-  })
-
-  it('reaches CREATE_COMPLETE, and takes the outputs of what moto models', () => {
-    expect(stack.StackStatus).toBe('UPDATE_COMPLETE')
-    const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]))
-    expect(outputs.TableName).toBe(physicalIdOf('Table'))
-    expect(outputs.RunQueueUrl).toBe(physicalIdOf('RunQueue'))
-    expect(outputs.EventsQueueUrl).toBe(physicalIdOf('EventsQueue'))
-    expect(outputs.StartQueueUrl).toBe(physicalIdOf('StartQueue'))
-  })
-
+describe('the README and the packaged template', () => {
   it('the README documents resources of every kind the deployment is made of', () => {
     const types = new Set(documented.map((resource) => resource.type))
     for (const type of [
@@ -344,6 +337,21 @@ describe('the packaged stack on moto', () => {
       expect(template.Resources[id]?.Type).toBe(resource.type)
     },
   )
+})
+
+describeWith('moto_server')('the packaged stack on moto', () => {
+  it(`runs on moto ${MOTO_VERSION}`, () => {
+    expect(motoVersion()).toBe(MOTO_VERSION)
+  })
+
+  it('reaches CREATE_COMPLETE, and takes the outputs of what moto models', () => {
+    expect(stack.StackStatus).toBe('UPDATE_COMPLETE')
+    const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]))
+    expect(outputs.TableName).toBe(physicalIdOf('Table'))
+    expect(outputs.RunQueueUrl).toBe(physicalIdOf('RunQueue'))
+    expect(outputs.EventsQueueUrl).toBe(physicalIdOf('EventsQueue'))
+    expect(outputs.StartQueueUrl).toBe(physicalIdOf('StartQueue'))
+  })
 
   it.each(documented.map((resource) => [resource.logicalId, resource] as const))(
     '%s was created, or is of a type moto does not model at all',
@@ -365,7 +373,7 @@ const documentedOfType = (type: string): DocumentedResource[] => documented.filt
 
 const idsOf = (type: string): [string][] => documentedOfType(type).map((resource) => [resource.logicalId])
 
-describe('as created, through the AWS SDK', () => {
+describeWith('moto_server')('as created, through the AWS SDK', () => {
   it.each(idsOf('AWS::DynamoDB::Table'))('%s: the keys and indexes of tableDefinition(), PITR on', async (id) => {
     const { Table } = await clients.dynamo.send(new DescribeTableCommand({ TableName: physicalIdOf(id) }))
     const expected = tableDefinition(physicalIdOf(id))
@@ -469,7 +477,7 @@ describe('as created, through the AWS SDK', () => {
         if (refs.every((ref) => created.has(ref))) expected[name] = String(await resolve(value))
       }
       expect(config.Environment?.Variables).toEqual(expected)
-      expect(runtimeEnvSchema.safeParse(config.Environment?.Variables).success).toBe(true)
+      expect(lambdaEnvSchema.safeParse(config.Environment?.Variables).success).toBe(true)
     },
   )
 
@@ -509,7 +517,7 @@ describe('as created, through the AWS SDK', () => {
 const FUNCTION_IDS = {
   api: 'ApiLambdaFunction',
   tick: 'TickLambdaFunction',
-  worker: 'WorkerLambdaFunction',
+  run: 'RunLambdaFunction',
   events: 'EventsLambdaFunction',
 } as const
 type BundleName = keyof typeof FUNCTION_IDS
@@ -608,12 +616,12 @@ const receive = async (queueId: string): Promise<SQSEvent> => {
 
 type ApiResult = APIGatewayProxyStructuredResultV2 & { body: string }
 
-describe('the real bundles against the created resources', () => {
+describeWith('moto_server')('the real bundles against the created resources', () => {
   beforeAll(async () => {
     await clients.scheduler.send(new CreateScheduleGroupCommand({ Name: scheduleGroupName() }))
   })
 
-  it('api → events → worker: an approval is created in the created table and completed through the created queues', async () => {
+  it('api → events → run: an approval is created in the created table and completed through the created queues', async () => {
     const createdReply = await invoke<ApiResult>(
       'api',
       apiEvent('POST', '/workflows', {
@@ -637,7 +645,7 @@ describe('the real bundles against the created resources', () => {
     // The event's run request is visible at once; the review's 60 s wake-up is still delayed.
     const runBatch = await receive('RunQueue')
     expect(runBatch.Records.map((record) => JSON.parse(record.body).instanceId)).toEqual([instanceId])
-    expect(await invoke<SQSBatchResponse>('worker', runBatch)).toEqual({ batchItemFailures: [] })
+    expect(await invoke<SQSBatchResponse>('run', runBatch)).toEqual({ batchItemFailures: [] })
 
     const detail = await invoke<ApiResult>('api', apiEvent('GET', `/workflows/${instanceId}`))
     expect(detail.statusCode).toBe(200)

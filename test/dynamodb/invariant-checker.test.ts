@@ -25,7 +25,7 @@ const kinds = (raw: Record<string, unknown>, nowMs = NOW): ViolationKind[] =>
   itemViolations(raw, nowMs).map((violation) => violation.kind)
 
 describe('the invariant checker on a MemoryStore', () => {
-  const parked = { code: 'WORKER_MISSING', reason: 'worker missing: shipment.pack', atMs: 1 }
+  const parked = { code: 'WORKER_MISSING' as const, reason: 'worker missing: shipment.pack', atMs: 1 }
 
   it.each<[string, Partial<InstanceRecord>, ViolationKind[]]>([
     ['a running instance that is due', { dueAtMs: NOW + 1 }, []],
@@ -89,10 +89,14 @@ describe('the invariant checker on hand-made items', () => {
       'due-after-lease',
     ],
     ['a due time without its index shard', { ...item('ni', { dueAtMs: NOW }), dueShard: undefined }, 'due-not-indexed'],
-    ['a parked instance without a reason', item('p', {}, { parkCode: 'X', parkReason: ' ' }), 'parked-without-reason'],
+    [
+      'a parked instance without a reason',
+      item('p', {}, { parkCode: 'NOTHING_RUNNABLE', parkReason: ' ' }),
+      'parked-without-reason',
+    ],
     [
       'a parked instance still due',
-      item('p2', { dueAtMs: 5 }, { parkCode: 'X', parkReason: 'why', parkAtMs: 1 }),
+      item('p2', { dueAtMs: 5 }, { parkCode: 'NOTHING_RUNNABLE', parkReason: 'why', parkAtMs: 1 }),
       'parked-without-reason',
     ],
     ['a completed instance still due', item('t', { status: 'completed', dueAtMs: NOW }), 'terminal-due'],

@@ -3,6 +3,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
 import { createApiHandler } from '../../src/api/handler.js'
 import { defineWorkflow } from '../../src/core/builder.js'
+import { QueueConsumer } from '../../src/core/consumer.js'
 import type { Engine, EngineDeps } from '../../src/core/engine.js'
 import { instanceStoredBytes } from '../../src/core/limits.js'
 import { silentLogger } from '../../src/core/ports.js'
@@ -308,7 +309,7 @@ describe('events are size-guarded where they are written', () => {
     for (let i = 0; i < 5; i++)
       await engine.addNodeEvent({ instanceId, nodeId: `n${i}`, eventTs: 1, content: event60k(i) })
 
-    const delivery = await engine.deliver('events', {
+    const delivery = await new QueueConsumer(engine, silentLogger).deliver('events', {
       body: JSON.stringify({ instanceId, nodeId: 'n7', eventTs: 1, content: event60k(7) }),
     })
 

@@ -111,11 +111,11 @@ describe('the deployed entry points', () => {
     expect(eventBatch.Records).toHaveLength(1)
     expect((await events.handler(eventBatch)).batchItemFailures).toEqual([])
 
-    // The event sent a run request with no delay; the worker completes the instance.
+    // The event sent a run request with no delay; the run function completes the instance.
     const runBatch = await receive('run')
     expect(runBatch.Records).toHaveLength(1)
-    const worker = await entry<SqsHandler>('../../functions/worker.js', 'run-dlq')
-    expect((await worker.handler(runBatch, lambdaContext(60_000))).batchItemFailures).toEqual([])
+    const run = await entry<SqsHandler>('../../functions/run.js', 'run-dlq')
+    expect((await run.handler(runBatch, lambdaContext(60_000))).batchItemFailures).toEqual([])
     const detail = await api.handler(apiEvent('GET', `/workflows/${instanceId}`), lambdaContext())
     expect(JSON.parse(String(detail.body)).status).toBe('completed')
 

@@ -12,7 +12,7 @@ import { mockClient } from 'aws-sdk-client-mock'
 import { type FauxqsServer, startFauxqs } from 'fauxqs'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { md5OfMessageAttributes } from '../../src/adapters/memory/local-queue.js'
-import { encodeRunMessage } from '../../src/adapters/queue-messages.js'
+import { runMessageBody } from '../../src/adapters/run-requests.js'
 import { SqsDeadLetters } from '../../src/adapters/sqs/sqs-dead-letters.js'
 import { SqsRunQueue } from '../../src/adapters/sqs/sqs-run-queue.js'
 import type { RunRequest } from '../../src/core/dispatch-ports.js'
@@ -74,7 +74,7 @@ describe('SQS adapters against fauxqs', () => {
 
       expect(result).toEqual({ failed: [] })
       const messages = await receiveAll(queueUrl, 25)
-      expect(messages.map((message) => message.Body).sort()).toEqual(requests(25).map(encodeRunMessage).sort())
+      expect(messages.map((message) => message.Body).sort()).toEqual(requests(25).map(runMessageBody).sort())
       expect(await receiveNow(queueUrl)).toEqual([])
     })
 
@@ -98,7 +98,7 @@ describe('SQS adapters against fauxqs', () => {
       expect(await receiveNow(queueUrl)).toEqual([])
       const [message] = await receiveAll(queueUrl, 1, 5000)
       const waitedMs = Date.now() - sentAt
-      expect(message?.Body).toBe(encodeRunMessage({ instanceId: 'wf-late', dueAtMs: T0 }))
+      expect(message?.Body).toBe(runMessageBody({ instanceId: 'wf-late', dueAtMs: T0 }))
       expect(waitedMs).toBeGreaterThanOrEqual(1900)
       expect(waitedMs).toBeLessThan(4500)
     })
@@ -134,7 +134,7 @@ describe('SQS adapters against fauxqs', () => {
     it('puts the body unchanged on the dead-letter queue with reason, source and original message id', async () => {
       const dlqUrl = await createQueue('dlq')
       const deadLetters = new SqsDeadLetters({ client, queueUrl: dlqUrl })
-      const body = encodeRunMessage({ instanceId: 'wf-dead', dueAtMs: T0 })
+      const body = runMessageBody({ instanceId: 'wf-dead', dueAtMs: T0 })
 
       await deadLetters.send({ body, reason: `instance gone: ${'x'.repeat(1200)}`, source: 'run', messageId: 'm-1' })
 
@@ -211,8 +211,8 @@ describe('SqsRunQueue partial failures', () => {
     expect(batches).toHaveLength(2)
     expect(instanceIds(batches[1])).toEqual(['wf-3', 'wf-7'])
     expect(batches[1]?.Entries?.map((entry) => entry.MessageBody)).toEqual([
-      encodeRunMessage({ instanceId: 'wf-3', dueAtMs: T0 + 3 }),
-      encodeRunMessage({ instanceId: 'wf-7', dueAtMs: T0 + 7 }),
+      runMessageBody({ instanceId: 'wf-3', dueAtMs: T0 + 3 }),
+      runMessageBody({ instanceId: 'wf-7', dueAtMs: T0 + 7 }),
     ])
   })
 

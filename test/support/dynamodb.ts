@@ -6,7 +6,11 @@ import { localDynamoDbClientConfig } from '../../src/local/dynamodb-local.js'
 export function dynamoEndpoint(): string {
   const endpoint = inject('dynamodbEndpoint')
   if (typeof endpoint !== 'string' || endpoint === '') {
-    throw new Error('no DynamoDB endpoint was provided: is test/support/global-setup.ts in vitest globalSetup?')
+    throw new Error(
+      'no DynamoDB endpoint was provided: this test file ran without DynamoDB Local. Name what it needs in the file ' +
+        '(createTestTable, newDynamoClient, dynamoEndpoint: see test/support/test-files.ts) so that vitest runs it ' +
+        'in the project that starts DynamoDB Local.',
+    )
   }
   return endpoint
 }

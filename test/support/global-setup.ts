@@ -8,8 +8,9 @@ declare module 'vitest' {
 }
 
 /**
- * One DynamoDB Local for the whole run: a JVM start costs seconds, tables are cheap, so test files share the server
- * and isolate themselves by table name. DYNAMODB_ENDPOINT points the run at a server that is already up instead.
+ * One DynamoDB Local for the whole run of the files that need one (the `dynamodb` project of vitest.config.ts): a
+ * JVM start costs seconds, tables are cheap, so test files share the server and isolate themselves by table name.
+ * DYNAMODB_ENDPOINT points the run at a server that is already up instead.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const external = process.env.DYNAMODB_ENDPOINT

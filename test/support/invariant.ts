@@ -9,8 +9,8 @@ import {
 } from '../../src/adapters/dynamodb/item-codec.js'
 import { MemoryStore } from '../../src/adapters/memory/memory-store.js'
 import { instanceStoredBytes } from '../../src/core/limits.js'
-import { isTerminalInstanceStatus } from '../../src/core/statuses.js'
 import type { InstanceRecord } from '../../src/core/store.js'
+import { isTerminalInstanceStatus } from '../../src/schemas/statuses.js'
 import { newDynamoClient } from './dynamodb.js'
 
 /**

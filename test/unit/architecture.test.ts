@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs'
+import { builtinModules } from 'node:module'
 import { dirname, join, posix } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
@@ -50,7 +51,18 @@ const importedModules = (path: string, source: string): string[] => {
 }
 
 const FORBIDDEN_PACKAGES = ['@aws-sdk/', '@middy/', '@aws-lambda-powertools/']
-const FORBIDDEN_LAYERS = ['src/adapters', 'src/local', 'src/api', 'src/system', 'functions']
+const FORBIDDEN_LAYERS = [
+  'src/adapters',
+  'src/local',
+  'src/api',
+  'src/api-client',
+  'src/handlers',
+  'src/cli',
+  'src/dashboard',
+  'src/workflows',
+  'src/system',
+  'functions',
+]
 const FORBIDDEN_CALLS: [pattern: RegExp, what: string][] = [
   [/\bprocess\s*\.\s*env\b/, 'process.env'],
   [/\bDate\s*\.\s*now\s*\(/, 'Date.now('],
@@ -115,6 +127,23 @@ describe('the architecture checker', () => {
       problem: 'imports ../system/defaults.js from src/system',
     },
     { source: "import { h } from '../../functions/run.js'", problem: 'imports ../../functions/run.js from functions' },
+    {
+      source: "import { createRunHandler } from '../handlers/run-handler.js'",
+      problem: 'imports ../handlers/run-handler.js from src/handlers',
+    },
+    { source: "import { runCli } from '../cli/program.js'", problem: 'imports ../cli/program.js from src/cli' },
+    {
+      source: "import type { x } from '../dashboard/dom.js'",
+      problem: 'imports ../dashboard/dom.js from src/dashboard',
+    },
+    {
+      source: "import { workflows } from '../workflows/index.js'",
+      problem: 'imports ../workflows/index.js from src/workflows',
+    },
+    {
+      source: "import { ApiClient } from '../api-client/api-client.js'",
+      problem: 'imports ../api-client/api-client.js from src/api-client',
+    },
     { source: 'const region = process.env.AWS_REGION', problem: 'uses process.env' },
     { source: 'const now = Date.now()', problem: 'uses Date.now(' },
     { source: 'const jitter = Math.random() * 10', problem: 'uses Math.random(' },
@@ -213,6 +242,19 @@ const LAYER_RULES: { layer: string; forbidden: readonly string[] }[] = [
   { layer: 'src/api', forbidden: ['src/adapters', 'src/local', 'src/handlers', 'src/system', 'functions'] },
   { layer: 'src/adapters', forbidden: ['src/local', 'src/api', 'src/handlers', 'src/system', 'functions'] },
   {
+    layer: 'src/api-client',
+    forbidden: [
+      'src/core',
+      'src/adapters',
+      'src/local',
+      'src/api/',
+      'src/handlers',
+      'src/cli',
+      'src/dashboard',
+      'functions',
+    ],
+  },
+  {
     layer: 'src/schemas',
     forbidden: ['src/core', 'src/adapters', 'src/local', 'src/api', 'src/handlers', 'functions'],
   },
@@ -250,6 +292,18 @@ describe.each(LAYER_RULES)('$layer', ({ layer, forbidden }) => {
   })
 })
 
+describe('the code bundled for the browser', () => {
+  // The dashboard and the API client it uses run in a browser: no Node module may reach their bundle.
+  const browserFiles = [...sourceFiles('src/api-client', /\.ts$/), ...sourceFiles('src/dashboard', /\.ts$/)]
+
+  it.each(browserFiles)('%s imports no Node built-in module', (path) => {
+    const builtins = importedModules(path, readFileSync(join(ROOT, path), 'utf8')).filter(
+      (specifier) => specifier.startsWith('node:') || builtinModules.includes(specifier),
+    )
+    expect(builtins).toEqual([])
+  })
+})
+
 describe('src/adapters', () => {
   // One technology's adapter does not reach into another's: what two of them share (queue message bodies, the
   // catalogue, the AWS error classifier) lives in src/adapters itself.
@@ -274,5 +328,113 @@ describe('src/adapters', () => {
     expect(
       layerViolations('src/adapters/memory/x.ts', "import { y } from '../sqs/messages.js'", ['src/adapters/sqs']),
     ).toEqual(['imports ../sqs/messages.js'])
+  })
+})
+
+/** Relative imports of a file, as repository paths of the imported `.ts` files. */
+const importedFiles = (path: string, source: string): string[] =>
+  importedModules(path, source)
+    .filter((specifier) => specifier.startsWith('.'))
+    .map((specifier) => posix.normalize(posix.join(posix.dirname(path), specifier)).replace(/\.js$/, '.ts'))
+
+/** Every cycle of imports among `graph`'s files, each as the files it passes through, back to its first. */
+const importCycles = (graph: ReadonlyMap<string, readonly string[]>): string[][] => {
+  const cycles: string[][] = []
+  const done = new Set<string>()
+  const path: string[] = []
+  const visit = (file: string): void => {
+    path.push(file)
+    for (const target of graph.get(file) ?? []) {
+      const at = path.indexOf(target)
+      if (at !== -1) cycles.push([...path.slice(at), target])
+      else if (!done.has(target) && graph.has(target)) visit(target)
+    }
+    path.pop()
+    done.add(file)
+  }
+  for (const file of graph.keys()) if (!done.has(file)) visit(file)
+  return cycles
+}
+
+describe('imports', () => {
+  it('form no cycle in src and functions (a module is understood before the ones that import it)', () => {
+    const files = [...sourceFiles('src', /\.ts$/), ...sourceFiles('functions', /\.ts$/)]
+    const graph = new Map(files.map((path) => [path, importedFiles(path, readFileSync(join(ROOT, path), 'utf8'))]))
+
+    expect(importCycles(graph).map((cycle) => cycle.join(' → '))).toEqual([])
+  })
+
+  it('are reported when two modules import each other', () => {
+    const graph = new Map([
+      ['src/core/engine.ts', ['src/core/consumer.ts', 'src/core/store.ts']],
+      ['src/core/consumer.ts', ['src/core/engine.ts']],
+      ['src/core/store.ts', []],
+    ])
+
+    expect(importCycles(graph)).toEqual([['src/core/engine.ts', 'src/core/consumer.ts', 'src/core/engine.ts']])
+  })
+})
+
+/** The longest a function may be, in lines: a longer one is split into named pieces. */
+const MAX_FUNCTION_LINES = 80
+
+/** The folders held to MAX_FUNCTION_LINES (add `src/core` here once its long functions are divided). */
+const FUNCTION_LENGTH_CHECKED: readonly string[] = ['src/api', 'src/core']
+
+/** Every function, method and arrow function of a file longer than `max` lines, as `name (N lines, line L)`. */
+const longFunctions = (path: string, source: string, max: number): string[] => {
+  const file = parse(path, source)
+  const found: string[] = []
+  const nameOf = (node: ts.FunctionLikeDeclaration): string => {
+    if (node.name) return node.name.getText(file)
+    const parent = node.parent
+    if (ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent)) return parent.name.getText(file)
+    return '(anonymous)'
+  }
+  const visit = (node: ts.Node): void => {
+    if (ts.isFunctionLike(node) && 'body' in node && node.body) {
+      const first = file.getLineAndCharacterOfPosition(node.getStart(file)).line
+      const last = file.getLineAndCharacterOfPosition(node.getEnd()).line
+      const lines = last - first + 1
+      if (lines > max) found.push(`${nameOf(node as ts.FunctionLikeDeclaration)} (${lines} lines, line ${first + 1})`)
+    }
+    ts.forEachChild(node, visit)
+  }
+  visit(file)
+  return found
+}
+
+describe.each(FUNCTION_LENGTH_CHECKED)('the functions of %s', (dir) => {
+  it.each(sourceFiles(dir, /\.ts$/))(`%s has none over ${MAX_FUNCTION_LINES} lines`, (path) => {
+    expect(longFunctions(path, readFileSync(join(ROOT, path), 'utf8'), MAX_FUNCTION_LINES)).toEqual([])
+  })
+})
+
+describe('the function length check', () => {
+  const body = (lines: number) => Array.from({ length: lines }, (_, i) => `  const a${i} = ${i}`).join('\n')
+
+  it.each([
+    { what: 'a function declaration', source: `function long() {\n${body(80)}\n}`, found: ['long (82 lines, line 1)'] },
+    {
+      what: 'an arrow function',
+      source: `export const long = () => {\n${body(79)}\n}`,
+      found: ['long (81 lines, line 1)'],
+    },
+    {
+      what: 'a method',
+      source: `class A {\n  long() {\n${body(85)}\n  }\n}`,
+      found: ['long (87 lines, line 2)'],
+    },
+    {
+      what: 'a function inside another, each on its own',
+      source: `export const outer = () => [\n  () => {\n${body(81)}\n  },\n]`,
+      found: ['outer (85 lines, line 1)', '(anonymous) (83 lines, line 2)'],
+    },
+  ])('reports $what over the limit', ({ source, found }) => {
+    expect(longFunctions('src/api/x.ts', source, MAX_FUNCTION_LINES)).toEqual(found)
+  })
+
+  it('accepts a function of exactly the limit', () => {
+    expect(longFunctions('src/api/x.ts', `function ok() {\n${body(78)}\n}`, MAX_FUNCTION_LINES)).toEqual([])
   })
 })

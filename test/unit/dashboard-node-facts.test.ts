@@ -8,13 +8,13 @@ import {
   nodeState,
   waterfall,
 } from '../../src/dashboard/node-facts.js'
-import type { HistoryEntryResponse, InstanceDetailResponse, NodeDetailResponse } from '../../src/schemas/http-api.js'
+import type { HistoryEntry, InstanceDetail, NodeDetail } from '../../src/schemas/http-api.js'
 
 /** What the dashboard says about a node, read from the API's answers (src/dashboard/node-facts.ts). */
 
 const T0 = 1_800_000_000_000
 
-const node = (patch: Partial<NodeDetailResponse>): NodeDetailResponse => ({
+const node = (patch: Partial<NodeDetail>): NodeDetail => ({
   id: 'review',
   name: 'Wait for a reviewer',
   status: 'pending',
@@ -28,10 +28,7 @@ const node = (patch: Partial<NodeDetailResponse>): NodeDetailResponse => ({
   ...patch,
 })
 
-const instance = (
-  nodes: NodeDetailResponse[],
-  patch: Partial<InstanceDetailResponse> = {},
-): InstanceDetailResponse => ({
+const instance = (nodes: NodeDetail[], patch: Partial<InstanceDetail> = {}): InstanceDetail => ({
   id: 'i-1',
   workflowType: 'approval',
   status: 'running',
@@ -44,7 +41,7 @@ const instance = (
 })
 
 let seq = 0
-const entry = (patch: Partial<HistoryEntryResponse>): HistoryEntryResponse => ({
+const entry = (patch: Partial<HistoryEntry>): HistoryEntry => ({
   seq: seq++,
   at: new Date(patch.atMs ?? T0).toISOString(),
   atMs: T0,
@@ -165,7 +162,7 @@ describe('the actions the API would accept', () => {
     expect(instanceActions({ status: 'running' })).toEqual({ cancel: true, restart: false })
     expect(instanceActions({ status: 'completed' })).toEqual({ cancel: false, restart: false })
     expect(instanceActions({ status: 'failed' })).toEqual({ cancel: false, restart: true })
-    expect(instanceActions({ status: 'running', parked: { code: 'X', reason: 'r', atMs: 0 } })).toEqual({
+    expect(instanceActions({ status: 'running', parked: { code: 'WORKER_MISSING', reason: 'r', atMs: 0 } })).toEqual({
       cancel: true,
       restart: true,
     })

@@ -42,7 +42,7 @@ describe('loading a workflow definition', () => {
     ['a fractional max_wait_time_ts', [node('a', [], { max_wait_time_ts: 1.5 })], /max_wait_time_ts/],
     ['a string limit', [node('a', [], { fail_max_count: '3' })], /fail_max_count/],
     ['a misspelt key', [node('a', [], { next_node: ['b'] })], /next_node/],
-    ['an id with spaces', [node('a b')], /nodes\.0\.id/],
+    ['an id with spaces', [node('a b')], /nodes\[0\]\.id/],
   ])('rejects %s with a DefinitionError naming it', (_, nodes, message) => {
     expect(() => loadDefinition({ id: 'flow', nodes })).toThrow(DefinitionError)
     expect(() => loadDefinition({ id: 'flow', nodes })).toThrow(message)
@@ -305,13 +305,13 @@ describe('conditions, choices, join rules, failure modes and deadlines in a defi
   })
 
   it.each([
-    ['an unknown trigger', withNode('notify', { trigger: 'any_success' }), /nodes\.3\.trigger \(node 'notify'\)/],
+    ['an unknown trigger', withNode('notify', { trigger: 'any_success' }), /nodes\[3\]\.trigger \(node 'notify'\)/],
     ['an unknown on_failure', [...base(), node('notify')], /on_failure/, { on_failure: 'continue' }],
-    ['a string optional', withNode('approve', { optional: 'yes' }), /nodes\.1\.optional \(node 'approve'\)/],
+    ['a string optional', withNode('approve', { optional: 'yes' }), /nodes\[1\]\.optional \(node 'approve'\)/],
     ['a zero run_timeout_seconds', withNode('approve', { run_timeout_seconds: 0 }), /run_timeout_seconds.*positive/],
     ['a negative timeout_seconds', withNode('approve', { timeout_seconds: -5 }), /timeout_seconds.*positive/],
     ['a fractional timeout_seconds', withNode('approve', { timeout_seconds: 1.5 }), /timeout_seconds.*integer/],
-    ['a string timeout_seconds', withNode('approve', { timeout_seconds: '60' }), /nodes\.1\.timeout_seconds/],
+    ['a string timeout_seconds', withNode('approve', { timeout_seconds: '60' }), /nodes\[1\]\.timeout_seconds/],
     ['a year-long run_timeout_seconds', withNode('approve', { run_timeout_seconds: 367 * 86_400 }), /366 days/],
     [
       'a zero workflow timeout_seconds',
@@ -321,13 +321,17 @@ describe('conditions, choices, join rules, failure modes and deadlines in a defi
         timeout_seconds: 0,
       },
     ],
-    ['an empty when', withNode('approve', { when: '' }), /nodes\.1\.when \(node 'approve'\): must not be empty/],
-    ['a numeric when', withNode('approve', { when: 1 }), /nodes\.1\.when/],
-    ['a rule without next', withNode('review', { choice: [{ when: 'true' }, { default: null }] }), /choice\.0.*"when"/],
+    ['an empty when', withNode('approve', { when: '' }), /nodes\[1\]\.when \(node 'approve'\): must not be empty/],
+    ['a numeric when', withNode('approve', { when: 1 }), /nodes\[1\]\.when/],
+    [
+      'a rule without next',
+      withNode('review', { choice: [{ when: 'true' }, { default: null }] }),
+      /choice\[0\].*"when"/,
+    ],
     [
       'an entry with both a rule and a default',
       withNode('review', { choice: [{ when: 'true', next: 'approve', default: 'reject' }] }),
-      /nodes\.0\.choice\.0 \(node 'review'\): must be \{"when": expression, "next": node id\} or \{"default"/,
+      /nodes\[0\]\.choice\[0\] \(node 'review'\): must be \{"when": expression, "next": node id\} or \{"default"/,
     ],
   ])('refuses %s, naming the node and field', (_, nodes, message, extra?: Record<string, unknown>) => {
     expect(() => load(nodes, extra)).toThrow(DefinitionError)

@@ -16,6 +16,7 @@ import {
   INDEX,
   instanceKey,
 } from '../../src/adapters/dynamodb/keys.js'
+import type { LaidOutChange } from '../../src/adapters/dynamodb/laid-out-change.js'
 import {
   acquireLeaseParams,
   type ListPartition,
@@ -27,7 +28,6 @@ import {
   releaseLeaseParams,
   writeUnderLeaseParams,
 } from '../../src/adapters/dynamodb/params.js'
-import type { LaidOutChange } from '../../src/adapters/dynamodb/write-layout.js'
 import { type IndexPageRequest, listKeyRange } from '../../src/adapters/store-catalogue.js'
 import { StoreError } from '../../src/core/errors.js'
 import { instanceStoredBytes } from '../../src/core/limits.js'

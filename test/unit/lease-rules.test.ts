@@ -42,7 +42,7 @@ describe('acquireRefusal', () => {
 })
 
 describe('acquired', () => {
-  const parked = { code: 'WORKER_MISSING', reason: 'no worker', atMs: T0 }
+  const parked = { code: 'WORKER_MISSING' as const, reason: 'no worker', atMs: T0 }
 
   it('leases, grows the fence, makes the instance due at the lease end and unparks it', () => {
     const result = acquired(anInstance('i1', { fence: 4, dueAtMs: T0 + 99, parked }), 'me', T0 + 30_000)

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda'
 import { describe, expect, it, vi } from 'vitest'
 import { LocalQueue, type LocalQueueOptions } from '../../src/adapters/memory/local-queue.js'
-import { encodeRunMessage } from '../../src/adapters/queue-messages.js'
+import { runMessageBody } from '../../src/adapters/run-requests.js'
 import { ValidationError } from '../../src/core/errors.js'
 import { parseRunMessage } from '../../src/schemas/queue-messages.js'
 
@@ -308,8 +308,8 @@ describe('LocalQueue as the run queue', () => {
 
     expect(result).toEqual({ failed: [] })
     expect(queue.messages().map((message) => [message.body, message.visibleAtMs])).toEqual([
-      [encodeRunMessage({ instanceId: 'wf-1', dueAtMs: T0 }), T0],
-      [encodeRunMessage({ instanceId: 'wf-2', dueAtMs: T0 + 1500 }), T0 + 2000],
+      [runMessageBody({ instanceId: 'wf-1', dueAtMs: T0 }), T0],
+      [runMessageBody({ instanceId: 'wf-2', dueAtMs: T0 + 1500 }), T0 + 2000],
     ])
     advance(2000)
     const parsed = queue.receive().map((record) => parseRunMessage(record.body))

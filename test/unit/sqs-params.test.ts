@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import {
-  clampDelaySeconds,
-  deadLetterAttributes,
-  encodeRunMessage,
-  uniqueRunRequests,
-} from '../../src/adapters/queue-messages.js'
+import { deadLetterAttributes } from '../../src/adapters/dead-letter-attributes.js'
+import { clampDelaySeconds, runMessageBody, uniqueRunRequests } from '../../src/adapters/run-requests.js'
 import { sendDeadLetterParams } from '../../src/adapters/sqs/sqs-dead-letters.js'
 import { sendMessageBatchParams, translateSqsError } from '../../src/adapters/sqs/sqs-run-queue.js'
 import type { RunRequest } from '../../src/core/dispatch-ports.js'
@@ -28,7 +24,7 @@ describe('sendMessageBatchParams', () => {
     expect(batches.map((batch) => batch.Entries?.length)).toEqual([10, 10, 5])
     expect(batches.every((batch) => batch.QueueUrl === QUEUE_URL)).toBe(true)
     const bodies = batches.flatMap((batch) => batch.Entries?.map((entry) => entry.MessageBody) ?? [])
-    expect(bodies).toEqual(requests(25).map(encodeRunMessage))
+    expect(bodies).toEqual(requests(25).map(runMessageBody))
   })
 
   it('gives every entry an Id unique within its batch and valid for SQS', () => {
@@ -105,7 +101,7 @@ describe('sendMessageBatchParams', () => {
 
 describe('run messages', () => {
   it('encode to a versioned JSON body with the fields in a fixed order', () => {
-    expect(encodeRunMessage({ instanceId: '01JH8ZK3XQ', dueAtMs: 1_767_268_800_000 })).toBe(
+    expect(runMessageBody({ instanceId: '01JH8ZK3XQ', dueAtMs: 1_767_268_800_000 })).toBe(
       '{"v":1,"kind":"run","instanceId":"01JH8ZK3XQ","dueAtMs":1767268800000}',
     )
   })
@@ -113,7 +109,7 @@ describe('run messages', () => {
   it.each(['a', 'wf-1', '01JH8ZK3XQ7V4N2M5P6R8S9T0W', 'order:2026-01-01.batch_7', `x${'y'.repeat(127)}`])(
     'round-trip instance id %s through parseRunMessage',
     (instanceId) => {
-      const parsed = parseRunMessage(encodeRunMessage({ instanceId, dueAtMs: T0 }))
+      const parsed = parseRunMessage(runMessageBody({ instanceId, dueAtMs: T0 }))
 
       expect(parsed).toEqual({ ok: true, message: { v: 1, kind: 'run', instanceId, dueAtMs: T0 } })
     },
@@ -160,8 +156,8 @@ describe('run messages', () => {
   })
 
   it('refuse to encode what they would reject', () => {
-    expect(() => encodeRunMessage({ instanceId: 'wf-1', dueAtMs: -1 })).toThrow(ValidationError)
-    expect(() => encodeRunMessage({ instanceId: '', dueAtMs: 0 })).toThrow(ValidationError)
+    expect(() => runMessageBody({ instanceId: 'wf-1', dueAtMs: -1 })).toThrow(ValidationError)
+    expect(() => runMessageBody({ instanceId: '', dueAtMs: 0 })).toThrow(ValidationError)
     expect(runMessageSchema.safeParse({ v: 1, kind: 'run', instanceId: 'wf-1', dueAtMs: 0 }).success).toBe(true)
   })
 })

@@ -16,7 +16,6 @@ import { historyPage } from '../../core/history.js'
 import { jsonSizeBytes } from '../../core/json.js'
 import { acquired, acquireRefusal, holdsLease } from '../../core/lease-rules.js'
 import { type Logger, silentLogger } from '../../core/ports.js'
-import { INSTANCE_STATUSES } from '../../core/statuses.js'
 import {
   type AcquireOptions,
   type AcquireResult,
@@ -32,6 +31,7 @@ import {
   type LeaseWriter,
   type NodeEventRecord,
 } from '../../core/store.js'
+import { INSTANCE_STATUSES } from '../../schemas/statuses.js'
 import { classifyDynamoDbError } from '../aws-errors.js'
 import { type CatalogueEntry, IndexedCatalogue, type IndexPage, type IndexPageRequest } from '../store-catalogue.js'
 import {

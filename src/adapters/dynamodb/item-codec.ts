@@ -3,7 +3,6 @@ import { z } from 'zod'
 import { StoreError } from '../../core/errors.js'
 import { type JsonObject, type JsonValue, jsonSizeBytes } from '../../core/json.js'
 import { instanceStoredBytes, nodePayloadBytes } from '../../core/limits.js'
-import { INSTANCE_STATUSES, type StoredNodeStatus, TERMINAL_NODE_STATUSES } from '../../core/statuses.js'
 import type {
   FailureSummary,
   HistoryEntry,
@@ -12,7 +11,9 @@ import type {
   NodeRecord,
   UnreadParts,
 } from '../../core/store.js'
-import { HISTORY_ORIGINS, type HistoryKind, type HistoryOrigin } from '../../schemas/history.js'
+import { HISTORY_ORIGINS, type HistoryKind, type HistoryOrigin } from '../../schemas/history-kinds.js'
+import { parkCodeSchema } from '../../schemas/park-codes.js'
+import { INSTANCE_STATUSES, type StoredNodeStatus, TERMINAL_NODE_STATUSES } from '../../schemas/statuses.js'
 import { createdKey, dueShardFor, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
 import { INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES } from './write-layout.js'
 
@@ -253,7 +254,7 @@ export const instanceItemSchema = z.object({
   rh: z.string().optional(),
   startAtMs: z.number().optional(),
   /** Parked: code (projected into the list indexes), reason and time. */
-  parkCode: z.string().optional(),
+  parkCode: parkCodeSchema.optional(),
   parkReason: z.string().optional(),
   parkAtMs: z.number().optional(),
   farWakeAtMs: z.number().optional(),

@@ -18,6 +18,7 @@ import {
   type StoredNode,
   sideItemContent,
 } from './item-codec.js'
+import { inlineNodeBytes, isSettled, type LaidOutChange, storedHistoryBytes } from './laid-out-change.js'
 import { writeUnderLeaseParams } from './params.js'
 import {
   ARCHIVE_AT_BYTES,
@@ -25,11 +26,7 @@ import {
   HISTORY_MOVE_MAX,
   HISTORY_MOVE_OWN_MAX,
   HISTORY_OWN_INLINE_BYTES,
-  inlineNodeBytes,
-  isSettled,
-  type LaidOutChange,
   MAX_NODES_ONE_BY_ONE,
-  storedHistoryBytes,
 } from './write-layout.js'
 
 /** What the writer needs of the store: planners, its conditional update, reads and deletes by key, its release. */

@@ -1,10 +1,10 @@
 import type { PutCommandInput, QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
-import type { InstanceStatus } from '../../core/statuses.js'
 import type { AcquireOptions, CountQuery, EventGuard, HistoryEntry, Lease, NodeEventRecord } from '../../core/store.js'
+import type { InstanceStatus } from '../../schemas/statuses.js'
 import { type CataloguePartition, cataloguePartitions, type IndexPageRequest } from '../store-catalogue.js'
 import { entryToItem, failureToItem, type InstanceItem, type ItemPlanner, TERMINAL_NODE_CODES } from './item-codec.js'
 import { dueShardFor, INDEX, instanceKey, TTL_ATTRIBUTE } from './keys.js'
-import type { LaidOutChange } from './write-layout.js'
+import type { LaidOutChange } from './laid-out-change.js'
 
 /** Pure builders of DynamoDB request parameters: testable without a server. */
 

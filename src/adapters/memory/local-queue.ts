@@ -2,7 +2,8 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { SQSBatchResponse, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda'
 import type { DeadLetterSink, RunQueue, RunRequest } from '../../core/dispatch-ports.js'
 import { MAX_QUEUE_DELAY_SECONDS } from '../../core/dispatch-ports.js'
-import { clampDelaySeconds, deadLetterAttributes, encodeRunMessage, uniqueRunRequests } from '../queue-messages.js'
+import { deadLetterAttributes } from '../dead-letter-attributes.js'
+import { clampDelaySeconds, runMessageBody, uniqueRunRequests } from '../run-requests.js'
 
 /** A record as Lambda receives it from SQS. */
 export type SqsRecordLike = SQSRecord
@@ -182,7 +183,7 @@ export class LocalQueue implements RunQueue, DeadLetterSink {
 
   /** RunQueue: one message per unique (instanceId, dueAtMs), delays clamped as the SQS adapter does. */
   async sendRuns(requests: readonly RunRequest[]): Promise<{ failed: RunRequest[] }> {
-    const bodies = uniqueRunRequests(requests).map((request) => ({ request, body: encodeRunMessage(request) }))
+    const bodies = uniqueRunRequests(requests).map((request) => ({ request, body: runMessageBody(request) }))
     for (const { request, body } of bodies) {
       this.#enqueue(
         body,

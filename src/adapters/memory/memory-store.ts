@@ -7,7 +7,6 @@ import { applyChange } from '../../core/instance-change.js'
 import { acquired, acquireRefusal, exceedsBudget, holdsLease, leaseWriteRefusal } from '../../core/lease-rules.js'
 import type { StoreCapacity } from '../../core/limits.js'
 import { instanceStoredBytes } from '../../core/limits.js'
-import { isTerminalInstanceStatus } from '../../core/statuses.js'
 import {
   type AcquireOptions,
   type AcquireResult,
@@ -26,6 +25,7 @@ import {
   type NodeEventRecord,
   type WriteResult,
 } from '../../core/store.js'
+import { isTerminalInstanceStatus } from '../../schemas/statuses.js'
 import {
   type CatalogueEntry,
   type CatalogueOptions,

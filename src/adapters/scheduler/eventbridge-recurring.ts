@@ -11,7 +11,8 @@ import { z } from 'zod'
 import type { RecurringSchedule, RecurringScheduler, ScheduleView } from '../../core/dispatch-ports.js'
 import { StoreError, ValidationError } from '../../core/errors.js'
 import type { JsonObject } from '../../core/json.js'
-import { startMessageSchema } from '../../schemas/queue-messages.js'
+import { encodeMessage, startMessage, startMessageSchema } from '../../schemas/queue-messages.js'
+import { describeIssues } from '../../schemas/zod-issues.js'
 import {
   nextFiring,
   parseScheduleExpression,
@@ -56,16 +57,20 @@ export interface RecurringTarget {
 }
 
 /** The `Target.Input` of a recurring schedule: a start message whose `scheduledTime` the service fills in. */
-export const startInput = (schedule: RecurringSchedule): string =>
-  JSON.stringify({
-    v: 1,
-    kind: 'start',
-    schedule: schedule.name,
-    workflowType: schedule.workflowType,
-    context: schedule.context,
-    ...(schedule.businessId === undefined ? {} : { businessId: schedule.businessId }),
-    scheduledTime: SCHEDULED_TIME_ATTRIBUTE,
-  })
+export const startInput = (schedule: RecurringSchedule): string => {
+  const encoded = encodeMessage(
+    startInputSchema,
+    startMessage({
+      schedule: schedule.name,
+      workflowType: schedule.workflowType,
+      context: schedule.context,
+      ...(schedule.businessId === undefined ? {} : { businessId: schedule.businessId }),
+      scheduledTime: SCHEDULED_TIME_ATTRIBUTE,
+    }),
+  )
+  if (!encoded.ok) throw new ValidationError(`schedule cannot start a workflow: ${encoded.reason}`, encoded.field)
+  return encoded.body
+}
 
 /**
  * The CreateSchedule input of a recurring schedule; UpdateSchedule takes the same input to replace it (UpdateSchedule
@@ -111,7 +116,9 @@ export const recurringFromSchedule = (name: string, output: GetScheduleCommandOu
     throw corrupt('its target input is not JSON', error)
   }
   const parsed = startInputSchema.safeParse(json)
-  if (!parsed.success) throw corrupt(`its target input is not a start message (${parsed.error.message})`)
+  if (!parsed.success) {
+    throw corrupt(`its target input is not a start message (${describeIssues(parsed.error, '(input)')})`)
+  }
   const input = parsed.data
   return {
     name,

@@ -10,6 +10,7 @@ import {
 import type { WakeupScheduler } from '../../core/dispatch-ports.js'
 import { StoreError } from '../../core/errors.js'
 import { classifyAwsError } from '../aws-errors.js'
+import { runMessageBody } from '../run-requests.js'
 import { atExpression, wakeupScheduleName } from '../schedule-expressions.js'
 
 interface AwsError {
@@ -69,7 +70,7 @@ export const createWakeupParams = (
   Target: {
     Arn: target.targetArn,
     RoleArn: target.roleArn,
-    Input: JSON.stringify({ v: 1, kind: 'run', instanceId, dueAtMs: atMs }),
+    Input: runMessageBody({ instanceId, dueAtMs: atMs }),
     RetryPolicy: { ...SCHEDULE_RETRY_POLICY },
   },
 })

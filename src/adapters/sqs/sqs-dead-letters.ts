@@ -5,7 +5,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs'
 import type { DeadLetterSink } from '../../core/dispatch-ports.js'
-import { deadLetterAttributes } from '../queue-messages.js'
+import { deadLetterAttributes } from '../dead-letter-attributes.js'
 import { translateSqsError } from './sqs-run-queue.js'
 
 export interface DeadLetter {

@@ -7,7 +7,7 @@ import {
 import type { RunQueue, RunRequest } from '../../core/dispatch-ports.js'
 import type { StoreError } from '../../core/errors.js'
 import { classifyAwsError } from '../aws-errors.js'
-import { clampDelaySeconds, encodeRunMessage, uniqueRunRequests } from '../queue-messages.js'
+import { clampDelaySeconds, runMessageBody, uniqueRunRequests } from '../run-requests.js'
 
 /** SQS takes at most 10 entries per SendMessageBatch. */
 export const MAX_BATCH_ENTRIES = 10
@@ -51,7 +51,7 @@ const planBatches = (requests: readonly RunRequest[]): PlannedEntry[][] => {
         request,
         entry: {
           Id: String(index),
-          MessageBody: encodeRunMessage(request),
+          MessageBody: runMessageBody(request),
           ...(request.delaySeconds === undefined ? {} : { DelaySeconds: clampDelaySeconds(request.delaySeconds) }),
         },
       })),

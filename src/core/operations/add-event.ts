@@ -1,5 +1,5 @@
 import { type AddNodeEventParams, addNodeEventParamsSchema } from '../../schemas/engine-params.js'
-import type { HistoryOrigin } from '../../schemas/history.js'
+import type { HistoryOrigin } from '../../schemas/history-kinds.js'
 import type { WorkflowDefinition } from '../definition.js'
 import { LockConflictError, NodeNotFoundError, PayloadTooLargeError, type TickflowError } from '../errors.js'
 import { eventRefusal } from '../event-rules.js'

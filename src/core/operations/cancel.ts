@@ -1,7 +1,7 @@
 import { type CancelParams, cancelParamsSchema } from '../../schemas/engine-params.js'
+import { isTerminalNodeStatus } from '../../schemas/statuses.js'
 import { IllegalStateError } from '../errors.js'
 import { writeAct } from '../leased-operation.js'
-import { isTerminalNodeStatus } from '../statuses.js'
 import type { HistoryEntry, InstanceState, NodeRecord } from '../store.js'
 import type { OperationDeps, OperationResult } from './deps.js'
 import { changedSinceRead, mustGet } from './deps.js'

@@ -1,3 +1,4 @@
+import type { InstanceStatus } from '../../schemas/statuses.js'
 import type { Definitions } from '../definitions.js'
 import { IllegalStateError, InstanceNotFoundError } from '../errors.js'
 import type { LeasedOperations } from '../leased-operation.js'
@@ -5,7 +6,6 @@ import type { Limits } from '../limits.js'
 import type { PassResult } from '../pass.js'
 import type { Clock, IdGenerator, Logger } from '../ports.js'
 import type { Registry } from '../registry.js'
-import type { InstanceStatus } from '../statuses.js'
 import type { InstanceRecord, InstanceState, InstanceStore } from '../store.js'
 
 /** What every operation is given: the engine's ports, its limits, the lease lifecycle and the definitions. */

@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import { issuePath } from '../../schemas/zod-issues.js'
+import { summarizeIssues } from '../../schemas/zod-issues.js'
 import { PayloadTooLargeError, ValidationError } from '../errors.js'
 import { assertJsonValue, isJsonObject, type JsonObject, type JsonValue, jsonSizeBytes } from '../json.js'
 import type { Limits } from '../limits.js'
@@ -8,13 +8,8 @@ import type { Limits } from '../limits.js'
 export const parseParams = <S extends z.ZodType>(schema: S, input: unknown): z.output<S> => {
   const result = schema.safeParse(input)
   if (result.success) return result.data
-  const issue = result.error.issues[0]
-  const field = issue ? issuePath(issue.path) || 'params' : 'params'
-  const message =
-    issue?.code === 'unrecognized_keys' ? `unknown parameter(s): ${issue.keys.join(', ')}` : issue?.message
-  throw new ValidationError(`${field}: ${message ?? 'invalid'}`, field, {
-    issues: result.error.issues.map((item) => ({ field: issuePath(item.path), message: item.message })),
-  })
+  const { field, message, issues } = summarizeIssues(result.error, { root: 'params', unknownKey: 'parameter' })
+  throw new ValidationError(`${field}: ${message}`, field, { issues })
 }
 
 /** A JSON value within the input limit (an event's content, an input). */

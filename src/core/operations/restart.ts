@@ -4,13 +4,13 @@ import {
   restartInstanceParamsSchema,
   restartNodeParamsSchema,
 } from '../../schemas/engine-params.js'
+import { isFailedOrCanceled, isRestartable, isTerminalInstanceStatus } from '../../schemas/statuses.js'
 import { descendantsOf, END_NODE_ID, ROOT_NODE_ID, type WorkflowDefinition } from '../definition.js'
 import { IllegalStateError, NodeNotFoundError, PayloadTooLargeError, ValidationError } from '../errors.js'
 import { everythingUnread } from '../instance-change.js'
 import { type JsonObject, jsonSizeBytes } from '../json.js'
 import { type LeasedAct, type PendingChanges, passAct, writeAct } from '../leased-operation.js'
 import { growthBudget, instanceStoredBytes } from '../limits.js'
-import { isTerminalInstanceStatus } from '../statuses.js'
 import type { HistoryEntry, InstanceChange, InstanceRecord, NodeRecord } from '../store.js'
 import type { OperationDeps, OperationResult } from './deps.js'
 import { changedSinceRead, mustGet } from './deps.js'
@@ -53,7 +53,7 @@ export const restartNodeCheck = (
   }
   const changed = descendantsOf(definition, nodeId).filter((id) => record.nodes[id])
   const blocking = Object.entries(record.nodes)
-    .filter(([id, node]) => !changed.includes(id) && (node.status === 'failed' || node.status === 'canceled'))
+    .filter(([id, node]) => !changed.includes(id) && isFailedOrCanceled(node.status))
     .map(([id, node]) => `'${id}' (${node.status})`)
   if (blocking.length) {
     throw new IllegalStateError(
@@ -70,7 +70,7 @@ export const restartNodeCheck = (
  * and a new input must leave the instance within its budget.
  */
 export const restartInstanceCheck = (record: InstanceRecord, newInput: JsonObject | undefined, maxBytes: number) => {
-  if (record.status !== 'failed' && record.status !== 'canceled' && !record.parked) {
+  if (!isRestartable(record)) {
     throw new IllegalStateError(
       `workflow instance '${record.id}' is ${record.status}: only failed, canceled or parked instances can be restarted`,
       { instanceId: record.id, status: record.status },
@@ -171,7 +171,7 @@ export const restartedInstance = (
   const changed: string[] = []
   let referenced = false
   for (const [id, node] of Object.entries(record.nodes)) {
-    if (node.status === 'failed' || node.status === 'canceled') {
+    if (isFailedOrCanceled(node.status)) {
       markRestarting(node, nowMs, resetCounters)
       delete node.inputRef
       changed.push(id)

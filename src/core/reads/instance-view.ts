@@ -1,11 +1,11 @@
 import { instanceIdSchema } from '../../schemas/engine-params.js'
+import { type InstanceStatus, isTerminalNodeStatus, type NodeStatus } from '../../schemas/statuses.js'
 import { assembleContext } from '../context-assembly.js'
 import { END_NODE_ID, type NodeDefinition, ROOT_NODE_ID, type WorkflowDefinition } from '../definition.js'
 import type { JsonObject } from '../json.js'
 import type { OperationDeps } from '../operations/deps.js'
 import { mustGet } from '../operations/deps.js'
 import { parseParams } from '../operations/parse.js'
-import { type InstanceStatus, isTerminalNodeStatus, type NodeStatus } from '../statuses.js'
 import type { FailureSummary, InstanceRecord, ParkedState } from '../store.js'
 
 export interface NodeDetail {

@@ -3,8 +3,10 @@ import { marshall } from '@aws-sdk/util-dynamodb'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
 import { defineWorkflow } from '../../src/core/builder.js'
+import { QueueConsumer } from '../../src/core/consumer.js'
 import type { Engine } from '../../src/core/engine.js'
 import { MAX_HISTORY_ENTRIES } from '../../src/core/history.js'
+import { silentLogger } from '../../src/core/ports.js'
 import type { HistoryEntry } from '../../src/core/store.js'
 import { FailedWithFailedError, NotReadyError } from '../../src/core/worker-signals.js'
 import { approvalWorkflow } from '../../src/workflows/approval.js'
@@ -196,11 +198,11 @@ describe.each(STORE_BACKENDS)('the history of an instance, on $name', (backendFa
     const { engine } = newTestEngine(backend)
     engine.register(approvalWorkflow)
     const { instanceId } = await engine.create({ workflowType: 'approval' })
-    const delivery = await engine.deliver('events', {
+    const delivery = await new QueueConsumer(engine, silentLogger).deliver('events', {
       body: JSON.stringify({ instanceId, nodeId: 'review', eventTs: 5, content: { decision: 'approved' } }),
     })
     expect(delivery).toMatchObject({ kind: 'done' })
-    const started = await engine.deliver('start', {
+    const started = await new QueueConsumer(engine, silentLogger).deliver('start', {
       body: JSON.stringify({
         v: 1,
         kind: 'start',

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
-import { errorResponseSchema } from '../schemas/http-api.js'
-import type { ApiResponse } from './http.js'
-import { type Route, route } from './router.js'
+import type { ApiResponse } from '../http.js'
+import { type Route, route } from '../router.js'
+import { errorAnswer, STATIC_FILE } from './route-answers.js'
 
 /** The files of `swagger-ui-dist` the docs page loads, with their content types; nothing else is served. */
 const DIST_ASSETS = {
@@ -97,13 +97,8 @@ export const docsRoutes = (): Route[] => {
       tag: 'documentation',
       params: z.strictObject({ asset: z.enum(assetNames) }),
       responses: {
-        200: {
-          description: 'the file',
-          contentType: 'text/javascript',
-          schema: z.string(),
-          alternatives: { 'text/css': z.string() },
-        },
-        400: { description: 'not a file of the docs page', schema: errorResponseSchema },
+        200: STATIC_FILE,
+        400: errorAnswer('not a file of the docs page'),
       },
       handle: async ({ params }) => {
         const name = params.asset

@@ -30,8 +30,9 @@ export const errorResponse = (error: unknown, requestId: string, logger: Logger)
   if (error instanceof TickflowError) {
     // The message of a server-side error may quote the store's own words: it goes to the log, not to the client.
     logger.log('error', 'request failed', { requestId, code: error.code, error: error.message })
-    const message = error.httpStatus === 503 ? 'the store is unavailable; try again' : 'internal error'
-    const headers: Record<string, string> = error.httpStatus === 503 ? { 'retry-after': '1' } : {}
+    // Only a store failure is a retryable fault of the system: the caller may send the same request again soon.
+    const message = error.retryable ? 'the store is unavailable; try again' : 'internal error'
+    const headers: Record<string, string> = error.retryable ? { 'retry-after': '1' } : {}
     return json(error.httpStatus, { error: { code: error.code, message, details: { requestId } } }, headers)
   }
   logger.log('error', 'unexpected error', {

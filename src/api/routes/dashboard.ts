@@ -2,10 +2,10 @@ import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
-import { errorResponseSchema } from '../schemas/http-api.js'
-import { HttpError } from './errors.js'
-import type { ApiResponse } from './http.js'
-import { type Route, route } from './router.js'
+import type { ApiResponse } from '../http.js'
+import { HttpError } from '../http-errors.js'
+import { type Route, route } from '../router.js'
+import { errorAnswer, STATIC_FILE } from './route-answers.js'
 
 /**
  * The dashboard's files: the bundle `npm run build:dashboard` writes, nothing else. It draws its graphs itself
@@ -92,14 +92,9 @@ export const dashboardRoutes = (): Route[] => {
       tag: 'documentation',
       params: z.strictObject({ asset: z.enum(Object.keys(ASSETS) as [AssetName, ...AssetName[]]) }),
       responses: {
-        200: {
-          description: 'the file',
-          contentType: 'text/javascript',
-          schema: z.string(),
-          alternatives: { 'text/css': z.string() },
-        },
-        400: { description: 'not a file of the dashboard', schema: errorResponseSchema },
-        503: { description: 'the dashboard was not built', schema: errorResponseSchema },
+        200: STATIC_FILE,
+        400: errorAnswer('not a file of the dashboard'),
+        503: errorAnswer('the dashboard was not built'),
       },
       handle: async ({ params }): Promise<ApiResponse> => ({
         statusCode: 200,

@@ -1,21 +1,21 @@
 import { describe, expect, it } from 'vitest'
-import { parseRuntimeEnv } from '../../src/schemas/env.js'
+import { parseLambdaEnv } from '../../src/schemas/env.js'
 
 describe('the environment of a function', () => {
   it('names every missing or malformed variable', () => {
-    expect(() => parseRuntimeEnv({})).toThrow(/TABLE_NAME/)
-    expect(() => parseRuntimeEnv({ TABLE_NAME: 'ok-table', DYNAMODB_ENDPOINT: 'not a url' })).toThrow(
+    expect(() => parseLambdaEnv({})).toThrow(/TABLE_NAME/)
+    expect(() => parseLambdaEnv({ TABLE_NAME: 'ok-table', DYNAMODB_ENDPOINT: 'not a url' })).toThrow(
       /DYNAMODB_ENDPOINT/,
     )
-    expect(() => parseRuntimeEnv({ TABLE_NAME: 'ok-table', LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/)
+    expect(() => parseLambdaEnv({ TABLE_NAME: 'ok-table', LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/)
   })
 
   it('refuses a tracing switch other than on or off, naming the variable', () => {
-    expect(() => parseRuntimeEnv({ TABLE_NAME: 'tickflow-dev', TRACING: 'yes' })).toThrow(/TRACING/)
+    expect(() => parseLambdaEnv({ TABLE_NAME: 'tickflow-dev', TRACING: 'yes' })).toThrow(/TRACING/)
   })
 
   it('applies defaults', () => {
-    expect(parseRuntimeEnv({ TABLE_NAME: 'tickflow-dev' })).toEqual({
+    expect(parseLambdaEnv({ TABLE_NAME: 'tickflow-dev' })).toEqual({
       TABLE_NAME: 'tickflow-dev',
       LOG_LEVEL: 'info',
       MAX_RECEIVE_COUNT: 5,

@@ -1,0 +1,53 @@
+import type { InstanceChange } from '../../core/instance-change.js'
+import { NODE_OVERHEAD_BYTES } from '../../core/limits.js'
+import { type StoredEntry, type StoredInput, type StoredNode, TERMINAL_NODE_CODES } from './item-codec.js'
+import { PAYLOAD_REF_BYTES } from './write-layout.js'
+
+/** A change as the writer sends it: the engine's change, laid out over the instance's items, encoded once. */
+export interface LaidOutChange {
+  change: InstanceChange
+  /** Encoded node records that go into the instance item, one attribute each. */
+  nodes: Record<string, StoredNode>
+  /** Every record the instance item keeps (instead of `nodes`): the map is written whole. */
+  allNodes?: Record<string, StoredNode>
+  /** Settled records leaving the instance item for one node archive item written just before. */
+  archive?: Record<string, StoredNode>
+  /** The change's own history entries, encoded. */
+  history: StoredEntry[]
+  /**
+   * The first `count` entries of the instance item's history (those the writer knows: entries appended since by
+   * events sit after them and stay) leave it — for a history archive, or dropped with `drop` — and `count` is added
+   * to the history base. With `own`, the change's own entries go into that archive too instead of the item.
+   */
+  historyOut?: { count: number; entries: StoredEntry[]; base: number; drop?: boolean; own?: boolean }
+  /** Prior inputs: the whole map (when the item has none), or the keys set and removed. */
+  priorInputs?: { whole?: Record<string, StoredInput>; set: Record<string, StoredInput>; remove: string[] }
+  /** The new input, inline or in an item of its own (with the bytes it counts for). */
+  input?: { text: string } | { ref: string; bytes: number }
+  /**
+   * Items this write replaces (deleted right after it lands, counted until a later write clears them) and pending
+   * ones it clears (deleted already): sort key → bytes.
+   */
+  gc?: { add: Record<string, number>; clear: Record<string, number> }
+  /** Which of the instance item's writes this is (`expected` before it, `next` after it); the writer always says. */
+  writeSeq?: { expected: number; next: number }
+}
+
+const textBytes = (text: string | undefined): number => (text === undefined ? 0 : Buffer.byteLength(text, 'utf8'))
+
+/** What a stored node record takes in the instance item, as the archive rule counts it. */
+export const inlineNodeBytes = (nodeId: string, node: StoredNode): number => {
+  const payload =
+    node.p !== undefined ? PAYLOAD_REF_BYTES : textBytes(node.o ?? '{}') + textBytes(node.wc) + textBytes(node.pc)
+  return NODE_OVERHEAD_BYTES + nodeId.length + payload + (node.ir?.length ?? 0) + textBytes(node.le)
+}
+
+/** A record that will not change again unless restarted: terminal, with no attempt in flight. */
+export const isSettled = (node: StoredNode): boolean => TERMINAL_NODE_CODES.includes(node.s) && node.as === undefined
+
+/** The bytes an entry takes in the instance item, roughly as DynamoDB counts them. */
+export const storedEntryBytes = (entry: StoredEntry): number =>
+  typeof entry === 'string' ? entry.length + 3 : JSON.stringify(entry).length
+
+export const storedHistoryBytes = (entries: readonly StoredEntry[]): number =>
+  entries.reduce((sum, entry) => sum + storedEntryBytes(entry), 0)
