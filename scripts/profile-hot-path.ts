@@ -1,0 +1,109 @@
+/**
+ * `npm run profile`: where a node step spends the client's CPU. Runs the benchmark's workload (5-node linear
+ * synchronous workflows created with run, 16 at a time) under the V8 profiler, in process, and prints the functions
+ * with the most self time: tickflow's own first (its share of the whole), then everything else. A measurement to
+ * look at, not a test: the machine's load changes the figures, the ranking much less.
+ *
+ *   PROFILE_INSTANCES (default 400)
+ */
+import '../src/local/quiet-sdk.js'
+import { Session } from 'node:inspector/promises'
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { DynamoDbStore } from '../src/adapters/dynamodb/dynamodb-store.js'
+import { ensureTable } from '../src/adapters/dynamodb/table.js'
+import { defineWorkflow } from '../src/core/builder.js'
+import { Engine } from '../src/core/engine.js'
+import type { NodeContext } from '../src/core/node-context.js'
+import { createIdGenerator, mathRandom, systemClock } from '../src/system/defaults.js'
+import { num, pool } from './bench-support.js'
+import { withDynamoDb } from './capacity-meter.js'
+
+const INSTANCES = Number(process.env.PROFILE_INSTANCES ?? 400)
+const CONCURRENCY = 16
+const TOP = 12
+
+const step = (n: number) => (ctx: NodeContext) => ctx.set('step', n)
+const linear5 = defineWorkflow({
+  type: 'profile-linear5',
+  nodes: {
+    step1: { next: ['step2'], run: step(1) },
+    step2: { next: ['step3'], run: step(2) },
+    step3: { next: ['step4'], run: step(3) },
+    step4: { next: ['step5'], run: step(4) },
+    step5: { run: step(5) },
+  },
+})
+
+interface ProfileNode {
+  id: number
+  callFrame: { functionName: string; url: string; lineNumber: number }
+  hitCount?: number
+}
+
+/** Self time by function (`name (file:line)`), as a share of all samples; tickflow's own code apart. */
+const selfTimes = (nodes: readonly ProfileNode[], root: string) => {
+  const byFunction = new Map<string, number>()
+  let total = 0
+  for (const node of nodes) {
+    const hits = node.hitCount ?? 0
+    if (!hits) continue
+    total += hits
+    const { functionName, url, lineNumber } = node.callFrame
+    const file = url.startsWith(`file://${root}/`)
+      ? url.slice(`file://${root}/`.length)
+      : url.replace(/^.*node_modules\//, '')
+    const key = `${functionName || '(anonymous)'} (${file || 'native'}:${lineNumber + 1})`
+    byFunction.set(key, (byFunction.get(key) ?? 0) + hits)
+  }
+  const ranked = [...byFunction].sort((a, b) => b[1] - a[1])
+  const own = ranked.filter(([key]) => /\((src|functions)\//.test(key))
+  return { total, ranked, own }
+}
+
+await withDynamoDb(async (config) => {
+  const tableName = `profile-${Date.now()}`
+  const engines = Array.from({ length: CONCURRENCY }, () => {
+    const client = new DynamoDBClient(config)
+    const engine = new Engine({
+      store: new DynamoDbStore({ tableName, client }),
+      clock: systemClock,
+      ids: createIdGenerator(),
+      random: mathRandom,
+    })
+    engine.register(linear5)
+    return { client, engine }
+  })
+  await ensureTable((engines[0] as (typeof engines)[number]).client, tableName)
+  const run = (count: number) =>
+    pool(count, CONCURRENCY, async (i, worker) => {
+      const result = await (engines[worker] as (typeof engines)[number]).engine.create({
+        workflowType: 'profile-linear5',
+        context: { orderId: `A-${i}`, amount: 12.5 },
+      })
+      if (result.status !== 'completed') throw new Error(`instance ended ${result.status}`)
+    })
+  await run(CONCURRENCY * 5) // warm-up: the JIT, the connections, the definition snapshot
+
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.setSamplingInterval', { interval: 100 })
+  await session.post('Profiler.start')
+  const cpu = process.cpuUsage()
+  await run(INSTANCES)
+  const used = process.cpuUsage(cpu)
+  const { profile } = (await session.post('Profiler.stop')) as { profile: { nodes: ProfileNode[] } }
+  session.disconnect()
+  for (const { client } of engines) client.destroy()
+
+  const { total, ranked, own } = selfTimes(profile.nodes, process.cwd())
+  const share = (hits: number) => `${num((100 * hits) / total, 1)} %`
+  const ownTotal = own.reduce((sum, [, hits]) => sum + hits, 0)
+  console.log(`## Client CPU of a node step (${num(INSTANCES)} × 5-node linear, ${CONCURRENCY} at a time)\n`)
+  console.log(`CPU per node step: ${num((used.user + used.system) / 1000 / (INSTANCES * 5), 3)} ms (user + system)`)
+  console.log(`tickflow's own code (src/, functions/): ${share(ownTotal)} of the samples\n`)
+  console.log('| self time | tickflow function |\n| --- | --- |')
+  for (const [key, hits] of own.slice(0, TOP)) console.log(`| ${share(hits)} | ${key} |`)
+  console.log('\n| self time | any function |\n| --- | --- |')
+  for (const [key, hits] of ranked.slice(0, TOP)) console.log(`| ${share(hits)} | ${key} |`)
+})
