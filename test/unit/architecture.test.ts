@@ -173,7 +173,7 @@ const layoutWords = (path: string, source: string): string[] => {
 describe('the item layout', () => {
   it.each([
     { source: 'const limit = 400 * 1024', problem: "names DynamoDB's item limit" },
-    { source: "const key = `P#${nodeId}`", problem: 'names an item key prefix' },
+    { source: 'const key = `P#${nodeId}`', problem: 'names an item key prefix' },
     { source: 'change.archive = {}', problem: 'names archive items' },
     { source: 'const { writeSeq } = change', problem: 'names a layout field' },
     { source: 'if (bytes > INLINE_PAYLOAD_BYTES) return', problem: 'names an inline threshold' },
