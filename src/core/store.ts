@@ -3,7 +3,7 @@ import type { NormalisedConfig } from './definition.js'
 import type { InstanceChange } from './instance-change.js'
 import type { JsonObject, JsonValue } from './json.js'
 import type { StoreCapacity } from './limits.js'
-import type { InstanceStatus, StoredNodeStatus } from './statuses.js'
+import type { InstanceStatus, SkipReason, StoredNodeStatus } from './statuses.js'
 
 export type { InstanceChange } from './instance-change.js'
 
@@ -41,6 +41,10 @@ export interface NodeRecord {
    * left by an earlier lease counts it as a failed attempt (the runner died, hung or lost its lease).
    */
   attemptStarted?: AttemptStarted
+  /** Why a `skipped` node was skipped. */
+  skipReason?: SkipReason
+  /** For a node with a choice, once it completed: the successor the choice took (`null`: none). */
+  chosen?: string | null
 }
 
 export interface AttemptStarted {
@@ -88,7 +92,7 @@ export interface HistoryEntry {
   replacesTs?: number
   errorClass?: string
   message?: string
-  /** Parked: the code. */
+  /** Parked: the code; a node skipped: its skip reason; a decision: what was decided. */
   code?: string
   origin?: HistoryOrigin
 }
@@ -155,6 +159,11 @@ export interface InstanceRecord {
   storedBytes?: number
   /** A finished instance expires then (epoch seconds: the table's TTL attribute); absent while it runs. */
   expiresAtSeconds?: number
+  /**
+   * When the instance times out (`timeout_seconds` after it started running or was restarted); absent when its
+   * definition sets no timeout.
+   */
+  deadlineAtMs?: number
 }
 
 export interface Lease {

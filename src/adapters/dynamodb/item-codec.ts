@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { StoreError } from '../../core/errors.js'
 import type { JsonObject, JsonValue } from '../../core/json.js'
 import { instanceStoredBytes } from '../../core/limits.js'
-import { INSTANCE_STATUSES, STORED_NODE_STATUSES } from '../../core/statuses.js'
+import { INSTANCE_STATUSES, SKIP_REASONS, STORED_NODE_STATUSES } from '../../core/statuses.js'
 import type { FailureSummary, HistoryEntry, InstanceRecord, NodeEventRecord, NodeRecord } from '../../core/store.js'
 import { HISTORY_ORIGINS, type HistoryKind } from '../../schemas/history.js'
 import { createdKey, dueShardFor, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
@@ -39,6 +39,10 @@ const storedNodeSchema = z.object({
   /** The payload (o, wc, pc) is out of line: the sort key of its item, and the hash of its content. */
   pr: z.string().optional(),
   ph: z.string().optional(),
+  /** Skip reason of a skipped node. */
+  sr: z.enum(SKIP_REASONS).optional(),
+  /** The successor a choice took (null: none). */
+  ch: z.string().nullable().optional(),
 })
 export type StoredNode = z.infer<typeof storedNodeSchema>
 
@@ -64,6 +68,7 @@ const KIND_CODES = {
   cancel: 'k',
   parked: 'p',
   finished: 'f',
+  decision: 'd',
 } as const satisfies Record<HistoryKind, string>
 const STATUS_CODES: Record<string, string> = {
   running: 'r',
@@ -74,6 +79,8 @@ const STATUS_CODES: Record<string, string> = {
   canceled: 'x',
   restarting: 'rs',
   init: 'i',
+  skipped: 's',
+  timed_out: 'to',
 }
 const invert = (codes: Record<string, string>): Record<string, string> =>
   Object.fromEntries(Object.entries(codes).map(([name, code]) => [code, name]))
@@ -97,10 +104,11 @@ const mappedEntrySchema = z.object({
 })
 
 /**
- * Every other entry as one string, about 40 % smaller than the map: `k|t|n|s|a|d|e|r|o` (time in base 36, trailing
- * empty fields left out). Node ids, status codes and origins never contain `|`.
+ * Every other entry as one string, about 40 % smaller than the map: `k|t|n|s|a|d|e|r|o|p` (time in base 36, trailing
+ * empty fields left out; `p` a code without text: a skip reason, a decision). Node ids, status codes, origins and
+ * those codes never contain `|`.
  */
-const packedEntrySchema = z.string().regex(/^[a-z](\|[^|]*){1,8}$/)
+const packedEntrySchema = z.string().regex(/^[a-z](\|[^|]*){1,9}$/)
 
 const storedEntrySchema = z.union([packedEntrySchema, mappedEntrySchema])
 export type StoredEntry = z.infer<typeof storedEntrySchema>
@@ -114,7 +122,7 @@ const optionalNumber = (text: string | undefined, radix = 10): number | undefine
 export const entryToItem = (entry: HistoryEntry): StoredEntry => {
   const status = entry.status === undefined ? undefined : (STATUS_CODES[entry.status] ?? entry.status)
   const attempt = entry.attempt !== undefined && entry.attempt !== 1 ? entry.attempt : undefined
-  if (entry.message === undefined && entry.errorClass === undefined && entry.code === undefined) {
+  if (entry.message === undefined && entry.errorClass === undefined && !entry.code?.includes('|')) {
     const fields = [
       KIND_CODES[entry.kind],
       entry.atMs.toString(36),
@@ -125,6 +133,7 @@ export const entryToItem = (entry: HistoryEntry): StoredEntry => {
       entry.eventTs?.toString() ?? '',
       entry.replacesTs?.toString() ?? '',
       entry.origin ?? '',
+      entry.code ?? '',
     ]
     while (fields[fields.length - 1] === '') fields.pop()
     return fields.join('|')
@@ -147,7 +156,7 @@ export const entryFromItem = (item: StoredEntry): HistoryEntry => {
   const stored =
     typeof item === 'string'
       ? (() => {
-          const [k, t, n, s, a, d, e, r, o] = item.split('|')
+          const [k, t, n, s, a, d, e, r, o, p] = item.split('|')
           return {
             k: k as string,
             t: Number.parseInt(t ?? '0', 36),
@@ -158,6 +167,7 @@ export const entryFromItem = (item: StoredEntry): HistoryEntry => {
             e: optionalNumber(e),
             r: optionalNumber(r),
             o: mappedEntrySchema.shape.o.parse(o || undefined),
+            p: p || undefined,
           }
         })()
       : item
@@ -174,8 +184,8 @@ export const entryFromItem = (item: StoredEntry): HistoryEntry => {
   if (typeof item !== 'string') {
     if (item.c !== undefined) entry.errorClass = item.c
     if (item.m !== undefined) entry.message = item.m
-    if (item.p !== undefined) entry.code = item.p
   }
+  if (stored.p !== undefined) entry.code = stored.p
   if (stored.o !== undefined) entry.origin = stored.o
   return entry
 }
@@ -220,6 +230,8 @@ export const instanceItemSchema = z.object({
   bytes: z.number().optional(),
   /** The table's TTL attribute: a finished instance is deleted after this time (epoch seconds). */
   expiresAt: z.number().optional(),
+  /** When the instance times out (its `timeout_seconds` after it started or was restarted). */
+  dlMs: z.number().optional(),
   /** How many fenced writes the item has taken (see InstanceRecord.writeSeq). */
   wseq: z.number().int().optional(),
   /** The recent history entries (older ones are in archive items), the seq of the first, and how many were dropped. */
@@ -303,6 +315,8 @@ export class ItemPlanner {
     if (node.attemptStarted) {
       item.as = { s: node.attemptStarted.step, ms: node.attemptStarted.atMs, f: node.attemptStarted.fence }
     }
+    if (node.skipReason !== undefined) item.sr = node.skipReason
+    if (node.chosen !== undefined) item.ch = node.chosen
     const o = Object.keys(node.output).length ? JSON.stringify(node.output) : undefined
     const wc = node.workflowContext === undefined ? undefined : JSON.stringify(node.workflowContext)
     const pc = node.preNodeContext === undefined ? undefined : JSON.stringify(node.preNodeContext)
@@ -397,6 +411,7 @@ export const recordToItem = (
   }
   item.bytes = record.storedBytes ?? instanceStoredBytes(record)
   if (record.expiresAtSeconds !== undefined) item.expiresAt = record.expiresAtSeconds
+  if (record.deadlineAtMs !== undefined) item.dlMs = record.deadlineAtMs
   // Always a list, so that writes under the lease can append to it by index (see writeUnderLeaseParams).
   item.h = history.map(entryToItem)
   return item
@@ -471,6 +486,8 @@ export const recordFromInstanceItem = (
     if (stored.ir !== undefined) node.inputRef = stored.ir
     if (stored.c) node.calls = stored.c
     if (stored.as) node.attemptStarted = { step: stored.as.s, atMs: stored.as.ms, fence: stored.as.f }
+    if (stored.sr !== undefined) node.skipReason = stored.sr
+    if (stored.ch !== undefined) node.chosen = stored.ch
     return node
   }
   const nodes: Record<string, NodeRecord> = {}
@@ -509,6 +526,7 @@ export const recordFromInstanceItem = (
   if (pin !== undefined) record.priorInputs = JSON.parse(pin) as Record<string, JsonObject>
   if (item.bytes !== undefined) record.storedBytes = item.bytes
   if (item.expiresAt !== undefined) record.expiresAtSeconds = item.expiresAt
+  if (item.dlMs !== undefined) record.deadlineAtMs = item.dlMs
   return record
 }
 

@@ -1,6 +1,6 @@
 import type { PutCommandInput, QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
 import type { InstanceChange } from '../../core/instance-change.js'
-import type { InstanceStatus } from '../../core/statuses.js'
+import { type InstanceStatus, TERMINAL_INSTANCE_STATUSES, TERMINAL_NODE_STATUSES } from '../../core/statuses.js'
 import type { AcquireOptions, CountQuery, EventGuard, HistoryEntry, Lease, NodeEventRecord } from '../../core/store.js'
 import { type CataloguePartition, cataloguePartitions, type IndexPageRequest } from '../store-catalogue.js'
 import { entryToItem, failureToItem, type InstanceItem, type ItemPlanner } from './item-codec.js'
@@ -12,9 +12,21 @@ import type { LaidOutChange } from './write-layout.js'
 /** A list index beyond any history list's length: SET of it appends. */
 const APPEND_INDEX = 1_000_000
 
-const TERMINAL = { ':completed': 'completed', ':failed': 'failed', ':canceled': 'canceled' } as const
-const NOT_TERMINAL = 'NOT #status IN (:completed, :failed, :canceled)'
-const TERMINAL_ONLY = '#status IN (:completed, :failed, :canceled)'
+/**
+ * `<attribute> IN (:completed, …)` over `statuses`, and its values, one placeholder per status named after it: the
+ * terminal lists come from the status vocabulary, and a condition carries only the values it uses (DynamoDB refuses
+ * an unused one).
+ */
+const statusIn = (attribute: string, statuses: readonly string[]) => ({
+  expression: `${attribute} IN (${statuses.map((status) => `:${status}`).join(', ')})`,
+  values: Object.fromEntries(statuses.map((status) => [`:${status}`, status])) as Record<string, string>,
+})
+const TERMINAL_INSTANCE = statusIn('#status', TERMINAL_INSTANCE_STATUSES)
+const TERMINAL = TERMINAL_INSTANCE.values
+const NOT_TERMINAL = `NOT ${TERMINAL_INSTANCE.expression}`
+const TERMINAL_ONLY = TERMINAL_INSTANCE.expression
+/** A node that is terminal (a skipped one included) takes no more events. */
+const TERMINAL_NODE = statusIn('nodes.#node.st', TERMINAL_NODE_STATUSES)
 
 export const putInstanceParams = (tableName: string, item: InstanceItem): PutCommandInput => ({
   TableName: tableName,
@@ -206,6 +218,7 @@ const attributeParts = (parts: UpdateParts, change: InstanceChange, planner: Ite
   if (change.priorInputs === null) parts.remove.push('pin', 'pinr')
   else if (change.priorInputs !== undefined) inlineOrRef('pin', 'pinr', change.priorInputs)
   setOrRemove(parts, change.expiresAtSeconds, [[TTL_ATTRIBUTE, ':expiresAt', change.expiresAtSeconds]])
+  setOrRemove(parts, change.deadlineAtMs, [['dlMs', ':deadline', change.deadlineAtMs]])
 }
 
 /** The guards of a fenced write besides the lease: its place in the item's writes, and the budget. */
@@ -301,11 +314,12 @@ export const putEventParams = (
     ':one': 1,
     ':ts': event.eventTs,
     ...TERMINAL,
+    ...TERMINAL_NODE.values,
   }
   const conditions = [
     'attribute_exists(pk)',
     NOT_TERMINAL,
-    '(attribute_not_exists(nodes.#node) OR NOT nodes.#node.st IN (:completed, :failed, :canceled))',
+    `(attribute_not_exists(nodes.#node) OR NOT ${TERMINAL_NODE.expression})`,
     '(attribute_not_exists(events.#node) OR events.#node.ts <= :ts)',
   ]
   const add = 'evSeq :one'
@@ -361,9 +375,7 @@ export const clearTerminalDueParams = (tableName: string, instanceId: string, no
   TableName: tableName,
   Key: instanceKey(instanceId),
   UpdateExpression: 'REMOVE dueAtMs, dueShard',
-  ConditionExpression:
-    'attribute_exists(dueAtMs) AND #status IN (:completed, :failed, :canceled) AND ' +
-    '(attribute_not_exists(leaseOwner) OR leaseUntilMs < :now)',
+  ConditionExpression: `attribute_exists(dueAtMs) AND ${TERMINAL_ONLY} AND (attribute_not_exists(leaseOwner) OR leaseUntilMs < :now)`,
   ExpressionAttributeNames: { '#status': 'status' },
   ExpressionAttributeValues: { ':now': nowMs, ...TERMINAL },
 })
