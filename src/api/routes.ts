@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { WorkflowDefinition } from '../core/definition.js'
+import type { NodeDefinition, WorkflowDefinition } from '../core/definition.js'
 import type { Engine, InstanceDetail } from '../core/engine.js'
 import { LockConflictError, ValidationError } from '../core/errors.js'
 import type { PassResult } from '../core/pass.js'
@@ -76,6 +76,23 @@ const INSTANCE_WRITE_ERRORS: Record<number, ResponseSpec> = {
   409: INSTANCE_CONFLICT,
 }
 
+/** A node's control-flow rules as the config spells them (only those it sets, besides its join rule). */
+const nodeRules = (node: NodeDefinition) => ({
+  ...(node.when ? { when: node.when.source } : {}),
+  ...(node.choice
+    ? {
+        choice: [
+          ...node.choice.rules.map((rule) => ({ when: rule.when.source, next: rule.next })),
+          { default: node.choice.default },
+        ],
+      }
+    : {}),
+  trigger: node.trigger,
+  optional: node.optional,
+  ...(node.runTimeoutSeconds !== undefined ? { runTimeoutSeconds: node.runTimeoutSeconds } : {}),
+  ...(node.timeoutSeconds !== undefined ? { timeoutSeconds: node.timeoutSeconds } : {}),
+})
+
 const describeType = (engine: Engine, definition: WorkflowDefinition) => ({
   type: definition.type,
   name: definition.name,
@@ -88,7 +105,10 @@ const describeType = (engine: Engine, definition: WorkflowDefinition) => ({
     failMaxCount: node.failMaxCount,
     maxWaitTimeSeconds: node.maxWaitTimeSeconds,
     hasCheck: engine.hasCheck(definition.type, node.id),
+    ...nodeRules(node),
   })),
+  onFailure: definition.onFailure,
+  ...(definition.timeoutSeconds !== undefined ? { timeoutSeconds: definition.timeoutSeconds } : {}),
   mermaid: definitionGraph(definition),
 })
 
@@ -269,7 +289,9 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
         ...INSTANCE_READ_ERRORS,
       },
       handle: async ({ params, query }) => {
-        const graph = instanceGraph(await engine.get(params.id))
+        const detail = await engine.get(params.id)
+        // The instance's own version: its graph shows the conditions and choices it runs with.
+        const graph = instanceGraph(detail, await engine.definitionOf(detail))
         return query.format === 'json' ? json(200, { format: 'mermaid', graph }) : text(200, graph)
       },
     }),

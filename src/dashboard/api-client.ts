@@ -72,10 +72,17 @@ import type {
   scheduleSchema,
   workflowTypeSchema,
 } from '../schemas/http-api.js'
-import { INSTANCE_STATUSES, type InstanceStatus, TERMINAL_INSTANCE_STATUSES } from '../schemas/statuses.js'
+import {
+  INSTANCE_STATUSES,
+  type InstanceStatus,
+  TERMINAL_INSTANCE_STATUSES,
+  TERMINAL_NODE_STATUSES,
+} from '../schemas/statuses.js'
 
 export { INSTANCE_STATUSES, type InstanceStatus }
 export const TERMINAL = new Set<string>(TERMINAL_INSTANCE_STATUSES)
+/** Node statuses that do not change any more (a skipped node included). */
+export const TERMINAL_NODE = new Set<string>(TERMINAL_NODE_STATUSES)
 
 // The API's answers, typed from the same zod schemas the API validates and documents them with (type-only imports:
 // nothing of zod reaches the bundle), so the dashboard cannot drift from the API.

@@ -14,6 +14,7 @@ import {
   request,
   type Schedule,
   TERMINAL,
+  TERMINAL_NODE,
   type WorkflowType,
 } from './api-client.js'
 import { badge, clear, h, json, localTime, parseJsonObject, time } from './dom.js'
@@ -330,7 +331,7 @@ const instanceView = async (id: string): Promise<void> => {
     if (
       detail &&
       TERMINAL.has(detail.status) &&
-      !detail.nodes.some((node) => !TERMINAL.has(node.status) && node.status !== 'uncreated')
+      !detail.nodes.some((node) => !TERMINAL_NODE.has(node.status) && node.status !== 'uncreated')
     )
       return
     void refresh()
@@ -425,7 +426,15 @@ const renderSummary = (target: HTMLElement, detail: InstanceDetail): void => {
       h(
         'div',
         { class: 'message error failure', 'data-summary': 'failure' },
-        h('strong', {}, `Failed at node ${detail.failure.nodeId}`),
+        h(
+          'strong',
+          {},
+          detail.status === 'timed_out'
+            ? 'Timed out'
+            : detail.failure.nodeId === undefined
+              ? 'Failed'
+              : `Failed at node ${detail.failure.nodeId}`,
+        ),
         ` — ${detail.failure.reason} — `,
         time(detail.failure.atMs),
       ),
@@ -452,7 +461,11 @@ const renderActions = (target: HTMLElement, detail: InstanceDetail, out: HTMLEle
   ) as HTMLTextAreaElement
   const reset = h('input', { type: 'checkbox', name: 'reset-counters' }) as HTMLInputElement
   const terminal = TERMINAL.has(detail.status)
-  const restartable = detail.status === 'failed' || detail.status === 'canceled' || detail.parked !== undefined
+  const restartable =
+    detail.status === 'failed' ||
+    detail.status === 'canceled' ||
+    detail.status === 'timed_out' ||
+    detail.parked !== undefined
   clear(
     target,
     !terminal &&
@@ -570,7 +583,7 @@ const nodeRow = (
   ) as HTMLTextAreaElement
   const force = h('input', { type: 'checkbox', name: `force-${node.id}` }) as HTMLInputElement
   // Events only help a node that can still run: not on a finished node nor in a finished instance.
-  const waiting = !TERMINAL.has(node.status) && !TERMINAL.has(detail.status)
+  const waiting = !TERMINAL_NODE.has(node.status) && !TERMINAL.has(detail.status)
   const tools = synthetic
     ? h('td', {})
     : h(
@@ -636,7 +649,13 @@ const nodeRow = (
     'tr',
     { 'data-node': node.id, 'data-status': node.status },
     h('td', {}, h('strong', {}, node.id), node.name !== node.id ? h('div', { class: 'muted' }, node.name) : ''),
-    h('td', {}, badge(node.status)),
+    h(
+      'td',
+      {},
+      // failed_optional is a label: the node failed, and its successors counted it as done.
+      badge(node.status === 'failed' && node.optional ? 'failed_optional' : node.status),
+      node.skipReason ? h('div', { class: 'muted' }, node.skipReason) : '',
+    ),
     h('td', {}, node.attempt),
     h('td', {}, node.calls),
     h('td', { class: node.failCount ? 'fails' : '' }, node.failCount),
