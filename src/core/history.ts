@@ -34,8 +34,12 @@ export const changeEntries = (
   for (const [nodeId, node] of Object.entries(after.nodes ?? {})) {
     if (before.nodes[nodeId] === node.status) continue
     const entry: HistoryEntry = { atMs: nowMs, kind: 'node', nodeId, status: node.status, attempt: node.attempt }
-    if (isTerminalNodeStatus(node.status)) entry.durationMs = Math.max(0, node.updatedAtMs - node.createdAtMs)
-    if (node.status === 'skipped' && node.skipReason !== undefined) entry.code = node.skipReason
+    // A skipped node never ran: it has a reason instead of a duration.
+    if (node.status === 'skipped') {
+      if (node.skipReason !== undefined) entry.code = node.skipReason
+    } else if (isTerminalNodeStatus(node.status)) {
+      entry.durationMs = Math.max(0, node.updatedAtMs - node.createdAtMs)
+    }
     entries.push(entry)
   }
   if (after.status !== undefined && after.status !== before.status && isTerminalInstanceStatus(after.status)) {

@@ -219,7 +219,7 @@ describe('history entries in the item', () => {
     ['a parking', { atMs: T0, kind: 'parked', code: 'WORKER_MISSING', message: 'no worker' }],
     [
       'a skip with its reason',
-      { atMs: T0, kind: 'node', nodeId: 'n', status: 'skipped', attempt: 1, durationMs: 0, code: 'not_chosen' },
+      { atMs: T0, kind: 'node', nodeId: 'n', status: 'skipped', attempt: 1, code: 'not_chosen' },
     ],
     ['a decision', { atMs: T0, kind: 'decision', nodeId: 'review', code: 'choice[1]:reject' }],
     ['an instance that timed out', { atMs: T0, kind: 'finished', status: 'timed_out' }],
@@ -243,7 +243,8 @@ describe('history entries in the item', () => {
       attempt: 1,
       code: 'condition_false',
     }
-    expect(entryToItem(skip)).toBe(`n|${T0.toString(36)}|a|s||||||condition_false`)
+    // The reason as its short code: a skip is carried by every later write of the instance item.
+    expect(entryToItem(skip)).toBe(`n|${T0.toString(36)}|a|s||||||cf`)
     expect(entryToItem({ atMs: T0, kind: 'decision', nodeId: 'a', code: 'when:true' })).toBe(
       `d|${T0.toString(36)}|a|||||||when:true`,
     )
@@ -252,9 +253,11 @@ describe('history entries in the item', () => {
 
 describe('control-flow attributes in the item', () => {
   it('stores a skip reason and a choice (none included) on the node, and the deadline on the instance', () => {
-    expect(nodeToItem(aNode({ status: 'skipped', skipReason: 'upstream_failed' }))).toMatchObject({
+    // A node skipped when it was decided: its creation time is its update time, left out.
+    expect(nodeToItem(aNode({ status: 'skipped', skipReason: 'upstream_failed' }))).toStrictEqual({
       st: 'skipped',
-      sr: 'upstream_failed',
+      uaMs: T0,
+      sr: 'uf',
     })
     expect(nodeToItem(aNode({ status: 'completed', chosen: null })).ch).toBeNull()
     const record = anInstance('wf-1', {

@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { StoreError } from '../../core/errors.js'
 import type { JsonObject, JsonValue } from '../../core/json.js'
 import { instanceStoredBytes } from '../../core/limits.js'
-import { INSTANCE_STATUSES, SKIP_REASONS, STORED_NODE_STATUSES } from '../../core/statuses.js'
+import { INSTANCE_STATUSES, type SkipReason, STORED_NODE_STATUSES } from '../../core/statuses.js'
 import type { FailureSummary, HistoryEntry, InstanceRecord, NodeEventRecord, NodeRecord } from '../../core/store.js'
 import { HISTORY_ORIGINS, type HistoryKind } from '../../schemas/history.js'
 import { createdKey, dueShardFor, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
@@ -17,10 +17,26 @@ export const ITEM_SCHEMA_VERSION = 2
 
 const jsonText = z.string()
 
+/**
+ * Skip reasons as stored (`sr`, and the code of a skip's history entry): a skipped node is a few bytes in every later
+ * write of the instance item, so its record is kept as small as it can be.
+ */
+const SKIP_REASON_CODES = {
+  condition_false: 'cf',
+  not_chosen: 'nc',
+  upstream_skipped: 'us',
+  upstream_failed: 'uf',
+  not_started: 'ns',
+} as const satisfies Record<SkipReason, string>
+const SKIP_REASON_NAMES = Object.fromEntries(
+  Object.entries(SKIP_REASON_CODES).map(([name, code]) => [code, name]),
+) as Record<string, SkipReason>
+
 const storedNodeSchema = z.object({
   st: z.enum(STORED_NODE_STATUSES),
   fc: z.number().int().optional(),
-  caMs: z.number(),
+  /** Left out when it equals `uaMs` (a node skipped when it was decided). */
+  caMs: z.number().optional(),
   uaMs: z.number(),
   n: z.number().int().optional(),
   w: z.number().int().optional(),
@@ -39,8 +55,8 @@ const storedNodeSchema = z.object({
   /** The payload (o, wc, pc) is out of line: the sort key of its item, and the hash of its content. */
   pr: z.string().optional(),
   ph: z.string().optional(),
-  /** Skip reason of a skipped node. */
-  sr: z.enum(SKIP_REASONS).optional(),
+  /** Skip reason of a skipped node (its code). */
+  sr: z.enum(Object.values(SKIP_REASON_CODES) as [string, ...string[]]).optional(),
   /** The successor a choice took (null: none). */
   ch: z.string().nullable().optional(),
 })
@@ -119,7 +135,14 @@ const WITH_ATTEMPT: ReadonlySet<HistoryKind> = new Set(['node', 'error'])
 const optionalNumber = (text: string | undefined, radix = 10): number | undefined =>
   text === undefined || text === '' ? undefined : Number.parseInt(text, radix)
 
-export const entryToItem = (entry: HistoryEntry): StoredEntry => {
+/** A skipped node's entry carries its skip reason as its code: stored as the reason's short code. */
+const isSkipEntry = (entry: Pick<HistoryEntry, 'kind' | 'status'>): boolean =>
+  entry.kind === 'node' && entry.status === 'skipped'
+
+export const entryToItem = (given: HistoryEntry): StoredEntry => {
+  const skipCode =
+    isSkipEntry(given) && given.code !== undefined ? SKIP_REASON_CODES[given.code as SkipReason] : undefined
+  const entry = skipCode === undefined ? given : { ...given, code: skipCode }
   const status = entry.status === undefined ? undefined : (STATUS_CODES[entry.status] ?? entry.status)
   const attempt = entry.attempt !== undefined && entry.attempt !== 1 ? entry.attempt : undefined
   if (entry.message === undefined && entry.errorClass === undefined && !entry.code?.includes('|')) {
@@ -185,7 +208,7 @@ export const entryFromItem = (item: StoredEntry): HistoryEntry => {
     if (item.c !== undefined) entry.errorClass = item.c
     if (item.m !== undefined) entry.message = item.m
   }
-  if (stored.p !== undefined) entry.code = stored.p
+  if (stored.p !== undefined) entry.code = (isSkipEntry(entry) ? SKIP_REASON_NAMES[stored.p] : undefined) ?? stored.p
   if (stored.o !== undefined) entry.origin = stored.o
   return entry
 }
@@ -302,7 +325,8 @@ export class ItemPlanner {
 
   /** A node record as stored; `known`, the node as stored before, lets an unchanged large payload keep its item. */
   node(nodeId: string, node: NodeRecord, known?: StoredNode): StoredNode {
-    const item: StoredNode = { st: node.status, caMs: node.createdAtMs, uaMs: node.updatedAtMs }
+    const item: StoredNode = { st: node.status, uaMs: node.updatedAtMs }
+    if (node.status !== 'skipped' || node.createdAtMs !== node.updatedAtMs) item.caMs = node.createdAtMs
     // Defaults are left out to keep the item small.
     if (node.failCount) item.fc = node.failCount
     if (node.attempt !== 1) item.n = node.attempt
@@ -315,7 +339,7 @@ export class ItemPlanner {
     if (node.attemptStarted) {
       item.as = { s: node.attemptStarted.step, ms: node.attemptStarted.atMs, f: node.attemptStarted.fence }
     }
-    if (node.skipReason !== undefined) item.sr = node.skipReason
+    if (node.skipReason !== undefined) item.sr = SKIP_REASON_CODES[node.skipReason]
     if (node.chosen !== undefined) item.ch = node.chosen
     const o = Object.keys(node.output).length ? JSON.stringify(node.output) : undefined
     const wc = node.workflowContext === undefined ? undefined : JSON.stringify(node.workflowContext)
@@ -472,7 +496,7 @@ export const recordFromInstanceItem = (
     const node: NodeRecord = {
       status: stored.st,
       failCount: stored.fc ?? 0,
-      createdAtMs: stored.caMs,
+      createdAtMs: stored.caMs ?? stored.uaMs,
       updatedAtMs: stored.uaMs,
       attempt: stored.n ?? 1,
       waits: stored.w ?? 0,
@@ -486,7 +510,7 @@ export const recordFromInstanceItem = (
     if (stored.ir !== undefined) node.inputRef = stored.ir
     if (stored.c) node.calls = stored.c
     if (stored.as) node.attemptStarted = { step: stored.as.s, atMs: stored.as.ms, fence: stored.as.f }
-    if (stored.sr !== undefined) node.skipReason = stored.sr
+    if (stored.sr !== undefined) node.skipReason = SKIP_REASON_NAMES[stored.sr] as SkipReason
     if (stored.ch !== undefined) node.chosen = stored.ch
     return node
   }
