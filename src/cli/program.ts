@@ -29,11 +29,16 @@ interface Instance {
   createdAtMs: number
   updatedAtMs: number
   dueAtMs?: number
+  deadlineAtMs?: number
+  failure?: { nodeId?: string; reason: string }
   lease?: { owner: string; untilMs: number }
   context: Record<string, unknown>
   nodes: {
     id: string
     status: string
+    skipReason?: string
+    chosen?: string | null
+    optional?: true
     failCount: number
     attempt: number
     updatedAtMs?: number
@@ -94,6 +99,14 @@ const instanceTable = (items: Instance[] | Omit<Instance, 'nodes' | 'context' | 
         items.map((item) => [item.id, item.workflowType, item.status, item.businessId ?? '-', time(item.createdAtMs)]),
       )
 
+/** A node's status with what explains it: why it was skipped, the branch its choice took, an optional failure. */
+const nodeStatus = (node: Instance['nodes'][number]): string => {
+  if (node.status === 'skipped' && node.skipReason) return `skipped (${node.skipReason})`
+  if (node.status === 'failed' && node.optional) return 'failed (optional)'
+  if (node.chosen !== undefined) return `${node.status} → ${node.chosen ?? 'no branch'}`
+  return node.status
+}
+
 const instanceText = (instance: Instance): string =>
   [
     fields([
@@ -104,6 +117,12 @@ const instanceText = (instance: Instance): string =>
       ['created', time(instance.createdAtMs)],
       ['updated', time(instance.updatedAtMs)],
       ['due', instance.dueAtMs === undefined ? undefined : time(instance.dueAtMs)],
+      ['times out', instance.deadlineAtMs === undefined ? undefined : time(instance.deadlineAtMs)],
+      [
+        'failure',
+        instance.failure &&
+          `${instance.failure.nodeId === undefined ? '' : `${instance.failure.nodeId}: `}${instance.failure.reason}`,
+      ],
       ['lease', instance.lease ? `${instance.lease.owner} until ${time(instance.lease.untilMs)}` : undefined],
     ]),
     '',
@@ -114,7 +133,7 @@ const instanceText = (instance: Instance): string =>
         const lastError = typeof system?.last_error === 'string' ? system.last_error.slice(0, 60) : ''
         return [
           node.id,
-          node.status,
+          nodeStatus(node),
           String(node.failCount),
           String(node.attempt),
           time(node.updatedAtMs),
@@ -243,7 +262,10 @@ export const createProgram = (io: CliIo) => {
     .command('list')
     .description('list instances, newest first')
     .option('-t, --type <workflowType>', 'only this workflow type')
-    .option('-s, --status <statuses>', 'only these statuses, comma-separated (running,failed,…)')
+    .option(
+      '-s, --status <statuses>',
+      'only these statuses, comma-separated (init,running,completed,failed,canceled,timed_out)',
+    )
     .option('-b, --business-id <id>', 'only this business id')
     .option('-n, --limit <n>', 'at most this many (1-1000)', wholeNumber('--limit', 1, 1000))
     .option('--order <order>', 'asc or desc (default desc)')
@@ -296,7 +318,10 @@ export const createProgram = (io: CliIo) => {
     .command('get')
     .description('one instance with every node')
     .argument('<instanceId>')
-    .option('-w, --wait [seconds]', 'wait until it is completed, failed or canceled (at most 25 s)')
+    .option(
+      '-w, --wait [seconds]',
+      'wait until it is terminal: completed, failed, canceled or timed_out (at most 25 s)',
+    )
     .action(
       action(async (client, _options, instanceId: string, local: { wait?: string | boolean }) => {
         const query =
@@ -351,7 +376,7 @@ export const createProgram = (io: CliIo) => {
 
   program
     .command('restart')
-    .description('restart a failed or canceled instance, or one node and its descendants')
+    .description('restart a failed, canceled or timed-out instance, or one node and its descendants')
     .argument('<instanceId>')
     .argument('[nodeId]', 'restart only this node (and what follows it)')
     .option('--force', 'a node of a completed, failed or canceled instance')
@@ -414,7 +439,9 @@ export const createProgram = (io: CliIo) => {
 
   program
     .command('history')
-    .description("an instance's history, oldest first: node status changes, events, errors, restarts, cancels")
+    .description(
+      "an instance's history, oldest first: node status changes (skips with their reason), decisions, events, errors, restarts, cancels",
+    )
     .argument('<instanceId>')
     .option('-n, --limit <n>', 'at most this many entries (1-500, default 100)', wholeNumber('--limit', 1, 500))
     .option('--cursor <cursor>', 'the next page, from a previous history')
