@@ -353,7 +353,7 @@ export const apiRoutes = (deps: ApiDeps): Route[] => {
       path: '/workflows/{id}/restart',
       tag: 'workflows',
       operationId: 'restartWorkflow',
-      summary: 'Restart a failed or canceled instance, optionally with a new input',
+      summary: 'Restart a failed, canceled or timed-out instance, optionally with a new input',
       params: instancePathSchema,
       body: restartInstanceBodySchema,
       responses: { 200: { description: 'restarted', schema: operationResponseSchema }, ...INSTANCE_WRITE_ERRORS },
