@@ -211,7 +211,9 @@ class Pass {
           continue
         }
         this.#inFlight.delete(first.nodeId)
-        if (first.deadline === 'instance') this.#timeOutInstance()
+        // The instance's deadline ends it, unless it ended otherwise meanwhile (a sibling failed it): then the
+        // attempt is one more that a deadline interrupted.
+        if (first.deadline === 'instance' && this.#state.status === 'running') this.#timeOutInstance()
         else this.#apply(first)
       }
     } catch (error) {
@@ -699,7 +701,7 @@ class Pass {
       return
     }
     // A node past its own timeout fails for good, with the reason, like one past its max wait.
-    const timedOut = outcome.deadline === 'node'
+    const timedOut = outcome.deadline === 'node' && record.status !== 'canceled'
     if (timedOut && record.output[CONTEXT_KEYS.reason] === undefined) {
       record.output[CONTEXT_KEYS.reason] = deadlineReason('node', this.definition, node)
     }

@@ -684,6 +684,39 @@ describe.each(STORE_BACKENDS)('on $name', (backendFactory) => {
     })
   })
 
+  describe('an instance that failed before its deadline', () => {
+    let timers: TimerClock
+    beforeEach(() => {
+      timers = new TimerClock()
+      start(timers)
+    })
+
+    it('stays failed when a canceled sibling still running passes the instance deadline', async () => {
+      engine.register(
+        defineWorkflow({
+          type: 'failed-first',
+          timeoutSeconds: 10,
+          nodes: {
+            bad: { run: fail },
+            slow: {
+              run: async (ctx) => {
+                // Past the failure of its sibling, the worker is still running when the deadline comes.
+                await new Promise((resolve) => setTimeout(resolve, 10))
+                timers.advanceSeconds(11)
+                if (!ctx.signal.aborted) await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve))
+              },
+            },
+          },
+        }),
+      )
+      const { instanceId, status } = await create('failed-first')
+
+      expect(status).toBe('failed')
+      expect(await engine.get(instanceId)).toMatchObject({ status: 'failed', failure: { nodeId: 'bad' } })
+      expect((await nodes(instanceId)).slow?.status).toBe('canceled')
+    })
+  })
+
   it('never runs a skipped node, and refuses an event for it', async () => {
     engine.register(
       defineWorkflow({
