@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: throughput, DynamoDB units, overhead over raw conditional writes, tick reads, HTTP latency and an
- * estimated AWS cost, all measured in one run on one DynamoDB Local (started here, or DYNAMODB_ENDPOINT). Progress
+ * `npm run bench`: throughput, DynamoDB units, overhead over raw conditional writes, tick reads, HTTP latency, an
+ * estimated AWS cost and what a node skipped by its condition costs, all measured in one run on one DynamoDB Local (started here, or DYNAMODB_ENDPOINT). Progress
  * goes to stderr; stdout gets a short header and one Markdown table.
  *
  * Sizes can be lowered for a quick try (the defaults are what the README reports):
@@ -31,6 +31,7 @@ import { runTick } from '../src/core/tick.js'
 import { DYNAMODB_LOCAL_PACKAGE, DYNAMODB_LOCAL_PACKAGE_VERSION } from '../src/local/dynamodb-local.js'
 import { startLocalRuntime } from '../src/local/runtime.js'
 import { createIdGenerator, mathRandom, systemClock } from '../src/system/defaults.js'
+import { measureSkipCost, skipCostRows } from './bench-control-flow.js'
 import { type GridCell, gridTable, runSizeGrid } from './bench-grid.js'
 import { itemSizeBytes, mean, num, percentile, pool, syntheticInstance, usd } from './bench-support.js'
 import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
@@ -331,6 +332,9 @@ await withDynamoDb(async (config) => {
   progress(`http: ${HTTP_REQUESTS} requests, p50 ${num(percentile(latencies, 50), 1)} ms`)
   for (const { client } of lambdas) client.destroy()
 
+  // 7. What a node skipped by its condition costs (scripts/bench-control-flow.ts).
+  const skipCosts = await measureSkipCost(config, Math.min(INSTANCES, 300), progress)
+
   // ---- the table ----------------------------------------------------------------------------------------------
   const perStep = (value: number) => value / steps
   const requestParts = [...engineFigures.requests]
@@ -507,6 +511,7 @@ await withDynamoDb(async (config) => {
     'one state transition per node step; the Lambda invocations its Task states would make are not added',
   )
   row('6', 'Step Functions ÷ tickflow', `${num(stepFunctions / total, 1)}×`, '')
+  for (const [what, result, notes] of skipCostRows(skipCosts)) row('7', what, result, notes)
 })
 
 function meterRequests(figures: MeterSnapshot): number {

@@ -51,6 +51,8 @@ export interface InstanceGraphNode {
   readonly skipReason?: SkipReason
   /** For a node with a choice that was made: the successor it took (`null`: none). */
   readonly chosen?: string | null
+  /** An optional node: its failure is shown as `failed_optional`. */
+  readonly optional?: boolean
 }
 
 /** What the graph shows of an instance. `InstanceDetail` of the engine is one. */
@@ -143,8 +145,11 @@ const takenEdge = (
   return target.status === 'uncreated' ? undefined : true
 }
 
-const statusLine = (node: InstanceGraphNode): string =>
-  node.status === 'skipped' && node.skipReason ? `skipped: ${node.skipReason}` : node.status
+const statusLine = (node: InstanceGraphNode): string => {
+  if (node.status === 'skipped' && node.skipReason) return `skipped: ${node.skipReason}`
+  // A display label, not a status: the node is `failed`, and its successors counted it as done.
+  return node.status === 'failed' && node.optional ? 'failed_optional' : node.status
+}
 
 /**
  * A Mermaid flowchart of an instance, each node styled by its status, skipped nodes dashed with their reason and the

@@ -11,6 +11,14 @@ export const instanceTable = (items: readonly InstanceSummary[]): string =>
         items.map((item) => [item.id, item.workflowType, item.status, item.businessId ?? '-', time(item.createdAtMs)]),
       )
 
+/** A node's status with what explains it: why it was skipped, the branch its choice took, an optional failure. */
+const nodeStatus = (node: InstanceDetail['nodes'][number]): string => {
+  if (node.status === 'skipped' && node.skipReason) return `skipped (${node.skipReason})`
+  if (node.status === 'failed' && node.optional) return 'failed (optional)'
+  if (node.chosen !== undefined) return `${node.status} → ${node.chosen ?? 'no branch'}`
+  return node.status
+}
+
 export const instanceText = (instance: InstanceDetail): string =>
   [
     fields([
@@ -21,6 +29,12 @@ export const instanceText = (instance: InstanceDetail): string =>
       ['created', time(instance.createdAtMs)],
       ['updated', time(instance.updatedAtMs)],
       ['due', instance.dueAtMs === undefined ? undefined : time(instance.dueAtMs)],
+      ['times out', instance.deadlineAtMs === undefined ? undefined : time(instance.deadlineAtMs)],
+      [
+        'failure',
+        instance.failure &&
+          `${instance.failure.nodeId === undefined ? '' : `${instance.failure.nodeId}: `}${instance.failure.reason}`,
+      ],
       ['lease', instance.lease ? `${instance.lease.owner} until ${time(instance.lease.untilMs)}` : undefined],
     ]),
     '',
@@ -31,7 +45,7 @@ export const instanceText = (instance: InstanceDetail): string =>
         const lastError = typeof system?.last_error === 'string' ? system.last_error.slice(0, 60) : ''
         return [
           node.id,
-          node.status,
+          nodeStatus(node),
           String(node.failCount),
           String(node.attempt),
           time(node.updatedAtMs),

@@ -30,13 +30,16 @@ export const successorView = (instance: InstanceRecord, nodeId: string): JsonObj
 export const nodeInput = (instance: InstanceRecord, record: NodeRecord | undefined): JsonObject =>
   (record?.inputRef !== undefined ? instance.priorInputs?.[record.inputRef] : undefined) ?? instance.input
 
+/** The predecessors' outputs a node sees; a skipped predecessor has none and is left out. */
 export const derivedPreNodeContext = (
   definition: WorkflowDefinition,
   instance: InstanceRecord,
   nodeId: string,
 ): JsonObject => {
   const pre: JsonObject = {}
-  for (const prev of definition.byId.get(nodeId)?.prev ?? []) pre[prev] = successorView(instance, prev)
+  for (const prev of definition.byId.get(nodeId)?.prev ?? []) {
+    if (instance.nodes[prev]?.status !== 'skipped') pre[prev] = successorView(instance, prev)
+  }
   return pre
 }
 

@@ -170,6 +170,11 @@ export class Engine {
     return this.#registry.definition(workflowType)
   }
 
+  /** The definition an instance runs on (its own version, which a later deployment may have changed). */
+  definitionOf(instance: Pick<InstanceDetail, 'workflowType' | 'definitionVersion'>): Promise<WorkflowDefinition> {
+    return this.#ops.definitions.of(instance, false)
+  }
+
   /** Whether a node of a registered type has an asynchronous `check`. */
   hasCheck(workflowType: string, nodeId: string): boolean {
     return this.#registry.worker(workflowType, nodeId)?.check !== undefined

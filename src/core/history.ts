@@ -21,7 +21,8 @@ export const entryMessage = (message: string): string =>
 
 /**
  * The entries a change of node records and status makes, from what is stored before it: a node entry for each
- * status change (with the attempt, and the duration since the node's creation once it settles), and a finished
+ * status change (with the attempt, the duration since the node's creation once it settles, and a skipped node's
+ * reason as its code), and a finished
  * entry when the instance becomes terminal.
  */
 export const changeEntries = (
@@ -33,7 +34,12 @@ export const changeEntries = (
   for (const [nodeId, node] of Object.entries(after.nodes ?? {})) {
     if (before.nodes[nodeId] === node.status) continue
     const entry: HistoryEntry = { atMs: nowMs, kind: 'node', nodeId, status: node.status, attempt: node.attempt }
-    if (isTerminalNodeStatus(node.status)) entry.durationMs = Math.max(0, node.updatedAtMs - node.createdAtMs)
+    // A skipped node never ran: it has a reason instead of a duration.
+    if (node.status === 'skipped') {
+      if (node.skipReason !== undefined) entry.code = node.skipReason
+    } else if (isTerminalNodeStatus(node.status)) {
+      entry.durationMs = Math.max(0, node.updatedAtMs - node.createdAtMs)
+    }
     entries.push(entry)
   }
   if (after.status !== undefined && after.status !== before.status && isTerminalInstanceStatus(after.status)) {

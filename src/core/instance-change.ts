@@ -33,6 +33,8 @@ export interface InstanceChange {
   priorInputs?: Record<string, JsonObject> | null
   /** undefined: leave as is; null: remove (a restarted instance); a value: expire the instance then (epoch seconds). */
   expiresAtSeconds?: number | null
+  /** undefined: leave as is; null: remove; a number: the instance times out then. */
+  deadlineAtMs?: number | null
   /** History entries to append to the instance's history in the same write (see `HistoryEntry`). */
   history?: HistoryEntry[]
   /** Added to the stored bytes (computed by the lease holder, the only writer of what it changes). */
@@ -62,6 +64,8 @@ export const applyChange = (record: InstanceRecord, change: InstanceChange): Ins
   else if (change.failure !== undefined) next.failure = { ...change.failure }
   if (change.priorInputs === null) delete next.priorInputs
   else if (change.priorInputs !== undefined) next.priorInputs = structuredClone(change.priorInputs)
+  if (change.deadlineAtMs === null) delete next.deadlineAtMs
+  else if (change.deadlineAtMs !== undefined) next.deadlineAtMs = change.deadlineAtMs
   if (change.bytesDelta !== undefined) {
     next.storedBytes = (next.storedBytes ?? change.bytesBase ?? 0) + change.bytesDelta
   }

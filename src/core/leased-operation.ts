@@ -94,6 +94,8 @@ export interface PendingChanges {
   input?: boolean
   failure?: boolean
   priorInputs?: boolean
+  /** The instance's deadline changed (a restart counts it afresh). */
+  deadline?: boolean
   /** Entries of the operation (a restart) that the first write stores. */
   history?: HistoryEntry[]
 }

@@ -1,6 +1,18 @@
-import { type InstanceStatus, isFailedOrCanceled, isTerminalNodeStatus } from '../schemas/statuses.js'
+import { type InstanceStatus, isFailedOrCanceled, isTerminalNodeStatus, type SkipReason } from '../schemas/statuses.js'
+import { decisionCode, ExpressionFailedError, evaluateChoice, evaluateWhen } from './conditions.js'
 import { assembleContext, LAST_ERROR_CHARS, splitContext } from './context-assembly.js'
-import { END_NODE_ID, type NodeDefinition, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
+import { blockingFailures, endOutcome, failureEffect, joinDecision, joinSettled } from './control-flow.js'
+import {
+  attemptDeadline,
+  DeadlineExceededError,
+  type DeadlineKind,
+  deadlineReason,
+  earliestDeadline,
+  instanceDeadlineFrom,
+  instanceTimedOut,
+  nodeTimedOut,
+} from './deadlines.js'
+import { END_NODE_ID, type NodeDefinition, type WorkflowDefinition } from './definition.js'
 import { AttemptInterruptedError, ItemTooLargeError, PayloadTooLargeError, type ValidationError } from './errors.js'
 import { entryMessage } from './history.js'
 import { partsFor, withPartsRead } from './instance-change.js'
@@ -87,7 +99,15 @@ export interface PassOutcome {
   afterRefusal(error: ItemTooLargeError): PassOutcome | undefined
 }
 
-type StepOutcome = { nodeId: string; step: 'run' | 'check'; context: JsonObject; error?: unknown; failed: boolean }
+type StepOutcome = {
+  nodeId: string
+  step: 'run' | 'check'
+  context: JsonObject
+  error?: unknown
+  failed: boolean
+  /** The deadline that ended the attempt, when one did (see deadlines.ts). */
+  deadline?: DeadlineKind
+}
 
 /**
  * One pass over an instance held under a lease: advance every node that can advance now. Each attempt is stored as
@@ -107,12 +127,14 @@ export const runPass = async (
     input?: boolean
     failure?: boolean
     priorInputs?: boolean
+    deadline?: boolean
     history?: readonly HistoryEntry[]
   },
 ): Promise<PassOutcome> => {
   const pass = new Pass(deps, definition, initial, session, mode)
   pass.markDirty(pending?.nodes ?? [], pending?.status ?? false, pending?.input ?? false, pending?.failure ?? false)
   if (pending?.priorInputs) pass.markPriorInputsDirty()
+  if (pending?.deadline) pass.markDeadlineDirty()
   if (pending?.history) pass.addHistory(pending.history)
   return pass.run()
 }
@@ -121,7 +143,10 @@ class Pass {
   readonly #state: InstanceRecord
   readonly #executed = new Set<string>()
   readonly #finished: string[] = []
-  readonly #inFlight = new Map<string, { promise: Promise<StepOutcome>; context: NodeContext }>()
+  readonly #inFlight = new Map<
+    string,
+    { promise: Promise<StepOutcome>; context: NodeContext; controller: AbortController }
+  >()
   readonly #checkNext = new Set<string>()
   readonly #dirtyNodes = new Set<string>()
   readonly #abort = new AbortController()
@@ -133,6 +158,7 @@ class Pass {
   #dirtyInput = false
   #dirtyFailure = false
   #dirtyPriorInputs = false
+  #dirtyDeadline = false
   /** History entries the node outcomes since the last write made (errors); node status entries are the session's. */
   #history: HistoryEntry[] = []
 
@@ -155,6 +181,10 @@ class Pass {
     this.#dirtyPriorInputs = true
   }
 
+  markDeadlineDirty(): void {
+    this.#dirtyDeadline = true
+  }
+
   markDirty(nodes: readonly string[], status: boolean, input: boolean, failure: boolean): void {
     for (const id of nodes) this.#dirtyNodes.add(id)
     if (status) this.#dirtyStatus = true
@@ -174,6 +204,7 @@ class Pass {
       return this.#outcome(state.startAtMs)
     }
     if (state.status === 'init') this.#setStatus('running')
+    this.#startDeadline()
     this.#accountInterruptedAttempts()
     const aborted = new Promise<'aborted'>((resolve) => {
       const cancel = timerAt(this.deps.clock, this.session.times.abortAtMs, () => {
@@ -186,7 +217,7 @@ class Pass {
     try {
       for (;;) {
         await this.#readForAdvance()
-        const launches = this.#advance()
+        const launches = await this.#advance()
         // Every attempt is durable as started before its worker is called; the outcomes that led to it go along.
         // Outcomes alone wait for the next write while siblings run (at most OUTCOME_FLUSH_MS): a pass over many
         // parallel nodes writes its instance a few times, not once per node.
@@ -202,7 +233,10 @@ class Pass {
           continue
         }
         this.#inFlight.delete(first.nodeId)
-        this.#apply(first)
+        // The instance's deadline ends it, unless it ended otherwise meanwhile (a sibling failed it): then the
+        // attempt is one more that a deadline interrupted.
+        if (first.deadline === 'instance' && this.#state.status === 'running') this.#timeOutInstance()
+        else this.#apply(first)
       }
     } catch (error) {
       this.#abort.abort(error)
@@ -221,14 +255,30 @@ class Pass {
    * run or time out and of their predecessors (their contexts), and the inputs they run with — by key, nothing more.
    */
   async #readForAdvance(): Promise<void> {
-    if (this.#state.unread === undefined) return
+    const state = this.#state
+    if (state.unread === undefined) return
     const candidates = new Set([...this.#startable().map((node) => node.id), ...this.#checkNext])
-    if (!candidates.size) return
+    // What control flow may decide now reads the same parts: a choice its node's output, a condition its inputs.
+    for (const node of this.definition.nodes) {
+      const record = state.nodes[node.id]
+      if (node.choice && record?.status === 'completed' && record.chosen === undefined) candidates.add(node.id)
+      const open = !record || record.status === 'restarting'
+      if (!node.synthetic && open && joinSettled(this.definition, state.nodes, node)) candidates.add(node.id)
+    }
+    await this.#readParts(candidates)
+  }
+
+  /** Reads the parts the nodes need (their own, their predecessors', their events, their inputs) left unread. */
+  async #readParts(nodeIds: Iterable<string>): Promise<void> {
+    if (this.#state.unread === undefined) return
+    const ids = [...nodeIds]
+    if (!ids.length) return
     const prev = (id: string) => this.definition.byId.get(id)?.prev ?? []
-    const read = await this.session.read(partsFor(this.#state, candidates, prev))
+    const read = await this.session.read(partsFor(this.#state, ids, prev))
     if (!read) return
     withPartsRead(this.#state, read)
-    withPartsRead(this.#base, read)
+    // The base is what the store holds: its own copy, untouched by what the pass does to the state's.
+    withPartsRead(this.#base, structuredClone(read))
   }
 
   /** When this pass last wrote (or started). */
@@ -294,6 +344,8 @@ class Pass {
       { cause: error },
     )
     this.#recordError(node, record, step, reason, true)
+    // The outcomes dropped with it are lost: the instance fails whatever its failure mode (their nodes canceled).
+    if (state.status === 'running') this.#failInstance(node, errorMessage(reason))
     this.#dirtyStatus = true
     this.deps.logger.log('error', 'a node outcome was refused by the store for its size; the node failed', {
       instanceId: state.id,
@@ -322,12 +374,13 @@ class Pass {
 
   #dirty(): boolean {
     return (
-      this.#dirtyNodes.size > 0 || this.#dirtyStatus || this.#dirtyInput || this.#dirtyFailure || this.#dirtyPriorInputs
+      this.#dirtyNodes.size > 0 ||
+      this.#dirtyStatus ||
+      this.#dirtyInput ||
+      this.#dirtyFailure ||
+      this.#dirtyPriorInputs ||
+      this.#dirtyDeadline
     )
-  }
-
-  #preds(node: NodeDefinition): boolean {
-    return node.prev.every((prev) => prev === ROOT_NODE_ID || this.#state.nodes[prev]?.status === 'completed')
   }
 
   /** Attempts stored as started under an earlier lease never stored an outcome: each one counts as failed. */
@@ -347,15 +400,20 @@ class Pass {
     }
   }
 
-  /** Nodes that can start an execution now. */
+  /** New attempts may start: the instance runs and the lease has time left for them. */
+  #canStart(): boolean {
+    return (
+      this.#state.status === 'running' && !this.#abort.signal.aborted && this.#now < this.session.times.startDeadlineMs
+    )
+  }
+
+  /** Created nodes that can start an execution now (control flow decides which nodes are created). */
   #startable(): NodeDefinition[] {
-    if (this.#state.status !== 'running' || this.#abort.signal.aborted) return []
-    if (this.#now >= this.session.times.startDeadlineMs) return []
+    if (!this.#canStart()) return []
     return this.definition.nodes.filter((node) => {
       if (node.synthetic || this.#executed.has(node.id) || this.#inFlight.has(node.id)) return false
       const record = this.#state.nodes[node.id]
-      if (!record || record.status === 'restarting') return this.#preds(node)
-      if (record.status === 'running' || record.status === 'pending') return this.#isDue(node, record)
+      if (record?.status === 'running' || record?.status === 'pending') return this.#isDue(node, record)
       return false
     })
   }
@@ -370,14 +428,15 @@ class Pass {
     if (record.nextAttemptAtMs === undefined || record.nextAttemptAtMs <= now) return true
     const event = this.#state.events[node.id]
     if (event && event.eventTs !== record.seenEventTs) return true
-    return this.#deadlinePassed(node, record)
+    return this.#deadlinePassed(node, record) || nodeTimedOut(node, record, now)
   }
 
   /**
-   * Completes what needs no worker (finishing nodes, `end`), fails waiting nodes past their deadline without
-   * calling them again, and marks every node to start now as started. Returns what to launch.
+   * Completes what needs no worker (finishing nodes), makes what control flow decides now (the instance's deadline,
+   * choices, joins and conditions, the end), fails waiting nodes past their deadline without calling them again,
+   * and marks every node to start now as started. Returns what to launch.
    */
-  #advance(): { nodeId: string; step: 'run' | 'check' }[] {
+  async #advance(): Promise<{ nodeId: string; step: 'run' | 'check' }[]> {
     const state = this.#state
     if (state.status !== 'running') return []
     for (const node of this.definition.nodes) {
@@ -389,12 +448,14 @@ class Pass {
         this.#markFinished(node.id)
       }
     }
-    const end = this.definition.byId.get(END_NODE_ID)
-    if (end && this.#preds(end)) {
-      this.#setStatus('completed')
-      this.#markFinished(END_NODE_ID)
+    if (instanceTimedOut(state, this.#now)) {
+      this.#timeOutInstance()
       return []
     }
+    await this.#decide()
+    const ending = state.status === 'running' ? endOutcome(this.definition, state.nodes) : 'wait'
+    if (ending !== 'wait') this.#end(ending)
+    if (state.status !== 'running') return []
     const launches: { nodeId: string; step: 'run' | 'check' }[] = []
     for (const nodeId of this.#checkNext) {
       this.#checkNext.delete(nodeId)
@@ -402,18 +463,13 @@ class Pass {
       launches.push({ nodeId, step: 'check' })
     }
     for (const node of this.#startable()) {
-      const record = state.nodes[node.id]
-      // A node that has waited past its deadline fails at it, unpolled: its last look already said "not yet".
-      if (record && record.waits > 0 && this.#deadlinePassed(node, record)) {
-        this.#executed.add(node.id)
-        this.#timeOut(node, record, true)
+      const record = state.nodes[node.id] as NodeRecord
+      this.#executed.add(node.id)
+      if (this.#expire(node, record)) {
         if (state.status !== 'running') return []
         continue
       }
-      if (!record || record.status === 'restarting') this.#initialise(node, record)
-      this.#executed.add(node.id)
-      const current = state.nodes[node.id] as NodeRecord
-      launches.push({ nodeId: node.id, step: current.status === 'pending' ? 'check' : 'run' })
+      launches.push({ nodeId: node.id, step: record.status === 'pending' ? 'check' : 'run' })
     }
     const now = this.#now
     for (const launch of launches) {
@@ -423,6 +479,153 @@ class Pass {
       this.#dirtyNodes.add(launch.nodeId)
     }
     return launches
+  }
+
+  /** Fails a node past a deadline before it is called again; true when it did. */
+  #expire(node: NodeDefinition, record: NodeRecord): boolean {
+    // A node that has waited past its max wait fails at it, unpolled: its last look already said "not yet".
+    if (record.waits > 0 && this.#deadlinePassed(node, record)) {
+      this.#timeOut(node, record, true)
+      return true
+    }
+    if (!nodeTimedOut(node, record, this.#now)) return false
+    this.#timeOut(node, record, true, deadlineReason('node', this.definition, node))
+    return true
+  }
+
+  // ---- control flow (control-flow.ts decides, conditions.ts evaluates, deadlines.ts times) -------------------
+
+  /** The instance's deadline is counted from when it starts running (a restart sets it itself). */
+  #startDeadline(): void {
+    const state = this.#state
+    if (state.status !== 'running' || state.deadlineAtMs !== undefined) return
+    const deadline = instanceDeadlineFrom(this.definition, this.#now)
+    if (deadline === undefined) return
+    state.deadlineAtMs = deadline
+    this.#dirtyDeadline = true
+  }
+
+  /**
+   * Makes every decision due now: the choice of each node that completed, then the join of each node not started
+   * (or restarting) whose predecessors are all terminal, until no more can be made (a skip can settle the joins
+   * after it). A node its join lets run has its condition evaluated once, and starts only when attempts may start.
+   */
+  async #decide(): Promise<void> {
+    const state = this.#state
+    for (const node of this.definition.nodes) {
+      const record = state.nodes[node.id]
+      if (state.status !== 'running') return
+      if (node.choice && record?.status === 'completed' && record.chosen === undefined) {
+        await this.#readParts([node.id])
+        await this.#choose(node, record)
+      }
+    }
+    for (let decided = true; decided && state.status === 'running'; ) {
+      decided = false
+      for (const node of this.definition.nodes) {
+        const record = state.nodes[node.id]
+        if (node.synthetic || state.status !== 'running' || (record && record.status !== 'restarting')) continue
+        const join = joinDecision(this.definition, state.nodes, node)
+        if (join.kind === 'wait' || (join.kind === 'run' && !this.#canStart())) continue
+        if (join.kind === 'skip') this.#skip(node, record, join.reason)
+        else {
+          // A skip just made can settle a join whose other parts the first read did not cover.
+          await this.#readParts([node.id])
+          await this.#admit(node, record)
+        }
+        decided = true
+      }
+    }
+  }
+
+  get #environment() {
+    return { clock: this.deps.clock, random: this.deps.random }
+  }
+
+  /** Evaluates the condition of a node its join lets run: it is created, skipped, or fails for good. */
+  async #admit(node: NodeDefinition, previous: NodeRecord | undefined): Promise<void> {
+    const verdict = await evaluateWhen(this.#environment, this.definition, this.#state, node)
+    if (verdict === false) {
+      this.#skip(node, previous, 'condition_false')
+      return
+    }
+    this.#initialise(node, previous)
+    const record = this.#state.nodes[node.id] as NodeRecord
+    // An expression gives the same answer every time: its failure is not retried.
+    if (verdict instanceof ExpressionFailedError) this.#recordError(node, record, 'run', verdict, true)
+    else if (node.when) this.#history.push({ atMs: this.#now, kind: 'decision', nodeId: node.id, code: 'when:true' })
+  }
+
+  /** The node will not run: terminal, no worker call, no output. */
+  #skip(node: NodeDefinition, previous: NodeRecord | undefined, reason: SkipReason): void {
+    const now = this.#now
+    const record: NodeRecord = {
+      status: 'skipped',
+      skipReason: reason,
+      failCount: previous?.failCount ?? 0,
+      createdAtMs: now,
+      updatedAtMs: now,
+      attempt: previous?.attempt ?? 1,
+      waits: 0,
+      output: {},
+    }
+    if (previous?.calls) record.calls = previous.calls
+    this.#state.nodes[node.id] = record
+    this.#dirtyNodes.add(node.id)
+  }
+
+  /** Makes the choice of a node that completed; a rule that cannot be evaluated fails the node for good. */
+  async #choose(node: NodeDefinition, record: NodeRecord): Promise<void> {
+    const chosen = await evaluateChoice(this.#environment, this.definition, this.#state, node)
+    this.#dirtyNodes.add(node.id)
+    if (chosen instanceof ExpressionFailedError) {
+      record.updatedAtMs = this.#now
+      this.#recordError(node, record, 'run', chosen, true)
+      return
+    }
+    record.chosen = chosen.next
+    this.#history.push({ atMs: this.#now, kind: 'decision', nodeId: node.id, code: decisionCode(chosen) })
+  }
+
+  /** Every predecessor of `end` is terminal: the instance completes, or fails for a node that failed (isolate). */
+  #end(outcome: 'completed' | 'failed'): void {
+    const state = this.#state
+    if (outcome === 'completed') {
+      this.#setStatus('completed')
+      this.#markFinished(END_NODE_ID)
+      return
+    }
+    this.#setStatus('failed')
+    if (!state.failure) {
+      const nodeId = blockingFailures(this.definition, state.nodes)[0] as string
+      state.failure = { nodeId, reason: `node '${nodeId}' failed`, atMs: this.#now }
+      this.#dirtyFailure = true
+    }
+    this.deps.logger.log('warn', 'workflow instance failed once its independent branches finished', {
+      instanceId: state.id,
+      workflowType: state.workflowType,
+      nodeId: state.failure.nodeId,
+    })
+  }
+
+  /** The instance's timeout passed: it ends `timed_out`, its running workers aborted, nothing else started. */
+  #timeOutInstance(): void {
+    const state = this.#state
+    const reason = deadlineReason('instance', this.definition)
+    for (const [nodeId, entry] of [...this.#inFlight]) {
+      this.#inFlight.delete(nodeId)
+      entry.controller.abort(new DeadlineExceededError('instance', reason))
+      delete state.nodes[nodeId]?.attemptStarted
+      this.#dirtyNodes.add(nodeId)
+    }
+    this.#setStatus('timed_out')
+    state.failure = { reason, atMs: this.#now }
+    this.#dirtyFailure = true
+    this.#cancelOthers(undefined)
+    this.deps.logger.log('warn', 'workflow instance timed out', {
+      instanceId: state.id,
+      workflowType: state.workflowType,
+    })
   }
 
   #markFinished(nodeId: string): void {
@@ -452,6 +655,7 @@ class Pass {
     const record = state.nodes[nodeId] as NodeRecord
     const context = assembleContext(this.definition, state, nodeId, record)
     const worker = this.deps.worker(state.workflowType, nodeId)
+    const controller = new AbortController()
     const nodeContext = new NodeContext(context, {
       instanceId: state.id,
       workflowType: state.workflowType,
@@ -460,7 +664,8 @@ class Pass {
       attempt: record.attempt,
       idempotencyKey: `${state.id}:${nodeId}:${record.attempt}`,
       step,
-      signal: this.#abort.signal,
+      // The lease's end and the attempt's own deadlines abort it.
+      signal: AbortSignal.any([this.#abort.signal, controller.signal]),
     })
     const call = async (): Promise<StepOutcome> => {
       try {
@@ -472,7 +677,44 @@ class Pass {
         return { nodeId, step, context: nodeContext.toJSON(), error, failed: true }
       }
     }
-    this.#inFlight.set(nodeId, { promise: call(), context: nodeContext })
+    const promise = this.#bounded(nodeId, step, nodeContext, controller, call)
+    this.#inFlight.set(nodeId, { promise, context: nodeContext, controller })
+  }
+
+  /**
+   * The attempt's outcome, or, when a deadline comes first (see `attemptDeadline`), a failed outcome naming it, with
+   * the context as the worker left it then; the worker's signal fires at that moment. The lease's own end is left to
+   * the pass (`#interruptInFlight`).
+   */
+  #bounded(
+    nodeId: string,
+    step: 'run' | 'check',
+    context: NodeContext,
+    controller: AbortController,
+    call: () => Promise<StepOutcome>,
+  ): Promise<StepOutcome> {
+    const node = this.definition.byId.get(nodeId) as NodeDefinition
+    const limit = attemptDeadline(this.#state, node, this.#state.nodes[nodeId] as NodeRecord, this.#now)
+    if (limit === undefined || limit.atMs >= this.session.times.abortAtMs) return call()
+    let cancel: () => void = () => {}
+    // The timer is set before the worker is called: a worker that moves a test's clock past it is still bounded.
+    const expired = new Promise<StepOutcome>((resolve) => {
+      cancel = timerAt(this.deps.clock, limit.atMs, () => {
+        const error = new DeadlineExceededError(limit.kind, deadlineReason(limit.kind, this.definition, node))
+        controller.abort(error)
+        resolve({ nodeId, step, context: this.#snapshot(nodeId, context), error, failed: true, deadline: limit.kind })
+      })
+    })
+    return Promise.race([call(), expired]).finally(() => cancel())
+  }
+
+  /** The context a worker still running has built so far (or the one it started with, if it cannot be copied). */
+  #snapshot(nodeId: string, context: NodeContext): JsonObject {
+    try {
+      return structuredClone(context.toJSON())
+    } catch {
+      return assembleContext(this.definition, this.#state, nodeId, this.#state.nodes[nodeId] as NodeRecord)
+    }
   }
 
   /** The lease is about to end: every worker still running has its attempt counted as failed, now. */
@@ -483,13 +725,7 @@ class Pass {
       const error = new AttemptInterruptedError(
         `the worker's ${step} did not return before its lease ended; it was aborted and counts as a failed attempt`,
       )
-      let context: JsonObject
-      try {
-        context = structuredClone(entry.context.toJSON())
-      } catch {
-        context = assembleContext(this.definition, this.#state, nodeId, this.#state.nodes[nodeId] as NodeRecord)
-      }
-      this.#apply({ nodeId, step, context, error, failed: true })
+      this.#apply({ nodeId, step, context: this.#snapshot(nodeId, entry.context), error, failed: true })
     }
   }
 
@@ -532,7 +768,12 @@ class Pass {
       record.status = 'completed'
       return
     }
-    this.#recordError(node, record, outcome.step, error, stored instanceof Error)
+    // A node past its own timeout fails for good, with the reason, like one past its max wait.
+    const timedOut = outcome.deadline === 'node' && record.status !== 'canceled'
+    if (timedOut && record.output[CONTEXT_KEYS.reason] === undefined) {
+      record.output[CONTEXT_KEYS.reason] = deadlineReason('node', this.definition, node)
+    }
+    this.#recordError(node, record, outcome.step, error, stored instanceof Error || timedOut)
   }
 
   /**
@@ -581,7 +822,7 @@ class Pass {
       return
     }
     if (signal.kind === 'failed-with-failed' || (node.failMaxCount > 0 && record.failCount >= node.failMaxCount)) {
-      this.#failInstance(node, record, lastError)
+      this.#failNode(node, record, lastError)
       return
     }
     this.#wait(node, record, undefined, true)
@@ -649,9 +890,16 @@ class Pass {
     record.nextAttemptAtMs = now + nextDelayMs(policy, record.waits, this.deps.random.next(), retryAfterSeconds)
   }
 
-  /** Reaching `max_wait_time_ts` fails the node for good, and counts as a failure however it was reached. */
-  #timeOut(node: NodeDefinition, record: NodeRecord, count: boolean): void {
-    const reason = `max_wait_time_ts exceeded: node waited more than ${node.maxWaitTimeSeconds} s since it was created`
+  /**
+   * Reaching `max_wait_time_ts` (or the node's `timeout_seconds`, with its own reason) fails the node for good, and
+   * counts as a failure however it was reached.
+   */
+  #timeOut(
+    node: NodeDefinition,
+    record: NodeRecord,
+    count: boolean,
+    reason = `max_wait_time_ts exceeded: node waited more than ${node.maxWaitTimeSeconds} s since it was created`,
+  ): void {
     if (record.output[CONTEXT_KEYS.reason] === undefined) record.output[CONTEXT_KEYS.reason] = reason
     if (count) record.failCount += 1
     record.updatedAtMs = this.#now
@@ -664,12 +912,40 @@ class Pass {
       message: entryMessage(reason),
     })
     this.#dirtyNodes.add(node.id)
-    this.#failInstance(node, record, reason)
+    this.#failNode(node, record, reason)
   }
 
-  #failInstance(node: NodeDefinition, record: NodeRecord, reason: string): void {
+  /**
+   * A node failed for good; what that does to the instance is the workflow's failure mode (see `failureEffect`): an
+   * optional node's successors go on, `isolate` records the first failure and lets the joins skip what depends on
+   * it, `fail_fast` fails the instance now.
+   */
+  #failNode(node: NodeDefinition, record: NodeRecord, reason: string): void {
     record.status = 'failed'
     delete record.nextAttemptAtMs
+    const effect = failureEffect(this.definition, node)
+    if (effect === 'fail_instance') {
+      this.#failInstance(node, reason)
+      return
+    }
+    const state = this.#state
+    if (effect === 'isolate' && !state.failure) {
+      state.failure = { nodeId: node.id, reason: reason.slice(0, 1000), atMs: this.#now }
+      this.#dirtyFailure = true
+    }
+    this.deps.logger.log(
+      'warn',
+      effect === 'isolate' ? 'node failed; what depends on it is skipped' : 'optional node failed',
+      {
+        instanceId: state.id,
+        workflowType: state.workflowType,
+        nodeId: node.id,
+      },
+    )
+  }
+
+  /** The instance fails now (fail_fast): running nodes are canceled, those not yet started skipped. */
+  #failInstance(node: NodeDefinition, reason: string): void {
     this.#setStatus('failed')
     this.#state.failure = { nodeId: node.id, reason: reason.slice(0, 1000), atMs: this.#now }
     this.#dirtyFailure = true
@@ -681,9 +957,12 @@ class Pass {
     })
   }
 
+  /** The instance ended: nodes in flight or waiting are canceled, those waiting to restart never start. */
   #cancelOthers(except: string | undefined): void {
     for (const [id, other] of Object.entries(this.#state.nodes)) {
-      if (id !== except && !isTerminalNodeStatus(other.status)) {
+      const node = this.definition.byId.get(id)
+      if (node && other.status === 'restarting') this.#skip(node, other, 'not_started')
+      else if (id !== except && !isTerminalNodeStatus(other.status)) {
         other.status = 'canceled'
         other.updatedAtMs = this.#now
         delete other.nextAttemptAtMs
@@ -702,7 +981,7 @@ class Pass {
       if (node.synthetic) continue
       const record = state.nodes[node.id]
       if (!record || record.status === 'restarting') {
-        if (this.#preds(node)) due = Math.min(due, now)
+        if (joinSettled(this.definition, state.nodes, node)) due = Math.min(due, now)
         continue
       }
       if (record.status === 'finishing') due = Math.min(due, now)
@@ -712,7 +991,9 @@ class Pass {
       if (event && event.eventTs !== record.seenEventTs) due = Math.min(due, now)
       if (node.maxWaitTimeSeconds > 0) due = Math.min(due, record.createdAtMs + node.maxWaitTimeSeconds * 1000 + 1)
     }
-    if (due !== Number.POSITIVE_INFINITY) return Math.max(due, 0)
+    // Deadlines fire with nobody polling: the instance is due at the first one.
+    if (due !== Number.POSITIVE_INFINITY)
+      return Math.max(Math.min(due, earliestDeadline(this.definition, state) ?? due), 0)
     // Nothing can ever run (a failed or canceled node blocks every path to `end`): fail it with the reason rather
     // than leave a running instance that waits for nothing.
     const blocking = Object.entries(state.nodes)
@@ -739,6 +1020,7 @@ class Pass {
     if (this.#dirtyInput) change.input = state.input
     if (this.#dirtyFailure) change.failure = state.failure ?? null
     if (this.#dirtyPriorInputs) change.priorInputs = state.priorInputs ?? null
+    if (this.#dirtyDeadline) change.deadlineAtMs = state.deadlineAtMs ?? null
     if (this.#history.length) change.history = [...this.#history]
     return change
   }
@@ -759,6 +1041,7 @@ class Pass {
     this.#dirtyInput = false
     this.#dirtyFailure = false
     this.#dirtyPriorInputs = false
+    this.#dirtyDeadline = false
     this.#history = []
   }
 }

@@ -1,6 +1,6 @@
 import type { HistoryKind, HistoryOrigin } from '../schemas/history-kinds.js'
 import type { ParkCode } from '../schemas/park-codes.js'
-import type { InstanceStatus, StoredNodeStatus } from '../schemas/statuses.js'
+import type { InstanceStatus, SkipReason, StoredNodeStatus } from '../schemas/statuses.js'
 import type { JsonObject, JsonValue } from './json.js'
 
 /**
@@ -49,6 +49,10 @@ export interface NodeRecord {
    * left by an earlier lease counts it as a failed attempt (the runner died, hung or lost its lease).
    */
   attemptStarted?: AttemptStarted
+  /** Why a `skipped` node was skipped. */
+  skipReason?: SkipReason
+  /** For a node with a choice, once it completed: the successor the choice took (`null`: none). */
+  chosen?: string | null
 }
 
 export interface AttemptStarted {
@@ -96,7 +100,7 @@ export interface HistoryEntry {
   replacesTs?: number
   errorClass?: string
   message?: string
-  /** Parked: the code. */
+  /** Parked: the code; a node skipped: its skip reason; a decision: what was decided. */
   code?: string
   origin?: HistoryOrigin
 }
@@ -145,6 +149,11 @@ export interface InstanceRecord {
   storedBytes?: number
   /** A finished instance expires then (epoch seconds: the table's TTL attribute); absent while it runs. */
   expiresAtSeconds?: number
+  /**
+   * When the instance times out (`timeout_seconds` after it started running or was restarted); absent when its
+   * definition sets no timeout.
+   */
+  deadlineAtMs?: number
   /**
    * Parts a store handed out without reading them (kept in items of its own): their values in this record are
    * placeholders until a lease reads them by key (`LeaseWriter.read`). Absent when everything was read.

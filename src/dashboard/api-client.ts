@@ -17,11 +17,18 @@ import type {
   Schedule,
   WorkflowType,
 } from '../schemas/http-api.js'
-import { INSTANCE_STATUSES, type InstanceStatus, TERMINAL_INSTANCE_STATUSES } from '../schemas/statuses.js'
+import {
+  INSTANCE_STATUSES,
+  type InstanceStatus,
+  TERMINAL_INSTANCE_STATUSES,
+  TERMINAL_NODE_STATUSES,
+} from '../schemas/statuses.js'
 
 export { ApiRefusal } from '../api-client/api-failures.js'
 export { INSTANCE_STATUSES, type InstanceStatus }
 export const TERMINAL = new Set<string>(TERMINAL_INSTANCE_STATUSES)
+/** Node statuses that do not change any more (a skipped node included). */
+export const TERMINAL_NODE = new Set<string>(TERMINAL_NODE_STATUSES)
 
 // Type-only imports: nothing of zod reaches the bundle, and the dashboard cannot drift from the API.
 export type {

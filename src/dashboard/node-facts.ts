@@ -1,5 +1,5 @@
 import type { HistoryEntry, InstanceDetail, NodeDetail, WorkflowType } from '../schemas/http-api.js'
-import { TERMINAL_INSTANCE_STATUSES, TERMINAL_NODE_STATUSES } from '../schemas/statuses.js'
+import { isRestartable, TERMINAL_INSTANCE_STATUSES, TERMINAL_NODE_STATUSES } from '../schemas/statuses.js'
 
 /**
  * What the dashboard reads out of an instance, a node and the history: pure functions of the API's answers (no DOM),
@@ -87,6 +87,15 @@ export interface NodeState {
   nextMs?: number
 }
 
+/** Why a node was skipped, in an operator's words. */
+const SKIP_EXPLANATIONS: Record<string, string> = {
+  condition_false: 'its condition (when) was false',
+  not_chosen: 'the choice before it took another branch',
+  upstream_skipped: 'the nodes before it were skipped',
+  upstream_failed: 'a node before it failed',
+  not_started: 'the instance ended before it started',
+}
+
 /** The latest history entry of this node that put it in `status`: when it entered its current state. */
 const enteredAt = (entries: readonly HistoryEntry[], nodeId: string, status: string): number | undefined => {
   for (let index = entries.length - 1; index >= 0; index--) {
@@ -138,12 +147,25 @@ export const nodeState = (
         detail: 'it completed; the nodes after it are being started',
       })
     case 'completed':
+      return {
+        kind: 'settled',
+        text: 'completed',
+        ...(node.chosen !== undefined ? { detail: `its choice took ${node.chosen ?? 'no branch'}` } : {}),
+      }
     case 'canceled':
       return { kind: 'settled', text: node.status }
+    case 'skipped':
+      return {
+        kind: 'settled',
+        text: `skipped: ${node.skipReason ?? '?'}`,
+        detail: SKIP_EXPLANATIONS[node.skipReason ?? ''] ?? 'it will not run',
+      }
     case 'failed': {
       const reason = node.context?.reason
       const why = typeof reason === 'string' ? reason : lastError(node)
-      return { kind: 'settled', text: 'failed', ...(why ? { detail: why } : {}) }
+      // An optional node's failure counts as done: the nodes after it go on.
+      const text = node.optional ? 'failed (optional)' : 'failed'
+      return { kind: 'settled', text, ...(why ? { detail: why } : {}) }
     }
   }
   if (terminalInstance(detail.status)) {
@@ -204,7 +226,7 @@ export interface InstanceActions {
 
 export const instanceActions = (detail: Pick<InstanceDetail, 'status' | 'parked'>): InstanceActions => ({
   cancel: !terminalInstance(detail.status),
-  restart: detail.status === 'failed' || detail.status === 'canceled' || detail.parked !== undefined,
+  restart: isRestartable(detail),
 })
 
 export type EventContent =
@@ -248,7 +270,7 @@ export interface Waterfall {
   rows: WaterfallRow[]
 }
 
-const SETTLED = new Set(['completed', 'failed', 'canceled', 'uncreated'])
+const SETTLED = new Set(['completed', 'failed', 'canceled', 'skipped', 'uncreated'])
 
 /**
  * The nodes over time, from the history: each node's statuses as segments from one change to the next (a settled

@@ -78,7 +78,9 @@ export const cancelParamsSchema = z.strictObject({
 /** The filters a list and a count share. */
 const filterFields = {
   workflowType: idSchema.optional(),
-  status: z.union([instanceStatusSchema, z.array(instanceStatusSchema).min(1).max(5)]).optional(),
+  status: z
+    .union([instanceStatusSchema, z.array(instanceStatusSchema).min(1).max(INSTANCE_STATUSES.length)])
+    .optional(),
   businessId: businessIdSchema.optional(),
   createdFromMs: epochMsSchema.optional(),
   createdToMs: epochMsSchema.optional(),

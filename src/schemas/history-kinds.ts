@@ -10,6 +10,8 @@ export const HistoryKind = {
   cancel: 'cancel',
   parked: 'parked',
   finished: 'finished',
+  /** A condition held, or a choice took a branch (its `code` says which: `when:true`, `choice[0]:approve`, …). */
+  decision: 'decision',
 } as const
 export type HistoryKind = (typeof HistoryKind)[keyof typeof HistoryKind]
 export const HISTORY_KINDS = Object.values(HistoryKind) as [HistoryKind, ...HistoryKind[]]

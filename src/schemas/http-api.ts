@@ -2,8 +2,8 @@ import { z } from 'zod'
 import { businessIdSchema, instanceIdSchema, instanceStatusSchema, scheduleNameSchema } from './engine-params.js'
 import { HISTORY_KINDS, HISTORY_ORIGINS } from './history-kinds.js'
 import { parkCodeSchema } from './park-codes.js'
-import { NODE_STATUSES } from './statuses.js'
-import { idSchema } from './workflow-config.js'
+import { INSTANCE_STATUSES, NODE_STATUSES, SKIP_REASONS } from './statuses.js'
+import { FAILURE_MODES, idSchema, TRIGGER_RULES } from './workflow-config.js'
 
 /**
  * Schemas of the HTTP API: every path parameter, query and body is parsed with these, and the OpenAPI document is
@@ -37,7 +37,7 @@ export const typePathSchema = z.strictObject({ type: idSchema })
 const statusList = z
   .string()
   .transform((value) => value.split(',').map((item) => item.trim()))
-  .pipe(z.array(instanceStatusSchema).min(1).max(5))
+  .pipe(z.array(instanceStatusSchema).min(1).max(INSTANCE_STATUSES.length))
   .meta({ description: 'one status or several, comma-separated' })
 
 const filters = {
@@ -80,7 +80,10 @@ export const historyEntrySchema = z.object({
   superseded: z.boolean().optional().meta({ description: 'an event replaced before any pass saw it' }),
   errorClass: z.string().optional(),
   message: z.string().optional(),
-  code: parkCodeSchema.optional(),
+  code: z.string().optional().meta({
+    description:
+      'the parked code; for a skipped node, its skip reason; for a decision, what was decided (when:true, choice[0]:approve, choice.default:none)',
+  }),
   origin: z.enum(HISTORY_ORIGINS).optional(),
 })
 
@@ -200,7 +203,11 @@ export const instanceDetailSchema = z.object({
   dueAtMs: z.number().optional(),
   startAtMs: z.number().optional(),
   parked: z.object({ code: parkCodeSchema, reason: z.string(), atMs: z.number() }).optional(),
-  failure: z.object({ nodeId: z.string().optional(), reason: z.string(), atMs: z.number() }).optional(),
+  failure: z
+    .object({ nodeId: z.string().optional(), reason: z.string(), atMs: z.number() })
+    .optional()
+    .meta({ description: 'why a failed or timed-out instance ended' }),
+  deadlineAtMs: z.number().optional().meta({ description: 'when the instance times out (its timeout_seconds)' }),
   lease: z.object({ owner: z.string(), untilMs: z.number() }).optional(),
   nodes: z.array(
     z.object({
@@ -214,7 +221,20 @@ export const instanceDetailSchema = z.object({
       calls: z.number(),
       attemptStartedAtMs: z.number().optional(),
       attemptStep: z.enum(['run', 'check']).optional(),
-      deadlineAtMs: z.number().optional(),
+      deadlineAtMs: z
+        .number()
+        .optional()
+        .meta({ description: 'when max_wait_time_ts or timeout_seconds fails the node, for a node not settled' }),
+      skipReason: z.enum(SKIP_REASONS).optional().meta({ description: 'why a skipped node was skipped' }),
+      chosen: z
+        .string()
+        .nullable()
+        .optional()
+        .meta({ description: 'for a node with a choice that was made: the successor it took (null: none)' }),
+      optional: z
+        .literal(true)
+        .optional()
+        .meta({ description: 'an optional node: its failure counts as done (shown as failed-optional)' }),
       createdAtMs: z.number().optional(),
       updatedAtMs: z.number().optional(),
       nextAttemptAtMs: z.number().optional(),
@@ -256,8 +276,21 @@ export const workflowTypeSchema = z.object({
       failMaxCount: z.number(),
       maxWaitTimeSeconds: z.number(),
       hasCheck: z.boolean(),
+      when: z.string().optional().meta({ description: 'the JSONata condition: false skips the node' }),
+      choice: z
+        .array(
+          z.union([z.object({ when: z.string(), next: z.string() }), z.object({ default: z.string().nullable() })]),
+        )
+        .optional()
+        .meta({ description: 'the exclusive choice among the successors, made when the node completes' }),
+      trigger: z.enum(TRIGGER_RULES).meta({ description: 'the join rule' }),
+      optional: z.boolean().meta({ description: 'a failure of the node counts as done for its successors' }),
+      runTimeoutSeconds: z.number().optional().meta({ description: 'bounds each attempt of the worker' }),
+      timeoutSeconds: z.number().optional().meta({ description: 'bounds the node from its creation' }),
     }),
   ),
+  onFailure: z.enum(FAILURE_MODES).meta({ description: 'fail_fast or isolate' }),
+  timeoutSeconds: z.number().optional().meta({ description: 'bounds the instance: it then ends timed_out' }),
   mermaid: z.string(),
 })
 

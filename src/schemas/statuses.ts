@@ -58,11 +58,11 @@ export const isFailedOrCanceled = (status: InstanceStatus | NodeStatus): boolean
   status === InstanceStatus.failed || status === InstanceStatus.canceled
 
 /**
- * An instance a restart accepts: failed, canceled, or parked (it cannot run until it is fixed and restarted). The API
- * refuses the others with 409; the dashboard offers the restart only for these.
+ * An instance a restart accepts: failed, canceled, timed out, or parked (it cannot run until it is fixed and
+ * restarted). The API refuses the others with 409; the dashboard offers the restart only for these.
  */
 export const isRestartable = (instance: { status: InstanceStatus; parked?: unknown }): boolean =>
-  isFailedOrCanceled(instance.status) || Boolean(instance.parked)
+  isFailedOrCanceled(instance.status) || instance.status === InstanceStatus.timed_out || Boolean(instance.parked)
 
 export const INSTANCE_STATUSES = Object.values(InstanceStatus) as [InstanceStatus, ...InstanceStatus[]]
 export const NODE_STATUSES = Object.values(NodeStatus) as [NodeStatus, ...NodeStatus[]]

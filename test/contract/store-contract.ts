@@ -25,16 +25,24 @@ import {
   type ListQuery,
   type NodeEventRecord,
 } from '../../src/core/store.js'
-import type { InstanceStatus, StoredNodeStatus } from '../../src/schemas/statuses.js'
+import {
+  INSTANCE_STATUSES,
+  type InstanceStatus,
+  isTerminalInstanceStatus,
+  isTerminalNodeStatus,
+  STORED_NODE_STATUSES,
+  type StoredNodeStatus,
+} from '../../src/schemas/statuses.js'
 import { aNode, anInstance, T0 } from '../support/records.js'
 
 const SECOND = 1000
 const LEASE_MS = 30 * SECOND
 
-const TERMINAL_STATUSES: InstanceStatus[] = ['completed', 'failed', 'canceled']
-const LIVE_STATUSES: InstanceStatus[] = ['init', 'running']
-const TERMINAL_NODE_STATUSES: StoredNodeStatus[] = ['completed', 'failed', 'canceled']
-const LIVE_NODE_STATUSES: StoredNodeStatus[] = ['running', 'pending', 'finishing', 'restarting']
+// From the status vocabulary, so that a new status is covered where it belongs (timed_out, skipped).
+const TERMINAL_STATUSES: InstanceStatus[] = INSTANCE_STATUSES.filter(isTerminalInstanceStatus)
+const LIVE_STATUSES: InstanceStatus[] = INSTANCE_STATUSES.filter((status) => !isTerminalInstanceStatus(status))
+const TERMINAL_NODE_STATUSES: StoredNodeStatus[] = STORED_NODE_STATUSES.filter(isTerminalNodeStatus)
+const LIVE_NODE_STATUSES: StoredNodeStatus[] = STORED_NODE_STATUSES.filter((status) => !isTerminalNodeStatus(status))
 
 const anEvent = (eventTs: number, content: NodeEventRecord['content'] = { ok: true }): NodeEventRecord => ({
   eventTs,
@@ -558,6 +566,25 @@ export const describeStoreContract = (
         const after = await stored(store, 'i1')
         expect(after.nodes).toStrictEqual({ charge, untouched, ship })
         expect(after.updatedAtMs).toBe(T0 + SECOND)
+      })
+
+      it('keeps what control flow decided: skip reasons, choices (none included) and the deadline', async () => {
+        await store.createInstance(anInstance('i1', { deadlineAtMs: T0 + 60 * SECOND }))
+        const lease = await acquired(store, 'i1', 'runner', T0)
+        const skipped = aNode({ status: 'skipped', skipReason: 'condition_false' })
+        const decided = aNode({ status: 'completed', chosen: 'approve', output: { decision: 'yes' } })
+        const decidedNone = aNode({ status: 'completed', chosen: null })
+
+        await lease.writer.write({ updatedAtMs: T0 + 1, nodes: { skipped, decided, decidedNone } })
+        const afterNodes = await stored(store, 'i1')
+        await lease.writer.write({ updatedAtMs: T0 + 2, deadlineAtMs: T0 + 90 * SECOND })
+        const moved = (await stored(store, 'i1')).deadlineAtMs
+        await lease.writer.write({ updatedAtMs: T0 + 3, deadlineAtMs: null })
+
+        expect(afterNodes.nodes).toStrictEqual({ skipped, decided, decidedNone })
+        expect(afterNodes.deadlineAtMs).toBe(T0 + 60 * SECOND)
+        expect(moved).toBe(T0 + 90 * SECOND)
+        expect((await stored(store, 'i1')).deadlineAtMs).toBeUndefined()
       })
 
       it('changes status and input only when given, and keeps the lease unless released', async () => {

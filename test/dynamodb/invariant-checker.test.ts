@@ -14,7 +14,7 @@ import {
   itemViolations,
   type ViolationKind,
 } from '../support/invariant.js'
-import { anInstance, T0 } from '../support/records.js'
+import { aNode, anInstance, T0 } from '../support/records.js'
 
 const NOW = T0 + 60_000
 const item = (id: string, overrides: Partial<InstanceRecord> = {}, extra: Record<string, unknown> = {}) => ({
@@ -42,6 +42,28 @@ describe('the invariant checker on a MemoryStore', () => {
     ['a parked instance without a reason', { parked: { ...parked, reason: ' ' } }, ['parked-without-reason']],
     ['a parked instance still due', { parked, dueAtMs: 5 }, ['parked-without-reason']],
     ['a completed instance still due', { status: 'completed', dueAtMs: NOW }, ['terminal-due']],
+    ['a timed-out instance with nothing left', { status: 'timed_out', failure: { reason: 'timeout', atMs: 1 } }, []],
+    ['a timed-out instance still due', { status: 'timed_out', dueAtMs: NOW }, ['terminal-due']],
+    [
+      'a timed-out instance with a wake-up left',
+      { status: 'timed_out', farWakeAtMs: NOW + 3_600_000 },
+      ['terminal-wake-up'],
+    ],
+    [
+      'a skipped node with an attempt in flight',
+      { dueAtMs: NOW, nodes: { a: aNode({ status: 'skipped', attemptStarted: { step: 'run', atMs: T0, fence: 1 } }) } },
+      ['skipped-ran'],
+    ],
+    [
+      'a skipped node with an output',
+      { status: 'completed', nodes: { a: aNode({ status: 'skipped', output: { ran: true } }) } },
+      ['skipped-ran'],
+    ],
+    [
+      'a skipped node as the engine stores it',
+      { dueAtMs: NOW, nodes: { a: aNode({ status: 'skipped', skipReason: 'condition_false' }) } },
+      [],
+    ],
   ])('applies the same rules to %s', async (_name, overrides, expected) => {
     const store = new MemoryStore()
     await store.createInstance(anInstance('m1', overrides))

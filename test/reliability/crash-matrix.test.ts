@@ -11,7 +11,7 @@ import type { InstanceRecord } from '../../src/core/store.js'
 import { runTick } from '../../src/core/tick.js'
 import { FailedWithFailedError, NotReadyError } from '../../src/core/worker-signals.js'
 import { createRunHandler } from '../../src/handlers/run-handler.js'
-import { isTerminalInstanceStatus, type StoredNodeStatus } from '../../src/schemas/statuses.js'
+import { isTerminalInstanceStatus, isTerminalNodeStatus, type StoredNodeStatus } from '../../src/schemas/statuses.js'
 import { createTestTable, FakeClock, fixedRandom, type TestTable } from '../support/harness.js'
 import { invariantViolations, scanInstanceItems } from '../support/invariant.js'
 import { Crash, type CrashMode, type CrashState, causes, crashingClient } from './support.js'
@@ -26,7 +26,10 @@ import { Crash, type CrashMode, type CrashState, causes, crashingClient } from '
  * - no node that was completed at the crash is called again, no `run` that succeeded is repeated;
  * - a node whose worker was called by the dead runner without its outcome being stored (interrupted) shows that
  *   attempt as a counted failure: `fail_count` one higher per interruption, and `system.last_error` saying that the
- *   attempt ended without an outcome (README, "Every attempt counts").
+ *   attempt ended without an outcome (README, "Every attempt counts");
+ * - a node its condition skips (`audit`, in every scenario) is never called, whatever crashed when;
+ * - an instance past its timeout (the `-timed` type) ends `timed_out` with no wake-up left (the invariant), and
+ *   restarts.
  */
 
 /** `hang-twice`: as `hang`, and the first call of the same node after the crash hangs too (its invocation is stopped). */
@@ -40,7 +43,10 @@ const GRACE_MS = 5_000
 const APPROVAL_RETRY_SECONDS = 3_600
 const RECOVERY_ROUNDS = 8
 const PARALLEL_SCENARIOS = 4
-const NODES = ['start', 'approve', 'flaky', 'side', 'join'] as const
+const TIMED_TYPE = `${TYPE}-timed`
+/** The timeout of TIMED_TYPE: a second passes between the setup and the operation, so the operation finds it over. */
+const TIMED_SECONDS = 1
+const NODES = ['start', 'approve', 'flaky', 'side', 'audit', 'join'] as const
 type NodeId = (typeof NODES)[number]
 /** The graph of the workflow below, for telling a dead end from a wait. */
 const PREDECESSORS: Record<NodeId, readonly NodeId[]> = {
@@ -48,7 +54,8 @@ const PREDECESSORS: Record<NodeId, readonly NodeId[]> = {
   approve: ['start'],
   flaky: ['start'],
   side: ['start'],
-  join: ['approve', 'flaky', 'side'],
+  audit: ['start'],
+  join: ['approve', 'flaky', 'side', 'audit'],
 }
 /** How `flaky` behaves on its first call: succeeds, throws a plain error (retried), or fails the instance. */
 type Flaky = 'ok' | 'error' | 'fatal'
@@ -80,7 +87,7 @@ class ScenarioLog {
   }
 }
 
-const workflowFor = (log: ScenarioLog): WorkflowModule => {
+const workflowFor = (log: ScenarioLog, type = TYPE, timeoutSeconds?: number): WorkflowModule => {
   const worker =
     (node: NodeId, step: Step, body: (ctx: NodeContext) => Call['result']) =>
     (ctx: NodeContext): Promise<void> | undefined => {
@@ -114,9 +121,10 @@ const workflowFor = (log: ScenarioLog): WorkflowModule => {
       return undefined
     }
   return defineWorkflow({
-    type: TYPE,
+    type,
+    ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }),
     nodes: {
-      start: { next: ['approve', 'flaky', 'side'], run: worker('start', 'run', () => 'ok') },
+      start: { next: ['approve', 'flaky', 'side', 'audit'], run: worker('start', 'run', () => 'ok') },
       // Approval-like: waits for an event `{ok: true}`.
       approve: {
         next: ['join'],
@@ -135,12 +143,14 @@ const workflowFor = (log: ScenarioLog): WorkflowModule => {
         }),
       },
       side: { next: ['join'], run: worker('side', 'run', () => 'ok') },
+      // Skipped by its condition in every scenario: the skip travels in writes the operation makes anyway.
+      audit: { next: ['join'], when: '$input.audit = true', run: worker('audit', 'run', () => 'ok') },
       join: { run: worker('join', 'run', () => 'ok') },
     },
   })
 }
 
-type Setup = 'none' | 'init' | 'waiting' | 'waiting-large' | 'retrying' | 'failed'
+type Setup = 'none' | 'init' | 'waiting' | 'waiting-large' | 'retrying' | 'failed' | 'waiting-timed' | 'timed-out'
 
 interface Operation {
   name: string
@@ -209,6 +219,13 @@ const OPERATIONS: readonly Operation[] = [
         content: { ok: true, note: 'e'.repeat(1000) },
       }),
   },
+  // An instance whose timeout has passed (TIMED_TYPE): a pass ends it timed_out; a restart makes it run again.
+  { name: 'runWorkflow timed out', setup: 'waiting-timed', act: (engine, id) => engine.runWorkflow(id) },
+  {
+    name: 'restartInstance timed out',
+    setup: 'timed-out',
+    act: (engine, id) => engine.restartInstance({ instanceId: id }),
+  },
   {
     name: 'addNodeEvent',
     setup: 'waiting',
@@ -241,11 +258,12 @@ const newEngine = (client: DynamoDBClient, clock: FakeClock, owner: string, log:
     leaseGraceMs: GRACE_MS,
   })
   engine.register(workflowFor(log))
+  engine.register(workflowFor(log, TIMED_TYPE, TIMED_SECONDS))
   return engine
 }
 
 /** Brings the instance where the operation needs it, with a healthy engine. */
-const arrange = async (setup: Setup, engine: Engine, id: string): Promise<void> => {
+const arrange = async (setup: Setup, engine: Engine, id: string, clock: FakeClock): Promise<void> => {
   const create = (flaky: Flaky, run: boolean) => engine.create({ workflowType: TYPE, id, context: { flaky }, run })
   const expectStatus = async (status: string) => {
     const record = await verifier.getInstance(id)
@@ -269,6 +287,14 @@ const arrange = async (setup: Setup, engine: Engine, id: string): Promise<void> 
     case 'failed':
       await create('fatal', true)
       return expectStatus('failed')
+    case 'waiting-timed':
+      await engine.create({ workflowType: TIMED_TYPE, id, context: { flaky: 'ok' } })
+      return expectStatus('running')
+    case 'timed-out':
+      await engine.create({ workflowType: TIMED_TYPE, id, context: { flaky: 'ok' } })
+      clock.advanceSeconds(TIMED_SECONDS)
+      await engine.runWorkflow(id)
+      return expectStatus('timed_out')
   }
 }
 
@@ -324,7 +350,7 @@ const runScenario = async (point: Point, index: number): Promise<ScenarioResult 
   }
 
   // 1. A healthy engine brings the instance where the operation needs it.
-  await arrange(operation.setup, newEngine(table.client, clock, `${id}-setup`, log), id)
+  await arrange(operation.setup, newEngine(table.client, clock, `${id}-setup`, log), id, clock)
   await checkInvariant('after the setup')
   clock.advanceSeconds(1)
 
@@ -420,7 +446,7 @@ const runScenario = async (point: Point, index: number): Promise<ScenarioResult 
       after.events.approve === undefined &&
       NODES.every((node) => {
         const status = after.nodes[node]?.status
-        return node === 'approve' ? status === 'pending' : status === 'completed' || status === undefined
+        return node === 'approve' ? status === 'pending' : ['completed', 'skipped', undefined].includes(status)
       }) &&
       after.nodes.flaky?.status === 'completed' &&
       after.nodes.side?.status === 'completed'
@@ -438,8 +464,8 @@ const runScenario = async (point: Point, index: number): Promise<ScenarioResult 
     // Waiting means something can still run or is waiting: a node not terminal, or one whose predecessors completed.
     const canMove = NODES.some((node) => {
       const status = final.nodes[node]?.status
-      if (status !== undefined) return !['completed', 'failed', 'canceled'].includes(status)
-      return PREDECESSORS[node].every((prev) => final.nodes[prev]?.status === 'completed')
+      if (status !== undefined) return !isTerminalNodeStatus(status)
+      return PREDECESSORS[node].every((prev) => ['completed', 'skipped'].includes(final.nodes[prev]?.status ?? ''))
     })
     if (!canMove) problems.push(`ended ${final.status} in a dead end: no node can run or wait`)
   }
@@ -453,6 +479,13 @@ const runScenario = async (point: Point, index: number): Promise<ScenarioResult 
     if (statusAtCrash[node] === 'pending' && log.count({ node, step: 'run', phase: 'recovery' }) > 0) {
       problems.push(`${node}'s run had succeeded (pending) but ran again`)
     }
+  }
+
+  // A node its condition skips never runs, in any phase.
+  const auditCalls = log.count({ node: 'audit' })
+  if (auditCalls > 0) problems.push(`audit, skipped by its condition, was called ${auditCalls}x`)
+  if (final?.nodes.audit !== undefined && final.nodes.audit.status !== 'skipped' && final.status !== 'canceled') {
+    problems.push(`audit ended ${final.nodes.audit.status}, not skipped`)
   }
 
   // 7. Every interrupted attempt is a counted failure, with its reason.
@@ -633,5 +666,5 @@ describe('a runner killed at every DynamoDB request and every worker call of eve
     }
     expect(results.some((result) => result.interrupted.length > 0)).toBe(true)
     expect(failing.map((r) => `${r.operation.name} ${r.mode} k=${r.k}: ${r.problems.join('; ')}`)).toEqual([])
-  }, 120_000)
+  }, 240_000)
 })

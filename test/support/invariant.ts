@@ -20,7 +20,8 @@ import { newDynamoClient } from './dynamodb.js'
  * - *leased* by a live lease and due no later than the lease end (`dueAtMs <= leaseUntilMs`), so that a holder that
  *   dies is resumed by the tick once its lease runs out, or
  * - *due* (it has `dueAtMs`, and the due-index shard that the tick reads).
- * A terminal instance has no due time (nothing may wake it up any more).
+ * A terminal instance (a timed-out one included) has no due time and no one-time wake-up left (nothing may wake it
+ * up any more), and a skipped node never runs: it has no attempt in flight and no output.
  * The same rules hold on a MemoryStore, read through its `allRecords()` snapshot: there the due index is every
  * record with a due time, so `due-not-indexed` cannot arise and `unreadable` does not apply.
  *
@@ -41,6 +42,10 @@ export const VIOLATION_KINDS = [
   'parked-without-reason',
   /** Terminal with a due time left behind. */
   'terminal-due',
+  /** Terminal with a one-time wake-up schedule still recorded (`farWakeAtMs`). */
+  'terminal-wake-up',
+  /** A skipped node with an attempt in flight or an output: a skipped node never runs. */
+  'skipped-ran',
   /** The item cannot be read back through the store's codec. */
   'unreadable',
   /** The instance's counted bytes are not what it holds as the engine counts it (plus its pending deletions). */
@@ -157,10 +162,18 @@ const violationsOf = (record: InstanceRecord, nowMs: number, facts: StoredFacts)
     message: `${kind}: instance '${record.id}' ${why} (${facts.described}, now=${nowMs})`,
   })
   const due = record.dueAtMs
+  const ran = Object.entries(record.nodes)
+    .filter(([, node]) => node.status === 'skipped' && (node.attemptStarted || Object.keys(node.output).length))
+    .map(([id]) => violation('skipped-ran', `has node '${id}' skipped but with an attempt or an output`))
   if (isTerminalInstanceStatus(record.status)) {
-    return due === undefined ? [] : [violation('terminal-due', `is ${record.status} but still due at ${due}`)]
+    const left = [...ran]
+    if (due !== undefined) left.push(violation('terminal-due', `is ${record.status} but still due at ${due}`))
+    if (record.farWakeAtMs !== undefined) {
+      left.push(violation('terminal-wake-up', `is ${record.status} but still has a wake-up at ${record.farWakeAtMs}`))
+    }
+    return left
   }
-  const problems: Violation[] = []
+  const problems: Violation[] = [...ran]
   if (due !== undefined && !facts.dueIndexed) {
     problems.push(violation('due-not-indexed', 'has a due time but no due-index shard'))
   }

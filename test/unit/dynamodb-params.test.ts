@@ -19,6 +19,7 @@ import {
 import type { LaidOutChange } from '../../src/adapters/dynamodb/laid-out-change.js'
 import {
   acquireLeaseParams,
+  clearTerminalDueParams,
   type ListPartition,
   listPartitions,
   listQueryParams,
@@ -218,6 +219,12 @@ describe('history entries in the item', () => {
     ['a created entry', { atMs: T0, kind: 'created', origin: 'schedule' }],
     ['an error', { atMs: T0, kind: 'error', nodeId: 'n', attempt: 1, errorClass: 'TypeError', message: 'a | b' }],
     ['a parking', { atMs: T0, kind: 'parked', code: 'WORKER_MISSING', message: 'no worker' }],
+    [
+      'a skip with its reason',
+      { atMs: T0, kind: 'node', nodeId: 'n', status: 'skipped', attempt: 1, code: 'not_chosen' },
+    ],
+    ['a decision', { atMs: T0, kind: 'decision', nodeId: 'review', code: 'choice[1]:reject' }],
+    ['an instance that timed out', { atMs: T0, kind: 'finished', status: 'timed_out' }],
   ])('reads back %s as written', (_name, entry) => {
     expect(entryFromItem(entryToItem(entry, T0 - 5000), T0 - 5000)).toEqual(entry)
   })
@@ -228,6 +235,50 @@ describe('history entries in the item', () => {
       `n|${(3600).toString(36)}|a|r`,
     )
     expect(typeof entryToItem({ atMs: T0, kind: 'error', errorClass: 'E', message: 'm' }, T0)).toBe('object')
+  })
+
+  it('packs a skip reason or a decision as the last field, where it costs a few bytes', () => {
+    const skip: HistoryEntry = {
+      atMs: T0,
+      kind: 'node',
+      nodeId: 'a',
+      status: 'skipped',
+      attempt: 1,
+      code: 'condition_false',
+    }
+    // The reason as its short code: a skip is carried by every later write of the instance item.
+    expect(entryToItem(skip, T0)).toBe('n|0|a|sk||||||cf')
+    expect(entryToItem({ atMs: T0 + 36, kind: 'decision', nodeId: 'a', code: 'when:true' }, T0)).toBe(
+      'd|10|a|||||||when:true',
+    )
+  })
+})
+
+describe('control-flow attributes in the item', () => {
+  it('stores a skip reason and a choice (none included) on the node, and the deadline on the instance', () => {
+    // A node skipped when it was decided: its creation time is its update time, left out.
+    expect(nodeToItem(aNode({ status: 'skipped', skipReason: 'upstream_failed', calls: 0 }), 'a', T0)).toStrictEqual({
+      s: 'sk',
+      u: 0,
+      sr: 'uf',
+    })
+    expect(nodeToItem(aNode({ status: 'completed', chosen: null }), 'a', T0).ch).toBeNull()
+    const record = anInstance('wf-1', {
+      deadlineAtMs: T0 + 5000,
+      nodes: {
+        a: aNode({ status: 'completed', chosen: 'b' }),
+        b: aNode({ status: 'skipped', skipReason: 'not_chosen' }),
+      },
+    })
+    const item = recordToItem(record)
+    expect(item.dlMs).toBe(T0 + 5000)
+    expect(recordFromItem(item)).toMatchObject({ deadlineAtMs: T0 + 5000, nodes: record.nodes })
+  })
+
+  it('sets or removes the deadline in a fenced write', () => {
+    expect(update({ deadlineAtMs: T0 + 1 }).UpdateExpression).toContain('dlMs = :deadline')
+    expect(update({ deadlineAtMs: null }).UpdateExpression).toMatch(/REMOVE .*dlMs/)
+    expect(update({}).UpdateExpression).not.toContain('dlMs')
   })
 })
 
@@ -273,7 +324,7 @@ describe('acquireLeaseParams', () => {
   it('refuses terminal instances unless they are allowed', () => {
     const params = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, {})
 
-    expect(params.ConditionExpression).toContain('NOT #status IN (:completed, :failed, :canceled)')
+    expect(params.ConditionExpression).toContain('NOT #status IN (:completed, :failed, :canceled, :timed_out)')
     expect(params.ExpressionAttributeNames).toEqual({ '#status': 'status' })
     expect(params.ExpressionAttributeValues).toMatchObject({
       ':completed': 'completed',
@@ -501,6 +552,12 @@ describe('every request declares exactly the placeholders it uses', () => {
       ),
     },
     { request: 'markDue', params: markDueParams(TABLE, 'wf-1', T0) },
+    { request: 'clearTerminalDue', params: clearTerminalDueParams(TABLE, 'wf-1', T0) },
+    {
+      request: 'acquireLease of a terminal instance only',
+      params: acquireLeaseParams(TABLE, 'wf-1', 'r', T0, T0 + 1, { terminalOnly: true }),
+    },
+    { request: 'writeUnderLease, deadline', params: update({ deadlineAtMs: T0 }) },
     {
       request: 'list by type',
       params: listQueryParams(TABLE, byType, listPage({ workflowTypes: ['orders'], order: 'desc' }), undefined),

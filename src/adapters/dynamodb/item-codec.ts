@@ -13,7 +13,12 @@ import type {
 } from '../../core/store.js'
 import { HISTORY_ORIGINS, type HistoryKind, type HistoryOrigin } from '../../schemas/history-kinds.js'
 import { parkCodeSchema } from '../../schemas/park-codes.js'
-import { INSTANCE_STATUSES, type StoredNodeStatus, TERMINAL_NODE_STATUSES } from '../../schemas/statuses.js'
+import {
+  INSTANCE_STATUSES,
+  type SkipReason,
+  type StoredNodeStatus,
+  TERMINAL_NODE_STATUSES,
+} from '../../schemas/statuses.js'
 import { createdKey, dueShardFor, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
 import { INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES } from './write-layout.js'
 
@@ -48,11 +53,27 @@ export const TERMINAL_NODE_CODES: readonly string[] = TERMINAL_NODE_STATUSES.map
 
 export const nodeStatusCode = (status: StoredNodeStatus): string => STATUS_CODES[status]
 
+/** Worker calls a record counts when it stores none (`c`): most nodes made one; a skipped node made none. */
+const defaultCalls = (status: StoredNodeStatus): number => (status === 'skipped' ? 0 : 1)
+
+/**
+ * Skip reasons as stored (`sr`, and the code of a skip's history entry): a skipped node is a few bytes in every later
+ * write of the instance item, so its record is kept as small as it can be.
+ */
+const SKIP_REASON_CODES = {
+  condition_false: 'cf',
+  not_chosen: 'nc',
+  upstream_skipped: 'us',
+  upstream_failed: 'uf',
+  not_started: 'ns',
+} as const satisfies Record<SkipReason, string>
+const SKIP_REASON_NAMES = invert<SkipReason>(SKIP_REASON_CODES)
+
 const storedNodeSchema = z.object({
   /** Status code. */
   s: z.string(),
-  /** Created and updated, in ms after the instance's creation. */
-  a: z.number(),
+  /** Created (left out when it equals updated: a node skipped when it was decided) and updated, in ms after the instance's creation. */
+  a: z.number().optional(),
   u: z.number(),
   fc: z.number().int().optional(),
   /** Attempt (1 + restarts) when it is not 1. */
@@ -77,6 +98,10 @@ const storedNodeSchema = z.object({
   /** The last error and when it happened (epoch seconds). */
   le: z.string().optional(),
   lt: z.number().optional(),
+  /** Skip reason of a skipped node (its code). */
+  sr: z.enum(Object.values(SKIP_REASON_CODES) as [string, ...string[]]).optional(),
+  /** The successor a choice took (null: none). */
+  ch: z.string().nullable().optional(),
 })
 export type StoredNode = z.infer<typeof storedNodeSchema>
 
@@ -107,6 +132,7 @@ const KIND_CODES = {
   cancel: 'k',
   parked: 'p',
   finished: 'f',
+  decision: 'd',
 } as const satisfies Record<HistoryKind, string>
 const ENTRY_STATUS_CODES: Record<string, string> = { ...STATUS_CODES, init: 'i', timed_out: 't' }
 const ORIGIN_CODES = {
@@ -137,10 +163,10 @@ const mappedEntrySchema = z.object({
 })
 
 /**
- * Every other entry as one string: `k|t|n|s|a|d|e|r|o` (time in base 36, trailing empty fields left out). Node ids,
- * status codes and origin codes never contain `|`.
+ * Every other entry as one string: `k|t|n|s|a|d|e|r|o|p` (time in base 36, trailing empty fields left out; `p` a code
+ * without text: a skip reason, a decision). Node ids, status codes, origin codes and those codes never contain `|`.
  */
-const packedEntrySchema = z.string().regex(/^[a-z](\|[^|]*){1,8}$/)
+const packedEntrySchema = z.string().regex(/^[a-z](\|[^|]*){1,9}$/)
 
 const storedEntrySchema = z.union([packedEntrySchema, mappedEntrySchema])
 export type StoredEntry = z.infer<typeof storedEntrySchema>
@@ -151,12 +177,19 @@ const WITH_ATTEMPT: ReadonlySet<HistoryKind> = new Set(['node', 'error'])
 const optionalNumber = (text: string | undefined, radix = 10): number | undefined =>
   text === undefined || text === '' ? undefined : Number.parseInt(text, radix)
 
+/** A skipped node's entry carries its skip reason as its code: stored as the reason's short code. */
+const isSkipEntry = (entry: Pick<HistoryEntry, 'kind' | 'status'>): boolean =>
+  entry.kind === 'node' && entry.status === 'skipped'
+
 /** An entry as stored, its time relative to `baseMs` (the instance's creation). */
-export const entryToItem = (entry: HistoryEntry, baseMs: number): StoredEntry => {
+export const entryToItem = (given: HistoryEntry, baseMs: number): StoredEntry => {
+  const skipCode =
+    isSkipEntry(given) && given.code !== undefined ? SKIP_REASON_CODES[given.code as SkipReason] : undefined
+  const entry = skipCode === undefined ? given : { ...given, code: skipCode }
   const status = entry.status === undefined ? undefined : (ENTRY_STATUS_CODES[entry.status] ?? entry.status)
   const attempt = entry.attempt !== undefined && entry.attempt !== 1 ? entry.attempt : undefined
   const t = entry.atMs - baseMs
-  if (entry.message === undefined && entry.errorClass === undefined && entry.code === undefined && t >= 0) {
+  if (entry.message === undefined && entry.errorClass === undefined && !entry.code?.includes('|') && t >= 0) {
     const fields = [
       KIND_CODES[entry.kind],
       t.toString(36),
@@ -167,6 +200,7 @@ export const entryToItem = (entry: HistoryEntry, baseMs: number): StoredEntry =>
       entry.eventTs?.toString() ?? '',
       entry.replacesTs?.toString() ?? '',
       entry.origin === undefined ? '' : ORIGIN_CODES[entry.origin],
+      entry.code ?? '',
     ]
     while (fields[fields.length - 1] === '') fields.pop()
     return fields.join('|')
@@ -189,7 +223,7 @@ export const entryFromItem = (item: StoredEntry, baseMs: number): HistoryEntry =
   const stored =
     typeof item === 'string'
       ? (() => {
-          const [k, t, n, s, a, d, e, r, o] = item.split('|')
+          const [k, t, n, s, a, d, e, r, o, p] = item.split('|')
           return {
             k: k as string,
             t: Number.parseInt(t ?? '0', 36),
@@ -200,6 +234,7 @@ export const entryFromItem = (item: StoredEntry, baseMs: number): HistoryEntry =
             e: optionalNumber(e),
             r: optionalNumber(r),
             o: o ? ORIGIN_NAMES[o] : undefined,
+            p: p || undefined,
           }
         })()
       : item
@@ -216,8 +251,8 @@ export const entryFromItem = (item: StoredEntry, baseMs: number): HistoryEntry =
   if (typeof item !== 'string') {
     if (item.c !== undefined) entry.errorClass = item.c
     if (item.m !== undefined) entry.message = item.m
-    if (item.p !== undefined) entry.code = item.p
   }
+  if (stored.p !== undefined) entry.code = (isSkipEntry(entry) ? SKIP_REASON_NAMES[stored.p] : undefined) ?? stored.p
   if (stored.o !== undefined) entry.origin = stored.o
   return entry
 }
@@ -272,6 +307,8 @@ export const instanceItemSchema = z.object({
   gc: z.record(z.string(), z.number()).optional(),
   /** The table's TTL attribute: a finished instance is deleted after this time (epoch seconds). */
   expiresAt: z.number().optional(),
+  /** When the instance times out (its `timeout_seconds` after it started or was restarted; epoch ms). */
+  dlMs: z.number().optional(),
   /** How many fenced writes the item has taken. */
   ws: z.number().int().optional(),
   /** The recent history entries (older ones are in history archives), the seq of the first, how many dropped. */
@@ -374,7 +411,8 @@ export class ItemPlanner {
    */
   node(nodeId: string, node: NodeRecord, known?: StoredNode, keepPayload = false): StoredNode {
     const base = this.baseMs
-    const item: StoredNode = { s: STATUS_CODES[node.status], a: node.createdAtMs - base, u: node.updatedAtMs - base }
+    const item: StoredNode = { s: STATUS_CODES[node.status], u: node.updatedAtMs - base }
+    if (node.status !== 'skipped' || node.createdAtMs !== node.updatedAtMs) item.a = node.createdAtMs - base
     // Defaults are left out to keep the item small.
     if (node.failCount) item.fc = node.failCount
     if (node.attempt !== 1) item.at = node.attempt
@@ -383,10 +421,12 @@ export class ItemPlanner {
     if (node.seenEventTs !== undefined) item.et = node.seenEventTs
     if (node.resetOnRestart) item.rr = true
     if (node.inputRef !== undefined) item.ir = node.inputRef
-    if ((node.calls ?? 0) !== 1) item.c = node.calls ?? 0
+    if ((node.calls ?? 0) !== defaultCalls(node.status)) item.c = node.calls ?? 0
     if (node.lastError !== undefined) item.le = node.lastError
     if (node.lastErrorAtSeconds !== undefined) item.lt = node.lastErrorAtSeconds
     if (node.attemptStarted) item.as = attemptToItem(node.attemptStarted, base)
+    if (node.skipReason !== undefined) item.sr = SKIP_REASON_CODES[node.skipReason]
+    if (node.chosen !== undefined) item.ch = node.chosen
     if (keepPayload && known) {
       for (const key of ['o', 'wc', 'pc', 'p'] as const) if (known[key] !== undefined) item[key] = known[key]
       return item
@@ -495,6 +535,7 @@ export const recordToItem = (
     item.pi = mapValues(record.priorInputs, (value) => planner.priorInput(value, jsonSizeBytes(value)))
   }
   if (record.expiresAtSeconds !== undefined) item.expiresAt = record.expiresAtSeconds
+  if (record.deadlineAtMs !== undefined) item.dlMs = record.deadlineAtMs
   // Always a list, so that writes under the lease can append to it by index (see writeUnderLeaseParams).
   item.h = history.map((entry) => entryToItem(entry, base))
   return item
@@ -595,7 +636,7 @@ export const nodeFromItem = (
   const node: NodeRecord = {
     status: STATUS_NAMES[stored.s] ?? (stored.s as StoredNodeStatus),
     failCount: stored.fc ?? 0,
-    createdAtMs: baseMs + stored.a,
+    createdAtMs: baseMs + (stored.a ?? stored.u),
     updatedAtMs: baseMs + stored.u,
     attempt: stored.at ?? 1,
     waits: stored.w ?? 0,
@@ -605,11 +646,13 @@ export const nodeFromItem = (
   if (stored.et !== undefined) node.seenEventTs = stored.et
   if (stored.rr) node.resetOnRestart = true
   if (stored.ir !== undefined) node.inputRef = stored.ir
-  node.calls = stored.c ?? 1
+  node.calls = stored.c ?? defaultCalls(node.status)
   if (node.calls === 0) delete node.calls
   if (stored.le !== undefined) node.lastError = stored.le
   if (stored.lt !== undefined) node.lastErrorAtSeconds = stored.lt
   if (stored.as !== undefined) node.attemptStarted = attemptFromItem(stored.as, baseMs)
+  if (stored.sr !== undefined) node.skipReason = SKIP_REASON_NAMES[stored.sr] as SkipReason
+  if (stored.ch !== undefined) node.chosen = stored.ch
   return node
 }
 
@@ -679,6 +722,7 @@ export const recordFromInstanceItem = (
   const pending = [...pendingDeletion(item).values()].reduce((sum, bytes) => sum + bytes, 0)
   if (item.b !== undefined) record.storedBytes = item.b - pending
   if (item.expiresAt !== undefined) record.expiresAtSeconds = item.expiresAt
+  if (item.dlMs !== undefined) record.deadlineAtMs = item.dlMs
   if (
     options.lazy &&
     (Object.keys(unread.nodes).length ||

@@ -35,8 +35,15 @@ export interface LaidOutChange {
 
 const textBytes = (text: string | undefined): number => (text === undefined ? 0 : Buffer.byteLength(text, 'utf8'))
 
+/**
+ * What a skipped node's record takes in the instance item (its status, time and reason code, no payload): counted as
+ * such, skips do not bring the archive write forward.
+ */
+const SKIPPED_NODE_BYTES = 24
+
 /** What a stored node record takes in the instance item, as the archive rule counts it. */
 export const inlineNodeBytes = (nodeId: string, node: StoredNode): number => {
+  if (node.sr !== undefined && node.o === undefined && node.p === undefined) return SKIPPED_NODE_BYTES + nodeId.length
   const payload =
     node.p !== undefined ? PAYLOAD_REF_BYTES : textBytes(node.o ?? '{}') + textBytes(node.wc) + textBytes(node.pc)
   return NODE_OVERHEAD_BYTES + nodeId.length + payload + (node.ir?.length ?? 0) + textBytes(node.le)

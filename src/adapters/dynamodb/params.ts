@@ -1,6 +1,6 @@
 import type { PutCommandInput, QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
 import type { AcquireOptions, CountQuery, EventGuard, HistoryEntry, Lease, NodeEventRecord } from '../../core/store.js'
-import type { InstanceStatus } from '../../schemas/statuses.js'
+import { type InstanceStatus, TERMINAL_INSTANCE_STATUSES } from '../../schemas/statuses.js'
 import { type CataloguePartition, cataloguePartitions, type IndexPageRequest } from '../store-catalogue.js'
 import { entryToItem, failureToItem, type InstanceItem, type ItemPlanner, TERMINAL_NODE_CODES } from './item-codec.js'
 import { dueShardFor, INDEX, instanceKey, TTL_ATTRIBUTE } from './keys.js'
@@ -11,9 +11,19 @@ import type { LaidOutChange } from './laid-out-change.js'
 /** A list index beyond any history list's length: SET of it appends. */
 const APPEND_INDEX = 1_000_000
 
-const TERMINAL = { ':completed': 'completed', ':failed': 'failed', ':canceled': 'canceled' } as const
-const NOT_TERMINAL = 'NOT #status IN (:completed, :failed, :canceled)'
-const TERMINAL_ONLY = '#status IN (:completed, :failed, :canceled)'
+/**
+ * `<attribute> IN (:completed, …)` over `statuses`, and its values, one placeholder per status named after it: the
+ * terminal lists come from the status vocabulary, and a condition carries only the values it uses (DynamoDB refuses
+ * an unused one).
+ */
+const statusIn = (attribute: string, statuses: readonly string[]) => ({
+  expression: `${attribute} IN (${statuses.map((status) => `:${status}`).join(', ')})`,
+  values: Object.fromEntries(statuses.map((status) => [`:${status}`, status])) as Record<string, string>,
+})
+const TERMINAL_INSTANCE = statusIn('#status', TERMINAL_INSTANCE_STATUSES)
+const TERMINAL = TERMINAL_INSTANCE.values
+const NOT_TERMINAL = `NOT ${TERMINAL_INSTANCE.expression}`
+const TERMINAL_ONLY = TERMINAL_INSTANCE.expression
 
 export const putInstanceParams = (tableName: string, item: InstanceItem): PutCommandInput => ({
   TableName: tableName,
@@ -246,6 +256,7 @@ const attributeParts = (parts: UpdateParts, laid: LaidOutChange, planner: ItemPl
   setOrRemove(parts, change.farWakeAtMs, [['farWakeAtMs', ':farWake', change.farWakeAtMs]])
   setOrRemove(parts, change.failure, [['failure', ':failure', change.failure && failureToItem(change.failure)]])
   setOrRemove(parts, change.expiresAtSeconds, [[TTL_ATTRIBUTE, ':expiresAt', change.expiresAtSeconds]])
+  setOrRemove(parts, change.deadlineAtMs, [['dlMs', ':deadline', change.deadlineAtMs]])
 }
 
 /**
@@ -426,9 +437,7 @@ export const clearTerminalDueParams = (tableName: string, instanceId: string, no
   TableName: tableName,
   Key: instanceKey(instanceId),
   UpdateExpression: 'REMOVE dueAtMs, dueShard',
-  ConditionExpression:
-    'attribute_exists(dueAtMs) AND #status IN (:completed, :failed, :canceled) AND ' +
-    '(attribute_not_exists(leaseOwner) OR leaseUntilMs < :now)',
+  ConditionExpression: `attribute_exists(dueAtMs) AND ${TERMINAL_ONLY} AND (attribute_not_exists(leaseOwner) OR leaseUntilMs < :now)`,
   ExpressionAttributeNames: { '#status': 'status' },
   ExpressionAttributeValues: { ':now': nowMs, ...TERMINAL },
 })

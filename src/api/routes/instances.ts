@@ -230,7 +230,9 @@ const graphRoute = ({ engine }: ApiDeps) =>
       ...INSTANCE_READ_ERRORS,
     },
     handle: async ({ params, query }) => {
-      const graph = instanceGraph(await engine.get(params.id))
+      const detail = await engine.get(params.id)
+      // The instance's own version: its graph shows the conditions and choices it runs with.
+      const graph = instanceGraph(detail, await engine.definitionOf(detail))
       return query.format === 'json' ? json(200, { format: 'mermaid', graph }) : text(200, graph)
     },
   })
@@ -296,7 +298,7 @@ const restartRoute = ({ engine }: ApiDeps) =>
     path: '/workflows/{id}/restart',
     tag: 'workflows',
     operationId: 'restartWorkflow',
-    summary: 'Restart a failed or canceled instance, optionally with a new input',
+    summary: 'Restart a failed, canceled or timed-out instance, optionally with a new input',
     params: instancePathSchema,
     body: restartInstanceBodySchema,
     responses: { 200: { description: 'restarted', schema: operationResponseSchema }, ...INSTANCE_WRITE_ERRORS },

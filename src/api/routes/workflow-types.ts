@@ -1,4 +1,4 @@
-import type { WorkflowDefinition } from '../../core/definition.js'
+import type { NodeDefinition, WorkflowDefinition } from '../../core/definition.js'
 import type { Engine } from '../../core/engine.js'
 import { typePathSchema, workflowTypeSchema, workflowTypesResponseSchema } from '../../schemas/http-api.js'
 import { definitionGraph } from '../graph.js'
@@ -37,6 +37,23 @@ export const workflowTypeRoutes = ({ engine }: ApiDeps): Route[] => [
   }),
 ]
 
+/** A node's control-flow rules as the config spells them (only those it sets, besides its join rule). */
+const nodeRules = (node: NodeDefinition) => ({
+  ...(node.when ? { when: node.when.source } : {}),
+  ...(node.choice
+    ? {
+        choice: [
+          ...node.choice.rules.map((rule) => ({ when: rule.when.source, next: rule.next })),
+          { default: node.choice.default },
+        ],
+      }
+    : {}),
+  trigger: node.trigger,
+  optional: node.optional,
+  ...(node.runTimeoutSeconds !== undefined ? { runTimeoutSeconds: node.runTimeoutSeconds } : {}),
+  ...(node.timeoutSeconds !== undefined ? { timeoutSeconds: node.timeoutSeconds } : {}),
+})
+
 const describeType = (engine: Engine, definition: WorkflowDefinition) => ({
   type: definition.type,
   name: definition.name,
@@ -49,6 +66,9 @@ const describeType = (engine: Engine, definition: WorkflowDefinition) => ({
     failMaxCount: node.failMaxCount,
     maxWaitTimeSeconds: node.maxWaitTimeSeconds,
     hasCheck: engine.hasCheck(definition.type, node.id),
+    ...nodeRules(node),
   })),
+  onFailure: definition.onFailure,
+  ...(definition.timeoutSeconds !== undefined ? { timeoutSeconds: definition.timeoutSeconds } : {}),
   mermaid: definitionGraph(definition),
 })

@@ -15,7 +15,10 @@ const list = (program: Command, action: Action) =>
     .command('list')
     .description('list instances, newest first')
     .option('-t, --type <workflowType>', 'only this workflow type')
-    .option('-s, --status <statuses>', 'only these statuses, comma-separated (running,failed,…)')
+    .option(
+      '-s, --status <statuses>',
+      'only these statuses, comma-separated (init,running,completed,failed,canceled,timed_out)',
+    )
     .option('-b, --business-id <id>', 'only this business id')
     .option('-n, --limit <n>', 'at most this many (1-1000)', wholeNumber('--limit', 1, 1000))
     .option('--order <order>', 'asc or desc (default desc)')
@@ -62,7 +65,10 @@ const get = (program: Command, action: Action) =>
     .command('get')
     .description('one instance with every node')
     .argument('<instanceId>')
-    .option('-w, --wait [seconds]', 'wait until it is completed, failed or canceled (at most 25 s)')
+    .option(
+      '-w, --wait [seconds]',
+      'wait until it is terminal: completed, failed, canceled or timed_out (at most 25 s)',
+    )
     .action(
       action(async (client, _options, instanceId: string, local: { wait?: string | boolean }) => {
         const query =
@@ -117,7 +123,7 @@ interface RestartOptions {
 const restart = (program: Command, action: Action) =>
   program
     .command('restart')
-    .description('restart a failed or canceled instance, or one node and its descendants')
+    .description('restart a failed, canceled or timed-out instance, or one node and its descendants')
     .argument('<instanceId>')
     .argument('[nodeId]', 'restart only this node (and what follows it)')
     .option('--force', 'a node of a completed, failed or canceled instance')
@@ -163,7 +169,9 @@ const cancel = (program: Command, action: Action) =>
 const history = (program: Command, action: Action) =>
   program
     .command('history')
-    .description("an instance's history, oldest first: node status changes, events, errors, restarts, cancels")
+    .description(
+      "an instance's history, oldest first: node status changes (skips with their reason), decisions, events, errors, restarts, cancels",
+    )
     .argument('<instanceId>')
     .option('-n, --limit <n>', 'at most this many entries (1-500, default 100)', wholeNumber('--limit', 1, 500))
     .option('--cursor <cursor>', 'the next page, from a previous history')

@@ -1,5 +1,5 @@
 import { type CancelParams, cancelParamsSchema } from '../../schemas/engine-params.js'
-import { isTerminalNodeStatus } from '../../schemas/statuses.js'
+import { isTerminalInstanceStatus, isTerminalNodeStatus } from '../../schemas/statuses.js'
 import { IllegalStateError } from '../errors.js'
 import { writeAct } from '../leased-operation.js'
 import type { HistoryEntry, InstanceState, NodeRecord } from '../store.js'
@@ -9,11 +9,11 @@ import { parseParams } from './parse.js'
 
 /**
  * The check of a cancel, from the stored record: a canceled instance answers at once (a cancel is idempotent), a
- * completed or failed one refuses; undefined when the instance is live and must be canceled.
+ * completed, failed or timed-out one refuses; undefined when the instance is live and must be canceled.
  */
 export const cancelCheck = (record: InstanceState): OperationResult | undefined => {
   if (record.status === 'canceled') return { instanceId: record.id, status: record.status, changed: false }
-  if (record.status === 'completed' || record.status === 'failed') {
+  if (isTerminalInstanceStatus(record.status)) {
     throw new IllegalStateError(`workflow instance '${record.id}' is ${record.status} and cannot be canceled`, {
       instanceId: record.id,
       status: record.status,

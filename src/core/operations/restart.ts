@@ -5,6 +5,8 @@ import {
   restartNodeParamsSchema,
 } from '../../schemas/engine-params.js'
 import { isFailedOrCanceled, isRestartable, isTerminalInstanceStatus } from '../../schemas/statuses.js'
+import { blockingFailures, skippedDownstream } from '../control-flow.js'
+import { instanceDeadlineFrom } from '../deadlines.js'
 import { descendantsOf, END_NODE_ID, ROOT_NODE_ID, type WorkflowDefinition } from '../definition.js'
 import { IllegalStateError, NodeNotFoundError, PayloadTooLargeError, ValidationError } from '../errors.js'
 import { everythingUnread } from '../instance-change.js'
@@ -16,13 +18,18 @@ import type { OperationDeps, OperationResult } from './deps.js'
 import { changedSinceRead, mustGet } from './deps.js'
 import { checkedInput, parseParams } from './parse.js'
 
-/** A node becomes `restarting`: a pass re-initialises it once its predecessors are completed. */
+/**
+ * A node becomes `restarting`: a pass decides it again (its join, its condition, then its choice) once its
+ * predecessors are terminal.
+ */
 export const markRestarting = (node: NodeRecord, nowMs: number, resetCounters: boolean): void => {
   node.status = 'restarting'
   node.updatedAtMs = nowMs
   node.waits = 0
   delete node.nextAttemptAtMs
   delete node.attemptStarted
+  delete node.skipReason
+  delete node.chosen
   if (resetCounters) node.resetOnRestart = true
   else delete node.resetOnRestart
 }
@@ -52,9 +59,10 @@ export const restartNodeCheck = (
     })
   }
   const changed = descendantsOf(definition, nodeId).filter((id) => record.nodes[id])
-  const blocking = Object.entries(record.nodes)
-    .filter(([id, node]) => !changed.includes(id) && isFailedOrCanceled(node.status))
-    .map(([id, node]) => `'${id}' (${node.status})`)
+  // An optional node's failure counts as done: it blocks nothing.
+  const blocking = blockingFailures(definition, record.nodes)
+    .filter((id) => !changed.includes(id))
+    .map((id) => `'${id}' (${record.nodes[id]?.status})`)
   if (blocking.length) {
     throw new IllegalStateError(
       `restarting node '${nodeId}' leaves ${blocking.join(', ')} blocking the way to the end: the instance ` +
@@ -65,14 +73,16 @@ export const restartNodeCheck = (
   return changed
 }
 
+/** Instance statuses a restart accepts (besides a parked instance, whatever its status). */
+
 /**
- * The check of an instance restart, from the stored record: only a failed, canceled or parked instance restarts,
- * and a new input must leave the instance within its budget.
+ * The check of an instance restart, from the stored record: only a failed, canceled, timed-out or parked instance
+ * restarts, and a new input must leave the instance within its budget.
  */
 export const restartInstanceCheck = (record: InstanceRecord, newInput: JsonObject | undefined, maxBytes: number) => {
   if (!isRestartable(record)) {
     throw new IllegalStateError(
-      `workflow instance '${record.id}' is ${record.status}: only failed, canceled or parked instances can be restarted`,
+      `workflow instance '${record.id}' is ${record.status}: only failed, canceled, timed-out or parked instances can be restarted`,
       { instanceId: record.id, status: record.status },
     )
   }
@@ -115,8 +125,16 @@ export const restartNode = async (deps: OperationDeps, params: RestartNodeParams
       const statusChanged = record.status !== 'running'
       record.status = 'running'
       delete record.failure
+      // A finished instance runs again: its timeout counts from now (a running one keeps its deadline).
+      if (statusChanged) restartDeadline(record, definition, now)
       const entry: HistoryEntry = { atMs: now, kind: 'restart', nodeId: p.nodeId, origin: p.origin ?? 'engine' }
-      const pending = { nodes: changed, status: statusChanged, failure: true, history: [entry] }
+      const pending = {
+        nodes: changed,
+        status: statusChanged,
+        failure: true,
+        deadline: statusChanged,
+        history: [entry],
+      }
       return restarted(deps, definition, record, pending, p.run)
     },
     afterLeaseLost: (current) => ({ instanceId: read.id, status: current?.status ?? 'running', changed: true }),
@@ -149,11 +167,39 @@ export const restartInstance = async (deps: OperationDeps, params: RestartInstan
       const definition = await deps.definitions.restartable(record)
       const now = deps.clock.nowMs()
       const pending = restartedInstance(record, newInput, `f${session.lease.fence}`, now, p.resetCounters === true)
+      reopenSkipped(definition, record, pending, now, p.resetCounters === true)
+      pending.deadline = restartDeadline(record, definition, now)
       pending.history = [{ atMs: now, kind: 'restart', origin: p.origin ?? 'engine' }]
       return restarted(deps, definition, record, pending, p.run)
     },
     afterLeaseLost: (current) => ({ instanceId: read.id, status: current?.status ?? 'running', changed: true }),
   })
+}
+
+/** The instance's timeout counted from `nowMs`; true when that changed what is stored. */
+const restartDeadline = (record: InstanceRecord, definition: WorkflowDefinition, nowMs: number): boolean => {
+  const deadline = instanceDeadlineFrom(definition, nowMs)
+  if (deadline === record.deadlineAtMs) return false
+  if (deadline === undefined) delete record.deadlineAtMs
+  else record.deadlineAtMs = deadline
+  return true
+}
+
+/**
+ * The skipped nodes downstream of the nodes an instance restart reopens become `restarting` too: their joins and
+ * conditions are decided again once what they depend on has run again.
+ */
+const reopenSkipped = (
+  definition: WorkflowDefinition,
+  record: InstanceRecord,
+  pending: PendingChanges,
+  nowMs: number,
+  resetCounters: boolean,
+): void => {
+  const restarted = Object.keys(record.nodes).filter((id) => record.nodes[id]?.status === 'restarting')
+  const reopened = skippedDownstream(definition, record.nodes, restarted)
+  for (const id of reopened) markRestarting(record.nodes[id] as NodeRecord, nowMs, resetCounters)
+  pending.nodes = [...new Set([...pending.nodes, ...reopened])]
 }
 
 /**
@@ -171,11 +217,18 @@ export const restartedInstance = (
   const changed: string[] = []
   let referenced = false
   for (const [id, node] of Object.entries(record.nodes)) {
-    if (isFailedOrCanceled(node.status)) {
+    // A node skipped because the instance ended before it started never ran: it restarts like a canceled one.
+    const notStarted = node.status === 'skipped' && node.skipReason === 'not_started'
+    if (isFailedOrCanceled(node.status) || notStarted) {
       markRestarting(node, nowMs, resetCounters)
       delete node.inputRef
       changed.push(id)
-    } else if (newInput && node.workflowContext === undefined && node.inputRef === undefined) {
+    } else if (
+      newInput &&
+      node.status !== 'skipped' &&
+      node.workflowContext === undefined &&
+      node.inputRef === undefined
+    ) {
       node.inputRef = priorKey
       referenced = true
       changed.push(id)
@@ -220,6 +273,7 @@ const restarted = (
   for (const id of pending.nodes) (change.nodes as Record<string, NodeRecord>)[id] = record.nodes[id] as NodeRecord
   if (pending.input) change.input = record.input
   if (pending.priorInputs) change.priorInputs = record.priorInputs ?? null
+  if (pending.deadline) change.deadlineAtMs = record.deadlineAtMs ?? null
   return writeAct(change, { status: record.status, dueAtMs: now }, () => ({
     instanceId: record.id,
     status: record.status,

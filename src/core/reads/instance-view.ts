@@ -1,6 +1,7 @@
 import { instanceIdSchema } from '../../schemas/engine-params.js'
-import { type InstanceStatus, isTerminalNodeStatus, type NodeStatus } from '../../schemas/statuses.js'
+import { type InstanceStatus, isTerminalNodeStatus, type NodeStatus, type SkipReason } from '../../schemas/statuses.js'
 import { assembleContext } from '../context-assembly.js'
+import { nodeDeadlineAt } from '../deadlines.js'
 import { END_NODE_ID, type NodeDefinition, ROOT_NODE_ID, type WorkflowDefinition } from '../definition.js'
 import type { JsonObject } from '../json.js'
 import type { OperationDeps } from '../operations/deps.js'
@@ -22,8 +23,17 @@ export interface NodeDetail {
   /** The attempt in flight (stored before its worker was called), if any. */
   attemptStartedAtMs?: number
   attemptStep?: 'run' | 'check'
-  /** When `max_wait_time_ts` fails the node, for a node still waiting. */
+  /** When `max_wait_time_ts` or the node's `timeout_seconds` fails the node (the earlier), for a node not settled. */
   deadlineAtMs?: number
+  /** Why a `skipped` node was skipped. */
+  skipReason?: SkipReason
+  /** For a node with a choice that was made: the successor it took (`null`: none). */
+  chosen?: string | null
+  /**
+   * The node is `optional`: its failure counts as done for its successors (a `failed` optional node is shown as
+   * failed-optional; the status stays `failed`).
+   */
+  optional?: true
   createdAtMs?: number
   updatedAtMs?: number
   nextAttemptAtMs?: number
@@ -45,8 +55,10 @@ export interface InstanceDetail {
   startAtMs?: number
   /** Present when the instance cannot run until it is fixed and restarted. */
   parked?: ParkedState
-  /** Why a failed instance failed. */
+  /** Why a failed (or timed-out) instance failed. */
   failure?: FailureSummary
+  /** When the instance times out (its `timeout_seconds`), for an instance that has one. */
+  deadlineAtMs?: number
   lease?: { owner: string; untilMs: number }
   /** Every node of the definition in definition order: `root`, the config's nodes, `end`. */
   nodes: NodeDetail[]
@@ -64,6 +76,7 @@ const nodeDetail = (definition: WorkflowDefinition, record: InstanceRecord, node
     attempt: stored?.attempt ?? 0,
     calls: stored?.calls ?? 0,
   }
+  if (node.optional) detail.optional = true
   if (node.id === ROOT_NODE_ID) {
     if (record.status === 'init') return detail
     const context = { pre_node_context: {}, workflow_context: record.input }
@@ -87,8 +100,14 @@ const nodeDetail = (definition: WorkflowDefinition, record: InstanceRecord, node
     detail.attemptStartedAtMs = stored.attemptStarted.atMs
     detail.attemptStep = stored.attemptStarted.step
   }
-  if (node.maxWaitTimeSeconds > 0 && !isTerminalNodeStatus(stored.status)) {
-    detail.deadlineAtMs = stored.createdAtMs + node.maxWaitTimeSeconds * 1000
+  if (stored.skipReason !== undefined) detail.skipReason = stored.skipReason
+  if (stored.chosen !== undefined) detail.chosen = stored.chosen
+  if (!isTerminalNodeStatus(stored.status)) {
+    const deadlines = [
+      node.maxWaitTimeSeconds > 0 ? stored.createdAtMs + node.maxWaitTimeSeconds * 1000 : undefined,
+      nodeDeadlineAt(node, stored),
+    ].filter((at): at is number => at !== undefined)
+    if (deadlines.length) detail.deadlineAtMs = Math.min(...deadlines)
   }
   detail.context = assembleContext(definition, record, node.id, stored)
   return detail
@@ -111,6 +130,7 @@ export const instanceDetail = (definition: WorkflowDefinition, record: InstanceR
   if (record.startAtMs !== undefined) detail.startAtMs = record.startAtMs
   if (record.parked !== undefined) detail.parked = record.parked
   if (record.failure !== undefined) detail.failure = record.failure
+  if (record.deadlineAtMs !== undefined) detail.deadlineAtMs = record.deadlineAtMs
   if (record.leaseOwner !== undefined && record.leaseUntilMs !== undefined) {
     detail.lease = { owner: record.leaseOwner, untilMs: record.leaseUntilMs }
   }

@@ -7,10 +7,11 @@ import {
   type NodeDetail,
   restartInstance,
   TERMINAL,
+  TERMINAL_NODE,
 } from '../api-client.js'
 import { badge, cellTime, clear, duration, h, parseJsonObject, time } from '../dom.js'
 import { graphView } from '../graph-view.js'
-import { endedAtMs, instanceActions, isSyntheticNode, nodeState } from '../node-facts.js'
+import { endedAtMs, instanceActions, isSyntheticNode, type NodeState, nodeState } from '../node-facts.js'
 import { INSTANCE_ACTIVE_REFRESH_MS, INSTANCE_RESTING_REFRESH_MS } from '../refresh.js'
 import {
   actionButton,
@@ -33,7 +34,22 @@ import { emptyNodePanel, renderNodePanel } from './node-panel.js'
  */
 
 const atRest = (detail: InstanceDetail): boolean =>
-  TERMINAL.has(detail.status) && !detail.nodes.some((node) => !TERMINAL.has(node.status) && node.status !== 'uncreated')
+  TERMINAL.has(detail.status) &&
+  !detail.nodes.some((node) => !TERMINAL_NODE.has(node.status) && node.status !== 'uncreated')
+
+/** What a graph node says besides its status: why it was skipped, where its choice went, its failures. */
+const graphNote = (node: NodeDetail): { note?: string } => {
+  if (node.status === 'skipped' && node.skipReason) return { note: node.skipReason }
+  if (node.chosen !== undefined) return { note: `→ ${node.chosen ?? 'no branch'}` }
+  return node.failCount > 0 ? { note: `fails ${node.failCount}` } : {}
+}
+
+/** The nodes table's state column: what a node does; for a settled one, why it was skipped or where its choice went. */
+const stateCell = (node: NodeDetail, state: NodeState): string => {
+  if (state.kind !== 'settled') return state.text.split(' — ')[0]?.split(';')[0] ?? ''
+  if (node.status === 'skipped') return node.skipReason ?? ''
+  return node.chosen === undefined ? '' : `→ ${node.chosen ?? 'no branch'}`
+}
 
 const hasCheck = (detail: InstanceDetail, nodeId: string): boolean =>
   app.types.find((type) => type.type === detail.workflowType)?.nodes.find((node) => node.id === nodeId)?.hasCheck ??
@@ -49,6 +65,7 @@ const summary = (target: HTMLElement, detail: InstanceDetail): void => {
     [ended === undefined ? 'running for' : 'took', duration((ended ?? Date.now()) - detail.createdAtMs)],
   ]
   if (ended === undefined) facts.push(['next due', time(detail.dueAtMs)])
+  if (ended === undefined && detail.deadlineAtMs !== undefined) facts.push(['times out', time(detail.deadlineAtMs)])
   if (detail.startAtMs !== undefined) facts.push(['starts', time(detail.startAtMs)])
   if (detail.lease) facts.push(['lease held until', time(detail.lease.untilMs)])
   facts.push(['definition', h('code', {}, detail.definitionVersion)])
@@ -58,7 +75,15 @@ const summary = (target: HTMLElement, detail: InstanceDetail): void => {
       h(
         'div',
         { class: 'message error failure', 'data-summary': 'failure' },
-        h('strong', {}, `Failed at node ${detail.failure.nodeId ?? '?'}`),
+        h(
+          'strong',
+          {},
+          detail.status === 'timed_out'
+            ? 'Timed out'
+            : detail.failure.nodeId === undefined
+              ? 'Failed'
+              : `Failed at node ${detail.failure.nodeId}`,
+        ),
         ` — ${detail.failure.reason} — `,
         time(detail.failure.atMs),
       ),
@@ -179,12 +204,9 @@ const nodeRows = (
         h('strong', {}, node.name),
         node.name !== node.id ? h('small', { class: 'muted' }, node.id) : '',
       ),
-      h('td', {}, badge(node.status)),
-      h(
-        'td',
-        { class: `state state-${state.kind}` },
-        state.kind === 'settled' ? '' : state.text.split(' — ')[0]?.split(';')[0],
-      ),
+      // failed_optional is a label, not a status: the node failed, and its successors counted it as done.
+      h('td', {}, badge(node.status === 'failed' && node.optional ? 'failed_optional' : node.status)),
+      h('td', { class: `state state-${state.kind}` }, stateCell(node, state)),
       h('td', { class: 'num' }, node.attempt),
       h('td', { class: 'num' }, node.calls),
       h('td', { class: `num${node.failCount ? ' fails' : ''}` }, node.failCount),
@@ -247,7 +269,10 @@ export const instanceView = async (root: HTMLElement, id: string, params: URLSea
   let graphKey = ''
   const drawGraph = () => {
     if (!detail) return
-    const key = JSON.stringify([selected, detail.nodes.map((node) => [node.id, node.status, node.failCount])])
+    const key = JSON.stringify([
+      selected,
+      detail.nodes.map((node) => [node.id, node.status, node.failCount, node.skipReason, node.chosen]),
+    ])
     if (key === graphKey) return
     graphKey = key
     const current = detail
@@ -258,8 +283,8 @@ export const instanceView = async (root: HTMLElement, id: string, params: URLSea
           id: node.id,
           name: node.name,
           successors: node.successors,
-          status: node.status,
-          ...(node.failCount > 0 ? { note: `fails ${node.failCount}` } : {}),
+          status: node.status === 'failed' && node.optional ? 'failed_optional' : node.status,
+          ...graphNote(node),
         })),
         { label: `graph of ${current.id}`, ...(selected ? { selected } : {}), onSelect: (nodeId) => select(nodeId) },
       ),
