@@ -733,6 +733,40 @@ describe.each(STORE_BACKENDS)('on $name', (backendFactory) => {
     )
   })
 
+  it('decides a condition on a predecessor output a later lease has not read yet, with that output', async () => {
+    // The report's output is larger than a node record keeps inline: on DynamoDB it has an item of its own, which a
+    // lease reads only when a node needs it. The gate is decided in the lease the approval's event starts.
+    const text = 'x'.repeat(6000)
+    engine.register(
+      defineWorkflow({
+        type: 'late-gate',
+        nodes: {
+          start: { next: ['report', 'approval'], run: ok('started') },
+          report: { next: ['gate'], run: ok('verdict', { approved: true, text }) },
+          approval: { next: ['gate'], run: waitForEvent },
+          gate: {
+            when: '$nodes.report.output.verdict.approved = true and $length($nodes.report.output.verdict.text) = 6000',
+            run: counted('gate', (ctx) => {
+              const verdict = ctx.predecessor('report')?.verdict as { text?: string } | undefined
+              ctx.set('seen', verdict?.text?.length ?? 0)
+            }),
+          },
+        },
+      }),
+    )
+    const { instanceId, status } = await create('late-gate')
+    expect(status).toBe('running')
+
+    await engine.addNodeEvent({ instanceId, nodeId: 'approval', eventTs: 1, content: { ok: true } })
+    await engine.runWorkflow(instanceId)
+
+    const after = await nodes(instanceId)
+    expect(after.gate?.status).toBe('completed')
+    expect(calls.run('gate')).toBe(1)
+    expect(after.gate?.context?.seen).toBe(6000)
+    expect((await engine.get(instanceId)).status).toBe('completed')
+  })
+
   // After every test, whatever it did: every non-terminal instance is due, leased, or parked with a reason.
   afterEach(async () => {
     expect(
