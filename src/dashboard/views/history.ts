@@ -18,6 +18,7 @@ const KINDS = {
   restart: 'restarts',
   cancel: 'cancels',
   parked: 'parkings',
+  decision: 'decisions',
   finished: 'end',
 } as const satisfies Record<HistoryEntry['kind'], string>
 
