@@ -1,0 +1,291 @@
+/**
+ * The hot path against the store's own cost, in one run: a 5-node sequential workflow whose nodes each write a
+ * 108-byte output, created with run, against raw conditional UpdateItems on items of the same size, interleaved
+ * round by round (engine, raw, engine, raw, …) at 16 and at 1 concurrent so that the machine's load falls on both.
+ *
+ * Prints, per concurrency: the client's CPU per node step and per raw update (user + system, this process only:
+ * DynamoDB Local runs in its own), their ratio (tickflow's overhead), steps/s against the store's ceiling (raw
+ * updates/s ÷ writes per step), requests, WCU and RCU per step, WCU per instance write, and the instance item's size
+ * in mid-run and completed.
+ *
+ * `npm run bench:hot-path` runs it alone; `npm run bench` includes it.
+ *   HOT_PATH_INSTANCES (200 per round at 16 concurrent; a third of it at 1), HOT_PATH_ROUNDS (3)
+ */
+import '../src/local/quiet-sdk.js'
+import { performance } from 'node:perf_hooks'
+import { pathToFileURL } from 'node:url'
+import {
+  type AttributeValue,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb'
+import { DynamoDbStore } from '../src/adapters/dynamodb/dynamodb-store.js'
+import { instanceKey } from '../src/adapters/dynamodb/keys.js'
+import { ensureTable } from '../src/adapters/dynamodb/table.js'
+import { defineWorkflow } from '../src/core/builder.js'
+import { Engine } from '../src/core/engine.js'
+import type { NodeContext } from '../src/core/node-context.js'
+import { createIdGenerator, mathRandom, systemClock } from '../src/system/defaults.js'
+import { itemSizeBytes, num, pool } from './bench-support.js'
+import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
+
+type DynamoConfig = NonNullable<ConstructorParameters<typeof DynamoDBClient>[0]>
+
+export const HOT_PATH_NODES = 5
+/** The bytes of each node's output as JSON (the issue that set the budget measured 108-byte outputs). */
+export const HOT_PATH_OUTPUT_BYTES = 108
+
+/** A node output of exactly HOT_PATH_OUTPUT_BYTES bytes of JSON. */
+export const hotPathOutput = (n: number): { step: number; status: string; note: string } => {
+  const bare = JSON.stringify({ step: n, status: 'approved', note: '' }).length
+  return { step: n, status: 'approved', note: 'n'.repeat(HOT_PATH_OUTPUT_BYTES - bare) }
+}
+
+/** Set while one instance is probed: node 3's worker reads the stored item then (nodes 1–2 stored, lease held). */
+let probe: ((instanceId: string) => Promise<void>) | undefined
+
+const step = (n: number) => async (ctx: NodeContext) => {
+  for (const [key, value] of Object.entries(hotPathOutput(n))) ctx.set(key, value)
+  if (n === 3 && probe) await probe(ctx.instanceId)
+}
+
+export const hotPathWorkflow = defineWorkflow({
+  type: 'hot-path-linear5',
+  nodes: {
+    step1: { next: ['step2'], run: step(1) },
+    step2: { next: ['step3'], run: step(2) },
+    step3: { next: ['step4'], run: step(3) },
+    step4: { next: ['step5'], run: step(4) },
+    step5: { run: step(5) },
+  },
+})
+
+export const hotPathContext = (i: number) => ({ orderId: `A-${String(i).padStart(5, '0')}`, amount: 12.5 })
+
+export interface HotPathFigures {
+  concurrency: number
+  steps: number
+  engineCpuMsPerStep: number
+  rawCpuMsPerUpdate: number
+  stepsPerSecond: number
+  rawUpdatesPerSecond: number
+  writesPerStep: number
+  requestsPerStep: number
+  wcuPerStep: number
+  tableWcuPerStep: number
+  rcuPerStep: number
+  wcuPerInstanceWrite: number
+}
+
+export interface HotPathResult {
+  rows: HotPathFigures[]
+  midItemBytes: number
+  completedItemBytes: number
+  completedItem: Record<string, AttributeValue>
+}
+
+const cpuMs = (since: NodeJS.CpuUsage): number => {
+  const used = process.cpuUsage(since)
+  return (used.user + used.system) / 1000
+}
+
+const isWrite = (command: string) => /^(Put|Update|Delete|BatchWrite|TransactWrite)/.test(command)
+
+/** The figures of the hot path at 16 and at 1 concurrent. */
+export const measureHotPath = async (
+  config: DynamoConfig,
+  progress: (message: string) => void,
+  options: { instances?: number; rounds?: number } = {},
+): Promise<HotPathResult> => {
+  const instances = options.instances ?? Number(process.env.HOT_PATH_INSTANCES ?? 200)
+  const rounds = options.rounds ?? Number(process.env.HOT_PATH_ROUNDS ?? 3)
+  const stamp = Date.now()
+  const tableName = `hot-path-${stamp}`
+  const rawTable = `hot-path-raw-${stamp}`
+  const meter = new CapacityMeter()
+  const lambdas = Array.from({ length: 16 }, () => {
+    const client = new DynamoDBClient(config)
+    meter.attach(client)
+    const engine = new Engine({
+      store: new DynamoDbStore({ tableName, client }),
+      clock: systemClock,
+      ids: createIdGenerator(),
+      random: mathRandom,
+    })
+    engine.register(hotPathWorkflow)
+    return { client, engine }
+  })
+  const first = lambdas[0] as (typeof lambdas)[number]
+  await ensureTable(first.client, tableName)
+  await ensureTable(first.client, rawTable)
+
+  let next = 0
+  const createRun = async (worker: number) => {
+    const result = await (lambdas[worker] as (typeof lambdas)[number]).engine.create({
+      workflowType: 'hot-path-linear5',
+      context: hotPathContext(next++),
+    })
+    if (result.status !== 'completed') throw new Error(`instance ${result.instanceId} ended ${result.status}`)
+    return result.instanceId
+  }
+  const getItem = async (instanceId: string) => {
+    const key = instanceKey(instanceId)
+    const out = await first.client.send(
+      new GetItemCommand({ TableName: tableName, Key: { pk: { S: key.pk }, sk: { S: key.sk } }, ConsistentRead: true }),
+    )
+    if (!out.Item) throw new Error(`instance ${instanceId} is not stored`)
+    return out.Item
+  }
+
+  progress('hot path: warm-up')
+  await pool(16 * 5, 16, async (_, worker) => {
+    await createRun(worker)
+  })
+
+  // The item in mid-run (nodes 1–2 stored, node 3 running) and once completed.
+  let midItem: Record<string, AttributeValue> | undefined
+  probe = async (instanceId) => {
+    midItem = await getItem(instanceId)
+  }
+  const probed = await createRun(0)
+  probe = undefined
+  if (!midItem) throw new Error('the probe did not read the mid-run item')
+  const completedItem = await getItem(probed)
+
+  // Raw items of the mid-run item's size, each updated by one worker only: a condition never fails for a race.
+  const rawCount = 16 * 20
+  const rawKey = (i: number) => ({ pk: { S: `R#${String(i).padStart(30, '0')}` }, sk: { S: instanceKey('').sk } })
+  const template = midItem
+  await pool(rawCount, 16, async (i, worker) => {
+    const client = (lambdas[worker] as (typeof lambdas)[number]).client
+    await client.send(
+      new PutItemCommand({ TableName: rawTable, Item: { ...template, ...rawKey(i), fence: { N: '1' } } }),
+    )
+  })
+  const versions = Array.from({ length: rawCount }, () => 1)
+  const rawUpdates = async (count: number, concurrency: number) => {
+    await Promise.all(
+      Array.from({ length: concurrency }, async (_, worker) => {
+        const client = (lambdas[worker] as (typeof lambdas)[number]).client
+        const own = Array.from({ length: rawCount / 16 }, (__, k) => worker + k * 16)
+        const mine = Math.floor(count / concurrency) + (worker < count % concurrency ? 1 : 0)
+        for (let k = 0; k < mine; k++) {
+          const i = own[k % own.length] as number
+          const version = versions[i] as number
+          await client.send(
+            new UpdateItemCommand({
+              TableName: rawTable,
+              Key: rawKey(i),
+              UpdateExpression: 'SET fence = :next, updatedAtMs = :now',
+              ConditionExpression: 'fence = :expected',
+              ExpressionAttributeValues: {
+                ':next': { N: String(version + 1) },
+                ':expected': { N: String(version) },
+                ':now': { N: String(Date.now()) },
+              },
+            }),
+          )
+          versions[i] = version + 1
+        }
+      }),
+    )
+  }
+
+  const rows: HotPathFigures[] = []
+  for (const concurrency of [16, 1]) {
+    const perRound = concurrency === 16 ? instances : Math.max(10, Math.round(instances / 3))
+    let engineCpu = 0
+    let engineWall = 0
+    let rawCpu = 0
+    let rawWall = 0
+    let rawDone = 0
+    let requests = 0
+    let writes = 0
+    let wcu = 0
+    let tableWcu = 0
+    let rcu = 0
+    for (let round = 0; round < rounds; round++) {
+      progress(`hot path: ${concurrency} concurrent, round ${round + 1}/${rounds}: ${perRound} instances`)
+      meter.reset()
+      let cpu = process.cpuUsage()
+      let start = performance.now()
+      await pool(perRound, concurrency, async (_, worker) => {
+        await createRun(worker)
+      })
+      engineWall += performance.now() - start
+      engineCpu += cpuMs(cpu)
+      const roundWrites = [...meter.requests].filter(([command]) => isWrite(command)).reduce((a, [, n]) => a + n, 0)
+      requests += [...meter.requests].reduce((a, [, n]) => a + n, 0)
+      writes += roundWrites
+      wcu += meter.writeUnits
+      tableWcu += meter.tableWriteUnits
+      rcu += meter.readUnits
+      // As many raw updates as the engine's writes in this round.
+      meter.reset()
+      cpu = process.cpuUsage()
+      start = performance.now()
+      await rawUpdates(roundWrites, concurrency)
+      rawWall += performance.now() - start
+      rawCpu += cpuMs(cpu)
+      rawDone += roundWrites
+    }
+    const steps = perRound * rounds * HOT_PATH_NODES
+    const stepsPerSecond = steps / (engineWall / 1000)
+    const rawUpdatesPerSecond = rawDone / (rawWall / 1000)
+    rows.push({
+      concurrency,
+      steps,
+      engineCpuMsPerStep: engineCpu / steps,
+      rawCpuMsPerUpdate: rawCpu / rawDone,
+      stepsPerSecond,
+      rawUpdatesPerSecond,
+      writesPerStep: writes / steps,
+      requestsPerStep: requests / steps,
+      wcuPerStep: wcu / steps,
+      tableWcuPerStep: tableWcu / steps,
+      rcuPerStep: rcu / steps,
+      wcuPerInstanceWrite: tableWcu / writes,
+    })
+  }
+  for (const { client } of lambdas) client.destroy()
+  return { rows, midItemBytes: itemSizeBytes(midItem), completedItemBytes: itemSizeBytes(completedItem), completedItem }
+}
+
+/** The figures as Markdown rows: `| measure | 16 concurrent | 1 concurrent |`. */
+export const hotPathTable = (result: HotPathResult): string => {
+  const [many, one] = result.rows as [HotPathFigures, HotPathFigures]
+  const line = (what: string, value: (row: HotPathFigures) => string) => `| ${what} | ${value(many)} | ${value(one)} |`
+  return [
+    `| hot path (${HOT_PATH_NODES} sequential steps, ${HOT_PATH_OUTPUT_BYTES}-byte outputs, history on) | 16 concurrent | 1 concurrent |`,
+    '| --- | --- | --- |',
+    line('node steps measured', (row) => num(row.steps)),
+    line('client CPU per step (ms)', (row) => num(row.engineCpuMsPerStep, 3)),
+    line('client CPU per raw conditional update (ms)', (row) => num(row.rawCpuMsPerUpdate, 3)),
+    line('**CPU per step ÷ raw update** (target ≤ 1.35)', (row) =>
+      num(row.engineCpuMsPerStep / row.rawCpuMsPerUpdate, 2),
+    ),
+    line('steps/s', (row) => num(row.stepsPerSecond)),
+    line('store ceiling: raw updates/s ÷ writes per step', (row) => num(row.rawUpdatesPerSecond / row.writesPerStep)),
+    line('**steps/s ÷ ceiling** (target ≥ 0.95 at 16, ≥ 0.9 at 1)', (row) =>
+      num(row.stepsPerSecond / (row.rawUpdatesPerSecond / row.writesPerStep), 2),
+    ),
+    line('requests per step', (row) => num(row.requestsPerStep, 2)),
+    line(
+      '**WCU per step** (table + index; target ≤ 2.0)',
+      (row) => `${num(row.wcuPerStep, 2)} (table ${num(row.tableWcuPerStep, 2)})`,
+    ),
+    line('**WCU per instance write** (target ≤ 1.0)', (row) => num(row.wcuPerInstanceWrite, 2)),
+    line('RCU per step', (row) => num(row.rcuPerStep, 2)),
+    `| instance item, mid-run / completed (bytes; target < 1024) | ${num(result.midItemBytes)} / ${num(result.completedItemBytes)} | |`,
+  ].join('\n')
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await withDynamoDb(async (config) => {
+    const result = await measureHotPath(config, (message) => process.stderr.write(`[hot path] ${message}\n`))
+    console.log(hotPathTable(result))
+    if (process.env.HOT_PATH_ITEM === '1') console.log(JSON.stringify(result.completedItem, null, 1))
+  })
+}
