@@ -36,28 +36,43 @@ const linear5 = defineWorkflow({
 
 interface ProfileNode {
   id: number
-  callFrame: { functionName: string; url: string; lineNumber: number }
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number }
   hitCount?: number
+}
+
+/** Where a sample's function lives: tickflow, the AWS SDK, other packages, Node itself, the collector, idle. */
+const areaOf = (file: string, functionName: string): string => {
+  if (/^(src|functions)\//.test(file)) return 'tickflow (src/)'
+  if (/^@(smithy|aws-sdk|aws-crypto)\//.test(file)) return 'AWS SDK (@smithy, @aws-sdk)'
+  if (file.startsWith('node:') || file === '') {
+    if (functionName === '(idle)') return 'idle'
+    if (functionName === '(garbage collector)') return 'garbage collector'
+    return 'Node.js and V8 (I/O, microtasks, program)'
+  }
+  return 'other packages'
 }
 
 /** Self time by function (`name (file:line)`), as a share of all samples; tickflow's own code apart. */
 const selfTimes = (nodes: readonly ProfileNode[], root: string) => {
   const byFunction = new Map<string, number>()
+  const byArea = new Map<string, number>()
   let total = 0
   for (const node of nodes) {
     const hits = node.hitCount ?? 0
     if (!hits) continue
     total += hits
-    const { functionName, url, lineNumber } = node.callFrame
-    const file = url.startsWith(`file://${root}/`)
-      ? url.slice(`file://${root}/`.length)
-      : url.replace(/^.*node_modules\//, '')
-    const key = `${functionName || '(anonymous)'} (${file || 'native'}:${lineNumber + 1})`
+    const { functionName, url, lineNumber, columnNumber } = node.callFrame
+    const file = url.replace(/^.*node_modules\//, '').replace(`file://${root}/`, '')
+    // tsx hands V8 one line per module: the column tells anonymous functions of a file apart.
+    const at = lineNumber > 0 ? `${lineNumber + 1}` : `col ${columnNumber + 1}`
+    const key = `${functionName || '(anonymous)'} (${file || 'native'}${functionName ? '' : `:${at}`})`
     byFunction.set(key, (byFunction.get(key) ?? 0) + hits)
+    const area = areaOf(file, functionName)
+    byArea.set(area, (byArea.get(area) ?? 0) + hits)
   }
   const ranked = [...byFunction].sort((a, b) => b[1] - a[1])
   const own = ranked.filter(([key]) => /\((src|functions)\//.test(key))
-  return { total, ranked, own }
+  return { total, ranked, own, areas: [...byArea].sort((a, b) => b[1] - a[1]) }
 }
 
 await withDynamoDb(async (config) => {
@@ -96,13 +111,15 @@ await withDynamoDb(async (config) => {
   session.disconnect()
   for (const { client } of engines) client.destroy()
 
-  const { total, ranked, own } = selfTimes(profile.nodes, process.cwd())
+  const { total, ranked, own, areas } = selfTimes(profile.nodes, process.cwd())
   const share = (hits: number) => `${num((100 * hits) / total, 1)} %`
   const ownTotal = own.reduce((sum, [, hits]) => sum + hits, 0)
   console.log(`## Client CPU of a node step (${num(INSTANCES)} × 5-node linear, ${CONCURRENCY} at a time)\n`)
   console.log(`CPU per node step: ${num((used.user + used.system) / 1000 / (INSTANCES * 5), 3)} ms (user + system)`)
   console.log(`tickflow's own code (src/, functions/): ${share(ownTotal)} of the samples\n`)
-  console.log('| self time | tickflow function |\n| --- | --- |')
+  console.log('| self time | where |\n| --- | --- |')
+  for (const [area, hits] of areas) console.log(`| ${share(hits)} | ${area} |`)
+  console.log('\n| self time | tickflow function |\n| --- | --- |')
   for (const [key, hits] of own.slice(0, TOP)) console.log(`| ${share(hits)} | ${key} |`)
   console.log('\n| self time | any function |\n| --- | --- |')
   for (const [key, hits] of ranked.slice(0, TOP)) console.log(`| ${share(hits)} | ${key} |`)

@@ -1,7 +1,11 @@
 import { END_NODE_ID, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
-import { cloneJson, isJsonObject, type JsonObject, jsonEquals } from './json.js'
+import { cloneJson, isJsonObject, type JsonObject, type JsonValue, jsonEquals } from './json.js'
 import { CONTEXT_KEYS } from './node-context.js'
 import type { InstanceRecord, NodeEventRecord, NodeRecord } from './store.js'
+
+/** A worker's own copy of stored data: a primitive as it is (nothing to share), an object or array copied. */
+const own = <T extends JsonValue>(value: T): T =>
+  typeof value === 'object' && value !== null ? cloneJson(value) : value
 
 /**
  * Node contexts are stored without the parts that can be derived (the instance input, the predecessors' outputs,
@@ -9,7 +13,7 @@ import type { InstanceRecord, NodeEventRecord, NodeRecord } from './store.js'
  */
 
 export const nodeEventView = (event: NodeEventRecord): JsonObject => ({
-  event_content: cloneJson(event.content),
+  event_content: own(event.content),
   event_ts: event.eventTs,
 })
 
@@ -21,7 +25,7 @@ export const successorView = (instance: InstanceRecord, nodeId: string): JsonObj
   const event = instance.events[nodeId]
   if (event) view[CONTEXT_KEYS.nodeEvent] = nodeEventView(event)
   for (const [key, value] of Object.entries(record?.output ?? {})) {
-    if (key !== CONTEXT_KEYS.system) view[key] = cloneJson(value)
+    if (key !== CONTEXT_KEYS.system) view[key] = own(value)
   }
   return view
 }
@@ -65,14 +69,17 @@ export const assembleContext = (
   record: NodeRecord | undefined,
 ): JsonObject => {
   const context: JsonObject = {
-    [CONTEXT_KEYS.preNodeContext]: cloneJson(
-      record?.preNodeContext ?? (nodeId === ROOT_NODE_ID ? {} : derivedPreNodeContext(definition, instance, nodeId)),
-    ),
+    // A derived pre_node_context is made of copies already.
+    [CONTEXT_KEYS.preNodeContext]: record?.preNodeContext
+      ? cloneJson(record.preNodeContext)
+      : nodeId === ROOT_NODE_ID
+        ? {}
+        : derivedPreNodeContext(definition, instance, nodeId),
     [CONTEXT_KEYS.workflowContext]: cloneJson(record?.workflowContext ?? nodeInput(instance, record)),
   }
   const event = instance.events[nodeId]
   if (event && nodeId !== END_NODE_ID) context[CONTEXT_KEYS.nodeEvent] = nodeEventView(event)
-  for (const [key, value] of Object.entries(record?.output ?? {})) context[key] = cloneJson(value)
+  for (const [key, value] of Object.entries(record?.output ?? {})) context[key] = own(value)
   const system = record && systemView(record)
   if (system) context[CONTEXT_KEYS.system] = system
   return context

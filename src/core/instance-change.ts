@@ -46,6 +46,32 @@ export interface InstanceChange {
 }
 
 /**
+ * A node record's own copy: its fields and its attempt marker copied, its payload (output and overrides) shared.
+ * The engine never changes a payload in place — it replaces it —, so copies of a record may share one.
+ */
+export const copyNodeRecord = (node: NodeRecord): NodeRecord =>
+  node.attemptStarted === undefined ? { ...node } : { ...node, attemptStarted: { ...node.attemptStarted } }
+
+/**
+ * An instance record's own copy, for a holder that changes it field by field (a pass): every node record, event,
+ * map and summary copied; JSON payloads (input, outputs, event contents, prior inputs) shared, never changed in
+ * place. What a deep copy of every write would cost, without serialising what does not change.
+ */
+export const copyInstanceRecord = (record: InstanceRecord): InstanceRecord => {
+  const copy: InstanceRecord = { ...record, nodes: {}, events: {} }
+  for (const [id, node] of Object.entries(record.nodes)) copy.nodes[id] = copyNodeRecord(node)
+  for (const [id, event] of Object.entries(record.events)) copy.events[id] = { ...event }
+  if (record.priorInputs !== undefined) copy.priorInputs = { ...record.priorInputs }
+  if (record.failure !== undefined) copy.failure = { ...record.failure }
+  if (record.parked !== undefined) copy.parked = { ...record.parked }
+  if (record.unread !== undefined) {
+    const { nodes, events, priorInputs } = record.unread
+    copy.unread = { ...record.unread, nodes: { ...nodes }, events: { ...events }, priorInputs: { ...priorInputs } }
+  }
+  return copy
+}
+
+/**
  * The record with `change` applied, as every store must apply it: the meaning of a change, whatever the layout.
  * History entries are not part of the record (a store keeps them for `readHistory`).
  */

@@ -26,56 +26,48 @@ const isPlainObject = (value: object): boolean => {
  * keys) within the depth limit. Throws a ValidationError naming the offending path under `field`.
  */
 export const assertJsonValue = (value: unknown, field: string, limits: JsonLimits): JsonValue => {
+  // One path, pushed and popped as the walk goes: named only when something is wrong.
+  const path: (string | number)[] = []
   const stack: object[] = []
-  const visit = (current: unknown, path: (string | number)[]): void => {
+  const fail = (message: (where: string) => string): never => {
+    const where = describePath(field, path)
+    throw new ValidationError(message(where), where)
+  }
+  const visit = (current: unknown): void => {
     if (current === null || typeof current === 'string' || typeof current === 'boolean') return
     if (typeof current === 'number') {
-      if (!Number.isFinite(current)) {
-        throw new ValidationError(`${describePath(field, path)} must be a finite number`, describePath(field, path))
-      }
+      if (!Number.isFinite(current)) fail((where) => `${where} must be a finite number`)
       return
     }
     if (typeof current !== 'object') {
-      throw new ValidationError(
-        `${describePath(field, path)} is a ${typeof current}; only JSON data can be stored`,
-        describePath(field, path),
-      )
+      fail((where) => `${where} is a ${typeof current}; only JSON data can be stored`)
+      return
     }
-    if (stack.includes(current)) {
-      throw new ValidationError(`${describePath(field, path)} contains a cycle`, describePath(field, path))
-    }
-    if (stack.length >= limits.maxDepth) {
-      throw new ValidationError(
-        `${describePath(field, path)} is nested deeper than ${limits.maxDepth} levels`,
-        describePath(field, path),
-      )
-    }
+    if (stack.includes(current)) fail((where) => `${where} contains a cycle`)
+    if (stack.length >= limits.maxDepth) fail((where) => `${where} is nested deeper than ${limits.maxDepth} levels`)
     stack.push(current)
     if (Array.isArray(current)) {
-      current.forEach((item, index) => {
-        visit(item, [...path, index])
-      })
+      for (let index = 0; index < current.length; index++) {
+        path.push(index)
+        visit(current[index])
+        path.pop()
+      }
     } else {
       if (!isPlainObject(current)) {
-        throw new ValidationError(
-          `${describePath(field, path)} is a class instance; only plain JSON objects can be stored`,
-          describePath(field, path),
-        )
+        fail((where) => `${where} is a class instance; only plain JSON objects can be stored`)
       }
-      for (const key of Object.keys(current)) {
-        if (FORBIDDEN_KEYS.has(key)) {
-          throw new ValidationError(
-            `${describePath(field, [...path, key])} uses the forbidden key '${key}'`,
-            describePath(field, [...path, key]),
-          )
-        }
+      for (const key in current) {
+        if (!Object.hasOwn(current, key)) continue
+        path.push(key)
+        if (FORBIDDEN_KEYS.has(key)) fail((where) => `${where} uses the forbidden key '${key}'`)
         const item = (current as Record<string, unknown>)[key]
-        if (item !== undefined) visit(item, [...path, key])
+        if (item !== undefined) visit(item)
+        path.pop()
       }
     }
     stack.pop()
   }
-  visit(value, [])
+  visit(value)
   return value as JsonValue
 }
 
@@ -85,10 +77,51 @@ export const cloneJson = <T extends JsonValue>(value: T): T => JSON.parse(JSON.s
 export const isJsonObject = (value: unknown): value is JsonObject =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
-const encoder = new TextEncoder()
+/** The UTF-8 length of a string, counted without encoding it. */
+export const utf8Bytes = (text: string): number => {
+  let bytes = text.length
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code < 0x80) continue
+    if (code < 0x800) bytes += 1
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1)
+      // A surrogate pair: 4 bytes for 2 UTF-16 units.
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 2
+        i++
+      } else bytes += 2
+    } else bytes += 2
+  }
+  return bytes
+}
 
 /** Size of a value serialised as JSON, in UTF-8 bytes: what the store keeps for it. */
-export const jsonSizeBytes = (value: unknown): number => encoder.encode(JSON.stringify(value) ?? '').byteLength
+export const jsonSizeBytes = (value: unknown): number => utf8Bytes(JSON.stringify(value) ?? '')
+
+const payloadTexts = new WeakMap<object, { text: string; bytes: number }>()
+
+const measuredPayload = (value: object): { text: string; bytes: number } => {
+  let measured = payloadTexts.get(value)
+  if (measured === undefined) {
+    const text = JSON.stringify(value)
+    measured = { text, bytes: utf8Bytes(text) }
+    payloadTexts.set(value, measured)
+  }
+  return measured
+}
+
+/**
+ * The JSON text of a stored payload (a node's output or overrides, an event's content), serialised once per payload
+ * object however often it is sized and encoded: the engine never changes a payload in place — it replaces it —, so
+ * the text kept for an object cannot go stale. Anything else goes through `JSON.stringify` each time.
+ */
+export const payloadText = (value: JsonValue): string =>
+  typeof value === 'object' && value !== null ? measuredPayload(value).text : JSON.stringify(value)
+
+/** `jsonSizeBytes` of a stored payload, measured once per payload object (see `payloadText`). */
+export const payloadBytes = (value: JsonValue): number =>
+  typeof value === 'object' && value !== null ? measuredPayload(value).bytes : jsonSizeBytes(value)
 
 /** Structural equality of two JSON values (key order ignored). */
 export const jsonEquals = (a: unknown, b: unknown): boolean => {

@@ -1,5 +1,5 @@
 import { ValidationError } from './errors.js'
-import { type JsonObject, jsonSizeBytes } from './json.js'
+import { type JsonObject, jsonSizeBytes, payloadBytes } from './json.js'
 import type { FailureSummary, InstanceRecord, NodeEventRecord, NodeRecord } from './records.js'
 
 export interface Limits {
@@ -86,9 +86,9 @@ const PRIOR_INPUT_OVERHEAD_BYTES = 16
 
 /** The bytes of a node's own payload (output and overrides), as JSON: what decides whether it is inline. */
 export const nodePayloadBytes = (node: NodeRecord): number =>
-  jsonSizeBytes(node.output) +
-  (node.workflowContext === undefined ? 0 : jsonSizeBytes(node.workflowContext)) +
-  (node.preNodeContext === undefined ? 0 : jsonSizeBytes(node.preNodeContext))
+  payloadBytes(node.output) +
+  (node.workflowContext === undefined ? 0 : payloadBytes(node.workflowContext)) +
+  (node.preNodeContext === undefined ? 0 : payloadBytes(node.preNodeContext))
 
 /** What a node record counts for, around a payload of `payloadBytes` (its last error included). */
 export const nodeBytesAround = (nodeId: string, node: NodeRecord, payloadBytes: number): number =>

@@ -15,8 +15,8 @@ import {
 import { END_NODE_ID, type NodeDefinition, type WorkflowDefinition } from './definition.js'
 import { AttemptInterruptedError, ItemTooLargeError, PayloadTooLargeError, type ValidationError } from './errors.js'
 import { entryMessage } from './history.js'
-import { partsFor, withPartsRead } from './instance-change.js'
-import { assertJsonValue, type JsonObject, jsonSizeBytes } from './json.js'
+import { copyInstanceRecord, copyNodeRecord, partsFor, withPartsRead } from './instance-change.js'
+import { assertJsonValue, type JsonObject, jsonSizeBytes, payloadBytes } from './json.js'
 import type { LeaseTimes } from './lease-sizing.js'
 import { growthBudget, type Limits } from './limits.js'
 import { MetricName, type Metrics } from './metrics.js'
@@ -169,8 +169,8 @@ class Pass {
     readonly session: PassSession,
     readonly mode: PassMode,
   ) {
-    this.#state = structuredClone(initial)
-    this.#base = structuredClone(initial)
+    this.#state = copyInstanceRecord(initial)
+    this.#base = copyInstanceRecord(initial)
   }
 
   addHistory(entries: readonly HistoryEntry[]): void {
@@ -278,7 +278,7 @@ class Pass {
     if (!read) return
     withPartsRead(this.#state, read)
     // The base is what the store holds: its own copy, untouched by what the pass does to the state's.
-    withPartsRead(this.#base, structuredClone(read))
+    withPartsRead(this.#base, read)
   }
 
   /** When this pass last wrote (or started). */
@@ -321,7 +321,7 @@ class Pass {
     for (const id of [...this.#dirtyNodes]) {
       const stored = this.#base.nodes[id]
       if (stored) {
-        state.nodes[id] = structuredClone(stored)
+        state.nodes[id] = copyNodeRecord(stored)
       } else {
         delete state.nodes[id]
         this.#dirtyNodes.delete(id)
@@ -331,7 +331,7 @@ class Pass {
     this.#outcomesSinceWrite.clear()
     this.#checkNext.clear()
     state.status = this.#base.status === 'init' ? 'running' : this.#base.status
-    if (this.#base.failure) state.failure = structuredClone(this.#base.failure)
+    if (this.#base.failure) state.failure = { ...this.#base.failure }
     else delete state.failure
     const endAt = this.#finished.indexOf(END_NODE_ID)
     if (endAt >= 0) this.#finished.splice(endAt, 1)
@@ -771,7 +771,7 @@ class Pass {
     // A node past its own timeout fails for good, with the reason, like one past its max wait.
     const timedOut = outcome.deadline === 'node' && record.status !== 'canceled'
     if (timedOut && record.output[CONTEXT_KEYS.reason] === undefined) {
-      record.output[CONTEXT_KEYS.reason] = deadlineReason('node', this.definition, node)
+      record.output = { ...record.output, [CONTEXT_KEYS.reason]: deadlineReason('node', this.definition, node) }
     }
     this.#recordError(node, record, outcome.step, error, stored instanceof Error || timedOut)
   }
@@ -847,9 +847,9 @@ class Pass {
     const split = splitContext(this.definition, this.#state, nodeId, context)
     // What the node stores of it, measured on the parts themselves (not on a wrapper around them).
     const size =
-      jsonSizeBytes(split.output) +
-      (split.workflowContext === undefined ? 0 : jsonSizeBytes(split.workflowContext)) +
-      (split.preNodeContext === undefined ? 0 : jsonSizeBytes(split.preNodeContext))
+      payloadBytes(split.output) +
+      (split.workflowContext === undefined ? 0 : payloadBytes(split.workflowContext)) +
+      (split.preNodeContext === undefined ? 0 : payloadBytes(split.preNodeContext))
     if (size > limits.maxNodeContextBytes) {
       return new PayloadTooLargeError(
         `context node '${nodeId}' stores (its output and overrides) is ${size} bytes, over the limit of ${limits.maxNodeContextBytes}`,
@@ -900,7 +900,8 @@ class Pass {
     count: boolean,
     reason = `max_wait_time_ts exceeded: node waited more than ${node.maxWaitTimeSeconds} s since it was created`,
   ): void {
-    if (record.output[CONTEXT_KEYS.reason] === undefined) record.output[CONTEXT_KEYS.reason] = reason
+    if (record.output[CONTEXT_KEYS.reason] === undefined)
+      record.output = { ...record.output, [CONTEXT_KEYS.reason]: reason }
     if (count) record.failCount += 1
     record.updatedAtMs = this.#now
     this.#history.push({
@@ -1031,9 +1032,9 @@ class Pass {
     await this.session.write(change)
     this.#lastFlushMs = this.#now
     const base = this.#base
-    for (const id of this.#dirtyNodes) base.nodes[id] = structuredClone(this.#state.nodes[id] as NodeRecord)
+    for (const id of this.#dirtyNodes) base.nodes[id] = copyNodeRecord(this.#state.nodes[id] as NodeRecord)
     base.status = this.#state.status
-    if (this.#state.failure) base.failure = structuredClone(this.#state.failure)
+    if (this.#state.failure) base.failure = { ...this.#state.failure }
     else delete base.failure
     this.#outcomesSinceWrite.clear()
     this.#dirtyNodes.clear()

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { z } from 'zod'
 import { StoreError } from '../../core/errors.js'
-import { type JsonObject, type JsonValue, jsonSizeBytes } from '../../core/json.js'
+import { type JsonObject, type JsonValue, jsonSizeBytes, payloadText } from '../../core/json.js'
 import { instanceStoredBytes, nodePayloadBytes } from '../../core/limits.js'
 import type {
   FailureSummary,
@@ -431,9 +431,9 @@ export class ItemPlanner {
       for (const key of ['o', 'wc', 'pc', 'p'] as const) if (known[key] !== undefined) item[key] = known[key]
       return item
     }
-    const o = Object.keys(node.output).length ? JSON.stringify(node.output) : undefined
-    const wc = node.workflowContext === undefined ? undefined : JSON.stringify(node.workflowContext)
-    const pc = node.preNodeContext === undefined ? undefined : JSON.stringify(node.preNodeContext)
+    const o = Object.keys(node.output).length ? payloadText(node.output) : undefined
+    const wc = node.workflowContext === undefined ? undefined : payloadText(node.workflowContext)
+    const pc = node.preNodeContext === undefined ? undefined : payloadText(node.preNodeContext)
     const bytes = textBytes(o) + textBytes(wc) + textBytes(pc)
     if (bytes <= INLINE_PAYLOAD_BYTES) {
       if (o !== undefined) item.o = o
