@@ -28,7 +28,7 @@ import { defineWorkflow } from '../src/core/builder.js'
 import { Engine } from '../src/core/engine.js'
 import type { NodeContext } from '../src/core/node-context.js'
 import { createIdGenerator, mathRandom, systemClock } from '../src/system/defaults.js'
-import { itemSizeBytes, num, pool } from './bench-support.js'
+import { attributeValueSize, itemSizeBytes, num, pool } from './bench-support.js'
 import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
 
 type DynamoConfig = NonNullable<ConstructorParameters<typeof DynamoDBClient>[0]>
@@ -282,10 +282,26 @@ export const hotPathTable = (result: HotPathResult): string => {
   ].join('\n')
 }
 
+/** The completed item attribute by attribute, largest first: its name and value, in DynamoDB's bytes. */
+export const itemBytesTable = (item: Record<string, AttributeValue>): string => {
+  const rows = Object.entries(item)
+    .map(([name, value]) => ({ name, bytes: name.length + attributeValueSize(value), value }))
+    .sort((a, b) => b.bytes - a.bytes)
+  const shown = (value: AttributeValue) => {
+    const text = JSON.stringify(value)
+    return text.length > 90 ? `${text.slice(0, 87)}…` : text
+  }
+  return [
+    `| attribute of the completed item (${num(itemSizeBytes(item))} bytes) | bytes | value |`,
+    '| --- | --- | --- |',
+    ...rows.map((row) => `| \`${row.name}\` | ${row.bytes} | \`${shown(row.value).replaceAll('|', '\\|')}\` |`),
+  ].join('\n')
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   await withDynamoDb(async (config) => {
     const result = await measureHotPath(config, (message) => process.stderr.write(`[hot path] ${message}\n`))
     console.log(hotPathTable(result))
-    if (process.env.HOT_PATH_ITEM === '1') console.log(JSON.stringify(result.completedItem, null, 1))
+    console.log(`\n${itemBytesTable(result.completedItem)}`)
   })
 }

@@ -56,6 +56,7 @@ const areaOf = (file: string, functionName: string): string => {
 const selfTimes = (nodes: readonly ProfileNode[], root: string) => {
   const byFunction = new Map<string, number>()
   const byArea = new Map<string, number>()
+  const byFile = new Map<string, number>()
   let total = 0
   for (const node of nodes) {
     const hits = node.hitCount ?? 0
@@ -67,12 +68,19 @@ const selfTimes = (nodes: readonly ProfileNode[], root: string) => {
     const at = lineNumber > 0 ? `${lineNumber + 1}` : `col ${columnNumber + 1}`
     const key = `${functionName || '(anonymous)'} (${file || 'native'}${functionName ? '' : `:${at}`})`
     byFunction.set(key, (byFunction.get(key) ?? 0) + hits)
+    if (/^(src|functions)\//.test(file)) byFile.set(file, (byFile.get(file) ?? 0) + hits)
     const area = areaOf(file, functionName)
     byArea.set(area, (byArea.get(area) ?? 0) + hits)
   }
   const ranked = [...byFunction].sort((a, b) => b[1] - a[1])
   const own = ranked.filter(([key]) => /\((src|functions)\//.test(key))
-  return { total, ranked, own, areas: [...byArea].sort((a, b) => b[1] - a[1]) }
+  return {
+    total,
+    ranked,
+    own,
+    areas: [...byArea].sort((a, b) => b[1] - a[1]),
+    files: [...byFile].sort((a, b) => b[1] - a[1]),
+  }
 }
 
 await withDynamoDb(async (config) => {
@@ -111,7 +119,7 @@ await withDynamoDb(async (config) => {
   session.disconnect()
   for (const { client } of engines) client.destroy()
 
-  const { total, ranked, own, areas } = selfTimes(profile.nodes, process.cwd())
+  const { total, ranked, own, areas, files } = selfTimes(profile.nodes, process.cwd())
   const share = (hits: number) => `${num((100 * hits) / total, 1)} %`
   const ownTotal = own.reduce((sum, [, hits]) => sum + hits, 0)
   console.log(`## Client CPU of a node step (${num(INSTANCES)} × 5-node linear, ${CONCURRENCY} at a time)\n`)
@@ -119,6 +127,8 @@ await withDynamoDb(async (config) => {
   console.log(`tickflow's own code (src/, functions/): ${share(ownTotal)} of the samples\n`)
   console.log('| self time | where |\n| --- | --- |')
   for (const [area, hits] of areas) console.log(`| ${share(hits)} | ${area} |`)
+  console.log('\n| self time | tickflow file |\n| --- | --- |')
+  for (const [file, hits] of files.slice(0, TOP)) console.log(`| ${share(hits)} | ${file} |`)
   console.log('\n| self time | tickflow function |\n| --- | --- |')
   for (const [key, hits] of own.slice(0, TOP)) console.log(`| ${share(hits)} | ${key} |`)
   console.log('\n| self time | any function |\n| --- | --- |')

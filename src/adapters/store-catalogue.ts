@@ -11,20 +11,25 @@ import type { InstanceStatus } from '../schemas/statuses.js'
  * refuse cursors differently.
  */
 
-const MS_DIGITS = 15
-const MAX_KEY_MS = 10 ** MS_DIGITS - 1
+/** Creation times in a key: base 36, zero-padded to 10 digits, so that strings sort like numbers up to 10^15 ms. */
+const KEY_TIME_DIGITS = 10
+const MAX_KEY_MS = 10 ** 15 - 1
 
-/** Sort key of the list indexes: creation time (zero-padded ms, so strings sort like numbers), then id. */
-export const createdKey = (createdAtMs: number, instanceId: string): string =>
-  `${String(createdAtMs).padStart(MS_DIGITS, '0')}#${instanceId}`
+const keyTime = (ms: number): string => ms.toString(36).padStart(KEY_TIME_DIGITS, '0')
+
+/** Sort key of the list indexes: creation time (10 base-36 digits, so strings sort like numbers), then id. */
+export const createdKey = (createdAtMs: number, instanceId: string): string => `${keyTime(createdAtMs)}#${instanceId}`
+
+/** The creation time a created key holds (the instance item stores it there only). */
+export const createdAtOf = (key: string): number => Number.parseInt(key.slice(0, KEY_TIME_DIGITS), 36)
 
 /**
  * Lowest and highest possible created keys for a creation-time range (inclusive). Times are clamped to what a key
- * can hold: a 16-digit bound would sort before 15-digit keys and turn the range inside out.
+ * can hold: an 11-digit bound would sort before 10-digit keys and turn the range inside out.
  */
 export const createdKeyBounds = (fromMs: number | undefined, toMs: number | undefined): [string, string] => [
-  `${String(Math.min(fromMs ?? 0, MAX_KEY_MS)).padStart(MS_DIGITS, '0')}#`,
-  `${String(Math.min(toMs ?? MAX_KEY_MS, MAX_KEY_MS)).padStart(MS_DIGITS, '0')}#\uffff`,
+  `${keyTime(Math.min(Math.max(fromMs ?? 0, 0), MAX_KEY_MS))}#`,
+  `${keyTime(Math.min(toMs ?? MAX_KEY_MS, MAX_KEY_MS))}#\uffff`,
 ]
 
 /** One entry of a list index, in created-key order: what a summary is made of. */
@@ -103,7 +108,7 @@ export const isEmptyRange = (range: KeyRange): boolean => range.low > range.high
 /** Exactly the created keys a store issues (ASCII), so a forged cursor cannot turn a key range inside out. */
 const cursorSchema = z.strictObject({
   v: z.literal(1),
-  after: z.string().regex(/^\d{15}#[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/),
+  after: z.string().regex(/^[0-9a-z]{10}#[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/),
 })
 
 /** The list cursor every store issues: the created key of the last entry returned or read, versioned. */

@@ -1183,7 +1183,9 @@ export const describeStoreContract = (
     describe('list cursors, one rule for every store', () => {
       const query = { workflowTypes: ALL_TYPES, limit: 3, order: 'desc' } as const
       const encoded = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
-      const a07 = `${String(T0 + 7 * SECOND).padStart(15, '0')}#a07`
+      // The shared format: the creation time in 10 base-36 digits, then the id.
+      const keyTime = (ms: number) => ms.toString(36).padStart(10, '0')
+      const a07 = `${keyTime(T0 + 7 * SECOND)}#a07`
 
       it('issues a cursor naming the created key of the last item, in the shared format', async () => {
         await seedListFixture(store)
@@ -1194,7 +1196,7 @@ export const describeStoreContract = (
         expect(last).toBeDefined()
         expect(JSON.parse(Buffer.from(page.cursor ?? '', 'base64url').toString('utf8'))).toEqual({
           v: 1,
-          after: `${String(last?.createdAtMs).padStart(15, '0')}#${last?.id}`,
+          after: `${keyTime(last?.createdAtMs ?? -1)}#${last?.id}`,
         })
       })
 
@@ -1218,8 +1220,9 @@ export const describeStoreContract = (
 
       it.each([
         { forged: 'an unversioned position', value: { after: a07 } },
-        { forged: 'a key that sorts after every created key', value: { v: 1, after: '999999999999999#\uffff' } },
-        { forged: 'a key without the id', value: { v: 1, after: String(T0).padStart(15, '0') } },
+        { forged: 'a key that sorts after every created key', value: { v: 1, after: 'zzzzzzzzzz#\uffff' } },
+        { forged: 'a key without the id', value: { v: 1, after: keyTime(T0) } },
+        { forged: 'a decimal time', value: { v: 1, after: `${String(T0).padStart(15, '0')}#a07` } },
         { forged: 'a short time', value: { v: 1, after: '5#a07' } },
         { forged: 'another version', value: { v: 2, after: a07 } },
         { forged: 'extra fields', value: { v: 1, after: a07, limit: 1000 } },

@@ -353,7 +353,7 @@ describe('restartInstance with a new context', () => {
       expect(refused).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', httpStatus: 413 })
       const after = await storedItem(instanceId)
       // Only the fencing token and the write count moved: the lease was taken and given back.
-      expect({ ...after, fence: undefined, ws: undefined }).toEqual({ ...before, fence: undefined, ws: undefined })
+      expect({ ...after, f: undefined, ws: undefined }).toEqual({ ...before, f: undefined, ws: undefined })
       expect(await partition(instanceId)).toHaveLength(items)
       expect((await engine.get(instanceId)).status).toBe('failed')
     },

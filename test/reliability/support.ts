@@ -73,7 +73,7 @@ export const requestKind = (commandName: string, args: unknown): string => {
     case 'QueryCommand':
       return input.IndexName === 'due' ? 'queryDue' : 'list'
     case 'UpdateItemCommand':
-      if (update.includes('ADD fence')) return 'acquireLease'
+      if (update.includes('ADD f :one')) return 'acquireLease'
       if (update.includes('e.#node')) return 'putEvent'
       if (update.startsWith('REMOVE leaseOwner')) return 'releaseLease'
       if (update.includes('ADD es :zero')) return update.includes('leaseOwner') ? 'releasingWrite' : 'write'

@@ -119,7 +119,7 @@ describe('writeUnderLeaseParams', () => {
     const params = update({})
 
     expect(params.Key).toEqual(instanceKey('wf-1'))
-    expect(params.ConditionExpression).toBe('leaseOwner = :owner AND fence = :fence')
+    expect(params.ConditionExpression).toBe('leaseOwner = :owner AND f = :fence')
     expect(params.ExpressionAttributeValues).toMatchObject({ ':owner': 'runner-a', ':fence': 7 })
   })
 
@@ -133,7 +133,7 @@ describe('writeUnderLeaseParams', () => {
     expect(grows.ExpressionAttributeValues).toMatchObject({ ':bytes': 300, ':bytesBase': 500, ':room': 700 })
     expect(grows.ReturnValuesOnConditionCheckFailure).toBe('ALL_OLD')
     expect(shrinks.UpdateExpression).toContain(adds)
-    expect(shrinks.ConditionExpression).toBe('leaseOwner = :owner AND fence = :fence')
+    expect(shrinks.ConditionExpression).toBe('leaseOwner = :owner AND f = :fence')
   })
 
   it('sets or removes the TTL attribute', () => {
@@ -201,7 +201,8 @@ describe('writeUnderLeaseParams', () => {
     const params = update({ status: 'failed', input: { a: [1] } })
 
     expect(actions(params.UpdateExpression).SET).toEqual(expect.arrayContaining(['#status = :status', '#in = :in']))
-    expect(params.ExpressionAttributeValues).toMatchObject({ ':status': 'failed', ':in': '{"a":[1]}' })
+    // The status as its stored code (see INSTANCE_STATUS_CODES).
+    expect(params.ExpressionAttributeValues).toMatchObject({ ':status': 'f', ':in': '{"a":[1]}' })
     expect(update({}).UpdateExpression).not.toMatch(/status|#in\b/)
   })
 })
@@ -231,9 +232,16 @@ describe('history entries in the item', () => {
 
   it('packs entries without free text into one short string, and keeps the others as maps', () => {
     // The time is stored in ms after the instance's creation, in base 36.
+    // A node status entry is headed by its status code in capitals: no kind and status fields apart.
     expect(entryToItem({ atMs: T0 + 3600, kind: 'node', nodeId: 'a', status: 'running', attempt: 1 }, T0)).toBe(
-      `n|${(3600).toString(36)}|a|r`,
+      `R|${(3600).toString(36)}|a`,
     )
+    expect(
+      entryToItem({ atMs: T0 + 36, kind: 'node', nodeId: 'a', status: 'completed', attempt: 1, durationMs: 237 }, T0),
+    ).toBe('C|10|a|237')
+    // The fields a kind uses come first: a creation's origin, an end's status.
+    expect(entryToItem({ atMs: T0, kind: 'created', origin: 'engine' }, T0)).toBe('c|0|e')
+    expect(entryToItem({ atMs: T0 + 36, kind: 'finished', status: 'completed' }, T0)).toBe('f|10|c')
     expect(typeof entryToItem({ atMs: T0, kind: 'error', errorClass: 'E', message: 'm' }, T0)).toBe('object')
   })
 
@@ -247,9 +255,9 @@ describe('history entries in the item', () => {
       code: 'condition_false',
     }
     // The reason as its short code: a skip is carried by every later write of the instance item.
-    expect(entryToItem(skip, T0)).toBe('n|0|a|sk||||||cf')
+    expect(entryToItem(skip, T0)).toBe('SK|0|a|||cf')
     expect(entryToItem({ atMs: T0 + 36, kind: 'decision', nodeId: 'a', code: 'when:true' }, T0)).toBe(
-      'd|10|a|||||||when:true',
+      'd|10|a|when:true',
     )
   })
 })
@@ -289,8 +297,8 @@ describe('writeUnderLeaseParams with history', () => {
     const params = update({ history: [entry('a'), entry('b')] })
 
     expect(params.UpdateExpression).toContain('h = list_append(if_not_exists(h, :noH), :h)')
-    // Packed: kind, time in base 36 after the instance's creation, node, status code (the attempt only when not 1).
-    expect(params.ExpressionAttributeValues?.[':h']).toEqual(['n|0|a|c', 'n|0|b|c'])
+    // Packed: status code in capitals, time in base 36 after the instance's creation, node (the attempt only when not 1).
+    expect(params.ExpressionAttributeValues?.[':h']).toEqual(['C|0|a', 'C|0|b'])
   })
 
   it('removes exactly the entries the holder knows, archives them, and appends its own past the end', () => {
@@ -326,11 +334,7 @@ describe('acquireLeaseParams', () => {
 
     expect(params.ConditionExpression).toContain('NOT #status IN (:completed, :failed, :canceled, :timed_out)')
     expect(params.ExpressionAttributeNames).toEqual({ '#status': 'status' })
-    expect(params.ExpressionAttributeValues).toMatchObject({
-      ':completed': 'completed',
-      ':failed': 'failed',
-      ':canceled': 'canceled',
-    })
+    expect(params.ExpressionAttributeValues).toMatchObject({ ':completed': 'c', ':failed': 'f', ':canceled': 'x' })
   })
 
   it('accepts terminal instances when they are allowed', () => {
@@ -350,7 +354,7 @@ describe('acquireLeaseParams', () => {
     // Due by the lease end and unparked in the same write.
     expect(params.UpdateExpression).toBe(
       'SET leaseOwner = :owner, leaseUntilMs = :until, dueAtMs = :until, dueShard = :shard ' +
-        'REMOVE parkCode, parkReason, parkAtMs ADD fence :one',
+        'REMOVE parkCode, parkReason, parkAtMs ADD f :one',
     )
     expect(params.ExpressionAttributeValues).toMatchObject({
       ':owner': 'runner',
@@ -369,7 +373,7 @@ describe('acquireLeaseParams for a due pass or a terminal instance', () => {
     ['a terminal instance (needs nothing)', { terminalOnly: true }],
   ])('leaves the due time alone for %s', (_, options) => {
     const params = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, options)
-    expect(params.UpdateExpression).toBe('SET leaseOwner = :owner, leaseUntilMs = :until ADD fence :one')
+    expect(params.UpdateExpression).toBe('SET leaseOwner = :owner, leaseUntilMs = :until ADD f :one')
     expect(params.ExpressionAttributeValues).not.toHaveProperty(':shard')
   })
 })
@@ -657,7 +661,7 @@ describe('item codec', () => {
   })
 
   it.each<{ fault: string; item: Record<string, unknown> }>([
-    { fault: 'a missing attribute', item: { ...recordToItem(anInstance('wf-1')), fence: undefined } },
+    { fault: 'a missing attribute', item: { ...recordToItem(anInstance('wf-1')), f: undefined } },
     { fault: 'a schema version that is not a number', item: { ...recordToItem(anInstance('wf-1')), v: 'two' } },
     { fault: 'an unknown status', item: { ...recordToItem(anInstance('wf-1')), status: 'paused' } },
     {

@@ -31,7 +31,6 @@ import {
   type LeaseWriter,
   type NodeEventRecord,
 } from '../../core/store.js'
-import { INSTANCE_STATUSES } from '../../schemas/statuses.js'
 import { classifyDynamoDbError } from '../aws-errors.js'
 import { type CatalogueEntry, IndexedCatalogue, type IndexPage, type IndexPageRequest } from '../store-catalogue.js'
 import {
@@ -39,6 +38,7 @@ import {
   type InstanceItem,
   ItemPlanner,
   instanceItemSchema,
+  instanceStatusOf,
   parseInstanceItem,
   recordFromInstanceItem,
   recordFromItems,
@@ -48,9 +48,20 @@ import {
   type StoredEvent,
   sideItemContent,
   sideItemKeys,
+  storedInstanceStatusSchema,
   storedNodesOf,
 } from './item-codec.js'
-import { createdKey, DUE_SHARDS, definitionKey, INDEX, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
+import {
+  createdAtOf,
+  createdKey,
+  DUE_SHARDS,
+  definitionKey,
+  INDEX,
+  instanceIdOf,
+  instanceKey,
+  instancePk,
+  SK,
+} from './keys.js'
 import { DynamoLeaseWriter, type WriterIo } from './lease-writer.js'
 import {
   acquireLeaseParams,
@@ -95,17 +106,16 @@ export const translateAwsError = (
 const dueCursorSchema = z.strictObject({ pk: z.string(), sk: z.string(), dueShard: z.string(), dueAtMs: z.number() })
 
 const statusViewSchema = z.object({
-  status: z.enum(INSTANCE_STATUSES),
+  status: storedInstanceStatusSchema,
   wfType: z.string(),
-  createdAtMs: z.number(),
+  createdKey: z.string(),
 })
 
 const entrySchema = z.object({
   pk: z.string(),
   wfType: z.string(),
   businessId: z.string().optional(),
-  status: z.enum(INSTANCE_STATUSES),
-  createdAtMs: z.number(),
+  status: storedInstanceStatusSchema,
   createdKey: z.string(),
   parkCode: z.string().optional(),
 })
@@ -137,7 +147,7 @@ export const sideItemExpiryDays = (retentionDays: number | undefined): number =>
   retentionDays === 0 ? 0 : (retentionDays ?? 30) + INSTANCE_LIFETIME_DAYS
 
 /** The parts of an instance item a history read needs. */
-const historyHeadSchema = instanceItemSchema.pick({ h: true, hb: true, hd: true, ha: true, createdAtMs: true })
+const historyHeadSchema = instanceItemSchema.pick({ h: true, hb: true, hd: true, ha: true, createdKey: true })
 
 /** The InstanceStore on one DynamoDB table (layout in the README). Every state change is one conditional write. */
 export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
@@ -391,14 +401,14 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
         new GetCommand({
           TableName: this.tableName,
           Key: instanceKey(instanceId),
-          ProjectionExpression: 'createdAtMs, e.#node',
+          ProjectionExpression: 'createdKey, e.#node',
           ExpressionAttributeNames: { '#node': nodeId },
           ConsistentRead: true,
         }),
       ),
     )
     if (!head.Item) throw new InstanceNotFoundError(instanceId)
-    const base = Number(head.Item.createdAtMs)
+    const base = createdAtOf(String(head.Item.createdKey))
     const stored = (head.Item.e as Record<string, StoredEvent> | undefined)?.[nodeId]
     const replaced = stored?.k === undefined ? undefined : { sk: stored.k, bytes: stored.b ?? 0 }
     const planner = this.#planner(instanceId, base, nowMs, 0)
@@ -466,14 +476,14 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
         new GetCommand({
           TableName: this.tableName,
           Key: instanceKey(instanceId),
-          ProjectionExpression: 'h, hb, hd, ha, createdAtMs',
+          ProjectionExpression: 'h, hb, hd, ha, createdKey',
           ConsistentRead: true,
         }),
       ),
     )
     if (!result.Item) return undefined
     const head = historyHeadSchema.parse(result.Item)
-    const base = head.createdAtMs
+    const base = createdAtOf(head.createdKey)
     const archives = await this.#items.get(instanceId, head.ha ?? [])
     const runs = [...archives.values()].flatMap((raw) => {
       const parsed = sideItemContent.historyArchive(raw)
@@ -551,21 +561,26 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
         ),
       )
       const entry = result.Items?.[0]
-      if (entry !== undefined) return { ...known, status: statusViewSchema.shape.status.parse(entry.status) }
+      if (entry !== undefined)
+        return { ...known, status: instanceStatusOf(statusViewSchema.shape.status.parse(entry.status)) }
     }
     const result = await this.#send('getInstanceStatus', () =>
       this.#doc.send(
         new GetCommand({
           TableName: this.tableName,
           Key: instanceKey(instanceId),
-          ProjectionExpression: '#status, wfType, createdAtMs',
+          ProjectionExpression: '#status, wfType, createdKey',
           ExpressionAttributeNames: { '#status': 'status' },
         }),
       ),
     )
     if (!result.Item) return undefined
     const item = statusViewSchema.parse(result.Item)
-    return { status: item.status, workflowType: item.wfType, createdAtMs: item.createdAtMs }
+    return {
+      status: instanceStatusOf(item.status),
+      workflowType: item.wfType,
+      createdAtMs: createdAtOf(item.createdKey),
+    }
   }
 
   /** The catalogue's one read (list and count are the shared ones): a Query of one list index partition. */
@@ -580,9 +595,11 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     const result = await this.#send(operation, () => this.#doc.send(new QueryCommand(params)))
     const entries = (result.Items ?? []).map((raw): CatalogueEntry => {
       // Index entries carry the table's keys: the instance id is the partition key's.
-      const { pk, wfType, parkCode, businessId, ...entry } = entrySchema.parse(raw)
+      const { pk, wfType, parkCode, businessId, status, ...entry } = entrySchema.parse(raw)
       return {
         ...entry,
+        status: instanceStatusOf(status),
+        createdAtMs: createdAtOf(entry.createdKey),
         id: instanceIdOf(pk),
         workflowType: wfType,
         ...(businessId === undefined ? {} : { businessId }),

@@ -14,12 +14,12 @@ import type {
 import { HISTORY_ORIGINS, type HistoryKind, type HistoryOrigin } from '../../schemas/history-kinds.js'
 import { parkCodeSchema } from '../../schemas/park-codes.js'
 import {
-  INSTANCE_STATUSES,
+  type InstanceStatus,
   type SkipReason,
   type StoredNodeStatus,
   TERMINAL_NODE_STATUSES,
 } from '../../schemas/statuses.js'
-import { createdKey, dueShardFor, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
+import { createdAtOf, createdKey, dueShardFor, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
 import { INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES } from './write-layout.js'
 
 /**
@@ -45,6 +45,22 @@ const STATUS_CODES = {
 const invert = <T extends string>(codes: Record<T, string>): Record<string, T> =>
   Object.fromEntries(Object.entries(codes).map(([name, code]) => [code, name])) as Record<string, T>
 const STATUS_NAMES = invert<StoredNodeStatus>(STATUS_CODES)
+
+/**
+ * An instance's status as stored: one or two letters (the list indexes project it and filter on it, in these
+ * codes). Every reader of the item decodes it with `instanceStatusOf`.
+ */
+export const INSTANCE_STATUS_CODES = {
+  init: 'i',
+  running: 'r',
+  completed: 'c',
+  failed: 'f',
+  canceled: 'x',
+  timed_out: 't',
+} as const satisfies Record<InstanceStatus, string>
+const INSTANCE_STATUS_NAMES = invert<InstanceStatus>(INSTANCE_STATUS_CODES)
+export const storedInstanceStatusSchema = z.enum(Object.values(INSTANCE_STATUS_CODES) as [string, ...string[]])
+export const instanceStatusOf = (code: string): InstanceStatus => INSTANCE_STATUS_NAMES[code] as InstanceStatus
 
 /** The stored codes of the terminal node statuses (a condition on an event for a finished node names them). */
 export const TERMINAL_NODE_CODES: readonly string[] = TERMINAL_NODE_STATUSES.map(
@@ -163,13 +179,28 @@ const mappedEntrySchema = z.object({
 })
 
 /**
- * Every other entry as one string: `k|t|n|s|a|d|e|r|o|p` (time in base 36, trailing empty fields left out; `p` a code
- * without text: a skip reason, a decision). Node ids, status codes, origin codes and those codes never contain `|`.
+ * Every other entry as one string: a head, the time (ms after the instance's creation, base 36), then the kind's
+ * fields in the order that kind uses them most, trailing empty fields left out (see PACKED_FIELDS). A node status
+ * entry's head is its status code in capitals (`C|6t|step1|237`: step1 completed after 237 ms); any other entry's
+ * is its kind code (`c|0|e`, `f|bb|c`). Node ids, status codes, origin codes and `p` codes never contain `|`.
  */
-const packedEntrySchema = z.string().regex(/^[a-z](\|[^|]*){1,9}$/)
+const packedEntrySchema = z.string().regex(/^([a-z]|[A-Z]+)(\|[^|]*){1,9}$/)
 
 const storedEntrySchema = z.union([packedEntrySchema, mappedEntrySchema])
 export type StoredEntry = z.infer<typeof storedEntrySchema>
+
+type PackedField = 'n' | 's' | 'a' | 'd' | 'e' | 'r' | 'o' | 'p'
+
+/** The fields of a node status entry after its head and time (the status is the head). */
+const NODE_FIELDS: readonly PackedField[] = ['n', 'd', 'a', 'p', 'o', 'e', 'r']
+/** The fields of other entries, by kind code: the ones each kind uses first, so that few empty fields are kept. */
+const PACKED_FIELDS: Readonly<Record<string, readonly PackedField[]>> = {
+  [KIND_CODES.created]: ['o', 'p', 'n', 's', 'a', 'd', 'e', 'r'],
+  [KIND_CODES.finished]: ['s', 'p', 'o', 'n', 'a', 'd', 'e', 'r'],
+  [KIND_CODES.decision]: ['n', 'p', 's', 'a', 'd', 'e', 'r', 'o'],
+}
+const GENERIC_FIELDS: readonly PackedField[] = ['n', 's', 'a', 'd', 'e', 'r', 'o', 'p']
+const packedFields = (kindCode: string): readonly PackedField[] => PACKED_FIELDS[kindCode] ?? GENERIC_FIELDS
 
 /** Kinds whose entries carry an attempt (stored only when it is not 1). */
 const WITH_ATTEMPT: ReadonlySet<HistoryKind> = new Set(['node', 'error'])
@@ -190,18 +221,19 @@ export const entryToItem = (given: HistoryEntry, baseMs: number): StoredEntry =>
   const attempt = entry.attempt !== undefined && entry.attempt !== 1 ? entry.attempt : undefined
   const t = entry.atMs - baseMs
   if (entry.message === undefined && entry.errorClass === undefined && !entry.code?.includes('|') && t >= 0) {
-    const fields = [
-      KIND_CODES[entry.kind],
-      t.toString(36),
-      entry.nodeId ?? '',
-      status ?? '',
-      attempt?.toString() ?? '',
-      entry.durationMs?.toString() ?? '',
-      entry.eventTs?.toString() ?? '',
-      entry.replacesTs?.toString() ?? '',
-      entry.origin === undefined ? '' : ORIGIN_CODES[entry.origin],
-      entry.code ?? '',
-    ]
+    const values: Record<PackedField, string> = {
+      n: entry.nodeId ?? '',
+      s: status ?? '',
+      a: attempt?.toString() ?? '',
+      d: entry.durationMs?.toString() ?? '',
+      e: entry.eventTs?.toString() ?? '',
+      r: entry.replacesTs?.toString() ?? '',
+      o: entry.origin === undefined ? '' : ORIGIN_CODES[entry.origin],
+      p: entry.code ?? '',
+    }
+    const folded = entry.kind === 'node' && status !== undefined && ENTRY_STATUS_NAMES[status] !== undefined
+    const head = folded ? (status as string).toUpperCase() : KIND_CODES[entry.kind]
+    const fields = [head, t.toString(36), ...(folded ? NODE_FIELDS : packedFields(head)).map((field) => values[field])]
     while (fields[fields.length - 1] === '') fields.pop()
     return fields.join('|')
   }
@@ -223,18 +255,24 @@ export const entryFromItem = (item: StoredEntry, baseMs: number): HistoryEntry =
   const stored =
     typeof item === 'string'
       ? (() => {
-          const [k, t, n, s, a, d, e, r, o, p] = item.split('|')
+          const [head = '', t, ...rest] = item.split('|')
+          const nodeStatus = head !== head.toLowerCase() ? head.toLowerCase() : undefined
+          const order = nodeStatus === undefined ? packedFields(head) : NODE_FIELDS
+          const field = (name: PackedField) => {
+            const at = order.indexOf(name)
+            return at < 0 ? undefined : rest[at] || undefined
+          }
           return {
-            k: k as string,
+            k: nodeStatus === undefined ? head : KIND_CODES.node,
             t: Number.parseInt(t ?? '0', 36),
-            n: n || undefined,
-            s: s || undefined,
-            a: optionalNumber(a),
-            d: optionalNumber(d),
-            e: optionalNumber(e),
-            r: optionalNumber(r),
-            o: o ? ORIGIN_NAMES[o] : undefined,
-            p: p || undefined,
+            n: field('n'),
+            s: nodeStatus ?? field('s'),
+            a: optionalNumber(field('a')),
+            d: optionalNumber(field('d')),
+            e: optionalNumber(field('e')),
+            r: optionalNumber(field('r')),
+            o: ((code) => (code ? ORIGIN_NAMES[code] : undefined))(field('o')),
+            p: field('p'),
           }
         })()
       : item
@@ -263,8 +301,8 @@ export const instanceItemSchema = z.object({
   v: z.literal(ITEM_SCHEMA_VERSION),
   wfType: z.string(),
   businessId: z.string().optional(),
-  status: z.enum(INSTANCE_STATUSES),
-  createdAtMs: z.number(),
+  status: storedInstanceStatusSchema,
+  /** The list indexes' sort key: the creation time (the only place the item keeps it, see `createdAtOf`), then the id. */
   createdKey: z.string(),
   /** Definition version. */
   dv: z.string(),
@@ -280,7 +318,8 @@ export const instanceItemSchema = z.object({
   e: z.record(z.string(), storedEventSchema),
   /** Grows with every stored event. */
   es: z.number().int(),
-  fence: z.number().int(),
+  /** The lease's fencing token: raised by every acquisition. */
+  f: z.number().int(),
   leaseOwner: z.string().optional(),
   leaseUntilMs: z.number().optional(),
   dueAtMs: z.number().optional(),
@@ -497,8 +536,7 @@ export const recordToItem = (
     ...instanceKey(record.id),
     v: ITEM_SCHEMA_VERSION,
     wfType: record.workflowType,
-    status: record.status,
-    createdAtMs: record.createdAtMs,
+    status: INSTANCE_STATUS_CODES[record.status],
     createdKey: createdKey(record.createdAtMs, record.id),
     dv: record.definitionVersion,
     ua: record.updatedAtMs - base,
@@ -506,7 +544,7 @@ export const recordToItem = (
     e: mapValues(record.events, (event, nodeId) => planner.event(nodeId, event, jsonSizeBytes(event.content))),
     gc: {},
     es: record.eventSeq,
-    fence: record.fence,
+    f: record.fence,
     b: record.storedBytes ?? instanceStoredBytes(record),
   }
   const input = planner.input(record.input)
@@ -667,7 +705,7 @@ export const recordFromInstanceItem = (
   side: ReadonlyMap<string, Record<string, unknown>> = new Map(),
   options: { partial?: boolean; lazy?: boolean } = {},
 ): InstanceRecord => {
-  const base = item.createdAtMs
+  const base = createdAtOf(item.createdKey)
   const tolerant = options.partial === true || options.lazy === true
   const unread: UnreadParts = { nodes: {}, events: {}, priorInputs: {} }
   const nodes: Record<string, NodeRecord> = {}
@@ -688,15 +726,15 @@ export const recordFromInstanceItem = (
   const record: InstanceRecord = {
     id: instanceIdOf(item.pk),
     workflowType: item.wfType,
-    status: item.status,
+    status: instanceStatusOf(item.status),
     input: parseJson(inputText, {}) as JsonObject,
-    createdAtMs: item.createdAtMs,
+    createdAtMs: base,
     updatedAtMs: base + item.ua,
     definitionVersion: item.dv,
     nodes,
     events,
     eventSeq: item.es,
-    fence: item.fence,
+    fence: item.f,
   }
   if (item.businessId !== undefined) record.businessId = item.businessId
   if (item.leaseOwner !== undefined) record.leaseOwner = item.leaseOwner

@@ -55,7 +55,7 @@ export const definitionKey = (workflowType: string, version: string): ItemKey =>
 })
 
 /** The list indexes' sort key and its bounds: the catalogue's one rule, shared with MemoryStore. */
-export { createdKey, createdKeyBounds } from '../store-catalogue.js'
+export { createdAtOf, createdKey, createdKeyBounds } from '../store-catalogue.js'
 
 /** FNV-1a over the id: spreads due instances evenly over the shards, the same on every runner. */
 export const dueShardFor = (instanceId: string, shards = DUE_SHARDS): string => {

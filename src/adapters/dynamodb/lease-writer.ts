@@ -18,6 +18,7 @@ import {
   type StoredNode,
   sideItemContent,
 } from './item-codec.js'
+import { createdAtOf } from './keys.js'
 import { inlineNodeBytes, isSettled, type LaidOutChange, storedHistoryBytes } from './laid-out-change.js'
 import { writeUnderLeaseParams } from './params.js'
 import {
@@ -97,7 +98,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
   ) {
     const { item } = start
     this.#instanceId = lease.instanceId
-    this.#baseMs = item.createdAtMs
+    this.#baseMs = createdAtOf(item.createdKey)
     for (const [id, node] of Object.entries(start.nodes)) this.#known.set(id, node)
     for (const [id, node] of Object.entries(item.n)) this.#keepHot(id, node)
     this.#unread = new Set(start.unread)
@@ -332,8 +333,8 @@ export class DynamoLeaseWriter implements LeaseWriter {
     const item = parsed?.success ? parsed.data : undefined
     const lease = this.lease
     if (item) {
-      const held = item.leaseOwner === lease.owner && item.fence === lease.fence
-      const releasedByThis = laid.change.release === true && item.leaseOwner === undefined && item.fence === lease.fence
+      const held = item.leaseOwner === lease.owner && item.f === lease.fence
+      const releasedByThis = laid.change.release === true && item.leaseOwner === undefined && item.f === lease.fence
       const atNext = (item.ws ?? 0) === this.#writeSeq + 1
       const out = laid.historyOut
       const moveLanded =

@@ -2,7 +2,14 @@ import type { PutCommandInput, QueryCommandInput, UpdateCommandInput } from '@aw
 import type { AcquireOptions, CountQuery, EventGuard, HistoryEntry, Lease, NodeEventRecord } from '../../core/store.js'
 import { type InstanceStatus, TERMINAL_INSTANCE_STATUSES } from '../../schemas/statuses.js'
 import { type CataloguePartition, cataloguePartitions, type IndexPageRequest } from '../store-catalogue.js'
-import { entryToItem, failureToItem, type InstanceItem, type ItemPlanner, TERMINAL_NODE_CODES } from './item-codec.js'
+import {
+  entryToItem,
+  failureToItem,
+  INSTANCE_STATUS_CODES,
+  type InstanceItem,
+  type ItemPlanner,
+  TERMINAL_NODE_CODES,
+} from './item-codec.js'
 import { dueShardFor, INDEX, instanceKey, TTL_ATTRIBUTE } from './keys.js'
 import type { LaidOutChange } from './laid-out-change.js'
 
@@ -16,9 +23,12 @@ const APPEND_INDEX = 1_000_000
  * terminal lists come from the status vocabulary, and a condition carries only the values it uses (DynamoDB refuses
  * an unused one).
  */
-const statusIn = (attribute: string, statuses: readonly string[]) => ({
+const statusIn = (attribute: string, statuses: readonly InstanceStatus[]) => ({
   expression: `${attribute} IN (${statuses.map((status) => `:${status}`).join(', ')})`,
-  values: Object.fromEntries(statuses.map((status) => [`:${status}`, status])) as Record<string, string>,
+  values: Object.fromEntries(statuses.map((status) => [`:${status}`, INSTANCE_STATUS_CODES[status]])) as Record<
+    string,
+    string
+  >,
 })
 const TERMINAL_INSTANCE = statusIn('#status', TERMINAL_INSTANCE_STATUSES)
 const TERMINAL = TERMINAL_INSTANCE.values
@@ -62,9 +72,9 @@ export const acquireLeaseParams = (
     // spares the due index two writes on every poll.
     UpdateExpression:
       terminalOnly || dueBy !== undefined
-        ? 'SET leaseOwner = :owner, leaseUntilMs = :until ADD fence :one'
+        ? 'SET leaseOwner = :owner, leaseUntilMs = :until ADD f :one'
         : 'SET leaseOwner = :owner, leaseUntilMs = :until, dueAtMs = :until, dueShard = :shard ' +
-          'REMOVE parkCode, parkReason, parkAtMs ADD fence :one',
+          'REMOVE parkCode, parkReason, parkAtMs ADD f :one',
     ConditionExpression: [
       'attribute_exists(pk)',
       '(attribute_not_exists(leaseOwner) OR leaseUntilMs < :now OR leaseOwner = :owner)',
@@ -226,7 +236,7 @@ const attributeParts = (parts: UpdateParts, laid: LaidOutChange, planner: ItemPl
   const { change } = laid
   if (change.status !== undefined) {
     parts.names['#status'] = 'status'
-    setOrRemove(parts, change.status, [['#status', ':status', change.status]])
+    setOrRemove(parts, change.status, [['#status', ':status', INSTANCE_STATUS_CODES[change.status]]])
   }
   const input = laid.input ?? (change.input === undefined ? undefined : planner.input(change.input))
   if (input !== undefined) {
@@ -308,7 +318,7 @@ export const writeUnderLeaseParams = (
     set: ['ua = :ua'],
     remove: [],
     add: [],
-    conditions: ['leaseOwner = :owner AND fence = :fence'],
+    conditions: ['leaseOwner = :owner AND f = :fence'],
   }
   archiveParts(parts, laid, planner)
   historyParts(parts, laid, planner)
@@ -337,7 +347,7 @@ export const releaseLeaseParams = (tableName: string, lease: Lease): UpdateComma
   TableName: tableName,
   Key: instanceKey(lease.instanceId),
   UpdateExpression: 'REMOVE leaseOwner, leaseUntilMs',
-  ConditionExpression: 'leaseOwner = :owner AND fence = :fence',
+  ConditionExpression: 'leaseOwner = :owner AND f = :fence',
   ExpressionAttributeValues: { ':owner': lease.owner, ':fence': lease.fence },
 })
 
@@ -476,7 +486,7 @@ export const listQueryParams = (
   if (filter.statuses !== undefined) {
     names['#status'] = 'status'
     const placeholders = filter.statuses.map((status: InstanceStatus, index: number) => {
-      values[`:s${index}`] = status
+      values[`:s${index}`] = INSTANCE_STATUS_CODES[status]
       return `:s${index}`
     })
     filters.push(`#status IN (${placeholders.join(', ')})`)
