@@ -1,6 +1,8 @@
 import type { QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
 import { describe, expect, it } from 'vitest'
 import {
+  entriesFromItems,
+  entriesToItems,
   entryFromItem,
   entryToItem,
   ItemPlanner,
@@ -17,6 +19,7 @@ import {
   instanceKey,
 } from '../../src/adapters/dynamodb/keys.js'
 import type { LaidOutChange } from '../../src/adapters/dynamodb/laid-out-change.js'
+import { batchStartsAt } from '../../src/adapters/dynamodb/lease-writer.js'
 import {
   acquireLeaseParams,
   clearTerminalDueParams,
@@ -232,17 +235,66 @@ describe('history entries in the item', () => {
 
   it('packs entries without free text into one short string, and keeps the others as maps', () => {
     // The time is stored in ms after the instance's creation, in base 36.
-    // A node status entry is headed by its status code in capitals: no kind and status fields apart.
+    // A node status entry is headed by its status code in capitals: no kind and status fields apart; a duration in
+    // base 36 (237 ms: 6l).
     expect(entryToItem({ atMs: T0 + 3600, kind: 'node', nodeId: 'a', status: 'running', attempt: 1 }, T0)).toBe(
       `R|${(3600).toString(36)}|a`,
     )
     expect(
       entryToItem({ atMs: T0 + 36, kind: 'node', nodeId: 'a', status: 'completed', attempt: 1, durationMs: 237 }, T0),
-    ).toBe('C|10|a|237')
+    ).toBe('C|10|a|6l')
     // The fields a kind uses come first: a creation's origin, an end's status.
     expect(entryToItem({ atMs: T0, kind: 'created', origin: 'engine' }, T0)).toBe('c|0|e')
     expect(entryToItem({ atMs: T0 + 36, kind: 'finished', status: 'completed' }, T0)).toBe('f|10|c')
     expect(typeof entryToItem({ atMs: T0, kind: 'error', errorClass: 'E', message: 'm' }, T0)).toBe('object')
+  })
+
+  it('leaves out the time of an entry of a batch that happened when the one before it did, and reads it back', () => {
+    const batch: HistoryEntry[] = [
+      { atMs: T0 + 3600, kind: 'node', nodeId: 'a', status: 'completed', attempt: 1, durationMs: 1500 },
+      { atMs: T0 + 3600, kind: 'node', nodeId: 'b', status: 'running', attempt: 1 },
+      { atMs: T0 + 3600, kind: 'error', nodeId: 'b', attempt: 1, errorClass: 'E', message: 'with text: a map' },
+      { atMs: T0 + 3600, kind: 'node', nodeId: 'c', status: 'running', attempt: 1 },
+      { atMs: T0 + 3700, kind: 'finished', status: 'completed' },
+    ]
+
+    const stored = entriesToItems(batch, T0)
+
+    // The first of a batch always has its time: a list never starts with an entry that refers to the one before.
+    expect(stored[0]).toBe(`C|${(3600).toString(36)}|a|${(1500).toString(36)}`)
+    expect(stored[1]).toBe('R||b')
+    expect(typeof stored[2]).toBe('object')
+    expect(stored[3]).toBe('R||c')
+    expect(stored[4]).toBe(`f|${(3700).toString(36)}|c`)
+    expect(entriesFromItems(stored, T0)).toEqual(batch)
+    // Alone, an entry without its time cannot be read: it is corrupt, never read at the wrong time.
+    expect(() => entriesFromItems(stored.slice(1), T0)).toThrow(StoreError)
+  })
+
+  it('moves history in whole batches, so that no entry is parted from the one it takes its time from', () => {
+    const at = (ms: number): HistoryEntry => ({
+      atMs: T0 + ms,
+      kind: 'node',
+      nodeId: 'n',
+      status: 'running',
+      attempt: 1,
+    })
+    // Three writes' batches: [0, 1, 2], [3, 4], [5].
+    const known = [
+      ...entriesToItems([at(1), at(1), at(1)], T0),
+      ...entriesToItems([at(2), at(2)], T0),
+      ...entriesToItems([at(3)], T0),
+    ]
+
+    expect(batchStartsAt(known, 10)).toBe(6)
+    expect(batchStartsAt(known, 4)).toBe(3)
+    expect(batchStartsAt(known, 5)).toBe(5)
+    // A first batch longer than the move goes whole.
+    expect(batchStartsAt(known, 2)).toBe(3)
+    for (const max of [1, 2, 3, 4, 5]) {
+      const end = batchStartsAt(known, max)
+      expect(entriesFromItems(known.slice(end), T0)).toEqual(entriesFromItems(known, T0).slice(end))
+    }
   })
 
   it('packs a skip reason or a decision as the last field, where it costs a few bytes', () => {

@@ -34,7 +34,7 @@ import {
 import { classifyDynamoDbError } from '../aws-errors.js'
 import { type CatalogueEntry, IndexedCatalogue, type IndexPage, type IndexPageRequest } from '../store-catalogue.js'
 import {
-  entryFromItem,
+  entriesFromItems,
   type InstanceItem,
   ItemPlanner,
   instanceItemSchema,
@@ -488,9 +488,9 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     const runs = [...archives.values()].flatMap((raw) => {
       const parsed = sideItemContent.historyArchive(raw)
       if (!parsed.success || !parsed.data.h.length) return []
-      return [{ base: parsed.data.hb, entries: parsed.data.h.map((entry) => entryFromItem(entry, base)) }]
+      return [{ base: parsed.data.hb, entries: entriesFromItems(parsed.data.h, base) }]
     })
-    runs.push({ base: head.hb ?? 0, entries: (head.h ?? []).map((entry) => entryFromItem(entry, base)) })
+    runs.push({ base: head.hb ?? 0, entries: entriesFromItems(head.h ?? [], base) })
     return historyPage({ runs, dropped: head.hd ?? 0 }, query)
   }
 

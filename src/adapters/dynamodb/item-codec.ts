@@ -212,8 +212,32 @@ const optionalNumber = (text: string | undefined, radix = 10): number | undefine
 const isSkipEntry = (entry: Pick<HistoryEntry, 'kind' | 'status'>): boolean =>
   entry.kind === 'node' && entry.status === 'skipped'
 
-/** An entry as stored, its time relative to `baseMs` (the instance's creation). */
-export const entryToItem = (given: HistoryEntry, baseMs: number): StoredEntry => {
+/**
+ * The entries one write appends, as stored: each after the first of the batch whose time is the one before it
+ * leaves its time out (`R||step2`: step2 started when the entry before it happened). A batch is never split by a
+ * move (see `batchStartsAt`), so every such entry has the one it refers to before it in the same list.
+ */
+export const entriesToItems = (entries: readonly HistoryEntry[], baseMs: number): StoredEntry[] =>
+  entries.map((entry, index) => entryToItem(entry, baseMs, index > 0 ? entries[index - 1]?.atMs : undefined))
+
+/** Whether a stored entry leaves its time to the entry before it: it cannot be the first of a list. */
+export const continuesBatch = (item: StoredEntry): boolean => typeof item === 'string' && item.split('|', 2)[1] === ''
+
+/** The entries of one stored list (the instance item's or an archive's), in order. */
+export const entriesFromItems = (items: readonly StoredEntry[], baseMs: number): HistoryEntry[] => {
+  let previous: number | undefined
+  return items.map((item) => {
+    const entry = entryFromItem(item, baseMs, previous)
+    previous = entry.atMs
+    return entry
+  })
+}
+
+/**
+ * An entry as stored, its time relative to `baseMs` (the instance's creation); with `previousAtMs` (the entry before
+ * it in the same write), a packed entry at that same time leaves it out.
+ */
+export const entryToItem = (given: HistoryEntry, baseMs: number, previousAtMs?: number): StoredEntry => {
   const skipCode =
     isSkipEntry(given) && given.code !== undefined ? SKIP_REASON_CODES[given.code as SkipReason] : undefined
   const entry = skipCode === undefined ? given : { ...given, code: skipCode }
@@ -225,7 +249,7 @@ export const entryToItem = (given: HistoryEntry, baseMs: number): StoredEntry =>
       n: entry.nodeId ?? '',
       s: status ?? '',
       a: attempt?.toString() ?? '',
-      d: entry.durationMs?.toString() ?? '',
+      d: entry.durationMs?.toString(36) ?? '',
       e: entry.eventTs?.toString() ?? '',
       r: entry.replacesTs?.toString() ?? '',
       o: entry.origin === undefined ? '' : ORIGIN_CODES[entry.origin],
@@ -233,7 +257,8 @@ export const entryToItem = (given: HistoryEntry, baseMs: number): StoredEntry =>
     }
     const folded = entry.kind === 'node' && status !== undefined && ENTRY_STATUS_NAMES[status] !== undefined
     const head = folded ? (status as string).toUpperCase() : KIND_CODES[entry.kind]
-    const fields = [head, t.toString(36), ...(folded ? NODE_FIELDS : packedFields(head)).map((field) => values[field])]
+    const time = previousAtMs === entry.atMs ? '' : t.toString(36)
+    const fields = [head, time, ...(folded ? NODE_FIELDS : packedFields(head)).map((field) => values[field])]
     while (fields[fields.length - 1] === '') fields.pop()
     return fields.join('|')
   }
@@ -251,7 +276,8 @@ export const entryToItem = (given: HistoryEntry, baseMs: number): StoredEntry =>
   return item
 }
 
-export const entryFromItem = (item: StoredEntry, baseMs: number): HistoryEntry => {
+/** An entry as stored; `previousAtMs`, the time of the entry before it in its list (for an entry that leaves it out). */
+export const entryFromItem = (item: StoredEntry, baseMs: number, previousAtMs?: number): HistoryEntry => {
   const stored =
     typeof item === 'string'
       ? (() => {
@@ -264,11 +290,12 @@ export const entryFromItem = (item: StoredEntry, baseMs: number): HistoryEntry =
           }
           return {
             k: nodeStatus === undefined ? head : KIND_CODES.node,
-            t: Number.parseInt(t ?? '0', 36),
+            // No time: the entry before it in the list's (its write's batch).
+            t: t === '' && previousAtMs !== undefined ? previousAtMs - baseMs : Number.parseInt(t ?? '', 36),
             n: field('n'),
             s: nodeStatus ?? field('s'),
             a: optionalNumber(field('a')),
-            d: optionalNumber(field('d')),
+            d: optionalNumber(field('d'), 36),
             e: optionalNumber(field('e')),
             r: optionalNumber(field('r')),
             o: ((code) => (code ? ORIGIN_NAMES[code] : undefined))(field('o')),
@@ -575,7 +602,7 @@ export const recordToItem = (
   if (record.expiresAtSeconds !== undefined) item.expiresAt = record.expiresAtSeconds
   if (record.deadlineAtMs !== undefined) item.dlMs = record.deadlineAtMs
   // Always a list, so that writes under the lease can append to it by index (see writeUnderLeaseParams).
-  item.h = history.map((entry) => entryToItem(entry, base))
+  item.h = entriesToItems(history, base)
   return item
 }
 

@@ -6,7 +6,8 @@ import { jsonSizeBytes } from '../../core/json.js'
 import { leaseWriteRefusal } from '../../core/lease-rules.js'
 import type { Lease, LeaseWriter, NodeRecord, PartsRead, PartsWanted, WriteResult } from '../../core/store.js'
 import {
-  entryToItem,
+  continuesBatch,
+  entriesToItems,
   type InstanceItem,
   type ItemPlanner,
   instanceItemSchema,
@@ -197,7 +198,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
     const laid: LaidOutChange = {
       change,
       nodes,
-      history: (change.history ?? []).map((entry) => entryToItem(entry, this.#baseMs)),
+      history: entriesToItems(change.history ?? [], this.#baseMs),
       writeSeq: { expected: this.#writeSeq, next: this.#writeSeq + 1 },
     }
     this.#archived(laid)
@@ -272,7 +273,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
       if (!archiving && storedHistoryBytes(known) < HISTORY_ARCHIVE_AT_BYTES) return
     }
     // With its own entries along, a write moves every entry it knows (they come first); else at most a batch.
-    const moved = own ? known : known.slice(0, HISTORY_MOVE_MAX)
+    const moved = own ? known : known.slice(0, batchStartsAt(known, HISTORY_MOVE_MAX))
     const leaving = moved.length + (own ? laid.history.length : 0)
     const archived = this.#historyBase - this.#historyDropped
     const drop = archived + leaving > MAX_HISTORY_ENTRIES
@@ -348,4 +349,19 @@ export class DynamoLeaseWriter implements LeaseWriter {
     if ('landed' in refusal) return refusal.landed
     throw refusal
   }
+}
+
+/**
+ * Where a move of at most `max` of `known` entries may end: at the start of a write's batch, so that no entry that
+ * leaves its time to the one before it is parted from it (the first entry of a list never does). Past `max` only when
+ * the first batch alone is longer.
+ */
+export const batchStartsAt = (known: readonly StoredEntry[], max: number): number => {
+  if (known.length <= max) return known.length
+  let end = max
+  while (end > 0 && continuesBatch(known[end] as StoredEntry)) end--
+  if (end > 0) return end
+  end = max
+  while (end < known.length && continuesBatch(known[end] as StoredEntry)) end++
+  return end
 }

@@ -1,0 +1,104 @@
+import { type AttributeValue, GetItemCommand } from '@aws-sdk/client-dynamodb'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { itemSizeBytes } from '../../scripts/bench-support.js'
+import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
+import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
+import { defineWorkflow } from '../../src/core/builder.js'
+import { Engine } from '../../src/core/engine.js'
+import type { NodeContext } from '../../src/core/node-context.js'
+import { createIdGenerator } from '../../src/system/defaults.js'
+import { createTestTable, FakeClock, fixedRandom, type TestTable } from '../support/harness.js'
+import { invariantViolations } from '../support/invariant.js'
+
+/**
+ * A small workflow's instance item is billed one write unit per write only while it stays under 1 KB (DynamoDB
+ * rounds an item's size up to the next KB for every write, before and after): the item of a 5-node workflow whose
+ * nodes each store 108 bytes must stay under 1,024 bytes through its whole life, history on.
+ */
+
+const KB = 1024
+const OUTPUT_BYTES = 108
+/** Each step takes this long: times and durations stored in the item have their realistic length. */
+const STEP_MS = 1_500
+
+const output = (n: number) => {
+  const bare = JSON.stringify({ step: n, status: 'approved', note: '' }).length
+  return { step: n, status: 'approved', note: 'n'.repeat(OUTPUT_BYTES - bare) }
+}
+
+let table: TestTable
+const clock = new FakeClock(Date.UTC(2026, 11, 4, 9, 30))
+
+beforeAll(async () => {
+  table = await createTestTable('item-size')
+})
+
+const storedItem = async (instanceId: string): Promise<Record<string, AttributeValue>> => {
+  const key = instanceKey(instanceId)
+  const result = await table.client.send(
+    new GetItemCommand({
+      TableName: table.tableName,
+      Key: { pk: { S: key.pk }, sk: { S: key.sk } },
+      ConsistentRead: true,
+    }),
+  )
+  if (!result.Item) throw new Error(`instance ${instanceId} is not stored`)
+  return result.Item
+}
+
+describe('the instance item of a 5-node workflow with 108-byte outputs', () => {
+  it('stays under 1 KB after every write, from creation to completion, history on', async () => {
+    const sizes: number[] = []
+    const step = (n: number) => async (ctx: NodeContext) => {
+      // What the previous write left: the item as this node's attempt sees it stored.
+      sizes.push(itemSizeBytes(await storedItem(ctx.instanceId)))
+      clock.advanceMs(STEP_MS)
+      for (const [key, value] of Object.entries(output(n))) ctx.set(key, value)
+    }
+    const engine = new Engine({
+      store: new DynamoDbStore({ tableName: table.tableName, client: table.client }),
+      clock,
+      // Real instance ids (ULIDs, 26 characters): the id is in the item twice.
+      ids: createIdGenerator(),
+      random: fixedRandom(0),
+      history: true,
+    })
+    engine.register(
+      defineWorkflow({
+        type: 'small-linear-workflow',
+        nodes: {
+          step1: { next: ['step2'], run: step(1) },
+          step2: { next: ['step3'], run: step(2) },
+          step3: { next: ['step4'], run: step(3) },
+          step4: { next: ['step5'], run: step(4) },
+          step5: { run: step(5) },
+        },
+      }),
+    )
+
+    const created = await engine.create({
+      workflowType: 'small-linear-workflow',
+      context: { orderId: 'A-00042', amount: 12.5 },
+    })
+    const completed = await storedItem(created.instanceId)
+    sizes.push(itemSizeBytes(completed))
+
+    expect(created.status).toBe('completed')
+    expect(sizes).toHaveLength(6)
+    expect(Math.max(...sizes), `item sizes after each write: ${sizes.join(', ')}`).toBeLessThan(KB)
+    // The history is in it: one entry for the creation, two per node, one for the end.
+    expect(completed.h?.L).toHaveLength(12)
+    const history = await engine.history(created.instanceId)
+    expect(history.entries.map((entry) => `${entry.kind}:${entry.nodeId ?? ''}:${entry.status ?? ''}`)).toEqual([
+      'created::',
+      ...[1, 2, 3, 4, 5].flatMap((n) => [`node:step${n}:running`, `node:step${n}:completed`]),
+      'finished::completed',
+    ])
+    expect(
+      history.entries
+        .filter((entry) => entry.status === 'completed' && entry.kind === 'node')
+        .map((entry) => entry.durationMs),
+    ).toEqual([STEP_MS, STEP_MS, STEP_MS, STEP_MS, STEP_MS])
+    expect(await invariantViolations(table, clock.nowMs())).toEqual([])
+  })
+})
