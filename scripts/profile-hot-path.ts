@@ -20,7 +20,7 @@ import { withDynamoDb } from './capacity-meter.js'
 
 const INSTANCES = Number(process.env.PROFILE_INSTANCES ?? 400)
 const CONCURRENCY = 16
-const TOP = 12
+const TOP = Number(process.env.PROFILE_TOP ?? 12)
 
 const step = (n: number) => (ctx: NodeContext) => ctx.set('step', n)
 const linear5 = defineWorkflow({

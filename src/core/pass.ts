@@ -656,6 +656,8 @@ class Pass {
     const context = assembleContext(this.definition, state, nodeId, record)
     const worker = this.deps.worker(state.workflowType, nodeId)
     const controller = new AbortController()
+    const lease = this.#abort.signal
+    let signal: AbortSignal | undefined
     const nodeContext = new NodeContext(context, {
       instanceId: state.id,
       workflowType: state.workflowType,
@@ -664,8 +666,12 @@ class Pass {
       attempt: record.attempt,
       idempotencyKey: `${state.id}:${nodeId}:${record.attempt}`,
       step,
-      // The lease's end and the attempt's own deadlines abort it.
-      signal: AbortSignal.any([this.#abort.signal, controller.signal]),
+      // The lease's end and the attempt's own deadlines abort it; combined when the worker first asks for it (most
+      // workers never do, and combining signals costs more than the rest of a trivial step's bookkeeping).
+      get signal() {
+        signal ??= AbortSignal.any([lease, controller.signal])
+        return signal
+      },
     })
     const call = async (): Promise<StepOutcome> => {
       try {
