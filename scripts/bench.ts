@@ -33,6 +33,7 @@ import { startLocalRuntime } from '../src/local/runtime.js'
 import { createIdGenerator, mathRandom, systemClock } from '../src/system/defaults.js'
 import { measureSkipCost, skipCostRows } from './bench-control-flow.js'
 import { type GridCell, gridTable, runSizeGrid } from './bench-grid.js'
+import { type HotPathResult, hotPathTable, itemBytesTable, measureHotPath } from './bench-hot-path.js'
 import { itemSizeBytes, mean, num, percentile, pool, syntheticInstance, usd } from './bench-support.js'
 import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
 
@@ -134,6 +135,7 @@ const rows: [string, string, string, string][] = []
 const row = (section: string, what: string, result: string, notes = '') => rows.push([section, what, result, notes])
 let dynamoLabel = ''
 let grid: GridCell[] = []
+let hotPath: HotPathResult | undefined
 
 await withDynamoDb(async (config) => {
   const external = process.env.DYNAMODB_ENDPOINT
@@ -334,6 +336,9 @@ await withDynamoDb(async (config) => {
 
   // 7. What a node skipped by its condition costs (scripts/bench-control-flow.ts).
   const skipCosts = await measureSkipCost(config, Math.min(INSTANCES, 300), progress)
+
+  // 8. The hot path against raw conditional updates, interleaved (scripts/bench-hot-path.ts).
+  hotPath = await measureHotPath(config, progress)
 
   // ---- the table ----------------------------------------------------------------------------------------------
   const perStep = (value: number) => value / steps
@@ -550,6 +555,16 @@ const lines = [
           ([section, what, result, notes]) => `| ${section} | ${cell(what)} | ${cell(result)} | ${cell(notes)} |`,
         ),
       ]),
+  ...(hotPath
+    ? [
+        '',
+        "### 8. The hot path: the engine's client CPU against the store's own cost, in the same run",
+        '',
+        hotPathTable(hotPath),
+        '',
+        itemBytesTable(hotPath.completedItem),
+      ]
+    : []),
   ...(grid.length
     ? [
         '',
