@@ -1,6 +1,7 @@
+import type { CallbackMessage } from '../schemas/callbacks.js'
 import {
   type EventMessage,
-  eventMessageSchema,
+  parseEventsQueueMessage,
   parseMessage,
   parseRunMessage,
   startMessageSchema,
@@ -62,8 +63,13 @@ export class QueueConsumer {
     switch (queue) {
       case 'run':
         return this.#run(message)
-      case 'events':
-        return this.#event(message)
+      case 'events': {
+        const parsed = parseEventsQueueMessage(message.body)
+        if (!parsed.ok) return Promise.resolve(dead(parsed.reason))
+        return parsed.message.kind === 'callback'
+          ? this.#callback(parsed.message.callback)
+          : this.#event(parsed.message.event)
+      }
       case 'start':
         return this.#start(message)
     }
@@ -101,10 +107,7 @@ export class QueueConsumer {
    * stored one are acknowledged; an instance named by business id that is not visible yet is retried, and
    * dead-lettered with the reason on the last receive.
    */
-  async #event(message: IncomingMessage): Promise<Delivery> {
-    const parsed = parseMessage(eventMessageSchema, message.body)
-    if (!parsed.ok) return dead(`invalid event message: ${parsed.reason}`)
-    const event = parsed.message
+  async #event(event: EventMessage): Promise<Delivery> {
     const fields = { nodeId: event.nodeId, eventTs: event.eventTs, eventId: event.eventId }
     let instanceId: string | undefined
     try {
@@ -135,6 +138,22 @@ export class QueueConsumer {
         }
         return dead(`${error.code}: ${error.message}`)
       }
+      return deliveryOfError(error)
+    }
+  }
+
+  /**
+   * Completes a callback with the token the message carries, as `POST /callbacks/{token}` would. A repeated
+   * completion is acknowledged; one that can never be stored (unknown token, old attempt, finished node, another
+   * completion stored) is dead-lettered with the reason.
+   */
+  async #callback(message: CallbackMessage): Promise<Delivery> {
+    const { v: _v, kind: _kind, token, ...completion } = message
+    try {
+      await this.engine.completeCallback(token, completion)
+      this.logger.log('info', 'callback completion stored', { status: completion.status })
+      return done
+    } catch (error) {
       return deliveryOfError(error)
     }
   }

@@ -1,4 +1,5 @@
 import type { JsonObject } from './json.js'
+import type { LifecycleEvent } from './lifecycle-events.js'
 import type { InstanceStatus } from './statuses.js'
 import type { FailureSummary, HistoryEntry, InstanceRecord, NodeRecord, ParkedState } from './store.js'
 
@@ -33,6 +34,10 @@ export interface InstanceChange {
   bytesBase?: number
   /** With a positive `bytesDelta`: refused (ItemTooLargeError) if the stored bytes would exceed this. */
   maxBytes?: number
+  /** Nodes whose stored callback arrival the pass consumed (or found stale): removed in the same write. */
+  clearCallbacks?: string[]
+  /** Lifecycle events this write emits: kept with the instance (its outbox) until published. */
+  emits?: LifecycleEvent[]
 }
 
 /**
@@ -63,5 +68,17 @@ export const applyChange = (record: InstanceRecord, change: InstanceChange): Ins
     delete next.leaseOwner
     delete next.leaseUntilMs
   }
+  applyCallbacksAndOutbox(next, change)
   return next
+}
+
+/** The callback arrivals a change consumed leave the record; the events it emits join its outbox. */
+const applyCallbacksAndOutbox = (next: InstanceRecord, change: InstanceChange): void => {
+  if (change.clearCallbacks?.length && next.callbacks) {
+    const callbacks = { ...next.callbacks }
+    for (const nodeId of change.clearCallbacks) delete callbacks[nodeId]
+    if (Object.keys(callbacks).length) next.callbacks = callbacks
+    else delete next.callbacks
+  }
+  if (change.emits?.length) next.outbox = [...(next.outbox ?? []), ...structuredClone(change.emits)]
 }

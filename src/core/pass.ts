@@ -1,3 +1,5 @@
+import type { CallbackTokens } from './callback-token.js'
+import { arrivalFor, type CallbackWait, callbackWait, isWaiting, resolveCallback } from './callbacks.js'
 import { assembleContext, splitContext } from './context-assembly.js'
 import { END_NODE_ID, type NodeDefinition, ROOT_NODE_ID, type WorkflowDefinition } from './definition.js'
 import { AttemptInterruptedError, ItemTooLargeError, PayloadTooLargeError, type ValidationError } from './errors.js'
@@ -6,7 +8,7 @@ import { assertJsonValue, isJsonObject, type JsonObject, jsonSizeBytes } from '.
 import type { LeaseTimes } from './lease-sizing.js'
 import type { Limits } from './limits.js'
 import { MetricName, type Metrics } from './metrics.js'
-import { CONTEXT_KEYS, NodeContext } from './node-context.js'
+import { CONTEXT_KEYS, type ExecutionHooks, NodeContext } from './node-context.js'
 import { type Clock, type Logger, type Random, timerAt } from './ports.js'
 import type { Worker } from './registry.js'
 import { mergeRetryPolicy, nextDelayMs } from './retry-policy.js'
@@ -43,6 +45,8 @@ export interface PassDeps {
   metrics?: Metrics
   limits: Limits
   worker(workflowType: string, nodeId: string): Worker | undefined
+  /** Callback tokens and the URL a token is posted to; without them `ctx.callback` refuses. */
+  callbacks?: { tokens: CallbackTokens; urlOf(token: string): string }
 }
 
 /** What a pass needs of the lease it runs under: its times and fenced writes that do not release it. */
@@ -69,7 +73,15 @@ export interface PassOutcome {
   afterRefusal(error: ItemTooLargeError): PassOutcome | undefined
 }
 
-type StepOutcome = { nodeId: string; step: 'run' | 'check'; context: JsonObject; error?: unknown; failed: boolean }
+type StepOutcome = {
+  nodeId: string
+  step: 'run' | 'check'
+  context: JsonObject
+  error?: unknown
+  failed: boolean
+  /** The callback the worker asked for: its node waits for it. */
+  callback?: CallbackWait
+}
 
 /**
  * One pass over an instance held under a lease: advance every node that can advance now. Each attempt is stored as
@@ -310,6 +322,7 @@ class Pass {
       if (node.synthetic || this.#executed.has(node.id) || this.#inFlight.has(node.id)) return false
       const record = this.#state.nodes[node.id]
       if (!record || record.status === 'restarting') return this.#preds(node)
+      if (isWaiting(record)) return false
       if (record.status === 'running' || record.status === 'pending') return this.#isDue(node, record)
       return false
     })
@@ -335,6 +348,7 @@ class Pass {
   #advance(): { nodeId: string; step: 'run' | 'check' }[] {
     const state = this.#state
     if (state.status !== 'running') return []
+    this.#settleCallbacks()
     for (const node of this.definition.nodes) {
       const record = state.nodes[node.id]
       if (record?.status === 'finishing') {
@@ -407,22 +421,30 @@ class Pass {
     const record = state.nodes[nodeId] as NodeRecord
     const context = assembleContext(this.definition, state, nodeId, record)
     const worker = this.deps.worker(state.workflowType, nodeId)
-    const nodeContext = new NodeContext(context, {
-      instanceId: state.id,
-      workflowType: state.workflowType,
-      nodeId,
-      businessId: state.businessId,
-      attempt: record.attempt,
-      idempotencyKey: `${state.id}:${nodeId}:${record.attempt}`,
-      step,
-      signal: this.#abort.signal,
+    let asked: CallbackWait | undefined
+    const hooks = this.#callbackHooks(nodeId, record, (wait) => {
+      asked = wait
     })
+    const nodeContext = new NodeContext(
+      context,
+      {
+        instanceId: state.id,
+        workflowType: state.workflowType,
+        nodeId,
+        businessId: state.businessId,
+        attempt: record.attempt,
+        idempotencyKey: `${state.id}:${nodeId}:${record.attempt}`,
+        step,
+        signal: this.#abort.signal,
+      },
+      hooks,
+    )
     const call = async (): Promise<StepOutcome> => {
       try {
         if (!worker) throw new Error(`no worker is registered for '${state.workflowType}.${nodeId}'`)
         const fn = step === 'run' ? worker.run : worker.check
         if (fn) await fn(nodeContext)
-        return { nodeId, step, context: nodeContext.toJSON(), failed: false }
+        return { nodeId, step, context: nodeContext.toJSON(), failed: false, ...(asked ? { callback: asked } : {}) }
       } catch (error) {
         return { nodeId, step, context: nodeContext.toJSON(), error, failed: true }
       }
@@ -476,18 +498,101 @@ class Pass {
 
     if (error === undefined) {
       if (record.status === 'canceled') return
-      record.waits = 0
-      delete record.nextAttemptAtMs
-      const worker = this.deps.worker(state.workflowType, node.id)
-      if (outcome.step === 'run' && worker?.check) {
-        record.status = 'pending'
-        this.#checkNext.add(node.id)
+      if (outcome.callback) {
+        this.#awaitCallback(record, outcome.callback)
         return
       }
-      record.status = 'completed'
+      this.#succeeded(node, record, outcome.step)
       return
     }
     this.#recordError(node, record, outcome.step, error, stored instanceof Error)
+  }
+
+  /** A step succeeded: a run is followed by its check (in this pass), a check completes the node. */
+  #succeeded(node: NodeDefinition, record: NodeRecord, step: 'run' | 'check'): void {
+    record.waits = 0
+    delete record.nextAttemptAtMs
+    const worker = this.deps.worker(this.#state.workflowType, node.id)
+    if (step === 'run' && worker?.check) {
+      record.status = 'pending'
+      this.#checkNext.add(node.id)
+      return
+    }
+    record.status = 'completed'
+  }
+
+  /** What `ctx.callback` does for this call: the token names the node, its attempt, this call and this lease. */
+  #callbackHooks(nodeId: string, record: NodeRecord, asked: (wait: CallbackWait) => void): ExecutionHooks {
+    const callbacks = this.deps.callbacks
+    if (!callbacks) return {}
+    const claims = {
+      instanceId: this.#state.id,
+      nodeId,
+      attempt: record.attempt,
+      call: record.calls ?? 0,
+      fence: this.session.lease.fence,
+    }
+    return {
+      callback: async (options) => {
+        const wait = callbackWait(options, { call: claims.call, fence: claims.fence, nowMs: this.#now })
+        asked(wait)
+        const token = callbacks.tokens.issue(claims)
+        return { token, url: callbacks.urlOf(token), timeoutAtMs: wait.timeoutAtMs }
+      },
+    }
+  }
+
+  /** The worker asked for a callback and returned: its node waits for it (not a retry: no backoff, no count). */
+  #awaitCallback(record: NodeRecord, wait: CallbackWait): void {
+    record.callback = wait
+    record.waits = 0
+    const resolution = resolveCallback(wait, undefined, this.#now)
+    record.nextAttemptAtMs = resolution.kind === 'wait' ? resolution.untilMs : this.#now
+  }
+
+  /**
+   * Resolves every open callback wait against what arrived for it: a completion is the outcome of the step that
+   * asked for it (a failure, a timeout or a missed heartbeat a failed attempt, counted and retried by the node's
+   * policy), a heartbeat moves the next look; the node is not called again in this pass.
+   */
+  #settleCallbacks(): void {
+    const state = this.#state
+    for (const node of this.definition.nodes) {
+      const record = state.nodes[node.id]
+      if (!record?.callback || !isWaiting(record)) continue
+      const wait = record.callback
+      const arrival = arrivalFor(record, state.callbacks?.[node.id])
+      const resolution = resolveCallback(wait, arrival, this.#now)
+      const step = record.status === 'pending' ? 'check' : 'run'
+      if (resolution.kind === 'wait') {
+        if (this.#deadlinePassed(node, record)) {
+          this.#executed.add(node.id)
+          record.callback = { ...wait, outcome: 'timeout' }
+          this.#timeOut(node, record, true)
+          continue
+        }
+        const heartbeat = resolution.heartbeatAtMs
+        if (record.nextAttemptAtMs !== resolution.untilMs || heartbeat !== wait.heartbeatAtMs) {
+          record.nextAttemptAtMs = resolution.untilMs
+          if (heartbeat !== undefined) wait.heartbeatAtMs = heartbeat
+          this.#dirtyNodes.add(node.id)
+        }
+        continue
+      }
+      this.#executed.add(node.id)
+      this.#markFinished(node.id)
+      this.#dirtyNodes.add(node.id)
+      record.updatedAtMs = this.#now
+      const fingerprint = resolution.kind === 'timeout' ? {} : { fingerprint: resolution.fingerprint }
+      const outcome = resolution.kind === 'timeout' ? resolution.outcome : resolution.kind
+      record.callback = { ...wait, outcome, ...fingerprint }
+      if (resolution.kind === 'success') {
+        if (resolution.output !== undefined) record.output.callback_output = resolution.output
+        this.#succeeded(node, record, step)
+      } else {
+        this.#recordError(node, record, step, resolution.error)
+      }
+    }
   }
 
   /**
@@ -659,6 +764,7 @@ class Pass {
       if (record.status === 'finishing') due = Math.min(due, now)
       if (record.status !== 'running' && record.status !== 'pending') continue
       due = Math.min(due, record.nextAttemptAtMs ?? now)
+      if (isWaiting(record) && arrivalFor(record, state.callbacks?.[node.id])?.completion) due = now
       const event = state.events[node.id]
       if (event && event.eventTs !== record.seenEventTs) due = Math.min(due, now)
       if (node.maxWaitTimeSeconds > 0) due = Math.min(due, record.createdAtMs + node.maxWaitTimeSeconds * 1000 + 1)
@@ -691,6 +797,14 @@ class Pass {
     if (this.#dirtyFailure) change.failure = state.failure ?? null
     if (this.#dirtyPriorInputs) change.priorInputs = state.priorInputs ?? null
     if (this.#history.length) change.history = [...this.#history]
+    const stale = [...this.#dirtyNodes].filter((id) => {
+      const record = state.nodes[id]
+      return (
+        state.callbacks?.[id] !== undefined &&
+        (!record || !isWaiting(record) || !arrivalFor(record, state.callbacks[id]))
+      )
+    })
+    if (stale.length) change.clearCallbacks = stale
     return change
   }
 
@@ -710,5 +824,6 @@ class Pass {
     this.#dirtyFailure = false
     this.#dirtyPriorInputs = false
     this.#history = []
+    for (const id of change.clearCallbacks ?? []) delete this.#state.callbacks?.[id]
   }
 }

@@ -1,7 +1,10 @@
 import type { HistoryKind, HistoryOrigin } from '../schemas/history.js'
+import type { CallbackClaims } from './callback-token.js'
+import type { CallbackArrival, CallbackWait } from './callbacks.js'
 import type { NormalisedConfig } from './definition.js'
 import type { InstanceChange } from './instance-change.js'
 import type { JsonObject, JsonValue } from './json.js'
+import type { LifecycleEvent, OutboxIndex, OutboxStore } from './lifecycle-events.js'
 import type { StoreCapacity } from './limits.js'
 import type { InstanceStatus, StoredNodeStatus } from './statuses.js'
 
@@ -41,6 +44,8 @@ export interface NodeRecord {
    * left by an earlier lease counts it as a failed attempt (the runner died, hung or lost its lease).
    */
   attemptStarted?: AttemptStarted
+  /** The callback the node's worker asked for (see callbacks.ts): open while the node waits for it. */
+  callback?: CallbackWait
 }
 
 export interface AttemptStarted {
@@ -155,6 +160,10 @@ export interface InstanceRecord {
   storedBytes?: number
   /** A finished instance expires then (epoch seconds: the table's TTL attribute); absent while it runs. */
   expiresAtSeconds?: number
+  /** Callback completions and heartbeats stored without the lease, by node, until a pass consumes them. */
+  callbacks?: Record<string, CallbackArrival>
+  /** Lifecycle events written but not yet published (the outbox; see lifecycle-events.ts). */
+  outbox?: LifecycleEvent[]
 }
 
 export interface Lease {
@@ -312,7 +321,7 @@ export class InstanceExistsError extends Error {
  * rules the stores share (refusal reasons, list cursors, sort keys, filters, paging) live once in
  * `core/lease-rules.ts`, `core/event-rules.ts` and `adapters/store-catalogue.ts`; each store implements only I/O.
  */
-export interface InstanceLeaseStore {
+export interface InstanceLeaseStore extends OutboxStore {
   /** What the store can hold of one instance: the engine's limits must stay within it. */
   readonly capacity: StoreCapacity
   /** Stores a new instance with its first history entries. Throws InstanceExistsError when the id is taken. */
@@ -348,6 +357,13 @@ export interface InstanceLeaseStore {
     /** Appended to the instance's history in the same write. */
     history?: HistoryEntry,
   ): Promise<void>
+  /**
+   * Stores a callback's completion or heartbeat for the node its claims name, without the lease, if the condition
+   * of `callbackAccepts` holds in the write; a completion makes the instance due at `nowMs` and counts as an event
+   * (a running pass notices it). Answers `duplicate` for the same completion stored before; throws the refusal of
+   * `callbackRefusal` otherwise, InstanceNotFoundError for an unknown instance.
+   */
+  putCallback(claims: CallbackClaims, arrival: CallbackArrival, nowMs: number): Promise<'stored' | 'duplicate'>
   /** Makes the instance due at `dueAtMs` unless it is terminal (no lease needed: it only ever moves work earlier). */
   markDue(instanceId: string, dueAtMs: number): Promise<void>
   /** Removes the due time of a terminal instance that nobody holds (left by an operation that died). */
@@ -388,4 +404,9 @@ export interface DefinitionStore {
 }
 
 /** Everything the engine uses: every capability of one store. */
-export type InstanceStore = InstanceLeaseStore & DueIndex & InstanceCatalogue & DefinitionStore & InstanceHistory
+export type InstanceStore = InstanceLeaseStore &
+  DueIndex &
+  InstanceCatalogue &
+  DefinitionStore &
+  InstanceHistory &
+  OutboxIndex

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { nodeWaitingSchema } from './callbacks.js'
 import { businessIdSchema, instanceIdSchema, instanceStatusSchema, scheduleNameSchema } from './engine-params.js'
 import { HISTORY_KINDS, HISTORY_ORIGINS } from './history.js'
 import { NODE_STATUSES } from './statuses.js'
@@ -215,6 +216,7 @@ export const instanceDetailSchema = z.object({
       createdAtMs: z.number().optional(),
       updatedAtMs: z.number().optional(),
       nextAttemptAtMs: z.number().optional(),
+      waiting: nodeWaitingSchema.optional(),
       context: jsonObject.optional(),
     }),
   ),

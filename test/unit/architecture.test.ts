@@ -50,12 +50,22 @@ const importedModules = (path: string, source: string): string[] => {
 }
 
 const FORBIDDEN_PACKAGES = ['@aws-sdk/', '@middy/', '@aws-lambda-powertools/']
-const FORBIDDEN_LAYERS = ['src/adapters', 'src/local', 'src/api', 'src/system', 'functions']
+const FORBIDDEN_LAYERS = ['src/adapters', 'src/local', 'src/api', 'src/system', 'src/testing', 'functions']
 const FORBIDDEN_CALLS: [pattern: RegExp, what: string][] = [
   [/\bprocess\s*\.\s*env\b/, 'process.env'],
   [/\bDate\s*\.\s*now\s*\(/, 'Date.now('],
   [/\bMath\s*\.\s*random\s*\(/, 'Math.random('],
   [/\bnew\s+Date\s*\(/, 'new Date('],
+]
+
+/**
+ * Node's crypto serves one core module, the callback token format (keyed hashing and encryption, deterministic):
+ * randomness stays a port, so none of crypto's random functions may be called anywhere in the core.
+ */
+const CRYPTO_ALLOWED = new Set(['src/core/callback-token.ts'])
+const RANDOM_CALLS: [pattern: RegExp, what: string][] = [
+  [/\brandom(?:Bytes|UUID|Int|Fill|FillSync)\b/, 'a random function of node:crypto'],
+  [/\bgetRandomValues\b/, 'getRandomValues'],
 ]
 
 /** What a core file may not do, given its repository-relative path and its text. */
@@ -64,6 +74,9 @@ const coreViolations = (path: string, source: string): string[] => {
   const problems: string[] = []
   for (const specifier of importedModules(path, source)) {
     if (FORBIDDEN_PACKAGES.some((prefix) => specifier.startsWith(prefix))) problems.push(`imports ${specifier}`)
+    if ((specifier === 'node:crypto' || specifier === 'crypto') && !CRYPTO_ALLOWED.has(path)) {
+      problems.push(`imports ${specifier}`)
+    }
     if (specifier.startsWith('.')) {
       const target = posix.normalize(posix.join(posix.dirname(path), specifier))
       const layer = FORBIDDEN_LAYERS.find((dir) => target === dir || target.startsWith(`${dir}/`))
@@ -71,6 +84,7 @@ const coreViolations = (path: string, source: string): string[] => {
     }
   }
   for (const [pattern, what] of FORBIDDEN_CALLS) if (pattern.test(code)) problems.push(`uses ${what}`)
+  for (const [pattern, what] of RANDOM_CALLS) if (pattern.test(code)) problems.push(`uses ${what}`)
   return problems
 }
 
@@ -119,6 +133,14 @@ describe('the architecture checker', () => {
     { source: 'const now = Date.now()', problem: 'uses Date.now(' },
     { source: 'const jitter = Math.random() * 10', problem: 'uses Math.random(' },
     { source: 'const at = new Date(ms).toISOString()', problem: 'uses new Date(' },
+    { source: "import { createHmac } from 'node:crypto'", problem: 'imports node:crypto' },
+    { source: 'const id = crypto.randomUUID()', problem: 'uses a random function of node:crypto' },
+    { source: "import { randomBytes as r } from './x.js'", problem: 'uses a random function of node:crypto' },
+    { source: 'crypto.getRandomValues(buffer)', problem: 'uses getRandomValues' },
+    {
+      source: "import { x } from '../testing/test-engine.js'",
+      problem: 'imports ../testing/test-engine.js from src/testing',
+    },
   ])('reports $problem', ({ source, problem }) => {
     expect(coreViolations('src/core/engine.ts', source)).toEqual([problem])
   })
@@ -144,6 +166,13 @@ describe('src/core', () => {
 
   it('holds the engine modules this check is meant for', () => {
     expect(coreFiles).toEqual(expect.arrayContaining(['src/core/engine.ts', 'src/core/store.ts']))
+  })
+
+  it('lets the callback token module use node:crypto, but not its randomness', () => {
+    expect(coreViolations('src/core/callback-token.ts', "import { createHmac } from 'node:crypto'")).toEqual([])
+    expect(coreViolations('src/core/callback-token.ts', 'const iv = randomBytes(16)')).toEqual([
+      'uses a random function of node:crypto',
+    ])
   })
 
   it.each(coreFiles)('%s depends on nothing but the core, schemas and plain libraries', (path) => {
@@ -173,7 +202,7 @@ const layoutWords = (path: string, source: string): string[] => {
 describe('the item layout', () => {
   it.each([
     { source: 'const limit = 400 * 1024', problem: "names DynamoDB's item limit" },
-    { source: "const key = `P#${nodeId}`", problem: 'names an item key prefix' },
+    { source: 'const key = `P#${nodeId}`', problem: 'names an item key prefix' },
     { source: 'change.archive = {}', problem: 'names archive items' },
     { source: 'const { writeSeq } = change', problem: 'names a layout field' },
     { source: 'if (bytes > INLINE_PAYLOAD_BYTES) return', problem: 'names an inline threshold' },
@@ -211,6 +240,20 @@ const LAYER_RULES: { layer: string; forbidden: readonly string[] }[] = [
   { layer: 'src/handlers', forbidden: ['src/adapters', 'src/local', 'src/api', 'src/system', 'functions'] },
   { layer: 'src/api', forbidden: ['src/adapters', 'src/local', 'src/handlers', 'src/system', 'functions'] },
   { layer: 'src/adapters', forbidden: ['src/local', 'src/api', 'src/handlers', 'src/system', 'functions'] },
+  {
+    // The test harness is the engine on the in-memory store: nothing of AWS, the API or the local runtime.
+    layer: 'src/testing',
+    forbidden: [
+      'src/adapters/dynamodb',
+      'src/adapters/sqs',
+      'src/adapters/scheduler',
+      'src/adapters/eventbridge',
+      'src/api',
+      'src/local',
+      'src/handlers',
+      'functions',
+    ],
+  },
   {
     layer: 'src/schemas',
     forbidden: ['src/core', 'src/adapters', 'src/local', 'src/api', 'src/handlers', 'functions'],

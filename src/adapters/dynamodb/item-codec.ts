@@ -6,7 +6,16 @@ import { instanceStoredBytes } from '../../core/limits.js'
 import { INSTANCE_STATUSES, STORED_NODE_STATUSES } from '../../core/statuses.js'
 import type { FailureSummary, HistoryEntry, InstanceRecord, NodeEventRecord, NodeRecord } from '../../core/store.js'
 import { HISTORY_ORIGINS, type HistoryKind } from '../../schemas/history.js'
+import {
+  arrivalFromItem,
+  arrivalSideKeys,
+  storedArrivalsSchema,
+  storedWaitSchema,
+  waitFromItem,
+  waitToItem,
+} from './callback-items.js'
 import { createdKey, dueShardFor, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
+import { outboxFromItem, outboxItemSchema, outboxToItem } from './outbox-items.js'
 import { INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES } from './write-layout.js'
 
 /**
@@ -39,6 +48,8 @@ const storedNodeSchema = z.object({
   /** The payload (o, wc, pc) is out of line: the sort key of its item, and the hash of its content. */
   pr: z.string().optional(),
   ph: z.string().optional(),
+  /** The node's callback wait (see callback-items.ts). */
+  cw: storedWaitSchema.optional(),
 })
 export type StoredNode = z.infer<typeof storedNodeSchema>
 
@@ -226,6 +237,10 @@ export const instanceItemSchema = z.object({
   h: z.array(storedEntrySchema).optional(),
   hb: z.number().int().optional(),
   hd: z.number().int().optional(),
+  /** Callback completions and heartbeats by node, stored without the lease (see callback-items.ts). */
+  cb: storedArrivalsSchema.optional(),
+  /** The outbox of lifecycle events and its index mark (see outbox-items.ts). */
+  ...outboxItemSchema.shape,
 })
 export type InstanceItem = z.infer<typeof instanceItemSchema>
 
@@ -303,6 +318,7 @@ export class ItemPlanner {
     if (node.attemptStarted) {
       item.as = { s: node.attemptStarted.step, ms: node.attemptStarted.atMs, f: node.attemptStarted.fence }
     }
+    if (node.callback) item.cw = waitToItem(node.callback)
     const o = Object.keys(node.output).length ? JSON.stringify(node.output) : undefined
     const wc = node.workflowContext === undefined ? undefined : JSON.stringify(node.workflowContext)
     const pc = node.preNodeContext === undefined ? undefined : JSON.stringify(node.preNodeContext)
@@ -399,6 +415,7 @@ export const recordToItem = (
   if (record.expiresAtSeconds !== undefined) item.expiresAt = record.expiresAtSeconds
   // Always a list, so that writes under the lease can append to it by index (see writeUnderLeaseParams).
   item.h = history.map(entryToItem)
+  Object.assign(item, outboxToItem(record.id, record.outbox))
   return item
 }
 
@@ -422,6 +439,7 @@ export const sideItemKeys = (item: InstanceItem): string[] =>
     ...(item.arc ?? []),
     ...Object.values(item.nodes).map((node) => node.pr),
     ...Object.values(item.events).map((event) => event.r),
+    ...arrivalSideKeys(item.cb),
   ].filter((key): key is string => key !== undefined)
 
 /**
@@ -471,6 +489,7 @@ export const recordFromInstanceItem = (
     if (stored.ir !== undefined) node.inputRef = stored.ir
     if (stored.c) node.calls = stored.c
     if (stored.as) node.attemptStarted = { step: stored.as.s, atMs: stored.as.ms, fence: stored.as.f }
+    if (stored.cw) node.callback = waitFromItem(stored.cw)
     return node
   }
   const nodes: Record<string, NodeRecord> = {}
@@ -509,6 +528,11 @@ export const recordFromInstanceItem = (
   if (pin !== undefined) record.priorInputs = JSON.parse(pin) as Record<string, JsonObject>
   if (item.bytes !== undefined) record.storedBytes = item.bytes
   if (item.expiresAt !== undefined) record.expiresAtSeconds = item.expiresAt
+  if (item.cb !== undefined && Object.keys(item.cb).length) {
+    record.callbacks = mapValues(item.cb, (arrival) => arrivalFromItem(arrival, (ref) => text(undefined, ref)))
+  }
+  const outbox = outboxFromItem(item)
+  if (outbox !== undefined) record.outbox = outbox
   return record
 }
 

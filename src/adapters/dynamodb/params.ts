@@ -3,8 +3,10 @@ import type { InstanceChange } from '../../core/instance-change.js'
 import type { InstanceStatus } from '../../core/statuses.js'
 import type { AcquireOptions, CountQuery, EventGuard, HistoryEntry, Lease, NodeEventRecord } from '../../core/store.js'
 import { type CataloguePartition, cataloguePartitions, type IndexPageRequest } from '../store-catalogue.js'
+import { callbackParts } from './callback-items.js'
 import { entryToItem, failureToItem, type InstanceItem, type ItemPlanner } from './item-codec.js'
 import { dueShardFor, INDEX, instanceKey, TTL_ATTRIBUTE } from './keys.js'
+import { outboxParts } from './outbox-items.js'
 import type { LaidOutChange } from './write-layout.js'
 
 /** Pure builders of DynamoDB request parameters: testable without a server. */
@@ -259,6 +261,8 @@ export const writeUnderLeaseParams = (
   historyParts(parts, laid)
   nodeParts(parts, laid)
   attributeParts(parts, change, planner, lease.instanceId)
+  callbackParts(parts, change)
+  outboxParts(parts, change, lease.instanceId)
   parts.values[':zero'] = 0
   parts.add.push('evSeq :zero')
   guardParts(parts, laid)
