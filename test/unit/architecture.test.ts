@@ -202,6 +202,7 @@ const layoutWords = (path: string, source: string): string[] => {
 describe('the item layout', () => {
   it.each([
     { source: 'const limit = 400 * 1024', problem: "names DynamoDB's item limit" },
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the sample is source text that holds a template literal
     { source: 'const key = `P#${nodeId}`', problem: 'names an item key prefix' },
     { source: 'change.archive = {}', problem: 'names archive items' },
     { source: 'const { writeSeq } = change', problem: 'names a layout field' },
