@@ -2,6 +2,7 @@ import middy, { type MiddlewareObj } from '@middy/core'
 import httpHeaderNormalizer from '@middy/http-header-normalizer'
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda'
 import type { Logger } from '../core/ports.js'
+import { callbackRoutes } from './callback-routes.js'
 import { type CorsOptions, corsPolicy } from './cors.js'
 import { dashboardRoutes } from './dashboard.js'
 import { docsRoutes } from './docs.js'
@@ -74,7 +75,8 @@ const routePath = (event: ApiEvent): string => {
 /** The API Lambda handler for an API Gateway HTTP API (payload format 2.0). */
 export const createApiHandler = (options: ApiHandlerOptions) => {
   const { logger, maxBodyBytes = 256 * 1024, version = '0.1.0', cors: corsOptions, ...deps } = options
-  const router = new Router(withOpenApiRoute([...apiRoutes(deps), ...docsRoutes(), ...dashboardRoutes()], version))
+  const routes = [...apiRoutes(deps), ...callbackRoutes(deps), ...docsRoutes(), ...dashboardRoutes()]
+  const router = new Router(withOpenApiRoute(routes, version))
   const cors = corsOptions === undefined ? undefined : corsPolicy(corsOptions)
   const api = middy<ApiEvent, APIGatewayProxyStructuredResultV2>()
     .use(httpHeaderNormalizer())

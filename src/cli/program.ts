@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander'
 import { regionOfApiUrl, sigV4Signer } from '../adapters/http/sigv4-signer.js'
 import { ApiClient, type Auth } from './api-client.js'
+import { addCallbackCommands } from './callback-commands.js'
 import { CliError, ExitCode } from './errors.js'
 import { fields, table, time, timeMs } from './format.js'
 
@@ -177,7 +178,7 @@ const historyDetail = (entry: HistoryEntry): string =>
 
 const EXIT_CODES_HELP = `
 Exit codes: 0 ok, 2 wrong usage or a request the API refused as invalid (400), 3 not found (404),
-4 conflict (409), 5 the API failed or cannot be reached, 6 credentials refused (401/403), 1 anything else.`
+4 conflict (409, 410), 5 the API failed or cannot be reached, 6 credentials refused (401/403), 1 anything else.`
 
 /** Builds the `tickflow` program; `run` resolves with the exit code. */
 export const createProgram = (io: CliIo) => {
@@ -518,6 +519,8 @@ export const createProgram = (io: CliIo) => {
         return [{ deleted: name }, `schedule ${name} deleted`]
       }),
     )
+
+  addCallbackCommands(program, action, io)
 
   const report = (error: unknown, json: boolean): ExitCode => {
     const cliError =

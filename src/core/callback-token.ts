@@ -26,10 +26,13 @@ export interface CallbackClaims {
   fence: number
 }
 
-/** Issues and opens callback tokens; `open` answers undefined for anything it did not issue, in the same time. */
+/**
+ * Issues and opens callback tokens; `open` answers undefined for anything it did not issue, in the same time.
+ * Asynchronous, so that a deployment may fetch its secret (SSM, Secrets Manager) on first use.
+ */
 export interface CallbackTokens {
-  issue(claims: CallbackClaims): string
-  open(token: string): CallbackClaims | undefined
+  issue(claims: CallbackClaims): Promise<string>
+  open(token: string): Promise<CallbackClaims | undefined>
 }
 
 const VERSION = 1
@@ -133,13 +136,13 @@ export const callbackTokens = (secrets: readonly string[]): CallbackTokens => {
   const keys = secrets.map(keySet)
   const current = keys[0] as KeySet
   return {
-    issue(claims) {
+    async issue(claims) {
       const plain = encodeClaims(claims)
       const header = Buffer.concat([Buffer.from([VERSION]), current.id])
       const iv = syntheticIv(current, header, plain)
       return Buffer.concat([header, iv, ctr(current.enc, iv, plain)]).toString('base64url')
     },
-    open(token) {
+    async open(token) {
       if (typeof token !== 'string' || token.length > MAX_TOKEN_CHARS || !/^[A-Za-z0-9_-]+$/.test(token)) {
         return undefined
       }

@@ -536,7 +536,7 @@ class Pass {
       callback: async (options) => {
         const wait = callbackWait(options, { call: claims.call, fence: claims.fence, nowMs: this.#now })
         asked(wait)
-        const token = callbacks.tokens.issue(claims)
+        const token = await callbacks.tokens.issue(claims)
         return { token, url: callbacks.urlOf(token), timeoutAtMs: wait.timeoutAtMs }
       },
     }

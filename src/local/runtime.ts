@@ -9,6 +9,7 @@ import { LocalQueue } from '../adapters/memory/local-queue.js'
 import { LocalScheduler } from '../adapters/memory/local-scheduler.js'
 import type { ApiSettings } from '../api/api-settings.js'
 import { createApiHandler } from '../api/handler.js'
+import { callbackTokens } from '../core/callback-token.js'
 import { Engine } from '../core/engine.js'
 import type { Logger, LogLevel } from '../core/ports.js'
 import { runTick } from '../core/tick.js'
@@ -21,6 +22,8 @@ import { type DataDirLock, lockDataDir } from './data-lock.js'
 import { localDeadLetterRoutes } from './dead-letter-routes.js'
 import { defaultCacheDir, localDynamoDbClientConfig, startDynamoDbLocal } from './dynamodb-local.js'
 import { type ApiLambda, serveApi } from './http-server.js'
+import { LocalEventBus } from './local-event-bus.js'
+import { localCallbackSecret, localEventRoutes } from './local-events.js'
 
 export interface LocalRuntimeOptions {
   /** 0 picks a free port. */
@@ -39,6 +42,15 @@ export interface LocalRuntimeOptions {
   logLevel: LogLevel
   /** CORS and the cursor secret, as the API function reads them (CORS_*, CURSOR_SECRET). */
   api?: ApiSettings
+  /**
+   * Callbacks and lifecycle events: the callback secret (default: made once and kept in the data directory), the
+   * types whose node status changes are published too, and a webhook every event is forwarded to, signed.
+   */
+  events?: {
+    callbackSecret?: string
+    nodeEventTypes?: readonly string[] | boolean
+    webhook?: { url: string; secret?: string }
+  }
   /** Where the banner and the runtime's own lines go. */
   print: (line: string) => void
 }
@@ -48,6 +60,8 @@ export interface LocalRuntime {
   dynamodbEndpoint: string
   /** The Java process of DynamoDB Local, when this runtime started one. */
   dynamodbPid: number | undefined
+  /** Where lifecycle events go (and can be watched). */
+  events: LocalEventBus
   stop(): Promise<void>
 }
 
@@ -178,6 +192,16 @@ export const startLocalRuntime = async (options: LocalRuntimeOptions): Promise<L
     const events = queue('tickflow-events')
     const start = queue('tickflow-start')
     const scheduler = new LocalScheduler({ now })
+    const bus = new LocalEventBus({
+      logger,
+      ...(options.events?.webhook ? { webhook: options.events.webhook } : {}),
+    })
+    stops.push(() => bus.stop())
+    const secret = await localCallbackSecret({
+      given: options.events?.callbackSecret,
+      dataDir,
+      inMemory: options.inMemory || options.dynamodbEndpoint !== undefined,
+    })
     const engine = new Engine({
       store,
       clock: systemClock,
@@ -187,6 +211,8 @@ export const startLocalRuntime = async (options: LocalRuntimeOptions): Promise<L
       queue: run.queue,
       scheduler,
       recurring: scheduler,
+      callbacks: { tokens: callbackTokens([secret]), baseUrl: url },
+      lifecycle: { publisher: bus, nodeEventTypes: options.events?.nodeEventTypes ?? false },
     })
     for (const workflow of workflows) engine.register(workflow)
 
@@ -253,8 +279,9 @@ export const startLocalRuntime = async (options: LocalRuntimeOptions): Promise<L
       ...options.api,
     })
     const deadLetterRoutes = localDeadLetterRoutes([run, events, start])
+    const eventRoutes = localEventRoutes(bus)
     serve = async (event, context) => {
-      const local = deadLetterRoutes(event)
+      const local = deadLetterRoutes(event) ?? (await eventRoutes(event))
       if (local) return local
       // Local only: put a raw message on the events queue, the way an external system would with SQS.
       if (event.rawPath === '/_local/queues/events' && event.requestContext.http.method === 'POST') {
@@ -271,7 +298,7 @@ export const startLocalRuntime = async (options: LocalRuntimeOptions): Promise<L
     // Stopped first: no request reaches an engine whose DynamoDB is going away.
     stops.push(closeServer)
     options.print(banner(url, options, dynamodbEndpoint))
-    return { url, dynamodbEndpoint, dynamodbPid: dynamo?.pid, stop: stopAll }
+    return { url, dynamodbEndpoint, dynamodbPid: dynamo?.pid, events: bus, stop: stopAll }
   } catch (error) {
     await closeServer()
     await stopAll()
@@ -288,6 +315,8 @@ const banner = (url: string, options: LocalRuntimeOptions, dynamodbEndpoint: str
     `  workflows: ${workflows.map((workflow) => workflow.config.id).join(', ')}`,
     `  tick every ${options.tickIntervalMs / 1000} s; queues and wake-ups in process`,
     `  dashboard: open ${url}/ in a browser`,
+    `  lifecycle events: curl -s "${url}/_local/events?waitSeconds=20", or tickflow events --follow`,
+    `  callbacks: a worker's ctx.callback() hands out ${url}/callbacks/TOKEN (tickflow callback TOKEN --success '{}')`,
     '',
     'Try:',
     `  curl -s -X POST ${url}/workflows ${json} -d '{"workflowType":"approval","context":{"requester":"ada","amount":120}}'`,

@@ -88,8 +88,8 @@ export const createTestEngine = (options: TestEngineOptions = {}): TestEngine =>
   const issued = new Map<string, string>()
   const inner = callbackTokens([TEST_SECRET])
   const tokens: CallbackTokens = {
-    issue: (claims: CallbackClaims) => {
-      const token = inner.issue(claims)
+    issue: async (claims: CallbackClaims) => {
+      const token = await inner.issue(claims)
       issued.set(`${claims.instanceId}\u0000${claims.nodeId}`, token)
       return token
     },

@@ -45,7 +45,7 @@ export const completeCallback = async (
   deps: OperationDeps,
   params: { token: string; completion: unknown },
 ): Promise<CallbackAnswer> => {
-  const claims = deps.callbacks?.tokens.open(params.token)
+  const claims = await deps.callbacks?.tokens.open(params.token)
   if (!claims) throw new CallbackNotFoundError()
   const completion = checkedCompletion(deps, params.completion)
   try {

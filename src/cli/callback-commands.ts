@@ -1,0 +1,139 @@
+import type { Command } from 'commander'
+import type { ApiClient } from './api-client.js'
+import { CliError, ExitCode } from './errors.js'
+import { table } from './format.js'
+
+/** Runs a command body with the program's client and prints what it returns (see `createProgram`). */
+type Action = <A extends unknown[]>(
+  body: (client: ApiClient, options: { json?: boolean }, ...args: A) => Promise<[unknown, string]>,
+) => (...args: unknown[]) => Promise<void>
+
+const parseJson = (text: string, option: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    throw new CliError(
+      `${option} is not JSON: ${(error as Error).message}`,
+      ExitCode.usage,
+      'INVALID_ARGUMENT',
+      {},
+      {
+        cause: error,
+      },
+    )
+  }
+}
+
+/** `--failure` takes `{"error": …, "cause": …}`, or a bare error name. */
+const failureOf = (text: string): { status: 'failure'; error?: string; cause?: string } => {
+  const trimmed = text.trim()
+  const value = trimmed.startsWith('{') ? parseJson(trimmed, '--failure') : trimmed
+  if (typeof value === 'string') return { status: 'failure', ...(value ? { error: value } : {}) }
+  const { error, cause } = value as { error?: unknown; cause?: unknown }
+  return {
+    status: 'failure',
+    ...(typeof error === 'string' ? { error } : {}),
+    ...(typeof cause === 'string' ? { cause } : {}),
+  }
+}
+
+interface BusEvent {
+  seq: number
+  time: string
+  'detail-type': string
+  detail: { status: string; instanceId: string; workflowType: string; nodeId?: string; reason?: string; resent?: true }
+}
+
+const eventLine = (event: BusEvent): string[] => [
+  String(event.seq),
+  event.time,
+  event['detail-type'].replace(/^Workflow /, '').replace(/ Status Change$/, ''),
+  event.detail.status,
+  event.detail.instanceId,
+  event.detail.nodeId ?? '-',
+  [event.detail.reason, event.detail.resent ? '(resent)' : undefined].filter(Boolean).join(' ') || '-',
+]
+
+const EVENT_HEADERS = ['SEQ', 'TIME', 'KIND', 'STATUS', 'INSTANCE', 'NODE', 'NOTE']
+
+/** `tickflow callback TOKEN --success JSON | --failure JSON | --heartbeat` and `tickflow events [--follow]`. */
+export const addCallbackCommands = (program: Command, action: Action, io: { stdout: (text: string) => void }): void => {
+  program
+    .command('callback')
+    .description('complete, fail or keep alive the node a callback token names (the token is the credential)')
+    .argument('<token>')
+    .option('--success [json]', 'complete it, with this output (any JSON; none by default)')
+    .option('--failure <json>', 'fail it: {"error": "Name", "cause": "what happened"}, or an error name')
+    .option('--heartbeat', 'say it is still being worked on')
+    .action(
+      action(
+        async (
+          client,
+          _options,
+          token: string,
+          local: { success?: string | true; failure?: string; heartbeat?: boolean },
+        ) => {
+          const chosen = [local.success !== undefined, local.failure !== undefined, local.heartbeat === true]
+          if (chosen.filter(Boolean).length !== 1) {
+            throw new CliError(
+              'give exactly one of --success, --failure, --heartbeat',
+              ExitCode.usage,
+              'INVALID_ARGUMENT',
+            )
+          }
+          const body =
+            local.heartbeat === true
+              ? { status: 'heartbeat' }
+              : local.failure !== undefined
+                ? failureOf(local.failure)
+                : {
+                    status: 'success',
+                    ...(typeof local.success === 'string' ? { output: parseJson(local.success, '--success') } : {}),
+                  }
+          const answer = await client.json<{ status: string }>('POST', `/callbacks/${encodeURIComponent(token)}`, {
+            body,
+          })
+          return [answer, `callback ${answer.status} accepted`]
+        },
+      ),
+    )
+
+  program
+    .command('events')
+    .description('lifecycle events of the local runtime (npm start), oldest first')
+    .option('-f, --follow', 'keep watching for new events')
+    .option('--after <seq>', 'only events after this one', '0')
+    .option('--count <n>', 'with --follow: stop after this many events')
+    .action(
+      action(async (client, options, local: { follow?: boolean; after: string; count?: string }) => {
+        let after = Number(local.after) || 0
+        const wanted = local.count === undefined ? Number.POSITIVE_INFINITY : Number(local.count)
+        const seen: BusEvent[] = []
+        for (let header = !options.json; ; ) {
+          const page = await client.json<{ items: BusEvent[]; next: number }>('GET', '/_local/events', {
+            query: { after, waitSeconds: local.follow ? 20 : 0 },
+          })
+          after = page.next
+          const fresh = page.items.slice(0, wanted - seen.length)
+          seen.push(...fresh)
+          if (!local.follow) return [page, table(EVENT_HEADERS, page.items.map(eventLine))]
+          // Following prints as events arrive (one JSON line each with --json), rather than at the end.
+          for (const event of fresh) {
+            if (header) io.stdout(`${table(EVENT_HEADERS, [eventLine(event)])}\n`)
+            else
+              io.stdout(
+                `${
+                  options.json
+                    ? JSON.stringify(event)
+                    : table(EVENT_HEADERS, [eventLine(event)])
+                        .split('\n')
+                        .pop()
+                }\n`,
+              )
+            header = false
+          }
+          if (seen.length >= wanted) return [{ count: seen.length, next: after }, `${seen.length} events`]
+        }
+      }),
+    )
+}
