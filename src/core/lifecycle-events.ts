@@ -2,7 +2,7 @@ import type { DeadLetterSink } from './dispatch-ports.js'
 import type { InstanceChange } from './instance-change.js'
 import type { Metrics } from './metrics.js'
 import type { Clock, Logger } from './ports.js'
-import type { InstanceStatus, StoredNodeStatus } from './statuses.js'
+import { type InstanceStatus, isTerminalInstanceStatus, type StoredNodeStatus } from './statuses.js'
 import type { InstanceRecord } from './store.js'
 
 /**
@@ -96,6 +96,10 @@ export interface StatusesBefore {
   nodes: Readonly<Record<string, StoredNodeStatus>>
 }
 
+/** What a change says of one event: the rest of its detail is the instance's. */
+type OwnDetail = Pick<LifecycleDetail, 'status' | 'previousStatus' | 'reason' | 'nodeId' | 'attempt' | 'failCount'>
+type PushEvent = (detailType: LifecycleDetailType, detail: OwnDetail) => void
+
 /** The events, and their publication, of one engine. */
 export class Lifecycle {
   readonly #nodeTypes: ReadonlySet<string> | boolean
@@ -134,10 +138,13 @@ export class Lifecycle {
       timeMs: nowMs,
     } as const
     const events: LifecycleEvent[] = []
-    const push = (detailType: LifecycleDetailType, detail: Omit<LifecycleDetail, 'eventId' | keyof typeof base>) => {
+    const push: PushEvent = (detailType, detail) => {
       const id = nextId()
       events.push({ id, detailType, detail: { ...base, eventId: id, ...detail } })
     }
+    // An instance that starts (or starts again) is announced before its nodes; one that ends, after them.
+    const ends = change.status !== undefined && isTerminalInstanceStatus(change.status)
+    if (!ends) this.#instanceEvent(record, before, change, push)
     if (this.#nodeEvents(record.workflowType)) {
       for (const [nodeId, node] of Object.entries(change.nodes ?? {})) {
         const previous = before.nodes[nodeId]
@@ -153,16 +160,7 @@ export class Lifecycle {
         })
       }
     }
-    if (change.status !== undefined && change.status !== before.status) {
-      const failure = change.failure === undefined ? record.failure : (change.failure ?? undefined)
-      const failed = change.status === 'failed' || change.status === 'timed_out'
-      push(LifecycleDetailType.instance, {
-        status: change.status,
-        ...(before.status === undefined ? {} : { previousStatus: before.status }),
-        ...(failed && failure ? { reason: failure.reason } : {}),
-        ...(failed && failure?.nodeId ? { nodeId: failure.nodeId } : {}),
-      })
-    }
+    if (ends) this.#instanceEvent(record, before, change, push)
     const room = Math.max(0, MAX_PENDING_EVENTS - pending)
     if (events.length > room) {
       this.deps.logger.log('error', 'lifecycle events dropped: the instance has too many unpublished events', {
@@ -172,6 +170,18 @@ export class Lifecycle {
       })
     }
     return events.slice(0, room)
+  }
+
+  #instanceEvent(record: InstanceRecord, before: StatusesBefore, change: InstanceChange, push: PushEvent): void {
+    if (change.status === undefined || change.status === before.status) return
+    const failure = change.failure === undefined ? record.failure : (change.failure ?? undefined)
+    const failed = change.status === 'failed' || change.status === 'timed_out'
+    push(LifecycleDetailType.instance, {
+      status: change.status,
+      ...(before.status === undefined ? {} : { previousStatus: before.status }),
+      ...(failed && failure ? { reason: failure.reason } : {}),
+      ...(failed && failure?.nodeId ? { nodeId: failure.nodeId } : {}),
+    })
   }
 
   /** Publishes events whose write landed; answers those published (the others stay in the outbox). */
