@@ -37,7 +37,7 @@ export const paymentWorkflow = defineWorkflow({
       name: 'Record the receipt',
       run: (ctx) => {
         const confirmation = ctx.get('pre_node_context', 'capture', 'callback_output') ?? null
-        ctx.set('receipt', { amount: ctx.getNumber('pre_node_context', 'authorize', 'amount') ?? 0, confirmation })
+        ctx.set('receipt', { amount: ctx.getNumber('workflow_context', 'amount') ?? 0, confirmation })
       },
     },
   },
