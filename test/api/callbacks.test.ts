@@ -161,7 +161,9 @@ describe('a node that asks for a callback', () => {
     expect(fresh).not.toBe(token)
     const old = await complete(token, { status: 'success' })
     expect(old.status).toBe(410)
-    expect(old.body).toMatchObject({ error: { code: 'CALLBACK_GONE', message: expect.stringMatching(/earlier attempt/) } })
+    expect(old.body).toMatchObject({
+      error: { code: 'CALLBACK_GONE', message: expect.stringMatching(/earlier attempt/) },
+    })
     expect((await complete(fresh, { status: 'success' })).status).toBe(202)
     expect((await duePass(id)).status).toBe('completed')
   })

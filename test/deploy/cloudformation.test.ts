@@ -604,7 +604,7 @@ describe('the queues', () => {
     const policy = byType('AWS::SQS::QueuePolicy').map(([, p]) => p.Properties ?? {})
     expect(policy).toHaveLength(1)
     expect(asArray(policy[0]?.Queues as unknown[]).map(refOf)).toEqual([eventBusDeadLetters])
-    expect(asArray((policy[0]?.PolicyDocument as PolicyDocument).Statement)).toEqual([
+    expect(asArray((policy[0]?.PolicyDocument as PolicyDocument | undefined)?.Statement)).toEqual([
       expect.objectContaining({
         Principal: { Service: 'events.amazonaws.com' },
         Action: 'sqs:SendMessage',
