@@ -1,9 +1,9 @@
 import type { QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
 import { z } from 'zod'
 import type { InstanceChange } from '../../core/instance-change.js'
-import type { LifecycleEvent } from '../../core/lifecycle-events.js'
-import { lifecycleEventSchema } from '../../schemas/lifecycle-events.js'
-import { dueShardFor, INDEX, instanceKey } from './keys.js'
+import { LIFECYCLE_DETAIL_VERSION, LifecycleDetailType, type LifecycleEvent } from '../../core/lifecycle-events.js'
+import { INSTANCE_STATUSES, STORED_NODE_STATUSES } from '../../core/statuses.js'
+import { dueShardFor, INDEX, instanceIdOf, instanceKey } from './keys.js'
 
 /**
  * The outbox on the instance item (README, "Lifecycle events"): `ob`, a string set of the unpublished events (each
@@ -19,8 +19,79 @@ export const OUTBOX_SHARDS = 8
 
 export const outboxShardFor = (instanceId: string): string => dueShardFor(instanceId, OUTBOX_SHARDS)
 
-/** An event as the set holds it: its JSON, the same text on every side. */
-export const eventText = (event: LifecycleEvent): string => JSON.stringify(event)
+/**
+ * An event as the set holds it, billed by the byte like every attribute of the instance item: a short JSON array
+ * of what the change says — `[id, kind, status, previous, timeMs, nodeId, reason, attempt, failCount]`, the id
+ * without the instance's, kind `i` (instance) or `n` (node), trailing nulls left out — about 40 bytes. The rest of
+ * the detail (type, business id, version, creation time) is the instance item's own, read back with it. The same
+ * event always gives the same text, so the publisher can delete exactly what it published.
+ */
+export const eventText = (event: LifecycleEvent): string => {
+  const { detail } = event
+  const fields: unknown[] = [
+    event.id.startsWith(`${detail.instanceId}:`) ? event.id.slice(detail.instanceId.length + 1) : event.id,
+    event.detailType === LifecycleDetailType.node ? 'n' : 'i',
+    detail.status,
+    detail.previousStatus ?? null,
+    detail.timeMs,
+    detail.nodeId ?? null,
+    detail.reason ?? null,
+    detail.attempt ?? null,
+    detail.failCount ?? null,
+  ]
+  while (fields[fields.length - 1] === null) fields.pop()
+  return JSON.stringify(fields)
+}
+
+const STATUSES = new Set<string>([...INSTANCE_STATUSES, ...STORED_NODE_STATUSES])
+const nullable = <T extends z.ZodType>(schema: T) => schema.nullable().optional()
+const storedEventSchema = z
+  .tuple([
+    z.string(),
+    z.enum(['i', 'n']),
+    z.string().refine((status) => STATUSES.has(status)),
+    nullable(z.string().refine((status) => STATUSES.has(status))),
+    z.number(),
+  ])
+  .rest(z.union([z.string(), z.number(), z.null()]))
+
+/** What an event's detail takes from its instance item. */
+export interface OutboxOwner {
+  pk: string
+  wfType: string
+  businessId?: string | undefined
+  defVersion: string
+  createdAtMs: number
+}
+
+const eventFromText = (owner: OutboxOwner, text: string): LifecycleEvent | undefined => {
+  let parsed: z.infer<typeof storedEventSchema>
+  try {
+    parsed = storedEventSchema.parse(JSON.parse(text))
+  } catch {
+    return undefined
+  }
+  const [suffix, kind, status, previous, timeMs, nodeId, reason, attempt, failCount] = parsed
+  const instanceId = instanceIdOf(owner.pk)
+  const id = `${instanceId}:${suffix}`
+  const detail: LifecycleEvent['detail'] = {
+    version: LIFECYCLE_DETAIL_VERSION,
+    eventId: id,
+    instanceId,
+    workflowType: owner.wfType,
+    ...(owner.businessId === undefined ? {} : { businessId: owner.businessId }),
+    definitionVersion: owner.defVersion,
+    status: status as LifecycleEvent['detail']['status'],
+    ...(previous ? { previousStatus: previous as LifecycleEvent['detail']['status'] } : {}),
+    ...(typeof reason === 'string' ? { reason } : {}),
+    ...(typeof nodeId === 'string' ? { nodeId } : {}),
+    ...(typeof attempt === 'number' ? { attempt } : {}),
+    ...(typeof failCount === 'number' ? { failCount } : {}),
+    createdAtMs: owner.createdAtMs,
+    timeMs,
+  }
+  return { id, detailType: kind === 'n' ? LifecycleDetailType.node : LifecycleDetailType.instance, detail }
+}
 
 export const outboxItemSchema = z.object({
   ob: z.set(z.string()).optional(),
@@ -32,17 +103,19 @@ export const outboxItemSchema = z.object({
  * The events of an item's outbox; an empty list for a mark left without events (removed by the next clear), and
  * undefined for none. An entry that does not parse is left out (and stays: nothing clears it but a publication).
  */
-export const outboxFromItem = (item: z.infer<typeof outboxItemSchema>): LifecycleEvent[] | undefined => {
+export const outboxFromItem = (item: z.infer<typeof outboxItemSchema> & OutboxOwner): LifecycleEvent[] | undefined => {
   if (item.ob === undefined) return item.obShard === undefined ? undefined : []
-  return [...item.ob].flatMap((text) => {
-    try {
-      const parsed = lifecycleEventSchema.safeParse(JSON.parse(text))
-      // Kept as parsed by JSON (not reshaped), so that it prints to the very text stored.
-      return parsed.success ? [JSON.parse(text) as LifecycleEvent] : []
-    } catch {
-      return []
-    }
-  })
+  const order = (id: string): number[] => (id.split(':').pop() ?? '').split('.').map(Number)
+  return [...item.ob]
+    .flatMap((text) => {
+      const event = eventFromText(item, text)
+      return event ? [event] : []
+    })
+    .sort((a, b) => {
+      const [fa = 0, sa = 0] = order(a.id)
+      const [fb = 0, sb = 0] = order(b.id)
+      return a.detail.timeMs - b.detail.timeMs || fa - fb || sa - sb
+    })
 }
 
 /** The outbox attributes of a new instance item. */
