@@ -17,6 +17,7 @@ import {
   type WorkflowType,
 } from './api-client.js'
 import { badge, clear, h, json, localTime, parseJsonObject, time } from './dom.js'
+import { eventsView } from './events-view.js'
 
 /**
  * The tickflow dashboard: one page over the HTTP API, routed by the URL's hash (`#/instances`, `#/instances/ID`,
@@ -33,12 +34,14 @@ interface Features {
   /** Routes the API serves, from its OpenAPI document: a panel whose route is missing is not shown. */
   paths: Set<string>
   deadLetters: boolean
+  /** The local runtime's lifecycle events (`GET /_local/events`). */
+  events: boolean
 }
 
 const COUNT_BOUND = 10_000
 const REFRESH_MS = 1_500
 
-let features: Features = { paths: new Set(), deadLetters: false }
+let features: Features = { paths: new Set(), deadLetters: false, events: false }
 let types: WorkflowType[] = []
 let stopRefresh: (() => void) | undefined
 let graphSeq = 0
@@ -636,7 +639,7 @@ const nodeRow = (
     'tr',
     { 'data-node': node.id, 'data-status': node.status },
     h('td', {}, h('strong', {}, node.id), node.name !== node.id ? h('div', { class: 'muted' }, node.name) : ''),
-    h('td', {}, badge(node.status)),
+    h('td', {}, badge(node.status), node.waiting ? h('div', { class: 'muted' }, node.waiting.reason) : ''),
     h('td', {}, node.attempt),
     h('td', {}, node.calls),
     h('td', { class: node.failCount ? 'fails' : '' }, node.failCount),
@@ -937,6 +940,7 @@ const nav = (): HTMLElement => {
     ['#/schedules', 'Schedules'],
   ]
   if (features.deadLetters) links.push(['#/dead-letters', 'Dead letters'])
+  if (features.events) links.push(['#/events', 'Events'])
   return h(
     'nav',
     {},
@@ -961,6 +965,7 @@ const route = async (): Promise<void> => {
     else if (parts[0] === 'types') await typesView(parts[1])
     else if (parts[0] === 'schedules') await schedulesView()
     else if (parts[0] === 'dead-letters') await deadLettersView()
+    else if (parts[0] === 'events') stopRefresh = eventsView(root)
     else await instancesView(params)
   } catch (error) {
     clear(root, message('error', describeError(error)))
@@ -974,15 +979,19 @@ const start = async (): Promise<void> => {
     theme: 'default',
     flowchart: { useMaxWidth: true },
   })
-  const [openapi, typeList, deadLetters] = await Promise.all([
+  const [openapi, typeList, deadLetters, events] = await Promise.all([
     get<{ paths: Record<string, unknown> }>('openapi.json').catch(() => ({ paths: {} })),
     get<{ items: WorkflowType[] }>('workflow-types').catch(() => ({ items: [] })),
     get('_local/dead-letters').then(
       () => true,
       () => false,
     ),
+    get('_local/events').then(
+      () => true,
+      () => false,
+    ),
   ])
-  features = { paths: new Set(Object.keys(openapi.paths)), deadLetters }
+  features = { paths: new Set(Object.keys(openapi.paths)), deadLetters, events }
   types = typeList.items
   document.body.prepend(nav())
   window.addEventListener('hashchange', () => void route())

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type LocalRuntime, startLocalRuntime } from '../../src/local/runtime.js'
+import { workflows } from '../../src/workflows/index.js'
 import { dynamoEndpoint, uniqueTableName } from '../support/dynamodb.js'
 
 /**
@@ -166,9 +167,30 @@ describe('the dashboard in a browser', () => {
     await expect.poll(() => reloaded(() => row.locator('code').textContent()), { timeout: 10_000 }).not.toBe(firstId)
   })
 
+  it('follows the lifecycle events, and shows a node waiting for a callback', async () => {
+    await page.goto(`${runtime.url}/#/events`)
+    await page.locator('table.events').waitFor()
+    const created = await fetch(`${runtime.url}/workflows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ workflowType: 'payment', context: { amount: 12 } }),
+    })
+    const { instanceId } = (await created.json()) as { instanceId: string }
+    const row = page.locator('table.events tbody tr', { hasText: instanceId })
+    await expect.poll(() => row.count(), { timeout: 10_000 }).toBe(1)
+    expect(await row.textContent()).toContain('running')
+    await shot('9-events')
+
+    await page.goto(`${runtime.url}/#/instances/${instanceId}`)
+    await expect
+      .poll(() => page.locator('tr[data-node="capture"]').textContent(), { timeout: 10_000 })
+      .toContain('waiting for a callback')
+  })
+
   it('shows the workflow types with their graphs, and the schedules', async () => {
     await page.goto(`${runtime.url}/#/types`)
-    await expect.poll(() => page.locator('.graph svg').count(), { timeout: 10_000 }).toBe(3)
+    // One graph per registered workflow type.
+    await expect.poll(() => page.locator('.graph svg').count(), { timeout: 10_000 }).toBe(workflows.length)
     await shot('6-types')
 
     await page.goto(`${runtime.url}/#/schedules`)
