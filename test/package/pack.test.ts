@@ -149,10 +149,10 @@ describe('the npm package', () => {
       join(project, 'approval.test.mjs'),
       (await transform(example, { loader: 'ts', format: 'esm' })).code,
     )
-    // The day-long test's own duration, as the test runner measures it; the better of two runs, so that a moment
-    // when the machine is busy elsewhere does not count as the harness's time.
+    // The day-long test's own duration, as the test runner measures it; a second run when the first was slower, so
+    // that a moment when the machine is busy elsewhere does not count as the harness's time.
     const durations: number[] = []
-    for (let run = 0; run < 2; run++) {
+    for (let run = 0; run < 2 && !durations.some((ms) => ms < 1000); run++) {
       const { stdout } = await node(['--test', '--test-reporter=tap', 'approval.test.mjs'])
       expect(stdout).toMatch(/^# pass 2$/m)
       expect(stdout).toMatch(/^# fail 0$/m)
