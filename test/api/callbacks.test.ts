@@ -320,6 +320,29 @@ describe('bad requests', () => {
   })
 })
 
+describe('the OpenAPI document', () => {
+  it('describes the public route without security, and the lifecycle event detail under components', async () => {
+    const document = (await call('GET', '/openapi.json')).body as {
+      paths: Record<string, Record<string, { security: unknown[] }>>
+      components: { schemas: Record<string, { properties?: Record<string, unknown> }> }
+    }
+    expect(document.paths['/callbacks/{token}']?.post?.security).toEqual([])
+    expect(Object.keys(document.components.schemas.LifecycleEventDetail?.properties ?? {})).toEqual(
+      expect.arrayContaining([
+        'version',
+        'eventId',
+        'instanceId',
+        'workflowType',
+        'status',
+        'reason',
+        'time',
+        'resent',
+      ]),
+    )
+    expect(document.components.schemas.CallbackCompletion).toBeDefined()
+  })
+})
+
 describe('the events queue', () => {
   const deliver = (body: unknown, messageId = 'm-1') =>
     createEventsHandler({ engine, logger: silentLogger, deadLetters: eventsDlq, maxReceiveCount: 3 })({

@@ -744,6 +744,35 @@ describe('the real bundles against the created resources', () => {
     expect(JSON.parse(detail.body)).toMatchObject({ status: 'completed' })
   })
 
+  it('api → callback → worker: a payment waits for its provider, whose token (from the secret in Secrets Manager) completes it', async () => {
+    const createdReply = await invoke<ApiResult>(
+      'api',
+      apiEvent('POST', '/workflows', { body: { workflowType: 'payment', context: { amount: 5 } } }),
+    )
+    expect(createdReply.statusCode, createdReply.body).toBe(201)
+    const { instanceId } = JSON.parse(createdReply.body) as { instanceId: string }
+    const detail = JSON.parse((await invoke<ApiResult>('api', apiEvent('GET', `/workflows/${instanceId}`))).body) as {
+      nodes: { id: string; context?: { confirm_url?: string }; waiting?: { reason: string } }[]
+    }
+    const capture = detail.nodes.find((n) => n.id === 'capture')
+    expect(capture?.waiting?.reason).toBe('waiting for a callback')
+    const prefix = 'https://rehearsal.execute-api.eu-west-1.amazonaws.com/callbacks/'
+    expect(capture?.context?.confirm_url?.startsWith(prefix)).toBe(true)
+    const token = String(capture?.context?.confirm_url).slice(prefix.length)
+
+    const completed = await invoke<ApiResult>(
+      'api',
+      apiEvent('POST', `/callbacks/${token}`, { body: { status: 'success', output: { reference: 'r-1' } } }),
+    )
+    expect(completed.statusCode, completed.body).toBe(202)
+    // The completion asked for a run at once; the capture's heartbeat wake-up is still delayed.
+    const runBatch = await receive('RunQueue')
+    expect(runBatch.Records.map((record) => JSON.parse(record.body).instanceId)).toContain(instanceId)
+    expect(await invoke<SQSBatchResponse>('worker', runBatch)).toEqual({ batchItemFailures: [] })
+    const after = JSON.parse((await invoke<ApiResult>('api', apiEvent('GET', `/workflows/${instanceId}`))).body)
+    expect(after).toMatchObject({ status: 'completed' })
+  })
+
   it('api → tick: an instance left for the tick is found in the due index and sent to the created run queue', async () => {
     const createdReply = await invoke<ApiResult>(
       'api',
