@@ -1,7 +1,9 @@
 import type { HistoryKind, HistoryOrigin } from '../schemas/history-kinds.js'
 import type { ParkCode } from '../schemas/park-codes.js'
 import type { InstanceStatus, SkipReason, StoredNodeStatus } from '../schemas/statuses.js'
+import type { CallbackArrival, CallbackWait } from './callbacks.js'
 import type { JsonObject, JsonValue } from './json.js'
+import type { LifecycleEvent } from './lifecycle-events.js'
 
 /**
  * The records of an instance as the engine knows them, whatever store keeps them: what the store port (`store.ts`)
@@ -53,6 +55,8 @@ export interface NodeRecord {
   skipReason?: SkipReason
   /** For a node with a choice, once it completed: the successor the choice took (`null`: none). */
   chosen?: string | null
+  /** The callback the node's worker asked for (see callbacks.ts): open while the node waits for it. */
+  callback?: CallbackWait
 }
 
 export interface AttemptStarted {
@@ -159,6 +163,10 @@ export interface InstanceRecord {
    * placeholders until a lease reads them by key (`LeaseWriter.read`). Absent when everything was read.
    */
   unread?: UnreadParts
+  /** Callback completions and heartbeats stored without the lease, by node, until a pass consumes them. */
+  callbacks?: Record<string, CallbackArrival>
+  /** Lifecycle events written but not yet published (the outbox; see lifecycle-events.ts). */
+  outbox?: LifecycleEvent[]
 }
 
 /** Parts of an instance a store did not read (see InstanceRecord.unread), with the bytes they count for. */

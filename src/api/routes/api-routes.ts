@@ -1,4 +1,5 @@
 import type { Route } from '../router.js'
+import { callbackRoutes } from './callbacks.js'
 import { instanceRoutes } from './instances.js'
 import { nodeRoutes } from './nodes.js'
 import type { ApiDeps } from './route-deps.js'
@@ -13,4 +14,5 @@ export const apiRoutes = (deps: ApiDeps): Route[] => [
   ...nodeRoutes(deps),
   ...scheduleRoutes(deps),
   ...workflowTypeRoutes(deps),
+  ...callbackRoutes(deps),
 ]
