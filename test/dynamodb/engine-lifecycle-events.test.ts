@@ -7,7 +7,7 @@ import type { InstanceStore } from '../../src/core/store.js'
 import { runTick } from '../../src/core/tick.js'
 import { FailedWithFailedError, NotReadyError } from '../../src/core/worker-signals.js'
 import { createRunHandler } from '../../src/handlers/run-handler.js'
-import { newTestEngine, STORE_BACKENDS, type StoreBackend } from '../support/harness.js'
+import { createTestTable, newTestEngine, STORE_BACKENDS, type StoreBackend } from '../support/harness.js'
 
 /**
  * Lifecycle events (README, "Lifecycle events"), on both stores: which writes emit which events, node events for
@@ -58,6 +58,27 @@ const waiting = defineWorkflow({
   },
 })
 
+const branches = defineWorkflow({
+  type: 'branches',
+  timeoutSeconds: 60,
+  nodes: {
+    first: { next: ['extra', 'maybe', 'hold'], run: () => {} },
+    extra: { when: '$input.extra = true', run: () => {} },
+    maybe: {
+      optional: true,
+      run: () => {
+        throw new FailedWithFailedError('the optional part failed')
+      },
+    },
+    hold: {
+      run: () => {},
+      check: () => {
+        throw new NotReadyError(30)
+      },
+    },
+  },
+})
+
 describe.each(STORE_BACKENDS)('on $name', (backendFactory) => {
   let backend: StoreBackend
 
@@ -78,6 +99,7 @@ describe.each(STORE_BACKENDS)('on $name', (backendFactory) => {
     })
     engine.register(shop)
     engine.register(waiting)
+    engine.register(branches)
     return { publisher, engine, clock, store }
   }
 
@@ -125,6 +147,31 @@ describe.each(STORE_BACKENDS)('on $name', (backendFactory) => {
       'running>completed',
     ])
     expect(publisher.of(waited.instanceId)).toEqual(['->running'])
+  })
+
+  it('maps the control-flow statuses: a skipped node with its reason, a failed optional node, a timed-out instance', async () => {
+    const { publisher, engine, clock } = setup({ nodeEventTypes: ['branches'] })
+    const { instanceId } = await engine.create({ workflowType: 'branches', context: { extra: false } })
+    const details = () => publisher.published.filter((p) => p.event.detail.instanceId === instanceId)
+    const ofNode = (nodeId: string) =>
+      details().filter((p) => p.event.detail.nodeId === nodeId && p.event.detailType.includes('Node'))
+    expect(ofNode('extra').map((p) => p.event.detail)).toEqual([
+      expect.objectContaining({ status: 'skipped', reason: 'condition_false' }),
+    ])
+    expect(ofNode('maybe').at(-1)?.event.detail).toMatchObject({
+      status: 'failed',
+      optional: true,
+      reason: 'FailedWithFailedError: the optional part failed',
+    })
+    expect(ofNode('first').at(-1)?.event.detail).not.toHaveProperty('optional')
+
+    clock.advanceMs(61_000)
+    await engine.runWorkflow(instanceId)
+    const last = details().at(-1)?.event
+    expect(last?.detailType).toBe('Workflow Instance Status Change')
+    expect(last?.detail).toMatchObject({ status: 'timed_out', previousStatus: 'running' })
+    expect(last?.detail.reason).toMatch(/timeout_seconds exceeded/)
+    expect(ofNode('hold').at(-1)?.event.detail.status).toBe('canceled')
   })
 
   it('keeps what the bus refused in the outbox; the tick hands it to a pass, which publishes it resent', async () => {
@@ -175,5 +222,49 @@ describe.each(STORE_BACKENDS)('on $name', (backendFactory) => {
 
   it('leaves no instance stranded', async () => {
     expect((await backend.violations(Date.now())).map((violation) => violation.message)).toEqual([])
+  })
+})
+
+describe('on DynamoDB, what the outbox adds to the requests', () => {
+  /** Every request the engine sends, marshalled: its command, and its update expression or the attributes it puts. */
+  const recorded = async (withBus: boolean) => {
+    const table = await createTestTable(withBus ? 'outbox-cost-bus' : 'outbox-cost')
+    const sent: { command: string; shape: string; outbox: boolean }[] = []
+    table.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { UpdateExpression?: string; Item?: Record<string, unknown> }
+        const shape =
+          input.UpdateExpression ??
+          Object.keys(input.Item ?? {})
+            .sort()
+            .join(',')
+        const outbox = /\bob\b/.test(shape)
+        sent.push({ command: String(context.commandName), shape, outbox })
+        return next(args)
+      },
+      { step: 'initialize' },
+    )
+    const publisher = new RecordingPublisher()
+    const { engine } = newTestEngine(table, withBus ? { lifecycle: { publisher } } : {})
+    engine.register(shop)
+    failPay = false
+    await engine.create({ workflowType: 'shop' })
+    return sent
+  }
+
+  it('adds nothing to a write that emits no event, and one request after each write that does', async () => {
+    const without = await recorded(false)
+    const withBus = await recorded(true)
+    const clears = withBus.filter((request) => request.shape.startsWith('DELETE ob'))
+    const writes = withBus.filter((request) => !request.shape.startsWith('DELETE ob'))
+    // Two writes emit (the create: running; the last: completed); each is followed by the removal of its events.
+    expect(writes.filter((request) => request.outbox)).toHaveLength(2)
+    expect(clears).toHaveLength(2)
+    expect(writes.map((request) => request.command)).toEqual(without.map((request) => request.command))
+    // Every other write, the node steps, is the very request it is without a bus.
+    writes.forEach((request, index) => {
+      if (!request.outbox) expect(request.shape).toBe(without[index]?.shape)
+    })
+    expect(without.some((request) => request.outbox)).toBe(false)
   })
 })
