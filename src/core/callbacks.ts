@@ -3,7 +3,7 @@ import type { CallbackClaims } from './callback-token.js'
 import { hash53 } from './definition.js'
 import { TickflowError, ValidationError } from './errors.js'
 import { canonicalJson, type JsonValue } from './json.js'
-import type { InstanceRecord, NodeRecord } from './records.js'
+import type { CallbackArrival, CallbackResult, CallbackWait, InstanceRecord, NodeRecord } from './records.js'
 import { FailedWithContinueError, FailedWithFailedError } from './worker-signals.js'
 
 /**
@@ -12,6 +12,8 @@ import { FailedWithContinueError, FailedWithFailedError } from './worker-signals
  * times out. The rules here are shared by both stores (which completion may be stored, and what a refused one
  * means) and by the pass (what a wait comes to).
  */
+
+export type { CallbackArrival, CallbackCompletion, CallbackOutcome, CallbackResult, CallbackWait } from './records.js'
 
 /** What a worker asks for. */
 export interface CallbackOptions {
@@ -27,44 +29,6 @@ export interface CallbackHandle {
   url: string
   /** When the wait times out unless completed (ms since epoch). */
   timeoutAtMs: number
-}
-
-/** How a wait ended: completed, failed by the caller, or timed out (no completion, or no heartbeat). */
-export type CallbackOutcome = 'success' | 'failure' | 'timeout' | 'heartbeat-timeout'
-
-/** A callback wait, stored with the node that asked for it (and kept, once ended, to answer duplicates alike). */
-export interface CallbackWait {
-  /** The worker call that asked for it, and the fence of its lease: what its token names. */
-  call: number
-  fence: number
-  requestedAtMs: number
-  timeoutAtMs: number
-  heartbeatSeconds?: number
-  /** The latest heartbeat the pass has seen. */
-  heartbeatAtMs?: number
-  /** Set when the wait ended. */
-  outcome?: CallbackOutcome
-  /** The completion it ended with, as a fingerprint. */
-  fingerprint?: string
-}
-
-/** A completion or heartbeat as a caller sends it. */
-export type CallbackCompletion =
-  | { status: 'success'; output?: JsonValue }
-  | { status: 'failure'; error?: string; cause?: string }
-  | { status: 'heartbeat' }
-
-export type CallbackResult = Exclude<CallbackCompletion, { status: 'heartbeat' }>
-
-/**
- * What arrived for a node's callback without the lease (completions may come before the worker's own write, so
- * they are stored beside the node, and the pass consumes them).
- */
-export interface CallbackArrival {
-  call: number
-  fence: number
-  heartbeatAtMs?: number
-  completion?: CallbackResult & { atMs: number; fingerprint: string }
 }
 
 /** The longest wait a worker may ask for: as for every timeout of a definition, 366 days. */

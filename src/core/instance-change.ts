@@ -1,10 +1,10 @@
 import type { InstanceStatus } from '../schemas/statuses.js'
 import type { JsonObject } from './json.js'
-import type { LifecycleEvent } from './lifecycle-events.js'
 import type {
   FailureSummary,
   HistoryEntry,
   InstanceRecord,
+  LifecycleEvent,
   NodeRecord,
   ParkedState,
   PartsRead,

@@ -3,7 +3,7 @@ import type { DeadLetterSink } from './dispatch-ports.js'
 import type { InstanceChange } from './instance-change.js'
 import type { Metrics } from './metrics.js'
 import type { Clock, Logger } from './ports.js'
-import type { InstanceRecord } from './records.js'
+import type { InstanceRecord, LifecycleDetail, LifecycleEvent, LifecycleEventKind } from './records.js'
 
 /**
  * Lifecycle events out (README, "Lifecycle events"): instance status changes — and, for the workflow types that
@@ -22,41 +22,13 @@ export const LIFECYCLE_EVENT_SOURCE = 'tickflow'
 export const LifecycleDetailType = {
   instance: 'Workflow Instance Status Change',
   node: 'Workflow Node Status Change',
-} as const
-export type LifecycleDetailType = (typeof LifecycleDetailType)[keyof typeof LifecycleDetailType]
+} as const satisfies Record<string, LifecycleEventKind>
+export type LifecycleDetailType = LifecycleEventKind
 
 /** The version of `detail`: fields may be added within a version, never renamed or removed. */
 export const LIFECYCLE_DETAIL_VERSION = 1
 
-/** `detail` as the engine keeps it (the publisher adds ISO times and `resent`; see the published schema). */
-export interface LifecycleDetail {
-  version: typeof LIFECYCLE_DETAIL_VERSION
-  /** Stable across every publication of this event: consumers deduplicate on it. */
-  eventId: string
-  instanceId: string
-  workflowType: string
-  businessId?: string
-  definitionVersion: string
-  /** The instance's new status, or the node's for a node event. */
-  status: InstanceStatus | StoredNodeStatus
-  previousStatus?: InstanceStatus | StoredNodeStatus
-  /** Why it failed or timed out: the failure's reason, or the node's last error; a skipped node's skip reason. */
-  reason?: string
-  nodeId?: string
-  attempt?: number
-  failCount?: number
-  /** A failed node that is optional: its successors count it as done (shown as `failed_optional`). */
-  optional?: true
-  createdAtMs: number
-  /** When the change was made. */
-  timeMs: number
-}
-
-export interface LifecycleEvent {
-  id: string
-  detailType: LifecycleDetailType
-  detail: LifecycleDetail
-}
+export type { LifecycleDetail, LifecycleEvent } from './records.js'
 
 /** Where events go: EventBridge deployed, an in-process bus locally, a list in tests. */
 export interface EventPublisher {

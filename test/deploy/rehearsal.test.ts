@@ -557,7 +557,7 @@ describeWith('moto_server')('as created, through the AWS SDK', () => {
       const asked = resourceOf(id).Properties as { Name: string; DeadLetterConfig: { Arn: unknown } }
       const bus = await clients.events.send(new DescribeEventBusCommand({ Name: physicalIdOf(id) }))
       expect(bus.Name).toBe(asked.Name)
-      for (const fn of ['ApiLambdaFunction', 'WorkerLambdaFunction', 'StartLambdaFunction']) {
+      for (const fn of ['ApiLambdaFunction', 'RunLambdaFunction', 'StartLambdaFunction']) {
         const config = await clients.lambda.send(
           new GetFunctionConfigurationCommand({ FunctionName: physicalIdOf(fn) }),
         )

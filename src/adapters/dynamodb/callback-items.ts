@@ -2,7 +2,6 @@ import { z } from 'zod'
 import type { CallbackArrival, CallbackOutcome, CallbackWait } from '../../core/callbacks.js'
 import type { InstanceChange } from '../../core/instance-change.js'
 import type { JsonValue } from '../../core/json.js'
-import type { ItemPlanner } from './item-codec.js'
 
 /**
  * How callbacks are laid out on the instance item (README, "Table layout"): a node's wait is a short map `cw` in
@@ -75,7 +74,11 @@ export const storedArrivalSchema = z.object({
 export type StoredArrival = z.infer<typeof storedArrivalSchema>
 export const storedArrivalsSchema = z.record(z.string(), storedArrivalSchema)
 
-export const arrivalToItem = (arrival: CallbackArrival, planner: ItemPlanner): StoredArrival => {
+/** An arrival as `cb` stores it; `input` lays out an output (inline, or in an item of its own: see ItemPlanner). */
+export const arrivalToItem = (
+  arrival: CallbackArrival,
+  input: (value: unknown) => { text: string } | { ref: string },
+): StoredArrival => {
   const item: StoredArrival = { c: arrival.call, f: arrival.fence }
   if (arrival.heartbeatAtMs !== undefined) item.hb = arrival.heartbeatAtMs
   const completion = arrival.completion
@@ -85,7 +88,7 @@ export const arrivalToItem = (arrival: CallbackArrival, planner: ItemPlanner): S
   if (completion.status === 'success') {
     item.s = 's'
     if (completion.output !== undefined) {
-      const laid = planner.input(completion.output)
+      const laid = input(completion.output)
       if ('text' in laid) item.o = laid.text
       else item.or = laid.ref
     }

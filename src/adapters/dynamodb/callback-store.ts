@@ -30,7 +30,7 @@ export const callbackWrite = async (
   let form: 'entry' | 'map' = 'entry'
   for (let attempt = 0; attempt < 4; attempt++) {
     const planner = io.planner()
-    const stored = arrivalToItem(arrival, planner)
+    const stored = arrivalToItem(arrival, (value) => planner.input(value))
     const result = await io.update(planner, putCallbackParams(io.tableName, claims, stored, nowMs, form))
     if (result.landed) return 'stored'
     if (result.old === undefined) throw new InstanceNotFoundError(claims.instanceId)

@@ -1,5 +1,4 @@
 import type { Route } from '../router.js'
-import { callbackRoutes } from './callbacks.js'
 import { instanceRoutes } from './instances.js'
 import { nodeRoutes } from './nodes.js'
 import type { ApiDeps } from './route-deps.js'
@@ -14,5 +13,4 @@ export const apiRoutes = (deps: ApiDeps): Route[] => [
   ...nodeRoutes(deps),
   ...scheduleRoutes(deps),
   ...workflowTypeRoutes(deps),
-  ...callbackRoutes(deps),
 ]
