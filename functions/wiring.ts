@@ -5,19 +5,22 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware'
 import { Tracer } from '@aws-lambda-powertools/tracer'
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge'
 import { SchedulerClient } from '@aws-sdk/client-scheduler'
 import { SQSClient } from '@aws-sdk/client-sqs'
 import middy from '@middy/core'
 import type { Context } from 'aws-lambda'
 import { DynamoDbStore, sideItemExpiryDays } from '../src/adapters/dynamodb/dynamodb-store.js'
+import { EventBridgePublisher } from '../src/adapters/eventbridge/eventbridge-publisher.js'
 import { powertoolsLogger } from '../src/adapters/powertools/powertools-logger.js'
 import { metricsDiagnostics, powertoolsMetrics } from '../src/adapters/powertools/powertools-metrics.js'
 import { EventBridgeRecurring } from '../src/adapters/scheduler/eventbridge-recurring.js'
 import { EventBridgeWakeups } from '../src/adapters/scheduler/eventbridge-wakeups.js'
+import { type CallbackSecretSource, callbackTokensFrom } from '../src/adapters/secrets/callback-secret.js'
 import { SqsDeadLetters } from '../src/adapters/sqs/sqs-dead-letters.js'
 import { SqsRunQueue } from '../src/adapters/sqs/sqs-run-queue.js'
 import type { DeadLetterSink, RunQueue } from '../src/core/dispatch-ports.js'
-import { Engine } from '../src/core/engine.js'
+import { Engine, type EngineDeps } from '../src/core/engine.js'
 import type { Metrics } from '../src/core/metrics.js'
 import type { Logger } from '../src/core/ports.js'
 import { type LambdaEnv, parseLambdaEnv } from '../src/schemas/env.js'
@@ -84,6 +87,8 @@ export const buildWiring = (rawEnv: Record<string, string | undefined> = process
     logger,
     metrics,
     retentionDays: env.RETENTION_DAYS,
+    ...callbacksOf(env),
+    ...lifecycleOf(env, sqs),
     ...(queue ? { queue } : {}),
     ...(scheduling && env.RUN_QUEUE_ARN
       ? { scheduler: new EventBridgeWakeups({ ...scheduling, targetArn: env.RUN_QUEUE_ARN }) }
@@ -97,4 +102,34 @@ export const buildWiring = (rawEnv: Record<string, string | undefined> = process
     ? new SqsDeadLetters({ client: sqs, queueUrl: env.DEAD_LETTER_QUEUE_URL })
     : undefined
   return { env, engine, store, logger, metrics, observe, queue, sqs, deadLetters }
+}
+
+/** Where the callback secret is: the environment, Secrets Manager or SSM (the first one set). */
+const callbackSecretOf = (env: LambdaEnv): CallbackSecretSource | undefined => {
+  if (env.CALLBACK_SECRET) return { kind: 'value', value: env.CALLBACK_SECRET }
+  if (env.CALLBACK_SECRET_ARN) return { kind: 'secrets-manager', secretId: env.CALLBACK_SECRET_ARN }
+  if (env.CALLBACK_SECRET_PARAMETER) return { kind: 'ssm', name: env.CALLBACK_SECRET_PARAMETER }
+  return undefined
+}
+
+/** Callback tokens from the deployment's secret (fetched on first use), and the API's URL for their links. */
+const callbacksOf = (env: LambdaEnv): Pick<EngineDeps, 'callbacks'> => {
+  const source = callbackSecretOf(env)
+  if (!source) return {}
+  const baseUrl = env.CALLBACK_BASE_URL
+  return { callbacks: { tokens: callbackTokensFrom(source), ...(baseUrl ? { baseUrl } : {}) } }
+}
+
+/** Lifecycle events to the deployment's EventBridge bus, when it has one. */
+const lifecycleOf = (env: LambdaEnv, sqs: SQSClient): Pick<EngineDeps, 'lifecycle'> => {
+  if (!env.EVENT_BUS_NAME) return {}
+  const types = env.NODE_EVENT_TYPES
+  const deadLetterQueue = env.LIFECYCLE_DEAD_LETTER_QUEUE_URL
+  return {
+    lifecycle: {
+      publisher: new EventBridgePublisher({ client: new EventBridgeClient({}), eventBusName: env.EVENT_BUS_NAME }),
+      nodeEventTypes: types === undefined ? false : types === '*' ? true : types.split(','),
+      ...(deadLetterQueue ? { deadLetters: new SqsDeadLetters({ client: sqs, queueUrl: deadLetterQueue }) } : {}),
+    },
+  }
 }

@@ -81,6 +81,39 @@ await withDynamoDb(async (config) => {
   console.log(`  write capacity units per node:      ${perNode(meter.writeUnits)}`)
   console.log(`    table                             ${perNode(meter.tableWriteUnits)}`)
 
+  // The same with lifecycle events out (an event bus; the publisher accepts everything): what the outbox costs.
+  // Each status change (running, completed) travels in the write that makes it, the instance enters the sparse
+  // outbox index with the first, and one more request removes what was published when the lease ends.
+  const published = { count: 0 }
+  const eventful = new Engine({
+    store: new DynamoDbStore({ tableName, client }),
+    clock: systemClock,
+    ids: createIdGenerator(),
+    random: mathRandom,
+    lifecycle: {
+      publisher: {
+        publish: async (events) => {
+          published.count += events.length
+          return { failed: [] }
+        },
+      },
+    },
+  })
+  eventful.register(defineWorkflow({ type: 'linear10', nodes } as never))
+  meter.reset()
+  for (let i = 0; i < INSTANCES; i++) {
+    const result = await eventful.create({ workflowType: 'linear10', context: { orderId: `C-${i}`, amount: 12.5 } })
+    if (result.status !== 'completed') throw new Error(`instance ended ${result.status}`)
+  }
+  const perInstance = (value: number) => (value / INSTANCES).toFixed(3)
+  console.log(`with lifecycle events (${published.count / INSTANCES} events per instance, through the outbox)`)
+  console.log(`  requests per completed node:        ${perNode(meter.requestCount)}`)
+  for (const [command, count] of meter.requests) console.log(`    ${command.padEnd(22)} ${perNode(count)}`)
+  console.log(`  write capacity units per node:      ${perNode(meter.writeUnits)}`)
+  console.log(`    table                             ${perNode(meter.tableWriteUnits)}`)
+  for (const [name, units] of meter.indexWriteUnits) console.log(`    index ${name.padEnd(28)}${perNode(units)}`)
+  console.log(`  per instance: ${perInstance(meter.requestCount)} requests, ${perInstance(meter.writeUnits)} WCU`)
+
   // A waiting node polled by the tick's due passes: each takes the lease, stores the attempt, calls the check and
   // stores its outcome with the release. The attempt record costs a write here: no write precedes the call otherwise.
   let nowMs = Date.now()

@@ -24,6 +24,7 @@ export const createEngine = (options: CreateEngineOptions): Engine => {
 
 export { DynamoDbStore, translateAwsError } from './adapters/dynamodb/dynamodb-store.js'
 export { ensureTable, tableDefinition, timeToLiveSpecification } from './adapters/dynamodb/table.js'
+export { EventBridgePublisher } from './adapters/eventbridge/eventbridge-publisher.js'
 export { LocalQueue } from './adapters/memory/local-queue.js'
 export { LocalScheduler } from './adapters/memory/local-scheduler.js'
 export { MemoryStore } from './adapters/memory/memory-store.js'
@@ -33,6 +34,15 @@ export { SqsDeadLetters } from './adapters/sqs/sqs-dead-letters.js'
 export { SqsRunQueue } from './adapters/sqs/sqs-run-queue.js'
 export { createApiHandler } from './api/handler.js'
 export { defineWorkflow, type NodeSpec, type WorkflowModule, type WorkflowSpec } from './core/builder.js'
+export { type CallbackClaims, type CallbackTokens, callbackTokens } from './core/callback-token.js'
+export {
+  type CallbackCompletion,
+  CallbackConflictError,
+  CallbackGoneError,
+  type CallbackHandle,
+  CallbackNotFoundError,
+  type CallbackOptions,
+} from './core/callbacks.js'
 export {
   END_NODE_ID,
   loadDefinition,
@@ -59,6 +69,13 @@ export {
 } from './core/engine.js'
 export * from './core/errors.js'
 export type { JsonObject, JsonValue } from './core/json.js'
+export {
+  type EventPublisher,
+  LIFECYCLE_EVENT_SOURCE,
+  LifecycleDetailType,
+  type LifecycleEvent,
+  type LifecycleOptions,
+} from './core/lifecycle-events.js'
 export { CONTEXT_KEYS, type ExecutionInfo, NodeContext } from './core/node-context.js'
 export { DEFAULT_LIMITS, type Limits, type PassMode, type PassResult } from './core/pass.js'
 export type { Clock, IdGenerator, Logger, Random } from './core/ports.js'
@@ -89,3 +106,9 @@ export { type EventMessage, encodeEventMessage } from './schemas/queue-messages.
 export { InstanceStatus, NodeStatus } from './schemas/statuses.js'
 export type { WorkflowConfig } from './schemas/workflow-config.js'
 export { createIdGenerator, jsonLogger, systemClock, ulid } from './system/defaults.js'
+// The example workflows, to run or to test as they are (README, "Testing your workflows").
+export { approvalWorkflow } from './workflows/approval.js'
+export { workflows as exampleWorkflows } from './workflows/index.js'
+export { orderWorkflow } from './workflows/order.js'
+export { paymentWorkflow } from './workflows/payment.js'
+export { subscriptionBillingWorkflow } from './workflows/subscription.js'

@@ -1,3 +1,4 @@
+import type { CallbackAnswer, CallbackCompletionInput } from '../schemas/callbacks.js'
 import type {
   CountResponse,
   CreateBody,
@@ -9,6 +10,7 @@ import type {
   HistoryPage,
   InstanceDetail,
   InstanceList,
+  LocalEventsResponse,
   OperationResponse,
   PassResultResponse,
   PutScheduleBody,
@@ -183,6 +185,11 @@ export class ApiClient {
     return this.json('GET', `workflow-types/${segment(type)}`)
   }
 
+  /** Completes, fails or keeps alive the node a callback token names (the token is the only credential it needs). */
+  completeCallback(token: string, body: CallbackCompletionInput): Promise<CallbackAnswer> {
+    return this.json('POST', `callbacks/${segment(token)}`, { body })
+  }
+
   /** The OpenAPI document: which routes this API serves. */
   openApi(): Promise<{ paths: Record<string, unknown> }> {
     return this.json('GET', 'openapi.json')
@@ -197,6 +204,11 @@ export class ApiClient {
   /** Moves dead letters (all, or the named ones) back to the queue they came from. */
   redriveDeadLetters(queue: string, body?: RedriveBody): Promise<RedriveResponse> {
     return this.json('POST', `_local/dead-letters/${segment(queue)}/redrive`, body === undefined ? {} : { body })
+  }
+
+  /** The lifecycle events the local bus received after `after`, waiting up to `waitSeconds` for one. */
+  localEvents(query: { after?: number; waitSeconds?: number; limit?: number } = {}): Promise<LocalEventsResponse> {
+    return this.json('GET', '_local/events', { query })
   }
 
   // ---- transport ------------------------------------------------------------------------------------------------

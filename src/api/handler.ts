@@ -8,6 +8,7 @@ import { errorResponse, HttpError } from './http-errors.js'
 import { withOpenApiRoute } from './openapi.js'
 import { Router } from './router.js'
 import { type ApiDeps, apiRoutes } from './routes/api-routes.js'
+import { callbackRoutes } from './routes/callbacks.js'
 import { dashboardRoutes } from './routes/dashboard.js'
 import { docsRoutes } from './routes/docs.js'
 import { type LocalQueues, localRoutes } from './routes/local-queues.js'
@@ -87,7 +88,14 @@ const routePath = (event: ApiEvent): string => {
 /** The API Lambda handler for an API Gateway HTTP API (payload format 2.0). */
 export const createApiHandler = (options: ApiHandlerOptions) => {
   const { logger, maxBodyBytes = 256 * 1024, version = '0.1.0', cors: corsOptions, local, ...deps } = options
-  const routes = [...apiRoutes(deps), ...docsRoutes(), ...dashboardRoutes(), ...(local ? localRoutes(local) : [])]
+  // The callbacks group is public (its token is its credential): mounted beside the authorised resources.
+  const routes = [
+    ...apiRoutes(deps),
+    ...callbackRoutes(deps),
+    ...docsRoutes(),
+    ...dashboardRoutes(),
+    ...(local ? localRoutes(local) : []),
+  ]
   const router = new Router(withOpenApiRoute(routes, version))
   const cors = corsOptions === undefined ? undefined : corsPolicy(corsOptions)
   const api = middy<ApiEvent, APIGatewayProxyStructuredResultV2>()

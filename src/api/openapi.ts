@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { callbackAnswerSchema, callbackCompletionSchema } from '../schemas/callbacks.js'
 import {
   countResponseSchema,
   createResponseSchema,
@@ -14,8 +15,10 @@ import {
   workflowTypeSchema,
   workflowTypesResponseSchema,
 } from '../schemas/http-api.js'
+import { publishedDetailSchema } from '../schemas/lifecycle-events.js'
 import { json } from './http.js'
 import { API_TAGS, type ApiTag, type ResponseSpec, type Route, route } from './router.js'
+import { CALLBACK_PATH_PREFIX } from './routes/callbacks.js'
 
 type JsonSchema = Record<string, unknown>
 
@@ -62,7 +65,21 @@ const COMPONENT_SCHEMAS: readonly (readonly [string, z.ZodType])[] = [
   ['WorkflowTypes', workflowTypesResponseSchema],
   ['Schedule', scheduleSchema],
   ['Schedules', schedulesResponseSchema],
+  ['CallbackAnswer', callbackAnswerSchema],
 ]
+
+/**
+ * Schemas the document carries though no route answers them: the lifecycle events a deployment publishes to its
+ * event bus (README, "Lifecycle events"), and a callback's completion as the events queue also takes it.
+ */
+const EXTRA_SCHEMAS: readonly (readonly [string, z.ZodType, 'input' | 'output'])[] = [
+  ['LifecycleEventDetail', publishedDetailSchema, 'output'],
+  ['CallbackCompletion', callbackCompletionSchema, 'input'],
+]
+
+/** The callbacks group is public: its token is its credential. */
+const securityOf = (item: { method: string; path: string }): JsonSchema[] =>
+  item.path.startsWith(CALLBACK_PATH_PREFIX) ? [] : [{ jwt: [scopeOf(item)] }, { sigv4: [] }]
 
 /**
  * The JWT scope each route group needs when the HTTP API uses the jwt authorizer (infra/auth/jwt.yml); with iam, the
@@ -106,7 +123,7 @@ const DESCRIPTION = [
   '`details.field`. Every GET route also answers HEAD (the same status and headers, no body). List cursors are',
   'bound to the filters and order of the list that issued them. A deployment authorises every route with either',
   `scheme (JWT scopes per route group: ${Object.values(API_SCOPES).join(', ')}); the local runtime and dev stages`,
-  'have none.',
+  'have none. `POST /callbacks/{token}` takes no credential but its token.',
 ].join(' ')
 
 /** The OpenAPI 3.1 document of a route table, generated from the same zod schemas that validate requests. */
@@ -141,7 +158,7 @@ export const buildOpenApiDocument = (allRoutes: readonly Route[], version: strin
       operationId: item.operationId,
       summary: item.summary,
       tags: [item.tag],
-      security: [{ jwt: [scopeOf(item)] }, { sigv4: [] }],
+      security: securityOf(item),
       parameters: [...parameters(item.params, 'path'), ...parameters(item.query, 'query')],
       responses: Object.fromEntries(Object.entries(item.responses).map(([status, spec]) => [status, response(spec)])),
     }
@@ -156,6 +173,7 @@ export const buildOpenApiDocument = (allRoutes: readonly Route[], version: strin
     byMethod[item.method.toLowerCase()] = operation
     paths[item.path] = byMethod
   }
+  for (const [name, schema, io] of EXTRA_SCHEMAS) schemas[name] ??= toSchema(schema, io)
   const used = new Set(routes.map((item) => item.tag))
   return {
     openapi: '3.1.0',

@@ -23,6 +23,7 @@ export const API_TAGS = {
   nodes: 'One node of an instance: external events and restarts',
   schedules: 'Recurring schedules that start workflow instances',
   'workflow-types': 'The registered workflow definitions and their graphs',
+  callbacks: 'Completing a waiting node with its callback token, without other credentials',
   documentation: 'This API described as OpenAPI, and its docs page',
   local: 'The in-process queues of `npm start` (not served when deployed, not in the OpenAPI document)',
 } as const

@@ -10,7 +10,7 @@ export const ExitCode = {
   usage: 2,
   /** The instance, node, schedule or workflow type does not exist (404). */
   notFound: 3,
-  /** The request conflicts with the instance's state (409: lease held, illegal state, stale event). */
+  /** The request conflicts with the instance's state (409: lease held, illegal state, stale event; 410). */
   conflict: 4,
   /** The API failed (5xx, 501) or could not be reached (network, timeout). */
   server: 5,
@@ -41,7 +41,7 @@ export class CliError extends Error {
 /** The exit code for an HTTP status the API answered with. */
 export const exitCodeOfStatus = (status: number): ExitCode => {
   if (status === 404) return ExitCode.notFound
-  if (status === 409) return ExitCode.conflict
+  if (status === 409 || status === 410) return ExitCode.conflict
   if (status === 401 || status === 403) return ExitCode.auth
   if (status >= 400 && status < 500) return ExitCode.usage
   return ExitCode.server

@@ -1,5 +1,6 @@
 import { Command, type Command as CommanderCommand, CommanderError, Option } from 'commander'
 import { connect, type GlobalOptions } from './api-connection.js'
+import { registerCallbackCommands } from './commands/callback-commands.js'
 import type { Action, CommandBody } from './commands/command-action.js'
 import { registerInstanceCommands } from './commands/instance-commands.js'
 import { registerScheduleCommands } from './commands/schedule-commands.js'
@@ -15,7 +16,7 @@ export interface CliIo {
 
 const EXIT_CODES_HELP = `
 Exit codes: 0 ok, 2 wrong usage or a request the API refused as invalid (400), 3 not found (404),
-4 conflict (409), 5 the API failed or cannot be reached, 6 credentials refused (401/403), 1 anything else.`
+4 conflict (409, 410), 5 the API failed or cannot be reached, 6 credentials refused (401/403), 1 anything else.`
 
 /** The program with its global options; the commands are added by their modules. */
 const baseProgram = (io: CliIo): Command =>
@@ -66,6 +67,7 @@ export const createProgram = (io: CliIo) => {
   const action = actionFor(io)
   registerInstanceCommands(program, action)
   registerScheduleCommands(program, action)
+  registerCallbackCommands(program, action, io)
   return {
     program,
     run: async (argv: readonly string[]): Promise<ExitCode> => {

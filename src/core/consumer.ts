@@ -1,5 +1,11 @@
+import type { CallbackMessage } from '../schemas/callbacks.js'
 import type { AddNodeEventParams, CreateParams, RunParams } from '../schemas/engine-params.js'
-import { type EventMessage, parseEventMessage, parseRunMessage, parseStartMessage } from '../schemas/queue-messages.js'
+import {
+  type EventMessage,
+  parseEventsQueueMessage,
+  parseRunMessage,
+  parseStartMessage,
+} from '../schemas/queue-messages.js'
 import {
   IllegalStateError,
   LeaseLostError,
@@ -64,6 +70,8 @@ export interface QueueOperations {
   findByBusinessId(workflowType: string, businessId: string): Promise<string | undefined>
   /** The event stored for a node, to tell a re-delivered event from a different one. */
   storedEvent(instanceId: string, nodeId: string): Promise<NodeEventRecord | undefined>
+  /** Completes, fails or keeps alive the callback a token names. */
+  completeCallback(token: string, completion: unknown): Promise<unknown>
 }
 
 export class QueueConsumer {
@@ -81,8 +89,13 @@ export class QueueConsumer {
     switch (queue) {
       case 'run':
         return this.#run(message)
-      case 'events':
-        return this.#event(message)
+      case 'events': {
+        const parsed = parseEventsQueueMessage(message.body)
+        if (!parsed.ok) return Promise.resolve(dead(parsed.reason))
+        return parsed.message.kind === 'callback'
+          ? this.#callback(parsed.message.callback)
+          : this.#event(parsed.message.event)
+      }
       case 'start':
         return this.#start(message)
     }
@@ -120,10 +133,7 @@ export class QueueConsumer {
    * stored one are acknowledged; an instance named by business id that is not visible yet is retried, and
    * dead-lettered with the reason on the last receive.
    */
-  async #event(message: IncomingMessage): Promise<Delivery> {
-    const parsed = parseEventMessage(message.body)
-    if (!parsed.ok) return dead(parsed.reason)
-    const event = parsed.message
+  async #event(event: EventMessage): Promise<Delivery> {
     const fields = { nodeId: event.nodeId, eventTs: event.eventTs, eventId: event.eventId }
     let instanceId: string | undefined
     try {
@@ -157,6 +167,22 @@ export class QueueConsumer {
         }
         return dead(`${error.code}: ${error.message}`)
       }
+      return deliveryOfError(error)
+    }
+  }
+
+  /**
+   * Completes a callback with the token the message carries, as `POST /callbacks/{token}` would. A repeated
+   * completion is acknowledged; one that can never be stored (unknown token, old attempt, finished node, another
+   * completion stored) is dead-lettered with the reason.
+   */
+  async #callback(message: CallbackMessage): Promise<Delivery> {
+    const { v: _v, kind: _kind, token, ...completion } = message
+    try {
+      await this.engine.completeCallback(token, completion)
+      this.logger.log('info', 'callback completion stored', { status: completion.status })
+      return done
+    } catch (error) {
       return deliveryOfError(error)
     }
   }

@@ -1,3 +1,4 @@
+import type { CallbackAnswer } from '../schemas/callbacks.js'
 import type {
   AddNodeEventParams,
   CancelParams,
@@ -10,6 +11,7 @@ import type {
   RunParams,
 } from '../schemas/engine-params.js'
 import type { WorkflowModule } from './builder.js'
+import type { CallbackTokens } from './callback-token.js'
 import type { WorkflowDefinition } from './definition.js'
 import { Definitions } from './definitions.js'
 import type {
@@ -21,10 +23,12 @@ import type {
 } from './dispatch-ports.js'
 import { ValidationError } from './errors.js'
 import { LeasedOperations } from './leased-operation.js'
+import { Lifecycle, type LifecycleOptions } from './lifecycle-events.js'
 import { validateLimits } from './limits.js'
 import { type Metrics, noMetrics } from './metrics.js'
 import { type AddNodeEventResult, addNodeEvent } from './operations/add-event.js'
 import { cancel } from './operations/cancel.js'
+import { completeCallback } from './operations/complete-callback.js'
 import { type CreateResult, create } from './operations/create.js'
 import type { OperationDeps, OperationResult } from './operations/deps.js'
 import { restartInstance, restartNode } from './operations/restart.js'
@@ -83,6 +87,10 @@ export interface EngineDeps {
    * records nothing and `history()` answers only what was recorded before.
    */
   history?: boolean
+  /** Callback tokens (README, "Callbacks"), and the API's URL the `ctx.callback` URLs start with. */
+  callbacks?: { tokens: CallbackTokens; baseUrl?: string }
+  /** Where lifecycle events go (README, "Lifecycle events"); without it no event is written. */
+  lifecycle?: LifecycleOptions
 }
 
 export const DEFAULT_RETENTION_DAYS = 30
@@ -114,6 +122,12 @@ export class Engine {
     const history = deps.history !== false
     this.limits = validateLimits({ ...DEFAULT_LIMITS, ...deps.limits }, deps.store.capacity)
     const definitions = new Definitions(this.#registry, deps.store)
+    const baseUrl = (deps.callbacks?.baseUrl ?? '').replace(/\/+$/, '')
+    const callbacks = deps.callbacks && {
+      tokens: deps.callbacks.tokens,
+      urlOf: (t: string) => `${baseUrl}/callbacks/${t}`,
+    }
+    const lifecycle = deps.lifecycle && new Lifecycle(deps.lifecycle, { clock: deps.clock, logger, metrics })
     const leases = new LeasedOperations({
       store: deps.store,
       clock: deps.clock,
@@ -133,7 +147,9 @@ export class Engine {
         metrics,
         limits: this.limits,
         worker: (workflowType, nodeId) => this.#registry.worker(workflowType, nodeId),
+        ...(callbacks ? { callbacks } : {}),
       },
+      ...(lifecycle ? { lifecycle } : {}),
     })
     this.#ops = { ...deps, logger, limits: this.limits, leases, definitions, registry: this.#registry, history }
     this.#schedules = new Schedules(this.#registry, this.limits, deps.recurring)
@@ -197,6 +213,11 @@ export class Engine {
   /** Stores an external event for a node without waiting for the lease; the instance becomes due at once. */
   addNodeEvent(params: AddNodeEventParams): Promise<AddNodeEventResult> {
     return addNodeEvent(this.#ops, params)
+  }
+
+  /** Completes, fails or keeps alive the callback a token names (README, "Callbacks"). */
+  completeCallback(token: string, completion: unknown): Promise<CallbackAnswer> {
+    return completeCallback(this.#ops, { token, completion })
   }
 
   /** Restarts a node and its descendants; on a terminal instance only with `force`. */

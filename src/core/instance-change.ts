@@ -4,6 +4,7 @@ import type {
   FailureSummary,
   HistoryEntry,
   InstanceRecord,
+  LifecycleEvent,
   NodeRecord,
   ParkedState,
   PartsRead,
@@ -43,6 +44,10 @@ export interface InstanceChange {
   bytesBase?: number
   /** With a positive `bytesDelta`: refused (ItemTooLargeError) if the stored bytes would exceed this. */
   maxBytes?: number
+  /** Nodes whose stored callback arrival the pass consumed (or found stale): removed in the same write. */
+  clearCallbacks?: string[]
+  /** Lifecycle events this write emits: kept with the instance (its outbox) until published. */
+  emits?: LifecycleEvent[]
 }
 
 /**
@@ -101,6 +106,7 @@ export const applyChange = (record: InstanceRecord, change: InstanceChange): Ins
     delete next.leaseOwner
     delete next.leaseUntilMs
   }
+  applyCallbacksAndOutbox(next, change)
   return next
 }
 
@@ -166,3 +172,13 @@ export const everythingUnread = (record: InstanceRecord): PartsWanted => ({
   input: record.unread?.input !== undefined,
   priorInputs: Object.keys(record.unread?.priorInputs ?? {}),
 })
+/** The callback arrivals a change consumed leave the record; the events it emits join its outbox. */
+const applyCallbacksAndOutbox = (next: InstanceRecord, change: InstanceChange): void => {
+  if (change.clearCallbacks?.length && next.callbacks) {
+    const callbacks = { ...next.callbacks }
+    for (const nodeId of change.clearCallbacks) delete callbacks[nodeId]
+    if (Object.keys(callbacks).length) next.callbacks = callbacks
+    else delete next.callbacks
+  }
+  if (change.emits?.length) next.outbox = [...(next.outbox ?? []), ...structuredClone(change.emits)]
+}

@@ -1,12 +1,15 @@
 import { ParkCode } from '../schemas/park-codes.js'
 import type { InstanceStatus } from '../schemas/statuses.js'
 import { isTerminalInstanceStatus } from '../schemas/statuses.js'
+import type { CallbackClaims } from './callback-token.js'
+import type { CallbackArrival } from './callbacks.js'
 import type { WorkflowDefinition } from './definition.js'
 import { type Definitions, parkCodeOf } from './definitions.js'
 import { IllegalStateError, ItemTooLargeError, LeaseLostError, LockConflictError, NodeNotFoundError } from './errors.js'
 import { changeEntries, entryMessage } from './history.js'
 import { applyChange, withPartsRead } from './instance-change.js'
 import { type LeaseSizing, type LeaseTimes, leaseTimes } from './lease-sizing.js'
+import type { Lifecycle, LifecycleEvent } from './lifecycle-events.js'
 import { growthBudget, instanceStoredBytes } from './limits.js'
 import { MetricName, type Metrics } from './metrics.js'
 import { type PassDeps, type PassMode, type PassOutcome, type PassResult, type PassSession, runPass } from './pass.js'
@@ -56,6 +59,8 @@ export interface LeasedDeps {
   definitions: Definitions
   /** What a pass needs besides its lease: workers, limits, randomness. */
   pass: PassDeps
+  /** Lifecycle events out (see lifecycle-events.ts); none are written without it. */
+  lifecycle?: Lifecycle
 }
 
 export interface AcquireRequest {
@@ -206,14 +211,22 @@ export class LeasedOperations {
           this.deps.metrics?.add(MetricName.leaseConflicts, 1, 'Count', { kind: 'held' })
         throw error
       })
+    const lifecycle = this.deps.lifecycle
+    // Lifecycle events a writer left unpublished (it died after its write, or the bus refused them): whoever
+    // reads the instance next publishes them again.
+    const found = lifecycle ? acquired.record.outbox : undefined
+    const recovered = found ? await (lifecycle as Lifecycle).recover(request.instanceId, found) : []
     if (acquired.kind === 'acquired') {
       const session = new LeaseSession(this.deps, acquired.lease, times, acquired.record, {
         writer: acquired.writer,
         previous: acquired.previous,
         dueOwed: request.terminalOnly === true,
       })
+      await session.published(recovered)
       return { kind: 'held', session }
     }
+    // (An outbox found empty is a mark left without events: clearing nothing removes the mark.)
+    if (found && (recovered.length || !found.length)) await lifecycle?.settle(store, request.instanceId, recovered)
     // A terminal instance still in the due index was left there by an operation that died on it: take it out.
     if (acquired.kind === 'terminal' && acquired.record.dueAtMs !== undefined) {
       await store.clearTerminalDue(request.instanceId, now)
@@ -252,7 +265,19 @@ export class LeasedOperations {
    * `onStored` runs once it is, then its wake-up is planned.
    */
   async storeNew(record: InstanceRecord, history: readonly HistoryEntry[], onStored: () => Promise<void>) {
-    await this.#put(record, history)
+    const lifecycle = this.deps.lifecycle
+    let seq = 0
+    const created = { updatedAtMs: record.createdAtMs, status: record.status }
+    const emits = lifecycle?.eventsOf(
+      record,
+      { status: undefined, nodes: {} },
+      created,
+      0,
+      () => `${record.id}:0.${seq++}`,
+    )
+    await this.#put(emits?.length ? { ...record, outbox: emits } : record, history)
+    const published = lifecycle && emits?.length ? await lifecycle.publish(record.id, emits, false) : []
+    if (published.length) await lifecycle?.settle(this.deps.store, record.id, published)
     await onStored()
     if (record.dueAtMs !== undefined) await this.deps.wakeups.plan(record.id, record.dueAtMs, this.deps.clock.nowMs())
   }
@@ -271,6 +296,17 @@ export class LeasedOperations {
     const now = event.receivedAtMs
     await this.deps.store.putEvent(instanceId, nodeId, event, now, guard, history)
     await this.deps.wakeups.plan(instanceId, now, now)
+  }
+
+  /**
+   * Stores a callback's completion or heartbeat without the lease (a completion may arrive before the worker's own
+   * write): a completion makes the instance due at once, and its wake-up is planned.
+   */
+  async storeCallback(claims: CallbackClaims, arrival: CallbackArrival): Promise<'stored' | 'duplicate'> {
+    const now = this.deps.clock.nowMs()
+    const stored = await this.deps.store.putCallback(claims, arrival, now)
+    if (stored === 'stored' && arrival.completion) await this.deps.wakeups.plan(claims.instanceId, now, now)
+    return stored
   }
 
   /**
@@ -307,6 +343,7 @@ export class LeasedOperations {
         return this.#park(session, code, (error as Error).message)
       }
     }
+    session.useDefinition(definition)
     const { pending } = request
     let outcome: PassOutcome
     let released: Released
@@ -419,6 +456,11 @@ export class LeaseSession implements PassSession {
   #status: InstanceStatus
   /** Each node's status as last stored (or read): callers change the records they were given in place. */
   #nodeStatuses: Record<string, NodeRecord['status']>
+  /** Lifecycle events of this lease (numbered for their ids), and how many the outbox holds unpublished. */
+  #eventSeq = 0
+  #pendingEvents: number
+  /** The definition the instance runs on, once a pass resolved it (which nodes are optional). */
+  #definition: WorkflowDefinition | undefined
 
   constructor(
     readonly deps: LeasedDeps,
@@ -436,6 +478,44 @@ export class LeaseSession implements PassSession {
     this.#sizes = new StoredSizes(record)
     this.#status = record.status
     this.#nodeStatuses = statusesOf(record.nodes)
+    this.#pendingEvents = record.outbox?.length ?? 0
+  }
+
+  useDefinition(definition: WorkflowDefinition): void {
+    this.#definition = definition
+  }
+
+  /**
+   * Events this lease published (its own, or ones it found) leave the outbox at once, in one request: the writes
+   * that follow under the lease carry none of them (a write that emits nothing costs what it did without events).
+   */
+  async published(events: readonly LifecycleEvent[]): Promise<void> {
+    if (!events.length) return
+    this.#pendingEvents -= events.length
+    await this.deps.lifecycle?.settle(this.deps.store, this.record.id, events)
+  }
+
+  /** Publishes the events of a write that landed (none of one that did not). */
+  async #publishLanded(emits: readonly LifecycleEvent[] | undefined): Promise<void> {
+    const lifecycle = this.deps.lifecycle
+    if (!lifecycle || !emits?.length) return
+    await this.published(await lifecycle.publish(this.record.id, emits, false))
+  }
+
+  /** The lifecycle events of `change`, from the statuses as this lease last stored them. */
+  #withEvents(change: InstanceChange): InstanceChange {
+    const lifecycle = this.deps.lifecycle
+    if (!lifecycle) return change
+    const before = { status: this.#stored ? this.#status : undefined, nodes: this.#stored ? this.#nodeStatuses : {} }
+    const nextId = () => `${this.record.id}:${this.lease.fence}.${this.#eventSeq++}`
+    // The write that creates an instance emits its first status, whether or not the change names it.
+    const subject = this.#stored || change.status !== undefined ? change : { ...change, status: this.record.status }
+    const definition = this.#definition
+    const isOptional = (nodeId: string) => definition?.byId.get(nodeId)?.optional === true
+    const emits = lifecycle.eventsOf(this.record, before, subject, this.#pendingEvents, nextId, isOptional)
+    if (!emits.length) return change
+    this.#pendingEvents += emits.length
+    return { ...change, emits }
   }
 
   get stored(): boolean {
@@ -452,6 +532,10 @@ export class LeaseSession implements PassSession {
    * status change and the instance's end, as this lease last stored them, and the parking of a releasing write.
    */
   #withEntries(change: InstanceChange): InstanceChange {
+    return this.#withEvents(this.#withHistory(change))
+  }
+
+  #withHistory(change: InstanceChange): InstanceChange {
     const { history: given, ...rest } = change
     if (!this.deps.history) return rest
     const now = this.deps.clock.nowMs()
@@ -545,6 +629,7 @@ export class LeaseSession implements PassSession {
     const result = await (this.#writer as LeaseWriter).write(sent)
     this.#landed(sent, delta)
     this.#dueOwed = false
+    await this.#publishLanded(sent.emits)
     return result
   }
 
@@ -587,6 +672,7 @@ export class LeaseSession implements PassSession {
       const { eventSeq } = await (this.#writer as LeaseWriter).write(sent)
       this.#landed(sent, delta)
       eventArrived = eventSeq !== this.record.eventSeq && !terminal && parked === undefined
+      await this.#publishLanded(sent.emits)
     }
     this.#released = true
     if (eventArrived) {
@@ -629,6 +715,7 @@ export class LeaseSession implements PassSession {
     const hooks = this.#unborn as UnbornHooks
     const { history, ...meaning } = this.#retained(change)
     const record = applyChange(this.record, meaning)
+    const emits = meaning.emits
     record.storedBytes = instanceStoredBytes(record)
     const entries = [...(this.#unborn?.history ?? []), ...(history ?? [])]
     if (final) {
@@ -643,6 +730,7 @@ export class LeaseSession implements PassSession {
     this.#status = record.status
     this.#nodeStatuses = statusesOf(record.nodes)
     this.writes += 1
+    await this.#publishLanded(emits)
     await hooks.onStored()
   }
 }

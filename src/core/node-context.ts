@@ -1,3 +1,4 @@
+import type { CallbackHandle, CallbackOptions } from './callbacks.js'
 import { ValidationError } from './errors.js'
 import { FORBIDDEN_KEYS, isJsonObject, type JsonObject, type JsonValue } from './json.js'
 
@@ -43,6 +44,11 @@ export interface ExecutionInfo {
 
 const NEVER_ABORTED = new AbortController().signal
 
+/** What the engine lends a worker call beyond its data (see `NodeContext.callback`). */
+export interface ExecutionHooks {
+  callback?(options: CallbackOptions): Promise<CallbackHandle>
+}
+
 /**
  * A node's context: JSON data read and written by path. Every value handed out is the stored data itself, so
  * workers should use `set` to change it; every write is checked for forbidden keys.
@@ -50,11 +56,28 @@ const NEVER_ABORTED = new AbortController().signal
 export class NodeContext {
   readonly #data: JsonObject
 
+  readonly #hooks: ExecutionHooks
+
   constructor(
     data: JsonObject,
     readonly info: ExecutionInfo,
+    hooks: ExecutionHooks = {},
   ) {
     this.#data = data
+    this.#hooks = hooks
+  }
+
+  /**
+   * Asks for a callback: a token (and the URL to post it to) that lets a third party complete this node without API
+   * credentials. Hand it out and return: the node then waits — not retried, not polled — until the token is used,
+   * a heartbeat is missed, or `timeoutSeconds` pass (a failed attempt). Asking again in the same call gives the same
+   * token. See the README, "Callbacks".
+   */
+  callback(options: CallbackOptions): Promise<CallbackHandle> {
+    if (!this.#hooks.callback) {
+      return Promise.reject(new Error('callbacks are not configured for this engine (give it callback tokens)'))
+    }
+    return this.#hooks.callback(options)
   }
 
   get instanceId(): string {

@@ -1,4 +1,6 @@
 import { type InstanceStatus, isFailedOrCanceled, isTerminalNodeStatus, type SkipReason } from '../schemas/statuses.js'
+import type { CallbackTokens } from './callback-token.js'
+import { arrivalFor, type CallbackWait, callbackWait, isWaiting, resolveCallback } from './callbacks.js'
 import { decisionCode, ExpressionFailedError, evaluateChoice, evaluateWhen } from './conditions.js'
 import { assembleContext, LAST_ERROR_CHARS, splitContext } from './context-assembly.js'
 import { blockingFailures, endOutcome, failureEffect, joinDecision, joinSettled } from './control-flow.js'
@@ -20,7 +22,7 @@ import { assertJsonValue, type JsonObject, jsonSizeBytes, payloadBytes } from '.
 import type { LeaseTimes } from './lease-sizing.js'
 import { growthBudget, type Limits } from './limits.js'
 import { MetricName, type Metrics } from './metrics.js'
-import { CONTEXT_KEYS, NodeContext } from './node-context.js'
+import { CONTEXT_KEYS, type ExecutionHooks, NodeContext } from './node-context.js'
 import { type Clock, type Logger, type Random, timerAt } from './ports.js'
 import type { Worker } from './registry.js'
 import { mergeRetryPolicy, nextDelayMs } from './retry-policy.js'
@@ -71,6 +73,8 @@ export interface PassDeps {
   metrics?: Metrics
   limits: Limits
   worker(workflowType: string, nodeId: string): Worker | undefined
+  /** Callback tokens and the URL a token is posted to; without them `ctx.callback` refuses. */
+  callbacks?: { tokens: CallbackTokens; urlOf(token: string): string }
 }
 
 /** What a pass needs of the lease it runs under: its times and fenced writes that do not release it. */
@@ -107,6 +111,8 @@ type StepOutcome = {
   failed: boolean
   /** The deadline that ended the attempt, when one did (see deadlines.ts). */
   deadline?: DeadlineKind
+  /** The callback the worker asked for: its node waits for it. */
+  callback?: CallbackWait
 }
 
 /**
@@ -257,7 +263,11 @@ class Pass {
   async #readForAdvance(): Promise<void> {
     const state = this.#state
     if (state.unread === undefined) return
-    const candidates = new Set([...this.#startable().map((node) => node.id), ...this.#checkNext])
+    const candidates = new Set([
+      ...this.#startable().map((node) => node.id),
+      ...this.#checkNext,
+      ...this.#callbacksToSettle(),
+    ])
     // What control flow may decide now reads the same parts: a choice its node's output, a condition its inputs.
     for (const node of this.definition.nodes) {
       const record = state.nodes[node.id]
@@ -413,6 +423,8 @@ class Pass {
     return this.definition.nodes.filter((node) => {
       if (node.synthetic || this.#executed.has(node.id) || this.#inFlight.has(node.id)) return false
       const record = this.#state.nodes[node.id]
+      // A node waiting for a callback is not called again: its callback settles it (see #settleCallbacks).
+      if (record && isWaiting(record)) return false
       if (record?.status === 'running' || record?.status === 'pending') return this.#isDue(node, record)
       return false
     })
@@ -452,6 +464,8 @@ class Pass {
       this.#timeOutInstance()
       return []
     }
+    this.#settleCallbacks()
+    if (state.status !== 'running') return []
     await this.#decide()
     const ending = state.status === 'running' ? endOutcome(this.definition, state.nodes) : 'wait'
     if (ending !== 'wait') this.#end(ending)
@@ -658,27 +672,35 @@ class Pass {
     const controller = new AbortController()
     const lease = this.#abort.signal
     let signal: AbortSignal | undefined
-    const nodeContext = new NodeContext(context, {
-      instanceId: state.id,
-      workflowType: state.workflowType,
-      nodeId,
-      businessId: state.businessId,
-      attempt: record.attempt,
-      idempotencyKey: `${state.id}:${nodeId}:${record.attempt}`,
-      step,
-      // The lease's end and the attempt's own deadlines abort it; combined when the worker first asks for it (most
-      // workers never do, and combining signals costs more than the rest of a trivial step's bookkeeping).
-      get signal() {
-        signal ??= AbortSignal.any([lease, controller.signal])
-        return signal
-      },
+    let asked: CallbackWait | undefined
+    const hooks = this.#callbackHooks(nodeId, record, (wait) => {
+      asked = wait
     })
+    const nodeContext = new NodeContext(
+      context,
+      {
+        instanceId: state.id,
+        workflowType: state.workflowType,
+        nodeId,
+        businessId: state.businessId,
+        attempt: record.attempt,
+        idempotencyKey: `${state.id}:${nodeId}:${record.attempt}`,
+        step,
+        // The lease's end and the attempt's own deadlines abort it; combined when the worker first asks for it (most
+        // workers never do, and combining signals costs more than the rest of a trivial step's bookkeeping).
+        get signal() {
+          signal ??= AbortSignal.any([lease, controller.signal])
+          return signal
+        },
+      },
+      hooks,
+    )
     const call = async (): Promise<StepOutcome> => {
       try {
         if (!worker) throw new Error(`no worker is registered for '${state.workflowType}.${nodeId}'`)
         const fn = step === 'run' ? worker.run : worker.check
         if (fn) await fn(nodeContext)
-        return { nodeId, step, context: nodeContext.toJSON(), failed: false }
+        return { nodeId, step, context: nodeContext.toJSON(), failed: false, ...(asked ? { callback: asked } : {}) }
       } catch (error) {
         return { nodeId, step, context: nodeContext.toJSON(), error, failed: true }
       }
@@ -763,15 +785,11 @@ class Pass {
 
     if (error === undefined) {
       if (record.status === 'canceled') return
-      record.waits = 0
-      delete record.nextAttemptAtMs
-      const worker = this.deps.worker(state.workflowType, node.id)
-      if (outcome.step === 'run' && worker?.check) {
-        record.status = 'pending'
-        this.#checkNext.add(node.id)
+      if (outcome.callback) {
+        this.#awaitCallback(record, outcome.callback)
         return
       }
-      record.status = 'completed'
+      this.#succeeded(node, record, outcome.step)
       return
     }
     // A node past its own timeout fails for good, with the reason, like one past its max wait.
@@ -780,6 +798,113 @@ class Pass {
       record.output = { ...record.output, [CONTEXT_KEYS.reason]: deadlineReason('node', this.definition, node) }
     }
     this.#recordError(node, record, outcome.step, error, stored instanceof Error || timedOut)
+  }
+
+  /** A step succeeded: a run is followed by its check (in this pass), a check completes the node. */
+  #succeeded(node: NodeDefinition, record: NodeRecord, step: 'run' | 'check'): void {
+    record.waits = 0
+    delete record.nextAttemptAtMs
+    const worker = this.deps.worker(this.#state.workflowType, node.id)
+    if (step === 'run' && worker?.check) {
+      record.status = 'pending'
+      this.#checkNext.add(node.id)
+      return
+    }
+    record.status = 'completed'
+  }
+
+  /** What `ctx.callback` does for this call: the token names the node, its attempt, this call and this lease. */
+  #callbackHooks(nodeId: string, record: NodeRecord, asked: (wait: CallbackWait) => void): ExecutionHooks {
+    const callbacks = this.deps.callbacks
+    if (!callbacks) return {}
+    const claims = {
+      instanceId: this.#state.id,
+      nodeId,
+      attempt: record.attempt,
+      call: record.calls ?? 0,
+      fence: this.session.lease.fence,
+    }
+    return {
+      callback: async (options) => {
+        const wait = callbackWait(options, { call: claims.call, fence: claims.fence, nowMs: this.#now })
+        asked(wait)
+        const token = await callbacks.tokens.issue(claims)
+        return { token, url: callbacks.urlOf(token), timeoutAtMs: wait.timeoutAtMs }
+      },
+    }
+  }
+
+  /** The worker asked for a callback and returned: its node waits for it (not a retry: no backoff, no count). */
+  #awaitCallback(record: NodeRecord, wait: CallbackWait): void {
+    record.callback = wait
+    record.waits = 0
+    const resolution = resolveCallback(wait, undefined, this.#now)
+    record.nextAttemptAtMs = resolution.kind === 'wait' ? resolution.untilMs : this.#now
+  }
+
+  /**
+   * Nodes whose callback wait ends now (completed, timed out, past a deadline of the node): settling it changes their
+   * record, so their parts are read first.
+   */
+  #callbacksToSettle(): string[] {
+    const state = this.#state
+    const now = this.#now
+    return this.definition.nodes
+      .filter((node) => {
+        const record = state.nodes[node.id]
+        if (!record?.callback || !isWaiting(record)) return false
+        const resolution = resolveCallback(record.callback, arrivalFor(record, state.callbacks?.[node.id]), now)
+        return resolution.kind !== 'wait' || this.#deadlinePassed(node, record) || nodeTimedOut(node, record, now)
+      })
+      .map((node) => node.id)
+  }
+
+  /**
+   * Resolves every open callback wait against what arrived for it: a completion is the outcome of the step that
+   * asked for it (a failure, a timeout or a missed heartbeat a failed attempt, counted and retried by the node's
+   * policy), a heartbeat moves the next look; the node is not called again in this pass.
+   */
+  #settleCallbacks(): void {
+    const state = this.#state
+    for (const node of this.definition.nodes) {
+      const record = state.nodes[node.id]
+      if (!record?.callback || !isWaiting(record)) continue
+      const wait = record.callback
+      const arrival = arrivalFor(record, state.callbacks?.[node.id])
+      const resolution = resolveCallback(wait, arrival, this.#now)
+      const step = record.status === 'pending' ? 'check' : 'run'
+      if (resolution.kind === 'wait') {
+        // The node's own deadlines end the wait too: its max wait, or its `timeout_seconds`.
+        const timedOut = nodeTimedOut(node, record, this.#now)
+        if (this.#deadlinePassed(node, record) || timedOut) {
+          this.#executed.add(node.id)
+          record.callback = { ...wait, outcome: 'timeout' }
+          if (timedOut) this.#timeOut(node, record, true, deadlineReason('node', this.definition, node))
+          else this.#timeOut(node, record, true)
+          continue
+        }
+        const heartbeat = resolution.heartbeatAtMs
+        if (record.nextAttemptAtMs !== resolution.untilMs || heartbeat !== wait.heartbeatAtMs) {
+          record.nextAttemptAtMs = resolution.untilMs
+          if (heartbeat !== undefined) wait.heartbeatAtMs = heartbeat
+          this.#dirtyNodes.add(node.id)
+        }
+        continue
+      }
+      this.#executed.add(node.id)
+      this.#markFinished(node.id)
+      this.#dirtyNodes.add(node.id)
+      record.updatedAtMs = this.#now
+      const fingerprint = resolution.kind === 'timeout' ? {} : { fingerprint: resolution.fingerprint }
+      const outcome = resolution.kind === 'timeout' ? resolution.outcome : resolution.kind
+      record.callback = { ...wait, outcome, ...fingerprint }
+      if (resolution.kind === 'success') {
+        if (resolution.output !== undefined) record.output.callback_output = resolution.output
+        this.#succeeded(node, record, step)
+      } else {
+        this.#recordError(node, record, step, resolution.error)
+      }
+    }
   }
 
   /**
@@ -994,6 +1119,7 @@ class Pass {
       if (record.status === 'finishing') due = Math.min(due, now)
       if (record.status !== 'running' && record.status !== 'pending') continue
       due = Math.min(due, record.nextAttemptAtMs ?? now)
+      if (isWaiting(record) && arrivalFor(record, state.callbacks?.[node.id])?.completion) due = now
       const event = state.events[node.id]
       if (event && event.eventTs !== record.seenEventTs) due = Math.min(due, now)
       if (node.maxWaitTimeSeconds > 0) due = Math.min(due, record.createdAtMs + node.maxWaitTimeSeconds * 1000 + 1)
@@ -1029,6 +1155,14 @@ class Pass {
     if (this.#dirtyPriorInputs) change.priorInputs = state.priorInputs ?? null
     if (this.#dirtyDeadline) change.deadlineAtMs = state.deadlineAtMs ?? null
     if (this.#history.length) change.history = [...this.#history]
+    const stale = [...this.#dirtyNodes].filter((id) => {
+      const record = state.nodes[id]
+      return (
+        state.callbacks?.[id] !== undefined &&
+        (!record || !isWaiting(record) || !arrivalFor(record, state.callbacks[id]))
+      )
+    })
+    if (stale.length) change.clearCallbacks = stale
     return change
   }
 
@@ -1050,5 +1184,6 @@ class Pass {
     this.#dirtyPriorInputs = false
     this.#dirtyDeadline = false
     this.#history = []
+    for (const id of change.clearCallbacks ?? []) delete this.#state.callbacks?.[id]
   }
 }

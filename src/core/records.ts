@@ -53,6 +53,8 @@ export interface NodeRecord {
   skipReason?: SkipReason
   /** For a node with a choice, once it completed: the successor the choice took (`null`: none). */
   chosen?: string | null
+  /** The callback the node's worker asked for (see callbacks.ts): open while the node waits for it. */
+  callback?: CallbackWait
 }
 
 export interface AttemptStarted {
@@ -159,6 +161,10 @@ export interface InstanceRecord {
    * placeholders until a lease reads them by key (`LeaseWriter.read`). Absent when everything was read.
    */
   unread?: UnreadParts
+  /** Callback completions and heartbeats stored without the lease, by node, until a pass consumes them. */
+  callbacks?: Record<string, CallbackArrival>
+  /** Lifecycle events written but not yet published (the outbox; see lifecycle-events.ts). */
+  outbox?: LifecycleEvent[]
 }
 
 /** Parts of an instance a store did not read (see InstanceRecord.unread), with the bytes they count for. */
@@ -187,4 +193,81 @@ export interface PartsRead {
   events: Record<string, JsonValue>
   input?: JsonObject
   priorInputs: Record<string, JsonObject>
+}
+
+// ---- callbacks (see callbacks.ts) ------------------------------------------------------------------------------
+
+/** How a wait ended: completed, failed by the caller, or timed out (no completion, or no heartbeat). */
+export type CallbackOutcome = 'success' | 'failure' | 'timeout' | 'heartbeat-timeout'
+
+/** A callback wait, stored with the node that asked for it (and kept, once ended, to answer duplicates alike). */
+export interface CallbackWait {
+  /** The worker call that asked for it, and the fence of its lease: what its token names. */
+  call: number
+  fence: number
+  requestedAtMs: number
+  timeoutAtMs: number
+  heartbeatSeconds?: number
+  /** The latest heartbeat the pass has seen. */
+  heartbeatAtMs?: number
+  /** Set when the wait ended. */
+  outcome?: CallbackOutcome
+  /** The completion it ended with, as a fingerprint. */
+  fingerprint?: string
+}
+
+/** A completion or heartbeat as a caller sends it. */
+export type CallbackCompletion =
+  | { status: 'success'; output?: JsonValue }
+  | { status: 'failure'; error?: string; cause?: string }
+  | { status: 'heartbeat' }
+
+export type CallbackResult = Exclude<CallbackCompletion, { status: 'heartbeat' }>
+
+/**
+ * What arrived for a node's callback without the lease (completions may come before the worker's own write, so
+ * they are stored beside the node, and the pass consumes them).
+ */
+export interface CallbackArrival {
+  call: number
+  fence: number
+  heartbeatAtMs?: number
+  completion?: CallbackResult & { atMs: number; fingerprint: string }
+}
+
+// ---- lifecycle events (see lifecycle-events.ts) -----------------------------------------------------------------
+
+/** The `detail-type` of a lifecycle event (see lifecycle-events.ts, which names them). */
+export type LifecycleEventKind = 'Workflow Instance Status Change' | 'Workflow Node Status Change'
+
+/** `detail` of a lifecycle event as the engine keeps it (the publisher adds ISO times and `resent`). */
+export interface LifecycleDetail {
+  /** The version of `detail`: fields may be added within a version, never renamed or removed. */
+  version: 1
+  /** Stable across every publication of this event: consumers deduplicate on it. */
+  eventId: string
+  instanceId: string
+  workflowType: string
+  businessId?: string
+  definitionVersion: string
+  /** The instance's new status, or the node's for a node event. */
+  status: InstanceStatus | StoredNodeStatus
+  previousStatus?: InstanceStatus | StoredNodeStatus
+  /** Why it failed or timed out: the failure's reason, or the node's last error; a skipped node's skip reason. */
+  reason?: string
+  nodeId?: string
+  attempt?: number
+  failCount?: number
+  /** A failed node that is optional: its successors count it as done (shown as `failed_optional`). */
+  optional?: true
+  createdAtMs: number
+  /** When the change was made. */
+  timeMs: number
+}
+
+/** A lifecycle event, kept in its instance's outbox until it is published (see lifecycle-events.ts). */
+export interface LifecycleEvent {
+  id: string
+  detailType: LifecycleEventKind
+  detail: LifecycleDetail
 }

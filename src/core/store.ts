@@ -1,6 +1,9 @@
 import type { InstanceStatus } from '../schemas/statuses.js'
+import type { CallbackClaims } from './callback-token.js'
+import type { CallbackArrival } from './callbacks.js'
 import type { NormalisedConfig } from './definition.js'
 import type { InstanceChange } from './instance-change.js'
+import type { OutboxIndex, OutboxStore } from './lifecycle-events.js'
 import type { StoreCapacity } from './limits.js'
 import type { HistoryEntry, InstanceRecord, NodeEventRecord, ParkedState, PartsRead, PartsWanted } from './records.js'
 
@@ -193,7 +196,7 @@ export class InstanceExistsError extends Error {
  * rules the stores share (refusal reasons, list cursors, sort keys, filters, paging) live once in
  * `core/lease-rules.ts`, `core/event-rules.ts` and `adapters/store-catalogue.ts`; each store implements only I/O.
  */
-export interface InstanceLeaseStore {
+export interface InstanceLeaseStore extends OutboxStore {
   /** What the store can hold of one instance: the engine's limits must stay within it. */
   readonly capacity: StoreCapacity
   /** Stores a new instance with its first history entries. Throws InstanceExistsError when the id is taken. */
@@ -229,6 +232,13 @@ export interface InstanceLeaseStore {
     /** Appended to the instance's history in the same write. */
     history?: HistoryEntry,
   ): Promise<void>
+  /**
+   * Stores a callback's completion or heartbeat for the node its claims name, without the lease, if the condition
+   * of `callbackAccepts` holds in the write; a completion makes the instance due at `nowMs` and counts as an event
+   * (a running pass notices it). Answers `duplicate` for the same completion stored before; throws the refusal of
+   * `callbackRefusal` otherwise, InstanceNotFoundError for an unknown instance.
+   */
+  putCallback(claims: CallbackClaims, arrival: CallbackArrival, nowMs: number): Promise<'stored' | 'duplicate'>
   /** Makes the instance due at `dueAtMs` unless it is terminal (no lease needed: it only ever moves work earlier). */
   markDue(instanceId: string, dueAtMs: number): Promise<void>
   /** Removes the due time of a terminal instance that nobody holds (left by an operation that died). */
@@ -273,4 +283,9 @@ export interface DefinitionStore {
 }
 
 /** Everything the engine uses: every capability of one store. */
-export type InstanceStore = InstanceLeaseStore & DueIndex & InstanceCatalogue & DefinitionStore & InstanceHistory
+export type InstanceStore = InstanceLeaseStore &
+  DueIndex &
+  InstanceCatalogue &
+  DefinitionStore &
+  InstanceHistory &
+  OutboxIndex

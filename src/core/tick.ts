@@ -1,4 +1,5 @@
 import type { RunQueue, RunRequest } from './dispatch-ports.js'
+import { OUTBOX_GRACE_MS, type OutboxIndex } from './lifecycle-events.js'
 import { MetricName, type Metrics } from './metrics.js'
 import type { Clock, Logger } from './ports.js'
 import type { DueIndex } from './store.js'
@@ -21,6 +22,8 @@ export interface TickResult {
   oldestLagMs: number | null
   /** False when time ran out before every shard was read to the end. */
   complete: boolean
+  /** Instances with lifecycle events left unpublished, sent to the run queue (whose pass publishes them). */
+  outbox?: number
 }
 
 /**
@@ -28,7 +31,7 @@ export interface TickResult {
  * run queue. It reads only due entries: its cost grows with due work, not with the number of instances.
  */
 export const runTick = async (
-  deps: { store: DueIndex; queue: RunQueue; clock: Clock; logger: Logger; metrics?: Metrics },
+  deps: { store: DueIndex & Partial<OutboxIndex>; queue: RunQueue; clock: Clock; logger: Logger; metrics?: Metrics },
   options: TickOptions,
 ): Promise<TickResult> => {
   const { store, queue, clock, logger } = deps
@@ -56,6 +59,27 @@ export const runTick = async (
     } while (cursor !== undefined)
   }
   await Promise.all(Array.from({ length: store.dueShards }, (_, shard) => readShard(shard)))
+  if (store.queryOutbox && store.outboxShards) {
+    // Lifecycle events a writer left unpublished: any pass over the instance publishes them (README, "Outbox").
+    const outbox = store as OutboxIndex
+    const readOutbox = async (shard: number): Promise<void> => {
+      let cursor: string | undefined
+      do {
+        if (clock.nowMs() >= stopAt) return
+        const page = await outbox.queryOutbox(shard, now - OUTBOX_GRACE_MS, pageSize, cursor)
+        cursor = page.cursor
+        if (!page.items.length) continue
+        const requests = page.items.map((item) => ({
+          instanceId: item.instanceId,
+          dueAtMs: item.sinceMs,
+          delaySeconds: 0,
+        }))
+        const { failed } = await queue.sendRuns(requests)
+        result.outbox = (result.outbox ?? 0) + requests.length - failed.length
+      } while (cursor !== undefined)
+    }
+    await Promise.all(Array.from({ length: outbox.outboxShards }, (_, shard) => readOutbox(shard)))
+  }
   logger.log(result.failed ? 'warn' : result.due ? 'info' : 'debug', 'tick', { ...result })
   // Every tick reports both, 0 when nothing is due, so that an alarm on the lag always has data.
   deps.metrics?.add(MetricName.dueInstances, result.due, 'Count')

@@ -12,6 +12,7 @@ import type {
   InstanceDetail,
   InstanceList,
   InstanceSummary,
+  LocalEventsResponse,
   NodeDetail,
   OperationResponse,
   Schedule,
@@ -43,6 +44,8 @@ export type {
   WorkflowType,
 }
 export type Count = CountResponse
+/** An event of the local runtime's bus, as `GET /_local/events` answers it. */
+export type BusEvent = LocalEventsResponse['items'][number]
 export type Operation = OperationResponse
 
 /** The API is wherever the page is: `/` locally, `/<stage>/` or a base path when deployed. */
@@ -75,6 +78,8 @@ export const del = <T>(path: string) => request<T>('DELETE', path)
 // ---- calls the views share ---------------------------------------------------------------------------------
 
 export const getInstance = (id: string) => client.getInstance(id)
+/** The local bus's lifecycle events after `after`, waiting up to `waitSeconds` for one. */
+export const localEvents = (after: number, waitSeconds: number) => client.localEvents({ after, waitSeconds })
 
 /** The history, oldest first: up to `pages` pages of 500 entries (the CLI pages the rest). */
 export const getHistory = async (

@@ -3,6 +3,7 @@ import { get, type WorkflowType } from './api-client.js'
 import { clear, h } from './dom.js'
 import { app, describeError, message } from './ui.js'
 import { deadLettersView } from './views/dead-letters.js'
+import { eventsView } from './views/events.js'
 import { instanceView } from './views/instance.js'
 import { instancesView } from './views/instances.js'
 import { schedulesView } from './views/schedules.js'
@@ -10,7 +11,7 @@ import { typesView } from './views/types.js'
 
 /**
  * The tickflow dashboard: one page over the HTTP API, routed by the URL's hash — `#/instances`,
- * `#/instances/ID?node=N`, `#/types`, `#/schedules`, `#/dead-letters` (local only) — one module per view.
+ * `#/instances/ID?node=N`, `#/types`, `#/schedules`, `#/dead-letters` and `#/events` (local only) — one module per view.
  */
 
 const root = document.getElementById('app') as HTMLElement
@@ -22,6 +23,7 @@ const nav = (): HTMLElement => {
     ['#/schedules', 'Schedules'],
   ]
   if (app.deadLetters) links.push(['#/dead-letters', 'Dead letters'])
+  if (app.events) links.push(['#/events', 'Events'])
   return h(
     'nav',
     { class: 'top' },
@@ -46,6 +48,7 @@ const route = async (): Promise<void> => {
     else if (parts[0] === 'types') await typesView(root, parts[1])
     else if (parts[0] === 'schedules') await schedulesView(root)
     else if (parts[0] === 'dead-letters') await deadLettersView(root)
+    else if (parts[0] === 'events') await eventsView(root)
     else await instancesView(root, params)
   } catch (error) {
     clear(root, message('error', describeError(error)))
@@ -53,16 +56,21 @@ const route = async (): Promise<void> => {
 }
 
 const start = async (): Promise<void> => {
-  const [typeList, deadLetters] = await Promise.all([
+  const [typeList, deadLetters, events] = await Promise.all([
     get<{ items: WorkflowType[] }>('workflow-types').catch(() => ({ items: [] })),
     // The dead-letter queues are the local runtime's: the deployed API has no such route.
     get('_local/dead-letters').then(
       () => true,
       () => false,
     ),
+    get('_local/events').then(
+      () => true,
+      () => false,
+    ),
   ])
   app.types = typeList.items
   app.deadLetters = deadLetters
+  app.events = events
   document.body.prepend(nav())
   window.addEventListener('hashchange', () => void route())
   await route()

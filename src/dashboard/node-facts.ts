@@ -71,6 +71,7 @@ export type NodeStateKind =
   | 'working'
   | 'waiting-check'
   | 'waiting-run'
+  | 'waiting-callback'
   | 'retrying'
   | 'finishing'
   | 'settled'
@@ -170,6 +171,18 @@ export const nodeState = (
   }
   if (terminalInstance(detail.status)) {
     return { kind: 'settled', text: 'stopped', detail: `the instance is ${detail.status}` }
+  }
+  if (node.waiting) {
+    // Neither retried nor polled: a third party completes it with its token, or the wait times out.
+    const heartbeat = node.waiting.heartbeatDeadlineMs
+    return timed({
+      kind: 'waiting-callback',
+      text: node.waiting.reason,
+      detail:
+        `it completes when its token is used; it fails (a failed attempt) at ${new Date(node.waiting.timeoutAtMs).toISOString()}` +
+        (heartbeat === undefined ? '' : `, or without a heartbeat by ${new Date(heartbeat).toISOString()}`),
+      sinceMs: node.waiting.sinceMs,
+    })
   }
   if (node.attemptStartedAtMs !== undefined) {
     return {

@@ -6,6 +6,8 @@ import { type Child, clear, h } from './dom.js'
 export const app = {
   types: [] as WorkflowType[],
   deadLetters: false,
+  /** The local runtime's lifecycle events can be watched (`GET /_local/events`). */
+  events: false,
   /** Counts the views drawn: a view started before the current one must stop what it starts. */
   generation: 0,
   /** Stops what the current view runs (timers): called before another view is drawn. */

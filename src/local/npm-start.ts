@@ -1,6 +1,7 @@
 import './quiet-sdk.js'
 import { apiSettingsFromEnv } from '../api/api-settings.js'
 import { parseApiEnv } from '../schemas/env.js'
+import { type LocalEventsEnv, localEventsEnvSchema } from '../schemas/local-events-settings.js'
 import { startLocalRuntime } from './runtime.js'
 import { parseLocalSettings, SettingsError, START_USAGE } from './settings.js'
 
@@ -31,6 +32,18 @@ try {
   process.exit(2)
 }
 
+// Callbacks and lifecycle events: CALLBACK_SECRET, NODE_EVENT_TYPES, TICKFLOW_WEBHOOK_URL and _SECRET.
+let events: LocalEventsEnv
+{
+  const parsed = localEventsEnvSchema.safeParse(process.env)
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${String(issue.path[0])}: ${issue.message}`)
+    process.stderr.write(`tickflow: invalid settings:\n  ${problems.join('\n  ')}\n`)
+    process.exit(2)
+  }
+  events = parsed.data
+}
+
 const print = (line: string) => process.stdout.write(`${line}\n`)
 
 try {
@@ -46,6 +59,23 @@ try {
     logLevel: settings.logLevel,
     api,
     allowedHosts: settings.allowedHosts,
+    events: {
+      ...(events.CALLBACK_SECRET ? { callbackSecret: events.CALLBACK_SECRET } : {}),
+      nodeEventTypes:
+        events.NODE_EVENT_TYPES === undefined
+          ? false
+          : events.NODE_EVENT_TYPES === '*'
+            ? true
+            : events.NODE_EVENT_TYPES.split(','),
+      ...(events.TICKFLOW_WEBHOOK_URL
+        ? {
+            webhook: {
+              url: events.TICKFLOW_WEBHOOK_URL,
+              ...(events.TICKFLOW_WEBHOOK_SECRET ? { secret: events.TICKFLOW_WEBHOOK_SECRET } : {}),
+            },
+          }
+        : {}),
+    },
     print,
   })
   let stopping = false

@@ -4,13 +4,16 @@ import { DynamoDbStore } from '../adapters/dynamodb/dynamodb-store.js'
 import { ensureTable } from '../adapters/dynamodb/table.js'
 import type { ApiSettings } from '../api/api-settings.js'
 import { createApiHandler } from '../api/handler.js'
-import { Engine } from '../core/engine.js'
+import { callbackTokens } from '../core/callback-token.js'
+import { Engine, type EngineDeps } from '../core/engine.js'
 import type { Logger, LogLevel } from '../core/ports.js'
 import { createIdGenerator, mathRandom, systemClock } from '../system/defaults.js'
 import { workflows } from '../workflows/index.js'
 import { type DataDirLock, lockDataDir } from './data-lock.js'
 import { defaultCacheDir, localDynamoDbClientConfig, startDynamoDbLocal } from './dynamodb-local.js'
 import { type HttpFront, openHttpFront } from './http-front.js'
+import { localCallbackSecret } from './local-callback-secret.js'
+import { LocalEventBus } from './local-event-bus.js'
 import { createLocalQueues, type LocalQueues, startBackgroundWork } from './queue-pump.js'
 
 export { PortInUseError } from './http-front.js'
@@ -34,6 +37,15 @@ export interface LocalRuntimeOptions {
   api?: ApiSettings
   /** Host names answered besides the loopback names and `host` (ALLOWED_HOSTS); others get 421. */
   allowedHosts?: readonly string[]
+  /**
+   * Callbacks and lifecycle events: the callback secret (default: made once and kept in the data directory), the
+   * types whose node status changes are published too, and a webhook every event is forwarded to, signed.
+   */
+  events?: {
+    callbackSecret?: string
+    nodeEventTypes?: readonly string[] | boolean
+    webhook?: { url: string; secret?: string }
+  }
   /** Where the banner and the runtime's own lines go. */
   print: (line: string) => void
 }
@@ -43,6 +55,8 @@ export interface LocalRuntime {
   dynamodbEndpoint: string
   /** The Java process of DynamoDB Local, when this runtime started one. */
   dynamodbPid: number | undefined
+  /** Where lifecycle events go (and can be watched). */
+  events: LocalEventBus
   stop(): Promise<void>
 }
 
@@ -100,7 +114,12 @@ const openStore = async (options: LocalRuntimeOptions, endpoint: string): Promis
 }
 
 /** The engine of the local runtime, with every shipped workflow, its wake-ups on the in-process queue and scheduler. */
-const createEngine = (store: DynamoDbStore, queues: LocalQueues, logger: Logger): Engine => {
+const createEngine = (
+  store: DynamoDbStore,
+  queues: LocalQueues,
+  logger: Logger,
+  events: Pick<EngineDeps, 'callbacks' | 'lifecycle'>,
+): Engine => {
   const engine = new Engine({
     store,
     clock: systemClock,
@@ -110,9 +129,32 @@ const createEngine = (store: DynamoDbStore, queues: LocalQueues, logger: Logger)
     queue: queues.run.queue,
     scheduler: queues.scheduler,
     recurring: queues.scheduler,
+    ...events,
   })
   for (const workflow of workflows) engine.register(workflow)
   return engine
+}
+
+/**
+ * The in-process event bus lifecycle events go to (watched by the dashboard and `tickflow events`, forwarded to a
+ * webhook when one is set), and the callback tokens of the local secret, their URLs on this runtime.
+ */
+const startEvents = async (options: LocalRuntimeOptions, url: string, logger: Logger, stops: Stops) => {
+  const bus = new LocalEventBus({
+    logger,
+    ...(options.events?.webhook ? { webhook: options.events.webhook } : {}),
+  })
+  stops.push(() => bus.stop())
+  const secret = await localCallbackSecret({
+    given: options.events?.callbackSecret,
+    dataDir: resolve(options.dataDir),
+    inMemory: options.inMemory || options.dynamodbEndpoint !== undefined,
+  })
+  const deps: Pick<EngineDeps, 'callbacks' | 'lifecycle'> = {
+    callbacks: { tokens: callbackTokens([secret]), baseUrl: url },
+    lifecycle: { publisher: bus, nodeEventTypes: options.events?.nodeEventTypes ?? false },
+  }
+  return { bus, deps }
 }
 
 /** Everything behind the HTTP front: the store, the engine, the queues and their pump, the tick, and the API. */
@@ -120,7 +162,8 @@ const wire = async (options: LocalRuntimeOptions, endpoint: string, front: HttpF
   const store = await openStore(options, endpoint)
   const now = () => systemClock.nowMs()
   const queues = createLocalQueues(now)
-  const engine = createEngine(store, queues, logger)
+  const events = await startEvents(options, front.url, logger, stops)
+  const engine = createEngine(store, queues, logger, events.deps)
   const { tickIntervalMs, pumpIntervalMs } = options
   stops.push(startBackgroundWork({ engine, store, logger, queues, now, tickIntervalMs, pumpIntervalMs }))
   front.serve(
@@ -131,11 +174,12 @@ const wire = async (options: LocalRuntimeOptions, endpoint: string, front: HttpF
       sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
       waitPollMs: 200,
       ...options.api,
-      local: { pairs: [queues.run, queues.events, queues.start], events: queues.events.queue },
+      local: { pairs: [queues.run, queues.events, queues.start], events: queues.events.queue, bus: events.bus },
     }),
   )
   // Stopped first: no request reaches an engine whose DynamoDB is going away.
   stops.push(front.close)
+  return events.bus
 }
 
 /**
@@ -161,9 +205,9 @@ export const startLocalRuntime = async (options: LocalRuntimeOptions): Promise<L
     })
     const dynamo = await startDynamoDb(options, dbPath, logger, stops)
     if (!options.dynamodbEndpoint) await lock?.update({ dynamodbPid: dynamo.pid, url: front.url })
-    await wire(options, dynamo.endpoint, front, logger, stops)
+    const bus = await wire(options, dynamo.endpoint, front, logger, stops)
     options.print(banner(front.url, options, dynamo.endpoint))
-    return { url: front.url, dynamodbEndpoint: dynamo.endpoint, dynamodbPid: dynamo.pid, stop: stops.run }
+    return { url: front.url, dynamodbEndpoint: dynamo.endpoint, dynamodbPid: dynamo.pid, events: bus, stop: stops.run }
   } catch (error) {
     await front?.close()
     await stops.run()
@@ -180,6 +224,8 @@ const banner = (url: string, options: LocalRuntimeOptions, dynamodbEndpoint: str
     `  workflows: ${workflows.map((workflow) => workflow.config.id).join(', ')}`,
     `  tick every ${options.tickIntervalMs / 1000} s; queues and wake-ups in process`,
     `  dashboard: open ${url}/ in a browser`,
+    `  lifecycle events: curl -s "${url}/_local/events?waitSeconds=20", or tickflow events --follow`,
+    `  callbacks: a worker's ctx.callback() hands out ${url}/callbacks/TOKEN (tickflow callback TOKEN --success '{}')`,
     '',
     'Try:',
     `  curl -s -X POST ${url}/workflows ${json} -d '{"workflowType":"approval","context":{"requester":"ada","amount":120}}'`,

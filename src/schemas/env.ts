@@ -51,6 +51,33 @@ export const apiEnvFields = {
 
 export const apiEnvSchema = z.object(apiEnvFields)
 
+/**
+ * Where the callback secret is (one of the three; README, "Callbacks"), and the API's URL the callback URLs
+ * handed to workers start with.
+ */
+const callbackEnvFields = {
+  CALLBACK_SECRET: z.preprocess(emptyIsAbsent, z.string().min(32, 'must be at least 32 characters').optional()),
+  CALLBACK_SECRET_ARN: z.preprocess(emptyIsAbsent, arn.optional()),
+  CALLBACK_SECRET_PARAMETER: z.preprocess(emptyIsAbsent, z.string().min(1).max(2048).optional()),
+  CALLBACK_BASE_URL: z.preprocess(emptyIsAbsent, z.url().optional()),
+}
+
+/**
+ * The event bus lifecycle events go to (a name or an ARN; none: no events), the workflow types whose node status
+ * changes go too (comma-separated, or `*`), and where events the bus refused for a day are dead-lettered.
+ */
+const lifecycleEnvFields = {
+  EVENT_BUS_NAME: z.preprocess(emptyIsAbsent, z.string().min(1).max(1600).optional()),
+  NODE_EVENT_TYPES: z.preprocess(
+    emptyIsAbsent,
+    z
+      .string()
+      .regex(/^(\*|[A-Za-z_][\w.-]{0,63}(,[A-Za-z_][\w.-]{0,63})*)$/, 'must be * or comma-separated workflow types')
+      .optional(),
+  ),
+  LIFECYCLE_DEAD_LETTER_QUEUE_URL: z.preprocess(emptyIsAbsent, z.url().optional()),
+}
+
 export type ApiEnv = z.infer<typeof apiEnvSchema>
 
 /** The environment of a Lambda function (functions/wiring.ts parses it once per cold start). */
@@ -78,6 +105,8 @@ export const lambdaEnvSchema = z.object({
   POWERTOOLS_METRICS_NAMESPACE: z.string().min(1).default('tickflow'),
   /** Days a finished instance is kept before the table's TTL deletes it; 0 keeps finished instances. */
   RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
+  ...callbackEnvFields,
+  ...lifecycleEnvFields,
 })
 
 export type LambdaEnv = z.infer<typeof lambdaEnvSchema>

@@ -1,6 +1,8 @@
 import { z } from 'zod'
+import { nodeWaitingSchema } from './callbacks.js'
 import { businessIdSchema, instanceIdSchema, instanceStatusSchema, scheduleNameSchema } from './engine-params.js'
 import { HISTORY_KINDS, HISTORY_ORIGINS } from './history-kinds.js'
+import { publishedDetailSchema } from './lifecycle-events.js'
 import { parkCodeSchema } from './park-codes.js'
 import { INSTANCE_STATUSES, NODE_STATUSES, SKIP_REASONS } from './statuses.js'
 import { FAILURE_MODES, idSchema, TRIGGER_RULES } from './workflow-config.js'
@@ -238,6 +240,7 @@ export const instanceDetailSchema = z.object({
       createdAtMs: z.number().optional(),
       updatedAtMs: z.number().optional(),
       nextAttemptAtMs: z.number().optional(),
+      waiting: nodeWaitingSchema.optional(),
       context: jsonObject.optional(),
     }),
   ),
@@ -363,6 +366,38 @@ export const deadLettersResponseSchema = z.object({
 export const redriveResponseSchema = z.object({ queue: z.string(), moved: z.array(z.string()) })
 
 export const queuedMessageResponseSchema = z.object({ messageId: z.string() })
+
+/** The longest a watch of the local event bus waits for an event, as a long-poll of the API does. */
+export const MAX_LOCAL_EVENTS_WAIT_SECONDS = 25
+
+const wholeNumber = (digits: number) =>
+  z
+    .string()
+    .regex(new RegExp(`^\\d{1,${digits}}$`), 'must be a whole number')
+    .transform(Number)
+
+/** `GET /_local/events`: after which event, how long to wait for one, how many. */
+export const localEventsQuerySchema = z.strictObject({
+  after: wholeNumber(15).optional(),
+  waitSeconds: wholeNumber(2).pipe(z.number().max(MAX_LOCAL_EVENTS_WAIT_SECONDS)).optional(),
+  limit: wholeNumber(3).optional(),
+})
+
+/** The events of the local bus, in EventBridge's envelope, numbered in the order published. */
+export const localEventsResponseSchema = z.object({
+  items: z.array(
+    z.object({
+      seq: z.number(),
+      id: z.string(),
+      source: z.string(),
+      'detail-type': z.string(),
+      time: z.string(),
+      detail: publishedDetailSchema,
+    }),
+  ),
+  next: z.number().meta({ description: 'the `after` of the next call' }),
+})
+export type LocalEventsResponse = z.infer<typeof localEventsResponseSchema>
 
 // ---- the types of requests and answers, as a client sees them ----------------------------------------------
 

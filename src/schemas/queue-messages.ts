@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { type CallbackMessage, callbackMessageSchema } from './callbacks.js'
 import { businessIdSchema, instanceIdSchema } from './engine-params.js'
 import { idSchema } from './workflow-config.js'
 import { describeIssues, issuePath } from './zod-issues.js'
@@ -137,4 +138,29 @@ export const parseEventMessage = (body: string): Parsed<EventMessage> => {
 export const parseStartMessage = (body: string): Parsed<StartMessage> => {
   const parsed = parseMessage(startMessageSchema, body)
   return parsed.ok ? parsed : { ok: false, reason: `invalid start message: ${parsed.reason}` }
+}
+
+/**
+ * A message of the events queue: a node event (no `kind`), or a callback completion (`kind: "callback"`, see
+ * `callbacks.ts`), parsed once; a malformed one comes back with the reason, for the dead-letter queue.
+ */
+export const parseEventsQueueMessage = (
+  body: string,
+): Parsed<{ kind: 'event'; event: EventMessage } | { kind: 'callback'; callback: CallbackMessage }> => {
+  let json: unknown
+  try {
+    json = JSON.parse(body)
+  } catch {
+    return { ok: false, reason: 'invalid event message: body is not JSON' }
+  }
+  if ((json as { kind?: unknown } | null)?.kind === 'callback') {
+    const parsed = callbackMessageSchema.safeParse(json)
+    return parsed.success
+      ? { ok: true, message: { kind: 'callback', callback: parsed.data } }
+      : { ok: false, reason: `invalid callback message: ${describe(parsed.error)}` }
+  }
+  const parsed = eventMessageSchema.safeParse(json)
+  return parsed.success
+    ? { ok: true, message: { kind: 'event', event: parsed.data } }
+    : { ok: false, reason: `invalid event message: ${describe(parsed.error)}` }
 }

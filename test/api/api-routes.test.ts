@@ -960,6 +960,7 @@ describe('GET /openapi.json', () => {
         'GET /docs/{asset}',
         'GET /',
         'GET /dashboard/{asset}',
+        'POST /callbacks/{token}',
       ].sort(),
     )
     const result = await new Validator().validate(document)

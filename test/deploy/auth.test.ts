@@ -76,6 +76,8 @@ const routesOf = (template: Template): GatewayRoute[] =>
     }
   })
 
+const CALLBACK_ROUTE = 'POST /callbacks/{token}'
+
 const READ_PATHS = [
   '/workflows',
   '/workflows/{proxy+}',
@@ -94,7 +96,11 @@ const ROUTE_KEYS = [
   'POST /workflows/{proxy+}',
   'ANY /schedules',
   'ANY /schedules/{proxy+}',
+  CALLBACK_ROUTE,
 ].sort()
+
+/** The one route of the public callbacks group: its token is its credential (README, "Security"). */
+const isCallbackRoute = (route: GatewayRoute): boolean => route.routeKey === CALLBACK_ROUTE
 
 /**
  * The route API Gateway (HTTP API) selects for a request: an exact path before a greedy `{proxy+}` one, the longest
@@ -170,19 +176,40 @@ describe('authorisation per stage', () => {
     expect(params.default?.auth).toBe('iam')
   })
 
-  it.each(['prod'] as const)('%s: every route requires IAM (SigV4), no warning', (variant) => {
+  it.each(['prod'] as const)('%s: every route but the callbacks route requires IAM (SigV4), no warning', (variant) => {
     const template = packaged(variant)
     const routes = routesOf(template)
     expect(routes.map((route) => route.routeKey).sort()).toEqual(ROUTE_KEYS)
-    for (const route of routes) expect(route.authorizationType, route.routeKey).toBe('AWS_IAM')
+    for (const route of routes.filter((r) => !isCallbackRoute(r))) {
+      expect(route.authorizationType, route.routeKey).toBe('AWS_IAM')
+    }
+    expect(routes.find(isCallbackRoute)?.authorizationType).toBe('NONE')
     expect(results[variant].output).not.toContain('has no authorisation')
   })
 
-  it('ci (a stage serverless.yml does not name; the package npm test checks) requires IAM on every route', () => {
+  it('ci (a stage serverless.yml does not name; the package npm test checks) requires IAM on every route but the callbacks route', () => {
     const routes = routesOf(loadPackagedService().template)
     expect(routes.map((route) => route.routeKey).sort()).toEqual(ROUTE_KEYS)
-    for (const route of routes) expect(route.authorizationType, route.routeKey).toBe('AWS_IAM')
+    for (const route of routes.filter((r) => !isCallbackRoute(r))) {
+      expect(route.authorizationType, route.routeKey).toBe('AWS_IAM')
+    }
   })
+
+  it.each(['dev', 'prod', 'prodJwt'] as const)(
+    '%s: POST /callbacks/{token} is public, and nothing else is reachable under /callbacks',
+    (variant) => {
+      const routes = routesOf(packaged(variant))
+      expect(routes.find(isCallbackRoute)).toEqual({ routeKey: CALLBACK_ROUTE, authorizationType: 'NONE', scopes: [] })
+      for (const [method, path] of [
+        ['GET', '/callbacks/x'],
+        ['POST', '/callbacks'],
+        ['POST', '/callbacks/x/y'],
+        ['DELETE', '/callbacks/x'],
+      ] as const) {
+        expect(selectRoute(routes, method, path), `${method} ${path}`).toBeUndefined()
+      }
+    },
+  )
 
   it('prod: --param="auth=none" is refused, because the stage does not declare it', () => {
     expect(results.prodNone.ok).toBe(false)
@@ -208,7 +235,7 @@ describe('jwt scopes per route group', () => {
     const [authorizerId, authorizer] = authorizers[0] as [string, CfnResource]
     expect(authorizer.Properties?.AuthorizerType).toBe('JWT')
     expect(authorizer.Properties?.JwtConfiguration).toEqual({ Issuer: 'https://issuer.example.com', Audience: ['api'] })
-    for (const route of routesOf(template)) {
+    for (const route of routesOf(template).filter((r) => !isCallbackRoute(r))) {
       expect(route.authorizationType, route.routeKey).toBe('JWT')
       expect(route.authorizerId, route.routeKey).toBe(authorizerId)
       expect(route.scopes, route.routeKey).toHaveLength(1)
@@ -285,6 +312,15 @@ describe('throttling and access logs', () => {
       ThrottlingRateLimit: 50,
       ThrottlingBurstLimit: 100,
     })
+  })
+
+  it('the callbacks route is throttled on its own: 10 requests/s, burst 20', () => {
+    for (const variant of ['dev', 'prod', 'prodJwt'] as const) {
+      const settings = (stageOf(packaged(variant)) as { RouteSettings?: Record<string, unknown> }).RouteSettings
+      expect(settings, variant).toEqual({
+        [CALLBACK_ROUTE]: { ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 },
+      })
+    }
   })
 
   it('the limits are parameters (command-line values arrive as strings, which CloudFormation converts)', () => {

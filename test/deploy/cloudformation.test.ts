@@ -106,11 +106,19 @@ const envOf = (name: FunctionName): Record<string, unknown> => fn(name).Environm
 
 const queues = byType('AWS::SQS::Queue')
 const queueIds = new Set(queues.map(([id]) => id))
-/** A dead-letter queue is a queue some queue's RedrivePolicy points at. */
+/** A dead-letter queue is a queue some queue's RedrivePolicy points at, or the event bus's DeadLetterConfig. */
 const deadLetterIds = new Set(
   queues.map(([, queue]) => arnOf((queue.Properties as QueueProps).RedrivePolicy?.deadLetterTargetArn) ?? ''),
 )
+for (const [, bus] of Object.entries(resources).filter(([, res]) => res.Type === 'AWS::Events::EventBus')) {
+  deadLetterIds.add(arnOf((bus.Properties?.DeadLetterConfig as { Arn?: unknown } | undefined)?.Arn) ?? '')
+}
 deadLetterIds.delete('')
+/** The bus lifecycle events go to, and its dead-letter queue (see infra/events.yml). */
+const eventBusName = String(resources.EventBus?.Properties?.Name)
+const eventBusDeadLetters = arnOf(
+  (resources.EventBus?.Properties?.DeadLetterConfig as { Arn?: unknown } | undefined)?.Arn,
+) as string
 const sourceQueues = queues.filter(([id]) => !deadLetterIds.has(id))
 
 const mappings = byType('AWS::Lambda::EventSourceMapping').map(([id, mapping]) => ({
@@ -215,7 +223,11 @@ const describeResource = (value: unknown): string => {
     }
     const logs = /^arn:\$\{AWS::Partition\}:logs:\$\{AWS::Region\}:\$\{AWS::AccountId\}:log-group:(.+):\*$/.exec(sub)
     if (logs) return `log-group:${logs[1]}`
+    const bus = /^arn:\$\{AWS::Partition\}:events:\$\{AWS::Region\}:\$\{AWS::AccountId\}:event-bus\/(.+)$/.exec(sub)
+    if (bus) return `event-bus:${bus[1]}`
   }
+  const ref = refOf(value)
+  if (ref && resources[ref]?.Type === 'AWS::SecretsManager::Secret') return `secret:${ref}`
   return `unrecognised ${JSON.stringify(value)}`
 }
 
@@ -246,10 +258,13 @@ const expectedGrants = (name: FunctionName): string[] => {
     ...on(['sqs:SendMessage'], `queue:${runQueue}`, `queue:${deadLetterOf(queue)}`),
   ]
   const passSchedulerRole = on(['iam:PassRole'], `role:${schedulerRole}`)
+  // Callbacks and lifecycle events (infra/events.yml): who opens or issues tokens, who publishes.
+  const callbackSecret = on(['secretsmanager:GetSecretValue'], 'secret:CallbackSecret')
+  const publish = on(['events:PutEvents'], `event-bus:${eventBusName}`)
   const grants: Record<FunctionName, () => string[]> = {
     tick: () => [
       ...logs,
-      ...on(['dynamodb:Query'], `index:${INDEX.due}`),
+      ...on(['dynamodb:Query'], `index:${INDEX.due}`, `index:${INDEX.outbox}`),
       ...on(['sqs:SendMessage'], `queue:${runQueue}`),
     ],
     api: () => [
@@ -264,6 +279,8 @@ const expectedGrants = (name: FunctionName): string[] => {
       ),
       ...on(['scheduler:ListSchedules'], '*'),
       ...passSchedulerRole,
+      ...callbackSecret,
+      ...publish,
     ],
     run: () => [
       ...logs,
@@ -271,12 +288,16 @@ const expectedGrants = (name: FunctionName): string[] => {
       ...on(['dynamodb:GetItem', 'dynamodb:UpdateItem'], 'table'),
       ...on(['scheduler:CreateSchedule', 'scheduler:UpdateSchedule', 'scheduler:DeleteSchedule'], 'schedule:wake-*'),
       ...passSchedulerRole,
+      ...callbackSecret,
+      ...publish,
+      ...on(['sqs:SendMessage'], `queue:${eventBusDeadLetters}`),
     ],
     events: () => [
       ...logs,
       ...consume(consumedQueue('events')),
       ...on(['dynamodb:GetItem', 'dynamodb:UpdateItem'], 'table'),
       ...on(['dynamodb:Query'], `index:${INDEX.byBusiness}`),
+      ...callbackSecret,
     ],
     start: () => [
       ...logs,
@@ -284,6 +305,8 @@ const expectedGrants = (name: FunctionName): string[] => {
       ...on(['dynamodb:PutItem', 'dynamodb:UpdateItem'], 'table'),
       ...on(['scheduler:CreateSchedule', 'scheduler:UpdateSchedule'], 'schedule:wake-*'),
       ...passSchedulerRole,
+      ...callbackSecret,
+      ...publish,
     ],
   }
   return grants[name]().sort()
@@ -292,10 +315,19 @@ const expectedGrants = (name: FunctionName): string[] => {
 /** A value of the right shape for an environment variable whose value CloudFormation fills in at deploy time. */
 const standIn = (variable: string, value: unknown): string => {
   if (typeof value === 'string' || typeof value === 'number') return String(value)
+  const sub = subOf(value)
+  // The API's URL: https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}.
+  if (sub) {
+    const pseudo: Record<string, string> = { 'AWS::Region': REGION, 'AWS::URLSuffix': 'amazonaws.com' }
+    return sub.replace(/\$\{([\w:]+)\}/g, (_, name: string) => pseudo[name] ?? `${name.toLowerCase()}0123`)
+  }
   const ref = refOf(value)
   if (ref) {
     const res = resource(ref)
     const p = res.Properties ?? {}
+    if (res.Type === 'AWS::SecretsManager::Secret') {
+      return `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${p.Name ?? ref}-AbCdEf`
+    }
     if (res.Type === 'AWS::SQS::Queue') return `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${p.QueueName ?? ref}`
     if (res.Type === 'AWS::DynamoDB::Table') return String(p.TableName ?? ref)
     if (res.Type === 'AWS::Scheduler::ScheduleGroup') return String(p.Name ?? ref)
@@ -560,7 +592,34 @@ describe('the environment of each function', () => {
 describe('the queues', () => {
   it('are a run, an events and a start queue, each with its own dead-letter queue', () => {
     expect(sourceQueues.map(([id]) => id).sort()).toEqual([runQueue, startQueue, consumedQueue('events')].sort())
-    expect(deadLetterIds.size).toBe(sourceQueues.length)
+    // ... and the event bus's.
+    expect(deadLetterIds.size).toBe(sourceQueues.length + 1)
+  })
+
+  it('the event bus has a dead-letter queue of its own, which EventBridge of this account may send to', () => {
+    const bus = resource('EventBus')
+    expect(bus.Condition).toBe('CreateEventBus')
+    expect(template.Conditions?.CreateEventBus).toEqual({ 'Fn::Equals': [{ Ref: 'ExistingEventBusName' }, ''] })
+    expect(props<QueueProps>(eventBusDeadLetters).MessageRetentionPeriod).toBe(14 * 24 * 3600)
+    const policy = byType('AWS::SQS::QueuePolicy').map(([, p]) => p.Properties ?? {})
+    expect(policy).toHaveLength(1)
+    expect(asArray(policy[0]?.Queues as unknown[]).map(refOf)).toEqual([eventBusDeadLetters])
+    expect(asArray((policy[0]?.PolicyDocument as PolicyDocument | undefined)?.Statement)).toEqual([
+      expect.objectContaining({
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: 'sqs:SendMessage',
+        Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+      }),
+    ])
+  })
+
+  it('the callback secret is generated at deployment, and given to the functions that issue or open tokens', () => {
+    expect(resource('CallbackSecret').Properties?.GenerateSecretString).toMatchObject({ PasswordLength: 64 })
+    for (const name of FUNCTION_NAMES) {
+      const env = envOf(name)
+      expect(refOf(env.CALLBACK_SECRET_ARN), name).toBe(name === 'tick' ? undefined : 'CallbackSecret')
+      expect(env.EVENT_BUS_NAME, name).toBe(name === 'tick' || name === 'events' ? undefined : eventBusName)
+    }
   })
 
   it.each(sourceQueues.map(([id]) => id))('%s: redrives to a queue of the template after 5 receives', (id) => {
@@ -716,7 +775,10 @@ describe('IAM', () => {
     for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem']) {
       expect(grants.filter((grant) => grant.startsWith(`${action} `))).toEqual([])
     }
-    expect(grants.filter((grant) => grant.startsWith('dynamodb:'))).toEqual([`dynamodb:Query on index:${INDEX.due}`])
+    expect(grants.filter((grant) => grant.startsWith('dynamodb:'))).toEqual([
+      `dynamodb:Query on index:${INDEX.due}`,
+      `dynamodb:Query on index:${INDEX.outbox}`,
+    ])
   })
 
   it('only the api and the consumers that schedule wake-ups (run, start) may pass the scheduler role', () => {
@@ -787,6 +849,8 @@ describe('the triggers and the alarms', () => {
         'POST /workflows/{proxy+}',
         'ANY /schedules',
         'ANY /schedules/{proxy+}',
+        // The public callbacks group (README, "Security").
+        'POST /callbacks/{token}',
       ].sort(),
     )
     const integrations = byType('AWS::ApiGatewayV2::Integration')

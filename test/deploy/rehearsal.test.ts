@@ -12,7 +12,14 @@ import {
   UpdateStackCommand,
 } from '@aws-sdk/client-cloudformation'
 import { DescribeContinuousBackupsCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import { DescribeRuleCommand, EventBridgeClient, ListTargetsByRuleCommand } from '@aws-sdk/client-eventbridge'
+import {
+  DescribeEventBusCommand,
+  DescribeRuleCommand,
+  EventBridgeClient,
+  ListTargetsByRuleCommand,
+  PutRuleCommand,
+  PutTargetsCommand,
+} from '@aws-sdk/client-eventbridge'
 import { GetRoleCommand, IAMClient, ListRolePoliciesCommand } from '@aws-sdk/client-iam'
 import { GetEventSourceMappingCommand, GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda'
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
@@ -22,7 +29,9 @@ import {
   ListSchedulesCommand,
   SchedulerClient,
 } from '@aws-sdk/client-scheduler'
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
 import {
+  CreateQueueCommand,
   DeleteMessageCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
@@ -34,6 +43,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tableDefinition } from '../../src/adapters/dynamodb/table.js'
 import { EventBridgeWakeups } from '../../src/adapters/scheduler/eventbridge-wakeups.js'
 import { lambdaEnvSchema } from '../../src/schemas/env.js'
+import { type PublishedDetail, publishedDetailSchema } from '../../src/schemas/lifecycle-events.js'
 import { apiEvent } from '../support/api-events.js'
 import { type DocumentedResource, documentedResources } from './documented-resources.js'
 import { MOTO_VERSION, type Moto, motoVersion, startMoto } from './moto.js'
@@ -66,6 +76,7 @@ let clients: {
   events: EventBridgeClient
   iam: IAMClient
   scheduler: SchedulerClient
+  secrets: SecretsManagerClient
 }
 let stack: Stack
 /** Logical id → physical id of every resource moto created. */
@@ -86,6 +97,10 @@ const PROPERTY_GAPS = {
   pointInTimeRecovery: {
     what: 'AWS::DynamoDB::Table PointInTimeRecoverySpecification (created DISABLED)',
     motoDefault: 'DISABLED',
+  },
+  eventBusDeadLetters: {
+    what: 'AWS::Events::EventBus DeadLetterConfig (the bus is created without it)',
+    motoDefault: undefined,
   },
 } as const
 const propertyGapsSeen = new Set<string>()
@@ -130,6 +145,8 @@ const referencesOf = (value: unknown): string[] => {
 }
 
 const queueArns = new Map<string, string>()
+/** Variables moto kept with a Fn::Sub of something it could not model, unresolved (reported at the end). */
+const unresolvedVariables = new Set<string>()
 const roleArns = new Map<string, string>()
 
 const queueArnOf = async (id: string): Promise<string> => {
@@ -209,6 +226,7 @@ beforeAll(async () => {
     events: new EventBridgeClient(config),
     iam: new IAMClient(config),
     scheduler: new SchedulerClient(config),
+    secrets: new SecretsManagerClient(config),
   }
 
   // What `deploy` uploads before it creates the stack: one zip per function at the key the template names.
@@ -254,6 +272,13 @@ beforeAll(async () => {
     }
   }
 
+  // moto creates the event bus but lists it without a physical id: it is found by its name through EventBridge.
+  const busName = String(template.Resources.EventBus?.Properties?.Name)
+  if (!created.has('EventBus')) {
+    const bus = await clients.events.send(new DescribeEventBusCommand({ Name: busName })).catch(() => undefined)
+    if (bus?.Arn) created.set('EventBus', { physicalId: busName, type: 'AWS::Events::EventBus' })
+  }
+
   // Outputs are added by an update once moto has created what they refer to: an output of a resource moto only
   // pretends to create fails the whole create_stack.
   const outputs = Object.entries(template.Outputs ?? {})
@@ -289,6 +314,9 @@ afterAll(async () => {
     '  Lambda invoke, event source polling and the tick rule firing (moto needs Docker to run functions): the',
     '    bundles run in child processes with the created environment, fed from the created queues',
     '  IAM: moto does not enforce the roles; test/deploy/cloudformation.test.ts checks every grant in the template',
+    `  environment: ${[...unresolvedVariables].join(', ') || 'no variable'} left as an unresolved Fn::Sub of the HTTP`,
+    '    API; CALLBACK_SECRET_ARN (a Ref to CallbackSecret) left out: the rehearsal creates the secret through the',
+    '    Secrets Manager API under its template name and gives the bundles its ARN and an API URL',
   )
   if (report.length) process.stdout.write(`\n[deploy rehearsal]\n${report.join('\n')}\n`)
   await moto?.stop()
@@ -422,9 +450,15 @@ describeWith('moto_server')('as created, through the AWS SDK', () => {
       expect(Number(redrive.maxReceiveCount)).toBe(5)
     } else {
       expect(Attributes.RedrivePolicy, `${id} is a dead-letter queue`).toBeUndefined()
-      const sources = documentedOfType('AWS::SQS::Queue').filter((queue) =>
-        referencesOf((resourceOf(queue.logicalId).Properties as typeof asked).RedrivePolicy ?? {}).includes(id),
-      )
+      const sources = [
+        ...documentedOfType('AWS::SQS::Queue').filter((queue) =>
+          referencesOf((resourceOf(queue.logicalId).Properties as typeof asked).RedrivePolicy ?? {}).includes(id),
+        ),
+        // The event bus's dead-letter queue is a source of its own (infra/events.yml).
+        ...documentedOfType('AWS::Events::EventBus').filter((bus) =>
+          referencesOf(resourceOf(bus.logicalId).Properties?.DeadLetterConfig ?? {}).includes(id),
+        ),
+      ]
       expect(sources, `${id} is the dead-letter queue of exactly one queue`).toHaveLength(1)
     }
   })
@@ -472,12 +506,22 @@ describeWith('moto_server')('as created, through the AWS SDK', () => {
       expect(config.MemorySize).toBe(asked.MemorySize)
       expect(config.Role).toBe(await resolve(asked.Role))
       const expected: Record<string, unknown> = {}
+      const actual: Record<string, string> = { ...config.Environment?.Variables }
       for (const [name, value] of Object.entries(asked.Environment.Variables)) {
         const refs = referencesOf(value)
-        if (refs.every((ref) => created.has(ref))) expected[name] = String(await resolve(value))
+        if (refs.every((ref) => created.has(ref))) {
+          expected[name] = String(await resolve(value))
+          continue
+        }
+        // moto drops a variable that refers to what it could not model, or keeps a Fn::Sub of it unresolved.
+        if (actual[name] !== undefined) {
+          expect(actual[name], name).toContain('${')
+          delete actual[name]
+          unresolvedVariables.add(name)
+        }
       }
-      expect(config.Environment?.Variables).toEqual(expected)
-      expect(lambdaEnvSchema.safeParse(config.Environment?.Variables).success).toBe(true)
+      expect(actual).toEqual(expected)
+      expect(lambdaEnvSchema.safeParse(actual).success).toBe(true)
     },
   )
 
@@ -506,6 +550,28 @@ describeWith('moto_server')('as created, through the AWS SDK', () => {
     const { PolicyNames = [] } = await clients.iam.send(new ListRolePoliciesCommand({ RoleName: physicalIdOf(id) }))
     expect(PolicyNames.sort()).toEqual((asked.Policies ?? []).map((policy) => policy.PolicyName).sort())
   })
+
+  it.each(idsOf('AWS::Events::EventBus'))(
+    '%s: the bus the functions publish to, with its dead-letter queue',
+    async (id) => {
+      const asked = resourceOf(id).Properties as { Name: string; DeadLetterConfig: { Arn: unknown } }
+      const bus = await clients.events.send(new DescribeEventBusCommand({ Name: physicalIdOf(id) }))
+      expect(bus.Name).toBe(asked.Name)
+      for (const fn of ['ApiLambdaFunction', 'RunLambdaFunction', 'StartLambdaFunction']) {
+        const config = await clients.lambda.send(
+          new GetFunctionConfigurationCommand({ FunctionName: physicalIdOf(fn) }),
+        )
+        expect(config.Environment?.Variables?.EVENT_BUS_NAME, fn).toBe(asked.Name)
+      }
+      const deadLetters = await queueArnOf('EventBusDeadLetterQueue')
+      expectModelled(
+        'eventBusDeadLetters',
+        bus.DeadLetterConfig?.Arn,
+        await resolve(asked.DeadLetterConfig.Arn),
+        deadLetters,
+      )
+    },
+  )
 
   it.each(idsOf('AWS::Logs::LogGroup'))('%s: created with the name the template gives it', (id) => {
     expect(physicalIdOf(id)).toBe(resourceOf(id).Properties?.LogGroupName)
@@ -558,8 +624,12 @@ const invoke = async <T>(name: BundleName, event: unknown): Promise<T> => {
   const env = {
     PATH: process.env.PATH ?? '',
     ...config.Environment?.Variables,
-    // What moto's CloudFormation dropped with the group it could not create.
+    // What moto's CloudFormation dropped with the group it could not create, the secret and the API's URL.
     SCHEDULER_GROUP: scheduleGroupName(),
+    ...(config.Environment?.Variables?.CALLBACK_BASE_URL === undefined
+      ? {}
+      : { CALLBACK_BASE_URL: 'https://rehearsal.execute-api.eu-west-1.amazonaws.com' }),
+    ...(name === 'tick' ? {} : { CALLBACK_SECRET_ARN: callbackSecretArn }),
     FUNCTION_NAME: config.FunctionName ?? name,
     AWS_REGION: REGION,
     AWS_ACCESS_KEY_ID: credentials.accessKeyId,
@@ -616,9 +686,38 @@ const receive = async (queueId: string): Promise<SQSEvent> => {
 
 type ApiResult = APIGatewayProxyStructuredResultV2 & { body: string }
 
+/** The callback secret moto's CloudFormation could not create, made through Secrets Manager under its name. */
+let callbackSecretArn = ''
+/** A queue a rule of the bus sends every lifecycle event to: what a consumer of the bus would see. */
+let busSinkUrl = ''
+/** Instances the bundles made, by what the events test expects of them. */
+const instancesOf: { completes?: string; fails?: string } = {}
+
 describeWith('moto_server')('the real bundles against the created resources', () => {
   beforeAll(async () => {
     await clients.scheduler.send(new CreateScheduleGroupCommand({ Name: scheduleGroupName() }))
+    const secret = await clients.secrets.send(
+      new CreateSecretCommand({
+        Name: String(resourceOf('CallbackSecret').Properties?.Name),
+        SecretString: 'rehearsal-callback-secret-0123456789abcdefghijklmnopqrstuvwxyz',
+      }),
+    )
+    callbackSecretArn = String(secret.ARN)
+    busSinkUrl = String((await clients.sqs.send(new CreateQueueCommand({ QueueName: 'rehearsal-bus-sink' }))).QueueUrl)
+    const { Attributes } = await clients.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: busSinkUrl, AttributeNames: ['QueueArn'] }),
+    )
+    const busName = physicalIdOf('EventBus')
+    await clients.events.send(
+      new PutRuleCommand({ Name: 'rehearsal-all', EventBusName: busName, EventPattern: '{"source":["tickflow"]}' }),
+    )
+    await clients.events.send(
+      new PutTargetsCommand({
+        Rule: 'rehearsal-all',
+        EventBusName: busName,
+        Targets: [{ Id: 'sink', Arn: Attributes?.QueueArn }],
+      }),
+    )
   })
 
   it('api → events → run: an approval is created in the created table and completed through the created queues', async () => {
@@ -631,6 +730,7 @@ describeWith('moto_server')('the real bundles against the created resources', ()
     expect(createdReply.statusCode, createdReply.body).toBe(201)
     const { instanceId, status } = JSON.parse(createdReply.body) as { instanceId: string; status: string }
     expect(status).toBe('running')
+    instancesOf.completes = instanceId
 
     await clients.sqs.send(
       new SendMessageCommand({
@@ -650,6 +750,35 @@ describeWith('moto_server')('the real bundles against the created resources', ()
     const detail = await invoke<ApiResult>('api', apiEvent('GET', `/workflows/${instanceId}`))
     expect(detail.statusCode).toBe(200)
     expect(JSON.parse(detail.body)).toMatchObject({ status: 'completed' })
+  })
+
+  it('api → callback → worker: a payment waits for its provider, whose token (from the secret in Secrets Manager) completes it', async () => {
+    const createdReply = await invoke<ApiResult>(
+      'api',
+      apiEvent('POST', '/workflows', { body: { workflowType: 'payment', context: { amount: 5 } } }),
+    )
+    expect(createdReply.statusCode, createdReply.body).toBe(201)
+    const { instanceId } = JSON.parse(createdReply.body) as { instanceId: string }
+    const detail = JSON.parse((await invoke<ApiResult>('api', apiEvent('GET', `/workflows/${instanceId}`))).body) as {
+      nodes: { id: string; context?: { confirm_url?: string }; waiting?: { reason: string } }[]
+    }
+    const capture = detail.nodes.find((n) => n.id === 'capture')
+    expect(capture?.waiting?.reason).toBe('waiting for a callback')
+    const prefix = 'https://rehearsal.execute-api.eu-west-1.amazonaws.com/callbacks/'
+    expect(capture?.context?.confirm_url?.startsWith(prefix)).toBe(true)
+    const token = String(capture?.context?.confirm_url).slice(prefix.length)
+
+    const completed = await invoke<ApiResult>(
+      'api',
+      apiEvent('POST', `/callbacks/${token}`, { body: { status: 'success', output: { reference: 'r-1' } } }),
+    )
+    expect(completed.statusCode, completed.body).toBe(202)
+    // The completion asked for a run at once; the capture's heartbeat wake-up is still delayed.
+    const runBatch = await receive('RunQueue')
+    expect(runBatch.Records.map((record) => JSON.parse(record.body).instanceId)).toContain(instanceId)
+    expect(await invoke<SQSBatchResponse>('run', runBatch)).toEqual({ batchItemFailures: [] })
+    const after = JSON.parse((await invoke<ApiResult>('api', apiEvent('GET', `/workflows/${instanceId}`))).body)
+    expect(after).toMatchObject({ status: 'completed' })
   })
 
   it('api → tick: an instance left for the tick is found in the due index and sent to the created run queue', async () => {
@@ -698,6 +827,70 @@ describeWith('moto_server')('the real bundles against the created resources', ()
     expect(JSON.parse(listed.body)).toMatchObject({ items: [expect.objectContaining({ name: 'nightly' })] })
     const removed = await invoke<ApiResult>('api', apiEvent('DELETE', '/schedules/nightly'))
     expect(removed.statusCode).toBe(204)
+  })
+
+  it('the bus receives exactly the documented events of an instance that completes and of one that fails', async () => {
+    // An order without lines fails for good at its first node, in the pass of its create.
+    const failing = await invoke<ApiResult>(
+      'api',
+      apiEvent('POST', '/workflows', { body: { workflowType: 'order', context: { lines: [] } } }),
+    )
+    expect(failing.statusCode, failing.body).toBe(201)
+    instancesOf.fails = (JSON.parse(failing.body) as { instanceId: string }).instanceId
+    expect(instancesOf.completes, 'the approval of the first test').toBeDefined()
+
+    const received: { source: string; 'detail-type': string; detail: PublishedDetail }[] = []
+    for (let round = 0; round < 5; round++) {
+      const { Messages = [] } = await clients.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: busSinkUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: round ? 1 : 0 }),
+      )
+      for (const message of Messages) {
+        received.push(JSON.parse(String(message.Body)))
+        await clients.sqs.send(new DeleteMessageCommand({ QueueUrl: busSinkUrl, ReceiptHandle: message.ReceiptHandle }))
+      }
+    }
+    for (const event of received) {
+      expect(event.source).toBe('tickflow')
+      expect(publishedDetailSchema.safeParse(event.detail).success, JSON.stringify(event.detail)).toBe(true)
+    }
+    const of = (instanceId: string | undefined) =>
+      received
+        .filter((event) => event.detail.instanceId === instanceId)
+        .map((event) => ({
+          type: event['detail-type'],
+          status: event.detail.status,
+          previous: event.detail.previousStatus,
+          reason: event.detail.reason,
+          node: event.detail.nodeId,
+          resent: event.detail.resent,
+        }))
+    const instance = 'Workflow Instance Status Change'
+    expect(of(instancesOf.completes)).toEqual([
+      { type: instance, status: 'running', previous: undefined, reason: undefined, node: undefined, resent: undefined },
+      {
+        type: instance,
+        status: 'completed',
+        previous: 'running',
+        reason: undefined,
+        node: undefined,
+        resent: undefined,
+      },
+    ])
+    // Stored running with its first attempt, then failed: two writes landed, two events.
+    expect(of(instancesOf.fails)).toEqual([
+      { type: instance, status: 'running', previous: undefined, reason: undefined, node: undefined, resent: undefined },
+      {
+        type: instance,
+        status: 'failed',
+        previous: 'running',
+        reason: 'FailedWithFailedError: the order has no lines',
+        node: 'validate',
+        resent: undefined,
+      },
+    ])
+    const ids = received.map((event) => event.detail.eventId)
+    expect(new Set(ids).size, 'every event once').toBe(ids.length)
+    report.push(`  lifecycle events: the bus delivered ${received.length} events to a rule's SQS target`)
   })
 
   it('the wake-up adapter with the created run queue and scheduler role: at(), OFF, DELETE after completion', async () => {

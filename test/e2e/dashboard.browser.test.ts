@@ -339,6 +339,26 @@ describe('the dashboard in a browser', () => {
     await expect.poll(() => reloaded(() => row.locator('code').textContent()), { timeout: 10_000 }).not.toBe(firstId)
   })
 
+  it('follows the lifecycle events, and shows a node waiting for a callback', async () => {
+    await page.goto(`${runtime.url}/#/events`)
+    await page.locator('table.events').waitFor()
+    const created = await fetch(`${runtime.url}/workflows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ workflowType: 'payment', context: { amount: 12 } }),
+    })
+    const { instanceId } = (await created.json()) as { instanceId: string }
+    const row = page.locator('table.events tbody tr', { hasText: instanceId })
+    await expect.poll(() => row.count(), { timeout: 10_000 }).toBe(1)
+    expect(await row.textContent()).toContain('running')
+    await shots('9-events')
+
+    await page.goto(`${runtime.url}/#/instances/${instanceId}`)
+    await expect
+      .poll(() => page.locator('tr[data-node="capture"]').textContent(), { timeout: 10_000 })
+      .toContain('waiting for a callback')
+  })
+
   it('shows the workflow types with their graphs, and the schedules', async () => {
     await page.goto(`${runtime.url}/#/types`)
     await expect.poll(() => page.locator('.graph .gnode').count(), { timeout: 10_000 }).toBeGreaterThan(8)

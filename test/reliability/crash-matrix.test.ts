@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { LocalQueue } from '../../src/adapters/memory/local-queue.js'
 import { defineWorkflow, type WorkflowModule } from '../../src/core/builder.js'
+import { callbackTokens } from '../../src/core/callback-token.js'
 import type { RunQueue } from '../../src/core/dispatch-ports.js'
 import { Engine } from '../../src/core/engine.js'
 import type { NodeContext } from '../../src/core/node-context.js'
@@ -80,6 +81,8 @@ class ScenarioLog {
   /** After the crash, the next call of this node hangs as well and stops its invocation. */
   hangAgain: NodeId | undefined
   invocation: CrashState | undefined
+  /** The token `approve` was last given, when the instance asks for callbacks (context `callback: true`). */
+  callbackToken: string | undefined
   count(filter: Partial<Pick<Call, 'node' | 'step' | 'phase' | 'result'>>): number {
     return this.calls.filter((call) =>
       Object.entries(filter).every(([key, value]) => call[key as keyof Call] === value),
@@ -125,12 +128,21 @@ const workflowFor = (log: ScenarioLog, type = TYPE, timeoutSeconds?: number): Wo
     ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }),
     nodes: {
       start: { next: ['approve', 'flaky', 'side', 'audit'], run: worker('start', 'run', () => 'ok') },
-      // Approval-like: waits for an event `{ok: true}`.
+      // Approval-like: waits for an event `{ok: true}` — or, with `callback: true`, asks for a callback and then
+      // waits for its completion.
       approve: {
         next: ['join'],
-        run: worker('approve', 'run', () => 'ok'),
+        run: async (ctx) => {
+          if (ctx.workflowContext.callback === true) {
+            log.callbackToken = (await ctx.callback({ timeoutSeconds: APPROVAL_RETRY_SECONDS })).token
+          }
+          return worker('approve', 'run', () => 'ok')(ctx)
+        },
         check: worker('approve', 'check', (ctx) =>
-          (ctx.event?.content as { ok?: unknown } | null | undefined)?.ok === true ? 'ok' : 'not-ready',
+          (ctx.event?.content as { ok?: unknown } | null | undefined)?.ok === true ||
+          ctx.get('callback_output') !== undefined
+            ? 'ok'
+            : 'not-ready',
         ),
       },
       flaky: {
@@ -150,15 +162,25 @@ const workflowFor = (log: ScenarioLog, type = TYPE, timeoutSeconds?: number): Wo
   })
 }
 
-type Setup = 'none' | 'init' | 'waiting' | 'waiting-large' | 'retrying' | 'failed' | 'waiting-timed' | 'timed-out'
+type Setup =
+  | 'none'
+  | 'init'
+  | 'waiting'
+  | 'waiting-large'
+  | 'waiting-callback'
+  | 'retrying'
+  | 'failed'
+  | 'waiting-timed'
+  | 'timed-out'
 
 interface Operation {
   name: string
   setup: Setup
-  act(engine: Engine, id: string): Promise<unknown>
+  act(engine: Engine, id: string, log: ScenarioLog): Promise<unknown>
 }
 
 const EVENT_TS = 1_767_268_800
+const CALLBACK_SECRET = 'the-crash-matrix-callback-secret-0123456789'
 
 const OPERATIONS: readonly Operation[] = [
   {
@@ -232,6 +254,18 @@ const OPERATIONS: readonly Operation[] = [
     act: (engine, id) =>
       engine.addNodeEvent({ instanceId: id, nodeId: 'approve', eventTs: EVENT_TS, content: { ok: true } }),
   },
+  // Callbacks: the write that stores a node waiting for one, and the write of its completion.
+  {
+    name: 'create+run callback',
+    setup: 'none',
+    act: (engine, id) => engine.create({ workflowType: TYPE, id, context: { flaky: 'ok', callback: true } }),
+  },
+  {
+    name: 'completeCallback',
+    setup: 'waiting-callback',
+    act: (engine, _id, log) =>
+      engine.completeCallback(log.callbackToken as string, { status: 'success', output: { ok: true } }),
+  },
 ]
 
 let table: TestTable
@@ -254,6 +288,7 @@ const newEngine = (client: DynamoDBClient, clock: FakeClock, owner: string, log:
     clock,
     ids: { newInstanceId: () => `${owner}-unused-${++counter}`, newLeaseOwner: () => `${owner}-${++counter}` },
     random: fixedRandom(0),
+    callbacks: { tokens: callbackTokens([CALLBACK_SECRET]) },
     defaultLeaseMs: LEASE_MS,
     leaseGraceMs: GRACE_MS,
   })
@@ -280,6 +315,9 @@ const arrange = async (setup: Setup, engine: Engine, id: string, clock: FakeCloc
       return expectStatus('running')
     case 'waiting-large':
       await engine.create({ workflowType: TYPE, id, context: { flaky: 'ok', big: true } })
+      return expectStatus('running')
+    case 'waiting-callback':
+      await engine.create({ workflowType: TYPE, id, context: { flaky: 'ok', callback: true } })
       return expectStatus('running')
     case 'retrying':
       await create('error', true)
@@ -362,7 +400,7 @@ const runScenario = async (point: Point, index: number): Promise<ScenarioResult 
   log.runner = state
   if (hangs) log.hangAt = k
   type Outcome = { kind: 'returned' } | { kind: 'threw'; error: unknown } | { kind: 'hung' }
-  const acting: Promise<Outcome> = operation.act(newEngine(client, clock, `${id}-dead`, log), id).then(
+  const acting: Promise<Outcome> = operation.act(newEngine(client, clock, `${id}-dead`, log), id, log).then(
     () => ({ kind: 'returned' }),
     (error: unknown) => ({ kind: 'threw', error }),
   )
@@ -451,6 +489,18 @@ const runScenario = async (point: Point, index: number): Promise<ScenarioResult 
       after.nodes.flaky?.status === 'completed' &&
       after.nodes.side?.status === 'completed'
     if (waitingForApproval) break
+    // The same with a callback nobody completes: the approval waits for it, asked for since the crash.
+    const waitingForCallback =
+      after !== undefined &&
+      log.hangAgain === undefined &&
+      log.count({ node: 'approve', phase: 'recovery' }) > 0 &&
+      !leased &&
+      after.dueAtMs !== undefined &&
+      after.nodes.approve?.callback !== undefined &&
+      after.nodes.approve.callback.outcome === undefined &&
+      after.nodes.flaky?.status === 'completed' &&
+      after.nodes.side?.status === 'completed'
+    if (waitingForCallback) break
   }
   for (const reason of deadLetters) problems.push(`a run request was dead-lettered: ${reason}`)
 

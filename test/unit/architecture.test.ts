@@ -61,6 +61,7 @@ const FORBIDDEN_LAYERS = [
   'src/dashboard',
   'src/workflows',
   'src/system',
+  'src/testing',
   'functions',
 ]
 const FORBIDDEN_CALLS: [pattern: RegExp, what: string][] = [
@@ -70,12 +71,25 @@ const FORBIDDEN_CALLS: [pattern: RegExp, what: string][] = [
   [/\bnew\s+Date\s*\(/, 'new Date('],
 ]
 
+/**
+ * Node's crypto serves one core module, the callback token format (keyed hashing and encryption, deterministic):
+ * randomness stays a port, so none of crypto's random functions may be called anywhere in the core.
+ */
+const CRYPTO_ALLOWED = new Set(['src/core/callback-token.ts'])
+const RANDOM_CALLS: [pattern: RegExp, what: string][] = [
+  [/\brandom(?:Bytes|UUID|Int|Fill|FillSync)\b/, 'a random function of node:crypto'],
+  [/\bgetRandomValues\b/, 'getRandomValues'],
+]
+
 /** What a core file may not do, given its repository-relative path and its text. */
 const coreViolations = (path: string, source: string): string[] => {
   const code = stripComments(path, source)
   const problems: string[] = []
   for (const specifier of importedModules(path, source)) {
     if (FORBIDDEN_PACKAGES.some((prefix) => specifier.startsWith(prefix))) problems.push(`imports ${specifier}`)
+    if ((specifier === 'node:crypto' || specifier === 'crypto') && !CRYPTO_ALLOWED.has(path)) {
+      problems.push(`imports ${specifier}`)
+    }
     if (specifier.startsWith('.')) {
       const target = posix.normalize(posix.join(posix.dirname(path), specifier))
       const layer = FORBIDDEN_LAYERS.find((dir) => target === dir || target.startsWith(`${dir}/`))
@@ -83,6 +97,7 @@ const coreViolations = (path: string, source: string): string[] => {
     }
   }
   for (const [pattern, what] of FORBIDDEN_CALLS) if (pattern.test(code)) problems.push(`uses ${what}`)
+  for (const [pattern, what] of RANDOM_CALLS) if (pattern.test(code)) problems.push(`uses ${what}`)
   return problems
 }
 
@@ -148,6 +163,14 @@ describe('the architecture checker', () => {
     { source: 'const now = Date.now()', problem: 'uses Date.now(' },
     { source: 'const jitter = Math.random() * 10', problem: 'uses Math.random(' },
     { source: 'const at = new Date(ms).toISOString()', problem: 'uses new Date(' },
+    { source: "import { createHmac } from 'node:crypto'", problem: 'imports node:crypto' },
+    { source: 'const id = crypto.randomUUID()', problem: 'uses a random function of node:crypto' },
+    { source: "import { randomBytes as r } from './x.js'", problem: 'uses a random function of node:crypto' },
+    { source: 'crypto.getRandomValues(buffer)', problem: 'uses getRandomValues' },
+    {
+      source: "import { x } from '../testing/test-engine.js'",
+      problem: 'imports ../testing/test-engine.js from src/testing',
+    },
   ])('reports $problem', ({ source, problem }) => {
     expect(coreViolations('src/core/engine.ts', source)).toEqual([problem])
   })
@@ -173,6 +196,13 @@ describe('src/core', () => {
 
   it('holds the engine modules this check is meant for', () => {
     expect(coreFiles).toEqual(expect.arrayContaining(['src/core/engine.ts', 'src/core/store.ts']))
+  })
+
+  it('lets the callback token module use node:crypto, but not its randomness', () => {
+    expect(coreViolations('src/core/callback-token.ts', "import { createHmac } from 'node:crypto'")).toEqual([])
+    expect(coreViolations('src/core/callback-token.ts', 'const iv = randomBytes(16)')).toEqual([
+      'uses a random function of node:crypto',
+    ])
   })
 
   it.each(coreFiles)('%s depends on nothing but the core, schemas and plain libraries', (path) => {
@@ -248,6 +278,22 @@ const LAYER_RULES: { layer: string; forbidden: readonly string[] }[] = [
       'src/adapters',
       'src/local',
       'src/api/',
+      'src/handlers',
+      'src/cli',
+      'src/dashboard',
+      'functions',
+    ],
+  },
+  {
+    // The test harness is the engine on the in-memory store: nothing of AWS, the API or the local runtime.
+    layer: 'src/testing',
+    forbidden: [
+      'src/adapters/dynamodb',
+      'src/adapters/sqs',
+      'src/adapters/scheduler',
+      'src/adapters/eventbridge',
+      'src/api',
+      'src/local',
       'src/handlers',
       'src/cli',
       'src/dashboard',

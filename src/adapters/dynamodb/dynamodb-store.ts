@@ -2,6 +2,8 @@ import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb'
 import { unmarshall } from '@aws-sdk/util-dynamodb'
 import { z } from 'zod'
+import type { CallbackClaims } from '../../core/callback-token.js'
+import type { CallbackArrival } from '../../core/callbacks.js'
 import type { NormalisedConfig } from '../../core/definition.js'
 import {
   InstanceNotFoundError,
@@ -15,6 +17,7 @@ import { eventWriteRefusal } from '../../core/event-rules.js'
 import { historyPage } from '../../core/history.js'
 import { jsonSizeBytes } from '../../core/json.js'
 import { acquired, acquireRefusal, holdsLease } from '../../core/lease-rules.js'
+import type { LifecycleEvent, OutboxPage } from '../../core/lifecycle-events.js'
 import { type Logger, silentLogger } from '../../core/ports.js'
 import {
   type AcquireOptions,
@@ -33,6 +36,8 @@ import {
 } from '../../core/store.js'
 import { classifyDynamoDbError } from '../aws-errors.js'
 import { type CatalogueEntry, IndexedCatalogue, type IndexPage, type IndexPageRequest } from '../store-catalogue.js'
+import { arrivalSideKeys } from './callback-items.js'
+import { callbackWrite } from './callback-store.js'
 import {
   entriesFromItems,
   type InstanceItem,
@@ -63,6 +68,7 @@ import {
   SK,
 } from './keys.js'
 import { DynamoLeaseWriter, type WriterIo } from './lease-writer.js'
+import { clearOutboxParams, OUTBOX_SHARDS, queryOutboxParams, unmarkParams } from './outbox-items.js'
 import {
   acquireLeaseParams,
   clearTerminalDueParams,
@@ -104,6 +110,20 @@ export const translateAwsError = (
 ): StoreError | ItemTooLargeError => classifyDynamoDbError(error, { operation, resource: tableName })
 
 const dueCursorSchema = z.strictObject({ pk: z.string(), sk: z.string(), dueShard: z.string(), dueAtMs: z.number() })
+const outboxCursorSchema = z.strictObject({ pk: z.string(), sk: z.string(), obShard: z.string(), obAtMs: z.number() })
+
+const encodeCursor = (key: Record<string, unknown>): string => Buffer.from(JSON.stringify(key)).toString('base64url')
+const decodeCursor = (cursor: string): Record<string, unknown> => {
+  try {
+    return outboxCursorSchema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')))
+  } catch {
+    throw new ValidationError('cursor is not an outbox-index cursor', 'cursor')
+  }
+}
+
+const ignoreConditionFailure = (error: unknown): void => {
+  if (!isConditionFailure(error)) throw error
+}
 
 const statusViewSchema = z.object({
   status: storedInstanceStatusSchema,
@@ -252,7 +272,9 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     const instanceId = instanceIdOf(item.pk)
     let side = new Map<string, Record<string, unknown>>()
     if (lazy) {
-      if (item.arc?.length) side = await this.#items.get(instanceId, item.arc)
+      // A callback output over 1 KB is read with the instance item: a pass consumes it as soon as it sees it.
+      const eager = [...(item.arc ?? []), ...arrivalSideKeys(item.cb)]
+      if (eager.length) side = await this.#items.get(instanceId, eager)
     } else if (refersToSideItems(item)) {
       for (const found of await this.#readPartition(instanceId)) {
         if (found.sk !== SK.instance) side.set(String(found.sk), found)
@@ -447,6 +469,67 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       throw refusal === 'landed' ? new StaleEventError(instanceId, nodeId, event.eventTs, event.eventTs) : refusal
     }
     if (replaced) await this.#items.delete(instanceId, [replaced.sk])
+  }
+
+  putCallback(claims: CallbackClaims, arrival: CallbackArrival, nowMs: number): Promise<'stored' | 'duplicate'> {
+    return callbackWrite(claims, arrival, nowMs, {
+      tableName: this.tableName,
+      // An arrival's times are absolute (it is written without reading the item): the planner needs no base.
+      planner: () => this.#planner(claims.instanceId, 0, nowMs, 0),
+      update: async (planner, params) => {
+        try {
+          await this.#withSideItems(planner, () =>
+            this.#send('putCallback', () => this.#doc.send(new UpdateCommand(params))),
+          )
+          return { landed: true }
+        } catch (error) {
+          if (!isConditionFailure(error)) throw error
+          return { landed: false, old: oldItem(error) }
+        }
+      },
+      read: (instanceId) => this.getInstance(instanceId),
+    })
+  }
+
+  /**
+   * Removes published events from the outbox: with the index mark when they are all it holds (one request), else
+   * exactly them, and the mark after them once the set is empty.
+   */
+  async clearOutbox(instanceId: string, events: readonly LifecycleEvent[]): Promise<void> {
+    const update = (params: ReturnType<typeof clearOutboxParams>) =>
+      this.#send('clearOutbox', () => this.#doc.send(new UpdateCommand(params)))
+    const unmark = () => update(unmarkParams(this.tableName, instanceId)).catch(ignoreConditionFailure)
+    if (events.length === 0) return void (await unmark())
+    if (events.length <= 50) {
+      try {
+        await update(clearOutboxParams(this.tableName, instanceId, events, true))
+        return
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error
+      }
+    }
+    let emptied = false
+    for (let start = 0; start < events.length; start += 50) {
+      const result = await update(
+        clearOutboxParams(this.tableName, instanceId, events.slice(start, start + 50), false),
+      ).catch((error: unknown) => (isConditionFailure(error) ? { Attributes: undefined } : Promise.reject(error)))
+      emptied = result.Attributes?.ob === undefined
+    }
+    if (emptied) await unmark()
+  }
+
+  readonly outboxShards = OUTBOX_SHARDS
+
+  async queryOutbox(shard: number, beforeMs: number, limit: number, cursor?: string): Promise<OutboxPage> {
+    const startKey = cursor === undefined ? undefined : decodeCursor(cursor)
+    const result = await this.#send('queryOutbox', () =>
+      this.#doc.send(new QueryCommand(queryOutboxParams(this.tableName, shard, beforeMs, limit, startKey))),
+    )
+    const items = (result.Items ?? []).map((item) => ({
+      instanceId: instanceIdOf(String(item.pk)),
+      sinceMs: Number(item.obAtMs),
+    }))
+    return result.LastEvaluatedKey ? { items, cursor: encodeCursor(result.LastEvaluatedKey) } : { items }
   }
 
   async markDue(instanceId: string, dueAtMs: number): Promise<void> {

@@ -19,7 +19,16 @@ import {
   type StoredNodeStatus,
   TERMINAL_NODE_STATUSES,
 } from '../../schemas/statuses.js'
+import {
+  arrivalFromItem,
+  arrivalSideKeys,
+  storedArrivalsSchema,
+  storedWaitSchema,
+  waitFromItem,
+  waitToItem,
+} from './callback-items.js'
 import { createdAtOf, createdKey, dueShardFor, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
+import { outboxFromItem, outboxItemSchema, outboxToItem } from './outbox-items.js'
 import { INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES } from './write-layout.js'
 
 /**
@@ -118,6 +127,8 @@ const storedNodeSchema = z.object({
   sr: z.enum(Object.values(SKIP_REASON_CODES) as [string, ...string[]]).optional(),
   /** The successor a choice took (null: none). */
   ch: z.string().nullable().optional(),
+  /** The callback the node waits for, or last waited for: a short map (see callback-items.ts). */
+  cw: storedWaitSchema.optional(),
 })
 export type StoredNode = z.infer<typeof storedNodeSchema>
 
@@ -381,6 +392,19 @@ export const instanceItemSchema = z.object({
   h: z.array(storedEntrySchema).optional(),
   hb: z.number().int().optional(),
   hd: z.number().int().optional(),
+  /**
+   * Callback completions and heartbeats that arrived without the lease, by node id, until a pass consumes them (see
+   * callback-items.ts; absent on an instance that never waited for a callback).
+   */
+  cb: storedArrivalsSchema.optional(),
+  /**
+   * The outbox (see outbox-items.ts): `ob`, the lifecycle events written and not yet published, a string set of
+   * short entries; `obShard` and `obAtMs`, the key of the sparse `outbox` index (kept named, as index keys are).
+   * Present only from a write that emits events until they are published: a write that emits none carries nothing.
+   */
+  ob: outboxItemSchema.shape.ob,
+  obShard: outboxItemSchema.shape.obShard,
+  obAtMs: outboxItemSchema.shape.obAtMs,
 })
 export type InstanceItem = z.infer<typeof instanceItemSchema>
 
@@ -493,6 +517,7 @@ export class ItemPlanner {
     if (node.attemptStarted) item.as = attemptToItem(node.attemptStarted, base)
     if (node.skipReason !== undefined) item.sr = SKIP_REASON_CODES[node.skipReason]
     if (node.chosen !== undefined) item.ch = node.chosen
+    if (node.callback) item.cw = waitToItem(node.callback, base)
     if (keepPayload && known) {
       for (const key of ['o', 'wc', 'pc', 'p'] as const) if (known[key] !== undefined) item[key] = known[key]
       return item
@@ -603,6 +628,7 @@ export const recordToItem = (
   if (record.deadlineAtMs !== undefined) item.dlMs = record.deadlineAtMs
   // Always a list, so that writes under the lease can append to it by index (see writeUnderLeaseParams).
   item.h = entriesToItems(history, base)
+  Object.assign(item, outboxToItem(record.id, record.outbox))
   return item
 }
 
@@ -636,6 +662,7 @@ export const sideItemKeys = (item: InstanceItem): string[] =>
     ...(item.ha ?? []),
     ...Object.values(item.n).map((node) => payloadRefOf(node)?.sk),
     ...Object.values(item.e).map((event) => event.k),
+    ...arrivalSideKeys(item.cb),
   ].filter((key): key is string => key !== undefined)
 
 /** Items replaced by a write and deleted right after it, by sort key, with the bytes they are counted at. */
@@ -718,6 +745,7 @@ export const nodeFromItem = (
   if (stored.as !== undefined) node.attemptStarted = attemptFromItem(stored.as, baseMs)
   if (stored.sr !== undefined) node.skipReason = SKIP_REASON_NAMES[stored.sr] as SkipReason
   if (stored.ch !== undefined) node.chosen = stored.ch
+  if (stored.cw !== undefined) node.callback = waitFromItem(stored.cw, baseMs)
   return node
 }
 
@@ -788,6 +816,14 @@ export const recordFromInstanceItem = (
   if (item.b !== undefined) record.storedBytes = item.b - pending
   if (item.expiresAt !== undefined) record.expiresAtSeconds = item.expiresAt
   if (item.dlMs !== undefined) record.deadlineAtMs = item.dlMs
+  if (item.cb !== undefined && Object.keys(item.cb).length) {
+    // An output over 1 KB is in an item of its own, read with the instance item (only a completion has one).
+    record.callbacks = mapValues(item.cb, (arrival) =>
+      arrivalFromItem(arrival, (sk) => sideContent(side, sk, inputItemSchema, options.partial === true)?.d),
+    )
+  }
+  const outbox = outboxFromItem(item)
+  if (outbox !== undefined) record.outbox = outbox
   if (
     options.lazy &&
     (Object.keys(unread.nodes).length ||

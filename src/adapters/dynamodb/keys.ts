@@ -4,6 +4,8 @@ export const INDEX = {
   byType: 'byType',
   byBusiness: 'byBusiness',
   due: 'due',
+  /** Instances with unpublished lifecycle events (sparse): the tick finds them here. */
+  outbox: 'outbox',
 } as const
 
 /** The table's TTL attribute (epoch seconds), set on finished instances: see `timeToLiveSpecification`. */

@@ -91,6 +91,8 @@ export class DynamoLeaseWriter implements LeaseWriter {
   #history: StoredEntry[]
   #historyBase: number
   #historyDropped: number
+  /** Callback outputs in items of their own, by node: deleted with the arrival a write consumes. */
+  readonly #arrivalOutputs = new Map<string, string>()
 
   constructor(
     readonly lease: Lease,
@@ -112,6 +114,9 @@ export class DynamoLeaseWriter implements LeaseWriter {
     this.#history = [...(item.h ?? [])]
     this.#historyBase = item.hb ?? 0
     this.#historyDropped = item.hd ?? 0
+    for (const [id, arrival] of Object.entries(item.cb ?? {})) {
+      if (arrival.or !== undefined) this.#arrivalOutputs.set(id, arrival.or)
+    }
   }
 
   #keepHot(id: string, node: StoredNode): void {
@@ -211,6 +216,11 @@ export class DynamoLeaseWriter implements LeaseWriter {
     }
     this.#historyLaidOut(laid)
     this.#inputsLaidOut(laid, gc, planner)
+    // A consumed callback output goes with its arrival (never counted in the instance's bytes: counted at 0).
+    for (const id of change.clearCallbacks ?? []) {
+      const sk = this.#arrivalOutputs.get(id)
+      if (sk !== undefined) gc[sk] = 0
+    }
     const clear = Object.fromEntries(this.#deleted)
     if (Object.keys(gc).length || Object.keys(clear).length) laid.gc = { add: gc, clear }
     return laid
@@ -299,6 +309,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
       this.#known.set(id, node)
     }
     this.#writeSeq += 1
+    for (const id of laid.change.clearCallbacks ?? []) this.#arrivalOutputs.delete(id)
     for (const sk of Object.keys(laid.gc?.clear ?? {})) this.#deleted.delete(sk)
     if (laid.input !== undefined) {
       this.#inputKey = 'ref' in laid.input ? laid.input.ref : undefined

@@ -1,7 +1,9 @@
 import type { PutCommandInput, QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
+import type { CallbackClaims } from '../../core/callback-token.js'
 import type { AcquireOptions, CountQuery, EventGuard, HistoryEntry, Lease, NodeEventRecord } from '../../core/store.js'
 import { type InstanceStatus, TERMINAL_INSTANCE_STATUSES } from '../../schemas/statuses.js'
 import { type CataloguePartition, cataloguePartitions, type IndexPageRequest } from '../store-catalogue.js'
+import { callbackParts, type StoredArrival } from './callback-items.js'
 import {
   entryToItem,
   failureToItem,
@@ -12,6 +14,7 @@ import {
 } from './item-codec.js'
 import { dueShardFor, INDEX, instanceKey, TTL_ATTRIBUTE } from './keys.js'
 import type { LaidOutChange } from './laid-out-change.js'
+import { outboxParts } from './outbox-items.js'
 
 /** Pure builders of DynamoDB request parameters: testable without a server. */
 
@@ -326,6 +329,8 @@ export const writeUnderLeaseParams = (
   priorInputParts(parts, laid)
   pendingParts(parts, laid)
   attributeParts(parts, laid, planner, lease.instanceId)
+  callbackParts(parts, laid.change)
+  outboxParts(parts, laid.change, lease.instanceId)
   parts.values[':zero'] = 0
   parts.add.push('es :zero')
   guardParts(parts, laid)
@@ -523,3 +528,76 @@ export const putDefinitionParams = (
   Item: { ...key, defType: workflowType, version, config: configJson },
   ConditionExpression: 'attribute_not_exists(pk)',
 })
+
+/**
+ * `<attribute> IN (:v0, …)` over `values`, with its placeholders (prefixed, so that two lists in one condition do
+ * not share a name).
+ */
+const valuesIn = (attribute: string, prefix: string, values: readonly string[]) => ({
+  expression: `${attribute} IN (${values.map((_, index) => `:${prefix}${index}`).join(', ')})`,
+  values: Object.fromEntries(values.map((value, index) => [`:${prefix}${index}`, value])) as Record<string, string>,
+})
+
+/** A number the item leaves out when it has its default (`at` 1, `c` 1): the condition accepts the absent attribute. */
+const storedNumberIs = (path: string, placeholder: string, value: number, defaultValue: number): string =>
+  value === defaultValue ? `(attribute_not_exists(${path}) OR ${path} = ${placeholder})` : `${path} = ${placeholder}`
+
+/**
+ * The one write of a callback arrival, conditioned as `callbackAccepts` says (README, "Callbacks"): the instance and
+ * node live, the token names the node's open wait — or its attempt in flight: the lease of the token's fence still
+ * the last one taken, the node's attempt stored as started, at the token's call —, no completion stored for that
+ * call. `form` `entry` sets the node's entry of `cb`; `map` creates `cb` with it, for an item that has none yet.
+ */
+export const putCallbackParams = (
+  tableName: string,
+  claims: CallbackClaims,
+  stored: StoredArrival,
+  nowMs: number,
+  form: 'entry' | 'map',
+): UpdateCommandInput => {
+  const terminalInstance = valuesIn(
+    '#status',
+    'ti',
+    TERMINAL_INSTANCE_STATUSES.map((status) => INSTANCE_STATUS_CODES[status]),
+  )
+  const terminalNode = valuesIn('n.#n.s', 'tn', TERMINAL_NODE_CODES)
+  const values: Record<string, unknown> = {
+    ...terminalInstance.values,
+    ...terminalNode.values,
+    ':call': claims.call,
+    ':fence': claims.fence,
+    ':attempt': claims.attempt,
+  }
+  const conditions = [
+    'attribute_exists(pk)',
+    `NOT ${terminalInstance.expression}`,
+    `attribute_exists(n.#n) AND NOT ${terminalNode.expression}`,
+    storedNumberIs('n.#n.#at', ':attempt', claims.attempt, 1),
+    `((n.#n.cw.c = :call AND n.#n.cw.f = :fence AND attribute_not_exists(n.#n.cw.o)) OR ` +
+      `(f = :fence AND attribute_exists(n.#n.#as) AND ${storedNumberIs('n.#n.c', ':call', claims.call, 1)}))`,
+    form === 'entry' ? 'attribute_exists(cb)' : 'attribute_not_exists(cb)',
+    '(attribute_not_exists(cb.#n) OR cb.#n.c <> :call OR attribute_not_exists(cb.#n.s))',
+  ]
+  const set = [form === 'entry' ? 'cb.#n = :arrival' : 'cb = :arrivals']
+  if (form === 'entry') values[':arrival'] = stored
+  else values[':arrivals'] = { [claims.nodeId]: stored }
+  let add = ''
+  if (stored.s !== undefined) {
+    // A completion counts as an event: a running pass notices it, and the instance is due at once.
+    set.push('dueAtMs = :now', 'dueShard = :shard')
+    values[':now'] = nowMs
+    values[':shard'] = dueShardFor(claims.instanceId)
+    values[':one'] = 1
+    add = ' ADD es :one'
+  }
+  return {
+    TableName: tableName,
+    Key: instanceKey(claims.instanceId),
+    UpdateExpression: `SET ${set.join(', ')}${add}`,
+    ConditionExpression: conditions.join(' AND '),
+    // AT and AS are reserved words of DynamoDB expressions.
+    ExpressionAttributeNames: { '#n': claims.nodeId, '#status': 'status', '#as': 'as', '#at': 'at' },
+    ExpressionAttributeValues: values,
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+  }
+}

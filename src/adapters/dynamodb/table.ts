@@ -5,7 +5,9 @@ import {
   DescribeTimeToLiveCommand,
   type DynamoDBClient,
   type KeySchemaElement,
+  type TableDescription,
   type TimeToLiveSpecification,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb'
@@ -28,6 +30,8 @@ export const tableDefinition = (tableName: string): CreateTableCommandInput => (
     { AttributeName: 'createdKey', AttributeType: 'S' },
     { AttributeName: 'dueShard', AttributeType: 'S' },
     { AttributeName: 'dueAtMs', AttributeType: 'N' },
+    { AttributeName: 'obShard', AttributeType: 'S' },
+    { AttributeName: 'obAtMs', AttributeType: 'N' },
   ],
   KeySchema: [
     { AttributeName: 'pk', KeyType: 'HASH' },
@@ -64,6 +68,14 @@ export const tableDefinition = (tableName: string): CreateTableCommandInput => (
       ],
       Projection: { ProjectionType: 'KEYS_ONLY' },
     },
+    {
+      IndexName: INDEX.outbox,
+      KeySchema: [
+        { AttributeName: 'obShard', KeyType: 'HASH' },
+        { AttributeName: 'obAtMs', KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'KEYS_ONLY' },
+    },
   ],
 })
 
@@ -94,14 +106,45 @@ const checkKeySchema = (tableName: string, keys: readonly KeySchemaElement[] | u
 }
 
 /**
+ * Adds the indexes a table made by an earlier version lacks (the `outbox` index, say), one at a time as DynamoDB
+ * requires, and waits until each is active: a local table kept between runs keeps working after an upgrade.
+ */
+const addMissingIndexes = async (
+  client: DynamoDBClient,
+  tableName: string,
+  table: TableDescription | undefined,
+): Promise<void> => {
+  const definition = tableDefinition(tableName)
+  const present = new Set((table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName))
+  for (const index of definition.GlobalSecondaryIndexes ?? []) {
+    if (present.has(index.IndexName)) continue
+    const keys = new Set(index.KeySchema?.map((key) => key.AttributeName))
+    await client.send(
+      new UpdateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: definition.AttributeDefinitions?.filter((a) => keys.has(a.AttributeName)),
+        GlobalSecondaryIndexUpdates: [{ Create: index }],
+      }),
+    )
+    for (let wait = 0; wait < 120; wait++) {
+      const now = await client.send(new DescribeTableCommand({ TableName: tableName }))
+      const status = now.Table?.GlobalSecondaryIndexes?.find((gsi) => gsi.IndexName === index.IndexName)?.IndexStatus
+      if (status === 'ACTIVE') break
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    }
+  }
+}
+
+/**
  * Creates the table if it does not exist, waits until it is active, and turns its time to live on. An existing
  * table with another key schema is refused with TABLE_LAYOUT_MISMATCH.
  */
 export const ensureTable = async (client: DynamoDBClient, tableName: string): Promise<void> => {
   let exists = true
+  let described: TableDescription | undefined
   try {
-    const described = await client.send(new DescribeTableCommand({ TableName: tableName }))
-    checkKeySchema(tableName, described.Table?.KeySchema)
+    described = (await client.send(new DescribeTableCommand({ TableName: tableName }))).Table
+    checkKeySchema(tableName, described?.KeySchema)
   } catch (error) {
     if ((error as { name?: string }).name !== 'ResourceNotFoundException') throw error
     exists = false
@@ -113,6 +156,8 @@ export const ensureTable = async (client: DynamoDBClient, tableName: string): Pr
       if ((error as { name?: string }).name !== 'ResourceInUseException') throw error
     }
     await waitUntilTableExists({ client, maxWaitTime: 60, minDelay: 1, maxDelay: 2 }, { TableName: tableName })
+  } else {
+    await addMissingIndexes(client, tableName, described)
   }
   const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }))
   const status = ttl.TimeToLiveDescription?.TimeToLiveStatus

@@ -1,10 +1,13 @@
 import { z } from 'zod'
+import type { CallbackClaims } from '../../core/callback-token.js'
+import { type CallbackArrival, callbackAccepts, callbackRefusal } from '../../core/callbacks.js'
 import type { NormalisedConfig } from '../../core/definition.js'
 import { InstanceNotFoundError, ValidationError } from '../../core/errors.js'
 import { eventRefusal, eventWriteRefusal, guardHolds } from '../../core/event-rules.js'
 import { historyPage, MAX_HISTORY_ENTRIES } from '../../core/history.js'
 import { applyChange } from '../../core/instance-change.js'
 import { acquired, acquireRefusal, exceedsBudget, holdsLease, leaseWriteRefusal } from '../../core/lease-rules.js'
+import type { LifecycleEvent, OutboxPage } from '../../core/lifecycle-events.js'
 import type { StoreCapacity } from '../../core/limits.js'
 import { instanceStoredBytes } from '../../core/limits.js'
 import {
@@ -149,8 +152,8 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
       if (refusal instanceof Error) throw refusal
       return refusal.landed
     }
-    const next = applyChange(item, change)
-    this.#items.set(lease.instanceId, copy(next))
+    // applyChange copies what it takes from the change; what it keeps of the item is the store's own already.
+    this.#items.set(lease.instanceId, applyChange(item, change))
     this.#append(lease.instanceId, change.history ?? [])
     return { eventSeq: item.eventSeq }
   }
@@ -181,12 +184,13 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
   ): Promise<AcquireResult> {
     const item = this.#items.get(instanceId)
     if (!item) throw new InstanceNotFoundError(instanceId)
-    const refusal = acquireRefusal(copy(item), owner, nowMs, options)
+    // The rules read the item and build new records around it: the store keeps one, the caller gets a copy.
+    const refusal = acquireRefusal(item, owner, nowMs, options)
     if (refusal instanceof Error) throw refusal
-    if (refusal) return refusal
-    const result = acquired(copy(item), owner, untilMs, options)
-    this.#items.set(instanceId, copy(result.record))
-    return { ...result, writer: this.#writer(result.lease) }
+    if (refusal) return { ...refusal, record: copy(refusal.record) }
+    const result = acquired(item, owner, untilMs, options)
+    this.#items.set(instanceId, result.record)
+    return { ...result, record: copy(result.record), writer: this.#writer(result.lease) }
   }
 
   async putEvent(
@@ -209,6 +213,51 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
     if (history) this.#append(instanceId, [history])
     item.eventSeq += 1
     item.dueAtMs = nowMs
+  }
+
+  async putCallback(claims: CallbackClaims, arrival: CallbackArrival, nowMs: number): Promise<'stored' | 'duplicate'> {
+    const item = this.#items.get(claims.instanceId)
+    if (!item) throw new InstanceNotFoundError(claims.instanceId)
+    if (!callbackAccepts(item, claims)) {
+      const refusal = callbackRefusal(copy(item), claims, arrival.completion?.fingerprint)
+      if (refusal === 'duplicate') return refusal
+      throw refusal
+    }
+    item.callbacks = { ...item.callbacks, [claims.nodeId]: copy(arrival) }
+    if (arrival.completion) {
+      item.eventSeq += 1
+      item.dueAtMs = nowMs
+    }
+    return 'stored'
+  }
+
+  async clearOutbox(instanceId: string, events: readonly LifecycleEvent[]): Promise<void> {
+    const item = this.#items.get(instanceId)
+    if (!item?.outbox) return
+    const done = new Set(events.map((event) => event.id))
+    const left = item.outbox.filter((event) => !done.has(event.id))
+    if (left.length) item.outbox = left
+    else delete item.outbox
+  }
+
+  readonly outboxShards = 1
+
+  /** The instances with unpublished lifecycle events since at or before `beforeMs`, oldest first. */
+  async queryOutbox(_shard: number, beforeMs: number, limit: number, cursor?: string): Promise<OutboxPage> {
+    const pending = [...this.#items.values()]
+      .filter((item) => item.outbox?.length)
+      .map((item) => ({
+        instanceId: item.id,
+        dueAtMs: Math.min(...(item.outbox ?? []).map((event) => event.detail.timeMs)),
+      }))
+      .filter((item) => item.dueAtMs <= beforeMs)
+      .sort(byDue)
+    const after = cursor === undefined ? undefined : decodeDueCursor(cursor)
+    const rest = pending.filter((item) => after === undefined || byDue(item, after) > 0)
+    const items = rest.slice(0, limit)
+    const last = items[items.length - 1]
+    const page = items.map((item) => ({ instanceId: item.instanceId, sinceMs: item.dueAtMs }))
+    return rest.length > limit && last ? { items: page, cursor: encodeDueCursor(last) } : { items: page }
   }
 
   async markDue(instanceId: string, dueAtMs: number): Promise<void> {

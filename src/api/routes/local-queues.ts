@@ -1,5 +1,8 @@
 import {
   deadLettersResponseSchema,
+  type LocalEventsResponse,
+  localEventsQuerySchema,
+  localEventsResponseSchema,
   localQueuePathSchema,
   queuedMessageResponseSchema,
   redriveBodySchema,
@@ -30,10 +33,18 @@ export interface LocalQueuePair {
   deadLetter: LocalQueueAccess
 }
 
+/** The local event bus as the watch route uses it (the in-process LocalEventBus has this shape). */
+export interface LocalEventWatch {
+  /** The events published after `afterSeq`, waiting up to `timeoutMs` for one when there is none yet. */
+  wait(afterSeq: number, timeoutMs: number, limit?: number): Promise<LocalEventsResponse>
+}
+
 export interface LocalQueues {
   pairs: readonly LocalQueuePair[]
   /** Where `POST /_local/queues/events` puts its body. */
   events: LocalQueueAccess
+  /** Where lifecycle events are published: `GET /_local/events` watches it. */
+  bus?: LocalEventWatch
 }
 
 /** What a developer reads back is what is in the queue now: never cached. */
@@ -43,6 +54,7 @@ export const localRoutes = (queues: LocalQueues): Route[] => [
   deadLettersRoute(queues),
   redriveRoute(queues),
   sendEventRoute(queues),
+  ...(queues.bus ? [watchEventsRoute(queues.bus)] : []),
 ]
 
 const deadLettersRoute = ({ pairs }: LocalQueues) =>
@@ -128,4 +140,24 @@ const sendEventRoute = ({ events }: LocalQueues) =>
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ messageId: events.send(request.rawBody ?? '') }),
     }),
+  })
+
+/**
+ * `GET /_local/events?after=SEQ&waitSeconds=N&limit=N`: the lifecycle events published after `after` (oldest first),
+ * waiting up to `waitSeconds` for one when there is none; `next` is the `after` of the next call.
+ */
+const watchEventsRoute = (bus: LocalEventWatch) =>
+  route({
+    method: 'GET',
+    path: '/_local/events',
+    tag: 'local',
+    local: true,
+    operationId: 'watchLocalEvents',
+    summary: 'The lifecycle events the local bus received after `after`, waiting for one when there is none',
+    query: localEventsQuerySchema,
+    responses: { 200: { description: 'the events', schema: localEventsResponseSchema } },
+    handle: async ({ query }) => {
+      const { after = 0, waitSeconds = 0, limit = 500 } = query
+      return json(200, await bus.wait(after, waitSeconds * 1000, Math.max(1, limit)), NO_STORE)
+    },
   })

@@ -1,4 +1,5 @@
 import type { InstanceStatus } from '../../schemas/statuses.js'
+import type { CallbackTokens } from '../callback-token.js'
 import type { Definitions } from '../definitions.js'
 import { IllegalStateError, InstanceNotFoundError } from '../errors.js'
 import type { LeasedOperations } from '../leased-operation.js'
@@ -20,6 +21,8 @@ export interface OperationDeps {
   registry: Registry
   /** Whether operations record history entries (the engine's `history` option). */
   history: boolean
+  /** The deployment's callback tokens; without them no callback can be asked for or completed. */
+  callbacks?: { tokens: CallbackTokens }
 }
 
 /** An operation's result on an instance. */

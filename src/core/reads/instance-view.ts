@@ -1,5 +1,7 @@
+import type { NodeWaiting } from '../../schemas/callbacks.js'
 import { instanceIdSchema } from '../../schemas/engine-params.js'
 import { type InstanceStatus, isTerminalNodeStatus, type NodeStatus, type SkipReason } from '../../schemas/statuses.js'
+import { isWaiting } from '../callbacks.js'
 import { assembleContext } from '../context-assembly.js'
 import { nodeDeadlineAt } from '../deadlines.js'
 import { END_NODE_ID, type NodeDefinition, ROOT_NODE_ID, type WorkflowDefinition } from '../definition.js'
@@ -37,6 +39,8 @@ export interface NodeDetail {
   createdAtMs?: number
   updatedAtMs?: number
   nextAttemptAtMs?: number
+  /** Why a node waits for nobody to poll it: a callback (README, "Callbacks"). */
+  waiting?: NodeWaiting
   /** The node's context; absent for nodes that have not started. */
   context?: JsonObject
 }
@@ -108,6 +112,19 @@ const nodeDetail = (definition: WorkflowDefinition, record: InstanceRecord, node
       nodeDeadlineAt(node, stored),
     ].filter((at): at is number => at !== undefined)
     if (deadlines.length) detail.deadlineAtMs = Math.min(...deadlines)
+  }
+  const wait = stored.callback
+  if (wait && isWaiting(stored)) {
+    detail.waiting = { reason: 'waiting for a callback', sinceMs: wait.requestedAtMs, timeoutAtMs: wait.timeoutAtMs }
+    if (wait.heartbeatSeconds !== undefined) {
+      const last = Math.max(
+        wait.requestedAtMs,
+        wait.heartbeatAtMs ?? 0,
+        record.callbacks?.[node.id]?.heartbeatAtMs ?? 0,
+      )
+      detail.waiting.heartbeatSeconds = wait.heartbeatSeconds
+      detail.waiting.heartbeatDeadlineMs = last + wait.heartbeatSeconds * 1000
+    }
   }
   detail.context = assembleContext(definition, record, node.id, stored)
   return detail

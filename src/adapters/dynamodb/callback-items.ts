@@ -1,0 +1,154 @@
+import { z } from 'zod'
+import type { CallbackArrival, CallbackOutcome, CallbackWait } from '../../core/callbacks.js'
+import type { InstanceChange } from '../../core/instance-change.js'
+import type { JsonValue } from '../../core/json.js'
+
+/**
+ * How callbacks are laid out on the instance item (README, "Table layout"): a node's wait is a short map `cw` in
+ * its record, its times in ms after the instance's creation like the record's own; what arrives without the lease
+ * is an entry of the instance item's map `cb` (one per node, absolute times: it is written without reading the
+ * item), an output over 1 KB in an input item of its own. Only the item's own writes touch `cb`: the lease holder
+ * removes what it consumed (and deletes an output's item with it), `putCallback` sets one node's entry.
+ */
+
+const OUTCOME_CODES = { success: 's', failure: 'f', timeout: 't', 'heartbeat-timeout': 'h' } as const
+const OUTCOMES = Object.fromEntries(Object.entries(OUTCOME_CODES).map(([name, code]) => [code, name])) as Record<
+  string,
+  CallbackOutcome
+>
+
+export const storedWaitSchema = z.object({
+  c: z.number().int(),
+  f: z.number().int(),
+  r: z.number(),
+  t: z.number(),
+  hs: z.number().int().optional(),
+  hb: z.number().optional(),
+  o: z.enum(['s', 'f', 't', 'h']).optional(),
+  fp: z.string().optional(),
+})
+export type StoredWait = z.infer<typeof storedWaitSchema>
+
+/** A wait as its node record stores it, its times relative to `baseMs` (the instance's creation). */
+export const waitToItem = (wait: CallbackWait, baseMs: number): StoredWait => {
+  const item: StoredWait = {
+    c: wait.call,
+    f: wait.fence,
+    r: wait.requestedAtMs - baseMs,
+    t: wait.timeoutAtMs - baseMs,
+  }
+  if (wait.heartbeatSeconds !== undefined) item.hs = wait.heartbeatSeconds
+  if (wait.heartbeatAtMs !== undefined) item.hb = wait.heartbeatAtMs - baseMs
+  if (wait.outcome !== undefined) item.o = OUTCOME_CODES[wait.outcome]
+  if (wait.fingerprint !== undefined) item.fp = wait.fingerprint
+  return item
+}
+
+export const waitFromItem = (item: StoredWait, baseMs: number): CallbackWait => {
+  const wait: CallbackWait = {
+    call: item.c,
+    fence: item.f,
+    requestedAtMs: baseMs + item.r,
+    timeoutAtMs: baseMs + item.t,
+  }
+  if (item.hs !== undefined) wait.heartbeatSeconds = item.hs
+  if (item.hb !== undefined) wait.heartbeatAtMs = baseMs + item.hb
+  if (item.o !== undefined) wait.outcome = OUTCOMES[item.o] as CallbackOutcome
+  if (item.fp !== undefined) wait.fingerprint = item.fp
+  return wait
+}
+
+/** An arrival: call and fence, a heartbeat time, and a completion (status, output inline `o` or in `or`, …). */
+export const storedArrivalSchema = z.object({
+  c: z.number().int(),
+  f: z.number().int(),
+  hb: z.number().optional(),
+  s: z.enum(['s', 'f']).optional(),
+  o: z.string().optional(),
+  or: z.string().optional(),
+  e: z.string().optional(),
+  ca: z.string().optional(),
+  at: z.number().optional(),
+  fp: z.string().optional(),
+})
+export type StoredArrival = z.infer<typeof storedArrivalSchema>
+export const storedArrivalsSchema = z.record(z.string(), storedArrivalSchema)
+
+/** An arrival as `cb` stores it; `input` lays out an output (inline, or in an item of its own: see ItemPlanner). */
+export const arrivalToItem = (
+  arrival: CallbackArrival,
+  input: (value: unknown) => { text: string } | { ref: string },
+): StoredArrival => {
+  const item: StoredArrival = { c: arrival.call, f: arrival.fence }
+  if (arrival.heartbeatAtMs !== undefined) item.hb = arrival.heartbeatAtMs
+  const completion = arrival.completion
+  if (!completion) return item
+  item.at = completion.atMs
+  item.fp = completion.fingerprint
+  if (completion.status === 'success') {
+    item.s = 's'
+    if (completion.output !== undefined) {
+      const laid = input(completion.output)
+      if ('text' in laid) item.o = laid.text
+      else item.or = laid.ref
+    }
+    return item
+  }
+  item.s = 'f'
+  if (completion.error !== undefined) item.e = completion.error
+  if (completion.cause !== undefined) item.ca = completion.cause
+  return item
+}
+
+/** An arrival as the engine reads it; `output` reads the side item an output over 1 KB is in. */
+export const arrivalFromItem = (item: StoredArrival, output: (ref: string) => string | undefined): CallbackArrival => {
+  const arrival: CallbackArrival = { call: item.c, fence: item.f }
+  if (item.hb !== undefined) arrival.heartbeatAtMs = item.hb
+  if (item.s === undefined) return arrival
+  const at = { atMs: item.at ?? 0, fingerprint: item.fp ?? '' }
+  if (item.s === 'f') {
+    arrival.completion = {
+      status: 'failure',
+      ...(item.e === undefined ? {} : { error: item.e }),
+      ...(item.ca === undefined ? {} : { cause: item.ca }),
+      ...at,
+    }
+    return arrival
+  }
+  const text = item.or === undefined ? item.o : output(item.or)
+  arrival.completion = {
+    status: 'success',
+    ...(text === undefined ? {} : { output: JSON.parse(text) as JsonValue }),
+    ...at,
+  }
+  return arrival
+}
+
+/** The side items the arrivals refer to. */
+export const arrivalSideKeys = (arrivals: Record<string, StoredArrival> | undefined): string[] =>
+  Object.values(arrivals ?? {}).flatMap((arrival) => (arrival.or === undefined ? [] : [arrival.or]))
+
+/** The parts of an update being built that a change's callback fields add to. */
+interface Parts {
+  names: Record<string, string>
+  values: Record<string, unknown>
+  set: string[]
+  remove: string[]
+}
+
+/**
+ * What a fenced write does to `cb`: it removes the arrivals the pass consumed; a write that opens a wait makes sure
+ * the map exists (an early arrival may not have made it), so that the arrivals to come can each set their entry.
+ */
+export const callbackParts = (parts: Parts, change: InstanceChange): void => {
+  const cleared = change.clearCallbacks ?? []
+  cleared.forEach((nodeId, index) => {
+    parts.names[`#cb${index}`] = nodeId
+    parts.remove.push(`cb.#cb${index}`)
+  })
+  const opens = Object.values(change.nodes ?? {}).some((node) => node.callback && node.callback.outcome === undefined)
+  if (opens && cleared.length === 0) {
+    parts.values[':noCb'] = {}
+    parts.set.push('cb = if_not_exists(cb, :noCb)')
+  }
+}

@@ -1,0 +1,206 @@
+import { isTerminalInstanceStatus, isTerminalNodeStatus } from '../schemas/statuses.js'
+import type { CallbackClaims } from './callback-token.js'
+import { hash53 } from './definition.js'
+import { TickflowError, ValidationError } from './errors.js'
+import { canonicalJson, type JsonValue } from './json.js'
+import type { CallbackArrival, CallbackResult, CallbackWait, InstanceRecord, NodeRecord } from './records.js'
+import { FailedWithContinueError, FailedWithFailedError } from './worker-signals.js'
+
+/**
+ * Callbacks (README, "Callbacks"): a worker asks for one with `ctx.callback(…)` and returns; the node then waits —
+ * neither retried nor polled — until a third party completes it with the token, sends a heartbeat, or the wait
+ * times out. The rules here are shared by both stores (which completion may be stored, and what a refused one
+ * means) and by the pass (what a wait comes to).
+ */
+
+export type { CallbackArrival, CallbackCompletion, CallbackOutcome, CallbackResult, CallbackWait } from './records.js'
+
+/** What a worker asks for. */
+export interface CallbackOptions {
+  /** How long the node waits for the completion, from the request (like Step Functions' TimeoutSeconds). */
+  timeoutSeconds: number
+  /** When set, the longest silence: a heartbeat or the completion must arrive this often. */
+  heartbeatSeconds?: number
+}
+
+/** What the worker gets back: the token to hand out, and where to post the completion. */
+export interface CallbackHandle {
+  token: string
+  url: string
+  /** When the wait times out unless completed (ms since epoch). */
+  timeoutAtMs: number
+}
+
+/** The longest wait a worker may ask for: as for every timeout of a definition, 366 days. */
+export const MAX_CALLBACK_SECONDS = 366 * 86_400
+
+/** The same completion always has the same fingerprint (what makes a repeated completion answer the same). */
+export const completionFingerprint = (completion: CallbackResult): string => hash53(canonicalJson(completion))
+
+/** A forged, tampered, unknown or other deployment's token: one answer, whichever it is. */
+export class CallbackNotFoundError extends TickflowError {
+  override readonly name = 'CallbackNotFoundError'
+  readonly code = 'CALLBACK_NOT_FOUND'
+  readonly httpStatus = 404
+  constructor() {
+    super('no such callback')
+  }
+}
+
+/** A genuine token whose callback can no longer be completed: an older attempt, a finished node or instance. */
+export class CallbackGoneError extends TickflowError {
+  override readonly name = 'CallbackGoneError'
+  readonly code = 'CALLBACK_GONE'
+  readonly httpStatus = 410
+}
+
+/** The callback was already completed differently. */
+export class CallbackConflictError extends TickflowError {
+  override readonly name = 'CallbackConflictError'
+  readonly code = 'CALLBACK_CONFLICT'
+  readonly httpStatus = 409
+}
+
+/** A wait that passed its timeout (or heartbeat timeout) without a completion: a failed attempt of the node. */
+export class CallbackTimeoutError extends Error {
+  override readonly name = 'CallbackTimeoutError'
+}
+
+/** A caller's failure completion: a failed attempt; its `error` may name a worker signal that decides the node. */
+export class CallbackFailedError extends Error {
+  override readonly name = 'CallbackFailedError'
+}
+
+/** Checks a worker's request; the error names the option. */
+export const callbackWait = (
+  options: CallbackOptions,
+  at: { call: number; fence: number; nowMs: number },
+): CallbackWait => {
+  const seconds = (name: 'timeoutSeconds' | 'heartbeatSeconds', value: unknown, max: number): number => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+      throw new ValidationError(`callback ${name} must be a whole number of seconds from 1 to ${max}`, name)
+    }
+    return value
+  }
+  const timeout = seconds('timeoutSeconds', options?.timeoutSeconds, MAX_CALLBACK_SECONDS)
+  const wait: CallbackWait = {
+    call: at.call,
+    fence: at.fence,
+    requestedAtMs: at.nowMs,
+    timeoutAtMs: at.nowMs + timeout * 1000,
+  }
+  if (options.heartbeatSeconds !== undefined) {
+    wait.heartbeatSeconds = seconds('heartbeatSeconds', options.heartbeatSeconds, timeout)
+  }
+  return wait
+}
+
+/** A wait still open: asked for and not yet ended. */
+export const isWaiting = (node: NodeRecord | undefined): boolean =>
+  node?.callback !== undefined && node.callback.outcome === undefined && !isTerminalNodeStatus(node.status)
+
+/** The arrival that belongs to the node's open wait, if any. */
+export const arrivalFor = (node: NodeRecord, arrival: CallbackArrival | undefined): CallbackArrival | undefined =>
+  arrival && node.callback && arrival.call === node.callback.call && arrival.fence === node.callback.fence
+    ? arrival
+    : undefined
+
+const namesNode = (record: InstanceRecord, node: NodeRecord, claims: CallbackClaims): boolean =>
+  node.attempt === claims.attempt &&
+  ((isWaiting(node) && node.callback?.call === claims.call && node.callback.fence === claims.fence) ||
+    // Early: the worker that asked for it has not returned yet. Its attempt is in flight at the token's call (the
+    // call count grows with every attempt stored as started), and the token's lease is still the last one taken.
+    (node.calls === claims.call && node.attemptStarted !== undefined && record.fence === claims.fence))
+
+/**
+ * The condition of a callback write, as each store evaluates it in the write itself: the instance and node are
+ * live, the token names the node's open wait (or its attempt in flight), and no completion is stored for it yet.
+ */
+export const callbackAccepts = (record: InstanceRecord, claims: CallbackClaims): boolean => {
+  const node = record.nodes[claims.nodeId]
+  if (!node || isTerminalInstanceStatus(record.status) || isTerminalNodeStatus(node.status)) return false
+  if (!namesNode(record, node, claims)) return false
+  const arrival = record.callbacks?.[claims.nodeId]
+  return !(arrival?.call === claims.call && arrival.completion !== undefined)
+}
+
+/**
+ * What a callback write that cannot be stored means, from the record as it was: `duplicate` when the same
+ * completion is stored or was applied (it is answered as the first one was), a conflict for a different
+ * completion, else gone.
+ */
+export const callbackRefusal = (
+  record: InstanceRecord | undefined,
+  claims: CallbackClaims,
+  /** The completion's fingerprint (see completionFingerprint); undefined for a heartbeat. */
+  fingerprint: string | undefined,
+): 'duplicate' | CallbackGoneError | CallbackConflictError => {
+  const gone = (why: string) => new CallbackGoneError(`this callback can no longer be completed: ${why}`)
+  const node = record?.nodes[claims.nodeId]
+  if (!record || !node) return gone('its instance is gone')
+  const arrival = record.callbacks?.[claims.nodeId]
+  const stored =
+    arrival?.call === claims.call && arrival.fence === claims.fence ? arrival.completion?.fingerprint : undefined
+  const wait = node.callback
+  const ended = wait?.call === claims.call && wait.fence === claims.fence ? wait : undefined
+  const known = stored ?? ended?.fingerprint
+  if (fingerprint !== undefined && fingerprint === known) return 'duplicate'
+  if (stored !== undefined) {
+    return fingerprint === undefined
+      ? gone('it was completed')
+      : new CallbackConflictError('it was completed differently')
+  }
+  if (ended?.outcome !== undefined) return gone(`it ended (${ended.outcome})`)
+  if (isTerminalInstanceStatus(record.status)) return gone(`the instance is ${record.status}`)
+  if (isTerminalNodeStatus(node.status)) return gone(`the node is ${node.status}`)
+  return gone('it belongs to an earlier attempt')
+}
+
+/** What an open wait comes to now. */
+export type CallbackResolution =
+  | { kind: 'wait'; untilMs: number; heartbeatAtMs: number | undefined }
+  | { kind: 'success'; output: JsonValue | undefined; fingerprint: string }
+  | { kind: 'failure'; error: Error; fingerprint: string }
+  | { kind: 'timeout'; error: CallbackTimeoutError; outcome: 'timeout' | 'heartbeat-timeout' }
+
+/** The error a failure completion stands for: a worker signal it names decides the node like a thrown one. */
+export const failureOf = (completion: { error?: string; cause?: string }): Error => {
+  const name = completion.error ?? 'CallbackFailed'
+  const message = `${name}${completion.cause === undefined ? '' : `: ${completion.cause}`}`.slice(0, 2000)
+  const signal = name.replace(/Error$/, '')
+  const cause =
+    signal === 'FailedWithFailed'
+      ? new FailedWithFailedError(message)
+      : signal === 'FailedWithContinue'
+        ? new FailedWithContinueError(message)
+        : undefined
+  return new CallbackFailedError(message, cause ? { cause } : undefined)
+}
+
+/** Resolves an open wait against what arrived: completed, timed out, or still waiting (until when). */
+export const resolveCallback = (
+  wait: CallbackWait,
+  arrival: CallbackArrival | undefined,
+  nowMs: number,
+): CallbackResolution => {
+  const completion = arrival?.completion
+  if (completion?.status === 'success') {
+    return { kind: 'success', output: completion.output, fingerprint: completion.fingerprint }
+  }
+  if (completion?.status === 'failure') {
+    return { kind: 'failure', error: failureOf(completion), fingerprint: completion.fingerprint }
+  }
+  if (nowMs >= wait.timeoutAtMs) {
+    const seconds = Math.round((wait.timeoutAtMs - wait.requestedAtMs) / 1000)
+    const error = new CallbackTimeoutError(`the callback was not completed within ${seconds} s`)
+    return { kind: 'timeout', error, outcome: 'timeout' }
+  }
+  const heartbeatAtMs = Math.max(wait.heartbeatAtMs ?? 0, arrival?.heartbeatAtMs ?? 0) || undefined
+  if (wait.heartbeatSeconds === undefined) return { kind: 'wait', untilMs: wait.timeoutAtMs, heartbeatAtMs }
+  const silentUntil = Math.max(wait.requestedAtMs, heartbeatAtMs ?? 0) + wait.heartbeatSeconds * 1000
+  if (nowMs >= silentUntil) {
+    const error = new CallbackTimeoutError(`no heartbeat or completion of the callback for ${wait.heartbeatSeconds} s`)
+    return { kind: 'timeout', error, outcome: 'heartbeat-timeout' }
+  }
+  return { kind: 'wait', untilMs: Math.min(wait.timeoutAtMs, silentUntil), heartbeatAtMs }
+}

@@ -1,0 +1,280 @@
+import { beforeEach, describe, expect, it } from 'vitest'
+import type { CallbackClaims } from '../../src/core/callback-token.js'
+import {
+  type CallbackArrival,
+  CallbackConflictError,
+  CallbackGoneError,
+  type CallbackWait,
+  completionFingerprint,
+} from '../../src/core/callbacks.js'
+import { InstanceNotFoundError } from '../../src/core/errors.js'
+import type { LifecycleEvent } from '../../src/core/lifecycle-events.js'
+import type { InstanceRecord, InstanceStore, Lease, LeaseWriter, NodeRecord } from '../../src/core/store.js'
+import { aNode, anInstance, T0 } from '../support/records.js'
+
+/**
+ * The store contract for callbacks and the outbox (README, "Callbacks", "Lifecycle events"), run against every
+ * store: the condition of a callback write and what a refused one answers; the outbox kept with the instance, its
+ * index, and its removal.
+ */
+
+const LEASE_MS = 30_000
+
+const aWait = (overrides: Partial<CallbackWait> = {}): CallbackWait => ({
+  call: 1,
+  fence: 1,
+  requestedAtMs: T0,
+  timeoutAtMs: T0 + 3_600_000,
+  ...overrides,
+})
+
+/** A node waiting for the callback its first call (fence 1) asked for. */
+const waiting = (overrides: Partial<NodeRecord> = {}): NodeRecord =>
+  aNode({ calls: 1, callback: aWait(), nextAttemptAtMs: T0 + 3_600_000, ...overrides })
+
+const claimsOf = (instanceId: string, overrides: Partial<CallbackClaims> = {}): CallbackClaims => ({
+  instanceId,
+  nodeId: 'pay',
+  attempt: 1,
+  call: 1,
+  fence: 1,
+  ...overrides,
+})
+
+const success = (output: unknown, atMs = T0 + 1000): CallbackArrival => {
+  const completion = { status: 'success' as const, output: output as never }
+  return { call: 1, fence: 1, completion: { ...completion, atMs, fingerprint: completionFingerprint(completion) } }
+}
+
+const heartbeat = (atMs: number): CallbackArrival => ({ call: 1, fence: 1, heartbeatAtMs: atMs })
+
+const anEvent = (instanceId: string, n: number, timeMs = T0): LifecycleEvent => ({
+  id: `${instanceId}:1.${n}`,
+  detailType: 'Workflow Instance Status Change',
+  detail: {
+    version: 1,
+    eventId: `${instanceId}:1.${n}`,
+    instanceId,
+    workflowType: 'orders',
+    definitionVersion: 'v1',
+    status: 'running',
+    createdAtMs: T0,
+    timeMs,
+  },
+})
+
+const errorOf = (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    (value) => {
+      throw new Error(`expected a rejection, got ${JSON.stringify(value)}`)
+    },
+    (error: unknown) => error,
+  )
+
+const stored = async (store: InstanceStore, id: string): Promise<InstanceRecord> => {
+  const record = await store.getInstance(id)
+  if (!record) throw new Error(`instance '${id}' is not stored`)
+  return record
+}
+
+const lease = async (store: InstanceStore, id: string, nowMs: number): Promise<Lease & { writer: LeaseWriter }> => {
+  const result = await store.acquireLease(id, `owner-${nowMs}`, nowMs, nowMs + LEASE_MS)
+  if (result.kind !== 'acquired') throw new Error(`expected to acquire '${id}', got ${result.kind}`)
+  return { ...result.lease, writer: result.writer }
+}
+
+/** Ids of their own for each case: a store may be shared by every case of a file. */
+let run = 0
+const id = (name: string): string => `${name}-${run}`
+
+export const describeCallbackOutboxContract = (name: string, makeStore: () => Promise<InstanceStore>): void => {
+  describe(`${name}: callbacks`, () => {
+    let store: InstanceStore
+    beforeEach(async () => {
+      store = await makeStore()
+      run += 1
+    })
+
+    it('stores a completion for the open wait its token names, makes the instance due and counts it as an event', async () => {
+      await store.createInstance(anInstance(id('cb-1'), { nodes: { pay: waiting() }, dueAtMs: T0 + 3_600_000 }))
+
+      expect(await store.putCallback(claimsOf(id('cb-1')), success({ paid: 12 }), T0 + 1000)).toBe('stored')
+
+      const record = await stored(store, id('cb-1'))
+      expect(record.callbacks?.pay?.completion).toMatchObject({ status: 'success', output: { paid: 12 } })
+      expect(record.dueAtMs).toBe(T0 + 1000)
+      expect(record.eventSeq).toBe(1)
+    })
+
+    it('stores a heartbeat without making the instance due', async () => {
+      await store.createInstance(anInstance(id('cb-2'), { nodes: { pay: waiting() }, dueAtMs: T0 + 3_600_000 }))
+
+      expect(await store.putCallback(claimsOf(id('cb-2')), heartbeat(T0 + 5000), T0 + 5000)).toBe('stored')
+
+      const record = await stored(store, id('cb-2'))
+      expect(record.callbacks?.pay).toEqual({ call: 1, fence: 1, heartbeatAtMs: T0 + 5000 })
+      expect(record.dueAtMs).toBe(T0 + 3_600_000)
+      expect(record.eventSeq).toBe(0)
+    })
+
+    it('keeps a completion that arrives while the attempt that asked for it is still in flight', async () => {
+      const inFlight = aNode({ calls: 1, attemptStarted: { step: 'run', atMs: T0, fence: 1 } })
+      await store.createInstance(anInstance(id('cb-3'), { nodes: { pay: inFlight }, fence: 1 }))
+
+      expect(await store.putCallback(claimsOf(id('cb-3')), success('early'), T0 + 10)).toBe('stored')
+
+      expect((await stored(store, id('cb-3'))).callbacks?.pay?.completion?.status).toBe('success')
+    })
+
+    it('answers the same completion again as a duplicate, and a different one as a conflict', async () => {
+      await store.createInstance(anInstance(id('cb-4'), { nodes: { pay: waiting() } }))
+      await store.putCallback(claimsOf(id('cb-4')), success({ paid: 12 }), T0 + 1000)
+
+      expect(await store.putCallback(claimsOf(id('cb-4')), success({ paid: 12 }, T0 + 2000), T0 + 2000)).toBe(
+        'duplicate',
+      )
+      expect(await errorOf(store.putCallback(claimsOf(id('cb-4')), success({ paid: 13 }), T0 + 2000))).toBeInstanceOf(
+        CallbackConflictError,
+      )
+      expect(await errorOf(store.putCallback(claimsOf(id('cb-4')), heartbeat(T0 + 3000), T0 + 3000))).toBeInstanceOf(
+        CallbackGoneError,
+      )
+      expect((await stored(store, id('cb-4'))).callbacks?.pay?.completion).toMatchObject({ output: { paid: 12 } })
+    })
+
+    it.each([
+      ['an older call of the node', waiting({ calls: 2, callback: aWait({ call: 2 }) })],
+      ['a wait that timed out', waiting({ callback: aWait({ outcome: 'timeout' }) })],
+      ['a node that completed', waiting({ status: 'completed', callback: aWait({ outcome: 'success' }) })],
+      ['another attempt (a restart)', waiting({ attempt: 2 })],
+      ['a node that asked for nothing', aNode({ calls: 1 })],
+    ])('refuses a token of %s as gone, storing nothing', async (_, node) => {
+      await store.createInstance(anInstance(id('cb-5'), { nodes: { pay: node } }))
+
+      expect(await errorOf(store.putCallback(claimsOf(id('cb-5')), success(1), T0 + 1000))).toBeInstanceOf(
+        CallbackGoneError,
+      )
+      expect((await stored(store, id('cb-5'))).callbacks).toBeUndefined()
+    })
+
+    it('refuses a token of a finished instance as gone, and of an unknown one as not found', async () => {
+      await store.createInstance(anInstance(id('cb-6'), { status: 'canceled', nodes: { pay: waiting() } }))
+
+      expect(await errorOf(store.putCallback(claimsOf(id('cb-6')), success(1), T0))).toBeInstanceOf(CallbackGoneError)
+      expect(await errorOf(store.putCallback(claimsOf(id('cb-none')), success(1), T0))).toBeInstanceOf(
+        InstanceNotFoundError,
+      )
+    })
+
+    it('answers the completion the pass applied as a duplicate, and another as gone', async () => {
+      const done = success({ paid: 12 })
+      const fingerprint = done.completion?.fingerprint as string
+      const node = aNode({ status: 'completed', calls: 1, callback: aWait({ outcome: 'success', fingerprint }) })
+      await store.createInstance(anInstance(id('cb-7'), { nodes: { pay: node } }))
+
+      expect(await store.putCallback(claimsOf(id('cb-7')), done, T0 + 5000)).toBe('duplicate')
+      expect(await errorOf(store.putCallback(claimsOf(id('cb-7')), success(0), T0))).toBeInstanceOf(CallbackGoneError)
+    })
+
+    it('keeps an output over 1 KB, and removes what the lease holder consumed in its write', async () => {
+      await store.createInstance(anInstance(id('cb-8'), { nodes: { pay: waiting() } }))
+      const large = { blob: 'x'.repeat(3000) }
+      await store.putCallback(claimsOf(id('cb-8')), success(large), T0 + 1000)
+      expect((await stored(store, id('cb-8'))).callbacks?.pay?.completion).toMatchObject({ output: large })
+
+      const held = await lease(store, id('cb-8'), T0 + 2000)
+      const node = aNode({ status: 'completed', calls: 1, callback: aWait({ outcome: 'success' }) })
+      await held.writer.write({ updatedAtMs: T0 + 2000, nodes: { pay: node }, clearCallbacks: ['pay'] })
+
+      expect((await stored(store, id('cb-8'))).callbacks).toBeUndefined()
+    })
+
+    it('takes the arrival of a wait the lease holder opened after consuming an earlier one', async () => {
+      await store.createInstance(anInstance(id('cb-9'), { nodes: { pay: waiting() } }))
+      await store.putCallback(claimsOf(id('cb-9')), heartbeat(T0 + 10), T0 + 10)
+      const held = await lease(store, id('cb-9'), T0 + 100)
+      await held.writer.write({
+        updatedAtMs: T0 + 100,
+        nodes: { pay: waiting({ calls: 2, callback: aWait({ call: 2, fence: held.fence }) }) },
+        clearCallbacks: ['pay'],
+      })
+
+      const claims = claimsOf(id('cb-9'), { call: 2, fence: held.fence })
+      expect(await store.putCallback(claims, { call: 2, fence: held.fence, heartbeatAtMs: T0 + 200 }, T0 + 200)).toBe(
+        'stored',
+      )
+      expect((await stored(store, id('cb-9'))).callbacks?.pay).toMatchObject({ call: 2, heartbeatAtMs: T0 + 200 })
+    })
+  })
+
+  describe(`${name}: the outbox`, () => {
+    let store: InstanceStore
+    beforeEach(async () => {
+      store = await makeStore()
+      run += 1
+    })
+
+    const indexed = async (beforeMs: number): Promise<{ instanceId: string; sinceMs: number }[]> => {
+      const found: { instanceId: string; sinceMs: number }[] = []
+      for (let shard = 0; shard < store.outboxShards; shard++) {
+        const { items } = await store.queryOutbox(shard, beforeMs, 100)
+        found.push(...items.filter((item) => item.instanceId.endsWith(`-${run}`)))
+      }
+      return found
+    }
+
+    it('keeps the events a new instance is created with, and lists it in the outbox index since then', async () => {
+      await store.createInstance(anInstance(id('ob-1'), { outbox: [anEvent(id('ob-1'), 0, T0)] }))
+
+      expect((await stored(store, id('ob-1'))).outbox).toEqual([anEvent(id('ob-1'), 0, T0)])
+      expect(await indexed(T0)).toEqual([{ instanceId: id('ob-1'), sinceMs: T0 }])
+      expect(await indexed(T0 - 1)).toEqual([])
+    })
+
+    it('adds the events a write emits, and keeps the index since the oldest', async () => {
+      await store.createInstance(anInstance(id('ob-2'), { outbox: [anEvent(id('ob-2'), 0, T0)] }))
+      const held = await lease(store, id('ob-2'), T0 + 10)
+      await held.writer.write({ updatedAtMs: T0 + 10, emits: [anEvent(id('ob-2'), 1, T0 + 10)] })
+
+      const ids = (await stored(store, id('ob-2'))).outbox?.map((event) => event.id).sort()
+      expect(ids).toEqual([`${id('ob-2')}:1.0`, `${id('ob-2')}:1.1`])
+      expect(await indexed(T0 + 10)).toEqual([{ instanceId: id('ob-2'), sinceMs: T0 }])
+    })
+
+    it('removes published events; the instance leaves the index with the last one', async () => {
+      const events = [anEvent(id('ob-3'), 0), anEvent(id('ob-3'), 1), anEvent(id('ob-3'), 2)]
+      await store.createInstance(anInstance(id('ob-3'), { outbox: events }))
+
+      await store.clearOutbox(id('ob-3'), [events[1] as LifecycleEvent])
+      expect((await stored(store, id('ob-3'))).outbox?.map((event) => event.id).sort()).toEqual([
+        `${id('ob-3')}:1.0`,
+        `${id('ob-3')}:1.2`,
+      ])
+      expect((await indexed(T0)).map((item) => item.instanceId)).toEqual([id('ob-3')])
+
+      await store.clearOutbox(id('ob-3'), [events[0] as LifecycleEvent, events[2] as LifecycleEvent])
+      expect((await stored(store, id('ob-3'))).outbox ?? []).toEqual([])
+      expect(await indexed(T0 + 60_000)).toEqual([])
+    })
+
+    it('clears all of an outbox in one go, and takes a clear of what is gone already', async () => {
+      const events = [anEvent(id('ob-4'), 0), anEvent(id('ob-4'), 1)]
+      await store.createInstance(anInstance(id('ob-4'), { outbox: events }))
+
+      await store.clearOutbox(id('ob-4'), events)
+      await store.clearOutbox(id('ob-4'), events)
+
+      expect((await stored(store, id('ob-4'))).outbox ?? []).toEqual([])
+      expect(await indexed(T0 + 60_000)).toEqual([])
+    })
+
+    it('shows the outbox to an acquisition that is refused, so that it can be published', async () => {
+      await store.createInstance(anInstance(id('ob-5'), { status: 'completed', outbox: [anEvent(id('ob-5'), 0)] }))
+
+      const result = await store.acquireLease(id('ob-5'), 'owner', T0, T0 + LEASE_MS)
+
+      expect(result.kind).toBe('terminal')
+      expect(result.record.outbox).toEqual([anEvent(id('ob-5'), 0)])
+    })
+  })
+}

@@ -1,0 +1,4 @@
+import { MemoryStore } from '../../src/adapters/memory/memory-store.js'
+import { describeCallbackOutboxContract } from './callback-outbox-contract.js'
+
+describeCallbackOutboxContract('MemoryStore', async () => new MemoryStore())
