@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: throughput, DynamoDB units, overhead over raw conditional writes, tick reads, HTTP latency, an
- * estimated AWS cost and what a node skipped by its condition costs, all measured in one run on one DynamoDB Local (started here, or DYNAMODB_ENDPOINT). Progress
+ * estimated AWS cost, what a node skipped by its condition costs, the hot path against raw updates and a long-lived
+ * instance (a check polled BENCH_POLLS times, default 1000; width; restarts), all measured in one run on one DynamoDB Local (started here, or DYNAMODB_ENDPOINT). Progress
  * goes to stderr; stdout gets a short header and one Markdown table.
  *
  * Sizes can be lowered for a quick try (the defaults are what the README reports):
@@ -34,6 +35,7 @@ import { createIdGenerator, mathRandom, systemClock } from '../src/system/defaul
 import { measureSkipCost, skipCostRows } from './bench-control-flow.js'
 import { type GridCell, gridTable, runSizeGrid } from './bench-grid.js'
 import { type HotPathResult, hotPathTable, itemBytesTable, measureHotPath } from './bench-hot-path.js'
+import { longLivedRows, runLongLived } from './bench-long-lived.js'
 import { itemSizeBytes, mean, num, percentile, pool, syntheticInstance, usd } from './bench-support.js'
 import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
 
@@ -340,6 +342,9 @@ await withDynamoDb(async (config) => {
   // 8. The hot path against raw conditional updates, interleaved (scripts/bench-hot-path.ts).
   hotPath = await measureHotPath(config, progress)
 
+  // 9. A long-lived instance: a check polled BENCH_POLLS times, width, restarts (scripts/bench-long-lived.ts).
+  const longLived = await runLongLived(config, Number(process.env.BENCH_POLLS ?? 1000), progress)
+
   // ---- the table ----------------------------------------------------------------------------------------------
   const perStep = (value: number) => value / steps
   const requestParts = [...engineFigures.requests]
@@ -517,6 +522,7 @@ await withDynamoDb(async (config) => {
   )
   row('6', 'Step Functions ÷ tickflow', `${num(stepFunctions / total, 1)}×`, '')
   for (const [what, result, notes] of skipCostRows(skipCosts)) row('7', what, result, notes)
+  for (const [what, result, notes] of longLivedRows(longLived)) row('9', what, result, notes)
 })
 
 function meterRequests(figures: MeterSnapshot): number {
