@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join, relative, resolve, sep } from 'node:path'
 import { promisify } from 'node:util'
 import { transform } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -13,14 +13,30 @@ const repo = resolve('.')
 /**
  * The package as a user gets it: `npm pack` (which builds dist/), installed into an empty project, imported with
  * plain node, the README's "Using the engine" example run as written against DynamoDB Local, the CLI through npx.
+ *
+ * `npm pack` runs in a copy of the repository (its node_modules linked): its build starts by deleting dist/, which
+ * the test files running at the same time serve the dashboard from.
  */
 let project: string
+let staging: string
 let packed: { filename: string; files: { path: string }[] }
+
+/** What the copy leaves out: installed, built or generated, and the tests. */
+const NOT_COPIED = new Set(['node_modules', 'dist', '.git', '.cache', '.data', '.serverless', '.esbuild', 'artifacts'])
 
 beforeAll(async () => {
   project = await mkdtemp(join(tmpdir(), 'tickflow-user-'))
+  staging = await mkdtemp(join(tmpdir(), 'tickflow-pack-'))
+  await cp(repo, staging, {
+    recursive: true,
+    filter: (source) => {
+      const path = relative(repo, source)
+      return path === '' || (!NOT_COPIED.has(path.split(sep)[0] as string) && path !== 'test')
+    },
+  })
+  await symlink(join(repo, 'node_modules'), join(staging, 'node_modules'), 'dir')
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', project], {
-    cwd: repo,
+    cwd: staging,
     maxBuffer: 64 * 1024 * 1024,
   })
   // npm prints the prepack build's output before the JSON.
@@ -38,6 +54,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (project) await rm(project, { recursive: true, force: true })
+  if (staging) await rm(staging, { recursive: true, force: true })
 })
 
 const node = (args: string[], env: Record<string, string> = {}) =>
