@@ -44,7 +44,7 @@ beforeAll(async () => {
     }
   }
   await Promise.all([worker(), worker()])
-}, 120_000)
+}, 2 * CHILD_PROCESS_TIMEOUT_MS)
 
 afterAll(() => {
   rmSync(lintDir, { recursive: true, force: true })

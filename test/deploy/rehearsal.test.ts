@@ -35,6 +35,7 @@ import { tableDefinition } from '../../src/adapters/dynamodb/table.js'
 import { EventBridgeWakeups } from '../../src/adapters/scheduler/eventbridge-wakeups.js'
 import { lambdaEnvSchema } from '../../src/schemas/env.js'
 import { apiEvent } from '../support/api-events.js'
+import { CHILD_PROCESS_TIMEOUT_MS } from '../support/timeouts.js'
 import { type DocumentedResource, documentedResources } from './documented-resources.js'
 import { MOTO_VERSION, type Moto, motoVersion, startMoto } from './moto.js'
 import { describeWith, skipsWithout } from './python-tools.js'
@@ -616,7 +617,9 @@ const receive = async (queueId: string): Promise<SQSEvent> => {
 
 type ApiResult = APIGatewayProxyStructuredResultV2 & { body: string }
 
-describeWith('moto_server')('the real bundles against the created resources', () => {
+// Each test runs the bundles in child processes, one after the other.
+const BUNDLES = { timeout: CHILD_PROCESS_TIMEOUT_MS }
+describeWith('moto_server')('the real bundles against the created resources', BUNDLES, () => {
   beforeAll(async () => {
     await clients.scheduler.send(new CreateScheduleGroupCommand({ Name: scheduleGroupName() }))
   })
