@@ -6,6 +6,7 @@ import { promisify } from 'node:util'
 import { transform } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { dynamoEndpoint } from '../support/dynamodb.js'
+import { CHILD_PROCESS_TIMEOUT_MS } from '../support/timeouts.js'
 
 const run = promisify(execFile)
 const repo = resolve('.')
@@ -95,53 +96,61 @@ describe('the npm package', () => {
     })
   })
 
-  it('runs the README example as written, against DynamoDB Local, and its types check', async () => {
-    const readme = await readFile(join(repo, 'README.md'), 'utf8')
-    const section = readme.slice(readme.indexOf('## Using the engine'))
-    const example = /```ts\n([\s\S]*?)```/.exec(section)?.[1] as string
-    expect(example).toContain("from 'tickflow'")
-    await writeFile(join(project, 'example.ts'), example)
-    const typescript = join(repo, 'node_modules', 'typescript', 'bin', 'tsc')
-    await node([
-      typescript,
-      '--noEmit',
-      '--strict',
-      '--target',
-      'es2022',
-      '--module',
-      'nodenext',
-      '--moduleResolution',
-      'nodenext',
-      '--lib',
-      'es2023,dom',
-      // A TypeScript user has Node's types; the empty project borrows this repository's.
-      '--typeRoots',
-      join(repo, 'node_modules', '@types'),
-      '--types',
-      'node',
-      'example.ts',
-    ]).catch((error: { stdout?: string }) => {
-      throw new Error(`the README example does not type-check against the package:\n${error.stdout}`)
-    })
-    await writeFile(join(project, 'example.mjs'), (await transform(example, { loader: 'ts', format: 'esm' })).code)
-    const { stdout } = await node(['example.mjs'], {
-      AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint(),
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-    })
-    expect(stdout).toMatch(/^completed \{.*final: 'approved'/s)
-  }, 60_000)
+  it(
+    'runs the README example as written, against DynamoDB Local, and its types check',
+    async () => {
+      const readme = await readFile(join(repo, 'README.md'), 'utf8')
+      const section = readme.slice(readme.indexOf('## Using the engine'))
+      const example = /```ts\n([\s\S]*?)```/.exec(section)?.[1] as string
+      expect(example).toContain("from 'tickflow'")
+      await writeFile(join(project, 'example.ts'), example)
+      const typescript = join(repo, 'node_modules', 'typescript', 'bin', 'tsc')
+      await node([
+        typescript,
+        '--noEmit',
+        '--strict',
+        '--target',
+        'es2022',
+        '--module',
+        'nodenext',
+        '--moduleResolution',
+        'nodenext',
+        '--lib',
+        'es2023,dom',
+        // A TypeScript user has Node's types; the empty project borrows this repository's.
+        '--typeRoots',
+        join(repo, 'node_modules', '@types'),
+        '--types',
+        'node',
+        'example.ts',
+      ]).catch((error: { stdout?: string }) => {
+        throw new Error(`the README example does not type-check against the package:\n${error.stdout}`)
+      })
+      await writeFile(join(project, 'example.mjs'), (await transform(example, { loader: 'ts', format: 'esm' })).code)
+      const { stdout } = await node(['example.mjs'], {
+        AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint(),
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'local',
+        AWS_SECRET_ACCESS_KEY: 'local',
+      })
+      expect(stdout).toMatch(/^completed \{.*final: 'approved'/s)
+    },
+    CHILD_PROCESS_TIMEOUT_MS,
+  )
 
-  it('installs the tickflow command (npx tickflow)', async () => {
-    const help = await run('npx', ['--no-install', 'tickflow', '--help'], { cwd: project })
-    expect(help.stdout).toContain('Usage: tickflow')
-    expect(help.stdout).toContain('Exit codes:')
-    const unreachable = await run('npx', ['--no-install', 'tickflow', '--api', 'http://127.0.0.1:9', 'list'], {
-      cwd: project,
-    }).catch((error: { code: number; stderr: string }) => error)
-    expect(unreachable).toMatchObject({ code: 5 })
-    expect((unreachable as { stderr: string }).stderr).toContain('cannot reach the API')
-    expect((unreachable as { stderr: string }).stderr).not.toMatch(/warning/i)
-  }, 60_000)
+  it(
+    'installs the tickflow command (npx tickflow)',
+    async () => {
+      const help = await run('npx', ['--no-install', 'tickflow', '--help'], { cwd: project })
+      expect(help.stdout).toContain('Usage: tickflow')
+      expect(help.stdout).toContain('Exit codes:')
+      const unreachable = await run('npx', ['--no-install', 'tickflow', '--api', 'http://127.0.0.1:9', 'list'], {
+        cwd: project,
+      }).catch((error: { code: number; stderr: string }) => error)
+      expect(unreachable).toMatchObject({ code: 5 })
+      expect((unreachable as { stderr: string }).stderr).toContain('cannot reach the API')
+      expect((unreachable as { stderr: string }).stderr).not.toMatch(/warning/i)
+    },
+    CHILD_PROCESS_TIMEOUT_MS,
+  )
 })
