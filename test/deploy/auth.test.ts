@@ -10,6 +10,7 @@ import { dashboardRoutes } from '../../src/api/routes/dashboard.js'
 import { docsRoutes } from '../../src/api/routes/docs.js'
 import { Engine } from '../../src/core/engine.js'
 import { createIdGenerator, mathRandom, systemClock } from '../../src/system/defaults.js'
+import { CHILD_PROCESS_TIMEOUT_MS } from '../support/timeouts.js'
 import { lintTemplates } from './cfn-lint.js'
 import { oslsPackage, type PackageResult, parseServerlessYaml, serverlessYaml } from './serverless-config.js'
 import { type CfnResource, loadPackagedService, refOf, type Template } from './template.js'
@@ -43,7 +44,7 @@ beforeAll(async () => {
     }
   }
   await Promise.all([worker(), worker()])
-}, 120_000)
+}, 2 * CHILD_PROCESS_TIMEOUT_MS)
 
 afterAll(() => {
   rmSync(lintDir, { recursive: true, force: true })
@@ -348,12 +349,16 @@ describe('throttling and access logs', () => {
 })
 
 describe('cfn-lint on the other variants', () => {
-  it('the dev (auth none) and jwt templates report no error and no warning', () => {
-    const paths = (['dev', 'prodJwt'] as const).map((variant) => {
-      const path = join(lintDir, `${variant}.json`)
-      writeFileSync(path, JSON.stringify(packaged(variant), null, 2))
-      return path
-    })
-    expect(lintTemplates(paths).map((f) => `${f.rule} ${f.message} (${f.where})`)).toEqual([])
-  })
+  it(
+    'the dev (auth none) and jwt templates report no error and no warning',
+    () => {
+      const paths = (['dev', 'prodJwt'] as const).map((variant) => {
+        const path = join(lintDir, `${variant}.json`)
+        writeFileSync(path, JSON.stringify(packaged(variant), null, 2))
+        return path
+      })
+      expect(lintTemplates(paths).map((f) => `${f.rule} ${f.message} (${f.where})`)).toEqual([])
+    },
+    CHILD_PROCESS_TIMEOUT_MS,
+  )
 })

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { CHILD_PROCESS_TIMEOUT_MS } from '../support/timeouts.js'
 import { oslsPrint, parseServerlessYaml, serverlessYaml } from './serverless-config.js'
 import { loadPackagedService, packageDir } from './template.js'
 
@@ -96,15 +97,23 @@ describe('osls 4.3.1', () => {
     expect(config.configValidationMode ?? 'error').toBe('error')
   })
 
-  it('still rejects an unknown property next to build', async () => {
-    const result = await oslsPrint(['--stage', 'ci'], `${serverlessYaml()}\nbogusProperty: 1\n`)
-    expect(result.ok, result.output).toBe(false)
-    expect(result.output).toContain("unrecognized property 'bogusProperty'")
-  })
+  it(
+    'still rejects an unknown property next to build',
+    async () => {
+      const result = await oslsPrint(['--stage', 'ci'], `${serverlessYaml()}\nbogusProperty: 1\n`)
+      expect(result.ok, result.output).toBe(false)
+      expect(result.output).toContain("unrecognized property 'bogusProperty'")
+    },
+    CHILD_PROCESS_TIMEOUT_MS,
+  )
 
-  it('rejects a build.esbuild that is neither false nor an object', async () => {
-    const result = await oslsPrint(['--stage', 'ci'], serverlessYaml().replace('esbuild: false', 'esbuild: 3'))
-    expect(result.ok, result.output).toBe(false)
-    expect(result.output).toMatch(/build\.esbuild/)
-  })
+  it(
+    'rejects a build.esbuild that is neither false nor an object',
+    async () => {
+      const result = await oslsPrint(['--stage', 'ci'], serverlessYaml().replace('esbuild: false', 'esbuild: 3'))
+      expect(result.ok, result.output).toBe(false)
+      expect(result.output).toMatch(/build\.esbuild/)
+    },
+    CHILD_PROCESS_TIMEOUT_MS,
+  )
 })

@@ -45,6 +45,7 @@ import { EventBridgeWakeups } from '../../src/adapters/scheduler/eventbridge-wak
 import { lambdaEnvSchema } from '../../src/schemas/env.js'
 import { type PublishedDetail, publishedDetailSchema } from '../../src/schemas/lifecycle-events.js'
 import { apiEvent } from '../support/api-events.js'
+import { CHILD_PROCESS_TIMEOUT_MS } from '../support/timeouts.js'
 import { type DocumentedResource, documentedResources } from './documented-resources.js'
 import { MOTO_VERSION, type Moto, motoVersion, startMoto } from './moto.js'
 import { describeWith, skipsWithout } from './python-tools.js'
@@ -693,7 +694,9 @@ let busSinkUrl = ''
 /** Instances the bundles made, by what the events test expects of them. */
 const instancesOf: { completes?: string; fails?: string } = {}
 
-describeWith('moto_server')('the real bundles against the created resources', () => {
+// Each test runs the bundles in child processes, one after the other.
+const BUNDLES = { timeout: CHILD_PROCESS_TIMEOUT_MS }
+describeWith('moto_server')('the real bundles against the created resources', BUNDLES, () => {
   beforeAll(async () => {
     await clients.scheduler.send(new CreateScheduleGroupCommand({ Name: scheduleGroupName() }))
     const secret = await clients.secrets.send(

@@ -3,6 +3,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writ
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse, type Tags } from 'yaml'
+import { CHILD_PROCESS_TIMEOUT_MS } from '../support/timeouts.js'
 import { repoRoot, type Template } from './template.js'
 
 /** Reading serverless.yml, and packaging it in a copy of the service, for the framework and auth tests. */
@@ -43,7 +44,11 @@ const run = (args: string[], cwd: string): Promise<OslsRun> =>
     execFile(
       process.execPath,
       [OSLS, ...args],
-      { cwd, env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', FORCE_COLOR: '0' }, timeout: 60_000 },
+      {
+        cwd,
+        env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', FORCE_COLOR: '0' },
+        timeout: CHILD_PROCESS_TIMEOUT_MS,
+      },
       (error, stdout, stderr) => resolve({ ok: !error, output: `${stdout}${stderr}` }),
     )
   })

@@ -98,7 +98,9 @@ describe('npm start on a data directory', () => {
       const created = await httpClient(first.url)('POST', '/workflows', { workflowType: 'approval' })
       const lock = await lockFile()
       process.kill(lock.pid, 'SIGKILL')
-      await new Promise((resolve) => setTimeout(resolve, 500))
+      for (const deadline = Date.now() + 5_000; isAlive(lock.pid) && Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
       expect(isAlive(lock.pid)).toBe(false)
       expect(isAlive(lock.dynamodbPid)).toBe(true)
 

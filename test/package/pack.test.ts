@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join, relative, resolve, sep } from 'node:path'
 import { promisify } from 'node:util'
 import { transform } from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { dynamoEndpoint } from '../support/dynamodb.js'
+import { CHILD_PROCESS_TIMEOUT_MS } from '../support/timeouts.js'
 
 const run = promisify(execFile)
 const repo = resolve('.')
@@ -13,14 +14,30 @@ const repo = resolve('.')
 /**
  * The package as a user gets it: `npm pack` (which builds dist/), installed into an empty project, imported with
  * plain node, the README's "Using the engine" example run as written against DynamoDB Local, the CLI through npx.
+ *
+ * `npm pack` runs in a copy of the repository (its node_modules linked): its build starts by deleting dist/, which
+ * the test files running at the same time serve the dashboard from.
  */
 let project: string
+let staging: string
 let packed: { filename: string; files: { path: string }[] }
+
+/** What the copy leaves out: installed, built or generated, and the tests. */
+const NOT_COPIED = new Set(['node_modules', 'dist', '.git', '.cache', '.data', '.serverless', '.esbuild', 'artifacts'])
 
 beforeAll(async () => {
   project = await mkdtemp(join(tmpdir(), 'tickflow-user-'))
+  staging = await mkdtemp(join(tmpdir(), 'tickflow-pack-'))
+  await cp(repo, staging, {
+    recursive: true,
+    filter: (source) => {
+      const path = relative(repo, source)
+      return path === '' || (!NOT_COPIED.has(path.split(sep)[0] as string) && path !== 'test')
+    },
+  })
+  await symlink(join(repo, 'node_modules'), join(staging, 'node_modules'), 'dir')
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', project], {
-    cwd: repo,
+    cwd: staging,
     maxBuffer: 64 * 1024 * 1024,
   })
   // npm prints the prepack build's output before the JSON.
@@ -38,6 +55,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (project) await rm(project, { recursive: true, force: true })
+  if (staging) await rm(staging, { recursive: true, force: true })
 })
 
 const node = (args: string[], env: Record<string, string> = {}) =>
@@ -80,96 +98,108 @@ describe('the npm package', () => {
     })
   })
 
-  it('runs the README example as written, against DynamoDB Local, and its types check', async () => {
-    const readme = await readFile(join(repo, 'README.md'), 'utf8')
-    const section = readme.slice(readme.indexOf('## Using the engine'))
-    const example = /```ts\n([\s\S]*?)```/.exec(section)?.[1] as string
-    expect(example).toContain("from 'tickflow'")
-    await writeFile(join(project, 'example.ts'), example)
-    const typescript = join(repo, 'node_modules', 'typescript', 'bin', 'tsc')
-    await node([
-      typescript,
-      '--noEmit',
-      '--strict',
-      '--target',
-      'es2022',
-      '--module',
-      'nodenext',
-      '--moduleResolution',
-      'nodenext',
-      '--lib',
-      'es2023,dom',
-      // A TypeScript user has Node's types; the empty project borrows this repository's.
-      '--typeRoots',
-      join(repo, 'node_modules', '@types'),
-      '--types',
-      'node',
-      'example.ts',
-    ]).catch((error: { stdout?: string }) => {
-      throw new Error(`the README example does not type-check against the package:\n${error.stdout}`)
-    })
-    await writeFile(join(project, 'example.mjs'), (await transform(example, { loader: 'ts', format: 'esm' })).code)
-    const { stdout } = await node(['example.mjs'], {
-      AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint(),
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-    })
-    expect(stdout).toMatch(/^completed \{.*final: 'approved'/s)
-  }, 60_000)
+  it(
+    'runs the README example as written, against DynamoDB Local, and its types check',
+    async () => {
+      const readme = await readFile(join(repo, 'README.md'), 'utf8')
+      const section = readme.slice(readme.indexOf('## Using the engine'))
+      const example = /```ts\n([\s\S]*?)```/.exec(section)?.[1] as string
+      expect(example).toContain("from 'tickflow'")
+      await writeFile(join(project, 'example.ts'), example)
+      const typescript = join(repo, 'node_modules', 'typescript', 'bin', 'tsc')
+      await node([
+        typescript,
+        '--noEmit',
+        '--strict',
+        '--target',
+        'es2022',
+        '--module',
+        'nodenext',
+        '--moduleResolution',
+        'nodenext',
+        '--lib',
+        'es2023,dom',
+        // A TypeScript user has Node's types; the empty project borrows this repository's.
+        '--typeRoots',
+        join(repo, 'node_modules', '@types'),
+        '--types',
+        'node',
+        'example.ts',
+      ]).catch((error: { stdout?: string }) => {
+        throw new Error(`the README example does not type-check against the package:\n${error.stdout}`)
+      })
+      await writeFile(join(project, 'example.mjs'), (await transform(example, { loader: 'ts', format: 'esm' })).code)
+      const { stdout } = await node(['example.mjs'], {
+        AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint(),
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'local',
+        AWS_SECRET_ACCESS_KEY: 'local',
+      })
+      expect(stdout).toMatch(/^completed \{.*final: 'approved'/s)
+    },
+    CHILD_PROCESS_TIMEOUT_MS,
+  )
 
-  it("runs the README's test of the approval workflow from tickflow/testing: a day of workflow time, skipped", async () => {
-    const readme = await readFile(join(repo, 'README.md'), 'utf8')
-    const section = readme.slice(readme.indexOf('## Testing your workflows'))
-    const example = /```ts\n([\s\S]*?)```/.exec(section)?.[1] as string
-    expect(example).toContain("from 'tickflow/testing'")
-    await writeFile(join(project, 'approval.test.ts'), example)
-    const typescript = join(repo, 'node_modules', 'typescript', 'bin', 'tsc')
-    await node([
-      typescript,
-      '--noEmit',
-      '--strict',
-      '--target',
-      'es2022',
-      '--module',
-      'nodenext',
-      '--moduleResolution',
-      'nodenext',
-      '--lib',
-      'es2023,dom',
-      '--typeRoots',
-      join(repo, 'node_modules', '@types'),
-      '--types',
-      'node',
-      'approval.test.ts',
-    ]).catch((error: { stdout?: string }) => {
-      throw new Error(`the README's test does not type-check against the package:\n${error.stdout}`)
-    })
-    await writeFile(
-      join(project, 'approval.test.mjs'),
-      (await transform(example, { loader: 'ts', format: 'esm' })).code,
-    )
-    // A day of workflow time passes on the harness's virtual clock: the run ends within this test's timeout (a real
-    // day never would). How long it took is printed, not asserted: speed is the benchmarks' to measure.
-    const { stdout } = await node(['--test', '--test-reporter=tap', 'approval.test.mjs'])
-    expect(stdout).toMatch(/^# pass 2$/m)
-    expect(stdout).toMatch(/^# fail 0$/m)
-    const day = /ok 2 - a request nobody answers fails after a day[\s\S]*?duration_ms: ([\d.]+)/.exec(stdout)
-    expect(day, 'the day-long test ran').not.toBeNull()
-    console.info(
-      `README test of the approval workflow from the tarball: 24 h of workflow time in ${Number(day?.[1]).toFixed(0)} ms`,
-    )
-  }, 60_000)
+  it(
+    "runs the README's test of the approval workflow from tickflow/testing: a day of workflow time, skipped",
+    async () => {
+      const readme = await readFile(join(repo, 'README.md'), 'utf8')
+      const section = readme.slice(readme.indexOf('## Testing your workflows'))
+      const example = /```ts\n([\s\S]*?)```/.exec(section)?.[1] as string
+      expect(example).toContain("from 'tickflow/testing'")
+      await writeFile(join(project, 'approval.test.ts'), example)
+      const typescript = join(repo, 'node_modules', 'typescript', 'bin', 'tsc')
+      await node([
+        typescript,
+        '--noEmit',
+        '--strict',
+        '--target',
+        'es2022',
+        '--module',
+        'nodenext',
+        '--moduleResolution',
+        'nodenext',
+        '--lib',
+        'es2023,dom',
+        '--typeRoots',
+        join(repo, 'node_modules', '@types'),
+        '--types',
+        'node',
+        'approval.test.ts',
+      ]).catch((error: { stdout?: string }) => {
+        throw new Error(`the README's test does not type-check against the package:\n${error.stdout}`)
+      })
+      await writeFile(
+        join(project, 'approval.test.mjs'),
+        (await transform(example, { loader: 'ts', format: 'esm' })).code,
+      )
+      // A day of workflow time passes on the harness's virtual clock: the run ends within this test's timeout (a real
+      // day never would). How long it took is printed, not asserted: speed is the benchmarks' to measure.
+      const { stdout } = await node(['--test', '--test-reporter=tap', 'approval.test.mjs'])
+      expect(stdout).toMatch(/^# pass 2$/m)
+      expect(stdout).toMatch(/^# fail 0$/m)
+      const day = /ok 2 - a request nobody answers fails after a day[\s\S]*?duration_ms: ([\d.]+)/.exec(stdout)
+      expect(day, 'the day-long test ran').not.toBeNull()
+      console.info(
+        `README test of the approval workflow from the tarball: 24 h of workflow time in ${Number(day?.[1]).toFixed(0)} ms`,
+      )
+    },
+    CHILD_PROCESS_TIMEOUT_MS,
+  )
 
-  it('installs the tickflow command (npx tickflow)', async () => {
-    const help = await run('npx', ['--no-install', 'tickflow', '--help'], { cwd: project })
-    expect(help.stdout).toContain('Usage: tickflow')
-    expect(help.stdout).toContain('Exit codes:')
-    const unreachable = await run('npx', ['--no-install', 'tickflow', '--api', 'http://127.0.0.1:9', 'list'], {
-      cwd: project,
-    }).catch((error: { code: number; stderr: string }) => error)
-    expect(unreachable).toMatchObject({ code: 5 })
-    expect((unreachable as { stderr: string }).stderr).toContain('cannot reach the API')
-    expect((unreachable as { stderr: string }).stderr).not.toMatch(/warning/i)
-  }, 60_000)
+  it(
+    'installs the tickflow command (npx tickflow)',
+    async () => {
+      const help = await run('npx', ['--no-install', 'tickflow', '--help'], { cwd: project })
+      expect(help.stdout).toContain('Usage: tickflow')
+      expect(help.stdout).toContain('Exit codes:')
+      const unreachable = await run('npx', ['--no-install', 'tickflow', '--api', 'http://127.0.0.1:9', 'list'], {
+        cwd: project,
+      }).catch((error: { code: number; stderr: string }) => error)
+      expect(unreachable).toMatchObject({ code: 5 })
+      expect((unreachable as { stderr: string }).stderr).toContain('cannot reach the API')
+      expect((unreachable as { stderr: string }).stderr).not.toMatch(/warning/i)
+    },
+    CHILD_PROCESS_TIMEOUT_MS,
+  )
 })

@@ -1,4 +1,10 @@
-import { type DynamoDBClient, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb'
+import {
+  type DynamoDBClient,
+  QueryCommand,
+  type QueryCommandOutput,
+  ScanCommand,
+  type ScanCommandOutput,
+} from '@aws-sdk/client-dynamodb'
 import { unmarshall } from '@aws-sdk/util-dynamodb'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import {
@@ -7,6 +13,7 @@ import {
   recordFromItems,
   sideItemKeys,
 } from '../../src/adapters/dynamodb/item-codec.js'
+import { INSTANCE_PK_PREFIX } from '../../src/adapters/dynamodb/keys.js'
 import { MemoryStore } from '../../src/adapters/memory/memory-store.js'
 import { instanceStoredBytes } from '../../src/core/limits.js'
 import type { InstanceRecord } from '../../src/core/store.js'
@@ -90,12 +97,37 @@ export const scanInstanceItems = async (
   source: Exclude<InvariantSource, MemoryStore>,
 ): Promise<Record<string, unknown>[]> => (await scanPartitions(source)).map((partition) => partition.item)
 
-/** Each instance item with the other items of its partition (payloads, events, archives) by sort key. */
+/**
+ * Each instance item with the other items of its partition (payloads, events, archives) by sort key: of the whole
+ * table, or of the partitions of `instanceIds` only.
+ */
 export const scanPartitions = async (
   source: Exclude<InvariantSource, MemoryStore>,
+  instanceIds?: Iterable<string>,
 ): Promise<{ item: Record<string, unknown>; side: Map<string, Record<string, unknown>> }[]> => {
   const { client, tableName } = sourceOf(source)
   const items: Record<string, unknown>[] = []
+  if (instanceIds !== undefined) {
+    // Only these instances: each partition read whole with a consistent Query, not the whole table with a Scan (on
+    // a table shared by hundreds of instances a Scan per check makes a run quadratic).
+    for (const id of new Set(instanceIds)) {
+      let partitionKey: QueryCommandOutput['LastEvaluatedKey']
+      do {
+        const page = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            ConsistentRead: true,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': { S: `${INSTANCE_PK_PREFIX}${id}` } },
+            ...(partitionKey ? { ExclusiveStartKey: partitionKey } : {}),
+          }),
+        )
+        for (const item of page.Items ?? []) items.push(unmarshall(item))
+        partitionKey = page.LastEvaluatedKey
+      } while (partitionKey)
+    }
+    return groupPartitions(items)
+  }
   let startKey: ScanCommandOutput['LastEvaluatedKey']
   do {
     const page = await client.send(
@@ -110,6 +142,12 @@ export const scanPartitions = async (
     for (const item of page.Items ?? []) items.push(unmarshall(item))
     startKey = page.LastEvaluatedKey
   } while (startKey)
+  return groupPartitions(items)
+}
+
+const groupPartitions = (
+  items: Record<string, unknown>[],
+): { item: Record<string, unknown>; side: Map<string, Record<string, unknown>> }[] => {
   const sides = new Map<string, Map<string, Record<string, unknown>>>()
   for (const item of items) {
     if (item.sk === '#') continue
@@ -277,7 +315,8 @@ export const invariantViolations = async (
       .filter((record) => include(record.id))
       .flatMap((record) => recordViolations(record, nowMs))
   }
-  const partitions = await scanPartitions(source)
+  const ids = options.instanceIds
+  const partitions = await scanPartitions(source, ids === undefined || typeof ids === 'function' ? undefined : ids)
   return partitions
     .filter(({ item }) => include(typeof item.id === 'string' ? item.id : String(item.pk).replace(/^I#/, '')))
     .flatMap(({ item, side }) => itemViolations(item, nowMs, side))
