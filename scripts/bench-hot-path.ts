@@ -28,6 +28,7 @@ import { ensureTable } from '../src/adapters/dynamodb/table.js'
 import { defineWorkflow } from '../src/core/builder.js'
 import { Engine } from '../src/core/engine.js'
 import type { NodeContext } from '../src/core/node-context.js'
+import type { WorkerStep } from '../src/core/registry.js'
 import { createIdGenerator, mathRandom, systemClock } from '../src/system/defaults.js'
 import { attributeValueSize, itemSizeBytes, num, pool } from './bench-support.js'
 import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
@@ -52,16 +53,20 @@ const step = (n: number) => async (ctx: NodeContext) => {
   if (n === 3 && probe) await probe(ctx.instanceId)
 }
 
-export const hotPathWorkflow = defineWorkflow({
-  type: 'hot-path-linear5',
-  nodes: {
-    step1: { next: ['step2'], run: step(1) },
-    step2: { next: ['step3'], run: step(2) },
-    step3: { next: ['step4'], run: step(3) },
-    step4: { next: ['step5'], run: step(4) },
-    step5: { run: step(5) },
-  },
-})
+/** A 5-node sequential workflow (`step1` → … → `step5`) whose node n runs `run(n)`. */
+export const linearFive = (type: string, run: (n: number) => WorkerStep) =>
+  defineWorkflow({
+    type,
+    nodes: {
+      step1: { next: ['step2'], run: run(1) },
+      step2: { next: ['step3'], run: run(2) },
+      step3: { next: ['step4'], run: run(3) },
+      step4: { next: ['step5'], run: run(4) },
+      step5: { run: run(5) },
+    },
+  })
+
+export const hotPathWorkflow = linearFive('hot-path-linear5', step)
 
 export const hotPathContext = (i: number) => ({ orderId: `A-${String(i).padStart(5, '0')}`, amount: 12.5 })
 

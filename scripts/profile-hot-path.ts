@@ -11,10 +11,10 @@ import { Session } from 'node:inspector/promises'
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { DynamoDbStore } from '../src/adapters/dynamodb/dynamodb-store.js'
 import { ensureTable } from '../src/adapters/dynamodb/table.js'
-import { defineWorkflow } from '../src/core/builder.js'
 import { Engine } from '../src/core/engine.js'
 import type { NodeContext } from '../src/core/node-context.js'
 import { createIdGenerator, mathRandom, systemClock } from '../src/system/defaults.js'
+import { linearFive } from './bench-hot-path.js'
 import { num, pool } from './bench-support.js'
 import { withDynamoDb } from './capacity-meter.js'
 
@@ -23,16 +23,7 @@ const CONCURRENCY = 16
 const TOP = Number(process.env.PROFILE_TOP ?? 12)
 
 const step = (n: number) => (ctx: NodeContext) => ctx.set('step', n)
-const linear5 = defineWorkflow({
-  type: 'profile-linear5',
-  nodes: {
-    step1: { next: ['step2'], run: step(1) },
-    step2: { next: ['step3'], run: step(2) },
-    step3: { next: ['step4'], run: step(3) },
-    step4: { next: ['step5'], run: step(4) },
-    step5: { run: step(5) },
-  },
-})
+const linear5 = linearFive('profile-linear5', step)
 
 interface ProfileNode {
   id: number

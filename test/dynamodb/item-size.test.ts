@@ -1,9 +1,9 @@
 import { type AttributeValue, GetItemCommand } from '@aws-sdk/client-dynamodb'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { hotPathOutput, linearFive } from '../../scripts/bench-hot-path.js'
 import { itemSizeBytes } from '../../scripts/bench-support.js'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
-import { defineWorkflow } from '../../src/core/builder.js'
 import { Engine } from '../../src/core/engine.js'
 import type { NodeContext } from '../../src/core/node-context.js'
 import { createIdGenerator } from '../../src/system/defaults.js'
@@ -17,14 +17,8 @@ import { invariantViolations } from '../support/invariant.js'
  */
 
 const KB = 1024
-const OUTPUT_BYTES = 108
 /** Each step takes this long: times and durations stored in the item have their realistic length. */
 const STEP_MS = 1_500
-
-const output = (n: number) => {
-  const bare = JSON.stringify({ step: n, status: 'approved', note: '' }).length
-  return { step: n, status: 'approved', note: 'n'.repeat(OUTPUT_BYTES - bare) }
-}
 
 let table: TestTable
 const clock = new FakeClock(Date.UTC(2026, 11, 4, 9, 30))
@@ -53,7 +47,7 @@ describe('the instance item of a 5-node workflow with 108-byte outputs', () => {
       // What the previous write left: the item as this node's attempt sees it stored.
       sizes.push(itemSizeBytes(await storedItem(ctx.instanceId)))
       clock.advanceMs(STEP_MS)
-      for (const [key, value] of Object.entries(output(n))) ctx.set(key, value)
+      for (const [key, value] of Object.entries(hotPathOutput(n))) ctx.set(key, value)
     }
     const engine = new Engine({
       store: new DynamoDbStore({ tableName: table.tableName, client: table.client }),
@@ -63,18 +57,7 @@ describe('the instance item of a 5-node workflow with 108-byte outputs', () => {
       random: fixedRandom(0),
       history: true,
     })
-    engine.register(
-      defineWorkflow({
-        type: 'small-linear-workflow',
-        nodes: {
-          step1: { next: ['step2'], run: step(1) },
-          step2: { next: ['step3'], run: step(2) },
-          step3: { next: ['step4'], run: step(3) },
-          step4: { next: ['step5'], run: step(4) },
-          step5: { run: step(5) },
-        },
-      }),
-    )
+    engine.register(linearFive('small-linear-workflow', step))
 
     const created = await engine.create({
       workflowType: 'small-linear-workflow',

@@ -61,6 +61,38 @@ afterAll(async () => {
 const node = (args: string[], env: Record<string, string> = {}) =>
   run(process.execPath, args, { cwd: project, env: { ...process.env, ...env } })
 
+/** The first TypeScript block of a README section, written into the empty project as `file`. */
+const readmeExample = async (heading: string, file: string): Promise<string> => {
+  const readme = await readFile(join(repo, 'README.md'), 'utf8')
+  const example = /```ts\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf(heading)))?.[1] as string
+  await writeFile(join(project, file), example)
+  return example
+}
+
+/** Type-checks a file of the empty project against the installed package, strictly, as a TypeScript user would. */
+const typeChecks = (file: string, what: string): Promise<unknown> =>
+  node([
+    join(repo, 'node_modules', 'typescript', 'bin', 'tsc'),
+    '--noEmit',
+    '--strict',
+    '--target',
+    'es2022',
+    '--module',
+    'nodenext',
+    '--moduleResolution',
+    'nodenext',
+    '--lib',
+    'es2023,dom',
+    // A TypeScript user has Node's types; the empty project borrows this repository's.
+    '--typeRoots',
+    join(repo, 'node_modules', '@types'),
+    '--types',
+    'node',
+    file,
+  ]).catch((error: { stdout?: string }) => {
+    throw new Error(`${what} does not type-check against the package:\n${error.stdout}`)
+  })
+
 describe('the npm package', () => {
   it('holds the build and nothing of the repository besides', () => {
     const paths = packed.files.map((file) => file.path)
@@ -101,33 +133,9 @@ describe('the npm package', () => {
   it(
     'runs the README example as written, against DynamoDB Local, and its types check',
     async () => {
-      const readme = await readFile(join(repo, 'README.md'), 'utf8')
-      const section = readme.slice(readme.indexOf('## Using the engine'))
-      const example = /```ts\n([\s\S]*?)```/.exec(section)?.[1] as string
+      const example = await readmeExample('## Using the engine', 'example.ts')
       expect(example).toContain("from 'tickflow'")
-      await writeFile(join(project, 'example.ts'), example)
-      const typescript = join(repo, 'node_modules', 'typescript', 'bin', 'tsc')
-      await node([
-        typescript,
-        '--noEmit',
-        '--strict',
-        '--target',
-        'es2022',
-        '--module',
-        'nodenext',
-        '--moduleResolution',
-        'nodenext',
-        '--lib',
-        'es2023,dom',
-        // A TypeScript user has Node's types; the empty project borrows this repository's.
-        '--typeRoots',
-        join(repo, 'node_modules', '@types'),
-        '--types',
-        'node',
-        'example.ts',
-      ]).catch((error: { stdout?: string }) => {
-        throw new Error(`the README example does not type-check against the package:\n${error.stdout}`)
-      })
+      await typeChecks('example.ts', 'the README example')
       await writeFile(join(project, 'example.mjs'), (await transform(example, { loader: 'ts', format: 'esm' })).code)
       const { stdout } = await node(['example.mjs'], {
         AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint(),
@@ -143,32 +151,9 @@ describe('the npm package', () => {
   it(
     "runs the README's test of the approval workflow from tickflow/testing: a day of workflow time, skipped",
     async () => {
-      const readme = await readFile(join(repo, 'README.md'), 'utf8')
-      const section = readme.slice(readme.indexOf('## Testing your workflows'))
-      const example = /```ts\n([\s\S]*?)```/.exec(section)?.[1] as string
+      const example = await readmeExample('## Testing your workflows', 'approval.test.ts')
       expect(example).toContain("from 'tickflow/testing'")
-      await writeFile(join(project, 'approval.test.ts'), example)
-      const typescript = join(repo, 'node_modules', 'typescript', 'bin', 'tsc')
-      await node([
-        typescript,
-        '--noEmit',
-        '--strict',
-        '--target',
-        'es2022',
-        '--module',
-        'nodenext',
-        '--moduleResolution',
-        'nodenext',
-        '--lib',
-        'es2023,dom',
-        '--typeRoots',
-        join(repo, 'node_modules', '@types'),
-        '--types',
-        'node',
-        'approval.test.ts',
-      ]).catch((error: { stdout?: string }) => {
-        throw new Error(`the README's test does not type-check against the package:\n${error.stdout}`)
-      })
+      await typeChecks('approval.test.ts', "the README's test")
       await writeFile(
         join(project, 'approval.test.mjs'),
         (await transform(example, { loader: 'ts', format: 'esm' })).code,
