@@ -161,7 +161,8 @@ const KIND_CODES = {
   finished: 'f',
   decision: 'd',
 } as const satisfies Record<HistoryKind, string>
-const ENTRY_STATUS_CODES: Record<string, string> = { ...STATUS_CODES, init: 'i', timed_out: 't' }
+/** A status entry names a node's or the instance's status: the two code tables agree where they share a status. */
+const ENTRY_STATUS_CODES: Record<string, string> = { ...STATUS_CODES, ...INSTANCE_STATUS_CODES }
 const ORIGIN_CODES = {
   api: 'a',
   queue: 'q',
@@ -411,7 +412,13 @@ export type InstanceItem = z.infer<typeof instanceItemSchema>
 const parseJson = (text: string | undefined, fallback: JsonValue): JsonValue =>
   text === undefined ? fallback : (JSON.parse(text) as JsonValue)
 
-const textBytes = (text: string | undefined): number => (text === undefined ? 0 : Buffer.byteLength(text, 'utf8'))
+/** The UTF-8 bytes of a stored text (0 when absent). */
+export const textBytes = (text: string | undefined): number =>
+  text === undefined ? 0 : Buffer.byteLength(text, 'utf8')
+
+/** The bytes of a node's payload texts kept inline in its record (an absent output counts as `{}`). */
+export const inlinePayloadBytes = (node: StoredNode): number =>
+  textBytes(node.o ?? '{}') + textBytes(node.wc) + textBytes(node.pc)
 
 /** Items in an instance's partition besides the instance item; each is written once and never changed. */
 export const payloadItemSchema = z.object({ o: jsonText.optional(), wc: jsonText.optional(), pc: jsonText.optional() })
@@ -462,9 +469,7 @@ const attemptFromItem = (text: string, baseMs: number): NonNullable<NodeRecord['
 
 /** What the model counts a stored node's payload at (see `nodePayloadBytes`), from its stored texts. */
 export const storedPayloadBytes = (node: StoredNode): number =>
-  node.p !== undefined
-    ? (payloadRefOf(node)?.bytes ?? 0)
-    : textBytes(node.o ?? '{}') + textBytes(node.wc) + textBytes(node.pc)
+  node.p !== undefined ? (payloadRefOf(node)?.bytes ?? 0) : inlinePayloadBytes(node)
 
 /**
  * Encodes one write over the instance's items: each payload too large to be inline goes into an item of its own

@@ -1,6 +1,13 @@
 import type { InstanceChange } from '../../core/instance-change.js'
 import { NODE_OVERHEAD_BYTES } from '../../core/limits.js'
-import { type StoredEntry, type StoredInput, type StoredNode, TERMINAL_NODE_CODES } from './item-codec.js'
+import {
+  inlinePayloadBytes,
+  type StoredEntry,
+  type StoredInput,
+  type StoredNode,
+  TERMINAL_NODE_CODES,
+  textBytes,
+} from './item-codec.js'
 import { PAYLOAD_REF_BYTES } from './write-layout.js'
 
 /** A change as the writer sends it: the engine's change, laid out over the instance's items, encoded once. */
@@ -33,8 +40,6 @@ export interface LaidOutChange {
   writeSeq?: { expected: number; next: number }
 }
 
-const textBytes = (text: string | undefined): number => (text === undefined ? 0 : Buffer.byteLength(text, 'utf8'))
-
 /**
  * What a skipped node's record takes in the instance item (its status, time and reason code, no payload): counted as
  * such, skips do not bring the archive write forward.
@@ -44,8 +49,7 @@ const SKIPPED_NODE_BYTES = 24
 /** What a stored node record takes in the instance item, as the archive rule counts it. */
 export const inlineNodeBytes = (nodeId: string, node: StoredNode): number => {
   if (node.sr !== undefined && node.o === undefined && node.p === undefined) return SKIPPED_NODE_BYTES + nodeId.length
-  const payload =
-    node.p !== undefined ? PAYLOAD_REF_BYTES : textBytes(node.o ?? '{}') + textBytes(node.wc) + textBytes(node.pc)
+  const payload = node.p !== undefined ? PAYLOAD_REF_BYTES : inlinePayloadBytes(node)
   return NODE_OVERHEAD_BYTES + nodeId.length + payload + (node.ir?.length ?? 0) + textBytes(node.le)
 }
 

@@ -555,14 +555,9 @@ export const putCallbackParams = (
   nowMs: number,
   form: 'entry' | 'map',
 ): UpdateCommandInput => {
-  const terminalInstance = valuesIn(
-    '#status',
-    'ti',
-    TERMINAL_INSTANCE_STATUSES.map((status) => INSTANCE_STATUS_CODES[status]),
-  )
   const terminalNode = valuesIn('n.#n.s', 'tn', TERMINAL_NODE_CODES)
   const values: Record<string, unknown> = {
-    ...terminalInstance.values,
+    ...TERMINAL,
     ...terminalNode.values,
     ':call': claims.call,
     ':fence': claims.fence,
@@ -570,7 +565,7 @@ export const putCallbackParams = (
   }
   const conditions = [
     'attribute_exists(pk)',
-    `NOT ${terminalInstance.expression}`,
+    NOT_TERMINAL,
     `attribute_exists(n.#n) AND NOT ${terminalNode.expression}`,
     storedNumberIs('n.#n.#at', ':attempt', claims.attempt, 1),
     `((n.#n.cw.c = :call AND n.#n.cw.f = :fence AND attribute_not_exists(n.#n.cw.o)) OR ` +
