@@ -14,13 +14,7 @@
 import '../src/local/quiet-sdk.js'
 import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
-import {
-  type AttributeValue,
-  DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb'
+import { type AttributeValue, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb'
 import { DynamoDBDocumentClient, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
 import { DynamoDbStore } from '../src/adapters/dynamodb/dynamodb-store.js'
 import { instanceKey } from '../src/adapters/dynamodb/keys.js'
@@ -30,7 +24,15 @@ import { Engine } from '../src/core/engine.js'
 import type { NodeContext } from '../src/core/node-context.js'
 import type { WorkerStep } from '../src/core/registry.js'
 import { createIdGenerator, mathRandom, systemClock } from '../src/system/defaults.js'
-import { attributeValueSize, itemSizeBytes, num, pool } from './bench-support.js'
+import {
+  attributeValueSize,
+  inTurns,
+  itemSizeBytes,
+  num,
+  pool,
+  rawConditionalUpdates,
+  rawItem,
+} from './bench-support.js'
 import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
 
 type DynamoConfig = NonNullable<ConstructorParameters<typeof DynamoDBClient>[0]>
@@ -180,38 +182,17 @@ export const measureHotPath = async (
   const template = midItem
   await pool(rawCount, 16, async (i, worker) => {
     const client = (lambdas[worker] as (typeof lambdas)[number]).client
-    await client.send(
-      new PutItemCommand({ TableName: rawTable, Item: { ...template, ...rawKey(i), fence: { N: '1' } } }),
-    )
+    await client.send(new PutItemCommand({ TableName: rawTable, Item: rawItem(template, rawKey(i)) }))
   })
   const versions = Array.from({ length: rawCount }, () => 1)
-  const rawUpdates = async (count: number, concurrency: number) => {
-    await Promise.all(
-      Array.from({ length: concurrency }, async (_, worker) => {
-        const client = (lambdas[worker] as (typeof lambdas)[number]).client
-        const own = Array.from({ length: rawCount / 16 }, (__, k) => worker + k * 16)
-        const mine = Math.floor(count / concurrency) + (worker < count % concurrency ? 1 : 0)
-        for (let k = 0; k < mine; k++) {
-          const i = own[k % own.length] as number
-          const version = versions[i] as number
-          await client.send(
-            new UpdateItemCommand({
-              TableName: rawTable,
-              Key: rawKey(i),
-              UpdateExpression: 'SET fence = :next, updatedAtMs = :now',
-              ConditionExpression: 'fence = :expected',
-              ExpressionAttributeValues: {
-                ':next': { N: String(version + 1) },
-                ':expected': { N: String(version) },
-                ':now': { N: String(Date.now()) },
-              },
-            }),
-          )
-          versions[i] = version + 1
-        }
-      }),
+  const rawUpdates = (count: number, concurrency: number) =>
+    rawConditionalUpdates(
+      lambdas.slice(0, concurrency).map(({ client }) => client),
+      rawTable,
+      rawKey,
+      versions,
+      count,
     )
-  }
 
   // The engine's write of a node step (node 2 completed, node 3 started), sent to the raw items through a document
   // client as the engine's store sends it: what the request alone costs the client, without the engine around it.
@@ -235,19 +216,10 @@ export const measureHotPath = async (
     ExpressionAttributeValues: shapedValues,
   })
   const documents = lambdas.map(({ client }) => DynamoDBDocumentClient.from(client))
-  const shapedUpdates = async (count: number, concurrency: number) => {
-    await Promise.all(
-      Array.from({ length: concurrency }, async (_, worker) => {
-        const own = Array.from({ length: rawCount / 16 }, (__, k) => worker + k * 16)
-        const mine = Math.floor(count / concurrency) + (worker < count % concurrency ? 1 : 0)
-        for (let k = 0; k < mine; k++) {
-          await (documents[worker] as DynamoDBDocumentClient).send(
-            new UpdateCommand(shaped(own[k % own.length] as number)),
-          )
-        }
-      }),
-    )
-  }
+  const shapedUpdates = (count: number, concurrency: number) =>
+    inTurns(count, concurrency, rawCount, async (worker, i) => {
+      await (documents[worker] as DynamoDBDocumentClient).send(new UpdateCommand(shaped(i)))
+    })
 
   const rows: HotPathFigures[] = []
   for (const concurrency of [16, 1]) {

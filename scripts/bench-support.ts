@@ -1,5 +1,5 @@
 /** Small pure helpers of `npm run bench`: statistics, DynamoDB item sizes, number formatting, a worker pool. */
-import type { AttributeValue } from '@aws-sdk/client-dynamodb'
+import { type AttributeValue, type DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb'
 import type { InstanceRecord } from '../src/core/store.js'
 import { ulid } from '../src/system/defaults.js'
 
@@ -94,3 +94,61 @@ export const syntheticInstance = (
   fence: 0,
   ...(kind === 'waiting' ? { dueAtMs: nowMs + 3_600_000 } : kind === 'due' ? { dueAtMs: nowMs - 1_000 } : {}),
 })
+
+/**
+ * The store's own cost, as the benchmarks compare the engine with it: `count` conditional UpdateItems
+ * (`SET fence = :next, updatedAtMs = :now` if `fence = :expected`) spread over `clients.length` workers, worker w
+ * updating in turn only the items w, w + n, w + 2n, … of `items` (so no condition ever fails for a race). `versions`
+ * holds each item's fence, which the items must carry (see `rawItem`).
+ */
+export const rawConditionalUpdates = async (
+  clients: readonly DynamoDBClient[],
+  tableName: string,
+  keyOf: (item: number) => Record<string, AttributeValue>,
+  versions: number[],
+  count: number,
+): Promise<void> => {
+  const workers = clients.length
+  await inTurns(count, workers, versions.length, async (worker, i) => {
+    const version = versions[i] as number
+    await (clients[worker] as DynamoDBClient).send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: keyOf(i),
+        UpdateExpression: 'SET fence = :next, updatedAtMs = :now',
+        ConditionExpression: 'fence = :expected',
+        ExpressionAttributeValues: {
+          ':next': { N: String(version + 1) },
+          ':expected': { N: String(version) },
+          ':now': { N: String(Date.now()) },
+        },
+      }),
+    )
+    versions[i] = version + 1
+  })
+}
+
+/** A copy of `template` under `key` that `rawConditionalUpdates` can update: with a `fence` at 1. */
+export const rawItem = (
+  template: Record<string, AttributeValue>,
+  key: Record<string, AttributeValue>,
+): Record<string, AttributeValue> => ({ ...template, ...key, fence: { N: '1' } })
+
+/**
+ * `count` calls of `fn` over `workers` concurrent workers, worker w taking in turn the items w, w + workers, … below
+ * `items`: no two workers ever work on one item.
+ */
+export const inTurns = async (
+  count: number,
+  workers: number,
+  items: number,
+  fn: (worker: number, item: number) => Promise<void>,
+): Promise<void> => {
+  await Promise.all(
+    Array.from({ length: workers }, async (_, worker) => {
+      const own = Array.from({ length: Math.ceil((items - worker) / workers) }, (__, k) => worker + k * workers)
+      const mine = Math.floor(count / workers) + (worker < count % workers ? 1 : 0)
+      for (let k = 0; k < mine; k++) await fn(worker, own[k % own.length] as number)
+    }),
+  )
+}

@@ -13,13 +13,7 @@ import '../src/local/quiet-sdk.js'
 import { spawnSync } from 'node:child_process'
 import { cpus, totalmem } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import {
-  type AttributeValue,
-  DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb'
+import { type AttributeValue, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb'
 import { DynamoDbStore } from '../src/adapters/dynamodb/dynamodb-store.js'
 import { instanceKey } from '../src/adapters/dynamodb/keys.js'
 import { ensureTable } from '../src/adapters/dynamodb/table.js'
@@ -36,7 +30,17 @@ import { measureSkipCost, skipCostRows } from './bench-control-flow.js'
 import { type GridCell, gridTable, runSizeGrid } from './bench-grid.js'
 import { type HotPathResult, hotPathTable, itemBytesTable, measureHotPath } from './bench-hot-path.js'
 import { longLivedRows, runLongLived } from './bench-long-lived.js'
-import { itemSizeBytes, mean, num, percentile, pool, syntheticInstance, usd } from './bench-support.js'
+import {
+  itemSizeBytes,
+  mean,
+  num,
+  percentile,
+  pool,
+  rawConditionalUpdates,
+  rawItem,
+  syntheticInstance,
+  usd,
+} from './bench-support.js'
 import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
@@ -225,7 +229,7 @@ await withDynamoDb(async (config) => {
   const rawTable = `bench-raw-${stamp}`
   await ensureTable(first.client, rawTable)
   const rawItems = INSTANCES
-  const versions = Array.from({ length: rawItems }, () => Number(midItem?.fence?.N ?? 1))
+  const versions = Array.from({ length: rawItems }, () => 1)
   const rawKey = (i: number) => ({
     pk: { S: `R#${String(i).padStart(instanceKey('').pk.length + 24, '0')}` },
     sk: { S: instanceKey('').sk },
@@ -234,39 +238,18 @@ await withDynamoDb(async (config) => {
   const template = midItem
   await pool(rawItems, CONCURRENCY, async (i, worker) => {
     const client = (lambdas[worker] as (typeof lambdas)[number]).client
-    await client.send(new PutItemCommand({ TableName: rawTable, Item: { ...template, ...rawKey(i) } }))
+    await client.send(new PutItemCommand({ TableName: rawTable, Item: rawItem(template, rawKey(i)) }))
   })
-  const rawSize = itemSizeBytes({ ...template, ...rawKey(0) })
+  const rawSize = itemSizeBytes(rawItem(template, rawKey(0)))
   progress(`raw: ${engineWrites} conditional updates at concurrency ${CONCURRENCY}`)
   meter.reset()
   const rawStart = performance.now()
-  // Worker w updates only items i with i % 16 === w, in turn: a condition never fails because of a race.
-  await Promise.all(
-    lambdas.map(async ({ client }, worker) => {
-      const own = Array.from(
-        { length: Math.ceil((rawItems - worker) / CONCURRENCY) },
-        (_, k) => worker + k * CONCURRENCY,
-      )
-      const count = Math.floor(engineWrites / CONCURRENCY) + (worker < engineWrites % CONCURRENCY ? 1 : 0)
-      for (let k = 0; k < count; k++) {
-        const i = own[k % own.length] as number
-        const version = versions[i] as number
-        await client.send(
-          new UpdateItemCommand({
-            TableName: rawTable,
-            Key: rawKey(i),
-            UpdateExpression: 'SET fence = :next, updatedAtMs = :now',
-            ConditionExpression: 'fence = :expected',
-            ExpressionAttributeValues: {
-              ':next': { N: String(version + 1) },
-              ':expected': { N: String(version) },
-              ':now': { N: String(Date.now()) },
-            },
-          }),
-        )
-        versions[i] = version + 1
-      }
-    }),
+  await rawConditionalUpdates(
+    lambdas.map(({ client }) => client),
+    rawTable,
+    rawKey,
+    versions,
+    engineWrites,
   )
   const rawSeconds = (performance.now() - rawStart) / 1000
   const rawFigures = snapshot(meter)
