@@ -197,7 +197,7 @@ export const measureHotPath = async (
   // The engine's write of a node step (node 2 completed, node 3 started), sent to the raw items through a document
   // client as the engine's store sends it: what the request alone costs the client, without the engine around it.
   // Its history is set, not appended, so that the items keep their size; no condition (no race to guard).
-  const stepWrite = sent.find((input) => /n\.#n0 = :n0, n\.#n1 = :n1/.test(input.UpdateExpression ?? ''))
+  const stepWrite = sent.find((input) => /\.#n0 = :n0, \w+\.#n1 = :n1/.test(input.UpdateExpression ?? ''))
   if (!stepWrite) throw new Error('no step write was captured')
   const {
     ':noH': _noH,
