@@ -4,6 +4,7 @@ import { hotPathOutput, linearFive } from '../../scripts/bench-hot-path.js'
 import { itemSizeBytes } from '../../scripts/bench-support.js'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
+import { defineWorkflow } from '../../src/core/builder.js'
 import { Engine } from '../../src/core/engine.js'
 import type { NodeContext } from '../../src/core/node-context.js'
 import { createIdGenerator } from '../../src/system/defaults.js'
@@ -82,6 +83,64 @@ describe('the instance item of a 5-node workflow with 108-byte outputs', () => {
         .filter((entry) => entry.status === 'completed' && entry.kind === 'node')
         .map((entry) => entry.durationMs),
     ).toEqual([STEP_MS, STEP_MS, STEP_MS, STEP_MS, STEP_MS])
+    expect(await invariantViolations(table, clock.nowMs())).toEqual([])
+  })
+})
+
+describe('the instance item of a 20-node workflow whose every other node is skipped by its condition', () => {
+  const step = (i: number) => `step${String(i).padStart(2, '0')}`
+  const side = (i: number) => `side${String(i).padStart(2, '0')}`
+
+  /** Ten steps in a line; with `sides`, each also leads to a node whose condition is false (skipped, never run). */
+  const run = async (type: string, sides: boolean) => {
+    const sizes: number[] = []
+    const nodes: Record<string, { next?: string[]; when?: string; run: (ctx: NodeContext) => Promise<void> }> = {}
+    for (let i = 1; i <= 10; i++) {
+      const next = [...(i < 10 ? [step(i + 1)] : []), ...(sides ? [side(i)] : [])]
+      nodes[step(i)] = {
+        ...(next.length ? { next } : {}),
+        run: async (ctx) => {
+          sizes.push(itemSizeBytes(await storedItem(ctx.instanceId)))
+          clock.advanceMs(STEP_MS)
+          ctx.set('step', i)
+        },
+      }
+      if (sides) nodes[side(i)] = { when: '$input.amount > 1000', run: async (ctx) => ctx.set('side', i) }
+    }
+    const engine = new Engine({
+      store: new DynamoDbStore({ tableName: table.tableName, client: table.client }),
+      clock,
+      ids: createIdGenerator(),
+      random: fixedRandom(0),
+      history: true,
+    })
+    engine.register(defineWorkflow({ type, nodes }))
+    const created = await engine.create({ workflowType: type, context: { amount: 12.5 } })
+    sizes.push(itemSizeBytes(await storedItem(created.instanceId)))
+    expect(created.status).toBe('completed')
+    return { sizes, engine, instanceId: created.instanceId }
+  }
+
+  it('stays under 1 KB after every write, as the ten nodes that run do alone: a skip costs no write unit', async () => {
+    const alone = await run('ten-steps-alone', false)
+    expect(Math.max(...alone.sizes), `sizes: ${alone.sizes.join(', ')}`).toBeLessThan(KB)
+
+    const skipping = await run('ten-steps-sides', true)
+    expect(skipping.sizes).toHaveLength(11)
+    expect(Math.max(...skipping.sizes), `sizes: ${skipping.sizes.join(', ')}`).toBeLessThan(KB)
+    const { nodes } = await skipping.engine.get(skipping.instanceId)
+    expect(nodes.filter((node) => node.status === 'skipped').map((node) => node.skipReason)).toEqual(
+      Array(10).fill('condition_false'),
+    )
+    // Each skip is in the history with its reason, after the outcome that decided it.
+    const history = await skipping.engine.history(skipping.instanceId)
+    const skips = history.entries.filter((entry) => entry.status === 'skipped')
+    expect(skips.map((entry) => `${entry.nodeId}:${entry.code}`)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `${side(i + 1)}:condition_false`),
+    )
+    const seqOf = (nodeId: string, status: string) =>
+      history.entries.find((entry) => entry.nodeId === nodeId && entry.status === status)?.seq ?? -1
+    for (let i = 1; i <= 10; i++) expect(seqOf(side(i), 'skipped')).toBeGreaterThan(seqOf(step(i), 'completed'))
     expect(await invariantViolations(table, clock.nowMs())).toEqual([])
   })
 })

@@ -75,8 +75,8 @@ export const requestKind = (commandName: string, args: unknown): string => {
     case 'UpdateItemCommand':
       if (update.includes('ADD f :one')) return 'acquireLease'
       if (update.includes('e.#node')) return 'putEvent'
-      if (update.startsWith('REMOVE leaseOwner')) return 'releaseLease'
-      if (update.includes('ADD es :zero')) return update.includes('leaseOwner') ? 'releasingWrite' : 'write'
+      if (update.startsWith('REMOVE lo,')) return 'releaseLease'
+      if (update.includes('ADD es :zero')) return /\blo\b/.test(update) ? 'releasingWrite' : 'write'
       return 'markDue'
     default:
       return commandName

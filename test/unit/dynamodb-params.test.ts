@@ -7,6 +7,8 @@ import {
   entryToItem,
   ItemPlanner,
   nodeToItem,
+  packNode,
+  parseInstanceItem,
   recordFromItem,
   recordToItem,
 } from '../../src/adapters/dynamodb/item-codec.js'
@@ -28,6 +30,7 @@ import {
   listQueryParams,
   markDueParams,
   putEventParams,
+  putInstanceParams,
   queryDueParams,
   releaseLeaseParams,
   writeUnderLeaseParams,
@@ -122,7 +125,7 @@ describe('writeUnderLeaseParams', () => {
     const params = update({})
 
     expect(params.Key).toEqual(instanceKey('wf-1'))
-    expect(params.ConditionExpression).toBe('leaseOwner = :owner AND f = :fence')
+    expect(params.ConditionExpression).toBe('lo = :owner AND f = :fence')
     expect(params.ExpressionAttributeValues).toMatchObject({ ':owner': 'runner-a', ':fence': 7 })
   })
 
@@ -136,7 +139,7 @@ describe('writeUnderLeaseParams', () => {
     expect(grows.ExpressionAttributeValues).toMatchObject({ ':bytes': 300, ':bytesBase': 500, ':room': 700 })
     expect(grows.ReturnValuesOnConditionCheckFailure).toBe('ALL_OLD')
     expect(shrinks.UpdateExpression).toContain(adds)
-    expect(shrinks.ConditionExpression).toBe('leaseOwner = :owner AND f = :fence')
+    expect(shrinks.ConditionExpression).toBe('lo = :owner AND f = :fence')
   })
 
   it('sets or removes the TTL attribute', () => {
@@ -165,11 +168,11 @@ describe('writeUnderLeaseParams', () => {
   })
 
   it.each([
-    { change: { release: true }, removed: ['leaseOwner', 'leaseUntilMs'] },
+    { change: { release: true }, removed: ['lo', 'lu'] },
     { change: { release: false }, removed: [] },
     { change: {}, removed: [] },
     { change: { dueAtMs: null }, removed: ['dueAtMs', 'dueShard'] },
-    { change: { dueAtMs: null, release: true }, removed: ['dueAtMs', 'dueShard', 'leaseOwner', 'leaseUntilMs'] },
+    { change: { dueAtMs: null, release: true }, removed: ['dueAtMs', 'dueShard', 'lo', 'lu'] },
     { change: { dueAtMs: T0 }, removed: [] },
   ])('REMOVEs $removed for $change', ({ change, removed }) => {
     expect(actions(update(change).UpdateExpression).REMOVE.sort()).toEqual([...removed].sort())
@@ -307,7 +310,7 @@ describe('history entries in the item', () => {
       code: 'condition_false',
     }
     // The reason as its short code: a skip is carried by every later write of the instance item.
-    expect(entryToItem(skip, T0)).toBe('SK|0|a|||cf')
+    expect(entryToItem(skip, T0)).toBe('S|0|a|cf')
     expect(entryToItem({ atMs: T0 + 36, kind: 'decision', nodeId: 'a', code: 'when:true' }, T0)).toBe(
       'd|10|a|when:true',
     )
@@ -318,7 +321,7 @@ describe('control-flow attributes in the item', () => {
   it('stores a skip reason and a choice (none included) on the node, and the deadline on the instance', () => {
     // A node skipped when it was decided: its creation time is its update time, left out.
     expect(nodeToItem(aNode({ status: 'skipped', skipReason: 'upstream_failed', calls: 0 }), 'a', T0)).toStrictEqual({
-      s: 'sk',
+      s: 's',
       u: 0,
       sr: 'uf',
     })
@@ -333,6 +336,40 @@ describe('control-flow attributes in the item', () => {
     const item = recordToItem(record)
     expect(item.dlMs).toBe(T0 + 5000)
     expect(recordFromItem(item)).toMatchObject({ deadlineAtMs: T0 + 5000, nodes: record.nodes })
+  })
+
+  it('packs a skipped record and a completed one with its output inline into one string each, read back as they were', () => {
+    const skipped = aNode({
+      status: 'skipped',
+      skipReason: 'condition_false',
+      createdAtMs: T0 + 75,
+      updatedAtMs: T0 + 75,
+    })
+    const completed = aNode({
+      status: 'completed',
+      calls: 1,
+      createdAtMs: T0 + 36,
+      updatedAtMs: T0 + 1500,
+      output: { s: 'a|b', n: 3 },
+    })
+    const bare = aNode({ status: 'completed', calls: 1, createdAtMs: T0 + 7, updatedAtMs: T0 + 7, output: {} })
+    const retried = aNode({ status: 'completed', calls: 1, failCount: 1, createdAtMs: T0, updatedAtMs: T0 + 5 })
+    expect(packNode(nodeToItem(skipped, 'a', T0))).toBe('cf|23')
+    expect(packNode(nodeToItem(completed, 'b', T0))).toBe('c|10|15o|{"s":"a|b","n":3}')
+    expect(packNode(nodeToItem(bare, 'c', T0))).toBe('c||7|')
+    // Anything beyond status, times, reason and an inline output keeps the map.
+    expect(typeof packNode(nodeToItem(retried, 'd', T0))).toBe('object')
+    const record = anInstance('wf-p', { createdAtMs: T0, nodes: { a: skipped, b: completed, c: bare, d: retried } })
+    const item = recordToItem(record)
+    const stored = putInstanceParams('t', item).Item as Record<string, unknown>
+    expect(Object.values(stored.n as object).map((node) => typeof node)).toEqual([
+      'string',
+      'string',
+      'string',
+      'object',
+    ])
+    expect(recordFromItem(parseInstanceItem(stored)).nodes).toStrictEqual(recordFromItem(item).nodes)
+    expect(recordFromItem(item).nodes).toMatchObject(record.nodes)
   })
 
   it('sets or removes the deadline in a fenced write', () => {
@@ -401,11 +438,11 @@ describe('acquireLeaseParams', () => {
     const params = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, { allowTerminal: allow })
 
     expect(params.ConditionExpression).toContain(
-      'attribute_exists(pk) AND (attribute_not_exists(leaseOwner) OR leaseUntilMs < :now OR leaseOwner = :owner)',
+      'attribute_exists(pk) AND (attribute_not_exists(lo) OR lu < :now OR lo = :owner)',
     )
     // Due by the lease end and unparked in the same write.
     expect(params.UpdateExpression).toBe(
-      'SET leaseOwner = :owner, leaseUntilMs = :until, dueAtMs = :until, dueShard = :shard ' +
+      'SET lo = :owner, lu = :until, dueAtMs = :until, dueShard = :shard ' +
         'REMOVE parkCode, parkReason, parkAtMs ADD f :one',
     )
     expect(params.ExpressionAttributeValues).toMatchObject({
@@ -425,7 +462,7 @@ describe('acquireLeaseParams for a due pass or a terminal instance', () => {
     ['a terminal instance (needs nothing)', { terminalOnly: true }],
   ])('leaves the due time alone for %s', (_, options) => {
     const params = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, options)
-    expect(params.UpdateExpression).toBe('SET leaseOwner = :owner, leaseUntilMs = :until ADD f :one')
+    expect(params.UpdateExpression).toBe('SET lo = :owner, lu = :until ADD f :one')
     expect(params.ExpressionAttributeValues).not.toHaveProperty(':shard')
   })
 })

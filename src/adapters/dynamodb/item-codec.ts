@@ -36,7 +36,7 @@ import { INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES } from './
  * per KB), so the instance item uses short attribute names and codes, and times relative to the instance's creation;
  * the attributes the indexes and the table's TTL use keep their names.
  */
-export const ITEM_SCHEMA_VERSION = 3
+export const ITEM_SCHEMA_VERSION = 4
 
 const jsonText = z.string()
 
@@ -49,7 +49,7 @@ const STATUS_CODES = {
   failed: 'f',
   canceled: 'x',
   restarting: 'rs',
-  skipped: 'sk',
+  skipped: 's',
 } as const satisfies Record<StoredNodeStatus, string>
 const invert = <T extends string>(codes: Record<T, string>): Record<string, T> =>
   Object.fromEntries(Object.entries(codes).map(([name, code]) => [code, name])) as Record<string, T>
@@ -132,6 +132,58 @@ const storedNodeSchema = z.object({
 })
 export type StoredNode = z.infer<typeof storedNodeSchema>
 
+/**
+ * The two commonest settled records, as the instance item stores them: not a map but one string, for a record stays
+ * in every later write of the instance item and a map costs 3 bytes plus a name and a byte per field.
+ * - a node skipped when it was decided: `<skip reason code>|<updated>` (`cf|2bs`);
+ * - a node completed by one worker call, its output inline: `c|<created>|<updated>|<output JSON>`
+ *   (`c|15o|22c|{"step":3}`; created left empty when it equals updated, an empty output as nothing).
+ * Times in ms after the instance's creation, base 36. Read back as the record they stand for.
+ */
+const PACKED_RECORD = /^(?:([a-z]{2})\|([0-9a-z]+)|c\|([0-9a-z]*)\|([0-9a-z]+)\|([\s\S]*))$/
+const packedRecordSchema = z
+  .string()
+  .regex(PACKED_RECORD)
+  .transform((packed, ctx): StoredNode => {
+    const [, reason, skippedAt, created, updated, output] = PACKED_RECORD.exec(packed) as RegExpExecArray
+    if (reason === undefined) {
+      const node: StoredNode = { s: STATUS_CODES.completed, u: Number.parseInt(updated as string, 36) }
+      if (created) node.a = Number.parseInt(created, 36)
+      if (output) node.o = output
+      return node
+    }
+    if (SKIP_REASON_NAMES[reason] === undefined) {
+      ctx.addIssue({ code: 'custom', message: `unknown skip reason code '${reason}'` })
+      return z.NEVER
+    }
+    return { s: STATUS_CODES.skipped, u: Number.parseInt(skippedAt as string, 36), sr: reason }
+  })
+/** A node record as the item holds it: a map, or packed. */
+const storedNodeValueSchema = z.union([storedNodeSchema, packedRecordSchema])
+
+const PACKABLE: Readonly<Record<string, ReadonlySet<string>>> = {
+  [STATUS_CODES.skipped]: new Set(['s', 'u', 'sr']),
+  [STATUS_CODES.completed]: new Set(['s', 'a', 'u', 'o']),
+}
+const packableTime = (ms: number | undefined): boolean => ms === undefined || (Number.isInteger(ms) && ms >= 0)
+
+/** The stored form of a record: packed when it is one of the two forms above (see `packedRecordSchema`). */
+export const packNode = (node: StoredNode): StoredNode | string => {
+  const fields = PACKABLE[node.s]
+  if (fields === undefined || !packableTime(node.u) || !packableTime(node.a)) return node
+  for (const key in node) if (!fields.has(key) && node[key as keyof StoredNode] !== undefined) return node
+  if (node.s === STATUS_CODES.completed) {
+    const created = node.a === undefined || node.a === node.u ? '' : node.a.toString(36)
+    return `c|${created}|${node.u.toString(36)}|${node.o ?? ''}`
+  }
+  if (node.sr === undefined || node.a !== undefined) return node
+  return `${node.sr}|${node.u.toString(36)}`
+}
+
+/** Records as stored: see `packNode`. */
+export const packNodes = (nodes: Readonly<Record<string, StoredNode>>): Record<string, StoredNode | string> =>
+  Object.fromEntries(Object.entries(nodes).map(([id, node]) => [id, packNode(node)]))
+
 /** An event: `t` event_ts, `r` received (ms after creation), content inline (`c`) or in an item (`k`, `b` bytes). */
 const storedEventSchema = z.object({
   t: z.number(),
@@ -205,6 +257,10 @@ type PackedField = 'n' | 's' | 'a' | 'd' | 'e' | 'r' | 'o' | 'p'
 
 /** The fields of a node status entry after its head and time (the status is the head). */
 const NODE_FIELDS: readonly PackedField[] = ['n', 'd', 'a', 'p', 'o', 'e', 'r']
+/** A skip's entry: the reason right after the node (`SK||side1|cf`). */
+const SKIP_FIELDS: readonly PackedField[] = ['n', 'p', 'a', 'd', 'o', 'e', 'r']
+const nodeFields = (statusCode: string): readonly PackedField[] =>
+  statusCode === STATUS_CODES.skipped ? SKIP_FIELDS : NODE_FIELDS
 /** The fields of other entries, by kind code: the ones each kind uses first, so that few empty fields are kept. */
 const PACKED_FIELDS: Readonly<Record<string, readonly PackedField[]>> = {
   [KIND_CODES.created]: ['o', 'p', 'n', 's', 'a', 'd', 'e', 'r'],
@@ -270,7 +326,8 @@ export const entryToItem = (given: HistoryEntry, baseMs: number, previousAtMs?: 
     const folded = entry.kind === 'node' && status !== undefined && ENTRY_STATUS_NAMES[status] !== undefined
     const head = folded ? (status as string).toUpperCase() : KIND_CODES[entry.kind]
     const time = previousAtMs === entry.atMs ? '' : t.toString(36)
-    const fields = [head, time, ...(folded ? NODE_FIELDS : packedFields(head)).map((field) => values[field])]
+    const order = folded ? nodeFields(status as string) : packedFields(head)
+    const fields = [head, time, ...order.map((field) => values[field])]
     while (fields[fields.length - 1] === '') fields.pop()
     return fields.join('|')
   }
@@ -295,7 +352,7 @@ export const entryFromItem = (item: StoredEntry, baseMs: number, previousAtMs?: 
       ? (() => {
           const [head = '', t, ...rest] = item.split('|')
           const nodeStatus = head !== head.toLowerCase() ? head.toLowerCase() : undefined
-          const order = nodeStatus === undefined ? packedFields(head) : NODE_FIELDS
+          const order = nodeStatus === undefined ? packedFields(head) : nodeFields(nodeStatus)
           const field = (name: PackedField) => {
             const at = order.indexOf(name)
             return at < 0 ? undefined : rest[at] || undefined
@@ -353,14 +410,15 @@ export const instanceItemSchema = z.object({
   /** The bytes an input in an item of its own counts for. */
   ib: z.number().optional(),
   /** Node records not archived, and events, by node id. */
-  n: z.record(z.string(), storedNodeSchema),
+  n: z.record(z.string(), storedNodeValueSchema),
   e: z.record(z.string(), storedEventSchema),
   /** Grows with every stored event. */
   es: z.number().int(),
   /** The lease's fencing token: raised by every acquisition. */
   f: z.number().int(),
-  leaseOwner: z.string().optional(),
-  leaseUntilMs: z.number().optional(),
+  /** The lease's owner and end (epoch ms), while it is held. */
+  lo: z.string().optional(),
+  lu: z.number().optional(),
   dueAtMs: z.number().optional(),
   dueShard: z.string().optional(),
   /** Fingerprint of an idempotent create. */
@@ -425,7 +483,7 @@ export const payloadItemSchema = z.object({ o: jsonText.optional(), wc: jsonText
 const eventItemSchema = z.object({ c: jsonText })
 const inputItemSchema = z.object({ d: jsonText })
 /** Settled node records moved out of the instance item together. */
-export const archiveItemSchema = z.object({ n: z.record(z.string(), storedNodeSchema) })
+export const archiveItemSchema = z.object({ n: z.record(z.string(), storedNodeValueSchema) })
 /** History entries moved out of the instance item together (`hb`: the seq of the first). */
 export const historyArchiveSchema = z.object({ h: z.array(storedEntrySchema), hb: z.number().int() })
 
@@ -568,7 +626,7 @@ export class ItemPlanner {
 
   /** Gathers settled records into one new archive item. */
   archive(nodes: Record<string, StoredNode>): string {
-    return this.#side(SK.archive, { n: nodes })
+    return this.#side(SK.archive, { n: packNodes(nodes) })
   }
 
   /** Gathers history entries (`base` the seq of the first) into one new history archive item. */
@@ -611,8 +669,8 @@ export const recordToItem = (
     item.ib = jsonSizeBytes(record.input)
   }
   if (record.businessId !== undefined) item.businessId = record.businessId
-  if (record.leaseOwner !== undefined) item.leaseOwner = record.leaseOwner
-  if (record.leaseUntilMs !== undefined) item.leaseUntilMs = record.leaseUntilMs
+  if (record.leaseOwner !== undefined) item.lo = record.leaseOwner
+  if (record.leaseUntilMs !== undefined) item.lu = record.leaseUntilMs
   if (record.dueAtMs !== undefined) {
     item.dueAtMs = record.dueAtMs
     item.dueShard = dueShardFor(record.id)
@@ -797,8 +855,8 @@ export const recordFromInstanceItem = (
     fence: item.f,
   }
   if (item.businessId !== undefined) record.businessId = item.businessId
-  if (item.leaseOwner !== undefined) record.leaseOwner = item.leaseOwner
-  if (item.leaseUntilMs !== undefined) record.leaseUntilMs = item.leaseUntilMs
+  if (item.lo !== undefined) record.leaseOwner = item.lo
+  if (item.lu !== undefined) record.leaseUntilMs = item.lu
   if (item.dueAtMs !== undefined) record.dueAtMs = item.dueAtMs
   if (item.rh !== undefined) record.requestHash = item.rh
   if (item.startAtMs !== undefined) record.startAtMs = item.startAtMs

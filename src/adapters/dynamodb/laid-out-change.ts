@@ -2,6 +2,7 @@ import type { InstanceChange } from '../../core/instance-change.js'
 import { NODE_OVERHEAD_BYTES } from '../../core/limits.js'
 import {
   inlinePayloadBytes,
+  packNode,
   type StoredEntry,
   type StoredInput,
   type StoredNode,
@@ -41,14 +42,12 @@ export interface LaidOutChange {
 }
 
 /**
- * What a skipped node's record takes in the instance item (its status, time and reason code, no payload): counted as
- * such, skips do not bring the archive write forward.
+ * What a stored node record takes in the instance item, as the archive rule counts it. A packed skip is counted as
+ * stored (its id, its string and the map entry's byte): skips do not bring the archive write forward.
  */
-const SKIPPED_NODE_BYTES = 24
-
-/** What a stored node record takes in the instance item, as the archive rule counts it. */
 export const inlineNodeBytes = (nodeId: string, node: StoredNode): number => {
-  if (node.sr !== undefined && node.o === undefined && node.p === undefined) return SKIPPED_NODE_BYTES + nodeId.length
+  const packed = packNode(node)
+  if (typeof packed === 'string') return nodeId.length + packed.length + 1
   const payload = node.p !== undefined ? PAYLOAD_REF_BYTES : inlinePayloadBytes(node)
   return NODE_OVERHEAD_BYTES + nodeId.length + payload + (node.ir?.length ?? 0) + textBytes(node.le)
 }

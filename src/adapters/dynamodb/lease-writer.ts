@@ -345,8 +345,8 @@ export class DynamoLeaseWriter implements LeaseWriter {
     const item = parsed?.success ? parsed.data : undefined
     const lease = this.lease
     if (item) {
-      const held = item.leaseOwner === lease.owner && item.f === lease.fence
-      const releasedByThis = laid.change.release === true && item.leaseOwner === undefined && item.f === lease.fence
+      const held = item.lo === lease.owner && item.f === lease.fence
+      const releasedByThis = laid.change.release === true && item.lo === undefined && item.f === lease.fence
       const atNext = (item.ws ?? 0) === this.#writeSeq + 1
       const out = laid.historyOut
       const moveLanded =

@@ -10,6 +10,8 @@ import {
   INSTANCE_STATUS_CODES,
   type InstanceItem,
   type ItemPlanner,
+  packNode,
+  packNodes,
   TERMINAL_NODE_CODES,
 } from './item-codec.js'
 import { dueShardFor, INDEX, instanceKey, TTL_ATTRIBUTE } from './keys.js'
@@ -40,7 +42,7 @@ const TERMINAL_ONLY = TERMINAL_INSTANCE.expression
 
 export const putInstanceParams = (tableName: string, item: InstanceItem): PutCommandInput => ({
   TableName: tableName,
-  Item: item,
+  Item: { ...item, n: packNodes(item.n) },
   ConditionExpression: 'attribute_not_exists(pk)',
   ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
 })
@@ -75,12 +77,12 @@ export const acquireLeaseParams = (
     // spares the due index two writes on every poll.
     UpdateExpression:
       terminalOnly || dueBy !== undefined
-        ? 'SET leaseOwner = :owner, leaseUntilMs = :until ADD f :one'
-        : 'SET leaseOwner = :owner, leaseUntilMs = :until, dueAtMs = :until, dueShard = :shard ' +
+        ? 'SET lo = :owner, lu = :until ADD f :one'
+        : 'SET lo = :owner, lu = :until, dueAtMs = :until, dueShard = :shard ' +
           'REMOVE parkCode, parkReason, parkAtMs ADD f :one',
     ConditionExpression: [
       'attribute_exists(pk)',
-      '(attribute_not_exists(leaseOwner) OR leaseUntilMs < :now OR leaseOwner = :owner)',
+      '(attribute_not_exists(lo) OR lu < :now OR lo = :owner)',
       ...(terminalOnly ? [TERMINAL_ONLY] : allowTerminal ? [] : [NOT_TERMINAL]),
       // A due pass acquires only what is due: a stale run message costs no write.
       ...(dueBy === undefined ? [] : ['dueAtMs <= :dueBy']),
@@ -174,13 +176,13 @@ const historyParts = (parts: UpdateParts, laid: LaidOutChange, planner: ItemPlan
 const nodeParts = (parts: UpdateParts, laid: LaidOutChange): void => {
   if (laid.allNodes !== undefined) {
     // Too many nodes to name one by one within the update expression's 4 KB: the map is written whole.
-    parts.values[':nodes'] = laid.allNodes
+    parts.values[':nodes'] = packNodes(laid.allNodes)
     parts.set.push('n = :nodes')
     return
   }
   Object.entries(laid.nodes).forEach(([nodeId, node], index) => {
     parts.names[`#n${index}`] = nodeId
-    parts.values[`:n${index}`] = node
+    parts.values[`:n${index}`] = packNode(node)
     parts.set.push(`n.#n${index} = :n${index}`)
   })
   Object.keys(laid.archive ?? {}).forEach((nodeId, index) => {
@@ -260,7 +262,7 @@ const attributeParts = (parts: UpdateParts, laid: LaidOutChange, planner: ItemPl
     ['dueAtMs', ':due', change.dueAtMs],
     ['dueShard', ':shard', dueShardFor(instanceId)],
   ])
-  if (change.release) parts.remove.push('leaseOwner', 'leaseUntilMs')
+  if (change.release) parts.remove.push('lo', 'lu')
   setOrRemove(parts, change.parked, [
     ['parkCode', ':parkCode', change.parked?.code],
     ['parkReason', ':parkReason', change.parked?.reason],
@@ -321,7 +323,7 @@ export const writeUnderLeaseParams = (
     set: ['ua = :ua'],
     remove: [],
     add: [],
-    conditions: ['leaseOwner = :owner AND f = :fence'],
+    conditions: ['lo = :owner AND f = :fence'],
   }
   archiveParts(parts, laid, planner)
   historyParts(parts, laid, planner)
@@ -351,8 +353,8 @@ export const writeUnderLeaseParams = (
 export const releaseLeaseParams = (tableName: string, lease: Lease): UpdateCommandInput => ({
   TableName: tableName,
   Key: instanceKey(lease.instanceId),
-  UpdateExpression: 'REMOVE leaseOwner, leaseUntilMs',
-  ConditionExpression: 'leaseOwner = :owner AND f = :fence',
+  UpdateExpression: 'REMOVE lo, lu',
+  ConditionExpression: 'lo = :owner AND f = :fence',
   ExpressionAttributeValues: { ':owner': lease.owner, ':fence': lease.fence },
 })
 
@@ -382,13 +384,15 @@ export const putEventParams = (
     ':shard': dueShardFor(instanceId),
     ':one': 1,
     ':ts': event.eventTs,
+    ':map': 'M',
     ...TERMINAL,
     ...terminalNodes,
   }
   const conditions = [
     'attribute_exists(pk)',
     NOT_TERMINAL,
-    `(attribute_not_exists(n.#node) OR NOT n.#node.s IN (${Object.keys(terminalNodes).join(', ')}))`,
+    // A packed record (a string: see packNode) is a skipped node's, terminal.
+    `(attribute_not_exists(n.#node) OR (attribute_type(n.#node, :map) AND NOT n.#node.s IN (${Object.keys(terminalNodes).join(', ')})))`,
     '(attribute_not_exists(e.#node) OR e.#node.t <= :ts)',
   ]
   const set = ['e.#node = :event', 'dueAtMs = :now', 'dueShard = :shard']
@@ -452,7 +456,7 @@ export const clearTerminalDueParams = (tableName: string, instanceId: string, no
   TableName: tableName,
   Key: instanceKey(instanceId),
   UpdateExpression: 'REMOVE dueAtMs, dueShard',
-  ConditionExpression: `attribute_exists(dueAtMs) AND ${TERMINAL_ONLY} AND (attribute_not_exists(leaseOwner) OR leaseUntilMs < :now)`,
+  ConditionExpression: `attribute_exists(dueAtMs) AND ${TERMINAL_ONLY} AND (attribute_not_exists(lo) OR lu < :now)`,
   ExpressionAttributeNames: { '#status': 'status' },
   ExpressionAttributeValues: { ':now': nowMs, ...TERMINAL },
 })
