@@ -115,7 +115,7 @@ export const skipCostRows = (costs: readonly ShapeCost[]): [string, string, stri
     rows.push([
       `20 nodes, ${cost.skipped} skipped by their condition (${shape === 'tail' ? 'at the tail' : 'interleaved'}) ÷ the 10 that run alone: WCU per instance`,
       `${fixed(cost.writeUnits)} ÷ ${fixed(none.writeUnits)}`,
-      `${extra <= 0 ? 'no more' : `${fixed(extra)} more (${fixed((100 * extra) / none.writeUnits, 0)} %)`}; write requests ${fixed(cost.requests)} ÷ ${fixed(none.requests)} (a skip is stored by the write that decides it); table ${fixed(cost.tableWriteUnits)} ÷ ${fixed(none.tableWriteUnits)}; ${shape === 'tail' ? 'the ten skips travel in the last write' : 'each skip stays in the instance item (record and history entry, about 65 bytes) for every later write, billed per KB'}`,
+      `${extra <= 0 ? 'no more' : `${fixed(extra)} more (${fixed((100 * extra) / none.writeUnits, 0)} %)`}; write requests ${fixed(cost.requests)} ÷ ${fixed(none.requests)} (a skip is stored by the write that decides it); table ${fixed(cost.tableWriteUnits)} ÷ ${fixed(none.tableWriteUnits)}; ${shape === 'tail' ? 'the ten skips travel in the last write' : 'each skip stays in the instance item for every later write (its packed record and history entry, about 27 bytes), billed per KB'}`,
     ])
   }
   return rows
