@@ -303,3 +303,38 @@ describe('DynamoDbStore refusals', () => {
     expect(sent).toEqual(['UpdateItemCommand'])
   })
 })
+
+describe('DynamoDbStore with packed node records', () => {
+  it('refuses an event for a completed or skipped node stored as one string, and changes nothing', async () => {
+    const { tableName, client } = await freshTable('store-packed')
+    const store = new DynamoDbStore({ tableName, client })
+    await store.createInstance(
+      anInstance('packed', {
+        nodes: {
+          done: aNode({ status: 'completed', calls: 1, updatedAtMs: T0 + 5, output: { ok: true } }),
+          skip: aNode({ status: 'skipped', skipReason: 'condition_false' }),
+          open: aNode({ status: 'pending' }),
+        },
+      }),
+    )
+    const doc = DynamoDBDocumentClient.from(client)
+    const raw = async () =>
+      (await doc.send(new GetCommand({ TableName: tableName, Key: instanceKey('packed'), ConsistentRead: true })))
+        .Item as Record<string, unknown>
+    const before = await raw()
+    // What the condition of the event write sees: strings, not maps with a status.
+    expect(before.n).toMatchObject({ done: 'c|0|5|{"ok":true}', skip: 'cf|0' })
+
+    // The store's own write, without the engine's check before it: the condition alone must refuse.
+    for (const nodeId of ['done', 'skip']) {
+      const error = await store
+        .putEvent('packed', nodeId, { eventTs: 1, content: {}, receivedAtMs: T0 }, T0)
+        .then(() => undefined)
+        .catch((e: unknown) => e)
+      expect(error, nodeId).toMatchObject({ name: 'IllegalStateError' })
+    }
+    expect(await raw()).toStrictEqual(before)
+    await store.putEvent('packed', 'open', { eventTs: 1, content: { go: 1 }, receivedAtMs: T0 }, T0)
+    expect((await store.getInstance('packed'))?.events.open?.content).toEqual({ go: 1 })
+  })
+})
