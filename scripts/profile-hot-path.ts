@@ -4,7 +4,7 @@
  * with the most self time: tickflow's own first (its share of the whole), then everything else. A measurement to
  * look at, not a test: the machine's load changes the figures, the ranking much less.
  *
- *   PROFILE_INSTANCES (default 400)
+ *   PROFILE_INSTANCES (default 400), PROFILE_CONCURRENCY (default 16)
  */
 import '../src/local/quiet-sdk.js'
 import { Session } from 'node:inspector/promises'
@@ -19,7 +19,7 @@ import { num, pool } from './bench-support.js'
 import { withDynamoDb } from './capacity-meter.js'
 
 const INSTANCES = Number(process.env.PROFILE_INSTANCES ?? 400)
-const CONCURRENCY = 16
+const CONCURRENCY = Number(process.env.PROFILE_CONCURRENCY ?? 16)
 const TOP = Number(process.env.PROFILE_TOP ?? 12)
 
 const step = (n: number) => (ctx: NodeContext) => ctx.set('step', n)
