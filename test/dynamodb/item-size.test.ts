@@ -41,6 +41,16 @@ const storedItem = async (instanceId: string): Promise<Record<string, AttributeV
   return result.Item
 }
 
+/** An engine on the test table, history on, with real instance ids (ULIDs, 26 characters: the id is in the item twice). */
+const newEngine = () =>
+  new Engine({
+    store: new DynamoDbStore({ tableName: table.tableName, client: table.client }),
+    clock,
+    ids: createIdGenerator(),
+    random: fixedRandom(0),
+    history: true,
+  })
+
 describe('the instance item of a 5-node workflow with 108-byte outputs', () => {
   it('stays under 1 KB after every write, from creation to completion, history on', async () => {
     const sizes: number[] = []
@@ -50,14 +60,7 @@ describe('the instance item of a 5-node workflow with 108-byte outputs', () => {
       clock.advanceMs(STEP_MS)
       for (const [key, value] of Object.entries(hotPathOutput(n))) ctx.set(key, value)
     }
-    const engine = new Engine({
-      store: new DynamoDbStore({ tableName: table.tableName, client: table.client }),
-      clock,
-      // Real instance ids (ULIDs, 26 characters): the id is in the item twice.
-      ids: createIdGenerator(),
-      random: fixedRandom(0),
-      history: true,
-    })
+    const engine = newEngine()
     engine.register(linearFive('small-linear-workflow', step))
 
     const created = await engine.create({
@@ -107,13 +110,7 @@ describe('the instance item of a 20-node workflow whose every other node is skip
       }
       if (sides) nodes[side(i)] = { when: '$input.amount > 1000', run: async (ctx) => ctx.set('side', i) }
     }
-    const engine = new Engine({
-      store: new DynamoDbStore({ tableName: table.tableName, client: table.client }),
-      clock,
-      ids: createIdGenerator(),
-      random: fixedRandom(0),
-      history: true,
-    })
+    const engine = newEngine()
     engine.register(defineWorkflow({ type, nodes }))
     const created = await engine.create({ workflowType: type, context: { amount: 12.5 } })
     sizes.push(itemSizeBytes(await storedItem(created.instanceId)))
