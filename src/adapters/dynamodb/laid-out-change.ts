@@ -47,7 +47,7 @@ export interface LaidOutChange {
  */
 export const inlineNodeBytes = (nodeId: string, node: StoredNode): number => {
   const packed = packNode(node)
-  if (typeof packed === 'string') return nodeId.length + packed.length + 1
+  if (typeof packed === 'string') return nodeId.length + textBytes(packed) + 1
   const payload = node.p !== undefined ? PAYLOAD_REF_BYTES : inlinePayloadBytes(node)
   return NODE_OVERHEAD_BYTES + nodeId.length + payload + (node.ir?.length ?? 0) + textBytes(node.le)
 }
