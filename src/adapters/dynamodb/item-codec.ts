@@ -257,7 +257,7 @@ type PackedField = 'n' | 's' | 'a' | 'd' | 'e' | 'r' | 'o' | 'p'
 
 /** The fields of a node status entry after its head and time (the status is the head). */
 const NODE_FIELDS: readonly PackedField[] = ['n', 'd', 'a', 'p', 'o', 'e', 'r']
-/** A skip's entry: the reason right after the node (`SK||side1|cf`). */
+/** A skip's entry: the reason right after the node (`S||side1|cf`). */
 const SKIP_FIELDS: readonly PackedField[] = ['n', 'p', 'a', 'd', 'o', 'e', 'r']
 const nodeFields = (statusCode: string): readonly PackedField[] =>
   statusCode === STATUS_CODES.skipped ? SKIP_FIELDS : NODE_FIELDS

@@ -391,7 +391,7 @@ export const putEventParams = (
   const conditions = [
     'attribute_exists(pk)',
     NOT_TERMINAL,
-    // A packed record (a string: see packNode) is a skipped node's, terminal.
+    // A packed record (a string: see packNode) is a skipped or completed node's: terminal.
     `(attribute_not_exists(n.#node) OR (attribute_type(n.#node, :map) AND NOT n.#node.s IN (${Object.keys(terminalNodes).join(', ')})))`,
     '(attribute_not_exists(e.#node) OR e.#node.t <= :ts)',
   ]
