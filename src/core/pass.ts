@@ -886,7 +886,7 @@ class Pass {
         const heartbeat = resolution.heartbeatAtMs
         if (record.nextAttemptAtMs !== resolution.untilMs || heartbeat !== wait.heartbeatAtMs) {
           record.nextAttemptAtMs = resolution.untilMs
-          if (heartbeat !== undefined) wait.heartbeatAtMs = heartbeat
+          if (heartbeat !== undefined) record.callback = { ...wait, heartbeatAtMs: heartbeat }
           this.#dirtyNodes.add(node.id)
         }
         continue
@@ -899,7 +899,9 @@ class Pass {
       const outcome = resolution.kind === 'timeout' ? resolution.outcome : resolution.kind
       record.callback = { ...wait, outcome, ...fingerprint }
       if (resolution.kind === 'success') {
-        if (resolution.output !== undefined) record.output.callback_output = resolution.output
+        // A new output, never the stored one changed in place: copies of the record share payloads, and a payload's
+        // serialised text is kept by its object (see payloadText).
+        if (resolution.output !== undefined) record.output = { ...record.output, callback_output: resolution.output }
         this.#succeeded(node, record, step)
       } else {
         this.#recordError(node, record, step, resolution.error)

@@ -135,6 +135,8 @@ describe('a node that asks for a callback', () => {
 
     expect((await duePass(id)).status).toBe('completed')
     expect((await node(id, 'after')).context?.got).toEqual({ reference: 'ch_1' })
+    // Stored with the node that asked for it, not only handed to the successor in the same pass.
+    expect((await node(id)).context?.callback_output).toEqual({ reference: 'ch_1' })
     // After it was applied: the same completion still answers the same; another is gone.
     expect(await complete(token, { status: 'success', output: { reference: 'ch_1' } })).toEqual(first)
     const late = await complete(token, { status: 'failure', error: 'Late' })
