@@ -67,6 +67,7 @@ export const copyInstanceRecord = (record: InstanceRecord): InstanceRecord => {
   for (const [id, node] of Object.entries(record.nodes)) copy.nodes[id] = copyNodeRecord(node)
   for (const [id, event] of Object.entries(record.events)) copy.events[id] = { ...event }
   if (record.priorInputs !== undefined) copy.priorInputs = { ...record.priorInputs }
+  if (record.callbacks !== undefined) copy.callbacks = { ...record.callbacks }
   if (record.failure !== undefined) copy.failure = { ...record.failure }
   if (record.parked !== undefined) copy.parked = { ...record.parked }
   if (record.unread !== undefined) {
