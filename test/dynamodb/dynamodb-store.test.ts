@@ -338,3 +338,38 @@ describe('DynamoDbStore with packed node records', () => {
     expect((await store.getInstance('packed'))?.events.open?.content).toEqual({ go: 1 })
   })
 })
+
+describe('DynamoDbStore when DynamoDB keeps a batch unprocessed', () => {
+  it('reports side items it could not write as a retryable StoreError, like any throttled request', async () => {
+    const { tableName, client } = await freshTable('store-throttled')
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args)
+        if (context.commandName === 'BatchWriteItemCommand') {
+          // Nothing written, everything handed back: what a throttled table does to a batch.
+          const input = args.input as { RequestItems: Record<string, unknown[]> }
+          ;(result.output as { UnprocessedItems?: unknown }).UnprocessedItems = input.RequestItems
+        }
+        return result
+      },
+      { step: 'initialize', name: 'alwaysUnprocessed' },
+    )
+    const store = new DynamoDbStore({ tableName, client })
+    const big = { blob: 'x'.repeat(4096) }
+
+    const error = await store
+      .createInstance(
+        anInstance('throttled', {
+          nodes: {
+            a: aNode({ status: 'completed', calls: 1, output: big }),
+            b: aNode({ status: 'completed', calls: 1, output: big }),
+          },
+        }),
+      )
+      .catch((e: unknown) => e)
+
+    expect(error).toBeInstanceOf(StoreError)
+    expect(error).toMatchObject({ retryable: true })
+    expect(await store.getInstance('throttled')).toBeUndefined()
+  }, 30_000)
+})

@@ -192,6 +192,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       this.#doc,
       () => this.tableName,
       (operation, fn) => this.#send(operation, fn),
+      (error, operation) => translateAwsError(error, operation, this.tableName),
       options.logger ?? silentLogger,
     )
   }

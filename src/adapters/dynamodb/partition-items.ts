@@ -23,8 +23,15 @@ export class PartitionItems {
     readonly tableName: () => string,
     /** Sends a request, translating AWS errors (see DynamoDbStore). */
     readonly send: <T>(operation: string, fn: () => Promise<T>) => Promise<T>,
+    /** Translates an AWS error as `send` does: a batch still unprocessed after its tries is a throttled request. */
+    readonly translate: (error: unknown, operation: string) => Error,
     readonly logger: Logger,
   ) {}
+
+  /** What a batch DynamoDB kept refusing is: the throttling error of its operation, translated like any other. */
+  #unprocessed(operation: string, message: string): Error {
+    return this.translate(Object.assign(new Error(message), { name: 'ThrottlingException' }), operation)
+  }
 
   /** Writes items (before the instance item that refers to them); throws when some stay unprocessed. */
   async put(items: readonly SideItem[]): Promise<void> {
@@ -39,9 +46,7 @@ export class PartitionItems {
       items.map((item) => ({ PutRequest: { Item: item } })),
     )
     if (left.length) {
-      throw Object.assign(new Error(`${left.length} side item(s) left unprocessed after ${BATCH_TRIES} tries`), {
-        name: 'ThrottlingException',
-      })
+      throw this.#unprocessed('putSideItems', `${left.length} side item(s) left unprocessed after ${BATCH_TRIES} tries`)
     }
   }
 
@@ -85,9 +90,7 @@ export class PartitionItems {
       let keys: Record<string, unknown>[] = unique.slice(start, start + BATCH_GET_ITEMS).map((sk) => ({ pk, sk }))
       for (let attempt = 0; keys.length; attempt++) {
         if (attempt >= BATCH_TRIES) {
-          throw Object.assign(new Error(`${keys.length} item(s) left unread after ${BATCH_TRIES} tries`), {
-            name: 'ThrottlingException',
-          })
+          throw this.#unprocessed('readSideItems', `${keys.length} item(s) left unread after ${BATCH_TRIES} tries`)
         }
         await backoff(attempt)
         const batch = keys
