@@ -40,6 +40,23 @@ const TERMINAL = TERMINAL_INSTANCE.values
 const NOT_TERMINAL = `NOT ${TERMINAL_INSTANCE.expression}`
 const TERMINAL_ONLY = TERMINAL_INSTANCE.expression
 
+const valuesIn = (attribute: string, prefix: string, values: readonly string[]) => ({
+  expression: `${attribute} IN (${values.map((_, index) => `:${prefix}${index}`).join(', ')})`,
+  values: Object.fromEntries(values.map((value, index) => [`:${prefix}${index}`, value])) as Record<string, string>,
+})
+
+/**
+ * The node record at `path` is stored and not settled: a map whose status is not terminal. A packed record (a string,
+ * see packNode) is always a settled node's, and a path into a string is absent to a condition.
+ */
+const liveNode = (path: string) => {
+  const terminal = valuesIn(`${path}.s`, 'tn', TERMINAL_NODE_CODES)
+  return {
+    expression: `(attribute_type(${path}, :map) AND NOT ${terminal.expression})`,
+    values: { ...terminal.values, ':map': 'M' },
+  }
+}
+
 export const putInstanceParams = (tableName: string, item: InstanceItem): PutCommandInput => ({
   TableName: tableName,
   Item: { ...item, n: packNodes(item.n) },
@@ -377,22 +394,20 @@ export const putEventParams = (
   /** The bytes the event's content counts for (kept with an event stored in an item of its own). */
   contentBytes = 0,
 ): UpdateCommandInput => {
-  const terminalNodes = Object.fromEntries(TERMINAL_NODE_CODES.map((code, index) => [`:nt${index}`, code]))
+  const live = liveNode('n.#node')
   const values: Record<string, unknown> = {
     ':event': planner.event(nodeId, event, contentBytes),
     ':now': nowMs,
     ':shard': dueShardFor(instanceId),
     ':one': 1,
     ':ts': event.eventTs,
-    ':map': 'M',
     ...TERMINAL,
-    ...terminalNodes,
+    ...live.values,
   }
   const conditions = [
     'attribute_exists(pk)',
     NOT_TERMINAL,
-    // A packed record (a string: see packNode) is a skipped or completed node's: terminal.
-    `(attribute_not_exists(n.#node) OR (attribute_type(n.#node, :map) AND NOT n.#node.s IN (${Object.keys(terminalNodes).join(', ')})))`,
+    `(attribute_not_exists(n.#node) OR ${live.expression})`,
     '(attribute_not_exists(e.#node) OR e.#node.t <= :ts)',
   ]
   const set = ['e.#node = :event', 'dueAtMs = :now', 'dueShard = :shard']
@@ -537,11 +552,6 @@ export const putDefinitionParams = (
  * `<attribute> IN (:v0, …)` over `values`, with its placeholders (prefixed, so that two lists in one condition do
  * not share a name).
  */
-const valuesIn = (attribute: string, prefix: string, values: readonly string[]) => ({
-  expression: `${attribute} IN (${values.map((_, index) => `:${prefix}${index}`).join(', ')})`,
-  values: Object.fromEntries(values.map((value, index) => [`:${prefix}${index}`, value])) as Record<string, string>,
-})
-
 /** A number the item leaves out when it has its default (`at` 1, `c` 1): the condition accepts the absent attribute. */
 const storedNumberIs = (path: string, placeholder: string, value: number, defaultValue: number): string =>
   value === defaultValue ? `(attribute_not_exists(${path}) OR ${path} = ${placeholder})` : `${path} = ${placeholder}`
@@ -559,10 +569,10 @@ export const putCallbackParams = (
   nowMs: number,
   form: 'entry' | 'map',
 ): UpdateCommandInput => {
-  const terminalNode = valuesIn('n.#n.s', 'tn', TERMINAL_NODE_CODES)
+  const live = liveNode('n.#n')
   const values: Record<string, unknown> = {
     ...TERMINAL,
-    ...terminalNode.values,
+    ...live.values,
     ':call': claims.call,
     ':fence': claims.fence,
     ':attempt': claims.attempt,
@@ -570,7 +580,7 @@ export const putCallbackParams = (
   const conditions = [
     'attribute_exists(pk)',
     NOT_TERMINAL,
-    `attribute_exists(n.#n) AND NOT ${terminalNode.expression}`,
+    live.expression,
     storedNumberIs('n.#n.#at', ':attempt', claims.attempt, 1),
     `((n.#n.cw.c = :call AND n.#n.cw.f = :fence AND attribute_not_exists(n.#n.cw.o)) OR ` +
       `(f = :fence AND attribute_exists(n.#n.#as) AND ${storedNumberIs('n.#n.c', ':call', claims.call, 1)}))`,
