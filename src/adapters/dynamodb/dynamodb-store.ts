@@ -51,6 +51,7 @@ import {
   refersToSideItems,
   type SideItem,
   type StoredEvent,
+  type StoredNode,
   sideItemContent,
   sideItemKeys,
   storedInstanceStatusSchema,
@@ -108,6 +109,14 @@ export const translateAwsError = (
   operation: string,
   tableName: string,
 ): StoreError | ItemTooLargeError => classifyDynamoDbError(error, { operation, resource: tableName })
+
+/** An instance item as read: parsed, with the side items read along, its stored node records and its record. */
+interface ReadItem {
+  item: InstanceItem
+  side: ReadonlyMap<string, Record<string, unknown>>
+  nodes: Record<string, StoredNode>
+  record: InstanceRecord
+}
 
 const dueCursorSchema = z.strictObject({ pk: z.string(), sk: z.string(), dueShard: z.string(), dueAtMs: z.number() })
 const outboxCursorSchema = z.strictObject({ pk: z.string(), sk: z.string(), obShard: z.string(), obAtMs: z.number() })
@@ -265,10 +274,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
    * whole partition. Side items are immutable, so an instance item read earlier (an acquisition's old image) still
    * finds its own.
    */
-  async #read(
-    raw: Record<string, unknown>,
-    lazy: boolean,
-  ): Promise<{ item: InstanceItem; side: Map<string, Record<string, unknown>>; record: InstanceRecord }> {
+  async #read(raw: Record<string, unknown>, lazy: boolean): Promise<ReadItem> {
     const item: InstanceItem = parseInstanceItem(raw)
     const instanceId = instanceIdOf(item.pk)
     let side = new Map<string, Record<string, unknown>>()
@@ -281,7 +287,9 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
         if (found.sk !== SK.instance) side.set(String(found.sk), found)
       }
     }
-    return { item, side, record: recordFromInstanceItem(item, side, { lazy }) }
+    // The stored records once: the record is decoded from them, and a lease's writer starts from them.
+    const nodes = storedNodesOf(item, side, { partial: lazy })
+    return { item, side, nodes, record: recordFromInstanceItem(item, side, { lazy, stored: nodes }) }
   }
 
   /** What a lease's writer needs of the store: planners, its conditional update, reads and deletes, its release. */
@@ -304,13 +312,10 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     releaseLease: (lease) => this.#releaseLease(lease),
   }
 
-  #writer(
-    lease: Lease,
-    found: { item: InstanceItem; side: ReadonlyMap<string, Record<string, unknown>>; record: InstanceRecord },
-  ): LeaseWriter {
+  #writer(lease: Lease, found: ReadItem): LeaseWriter {
     return new DynamoLeaseWriter(lease, this.#io, {
       item: found.item,
-      nodes: storedNodesOf(found.item, found.side, { partial: true }),
+      nodes: found.nodes,
       unread: Object.keys(found.record.unread?.nodes ?? {}),
     })
   }
@@ -346,7 +351,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       if (!holdsLease(found.record, lease)) throw new InstanceExistsError((await this.#read(existing, false)).record)
       return this.#writer(lease, found)
     }
-    return this.#writer(lease, { item, side: new Map(), record: leased })
+    return this.#writer(lease, { item, side: new Map(), nodes: item.n, record: leased })
   }
 
   /** Puts a new instance item after its side items; the item in the way when the id is taken. */

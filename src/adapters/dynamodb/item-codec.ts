@@ -742,14 +742,8 @@ export const storedNodesOf = (
 ): Record<string, StoredNode> => {
   const nodes: Record<string, StoredNode> = {}
   for (const sk of item.arc ?? []) {
-    const found = side.get(sk)
-    if (found === undefined) {
-      if (options.partial) continue
-      throw corrupt(`the instance item refers to '${sk}', which is not stored`)
-    }
-    const parsed = archiveItemSchema.safeParse(found)
-    if (!parsed.success) throw corrupt(`item '${sk}': ${parsed.error.issues[0]?.message}`)
-    Object.assign(nodes, parsed.data.n)
+    const archive = sideContent(side, sk, archiveItemSchema, options.partial === true)
+    if (archive) Object.assign(nodes, archive.n)
   }
   return Object.assign(nodes, item.n)
 }
@@ -821,13 +815,13 @@ export const nodeFromItem = (
 export const recordFromInstanceItem = (
   item: InstanceItem,
   side: ReadonlyMap<string, Record<string, unknown>> = new Map(),
-  options: { partial?: boolean; lazy?: boolean } = {},
+  options: { partial?: boolean; lazy?: boolean; stored?: Record<string, StoredNode> } = {},
 ): InstanceRecord => {
   const base = createdAtOf(item.createdKey)
   const tolerant = options.partial === true || options.lazy === true
   const unread: UnreadParts = { nodes: {}, events: {}, priorInputs: {} }
   const nodes: Record<string, NodeRecord> = {}
-  for (const [id, stored] of Object.entries(storedNodesOf(item, side, { partial: tolerant }))) {
+  for (const [id, stored] of Object.entries(options.stored ?? storedNodesOf(item, side, { partial: tolerant }))) {
     const ref = payloadRefOf(stored)
     const payload = ref && sideContent(side, ref.sk, payloadItemSchema, tolerant)
     if (ref && payload === undefined) unread.nodes[id] = ref.bytes
