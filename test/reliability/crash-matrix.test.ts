@@ -14,7 +14,7 @@ import { FailedWithFailedError, NotReadyError } from '../../src/core/worker-sign
 import { createRunHandler } from '../../src/handlers/run-handler.js'
 import { isTerminalInstanceStatus, isTerminalNodeStatus, type StoredNodeStatus } from '../../src/schemas/statuses.js'
 import { createTestTable, FakeClock, fixedRandom, type TestTable } from '../support/harness.js'
-import { invariantViolations, scanPartitions } from '../support/invariant.js'
+import { invariantViolations } from '../support/invariant.js'
 import { Crash, type CrashMode, type CrashState, causes, crashingClient } from './support.js'
 
 /**
@@ -506,8 +506,7 @@ const runScenario = async (point: Point, index: number): Promise<ScenarioResult 
 
   // 5. Where it ended.
   const final = await verifier.getInstance(id)
-  const raw = (await scanPartitions(verifier, [id])).find(({ item }) => item.id === id)?.item
-  const parked = raw !== undefined && (raw.parkedReason !== undefined || raw.parked !== undefined)
+  const parked = final?.parked !== undefined
   const finalStatus = final?.status ?? 'missing'
   if (final && !isTerminalInstanceStatus(final.status) && !parked) {
     if (final.dueAtMs === undefined) problems.push(`ended ${final.status} with no due time and not parked`)
