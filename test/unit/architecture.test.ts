@@ -277,7 +277,7 @@ const LAYER_RULES: { layer: string; forbidden: readonly string[] }[] = [
       'src/core',
       'src/adapters',
       'src/local',
-      'src/api/',
+      'src/api',
       'src/handlers',
       'src/cli',
       'src/dashboard',
@@ -335,6 +335,24 @@ describe.each(LAYER_RULES)('$layer', ({ layer, forbidden }) => {
         forbidden,
       ),
     ).toEqual([`imports ${specifier.startsWith('.') ? specifier : `./${specifier}`}`])
+  })
+
+  // Every entry of the rule, not only the first: an entry that can never match (a trailing slash) checks nothing.
+  it.each(forbidden)('reports an import of %s', (target) => {
+    const from = `${layer}/x.ts`
+    const relative = posix.relative(posix.dirname(from), `${target}/y.js`)
+    const specifier = relative.startsWith('.') ? relative : `./${relative}`
+    expect(layerViolations(from, `import { y } from '${specifier}'`, forbidden)).toEqual([`imports ${specifier}`])
+  })
+})
+
+describe('the layer rule of src/api-client', () => {
+  const rule = LAYER_RULES.find(({ layer }) => layer === 'src/api-client')
+
+  it('reports an import of the API server', () => {
+    expect(
+      layerViolations('src/api-client/x.ts', "import { y } from '../api/handler.js'", rule?.forbidden ?? []),
+    ).toEqual(['imports ../api/handler.js'])
   })
 })
 
