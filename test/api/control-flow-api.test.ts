@@ -1,11 +1,9 @@
-import { beforeAll, describe, expect, it } from 'vitest'
-import { MemoryStore } from '../../src/adapters/memory/memory-store.js'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type ApiEvent, createApiHandler } from '../../src/api/handler.js'
 import { defineWorkflow } from '../../src/core/builder.js'
-import { Engine } from '../../src/core/engine.js'
 import { FailedWithFailedError, NotReadyError } from '../../src/core/worker-signals.js'
 import { apiEvent, lambdaContext, type RequestOptions } from '../support/api-events.js'
-import { FakeClock, fixedRandom, sequentialIds } from '../support/harness.js'
+import { type FakeClock, memoryBackend, newTestEngine, type StoreBackend, sequentialIds } from '../support/harness.js'
 
 /**
  * Conditions, choices, join rules and deadlines through the HTTP API: what the detail, the graph, the history, the
@@ -54,12 +52,14 @@ const expiring = defineWorkflow({
   },
 })
 
+let backend: StoreBackend
 let clock: FakeClock
 let handler: ReturnType<typeof createApiHandler>
 
-beforeAll(() => {
-  clock = new FakeClock()
-  const engine = new Engine({ store: new MemoryStore(), clock, ids: sequentialIds('cf'), random: fixedRandom(0) })
+beforeAll(async () => {
+  backend = await memoryBackend.open('cf')
+  const { engine, clock: engineClock } = newTestEngine(backend, { ids: sequentialIds('cf') })
+  clock = engineClock
   engine.register(review)
   engine.register(expiring)
   handler = createApiHandler({ engine, logger: { log: () => {} }, clock, sleep: async () => {}, waitPollMs: 1000 })
@@ -164,4 +164,10 @@ describe('a timed-out instance, through the API', () => {
     const all = 'init,running,completed,failed,canceled,timed_out'
     expect((await call('GET', '/workflows', { query: { workflowType: 'expiring', status: all } })).status).toBe(200)
   })
+})
+
+// After every test, whatever it drove (passes, timeouts, restarts): every non-terminal instance is due, leased, or
+// parked with a reason.
+afterEach(async () => {
+  expect(await backend.violations(clock.nowMs())).toEqual([])
 })
