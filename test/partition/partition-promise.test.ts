@@ -1,5 +1,3 @@
-import { QueryCommand } from '@aws-sdk/client-dynamodb'
-import { unmarshall } from '@aws-sdk/util-dynamodb'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { CapacityMeter } from '../../scripts/capacity-meter.js'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
@@ -17,7 +15,7 @@ import {
   type TestTable,
   TimerClock,
 } from '../support/harness.js'
-import { invariantViolations, partitionAccounting } from '../support/invariant.js'
+import { invariantViolations, partitionAccounting, scanPartitions } from '../support/invariant.js'
 
 /**
  * The partition layout keeps its promise (README, "Table layout"): what an instance's partition holds is what the
@@ -47,17 +45,12 @@ const metered = (overrides: Partial<EngineDeps> = {}) => {
   return { engine, meter, clock, store, client }
 }
 
-/** Every item of an instance's partition, raw. */
+/** Every item of an instance's partition, raw: its instance item first, then the others by sort key. */
 const partition = async (instanceId: string): Promise<Record<string, unknown>[]> => {
-  const result = await table.client.send(
-    new QueryCommand({
-      TableName: table.tableName,
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': { S: `I#${instanceId}` } },
-      ConsistentRead: true,
-    }),
-  )
-  return (result.Items ?? []).map((item) => unmarshall(item))
+  const partitions = await scanPartitions(table, [instanceId])
+  // scanPartitions leaves out a partition without its instance item: that would hide whatever the partition holds.
+  expect(partitions).toHaveLength(1)
+  return partitions.flatMap(({ item, side }) => [item, ...side.values()])
 }
 
 /** A check that is never ready: its context holds `bytes` bytes, unchanged from poll to poll. */
@@ -85,6 +78,8 @@ const poll = async (engine: Engine, clock: FakeClock, instanceId: string, times:
     clock.advanceSeconds(61)
     const result = await engine.runWorkflow(instanceId, { mode: 'due' })
     expect(result.executed).toEqual(['wait'])
+    // The invariant after every poll, at the time it ran (not only once the test is over, at a far-future time).
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
   }
 }
 
