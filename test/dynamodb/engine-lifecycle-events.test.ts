@@ -8,6 +8,7 @@ import { runTick } from '../../src/core/tick.js'
 import { FailedWithFailedError, NotReadyError } from '../../src/core/worker-signals.js'
 import { createRunHandler } from '../../src/handlers/run-handler.js'
 import { createTestTable, newTestEngine, STORE_BACKENDS, type StoreBackend } from '../support/harness.js'
+import { invariantViolations } from '../support/invariant.js'
 
 /**
  * Lifecycle events (README, "Lifecycle events"), on both stores: which writes emit which events, node events for
@@ -226,7 +227,10 @@ describe.each(STORE_BACKENDS)('on $name', (backendFactory) => {
 })
 
 describe('on DynamoDB, what the outbox adds to the requests', () => {
-  /** Every request the engine sends, marshalled: its command, and its update expression or the attributes it puts. */
+  /**
+   * Every request the engine sends, marshalled: its command, and its update expression or the attributes it puts; with
+   * the store, clock and instance, to check the invariant on.
+   */
   const recorded = async (withBus: boolean) => {
     const table = await createTestTable(withBus ? 'outbox-cost-bus' : 'outbox-cost')
     const sent: { command: string; shape: string; outbox: boolean }[] = []
@@ -245,16 +249,16 @@ describe('on DynamoDB, what the outbox adds to the requests', () => {
       { step: 'initialize' },
     )
     const publisher = new RecordingPublisher()
-    const { engine } = newTestEngine(table, withBus ? { lifecycle: { publisher } } : {})
+    const { engine, store, clock } = newTestEngine(table, withBus ? { lifecycle: { publisher } } : {})
     engine.register(shop)
     failPay = false
-    await engine.create({ workflowType: 'shop' })
-    return sent
+    const { instanceId } = await engine.create({ workflowType: 'shop' })
+    return { sent, store, clock, instanceId }
   }
 
   it('adds nothing to a write that emits no event, and one request after each write that does', async () => {
-    const without = await recorded(false)
-    const withBus = await recorded(true)
+    const { sent: without, ...bare } = await recorded(false)
+    const { sent: withBus, ...bused } = await recorded(true)
     const clears = withBus.filter((request) => request.shape.startsWith('DELETE ob'))
     const writes = withBus.filter((request) => !request.shape.startsWith('DELETE ob'))
     // Two writes emit (the create: running; the last: completed); each is followed by the removal of its events.
@@ -266,5 +270,9 @@ describe('on DynamoDB, what the outbox adds to the requests', () => {
       if (!request.outbox) expect(request.shape).toBe(without[index]?.shape)
     })
     expect(without.some((request) => request.outbox)).toBe(false)
+    // Read through the store (a client of the checker's own), so that its reads are not among the requests recorded.
+    for (const { store, clock, instanceId } of [bare, bused]) {
+      expect(await invariantViolations(store, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+    }
   })
 })
