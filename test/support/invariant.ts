@@ -92,11 +92,6 @@ const sourceOf = (source: Exclude<InvariantSource, MemoryStore>): { client: Dyna
   return source
 }
 
-/** Every instance item of the table, raw (unmarshalled), with a consistent Scan. */
-export const scanInstanceItems = async (
-  source: Exclude<InvariantSource, MemoryStore>,
-): Promise<Record<string, unknown>[]> => (await scanPartitions(source)).map((partition) => partition.item)
-
 /**
  * Each instance item with the other items of its partition (payloads, events, archives) by sort key: of the whole
  * table, or of the partitions of `instanceIds` only.
