@@ -2,13 +2,11 @@ import { type AttributeValue, GetItemCommand } from '@aws-sdk/client-dynamodb'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { hotPathOutput, linearFive } from '../../scripts/bench-hot-path.js'
 import { itemSizeBytes } from '../../scripts/bench-support.js'
-import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
 import { defineWorkflow } from '../../src/core/builder.js'
-import { Engine } from '../../src/core/engine.js'
 import type { NodeContext } from '../../src/core/node-context.js'
 import { createIdGenerator } from '../../src/system/defaults.js'
-import { createTestTable, FakeClock, fixedRandom, type TestTable } from '../support/harness.js'
+import { createTestTable, FakeClock, newTestEngine, type TestTable } from '../support/harness.js'
 import { invariantViolations } from '../support/invariant.js'
 
 /**
@@ -42,14 +40,7 @@ const storedItem = async (instanceId: string): Promise<Record<string, AttributeV
 }
 
 /** An engine on the test table, history on, with real instance ids (ULIDs, 26 characters: the id is in the item twice). */
-const newEngine = () =>
-  new Engine({
-    store: new DynamoDbStore({ tableName: table.tableName, client: table.client }),
-    clock,
-    ids: createIdGenerator(),
-    random: fixedRandom(0),
-    history: true,
-  })
+const newEngine = () => newTestEngine(table, { clock, ids: createIdGenerator(), history: true }).engine
 
 describe('the instance item of a 5-node workflow with 108-byte outputs', () => {
   it('stays under 1 KB after every write, from creation to completion, history on', async () => {
