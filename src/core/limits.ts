@@ -85,7 +85,7 @@ const EVENT_OVERHEAD_BYTES = 48
 const PRIOR_INPUT_OVERHEAD_BYTES = 16
 
 /** The bytes of a node's own payload (output and overrides), as JSON: what decides whether it is inline. */
-export const nodePayloadBytes = (node: NodeRecord): number =>
+export const nodePayloadBytes = (node: Pick<NodeRecord, 'output' | 'workflowContext' | 'preNodeContext'>): number =>
   payloadBytes(node.output) +
   (node.workflowContext === undefined ? 0 : payloadBytes(node.workflowContext)) +
   (node.preNodeContext === undefined ? 0 : payloadBytes(node.preNodeContext))

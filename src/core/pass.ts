@@ -18,9 +18,9 @@ import { END_NODE_ID, type NodeDefinition, type WorkflowDefinition } from './def
 import { AttemptInterruptedError, ItemTooLargeError, PayloadTooLargeError, type ValidationError } from './errors.js'
 import { entryMessage } from './history.js'
 import { copyInstanceRecord, copyNodeRecord, partsFor, withPartsRead } from './instance-change.js'
-import { assertJsonValue, type JsonObject, jsonSizeBytes, payloadBytes } from './json.js'
+import { assertJsonValue, type JsonObject, jsonSizeBytes } from './json.js'
 import type { LeaseTimes } from './lease-sizing.js'
-import { growthBudget, type Limits } from './limits.js'
+import { growthBudget, type Limits, nodePayloadBytes } from './limits.js'
 import { MetricName, type Metrics } from './metrics.js'
 import { CONTEXT_KEYS, type ExecutionHooks, NodeContext } from './node-context.js'
 import { type Clock, type Logger, type Random, timerAt } from './ports.js'
@@ -44,7 +44,7 @@ export { DEFAULT_LIMITS, type Limits } from './limits.js'
  * meanwhile loses only attempts it has counted as started (the next lease counts them as failed and runs them
  * again), and a pass over many parallel nodes does not rewrite its instance once per node.
  */
-export const OUTCOME_FLUSH_MS = 1000
+const OUTCOME_FLUSH_MS = 1000
 
 /** `explicit`: every waiting node runs now. `due`: only nodes whose next attempt, event or deadline is due. */
 export type PassMode = 'explicit' | 'due'
@@ -567,7 +567,8 @@ class Pass {
     const record = this.#state.nodes[node.id] as NodeRecord
     // An expression gives the same answer every time: its failure is not retried.
     if (verdict instanceof ExpressionFailedError) this.#recordError(node, record, 'run', verdict, true)
-    else if (node.when) this.#history.push({ atMs: this.#now, kind: 'decision', nodeId: node.id, code: 'when:true' })
+    else if (node.when)
+      this.#history.push({ atMs: this.#now, kind: 'decision', nodeId: node.id, code: decisionCode('when') })
   }
 
   /** The node will not run: terminal, no worker call, no output. */
@@ -979,10 +980,7 @@ class Pass {
     }
     const split = splitContext(this.definition, this.#state, nodeId, context)
     // What the node stores of it, measured on the parts themselves (not on a wrapper around them).
-    const size =
-      payloadBytes(split.output) +
-      (split.workflowContext === undefined ? 0 : payloadBytes(split.workflowContext)) +
-      (split.preNodeContext === undefined ? 0 : payloadBytes(split.preNodeContext))
+    const size = nodePayloadBytes(split)
     if (size > limits.maxNodeContextBytes) {
       return new PayloadTooLargeError(
         `context node '${nodeId}' stores (its output and overrides) is ${size} bytes, over the limit of ${limits.maxNodeContextBytes}`,
