@@ -31,10 +31,7 @@ export class ExpressionFailedError extends Error {
 }
 
 /** `$nodes`: each direct predecessor's status, its output when it ran (completed or failed), its skip reason. */
-export const predecessorBindings = (
-  instance: InstanceRecord,
-  node: NodeDefinition,
-): Record<string, PredecessorBinding> => {
+const predecessorBindings = (instance: InstanceRecord, node: NodeDefinition): Record<string, PredecessorBinding> => {
   const bindings: Record<string, PredecessorBinding> = {}
   for (const prev of node.prev) {
     if (prev === ROOT_NODE_ID) {
@@ -56,7 +53,7 @@ export const predecessorBindings = (
 }
 
 /** What an expression of `node` reads; with `output` (what the node wrote), for a choice. */
-export const expressionBindings = (
+const expressionBindings = (
   definition: WorkflowDefinition,
   instance: InstanceRecord,
   node: NodeDefinition,

@@ -17,7 +17,7 @@ type Records = Readonly<Record<string, Pick<NodeRecord, 'status' | 'skipReason' 
  * `failed` for a failed or canceled source; `skipped` for a skipped one; `untaken` when the source's choice took
  * another edge.
  */
-export type EdgeOutcome = 'pending' | 'success' | 'failed' | 'skipped' | 'untaken'
+type EdgeOutcome = 'pending' | 'success' | 'failed' | 'skipped' | 'untaken'
 
 export const edgeOutcome = (
   definition: WorkflowDefinition,

@@ -479,13 +479,13 @@ export const inlinePayloadBytes = (node: StoredNode): number =>
   textBytes(node.o ?? '{}') + textBytes(node.wc) + textBytes(node.pc)
 
 /** Items in an instance's partition besides the instance item; each is written once and never changed. */
-export const payloadItemSchema = z.object({ o: jsonText.optional(), wc: jsonText.optional(), pc: jsonText.optional() })
+const payloadItemSchema = z.object({ o: jsonText.optional(), wc: jsonText.optional(), pc: jsonText.optional() })
 const eventItemSchema = z.object({ c: jsonText })
 const inputItemSchema = z.object({ d: jsonText })
 /** Settled node records moved out of the instance item together. */
-export const archiveItemSchema = z.object({ n: z.record(z.string(), storedNodeValueSchema) })
+const archiveItemSchema = z.object({ n: z.record(z.string(), storedNodeValueSchema) })
 /** History entries moved out of the instance item together (`hb`: the seq of the first). */
-export const historyArchiveSchema = z.object({ h: z.array(storedEntrySchema), hb: z.number().int() })
+const historyArchiveSchema = z.object({ h: z.array(storedEntrySchema), hb: z.number().int() })
 
 /** A side item as written: keys, content, and the time to live that retires it if nothing refers to it any more. */
 export type SideItem = { pk: string; sk: string; expiresAt?: number } & Record<string, unknown>
@@ -497,14 +497,14 @@ const corrupt = (what: string): StoreError =>
 
 const unique = (): string => randomBytes(9).toString('base64url')
 
-export const payloadHash = (o: string | undefined, wc: string | undefined, pc: string | undefined): string =>
+const payloadHash = (o: string | undefined, wc: string | undefined, pc: string | undefined): string =>
   createHash('sha1')
     .update(`${o ?? ''}\u0000${wc ?? ''}\u0000${pc ?? ''}`)
     .digest('base64url')
     .slice(0, 16)
 
 /** A payload reference: the sort key of its item, the hash of its content, the bytes it counts for. */
-export interface PayloadRef {
+interface PayloadRef {
   sk: string
   hash: string
   bytes: number
@@ -524,10 +524,6 @@ const attemptFromItem = (text: string, baseMs: number): NonNullable<NodeRecord['
   const [step, at, fence] = text.split('|')
   return { step: step === 'c' ? 'check' : 'run', atMs: baseMs + Number(at), fence: Number(fence) }
 }
-
-/** What the model counts a stored node's payload at (see `nodePayloadBytes`), from its stored texts. */
-export const storedPayloadBytes = (node: StoredNode): number =>
-  node.p !== undefined ? (payloadRefOf(node)?.bytes ?? 0) : inlinePayloadBytes(node)
 
 /**
  * Encodes one write over the instance's items: each payload too large to be inline goes into an item of its own
@@ -766,7 +762,7 @@ const sideContent = <T>(
 }
 
 /** A payload's parts from a payload item (or from the texts inline). */
-export const payloadFrom = (texts: { o?: string | undefined; wc?: string | undefined; pc?: string | undefined }) => {
+const payloadFrom = (texts: { o?: string | undefined; wc?: string | undefined; pc?: string | undefined }) => {
   const parts: Pick<NodeRecord, 'output' | 'workflowContext' | 'preNodeContext'> = {
     output: parseJson(texts.o, {}) as JsonObject,
   }
@@ -776,7 +772,7 @@ export const payloadFrom = (texts: { o?: string | undefined; wc?: string | undef
 }
 
 /** A node record from its stored form; a payload out of line is taken from `side`, or left unread. */
-export const nodeFromItem = (
+const nodeFromItem = (
   stored: StoredNode,
   baseMs: number,
   payload?: { o?: string | undefined; wc?: string | undefined; pc?: string | undefined },

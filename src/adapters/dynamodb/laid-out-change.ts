@@ -62,7 +62,7 @@ export const inlineNodeBytes = (nodeId: string, node: StoredNode): number => {
 export const isSettled = (node: StoredNode): boolean => TERMINAL_NODE_CODES.includes(node.s) && node.as === undefined
 
 /** The bytes an entry takes in the instance item, roughly as DynamoDB counts them. */
-export const storedEntryBytes = (entry: StoredEntry): number =>
+const storedEntryBytes = (entry: StoredEntry): number =>
   typeof entry === 'string' ? entry.length + 3 : JSON.stringify(entry).length
 
 export const storedHistoryBytes = (entries: readonly StoredEntry[]): number =>

@@ -17,7 +17,7 @@ import { createdAtOf, dueShardFor, INDEX, instanceIdOf, instanceKey } from './ke
 /** Shards of the outbox index: spread like the due index, read once per tick each. */
 export const OUTBOX_SHARDS = 8
 
-export const outboxShardFor = (instanceId: string): string => dueShardFor(instanceId, OUTBOX_SHARDS)
+const outboxShardFor = (instanceId: string): string => dueShardFor(instanceId, OUTBOX_SHARDS)
 
 /**
  * An event as the set holds it, billed by the byte like every attribute of the instance item: a short JSON array
@@ -27,7 +27,7 @@ export const outboxShardFor = (instanceId: string): string => dueShardFor(instan
  * the detail (type, business id, version, creation time) is the instance item's own, read back with it. The same
  * event always gives the same text, so the publisher can delete exactly what it published.
  */
-export const eventText = (event: LifecycleEvent): string => {
+const eventText = (event: LifecycleEvent): string => {
   const { detail } = event
   const fields: unknown[] = [
     event.id.startsWith(`${detail.instanceId}:`) ? event.id.slice(detail.instanceId.length + 1) : event.id,

@@ -376,7 +376,7 @@ export const releaseLeaseParams = (tableName: string, lease: Lease): UpdateComma
 })
 
 /** What an event write replaces: an event kept in an item of its own, deleted right after, counted until then. */
-export interface EventReplacement {
+interface EventReplacement {
   sk: string
   bytes: number
 }

@@ -73,8 +73,6 @@ export const restartNodeCheck = (
   return changed
 }
 
-/** Instance statuses a restart accepts (besides a parked instance, whatever its status). */
-
 /**
  * The check of an instance restart, from the stored record: only a failed, canceled, timed-out or parked instance
  * restarts, and a new input must leave the instance within its budget.
