@@ -14,23 +14,17 @@ import type {
   InstanceSummary,
   LocalEventsResponse,
   NodeDetail,
-  OperationResponse,
   Schedule,
   WorkflowType,
 } from '../schemas/http-api.js'
 import {
   INSTANCE_STATUSES,
   type InstanceStatus,
-  TERMINAL_INSTANCE_STATUSES,
-  TERMINAL_NODE_STATUSES,
+  isTerminalInstanceStatus,
+  isTerminalNodeStatus,
 } from '../schemas/statuses.js'
 
 export { ApiRefusal } from '../api-client/api-failures.js'
-export { INSTANCE_STATUSES, type InstanceStatus }
-export const TERMINAL = new Set<string>(TERMINAL_INSTANCE_STATUSES)
-/** Node statuses that do not change any more (a skipped node included). */
-export const TERMINAL_NODE = new Set<string>(TERMINAL_NODE_STATUSES)
-
 // Type-only imports: nothing of zod reaches the bundle, and the dashboard cannot drift from the API.
 export type {
   DeadLetterQueue,
@@ -43,10 +37,10 @@ export type {
   Schedule,
   WorkflowType,
 }
+export { INSTANCE_STATUSES, type InstanceStatus, isTerminalInstanceStatus, isTerminalNodeStatus }
 export type Count = CountResponse
 /** An event of the local runtime's bus, as `GET /_local/events` answers it. */
 export type BusEvent = LocalEventsResponse['items'][number]
-export type Operation = OperationResponse
 
 /** The API is wherever the page is: `/` locally, `/<stage>/` or a base path when deployed. */
 export const client = new ApiClient({

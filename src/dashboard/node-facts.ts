@@ -1,5 +1,5 @@
-import type { HistoryEntry, InstanceDetail, NodeDetail, WorkflowType } from '../schemas/http-api.js'
-import { isRestartable, TERMINAL_INSTANCE_STATUSES, TERMINAL_NODE_STATUSES } from '../schemas/statuses.js'
+import type { HistoryEntry, InstanceDetail, InstanceSummary, NodeDetail, WorkflowType } from '../schemas/http-api.js'
+import { isRestartable, isTerminalInstanceStatus, isTerminalNodeStatus } from '../schemas/statuses.js'
 
 /**
  * What the dashboard reads out of an instance, a node and the history: pure functions of the API's answers (no DOM),
@@ -11,9 +11,6 @@ type Json = Record<string, unknown>
 export const isSyntheticNode = (id: string): boolean => id === 'root' || id === 'end'
 
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value)
-
-const terminalInstance = (status: string): boolean => (TERMINAL_INSTANCE_STATUSES as readonly string[]).includes(status)
-const terminalNode = (status: string): boolean => (TERMINAL_NODE_STATUSES as readonly string[]).includes(status)
 
 /** Top-level keys of a node context that the engine writes (README, "Workers"); the rest is the node's output. */
 const ENGINE_KEYS = new Set(['pre_node_context', 'workflow_context', 'node_event', 'system', 'reason'])
@@ -169,7 +166,7 @@ export const nodeState = (
       return { kind: 'settled', text, ...(why ? { detail: why } : {}) }
     }
   }
-  if (terminalInstance(detail.status)) {
+  if (isTerminalInstanceStatus(detail.status)) {
     return { kind: 'settled', text: 'stopped', detail: `the instance is ${detail.status}` }
   }
   if (node.waiting) {
@@ -225,10 +222,10 @@ export interface NodeActions {
 export const nodeActions = (detail: InstanceDetail, node: NodeDetail): NodeActions => {
   if (isSyntheticNode(node.id)) return {}
   const actions: NodeActions = {}
-  if (!terminalInstance(detail.status) && !terminalNode(node.status)) {
+  if (!isTerminalInstanceStatus(detail.status) && !isTerminalNodeStatus(node.status)) {
     actions.event = node.status === 'uncreated' ? 'early' : 'now'
   }
-  if (node.status !== 'uncreated') actions.restart = { force: terminalInstance(detail.status) }
+  if (node.status !== 'uncreated') actions.restart = { force: isTerminalInstanceStatus(detail.status) }
   return actions
 }
 
@@ -237,9 +234,20 @@ export interface InstanceActions {
   restart: boolean
 }
 
-export const instanceActions = (detail: Pick<InstanceDetail, 'status' | 'parked'>): InstanceActions => ({
-  cancel: !terminalInstance(detail.status),
+export const instanceActions = (detail: Pick<InstanceDetail, 'status'> & { parked?: unknown }): InstanceActions => ({
+  cancel: !isTerminalInstanceStatus(detail.status),
   restart: isRestartable(detail),
+})
+
+/**
+ * The selected instances a bulk cancel and a bulk restart act on: those whose own page offers the action (a summary
+ * carries the park code alone, which is enough).
+ */
+export const bulkTargets = <T extends Pick<InstanceSummary, 'status' | 'parked'>>(
+  chosen: readonly T[],
+): { cancel: T[]; restart: T[] } => ({
+  cancel: chosen.filter((item) => instanceActions(item).cancel),
+  restart: chosen.filter((item) => instanceActions(item).restart),
 })
 
 export type EventContent =
@@ -298,7 +306,7 @@ export const waterfall = (
 ): Waterfall => {
   const startMs = Math.min(detail.createdAtMs, ...entries.map((entry) => entry.atMs))
   const lastMs = Math.max(startMs, ...entries.map((entry) => entry.atMs))
-  const endMs = terminalInstance(detail.status) ? Math.max(lastMs, detail.updatedAtMs) : Math.max(lastMs, nowMs)
+  const endMs = isTerminalInstanceStatus(detail.status) ? Math.max(lastMs, detail.updatedAtMs) : Math.max(lastMs, nowMs)
   const rows = nodeIds.map((nodeId): WaterfallRow => {
     const segments: Segment[] = []
     const marks: WaterfallRow['marks'] = []
@@ -333,4 +341,18 @@ export const hasCheck = (types: readonly WorkflowType[], workflowType: string, n
 
 /** When an instance ended (its last change, once terminal), or undefined while it runs. */
 export const endedAtMs = (detail: Pick<InstanceDetail, 'status' | 'updatedAtMs'>): number | undefined =>
-  terminalInstance(detail.status) ? detail.updatedAtMs : undefined
+  isTerminalInstanceStatus(detail.status) ? detail.updatedAtMs : undefined
+
+/**
+ * How long a node took, for the nodes table: from its creation to its last change once the node settled (skipped
+ * included), else to the end of the instance, or to `nowMs` while it runs; undefined for a node not created.
+ */
+export const nodeTookMs = (
+  detail: Pick<InstanceDetail, 'status' | 'updatedAtMs'>,
+  node: Pick<NodeDetail, 'status' | 'createdAtMs' | 'updatedAtMs'>,
+  nowMs: number,
+): number | undefined => {
+  if (node.createdAtMs === undefined) return undefined
+  const settled = isTerminalNodeStatus(node.status) ? node.updatedAtMs : undefined
+  return (settled ?? endedAtMs(detail) ?? nowMs) - node.createdAtMs
+}

@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest'
 import {
+  bulkTargets,
   errorText,
   eventContent,
   instanceActions,
   nodeActions,
   nodeData,
   nodeState,
+  nodeTookMs,
   waterfall,
 } from '../../src/dashboard/node-facts.js'
-import type { HistoryEntry, InstanceDetail, NodeDetail } from '../../src/schemas/http-api.js'
+import type { HistoryEntry, InstanceDetail, InstanceSummary, NodeDetail } from '../../src/schemas/http-api.js'
 
 /** What the dashboard says about a node, read from the API's answers (src/dashboard/node-facts.ts). */
 
@@ -166,6 +168,51 @@ describe('the actions the API would accept', () => {
       cancel: true,
       restart: true,
     })
+  })
+
+  it('acts in bulk on the instances whose own page offers the action, a timed-out one restarted too', () => {
+    const summary = (id: string, status: InstanceSummary['status'], parked?: InstanceSummary['parked']) => ({
+      id,
+      workflowType: 'approval',
+      status,
+      createdAtMs: T0,
+      ...(parked ? { parked } : {}),
+    })
+    const chosen = [
+      summary('running', 'running'),
+      summary('parked', 'running', 'WORKER_MISSING'),
+      summary('completed', 'completed'),
+      summary('failed', 'failed'),
+      summary('canceled', 'canceled'),
+      summary('timed-out', 'timed_out'),
+    ]
+    const targets = bulkTargets(chosen)
+    expect(targets.cancel.map((item) => item.id)).toEqual(['running', 'parked'])
+    expect(targets.restart.map((item) => item.id)).toEqual(['parked', 'failed', 'canceled', 'timed-out'])
+    for (const item of chosen) {
+      expect(targets.cancel.includes(item)).toBe(instanceActions(item).cancel)
+      expect(targets.restart.includes(item)).toBe(instanceActions(item).restart)
+    }
+  })
+})
+
+describe("a node's duration in the nodes table", () => {
+  const running = instance([], { status: 'running', updatedAtMs: T0 + 500 })
+  const ended = instance([], { status: 'failed', updatedAtMs: T0 + 500 })
+
+  it('stops at the last change of a settled node, a skipped one included, while the instance runs on', () => {
+    for (const status of ['completed', 'failed', 'canceled', 'skipped'] as const) {
+      expect(nodeTookMs(running, node({ status, updatedAtMs: T0 + 100 }), T0 + 9_000)).toBe(100)
+    }
+  })
+
+  it('runs to now while the node and the instance run, and to the end of the instance once it ended', () => {
+    expect(nodeTookMs(running, node({ status: 'pending' }), T0 + 9_000)).toBe(9_000)
+    expect(nodeTookMs(ended, node({ status: 'pending' }), T0 + 9_000)).toBe(500)
+  })
+
+  it('is unknown for a node not created yet', () => {
+    expect(nodeTookMs(running, node({ status: 'uncreated', createdAtMs: undefined }), T0 + 9_000)).toBeUndefined()
   })
 })
 

@@ -4,14 +4,22 @@ import {
   getInstance,
   type HistoryEntry,
   type InstanceDetail,
+  isTerminalInstanceStatus,
+  isTerminalNodeStatus,
   type NodeDetail,
   restartInstance,
-  TERMINAL,
-  TERMINAL_NODE,
 } from '../api-client.js'
 import { badge, cellTime, clear, duration, h, parseJsonObject, time } from '../dom.js'
 import { graphView } from '../graph-view.js'
-import { endedAtMs, instanceActions, isSyntheticNode, type NodeState, nodeState } from '../node-facts.js'
+import {
+  endedAtMs,
+  hasCheck,
+  instanceActions,
+  isSyntheticNode,
+  type NodeState,
+  nodeState,
+  nodeTookMs,
+} from '../node-facts.js'
 import { INSTANCE_ACTIVE_REFRESH_MS, INSTANCE_RESTING_REFRESH_MS } from '../refresh.js'
 import {
   actionButton,
@@ -34,8 +42,8 @@ import { emptyNodePanel, renderNodePanel } from './node-panel.js'
  */
 
 const atRest = (detail: InstanceDetail): boolean =>
-  TERMINAL.has(detail.status) &&
-  !detail.nodes.some((node) => !TERMINAL_NODE.has(node.status) && node.status !== 'uncreated')
+  isTerminalInstanceStatus(detail.status) &&
+  !detail.nodes.some((node) => !isTerminalNodeStatus(node.status) && node.status !== 'uncreated')
 
 /** What a graph node says besides its status: why it was skipped, where its choice went, its failures. */
 const graphNote = (node: NodeDetail): { note?: string } => {
@@ -50,10 +58,6 @@ const stateCell = (node: NodeDetail, state: NodeState): string => {
   if (node.status === 'skipped') return node.skipReason ?? ''
   return node.chosen === undefined ? '' : `→ ${node.chosen ?? 'no branch'}`
 }
-
-const hasCheck = (detail: InstanceDetail, nodeId: string): boolean =>
-  app.types.find((type) => type.type === detail.workflowType)?.nodes.find((node) => node.id === nodeId)?.hasCheck ??
-  false
 
 const summary = (target: HTMLElement, detail: InstanceDetail): void => {
   const ended = endedAtMs(detail)
@@ -179,12 +183,8 @@ const nodeRows = (
   select: (id: string) => void,
 ): HTMLElement => {
   const row = (node: NodeDetail) => {
-    const state = nodeState(detail, node, entries, hasCheck(detail, node.id))
-    const settled = node.createdAtMs !== undefined && TERMINAL.has(node.status) ? node.updatedAtMs : undefined
-    const took =
-      node.createdAtMs === undefined
-        ? undefined
-        : (settled ?? (TERMINAL.has(detail.status) ? detail.updatedAtMs : Date.now())) - node.createdAtMs
+    const state = nodeState(detail, node, entries, hasCheck(app.types, detail.workflowType, node.id))
+    const took = nodeTookMs(detail, node, Date.now())
     const tr = h(
       'tr',
       {

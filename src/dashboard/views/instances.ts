@@ -6,12 +6,12 @@ import {
   INSTANCE_STATUSES,
   type InstanceList,
   type InstanceSummary,
+  isTerminalInstanceStatus,
   post,
   restartInstance,
-  TERMINAL,
 } from '../api-client.js'
 import { badge, cellTime, clear, duration, h, localTime, parseJsonObject } from '../dom.js'
-import { endedAtMs } from '../node-facts.js'
+import { bulkTargets, endedAtMs } from '../node-facts.js'
 import { COUNT_EVERY_REFRESHES, LIST_REFRESH_MS } from '../refresh.js'
 import { describeError, field, leaving, message, outcomeSlot, runAction, typeSelect } from '../ui.js'
 
@@ -239,7 +239,9 @@ export const instancesView = async (root: HTMLElement, params: URLSearchParams):
 
   /** Reads the end of the finished instances on the page that are not known yet (their status tells). */
   const loadEndings = async () => {
-    const unknown = items.filter((item) => TERMINAL.has(item.status) && endings.get(item.id)?.status !== item.status)
+    const unknown = items.filter(
+      (item) => isTerminalInstanceStatus(item.status) && endings.get(item.id)?.status !== item.status,
+    )
     if (!unknown.length) return
     await inBatches(unknown, 4, async (item) => {
       try {
@@ -282,7 +284,7 @@ export const instancesView = async (root: HTMLElement, params: URLSearchParams):
   const durationOf = (item: InstanceSummary): number | undefined => {
     const end = endOf(item)
     if (end !== undefined) return end - item.createdAtMs
-    return TERMINAL.has(item.status) ? undefined : Date.now() - item.createdAtMs
+    return isTerminalInstanceStatus(item.status) ? undefined : Date.now() - item.createdAtMs
   }
   const sortValue = (item: InstanceSummary, key: SortKey): string | number => {
     switch (key) {
@@ -385,8 +387,8 @@ export const instancesView = async (root: HTMLElement, params: URLSearchParams):
         h('td', { 'data-column': 'ended' }, cellTime(endOf(item))),
         h(
           'td',
-          { 'data-column': 'duration', class: TERMINAL.has(item.status) ? '' : 'muted' },
-          took === undefined ? '—' : `${duration(took)}${TERMINAL.has(item.status) ? '' : ' so far'}`,
+          { 'data-column': 'duration', class: isTerminalInstanceStatus(item.status) ? '' : 'muted' },
+          took === undefined ? '—' : `${duration(took)}${isTerminalInstanceStatus(item.status) ? '' : ' so far'}`,
         ),
       )
     })
@@ -445,17 +447,15 @@ export const instancesView = async (root: HTMLElement, params: URLSearchParams):
 
   const drawBulk = () => {
     const chosen = items.filter((item) => selection.has(item.id))
-    const cancelable = chosen.filter((item) => !TERMINAL.has(item.status))
-    const restartable = chosen.filter(
-      (item) => item.status === 'failed' || item.status === 'canceled' || item.parked !== undefined,
-    )
+    // What each instance's own page offers: cancel until it ends; restart when failed, canceled, timed out or parked.
+    const { cancel: cancelable, restart: restartable } = bulkTargets(chosen)
     // The outcome lists instances that may leave the selection: it expires by time, not with the selection.
     const state = 'bulk'
     const bulkAction = (verb: 'cancel' | 'restart', targets: InstanceSummary[]) => {
       const left = chosen.length - targets.length
       const note =
         left > 0
-          ? ` (${left} of the ${chosen.length} selected ${left === 1 ? 'is' : 'are'} left alone: ${verb === 'cancel' ? 'already finished' : 'neither failed, canceled nor parked'})`
+          ? ` (${left} of the ${chosen.length} selected ${left === 1 ? 'is' : 'are'} left alone: ${verb === 'cancel' ? 'already finished' : 'neither failed, canceled, timed out nor parked'})`
           : ''
       return runAction({
         key: 'bulk',
