@@ -3,7 +3,7 @@ import type { CallbackCompletionInput } from '../../schemas/callbacks.js'
 import type { LocalEventsResponse } from '../../schemas/http-api.js'
 import { CliError, ExitCode } from '../exit-codes.js'
 import { table } from '../format.js'
-import { parseJson } from '../options.js'
+import { parseJson, wholeNumber } from '../options.js'
 import type { Action } from './command-action.js'
 
 /** `--failure` takes `{"error": …, "cause": …}`, or a bare error name. */
@@ -32,6 +32,9 @@ const eventLine = (event: BusEvent): string[] => [
 ]
 
 const EVENT_HEADERS = ['SEQ', 'TIME', 'KIND', 'STATUS', 'INSTANCE', 'NODE', 'NOTE']
+/** The largest `after` the API takes (`GET /_local/events`: up to 15 digits). */
+const MAX_SEQ = 999_999_999_999_999
+const MAX_COUNT = Number.MAX_SAFE_INTEGER
 
 /** `tickflow callback TOKEN --success JSON | --failure JSON | --heartbeat` and `tickflow events [--follow]`. */
 export const registerCallbackCommands = (
@@ -81,12 +84,12 @@ export const registerCallbackCommands = (
     .command('events')
     .description('lifecycle events of the local runtime (npm start), oldest first')
     .option('-f, --follow', 'keep watching for new events')
-    .option('--after <seq>', 'only events after this one', '0')
-    .option('--count <n>', 'with --follow: stop after this many events')
+    .option('--after <seq>', 'only events after this one', wholeNumber('--after', 0, MAX_SEQ), 0)
+    .option('--count <n>', 'with --follow: stop after this many events', wholeNumber('--count', 0, MAX_COUNT))
     .action(
-      action(async (client, options, local: { follow?: boolean; after: string; count?: string }) => {
-        let after = Number(local.after) || 0
-        const wanted = local.count === undefined ? Number.POSITIVE_INFINITY : Number(local.count)
+      action(async (client, options, local: { follow?: boolean; after: number; count?: number }) => {
+        let after = local.after
+        const wanted = local.count ?? Number.POSITIVE_INFINITY
         const seen: BusEvent[] = []
         for (let header = !options.json; ; ) {
           const page = await client.localEvents({ after, waitSeconds: local.follow ? 20 : 0 })

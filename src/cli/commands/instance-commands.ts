@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { CliError } from '../exit-codes.js'
+import { CliError, ExitCode } from '../exit-codes.js'
 import { table, time, timeMs } from '../format.js'
 import { parseJson, parseJsonObject, wholeNumber } from '../options.js'
 import { HISTORY_HEADERS, historyDetail, instanceTable, instanceText } from '../views.js'
@@ -139,7 +139,7 @@ const restart = (program: Command, action: Action) =>
         if (nodeId !== undefined && local.context !== undefined) {
           throw new CliError(
             '--context replaces the input of an instance restart, not of a node restart',
-            2,
+            ExitCode.usage,
             'INVALID_ARGUMENT',
           )
         }
