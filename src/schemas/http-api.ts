@@ -23,11 +23,14 @@ const jsonObject = z
     message: 'must be a JSON object',
   })
   .meta({ type: 'object', description: 'any JSON object' })
-/** A whole number in a query string: digits only (no blanks, signs, hex or exponents), then range-checked. */
-const queryInteger = (min: number, max: number) =>
+/**
+ * A whole number in a query string: 1 to `digits` digits only (no blanks, signs, hex or exponents), then
+ * range-checked.
+ */
+const queryInteger = (min: number, max: number, digits = 16) =>
   z
     .string()
-    .regex(/^\d{1,16}$/, 'must be a whole number')
+    .regex(new RegExp(`^\\d{1,${digits}}$`), 'must be a whole number')
     .transform(Number)
     .pipe(z.number().int().min(min).max(max))
 const epochMs = queryInteger(0, 8_640_000_000_000_000)
@@ -370,17 +373,11 @@ export const queuedMessageResponseSchema = z.object({ messageId: z.string() })
 /** The longest a watch of the local event bus waits for an event, as a long-poll of the API does. */
 export const MAX_LOCAL_EVENTS_WAIT_SECONDS = 25
 
-const wholeNumber = (digits: number) =>
-  z
-    .string()
-    .regex(new RegExp(`^\\d{1,${digits}}$`), 'must be a whole number')
-    .transform(Number)
-
 /** `GET /_local/events`: after which event, how long to wait for one, how many. */
 export const localEventsQuerySchema = z.strictObject({
-  after: wholeNumber(15).optional(),
-  waitSeconds: wholeNumber(2).pipe(z.number().max(MAX_LOCAL_EVENTS_WAIT_SECONDS)).optional(),
-  limit: wholeNumber(3).optional(),
+  after: queryInteger(0, 999_999_999_999_999, 15).optional(),
+  waitSeconds: queryInteger(0, MAX_LOCAL_EVENTS_WAIT_SECONDS, 2).optional(),
+  limit: queryInteger(0, 999, 3).optional(),
 })
 
 /** The events of the local bus, in EventBridge's envelope, numbered in the order published. */
@@ -401,7 +398,6 @@ export type LocalEventsResponse = z.infer<typeof localEventsResponseSchema>
 
 // ---- the types of requests and answers, as a client sees them ----------------------------------------------
 
-export type ErrorResponse = z.output<typeof errorResponseSchema>
 export type CreateBody = z.input<typeof createBodySchema>
 export type CreateResponse = z.output<typeof createResponseSchema>
 export type RunBody = z.input<typeof runBodySchema>
