@@ -8,7 +8,7 @@ import { describeIssues } from './zod-issues.js'
 const arn = z.string().regex(/^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$/, 'must be an ARN')
 
 /** A comma-separated list in one variable; blank entries are dropped, an empty variable is no list. */
-const commaList = <T extends string>(item: z.ZodType<T, string>) =>
+export const commaList = <T extends string>(item: z.ZodType<T, string>) =>
   z
     .string()
     .transform((value) =>

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { commaList } from './env.js'
 
 /**
  * The settings of `npm start` (the local runtime), from the environment and the command line. Parsed once, before
@@ -46,16 +47,7 @@ export const localEnvSchema = z.object({
   TICKFLOW_DATA_DIR: z.string().default('.data'),
   TICKFLOW_IN_MEMORY: boolean.default(false),
   /** Host names the HTTP server answers besides 127.0.0.1, localhost, ::1 and HOST (comma-separated). */
-  ALLOWED_HOSTS: z
-    .string()
-    .transform((value) =>
-      value
-        .split(',')
-        .map((item) => item.trim())
-        .filter((item) => item !== ''),
-    )
-    .pipe(z.array(host))
-    .default([]),
+  ALLOWED_HOSTS: commaList(host).default([]),
 })
 
 export type LocalEnv = z.infer<typeof localEnvSchema>
