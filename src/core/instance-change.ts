@@ -5,6 +5,7 @@ import type {
   HistoryEntry,
   InstanceRecord,
   LifecycleEvent,
+  NextAttempt,
   NodeRecord,
   ParkedState,
   PartsRead,
@@ -25,6 +26,8 @@ export interface InstanceChange {
   dueAtMs?: number | null
   /** Clear the lease in the same write. */
   release?: boolean
+  /** With `release`: the attempt the due time is for, if one is (see InstanceRecord.armNext); else none is kept. */
+  armNext?: NextAttempt
   /** undefined: leave as is; null: remove; a value: park the instance. */
   parked?: ParkedState | null
   /** undefined: leave as is; null: remove. */
@@ -106,6 +109,8 @@ export const applyChange = (record: InstanceRecord, change: InstanceChange): Ins
   if (change.release) {
     delete next.leaseOwner
     delete next.leaseUntilMs
+    if (change.armNext) next.armNext = { ...change.armNext }
+    else delete next.armNext
   }
   applyCallbacksAndOutbox(next, change)
   return next

@@ -1,6 +1,16 @@
 import { isTerminalInstanceStatus } from '../schemas/statuses.js'
+import { isWaiting } from './callbacks.js'
 import { ItemTooLargeError, LeaseLostError, LockConflictError } from './errors.js'
-import type { AcquireOptions, AcquireResult, InstanceChange, InstanceRecord, InstanceState, Lease } from './store.js'
+import type {
+  AcquireOptions,
+  AcquireResult,
+  InstanceChange,
+  InstanceRecord,
+  InstanceState,
+  Lease,
+  NextAttempt,
+  NodeRecord,
+} from './store.js'
 
 /**
  * The lease conditions and the refusals they answer, written once for every store (like `event-rules.ts` for
@@ -45,13 +55,42 @@ export const acquireRefusal = (
 }
 
 /**
+ * Records `attempt` as started on its node, at `atMs` by the lease of `fence`, when the node can make it: it waits
+ * for that step (running for a run, pending for a check), has no attempt in flight and waits for no callback. The
+ * record counts the call; false when the node cannot make it (nothing changed).
+ *
+ * A release names the attempt its due time is for (InstanceRecord.armNext); a due pass's acquisition records it in
+ * the write that takes the lease, so that a poll needs no write of its own before the check is called. Every store
+ * applies it by this rule, and a reader of a stored armed attempt sees the attempt started by the same rule. The
+ * pass that holds the lease makes the attempt, or takes it back in its next write (see pass.ts).
+ */
+export const armAttempt = (
+  nodes: Record<string, NodeRecord>,
+  attempt: NextAttempt,
+  atMs: number,
+  fence: number,
+): boolean => {
+  const node = nodes[attempt.nodeId]
+  if (!node || node.attemptStarted !== undefined || isWaiting(node)) return false
+  if (node.status !== (attempt.step === 'check' ? 'pending' : 'running')) return false
+  nodes[attempt.nodeId] = {
+    ...node,
+    attemptStarted: { step: attempt.step, atMs, fence },
+    calls: (node.calls ?? 0) + 1,
+  }
+  return true
+}
+
+/**
  * The record as an acquisition leaves it: leased, the fence grown, and — unless it is a due pass (due already, no
  * later than the lease end) or a terminal-only lease (it needs nothing) — due at the lease end and no longer
- * parked. `previous` is its due time and parked state before.
+ * parked. A due pass's acquisition records the attempt the instance is due for (see `armAttempt`). `previous` is
+ * its due time and parked state before.
  */
 export const acquired = (
   before: InstanceRecord,
   owner: string,
+  nowMs: number,
   untilMs: number,
   options: AcquireOptions = {},
 ): Omit<Extract<AcquireResult, { kind: 'acquired' }>, 'writer'> => {
@@ -61,6 +100,10 @@ export const acquired = (
     ? { ...before, leaseOwner: owner, leaseUntilMs: untilMs }
     : { ...rest, leaseOwner: owner, leaseUntilMs: untilMs, dueAtMs: untilMs }
   record.fence = before.fence + 1
+  if (options.dueBy !== undefined && before.armNext !== undefined) {
+    record.nodes = { ...before.nodes }
+    armAttempt(record.nodes, before.armNext, nowMs, record.fence)
+  }
   const previous = {
     ...(before.dueAtMs === undefined ? {} : { dueAtMs: before.dueAtMs }),
     ...(parked === undefined ? {} : { parked }),

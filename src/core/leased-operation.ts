@@ -24,6 +24,7 @@ import {
   type InstanceState,
   type Lease,
   type LeaseWriter,
+  type NextAttempt,
   type NodeEventRecord,
   type NodeRecord,
   type ParkedState,
@@ -85,6 +86,8 @@ export interface Release {
   /** When it next needs attention; ignored for a terminal status. */
   dueAtMs: number | null
   parked?: ParkedState
+  /** The one attempt `dueAtMs` is for, if one is: a due pass's acquisition records it (see InstanceRecord.armNext). */
+  armNext?: NextAttempt
 }
 
 export interface Released {
@@ -350,12 +353,12 @@ export class LeasedOperations {
     try {
       outcome = await runPass(this.deps.pass, definition, record, session, request.mode, pending)
       try {
-        released = await session.release(outcome.change, { status: outcome.state.status, dueAtMs: outcome.dueAtMs })
+        released = await session.release(outcome.change, releaseOf(outcome))
       } catch (error) {
         const rebuilt = error instanceof ItemTooLargeError ? outcome.afterRefusal(error) : undefined
         if (!rebuilt) throw error
         outcome = rebuilt
-        released = await session.release(outcome.change, { status: outcome.state.status, dueAtMs: outcome.dueAtMs })
+        released = await session.release(outcome.change, releaseOf(outcome))
       }
     } catch (error) {
       if (!(error instanceof ItemTooLargeError) || !session.stored) throw error
@@ -653,10 +656,13 @@ export class LeaseSession implements PassSession {
     }
     if (parked !== undefined) dueAtMs = null
     const far = wakeups.usesSchedule(dueAtMs, now)
+    // The attempt the due time is for goes with it; parked, terminal or due otherwise, none is named.
+    const armNext = parked === undefined && dueAtMs === release.dueAtMs ? release.armNext : undefined
     const final: InstanceChange = this.#withEntries({
       ...change,
       release: true,
       dueAtMs,
+      ...(armNext ? { armNext } : {}),
       ...(parked ? { parked } : {}),
       ...(far
         ? { farWakeAtMs: dueAtMs as number }
@@ -734,6 +740,13 @@ export class LeaseSession implements PassSession {
     await hooks.onStored()
   }
 }
+
+/** How a pass's outcome leaves the instance. */
+const releaseOf = (outcome: PassOutcome): Release => ({
+  status: outcome.state.status,
+  dueAtMs: outcome.dueAtMs,
+  ...(outcome.armNext ? { armNext: outcome.armNext } : {}),
+})
 
 const statusesOf = (nodes: Readonly<Record<string, NodeRecord>>): Record<string, NodeRecord['status']> =>
   Object.fromEntries(Object.entries(nodes).map(([id, node]) => [id, node.status]))

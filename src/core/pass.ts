@@ -27,10 +27,12 @@ import { type Clock, type Logger, type Random, timerAt } from './ports.js'
 import type { Worker } from './registry.js'
 import { mergeRetryPolicy, nextDelayMs } from './retry-policy.js'
 import type {
+  AttemptStarted,
   HistoryEntry,
   InstanceChange,
   InstanceRecord,
   Lease,
+  NextAttempt,
   NodeRecord,
   PartsRead,
   PartsWanted,
@@ -94,6 +96,8 @@ export interface PassOutcome {
   /** Changes made since the last write; the leased operation stores them with the release. */
   change: InstanceChange
   dueAtMs: number | null
+  /** The one attempt the due time is for, when there is one: the release names it (see InstanceRecord.armNext). */
+  armNext?: NextAttempt
   executed: string[]
   /**
    * When the store refuses to store `change` for its size (ItemTooLargeError): the outcome rebuilt from the state
@@ -167,6 +171,14 @@ class Pass {
   #dirtyDeadline = false
   /** History entries the node outcomes since the last write made (errors); node status entries are the session's. */
   #history: HistoryEntry[] = []
+  /**
+   * Attempts the acquisition recorded as started by this lease (see `armAttempt`), until the pass makes them — with
+   * no write of its own: they are stored already — or, at its first look, finds it will not, and takes them back.
+   * The state holds them as not made.
+   */
+  readonly #armed = new Map<string, AttemptStarted>()
+  /** Nodes whose attempt the acquisition recorded and this pass took back. */
+  readonly #disarmed = new Set<string>()
 
   constructor(
     readonly deps: PassDeps,
@@ -177,6 +189,28 @@ class Pass {
   ) {
     this.#state = copyInstanceRecord(initial)
     this.#base = copyInstanceRecord(initial)
+    for (const [id, record] of Object.entries(this.#state.nodes)) {
+      if (record.attemptStarted?.fence !== session.lease.fence) continue
+      this.#armed.set(id, record.attemptStarted)
+      this.#unmake(record)
+    }
+  }
+
+  /** The record without the attempt an acquisition recorded: not started, not counted. */
+  #unmake(record: NodeRecord): void {
+    delete record.attemptStarted
+    const calls = (record.calls ?? 1) - 1
+    if (calls > 0) record.calls = calls
+    else delete record.calls
+  }
+
+  /** Attempts the acquisition recorded that this pass does not make: its next write stores their nodes without. */
+  #disarm(): void {
+    for (const id of this.#armed.keys()) {
+      this.#dirtyNodes.add(id)
+      this.#disarmed.add(id)
+    }
+    this.#armed.clear()
   }
 
   addHistory(entries: readonly HistoryEntry[]): void {
@@ -224,10 +258,17 @@ class Pass {
       for (;;) {
         await this.#readForAdvance()
         const launches = await this.#advance()
+        this.#disarm()
         // Every attempt is durable as started before its worker is called; the outcomes that led to it go along.
         // Outcomes alone wait for the next write while siblings run (at most OUTCOME_FLUSH_MS): a pass over many
-        // parallel nodes writes its instance a few times, not once per node.
-        if (launches.length || (this.#dirty() && this.#inFlight.size > 0 && this.#flushDue())) {
+        // parallel nodes writes its instance a few times, not once per node. An attempt the acquisition recorded
+        // needs no write: with nothing else to store, a poll is called right away.
+        const unrecorded = launches.some((launch) => !launch.armed)
+        if (
+          unrecorded ||
+          (launches.length && this.#dirty()) ||
+          (this.#dirty() && this.#inFlight.size > 0 && this.#flushDue())
+        ) {
           // A refused write is rebuilt without the outcome that made it too large; what was to launch is dropped.
           if (!(await this.#flushOrRecover())) continue
         }
@@ -300,10 +341,13 @@ class Pass {
   }
 
   #outcome(dueAtMs: number | null): PassOutcome {
+    this.#disarm()
+    const armNext = this.#nextAttempt(dueAtMs)
     return {
       state: this.#state,
       change: this.#pendingChange(),
       dueAtMs,
+      ...(armNext ? { armNext } : {}),
       executed: this.#finished,
       afterRefusal: (error) => (this.#recover(error) ? this.#outcome(this.#computeDue()) : undefined),
     }
@@ -338,6 +382,11 @@ class Pass {
       }
     }
     for (const id of this.#outcomesSinceWrite.keys()) delete state.nodes[id]?.attemptStarted
+    // As stored, a node this pass took its recorded attempt back from still has it: not made, not counted.
+    for (const id of this.#disarmed) {
+      const record = state.nodes[id]
+      if (record?.attemptStarted?.fence === this.session.lease.fence) this.#unmake(record)
+    }
     this.#outcomesSinceWrite.clear()
     this.#checkNext.clear()
     state.status = this.#base.status === 'init' ? 'running' : this.#base.status
@@ -448,7 +497,7 @@ class Pass {
    * choices, joins and conditions, the end), fails waiting nodes past their deadline without calling them again,
    * and marks every node to start now as started. Returns what to launch.
    */
-  async #advance(): Promise<{ nodeId: string; step: 'run' | 'check' }[]> {
+  async #advance(): Promise<{ nodeId: string; step: 'run' | 'check'; armed?: boolean }[]> {
     const state = this.#state
     if (state.status !== 'running') return []
     for (const node of this.definition.nodes) {
@@ -470,7 +519,7 @@ class Pass {
     const ending = state.status === 'running' ? endOutcome(this.definition, state.nodes) : 'wait'
     if (ending !== 'wait') this.#end(ending)
     if (state.status !== 'running') return []
-    const launches: { nodeId: string; step: 'run' | 'check' }[] = []
+    const launches: { nodeId: string; step: 'run' | 'check'; armed?: boolean }[] = []
     for (const nodeId of this.#checkNext) {
       this.#checkNext.delete(nodeId)
       if (state.status !== 'running' || state.nodes[nodeId]?.status !== 'pending') continue
@@ -488,6 +537,15 @@ class Pass {
     const now = this.#now
     for (const launch of launches) {
       const record = state.nodes[launch.nodeId] as NodeRecord
+      const armed = this.#armed.get(launch.nodeId)
+      if (armed?.step === launch.step) {
+        // Recorded by the acquisition, as stored: the attempt the pass makes now.
+        this.#armed.delete(launch.nodeId)
+        record.attemptStarted = { ...armed }
+        record.calls = (record.calls ?? 0) + 1
+        launch.armed = true
+        continue
+      }
       record.attemptStarted = { step: launch.step, atMs: now, fence: this.session.lease.fence }
       record.calls = (record.calls ?? 0) + 1
       this.#dirtyNodes.add(launch.nodeId)
@@ -1104,6 +1162,24 @@ class Pass {
   }
 
   /** Earliest time the instance needs a pass; null when it is terminal. A running instance always has one. */
+  /**
+   * The attempt the instance is due for at `dueAtMs`, when exactly one node's next attempt is then and nothing else
+   * is: the release names it, and the due pass's acquisition records it (see `armAttempt`).
+   */
+  #nextAttempt(dueAtMs: number | null): NextAttempt | undefined {
+    const state = this.#state
+    if (dueAtMs === null || state.status !== 'running' || dueAtMs <= this.#now) return undefined
+    let next: NextAttempt | undefined
+    for (const node of this.definition.nodes) {
+      const record = state.nodes[node.id]
+      if (record?.nextAttemptAtMs !== dueAtMs || isWaiting(record)) continue
+      if (record.status !== 'running' && record.status !== 'pending') continue
+      if (next) return undefined
+      next = { nodeId: node.id, step: record.status === 'pending' ? 'check' : 'run' }
+    }
+    return next
+  }
+
   #computeDue(): number | null {
     const state = this.#state
     if (state.status !== 'running') return null

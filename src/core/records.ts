@@ -165,6 +165,17 @@ export interface InstanceRecord {
   callbacks?: Record<string, CallbackArrival>
   /** Lifecycle events written but not yet published (the outbox; see lifecycle-events.ts). */
   outbox?: LifecycleEvent[]
+  /**
+   * The attempt the instance's due time is for, as its last release named it (see lease-rules.ts, `armAttempt`): a
+   * due pass's acquisition records it as started by its lease, so that the pass needs no write before the call.
+   */
+  armNext?: NextAttempt
+}
+
+/** One worker call to come: the node, and its step. */
+export interface NextAttempt {
+  nodeId: string
+  step: 'run' | 'check'
 }
 
 /** Parts of an instance a store did not read (see InstanceRecord.unread), with the bytes they count for. */

@@ -13,6 +13,7 @@ export type {
   FailureSummary,
   HistoryEntry,
   InstanceRecord,
+  NextAttempt,
   NodeEventRecord,
   NodeRecord,
   ParkedState,

@@ -400,6 +400,82 @@ export const describeStoreContract = (
         expect((await stored(store, 'i1')).dueAtMs).toBe(T0 - SECOND)
       })
 
+      describe('the attempt a release named', () => {
+        const NEXT = T0 + 60 * SECOND
+        const pending = aNode({ status: 'pending', calls: 1, nextAttemptAtMs: NEXT })
+        /** `wait` polled: its release named its next check, due a minute later. */
+        const released = async () => {
+          await store.createInstance(anInstance('i1', { nodes: { wait: pending } }))
+          const lease = await acquired(store, 'i1', 'runner', T0)
+          await lease.writer.write({
+            updatedAtMs: T0 + 1,
+            release: true,
+            dueAtMs: NEXT,
+            armNext: { nodeId: 'wait', step: 'check' },
+          })
+        }
+        const duePass = async (owner: string, nowMs: number) => {
+          const result = await store.acquireLease('i1', owner, nowMs, nowMs + LEASE_MS, { dueBy: nowMs })
+          if (result.kind !== 'acquired') throw new Error(`expected to acquire, got ${result.kind}`)
+          return result
+        }
+
+        it('is recorded as started, and counted, by the acquisition of a due pass, for every reader', async () => {
+          await released()
+
+          const result = await duePass('poller', NEXT)
+
+          const started = { step: 'check', atMs: NEXT, fence: result.lease.fence }
+          expect(result.record.nodes.wait).toMatchObject({ calls: 2, attemptStarted: started })
+          expect((await stored(store, 'i1')).nodes.wait).toMatchObject({ calls: 2, attemptStarted: started })
+        })
+
+        it('is not recorded by any other acquisition', async () => {
+          await released()
+
+          const result = await store.acquireLease('i1', 'operator', NEXT, NEXT + LEASE_MS)
+
+          expect(result.kind === 'acquired' && result.record.nodes.wait).toEqual(pending)
+          expect((await stored(store, 'i1')).nodes.wait).toEqual(pending)
+        })
+
+        it('leaves with the write that stores its node, and is named no more after a release without it', async () => {
+          await released()
+          const result = await duePass('poller', NEXT)
+          const outcome = aNode({ ...pending, calls: 2, waits: 1, nextAttemptAtMs: NEXT + 60 * SECOND })
+
+          await result.writer.write({ updatedAtMs: NEXT + 1, nodes: { wait: outcome } })
+          expect((await stored(store, 'i1')).nodes.wait).toEqual(outcome)
+          await result.writer.write({ updatedAtMs: NEXT + 2, release: true, dueAtMs: NEXT + 60 * SECOND })
+
+          const next = await duePass('poller-2', NEXT + 60 * SECOND)
+          expect(next.record.nodes.wait).toEqual(outcome)
+        })
+
+        it("is the check of an event's node, for the pass the event makes due", async () => {
+          await store.createInstance(anInstance('i1', { nodes: { wait: pending, other: pending } }))
+          await store.putEvent('i1', 'other', anEvent(1), T0 + 5)
+
+          const result = await duePass('poller', T0 + 5)
+
+          expect(result.record.nodes.wait).toEqual(pending)
+          expect(result.record.nodes.other).toMatchObject({ calls: 2, attemptStarted: { step: 'check', atMs: T0 + 5 } })
+        })
+
+        it('stays recorded by a lease that ended without a write, for the next holder to count', async () => {
+          await released()
+          const dead = await duePass('dead', NEXT)
+
+          const next = await duePass('next', NEXT + LEASE_MS + 1)
+
+          expect(next.record.nodes.wait).toMatchObject({
+            calls: 2,
+            attemptStarted: { step: 'check', atMs: NEXT, fence: dead.lease.fence },
+          })
+          expect(next.lease.fence).toBe(dead.lease.fence + 1)
+        })
+      })
+
       it('unparks the instance it acquires and reports what it was parked for', async () => {
         const parked = { code: 'WORKER_MISSING' as const, reason: "no worker for 'b'", atMs: T0 - SECOND }
         await store.createInstance(anInstance('i1', { parked }))

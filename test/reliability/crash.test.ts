@@ -234,8 +234,9 @@ describe('a runner killed at any point of its work', () => {
     const requests = clean.state.calls
     for (const node of NODES) expect(cleanLog.count(node, 'run')).toBe(1)
     expect(cleanLog.count('poll', 'check')).toBe(2)
-    // create, definition, 4 writes and the release of the first pass; acquire, 2 writes and the release of the second
-    expect(requests).toBeGreaterThanOrEqual(10)
+    // create, definition, 4 writes and the release of the first pass; the acquisition of the second (which records
+    // its poll's attempt), a write and its release
+    expect(requests).toBeGreaterThanOrEqual(9)
 
     const results: ScenarioResult[] = []
     for (const mode of ['before', 'after'] as const) {

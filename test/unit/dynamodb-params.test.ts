@@ -462,8 +462,25 @@ describe('acquireLeaseParams for a due pass or a terminal instance', () => {
     ['a terminal instance (needs nothing)', { terminalOnly: true }],
   ])('leaves the due time alone for %s', (_, options) => {
     const params = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, options)
-    expect(params.UpdateExpression).toBe('SET lo = :owner, lu = :until ADD f :one')
+    expect(params.UpdateExpression).not.toMatch(/dueAtMs|dueShard|park/)
+    expect(params.UpdateExpression).toMatch(/^SET lo = :owner, lu = :until\b.* ADD f :one$/)
     expect(params.ExpressionAttributeValues).not.toHaveProperty(':shard')
+  })
+
+  it('records the attempt the item names for a due pass only, keeping one an earlier lease recorded', () => {
+    const due = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, { dueBy: T0 }).UpdateExpression
+    for (const set of [
+      'xn = if_not_exists(xn, if_not_exists(nx, :noArm))',
+      'xt = if_not_exists(xt, :now)',
+      'xf = if_not_exists(xf, f)',
+    ]) {
+      expect(due).toContain(set)
+    }
+    for (const options of [{}, { terminalOnly: true }, { allowTerminal: true }]) {
+      expect(acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, options).UpdateExpression).not.toMatch(
+        /\bx[ntf]\b/,
+      )
+    }
   })
 })
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { ItemTooLargeError, LeaseLostError, LockConflictError } from '../../src/core/errors.js'
 import { acquired, acquireRefusal, exceedsBudget, leaseWriteRefusal } from '../../src/core/lease-rules.js'
-import type { AcquireOptions, InstanceRecord, Lease } from '../../src/core/store.js'
-import { anInstance, T0 } from '../support/records.js'
+import type { AcquireOptions, InstanceRecord, Lease, NodeRecord } from '../../src/core/store.js'
+import { aNode, anInstance, T0 } from '../support/records.js'
 
 const HELD = { leaseOwner: 'other', leaseUntilMs: T0 + 10_000 }
 const refusalOf = (overrides: Partial<InstanceRecord>, options: AcquireOptions = {}) => {
@@ -45,7 +45,7 @@ describe('acquired', () => {
   const parked = { code: 'WORKER_MISSING' as const, reason: 'no worker', atMs: T0 }
 
   it('leases, grows the fence, makes the instance due at the lease end and unparks it', () => {
-    const result = acquired(anInstance('i1', { fence: 4, dueAtMs: T0 + 99, parked }), 'me', T0 + 30_000)
+    const result = acquired(anInstance('i1', { fence: 4, dueAtMs: T0 + 99, parked }), 'me', T0, T0 + 30_000)
 
     expect(result.lease).toEqual({ instanceId: 'i1', owner: 'me', fence: 5, untilMs: T0 + 30_000 })
     expect(result.record).toMatchObject({ fence: 5, leaseOwner: 'me', leaseUntilMs: T0 + 30_000, dueAtMs: T0 + 30_000 })
@@ -57,9 +57,53 @@ describe('acquired', () => {
     ['a due pass', { dueBy: T0 }],
     ['a terminal-only lease', { terminalOnly: true }],
   ])('keeps the due time and parked state for %s', (_name, options) => {
-    const result = acquired(anInstance('i1', { dueAtMs: T0, parked }), 'me', T0 + 30_000, options)
+    const result = acquired(anInstance('i1', { dueAtMs: T0, parked }), 'me', T0, T0 + 30_000, options)
 
     expect(result.record).toMatchObject({ dueAtMs: T0, parked })
+  })
+
+  describe('the attempt the instance is due for', () => {
+    const polled = (node: Partial<NodeRecord> = {}) =>
+      anInstance('i1', {
+        fence: 7,
+        dueAtMs: T0,
+        nodes: { wait: aNode({ status: 'pending', calls: 3, ...node }) },
+        armNext: { nodeId: 'wait', step: 'check' },
+      })
+
+    it('is recorded as started by the lease of a due pass, and counted', () => {
+      const before = polled()
+      const result = acquired(before, 'me', T0 + 5, T0 + 30_000, { dueBy: T0 + 5 })
+
+      expect(result.record.nodes.wait).toMatchObject({
+        calls: 4,
+        attemptStarted: { step: 'check', atMs: T0 + 5, fence: 8 },
+      })
+      // The record acquired from is left as it was.
+      expect(before.nodes.wait).not.toHaveProperty('attemptStarted')
+    })
+
+    it('is not recorded by any other acquisition', () => {
+      const result = acquired(polled(), 'me', T0 + 5, T0 + 30_000)
+
+      expect(result.record.nodes.wait).not.toHaveProperty('attemptStarted')
+      expect(result.record.nodes.wait?.calls).toBe(3)
+    })
+
+    it.each<[string, Partial<NodeRecord>]>([
+      ['a node that waits for another step', { status: 'running' }],
+      ['a settled node', { status: 'completed' }],
+      ['a node with an attempt left in flight', { attemptStarted: { step: 'check', atMs: T0 - 9, fence: 6 } }],
+      [
+        'a node that waits for a callback',
+        { callback: { call: 3, fence: 6, requestedAtMs: T0 - 9, timeoutAtMs: T0 + 60_000 } },
+      ],
+    ])('is not recorded for %s', (_name, node) => {
+      const before = polled(node)
+      const result = acquired(before, 'me', T0 + 5, T0 + 30_000, { dueBy: T0 + 5 })
+
+      expect(result.record.nodes.wait).toEqual(before.nodes.wait)
+    })
   })
 })
 

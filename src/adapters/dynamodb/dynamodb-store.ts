@@ -312,11 +312,14 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     releaseLease: (lease) => this.#releaseLease(lease),
   }
 
-  #writer(lease: Lease, found: ReadItem): LeaseWriter {
+  /** `dueBy`: the lease of a due pass, whose acquisition recorded the attempt the item named (see acquireLeaseParams). */
+  #writer(lease: Lease, found: ReadItem, dueBy?: number): LeaseWriter {
+    const { item } = found
     return new DynamoLeaseWriter(lease, this.#io, {
-      item: found.item,
+      item,
       nodes: found.nodes,
       unread: Object.keys(found.record.unread?.nodes ?? {}),
+      armed: dueBy === undefined ? item.xn : (item.xn ?? item.nx ?? ''),
     })
   }
 
@@ -387,8 +390,8 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
         ),
       )
       const found = await this.#read(result.Attributes ?? {}, true)
-      const grant = acquired(found.record, owner, untilMs, options)
-      return { ...grant, writer: this.#writer(grant.lease, found) }
+      const grant = acquired(found.record, owner, nowMs, untilMs, options)
+      return { ...grant, writer: this.#writer(grant.lease, found, options.dueBy) }
     } catch (error) {
       if (!isConditionFailure(error)) throw error
       const item = oldItem(error)

@@ -2,11 +2,13 @@ import { createHash, randomBytes } from 'node:crypto'
 import { z } from 'zod'
 import { StoreError } from '../../core/errors.js'
 import { type JsonObject, type JsonValue, jsonSizeBytes, payloadText } from '../../core/json.js'
+import { armAttempt } from '../../core/lease-rules.js'
 import { instanceStoredBytes, nodePayloadBytes } from '../../core/limits.js'
 import type {
   FailureSummary,
   HistoryEntry,
   InstanceRecord,
+  NextAttempt,
   NodeEventRecord,
   NodeRecord,
   UnreadParts,
@@ -36,7 +38,7 @@ import { INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES } from './
  * per KB), so the instance item uses short attribute names and codes, and times relative to the instance's creation;
  * the attributes the indexes and the table's TTL use keep their names.
  */
-export const ITEM_SCHEMA_VERSION = 4
+export const ITEM_SCHEMA_VERSION = 5
 
 const jsonText = z.string()
 
@@ -464,6 +466,16 @@ export const instanceItemSchema = z.object({
   ob: outboxItemSchema.shape.ob,
   obShard: outboxItemSchema.shape.obShard,
   obAtMs: outboxItemSchema.shape.obAtMs,
+  /**
+   * The attempt the due time is for, as the last release named it (`<node>|<r|c>`; see InstanceRecord.armNext).
+   * A due pass's acquisition copies it to `xn`, with its own time (`xt`, epoch ms) and the fence before it (`xf`):
+   * the attempt stands started by that lease until a write of the lease stores the node or releases. An empty `xn`
+   * is an acquisition that had none to record; one left by a dead runner stays until the next holder's write.
+   */
+  nx: z.string().optional(),
+  xn: z.string().optional(),
+  xt: z.number().optional(),
+  xf: z.number().int().optional(),
 })
 export type InstanceItem = z.infer<typeof instanceItemSchema>
 
@@ -517,6 +529,16 @@ export const payloadRefOf = (node: StoredNode): PayloadRef | undefined => {
 }
 
 /** The attempt in flight as stored. */
+/** A next attempt as `nx` and `xn` store it: `<node>|<r|c>`. */
+export const nextAttemptToItem = (attempt: NextAttempt): string =>
+  `${attempt.nodeId}|${attempt.step === 'check' ? 'c' : 'r'}`
+
+export const nextAttemptFromItem = (text: string): NextAttempt | undefined => {
+  const at = text.lastIndexOf('|')
+  if (at <= 0) return undefined
+  return { nodeId: text.slice(0, at), step: text.slice(at + 1) === 'c' ? 'check' : 'run' }
+}
+
 const attemptToItem = (started: NonNullable<NodeRecord['attemptStarted']>, baseMs: number): string =>
   `${started.step === 'run' ? 'r' : 'c'}|${started.atMs - baseMs}|${started.fence}`
 
@@ -688,6 +710,7 @@ export const recordToItem = (
   // Always a list, so that writes under the lease can append to it by index (see writeUnderLeaseParams).
   item.h = entriesToItems(history, base)
   Object.assign(item, outboxToItem(record.id, record.outbox))
+  if (record.armNext !== undefined) item.nx = nextAttemptToItem(record.armNext)
   return item
 }
 
@@ -877,6 +900,14 @@ export const recordFromInstanceItem = (
   }
   const outbox = outboxFromItem(item)
   if (outbox !== undefined) record.outbox = outbox
+  // An attempt a due pass's acquisition recorded is started by its lease, by the rule every store applies; an
+  // acquisition finds the next one to record only where no earlier one is left (DynamoDB keeps the earlier one).
+  const armed = item.xn ? nextAttemptFromItem(item.xn) : undefined
+  if (armed) armAttempt(nodes, armed, item.xt ?? base, (item.xf ?? item.f - 1) + 1)
+  else if (item.xn === undefined && item.nx !== undefined) {
+    const next = nextAttemptFromItem(item.nx)
+    if (next) record.armNext = next
+  }
   if (
     options.lazy &&
     (Object.keys(unread.nodes).length ||

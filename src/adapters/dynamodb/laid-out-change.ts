@@ -40,6 +40,10 @@ export interface LaidOutChange {
   gc?: { add: Record<string, number>; clear: Record<string, number> }
   /** Which of the instance item's writes this is (`expected` before it, `next` after it); the writer always says. */
   writeSeq?: { expected: number; next: number }
+  /** The attempt an acquisition recorded (`xn`, `xt`, `xf`) leaves the item: its node is stored, or the lease ends. */
+  clearArmed?: boolean
+  /** A release: the next attempt to name (`nx`), or null to remove the one named. */
+  nextAttempt?: string | null
 }
 
 /**

@@ -11,6 +11,8 @@ import {
   type InstanceItem,
   type ItemPlanner,
   instanceItemSchema,
+  nextAttemptFromItem,
+  nextAttemptToItem,
   payloadRefOf,
   recordFromItems,
   type StoredEntry,
@@ -58,6 +60,11 @@ export interface WriterStart {
   nodes: Record<string, StoredNode>
   /** Nodes whose payload was handed out unread (their records in the engine carry placeholders). */
   unread: Iterable<string>
+  /**
+   * The attempt recorded by an acquisition (`xn`) that the item holds after this lease's acquisition: its text, ''
+   * when the acquisition had none to record; undefined when the item holds none.
+   */
+  armed?: string | undefined
 }
 
 /**
@@ -93,6 +100,10 @@ export class DynamoLeaseWriter implements LeaseWriter {
   #historyDropped: number
   /** Callback outputs in items of their own, by node: deleted with the arrival a write consumes. */
   readonly #arrivalOutputs = new Map<string, string>()
+  /** The node of the attempt an acquisition recorded ('' for none) while the item holds it (see WriterStart). */
+  #armed: string | undefined
+  /** The next attempt the item names (`nx`), as stored. */
+  #nextAttempt: string | undefined
 
   constructor(
     readonly lease: Lease,
@@ -114,6 +125,8 @@ export class DynamoLeaseWriter implements LeaseWriter {
     this.#history = [...(item.h ?? [])]
     this.#historyBase = item.hb ?? 0
     this.#historyDropped = item.hd ?? 0
+    this.#armed = start.armed === undefined ? undefined : (nextAttemptFromItem(start.armed)?.nodeId ?? '')
+    this.#nextAttempt = item.nx
     for (const [id, arrival] of Object.entries(item.cb ?? {})) {
       if (arrival.or !== undefined) this.#arrivalOutputs.set(id, arrival.or)
     }
@@ -216,6 +229,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
     }
     this.#historyLaidOut(laid)
     this.#inputsLaidOut(laid, gc, planner)
+    this.#attemptsLaidOut(laid)
     // A consumed callback output goes with its arrival (never counted in the instance's bytes: counted at 0).
     for (const id of change.clearCallbacks ?? []) {
       const sk = this.#arrivalOutputs.get(id)
@@ -224,6 +238,22 @@ export class DynamoLeaseWriter implements LeaseWriter {
     const clear = Object.fromEntries(this.#deleted)
     if (Object.keys(gc).length || Object.keys(clear).length) laid.gc = { add: gc, clear }
     return laid
+  }
+
+  /**
+   * The attempt the acquisition recorded leaves the item with the first write that stores its node (which then
+   * holds it, or its outcome) or ends the lease (the pass made no such attempt, or stored it); at once when there
+   * was none. A release names the attempt its due time is for.
+   */
+  #attemptsLaidOut(laid: LaidOutChange): void {
+    const { change } = laid
+    const armed = this.#armed
+    if (armed !== undefined && (armed === '' || change.release || laid.nodes[armed] || laid.allNodes?.[armed])) {
+      laid.clearArmed = true
+    }
+    if (!change.release) return
+    const next = change.armNext && nextAttemptToItem(change.armNext)
+    if (next !== this.#nextAttempt) laid.nextAttempt = next ?? null
   }
 
   /** The input and the prior inputs: written only where they changed, what they replace deleted. */
@@ -309,6 +339,8 @@ export class DynamoLeaseWriter implements LeaseWriter {
       this.#known.set(id, node)
     }
     this.#writeSeq += 1
+    if (laid.clearArmed) this.#armed = undefined
+    if (laid.nextAttempt !== undefined) this.#nextAttempt = laid.nextAttempt ?? undefined
     for (const id of laid.change.clearCallbacks ?? []) this.#arrivalOutputs.delete(id)
     for (const sk of Object.keys(laid.gc?.clear ?? {})) this.#deleted.delete(sk)
     if (laid.input !== undefined) {

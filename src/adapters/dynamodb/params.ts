@@ -10,6 +10,7 @@ import {
   INSTANCE_STATUS_CODES,
   type InstanceItem,
   type ItemPlanner,
+  nextAttemptToItem,
   packNode,
   packNodes,
   TERMINAL_NODE_CODES,
@@ -92,9 +93,13 @@ export const acquireLeaseParams = (
     // without becoming due: it needs nothing unless the operation's own write makes it live again.
     // A due pass leases only what is due already (by now, so by the lease end too): its due time stays, which
     // spares the due index two writes on every poll.
-    UpdateExpression:
-      terminalOnly || dueBy !== undefined
-        ? 'SET lo = :owner, lu = :until ADD f :one'
+    // A due pass records the attempt the last release named (`nx`) as started by its lease, unless an attempt
+    // recorded so by an earlier lease is still there (see InstanceRecord.armNext): the poll needs no write of its own.
+    UpdateExpression: terminalOnly
+      ? 'SET lo = :owner, lu = :until ADD f :one'
+      : dueBy !== undefined
+        ? 'SET lo = :owner, lu = :until, xn = if_not_exists(xn, if_not_exists(nx, :noArm)), ' +
+          'xt = if_not_exists(xt, :now), xf = if_not_exists(xf, f) ADD f :one'
         : 'SET lo = :owner, lu = :until, dueAtMs = :until, dueShard = :shard ' +
           'REMOVE parkCode, parkReason, parkAtMs ADD f :one',
     ConditionExpression: [
@@ -112,7 +117,7 @@ export const acquireLeaseParams = (
       ':now': nowMs,
       ':one': 1,
       ...(allowTerminal && !terminalOnly ? {} : TERMINAL),
-      ...(dueBy === undefined ? {} : { ':dueBy': dueBy }),
+      ...(dueBy === undefined ? {} : { ':dueBy': dueBy, ':noArm': '' }),
     },
     // The item as it was: the store derives the leased record and reports the due time and parked state before.
     ReturnValues: 'ALL_OLD',
@@ -291,6 +296,16 @@ const attributeParts = (parts: UpdateParts, laid: LaidOutChange, planner: ItemPl
   setOrRemove(parts, change.deadlineAtMs, [['dlMs', ':deadline', change.deadlineAtMs]])
 }
 
+/** The attempt an acquisition recorded leaves the item; a release names the next one, or none. */
+const nextAttemptParts = (parts: UpdateParts, laid: LaidOutChange): void => {
+  if (laid.clearArmed) parts.remove.push('xn', 'xt', 'xf')
+  if (laid.nextAttempt === null) parts.remove.push('nx')
+  else if (laid.nextAttempt !== undefined) {
+    parts.values[':nx'] = laid.nextAttempt
+    parts.set.push('nx = :nx')
+  }
+}
+
 /**
  * The guards of a fenced write besides the lease: its place in the item's writes, and the budget. What it adds to
  * the counted total includes the items it replaces (counted until deleted) less the pending ones it clears.
@@ -350,6 +365,7 @@ export const writeUnderLeaseParams = (
   attributeParts(parts, laid, planner, lease.instanceId)
   callbackParts(parts, laid.change)
   outboxParts(parts, laid.change, lease.instanceId)
+  nextAttemptParts(parts, laid)
   parts.values[':zero'] = 0
   parts.add.push('es :zero')
   guardParts(parts, laid)
@@ -410,7 +426,9 @@ export const putEventParams = (
     `(attribute_not_exists(n.#node) OR ${live.expression})`,
     '(attribute_not_exists(e.#node) OR e.#node.t <= :ts)',
   ]
-  const set = ['e.#node = :event', 'dueAtMs = :now', 'dueShard = :shard']
+  // The pass the event makes due calls its node's check: its acquisition records that attempt (see armAttempt).
+  values[':nx'] = nextAttemptToItem({ nodeId, step: 'check' })
+  const set = ['e.#node = :event', 'dueAtMs = :now', 'dueShard = :shard', 'nx = :nx']
   const names: Record<string, string> = { '#node': nodeId, '#status': 'status' }
   if (history) {
     values[':h'] = [entryToItem(history, planner.baseMs)]

@@ -188,7 +188,7 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
     const refusal = acquireRefusal(item, owner, nowMs, options)
     if (refusal instanceof Error) throw refusal
     if (refusal) return { ...refusal, record: copy(refusal.record) }
-    const result = acquired(item, owner, untilMs, options)
+    const result = acquired(item, owner, nowMs, untilMs, options)
     this.#items.set(instanceId, result.record)
     return { ...result, record: copy(result.record), writer: this.#writer(result.lease) }
   }
@@ -213,6 +213,8 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
     if (history) this.#append(instanceId, [history])
     item.eventSeq += 1
     item.dueAtMs = nowMs
+    // The pass the event makes due calls its node's check: its acquisition records that attempt (see armAttempt).
+    item.armNext = { nodeId, step: 'check' }
   }
 
   async putCallback(claims: CallbackClaims, arrival: CallbackArrival, nowMs: number): Promise<'stored' | 'duplicate'> {

@@ -1,0 +1,239 @@
+import { GetItemCommand } from '@aws-sdk/client-dynamodb'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { CapacityMeter } from '../../scripts/capacity-meter.js'
+import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
+import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
+import { defineWorkflow } from '../../src/core/builder.js'
+import { Engine } from '../../src/core/engine.js'
+import type { NodeContext } from '../../src/core/node-context.js'
+import { NotReadyError } from '../../src/core/worker-signals.js'
+import { newDynamoClient } from '../support/dynamodb.js'
+import { createTestTable, FakeClock, fixedRandom, sequentialIds, type TestTable } from '../support/harness.js'
+import { invariantViolations } from '../support/invariant.js'
+
+/**
+ * A due poll records its attempt in the write that acquires the lease (README, "Cost"): the release before it named
+ * the attempt that is due next, and a due pass's acquisition stores it as started by the new lease. What that must
+ * keep: every attempt recorded before the worker is called and counted once, an attempt recorded by a runner that
+ * died counted as failed, and an attempt the pass does not make not counted at all.
+ */
+let table: TestTable
+
+beforeAll(async () => {
+  table = await createTestTable('poll-attempt')
+})
+
+const RETRY_SECONDS = 60
+
+/** `wait` runs once, then its check is polled every minute and says not yet, `maxWaitSeconds` at most. */
+const polledType = (type: string, checks: { count: number }, maxWaitTimeSeconds?: number) =>
+  defineWorkflow({
+    type,
+    nodes: {
+      wait: {
+        ...(maxWaitTimeSeconds === undefined ? {} : { maxWaitTimeSeconds }),
+        run: (ctx: NodeContext) => ctx.set('ticket', 'T-1'),
+        check: () => {
+          checks.count += 1
+          throw new NotReadyError(RETRY_SECONDS)
+        },
+      },
+    },
+  })
+
+const setUp = (type: string, maxWaitTimeSeconds?: number) => {
+  const client = newDynamoClient()
+  const meter = new CapacityMeter().attach(client)
+  const clock = new FakeClock()
+  const store = new DynamoDbStore({ tableName: table.tableName, client })
+  const engine = new Engine({ store, clock, ids: sequentialIds(), random: fixedRandom(0) })
+  const checks = { count: 0 }
+  engine.register(polledType(type, checks, maxWaitTimeSeconds))
+  return { client, meter, clock, store, engine, checks }
+}
+
+/** The instance item as stored: the attributes of an attempt an acquisition recorded, and the next one named. */
+const armedAttributes = async (instanceId: string) => {
+  const key = instanceKey(instanceId)
+  const raw = await table.client.send(
+    new GetItemCommand({ TableName: table.tableName, Key: { pk: { S: key.pk }, sk: { S: key.sk } } }),
+  )
+  const item = raw.Item ?? {}
+  return {
+    recorded: Object.keys(item).filter((name) => /^x[nft]$/.test(name)),
+    named: item.nx?.S,
+  }
+}
+
+const waitNode = async (store: DynamoDbStore, instanceId: string) => {
+  const record = await store.getInstance(instanceId)
+  const node = record?.nodes.wait
+  if (!node) throw new Error(`instance ${instanceId} has no node 'wait'`)
+  return node
+}
+
+describe('a check polled by due passes', () => {
+  it('is one acquisition and one release per poll: the acquisition records the attempt', async () => {
+    const { meter, clock, store, engine, checks } = setUp('poll-attempt-cost')
+    const { instanceId } = await engine.create({ workflowType: 'poll-attempt-cost' })
+    clock.advanceSeconds(RETRY_SECONDS + 1)
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+
+    for (const _ of [1, 2, 3]) {
+      const before = await waitNode(store, instanceId)
+      const called = checks.count
+      clock.advanceSeconds(RETRY_SECONDS + 1)
+      meter.reset()
+
+      const result = await engine.runWorkflow(instanceId, { mode: 'due' })
+
+      expect(result.executed).toEqual(['wait'])
+      expect(checks.count).toBe(called + 1)
+      expect(meter.requests.get('UpdateItemCommand')).toBe(2)
+      // Two writes of the instance item (1 each) and the due index moving to the next poll (2).
+      expect(meter.writeUnits).toBe(4)
+      const after = await waitNode(store, instanceId)
+      expect(after.calls).toBe((before.calls ?? 0) + 1)
+      expect(after.attemptStarted).toBeUndefined()
+      expect(after.failCount).toBe(before.failCount)
+      expect(await armedAttributes(instanceId)).toEqual({ recorded: [], named: 'wait|c' })
+      expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+    }
+  })
+
+  it('counts the attempt of a runner that died after its acquisition as failed, and polls again', async () => {
+    const { client, clock, store, engine, checks } = setUp('poll-attempt-crash')
+    const { instanceId } = await engine.create({ workflowType: 'poll-attempt-crash' })
+    clock.advanceSeconds(RETRY_SECONDS + 1)
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    const before = await waitNode(store, instanceId)
+
+    // The runner dies once its acquisition landed: nothing it sends after it reaches the table.
+    let acquisitions = 0
+    let dead = false
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (dead) throw new Error('the runner is gone')
+        const result = await next(args)
+        const update = String((args.input as { UpdateExpression?: string }).UpdateExpression ?? '')
+        if (context.commandName === 'UpdateItemCommand' && update.includes('ADD f :one') && acquisitions++ === 0) {
+          dead = true
+        }
+        return result
+      },
+      { step: 'initialize', name: 'dieAfterAcquisition' },
+    )
+    clock.advanceSeconds(RETRY_SECONDS + 1)
+    await expect(engine.runWorkflow(instanceId, { mode: 'due' })).rejects.toThrow()
+    dead = false
+
+    // Stored as started by the dead runner's lease, and shown so to every reader.
+    const atCrash = await waitNode(store, instanceId)
+    expect(atCrash.attemptStarted).toMatchObject({ step: 'check' })
+    expect(atCrash.calls).toBe((before.calls ?? 0) + 1)
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+
+    // Past the dead runner's lease: the next pass counts the attempt as failed (retried by the node's policy).
+    clock.advanceSeconds(3600)
+    const called = checks.count
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    const counted = await waitNode(store, instanceId)
+    expect(counted.failCount).toBe(before.failCount + 1)
+    expect(counted.lastError).toMatch(/without an outcome/)
+    expect(counted.calls).toBe((before.calls ?? 0) + 1)
+    expect(counted.attemptStarted).toBeUndefined()
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+
+    clock.advanceSeconds(3600)
+    const result = await engine.runWorkflow(instanceId, { mode: 'due' })
+
+    expect(result.executed).toEqual(['wait'])
+    expect(checks.count).toBe(called + 1)
+    const after = await waitNode(store, instanceId)
+    expect(after.calls).toBe((before.calls ?? 0) + 2)
+    expect(after.attemptStarted).toBeUndefined()
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+  })
+
+  it('does not count an attempt its pass does not make: a node past its max wait fails unpolled', async () => {
+    const { clock, store, engine, checks } = setUp('poll-attempt-expired', 150)
+    const { instanceId } = await engine.create({ workflowType: 'poll-attempt-expired' })
+    clock.advanceSeconds(RETRY_SECONDS + 1)
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    const before = await waitNode(store, instanceId)
+    const called = checks.count
+
+    clock.advanceSeconds(RETRY_SECONDS * 3)
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+
+    expect(checks.count).toBe(called)
+    const after = await waitNode(store, instanceId)
+    expect(after.status).toBe('failed')
+    expect(after.calls).toBe(before.calls)
+    expect(after.attemptStarted).toBeUndefined()
+    // Nothing of the acquisition's record is left in the item once the pass wrote; no attempt is named any more.
+    expect(await armedAttributes(instanceId)).toEqual({ recorded: [], named: undefined })
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+  })
+
+  it("records the attempt of the check an event wakes, and the poll's next one after it", async () => {
+    const client = newDynamoClient()
+    const meter = new CapacityMeter().attach(client)
+    const clock = new FakeClock()
+    const store = new DynamoDbStore({ tableName: table.tableName, client })
+    const engine = new Engine({ store, clock, ids: sequentialIds(), random: fixedRandom(0) })
+    const calls: string[] = []
+    const polledEvery = (node: string, seconds: number) => ({
+      run: (ctx: NodeContext) => ctx.set('node', node),
+      check: () => {
+        calls.push(node)
+        throw new NotReadyError(seconds)
+      },
+    })
+    engine.register(
+      defineWorkflow({
+        type: 'poll-attempt-other',
+        nodes: {
+          soon: { ...polledEvery('soon', RETRY_SECONDS), next: ['report'] },
+          later: { ...polledEvery('later', 10 * RETRY_SECONDS), next: ['report'] },
+          report: { run: (ctx: NodeContext) => ctx.set('done', true) },
+        },
+      }),
+    )
+    const { instanceId } = await engine.create({ workflowType: 'poll-attempt-other' })
+    expect((await armedAttributes(instanceId)).named).toBe('soon|c')
+    const before = await store.getInstance(instanceId)
+
+    clock.advanceSeconds(10)
+    await engine.addNodeEvent({ instanceId, nodeId: 'later', eventTs: 1, content: { ok: false } })
+    expect((await armedAttributes(instanceId)).named).toBe('later|c')
+    calls.length = 0
+    meter.reset()
+    const result = await engine.runWorkflow(instanceId, { mode: 'due' })
+
+    expect(result.executed).toEqual(['later'])
+    expect(meter.requests.get('UpdateItemCommand')).toBe(2)
+    expect(calls).toEqual(['later'])
+    const after = await store.getInstance(instanceId)
+    expect(after?.nodes.soon).toEqual(before?.nodes.soon)
+    expect(after?.nodes.later?.calls).toBe((before?.nodes.later?.calls ?? 0) + 1)
+    expect(await armedAttributes(instanceId)).toEqual({ recorded: [], named: 'soon|c' })
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+
+    // An event for a node that has not started: the pass it makes due has no attempt to make, and nothing of the
+    // one its acquisition was told of stays.
+    const beforeEarly = await store.getInstance(instanceId)
+    clock.advanceSeconds(5)
+    await engine.addNodeEvent({ instanceId, nodeId: 'report', eventTs: 1, content: { early: true } })
+    expect((await armedAttributes(instanceId)).named).toBe('report|c')
+    calls.length = 0
+    const early = await engine.runWorkflow(instanceId, { mode: 'due' })
+
+    expect(early.executed).toEqual([])
+    expect(calls).toEqual([])
+    const afterEarly = await store.getInstance(instanceId)
+    expect(afterEarly?.nodes).toEqual(beforeEarly?.nodes)
+    expect(await armedAttributes(instanceId)).toEqual({ recorded: [], named: 'soon|c' })
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+  })
+})
