@@ -451,6 +451,11 @@ export class LeaseSession implements PassSession {
   #released = false
   /** Leased without becoming due (a terminal instance): the first write that keeps the lease makes it due. */
   #dueOwed: boolean
+  /**
+   * The pass made the attempt the acquisition recorded (see `armAttempt`); until it does, giving up the lease after
+   * an error withdraws it (see `abandon`).
+   */
+  #armedMade = false
   /** Writes that landed under this lease (the creating put included). */
   writes = 0
   readonly previous: BeforeLease
@@ -551,6 +556,10 @@ export class LeaseSession implements PassSession {
       entries.push({ atMs: now, kind: 'parked', code: change.parked.code, message: entryMessage(change.parked.reason) })
     }
     return entries.length ? { ...rest, history: entries } : rest
+  }
+
+  armedAttemptMade(): void {
+    this.#armedMade = true
   }
 
   /** What the instance would store with `nodes` replaced, as far as this lease knows. */
@@ -691,13 +700,14 @@ export class LeaseSession implements PassSession {
   }
 
   /**
-   * Gives the lease back after a failure, keeping everything stored: the instance stays due by the lease end (set
-   * at acquisition), so the tick resumes it. Nothing to do for a lost lease or an instance never stored.
+   * Gives the lease back after a failure, keeping everything stored — but the attempt the acquisition recorded when
+   * the pass did not make it: the instance stays due by the lease end (set at acquisition, or due already), so the
+   * tick resumes it. Nothing to do for a lost lease or an instance never stored.
    */
   async abandon(error: unknown): Promise<void> {
     if (this.#released || !this.#stored || error instanceof LeaseLostError) return
     this.#released = true
-    await this.#writer?.abandon().catch((releaseError: unknown) => {
+    await this.#writer?.abandon({ attemptsNotMade: !this.#armedMade }).catch((releaseError: unknown) => {
       this.deps.logger.log('warn', 'could not release lease after an error', {
         instanceId: this.lease.instanceId,
         workflowType: this.record.workflowType,

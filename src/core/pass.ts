@@ -88,6 +88,11 @@ export interface PassSession {
   storedBytesWith(nodes: Readonly<Record<string, NodeRecord>>): number
   /** Reads parts of the instance the store did not read yet (see InstanceRecord.unread); what it read, if any. */
   read(wanted: PartsWanted): Promise<PartsRead | undefined>
+  /**
+   * The pass makes the attempt its acquisition recorded (see `armAttempt`): from now on it stays recorded whatever
+   * happens. Until then, a lease given up after an error withdraws it.
+   */
+  armedAttemptMade(): void
 }
 
 /** Where a pass ended: the state, what is not yet stored, and when the instance next needs attention. */
@@ -544,6 +549,7 @@ class Pass {
         record.attemptStarted = { ...armed }
         record.calls = (record.calls ?? 0) + 1
         launch.armed = true
+        this.session.armedAttemptMade()
         continue
       }
       record.attemptStarted = { step: launch.step, atMs: now, fence: this.session.lease.fence }
@@ -1163,8 +1169,9 @@ class Pass {
 
   /** Earliest time the instance needs a pass; null when it is terminal. A running instance always has one. */
   /**
-   * The attempt the instance is due for at `dueAtMs`, when exactly one node's next attempt is then and nothing else
-   * is: the release names it, and the due pass's acquisition records it (see `armAttempt`).
+   * The attempt the instance is due for at `dueAtMs`, when exactly one node's next attempt is then: the release names
+   * it, and the due pass's acquisition records it (see `armAttempt`). A pass due for something else at that time (a
+   * deadline) takes it back.
    */
   #nextAttempt(dueAtMs: number | null): NextAttempt | undefined {
     const state = this.#state

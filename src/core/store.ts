@@ -65,8 +65,11 @@ export interface LeaseWriter {
    * grows the instance past `maxBytes` or past what the store can hold (nothing of it is stored then).
    */
   write(change: InstanceChange): Promise<WriteResult>
-  /** Clears the lease if it is still ours, changing nothing else (no error when it is not). */
-  abandon(): Promise<void>
+  /**
+   * Clears the lease if it is still ours, changing nothing else (no error when it is not) — except, with
+   * `attemptsNotMade`, the attempt this lease's acquisition recorded (see `armAttempt`), which its holder did not make.
+   */
+  abandon(options?: { attemptsNotMade?: boolean }): Promise<void>
   /** Reads, by key, parts of the instance the store did not read when it granted the lease (InstanceRecord.unread). */
   read(parts: PartsWanted): Promise<PartsRead>
 }

@@ -462,6 +462,20 @@ export const describeStoreContract = (
           expect(result.record.nodes.other).toMatchObject({ calls: 2, attemptStarted: { step: 'check', atMs: T0 + 5 } })
         })
 
+        it('is withdrawn by a lease given up without making it, and kept by one that made it', async () => {
+          await released()
+          const withdrawn = await duePass('gave-up', NEXT)
+          await withdrawn.writer.abandon({ attemptsNotMade: true })
+          expect((await stored(store, 'i1')).nodes.wait).toEqual(pending)
+
+          const made = await duePass('made-it', NEXT + 1)
+          await made.writer.abandon({ attemptsNotMade: false })
+          expect((await stored(store, 'i1')).nodes.wait).toMatchObject({
+            calls: 2,
+            attemptStarted: { step: 'check', atMs: NEXT + 1, fence: made.lease.fence },
+          })
+        })
+
         it('stays recorded by a lease that ended without a write, for the next holder to count', async () => {
           await released()
           const dead = await duePass('dead', NEXT)

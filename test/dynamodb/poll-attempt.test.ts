@@ -155,6 +155,57 @@ describe('a check polled by due passes', () => {
     expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
   })
 
+  it('withdraws the attempt its acquisition recorded when the pass fails before making it', async () => {
+    const client = newDynamoClient()
+    const clock = new FakeClock()
+    const store = new DynamoDbStore({ tableName: table.tableName, client })
+    const engine = new Engine({ store, clock, ids: sequentialIds(), random: fixedRandom(0) })
+    const checks = { count: 0 }
+    engine.register(
+      defineWorkflow({
+        type: 'poll-attempt-withdrawn',
+        nodes: {
+          // Its 5 KB output is kept in an item of its own: the pass reads it by key before calling `wait`.
+          big: { next: ['wait'], run: (ctx: NodeContext) => ctx.set('blob', 'b'.repeat(5000)) },
+          wait: {
+            run: () => {},
+            check: () => {
+              checks.count += 1
+              throw new NotReadyError(RETRY_SECONDS)
+            },
+          },
+        },
+      }),
+    )
+    const { instanceId } = await engine.create({ workflowType: 'poll-attempt-withdrawn' })
+    const before = await waitNode(store, instanceId)
+    const called = checks.count
+    let failRead = false
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (failRead && /^(Get|BatchGet)/.test(context.commandName ?? '')) throw new Error('the read failed')
+        return next(args)
+      },
+      { step: 'initialize', name: 'failReads' },
+    )
+
+    clock.advanceSeconds(RETRY_SECONDS + 1)
+    failRead = true
+    await expect(engine.runWorkflow(instanceId, { mode: 'due' })).rejects.toThrow()
+    failRead = false
+
+    expect(checks.count).toBe(called)
+    expect(await waitNode(store, instanceId)).toEqual(before)
+    expect((await armedAttributes(instanceId)).recorded).toEqual([])
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    expect(checks.count).toBe(called + 1)
+    const after = await waitNode(store, instanceId)
+    expect(after.failCount).toBe(before.failCount)
+    expect(after.calls).toBe((before.calls ?? 0) + 1)
+  })
+
   it('does not count an attempt its pass does not make: a node past its max wait fails unpolled', async () => {
     const { clock, store, engine, checks } = setUp('poll-attempt-expired', 150)
     const { instanceId } = await engine.create({ workflowType: 'poll-attempt-expired' })

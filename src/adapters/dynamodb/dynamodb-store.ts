@@ -309,7 +309,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     },
     getItems: (instanceId, sortKeys) => this.#items.get(instanceId, sortKeys),
     deleteItems: (instanceId, sortKeys) => this.#items.delete(instanceId, sortKeys),
-    releaseLease: (lease) => this.#releaseLease(lease),
+    releaseLease: (lease, attemptNotMade) => this.#releaseLease(lease, attemptNotMade),
   }
 
   /** `dueBy`: the lease of a due pass, whose acquisition recorded the attempt the item named (see acquireLeaseParams). */
@@ -319,7 +319,12 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       item,
       nodes: found.nodes,
       unread: Object.keys(found.record.unread?.nodes ?? {}),
-      armed: dueBy === undefined ? item.xn : (item.xn ?? item.nx ?? ''),
+      armed:
+        item.xn !== undefined
+          ? { text: item.xn, own: false }
+          : dueBy === undefined
+            ? undefined
+            : { text: item.nx ?? '', own: true },
     })
   }
 
@@ -405,10 +410,10 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     }
   }
 
-  async #releaseLease(lease: Lease): Promise<void> {
+  async #releaseLease(lease: Lease, attemptNotMade = false): Promise<void> {
     try {
       await this.#send('releaseLease', () =>
-        this.#doc.send(new UpdateCommand(releaseLeaseParams(this.tableName, lease))),
+        this.#doc.send(new UpdateCommand(releaseLeaseParams(this.tableName, lease, attemptNotMade))),
       )
     } catch (error) {
       if (!isConditionFailure(error)) throw error

@@ -50,7 +50,8 @@ export interface WriterIo {
   /** Deletes items of the partition; the sort keys it could not delete. */
   deleteItems(instanceId: string, sortKeys: readonly string[]): Promise<string[]>
   /** Clears the lease if it is still ours. */
-  releaseLease(lease: Lease): Promise<void>
+  /** `attemptNotMade`: the attempt this lease's acquisition recorded goes too. */
+  releaseLease(lease: Lease, attemptNotMade: boolean): Promise<void>
 }
 
 /** What the instance item held, as the lease found it (or as its creating put wrote it). */
@@ -62,9 +63,10 @@ export interface WriterStart {
   unread: Iterable<string>
   /**
    * The attempt recorded by an acquisition (`xn`) that the item holds after this lease's acquisition: its text, ''
-   * when the acquisition had none to record; undefined when the item holds none.
+   * when the acquisition had none to record, and whether this lease's acquisition recorded it (else an earlier one
+   * did, whose holder stopped); undefined when the item holds none.
    */
-  armed?: string | undefined
+  armed?: { text: string; own: boolean } | undefined
 }
 
 /**
@@ -101,7 +103,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
   /** Callback outputs in items of their own, by node: deleted with the arrival a write consumes. */
   readonly #arrivalOutputs = new Map<string, string>()
   /** The node of the attempt an acquisition recorded ('' for none) while the item holds it (see WriterStart). */
-  #armed: string | undefined
+  #armed: { node: string; own: boolean } | undefined
   /** The next attempt the item names (`nx`), as stored. */
   #nextAttempt: string | undefined
 
@@ -125,7 +127,10 @@ export class DynamoLeaseWriter implements LeaseWriter {
     this.#history = [...(item.h ?? [])]
     this.#historyBase = item.hb ?? 0
     this.#historyDropped = item.hd ?? 0
-    this.#armed = start.armed === undefined ? undefined : (nextAttemptFromItem(start.armed)?.nodeId ?? '')
+    this.#armed = start.armed && {
+      node: nextAttemptFromItem(start.armed.text)?.nodeId ?? '',
+      own: start.armed.own,
+    }
     this.#nextAttempt = item.nx
     for (const [id, arrival] of Object.entries(item.cb ?? {})) {
       if (arrival.or !== undefined) this.#arrivalOutputs.set(id, arrival.or)
@@ -171,8 +176,8 @@ export class DynamoLeaseWriter implements LeaseWriter {
     }
   }
 
-  abandon(): Promise<void> {
-    return this.io.releaseLease(this.lease)
+  abandon(options: { attemptsNotMade?: boolean } = {}): Promise<void> {
+    return this.io.releaseLease(this.lease, options.attemptsNotMade === true && this.#armed?.own === true)
   }
 
   async read(parts: PartsWanted): Promise<PartsRead> {
@@ -241,14 +246,16 @@ export class DynamoLeaseWriter implements LeaseWriter {
   }
 
   /**
-   * The attempt the acquisition recorded leaves the item with the first write that stores its node (which then
-   * holds it, or its outcome) or ends the lease (the pass made no such attempt, or stored it); at once when there
-   * was none. A release names the attempt its due time is for.
+   * The attempt an acquisition recorded leaves the item with the first write that stores its node (which then
+   * holds it, or its outcome); one this lease's acquisition recorded, at the latest with the release (the pass did
+   * not make it); at once when there was none. One an earlier lease recorded stays until its node is stored (its
+   * holder stopped: the next pass counts it). A write of the whole node map keeps it (the map holds the node as
+   * stored, without it). A release names the attempt its due time is for.
    */
   #attemptsLaidOut(laid: LaidOutChange): void {
     const { change } = laid
     const armed = this.#armed
-    if (armed !== undefined && (armed === '' || change.release || laid.nodes[armed] || laid.allNodes?.[armed])) {
+    if (armed && (armed.node === '' || laid.nodes[armed.node] || (armed.own && change.release))) {
       laid.clearArmed = true
     }
     if (!change.release) return

@@ -383,10 +383,11 @@ export const writeUnderLeaseParams = (
   }
 }
 
-export const releaseLeaseParams = (tableName: string, lease: Lease): UpdateCommandInput => ({
+/** Clears the lease; `attemptNotMade`: and the attempt its acquisition recorded, which the holder did not make. */
+export const releaseLeaseParams = (tableName: string, lease: Lease, attemptNotMade = false): UpdateCommandInput => ({
   TableName: tableName,
   Key: instanceKey(lease.instanceId),
-  UpdateExpression: 'REMOVE lo, lu',
+  UpdateExpression: attemptNotMade ? 'REMOVE lo, lu, xn, xt, xf' : 'REMOVE lo, lu',
   ConditionExpression: 'lo = :owner AND f = :fence',
   ExpressionAttributeValues: { ':owner': lease.owner, ':fence': lease.fence },
 })
@@ -594,6 +595,12 @@ export const putCallbackParams = (
     ':call': claims.call,
     ':fence': claims.fence,
     ':attempt': claims.attempt,
+    // The attempt in flight as the lease's acquisition recorded it (see acquireLeaseParams): the node's record
+    // counts the calls before it.
+    ':armedRun': nextAttemptToItem({ nodeId: claims.nodeId, step: 'run' }),
+    ':armedCheck': nextAttemptToItem({ nodeId: claims.nodeId, step: 'check' }),
+    ':fenceBefore': claims.fence - 1,
+    ':callBefore': claims.call - 1,
   }
   const conditions = [
     'attribute_exists(pk)',
@@ -601,7 +608,9 @@ export const putCallbackParams = (
     live.expression,
     storedNumberIs('n.#n.#at', ':attempt', claims.attempt, 1),
     `((n.#n.cw.c = :call AND n.#n.cw.f = :fence AND attribute_not_exists(n.#n.cw.o)) OR ` +
-      `(f = :fence AND attribute_exists(n.#n.#as) AND ${storedNumberIs('n.#n.c', ':call', claims.call, 1)}))`,
+      `(f = :fence AND attribute_exists(n.#n.#as) AND ${storedNumberIs('n.#n.c', ':call', claims.call, 1)}) OR ` +
+      `(f = :fence AND xf = :fenceBefore AND xn IN (:armedRun, :armedCheck) AND attribute_not_exists(n.#n.#as) AND ` +
+      `${storedNumberIs('n.#n.c', ':callBefore', claims.call - 1, 1)}))`,
     form === 'entry' ? 'attribute_exists(cb)' : 'attribute_not_exists(cb)',
     '(attribute_not_exists(cb.#n) OR cb.#n.c <> :call OR attribute_not_exists(cb.#n.s))',
   ]

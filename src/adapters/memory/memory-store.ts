@@ -129,29 +129,47 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
     return this.#writer(lease)
   }
 
-  #writer(lease: Lease): LeaseWriter {
+  /** `armed`: the node whose attempt the acquisition recorded (see armAttempt), as DynamoDbStore keeps it apart. */
+  #writer(lease: Lease, armed?: string): LeaseWriter {
+    const state = { armed }
     return {
       lease,
-      write: async (change) => this.#write(lease, change),
+      write: async (change) => this.#write(lease, change, state),
       // Everything of an instance is read with it: nothing is left to read by key.
       read: async () => ({ nodes: {}, events: {}, priorInputs: {} }),
-      abandon: async () => {
+      abandon: async (options = {}) => {
         const item = this.#items.get(lease.instanceId)
         if (item && holdsLease(item, lease)) {
           delete item.leaseOwner
           delete item.leaseUntilMs
+          if (options.attemptsNotMade) this.#withdraw(item, lease, state)
         }
       },
     }
   }
 
-  #write(lease: Lease, change: InstanceChange): WriteResult {
+  /** The attempt the acquisition recorded and its holder did not make: not started, not counted. */
+  #withdraw(item: InstanceRecord, lease: Lease, state: { armed: string | undefined }): void {
+    const id = state.armed
+    const node = id === undefined ? undefined : item.nodes[id]
+    if (id !== undefined && node?.attemptStarted?.fence === lease.fence) {
+      const { attemptStarted: _made, calls: _calls, ...rest } = node
+      const calls = (node.calls ?? 1) - 1
+      item.nodes[id] = calls > 0 ? { ...rest, calls } : rest
+    }
+    state.armed = undefined
+  }
+
+  #write(lease: Lease, change: InstanceChange, state: { armed: string | undefined }): WriteResult {
     const item = this.#items.get(lease.instanceId)
     if (!item || !holdsLease(item, lease) || exceedsBudget(item, change)) {
       const refusal = leaseWriteRefusal(item && copy(item), lease, change)
       if (refusal instanceof Error) throw refusal
       return refusal.landed
     }
+    // The recorded attempt goes with the write that stores its node, or with the release (it was not made).
+    if (state.armed !== undefined && change.nodes?.[state.armed]) state.armed = undefined
+    else if (change.release) this.#withdraw(item, lease, state)
     // applyChange copies what it takes from the change; what it keeps of the item is the store's own already.
     this.#items.set(lease.instanceId, applyChange(item, change))
     this.#append(lease.instanceId, change.history ?? [])
@@ -190,7 +208,9 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
     if (refusal) return { ...refusal, record: copy(refusal.record) }
     const result = acquired(item, owner, nowMs, untilMs, options)
     this.#items.set(instanceId, result.record)
-    return { ...result, record: copy(result.record), writer: this.#writer(result.lease) }
+    const next = options?.dueBy === undefined ? undefined : item.armNext?.nodeId
+    const armed = next !== undefined && result.record.nodes[next] !== item.nodes[next] ? next : undefined
+    return { ...result, record: copy(result.record), writer: this.#writer(result.lease, armed) }
   }
 
   async putEvent(
