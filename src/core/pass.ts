@@ -277,7 +277,11 @@ class Pass {
           // A refused write is rebuilt without the outcome that made it too large; what was to launch is dropped.
           if (!(await this.#flushOrRecover())) continue
         }
-        for (const launch of launches) this.#launch(launch.nodeId, launch.step)
+        for (const launch of launches) {
+          // From here the worker may be called: the attempt stays recorded whatever happens next.
+          if (launch.armed) this.session.armedAttemptMade()
+          this.#launch(launch.nodeId, launch.step)
+        }
         if (this.#inFlight.size === 0) break
         const first = await Promise.race([...[...this.#inFlight.values()].map((entry) => entry.promise), aborted])
         if (first === 'aborted') {
@@ -549,7 +553,6 @@ class Pass {
         record.attemptStarted = { ...armed }
         record.calls = (record.calls ?? 0) + 1
         launch.armed = true
-        this.session.armedAttemptMade()
         continue
       }
       record.attemptStarted = { step: launch.step, atMs: now, fence: this.session.lease.fence }

@@ -476,6 +476,24 @@ export const describeStoreContract = (
           })
         })
 
+        it('is not recorded while one a dead runner recorded is kept, whatever is named since', async () => {
+          await store.createInstance(anInstance('i1', { nodes: { wait: pending, other: pending } }))
+          const lease = await acquired(store, 'i1', 'runner', T0)
+          await lease.writer.write({
+            updatedAtMs: T0 + 1,
+            release: true,
+            dueAtMs: NEXT,
+            armNext: { nodeId: 'wait', step: 'check' },
+          })
+          const dead = await duePass('dead', NEXT)
+          await store.putEvent('i1', 'other', anEvent(1), NEXT + 1)
+
+          const next = await duePass('next', NEXT + LEASE_MS + 1)
+
+          expect(next.record.nodes.wait?.attemptStarted?.fence).toBe(dead.lease.fence)
+          expect(next.record.nodes.other).toEqual(pending)
+        })
+
         it('stays recorded by a lease that ended without a write, for the next holder to count', async () => {
           await released()
           const dead = await duePass('dead', NEXT)

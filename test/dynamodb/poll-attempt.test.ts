@@ -206,6 +206,62 @@ describe('a check polled by due passes', () => {
     expect(after.calls).toBe((before.calls ?? 0) + 1)
   })
 
+  it('withdraws the attempt its acquisition recorded when the write before the call fails', async () => {
+    const client = newDynamoClient()
+    const clock = new FakeClock()
+    const store = new DynamoDbStore({ tableName: table.tableName, client })
+    const engine = new Engine({ store, clock, ids: sequentialIds(), random: fixedRandom(0) })
+    const checks = { count: 0 }
+    engine.register(
+      defineWorkflow({
+        type: 'poll-attempt-flush-fails',
+        nodes: {
+          wait: {
+            run: () => {},
+            check: () => {
+              checks.count += 1
+              throw new NotReadyError(RETRY_SECONDS)
+            },
+          },
+          // Past its max wait when `wait` is polled: the pass stores that before it calls the check.
+          expiring: {
+            optional: true,
+            maxWaitTimeSeconds: RETRY_SECONDS,
+            run: () => {},
+            check: () => {
+              throw new NotReadyError(2 * RETRY_SECONDS)
+            },
+          },
+        },
+      }),
+    )
+    const { instanceId } = await engine.create({ workflowType: 'poll-attempt-flush-fails' })
+    expect((await armedAttributes(instanceId)).named).toBe('wait|c')
+    const before = await waitNode(store, instanceId)
+    const called = checks.count
+    let failWrite = false
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const update = String((args.input as { UpdateExpression?: string }).UpdateExpression ?? '')
+        if (failWrite && context.commandName === 'UpdateItemCommand' && update.includes('ADD es :zero')) {
+          failWrite = false
+          throw new Error('the write failed')
+        }
+        return next(args)
+      },
+      { step: 'initialize', name: 'failOneWrite' },
+    )
+
+    clock.advanceSeconds(RETRY_SECONDS + 1)
+    failWrite = true
+    await expect(engine.runWorkflow(instanceId, { mode: 'due' })).rejects.toThrow()
+
+    expect(checks.count).toBe(called)
+    expect(await waitNode(store, instanceId)).toEqual(before)
+    expect((await armedAttributes(instanceId)).recorded).toEqual([])
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+  })
+
   it('does not count an attempt its pass does not make: a node past its max wait fails unpolled', async () => {
     const { clock, store, engine, checks } = setUp('poll-attempt-expired', 150)
     const { instanceId } = await engine.create({ workflowType: 'poll-attempt-expired' })

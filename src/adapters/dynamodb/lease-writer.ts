@@ -247,15 +247,16 @@ export class DynamoLeaseWriter implements LeaseWriter {
 
   /**
    * The attempt an acquisition recorded leaves the item with the first write that stores its node (which then
-   * holds it, or its outcome); one this lease's acquisition recorded, at the latest with the release (the pass did
-   * not make it); at once when there was none. One an earlier lease recorded stays until its node is stored (its
-   * holder stopped: the next pass counts it). A write of the whole node map keeps it (the map holds the node as
-   * stored, without it). A release names the attempt its due time is for.
+   * holds it, or its outcome, wherever the layout puts the record); one this lease's acquisition recorded, at the
+   * latest with the release (the pass did not make it); at once when there was none. One an earlier lease recorded
+   * stays until its node is stored (its holder stopped: the next pass counts it). A write of the whole node map
+   * that does not store the node keeps it (the map holds the node as stored, without it). A release names the
+   * attempt its due time is for.
    */
   #attemptsLaidOut(laid: LaidOutChange): void {
     const { change } = laid
     const armed = this.#armed
-    if (armed && (armed.node === '' || laid.nodes[armed.node] || (armed.own && change.release))) {
+    if (armed && (armed.node === '' || change.nodes?.[armed.node] || (armed.own && change.release))) {
       laid.clearArmed = true
     }
     if (!change.release) return

@@ -99,6 +99,12 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
   readonly capacity = MEMORY_CAPACITY
   readonly #items = new Map<string, InstanceRecord>()
   readonly #history = new Map<string, KeptHistory>()
+  /**
+   * What a due pass's acquisition recorded, by instance, as DynamoDbStore keeps it apart in `xn` (see armAttempt):
+   * the node ('' when there was nothing to record) and the fence of that lease, until a write stores the node, the
+   * lease that recorded it releases or gives it up unmade. While one is kept, an acquisition records nothing new.
+   */
+  readonly #recorded = new Map<string, { node: string; fence: number }>()
   readonly #definitions = new Map<string, NormalisedConfig>()
 
   constructor(options: CatalogueOptions = {}) {
@@ -129,12 +135,10 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
     return this.#writer(lease)
   }
 
-  /** `armed`: the node whose attempt the acquisition recorded (see armAttempt), as DynamoDbStore keeps it apart. */
-  #writer(lease: Lease, armed?: string): LeaseWriter {
-    const state = { armed }
+  #writer(lease: Lease): LeaseWriter {
     return {
       lease,
-      write: async (change) => this.#write(lease, change, state),
+      write: async (change) => this.#write(lease, change),
       // Everything of an instance is read with it: nothing is left to read by key.
       read: async () => ({ nodes: {}, events: {}, priorInputs: {} }),
       abandon: async (options = {}) => {
@@ -142,34 +146,36 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
         if (item && holdsLease(item, lease)) {
           delete item.leaseOwner
           delete item.leaseUntilMs
-          if (options.attemptsNotMade) this.#withdraw(item, lease, state)
+          if (options.attemptsNotMade) this.#withdraw(item, lease)
         }
       },
     }
   }
 
-  /** The attempt the acquisition recorded and its holder did not make: not started, not counted. */
-  #withdraw(item: InstanceRecord, lease: Lease, state: { armed: string | undefined }): void {
-    const id = state.armed
-    const node = id === undefined ? undefined : item.nodes[id]
-    if (id !== undefined && node?.attemptStarted?.fence === lease.fence) {
-      const { attemptStarted: _made, calls: _calls, ...rest } = node
-      const calls = (node.calls ?? 1) - 1
-      item.nodes[id] = calls > 0 ? { ...rest, calls } : rest
-    }
-    state.armed = undefined
+  /** The attempt this lease's acquisition recorded and its holder did not make: not started, not counted. */
+  #withdraw(item: InstanceRecord, lease: Lease): void {
+    const recorded = this.#recorded.get(item.id)
+    if (recorded?.fence !== lease.fence) return
+    this.#recorded.delete(item.id)
+    const node = item.nodes[recorded.node]
+    if (node?.attemptStarted?.fence !== lease.fence) return
+    const { attemptStarted: _made, calls: _calls, ...rest } = node
+    const calls = (node.calls ?? 1) - 1
+    item.nodes[recorded.node] = calls > 0 ? { ...rest, calls } : rest
   }
 
-  #write(lease: Lease, change: InstanceChange, state: { armed: string | undefined }): WriteResult {
+  #write(lease: Lease, change: InstanceChange): WriteResult {
     const item = this.#items.get(lease.instanceId)
     if (!item || !holdsLease(item, lease) || exceedsBudget(item, change)) {
       const refusal = leaseWriteRefusal(item && copy(item), lease, change)
       if (refusal instanceof Error) throw refusal
       return refusal.landed
     }
-    // The recorded attempt goes with the write that stores its node, or with the release (it was not made).
-    if (state.armed !== undefined && change.nodes?.[state.armed]) state.armed = undefined
-    else if (change.release) this.#withdraw(item, lease, state)
+    // A recorded attempt goes with the write that stores its node, or with the release of the lease that recorded
+    // it (it was not made); at once when there was none.
+    const recorded = this.#recorded.get(item.id)
+    if (recorded && (recorded.node === '' || change.nodes?.[recorded.node])) this.#recorded.delete(item.id)
+    else if (change.release) this.#withdraw(item, lease)
     // applyChange copies what it takes from the change; what it keeps of the item is the store's own already.
     this.#items.set(lease.instanceId, applyChange(item, change))
     this.#append(lease.instanceId, change.history ?? [])
@@ -206,11 +212,16 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
     const refusal = acquireRefusal(item, owner, nowMs, options)
     if (refusal instanceof Error) throw refusal
     if (refusal) return { ...refusal, record: copy(refusal.record) }
-    const result = acquired(item, owner, nowMs, untilMs, options)
+    // As DynamoDB: a due pass records the named attempt unless one recorded so before is still kept.
+    const kept = this.#recorded.has(instanceId)
+    const { armNext, ...unnamed } = item
+    const result = acquired(kept ? unnamed : item, owner, nowMs, untilMs, options)
+    if (kept && armNext) result.record.armNext = armNext
     this.#items.set(instanceId, result.record)
-    const next = options?.dueBy === undefined ? undefined : item.armNext?.nodeId
-    const armed = next !== undefined && result.record.nodes[next] !== item.nodes[next] ? next : undefined
-    return { ...result, record: copy(result.record), writer: this.#writer(result.lease, armed) }
+    if (options?.dueBy !== undefined && !kept) {
+      this.#recorded.set(instanceId, { node: armNext?.nodeId ?? '', fence: result.lease.fence })
+    }
+    return { ...result, record: copy(result.record), writer: this.#writer(result.lease) }
   }
 
   async putEvent(
