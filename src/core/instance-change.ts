@@ -26,8 +26,16 @@ export interface InstanceChange {
   dueAtMs?: number | null
   /** Clear the lease in the same write. */
   release?: boolean
-  /** With `release`: the attempt the due time is for, if one is (see InstanceRecord.armNext); else none is kept. */
+  /**
+   * With `release`: the attempt the due time is for, if one is (see InstanceRecord.armNext); else none is kept. A
+   * write that sets the due time without releasing keeps none either.
+   */
   armNext?: NextAttempt
+  /**
+   * With `release`: the attempt the lease's acquisition recorded was made (its worker called), though this change
+   * does not store its node (a refusal parked the instance): it stays recorded, for the next lease to count.
+   */
+  recordedAttemptMade?: boolean
   /** undefined: leave as is; null: remove; a value: park the instance. */
   parked?: ParkedState | null
   /** undefined: leave as is; null: remove. */
@@ -111,7 +119,7 @@ export const applyChange = (record: InstanceRecord, change: InstanceChange): Ins
     delete next.leaseUntilMs
     if (change.armNext) next.armNext = { ...change.armNext }
     else delete next.armNext
-  }
+  } else if (change.dueAtMs !== undefined) delete next.armNext
   applyCallbacksAndOutbox(next, change)
   return next
 }

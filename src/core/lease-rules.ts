@@ -100,6 +100,8 @@ export const acquired = (
     ? { ...before, leaseOwner: owner, leaseUntilMs: untilMs }
     : { ...rest, leaseOwner: owner, leaseUntilMs: untilMs, dueAtMs: untilMs }
   record.fence = before.fence + 1
+  // Due by the lease end now: the attempt named for the earlier due time is not what it is due for.
+  if (!keepsDue) delete record.armNext
   if (options.dueBy !== undefined && before.armNext !== undefined) {
     record.nodes = { ...before.nodes }
     armAttempt(record.nodes, before.armNext, nowMs, record.fence)

@@ -672,6 +672,7 @@ export class LeaseSession implements PassSession {
       release: true,
       dueAtMs,
       ...(armNext ? { armNext } : {}),
+      ...(this.#armedMade ? { recordedAttemptMade: true } : {}),
       ...(parked ? { parked } : {}),
       ...(far
         ? { farWakeAtMs: dueAtMs as number }

@@ -405,7 +405,7 @@ export const describeStoreContract = (
         const pending = aNode({ status: 'pending', calls: 1, nextAttemptAtMs: NEXT })
         /** `wait` polled: its release named its next check, due a minute later. */
         const released = async () => {
-          await store.createInstance(anInstance('i1', { nodes: { wait: pending } }))
+          await store.createInstance(anInstance('i1', { nodes: { wait: pending, other: pending } }))
           const lease = await acquired(store, 'i1', 'runner', T0)
           await lease.writer.write({
             updatedAtMs: T0 + 1,
@@ -492,6 +492,78 @@ export const describeStoreContract = (
 
           expect(next.record.nodes.wait?.attemptStarted?.fence).toBe(dead.lease.fence)
           expect(next.record.nodes.other).toEqual(pending)
+        })
+
+        it('is named no more once the due time is set for something else', async () => {
+          await released()
+          await store.markDue('i1', T0 + 10)
+          const early = await duePass('early', T0 + 10)
+          expect(early.record.nodes.wait).toEqual(pending)
+          await early.writer.write({
+            updatedAtMs: T0 + 11,
+            release: true,
+            dueAtMs: NEXT,
+            armNext: { nodeId: 'wait', step: 'check' },
+          })
+
+          // An operation's acquisition makes it due by its lease end; its holder stops without a write.
+          await store.acquireLease('i1', 'operator', T0 + 20, T0 + 20 + LEASE_MS)
+          const after = await duePass('poller', T0 + 21 + LEASE_MS)
+          expect(after.record.nodes.wait).toEqual(pending)
+        })
+
+        it('is the one the release names, whatever an event named while the lease was held', async () => {
+          await released()
+          const held = await duePass('poller', NEXT)
+          await store.putEvent('i1', 'other', anEvent(1), NEXT + 1)
+          const polled = aNode({ ...pending, calls: 2, waits: 1, nextAttemptAtMs: NEXT + 60 * SECOND })
+          await held.writer.write({
+            updatedAtMs: NEXT + 2,
+            release: true,
+            nodes: { wait: polled },
+            dueAtMs: NEXT + 60 * SECOND,
+            armNext: { nodeId: 'wait', step: 'check' },
+          })
+
+          const next = await duePass('poller-2', NEXT + 60 * SECOND)
+          expect(next.record.nodes.wait).toMatchObject({ calls: 3, attemptStarted: { step: 'check' } })
+          expect(next.record.nodes.other).toEqual(pending)
+        })
+
+        it('stays recorded when the lease that made it releases without storing its node', async () => {
+          await released()
+          const made = await duePass('poller', NEXT)
+          const parked = { code: 'ITEM_TOO_LARGE' as const, reason: 'refused', atMs: NEXT + 1 }
+
+          await made.writer.write({ updatedAtMs: NEXT + 1, release: true, parked, recordedAttemptMade: true })
+
+          expect((await stored(store, 'i1')).nodes.wait).toMatchObject({
+            calls: 2,
+            attemptStarted: { step: 'check', fence: made.lease.fence },
+          })
+        })
+
+        it('is recorded again once what a dead runner recorded, that nobody sees as started, is gone', async () => {
+          await store.createInstance(anInstance('i1', { nodes: { wait: pending } }))
+          const lease = await acquired(store, 'i1', 'runner', T0)
+          // A node that does not exist (an event for a node not started names it so): nothing is recorded for it.
+          await lease.writer.write({
+            updatedAtMs: T0 + 1,
+            release: true,
+            dueAtMs: NEXT,
+            armNext: { nodeId: 'ghost', step: 'check' },
+          })
+          await duePass('dead', NEXT)
+          const next = await duePass('next', NEXT + LEASE_MS + 1)
+          await next.writer.write({
+            updatedAtMs: NEXT + LEASE_MS + 2,
+            release: true,
+            dueAtMs: NEXT + LEASE_MS + 10,
+            armNext: { nodeId: 'wait', step: 'check' },
+          })
+
+          const last = await duePass('last', NEXT + LEASE_MS + 10)
+          expect(last.record.nodes.wait).toMatchObject({ calls: 2, attemptStarted: { step: 'check' } })
         })
 
         it('stays recorded by a lease that ended without a write, for the next holder to count', async () => {

@@ -61,7 +61,8 @@ const armedAttributes = async (instanceId: string) => {
   const item = raw.Item ?? {}
   return {
     recorded: Object.keys(item).filter((name) => /^x[nft]$/.test(name)),
-    named: item.nx?.S,
+    // Always stored, '' when no attempt is named.
+    named: item.nx?.S || undefined,
   }
 }
 

@@ -440,9 +440,9 @@ describe('acquireLeaseParams', () => {
     expect(params.ConditionExpression).toContain(
       'attribute_exists(pk) AND (attribute_not_exists(lo) OR lu < :now OR lo = :owner)',
     )
-    // Due by the lease end and unparked in the same write.
+    // Due by the lease end (for no attempt named) and unparked in the same write.
     expect(params.UpdateExpression).toBe(
-      'SET lo = :owner, lu = :until, dueAtMs = :until, dueShard = :shard ' +
+      'SET lo = :owner, lu = :until, dueAtMs = :until, dueShard = :shard, nx = :noName ' +
         'REMOVE parkCode, parkReason, parkAtMs ADD f :one',
     )
     expect(params.ExpressionAttributeValues).toMatchObject({
@@ -450,6 +450,7 @@ describe('acquireLeaseParams', () => {
       ':until': T0 + 30_000,
       ':now': T0,
       ':shard': dueShardFor('wf-1'),
+      ':noName': '',
     })
     expect(params.ReturnValues).toBe('ALL_OLD')
     expect(params.ReturnValuesOnConditionCheckFailure).toBe('ALL_OLD')
@@ -469,11 +470,7 @@ describe('acquireLeaseParams for a due pass or a terminal instance', () => {
 
   it('records the attempt the item names for a due pass only, keeping one an earlier lease recorded', () => {
     const due = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, { dueBy: T0 }).UpdateExpression
-    for (const set of [
-      'xn = if_not_exists(xn, if_not_exists(nx, :noArm))',
-      'xt = if_not_exists(xt, :now)',
-      'xf = if_not_exists(xf, f)',
-    ]) {
+    for (const set of ['xn = if_not_exists(xn, nx)', 'xt = if_not_exists(xt, :now)', 'xf = if_not_exists(xf, f)']) {
       expect(due).toContain(set)
     }
     for (const options of [{}, { terminalOnly: true }, { allowTerminal: true }]) {

@@ -44,6 +44,7 @@ import {
   ItemPlanner,
   instanceItemSchema,
   instanceStatusOf,
+  nextAttemptFromItem,
   parseInstanceItem,
   recordFromInstanceItem,
   recordFromItems,
@@ -109,6 +110,12 @@ export const translateAwsError = (
   operation: string,
   tableName: string,
 ): StoreError | ItemTooLargeError => classifyDynamoDbError(error, { operation, resource: tableName })
+
+/** Readers see the attempt `xn` names as started by the lease of `fence` (see armAttempt). */
+const shownAsStarted = (record: InstanceRecord, xn: string, fence: number): boolean => {
+  const node = nextAttemptFromItem(xn)?.nodeId
+  return node !== undefined && record.nodes[node]?.attemptStarted?.fence === fence
+}
 
 /** An instance item as read: parsed, with the side items read along, its stored node records and its record. */
 interface ReadItem {
@@ -321,10 +328,10 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       unread: Object.keys(found.record.unread?.nodes ?? {}),
       armed:
         item.xn !== undefined
-          ? { text: item.xn, own: false }
+          ? { text: item.xn, own: false, shown: shownAsStarted(found.record, item.xn, (item.xf ?? item.f - 1) + 1) }
           : dueBy === undefined
             ? undefined
-            : { text: item.nx ?? '', own: true },
+            : { text: item.nx ?? '', own: true, shown: true },
     })
   }
 

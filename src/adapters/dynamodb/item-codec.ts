@@ -467,7 +467,8 @@ export const instanceItemSchema = z.object({
   obShard: outboxItemSchema.shape.obShard,
   obAtMs: outboxItemSchema.shape.obAtMs,
   /**
-   * The attempt the due time is for, as the last release named it (`<node>|<r|c>`; see InstanceRecord.armNext).
+   * The attempt the due time is for, as the last release named it (`<node>|<r|c>`, '' for none, never absent; see
+   * InstanceRecord.armNext).
    * A due pass's acquisition copies it to `xn`, with its own time (`xt`, epoch ms) and the fence before it (`xf`):
    * the attempt stands started by that lease until a write of the lease stores the node or releases. An empty `xn`
    * is an acquisition that had none to record; one left by a dead runner stays until the next holder's write.
@@ -710,7 +711,8 @@ export const recordToItem = (
   // Always a list, so that writes under the lease can append to it by index (see writeUnderLeaseParams).
   item.h = entriesToItems(history, base)
   Object.assign(item, outboxToItem(record.id, record.outbox))
-  if (record.armNext !== undefined) item.nx = nextAttemptToItem(record.armNext)
+  // Always there ('' for none): a due pass's acquisition copies it (see acquireLeaseParams).
+  item.nx = record.armNext === undefined ? '' : nextAttemptToItem(record.armNext)
   return item
 }
 
@@ -904,7 +906,7 @@ export const recordFromInstanceItem = (
   // acquisition finds the next one to record only where no earlier one is left (DynamoDB keeps the earlier one).
   const armed = item.xn ? nextAttemptFromItem(item.xn) : undefined
   if (armed) armAttempt(nodes, armed, item.xt ?? base, (item.xf ?? item.f - 1) + 1)
-  else if (item.xn === undefined && item.nx !== undefined) {
+  else if (item.xn === undefined && item.nx) {
     const next = nextAttemptFromItem(item.nx)
     if (next) record.armNext = next
   }

@@ -42,8 +42,8 @@ export interface LaidOutChange {
   writeSeq?: { expected: number; next: number }
   /** The attempt an acquisition recorded (`xn`, `xt`, `xf`) leaves the item: its node is stored, or the lease ends. */
   clearArmed?: boolean
-  /** A release: the next attempt to name (`nx`), or null to remove the one named. */
-  nextAttempt?: string | null
+  /** The next attempt to name (`nx`): a release's, or '' for none (a release without one, a write that sets the due time). */
+  nextAttempt?: string
 }
 
 /**

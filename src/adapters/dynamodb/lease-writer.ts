@@ -63,10 +63,11 @@ export interface WriterStart {
   unread: Iterable<string>
   /**
    * The attempt recorded by an acquisition (`xn`) that the item holds after this lease's acquisition: its text, ''
-   * when the acquisition had none to record, and whether this lease's acquisition recorded it (else an earlier one
-   * did, whose holder stopped); undefined when the item holds none.
+   * when the acquisition had none to record, whether this lease's acquisition recorded it (else an earlier one did,
+   * whose holder stopped), and whether readers see it as a started attempt (see armAttempt); undefined when the item
+   * holds none.
    */
-  armed?: { text: string; own: boolean } | undefined
+  armed?: { text: string; own: boolean; shown: boolean } | undefined
 }
 
 /**
@@ -103,9 +104,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
   /** Callback outputs in items of their own, by node: deleted with the arrival a write consumes. */
   readonly #arrivalOutputs = new Map<string, string>()
   /** The node of the attempt an acquisition recorded ('' for none) while the item holds it (see WriterStart). */
-  #armed: { node: string; own: boolean } | undefined
-  /** The next attempt the item names (`nx`), as stored. */
-  #nextAttempt: string | undefined
+  #armed: { node: string; own: boolean; shown: boolean } | undefined
 
   constructor(
     readonly lease: Lease,
@@ -130,8 +129,8 @@ export class DynamoLeaseWriter implements LeaseWriter {
     this.#armed = start.armed && {
       node: nextAttemptFromItem(start.armed.text)?.nodeId ?? '',
       own: start.armed.own,
+      shown: start.armed.shown,
     }
-    this.#nextAttempt = item.nx
     for (const [id, arrival] of Object.entries(item.cb ?? {})) {
       if (arrival.or !== undefined) this.#arrivalOutputs.set(id, arrival.or)
     }
@@ -248,20 +247,27 @@ export class DynamoLeaseWriter implements LeaseWriter {
   /**
    * The attempt an acquisition recorded leaves the item with the first write that stores its node (which then
    * holds it, or its outcome, wherever the layout puts the record); one this lease's acquisition recorded, at the
-   * latest with the release (the pass did not make it); at once when there was none. One an earlier lease recorded
-   * stays until its node is stored (its holder stopped: the next pass counts it). A write of the whole node map
-   * that does not store the node keeps it (the map holds the node as stored, without it). A release names the
-   * attempt its due time is for.
+   * latest with the release, unless the pass made it without storing its node (the release parks: the next lease
+   * counts it); at once when there was none, or when no reader sees it as an attempt. One an earlier lease recorded
+   * and readers see stays until its node is stored (its holder stopped: the next pass counts it). A write of the
+   * whole node map that does not store the node keeps it (the map holds the node as stored, without it).
+   *
+   * A release names the attempt its due time is for, or removes the name (an event may have named another since
+   * the lease was taken); any other write that sets the due time removes it.
    */
   #attemptsLaidOut(laid: LaidOutChange): void {
     const { change } = laid
     const armed = this.#armed
-    if (armed && (armed.node === '' || change.nodes?.[armed.node] || (armed.own && change.release))) {
+    if (
+      armed &&
+      (armed.node === '' ||
+        change.nodes?.[armed.node] ||
+        (armed.own ? change.release && !change.recordedAttemptMade : !armed.shown))
+    ) {
       laid.clearArmed = true
     }
-    if (!change.release) return
-    const next = change.armNext && nextAttemptToItem(change.armNext)
-    if (next !== this.#nextAttempt) laid.nextAttempt = next ?? null
+    if (change.release) laid.nextAttempt = change.armNext ? nextAttemptToItem(change.armNext) : ''
+    else if (change.dueAtMs !== undefined) laid.nextAttempt = ''
   }
 
   /** The input and the prior inputs: written only where they changed, what they replace deleted. */
@@ -348,7 +354,6 @@ export class DynamoLeaseWriter implements LeaseWriter {
     }
     this.#writeSeq += 1
     if (laid.clearArmed) this.#armed = undefined
-    if (laid.nextAttempt !== undefined) this.#nextAttempt = laid.nextAttempt ?? undefined
     for (const id of laid.change.clearCallbacks ?? []) this.#arrivalOutputs.delete(id)
     for (const sk of Object.keys(laid.gc?.clear ?? {})) this.#deleted.delete(sk)
     if (laid.input !== undefined) {

@@ -98,9 +98,9 @@ export const acquireLeaseParams = (
     UpdateExpression: terminalOnly
       ? 'SET lo = :owner, lu = :until ADD f :one'
       : dueBy !== undefined
-        ? 'SET lo = :owner, lu = :until, xn = if_not_exists(xn, if_not_exists(nx, :noArm)), ' +
-          'xt = if_not_exists(xt, :now), xf = if_not_exists(xf, f) ADD f :one'
-        : 'SET lo = :owner, lu = :until, dueAtMs = :until, dueShard = :shard ' +
+        ? 'SET lo = :owner, lu = :until, xn = if_not_exists(xn, nx), xt = if_not_exists(xt, :now), ' +
+          'xf = if_not_exists(xf, f) ADD f :one'
+        : 'SET lo = :owner, lu = :until, dueAtMs = :until, dueShard = :shard, nx = :noName ' +
           'REMOVE parkCode, parkReason, parkAtMs ADD f :one',
     ConditionExpression: [
       'attribute_exists(pk)',
@@ -113,11 +113,11 @@ export const acquireLeaseParams = (
     ExpressionAttributeValues: {
       ':owner': owner,
       ':until': untilMs,
-      ...(terminalOnly || dueBy !== undefined ? {} : { ':shard': dueShardFor(instanceId) }),
+      ...(terminalOnly || dueBy !== undefined ? {} : { ':shard': dueShardFor(instanceId), ':noName': '' }),
       ':now': nowMs,
       ':one': 1,
       ...(allowTerminal && !terminalOnly ? {} : TERMINAL),
-      ...(dueBy === undefined ? {} : { ':dueBy': dueBy, ':noArm': '' }),
+      ...(dueBy === undefined ? {} : { ':dueBy': dueBy }),
     },
     // The item as it was: the store derives the leased record and reports the due time and parked state before.
     ReturnValues: 'ALL_OLD',
@@ -299,8 +299,7 @@ const attributeParts = (parts: UpdateParts, laid: LaidOutChange, planner: ItemPl
 /** The attempt an acquisition recorded leaves the item; a release names the next one, or none. */
 const nextAttemptParts = (parts: UpdateParts, laid: LaidOutChange): void => {
   if (laid.clearArmed) parts.remove.push('xn', 'xt', 'xf')
-  if (laid.nextAttempt === null) parts.remove.push('nx')
-  else if (laid.nextAttempt !== undefined) {
+  if (laid.nextAttempt !== undefined) {
     parts.values[':nx'] = laid.nextAttempt
     parts.set.push('nx = :nx')
   }
@@ -479,10 +478,11 @@ export const putEventParams = (
 export const markDueParams = (tableName: string, instanceId: string, dueAtMs: number): UpdateCommandInput => ({
   TableName: tableName,
   Key: instanceKey(instanceId),
-  UpdateExpression: 'SET dueAtMs = :due, dueShard = :shard',
+  // Due for something else than the attempt a release named: the name goes (see InstanceRecord.armNext).
+  UpdateExpression: 'SET dueAtMs = :due, dueShard = :shard, nx = :noName',
   ConditionExpression: `attribute_exists(pk) AND ${NOT_TERMINAL} AND (attribute_not_exists(dueAtMs) OR dueAtMs > :due)`,
   ExpressionAttributeNames: { '#status': 'status' },
-  ExpressionAttributeValues: { ':due': dueAtMs, ':shard': dueShardFor(instanceId), ...TERMINAL },
+  ExpressionAttributeValues: { ':due': dueAtMs, ':shard': dueShardFor(instanceId), ':noName': '', ...TERMINAL },
 })
 
 /** Takes a terminal instance that nobody holds out of the due index. */
@@ -619,8 +619,10 @@ export const putCallbackParams = (
   else values[':arrivals'] = { [claims.nodeId]: stored }
   let add = ''
   if (stored.s !== undefined) {
-    // A completion counts as an event: a running pass notices it, and the instance is due at once.
-    set.push('dueAtMs = :now', 'dueShard = :shard')
+    // A completion counts as an event: a running pass notices it, and the instance is due at once — for the
+    // completion, not for the attempt a release named.
+    set.push('dueAtMs = :now', 'dueShard = :shard', 'nx = :noName')
+    values[':noName'] = ''
     values[':now'] = nowMs
     values[':shard'] = dueShardFor(claims.instanceId)
     values[':one'] = 1

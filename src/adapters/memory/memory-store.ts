@@ -171,11 +171,15 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
       if (refusal instanceof Error) throw refusal
       return refusal.landed
     }
-    // A recorded attempt goes with the write that stores its node, or with the release of the lease that recorded
-    // it (it was not made); at once when there was none.
+    // A recorded attempt goes as DynamoDbStore's does (see DynamoLeaseWriter's #attemptsLaidOut): with the write that
+    // stores its node; with the release of the lease that recorded it, unless that lease made it; at once when there
+    // was none, or when it is not a started attempt to anyone.
     const recorded = this.#recorded.get(item.id)
-    if (recorded && (recorded.node === '' || change.nodes?.[recorded.node])) this.#recorded.delete(item.id)
-    else if (change.release) this.#withdraw(item, lease)
+    const own = recorded?.fence === lease.fence
+    const shown = recorded !== undefined && item.nodes[recorded.node]?.attemptStarted?.fence === recorded.fence
+    if (recorded && (recorded.node === '' || change.nodes?.[recorded.node] || (!own && !shown))) {
+      this.#recorded.delete(item.id)
+    } else if (own && change.release && !change.recordedAttemptMade) this.#withdraw(item, lease)
     // applyChange copies what it takes from the change; what it keeps of the item is the store's own already.
     this.#items.set(lease.instanceId, applyChange(item, change))
     this.#append(lease.instanceId, change.history ?? [])
@@ -260,6 +264,8 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
     if (arrival.completion) {
       item.eventSeq += 1
       item.dueAtMs = nowMs
+      // The pass it makes due settles the callback: no attempt is named for it.
+      delete item.armNext
     }
     return 'stored'
   }
@@ -296,7 +302,10 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
   async markDue(instanceId: string, dueAtMs: number): Promise<void> {
     const item = this.#items.get(instanceId)
     if (!item || isTerminalInstanceStatus(item.status)) return
-    if (item.dueAtMs === undefined || item.dueAtMs > dueAtMs) item.dueAtMs = dueAtMs
+    if (item.dueAtMs === undefined || item.dueAtMs > dueAtMs) {
+      item.dueAtMs = dueAtMs
+      delete item.armNext
+    }
   }
 
   async clearTerminalDue(instanceId: string, nowMs: number): Promise<void> {
