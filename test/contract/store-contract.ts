@@ -477,14 +477,7 @@ export const describeStoreContract = (
         })
 
         it('is not recorded while one a dead runner recorded is kept, whatever is named since', async () => {
-          await store.createInstance(anInstance('i1', { nodes: { wait: pending, other: pending } }))
-          const lease = await acquired(store, 'i1', 'runner', T0)
-          await lease.writer.write({
-            updatedAtMs: T0 + 1,
-            release: true,
-            dueAtMs: NEXT,
-            armNext: { nodeId: 'wait', step: 'check' },
-          })
+          await released()
           const dead = await duePass('dead', NEXT)
           await store.putEvent('i1', 'other', anEvent(1), NEXT + 1)
 

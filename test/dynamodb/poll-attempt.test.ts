@@ -41,15 +41,21 @@ const polledType = (type: string, checks: { count: number }, maxWaitTimeSeconds?
     },
   })
 
-const setUp = (type: string, maxWaitTimeSeconds?: number) => {
+/** An engine of its own on the shared table, with its client metered. */
+const anEngine = () => {
   const client = newDynamoClient()
   const meter = new CapacityMeter().attach(client)
   const clock = new FakeClock()
   const store = new DynamoDbStore({ tableName: table.tableName, client })
   const engine = new Engine({ store, clock, ids: sequentialIds(), random: fixedRandom(0) })
+  return { client, meter, clock, store, engine }
+}
+
+const setUp = (type: string, maxWaitTimeSeconds?: number) => {
   const checks = { count: 0 }
-  engine.register(polledType(type, checks, maxWaitTimeSeconds))
-  return { client, meter, clock, store, engine, checks }
+  const set = anEngine()
+  set.engine.register(polledType(type, checks, maxWaitTimeSeconds))
+  return { ...set, checks }
 }
 
 /** The instance item as stored: the attributes of an attempt an acquisition recorded, and the next one named. */
@@ -157,10 +163,7 @@ describe('a check polled by due passes', () => {
   })
 
   it('withdraws the attempt its acquisition recorded when the pass fails before making it', async () => {
-    const client = newDynamoClient()
-    const clock = new FakeClock()
-    const store = new DynamoDbStore({ tableName: table.tableName, client })
-    const engine = new Engine({ store, clock, ids: sequentialIds(), random: fixedRandom(0) })
+    const { client, clock, store, engine } = anEngine()
     const checks = { count: 0 }
     engine.register(
       defineWorkflow({
@@ -208,10 +211,7 @@ describe('a check polled by due passes', () => {
   })
 
   it('withdraws the attempt its acquisition recorded when the write before the call fails', async () => {
-    const client = newDynamoClient()
-    const clock = new FakeClock()
-    const store = new DynamoDbStore({ tableName: table.tableName, client })
-    const engine = new Engine({ store, clock, ids: sequentialIds(), random: fixedRandom(0) })
+    const { client, clock, store, engine } = anEngine()
     const checks = { count: 0 }
     engine.register(
       defineWorkflow({
@@ -285,11 +285,7 @@ describe('a check polled by due passes', () => {
   })
 
   it("records the attempt of the check an event wakes, and the poll's next one after it", async () => {
-    const client = newDynamoClient()
-    const meter = new CapacityMeter().attach(client)
-    const clock = new FakeClock()
-    const store = new DynamoDbStore({ tableName: table.tableName, client })
-    const engine = new Engine({ store, clock, ids: sequentialIds(), random: fixedRandom(0) })
+    const { meter, clock, store, engine } = anEngine()
     const calls: string[] = []
     const polledEvery = (node: string, seconds: number) => ({
       run: (ctx: NodeContext) => ctx.set('node', node),
