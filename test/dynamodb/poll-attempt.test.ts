@@ -10,6 +10,7 @@ import { NotReadyError } from '../../src/core/worker-signals.js'
 import { newDynamoClient } from '../support/dynamodb.js'
 import { createTestTable, FakeClock, fixedRandom, sequentialIds, type TestTable } from '../support/harness.js'
 import { invariantViolations } from '../support/invariant.js'
+import { awsError, newLocalClient, requestKind } from '../reliability/support.js'
 
 /**
  * A due poll records its attempt in the write that acquires the lease (README, "Cost"): the release before it named
@@ -259,6 +260,47 @@ describe('a check polled by due passes', () => {
 
     expect(checks.count).toBe(called)
     expect(await waitNode(store, instanceId)).toEqual(before)
+    expect((await armedAttributes(instanceId)).recorded).toEqual([])
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+  })
+
+  it('calls the check once, and counts nothing failed, when the SDK sent the acquisition again after it landed', async () => {
+    const client = newLocalClient({ maxAttempts: 4 })
+    const state = { lose: false, lost: 0 }
+    // The answer of one acquisition is lost after it landed: the SDK's retry strategy sends it again.
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args)
+        if (state.lose && state.lost === 0 && requestKind(context.commandName ?? '', args) === 'acquireLease') {
+          state.lost += 1
+          throw awsError('InternalServerError', 500, 'the answer was lost')
+        }
+        return result
+      },
+      { step: 'finalizeRequest', priority: 'low', name: 'loseOneAnswer' },
+    )
+    const clock = new FakeClock()
+    const store = new DynamoDbStore({ tableName: table.tableName, client })
+    const engine = new Engine({ store, clock, ids: sequentialIds(), random: fixedRandom(0) })
+    const checks = { count: 0 }
+    engine.register(polledType('poll-attempt-lost-answer', checks))
+    const { instanceId } = await engine.create({ workflowType: 'poll-attempt-lost-answer' })
+    clock.advanceSeconds(RETRY_SECONDS + 1)
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    const before = await waitNode(store, instanceId)
+    const called = checks.count
+
+    clock.advanceSeconds(RETRY_SECONDS + 1)
+    state.lose = true
+    const result = await engine.runWorkflow(instanceId, { mode: 'due' })
+
+    expect(state.lost).toBe(1)
+    expect(result.executed).toEqual(['wait'])
+    expect(checks.count).toBe(called + 1)
+    const after = await waitNode(store, instanceId)
+    expect(after.failCount).toBe(before.failCount)
+    expect(after.calls).toBe((before.calls ?? 0) + 1)
+    expect(after.attemptStarted).toBeUndefined()
     expect((await armedAttributes(instanceId)).recorded).toEqual([])
     expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
   })

@@ -82,6 +82,7 @@ import {
   putInstanceParams,
   queryDueParams,
   releaseLeaseParams,
+  withdrawRetriedAttemptParams,
 } from './params.js'
 import { PartitionItems } from './partition-items.js'
 import { DYNAMODB_CAPACITY } from './write-layout.js'
@@ -401,7 +402,18 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
           new UpdateCommand(acquireLeaseParams(this.tableName, instanceId, owner, nowMs, untilMs, options)),
         ),
       )
-      const found = await this.#read(result.Attributes ?? {}, true)
+      let old = result.Attributes ?? {}
+      if (options.dueBy !== undefined && old.lo === owner && old.xn !== undefined && old.xf === Number(old.f) - 1) {
+        // This very acquisition, sent again by the SDK after its first try landed: that try recorded the attempt at
+        // the fence before this one. It is withdrawn, and the pass records its attempt with a write of its own.
+        const fence = Number(old.f) + 1
+        await this.#send('acquireLease', () =>
+          this.#doc.send(new UpdateCommand(withdrawRetriedAttemptParams(this.tableName, instanceId, owner, fence))),
+        ).catch((error: unknown) => (isConditionFailure(error) ? undefined : Promise.reject(error)))
+        const { xn: _xn, xt: _xt, xf: _xf, nx: _nx, ...rest } = old
+        old = { ...rest, nx: '' }
+      }
+      const found = await this.#read(old, true)
       const grant = acquired(found.record, owner, nowMs, untilMs, options)
       return { ...grant, writer: this.#writer(grant.lease, found, options.dueBy) }
     } catch (error) {

@@ -125,6 +125,23 @@ export const acquireLeaseParams = (
   }
 }
 
+/**
+ * Takes back the attempt the first try of a due pass's acquisition recorded, when the SDK sent that acquisition
+ * again after it landed (its retry keeps the record, made at the fence before the lease's): under the lease only.
+ */
+export const withdrawRetriedAttemptParams = (
+  tableName: string,
+  instanceId: string,
+  owner: string,
+  fence: number,
+): UpdateCommandInput => ({
+  TableName: tableName,
+  Key: instanceKey(instanceId),
+  UpdateExpression: 'REMOVE xn, xt, xf',
+  ConditionExpression: 'lo = :owner AND f = :fence AND xf = :fenceBefore',
+  ExpressionAttributeValues: { ':owner': owner, ':fence': fence, ':fenceBefore': fence - 2 },
+})
+
 /** A page of one shard of the due index: what is due at or before `nowMs`, earliest first. */
 export const queryDueParams = (
   tableName: string,
