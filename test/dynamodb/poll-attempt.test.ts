@@ -7,10 +7,10 @@ import { defineWorkflow } from '../../src/core/builder.js'
 import { Engine } from '../../src/core/engine.js'
 import type { NodeContext } from '../../src/core/node-context.js'
 import { NotReadyError } from '../../src/core/worker-signals.js'
+import { awsError, newLocalClient, requestKind } from '../reliability/support.js'
 import { newDynamoClient } from '../support/dynamodb.js'
 import { createTestTable, FakeClock, fixedRandom, sequentialIds, type TestTable } from '../support/harness.js'
 import { invariantViolations } from '../support/invariant.js'
-import { awsError, newLocalClient, requestKind } from '../reliability/support.js'
 
 /**
  * A due poll records its attempt in the write that acquires the lease (README, "Cost"): the release before it named
