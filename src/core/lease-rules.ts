@@ -81,6 +81,13 @@ export const armAttempt = (
   return true
 }
 
+/** The node without the attempt `armAttempt` recorded on it: not started, not counted. */
+export const unarmAttempt = (node: NodeRecord): NodeRecord => {
+  const { attemptStarted: _started, calls: _calls, ...rest } = node
+  const calls = (node.calls ?? 1) - 1
+  return calls > 0 ? { ...rest, calls } : rest
+}
+
 /**
  * The record as an acquisition leaves it: leased, the fence grown, and — unless it is a due pass (due already, no
  * later than the lease end) or a terminal-only lease (it needs nothing) — due at the lease end and no longer

@@ -19,6 +19,7 @@ import { AttemptInterruptedError, ItemTooLargeError, PayloadTooLargeError, type 
 import { entryMessage } from './history.js'
 import { copyInstanceRecord, copyNodeRecord, partsFor, withPartsRead } from './instance-change.js'
 import { assertJsonValue, type JsonObject, jsonSizeBytes } from './json.js'
+import { unarmAttempt } from './lease-rules.js'
 import type { LeaseTimes } from './lease-sizing.js'
 import { growthBudget, type Limits, nodePayloadBytes } from './limits.js'
 import { MetricName, type Metrics } from './metrics.js'
@@ -197,16 +198,8 @@ class Pass {
     for (const [id, record] of Object.entries(this.#state.nodes)) {
       if (record.attemptStarted?.fence !== session.lease.fence) continue
       this.#armed.set(id, record.attemptStarted)
-      this.#unmake(record)
+      this.#state.nodes[id] = unarmAttempt(record)
     }
-  }
-
-  /** The record without the attempt an acquisition recorded: not started, not counted. */
-  #unmake(record: NodeRecord): void {
-    delete record.attemptStarted
-    const calls = (record.calls ?? 1) - 1
-    if (calls > 0) record.calls = calls
-    else delete record.calls
   }
 
   /** Attempts the acquisition recorded that this pass does not make: its next write stores their nodes without. */
@@ -394,7 +387,7 @@ class Pass {
     // As stored, a node this pass took its recorded attempt back from still has it: not made, not counted.
     for (const id of this.#disarmed) {
       const record = state.nodes[id]
-      if (record?.attemptStarted?.fence === this.session.lease.fence) this.#unmake(record)
+      if (record?.attemptStarted?.fence === this.session.lease.fence) state.nodes[id] = unarmAttempt(record)
     }
     this.#outcomesSinceWrite.clear()
     this.#checkNext.clear()

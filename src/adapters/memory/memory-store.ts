@@ -6,7 +6,14 @@ import { InstanceNotFoundError, ValidationError } from '../../core/errors.js'
 import { eventRefusal, eventWriteRefusal, guardHolds } from '../../core/event-rules.js'
 import { historyPage, MAX_HISTORY_ENTRIES } from '../../core/history.js'
 import { applyChange } from '../../core/instance-change.js'
-import { acquired, acquireRefusal, exceedsBudget, holdsLease, leaseWriteRefusal } from '../../core/lease-rules.js'
+import {
+  acquired,
+  acquireRefusal,
+  exceedsBudget,
+  holdsLease,
+  leaseWriteRefusal,
+  unarmAttempt,
+} from '../../core/lease-rules.js'
 import type { LifecycleEvent, OutboxPage } from '../../core/lifecycle-events.js'
 import type { StoreCapacity } from '../../core/limits.js'
 import { instanceStoredBytes } from '../../core/limits.js'
@@ -158,10 +165,7 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
     if (recorded?.fence !== lease.fence) return
     this.#recorded.delete(item.id)
     const node = item.nodes[recorded.node]
-    if (node?.attemptStarted?.fence !== lease.fence) return
-    const { attemptStarted: _made, calls: _calls, ...rest } = node
-    const calls = (node.calls ?? 1) - 1
-    item.nodes[recorded.node] = calls > 0 ? { ...rest, calls } : rest
+    if (node?.attemptStarted?.fence === lease.fence) item.nodes[recorded.node] = unarmAttempt(node)
   }
 
   #write(lease: Lease, change: InstanceChange): WriteResult {
