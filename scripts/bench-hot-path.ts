@@ -14,8 +14,14 @@
 import '../src/local/quiet-sdk.js'
 import { performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
-import { type AttributeValue, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb'
-import { DynamoDBDocumentClient, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
+import {
+  type AttributeValue,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+  type UpdateItemCommandInput,
+} from '@aws-sdk/client-dynamodb'
 import { DynamoDbStore } from '../src/adapters/dynamodb/dynamodb-store.js'
 import { instanceKey } from '../src/adapters/dynamodb/keys.js'
 import { ensureTable } from '../src/adapters/dynamodb/table.js'
@@ -155,12 +161,12 @@ export const measureHotPath = async (
   })
 
   // The item in mid-run (nodes 1–2 stored, node 3 running) and once completed; the probed instance's writes as sent.
-  const sent: UpdateCommandInput[] = []
+  const sent: UpdateItemCommandInput[] = []
   let capturing = false
   first.client.middlewareStack.add(
     (next, context) => async (args) => {
       if (capturing && context.commandName === 'UpdateItemCommand')
-        sent.push(structuredClone(args.input) as UpdateCommandInput)
+        sent.push(structuredClone(args.input) as UpdateItemCommandInput)
       return next(args)
     },
     { step: 'initialize', name: 'hotPathCapture' },
@@ -194,8 +200,8 @@ export const measureHotPath = async (
       count,
     )
 
-  // The engine's write of a node step (node 2 completed, node 3 started), sent to the raw items through a document
-  // client as the engine's store sends it: what the request alone costs the client, without the engine around it.
+  // The engine's write of a node step (node 2 completed, node 3 started), sent to the raw items as the engine's store
+  // sends it (marshalled, through the same client): what the request alone costs the client, without the engine.
   // Its history is set, not appended, so that the items keep their size; no condition (no race to guard).
   const stepWrite = sent.find((input) => /\.#n0 = :n0, \w+\.#n1 = :n1/.test(input.UpdateExpression ?? ''))
   if (!stepWrite) throw new Error('no step write was captured')
@@ -207,18 +213,17 @@ export const measureHotPath = async (
     ':room': _room,
     ...shapedValues
   } = stepWrite.ExpressionAttributeValues ?? {}
-  const shaped = (i: number): UpdateCommandInput => ({
+  const shaped = (i: number): UpdateItemCommandInput => ({
     ...stepWrite,
     TableName: rawTable,
-    Key: { pk: `R#${String(i).padStart(30, '0')}`, sk: instanceKey('').sk },
+    Key: rawKey(i),
     UpdateExpression: (stepWrite.UpdateExpression ?? '').replace('list_append(if_not_exists(h, :noH), :h)', ':h'),
     ConditionExpression: undefined,
     ExpressionAttributeValues: shapedValues,
   })
-  const documents = lambdas.map(({ client }) => DynamoDBDocumentClient.from(client))
   const shapedUpdates = (count: number, concurrency: number) =>
     inTurns(count, concurrency, rawCount, async (worker, i) => {
-      await (documents[worker] as DynamoDBDocumentClient).send(new UpdateCommand(shaped(i)))
+      await (lambdas[worker] as (typeof lambdas)[number]).client.send(new UpdateItemCommand(shaped(i)))
     })
 
   const rows: HotPathFigures[] = []

@@ -1,5 +1,5 @@
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb'
+import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb'
 import { unmarshall } from '@aws-sdk/util-dynamodb'
 import { z } from 'zod'
 import type { CallbackClaims } from '../../core/callback-token.js'
@@ -85,6 +85,7 @@ import {
   withdrawRetriedAttemptParams,
 } from './params.js'
 import { PartitionItems } from './partition-items.js'
+import { Wire } from './wire.js'
 import { DYNAMODB_CAPACITY } from './write-layout.js'
 
 interface AwsError {
@@ -191,6 +192,8 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   readonly capacity = DYNAMODB_CAPACITY
   readonly tableName: string
   readonly #doc: DynamoDBDocumentClient
+  /** Writes, marshalled by the store itself (see Wire). */
+  readonly #wire: Wire
   readonly #sideItemExpiryDays: number
   readonly #items: PartitionItems
   #writers = 0
@@ -204,6 +207,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
         : DynamoDBDocumentClient.from(options.client, {
             marshallOptions: { removeUndefinedValues: true, convertEmptyValues: false },
           })
+    this.#wire = new Wire(options.client)
     this.#sideItemExpiryDays = options.sideItemExpiryDays ?? SIDE_ITEM_EXPIRY_DAYS
     this.#items = new PartitionItems(
       this.#doc,
@@ -307,7 +311,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     update: async (planner, params) => {
       try {
         const result = await this.#withSideItems(planner, () =>
-          this.#send('writeUnderLease', () => this.#doc.send(new UpdateCommand(params))),
+          this.#send('writeUnderLease', () => this.#wire.update(params)),
         )
         return { attributes: result.Attributes ?? {} }
       } catch (error) {
@@ -374,7 +378,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   async #put(planner: ItemPlanner, item: InstanceItem): Promise<Record<string, unknown> | undefined> {
     try {
       await this.#withSideItems(planner, () =>
-        this.#send('createInstance', () => this.#doc.send(new PutCommand(putInstanceParams(this.tableName, item)))),
+        this.#send('createInstance', () => this.#wire.put(putInstanceParams(this.tableName, item))),
       )
       return undefined
     } catch (error) {
@@ -398,9 +402,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   ): Promise<AcquireResult> {
     try {
       const result = await this.#send('acquireLease', () =>
-        this.#doc.send(
-          new UpdateCommand(acquireLeaseParams(this.tableName, instanceId, owner, nowMs, untilMs, options)),
-        ),
+        this.#wire.update(acquireLeaseParams(this.tableName, instanceId, owner, nowMs, untilMs, options)),
       )
       let old = result.Attributes ?? {}
       if (options.dueBy !== undefined && old.lo === owner && old.xn !== undefined && old.xf === Number(old.f) - 1) {
@@ -408,7 +410,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
         // the fence before this one. It is withdrawn, and the pass records its attempt with a write of its own.
         const fence = Number(old.f) + 1
         await this.#send('acquireLease', () =>
-          this.#doc.send(new UpdateCommand(withdrawRetriedAttemptParams(this.tableName, instanceId, owner, fence))),
+          this.#wire.update(withdrawRetriedAttemptParams(this.tableName, instanceId, owner, fence)),
         ).catch((error: unknown) => (isConditionFailure(error) ? undefined : Promise.reject(error)))
         const { xn: _xn, xt: _xt, xf: _xf, nx: _nx, ...rest } = old
         old = { ...rest, nx: '' }
@@ -432,7 +434,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   async #releaseLease(lease: Lease, attemptNotMade = false): Promise<void> {
     try {
       await this.#send('releaseLease', () =>
-        this.#doc.send(new UpdateCommand(releaseLeaseParams(this.tableName, lease, attemptNotMade))),
+        this.#wire.update(releaseLeaseParams(this.tableName, lease, attemptNotMade)),
       )
     } catch (error) {
       if (!isConditionFailure(error)) throw error
@@ -481,7 +483,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       contentBytes,
     )
     try {
-      await this.#withSideItems(planner, () => this.#send('putEvent', () => this.#doc.send(new UpdateCommand(params))))
+      await this.#withSideItems(planner, () => this.#send('putEvent', () => this.#wire.update(params)))
     } catch (error) {
       if (!isConditionFailure(error)) throw error
       const item = oldItem(error)
@@ -511,9 +513,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       planner: () => this.#planner(claims.instanceId, 0, nowMs, 0),
       update: async (planner, params) => {
         try {
-          await this.#withSideItems(planner, () =>
-            this.#send('putCallback', () => this.#doc.send(new UpdateCommand(params))),
-          )
+          await this.#withSideItems(planner, () => this.#send('putCallback', () => this.#wire.update(params)))
           return { landed: true }
         } catch (error) {
           if (!isConditionFailure(error)) throw error
@@ -530,7 +530,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
    */
   async clearOutbox(instanceId: string, events: readonly LifecycleEvent[]): Promise<void> {
     const update = (params: ReturnType<typeof clearOutboxParams>) =>
-      this.#send('clearOutbox', () => this.#doc.send(new UpdateCommand(params)))
+      this.#send('clearOutbox', () => this.#wire.update(params))
     const unmark = () => update(unmarkParams(this.tableName, instanceId)).catch(ignoreConditionFailure)
     if (events.length === 0) return void (await unmark())
     if (events.length <= 50) {
@@ -567,9 +567,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
 
   async markDue(instanceId: string, dueAtMs: number): Promise<void> {
     try {
-      await this.#send('markDue', () =>
-        this.#doc.send(new UpdateCommand(markDueParams(this.tableName, instanceId, dueAtMs))),
-      )
+      await this.#send('markDue', () => this.#wire.update(markDueParams(this.tableName, instanceId, dueAtMs)))
     } catch (error) {
       if (!isConditionFailure(error)) throw error
     }
@@ -578,7 +576,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   async clearTerminalDue(instanceId: string, nowMs: number): Promise<void> {
     try {
       await this.#send('clearTerminalDue', () =>
-        this.#doc.send(new UpdateCommand(clearTerminalDueParams(this.tableName, instanceId, nowMs))),
+        this.#wire.update(clearTerminalDueParams(this.tableName, instanceId, nowMs)),
       )
     } catch (error) {
       if (!isConditionFailure(error)) throw error
@@ -734,15 +732,13 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   async putDefinition(workflowType: string, version: string, config: NormalisedConfig): Promise<void> {
     try {
       await this.#send('putDefinition', () =>
-        this.#doc.send(
-          new PutCommand(
-            putDefinitionParams(
-              this.tableName,
-              definitionKey(workflowType, version),
-              workflowType,
-              version,
-              JSON.stringify(config),
-            ),
+        this.#wire.put(
+          putDefinitionParams(
+            this.tableName,
+            definitionKey(workflowType, version),
+            workflowType,
+            version,
+            JSON.stringify(config),
           ),
         ),
       )
