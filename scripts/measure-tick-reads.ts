@@ -1,12 +1,16 @@
 /**
  * Measures the read capacity one tick consumes with no instances, and with many idle ones (waiting for a later
- * time, or finished): the tick queries the due index only, so idle instances should cost it nothing.
+ * time, or finished): the tick queries the due index only, so idle instances should cost it nothing. Then with
+ * instances polled within the hour, which keep a place in the due index before their due time: each tick reads them
+ * until they are due (README, "Running by itself").
  *
- *   npm run measure:tick           (IDLE=5000 by default; starts DynamoDB Local, or uses DYNAMODB_ENDPOINT)
+ *   npm run measure:tick           (IDLE=5000, DUE=100, POLLED=1000 by default; starts DynamoDB Local, or uses
+ *                                   DYNAMODB_ENDPOINT)
  */
 import '../src/local/quiet-sdk.js'
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb'
 import { DynamoDbStore } from '../src/adapters/dynamodb/dynamodb-store.js'
+import { instanceKey } from '../src/adapters/dynamodb/keys.js'
 import { ensureTable } from '../src/adapters/dynamodb/table.js'
 import { LocalQueue } from '../src/adapters/memory/local-queue.js'
 import { silentLogger } from '../src/core/ports.js'
@@ -17,6 +21,7 @@ import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
 
 const IDLE = Number(process.env.IDLE ?? 5000)
 const DUE = Number(process.env.DUE ?? 100)
+const POLLED = Number(process.env.POLLED ?? 1000)
 const CONCURRENCY = 16
 
 const insert = (store: DynamoDbStore, count: number, kind: (i: number) => 'waiting' | 'completed' | 'due') =>
@@ -52,11 +57,31 @@ await withDynamoDb(async (config) => {
   const idle = await tick()
   await insert(store, DUE, () => 'due')
   const due = await tick()
+  // Polled every minute: due in a minute, placed where an earlier poll left them (as a release keeps the place).
+  await pool(POLLED, CONCURRENCY, async () => {
+    const now = Date.now()
+    const record = { ...syntheticInstance(now, 'waiting', 'measure'), dueAtMs: now + 60_000 }
+    await store.createInstance(record)
+    const key = instanceKey(record.id)
+    await client.send(
+      new UpdateItemCommand({
+        TableName: tableName,
+        Key: { pk: { S: key.pk }, sk: { S: key.sk } },
+        UpdateExpression: 'SET ds = :place',
+        ExpressionAttributeValues: { ':place': { N: String(now - 60_000) } },
+      }),
+    )
+  })
+  const polled = await tick()
 
   console.log('tickflow tick cost: one tick over the 8-shard due index (DynamoDB Local)')
   console.log(line('empty table:', empty))
   console.log(line(`${IDLE} idle instances:`, idle))
   console.log(`  ratio idle/empty (billed RCU):    ${(idle.billed / empty.billed).toFixed(3)}`)
   console.log(line(`+ ${DUE} due instances:`, due))
+  console.log(line(`+ ${POLLED} polled, due in a minute:`, polled))
+  console.log(
+    `  RCU per polled instance per tick: ${((polled.billed - due.billed) / Math.max(1, POLLED)).toFixed(4)} billed`,
+  )
   console.log('  idle = half waiting for a later time, half finished; billed = at least 0.5 RCU per query (AWS rule)')
 })

@@ -1399,7 +1399,7 @@ export const describeStoreContract = (
         { forged: 'a short time', value: { v: 1, after: '5#a07' } },
         { forged: 'another version', value: { v: 2, after: a07 } },
         { forged: 'extra fields', value: { v: 1, after: a07, limit: 1000 } },
-        { forged: 'a due-index cursor', value: { pk: 'I#a07', dueShard: '3', dueAtMs: T0 } },
+        { forged: 'a due-index cursor', value: { pk: 'I#a07', sk: '#', dueShard: '3', ds: T0 } },
       ])('refuses a forged or foreign cursor ($forged) with a ValidationError naming cursor', async ({ value }) => {
         await seedListFixture(store)
 

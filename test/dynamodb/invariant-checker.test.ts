@@ -78,6 +78,10 @@ describe('the invariant checker on a MemoryStore', () => {
 describe('the invariant checker on hand-made items', () => {
   it.each([
     ['a running instance that is due', item('due', { dueAtMs: NOW + 1 })],
+    [
+      'an instance whose place in the due index is kept from an earlier poll',
+      item('kept', { dueAtMs: NOW + 60_000 }, { ds: NOW - 3_000_000 }),
+    ],
     ['an init instance due in the past', item('init', { status: 'init', dueAtMs: T0 })],
     [
       'a leased instance due at its lease end',
@@ -111,6 +115,16 @@ describe('the invariant checker on hand-made items', () => {
       'due-after-lease',
     ],
     ['a due time without its index shard', { ...item('ni', { dueAtMs: NOW }), dueShard: undefined }, 'due-not-indexed'],
+    [
+      'a due time without a place in the due index',
+      { ...item('nd', { dueAtMs: NOW }), ds: undefined },
+      'due-not-indexed',
+    ],
+    [
+      'a place in the due index after the due time (the tick would find it late)',
+      item('lateplace', { dueAtMs: NOW }, { ds: NOW + 1 }),
+      'due-not-indexed',
+    ],
     [
       'a parked instance without a reason',
       item('p', {}, { parkCode: 'NOTHING_RUNNABLE', parkReason: ' ' }),

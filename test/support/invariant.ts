@@ -43,7 +43,7 @@ export const VIOLATION_KINDS = [
   'leased-without-due',
   /** Leased with a due time after the lease end: a dead holder's instance waits until then. */
   'due-after-lease',
-  /** A due time without the shard attribute of the due index: the tick cannot see it. */
+  /** A due time without its place in the due index (shard, and `ds` at or before it): the tick would not find it in time. */
   'due-not-indexed',
   /** Parked without saying why. */
   'parked-without-reason',
@@ -156,7 +156,16 @@ const groupPartitions = (
 }
 
 const describeItem = (item: Record<string, unknown>): string => {
-  const fields = ['status', 'dueAtMs', 'dueShard', 'leaseOwner', 'leaseUntilMs', 'parkCode', 'parkReason'] as const
+  const fields = [
+    'status',
+    'dueAtMs',
+    'ds',
+    'dueShard',
+    'leaseOwner',
+    'leaseUntilMs',
+    'parkCode',
+    'parkReason',
+  ] as const
   return fields
     .filter((field) => item[field] !== undefined)
     .map((field) => `${field}=${JSON.stringify(item[field])}`)
@@ -208,7 +217,7 @@ const violationsOf = (record: InstanceRecord, nowMs: number, facts: StoredFacts)
   }
   const problems: Violation[] = [...ran]
   if (due !== undefined && !facts.dueIndexed) {
-    problems.push(violation('due-not-indexed', 'has a due time but no due-index shard'))
+    problems.push(violation('due-not-indexed', 'has a due time but no place in the due index at or before it'))
   }
   if (record.parked !== undefined || facts.parkMarked) {
     if (!record.parked?.reason?.trim()) problems.push(violation('parked-without-reason', 'is parked without a reason'))
@@ -251,8 +260,11 @@ export const itemViolations = (
       { kind, instanceId: rawId, message: `${kind}: instance '${rawId}' ${why} (${describeItem(item)}, now=${nowMs})` },
     ]
   }
+  // The tick finds the instance by its place in the due index (`ds`): no later than its due time.
+  const since = typeof item.ds === 'number' ? item.ds : undefined
+  const due = typeof item.dueAtMs === 'number' ? item.dueAtMs : undefined
   const problems = violationsOf(record, nowMs, {
-    dueIndexed: item.dueShard !== undefined,
+    dueIndexed: item.dueShard !== undefined && since !== undefined && due !== undefined && since <= due,
     parkMarked: item.parkCode !== undefined || item.parkReason !== undefined,
     described: describeItem(item),
   })

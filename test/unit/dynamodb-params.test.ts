@@ -171,26 +171,30 @@ describe('writeUnderLeaseParams', () => {
     { change: { release: true }, removed: ['lo', 'lu'] },
     { change: { release: false }, removed: [] },
     { change: {}, removed: [] },
-    { change: { dueAtMs: null }, removed: ['dueAtMs', 'dueShard'] },
-    { change: { dueAtMs: null, release: true }, removed: ['dueAtMs', 'dueShard', 'lo', 'lu'] },
+    { change: { dueAtMs: null }, removed: ['dueAtMs', 'ds', 'dueShard'] },
+    { change: { dueAtMs: null, release: true }, removed: ['dueAtMs', 'ds', 'dueShard', 'lo', 'lu'] },
     { change: { dueAtMs: T0 }, removed: [] },
   ])('REMOVEs $removed for $change', ({ change, removed }) => {
     expect(actions(update(change).UpdateExpression).REMOVE.sort()).toEqual([...removed].sort())
   })
 
-  it('SETs the due time together with its shard', () => {
+  it('SETs the due time together with its shard, and its place in the due index at the due time itself', () => {
     const params = update({ dueAtMs: T0 + 5_000 })
 
     expect(actions(params.UpdateExpression).SET).toEqual(
-      expect.arrayContaining(['dueAtMs = :due', 'dueShard = :shard']),
+      expect.arrayContaining(['dueAtMs = :due', 'ds = :place', 'dueShard = :shard']),
     )
-    expect(params.ExpressionAttributeValues).toMatchObject({ ':due': T0 + 5_000, ':shard': dueShardFor('wf-1') })
+    expect(params.ExpressionAttributeValues).toMatchObject({
+      ':due': T0 + 5_000,
+      ':place': T0 + 5_000,
+      ':shard': dueShardFor('wf-1'),
+    })
   })
 
   it('leaves the due time alone when the change does not mention it', () => {
     const expression = update({ status: 'running' }).UpdateExpression ?? ''
 
-    expect(expression).not.toMatch(/dueAtMs|dueShard/)
+    expect(expression).not.toMatch(/dueAtMs|\bds\b|dueShard/)
   })
 
   it('SETs each node record whole under an attribute name placeholder, in the stored short form', () => {
@@ -442,7 +446,7 @@ describe('acquireLeaseParams', () => {
     )
     // Due by the lease end (for no attempt named) and unparked in the same write.
     expect(params.UpdateExpression).toBe(
-      'SET lo = :owner, lu = :until, dueAtMs = :until, dueShard = :shard, nx = :noName ' +
+      'SET lo = :owner, lu = :until, dueAtMs = :until, ds = :until, dueShard = :shard, nx = :noName ' +
         'REMOVE parkCode, parkReason, parkAtMs ADD f :one',
     )
     expect(params.ExpressionAttributeValues).toMatchObject({

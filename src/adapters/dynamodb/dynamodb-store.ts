@@ -127,7 +127,7 @@ interface ReadItem {
   record: InstanceRecord
 }
 
-const dueCursorSchema = z.strictObject({ pk: z.string(), sk: z.string(), dueShard: z.string(), dueAtMs: z.number() })
+const dueCursorSchema = z.strictObject({ pk: z.string(), sk: z.string(), dueShard: z.string(), ds: z.number() })
 const outboxCursorSchema = z.strictObject({ pk: z.string(), sk: z.string(), obShard: z.string(), obAtMs: z.number() })
 
 const encodeCursor = (key: Record<string, unknown>): string => Buffer.from(JSON.stringify(key)).toString('base64url')
@@ -325,10 +325,12 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   }
 
   /** `dueBy`: the lease of a due pass, whose acquisition recorded the attempt the item named (see acquireLeaseParams). */
-  #writer(lease: Lease, found: ReadItem, dueBy?: number): LeaseWriter {
+  #writer(lease: Lease, found: ReadItem, dueBy?: number, options: { placedAtLeaseEnd?: boolean } = {}): LeaseWriter {
     const { item } = found
     return new DynamoLeaseWriter(lease, this.#io, {
       item,
+      // An acquisition that makes the instance due by the lease end places it there too (see acquireLeaseParams).
+      duePlace: options.placedAtLeaseEnd ? lease.untilMs : item.ds,
       nodes: found.nodes,
       unread: Object.keys(found.record.unread?.nodes ?? {}),
       armed:
@@ -417,7 +419,8 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       }
       const found = await this.#read(old, true)
       const grant = acquired(found.record, owner, nowMs, untilMs, options)
-      return { ...grant, writer: this.#writer(grant.lease, found, options.dueBy) }
+      const placedAtLeaseEnd = options.dueBy === undefined && options.terminalOnly !== true
+      return { ...grant, writer: this.#writer(grant.lease, found, options.dueBy, { placedAtLeaseEnd }) }
     } catch (error) {
       if (!isConditionFailure(error)) throw error
       const item = oldItem(error)

@@ -38,7 +38,7 @@ import { INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES } from './
  * per KB), so the instance item uses short attribute names and codes, and times relative to the instance's creation;
  * the attributes the indexes and the table's TTL use keep their names.
  */
-export const ITEM_SCHEMA_VERSION = 5
+export const ITEM_SCHEMA_VERSION = 6
 
 const jsonText = z.string()
 
@@ -422,6 +422,8 @@ export const instanceItemSchema = z.object({
   lo: z.string().optional(),
   lu: z.number().optional(),
   dueAtMs: z.number().optional(),
+  /** The instance's place in the due index: at or before `dueAtMs`, kept while it is near (DUE_PLACE_HORIZON_MS). */
+  ds: z.number().optional(),
   dueShard: z.string().optional(),
   /** Fingerprint of an idempotent create. */
   rh: z.string().optional(),
@@ -692,6 +694,7 @@ export const recordToItem = (
   if (record.leaseUntilMs !== undefined) item.lu = record.leaseUntilMs
   if (record.dueAtMs !== undefined) {
     item.dueAtMs = record.dueAtMs
+    item.ds = record.dueAtMs
     item.dueShard = dueShardFor(record.id)
   }
   if (record.requestHash !== undefined) item.rh = record.requestHash

@@ -42,6 +42,8 @@ export interface LaidOutChange {
   writeSeq?: { expected: number; next: number }
   /** The attempt an acquisition recorded (`xn`, `xt`, `xf`) leaves the item: its node is stored, or the lease ends. */
   clearArmed?: boolean
+  /** The place in the due index a write that sets the due time keeps (`ds`); undefined: the due time itself. */
+  duePlace?: number
   /** The next attempt to name (`nx`): a release's, or '' for none (a release without one, a write that sets the due time). */
   nextAttempt?: string
 }

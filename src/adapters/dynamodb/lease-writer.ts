@@ -21,7 +21,7 @@ import {
   type StoredNode,
   sideItemContent,
 } from './item-codec.js'
-import { createdAtOf } from './keys.js'
+import { createdAtOf, DUE_PLACE_HORIZON_MS } from './keys.js'
 import { inlineNodeBytes, isSettled, type LaidOutChange, storedHistoryBytes } from './laid-out-change.js'
 import { writeUnderLeaseParams } from './params.js'
 import {
@@ -68,6 +68,8 @@ export interface WriterStart {
    * holds none.
    */
   armed?: { text: string; own: boolean; shown: boolean } | undefined
+  /** The instance's place in the due index (`ds`) after the acquisition or the create; undefined: none. */
+  duePlace?: number | undefined
 }
 
 /**
@@ -105,6 +107,12 @@ export class DynamoLeaseWriter implements LeaseWriter {
   readonly #arrivalOutputs = new Map<string, string>()
   /** The node of the attempt an acquisition recorded ('' for none) while the item holds it (see WriterStart). */
   #armed: { node: string; own: boolean; shown: boolean } | undefined
+  /**
+   * The instance's place in the due index as this lease last wrote or found it. An event or a completed callback
+   * meanwhile may have moved it to their time; a write that sets the due time writes the place again, so either is
+   * at or before the due time it goes with.
+   */
+  #duePlace: number | undefined
 
   constructor(
     readonly lease: Lease,
@@ -126,6 +134,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
     this.#history = [...(item.h ?? [])]
     this.#historyBase = item.hb ?? 0
     this.#historyDropped = item.hd ?? 0
+    this.#duePlace = start.duePlace
     this.#armed = start.armed && {
       node: nextAttemptFromItem(start.armed.text)?.nodeId ?? '',
       own: start.armed.own,
@@ -234,6 +243,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
     this.#historyLaidOut(laid)
     this.#inputsLaidOut(laid, gc, planner)
     this.#attemptsLaidOut(laid)
+    this.#placeLaidOut(laid)
     // A consumed callback output goes with its arrival (never counted in the instance's bytes: counted at 0).
     for (const id of change.clearCallbacks ?? []) {
       const sk = this.#arrivalOutputs.get(id)
@@ -242,6 +252,20 @@ export class DynamoLeaseWriter implements LeaseWriter {
     const clear = Object.fromEntries(this.#deleted)
     if (Object.keys(gc).length || Object.keys(clear).length) laid.gc = { add: gc, clear }
     return laid
+  }
+
+  /**
+   * A write that sets a due time at most DUE_PLACE_HORIZON_MS ahead keeps the instance's place in the due index when
+   * that is at or before the due time (a poll moves only the due time the index projects: 1 WCU instead of 2 for its
+   * key); otherwise the place is the due time itself, and the tick reads nothing of the instance until then.
+   */
+  #placeLaidOut(laid: LaidOutChange): void {
+    const due = laid.change.dueAtMs
+    if (typeof due !== 'number') return
+    const place = this.#duePlace
+    if (place !== undefined && place <= due && due - laid.change.updatedAtMs <= DUE_PLACE_HORIZON_MS) {
+      laid.duePlace = place
+    }
   }
 
   /**
@@ -353,6 +377,8 @@ export class DynamoLeaseWriter implements LeaseWriter {
       this.#known.set(id, node)
     }
     this.#writeSeq += 1
+    const due = laid.change.dueAtMs
+    if (due !== undefined) this.#duePlace = due === null ? undefined : (laid.duePlace ?? due)
     if (laid.clearArmed) this.#armed = undefined
     for (const id of laid.change.clearCallbacks ?? []) this.#arrivalOutputs.delete(id)
     for (const sk of Object.keys(laid.gc?.clear ?? {})) this.#deleted.delete(sk)

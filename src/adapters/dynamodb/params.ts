@@ -100,7 +100,7 @@ export const acquireLeaseParams = (
       : dueBy !== undefined
         ? 'SET lo = :owner, lu = :until, xn = if_not_exists(xn, nx), xt = if_not_exists(xt, :now), ' +
           'xf = if_not_exists(xf, f) ADD f :one'
-        : 'SET lo = :owner, lu = :until, dueAtMs = :until, dueShard = :shard, nx = :noName ' +
+        : 'SET lo = :owner, lu = :until, dueAtMs = :until, ds = :until, dueShard = :shard, nx = :noName ' +
           'REMOVE parkCode, parkReason, parkAtMs ADD f :one',
     ConditionExpression: [
       'attribute_exists(pk)',
@@ -152,7 +152,9 @@ export const queryDueParams = (
 ): QueryCommandInput => ({
   TableName: tableName,
   IndexName: INDEX.due,
-  KeyConditionExpression: 'dueShard = :shard AND dueAtMs <= :now',
+  // Places up to now; of those, what is due by now (a place kept for a poll lies before its due time).
+  KeyConditionExpression: 'dueShard = :shard AND ds <= :now',
+  FilterExpression: 'dueAtMs <= :now',
   ExpressionAttributeValues: { ':shard': String(shard), ':now': nowMs },
   Limit: limit,
   ExclusiveStartKey: exclusiveStartKey,
@@ -299,6 +301,8 @@ const attributeParts = (parts: UpdateParts, laid: LaidOutChange, planner: ItemPl
   }
   setOrRemove(parts, change.dueAtMs, [
     ['dueAtMs', ':due', change.dueAtMs],
+    // The place the writer keeps (see DUE_PLACE_HORIZON_MS), else the due time itself.
+    ['ds', ':place', laid.duePlace ?? change.dueAtMs],
     ['dueShard', ':shard', dueShardFor(instanceId)],
   ])
   if (change.release) parts.remove.push('lo', 'lu')
@@ -445,7 +449,7 @@ export const putEventParams = (
   ]
   // The pass the event makes due calls its node's check: its acquisition records that attempt (see armAttempt).
   values[':nx'] = nextAttemptToItem({ nodeId, step: 'check' })
-  const set = ['e.#node = :event', 'dueAtMs = :now', 'dueShard = :shard', 'nx = :nx']
+  const set = ['e.#node = :event', 'dueAtMs = :now', 'ds = :now', 'dueShard = :shard', 'nx = :nx']
   const names: Record<string, string> = { '#node': nodeId, '#status': 'status' }
   if (history) {
     values[':h'] = [entryToItem(history, planner.baseMs)]
@@ -496,7 +500,7 @@ export const markDueParams = (tableName: string, instanceId: string, dueAtMs: nu
   TableName: tableName,
   Key: instanceKey(instanceId),
   // Due for something else than the attempt a release named: the name goes (see InstanceRecord.armNext).
-  UpdateExpression: 'SET dueAtMs = :due, dueShard = :shard, nx = :noName',
+  UpdateExpression: 'SET dueAtMs = :due, ds = :due, dueShard = :shard, nx = :noName',
   ConditionExpression: `attribute_exists(pk) AND ${NOT_TERMINAL} AND (attribute_not_exists(dueAtMs) OR dueAtMs > :due)`,
   ExpressionAttributeNames: { '#status': 'status' },
   ExpressionAttributeValues: { ':due': dueAtMs, ':shard': dueShardFor(instanceId), ':noName': '', ...TERMINAL },
@@ -506,7 +510,7 @@ export const markDueParams = (tableName: string, instanceId: string, dueAtMs: nu
 export const clearTerminalDueParams = (tableName: string, instanceId: string, nowMs: number): UpdateCommandInput => ({
   TableName: tableName,
   Key: instanceKey(instanceId),
-  UpdateExpression: 'REMOVE dueAtMs, dueShard',
+  UpdateExpression: 'REMOVE dueAtMs, ds, dueShard',
   ConditionExpression: `attribute_exists(dueAtMs) AND ${TERMINAL_ONLY} AND (attribute_not_exists(lo) OR lu < :now)`,
   ExpressionAttributeNames: { '#status': 'status' },
   ExpressionAttributeValues: { ':now': nowMs, ...TERMINAL },
@@ -638,7 +642,7 @@ export const putCallbackParams = (
   if (stored.s !== undefined) {
     // A completion counts as an event: a running pass notices it, and the instance is due at once — for the
     // completion, not for the attempt a release named.
-    set.push('dueAtMs = :now', 'dueShard = :shard', 'nx = :noName')
+    set.push('dueAtMs = :now', 'ds = :now', 'dueShard = :shard', 'nx = :noName')
     values[':noName'] = ''
     values[':now'] = nowMs
     values[':shard'] = dueShardFor(claims.instanceId)

@@ -29,7 +29,7 @@ export const tableDefinition = (tableName: string): CreateTableCommandInput => (
     { AttributeName: 'businessId', AttributeType: 'S' },
     { AttributeName: 'createdKey', AttributeType: 'S' },
     { AttributeName: 'dueShard', AttributeType: 'S' },
-    { AttributeName: 'dueAtMs', AttributeType: 'N' },
+    { AttributeName: 'ds', AttributeType: 'N' },
     { AttributeName: 'obShard', AttributeType: 'S' },
     { AttributeName: 'obAtMs', AttributeType: 'N' },
   ],
@@ -64,9 +64,10 @@ export const tableDefinition = (tableName: string): CreateTableCommandInput => (
       IndexName: INDEX.due,
       KeySchema: [
         { AttributeName: 'dueShard', KeyType: 'HASH' },
-        { AttributeName: 'dueAtMs', KeyType: 'RANGE' },
+        { AttributeName: 'ds', KeyType: 'RANGE' },
       ],
-      Projection: { ProjectionType: 'KEYS_ONLY' },
+      // The tick reads the places up to now and keeps what is due by the due time itself.
+      Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['dueAtMs'] },
     },
     {
       IndexName: INDEX.outbox,
