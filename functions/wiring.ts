@@ -73,6 +73,7 @@ export const buildWiring = (rawEnv: Record<string, string | undefined> = process
     tableName: env.TABLE_NAME,
     client: dynamo,
     sideItemExpiryDays: sideItemExpiryDays(env.RETENTION_DAYS),
+    duePlaceHorizonMs: env.DUE_PLACE_HORIZON_SECONDS * 1000,
   })
   const queue = env.RUN_QUEUE_URL ? new SqsRunQueue({ client: sqs, queueUrl: env.RUN_QUEUE_URL }) : undefined
   const scheduling =

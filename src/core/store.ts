@@ -263,7 +263,10 @@ export interface InstanceLeaseStore extends OutboxStore {
 export interface DueIndex {
   /** Number of shards of the due index; `queryDue` is asked once per shard. */
   readonly dueShards: number
-  /** Instances of one shard due at or before `nowMs`, earliest first, without reading any other instance. */
+  /**
+   * Instances of one shard due at or before `nowMs`, without reading idle ones. A page may be short or empty and
+   * still carry a cursor (DynamoDB reads places up to now, and keeps what is due): the caller reads on.
+   */
   queryDue(shard: number, nowMs: number, limit: number, cursor?: string): Promise<DuePage>
 }
 

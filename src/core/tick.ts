@@ -28,7 +28,9 @@ export interface TickResult {
 
 /**
  * Reads every shard of the due index for what is due now (paged, in parallel) and hands each due instance to the
- * run queue. It reads only due entries: its cost grows with due work, not with the number of instances.
+ * run queue. It reads what is due, and on DynamoDB the places instances polled within the horizon keep before their
+ * due time (a page may come back empty: it reads on): its cost grows with due and polled work, not with the number
+ * of idle instances.
  */
 export const runTick = async (
   deps: { store: DueIndex & Partial<OutboxIndex>; queue: RunQueue; clock: Clock; logger: Logger; metrics?: Metrics },

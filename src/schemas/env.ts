@@ -105,6 +105,11 @@ export const lambdaEnvSchema = z.object({
   POWERTOOLS_METRICS_NAMESPACE: z.string().min(1).default('tickflow'),
   /** Days a finished instance is kept before the table's TTL deletes it; 0 keeps finished instances. */
   RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
+  /**
+   * How far ahead (seconds) a due time may lie and keep an instance's place in the due index (README, "Running by
+   * itself"); 0: every due time is its own place, and the tick reads no instance before it is due.
+   */
+  DUE_PLACE_HORIZON_SECONDS: z.coerce.number().int().min(0).max(86_400).default(3_600),
   ...callbackEnvFields,
   ...lifecycleEnvFields,
 })

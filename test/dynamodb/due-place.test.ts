@@ -48,11 +48,15 @@ const pollingType = (type: string, retrySeconds: number) =>
 
 let prefix = 0
 /** An engine of its own on the shared table whose check `wait` says "not yet" for `retrySeconds`. */
-const setUp = (retrySeconds: number) => {
+const setUp = (retrySeconds: number, duePlaceHorizonMs?: number) => {
   const client = newDynamoClient()
   const meter = new CapacityMeter().attach(client)
   const clock = new FakeClock()
-  const store = new DynamoDbStore({ tableName: table.tableName, client })
+  const store = new DynamoDbStore({
+    tableName: table.tableName,
+    client,
+    ...(duePlaceHorizonMs === undefined ? {} : { duePlaceHorizonMs }),
+  })
   const engine = new Engine({ store, clock, ids: sequentialIds(`dp${++prefix}-`), random: fixedRandom(0) })
   const type = `due-place-${prefix}`
   engine.register(pollingType(type, retrySeconds))
@@ -121,6 +125,21 @@ describe('the place of a polled instance in the due index', () => {
     expect(await tick(store, clock)).not.toContain(instanceId)
     clock.ms = dueAtMs as number
     expect(await tick(store, clock)).toContain(instanceId)
+  })
+
+  it('moves with every poll at a horizon of 0, as in an index keyed by the due time (4 WCU per poll)', async () => {
+    const { meter, clock, store, engine, type } = setUp(60, 0)
+    const { instanceId } = await engine.create({ workflowType: type })
+    for (const _ of [1, 2]) {
+      const { dueAtMs } = await placeOf(instanceId)
+      clock.ms = dueAtMs as number
+      meter.reset()
+      expect((await engine.runWorkflow(instanceId, { mode: 'due' })).executed).toEqual(['wait'])
+      expect(meter.writeUnits - meter.tableWriteUnits).toBe(2)
+      expect(await placeOf(instanceId)).toEqual({ dueAtMs: clock.nowMs() + 60_000, place: clock.nowMs() + 60_000 })
+      clock.ms += 59_999
+      expect(await tick(store, clock)).not.toContain(instanceId)
+    }
   })
 
   it('does not stop the tick: a page of places not yet due is read past to the due instance behind it', async () => {

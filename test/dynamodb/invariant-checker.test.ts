@@ -121,6 +121,11 @@ describe('the invariant checker on hand-made items', () => {
       'due-not-indexed',
     ],
     [
+      'a place in the due index without a due time',
+      item('nodue', { status: 'completed' }, { ds: NOW, dueShard: '1' }),
+      'placed-not-due',
+    ],
+    [
       'a place in the due index after the due time (the tick would find it late)',
       item('lateplace', { dueAtMs: NOW }, { ds: NOW + 1 }),
       'due-not-indexed',

@@ -45,6 +45,8 @@ export const VIOLATION_KINDS = [
   'due-after-lease',
   /** A due time without its place in the due index (shard, and `ds` at or before it): the tick would not find it in time. */
   'due-not-indexed',
+  /** A place in the due index without a due time: every tick reads it, and none hands it out. */
+  'placed-not-due',
   /** Parked without saying why. */
   'parked-without-reason',
   /** Terminal with a due time left behind. */
@@ -268,6 +270,14 @@ export const itemViolations = (
     parkMarked: item.parkCode !== undefined || item.parkReason !== undefined,
     described: describeItem(item),
   })
+  if (since !== undefined && due === undefined) {
+    const kind = 'placed-not-due'
+    problems.push({
+      kind,
+      instanceId: record.id,
+      message: `${kind}: instance '${record.id}' has a place in the due index (ds=${since}) but no due time`,
+    })
+  }
   return side === undefined ? problems : [...problems, ...accountingViolations(item, record, side)]
 }
 

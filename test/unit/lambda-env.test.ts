@@ -23,6 +23,16 @@ describe('the environment of a function', () => {
       POWERTOOLS_SERVICE_NAME: 'tickflow',
       POWERTOOLS_METRICS_NAMESPACE: 'tickflow',
       RETENTION_DAYS: 30,
+      DUE_PLACE_HORIZON_SECONDS: 3_600,
     })
+  })
+
+  it('takes the due-place horizon in whole seconds up to a day, naming the variable otherwise', () => {
+    expect(parseLambdaEnv({ TABLE_NAME: 't-1', DUE_PLACE_HORIZON_SECONDS: '0' }).DUE_PLACE_HORIZON_SECONDS).toBe(0)
+    for (const bad of ['-1', '1.5', '86401', 'soon']) {
+      expect(() => parseLambdaEnv({ TABLE_NAME: 't-1', DUE_PLACE_HORIZON_SECONDS: bad })).toThrow(
+        /DUE_PLACE_HORIZON_SECONDS/,
+      )
+    }
   })
 })

@@ -61,6 +61,7 @@ import {
 import {
   createdAtOf,
   createdKey,
+  DUE_PLACE_HORIZON_MS,
   DUE_SHARDS,
   definitionKey,
   INDEX,
@@ -172,6 +173,12 @@ export interface DynamoDbStoreOptions {
    * default retention of 30 days after an instance finishes, plus the year an instance may run (README, "Limits").
    */
   sideItemExpiryDays?: number
+  /**
+   * How far ahead a due time may lie and keep the instance's place in the due index (default DUE_PLACE_HORIZON_MS,
+   * an hour); 0: every due time is its own place. Each tick reads every place up to now, so a table with more
+   * instances polled within the horizon than a tick can page through wants it lower (README, "Limits").
+   */
+  duePlaceHorizonMs?: number
 }
 
 /** How long a running instance may go on using what it wrote: side items outlive it by the retention. */
@@ -195,6 +202,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   /** Writes, marshalled by the store itself (see Wire). */
   readonly #wire: Wire
   readonly #sideItemExpiryDays: number
+  readonly #duePlaceHorizonMs: number
   readonly #items: PartitionItems
   #writers = 0
 
@@ -209,6 +217,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
           })
     this.#wire = new Wire(options.client)
     this.#sideItemExpiryDays = options.sideItemExpiryDays ?? SIDE_ITEM_EXPIRY_DAYS
+    this.#duePlaceHorizonMs = options.duePlaceHorizonMs ?? DUE_PLACE_HORIZON_MS
     this.#items = new PartitionItems(
       this.#doc,
       () => this.tableName,
@@ -331,6 +340,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       item,
       // An acquisition that makes the instance due by the lease end places it there too (see acquireLeaseParams).
       duePlace: options.placedAtLeaseEnd ? lease.untilMs : item.ds,
+      duePlaceHorizonMs: this.#duePlaceHorizonMs,
       nodes: found.nodes,
       unread: Object.keys(found.record.unread?.nodes ?? {}),
       armed:

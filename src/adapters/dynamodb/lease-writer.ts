@@ -70,6 +70,8 @@ export interface WriterStart {
   armed?: { text: string; own: boolean; shown: boolean } | undefined
   /** The instance's place in the due index (`ds`) after the acquisition or the create; undefined: none. */
   duePlace?: number | undefined
+  /** How far ahead a due time may lie and keep that place (DUE_PLACE_HORIZON_MS unless the store says otherwise). */
+  duePlaceHorizonMs?: number
 }
 
 /**
@@ -113,6 +115,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
    * at or before the due time it goes with.
    */
   #duePlace: number | undefined
+  readonly #duePlaceHorizonMs: number
 
   constructor(
     readonly lease: Lease,
@@ -135,6 +138,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
     this.#historyBase = item.hb ?? 0
     this.#historyDropped = item.hd ?? 0
     this.#duePlace = start.duePlace
+    this.#duePlaceHorizonMs = start.duePlaceHorizonMs ?? DUE_PLACE_HORIZON_MS
     this.#armed = start.armed && {
       node: nextAttemptFromItem(start.armed.text)?.nodeId ?? '',
       own: start.armed.own,
@@ -255,7 +259,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
   }
 
   /**
-   * A write that sets a due time at most DUE_PLACE_HORIZON_MS ahead keeps the instance's place in the due index when
+   * A write that sets a due time at most the horizon (DUE_PLACE_HORIZON_MS by default) ahead keeps the instance's place in the due index when
    * that is at or before the due time (a poll moves only the due time the index projects: 1 WCU instead of 2 for its
    * key); otherwise the place is the due time itself, and the tick reads nothing of the instance until then.
    */
@@ -263,7 +267,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
     const due = laid.change.dueAtMs
     if (typeof due !== 'number') return
     const place = this.#duePlace
-    if (place !== undefined && place <= due && due - laid.change.updatedAtMs <= DUE_PLACE_HORIZON_MS) {
+    if (place !== undefined && place <= due && due - laid.change.updatedAtMs <= this.#duePlaceHorizonMs) {
       laid.duePlace = place
     }
   }

@@ -142,7 +142,7 @@ export const withdrawRetriedAttemptParams = (
   ExpressionAttributeValues: { ':owner': owner, ':fence': fence, ':fenceBefore': fence - 2 },
 })
 
-/** A page of one shard of the due index: what is due at or before `nowMs`, earliest first. */
+/** A page of one shard of the due index: the places up to `nowMs` in order, keeping what is due by then. */
 export const queryDueParams = (
   tableName: string,
   shard: number,
