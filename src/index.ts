@@ -7,15 +7,22 @@ import { createIdGenerator, mathRandom, systemClock } from './system/defaults.js
 export interface CreateEngineOptions extends Partial<Omit<EngineDeps, 'store'>> {
   tableName: string
   client: DynamoDBClient | DynamoDBDocumentClient
+  /** How far ahead a due time may lie and keep an instance's place in the due index (default an hour; 0: none). */
+  duePlaceHorizonMs?: number
 }
 
 /** An engine on a DynamoDB table, with the system clock, ULID ids and Math.random unless others are given. */
 export const createEngine = (options: CreateEngineOptions): Engine => {
-  const { tableName, client, ...rest } = options
+  const { tableName, client, duePlaceHorizonMs, ...rest } = options
   const clock = rest.clock ?? systemClock
   return new Engine({
     ...rest,
-    store: new DynamoDbStore({ tableName, client, sideItemExpiryDays: sideItemExpiryDays(rest.retentionDays) }),
+    store: new DynamoDbStore({
+      tableName,
+      client,
+      sideItemExpiryDays: sideItemExpiryDays(rest.retentionDays),
+      ...(duePlaceHorizonMs === undefined ? {} : { duePlaceHorizonMs }),
+    }),
     clock,
     ids: rest.ids ?? createIdGenerator(clock),
     random: rest.random ?? mathRandom,
