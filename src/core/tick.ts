@@ -82,7 +82,8 @@ export const runTick = async (
     }
     await Promise.all(Array.from({ length: outbox.outboxShards }, (_, shard) => readOutbox(shard)))
   }
-  logger.log(result.failed ? 'warn' : result.due ? 'info' : 'debug', 'tick', { ...result })
+  // A tick that ran out of time left instances unread (their wake-up messages still come): said as a warning.
+  logger.log(result.failed || !result.complete ? 'warn' : result.due ? 'info' : 'debug', 'tick', { ...result })
   // Every tick reports both, 0 when nothing is due, so that an alarm on the lag always has data.
   deps.metrics?.add(MetricName.dueInstances, result.due, 'Count')
   deps.metrics?.add(MetricName.oldestTickLagMs, result.oldestLagMs ?? 0, 'Milliseconds')
