@@ -1,4 +1,4 @@
-import { type DynamoDBClient, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb'
+import { type AttributeValue, type DynamoDBClient, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb'
 import type { DynamoDBDocumentClient, PutCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb'
 
@@ -22,26 +22,24 @@ export class Wire {
   /** An UpdateItem; the attributes it returned, unmarshalled. */
   async update(input: UpdateCommandInput): Promise<{ Attributes?: Record<string, unknown> }> {
     const { Key, ExpressionAttributeValues, ...rest } = input
-    const output = await this.#client.send(
-      new UpdateItemCommand({
-        ...rest,
-        Key: marshall(Key, OPTIONS),
-        ...(ExpressionAttributeValues && { ExpressionAttributeValues: marshall(ExpressionAttributeValues, OPTIONS) }),
-      }),
-    )
-    return output.Attributes ? { Attributes: unmarshall(output.Attributes) } : {}
+    const command = new UpdateItemCommand({
+      ...rest,
+      Key: marshall(Key, OPTIONS),
+      ...values(ExpressionAttributeValues),
+    })
+    return attributesOf(await this.#client.send(command))
   }
 
   /** A PutItem; the attributes it returned (ALL_OLD), unmarshalled. */
   async put(input: PutCommandInput): Promise<{ Attributes?: Record<string, unknown> }> {
     const { Item, ExpressionAttributeValues, ...rest } = input
-    const output = await this.#client.send(
-      new PutItemCommand({
-        ...rest,
-        Item: marshall(Item, OPTIONS),
-        ...(ExpressionAttributeValues && { ExpressionAttributeValues: marshall(ExpressionAttributeValues, OPTIONS) }),
-      }),
-    )
-    return output.Attributes ? { Attributes: unmarshall(output.Attributes) } : {}
+    const command = new PutItemCommand({ ...rest, Item: marshall(Item, OPTIONS), ...values(ExpressionAttributeValues) })
+    return attributesOf(await this.#client.send(command))
   }
 }
+
+const values = (raw: Record<string, unknown> | undefined) =>
+  raw === undefined ? {} : { ExpressionAttributeValues: marshall(raw, OPTIONS) }
+
+const attributesOf = (output: { Attributes?: Record<string, AttributeValue> | undefined }) =>
+  output.Attributes ? { Attributes: unmarshall(output.Attributes) } : {}
