@@ -17,6 +17,8 @@ export const MetricName = {
   dueInstances: 'DueInstances',
   /** How late the most overdue instance a tick found was; 0 when none. */
   oldestTickLagMs: 'OldestTickLagMs',
+  /** 1 when a tick ran out of time before it read every shard to the end (instances left unread), else 0. */
+  incompleteTicks: 'IncompleteTicks',
   /** Messages sent to a dead-letter queue (dimension queue). */
   deadLetters: 'DeadLetters',
 } as const

@@ -87,5 +87,6 @@ export const runTick = async (
   // Every tick reports both, 0 when nothing is due, so that an alarm on the lag always has data.
   deps.metrics?.add(MetricName.dueInstances, result.due, 'Count')
   deps.metrics?.add(MetricName.oldestTickLagMs, result.oldestLagMs ?? 0, 'Milliseconds')
+  deps.metrics?.add(MetricName.incompleteTicks, result.complete ? 0 : 1, 'Count')
   return result
 }

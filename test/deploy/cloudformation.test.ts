@@ -890,7 +890,7 @@ describe('the triggers and the alarms', () => {
     expect(found[0]?.ComparisonOperator).toBe('GreaterThanThreshold')
   })
 
-  it('alarms on the tick lag and on dead letters from the functions’ EMF metrics, for this stage’s service', () => {
+  it('alarms on the tick lag, incomplete ticks and dead letters from the functions’ EMF metrics, for this stage’s service', () => {
     const alarms = Object.fromEntries(byType('AWS::CloudWatch::Alarm'))
     const lag = alarms.TickLagAlarm?.Properties ?? {}
     expect(lag).toMatchObject({
@@ -900,6 +900,15 @@ describe('the triggers and the alarms', () => {
       Statistic: 'Maximum',
       ComparisonOperator: 'GreaterThanThreshold',
       TreatMissingData: 'breaching',
+    })
+    expect(alarms.TickIncompleteAlarm?.Properties).toMatchObject({
+      Namespace: 'tickflow',
+      MetricName: 'IncompleteTicks',
+      Dimensions: [{ Name: 'service', Value: 'tickflow-ci' }],
+      Statistic: 'Maximum',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
     })
     const dead = (alarms.DeadLettersAlarm?.Properties?.Metrics ?? []) as {
       MetricStat?: { Metric: { MetricName: string; Dimensions: { Name: string; Value: string }[] } }
@@ -923,8 +932,9 @@ describe('the triggers and the alarms', () => {
       'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'AlarmTopicArn' }, ''] }],
     })
     const alarms = byType('AWS::CloudWatch::Alarm')
-    // One per function, one per dead-letter queue, and two on the EMF metrics (tick lag, dead letters).
-    expect(alarms).toHaveLength(FUNCTION_NAMES.length + deadLetterIds.size + 2)
+    // One per function, one per dead-letter queue, and three on the EMF metrics (tick lag, incomplete ticks, dead
+    // letters).
+    expect(alarms).toHaveLength(FUNCTION_NAMES.length + deadLetterIds.size + 3)
     for (const [id, alarm] of alarms) {
       expect(alarm.Properties?.AlarmActions, id).toEqual({
         'Fn::If': ['HasAlarmTopic', [{ Ref: 'AlarmTopicArn' }], { Ref: 'AWS::NoValue' }],
