@@ -24,6 +24,7 @@ import {
   type ListPage,
   type ListQuery,
   type NodeEventRecord,
+  type NodeRecord,
 } from '../../src/core/store.js'
 import {
   INSTANCE_STATUSES,
@@ -403,15 +404,18 @@ export const describeStoreContract = (
       describe('the attempt a release named', () => {
         const NEXT = T0 + 60 * SECOND
         const pending = aNode({ status: 'pending', calls: 1, nextAttemptAtMs: NEXT })
-        /** `wait` polled: its release named its next check, due a minute later. */
-        const released = async () => {
-          await store.createInstance(anInstance('i1', { nodes: { wait: pending, other: pending } }))
+        /** `wait` polled: its release named the next check of `named`, due a minute later. */
+        const released = async (
+          named = 'wait',
+          nodes: Record<string, NodeRecord> = { wait: pending, other: pending },
+        ) => {
+          await store.createInstance(anInstance('i1', { nodes }))
           const lease = await acquired(store, 'i1', 'runner', T0)
           await lease.writer.write({
             updatedAtMs: T0 + 1,
             release: true,
             dueAtMs: NEXT,
-            armNext: { nodeId: 'wait', step: 'check' },
+            armNext: { nodeId: named, step: 'check' },
           })
         }
         const duePass = async (owner: string, nowMs: number) => {
@@ -537,15 +541,8 @@ export const describeStoreContract = (
         })
 
         it('is recorded again once what a dead runner recorded, that nobody sees as started, is gone', async () => {
-          await store.createInstance(anInstance('i1', { nodes: { wait: pending } }))
-          const lease = await acquired(store, 'i1', 'runner', T0)
           // A node that does not exist (an event for a node not started names it so): nothing is recorded for it.
-          await lease.writer.write({
-            updatedAtMs: T0 + 1,
-            release: true,
-            dueAtMs: NEXT,
-            armNext: { nodeId: 'ghost', step: 'check' },
-          })
+          await released('ghost', { wait: pending })
           await duePass('dead', NEXT)
           const next = await duePass('next', NEXT + LEASE_MS + 1)
           await next.writer.write({

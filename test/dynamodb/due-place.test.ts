@@ -8,10 +8,10 @@ import type { RunQueue, RunRequest } from '../../src/core/dispatch-ports.js'
 import { Engine } from '../../src/core/engine.js'
 import { silentLogger } from '../../src/core/ports.js'
 import { runTick } from '../../src/core/tick.js'
-import { NotReadyError } from '../../src/core/worker-signals.js'
 import { newDynamoClient } from '../support/dynamodb.js'
 import { createTestTable, FakeClock, fixedRandom, sequentialIds, type TestTable } from '../support/harness.js'
 import { invariantViolations } from '../support/invariant.js'
+import { notYetNode } from '../support/polled.js'
 
 /**
  * The due index keeps an instance at a place (`ds`) no later than its due time, and a due time at most an hour ahead
@@ -34,17 +34,7 @@ class RecordingQueue implements RunQueue {
 
 /** `wait` runs, then its check says "not yet" for `retrySeconds`, again and again. */
 const pollingType = (type: string, retrySeconds: number) =>
-  defineWorkflow({
-    type,
-    nodes: {
-      wait: {
-        run: (ctx) => ctx.set('ticket', 'T-1'),
-        check: () => {
-          throw new NotReadyError(retrySeconds)
-        },
-      },
-    },
-  })
+  defineWorkflow({ type, nodes: { wait: notYetNode(retrySeconds, { run: (ctx) => ctx.set('ticket', 'T-1') }) } })
 
 let prefix = 0
 /** An engine of its own on the shared table whose check `wait` says "not yet" for `retrySeconds`. */

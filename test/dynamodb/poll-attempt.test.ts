@@ -6,11 +6,11 @@ import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
 import { defineWorkflow } from '../../src/core/builder.js'
 import { Engine } from '../../src/core/engine.js'
 import type { NodeContext } from '../../src/core/node-context.js'
-import { NotReadyError } from '../../src/core/worker-signals.js'
 import { awsError, newLocalClient, requestKind } from '../reliability/support.js'
 import { newDynamoClient } from '../support/dynamodb.js'
 import { createTestTable, FakeClock, fixedRandom, sequentialIds, type TestTable } from '../support/harness.js'
 import { invariantViolations } from '../support/invariant.js'
+import { notYetNode } from '../support/polled.js'
 
 /**
  * A due poll records its attempt in the write that acquires the lease (README, "Cost"): the release before it named
@@ -33,11 +33,7 @@ const polledType = (type: string, checks: { count: number }, maxWaitTimeSeconds?
     nodes: {
       wait: {
         ...(maxWaitTimeSeconds === undefined ? {} : { maxWaitTimeSeconds }),
-        run: (ctx: NodeContext) => ctx.set('ticket', 'T-1'),
-        check: () => {
-          checks.count += 1
-          throw new NotReadyError(RETRY_SECONDS)
-        },
+        ...notYetNode(RETRY_SECONDS, { run: (ctx) => ctx.set('ticket', 'T-1'), onCheck: () => (checks.count += 1) }),
       },
     },
   })
@@ -172,13 +168,7 @@ describe('a check polled by due passes', () => {
         nodes: {
           // Its 5 KB output is kept in an item of its own: the pass reads it by key before calling `wait`.
           big: { next: ['wait'], run: (ctx: NodeContext) => ctx.set('blob', 'b'.repeat(5000)) },
-          wait: {
-            run: () => {},
-            check: () => {
-              checks.count += 1
-              throw new NotReadyError(RETRY_SECONDS)
-            },
-          },
+          wait: notYetNode(RETRY_SECONDS, { onCheck: () => (checks.count += 1) }),
         },
       }),
     )
@@ -218,22 +208,9 @@ describe('a check polled by due passes', () => {
       defineWorkflow({
         type: 'poll-attempt-flush-fails',
         nodes: {
-          wait: {
-            run: () => {},
-            check: () => {
-              checks.count += 1
-              throw new NotReadyError(RETRY_SECONDS)
-            },
-          },
+          wait: notYetNode(RETRY_SECONDS, { onCheck: () => (checks.count += 1) }),
           // Past its max wait when `wait` is polled: the pass stores that before it calls the check.
-          expiring: {
-            optional: true,
-            maxWaitTimeSeconds: RETRY_SECONDS,
-            run: () => {},
-            check: () => {
-              throw new NotReadyError(2 * RETRY_SECONDS)
-            },
-          },
+          expiring: { optional: true, maxWaitTimeSeconds: RETRY_SECONDS, ...notYetNode(2 * RETRY_SECONDS) },
         },
       }),
     )
@@ -329,13 +306,8 @@ describe('a check polled by due passes', () => {
   it("records the attempt of the check an event wakes, and the poll's next one after it", async () => {
     const { meter, clock, store, engine } = anEngine()
     const calls: string[] = []
-    const polledEvery = (node: string, seconds: number) => ({
-      run: (ctx: NodeContext) => ctx.set('node', node),
-      check: () => {
-        calls.push(node)
-        throw new NotReadyError(seconds)
-      },
-    })
+    const polledEvery = (node: string, seconds: number) =>
+      notYetNode(seconds, { run: (ctx) => ctx.set('node', node), onCheck: () => calls.push(node) })
     engine.register(
       defineWorkflow({
         type: 'poll-attempt-other',

@@ -4,8 +4,8 @@ import { callbackTokens } from '../../src/core/callback-token.js'
 import { Engine } from '../../src/core/engine.js'
 import type { NodeContext } from '../../src/core/node-context.js'
 import type { NodeRecord } from '../../src/core/store.js'
-import { NotReadyError } from '../../src/core/worker-signals.js'
 import { fixedRandom, newTestEngine, STORE_BACKENDS, type StoreBackend } from '../support/harness.js'
+import { notYetNode } from '../support/polled.js'
 
 /**
  * The attempt a due pass's acquisition records (README, "Cost": how the attempt rides on the acquisition) is, for
@@ -71,24 +71,11 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
     let seen: NodeRecord | undefined
     let instanceId = ''
     const nodes: Record<string, unknown> = {
-      watched: {
-        run: () => {},
-        check: async () => {
-          // Another reader of the store, while the check runs after the siblings' outcomes were written.
-          seen = await nodeOf(instanceId, 'watched')
-          throw new NotReadyError(60)
-        },
-      },
+      // Another reader of the store, while the check runs after the siblings' outcomes were written.
+      watched: notYetNode(60, { onCheck: async () => (seen = await nodeOf(instanceId, 'watched')) }),
     }
     for (let i = 0; i < 41; i++) {
-      nodes[`sibling${i}`] = {
-        optional: true,
-        maxWaitTimeSeconds: 60,
-        run: () => {},
-        check: () => {
-          throw new NotReadyError(120)
-        },
-      }
+      nodes[`sibling${i}`] = { optional: true, maxWaitTimeSeconds: 60, ...notYetNode(120) }
     }
     engine.register(defineWorkflow({ type: 'armed-wide', nodes } as Parameters<typeof defineWorkflow>[0]))
     ;({ instanceId } = await engine.create({ workflowType: 'armed-wide' }))
@@ -108,12 +95,7 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
       defineWorkflow({
         type: 'armed-park',
         nodes: {
-          wait: {
-            run: () => {},
-            check: () => {
-              throw new NotReadyError(60)
-            },
-          },
+          wait: notYetNode(60),
         },
       }),
     )
