@@ -94,6 +94,10 @@ export const unarmAttempt = (node: NodeRecord): NodeRecord => {
  * parked. A due pass's acquisition records the attempt the instance is due for (see `armAttempt`). `previous` is
  * its due time and parked state before.
  */
+/** An acquisition that keeps the instance's due time (a due pass's, a terminal-only one); any other makes it due by the lease end. */
+export const keepsDueTime = (options: AcquireOptions): boolean =>
+  options.terminalOnly === true || options.dueBy !== undefined
+
 export const acquired = (
   before: InstanceRecord,
   owner: string,
@@ -102,7 +106,7 @@ export const acquired = (
   options: AcquireOptions = {},
 ): Omit<Extract<AcquireResult, { kind: 'acquired' }>, 'writer'> => {
   const { parked, ...rest } = before
-  const keepsDue = options.terminalOnly === true || options.dueBy !== undefined
+  const keepsDue = keepsDueTime(options)
   const record: InstanceRecord = keepsDue
     ? { ...before, leaseOwner: owner, leaseUntilMs: untilMs }
     : { ...rest, leaseOwner: owner, leaseUntilMs: untilMs, dueAtMs: untilMs }

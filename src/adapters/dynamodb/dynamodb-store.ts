@@ -16,7 +16,7 @@ import {
 import { eventWriteRefusal } from '../../core/event-rules.js'
 import { historyPage } from '../../core/history.js'
 import { jsonSizeBytes } from '../../core/json.js'
-import { acquired, acquireRefusal, holdsLease } from '../../core/lease-rules.js'
+import { acquired, acquireRefusal, holdsLease, keepsDueTime } from '../../core/lease-rules.js'
 import type { LifecycleEvent, OutboxPage } from '../../core/lifecycle-events.js'
 import { type Logger, silentLogger } from '../../core/ports.js'
 import {
@@ -333,20 +333,23 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     releaseLease: (lease, attemptNotMade) => this.#releaseLease(lease, attemptNotMade),
   }
 
-  /** `dueBy`: the lease of a due pass, whose acquisition recorded the attempt the item named (see acquireLeaseParams). */
-  #writer(lease: Lease, found: ReadItem, dueBy?: number, options: { placedAtLeaseEnd?: boolean } = {}): LeaseWriter {
+  /**
+   * `acquisition`: the options of the acquisition that took the lease (none for a create). A due pass's recorded the
+   * attempt the item named (see acquireLeaseParams); one that does not keep the due time placed the instance at the
+   * lease end.
+   */
+  #writer(lease: Lease, found: ReadItem, acquisition?: AcquireOptions): LeaseWriter {
     const { item } = found
     return new DynamoLeaseWriter(lease, this.#io, {
       item,
-      // An acquisition that makes the instance due by the lease end places it there too (see acquireLeaseParams).
-      duePlace: options.placedAtLeaseEnd ? lease.untilMs : item.ds,
+      duePlace: acquisition && !keepsDueTime(acquisition) ? lease.untilMs : item.ds,
       duePlaceHorizonMs: this.#duePlaceHorizonMs,
       nodes: found.nodes,
       unread: Object.keys(found.record.unread?.nodes ?? {}),
       armed:
         item.xn !== undefined
           ? { text: item.xn, own: false, shown: shownAsStarted(found.record, item.xn, (item.xf ?? item.f - 1) + 1) }
-          : dueBy === undefined
+          : acquisition?.dueBy === undefined
             ? undefined
             : { text: item.nx ?? '', own: true, shown: true },
     })
@@ -429,8 +432,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       }
       const found = await this.#read(old, true)
       const grant = acquired(found.record, owner, nowMs, untilMs, options)
-      const placedAtLeaseEnd = options.dueBy === undefined && options.terminalOnly !== true
-      return { ...grant, writer: this.#writer(grant.lease, found, options.dueBy, { placedAtLeaseEnd }) }
+      return { ...grant, writer: this.#writer(grant.lease, found, options) }
     } catch (error) {
       if (!isConditionFailure(error)) throw error
       const item = oldItem(error)

@@ -1,5 +1,6 @@
 import type { PutCommandInput, QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
 import type { CallbackClaims } from '../../core/callback-token.js'
+import { keepsDueTime } from '../../core/lease-rules.js'
 import type { AcquireOptions, CountQuery, EventGuard, HistoryEntry, Lease, NodeEventRecord } from '../../core/store.js'
 import { type InstanceStatus, TERMINAL_INSTANCE_STATUSES } from '../../schemas/statuses.js'
 import { type CataloguePartition, cataloguePartitions, type IndexPageRequest } from '../store-catalogue.js'
@@ -113,7 +114,7 @@ export const acquireLeaseParams = (
     ExpressionAttributeValues: {
       ':owner': owner,
       ':until': untilMs,
-      ...(terminalOnly || dueBy !== undefined ? {} : { ':shard': dueShardFor(instanceId), ':noName': '' }),
+      ...(keepsDueTime(options) ? {} : { ':shard': dueShardFor(instanceId), ':noName': '' }),
       ':now': nowMs,
       ':one': 1,
       ...(allowTerminal && !terminalOnly ? {} : TERMINAL),
