@@ -6,6 +6,7 @@ import { ITEM_SCHEMA_VERSION } from '../../src/adapters/dynamodb/item-codec.js'
 import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
 import { ItemTooLargeError, LeaseLostError, StoreError } from '../../src/core/errors.js'
 import { describeStoreContract } from '../contract/store-contract.js'
+import { drain, interceptRequests } from '../support/exchanges.js'
 import { createTestTable, type TestTable } from '../support/harness.js'
 import { aNode, anInstance, T0 } from '../support/records.js'
 
@@ -231,18 +232,16 @@ describe('the DynamoDB layout, as a lease writer lays changes out', () => {
   it('answers a write the SDK sent again after it landed as landed, and applies it once', async () => {
     const table = await freshTable('layout-retry')
     let repeatNext = false
-    table.client.middlewareStack.add(
-      (next, context) => async (args) => {
-        const result = await next(args)
-        if (repeatNext && context.commandName === 'UpdateItemCommand') {
-          repeatNext = false
-          // The answer was lost: the SDK sends the very same request again.
-          return next(args)
-        }
-        return result
-      },
-      { step: 'finalizeRequest', name: 'repeatOnce' },
-    )
+    interceptRequests(table.client, async (exchange, send) => {
+      const answer = await send()
+      if (repeatNext && exchange.commandName === 'UpdateItemCommand') {
+        repeatNext = false
+        // The answer was lost: the very same request is sent again.
+        await drain(answer)
+        return send()
+      }
+      return answer
+    })
     const store = new DynamoDbStore({ tableName: table.tableName, client: table.client })
     await store.createInstance(anInstance('i1', { storedBytes: 1000 }))
     const got = await store.acquireLease('i1', 'runner', T0, T0 + 60_000)

@@ -17,6 +17,7 @@ import { createEventsHandler } from '../../src/handlers/events-handler.js'
 import { createRunHandler } from '../../src/handlers/run-handler.js'
 import { newLocalClient } from '../reliability/support.js'
 import { apiEvent, lambdaContext } from '../support/api-events.js'
+import { interceptRequests } from '../support/exchanges.js'
 import {
   createTestTable,
   FakeClock,
@@ -57,13 +58,10 @@ const killableClient = (): { client: DynamoDBClient; kill: () => void } => {
   const client = newLocalClient()
   clients.push(client)
   const state = { dead: false }
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      if (state.dead) throw new Crash('the runner is dead')
-      return next(args)
-    },
-    { step: 'initialize', name: 'kill', priority: 'high' },
-  )
+  interceptRequests(client, async (_exchange, send) => {
+    if (state.dead) throw new Crash('the runner is dead')
+    return send()
+  })
   return { client, kill: () => (state.dead = true) }
 }
 

@@ -6,8 +6,9 @@ import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
 import { defineWorkflow } from '../../src/core/builder.js'
 import { Engine } from '../../src/core/engine.js'
 import type { NodeContext } from '../../src/core/node-context.js'
-import { awsError, newLocalClient, requestKind } from '../reliability/support.js'
+import { newLocalClient, requestKind } from '../reliability/support.js'
 import { newDynamoClient } from '../support/dynamodb.js'
+import { drain, interceptRequests, refusal } from '../support/exchanges.js'
 import { createTestTable, FakeClock, fixedRandom, sequentialIds, type TestTable } from '../support/harness.js'
 import { invariantViolations } from '../support/invariant.js'
 import { notYetNode } from '../support/polled.js'
@@ -115,18 +116,15 @@ describe('a check polled by due passes', () => {
     // The runner dies once its acquisition landed: nothing it sends after it reaches the table.
     let acquisitions = 0
     let dead = false
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (dead) throw new Error('the runner is gone')
-        const result = await next(args)
-        const update = String((args.input as { UpdateExpression?: string }).UpdateExpression ?? '')
-        if (context.commandName === 'UpdateItemCommand' && update.includes('ADD f :one') && acquisitions++ === 0) {
-          dead = true
-        }
-        return result
-      },
-      { step: 'initialize', name: 'dieAfterAcquisition' },
-    )
+    interceptRequests(client, async (exchange, send) => {
+      if (dead) throw new Error('the runner is gone')
+      const answer = await send()
+      const update = String(exchange.input.UpdateExpression ?? '')
+      if (exchange.commandName === 'UpdateItemCommand' && update.includes('ADD f :one') && acquisitions++ === 0) {
+        dead = true
+      }
+      return answer
+    })
     clock.advanceSeconds(RETRY_SECONDS + 1)
     await expect(engine.runWorkflow(instanceId, { mode: 'due' })).rejects.toThrow()
     dead = false
@@ -219,17 +217,14 @@ describe('a check polled by due passes', () => {
     const before = await waitNode(store, instanceId)
     const called = checks.count
     let failWrite = false
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        const update = String((args.input as { UpdateExpression?: string }).UpdateExpression ?? '')
-        if (failWrite && context.commandName === 'UpdateItemCommand' && update.includes('ADD es :zero')) {
-          failWrite = false
-          throw new Error('the write failed')
-        }
-        return next(args)
-      },
-      { step: 'initialize', name: 'failOneWrite' },
-    )
+    interceptRequests(client, async (exchange, send) => {
+      const update = String(exchange.input.UpdateExpression ?? '')
+      if (failWrite && exchange.commandName === 'UpdateItemCommand' && update.includes('ADD es :zero')) {
+        failWrite = false
+        throw new Error('the write failed')
+      }
+      return send()
+    })
 
     clock.advanceSeconds(RETRY_SECONDS + 1)
     failWrite = true
@@ -245,17 +240,15 @@ describe('a check polled by due passes', () => {
     const client = newLocalClient({ maxAttempts: 4 })
     const state = { lose: false, lost: 0 }
     // The answer of one acquisition is lost after it landed: the SDK's retry strategy sends it again.
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        const result = await next(args)
-        if (state.lose && state.lost === 0 && requestKind(context.commandName ?? '', args) === 'acquireLease') {
-          state.lost += 1
-          throw awsError('InternalServerError', 500, 'the answer was lost')
-        }
-        return result
-      },
-      { step: 'finalizeRequest', priority: 'low', name: 'loseOneAnswer' },
-    )
+    interceptRequests(client, async (exchange, send) => {
+      const answer = await send()
+      if (state.lose && state.lost === 0 && requestKind(exchange.commandName, exchange) === 'acquireLease') {
+        state.lost += 1
+        await drain(answer)
+        return refusal(500, 'InternalServerError', 'the answer was lost')
+      }
+      return answer
+    })
     const clock = new FakeClock()
     const store = new DynamoDbStore({ tableName: table.tableName, client })
     const engine = new Engine({ store, clock, ids: sequentialIds(), random: fixedRandom(0) })

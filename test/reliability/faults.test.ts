@@ -7,9 +7,10 @@ import { IdempotencyConflictError, LeaseLostError, LockConflictError, StoreError
 import { instanceStoredBytes } from '../../src/core/limits.js'
 import type { InstanceRecord } from '../../src/core/store.js'
 import { NotReadyError } from '../../src/core/worker-signals.js'
+import { drain, interceptRequests, refusal } from '../support/exchanges.js'
 import { createTestTable, FakeClock, fixedRandom, type TestTable } from '../support/harness.js'
 import { invariantViolations } from '../support/invariant.js'
-import { awsError, errorName, hashUnit, newLocalClient, requestKey, requestKind } from './support.js'
+import { errorName, hashUnit, newLocalClient, requestKey, requestKind } from './support.js'
 
 /**
  * DynamoDB throttling and server errors on a fraction of all requests, injected per attempt behind the SDK's retry
@@ -62,34 +63,33 @@ class FaultInjector {
 
   /** `runner` names the client: each runner's requests draw from their own sequences. */
   attach(client: DynamoDBClient, runner: string): void {
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        this.attempts += 1
-        const request = requestKind(context.commandName ?? '', args)
-        const fault = this.decide(`${runner}|${requestKey(args) ?? request}`)
-        if (fault === 'ThrottlingException') {
-          this.count(fault, request)
-          throw awsError(fault, 400, 'injected: rate of requests exceeds the allowed throughput')
-        }
-        if (fault === 'ProvisionedThroughputExceededException') {
-          this.count(fault, request)
-          throw awsError(fault, 400, 'injected: the level of configured provisioned throughput was exceeded')
-        }
-        if (fault === 'InternalServerError') {
-          this.count(fault, request)
-          throw awsError(fault, 500, 'injected: internal server error')
-        }
-        const result = await next(args)
-        if (fault === 'lostAnswer') {
-          // DynamoDB did it; the caller hears a 500 and the SDK sends the same request again.
-          this.count(fault, request)
-          throw awsError('InternalServerError', 500, 'injected: the answer was lost after the request was executed')
-        }
-        return result
-      },
-      // Behind the retry middleware (finalizeRequest, high): every attempt is a separate draw.
-      { step: 'finalizeRequest', priority: 'low', name: 'faultInjection' },
-    )
+    // At the HTTP handler, behind the retries (the SDK's and the store's direct writes'): every attempt is a separate
+    // draw, and a refusal is answered as DynamoDB answers it, for the client to read.
+    interceptRequests(client, async (exchange, send) => {
+      this.attempts += 1
+      const request = requestKind(exchange.commandName, exchange)
+      const fault = this.decide(`${runner}|${requestKey(exchange) ?? request}`)
+      if (fault === 'ThrottlingException') {
+        this.count(fault, request)
+        return refusal(400, fault, 'injected: rate of requests exceeds the allowed throughput')
+      }
+      if (fault === 'ProvisionedThroughputExceededException') {
+        this.count(fault, request)
+        return refusal(400, fault, 'injected: the level of configured provisioned throughput was exceeded')
+      }
+      if (fault === 'InternalServerError') {
+        this.count(fault, request)
+        return refusal(500, fault, 'injected: internal server error')
+      }
+      const answer = await send()
+      if (fault === 'lostAnswer') {
+        // DynamoDB did it; the caller hears a 500 and sends the same request again.
+        this.count(fault, request)
+        await drain(answer)
+        return refusal(500, 'InternalServerError', 'injected: the answer was lost after the request was executed')
+      }
+      return answer
+    })
   }
 }
 
@@ -304,18 +304,16 @@ describe('one lost answer at a time', () => {
     const client = newLocalClient({ maxAttempts: MAX_ATTEMPTS })
     clients.push(client)
     const state = { lost: 0 }
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        const result = await next(args)
-        if (state.lost === 0 && matches(requestKind(context.commandName ?? '', args), args)) {
-          state.lost += 1
-          await meanwhile()
-          throw awsError('InternalServerError', 500, 'injected: the answer was lost after the request was executed')
-        }
-        return result
-      },
-      { step: 'finalizeRequest', priority: 'low', name: 'loseOneAnswer' },
-    )
+    interceptRequests(client, async (exchange, send) => {
+      const answer = await send()
+      if (state.lost === 0 && matches(requestKind(exchange.commandName, exchange), exchange)) {
+        state.lost += 1
+        await drain(answer)
+        await meanwhile()
+        return refusal(500, 'InternalServerError', 'injected: the answer was lost after the request was executed')
+      }
+      return answer
+    })
     return { client, state }
   }
 
@@ -351,18 +349,16 @@ describe('one lost answer at a time', () => {
     const client = newLocalClient({ maxAttempts: MAX_ATTEMPTS })
     clients.push(client)
     const state = { lost: 0 }
-    client.middlewareStack.add(
-      (next) => async (args) => {
-        const result = await next(args)
-        const update = (args as { input?: { UpdateExpression?: unknown } }).input?.UpdateExpression
-        if (state.lost === 0 && typeof update === 'string' && /\bh\[0\]/.test(update)) {
-          state.lost += 1
-          throw awsError('InternalServerError', 500, 'injected: the answer was lost after the request was executed')
-        }
-        return result
-      },
-      { step: 'finalizeRequest', priority: 'low', name: 'loseHistoryMove' },
-    )
+    interceptRequests(client, async (exchange, send) => {
+      const answer = await send()
+      const update = exchange.input.UpdateExpression
+      if (state.lost === 0 && typeof update === 'string' && /\bh\[0\]/.test(update)) {
+        state.lost += 1
+        await drain(answer)
+        return refusal(500, 'InternalServerError', 'injected: the answer was lost after the request was executed')
+      }
+      return answer
+    })
     const clock = new FakeClock()
     const engine = engineOn(client, clock, 'lost-history')
     engine.register(defineWorkflow({ type: 'lost-history', nodes } as Parameters<typeof defineWorkflow>[0]))

@@ -1,6 +1,7 @@
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb'
 import { localDynamoDbClientConfig } from '../../src/local/dynamodb-local.js'
 import { dynamoEndpoint } from '../support/dynamodb.js'
+import { drain, interceptRequests } from '../support/exchanges.js'
 
 /** A client of the shared DynamoDB Local of its own, so that middlewares added to it touch no other test. */
 export const newLocalClient = (config: Partial<DynamoDBClientConfig> = {}): DynamoDBClient =>
@@ -118,7 +119,10 @@ export interface CrashState {
   kill(): void
 }
 
-/** A client of its own that counts the runner's requests and kills it at the k-th; k = Infinity never kills it. */
+/**
+ * A client of its own that counts the runner's requests and kills it at the k-th; k = Infinity never kills it. A
+ * Crash is no fault the SDK or the store retries: a dead runner's request is not sent again.
+ */
 export const crashingClient = (k: number, mode: CrashMode): { client: DynamoDBClient; state: CrashState } => {
   const client = newLocalClient()
   let resolveDied: () => void = () => {}
@@ -134,31 +138,31 @@ export const crashingClient = (k: number, mode: CrashMode): { client: DynamoDBCl
       resolveDied()
     },
   }
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      state.calls += 1
-      if (state.dead) throw new Crash(`request ${state.calls}: the runner is dead`)
-      if (mode === 'before' && state.calls > k) {
-        state.kill()
-        throw new Crash(`killed before request ${state.calls}`)
-      }
-      const call = state.calls
-      // The answer — a result or a refusal such as a failed condition — is read only if the runner still lives.
-      const answer = await next(args).then(
-        (result) => ({ result }),
-        (error: unknown) => ({ error }),
-      )
-      // Killed meanwhile (a hung worker's Lambda timed out): the answer is never read.
-      if (state.dead) throw new Crash(`request ${call}: the runner died before it read the answer`)
-      if (mode === 'after' && call >= k) {
-        state.kill()
-        throw new Crash(`killed after request ${call} was executed, before its answer was read`)
-      }
-      if ('error' in answer) throw answer.error
-      return answer.result
-    },
-    // Before the SDK's retry middleware: a dead runner's request is not retried.
-    { step: 'initialize', name: 'crash', priority: 'high' },
-  )
+  // At the HTTP handler: below the SDK's retries and below the store's direct writes, every request is counted and
+  // can be the fatal one, whichever way it is sent.
+  interceptRequests(client, async (_exchange, send) => {
+    state.calls += 1
+    if (state.dead) throw new Crash(`request ${state.calls}: the runner is dead`)
+    if (mode === 'before' && state.calls > k) {
+      state.kill()
+      throw new Crash(`killed before request ${state.calls}`)
+    }
+    const call = state.calls
+    // The answer — a result or a refusal such as a failed condition — is read only if the runner still lives.
+    const answer = await send().then(
+      (result) => ({ result }),
+      (error: unknown) => ({ error }),
+    )
+    const dies = state.dead || (mode === 'after' && call >= k)
+    if (dies && 'result' in answer) await drain(answer.result)
+    // Killed meanwhile (a hung worker's Lambda timed out): the answer is never read.
+    if (state.dead) throw new Crash(`request ${call}: the runner died before it read the answer`)
+    if (mode === 'after' && call >= k) {
+      state.kill()
+      throw new Crash(`killed after request ${call} was executed, before its answer was read`)
+    }
+    if ('error' in answer) throw answer.error
+    return answer.result
+  })
   return { client, state }
 }
