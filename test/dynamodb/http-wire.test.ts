@@ -1,0 +1,401 @@
+import { createHash, createHmac } from 'node:crypto'
+import {
+  type AttributeValue,
+  DynamoDBClient,
+  type DynamoDBClientConfig,
+  PutItemCommand,
+  UpdateItemCommand,
+  type UpdateItemCommandInput,
+} from '@aws-sdk/client-dynamodb'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
+import { HttpWire } from '../../src/adapters/dynamodb/http-wire.js'
+import { Wire } from '../../src/adapters/dynamodb/wire.js'
+import { localDynamoDbClientConfig } from '../../src/local/dynamodb-local.js'
+import { dynamoEndpoint } from '../support/dynamodb.js'
+import { interceptRequests, refusal } from '../support/exchanges.js'
+import { createTestTable, type TestTable } from '../support/harness.js'
+import { anInstance } from '../support/records.js'
+
+// DynamoDB Local keeps tables apart by access key: the local one, with a session token as a Lambda's credentials have.
+const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local', sessionToken: 'tickflow-session' }
+
+let table: TestTable
+const clients: DynamoDBClient[] = []
+const aClient = (config: Partial<DynamoDBClientConfig> = {}) => {
+  const client = new DynamoDBClient({ ...localDynamoDbClientConfig(dynamoEndpoint()), ...config })
+  clients.push(client)
+  return client
+}
+
+beforeAll(async () => {
+  table = await createTestTable('http-wire')
+})
+afterAll(() => {
+  for (const client of clients) client.destroy()
+})
+
+/** A request as it left the client's HTTP handler. */
+interface Sent {
+  method: string
+  path: string
+  headers: Record<string, string>
+  body: string
+}
+
+/** Captures what a client sends (and lets it through). */
+const capturing = (client: DynamoDBClient): Sent[] => {
+  const sent: Sent[] = []
+  const config = client.config as unknown as {
+    requestHandler: { handle(request: Sent & Record<string, unknown>, options?: unknown): Promise<unknown> }
+  }
+  const inner = config.requestHandler
+  config.requestHandler = Object.assign(Object.create(inner), {
+    handle: (request: Sent & Record<string, unknown>, options?: unknown) => {
+      const body =
+        typeof request.body === 'string' ? request.body : new TextDecoder().decode(request.body as Uint8Array)
+      sent.push({ method: request.method, path: request.path, headers: { ...request.headers }, body })
+      return inner.handle(request, options)
+    },
+  })
+  return sent
+}
+
+/** Sends `input` straight through a wire of `client`, as the store does. */
+const direct = async (client: DynamoDBClient, operation: 'UpdateItem' | 'PutItem', input: object) => {
+  const wire = new HttpWire(client)
+  const how = await wire.usable()
+  if (!how) throw new Error('the client must send direct')
+  return wire.send(how, operation, input)
+}
+
+/** What an error shows a caller: its class, name, message, fault, status and modelled fields. */
+const shown = (error: unknown) => {
+  const e = error as Error & { $fault?: string; $metadata?: { httpStatusCode?: number }; Item?: unknown }
+  return {
+    class: e.constructor.name,
+    name: e.name,
+    message: e.message,
+    fault: e.$fault,
+    status: e.$metadata?.httpStatusCode,
+    item: e.Item,
+  }
+}
+const failure = (promise: Promise<unknown>) =>
+  promise.then(
+    () => {
+      throw new Error('expected a refusal')
+    },
+    (error: unknown) => error,
+  )
+
+const key = (id: string): Record<string, AttributeValue> => ({ pk: { S: `W#${id}` }, sk: { S: '#' } })
+
+/**
+ * Signature Version 4 computed from the request as sent, independently of the SDK's signer: what DynamoDB checks.
+ * Answers whether the signature in its Authorization header is the one its method, path, signed headers and body
+ * give with `secret`.
+ */
+const signatureHolds = (sent: Sent, secret: string): boolean => {
+  const authorization = sent.headers.authorization ?? ''
+  const match =
+    /Credential=[^/]+\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=(\w+)/.exec(
+      authorization,
+    )
+  if (!match) return false
+  const [, day, region, service, signedHeaders, signature] = match as unknown as string[]
+  const names = (signedHeaders as string).split(';')
+  const header = (name: string) => Object.entries(sent.headers).find(([n]) => n.toLowerCase() === name)?.[1] ?? ''
+  const bodyHash = createHash('sha256').update(sent.body).digest('hex')
+  const canonical = [
+    sent.method,
+    sent.path,
+    '',
+    ...names.map((name) => `${name}:${header(name).trim()}`),
+    '',
+    names.join(';'),
+    bodyHash,
+  ].join('\n')
+  const amzDate = header('x-amz-date')
+  const scope = `${day}/${region}/${service}/aws4_request`
+  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonical).digest('hex')].join('\n')
+  const hmac = (k: Buffer | string, data: string) => createHmac('sha256', k).update(data).digest()
+  const signing = hmac(
+    hmac(hmac(hmac(`AWS4${secret}`, day as string), region as string), service as string),
+    'aws4_request',
+  )
+  return createHmac('sha256', signing).update(toSign).digest('hex') === signature
+}
+
+describe('the direct wire (HttpWire)', () => {
+  it('sends direct from a client as the SDK made it, and through the SDK from one with middleware of its own', async () => {
+    const plain = aClient()
+    expect(await new HttpWire(plain).usable()).toBeDefined()
+
+    const withMiddleware = aClient()
+    const seen: string[] = []
+    withMiddleware.middlewareStack.add(
+      (next, context) => async (args) => {
+        seen.push(String(context.commandName))
+        return next(args)
+      },
+      { step: 'initialize', name: 'watch' },
+    )
+    expect(await new HttpWire(withMiddleware).usable()).toBeUndefined()
+    // The store's writes then pass through the middleware.
+    await new Wire(withMiddleware).put({ TableName: table.tableName, Item: { pk: 'W#mw', sk: '#', v: 1 } })
+    expect(seen).toEqual(['PutItemCommand'])
+
+    // An adaptive retry strategy is the SDK's to run.
+    expect(await new HttpWire(aClient({ retryMode: 'adaptive' })).usable()).toBeUndefined()
+  })
+
+  it("sends where the SDK sends: its endpoint, one configured for the service, or the region's", async () => {
+    const local = new URL(dynamoEndpoint())
+    expect((await new HttpWire(aClient()).usable())?.endpoint.host).toBe(local.host)
+    const saved = process.env.AWS_ENDPOINT_URL_DYNAMODB
+    process.env.AWS_ENDPOINT_URL_DYNAMODB = dynamoEndpoint()
+    try {
+      const { endpoint: _endpoint, ...noEndpoint } = localDynamoDbClientConfig(dynamoEndpoint())
+      const configured = new DynamoDBClient(noEndpoint)
+      clients.push(configured)
+      expect((await new HttpWire(configured).usable())?.endpoint.host).toBe(local.host)
+      await direct(configured, 'PutItem', { TableName: table.tableName, Item: key('configured') })
+    } finally {
+      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_DYNAMODB
+      else process.env.AWS_ENDPOINT_URL_DYNAMODB = saved
+    }
+    const regional = new DynamoDBClient({ region: 'eu-west-1', credentials: CREDENTIALS })
+    clients.push(regional)
+    expect((await new HttpWire(regional).usable())?.endpoint).toMatchObject({
+      protocol: 'https:',
+      host: 'dynamodb.eu-west-1.amazonaws.com',
+      path: '/',
+    })
+    const fips = new DynamoDBClient({ region: 'us-east-1', useFipsEndpoint: true, credentials: CREDENTIALS })
+    clients.push(fips)
+    expect((await new HttpWire(fips).usable())?.endpoint.host).toBe('dynamodb-fips.us-east-1.amazonaws.com')
+  })
+
+  it("the store's writes go direct: no SDK invocation header on its requests", async () => {
+    const client = aClient()
+    const sent = capturing(client)
+    const store = new DynamoDbStore({ tableName: table.tableName, client })
+    await store.createInstance(anInstance('wire-direct'))
+    const put = sent.find((request) => request.headers['x-amz-target'] === 'DynamoDB_20120810.PutItem')
+    expect(put).toBeDefined()
+    expect(Object.keys(put?.headers ?? {})).not.toContain('amz-sdk-invocation-id')
+
+    // The SDK's own requests carry it: the header tells the two ways apart.
+    const sdk = aClient()
+    const viaSdk = capturing(sdk)
+    sdk.middlewareStack.add((next) => (args) => next(args), { step: 'initialize', name: 'own' })
+    await new DynamoDbStore({ tableName: table.tableName, client: sdk }).createInstance(anInstance('wire-sdk'))
+    expect(Object.keys(viaSdk[0]?.headers ?? {})).toContain('amz-sdk-invocation-id')
+  })
+
+  it('sends the body the SDK sends, signed as DynamoDB checks it, with the session token', async () => {
+    const config = { credentials: CREDENTIALS }
+    const sdk = aClient(config)
+    const wired = aClient(config)
+    const viaSdk = capturing(sdk)
+    const viaWire = capturing(wired)
+    const input: UpdateItemCommandInput = {
+      TableName: table.tableName,
+      Key: key('signed'),
+      UpdateExpression: 'SET v = :v, n.#a = :m',
+      ExpressionAttributeNames: { '#a': 'a' },
+      ExpressionAttributeValues: { ':v': { N: '1' }, ':m': { M: { s: { S: 'ü ✓' }, l: { L: [{ BOOL: true }] } } } },
+      ConditionExpression: 'attribute_not_exists(pk) OR attribute_exists(pk)',
+    }
+    await sdk.send(new PutItemCommand({ TableName: table.tableName, Item: { ...key('signed'), n: { M: {} } } }))
+    await sdk.send(new UpdateItemCommand(input))
+    await direct(wired, 'UpdateItem', input)
+    const fromSdk = viaSdk.at(-1) as Sent
+    const fromWire = viaWire.at(-1) as Sent
+
+    expect(JSON.parse(fromWire.body)).toEqual(JSON.parse(fromSdk.body))
+    for (const name of ['host', 'content-type', 'x-amz-target', 'x-amz-security-token']) {
+      expect(fromWire.headers[name], name).toBe(fromSdk.headers[name])
+    }
+    expect(fromWire.path).toBe(fromSdk.path)
+    expect(fromWire.headers['content-length']).toBe(String(Buffer.byteLength(fromWire.body)))
+    const scope = (sent: Sent) => /Credential=([^,]+)/.exec(sent.headers.authorization ?? '')?.[1]
+    expect(scope(fromWire)).toBe(scope(fromSdk))
+    expect(fromWire.headers.authorization).toMatch(/SignedHeaders=[^,]*x-amz-security-token/)
+    // The independent check holds for both, and fails for a wrong secret or a changed body.
+    expect(signatureHolds(fromSdk, CREDENTIALS.secretAccessKey)).toBe(true)
+    expect(signatureHolds(fromWire, CREDENTIALS.secretAccessKey)).toBe(true)
+    expect(signatureHolds(fromWire, 'another-secret')).toBe(false)
+    expect(signatureHolds({ ...fromWire, body: `${fromWire.body} ` }, CREDENTIALS.secretAccessKey)).toBe(false)
+  })
+
+  it('answers what the SDK answers', async () => {
+    const sdk = aClient()
+    const wired = aClient()
+    const strip = ({ $metadata: _m, ...rest }: Record<string, unknown>) => rest
+    const asRecord = (output: object) => output as Record<string, unknown>
+    // A put over an item, through each: the same old item back (but for its key).
+    for (const id of ['put-sdk', 'put-wire']) {
+      await sdk.send(new PutItemCommand({ TableName: table.tableName, Item: { ...key(id), v: { N: '0' } } }))
+    }
+    const item = { v: { N: '1' }, s: { SS: ['a', 'b'] }, m: { M: { x: { NULL: true } } } }
+    const put = (id: string) => ({
+      TableName: table.tableName,
+      Item: { ...key(id), ...item },
+      ReturnValues: 'ALL_OLD' as const,
+    })
+    const putViaSdk = strip(asRecord(await sdk.send(new PutItemCommand(put('put-sdk')))))
+    const putViaWire = strip(await direct(wired, 'PutItem', put('put-wire')))
+    expect(putViaWire).toEqual({ Attributes: { ...key('put-wire'), v: { N: '0' } } })
+    expect(putViaSdk).toEqual({ Attributes: { ...key('put-sdk'), v: { N: '0' } } })
+    // Two items alike but for their key, one changed through the SDK, the other direct: the answers match.
+    const withoutKey = (answer: Record<string, unknown>) => {
+      const attributes = answer.Attributes as Record<string, unknown> | undefined
+      if (!attributes) return answer
+      const { pk: _pk, ...rest } = attributes
+      return { ...answer, Attributes: rest }
+    }
+    for (const returnValues of ['ALL_NEW', 'UPDATED_NEW', 'ALL_OLD', 'UPDATED_OLD', 'NONE'] as const) {
+      const update = (id: string) => ({
+        TableName: table.tableName,
+        Key: key(id),
+        UpdateExpression: 'SET v = :v ADD c :one',
+        ExpressionAttributeValues: { ':v': { S: 'changed' }, ':one': { N: '1' } },
+        ReturnValues: returnValues,
+      })
+      for (const id of [`sdk-${returnValues}`, `wire-${returnValues}`]) {
+        await sdk.send(new PutItemCommand({ TableName: table.tableName, Item: { ...key(id), v: { S: 'was' } } }))
+      }
+      const viaSdk = withoutKey(strip(asRecord(await sdk.send(new UpdateItemCommand(update(`sdk-${returnValues}`))))))
+      const viaWire = withoutKey(strip(await direct(wired, 'UpdateItem', update(`wire-${returnValues}`))))
+      expect(viaWire, returnValues).toEqual(viaSdk)
+      if (returnValues !== 'NONE') expect(viaWire.Attributes, returnValues).toBeDefined()
+    }
+    const metadata = (
+      await direct(wired, 'UpdateItem', {
+        TableName: table.tableName,
+        Key: key('meta'),
+        UpdateExpression: 'SET v = :v',
+        ExpressionAttributeValues: { ':v': { N: '1' } },
+      })
+    ).$metadata as Record<string, unknown>
+    expect(metadata).toMatchObject({ httpStatusCode: 200, attempts: 1, totalRetryDelay: 0 })
+    expect(typeof metadata.requestId).toBe('string')
+  })
+
+  it('refuses as the SDK refuses: the same class, name, message, fault, status and modelled fields', async () => {
+    const sdk = aClient()
+    const wired = aClient()
+    await sdk.send(new PutItemCommand({ TableName: table.tableName, Item: { ...key('refused'), v: { N: '1' } } }))
+    const cases: Record<string, { operation: 'UpdateItem' | 'PutItem'; input: Record<string, unknown> }> = {
+      'a failed condition, with the item': {
+        operation: 'UpdateItem',
+        input: {
+          TableName: table.tableName,
+          Key: key('refused'),
+          UpdateExpression: 'SET v = :v',
+          ConditionExpression: 'v = :other',
+          ExpressionAttributeValues: { ':v': { N: '2' }, ':other': { N: '9' } },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        },
+      },
+      'a value the expression names but the request lacks': {
+        operation: 'UpdateItem',
+        input: { TableName: table.tableName, Key: key('refused'), UpdateExpression: 'SET v = :v' },
+      },
+      'a table that does not exist': {
+        operation: 'PutItem',
+        input: { TableName: `${table.tableName}-missing`, Item: key('refused') },
+      },
+      'an item over 400 KB': {
+        operation: 'PutItem',
+        input: { TableName: table.tableName, Item: { ...key('big'), pad: { S: 'x'.repeat(410 * 1024) } } },
+      },
+    }
+    for (const [what, { operation, input }] of Object.entries(cases)) {
+      const fromSdk = shown(
+        await failure(
+          operation === 'PutItem'
+            ? sdk.send(new PutItemCommand(input as never))
+            : sdk.send(new UpdateItemCommand(input as never)),
+        ),
+      )
+      const fromWire = shown(await failure(direct(wired, operation, input)))
+      expect(fromWire, what).toEqual(fromSdk)
+      expect(fromWire.status, what).toBe(400)
+    }
+    const condition = shown(
+      await failure(direct(wired, 'UpdateItem', cases['a failed condition, with the item']?.input ?? {})),
+    )
+    expect(condition).toMatchObject({
+      class: 'ConditionalCheckFailedException',
+      item: { ...key('refused'), v: { N: '1' } },
+    })
+  })
+
+  it("retries what the SDK retries, with the client's own strategy and attempts", async () => {
+    const client = aClient({ maxAttempts: 3 })
+    const answers: string[] = []
+    let refuseNext: Array<() => ReturnType<typeof refusal>> = []
+    interceptRequests(client, async (exchange, send) => {
+      const refuse = refuseNext.shift()
+      answers.push(refuse ? 'refused' : exchange.commandName)
+      if (refuse) return refuse()
+      return send()
+    })
+    const update = (v: string) => ({
+      TableName: table.tableName,
+      Key: key('retried'),
+      UpdateExpression: 'SET v = :v',
+      ExpressionAttributeValues: { ':v': { S: v } },
+    })
+
+    // Throttled, then a 500: the third attempt lands.
+    refuseNext = [
+      () => refusal(400, 'ProvisionedThroughputExceededException', 'slow down'),
+      () => refusal(500, 'InternalServerError', 'oops'),
+    ]
+    const landed = await direct(client, 'UpdateItem', update('a'))
+    expect((landed.$metadata as { attempts: number }).attempts).toBe(3)
+    expect(answers).toEqual(['refused', 'refused', 'UpdateItemCommand'])
+
+    // Three refusals: the client's three attempts are spent, and the last refusal is thrown, counted.
+    answers.length = 0
+    refuseNext = Array.from({ length: 3 }, () => () => refusal(400, 'ThrottlingException', 'slow down'))
+    const spent = (await failure(direct(client, 'UpdateItem', update('b')))) as Error & {
+      $metadata: { attempts: number }
+    }
+    expect(spent.name).toBe('ThrottlingException')
+    expect(spent.$metadata.attempts).toBe(3)
+    expect(answers).toHaveLength(3)
+
+    // A refusal of the request itself is not sent again.
+    answers.length = 0
+    refuseNext = [() => refusal(400, 'ValidationException', 'bad request')]
+    const refused = (await failure(direct(client, 'UpdateItem', update('c')))) as Error & {
+      $metadata: { attempts: number }
+    }
+    expect(refused.name).toBe('ValidationException')
+    expect(refused.$metadata.attempts).toBe(1)
+    expect(answers).toEqual(['refused'])
+
+    // A connection reset is sent again; an error of any other kind is not.
+    answers.length = 0
+    refuseNext = [
+      () => {
+        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })
+      },
+    ]
+    await direct(client, 'UpdateItem', update('d'))
+    expect(answers).toEqual(['refused', 'UpdateItemCommand'])
+    answers.length = 0
+    refuseNext = [
+      () => {
+        throw new Error('the runner is gone')
+      },
+    ]
+    await expect(direct(client, 'UpdateItem', update('e'))).rejects.toThrow('the runner is gone')
+    expect(answers).toEqual(['refused'])
+  })
+})
