@@ -111,22 +111,23 @@ export const rawConditionalUpdates = async (
   const workers = clients.length
   await inTurns(count, workers, versions.length, async (worker, i) => {
     const version = versions[i] as number
-    await (clients[worker] as DynamoDBClient).send(
-      new UpdateItemCommand({
-        TableName: tableName,
-        Key: keyOf(i),
-        UpdateExpression: 'SET fence = :next, updatedAtMs = :now',
-        ConditionExpression: 'fence = :expected',
-        ExpressionAttributeValues: {
-          ':next': { N: String(version + 1) },
-          ':expected': { N: String(version) },
-          ':now': { N: String(Date.now()) },
-        },
-      }),
-    )
+    await (clients[worker] as DynamoDBClient).send(new UpdateItemCommand(rawUpdateInput(tableName, keyOf(i), version)))
     versions[i] = version + 1
   })
 }
+
+/** The raw conditional update of an item whose `fence` is at `version`: it moves it on by one. */
+export const rawUpdateInput = (tableName: string, key: Record<string, AttributeValue>, version: number) => ({
+  TableName: tableName,
+  Key: key,
+  UpdateExpression: 'SET fence = :next, updatedAtMs = :now',
+  ConditionExpression: 'fence = :expected',
+  ExpressionAttributeValues: {
+    ':next': { N: String(version + 1) },
+    ':expected': { N: String(version) },
+    ':now': { N: String(Date.now()) },
+  },
+})
 
 /** A copy of `template` under `key` that `rawConditionalUpdates` can update: with a `fence` at 1. */
 export const rawItem = (
