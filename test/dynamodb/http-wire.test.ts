@@ -177,6 +177,20 @@ describe('the direct wire (HttpWire)', () => {
     expect((await new HttpWire(fips).usable())?.endpoint.host).toBe('dynamodb-fips.us-east-1.amazonaws.com')
   })
 
+  it('asks again after a configuration it could not resolve, instead of keeping the failure', async () => {
+    const client = aClient()
+    const config = client.config as unknown as { region: () => Promise<string> }
+    const region = config.region
+    let fails = 1
+    config.region = async () => {
+      if (fails-- > 0) throw new Error('Region is missing')
+      return region()
+    }
+    const wire = new HttpWire(client)
+    await expect(wire.usable()).rejects.toThrow('Region is missing')
+    expect((await wire.usable())?.endpoint.host).toBe(new URL(dynamoEndpoint()).host)
+  })
+
   it("the store's writes go direct: no SDK invocation header on its requests", async () => {
     const client = aClient()
     const sent = capturing(client)

@@ -103,7 +103,11 @@ export class HttpWire {
    * request and kept (middleware added to the client later is not seen by these requests).
    */
   usable(): Promise<Resolved | undefined> {
-    this.#resolved ??= this.#resolve()
+    this.#resolved ??= this.#resolve().catch((error: unknown) => {
+      // Not decided (no region, an endpoint the rules refuse): the next request asks again, as the SDK would.
+      this.#resolved = undefined
+      throw error
+    })
     return this.#resolved
   }
 
