@@ -84,6 +84,9 @@ export interface HotPathFigures {
   concurrency: number
   steps: number
   engineCpuMsPerStep: number
+  /** The same engine whose store sends through the SDK (a client with middleware of its own): as before HttpWire. */
+  sdkCpuMsPerStep: number
+  sdkStepsPerSecond: number
   rawCpuMsPerUpdate: number
   /** The same raw update sent as the store sends its writes (HttpWire). */
   rawDirectCpuMsPerUpdate: number
@@ -148,6 +151,13 @@ export const measureHotPath = async (
     meter.attach(client)
     return { client, engine: engineOn(client) }
   })
+  // Sixteen more with a middleware that does nothing: the store then sends through the SDK, as it did before the
+  // direct wire; the same engine in the same run, for the difference the transport makes.
+  const viaSdk = Array.from({ length: 16 }, () => {
+    const client = new DynamoDBClient(config)
+    client.middlewareStack.add((next) => (args) => next(args), { step: 'initialize', name: 'passThrough' })
+    return { client, engine: engineOn(client) }
+  })
   const first = metered[0] as (typeof metered)[number]
   await ensureTable(first.client, tableName)
   await ensureTable(first.client, rawTable)
@@ -174,6 +184,7 @@ export const measureHotPath = async (
   await pool(16 * 5, 16, async (_, worker) => {
     await createRun(worker)
     await createRun(worker, metered)
+    await createRun(worker, viaSdk)
   })
 
   // The item in mid-run (nodes 1–2 stored, node 3 running) and once completed; the probed instance's writes as sent.
@@ -282,6 +293,8 @@ export const measureHotPath = async (
     let rawDirectCpu = 0
     let shapedCpu = 0
     let shapedWall = 0
+    let sdkCpu = 0
+    let sdkWall = 0
     for (let round = 0; round < rounds; round++) {
       progress(`hot path: ${concurrency} concurrent, round ${round + 1}/${rounds}: ${perRound} instances`)
       let cpu = process.cpuUsage()
@@ -291,6 +304,13 @@ export const measureHotPath = async (
       })
       engineWall += performance.now() - start
       engineCpu += cpuMs(cpu)
+      cpu = process.cpuUsage()
+      start = performance.now()
+      await pool(perRound, concurrency, async (_, worker) => {
+        await createRun(worker, viaSdk)
+      })
+      sdkWall += performance.now() - start
+      sdkCpu += cpuMs(cpu)
       // As many raw updates as the engine's writes in this round.
       const roundWrites = Math.round(writesPerStep * perRound * HOT_PATH_NODES)
       cpu = process.cpuUsage()
@@ -315,6 +335,8 @@ export const measureHotPath = async (
       concurrency,
       steps,
       engineCpuMsPerStep: engineCpu / steps,
+      sdkCpuMsPerStep: sdkCpu / steps,
+      sdkStepsPerSecond: steps / (sdkWall / 1000),
       rawCpuMsPerUpdate: rawCpu / rawDone,
       rawDirectCpuMsPerUpdate: rawDirectCpu / rawDone,
       shapedCpuMsPerUpdate: shapedCpu / rawDone,
@@ -329,7 +351,7 @@ export const measureHotPath = async (
       wcuPerInstanceWrite: tableWcuPerStep / writesPerStep,
     })
   }
-  for (const { client } of [...lambdas, ...metered]) client.destroy()
+  for (const { client } of [...lambdas, ...metered, ...viaSdk]) client.destroy()
   return { rows, midItemBytes: itemSizeBytes(midItem), completedItemBytes: itemSizeBytes(completedItem), completedItem }
 }
 
@@ -342,6 +364,9 @@ export const hotPathTable = (result: HotPathResult): string => {
     '| --- | --- | --- |',
     line('node steps measured', (row) => num(row.steps)),
     line('client CPU per step (ms)', (row) => num(row.engineCpuMsPerStep, 3)),
+    line('the same, the store sending through the SDK (as before the direct wire)', (row) =>
+      num(row.sdkCpuMsPerStep, 3),
+    ),
     line('client CPU per raw conditional update (ms)', (row) => num(row.rawCpuMsPerUpdate, 3)),
     line('client CPU per raw update sent as the store sends its writes (ms)', (row) =>
       num(row.rawDirectCpuMsPerUpdate, 3),
@@ -352,6 +377,7 @@ export const hotPathTable = (result: HotPathResult): string => {
     line('**CPU per step ÷ raw update** (target ≤ 1.35)', (row) =>
       num(row.engineCpuMsPerStep / row.rawCpuMsPerUpdate, 2),
     ),
+    line('the same, the store sending through the SDK', (row) => num(row.sdkCpuMsPerStep / row.rawCpuMsPerUpdate, 2)),
     line("the step write's request alone ÷ raw update", (row) =>
       num(row.shapedCpuMsPerUpdate / row.rawCpuMsPerUpdate, 2),
     ),
@@ -362,9 +388,13 @@ export const hotPathTable = (result: HotPathResult): string => {
       num(row.engineCpuMsPerStep / (row.writesPerStep * row.shapedCpuMsPerUpdate), 2),
     ),
     line('steps/s', (row) => num(row.stepsPerSecond)),
+    line('steps/s, the store sending through the SDK', (row) => num(row.sdkStepsPerSecond)),
     line('store ceiling: raw updates/s ÷ writes per step', (row) => num(row.rawUpdatesPerSecond / row.writesPerStep)),
     line('**steps/s ÷ ceiling** (target ≥ 0.95 at 16, ≥ 0.9 at 1)', (row) =>
       num(row.stepsPerSecond / (row.rawUpdatesPerSecond / row.writesPerStep), 2),
+    ),
+    line('the same, the store sending through the SDK', (row) =>
+      num(row.sdkStepsPerSecond / (row.rawUpdatesPerSecond / row.writesPerStep), 2),
     ),
     line(
       "updates shaped like the step write, per second ÷ writes per step: the ceiling for the engine's own writes",
