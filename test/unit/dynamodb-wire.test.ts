@@ -14,7 +14,9 @@ const capturingClient = () => {
   const bodies: string[] = []
   client.middlewareStack.add(
     () => async (args) => {
-      bodies.push(String((args.request as { body?: unknown }).body))
+      const body = (args.request as { body?: unknown }).body
+      // The SDK's body is bytes that warn when read as a string: decode them.
+      bodies.push(body instanceof Uint8Array ? new TextDecoder().decode(body) : String(body))
       throw new Error('captured')
     },
     { step: 'finalizeRequest', name: 'capture' },
