@@ -9,11 +9,13 @@ export interface CreateEngineOptions extends Partial<Omit<EngineDeps, 'store'>> 
   client: DynamoDBClient | DynamoDBDocumentClient
   /** How far ahead a due time may lie and keep an instance's place in the due index (default an hour; 0: none). */
   duePlaceHorizonMs?: number
+  /** False sends the store's writes through the SDK always (default true: see DynamoDbStoreOptions.directWrites). */
+  directWrites?: boolean
 }
 
 /** An engine on a DynamoDB table, with the system clock, ULID ids and Math.random unless others are given. */
 export const createEngine = (options: CreateEngineOptions): Engine => {
-  const { tableName, client, duePlaceHorizonMs, ...rest } = options
+  const { tableName, client, duePlaceHorizonMs, directWrites, ...rest } = options
   const clock = rest.clock ?? systemClock
   return new Engine({
     ...rest,
@@ -22,6 +24,7 @@ export const createEngine = (options: CreateEngineOptions): Engine => {
       client,
       sideItemExpiryDays: sideItemExpiryDays(rest.retentionDays),
       ...(duePlaceHorizonMs === undefined ? {} : { duePlaceHorizonMs }),
+      ...(directWrites === undefined ? {} : { directWrites }),
     }),
     clock,
     ids: rest.ids ?? createIdGenerator(clock),

@@ -3,6 +3,7 @@ import {
   type AttributeValue,
   DynamoDBClient,
   type DynamoDBClientConfig,
+  GetItemCommand,
   PutItemCommand,
   UpdateItemCommand,
   type UpdateItemCommandInput,
@@ -13,7 +14,7 @@ import { HttpWire } from '../../src/adapters/dynamodb/http-wire.js'
 import { Wire } from '../../src/adapters/dynamodb/wire.js'
 import { localDynamoDbClientConfig } from '../../src/local/dynamodb-local.js'
 import { dynamoEndpoint } from '../support/dynamodb.js'
-import { interceptRequests, refusal } from '../support/exchanges.js'
+import { answer, interceptRequests, refusal } from '../support/exchanges.js'
 import { createTestTable, type TestTable } from '../support/harness.js'
 import { anInstance } from '../support/records.js'
 
@@ -206,6 +207,14 @@ describe('the direct wire (HttpWire)', () => {
     sdk.middlewareStack.add((next) => (args) => next(args), { step: 'initialize', name: 'own' })
     await new DynamoDbStore({ tableName: table.tableName, client: sdk }).createInstance(anInstance('wire-sdk'))
     expect(Object.keys(viaSdk[0]?.headers ?? {})).toContain('amz-sdk-invocation-id')
+
+    // directWrites: false sends through the SDK from a plain client too.
+    const told = aClient()
+    const viaTold = capturing(told)
+    await new DynamoDbStore({ tableName: table.tableName, client: told, directWrites: false }).createInstance(
+      anInstance('wire-told'),
+    )
+    expect(Object.keys(viaTold[0]?.headers ?? {})).toContain('amz-sdk-invocation-id')
   })
 
   it('sends the body the SDK sends, signed as DynamoDB checks it, with the session token', async () => {
@@ -372,6 +381,8 @@ describe('the direct wire (HttpWire)', () => {
     ]
     const landed = await direct(client, 'UpdateItem', update('a'))
     expect((landed.$metadata as { attempts: number }).attempts).toBe(3)
+    // The strategy's waits are counted, as the SDK counts them.
+    expect((landed.$metadata as { totalRetryDelay: number }).totalRetryDelay).toBeGreaterThan(0)
     expect(answers).toEqual(['refused', 'refused', 'UpdateItemCommand'])
 
     // Three refusals: the client's three attempts are spent, and the last refusal is thrown, counted.
@@ -411,5 +422,178 @@ describe('the direct wire (HttpWire)', () => {
     ]
     await expect(direct(client, 'UpdateItem', update('e'))).rejects.toThrow('the runner is gone')
     expect(answers).toEqual(['refused'])
+  })
+
+  it('corrects a skewed clock as the SDK does, from the refusal, and sends the write again', async () => {
+    // A server ten minutes ahead: a request signed more than five minutes away from its time is refused.
+    const skew = 10 * 60_000
+    const serve = (client: DynamoDBClient, log: string[]) => {
+      const config = client.config as unknown as {
+        requestHandler: { handle(request: { headers: Record<string, string> }, options?: unknown): Promise<never> }
+      }
+      const inner = config.requestHandler
+      config.requestHandler = Object.assign(Object.create(inner), {
+        handle: async (request: { headers: Record<string, string> }, options?: unknown) => {
+          const serverTime = Date.now() + skew
+          const date = new Date(serverTime).toUTCString()
+          const stamp = request.headers['x-amz-date'] ?? ''
+          const signedAt = Date.parse(
+            `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(9, 11)}:${stamp.slice(11, 13)}:${stamp.slice(13, 15)}Z`,
+          )
+          if (Math.abs(serverTime - signedAt) > 5 * 60_000) {
+            log.push('refused')
+            return refusal(400, 'InvalidSignatureException', `Signature expired: ${stamp} is now earlier than ...`, {
+              date,
+            })
+          }
+          log.push('sent')
+          const { response } = (await inner.handle(request, options)) as {
+            response: { headers: Record<string, string> }
+          }
+          response.headers.date = date
+          return { response }
+        },
+      })
+    }
+    const update = (id: string) => ({
+      TableName: table.tableName,
+      Key: key(id),
+      UpdateExpression: 'SET v = :v',
+      ExpressionAttributeValues: { ':v': { N: '1' } },
+    })
+    const sdk = aClient()
+    const wired = aClient()
+    const viaSdk: string[] = []
+    const viaWire: string[] = []
+    serve(sdk, viaSdk)
+    serve(wired, viaWire)
+    const fromSdk = await sdk.send(new UpdateItemCommand(update('skew-sdk')))
+    const fromWire = await direct(wired, 'UpdateItem', update('skew-wire'))
+    expect(fromSdk.$metadata.attempts).toBe(2)
+    expect((fromWire.$metadata as { attempts: number }).attempts).toBe(2)
+    expect(viaWire).toEqual(viaSdk)
+    expect(viaWire).toEqual(['refused', 'sent'])
+    const offset = (client: DynamoDBClient) =>
+      (client.config as unknown as { systemClockOffset: number }).systemClockOffset
+    expect(Math.abs(offset(wired) - skew)).toBeLessThan(5_000)
+    // The next write is signed with the corrected clock at once.
+    await direct(wired, 'UpdateItem', update('skew-wire'))
+    expect(viaWire).toEqual(['refused', 'sent', 'sent'])
+  })
+
+  it('signs for the region and service the endpoint names, as the SDK does', async () => {
+    // `region: 'local'` without an endpoint: the SDK's rules send to localhost:8000 and sign as us-east-1.
+    const scopes: string[] = []
+    const answering = (client: DynamoDBClient) => {
+      const config = client.config as unknown as {
+        requestHandler: { handle(request: { headers: Record<string, string> }): Promise<unknown> }
+      }
+      config.requestHandler = {
+        handle: async (request: { headers: Record<string, string> }) => {
+          scopes.push(/Credential=[^/]+\/\d{8}\/([^,]+)/.exec(request.headers.authorization ?? '')?.[1] ?? '')
+          return answer(200, '{}')
+        },
+      }
+    }
+    const local = { region: 'local', credentials: CREDENTIALS }
+    const sdk = new DynamoDBClient(local)
+    const wired = new DynamoDBClient(local)
+    clients.push(sdk, wired)
+    answering(sdk)
+    answering(wired)
+    const put = { TableName: table.tableName, Item: key('local-region') }
+    await sdk.send(new PutItemCommand(put))
+    await direct(wired, 'PutItem', put)
+    expect(scopes).toEqual(['us-east-1/dynamodb/aws4_request', 'us-east-1/dynamodb/aws4_request'])
+    expect((await new HttpWire(wired).usable())?.endpoint.host).toBe('localhost:8000')
+  })
+
+  it('posts to the path the SDK posts to when the endpoint has one', async () => {
+    const endpoint = `${dynamoEndpoint()}/ddb`
+    const paths: string[] = []
+    const pathOf = (client: DynamoDBClient) => {
+      const config = client.config as unknown as {
+        requestHandler: { handle(request: { path: string }): Promise<unknown> }
+      }
+      config.requestHandler = {
+        handle: async (request: { path: string }) => {
+          paths.push(request.path)
+          return answer(200, '{}')
+        },
+      }
+    }
+    const sdk = aClient({ endpoint })
+    const wired = aClient({ endpoint })
+    pathOf(sdk)
+    pathOf(wired)
+    await sdk.send(new PutItemCommand({ TableName: table.tableName, Item: key('path') }))
+    await direct(wired, 'PutItem', { TableName: table.tableName, Item: key('path') })
+    expect(paths).toEqual(['/ddb/', '/ddb/'])
+  })
+
+  it("reads an error's type where the SDK reads it: the body's type or code, else the header", async () => {
+    const answers: Array<() => ReturnType<typeof answer>> = []
+    const serving = (client: DynamoDBClient) =>
+      interceptRequests(client, async (_exchange, send) => (answers.shift() ?? send)())
+    const sdk = aClient({ maxAttempts: 1 })
+    const wired = aClient({ maxAttempts: 1 })
+    serving(sdk)
+    serving(wired)
+    const put = { TableName: table.tableName, Item: key('error-types') }
+    const cases = {
+      'the type in the header only, with a suffix': () =>
+        answer(400, '', { 'x-amzn-errortype': 'ThrottlingException:http://internal.amazon.com/coral/' }),
+      'a type with a suffix': () =>
+        answer(
+          400,
+          JSON.stringify({
+            __type: 'com.amazonaws.dynamodb.v20120810#UnrecognizedClientException:http://x',
+            message: 'who',
+          }),
+        ),
+      'a capitalised code': () => answer(400, JSON.stringify({ Code: 'AccessDeniedException', Message: 'no' })),
+      'an empty 500': () => answer(500, ''),
+    }
+    for (const [what, respond] of Object.entries(cases)) {
+      answers.push(respond)
+      const fromSdk = shown(await failure(sdk.send(new PutItemCommand(put))))
+      answers.push(respond)
+      const fromWire = shown(await failure(direct(wired, 'PutItem', put)))
+      expect(
+        { name: fromWire.name, message: fromWire.message, status: fromWire.status, fault: fromWire.fault },
+        what,
+      ).toEqual({
+        name: fromSdk.name,
+        message: fromSdk.message,
+        status: fromSdk.status,
+        fault: fromSdk.fault,
+      })
+    }
+    // Named in the header only, a throttling is retried and lands.
+    const retrying = aClient({ maxAttempts: 2 })
+    serving(retrying)
+    answers.push(cases['the type in the header only, with a suffix'])
+    const landed = await direct(retrying, 'PutItem', put)
+    expect((landed.$metadata as { attempts: number }).attempts).toBe(2)
+  })
+
+  it("leaves binary values and a logger of the caller's own to the SDK", async () => {
+    const client = aClient()
+    const sent = capturing(client)
+    await new Wire(client).put({
+      TableName: table.tableName,
+      Item: { pk: 'W#binary', sk: '#', bin: Buffer.from([1, 2, 3]) },
+    })
+    expect(Object.keys(sent.at(-1)?.headers ?? {})).toContain('amz-sdk-invocation-id')
+    const stored = await client.send(
+      new GetItemCommand({
+        TableName: table.tableName,
+        Key: { pk: { S: 'W#binary' }, sk: { S: '#' } },
+        ConsistentRead: true,
+      }),
+    )
+    expect([...(stored.Item?.bin?.B ?? [])]).toEqual([1, 2, 3])
+    const logged = aClient({ logger: { debug() {}, info() {}, warn() {}, error() {} } })
+    expect(await new HttpWire(logged).usable()).toBeUndefined()
   })
 })

@@ -69,10 +69,19 @@ export const drain = async (answer: Answer): Promise<void> => {
 }
 
 /** A refusal as DynamoDB answers it: the status, and the error's type and message as its JSON body. */
-export const refusal = (statusCode: number, name: string, message: string): Answer => ({
+export const refusal = (
+  statusCode: number,
+  name: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Answer =>
+  answer(statusCode, JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${name}`, message }), headers)
+
+/** An answer of any status, body and headers (a gateway's, a proxy's, a service's that names its error elsewhere). */
+export const answer = (statusCode: number, body: string, headers: Record<string, string> = {}): Answer => ({
   response: {
     statusCode,
-    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': 'injected' },
-    body: Readable.from([Buffer.from(JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${name}`, message }))]),
+    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': 'injected', ...headers },
+    body: Readable.from([Buffer.from(body)]),
   },
 })

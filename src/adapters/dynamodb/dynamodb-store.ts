@@ -179,6 +179,12 @@ export interface DynamoDbStoreOptions {
    * instances polled within the horizon than a tick can page through wants it lower (README, "Limits").
    */
   duePlaceHorizonMs?: number
+  /**
+   * Whether the store's writes may skip the SDK's per-request machinery when the client is as the SDK made it
+   * (default true; README, "The direct wire"). False sends them through the SDK always: for instrumentation that
+   * patches the SDK without adding middleware (OpenTelemetry's) or that the client receives after its first write.
+   */
+  directWrites?: boolean
 }
 
 /** How long a running instance may go on using what it wrote: side items outlive it by the retention. */
@@ -215,7 +221,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
         : DynamoDBDocumentClient.from(options.client, {
             marshallOptions: { removeUndefinedValues: true, convertEmptyValues: false },
           })
-    this.#wire = new Wire(options.client)
+    this.#wire = new Wire(options.client, { direct: options.directWrites ?? true })
     this.#sideItemExpiryDays = options.sideItemExpiryDays ?? SIDE_ITEM_EXPIRY_DAYS
     this.#duePlaceHorizonMs = options.duePlaceHorizonMs ?? DUE_PLACE_HORIZON_MS
     this.#items = new PartitionItems(

@@ -1,6 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import * as DynamoDB from '@aws-sdk/client-dynamodb'
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
+import { loadJsonRpcErrorCode } from '@smithy/core/protocols'
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry'
 import { SignatureV4 } from '@smithy/signature-v4'
 
@@ -56,14 +57,21 @@ interface ClientConfig {
     path: string
     headers?: Record<string, unknown>
   }>
-  endpointProvider: (params: Record<string, unknown>) => { url: URL; headers?: Record<string, unknown> }
+  endpointProvider: (params: Record<string, unknown>) => {
+    url: URL
+    headers?: Record<string, unknown>
+    properties?: { authSchemes?: Array<{ name?: string; signingRegion?: string; signingName?: string }> }
+  }
   useFipsEndpoint: () => Promise<boolean>
   useDualstackEndpoint: () => Promise<boolean>
   requestHandler: RequestHandler
   streamCollector: (body: unknown) => Promise<Uint8Array>
   retryStrategy: () => Promise<RetryStrategy | object>
   systemClockOffset?: number
+  disableClockSkewCorrection?: () => Promise<boolean>
   signingEscapePath?: boolean
+  accountIdEndpointMode?: () => Promise<string>
+  logger?: object
 }
 
 /** How a pristine client's middleware stack looks: anything else on a client is someone's middleware to honour. */
@@ -74,6 +82,8 @@ const pristine = (): string => {
 }
 
 interface Resolved {
+  /** The client's `disableClockSkewCorrection`. */
+  fixedClock: boolean
   signer: SignatureV4
   endpoint: { protocol: string; hostname: string; port?: number; path: string; host: string }
   retry: RetryStrategy
@@ -114,6 +124,9 @@ export class HttpWire {
   async #resolve(): Promise<Resolved | undefined> {
     if (this.#client.middlewareStack.identify().join('\n') !== pristine()) return undefined
     const config = this.#client.config as unknown as ClientConfig
+    // A logger of the caller's own expects the SDK's request log lines.
+    if (config.logger && config.logger.constructor?.name !== 'NoOpLogger') return undefined
+    if ((await config.accountIdEndpointMode?.()) === 'required') return undefined
     const retry = (await config.retryStrategy()) as Partial<RetryStrategy>
     if (
       typeof retry.acquireInitialRetryToken !== 'function' ||
@@ -123,40 +136,62 @@ export class HttpWire {
     )
       return undefined
     const region = await config.region()
-    const endpoint = await this.#endpoint(config, region)
-    if (!endpoint) return undefined
+    const resolved = await this.#endpoint(config, region)
+    if (!resolved) return undefined
+    const { endpoint, signingRegion, signingName } = resolved
     const signer = new SignatureV4({
-      service: 'dynamodb',
-      region,
+      service: signingName,
+      region: signingRegion,
       credentials: config.credentials,
       sha256: config.sha256,
       uriEscapePath: config.signingEscapePath ?? true,
     })
-    return { signer, endpoint, retry: retry as RetryStrategy }
+    const fixedClock = (await config.disableClockSkewCorrection?.()) === true
+    return { fixedClock, signer, endpoint, retry: retry as RetryStrategy }
   }
 
   /**
-   * Where the SDK would send: the client's own endpoint, else one configured for the service (AWS_ENDPOINT_URL_DYNAMODB,
-   * the shared config file), else the region's by the SDK's own rules. Undefined when the endpoint asks for headers
-   * of its own (the SDK's to send).
+   * Where and how the SDK would send, by its own endpoint rules: the client's endpoint, else one configured for the
+   * service (AWS_ENDPOINT_URL_DYNAMODB, the shared config file), else the region's; signed for the region and
+   * service the endpoint names (`region: 'local'` is signed as us-east-1). Undefined when the endpoint asks for
+   * headers or a signing scheme of its own (the SDK's to send). Account-based endpoints are not used: the regional
+   * endpoint serves every account.
    */
-  async #endpoint(config: ClientConfig, region: string): Promise<Resolved['endpoint'] | undefined> {
+  async #endpoint(
+    config: ClientConfig,
+    region: string,
+  ): Promise<{ endpoint: Resolved['endpoint']; signingRegion: string; signingName: string } | undefined> {
+    let custom: string | undefined
     if (!config.isCustomEndpoint && !config.ignoreConfiguredEndpointUrls && config.serviceConfiguredEndpoint) {
-      const configured = await config.serviceConfiguredEndpoint()
-      if (configured) return fromUrl(new URL(configured))
+      custom = await config.serviceConfiguredEndpoint()
     }
-    if (config.isCustomEndpoint && config.endpoint) {
-      const custom = await config.endpoint()
-      if (custom.headers && Object.keys(custom.headers).length > 0) return undefined
-      return { ...custom, host: custom.port ? `${custom.hostname}:${custom.port}` : custom.hostname }
+    if (!custom && config.isCustomEndpoint && config.endpoint) {
+      const own = await config.endpoint()
+      if (own.headers && Object.keys(own.headers).length > 0) return undefined
+      custom = `${own.protocol}//${own.hostname}${own.port ? `:${own.port}` : ''}${own.path}`
     }
     const resolved = config.endpointProvider({
       Region: region,
       UseFIPS: await config.useFipsEndpoint(),
       UseDualStack: await config.useDualstackEndpoint(),
+      ...(custom ? { Endpoint: custom } : {}),
     })
     if (resolved.headers && Object.keys(resolved.headers).length > 0) return undefined
-    return fromUrl(resolved.url)
+    const scheme = resolved.properties?.authSchemes?.[0]
+    if (scheme?.name !== undefined && scheme.name !== 'sigv4') return undefined
+    const url = resolved.url
+    return {
+      endpoint: {
+        protocol: url.protocol,
+        hostname: url.hostname,
+        ...(url.port ? { port: Number(url.port) } : {}),
+        // The JSON protocols post to the endpoint's path with a trailing slash.
+        path: url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`,
+        host: url.host,
+      },
+      signingRegion: scheme?.signingRegion ?? region,
+      signingName: scheme?.signingName ?? 'dynamodb',
+    }
   }
 
   /**
@@ -167,12 +202,24 @@ export class HttpWire {
   async send(how: Resolved, operation: DirectOperation, input: object): Promise<Record<string, unknown>> {
     const config = this.#client.config as unknown as ClientConfig
     const body = JSON.stringify(input)
-    const { endpoint, signer, retry } = how
+    const { endpoint, signer, retry, fixedClock } = how
     let token = await retry.acquireInitialRetryToken('')
     let attempts = 0
     let totalRetryDelay = 0
     for (;;) {
+      const offsetBefore = config.systemClockOffset ?? 0
+      const sentAt = Date.now()
+      let response: WireResponse | undefined
       try {
+        const headers: Record<string, string> = {
+          host: endpoint.host,
+          'content-type': 'application/x-amz-json-1.0',
+          'content-length': String(Buffer.byteLength(body)),
+          'x-amz-target': `DynamoDB_20120810.${operation}`,
+        }
+        // As the SDK's recursion detection: a Lambda's trace goes on with its requests (a header it does not sign).
+        const trace = process.env._X_AMZN_TRACE_ID
+        if (trace && process.env.AWS_LAMBDA_FUNCTION_NAME) headers['x-amzn-trace-id'] = trace
         const request: WireRequest = {
           protocol: endpoint.protocol,
           hostname: endpoint.hostname,
@@ -180,18 +227,13 @@ export class HttpWire {
           method: 'POST',
           path: endpoint.path,
           query: {},
-          headers: {
-            host: endpoint.host,
-            'content-type': 'application/x-amz-json-1.0',
-            'content-length': String(Buffer.byteLength(body)),
-            'x-amz-target': `DynamoDB_20120810.${operation}`,
-          },
+          headers,
           body,
         }
         const signed = (await signer.sign(request as never, {
-          signingDate: new Date(Date.now() + (config.systemClockOffset ?? 0)),
+          signingDate: new Date(Date.now() + (fixedClock ? 0 : (config.systemClockOffset ?? 0))),
         })) as unknown as WireRequest
-        const { response } = await config.requestHandler.handle(signed, {})
+        response = (await config.requestHandler.handle(signed, {})).response
         const text = Buffer.from(await config.streamCollector(response.body)).toString('utf8')
         const metadata = {
           httpStatusCode: response.statusCode,
@@ -200,13 +242,15 @@ export class HttpWire {
           totalRetryDelay,
         }
         if (response.statusCode < 300) {
+          if (!fixedClock) sampleClock(config, response, sentAt)
           retry.recordSuccess(token)
           const output = (text === '' ? {} : JSON.parse(text)) as Record<string, unknown>
           output.$metadata = metadata
           return output
         }
-        throw refusal(response.statusCode, text, metadata)
+        throw refusal(response, text, metadata)
       } catch (error) {
+        if (response && !fixedClock) skewCorrected(config, response, sentAt, offsetBefore, error)
         const info = { error, errorType: errorType(error as Record<string, unknown>) }
         try {
           token = await retry.refreshRetryTokenForRetry(token, info)
@@ -221,20 +265,50 @@ export class HttpWire {
         }
         attempts = token.getRetryCount()
         const delay = token.getRetryDelay()
-        totalRetryDelay += delay
+        // The SDK's strategy waits inside the refresh and notes how long; a strategy may also leave the wait here.
+        totalRetryDelay +=
+          ((token as { $retryLog?: { acquisitionDelay?: number } }).$retryLog?.acquisitionDelay ?? 0) + delay
         if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay))
       }
     }
   }
 }
 
-const fromUrl = (url: URL): Resolved['endpoint'] => ({
-  protocol: url.protocol,
-  hostname: url.hostname,
-  ...(url.port ? { port: Number(url.port) } : {}),
-  path: url.pathname,
-  host: url.host,
-})
+const header = (response: WireResponse, name: string): string | undefined =>
+  response.headers[name] ?? response.headers[name.charAt(0).toUpperCase() + name.slice(1)]
+
+/**
+ * The client's clock offset from the server's `date` answer, as the SDK's signer keeps it (shared with the SDK's
+ * own requests): unchanged behind a cache (`age`) or when the answer took over 15 minutes.
+ */
+const updatedOffset = (config: ClientConfig, response: WireResponse, sentAt: number): number | undefined => {
+  const date = header(response, 'date')
+  if (date === undefined || header(response, 'age') !== undefined) return undefined
+  const serverTime = Date.parse(date)
+  const now = Date.now()
+  if (Number.isNaN(serverTime) || now - sentAt > 900_000) return undefined
+  return serverTime - now
+}
+
+const sampleClock = (config: ClientConfig, response: WireResponse, sentAt: number): void => {
+  const offset = updatedOffset(config, response, sentAt)
+  if (offset !== undefined) config.systemClockOffset = offset
+}
+
+/** A refusal from a skewed clock corrects the offset and is marked so, for the retry strategy to send it again. */
+const skewCorrected = (
+  config: ClientConfig,
+  response: WireResponse,
+  sentAt: number,
+  offsetBefore: number,
+  error: unknown,
+): void => {
+  const offset = updatedOffset(config, response, sentAt)
+  if (offset === undefined) return
+  config.systemClockOffset = offset
+  const metadata = (error as { $metadata?: Record<string, unknown> } | undefined)?.$metadata
+  if (Math.abs(offset) >= 240_000 && offset !== offsetBefore && metadata) metadata.clockSkewCorrected = true
+}
 
 /** As the SDK's retry middleware classifies an error. */
 const errorType = (error: Record<string, unknown>): string => {
@@ -248,30 +322,36 @@ const errorType = (error: Record<string, unknown>): string => {
 type ExceptionClass = new (options: Record<string, unknown>) => Error
 const modelled = DynamoDB as unknown as Record<string, unknown>
 
-/** A refusal as the SDK throws it: the service's modelled exception class when it has one. */
-const refusal = (statusCode: number, text: string, $metadata: Record<string, unknown>): Error => {
+/**
+ * A refusal as the SDK throws it: the error's type found where the SDK looks for it (the body's `__type`, its
+ * `code`, the `x-amzn-errortype` header), the service's modelled exception class when it has one, the response kept
+ * as `$response` (its headers: a retry-after hint, the server's date).
+ */
+const refusal = (response: WireResponse, text: string, $metadata: Record<string, unknown>): Error => {
   let parsed: Record<string, unknown> = {}
   try {
     parsed = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>)
   } catch {
     parsed = {}
   }
-  const type = String(parsed.__type ?? parsed.code ?? `Http${statusCode}Error`)
-  const name = type.slice(type.lastIndexOf('#') + 1)
-  const message = String(parsed.message ?? parsed.Message ?? name)
-  const { __type: _type, message: _m, Message: _M, ...fields } = parsed
-  const $fault = statusCode >= 500 ? 'server' : 'client'
+  const name = loadJsonRpcErrorCode(response as never, parsed) ?? 'Unknown'
+  const message = String(parsed.message ?? parsed.Message ?? 'UnknownError')
+  const { __type: _type, message: _m, Message: _M, code: _c, Code: _C, ...fields } = parsed
+  const $fault = response.statusCode >= 500 ? 'server' : 'client'
+  const $response = { statusCode: response.statusCode, headers: response.headers, body: undefined }
   const Known = modelled[name]
+  let error: Error
   if (
     typeof Known === 'function' &&
     Known.prototype instanceof DynamoDB.DynamoDBServiceException &&
     Known !== DynamoDB.DynamoDBServiceException
   ) {
-    const error = new (Known as ExceptionClass)({ message, $metadata, ...fields })
+    error = new (Known as ExceptionClass)({ message, $metadata, ...fields })
     error.message = message
-    return error
+  } else {
+    error = new DynamoDB.DynamoDBServiceException({ name, $fault, message, $metadata })
+    Object.assign(error, fields)
   }
-  const error = new DynamoDB.DynamoDBServiceException({ name, $fault, message, $metadata })
-  Object.assign(error, fields)
+  Object.assign(error, { $response })
   return error
 }

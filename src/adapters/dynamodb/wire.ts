@@ -15,37 +15,53 @@ const OPTIONS = { removeUndefinedValues: true, convertEmptyValues: false } as co
  */
 export class Wire {
   readonly #client: DynamoDBClient
-  readonly #direct: HttpWire
+  readonly #direct: HttpWire | undefined
 
-  constructor(client: DynamoDBClient | DynamoDBDocumentClient) {
+  /** `direct: false` sends every write through the SDK. */
+  constructor(client: DynamoDBClient | DynamoDBDocumentClient, options: { direct?: boolean } = {}) {
     // A document client shares its client's configuration and middleware stack, and sends the service's commands.
     this.#client = client as DynamoDBClient
-    this.#direct = new HttpWire(client)
+    this.#direct = options.direct === false ? undefined : new HttpWire(client)
   }
 
   /** An UpdateItem; the attributes it returned, unmarshalled. */
   async update(input: UpdateCommandInput): Promise<{ Attributes?: Record<string, unknown> }> {
     const { Key, ExpressionAttributeValues, ...rest } = input
     const low = { ...rest, Key: marshall(Key, OPTIONS), ...values(ExpressionAttributeValues) }
-    return attributesOf(await this.#send('UpdateItem', low, () => new UpdateItemCommand(low)))
+    const binary = holdsBinary(ExpressionAttributeValues)
+    return attributesOf(await this.#send('UpdateItem', low, () => new UpdateItemCommand(low), binary))
   }
 
   /** A PutItem; the attributes it returned (ALL_OLD), unmarshalled. */
   async put(input: PutCommandInput): Promise<{ Attributes?: Record<string, unknown> }> {
     const { Item, ExpressionAttributeValues, ...rest } = input
     const low = { ...rest, Item: marshall(Item, OPTIONS), ...values(ExpressionAttributeValues) }
-    return attributesOf(await this.#send('PutItem', low, () => new PutItemCommand(low)))
+    const binary = holdsBinary(Item) || holdsBinary(ExpressionAttributeValues)
+    return attributesOf(await this.#send('PutItem', low, () => new PutItemCommand(low), binary))
   }
 
   async #send(
     operation: DirectOperation,
     input: object,
     command: () => UpdateItemCommand | PutItemCommand,
+    binary: boolean,
   ): Promise<{ Attributes?: Record<string, AttributeValue> | undefined }> {
-    const direct = await this.#direct.usable()
-    if (direct) return this.#direct.send(direct, operation, input)
+    // Binary values are the SDK's to encode (base64 in the body, bytes in the answer); the store writes none.
+    const wire = binary ? undefined : this.#direct
+    const direct = await wire?.usable()
+    if (wire && direct) return wire.send(direct, operation, input)
     return this.#client.send(command() as UpdateItemCommand)
   }
+}
+
+/** Whether a document holds bytes anywhere (a Buffer or typed array, or a set of them). */
+const holdsBinary = (value: unknown): boolean => {
+  if (value === null || typeof value !== 'object') return false
+  if (ArrayBuffer.isView(value)) return true
+  if (value instanceof Set) return [...value].some(holdsBinary)
+  if (Array.isArray(value)) return value.some(holdsBinary)
+  for (const key in value) if (holdsBinary((value as Record<string, unknown>)[key])) return true
+  return false
 }
 
 const values = (raw: Record<string, unknown> | undefined) =>
