@@ -8,7 +8,7 @@ import { NotReadyError } from '../../src/core/worker-signals.js'
 import type { NodeStatus } from '../../src/schemas/statuses.js'
 import { createTestTable, FakeClock, fixedRandom, type TestTable } from '../support/harness.js'
 import { invariantViolations } from '../support/invariant.js'
-import { Crash, type CrashMode, causes, crashingClient } from './support.js'
+import { Crash, type CrashMode, causes, crashingClient, WAYS, type Way } from './support.js'
 
 /**
  * A runner killed at every possible point of its work: after its k-th DynamoDB request, every further request
@@ -115,11 +115,11 @@ interface ScenarioResult {
   problems: string[]
 }
 
-const runScenario = async (k: number, mode: CrashMode): Promise<ScenarioResult> => {
+const runScenario = async (k: number, mode: CrashMode, way: Way): Promise<ScenarioResult> => {
   const log = new ScenarioLog()
   const clock = new FakeClock()
-  const instanceId = `crash-${mode}-${k}`
-  const { client } = crashingClient(k, mode)
+  const instanceId = `crash-${way === 'direct' ? 'd' : 's'}-${mode}-${k}`
+  const { client } = crashingClient(k, mode, { way })
   clients.push(client)
   const problems: string[] = []
   // The instance keeps the invariant after every step (README, "Nothing is stranded").
@@ -132,7 +132,11 @@ const runScenario = async (k: number, mode: CrashMode): Promise<ScenarioResult> 
   // 1. The runner dies somewhere in its work.
   let crashError: unknown
   try {
-    await runnerScript(newEngine(client, clock, `dead${k}${mode}`, log), clock, instanceId)
+    await runnerScript(
+      newEngine(client, clock, `dead${k}${mode}${way === 'direct' ? 'd' : 's'}`, log),
+      clock,
+      instanceId,
+    )
   } catch (error) {
     crashError = error
   }
@@ -154,7 +158,7 @@ const runScenario = async (k: number, mode: CrashMode): Promise<ScenarioResult> 
   //    explicit runs) takes over on the same table and clock.
   log.phase = 'healthy'
   clock.advanceMs(LEASE_MS + GRACE_MS + 1_000)
-  const healthy = newEngine(table.client, clock, `live${k}${mode}`, log)
+  const healthy = newEngine(table.client, clock, `live${k}${mode}${way === 'direct' ? 'd' : 's'}`, log)
   const again = await healthy.create({ workflowType: TYPE, id: instanceId, context: { order: instanceId } })
   await checkInvariant('after the retried create')
   if (again.created === (atCrash !== undefined)) {
@@ -223,15 +227,23 @@ const runScenario = async (k: number, mode: CrashMode): Promise<ScenarioResult> 
   }
 }
 
-describe('a runner killed at any point of its work', () => {
+// Both ways a store sends its writes: direct, and through the SDK (a client with middleware of its own).
+describe.each(WAYS)('a runner killed at any point of its work, its writes sent %s', (way) => {
   it('leaves nothing that a healthy runner cannot finish, and no completed node is repeated', async () => {
     // A clean run first: how many requests does the whole work take?
     const cleanLog = new ScenarioLog()
-    const clean = crashingClient(Number.POSITIVE_INFINITY, 'before')
+    const clean = crashingClient(Number.POSITIVE_INFINITY, 'before', { way })
     clients.push(clean.client)
     const cleanClock = new FakeClock()
-    await runnerScript(newEngine(clean.client, cleanClock, 'clean', cleanLog), cleanClock, 'crash-clean')
+    await runnerScript(
+      newEngine(clean.client, cleanClock, `clean-${way}`, cleanLog),
+      cleanClock,
+      `crash-clean-${way === 'direct' ? 'd' : 's'}`,
+    )
     const requests = clean.state.calls
+    // The writes went the way the scenario says.
+    if (way === 'direct') expect(clean.state.directWrites).toBeGreaterThanOrEqual(6)
+    else expect(clean.state.directWrites).toBe(0)
     for (const node of NODES) expect(cleanLog.count(node, 'run')).toBe(1)
     expect(cleanLog.count('poll', 'check')).toBe(2)
     // create, definition, 4 writes and the release of the first pass; the acquisition of the second (which records
@@ -241,7 +253,7 @@ describe('a runner killed at any point of its work', () => {
     const results: ScenarioResult[] = []
     for (const mode of ['before', 'after'] as const) {
       // k = 0: the runner dies before its first request, so nothing of the instance exists yet.
-      for (let k = mode === 'before' ? 0 : 1; k <= requests; k++) results.push(await runScenario(k, mode))
+      for (let k = mode === 'before' ? 0 : 1; k <= requests; k++) results.push(await runScenario(k, mode, way))
     }
 
     const summary = results.map((result) => {

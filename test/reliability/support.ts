@@ -7,6 +7,15 @@ import { drain, interceptRequests } from '../support/exchanges.js'
 export const newLocalClient = (config: Partial<DynamoDBClientConfig> = {}): DynamoDBClient =>
   new DynamoDBClient({ ...localDynamoDbClientConfig(dynamoEndpoint()), ...config })
 
+/** How a store sends its writes: direct (a client as the SDK made it) or through the SDK (a client with middleware). */
+export type Way = 'direct' | 'through the SDK'
+export const WAYS: readonly Way[] = ['direct', 'through the SDK']
+
+/** A middleware that does nothing: a store on this client sends its writes through the SDK (see HttpWire). */
+export const sendThroughTheSdk = (client: DynamoDBClient): void => {
+  client.middlewareStack.add((next) => (args) => next(args), { step: 'initialize', name: 'passThrough' })
+}
+
 /** mulberry32: a small seeded generator of floats in [0, 1). */
 export const seededRandom = (seed: number): (() => number) => {
   let state = seed >>> 0
@@ -112,6 +121,8 @@ export type CrashMode = 'before' | 'after'
 export interface CrashState {
   /** Requests the runner tried to send, the fatal one included. */
   calls: number
+  /** Of those, the writes the store sent direct (not through the SDK). */
+  directWrites: number
   dead: boolean
   /** Resolves when the runner dies (to stop waiting for work that will never finish, such as a hung worker). */
   readonly died: Promise<void>
@@ -123,14 +134,20 @@ export interface CrashState {
  * A client of its own that counts the runner's requests and kills it at the k-th; k = Infinity never kills it. A
  * Crash is no fault the SDK or the store retries: a dead runner's request is not sent again.
  */
-export const crashingClient = (k: number, mode: CrashMode): { client: DynamoDBClient; state: CrashState } => {
+export const crashingClient = (
+  k: number,
+  mode: CrashMode,
+  options: { way?: Way } = {},
+): { client: DynamoDBClient; state: CrashState } => {
   const client = newLocalClient()
+  if (options.way === 'through the SDK') sendThroughTheSdk(client)
   let resolveDied: () => void = () => {}
   const died = new Promise<void>((resolve) => {
     resolveDied = resolve
   })
   const state: CrashState = {
     calls: 0,
+    directWrites: 0,
     dead: false,
     died,
     kill: () => {
@@ -140,8 +157,9 @@ export const crashingClient = (k: number, mode: CrashMode): { client: DynamoDBCl
   }
   // At the HTTP handler: below the SDK's retries and below the store's direct writes, every request is counted and
   // can be the fatal one, whichever way it is sent.
-  interceptRequests(client, async (_exchange, send) => {
+  interceptRequests(client, async (exchange, send) => {
     state.calls += 1
+    if (!exchange.viaSdk) state.directWrites += 1
     if (state.dead) throw new Crash(`request ${state.calls}: the runner is dead`)
     if (mode === 'before' && state.calls > k) {
       state.kill()

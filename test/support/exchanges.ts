@@ -11,6 +11,8 @@ export interface Exchange {
   commandName: string
   /** The request's body as sent: the service's input, AttributeValues marshalled. */
   input: Record<string, unknown>
+  /** Whether the SDK sent it (its invocation header), or the store's direct wire. */
+  viaSdk: boolean
 }
 
 interface HttpResponseLike {
@@ -52,6 +54,7 @@ export const interceptRequests = (client: DynamoDBClient, interceptor: Intercept
       const exchange: Exchange = {
         commandName: `${target.slice(target.indexOf('.') + 1)}Command`,
         input: JSON.parse(bodyText(request.body) || '{}'),
+        viaSdk: request.headers['amz-sdk-invocation-id'] !== undefined,
       }
       return interceptor(exchange, () => inner.handle(request, options))
     },
