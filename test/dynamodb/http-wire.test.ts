@@ -8,6 +8,7 @@ import {
   UpdateItemCommand,
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb'
+import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { HttpWire } from '../../src/adapters/dynamodb/http-wire.js'
@@ -595,5 +596,69 @@ describe('the direct wire (HttpWire)', () => {
     expect([...(stored.Item?.bin?.B ?? [])]).toEqual([1, 2, 3])
     const logged = aClient({ logger: { debug() {}, info() {}, warn() {}, error() {} } })
     expect(await new HttpWire(logged).usable()).toBeUndefined()
+  })
+
+  it("reads what the document client reads: an item, a query's pages, a batch", async () => {
+    const client = aClient()
+    const sent = capturing(client)
+    const doc = DynamoDBDocumentClient.from(aClient(), { marshallOptions: { removeUndefinedValues: true } })
+    const wire = new Wire(client)
+    const pk = 'W#reads'
+    for (let i = 0; i < 5; i++) {
+      await wire.put({
+        TableName: table.tableName,
+        Item: { pk, sk: `s${i}`, n: i, m: { list: [1, 'two', { three: true }], empty: '' }, set: new Set(['a', 'b']) },
+      })
+    }
+    const get = { TableName: table.tableName, Key: { pk, sk: 's1' }, ConsistentRead: true }
+    expect(await wire.get(get)).toEqual({ Item: (await doc.send(new GetCommand(get))).Item })
+    expect(await wire.get({ ...get, Key: { pk, sk: 'missing' } })).toEqual({})
+    const projected = { ...get, ProjectionExpression: 'm.#l', ExpressionAttributeNames: { '#l': 'list' } }
+    expect((await wire.get(projected)).Item).toEqual((await doc.send(new GetCommand(projected))).Item)
+
+    // Page by page, two items a page, from where the last page stopped.
+    const query = (start?: Record<string, unknown>) => ({
+      TableName: table.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk >= :from',
+      ExpressionAttributeValues: { ':pk': pk, ':from': 's1' },
+      Limit: 2,
+      ConsistentRead: true,
+      ...(start ? { ExclusiveStartKey: start } : {}),
+    })
+    let viaWire: Record<string, unknown> | undefined
+    let viaDoc: Record<string, unknown> | undefined
+    const pages: number[] = []
+    do {
+      const fromWire = await wire.query(query(viaWire))
+      const fromDoc = await doc.send(new QueryCommand(query(viaDoc)))
+      expect(fromWire.Items).toEqual(fromDoc.Items)
+      expect(fromWire.LastEvaluatedKey).toEqual(fromDoc.LastEvaluatedKey)
+      expect(fromWire.Count).toBe(fromDoc.Count)
+      pages.push(fromWire.Items?.length ?? 0)
+      viaWire = fromWire.LastEvaluatedKey
+      viaDoc = fromDoc.LastEvaluatedKey
+    } while (viaWire)
+    expect(pages.reduce((a, b) => a + b, 0)).toBe(4)
+
+    const keys = [0, 2, 4, 9].map((i) => ({ pk, sk: `s${i}` }))
+    const batch = { RequestItems: { [table.tableName]: { Keys: keys, ConsistentRead: true } } }
+    const fromWire = await wire.batchGet(batch)
+    const fromDoc = await doc.send(new BatchGetCommand(batch))
+    const bySk = (items: Record<string, unknown>[] | undefined) =>
+      [...(items ?? [])].sort((a, b) => String(a.sk).localeCompare(String(b.sk)))
+    expect(bySk(fromWire.Responses?.[table.tableName])).toEqual(bySk(fromDoc.Responses?.[table.tableName]))
+    expect(fromWire.Responses?.[table.tableName]).toHaveLength(3)
+    expect(fromWire.UnprocessedKeys?.[table.tableName]?.Keys ?? []).toEqual([])
+
+    // All of it went direct.
+    const targets = sent.map((request) => request.headers['x-amz-target'])
+    expect(targets).toEqual(
+      expect.arrayContaining([
+        'DynamoDB_20120810.GetItem',
+        'DynamoDB_20120810.Query',
+        'DynamoDB_20120810.BatchGetItem',
+      ]),
+    )
+    expect(sent.filter((request) => request.headers['amz-sdk-invocation-id'] !== undefined)).toEqual([])
   })
 })

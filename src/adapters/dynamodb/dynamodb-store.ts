@@ -1,5 +1,5 @@
 import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb'
-import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb'
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { unmarshall } from '@aws-sdk/util-dynamodb'
 import { z } from 'zod'
 import type { CallbackClaims } from '../../core/callback-token.js'
@@ -230,6 +230,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       (operation, fn) => this.#send(operation, fn),
       (error, operation) => translateAwsError(error, operation, this.tableName),
       options.logger ?? silentLogger,
+      this.#wire,
     )
   }
 
@@ -279,15 +280,13 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     let startKey: Record<string, unknown> | undefined
     do {
       const result = await this.#send('readInstance', () =>
-        this.#doc.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': instancePk(instanceId) },
-            ConsistentRead: true,
-            ExclusiveStartKey: startKey,
-          }),
-        ),
+        this.#wire.query({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': instancePk(instanceId) },
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
       )
       items.push(...(result.Items ?? []))
       startKey = result.LastEvaluatedKey
@@ -475,15 +474,13 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     history?: HistoryEntry,
   ): Promise<void> {
     const head = await this.#send('putEvent', () =>
-      this.#doc.send(
-        new GetCommand({
-          TableName: this.tableName,
-          Key: instanceKey(instanceId),
-          ProjectionExpression: 'createdKey, e.#node',
-          ExpressionAttributeNames: { '#node': nodeId },
-          ConsistentRead: true,
-        }),
-      ),
+      this.#wire.get({
+        TableName: this.tableName,
+        Key: instanceKey(instanceId),
+        ProjectionExpression: 'createdKey, e.#node',
+        ExpressionAttributeNames: { '#node': nodeId },
+        ConsistentRead: true,
+      }),
     )
     if (!head.Item) throw new InstanceNotFoundError(instanceId)
     const base = createdAtOf(String(head.Item.createdKey))
@@ -577,7 +574,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   async queryOutbox(shard: number, beforeMs: number, limit: number, cursor?: string): Promise<OutboxPage> {
     const startKey = cursor === undefined ? undefined : decodeCursor(cursor)
     const result = await this.#send('queryOutbox', () =>
-      this.#doc.send(new QueryCommand(queryOutboxParams(this.tableName, shard, beforeMs, limit, startKey))),
+      this.#wire.query(queryOutboxParams(this.tableName, shard, beforeMs, limit, startKey)),
     )
     const items = (result.Items ?? []).map((item) => ({
       instanceId: instanceIdOf(String(item.pk)),
@@ -607,14 +604,12 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   /** The instance item's recent entries, then its history archives by key (never the payloads). */
   async readHistory(instanceId: string, query: { afterSeq?: number; limit: number }): Promise<HistoryPage | undefined> {
     const result = await this.#send('readHistory', () =>
-      this.#doc.send(
-        new GetCommand({
-          TableName: this.tableName,
-          Key: instanceKey(instanceId),
-          ProjectionExpression: 'h, hb, hd, ha, createdKey',
-          ConsistentRead: true,
-        }),
-      ),
+      this.#wire.get({
+        TableName: this.tableName,
+        Key: instanceKey(instanceId),
+        ProjectionExpression: 'h, hb, hd, ha, createdKey',
+        ConsistentRead: true,
+      }),
     )
     if (!result.Item) return undefined
     const head = historyHeadSchema.parse(result.Item)
@@ -641,7 +636,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       }
     }
     const result = await this.#send('queryDue', () =>
-      this.#doc.send(new QueryCommand(queryDueParams(this.tableName, shard, nowMs, limit, startKey))),
+      this.#wire.query(queryDueParams(this.tableName, shard, nowMs, limit, startKey)),
     )
     const items = (result.Items ?? []).map((item) => ({
       instanceId: instanceIdOf(String(item.pk)),
@@ -659,9 +654,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   async getInstance(instanceId: string, options: { lazy?: boolean } = {}): Promise<InstanceRecord | undefined> {
     if (options.lazy) {
       const result = await this.#send('readInstance', () =>
-        this.#doc.send(
-          new GetCommand({ TableName: this.tableName, Key: instanceKey(instanceId), ConsistentRead: true }),
-        ),
+        this.#wire.get({ TableName: this.tableName, Key: instanceKey(instanceId), ConsistentRead: true }),
       )
       return result.Item ? (await this.#read(result.Item, true)).record : undefined
     }
@@ -681,33 +674,29 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   async getInstanceStatus(instanceId: string, known?: InstanceStatusView): Promise<InstanceStatusView | undefined> {
     if (known !== undefined) {
       const result = await this.#send('getInstanceStatus', () =>
-        this.#doc.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            IndexName: INDEX.byType,
-            KeyConditionExpression: 'wfType = :type AND createdKey = :created',
-            ExpressionAttributeValues: {
-              ':type': known.workflowType,
-              ':created': createdKey(known.createdAtMs, instanceId),
-            },
-            ProjectionExpression: '#status',
-            ExpressionAttributeNames: { '#status': 'status' },
-          }),
-        ),
+        this.#wire.query({
+          TableName: this.tableName,
+          IndexName: INDEX.byType,
+          KeyConditionExpression: 'wfType = :type AND createdKey = :created',
+          ExpressionAttributeValues: {
+            ':type': known.workflowType,
+            ':created': createdKey(known.createdAtMs, instanceId),
+          },
+          ProjectionExpression: '#status',
+          ExpressionAttributeNames: { '#status': 'status' },
+        }),
       )
       const entry = result.Items?.[0]
       if (entry !== undefined)
         return { ...known, status: instanceStatusOf(statusViewSchema.shape.status.parse(entry.status)) }
     }
     const result = await this.#send('getInstanceStatus', () =>
-      this.#doc.send(
-        new GetCommand({
-          TableName: this.tableName,
-          Key: instanceKey(instanceId),
-          ProjectionExpression: '#status, wfType, createdKey',
-          ExpressionAttributeNames: { '#status': 'status' },
-        }),
-      ),
+      this.#wire.get({
+        TableName: this.tableName,
+        Key: instanceKey(instanceId),
+        ProjectionExpression: '#status, wfType, createdKey',
+        ExpressionAttributeNames: { '#status': 'status' },
+      }),
     )
     if (!result.Item) return undefined
     const item = statusViewSchema.parse(result.Item)
@@ -727,7 +716,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       request.next === undefined ? undefined : { ...request.next },
     )
     const operation = request.countOnly ? 'countInstances' : 'listInstances'
-    const result = await this.#send(operation, () => this.#doc.send(new QueryCommand(params)))
+    const result = await this.#send(operation, () => this.#wire.query(params))
     const entries = (result.Items ?? []).map((raw): CatalogueEntry => {
       // Index entries carry the table's keys: the instance id is the partition key's.
       const { pk, wfType, parkCode, businessId, status, ...entry } = entrySchema.parse(raw)
@@ -770,7 +759,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
 
   async getDefinition(workflowType: string, version: string): Promise<NormalisedConfig | undefined> {
     const result = await this.#send('getDefinition', () =>
-      this.#doc.send(new GetCommand({ TableName: this.tableName, Key: definitionKey(workflowType, version) })),
+      this.#wire.get({ TableName: this.tableName, Key: definitionKey(workflowType, version) }),
     )
     const config = result.Item?.config
     return typeof config === 'string' ? (JSON.parse(config) as NormalisedConfig) : undefined

@@ -5,8 +5,8 @@ import { loadJsonRpcErrorCode } from '@smithy/core/protocols'
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry'
 import { SignatureV4 } from '@smithy/signature-v4'
 
-/** The operations the store sends on its hot path. */
-export type DirectOperation = 'UpdateItem' | 'PutItem'
+/** The operations the store sends direct: its writes, and the reads of a pass, a tick and the API. */
+export type DirectOperation = 'UpdateItem' | 'PutItem' | 'GetItem' | 'Query' | 'BatchGetItem'
 
 /** An HTTP request as the SDK's request handlers take it. */
 interface WireRequest {

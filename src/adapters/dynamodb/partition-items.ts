@@ -1,8 +1,9 @@
-import { BatchGetCommand, BatchWriteCommand, type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb'
+import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import type { Logger } from '../../core/ports.js'
 import type { SideItem } from './item-codec.js'
 import { instancePk } from './keys.js'
 import { putSideItemParams } from './params.js'
+import type { Wire } from './wire.js'
 
 /** BatchWriteItem takes at most 25 items per request, BatchGetItem 100. */
 const BATCH_WRITE_ITEMS = 25
@@ -26,6 +27,8 @@ export class PartitionItems {
     /** Translates an AWS error as `send` does: a batch still unprocessed after its tries is a throttled request. */
     readonly translate: (error: unknown, operation: string) => Error,
     readonly logger: Logger,
+    /** The reads of a pass, sent as the store's writes are (see Wire). */
+    readonly wire: Wire,
   ) {}
 
   /** What a batch DynamoDB kept refusing is: the throttling error of its operation, translated like any other. */
@@ -38,7 +41,7 @@ export class PartitionItems {
     const table = this.tableName()
     if (items.length === 1) {
       const [item] = items as [SideItem]
-      await this.send('putSideItem', () => this.doc.send(new PutCommand(putSideItemParams(table, item))))
+      await this.send('putSideItem', () => this.wire.put(putSideItemParams(table, item)))
       return
     }
     const left = await this.#writeAll(
@@ -95,7 +98,7 @@ export class PartitionItems {
         await backoff(attempt)
         const batch = keys
         const result = await this.send('readSideItems', () =>
-          this.doc.send(new BatchGetCommand({ RequestItems: { [table]: { Keys: batch, ConsistentRead: true } } })),
+          this.wire.batchGet({ RequestItems: { [table]: { Keys: batch, ConsistentRead: true } } }),
         )
         for (const item of result.Responses?.[table] ?? []) found.set(String(item.sk), item)
         keys = result.UnprocessedKeys?.[table]?.Keys ?? []

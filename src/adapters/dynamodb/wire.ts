@@ -1,5 +1,20 @@
-import { type AttributeValue, type DynamoDBClient, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb'
-import type { DynamoDBDocumentClient, PutCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
+import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb'
+import type {
+  BatchGetCommandInput,
+  DynamoDBDocumentClient,
+  GetCommandInput,
+  PutCommandInput,
+  QueryCommandInput,
+  UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb'
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb'
 import { type DirectOperation, HttpWire } from './http-wire.js'
 
@@ -40,17 +55,86 @@ export class Wire {
     return attributesOf(await this.#send('PutItem', low, () => new PutItemCommand(low), binary))
   }
 
+  /** A GetItem; the item, unmarshalled. */
+  async get(input: GetCommandInput): Promise<{ Item?: Record<string, unknown> }> {
+    const { Key, ...rest } = input
+    const low = { ...rest, Key: marshall(Key, OPTIONS) }
+    const output = (await this.#send('GetItem', low, () => new GetItemCommand(low), holdsBinary(Key))) as {
+      Item?: Record<string, AttributeValue>
+    }
+    return output.Item ? { Item: unmarshall(output.Item) } : {}
+  }
+
+  /** A Query; its items and where it stopped, unmarshalled. */
+  async query(input: QueryCommandInput): Promise<{
+    Items?: Record<string, unknown>[]
+    LastEvaluatedKey?: Record<string, unknown>
+    Count?: number
+    ScannedCount?: number
+  }> {
+    const { ExpressionAttributeValues, ExclusiveStartKey, ...rest } = input
+    const low = {
+      ...rest,
+      ...values(ExpressionAttributeValues),
+      ...(ExclusiveStartKey === undefined ? {} : { ExclusiveStartKey: marshall(ExclusiveStartKey, OPTIONS) }),
+    }
+    const binary = holdsBinary(ExpressionAttributeValues) || holdsBinary(ExclusiveStartKey)
+    const output = (await this.#send('Query', low, () => new QueryCommand(low), binary)) as {
+      Items?: Record<string, AttributeValue>[]
+      LastEvaluatedKey?: Record<string, AttributeValue>
+      Count?: number
+      ScannedCount?: number
+    }
+    return {
+      Items: (output.Items ?? []).map((item) => unmarshall(item)),
+      ...(output.LastEvaluatedKey ? { LastEvaluatedKey: unmarshall(output.LastEvaluatedKey) } : {}),
+      ...(output.Count === undefined ? {} : { Count: output.Count }),
+      ...(output.ScannedCount === undefined ? {} : { ScannedCount: output.ScannedCount }),
+    }
+  }
+
+  /** A BatchGetItem; the items found and the keys left unprocessed, per table, unmarshalled. */
+  async batchGet(input: BatchGetCommandInput): Promise<{
+    Responses?: Record<string, Record<string, unknown>[]>
+    UnprocessedKeys?: Record<string, { Keys?: Record<string, unknown>[] }>
+  }> {
+    const { RequestItems, ...rest } = input
+    const requests = Object.fromEntries(
+      Object.entries(RequestItems ?? {}).map(([table, { Keys, ...request }]) => [
+        table,
+        { ...request, Keys: (Keys ?? []).map((key) => marshall(key, OPTIONS)) },
+      ]),
+    )
+    const low = { ...rest, RequestItems: requests }
+    const binary = holdsBinary(RequestItems)
+    const output = (await this.#send('BatchGetItem', low, () => new BatchGetItemCommand(low), binary)) as {
+      Responses?: Record<string, Record<string, AttributeValue>[]>
+      UnprocessedKeys?: Record<string, { Keys?: Record<string, AttributeValue>[] }>
+    }
+    return {
+      Responses: Object.fromEntries(
+        Object.entries(output.Responses ?? {}).map(([table, items]) => [table, items.map((item) => unmarshall(item))]),
+      ),
+      UnprocessedKeys: Object.fromEntries(
+        Object.entries(output.UnprocessedKeys ?? {}).map(([table, { Keys, ...request }]) => [
+          table,
+          { ...request, Keys: (Keys ?? []).map((key) => unmarshall(key)) },
+        ]),
+      ),
+    }
+  }
+
   async #send(
     operation: DirectOperation,
     input: object,
-    command: () => UpdateItemCommand | PutItemCommand,
+    command: () => UpdateItemCommand | PutItemCommand | GetItemCommand | QueryCommand | BatchGetItemCommand,
     binary: boolean,
-  ): Promise<{ Attributes?: Record<string, AttributeValue> | undefined }> {
+  ): Promise<Record<string, unknown>> {
     // Binary values are the SDK's to encode (base64 in the body, bytes in the answer); the store writes none.
     const wire = binary ? undefined : this.#direct
     const direct = await wire?.usable()
     if (wire && direct) return wire.send(direct, operation, input)
-    return this.#client.send(command() as UpdateItemCommand)
+    return (await this.#client.send(command() as UpdateItemCommand)) as unknown as Record<string, unknown>
   }
 }
 
