@@ -90,15 +90,16 @@ interface Resolved {
 }
 
 /**
- * DynamoDB's JSON protocol spoken directly, for the store's writes: the request is signed with the SDK's own signer
- * and sent through the client's own HTTP handler, with the client's credentials, region, endpoint and retry
+ * DynamoDB's JSON protocol spoken directly, for the store's requests: each is signed with the SDK's own signer and
+ * sent through the client's own HTTP handler, with the client's credentials, region, endpoint, clock offset and retry
  * strategy. What it leaves out is the SDK's per-request machinery — the middleware stack built and walked for every
  * command, schema-driven serialization of a body that is already JSON, endpoint rules evaluated again — which costs
- * the client about twice as much CPU as the request itself (README, "What bounds the hot path").
+ * the client about as much CPU as the request itself (README, "The direct wire").
  *
- * The client decides, at the first request: one with middleware of its own (a tracer, a capacity meter) or with an
- * adaptive or non-standard retry strategy sends through the SDK as before, so that whatever was added to it sees
- * every request. Anything that wraps the client's HTTP handler (`config.requestHandler`) sees both.
+ * The client decides, at the first request: one with middleware of its own (a tracer, a capacity meter), a logger of
+ * its own, the adaptive retry mode or a required account endpoint sends through the SDK as before, so that whatever
+ * was added to it sees every request. Anything that wraps the client's HTTP handler (`config.requestHandler`) sees
+ * both.
  */
 export class HttpWire {
   readonly #client: DynamoDBClient
