@@ -19,7 +19,6 @@ import {
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-  UpdateItemCommand,
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb'
 import { DynamoDbStore } from '../src/adapters/dynamodb/dynamodb-store.js'

@@ -282,7 +282,7 @@ const header = (response: WireResponse, name: string): string | undefined =>
  * The client's clock offset from the server's `date` answer, as the SDK's signer keeps it (shared with the SDK's
  * own requests): unchanged behind a cache (`age`) or when the answer took over 15 minutes.
  */
-const updatedOffset = (config: ClientConfig, response: WireResponse, sentAt: number): number | undefined => {
+const updatedOffset = (response: WireResponse, sentAt: number): number | undefined => {
   const date = header(response, 'date')
   if (date === undefined || header(response, 'age') !== undefined) return undefined
   const serverTime = Date.parse(date)
@@ -292,7 +292,7 @@ const updatedOffset = (config: ClientConfig, response: WireResponse, sentAt: num
 }
 
 const sampleClock = (config: ClientConfig, response: WireResponse, sentAt: number): void => {
-  const offset = updatedOffset(config, response, sentAt)
+  const offset = updatedOffset(response, sentAt)
   if (offset !== undefined) config.systemClockOffset = offset
 }
 
@@ -304,7 +304,7 @@ const skewCorrected = (
   offsetBefore: number,
   error: unknown,
 ): void => {
-  const offset = updatedOffset(config, response, sentAt)
+  const offset = updatedOffset(response, sentAt)
   if (offset === undefined) return
   config.systemClockOffset = offset
   const metadata = (error as { $metadata?: Record<string, unknown> } | undefined)?.$metadata

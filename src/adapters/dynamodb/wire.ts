@@ -22,11 +22,11 @@ import { type DirectOperation, HttpWire } from './http-wire.js'
 const OPTIONS = { removeUndefinedValues: true, convertEmptyValues: false } as const
 
 /**
- * Requests as the document client takes them (and answers as it gives them), marshalled here and sent as the service's own requests: directly over
- * the client's HTTP handler when the client is as the SDK made it (see HttpWire), else as the service's commands
- * through the client (same configuration, same middleware). The document client's command wraps the service's
- * command in a second middleware stack on every request; on the hot path that wrapping costs the client as much CPU
- * as the marshalling itself, for the same bytes on the wire.
+ * Requests as the document client takes them (and answers as it gives them), marshalled here and sent as the
+ * service's own requests: directly over the client's HTTP handler when the client is as the SDK made it (see
+ * HttpWire), else as the service's commands through the client (same configuration, same middleware). The document
+ * client's command wraps the service's command in a second middleware stack on every request; on the hot path that
+ * wrapping costs the client as much CPU as the marshalling itself, for the same bytes on the wire.
  */
 export class Wire {
   readonly #client: DynamoDBClient
