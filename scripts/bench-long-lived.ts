@@ -203,8 +203,68 @@ const restarts = async (h: Harness, times: number): Promise<RestartFigures> => {
   return { restarts: times, items: items.length, heldBytes: await held(), countedBytes: counted, firstHeldBytes }
 }
 
+export interface PollCpuFigures {
+  instances: number
+  rounds: number
+  /** Client CPU per poll (ms): the store sending direct, and through the SDK (a client with middleware). */
+  directMs: number
+  sdkMs: number
+}
+
+/**
+ * The client CPU of a poll (a check over a 20 KB context), the store sending direct and through the SDK, the two
+ * ways in turns in one process against one table (as deployed: no meter on either client).
+ */
+const pollCpu = async (
+  config: DynamoConfig,
+  tableName: string,
+  instances = 40,
+  rounds = 5,
+): Promise<PollCpuFigures> => {
+  const way = (viaSdk: boolean) => {
+    const client = new DynamoDBClient(config)
+    if (viaSdk) client.middlewareStack.add((next) => (args) => next(args), { step: 'initialize', name: 'passThrough' })
+    const clock = new SteppedClock()
+    const engine = new Engine({
+      store: new DynamoDbStore({ tableName, client }),
+      clock,
+      ids: createIdGenerator(),
+      random: mathRandom,
+    })
+    engine.register(polledWorkflow('polled-cpu', 20 * KB, 0, 0))
+    return { client, clock, engine, ids: [] as string[] }
+  }
+  const direct = way(false)
+  const sdk = way(true)
+  try {
+    for (let i = 0; i < instances; i++) {
+      for (const w of [direct, sdk]) w.ids.push((await w.engine.create({ workflowType: 'polled-cpu' })).instanceId)
+    }
+    const round = async (w: typeof direct): Promise<number> => {
+      w.clock.ms += 61_000
+      const since = process.cpuUsage()
+      for (const id of w.ids) await w.engine.runWorkflow(id, { mode: 'due' })
+      const used = process.cpuUsage(since)
+      return (used.user + used.system) / 1000 / w.ids.length
+    }
+    await round(direct)
+    await round(sdk)
+    let directMs = 0
+    let sdkMs = 0
+    for (let r = 0; r < rounds; r++) {
+      directMs += (await round(direct)) / rounds
+      sdkMs += (await round(sdk)) / rounds
+    }
+    return { instances, rounds, directMs, sdkMs }
+  } finally {
+    direct.client.destroy()
+    sdk.client.destroy()
+  }
+}
+
 export interface LongLivedFigures {
   polls: number
+  cpu: PollCpuFigures
   small: PollFigures
   large: PollFigures
   width: WidthFigures
@@ -227,7 +287,9 @@ export const runLongLived = async (
     const wide = await width(h, [5, 50, 200])
     progress('long-lived: 20 restarts with a new 64 KB context')
     const restarted = await restarts(h, 20)
-    return { polls, small, large, width: wide, restarts: restarted }
+    progress('long-lived: client CPU per poll, direct and through the SDK')
+    const cpu = await pollCpu(config, h.tableName)
+    return { polls, cpu, small, large, width: wide, restarts: restarted }
   } finally {
     h.client.destroy()
   }
@@ -272,6 +334,11 @@ export const longLivedRows = (f: LongLivedFigures): [string, string, string][] =
     'WCU per node step, one check of many polled on its own',
     width.map(([count, at]) => `${count}: ${num(at.alone, 2)}`).join(', '),
     'each pass writes the instance item, which holds every waiting record: a wide instance polled one node at a time still pays for its width',
+  ])
+  rows.push([
+    'client CPU per poll of a check over a 20 KB context',
+    `${num(f.cpu.directMs, 2)} ms (through the SDK: ${num(f.cpu.sdkMs, 2)} ms; ${num(f.cpu.directMs / f.cpu.sdkMs, 2)} ×)`,
+    `${f.cpu.instances} instances polled ${f.cpu.rounds} times each way, the two ways in turns; a client with middleware of its own sends through the SDK (README, "The direct wire")`,
   ])
   const r = f.restarts
   rows.push([
