@@ -40,7 +40,7 @@ import {
   rawItem,
   rawUpdateInput,
 } from './bench-support.js'
-import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
+import { CapacityMeter, processCpuMs, withDynamoDb } from './capacity-meter.js'
 
 type DynamoConfig = NonNullable<ConstructorParameters<typeof DynamoDBClient>[0]>
 
@@ -85,6 +85,10 @@ export interface HotPathFigures {
   engineCpuMsPerStep: number
   /** The same engine whose store sends through the SDK (a client with middleware of its own): as before HttpWire. */
   sdkCpuMsPerStep: number
+  /** DynamoDB Local's CPU (its process, from /proc) per engine write, per raw update, per shaped update: when known. */
+  serverMsPerEngineWrite?: number
+  serverMsPerRawUpdate?: number
+  serverMsPerShapedUpdate?: number
   sdkStepsPerSecond: number
   rawCpuMsPerUpdate: number
   /** The same raw update sent as the store sends its writes (HttpWire). */
@@ -121,8 +125,9 @@ const isWrite = (command: string) => /^(Put|Update|Delete|BatchWrite|TransactWri
 export const measureHotPath = async (
   config: DynamoConfig,
   progress: (message: string) => void,
-  options: { instances?: number; rounds?: number } = {},
+  options: { instances?: number; rounds?: number; serverPid?: number } = {},
 ): Promise<HotPathResult> => {
+  const server = () => processCpuMs(options.serverPid)
   const instances = options.instances ?? Number(process.env.HOT_PATH_INSTANCES ?? 200)
   const rounds = options.rounds ?? Number(process.env.HOT_PATH_ROUNDS ?? 3)
   const stamp = Date.now()
@@ -294,15 +299,20 @@ export const measureHotPath = async (
     let shapedWall = 0
     let sdkCpu = 0
     let sdkWall = 0
+    let engineServer = 0
+    let rawServer = 0
+    let shapedServer = 0
     for (let round = 0; round < rounds; round++) {
       progress(`hot path: ${concurrency} concurrent, round ${round + 1}/${rounds}: ${perRound} instances`)
       let cpu = process.cpuUsage()
       let start = performance.now()
+      let serverAt = server()
       await pool(perRound, concurrency, async (_, worker) => {
         await createRun(worker)
       })
       engineWall += performance.now() - start
       engineCpu += cpuMs(cpu)
+      engineServer += (server() ?? 0) - (serverAt ?? 0)
       cpu = process.cpuUsage()
       start = performance.now()
       await pool(perRound, concurrency, async (_, worker) => {
@@ -314,18 +324,22 @@ export const measureHotPath = async (
       const roundWrites = Math.round(writesPerStep * perRound * HOT_PATH_NODES)
       cpu = process.cpuUsage()
       start = performance.now()
+      serverAt = server()
       await rawUpdates(roundWrites, concurrency)
       rawWall += performance.now() - start
       rawCpu += cpuMs(cpu)
+      rawServer += (server() ?? 0) - (serverAt ?? 0)
       rawDone += roundWrites
       cpu = process.cpuUsage()
       await rawDirectUpdates(roundWrites, concurrency)
       rawDirectCpu += cpuMs(cpu)
       cpu = process.cpuUsage()
       start = performance.now()
+      serverAt = server()
       await shapedUpdates(roundWrites, concurrency)
       shapedWall += performance.now() - start
       shapedCpu += cpuMs(cpu)
+      shapedServer += (server() ?? 0) - (serverAt ?? 0)
     }
     const steps = perRound * rounds * HOT_PATH_NODES
     const stepsPerSecond = steps / (engineWall / 1000)
@@ -335,6 +349,13 @@ export const measureHotPath = async (
       steps,
       engineCpuMsPerStep: engineCpu / steps,
       sdkCpuMsPerStep: sdkCpu / steps,
+      ...(server() === undefined
+        ? {}
+        : {
+            serverMsPerEngineWrite: engineServer / (writesPerStep * steps),
+            serverMsPerRawUpdate: rawServer / rawDone,
+            serverMsPerShapedUpdate: shapedServer / rawDone,
+          }),
       sdkStepsPerSecond: steps / (sdkWall / 1000),
       rawCpuMsPerUpdate: rawCpu / rawDone,
       rawDirectCpuMsPerUpdate: rawDirectCpu / rawDone,
@@ -402,6 +423,11 @@ export const hotPathTable = (result: HotPathResult): string => {
     line('steps/s ÷ that ceiling', (row) =>
       num(row.stepsPerSecond / (row.shapedUpdatesPerSecond / row.writesPerStep), 2),
     ),
+    line("DynamoDB Local's CPU per engine write / raw update / shaped update (ms; its process, /proc)", (row) =>
+      row.serverMsPerEngineWrite === undefined
+        ? 'not measured'
+        : `${num(row.serverMsPerEngineWrite, 3)} / ${num(row.serverMsPerRawUpdate ?? 0, 3)} / ${num(row.serverMsPerShapedUpdate ?? 0, 3)}`,
+    ),
     line('requests per step', (row) => num(row.requestsPerStep, 2)),
     line(
       '**WCU per step** (table + index; target ≤ 2.0)',
@@ -430,8 +456,10 @@ export const itemBytesTable = (item: Record<string, AttributeValue>): string => 
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  await withDynamoDb(async (config) => {
-    const result = await measureHotPath(config, (message) => process.stderr.write(`[hot path] ${message}\n`))
+  await withDynamoDb(async (config, server) => {
+    const result = await measureHotPath(config, (message) => process.stderr.write(`[hot path] ${message}\n`), {
+      ...(server ? { serverPid: server.pid } : {}),
+    })
     console.log(hotPathTable(result))
     console.log(`\n${itemBytesTable(result.completedItem)}`)
   })

@@ -143,7 +143,7 @@ let dynamoLabel = ''
 let grid: GridCell[] = []
 let hotPath: HotPathResult | undefined
 
-await withDynamoDb(async (config) => {
+await withDynamoDb(async (config, server) => {
   const external = process.env.DYNAMODB_ENDPOINT
   dynamoLabel = external
     ? `DynamoDB at ${external} (DYNAMODB_ENDPOINT; expected DynamoDB Local ${DYNAMODB_LOCAL_VERSION})`
@@ -341,7 +341,7 @@ await withDynamoDb(async (config) => {
   const skipCosts = await measureSkipCost(config, Math.min(INSTANCES, 300), progress)
 
   // 8. The hot path against raw conditional updates, interleaved (scripts/bench-hot-path.ts).
-  hotPath = await measureHotPath(config, progress)
+  hotPath = await measureHotPath(config, progress, server ? { serverPid: server.pid } : {})
 
   // 9. A long-lived instance: a check polled BENCH_POLLS times, width, restarts (scripts/bench-long-lived.ts).
   const longLived = await runLongLived(config, Number(process.env.BENCH_POLLS ?? 1000), progress)

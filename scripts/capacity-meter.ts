@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import { localDynamoDbClientConfig, startDynamoDbLocal } from '../src/local/dynamodb-local.js'
 
@@ -72,12 +73,34 @@ export class CapacityMeter {
 }
 
 /** DynamoDB Local for a measurement: the one at DYNAMODB_ENDPOINT, or one started (and stopped) here. */
-export const withDynamoDb = async (fn: (config: ReturnType<typeof localDynamoDbClientConfig>) => Promise<void>) => {
+export const withDynamoDb = async (
+  fn: (config: ReturnType<typeof localDynamoDbClientConfig>, server?: { pid: number }) => Promise<void>,
+) => {
   const external = process.env.DYNAMODB_ENDPOINT
   const local = external ? undefined : await startDynamoDbLocal()
   try {
-    await fn(localDynamoDbClientConfig(external ?? (local?.endpoint as string)))
+    const pid = local?.pid
+    await fn(localDynamoDbClientConfig(external ?? (local?.endpoint as string)), pid ? { pid } : undefined)
   } finally {
     await local?.stop()
   }
 }
+
+/**
+ * The CPU a process has used so far (user + system, ms), from /proc (Linux); undefined where there is none. The
+ * benches read DynamoDB Local's with it: the server's work per request, beside the client's.
+ */
+export const processCpuMs = (pid: number | undefined): number | undefined => {
+  if (pid === undefined) return undefined
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name (which may hold spaces, in parentheses): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND
+  } catch {
+    return undefined
+  }
+}
+
+/** Linux's USER_HZ, 100 on every platform Node supports there. */
+const CLOCK_TICKS_PER_SECOND = 100
