@@ -39,6 +39,7 @@ import {
   rawConditionalUpdates,
   rawItem,
   rawUpdateInput,
+  throughTheSdk,
 } from './bench-support.js'
 import { CapacityMeter, processCpuMs, withDynamoDb } from './capacity-meter.js'
 
@@ -128,6 +129,25 @@ export const measureHotPath = async (
   options: { instances?: number; rounds?: number; serverPid?: number } = {},
 ): Promise<HotPathResult> => {
   const server = () => processCpuMs(options.serverPid)
+  /** What a phase of the rounds used, summed over them: client CPU, wall time, and DynamoDB Local's CPU if known. */
+  interface Phase {
+    cpuMs: number
+    wallMs: number
+    serverMs: number | undefined
+  }
+  const phase = (): Phase => ({ cpuMs: 0, wallMs: 0, serverMs: server() === undefined ? undefined : 0 })
+  const measured = async (into: Phase, work: () => Promise<unknown>): Promise<void> => {
+    const cpu = process.cpuUsage()
+    const start = performance.now()
+    const serverAt = server()
+    await work()
+    into.wallMs += performance.now() - start
+    into.cpuMs += cpuMs(cpu)
+    const serverNow = server()
+    if (into.serverMs !== undefined && serverAt !== undefined && serverNow !== undefined) {
+      into.serverMs += serverNow - serverAt
+    }
+  }
   const instances = options.instances ?? Number(process.env.HOT_PATH_INSTANCES ?? 200)
   const rounds = options.rounds ?? Number(process.env.HOT_PATH_ROUNDS ?? 3)
   const stamp = Date.now()
@@ -159,7 +179,7 @@ export const measureHotPath = async (
   // direct wire; the same engine in the same run, for the difference the transport makes.
   const viaSdk = Array.from({ length: 16 }, () => {
     const client = new DynamoDBClient(config)
-    client.middlewareStack.add((next) => (args) => next(args), { step: 'initialize', name: 'passThrough' })
+    throughTheSdk(client)
     return { client, engine: engineOn(client) }
   })
   const first = metered[0] as (typeof metered)[number]
@@ -289,80 +309,53 @@ export const measureHotPath = async (
     const wcuPerStep = meter.writeUnits / counted
     const tableWcuPerStep = meter.tableWriteUnits / counted
     const rcuPerStep = meter.readUnits / counted
-    let engineCpu = 0
-    let engineWall = 0
-    let rawCpu = 0
-    let rawWall = 0
+    const engine = phase()
+    const sdk = phase()
+    const raw = phase()
+    const rawDirect = phase()
+    const shaped = phase()
     let rawDone = 0
-    let rawDirectCpu = 0
-    let shapedCpu = 0
-    let shapedWall = 0
-    let sdkCpu = 0
-    let sdkWall = 0
-    let engineServer = 0
-    let rawServer = 0
-    let shapedServer = 0
     for (let round = 0; round < rounds; round++) {
       progress(`hot path: ${concurrency} concurrent, round ${round + 1}/${rounds}: ${perRound} instances`)
-      let cpu = process.cpuUsage()
-      let start = performance.now()
-      let serverAt = server()
-      await pool(perRound, concurrency, async (_, worker) => {
-        await createRun(worker)
-      })
-      engineWall += performance.now() - start
-      engineCpu += cpuMs(cpu)
-      engineServer += (server() ?? 0) - (serverAt ?? 0)
-      cpu = process.cpuUsage()
-      start = performance.now()
-      await pool(perRound, concurrency, async (_, worker) => {
-        await createRun(worker, viaSdk)
-      })
-      sdkWall += performance.now() - start
-      sdkCpu += cpuMs(cpu)
+      await measured(engine, () =>
+        pool(perRound, concurrency, async (_, worker) => {
+          await createRun(worker)
+        }),
+      )
+      await measured(sdk, () =>
+        pool(perRound, concurrency, async (_, worker) => {
+          await createRun(worker, viaSdk)
+        }),
+      )
       // As many raw updates as the engine's writes in this round.
       const roundWrites = Math.round(writesPerStep * perRound * HOT_PATH_NODES)
-      cpu = process.cpuUsage()
-      start = performance.now()
-      serverAt = server()
-      await rawUpdates(roundWrites, concurrency)
-      rawWall += performance.now() - start
-      rawCpu += cpuMs(cpu)
-      rawServer += (server() ?? 0) - (serverAt ?? 0)
+      await measured(raw, () => rawUpdates(roundWrites, concurrency))
+      await measured(rawDirect, () => rawDirectUpdates(roundWrites, concurrency))
+      await measured(shaped, () => shapedUpdates(roundWrites, concurrency))
       rawDone += roundWrites
-      cpu = process.cpuUsage()
-      await rawDirectUpdates(roundWrites, concurrency)
-      rawDirectCpu += cpuMs(cpu)
-      cpu = process.cpuUsage()
-      start = performance.now()
-      serverAt = server()
-      await shapedUpdates(roundWrites, concurrency)
-      shapedWall += performance.now() - start
-      shapedCpu += cpuMs(cpu)
-      shapedServer += (server() ?? 0) - (serverAt ?? 0)
     }
     const steps = perRound * rounds * HOT_PATH_NODES
-    const stepsPerSecond = steps / (engineWall / 1000)
-    const rawUpdatesPerSecond = rawDone / (rawWall / 1000)
+    const stepsPerSecond = steps / (engine.wallMs / 1000)
+    const rawUpdatesPerSecond = rawDone / (raw.wallMs / 1000)
     rows.push({
       concurrency,
       steps,
-      engineCpuMsPerStep: engineCpu / steps,
-      sdkCpuMsPerStep: sdkCpu / steps,
-      ...(server() === undefined
+      engineCpuMsPerStep: engine.cpuMs / steps,
+      sdkCpuMsPerStep: sdk.cpuMs / steps,
+      ...(engine.serverMs === undefined
         ? {}
         : {
-            serverMsPerEngineWrite: engineServer / (writesPerStep * steps),
-            serverMsPerRawUpdate: rawServer / rawDone,
-            serverMsPerShapedUpdate: shapedServer / rawDone,
+            serverMsPerEngineWrite: engine.serverMs / (writesPerStep * steps),
+            serverMsPerRawUpdate: (raw.serverMs ?? 0) / rawDone,
+            serverMsPerShapedUpdate: (shaped.serverMs ?? 0) / rawDone,
           }),
-      sdkStepsPerSecond: steps / (sdkWall / 1000),
-      rawCpuMsPerUpdate: rawCpu / rawDone,
-      rawDirectCpuMsPerUpdate: rawDirectCpu / rawDone,
-      shapedCpuMsPerUpdate: shapedCpu / rawDone,
+      sdkStepsPerSecond: steps / (sdk.wallMs / 1000),
+      rawCpuMsPerUpdate: raw.cpuMs / rawDone,
+      rawDirectCpuMsPerUpdate: rawDirect.cpuMs / rawDone,
+      shapedCpuMsPerUpdate: shaped.cpuMs / rawDone,
       stepsPerSecond,
       rawUpdatesPerSecond,
-      shapedUpdatesPerSecond: rawDone / (shapedWall / 1000),
+      shapedUpdatesPerSecond: rawDone / (shaped.wallMs / 1000),
       writesPerStep,
       requestsPerStep,
       wcuPerStep,

@@ -13,7 +13,7 @@ import type { NodeContext } from '../src/core/node-context.js'
 import type { Clock } from '../src/core/ports.js'
 import { FailedWithFailedError, NotReadyError } from '../src/core/worker-signals.js'
 import { createIdGenerator, mathRandom } from '../src/system/defaults.js'
-import { itemSizeBytes, num } from './bench-support.js'
+import { itemSizeBytes, num, throughTheSdk } from './bench-support.js'
 import { CapacityMeter, withDynamoDb } from './capacity-meter.js'
 
 const KB = 1024
@@ -36,10 +36,8 @@ interface Harness {
   tableName: string
 }
 
-const harness = async (config: DynamoConfig, tableName: string): Promise<Harness> => {
-  const client = new DynamoDBClient(config)
-  const meter = new CapacityMeter().attach(client)
-  await ensureTable(client, tableName)
+/** An engine on `tableName` through `client`, on a clock the benchmark moves. */
+const engineOn = (client: DynamoDBClient, tableName: string) => {
   const clock = new SteppedClock()
   const engine = new Engine({
     store: new DynamoDbStore({ tableName, client }),
@@ -47,7 +45,14 @@ const harness = async (config: DynamoConfig, tableName: string): Promise<Harness
     ids: createIdGenerator(),
     random: mathRandom,
   })
-  return { engine, meter, clock, client, tableName }
+  return { engine, clock }
+}
+
+const harness = async (config: DynamoConfig, tableName: string): Promise<Harness> => {
+  const client = new DynamoDBClient(config)
+  const meter = new CapacityMeter().attach(client)
+  await ensureTable(client, tableName)
+  return { ...engineOn(client, tableName), meter, client, tableName }
 }
 
 /** Every item of an instance's partition, raw. */
@@ -223,14 +228,8 @@ const pollCpu = async (
 ): Promise<PollCpuFigures> => {
   const way = (viaSdk: boolean) => {
     const client = new DynamoDBClient(config)
-    if (viaSdk) client.middlewareStack.add((next) => (args) => next(args), { step: 'initialize', name: 'passThrough' })
-    const clock = new SteppedClock()
-    const engine = new Engine({
-      store: new DynamoDbStore({ tableName, client }),
-      clock,
-      ids: createIdGenerator(),
-      random: mathRandom,
-    })
+    if (viaSdk) throughTheSdk(client)
+    const { engine, clock } = engineOn(client, tableName)
     engine.register(polledWorkflow('polled-cpu', 20 * KB, 0, 0))
     return { client, clock, engine, ids: [] as string[] }
   }

@@ -116,6 +116,14 @@ export const rawConditionalUpdates = async (
   })
 }
 
+/**
+ * A middleware that does nothing: a store on this client sends through the SDK, as one whose client carries
+ * middleware of its own does (README, "The direct wire").
+ */
+export const throughTheSdk = (client: DynamoDBClient): void => {
+  client.middlewareStack.add((next) => (args) => next(args), { step: 'initialize', name: 'passThrough' })
+}
+
 /** The raw conditional update of an item whose `fence` is at `version`: it moves it on by one. */
 export const rawUpdateInput = (tableName: string, key: Record<string, AttributeValue>, version: number) => ({
   TableName: tableName,

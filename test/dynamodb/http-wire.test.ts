@@ -15,7 +15,7 @@ import { HttpWire } from '../../src/adapters/dynamodb/http-wire.js'
 import { Wire } from '../../src/adapters/dynamodb/wire.js'
 import { localDynamoDbClientConfig } from '../../src/local/dynamodb-local.js'
 import { dynamoEndpoint } from '../support/dynamodb.js'
-import { answer, interceptRequests, refusal } from '../support/exchanges.js'
+import { answer, type Exchange, interceptRequests, refusal } from '../support/exchanges.js'
 import { createTestTable, type TestTable } from '../support/harness.js'
 import { anInstance } from '../support/records.js'
 
@@ -38,27 +38,14 @@ afterAll(() => {
 })
 
 /** A request as it left the client's HTTP handler. */
-interface Sent {
-  method: string
-  path: string
-  headers: Record<string, string>
-  body: string
-}
+type Sent = Exchange['request']
 
 /** Captures what a client sends (and lets it through). */
 const capturing = (client: DynamoDBClient): Sent[] => {
   const sent: Sent[] = []
-  const config = client.config as unknown as {
-    requestHandler: { handle(request: Sent & Record<string, unknown>, options?: unknown): Promise<unknown> }
-  }
-  const inner = config.requestHandler
-  config.requestHandler = Object.assign(Object.create(inner), {
-    handle: (request: Sent & Record<string, unknown>, options?: unknown) => {
-      const body =
-        typeof request.body === 'string' ? request.body : new TextDecoder().decode(request.body as Uint8Array)
-      sent.push({ method: request.method, path: request.path, headers: { ...request.headers }, body })
-      return inner.handle(request, options)
-    },
+  interceptRequests(client, (exchange, send) => {
+    sent.push(exchange.request)
+    return send()
   })
   return sent
 }
@@ -428,34 +415,25 @@ describe('the direct wire (HttpWire)', () => {
   it('corrects a skewed clock as the SDK does, from the refusal, and sends the write again', async () => {
     // A server ten minutes ahead: a request signed more than five minutes away from its time is refused.
     const skew = 10 * 60_000
-    const serve = (client: DynamoDBClient, log: string[]) => {
-      const config = client.config as unknown as {
-        requestHandler: { handle(request: { headers: Record<string, string> }, options?: unknown): Promise<never> }
-      }
-      const inner = config.requestHandler
-      config.requestHandler = Object.assign(Object.create(inner), {
-        handle: async (request: { headers: Record<string, string> }, options?: unknown) => {
-          const serverTime = Date.now() + skew
-          const date = new Date(serverTime).toUTCString()
-          const stamp = request.headers['x-amz-date'] ?? ''
-          const signedAt = Date.parse(
-            `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(9, 11)}:${stamp.slice(11, 13)}:${stamp.slice(13, 15)}Z`,
-          )
-          if (Math.abs(serverTime - signedAt) > 5 * 60_000) {
-            log.push('refused')
-            return refusal(400, 'InvalidSignatureException', `Signature expired: ${stamp} is now earlier than ...`, {
-              date,
-            })
-          }
-          log.push('sent')
-          const { response } = (await inner.handle(request, options)) as {
-            response: { headers: Record<string, string> }
-          }
-          response.headers.date = date
-          return { response }
-        },
+    const serve = (client: DynamoDBClient, log: string[]) =>
+      interceptRequests(client, async (exchange, send) => {
+        const serverTime = Date.now() + skew
+        const date = new Date(serverTime).toUTCString()
+        const stamp = exchange.request.headers['x-amz-date'] ?? ''
+        const signedAt = Date.parse(
+          `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(9, 11)}:${stamp.slice(11, 13)}:${stamp.slice(13, 15)}Z`,
+        )
+        if (Math.abs(serverTime - signedAt) > 5 * 60_000) {
+          log.push('refused')
+          return refusal(400, 'InvalidSignatureException', `Signature expired: ${stamp} is now earlier than ...`, {
+            date,
+          })
+        }
+        log.push('sent')
+        const answered = await send()
+        answered.response.headers.date = date
+        return answered
       })
-    }
     const update = (id: string) => ({
       TableName: table.tableName,
       Key: key(id),
@@ -485,17 +463,11 @@ describe('the direct wire (HttpWire)', () => {
   it('signs for the region and service the endpoint names, as the SDK does', async () => {
     // `region: 'local'` without an endpoint: the SDK's rules send to localhost:8000 and sign as us-east-1.
     const scopes: string[] = []
-    const answering = (client: DynamoDBClient) => {
-      const config = client.config as unknown as {
-        requestHandler: { handle(request: { headers: Record<string, string> }): Promise<unknown> }
-      }
-      config.requestHandler = {
-        handle: async (request: { headers: Record<string, string> }) => {
-          scopes.push(/Credential=[^/]+\/\d{8}\/([^,]+)/.exec(request.headers.authorization ?? '')?.[1] ?? '')
-          return answer(200, '{}')
-        },
-      }
-    }
+    const answering = (client: DynamoDBClient) =>
+      interceptRequests(client, async ({ request }) => {
+        scopes.push(/Credential=[^/]+\/\d{8}\/([^,]+)/.exec(request.headers.authorization ?? '')?.[1] ?? '')
+        return answer(200, '{}')
+      })
     const local = { region: 'local', credentials: CREDENTIALS }
     const sdk = new DynamoDBClient(local)
     const wired = new DynamoDBClient(local)
@@ -512,17 +484,11 @@ describe('the direct wire (HttpWire)', () => {
   it('posts to the path the SDK posts to when the endpoint has one', async () => {
     const endpoint = `${dynamoEndpoint()}/ddb`
     const paths: string[] = []
-    const pathOf = (client: DynamoDBClient) => {
-      const config = client.config as unknown as {
-        requestHandler: { handle(request: { path: string }): Promise<unknown> }
-      }
-      config.requestHandler = {
-        handle: async (request: { path: string }) => {
-          paths.push(request.path)
-          return answer(200, '{}')
-        },
-      }
-    }
+    const pathOf = (client: DynamoDBClient) =>
+      interceptRequests(client, async ({ request }) => {
+        paths.push(request.path)
+        return answer(200, '{}')
+      })
     const sdk = aClient({ endpoint })
     const wired = aClient({ endpoint })
     pathOf(sdk)

@@ -13,6 +13,8 @@ export interface Exchange {
   input: Record<string, unknown>
   /** Whether the SDK sent it (its invocation header), or the store's direct wire. */
   viaSdk: boolean
+  /** The request as it leaves the client: method, path, headers (as signed) and body. */
+  request: { method: string; path: string; headers: Record<string, string>; body: string }
 }
 
 interface HttpResponseLike {
@@ -29,6 +31,8 @@ export interface Answer {
 export type Interceptor = (exchange: Exchange, send: () => Promise<Answer>) => Promise<Answer>
 
 interface RequestLike {
+  method: string
+  path: string
   headers: Record<string, string>
   body?: unknown
 }
@@ -51,10 +55,12 @@ export const interceptRequests = (client: DynamoDBClient, interceptor: Intercept
   const wrapper: Handler = {
     handle: (request, options) => {
       const target = request.headers['x-amz-target'] ?? ''
+      const body = bodyText(request.body)
       const exchange: Exchange = {
         commandName: `${target.slice(target.indexOf('.') + 1)}Command`,
-        input: JSON.parse(bodyText(request.body) || '{}'),
+        input: JSON.parse(body || '{}'),
         viaSdk: request.headers['amz-sdk-invocation-id'] !== undefined,
+        request: { method: request.method, path: request.path, headers: { ...request.headers }, body },
       }
       return interceptor(exchange, () => inner.handle(request, options))
     },

@@ -280,20 +280,17 @@ const header = (response: WireResponse, name: string): string | undefined =>
 
 /**
  * The client's clock offset from the server's `date` answer, as the SDK's signer keeps it (shared with the SDK's
- * own requests): unchanged behind a cache (`age`) or when the answer took over 15 minutes.
+ * own requests): unchanged behind a cache (`age`) or when the answer took over 15 minutes. Answers the new offset,
+ * or undefined when the answer gives none.
  */
-const updatedOffset = (response: WireResponse, sentAt: number): number | undefined => {
+const sampleClock = (config: ClientConfig, response: WireResponse, sentAt: number): number | undefined => {
   const date = header(response, 'date')
   if (date === undefined || header(response, 'age') !== undefined) return undefined
   const serverTime = Date.parse(date)
   const now = Date.now()
   if (Number.isNaN(serverTime) || now - sentAt > 900_000) return undefined
-  return serverTime - now
-}
-
-const sampleClock = (config: ClientConfig, response: WireResponse, sentAt: number): void => {
-  const offset = updatedOffset(response, sentAt)
-  if (offset !== undefined) config.systemClockOffset = offset
+  config.systemClockOffset = serverTime - now
+  return config.systemClockOffset
 }
 
 /** A refusal from a skewed clock corrects the offset and is marked so, for the retry strategy to send it again. */
@@ -304,11 +301,11 @@ const skewCorrected = (
   offsetBefore: number,
   error: unknown,
 ): void => {
-  const offset = updatedOffset(response, sentAt)
-  if (offset === undefined) return
-  config.systemClockOffset = offset
+  const offset = sampleClock(config, response, sentAt)
   const metadata = (error as { $metadata?: Record<string, unknown> } | undefined)?.$metadata
-  if (Math.abs(offset) >= 240_000 && offset !== offsetBefore && metadata) metadata.clockSkewCorrected = true
+  if (offset !== undefined && Math.abs(offset) >= 240_000 && offset !== offsetBefore && metadata) {
+    metadata.clockSkewCorrected = true
+  }
 }
 
 /** As the SDK's retry middleware classifies an error. */

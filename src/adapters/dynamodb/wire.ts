@@ -43,23 +43,25 @@ export class Wire {
   async update(input: UpdateCommandInput): Promise<{ Attributes?: Record<string, unknown> }> {
     const { Key, ExpressionAttributeValues, ...rest } = input
     const low = { ...rest, Key: marshall(Key, OPTIONS), ...values(ExpressionAttributeValues) }
-    const binary = holdsBinary(ExpressionAttributeValues)
-    return attributesOf(await this.#send('UpdateItem', low, () => new UpdateItemCommand(low), binary))
+    return attributesOf(
+      await this.#send('UpdateItem', low, () => new UpdateItemCommand(low), [ExpressionAttributeValues]),
+    )
   }
 
   /** A PutItem; the attributes it returned (ALL_OLD), unmarshalled. */
   async put(input: PutCommandInput): Promise<{ Attributes?: Record<string, unknown> }> {
     const { Item, ExpressionAttributeValues, ...rest } = input
     const low = { ...rest, Item: marshall(Item, OPTIONS), ...values(ExpressionAttributeValues) }
-    const binary = holdsBinary(Item) || holdsBinary(ExpressionAttributeValues)
-    return attributesOf(await this.#send('PutItem', low, () => new PutItemCommand(low), binary))
+    return attributesOf(
+      await this.#send('PutItem', low, () => new PutItemCommand(low), [Item, ExpressionAttributeValues]),
+    )
   }
 
   /** A GetItem; the item, unmarshalled. */
   async get(input: GetCommandInput): Promise<{ Item?: Record<string, unknown> }> {
     const { Key, ...rest } = input
     const low = { ...rest, Key: marshall(Key, OPTIONS) }
-    const output = (await this.#send('GetItem', low, () => new GetItemCommand(low), holdsBinary(Key))) as {
+    const output = (await this.#send('GetItem', low, () => new GetItemCommand(low), [Key])) as {
       Item?: Record<string, AttributeValue>
     }
     return output.Item ? { Item: unmarshall(output.Item) } : {}
@@ -78,8 +80,8 @@ export class Wire {
       ...values(ExpressionAttributeValues),
       ...(ExclusiveStartKey === undefined ? {} : { ExclusiveStartKey: marshall(ExclusiveStartKey, OPTIONS) }),
     }
-    const binary = holdsBinary(ExpressionAttributeValues) || holdsBinary(ExclusiveStartKey)
-    const output = (await this.#send('Query', low, () => new QueryCommand(low), binary)) as {
+    const documents = [ExpressionAttributeValues, ExclusiveStartKey]
+    const output = (await this.#send('Query', low, () => new QueryCommand(low), documents)) as {
       Items?: Record<string, AttributeValue>[]
       LastEvaluatedKey?: Record<string, AttributeValue>
       Count?: number
@@ -106,8 +108,7 @@ export class Wire {
       ]),
     )
     const low = { ...rest, RequestItems: requests }
-    const binary = holdsBinary(RequestItems)
-    const output = (await this.#send('BatchGetItem', low, () => new BatchGetItemCommand(low), binary)) as {
+    const output = (await this.#send('BatchGetItem', low, () => new BatchGetItemCommand(low), [RequestItems])) as {
       Responses?: Record<string, Record<string, AttributeValue>[]>
       UnprocessedKeys?: Record<string, { Keys?: Record<string, AttributeValue>[] }>
     }
@@ -128,12 +129,12 @@ export class Wire {
     operation: DirectOperation,
     input: object,
     command: () => UpdateItemCommand | PutItemCommand | GetItemCommand | QueryCommand | BatchGetItemCommand,
-    binary: boolean,
+    /** The documents the request was marshalled from: one holding bytes goes through the SDK. */
+    documents: unknown[],
   ): Promise<Record<string, unknown>> {
     // Binary values are the SDK's to encode (base64 in the body, bytes in the answer); the store writes none.
-    const wire = binary ? undefined : this.#direct
-    const direct = await wire?.usable()
-    if (wire && direct) return wire.send(direct, operation, input)
+    const direct = await this.#direct?.usable()
+    if (this.#direct && direct && !documents.some(holdsBinary)) return this.#direct.send(direct, operation, input)
     return (await this.#client.send(command() as UpdateItemCommand)) as unknown as Record<string, unknown>
   }
 }
