@@ -95,6 +95,9 @@ const attemptsTable = (entries: readonly HistoryEntry[]): HTMLElement => {
   )
 }
 
+/** Where an event's outcome shows: in its form, and after the form when the event moved the node past taking one. */
+const eventOutcome = (context: NodePanelContext): string => `event:${context.detail.id}\u0000${context.node.id}`
+
 const eventForm = (context: NodePanelContext, mode: 'now' | 'early'): HTMLElement => {
   const { detail, node } = context
   const key = `${detail.id}\u0000${node.id}`
@@ -104,7 +107,7 @@ const eventForm = (context: NodePanelContext, mode: 'now' | 'early'): HTMLElemen
     drafts.get(key) ?? '{"decision": "approved"}',
   ) as HTMLTextAreaElement
   content.addEventListener('input', () => drafts.set(key, content.value))
-  const outcome = `event:${key}`
+  const outcome = eventOutcome(context)
   const state = `${detail.status}:${node.status}`
   const form = h(
     'form',
@@ -188,13 +191,16 @@ const actionsFor = (context: NodePanelContext): HTMLElement => {
   const forms: HTMLElement[] = []
   if (allowed.event) forms.push(eventForm(context, allowed.event))
   if (allowed.restart) forms.push(restartForm(context, allowed.restart.force))
+  // An event the node took at once can complete it (and the instance) before the page reads it again: the form goes,
+  // and what the operator was told about the event stays here while it is fresh.
+  const sent = allowed.event ? '' : outcomeSlot(eventOutcome(context), `${detail.status}:${node.status}`)
   if (!forms.length) {
     const why = isSyntheticNode(node.id)
       ? 'The synthetic start and end take no events and no restart.'
       : 'No action: the node has not started, and the instance takes no more events.'
-    return h('p', { class: 'muted' }, why)
+    return h('div', { class: 'node-actions' }, h('p', { class: 'muted' }, why), sent)
   }
-  return h('div', { class: 'node-actions' }, ...forms)
+  return h('div', { class: 'node-actions' }, ...forms, sent)
 }
 
 /** Draws the panel; its action forms are kept while the node's and the instance's statuses stay the same. */
