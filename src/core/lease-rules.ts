@@ -1,6 +1,6 @@
 import { isTerminalInstanceStatus } from '../schemas/statuses.js'
 import { isWaiting } from './callbacks.js'
-import { ItemTooLargeError, LeaseLostError, LockConflictError } from './errors.js'
+import { AttemptInterruptedError, ItemTooLargeError, LeaseLostError, LockConflictError } from './errors.js'
 import type {
   AcquireOptions,
   AcquireResult,
@@ -80,6 +80,16 @@ export const armAttempt = (
   }
   return true
 }
+
+/**
+ * What an attempt an earlier lease stored as started, and never stored an outcome for, was: a failed attempt (README,
+ * "Every attempt counts"), whoever finds it — the next pass, or a restart of its node.
+ */
+export const interruptedAttempt = (started: { step: 'run' | 'check'; atMs: number; fence: number }): Error =>
+  new AttemptInterruptedError(
+    `the attempt of ${started.step} started at epoch ms ${started.atMs} (lease fence ${started.fence}) ended ` +
+      'without an outcome: its runner stopped, its worker hung past the lease, or the lease was lost',
+  )
 
 /** The node without the attempt `armAttempt` recorded on it: not started, not counted. */
 export const unarmAttempt = (node: NodeRecord): NodeRecord => {

@@ -19,7 +19,7 @@ import { AttemptInterruptedError, ItemTooLargeError, PayloadTooLargeError, type 
 import { entryMessage } from './history.js'
 import { copyInstanceRecord, copyNodeRecord, partsFor, withPartsRead } from './instance-change.js'
 import { assertJsonValue, type JsonObject, jsonSizeBytes } from './json.js'
-import { unarmAttempt } from './lease-rules.js'
+import { interruptedAttempt, unarmAttempt } from './lease-rules.js'
 import type { LeaseTimes } from './lease-sizing.js'
 import { growthBudget, type Limits, nodePayloadBytes } from './limits.js'
 import { MetricName, type Metrics } from './metrics.js'
@@ -453,11 +453,7 @@ class Pass {
       delete record.attemptStarted
       this.#dirtyNodes.add(node.id)
       if (record.status !== 'running' && record.status !== 'pending') continue
-      const error = new AttemptInterruptedError(
-        `the attempt of ${started.step} started at epoch ms ${started.atMs} (lease fence ${started.fence}) ended ` +
-          'without an outcome: its runner stopped, its worker hung past the lease, or the lease was lost',
-      )
-      this.#recordError(node, record, started.step, error)
+      this.#recordError(node, record, started.step, interruptedAttempt(started))
     }
   }
 

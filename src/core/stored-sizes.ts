@@ -42,12 +42,17 @@ export class StoredSizes {
     return unread === undefined ? nodeStoredBytes(id, node) : nodeBytesAround(id, node, unread)
   }
 
+  /** A record about to be written: a skipped one is built whole (no payload kept), so its bytes are its own. */
+  #writtenBytes(id: string, node: NodeRecord): number {
+    return node.status === 'skipped' ? nodeStoredBytes(id, node) : this.#nodeBytes(id, node)
+  }
+
   /** What `change` adds to the stored total. */
   delta(change: InstanceChange): number {
     this.#measured = new Map()
     let delta = 0
     for (const [id, node] of Object.entries(change.nodes ?? {})) {
-      const bytes = this.#nodeBytes(id, node)
+      const bytes = this.#writtenBytes(id, node)
       this.#measured.set(id, bytes)
       delta += bytes - (this.nodes.get(id) ?? 0)
     }
@@ -69,7 +74,7 @@ export class StoredSizes {
   /** What the instance would store with `nodes` replaced, as far as these sizes know. */
   with(nodes: Readonly<Record<string, NodeRecord>>): number {
     let total = this.total
-    for (const [id, node] of Object.entries(nodes)) total += this.#nodeBytes(id, node) - (this.nodes.get(id) ?? 0)
+    for (const [id, node] of Object.entries(nodes)) total += this.#writtenBytes(id, node) - (this.nodes.get(id) ?? 0)
     return total
   }
 }

@@ -226,7 +226,9 @@ export class DynamoLeaseWriter implements LeaseWriter {
     const nodes: Record<string, StoredNode> = {}
     for (const [id, node] of Object.entries(change.nodes ?? {})) {
       const known = this.#known.get(id)
-      nodes[id] = planner.node(id, node as NodeRecord, known, this.#unread.has(id))
+      // A skipped record is built whole (no output, no context): its payload is its own to give, read or not.
+      const keep = this.#unread.has(id) && (node as NodeRecord).status !== 'skipped'
+      nodes[id] = planner.node(id, node as NodeRecord, known, keep)
       const before = known && payloadRefOf(known)
       if (before && before.sk !== payloadRefOf(nodes[id] as StoredNode)?.sk) gc[before.sk] = before.bytes
     }

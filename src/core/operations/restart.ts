@@ -5,12 +5,16 @@ import {
   restartNodeParamsSchema,
 } from '../../schemas/engine-params.js'
 import { isFailedOrCanceled, isRestartable, isTerminalInstanceStatus } from '../../schemas/statuses.js'
+import { isWaiting } from '../callbacks.js'
+import { LAST_ERROR_CHARS } from '../context-assembly.js'
 import { blockingFailures, skippedDownstream } from '../control-flow.js'
 import { instanceDeadlineFrom } from '../deadlines.js'
 import { descendantsOf, END_NODE_ID, ROOT_NODE_ID, type WorkflowDefinition } from '../definition.js'
 import { IllegalStateError, NodeNotFoundError, PayloadTooLargeError, ValidationError } from '../errors.js'
+import { entryMessage } from '../history.js'
 import { everythingUnread } from '../instance-change.js'
 import { type JsonObject, jsonSizeBytes } from '../json.js'
+import { interruptedAttempt } from '../lease-rules.js'
 import { type LeasedAct, type PendingChanges, passAct, writeAct } from '../leased-operation.js'
 import { growthBudget, instanceStoredBytes } from '../limits.js'
 import type { HistoryEntry, InstanceChange, InstanceRecord, NodeRecord } from '../store.js'
@@ -30,8 +34,32 @@ export const markRestarting = (node: NodeRecord, nowMs: number, resetCounters: b
   delete node.attemptStarted
   delete node.skipReason
   delete node.chosen
+  // Its callback wait ends: the tokens of the earlier attempt are gone, and a completion stored for them is dropped.
+  delete node.callback
   if (resetCounters) node.resetOnRestart = true
   else delete node.resetOnRestart
+}
+
+/**
+ * An attempt an earlier lease left in flight on a node about to restart: counted as the failed attempt it was, as
+ * the next pass would have counted it (README, "Every attempt counts"). Answers its history entry, if there was one.
+ */
+const countInterrupted = (nodeId: string, node: NodeRecord, nowMs: number, fence: number): HistoryEntry | undefined => {
+  const started = node.attemptStarted
+  if (!started || started.fence >= fence || (node.status !== 'running' && node.status !== 'pending')) return undefined
+  const error = interruptedAttempt(started)
+  const lastError = error.message.slice(0, LAST_ERROR_CHARS)
+  node.failCount += 1
+  node.lastError = lastError
+  node.lastErrorAtSeconds = Math.floor(nowMs / 1000)
+  return {
+    atMs: nowMs,
+    kind: 'error',
+    nodeId,
+    attempt: node.attempt,
+    errorClass: error.name,
+    message: entryMessage(lastError),
+  }
 }
 
 /**
@@ -119,7 +147,13 @@ export const restartNode = async (deps: OperationDeps, params: RestartNodeParams
       const definition = await deps.definitions.restartable(record)
       const changed = restartNodeCheck(definition, record, p.nodeId, p.force === true)
       const now = deps.clock.nowMs()
-      for (const id of changed) markRestarting(record.nodes[id] as NodeRecord, now, p.resetCounters === true)
+      const interrupted: HistoryEntry[] = []
+      for (const id of changed) {
+        const node = record.nodes[id] as NodeRecord
+        const counted = countInterrupted(id, node, now, session.lease.fence)
+        if (counted) interrupted.push(counted)
+        markRestarting(node, now, p.resetCounters === true)
+      }
       const statusChanged = record.status !== 'running'
       record.status = 'running'
       delete record.failure
@@ -131,7 +165,7 @@ export const restartNode = async (deps: OperationDeps, params: RestartNodeParams
         status: statusChanged,
         failure: true,
         deadline: statusChanged,
-        history: [entry],
+        history: [...interrupted, entry],
       }
       return restarted(deps, definition, record, pending, p.run)
     },
@@ -272,6 +306,9 @@ const restarted = (
   if (pending.input) change.input = record.input
   if (pending.priorInputs) change.priorInputs = record.priorInputs ?? null
   if (pending.deadline) change.deadlineAtMs = record.deadlineAtMs ?? null
+  // A completion stored for a wait the restart ended goes (a pass drops it the same way).
+  const stale = pending.nodes.filter((id) => record.callbacks?.[id] !== undefined && !isWaiting(record.nodes[id]))
+  if (stale.length) change.clearCallbacks = stale
   return writeAct(change, { status: record.status, dueAtMs: now }, () => ({
     instanceId: record.id,
     status: record.status,
