@@ -144,6 +144,50 @@ describe('a node restarted again and again', () => {
     expect(after.length).toBeLessThanOrEqual(first.length)
     expect((await partitionAccounting(table, instanceId)).unaccounted).toEqual([])
   }, 60_000)
+
+  it('keeps no archive of records its restarts replaced: what a poll reads stays what it was', async () => {
+    const { engine, meter, clock } = metered()
+    const ids = ['a1', 'a2', 'a3', 'a4', 'a5']
+    engine.register(
+      defineWorkflow({
+        type: 'restarted-archived',
+        nodes: {
+          ...Object.fromEntries(
+            ids.map((id, i) => [
+              id,
+              { next: [ids[i + 1] ?? 'poll'], run: (ctx: NodeContext) => ctx.set('out', 'o'.repeat(900)) },
+            ]),
+          ),
+          poll: {
+            run: () => {},
+            check: () => {
+              throw new NotReadyError(60)
+            },
+          },
+        },
+      } as Parameters<typeof defineWorkflow>[0]),
+    )
+    const { instanceId } = await engine.create({ workflowType: 'restarted-archived' })
+    const pollReads = async () => {
+      clock.advanceSeconds(61)
+      meter.reset()
+      await engine.runWorkflow(instanceId, { mode: 'due' })
+      return meter.billedReadUnits
+    }
+    const first = await partition(instanceId)
+    const readsBefore = await pollReads()
+
+    for (let i = 0; i < 25; i++) await engine.restartNode({ instanceId, nodeId: 'a1', run: true })
+
+    // History archives are bounded by the entries kept (README, "History"): every other item is a node's.
+    const nodeItems = (items: Record<string, unknown>[]) => items.filter((item) => !String(item.sk).startsWith('H#'))
+    const after = await partition(instanceId)
+    expect(nodeItems(after).length).toBeLessThanOrEqual(nodeItems(first).length)
+    const archives = (items: Record<string, unknown>[]) => ((items[0] as { arc?: unknown[] }).arc ?? []).length
+    expect(archives(after)).toBeLessThanOrEqual(archives(first))
+    expect(await pollReads()).toBeLessThanOrEqual(readsBefore)
+    expect((await partitionAccounting(table, instanceId)).unaccounted).toEqual([])
+  }, 60_000)
 })
 
 describe('events replaced as a conversation goes on', () => {

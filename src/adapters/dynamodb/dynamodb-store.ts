@@ -39,6 +39,7 @@ import { type CatalogueEntry, IndexedCatalogue, type IndexPage, type IndexPageRe
 import { arrivalSideKeys } from './callback-items.js'
 import { callbackWrite } from './callback-store.js'
 import {
+  archivedNodeIds,
   entriesFromItems,
   type InstanceItem,
   ItemPlanner,
@@ -351,6 +352,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       duePlaceHorizonMs: this.#duePlaceHorizonMs,
       nodes: found.nodes,
       unread: Object.keys(found.record.unread?.nodes ?? {}),
+      archives: archivedNodeIds(item, found.side),
       armed:
         item.xn !== undefined
           ? { text: item.xn, own: false, shown: shownAsStarted(found.record, item.xn, (item.xf ?? item.f - 1) + 1) }

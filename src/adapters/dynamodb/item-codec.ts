@@ -772,6 +772,16 @@ export const storedNodesOf = (
   return Object.assign(nodes, item.n)
 }
 
+/** The node archives the instance item lists, in its order, with the nodes each holds (undefined: not read). */
+export const archivedNodeIds = (
+  item: InstanceItem,
+  side: ReadonlyMap<string, Record<string, unknown>>,
+): [string, string[] | undefined][] =>
+  (item.arc ?? []).map((sk) => {
+    const archive = sideContent(side, sk, archiveItemSchema, true)
+    return [sk, archive && Object.keys(archive.n)]
+  })
+
 /** A side item's content, parsed; undefined when it is missing and `partial` allows it. */
 const sideContent = <T>(
   side: ReadonlyMap<string, Record<string, unknown>>,

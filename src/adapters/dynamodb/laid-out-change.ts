@@ -21,6 +21,13 @@ export interface LaidOutChange {
   allNodes?: Record<string, StoredNode>
   /** Settled records leaving the instance item for one node archive item written just before. */
   archive?: Record<string, StoredNode>
+  /** The sort key of that archive item. */
+  archiveKey?: string
+  /**
+   * The instance item's whole list of node archives after this write, when the write drops archives whose every
+   * record a later archive or the instance item replaced (they go with the write's deletions).
+   */
+  archives?: string[]
   /** The change's own history entries, encoded. */
   history: StoredEntry[]
   /**

@@ -61,6 +61,8 @@ export interface WriterStart {
   nodes: Record<string, StoredNode>
   /** Nodes whose payload was handed out unread (their records in the engine carry placeholders). */
   unread: Iterable<string>
+  /** The node archives the instance item lists, in its order, with the nodes each holds (unknown: not read). */
+  archives?: readonly (readonly [string, readonly string[] | undefined])[]
   /**
    * The attempt recorded by an acquisition (`xn`) that the item holds after this lease's acquisition: its text, ''
    * when the acquisition had none to record, whether this lease's acquisition recorded it (else an earlier one did,
@@ -105,6 +107,8 @@ export class DynamoLeaseWriter implements LeaseWriter {
   #history: StoredEntry[]
   #historyBase: number
   #historyDropped: number
+  /** The node archives the instance item lists, in order, with the nodes each holds (undefined: not known). */
+  #archives: [string, ReadonlySet<string> | undefined][]
   /** Callback outputs in items of their own, by node: deleted with the arrival a write consumes. */
   readonly #arrivalOutputs = new Map<string, string>()
   /** The node of the attempt an acquisition recorded ('' for none) while the item holds it (see WriterStart). */
@@ -128,6 +132,10 @@ export class DynamoLeaseWriter implements LeaseWriter {
     for (const [id, node] of Object.entries(start.nodes)) this.#known.set(id, node)
     for (const [id, node] of Object.entries(item.n)) this.#keepHot(id, node)
     this.#unread = new Set(start.unread)
+    this.#archives = (start.archives ?? (item.arc ?? []).map((sk) => [sk, undefined] as const)).map(([sk, ids]) => [
+      sk,
+      ids && new Set(ids),
+    ])
     this.#events = item.e
     this.#inputKey = item.ik
     this.#inputBytes = item.ib
@@ -239,6 +247,8 @@ export class DynamoLeaseWriter implements LeaseWriter {
       writeSeq: { expected: this.#writeSeq, next: this.#writeSeq + 1 },
     }
     this.#archived(laid)
+    if (laid.archive !== undefined && Object.keys(laid.archive).length) laid.archiveKey = planner.archive(laid.archive)
+    this.#archivesReplaced(laid, gc)
     const moved = Object.keys(laid.nodes).length + Object.keys(laid.archive ?? {}).length
     if (moved > MAX_NODES_ONE_BY_ONE) {
       const all: Record<string, StoredNode> = Object.fromEntries(this.#hot)
@@ -343,6 +353,30 @@ export class DynamoLeaseWriter implements LeaseWriter {
   }
 
   /**
+   * Archives whose every record this write leaves replaced — by a later archive, or by the record in the instance
+   * item, which wins over any archived copy — go: a node restarted again and again leaves no trail of archives that
+   * every acquisition would read. Their items are deleted with the write's other replaced items (counted at 0: the
+   * instance counts each node's record once, where it wins).
+   */
+  #archivesReplaced(laid: LaidOutChange, gc: Record<string, number>): void {
+    if (!this.#archives.length) return
+    const inItem = new Set([...this.#hot.keys(), ...Object.keys(laid.nodes)])
+    const later = new Set(Object.keys(laid.archive ?? {}))
+    for (const id of later) inItem.delete(id)
+    const replaced = new Set<string>()
+    for (let i = this.#archives.length - 1; i >= 0; i--) {
+      const [sk, ids] = this.#archives[i] as [string, ReadonlySet<string> | undefined]
+      if (ids === undefined) continue
+      if ([...ids].every((id) => inItem.has(id) || later.has(id))) replaced.add(sk)
+      for (const id of ids) later.add(id)
+    }
+    if (!replaced.size) return
+    for (const sk of replaced) gc[sk] = 0
+    laid.archives = this.#archives.map(([sk]) => sk).filter((sk) => !replaced.has(sk))
+    if (laid.archiveKey !== undefined) laid.archives.push(laid.archiveKey)
+  }
+
+  /**
    * Moves the recent history out of the instance item with the settled records, or on its own once it takes
    * HISTORY_ARCHIVE_AT_BYTES there, or when the write's own entries are too many to go in (they go along); beyond
    * MAX_HISTORY_ENTRIES kept, it is dropped instead.
@@ -382,6 +416,11 @@ export class DynamoLeaseWriter implements LeaseWriter {
       this.#inline.delete(id)
       this.#known.set(id, node)
     }
+    if (laid.archives !== undefined) {
+      const kept = new Set(laid.archives)
+      this.#archives = this.#archives.filter(([sk]) => kept.has(sk))
+    }
+    if (laid.archiveKey !== undefined) this.#archives.push([laid.archiveKey, new Set(Object.keys(laid.archive ?? {}))])
     this.#writeSeq += 1
     const due = laid.change.dueAtMs
     if (due !== undefined) this.#duePlace = due === null ? undefined : (laid.duePlace ?? due)

@@ -172,9 +172,19 @@ interface UpdateParts {
 }
 
 /** Settled records leave the instance item for one node archive item written just before. */
-const archiveParts = (parts: UpdateParts, laid: LaidOutChange, planner: ItemPlanner): void => {
-  if (laid.archive === undefined || !Object.keys(laid.archive).length) return
-  parts.values[':arc'] = [planner.archive(laid.archive)]
+const archiveParts = (parts: UpdateParts, laid: LaidOutChange): void => {
+  if (laid.archives !== undefined) {
+    // The lease holder is the only writer of the list: it is written whole when archives go.
+    if (laid.archives.length) {
+      parts.values[':arcAll'] = laid.archives
+      parts.set.push('arc = :arcAll')
+    } else {
+      parts.remove.push('arc')
+    }
+    return
+  }
+  if (laid.archiveKey === undefined) return
+  parts.values[':arc'] = [laid.archiveKey]
   parts.values[':noArc'] = []
   parts.set.push('arc = list_append(if_not_exists(arc, :noArc), :arc)')
 }
@@ -378,7 +388,7 @@ export const writeUnderLeaseParams = (
     add: [],
     conditions: ['lo = :owner AND f = :fence'],
   }
-  archiveParts(parts, laid, planner)
+  archiveParts(parts, laid)
   historyParts(parts, laid, planner)
   nodeParts(parts, laid)
   priorInputParts(parts, laid)
