@@ -628,3 +628,45 @@ describe('the direct wire (HttpWire)', () => {
     expect(sent.filter((request) => request.headers['amz-sdk-invocation-id'] !== undefined)).toEqual([])
   })
 })
+
+describe('the direct wire, to answers a proxy or a broken connection gives', () => {
+  const put = () => ({ TableName: table.tableName, Item: key('odd-answers') })
+
+  /** A client that answers its requests with `answers` first (each once, in order), then with DynamoDB's. */
+  const served = (answers: Array<() => ReturnType<typeof answer>>, config: Partial<DynamoDBClientConfig> = {}) => {
+    const client = aClient(config)
+    const sentAt: number[] = []
+    interceptRequests(client, async (_exchange, send) => {
+      sentAt.push(Date.now())
+      return (answers.shift() ?? send)()
+    })
+    return { client, sentAt }
+  }
+
+  it("waits as long as the answer's retry-after hint asks before sending again, as the SDK does", async () => {
+    const hints: Record<string, Record<string, string>> = {
+      'retry-after, in seconds': { 'retry-after': '1' },
+      'x-amz-retry-after, in milliseconds': { 'x-amz-retry-after': '600' },
+    }
+    for (const [what, headers] of Object.entries(hints)) {
+      const hint = headers['retry-after'] ? 1000 : 600
+      const unavailable = () => answer(503, '', headers)
+      const sdk = served([unavailable])
+      const wired = served([unavailable])
+      // Both ways at once: the test waits the hint once.
+      const [fromSdk, fromWire] = await Promise.all([
+        sdk.client.send(new PutItemCommand(put())),
+        direct(wired.client, 'PutItem', put()),
+      ])
+      const waited = (sentAt: number[]) => (sentAt[1] ?? 0) - (sentAt[0] ?? 0)
+      expect(fromSdk.$metadata.attempts, what).toBe(2)
+      expect((fromWire.$metadata as { attempts: number }).attempts, what).toBe(2)
+      // A timer may fire a millisecond before its time is counted.
+      expect(waited(sdk.sentAt), what).toBeGreaterThanOrEqual(hint - 10)
+      expect(waited(wired.sentAt), what).toBeGreaterThanOrEqual(hint - 10)
+      expect((fromWire.$metadata as { totalRetryDelay: number }).totalRetryDelay, what).toBeGreaterThanOrEqual(
+        hint - 10,
+      )
+    }
+  })
+})

@@ -2,7 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import * as DynamoDB from '@aws-sdk/client-dynamodb'
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { loadJsonRpcErrorCode } from '@smithy/core/protocols'
-import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry'
+import { getRetryAfterHint, isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry'
 import { SignatureV4 } from '@smithy/signature-v4'
 
 /** The operations the store sends direct: its writes, and the reads of a pass, a tick and the API. */
@@ -38,7 +38,10 @@ interface RetryToken {
 interface RetryStrategy {
   mode?: string
   acquireInitialRetryToken(scope: string): Promise<RetryToken>
-  refreshRetryTokenForRetry(token: RetryToken, info: { error: unknown; errorType: string }): Promise<RetryToken>
+  refreshRetryTokenForRetry(
+    token: RetryToken,
+    info: { error: unknown; errorType: string; retryAfterHint?: Date },
+  ): Promise<RetryToken>
   recordSuccess(token: RetryToken): void
 }
 
@@ -252,7 +255,7 @@ export class HttpWire {
         throw refusal(response, text, metadata)
       } catch (error) {
         if (response && !fixedClock) skewCorrected(config, response, sentAt, offsetBefore, error)
-        const info = { error, errorType: errorType(error as Record<string, unknown>) }
+        const info = retryInfo(error)
         try {
           token = await retry.refreshRetryTokenForRetry(token, info)
         } catch {
@@ -306,6 +309,20 @@ const skewCorrected = (
   if (offset !== undefined && Math.abs(offset) >= 240_000 && offset !== offsetBefore && metadata) {
     metadata.clockSkewCorrected = true
   }
+}
+
+/**
+ * What the SDK's retry middleware tells its strategy of an error: its kind, and the answer's hint of how long to wait
+ * (`retry-after` in seconds or as a date, `x-amz-retry-after` in milliseconds), which the strategy waits at least.
+ */
+const retryInfo = (error: unknown): { error: unknown; errorType: string; retryAfterHint?: Date } => {
+  const info: { error: unknown; errorType: string; retryAfterHint?: Date } = {
+    error,
+    errorType: errorType(error as Record<string, unknown>),
+  }
+  const retryAfterHint = getRetryAfterHint((error as { $response?: unknown } | undefined)?.$response)
+  if (retryAfterHint) info.retryAfterHint = retryAfterHint
+  return info
 }
 
 /** As the SDK's retry middleware classifies an error. */
