@@ -1,4 +1,5 @@
 import { createHash, createHmac } from 'node:crypto'
+import { Readable } from 'node:stream'
 import {
   type AttributeValue,
   DynamoDBClient,
@@ -10,6 +11,7 @@ import {
 } from '@aws-sdk/client-dynamodb'
 import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { classifyDynamoDbError } from '../../src/adapters/aws-errors.js'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { HttpWire } from '../../src/adapters/dynamodb/http-wire.js'
 import { Wire } from '../../src/adapters/dynamodb/wire.js'
@@ -667,6 +669,57 @@ describe('the direct wire, to answers a proxy or a broken connection gives', () 
       expect((fromWire.$metadata as { totalRetryDelay: number }).totalRetryDelay, what).toBeGreaterThanOrEqual(
         hint - 10,
       )
+    }
+  })
+
+  /** An error as the store sees it: what it shows, its request id and attempts, and how the store classifies it. */
+  const judged = (error: unknown) => {
+    const e = error as { $metadata?: { requestId?: string; attempts?: number } }
+    const stored = classifyDynamoDbError(error, { operation: 'PutItem', resource: table.tableName })
+    return {
+      ...shown(error),
+      requestId: e.$metadata?.requestId,
+      attempts: e.$metadata?.attempts,
+      retryable: stored.retryable,
+      code: (stored as { code?: string }).code,
+    }
+  }
+
+  /** A 200 whose connection is reset halfway through its body. */
+  const resetMidBody = () => ({
+    response: {
+      statusCode: 200,
+      headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': 'injected' },
+      body: new Readable({
+        read() {
+          this.push(Buffer.from('{"Attri'))
+          this.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }))
+        },
+      }),
+    },
+  })
+
+  it('throws a 2xx it cannot read as the SDK throws it: with the status and request id, not as unanswered', async () => {
+    const cases: Record<string, Array<() => ReturnType<typeof answer>>> = {
+      'an HTML page': [
+        () => answer(200, '<html><body>Welcome to the portal</body></html>', { 'content-type': 'text/html' }),
+      ],
+      'a truncated body': [() => answer(200, '{"Attributes":{"pk":')],
+      // A reset is sent again (three attempts), and the last is thrown.
+      'a connection reset mid-body': [resetMidBody, resetMidBody, resetMidBody] as never,
+    }
+    for (const [what, answers] of Object.entries(cases)) {
+      const sdk = served([...answers], { maxAttempts: 3 })
+      const wired = served([...answers], { maxAttempts: 3 })
+      const fromSdk = judged(await failure(sdk.client.send(new PutItemCommand(put()))))
+      const fromWire = judged(await failure(direct(wired.client, 'PutItem', put())))
+      expect(fromWire, what).toEqual(fromSdk)
+      expect(fromWire, what).toMatchObject({
+        status: 200,
+        requestId: 'injected',
+        retryable: false,
+        code: 'STORE_ERROR',
+      })
     }
   })
 })

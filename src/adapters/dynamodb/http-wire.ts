@@ -238,21 +238,16 @@ export class HttpWire {
           signingDate: new Date(Date.now() + (fixedClock ? 0 : (config.systemClockOffset ?? 0))),
         })) as unknown as WireRequest
         response = (await config.requestHandler.handle(signed, {})).response
-        const text = Buffer.from(await config.streamCollector(response.body)).toString('utf8')
         const metadata = {
           httpStatusCode: response.statusCode,
           requestId: response.headers['x-amzn-requestid'],
           attempts: attempts + 1,
           totalRetryDelay,
         }
-        if (response.statusCode < 300) {
-          if (!fixedClock) sampleClock(config, response, sentAt)
-          retry.recordSuccess(token)
-          const output = (text === '' ? {} : JSON.parse(text)) as Record<string, unknown>
-          output.$metadata = metadata
-          return output
-        }
-        throw refusal(response, text, metadata)
+        const output = await read(config, response, metadata)
+        if (!fixedClock) sampleClock(config, response, sentAt)
+        retry.recordSuccess(token)
+        return output
       } catch (error) {
         if (response && !fixedClock) skewCorrected(config, response, sentAt, offsetBefore, error)
         const info = retryInfo(error)
@@ -277,6 +272,58 @@ export class HttpWire {
     }
   }
 }
+
+/**
+ * The answer read as the SDK's deserializer reads it: the output, or the refusal thrown. What fails while reading
+ * it (a body that is not JSON, a connection reset halfway through the body) is thrown as the SDK throws it: the
+ * answer's status and request id in its `$metadata` (an answer came: the store does not take it for a request that
+ * never got one), the answer as the hidden `$response`, and the SDK's hint in its message.
+ */
+const read = async (
+  config: ClientConfig,
+  response: WireResponse,
+  $metadata: Record<string, unknown>,
+): Promise<Record<string, unknown>> => {
+  let text: string | undefined
+  try {
+    text = Buffer.from(await config.streamCollector(response.body)).toString('utf8')
+    if (response.statusCode >= 300) throw refusal(response, text, $metadata)
+    const output = (text === '' ? {} : JSON.parse(text)) as Record<string, unknown>
+    output.$metadata = $metadata
+    return output
+  } catch (error) {
+    throw unreadable(error, response, text)
+  }
+}
+
+/** As the SDK's deserialization middleware marks an error thrown while reading an answer. */
+const unreadable = (error: unknown, response: WireResponse, text: string | undefined): unknown => {
+  if (error === null || typeof error !== 'object' || '$metadata' in error) return error
+  const failed = error as { message?: string; $metadata?: Record<string, unknown> }
+  Object.defineProperty(failed, '$response', {
+    value: { statusCode: response.statusCode, headers: response.headers, body: text },
+    enumerable: false,
+    writable: false,
+    configurable: false,
+  })
+  try {
+    failed.message += `\n  ${DESERIALIZATION_HINT}`
+  } catch {
+    // A message that cannot be changed stays as it is.
+  }
+  const headers = Object.entries(response.headers)
+  const find = (pattern: RegExp) => headers.find(([name]) => pattern.test(name))?.[1]
+  failed.$metadata = {
+    httpStatusCode: response.statusCode,
+    requestId: find(/^x-[\w-]+-request-?id$/),
+    extendedRequestId: find(/^x-[\w-]+-id-2$/),
+    cfId: find(/^x-[\w-]+-cf-id$/),
+  }
+  return failed
+}
+
+const DESERIALIZATION_HINT =
+  'Deserialization error: to see the raw response, inspect the hidden field {error}.$response on this object.'
 
 const header = (response: WireResponse, name: string): string | undefined =>
   response.headers[name] ?? response.headers[name.charAt(0).toUpperCase() + name.slice(1)]
