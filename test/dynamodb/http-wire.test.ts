@@ -722,4 +722,17 @@ describe('the direct wire, to answers a proxy or a broken connection gives', () 
       })
     }
   })
+
+  it('answers a 2xx whose JSON is not an object as the SDK does: no output fields', async () => {
+    const strip = ({ $metadata: _m, ...rest }: Record<string, unknown>) => rest
+    for (const body of ['null', '123', 'true', '[1,2]']) {
+      const sdk = served([() => answer(200, body)])
+      const wired = served([() => answer(200, body)])
+      const fromSdk = strip((await sdk.client.send(new PutItemCommand(put()))) as unknown as Record<string, unknown>)
+      const fromWire = await direct(wired.client, 'PutItem', put())
+      expect(strip(fromWire), body).toEqual(fromSdk)
+      expect(strip(fromWire), body).toEqual({})
+      expect(fromWire.$metadata, body).toMatchObject({ httpStatusCode: 200, attempts: 1 })
+    }
+  })
 })

@@ -288,7 +288,12 @@ const read = async (
   try {
     text = Buffer.from(await config.streamCollector(response.body)).toString('utf8')
     if (response.statusCode >= 300) throw refusal(response, text, $metadata)
-    const output = (text === '' ? {} : JSON.parse(text)) as Record<string, unknown>
+    const parsed: unknown = text === '' ? {} : JSON.parse(text)
+    // The SDK reads the output's fields from an object only: any other JSON (null, a number, a list) gives none.
+    const output = (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : {}) as Record<
+      string,
+      unknown
+    >
     output.$metadata = $metadata
     return output
   } catch (error) {
