@@ -735,4 +735,30 @@ describe('the direct wire, to answers a proxy or a broken connection gives', () 
       expect(fromWire.$metadata, body).toMatchObject({ httpStatusCode: 200, attempts: 1 })
     }
   })
+
+  it("throws a refusal whose body is not JSON as the SDK throws it: the body's fault, whatever the header names", async () => {
+    const html = '<html><body><h1>502 Bad Gateway</h1></body></html>'
+    const cases: Record<string, () => ReturnType<typeof answer>> = {
+      "a proxy's HTML 502": () => answer(502, html, { 'content-type': 'text/html' }),
+      'a text 413': () => answer(413, 'Request Entity Too Large', { 'content-type': 'text/plain' }),
+      // The header names an error the SDK would retry, but the body cannot be read: sent once.
+      'a throttling named in the header over HTML': () =>
+        answer(400, html, { 'content-type': 'text/html', 'x-amzn-errortype': 'ThrottlingException' }),
+      // Not a failed condition: the store acts on those, and this answer does not say it.
+      'a failed condition named in the header over HTML': () =>
+        answer(400, html, { 'content-type': 'text/html', 'x-amzn-errortype': 'ConditionalCheckFailedException' }),
+      'a body of null': () => answer(400, 'null'),
+      'a body of a number': () => answer(400, '123'),
+    }
+    for (const [what, respond] of Object.entries(cases)) {
+      const sdk = served([respond, respond, respond], { maxAttempts: 3 })
+      const wired = served([respond, respond, respond], { maxAttempts: 3 })
+      const fromSdk = judged(await failure(sdk.client.send(new PutItemCommand(put()))))
+      const fromWire = judged(await failure(direct(wired.client, 'PutItem', put())))
+      expect(fromWire, what).toEqual(fromSdk)
+      expect(wired.sentAt.length, what).toBe(sdk.sentAt.length)
+      if (what.includes('null') || what.includes('number')) expect(fromWire.name, what).toBe('Unknown')
+      else expect(fromWire.class, what).toBe('SyntaxError')
+    }
+  })
 })

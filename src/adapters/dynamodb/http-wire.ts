@@ -392,15 +392,14 @@ const modelled = DynamoDB as unknown as Record<string, unknown>
 /**
  * A refusal as the SDK throws it: the error's type found where the SDK looks for it (the body's `__type`, its
  * `code`, the `x-amzn-errortype` header), the service's modelled exception class when it has one, the response kept
- * as `$response` (its headers: a retry-after hint, the server's date).
+ * as `$response` (its headers: a retry-after hint, the server's date). A body that is not JSON throws its
+ * SyntaxError, which `read` gives the answer's status.
  */
 const refusal = (response: WireResponse, text: string, $metadata: Record<string, unknown>): Error => {
-  let parsed: Record<string, unknown> = {}
-  try {
-    parsed = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>)
-  } catch {
-    parsed = {}
-  }
+  // A body that is not JSON (a proxy's HTML page, a text 413) throws its SyntaxError, as the SDK's does, whatever
+  // the header names: the answer is not the service's, and an error it names is not to be acted on or retried.
+  const body: unknown = text === '' ? {} : JSON.parse(text)
+  const parsed = (body !== null && typeof body === 'object' ? body : {}) as Record<string, unknown>
   const name = loadJsonRpcErrorCode(response as never, parsed) ?? 'Unknown'
   const message = String(parsed.message ?? parsed.Message ?? 'UnknownError')
   const { __type: _type, message: _m, Message: _M, code: _c, Code: _C, ...fields } = parsed
