@@ -761,4 +761,25 @@ describe('the direct wire, to answers a proxy or a broken connection gives', () 
       else expect(fromWire.class, what).toBe('SyntaxError')
     }
   })
+
+  it('throws what an HTTP handler rejects with as an Error, as the SDK does, its message and code kept', async () => {
+    const cases: Record<string, unknown> = {
+      'a string': 'the pool is closed',
+      'a plain object with a code and a message': { code: 'ECONNRESET', message: 'socket hang up' },
+      'a plain object with a code only': { code: 'ECONNRESET' },
+    }
+    for (const [what, thrown] of Object.entries(cases)) {
+      const reject = (() => Promise.reject(thrown)) as unknown as () => ReturnType<typeof answer>
+      const sdk = served([reject, reject, reject], { maxAttempts: 3 })
+      const wired = served([reject, reject, reject], { maxAttempts: 3 })
+      const sdkError = await failure(sdk.client.send(new PutItemCommand(put())))
+      const wireError = await failure(direct(wired.client, 'PutItem', put()))
+      expect(wireError, what).toBeInstanceOf(Error)
+      expect(judged(wireError), what).toEqual(judged(sdkError))
+      expect((wireError as { code?: string }).code, what).toBe((sdkError as { code?: string }).code)
+      // A reset is sent again; the store takes the last for a request that got no answer.
+      expect(wired.sentAt.length, what).toBe(sdk.sentAt.length)
+      expect(judged(wireError), what).toMatchObject({ retryable: true, code: 'STORE_UNAVAILABLE' })
+    }
+  })
 })

@@ -248,18 +248,17 @@ export class HttpWire {
         if (!fixedClock) sampleClock(config, response, sentAt)
         retry.recordSuccess(token)
         return output
-      } catch (error) {
-        if (response && !fixedClock) skewCorrected(config, response, sentAt, offsetBefore, error)
-        const info = retryInfo(error)
+      } catch (thrown) {
+        if (response && !fixedClock) skewCorrected(config, response, sentAt, offsetBefore, thrown)
+        // As the SDK's retry middleware: the strategy judges what was thrown, the caller gets an Error.
+        const info = retryInfo(thrown)
+        const error = asError(thrown) as Error & { $metadata?: Record<string, unknown> }
         try {
           token = await retry.refreshRetryTokenForRetry(token, info)
         } catch {
-          const failed = error as { $metadata?: Record<string, unknown> }
-          if (failed && typeof failed === 'object') {
-            failed.$metadata ??= {}
-            failed.$metadata.attempts = attempts + 1
-            failed.$metadata.totalRetryDelay = totalRetryDelay
-          }
+          error.$metadata ??= {}
+          error.$metadata.attempts = attempts + 1
+          error.$metadata.totalRetryDelay = totalRetryDelay
           throw error
         }
         attempts = token.getRetryCount()
@@ -370,11 +369,23 @@ const skewCorrected = (
 const retryInfo = (error: unknown): { error: unknown; errorType: string; retryAfterHint?: Date } => {
   const info: { error: unknown; errorType: string; retryAfterHint?: Date } = {
     error,
-    errorType: errorType(error as Record<string, unknown>),
+    errorType: errorType((error ?? {}) as Record<string, unknown>),
   }
   const retryAfterHint = getRetryAfterHint((error as { $response?: unknown } | undefined)?.$response)
   if (retryAfterHint) info.retryAfterHint = retryAfterHint
   return info
+}
+
+/**
+ * What an HTTP handler rejected with, as the SDK's retry middleware throws it: an Error as it is, anything else in
+ * one (a string as its message, an object's fields on it — `message`, `code`), so that the caller sees the message
+ * and the store takes it for a request that got no answer.
+ */
+const asError = (thrown: unknown): Error => {
+  if (thrown instanceof Error) return thrown
+  if (thrown instanceof Object) return Object.assign(new Error(), thrown)
+  if (typeof thrown === 'string') return new Error(thrown)
+  return new Error(`AWS SDK error wrapper for ${thrown}`)
 }
 
 /** As the SDK's retry middleware classifies an error. */
