@@ -2,9 +2,12 @@ import { z } from 'zod'
 
 /** Ids of workflow types and nodes: they appear in URLs, keys and diagrams, so keep them plain. */
 export const ID_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/
+/** Names every JavaScript object has (`constructor`, `toString`, `__proto__`…): ids key plain objects, so not these. */
+const OBJECT_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype))
 export const idSchema = z
   .string()
   .regex(ID_PATTERN, 'must start with a letter or underscore and contain only letters, digits, _ . - (max 64)')
+  .refine((id) => !OBJECT_NAMES.has(id), 'is a name every JavaScript object has (constructor, toString, __proto__…)')
 
 const nonNegativeInt = z.number().int('must be an integer').min(0, 'must not be negative')
 /** Deadlines: whole seconds, at most a year (like `max_wait_time_ts`), never zero (leave the field out instead). */

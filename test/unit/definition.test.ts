@@ -43,6 +43,13 @@ describe('loading a workflow definition', () => {
     ['a string limit', [node('a', [], { fail_max_count: '3' })], /fail_max_count/],
     ['a misspelt key', [node('a', [], { next_node: ['b'] })], /next_node/],
     ['an id with spaces', [node('a b')], /nodes\[0\]\.id/],
+    ['the id __proto__', [node('__proto__')], /nodes\[0\]\.id.*every JavaScript object/],
+    [
+      'the id constructor',
+      [node('a', ['constructor']), node('constructor')],
+      /nodes\[1\]\.id.*every JavaScript object/,
+    ],
+    ['the id toString', [node('toString')], /nodes\[0\]\.id.*every JavaScript object/],
   ])('rejects %s with a DefinitionError naming it', (_, nodes, message) => {
     expect(() => loadDefinition({ id: 'flow', nodes })).toThrow(DefinitionError)
     expect(() => loadDefinition({ id: 'flow', nodes })).toThrow(message)
