@@ -1,6 +1,9 @@
+import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { CapacityMeter } from '../../scripts/capacity-meter.js'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
+import { recordToItem } from '../../src/adapters/dynamodb/item-codec.js'
+import { clearPendingParams } from '../../src/adapters/dynamodb/params.js'
 import { defineWorkflow } from '../../src/core/builder.js'
 import { Engine, type EngineDeps } from '../../src/core/engine.js'
 import { FAILURE_HEADROOM_BYTES } from '../../src/core/limits.js'
@@ -16,6 +19,7 @@ import {
   TimerClock,
 } from '../support/harness.js'
 import { invariantViolations, partitionAccounting, scanPartitions } from '../support/invariant.js'
+import { anInstance } from '../support/records.js'
 
 /**
  * The partition layout keeps its promise (README, "Table layout"): what an instance's partition holds is what the
@@ -378,5 +382,111 @@ describe('clean-up and limits at their edge', () => {
     const { status } = await engine.create({ workflowType: 'at-the-limit' })
 
     expect(status).toBe('completed')
+  }, 60_000)
+})
+
+describe('an item replaced and deleted', () => {
+  /** The instance item's counted total and pending deletions, raw. */
+  const counted = async (instanceId: string) => {
+    const [item] = await partition(instanceId)
+    return { b: Number(item?.b), gc: (item?.gc ?? {}) as Record<string, number> }
+  }
+
+  /** A check that stores a new 20 KB status on every poll, replacing the one before. */
+  const restated = (type: string) => {
+    let polls = 0
+    return defineWorkflow({
+      type,
+      nodes: {
+        w: {
+          run: (ctx) => ctx.set('status', 's'.repeat(20 * KB)),
+          check: (ctx) => {
+            ctx.set('status', `${++polls}:${'s'.repeat(20 * KB)}`)
+            throw new NotReadyError(60)
+          },
+        },
+      },
+    })
+  }
+
+  it('is no longer counted once deleted, so an event with room is stored', async () => {
+    const { engine, clock } = metered({
+      limits: { maxInstanceBytes: 64 * KB, maxNodeContextBytes: 32 * KB, maxInputBytes: 32 * KB },
+    })
+    engine.register(restated('restated-20k'))
+    const { instanceId } = await engine.create({ workflowType: 'restated-20k' })
+    clock.advanceSeconds(61)
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+
+    // The poll's replaced payload is gone from the partition: 21 KB held, room for 24 KB more.
+    await expect(
+      engine.addNodeEvent({ instanceId, nodeId: 'w', eventTs: 1, content: { e: 'e'.repeat(24 * KB) } }),
+    ).resolves.toMatchObject({ nodeId: 'w' })
+    expect((await counted(instanceId)).gc).toEqual({})
+  }, 60_000)
+
+  it('leaves room for events replaced back to back', async () => {
+    const { engine } = metered({
+      limits: { maxInstanceBytes: 32 * KB, maxNodeContextBytes: 16 * KB, maxInputBytes: 16 * KB },
+    })
+    engine.register(polled('burst', 10))
+    const { instanceId } = await engine.create({ workflowType: 'burst' })
+
+    for (let ts = 1; ts <= 8; ts++) {
+      await engine.addNodeEvent({ instanceId, nodeId: 'wait', eventTs: ts, content: { e: 'e'.repeat(8 * KB) } })
+    }
+
+    const items = await partition(instanceId)
+    expect(items.filter((item) => String(item.sk).startsWith('E#'))).toHaveLength(1)
+    expect((await counted(instanceId)).gc).toEqual({})
+  }, 60_000)
+
+  it('is taken off the count once, however many clean-ups clear it', async () => {
+    const doc = DynamoDBDocumentClient.from(table.client)
+    const stored = recordToItem(anInstance('cleared-twice', { status: 'completed' }))
+    const before = Number(stored.b)
+    await doc.send(
+      new PutCommand({
+        TableName: table.tableName,
+        Item: { ...stored, gc: { 'P#x#a': 300, 'P#x#b': 200 }, b: before + 500 },
+      }),
+    )
+    const clear = (entries: Record<string, number>) =>
+      doc.send(new UpdateCommand(clearPendingParams(table.tableName, 'cleared-twice', entries))).then(
+        () => 'cleared',
+        (error: Error) => error.name,
+      )
+
+    expect(await clear({ 'P#x#a': 300 })).toBe('cleared')
+    // A clean-up that lists an entry another cleared already is refused whole: nothing is subtracted twice.
+    expect(await clear({ 'P#x#a': 300, 'P#x#b': 200 })).toBe('ConditionalCheckFailedException')
+    expect(await clear({ 'P#x#b': 200 })).toBe('cleared')
+
+    const [item] = await partition('cleared-twice')
+    expect(item).toMatchObject({ b: before, gc: {} })
+  })
+
+  it('is not counted on a finished instance, which no later write clears', async () => {
+    const { engine } = metered()
+    engine.register(
+      defineWorkflow({
+        type: 'restated-then-done',
+        nodes: {
+          w: {
+            run: (ctx) => ctx.set('status', 's'.repeat(20 * KB)),
+            check: (ctx) => ctx.set('status', `done:${'s'.repeat(20 * KB)}`),
+          },
+        },
+      }),
+    )
+
+    const { instanceId, status } = await engine.create({ workflowType: 'restated-then-done' })
+
+    expect(status).toBe('completed')
+    const { b, gc } = await counted(instanceId)
+    expect(gc).toEqual({})
+    const accounting = await partitionAccounting(table, instanceId)
+    expect(accounting.pending).toEqual([])
+    expect(b).toBe(accounting.expected)
   }, 60_000)
 })

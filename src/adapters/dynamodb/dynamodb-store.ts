@@ -75,6 +75,7 @@ import { DynamoLeaseWriter, type WriterIo } from './lease-writer.js'
 import { clearOutboxParams, OUTBOX_SHARDS, queryOutboxParams, unmarkParams } from './outbox-items.js'
 import {
   acquireLeaseParams,
+  clearPendingParams,
   clearTerminalDueParams,
   indexPartition,
   listQueryParams,
@@ -97,6 +98,9 @@ interface AwsError {
   $retryable?: unknown
   $metadata?: { httpStatusCode?: number }
 }
+
+/** Tries of a clean-up's clearing whose entries another clean-up partly cleared meanwhile. */
+const CLEAR_PENDING_TRIES = 3
 
 const isConditionFailure = (error: unknown): error is AwsError =>
   (error as AwsError)?.name === 'ConditionalCheckFailedException'
@@ -211,6 +215,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
   readonly #sideItemExpiryDays: number
   readonly #duePlaceHorizonMs: number
   readonly #items: PartitionItems
+  readonly #logger: Logger
   #writers = 0
 
   constructor(options: DynamoDbStoreOptions) {
@@ -225,12 +230,13 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     this.#wire = new Wire(options.client, { direct: options.directWrites ?? true })
     this.#sideItemExpiryDays = options.sideItemExpiryDays ?? SIDE_ITEM_EXPIRY_DAYS
     this.#duePlaceHorizonMs = options.duePlaceHorizonMs ?? DUE_PLACE_HORIZON_MS
+    this.#logger = options.logger ?? silentLogger
     this.#items = new PartitionItems(
       this.#doc,
       () => this.tableName,
       (operation, fn) => this.#send(operation, fn),
       (error, operation) => translateAwsError(error, operation, this.tableName),
-      options.logger ?? silentLogger,
+      this.#logger,
       this.#wire,
     )
   }
@@ -336,6 +342,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     },
     getItems: (instanceId, sortKeys) => this.#items.get(instanceId, sortKeys),
     deleteItems: (instanceId, sortKeys) => this.#items.delete(instanceId, sortKeys),
+    clearPending: (instanceId, entries) => this.#clearPending(instanceId, entries),
     releaseLease: (lease, attemptNotMade) => this.#releaseLease(lease, attemptNotMade),
   }
 
@@ -360,6 +367,40 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
             ? undefined
             : { text: item.nx ?? '', own: true, shown: true },
     })
+  }
+
+  /**
+   * Takes deleted items off an instance's pending deletions and their bytes off its total (see clearPendingParams).
+   * A refusal returns the item: the entries another clean-up took off already are dropped, and the rest tried again.
+   * The sort keys it could not clear (logged; a later lease's first write tries again). Never throws.
+   */
+  async #clearPending(instanceId: string, entries: Readonly<Record<string, number>>): Promise<string[]> {
+    let left: Record<string, number> = { ...entries }
+    let counted = true
+    for (let attempt = 0; attempt < CLEAR_PENDING_TRIES && Object.keys(left).length; attempt++) {
+      try {
+        await this.#send('clearPending', () =>
+          this.#wire.update(clearPendingParams(this.tableName, instanceId, left, counted)),
+        )
+        return []
+      } catch (error) {
+        if (!isConditionFailure(error)) {
+          this.#logger.log('warn', 'deleted items are still counted; a later write will clear them', {
+            instanceId,
+            items: Object.keys(left).length,
+            error: error instanceof Error ? error.message : String(error),
+          })
+          return Object.keys(left)
+        }
+        const old = oldItem(error)
+        // No instance item: nothing counts them.
+        if (old === undefined) return []
+        const listed = (old.gc ?? {}) as Record<string, unknown>
+        left = Object.fromEntries(Object.entries(left).filter(([sk]) => listed[sk] !== undefined))
+        counted = old.b !== undefined
+      }
+    }
+    return Object.keys(left)
   }
 
   async #send<T>(operation: string, fn: () => Promise<T>): Promise<T> {
@@ -465,7 +506,7 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
 
   /**
    * One conditional write. The event it replaces, when kept in an item of its own, is deleted right after (listed as
-   * pending deletion and counted until a lease's write clears it); reading which item that is costs a small read.
+   * pending deletion and counted until then); reading which item that is costs a small read.
    */
   async putEvent(
     instanceId: string,
@@ -523,7 +564,10 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       if (refusal === 'landed' && sent.k === undefined) return
       throw refusal === 'landed' ? new StaleEventError(instanceId, nodeId, event.eventTs, event.eventTs) : refusal
     }
-    if (replaced) await this.#items.delete(instanceId, [replaced.sk])
+    if (!replaced) return
+    // Deleted, then counted no longer; a failed delete leaves it pending, for the next lease's first write.
+    const failed = await this.#items.delete(instanceId, [replaced.sk])
+    if (!failed.length) await this.#clearPending(instanceId, { [replaced.sk]: replaced.bytes })
   }
 
   putCallback(claims: CallbackClaims, arrival: CallbackArrival, nowMs: number): Promise<'stored' | 'duplicate'> {

@@ -41,10 +41,10 @@ export interface LaidOutChange {
   /** The new input, inline or in an item of its own (with the bytes it counts for). */
   input?: { text: string } | { ref: string; bytes: number }
   /**
-   * Items this write replaces (deleted right after it lands, counted until a later write clears them) and pending
-   * ones it clears (deleted already): sort key → bytes.
+   * Items this write replaces: sort key → bytes. Deleted right after it lands, and counted until the clean-up that
+   * deleted them takes them off the pending deletions (see `clearPendingParams`).
    */
-  gc?: { add: Record<string, number>; clear: Record<string, number> }
+  gc?: { add: Record<string, number> }
   /** Which of the instance item's writes this is (`expected` before it, `next` after it); the writer always says. */
   writeSeq?: { expected: number; next: number }
   /** The attempt an acquisition recorded (`xn`, `xt`, `xf`) leaves the item: its node is stored, or the lease ends. */

@@ -49,6 +49,11 @@ export interface WriterIo {
   getItems(instanceId: string, sortKeys: readonly string[]): Promise<Map<string, Record<string, unknown>>>
   /** Deletes items of the partition; the sort keys it could not delete. */
   deleteItems(instanceId: string, sortKeys: readonly string[]): Promise<string[]>
+  /**
+   * Takes deleted items off the instance's pending deletions and their bytes off its total (no lease needed; see
+   * `clearPendingParams`); the sort keys it could not clear (those another clean-up cleared count as cleared).
+   */
+  clearPending(instanceId: string, entries: Readonly<Record<string, number>>): Promise<string[]>
   /** Clears the lease if it is still ours. */
   /** `attemptNotMade`: the attempt this lease's acquisition recorded goes too. */
   releaseLease(lease: Lease, attemptNotMade: boolean): Promise<void>
@@ -80,7 +85,7 @@ export interface WriterStart {
  * The writes of one lease on the DynamoDB layout: it knows what the instance item holds (which records, entries,
  * inputs, pending deletions, which write it is at) and lays each change out accordingly — see `write-layout.ts`.
  * Each change is encoded once; what landed is kept as encoded. What a write replaces is deleted right after it
- * lands, and cleared from the pending deletions by the next write.
+ * lands, then taken off the pending deletions and the counted total: a deleted item is counted no longer.
  */
 export class DynamoLeaseWriter implements LeaseWriter {
   readonly #instanceId: string
@@ -98,7 +103,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
   #inputBytes: number | undefined
   /** Prior inputs as stored (undefined: the item has none). */
   #prior: Record<string, StoredInput> | undefined
-  /** Pending deletions known to be deleted already: the next write clears them. */
+  /** Pending deletions deleted already whose clearing failed: the next clean-up clears them. */
   #deleted = new Map<string, number>()
   /** Pending deletions not yet deleted (left by a writer that stopped, or whose delete failed). */
   #pending = new Map<string, number>()
@@ -164,8 +169,8 @@ export class DynamoLeaseWriter implements LeaseWriter {
   }
 
   async write(change: InstanceChange): Promise<WriteResult> {
-    // Pending deletions a stopped writer left: delete them first, so that this write may clear them.
-    if (this.#pending.size) await this.#deletePending()
+    // Pending deletions a stopped writer left (or whose delete failed): deleted and cleared first.
+    if (this.#pending.size || this.#deleted.size) await this.#cleanUp()
     const planner = this.io.planner(this.#instanceId, this.#baseMs, change.updatedAtMs, this.lease.fence)
     const laid = this.layOut(change, planner)
     const params = writeUnderLeaseParams(this.io.tableName(), this.lease, laid, planner)
@@ -181,19 +186,29 @@ export class DynamoLeaseWriter implements LeaseWriter {
       if (landed.history) this.#history = landed.history
       eventSeq = landed.eventSeq
     }
-    // What this write replaced goes now; a failed delete leaves it pending, for a later write to try again.
+    // What this write replaced goes now; a failed delete or clearing leaves it pending, for a later write to retry.
     for (const [sk, bytes] of Object.entries(laid.gc?.add ?? {})) this.#pending.set(sk, bytes)
-    if (this.#pending.size) await this.#deletePending()
+    if (this.#pending.size) await this.#cleanUp()
     return { eventSeq }
   }
 
-  async #deletePending(): Promise<void> {
-    const failed = new Set(await this.io.deleteItems(this.#instanceId, [...this.#pending.keys()]))
-    for (const [sk, bytes] of this.#pending) {
-      if (failed.has(sk)) continue
-      this.#pending.delete(sk)
-      this.#deleted.set(sk, bytes)
+  /**
+   * Deletes the pending deletions, then takes those deleted off the instance item (a write of its own: only a write
+   * that replaced something pays for it). Clearing in the next fenced write instead would leave the last write's
+   * replaced items counted for as long as the instance waits, or for ever once it is finished.
+   */
+  async #cleanUp(): Promise<void> {
+    if (this.#pending.size) {
+      const failed = new Set(await this.io.deleteItems(this.#instanceId, [...this.#pending.keys()]))
+      for (const [sk, bytes] of this.#pending) {
+        if (failed.has(sk)) continue
+        this.#pending.delete(sk)
+        this.#deleted.set(sk, bytes)
+      }
     }
+    if (!this.#deleted.size) return
+    const left = new Set(await this.io.clearPending(this.#instanceId, Object.fromEntries(this.#deleted)))
+    for (const sk of [...this.#deleted.keys()]) if (!left.has(sk)) this.#deleted.delete(sk)
   }
 
   abandon(options: { attemptsNotMade?: boolean } = {}): Promise<void> {
@@ -265,8 +280,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
       const sk = this.#arrivalOutputs.get(id)
       if (sk !== undefined) gc[sk] = 0
     }
-    const clear = Object.fromEntries(this.#deleted)
-    if (Object.keys(gc).length || Object.keys(clear).length) laid.gc = { add: gc, clear }
+    if (Object.keys(gc).length) laid.gc = { add: gc }
     return laid
   }
 
@@ -426,7 +440,6 @@ export class DynamoLeaseWriter implements LeaseWriter {
     if (due !== undefined) this.#duePlace = due === null ? undefined : (laid.duePlace ?? due)
     if (laid.clearArmed) this.#armed = undefined
     for (const id of laid.change.clearCallbacks ?? []) this.#arrivalOutputs.delete(id)
-    for (const sk of Object.keys(laid.gc?.clear ?? {})) this.#deleted.delete(sk)
     if (laid.input !== undefined) {
       this.#inputKey = 'ref' in laid.input ? laid.input.ref : undefined
       this.#inputBytes = 'ref' in laid.input ? laid.input.bytes : undefined

@@ -263,16 +263,12 @@ const priorInputParts = (parts: UpdateParts, laid: LaidOutChange): void => {
   })
 }
 
-/** Items this write replaces join the pending deletions; those deleted since leave them. */
+/** Items this write replaces join the pending deletions (the clean-up that deletes them takes them off). */
 const pendingParts = (parts: UpdateParts, laid: LaidOutChange): void => {
   Object.entries(laid.gc?.add ?? {}).forEach(([sk, bytes], index) => {
     parts.names[`#g${index}`] = sk
     parts.values[`:g${index}`] = bytes
     parts.set.push(`gc.#g${index} = :g${index}`)
-  })
-  Object.keys(laid.gc?.clear ?? {}).forEach((sk, index) => {
-    parts.names[`#d${index}`] = sk
-    parts.remove.push(`gc.#d${index}`)
   })
 }
 
@@ -339,7 +335,7 @@ const nextAttemptParts = (parts: UpdateParts, laid: LaidOutChange): void => {
 
 /**
  * The guards of a fenced write besides the lease: its place in the item's writes, and the budget. What it adds to
- * the counted total includes the items it replaces (counted until deleted) less the pending ones it clears.
+ * the counted total includes the items it replaces (counted until deleted).
  */
 const guardParts = (parts: UpdateParts, laid: LaidOutChange): void => {
   const { values, set, conditions } = parts
@@ -355,7 +351,7 @@ const guardParts = (parts: UpdateParts, laid: LaidOutChange): void => {
   }
   const sum = (bytes: Record<string, number> | undefined) => Object.values(bytes ?? {}).reduce((a, b) => a + b, 0)
   const { bytesDelta = 0, bytesBase, maxBytes } = laid.change
-  const delta = bytesDelta + sum(laid.gc?.add) - sum(laid.gc?.clear)
+  const delta = bytesDelta + sum(laid.gc?.add)
   if (delta === 0) return
   // An item stored without a total starts from the holder's count of it.
   values[':bytes'] = delta
@@ -411,6 +407,41 @@ export const writeUnderLeaseParams = (
     ReturnValues: 'UPDATED_NEW',
     // The old item tells a lost lease from our own release retried after its answer was lost, or from the budget.
     ...(change.release || conditions.length > 1 ? { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const } : {}),
+  }
+}
+
+/**
+ * Takes deleted items off the pending deletions, and their bytes off the counted total, in one update that needs no
+ * lease: conditioned on each entry still being there, so that entries another clean-up took off already are not
+ * subtracted twice (its refusal returns the item, to try again with the entries left). `counted: false`: the item
+ * has no total to subtract from.
+ */
+export const clearPendingParams = (
+  tableName: string,
+  instanceId: string,
+  entries: Readonly<Record<string, number>>,
+  counted = true,
+): UpdateCommandInput => {
+  const names: Record<string, string> = {}
+  const remove: string[] = []
+  const conditions: string[] = []
+  let freed = 0
+  Object.entries(entries).forEach(([sk, bytes], index) => {
+    names[`#c${index}`] = sk
+    remove.push(`gc.#c${index}`)
+    conditions.push(`attribute_exists(gc.#c${index})`)
+    freed += bytes
+  })
+  const subtract = counted && freed !== 0
+  if (subtract) conditions.push('attribute_exists(b)')
+  return {
+    TableName: tableName,
+    Key: instanceKey(instanceId),
+    UpdateExpression: `${subtract ? 'SET b = b - :freed ' : ''}REMOVE ${remove.join(', ')}`,
+    ConditionExpression: conditions.join(' AND '),
+    ExpressionAttributeNames: names,
+    ...(subtract ? { ExpressionAttributeValues: { ':freed': freed } } : {}),
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
   }
 }
 
