@@ -1,8 +1,9 @@
 import { isTerminalInstanceStatus, isTerminalNodeStatus } from '../schemas/statuses.js'
 import type { CallbackClaims } from './callback-token.js'
 import { hash53 } from './definition.js'
-import { TickflowError, ValidationError } from './errors.js'
-import { canonicalJson, type JsonValue } from './json.js'
+import { PayloadTooLargeError, TickflowError, ValidationError } from './errors.js'
+import { canonicalJson, type JsonObject, type JsonValue, jsonSizeBytes } from './json.js'
+import { nodePayloadBytes } from './limits.js'
 import type { CallbackArrival, CallbackResult, CallbackWait, InstanceRecord, NodeRecord } from './records.js'
 import { FailedWithContinueError, FailedWithFailedError } from './worker-signals.js'
 
@@ -93,6 +94,77 @@ export const callbackWait = (
     wait.heartbeatSeconds = seconds('heartbeatSeconds', options.heartbeatSeconds, timeout)
   }
   return wait
+}
+
+/** The bytes `"callback_output":` and a comma add around an output merged into its node's (an upper bound). */
+const CALLBACK_OUTPUT_KEY_BYTES = 19
+
+/**
+ * What the node stores (its output and overrides, as the node limit counts them) once `output` is merged into its
+ * output as `callback_output`. `unreadPayloadBytes`: the node's payload as the store counted it, when it was not read
+ * (then an upper bound).
+ */
+export const payloadBytesWithCallbackOutput = (
+  node: NodeRecord,
+  output: JsonValue,
+  unreadPayloadBytes?: number,
+): number => {
+  if (unreadPayloadBytes !== undefined) return unreadPayloadBytes + CALLBACK_OUTPUT_KEY_BYTES + jsonSizeBytes(output)
+  return nodePayloadBytes({ ...node, output: withCallbackOutput(node, output) })
+}
+
+/** The node's output with `output` as its `callback_output`: a new object, never the stored one changed in place. */
+export const withCallbackOutput = (node: NodeRecord, output: JsonValue): JsonObject => ({
+  ...node.output,
+  callback_output: output,
+})
+
+/** The refusal of a callback output that would take its node past the node limit (undefined: it fits). */
+export const callbackOutputRefusal = (
+  nodeId: string,
+  node: NodeRecord,
+  output: JsonValue,
+  maxNodeContextBytes: number,
+  unreadPayloadBytes?: number,
+): PayloadTooLargeError | undefined => {
+  const size = payloadBytesWithCallbackOutput(node, output, unreadPayloadBytes)
+  if (size <= maxNodeContextBytes) return undefined
+  return new PayloadTooLargeError(
+    `node '${nodeId}' would store ${size} bytes with this callback output, over the node limit of ${maxNodeContextBytes}`,
+    'output',
+    size,
+    maxNodeContextBytes,
+  )
+}
+
+/**
+ * How a completion's write keeps the instance within its budget, exactly under concurrency: it adds what the
+ * arrival counts for (less an earlier arrival of the node it replaces), conditioned on room for that in the write.
+ */
+export interface CallbackGuard {
+  /** Refused (PayloadTooLargeError) if the stored bytes would exceed this. */
+  maxBytes: number
+  /** The total as the writer read it: where an item stored without a total starts from. */
+  baseBytes: number
+}
+
+/** The refusal of a completion the instance has no room for, from the record as it is (undefined: it has room). */
+export const callbackBudgetRefusal = (
+  record: InstanceRecord,
+  claims: CallbackClaims,
+  arrival: CallbackArrival,
+  guard: CallbackGuard,
+): PayloadTooLargeError | undefined => {
+  const added = (arrival.storedBytes ?? 0) - (record.callbacks?.[claims.nodeId]?.storedBytes ?? 0)
+  if (added <= 0 || record.storedBytes === undefined) return undefined
+  const bytes = record.storedBytes + added
+  if (bytes <= guard.maxBytes) return undefined
+  return new PayloadTooLargeError(
+    `the completion would make the instance store ${bytes} bytes, over its budget of ${guard.maxBytes}`,
+    arrival.completion?.status === 'success' ? 'output' : 'cause',
+    bytes,
+    guard.maxBytes,
+  )
 }
 
 /** A wait still open: asked for and not yet ended. */

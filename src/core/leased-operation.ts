@@ -2,7 +2,7 @@ import { ParkCode } from '../schemas/park-codes.js'
 import type { InstanceStatus } from '../schemas/statuses.js'
 import { isTerminalInstanceStatus } from '../schemas/statuses.js'
 import type { CallbackClaims } from './callback-token.js'
-import type { CallbackArrival } from './callbacks.js'
+import type { CallbackArrival, CallbackGuard } from './callbacks.js'
 import type { WorkflowDefinition } from './definition.js'
 import { type Definitions, parkCodeOf } from './definitions.js'
 import { IllegalStateError, ItemTooLargeError, LeaseLostError, LockConflictError, NodeNotFoundError } from './errors.js'
@@ -305,9 +305,13 @@ export class LeasedOperations {
    * Stores a callback's completion or heartbeat without the lease (a completion may arrive before the worker's own
    * write): a completion makes the instance due at once, and its wake-up is planned.
    */
-  async storeCallback(claims: CallbackClaims, arrival: CallbackArrival): Promise<'stored' | 'duplicate'> {
+  async storeCallback(
+    claims: CallbackClaims,
+    arrival: CallbackArrival,
+    guard?: CallbackGuard,
+  ): Promise<'stored' | 'duplicate'> {
     const now = this.deps.clock.nowMs()
-    const stored = await this.deps.store.putCallback(claims, arrival, now)
+    const stored = await this.deps.store.putCallback(claims, arrival, now, guard)
     if (stored === 'stored' && arrival.completion) await this.deps.wakeups.plan(claims.instanceId, now, now)
     return stored
   }

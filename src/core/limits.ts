@@ -1,6 +1,6 @@
 import { ValidationError } from './errors.js'
 import { type JsonObject, jsonSizeBytes, payloadBytes } from './json.js'
-import type { FailureSummary, InstanceRecord, NodeEventRecord, NodeRecord } from './records.js'
+import type { CallbackResult, FailureSummary, InstanceRecord, NodeEventRecord, NodeRecord } from './records.js'
 
 export interface Limits {
   /** Largest part of a node context the node itself stores (its output and any overrides), as JSON. */
@@ -82,6 +82,8 @@ export const validateLimits = (limits: Limits, capacity: StoreCapacity): Limits 
 export const INSTANCE_OVERHEAD_BYTES = 1024
 export const NODE_OVERHEAD_BYTES = 128
 const EVENT_OVERHEAD_BYTES = 48
+/** At least what merging an output into its node's output as `callback_output` adds (`"callback_output":` and a comma). */
+const CALLBACK_ARRIVAL_OVERHEAD_BYTES = 48
 const PRIOR_INPUT_OVERHEAD_BYTES = 16
 
 /** The bytes of a node's own payload (output and overrides), as JSON: what decides whether it is inline. */
@@ -107,6 +109,21 @@ export const eventBytesAround = (nodeId: string, contentBytes: number): number =
 
 export const eventStoredBytes = (nodeId: string, event: NodeEventRecord | undefined): number =>
   event === undefined ? 0 : eventBytesAround(nodeId, jsonSizeBytes(event.content))
+
+/**
+ * What a callback completion counts for from its arrival until a pass consumes it: its output, or its error and
+ * cause, and an allowance. Settling it frees this and grows the node by at most as much (the allowance covers the
+ * `callback_output` key), so a settling write never grows the instance.
+ */
+export const callbackArrivalBytes = (nodeId: string, completion: CallbackResult): number =>
+  CALLBACK_ARRIVAL_OVERHEAD_BYTES +
+  nodeId.length +
+  (completion.status === 'success'
+    ? completion.output === undefined
+      ? 0
+      : jsonSizeBytes(completion.output)
+    : (completion.error === undefined ? 0 : jsonSizeBytes(completion.error)) +
+      (completion.cause === undefined ? 0 : jsonSizeBytes(completion.cause)))
 
 export const failureStoredBytes = (failure: FailureSummary | undefined): number =>
   failure === undefined ? 0 : jsonSizeBytes(failure)
@@ -139,5 +156,6 @@ export const instanceStoredBytes = (record: InstanceRecord): number => {
     const unread = record.unread?.events[id]
     bytes += unread === undefined ? eventStoredBytes(id, event) : eventBytesAround(id, unread)
   }
+  for (const arrival of Object.values(record.callbacks ?? {})) bytes += arrival.storedBytes ?? 0
   return bytes
 }

@@ -1,6 +1,14 @@
 import { type InstanceStatus, isFailedOrCanceled, isTerminalNodeStatus, type SkipReason } from '../schemas/statuses.js'
 import type { CallbackTokens } from './callback-token.js'
-import { arrivalFor, type CallbackWait, callbackWait, isWaiting, resolveCallback } from './callbacks.js'
+import {
+  arrivalFor,
+  type CallbackWait,
+  callbackOutputRefusal,
+  callbackWait,
+  isWaiting,
+  resolveCallback,
+  withCallbackOutput,
+} from './callbacks.js'
 import { decisionCode, ExpressionFailedError, evaluateChoice, evaluateWhen } from './conditions.js'
 import { assembleContext, LAST_ERROR_CHARS, splitContext } from './context-assembly.js'
 import { blockingFailures, endOutcome, failureEffect, joinDecision, joinSettled } from './control-flow.js'
@@ -956,9 +964,20 @@ class Pass {
       const outcome = resolution.kind === 'timeout' ? resolution.outcome : resolution.kind
       record.callback = { ...wait, outcome, ...fingerprint }
       if (resolution.kind === 'success') {
+        // The node limit holds for what a completion adds as for a worker's context: one that arrived before its
+        // worker returned was checked without the worker's output, and together they may not fit. Then the node
+        // fails for good with the reason, keeping the output it had (the completion's bytes leave with its arrival).
+        const tooLarge =
+          resolution.output === undefined
+            ? undefined
+            : callbackOutputRefusal(node.id, record, resolution.output, this.deps.limits.maxNodeContextBytes)
+        if (tooLarge) {
+          this.#recordError(node, record, step, tooLarge, true)
+          continue
+        }
         // A new output, never the stored one changed in place: copies of the record share payloads, and a payload's
         // serialised text is kept by its object (see payloadText).
-        if (resolution.output !== undefined) record.output = { ...record.output, callback_output: resolution.output }
+        if (resolution.output !== undefined) record.output = withCallbackOutput(record, resolution.output)
         this.#succeeded(node, record, step)
       } else {
         this.#recordError(node, record, step, resolution.error)

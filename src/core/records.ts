@@ -244,6 +244,12 @@ export interface CallbackArrival {
   fence: number
   heartbeatAtMs?: number
   completion?: CallbackResult & { atMs: number; fingerprint: string }
+  /**
+   * What the arrival counts for in the instance's stored bytes (see `callbackArrivalBytes`), added by the write that
+   * stored it and taken off by the write that consumes it; absent for a heartbeat (and for an arrival stored before
+   * arrivals were counted, which counts for nothing).
+   */
+  storedBytes?: number
 }
 
 // ---- lifecycle events (see lifecycle-events.ts) -----------------------------------------------------------------

@@ -1,6 +1,6 @@
 import type { InstanceStatus } from '../schemas/statuses.js'
 import type { CallbackClaims } from './callback-token.js'
-import type { CallbackArrival } from './callbacks.js'
+import type { CallbackArrival, CallbackGuard } from './callbacks.js'
 import type { NormalisedConfig } from './definition.js'
 import type { InstanceChange } from './instance-change.js'
 import type { OutboxIndex, OutboxStore } from './lifecycle-events.js'
@@ -240,9 +240,16 @@ export interface InstanceLeaseStore extends OutboxStore {
    * Stores a callback's completion or heartbeat for the node its claims name, without the lease, if the condition
    * of `callbackAccepts` holds in the write; a completion makes the instance due at `nowMs` and counts as an event
    * (a running pass notices it). Answers `duplicate` for the same completion stored before; throws the refusal of
-   * `callbackRefusal` otherwise, InstanceNotFoundError for an unknown instance.
+   * `callbackRefusal` otherwise, InstanceNotFoundError for an unknown instance. The arrival's `storedBytes` join the
+   * instance's stored bytes in the same write, conditioned on the guard's budget (PayloadTooLargeError, nothing
+   * stored, when it has no room: see `callbackBudgetRefusal`).
    */
-  putCallback(claims: CallbackClaims, arrival: CallbackArrival, nowMs: number): Promise<'stored' | 'duplicate'>
+  putCallback(
+    claims: CallbackClaims,
+    arrival: CallbackArrival,
+    nowMs: number,
+    guard?: CallbackGuard,
+  ): Promise<'stored' | 'duplicate'>
   /** Makes the instance due at `dueAtMs` unless it is terminal (no lease needed: it only ever moves work earlier). */
   markDue(instanceId: string, dueAtMs: number): Promise<void>
   /** Removes the due time of a terminal instance that nobody holds (left by an operation that died). */

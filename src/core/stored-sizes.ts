@@ -19,6 +19,8 @@ export class StoredSizes {
   readonly nodes = new Map<string, number>()
   /** The nodes of the change `delta` last measured, for `apply` (each payload is sized once). */
   #measured = new Map<string, number>()
+  /** What each stored callback arrival counts for (see callbackArrivalBytes), by node: freed when a write consumes it. */
+  readonly arrivals = new Map<string, number>()
   input: number
   failure: number
   prior: number
@@ -31,6 +33,7 @@ export class StoredSizes {
   constructor(record: InstanceRecord) {
     this.#record = record
     for (const [id, node] of Object.entries(record.nodes)) this.nodes.set(id, this.#nodeBytes(id, node))
+    for (const [id, arrival] of Object.entries(record.callbacks ?? {})) this.arrivals.set(id, arrival.storedBytes ?? 0)
     this.input = record.unread?.input ?? jsonSizeBytes(record.input)
     this.failure = failureStoredBytes(record.failure)
     this.prior = priorInputsStoredBytes(record.priorInputs, record.unread?.priorInputs)
@@ -59,6 +62,7 @@ export class StoredSizes {
     if (change.input !== undefined) delta += jsonSizeBytes(change.input) - this.input
     if (change.failure !== undefined) delta += failureStoredBytes(change.failure ?? undefined) - this.failure
     if (change.priorInputs !== undefined) delta += priorInputsStoredBytes(change.priorInputs ?? undefined) - this.prior
+    for (const id of change.clearCallbacks ?? []) delta -= this.arrivals.get(id) ?? 0
     return delta
   }
 
@@ -68,6 +72,7 @@ export class StoredSizes {
     if (change.input !== undefined) this.input = jsonSizeBytes(change.input)
     if (change.failure !== undefined) this.failure = failureStoredBytes(change.failure ?? undefined)
     if (change.priorInputs !== undefined) this.prior = priorInputsStoredBytes(change.priorInputs ?? undefined)
+    for (const id of change.clearCallbacks ?? []) this.arrivals.delete(id)
     this.total += delta
   }
 

@@ -1,9 +1,10 @@
-import { beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { LocalQueue } from '../../src/adapters/memory/local-queue.js'
 import { type ApiEvent, createApiHandler } from '../../src/api/handler.js'
 import { defineWorkflow } from '../../src/core/builder.js'
 import { callbackTokens } from '../../src/core/callback-token.js'
 import type { Engine } from '../../src/core/engine.js'
+import type { NodeContext } from '../../src/core/node-context.js'
 import { silentLogger } from '../../src/core/ports.js'
 import { createEventsHandler } from '../../src/handlers/events-handler.js'
 import { paymentWorkflow } from '../../src/workflows/payment.js'
@@ -378,5 +379,122 @@ describe('the events queue', () => {
       expect.stringMatching(/^CALLBACK_NOT_FOUND: no such callback/),
       expect.stringMatching(/^invalid callback message: token/),
     ])
+  })
+})
+
+describe('completions and the size limits', () => {
+  const KB = 1024
+  let limited: Engine
+  let limitedClock: FakeClock
+  let tokens: string[] = []
+  /** The output the worker itself leaves on the node before it returns. */
+  let workerOutput: string | undefined
+  /** A completion posted from inside the worker's call (the provider answered before the worker returned). */
+  let answerEarly: ((token: string) => Promise<void>) | undefined
+
+  const ask = {
+    run: async (ctx: NodeContext) => {
+      const { token } = await ctx.callback({ timeoutSeconds: 3600 })
+      tokens.push(token)
+      if (workerOutput !== undefined) ctx.set('w', workerOutput)
+      if (answerEarly) await answerEarly(token)
+    },
+  }
+
+  beforeAll(() => {
+    ;({ engine: limited, clock: limitedClock } = newTestEngine(table, {
+      limits: { maxInstanceBytes: 64 * KB, maxNodeContextBytes: 40 * KB },
+      callbacks: { tokens: callbackTokens([SECRET]) },
+    }))
+    limited.register(
+      defineWorkflow({
+        type: 'four-asks',
+        nodes: {
+          start: { next: ['a1', 'a2', 'a3', 'a4'], run: () => {} },
+          a1: ask,
+          a2: ask,
+          a3: ask,
+          a4: ask,
+        },
+      }),
+    )
+    limited.register(defineWorkflow({ type: 'one-ask', nodes: { a1: ask } }))
+  })
+
+  beforeEach(() => {
+    tokens = []
+    workerOutput = undefined
+    answerEarly = undefined
+  })
+
+  const completeOn = (token: string, output: unknown) =>
+    limited.completeCallback(token, { status: 'success', output }).then(
+      () => 202,
+      (error: { httpStatus?: number }) => error.httpStatus ?? 500,
+    )
+
+  it('refuses a completion the instance has no room for with a 413, storing nothing, and counts what it accepted', async () => {
+    const { instanceId } = await limited.create({ workflowType: 'four-asks' })
+    expect(tokens).toHaveLength(4)
+
+    const answers: number[] = []
+    for (const token of tokens) answers.push(await completeOn(token, { o: 'c'.repeat(39 * KB) }))
+
+    // The first fits the 64 KB budget; each of the others would take the instance past it.
+    expect(answers).toEqual([202, 413, 413, 413])
+    const stored = await limited.get(instanceId)
+    expect(stored.nodes.filter((n) => n.waiting !== undefined).map((n) => n.id)).toEqual(['a1', 'a2', 'a3', 'a4'])
+    expect(await invariantViolations(table, limitedClock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+
+    const settled = await limited.runWorkflow(instanceId, { mode: 'due' })
+    expect(settled.status).toBe('running')
+    const after = await limited.get(instanceId)
+    expect(after.parked).toBeUndefined()
+    const a1 = after.nodes.find((n) => n.id === 'a1')
+    expect(a1?.status).toBe('completed')
+    expect(String((a1?.context?.callback_output as { o?: string } | undefined)?.o)).toHaveLength(39 * KB)
+    expect(await invariantViolations(table, limitedClock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+    // What settled is the node's output now: still no room for another one.
+    expect(await completeOn(tokens[1] as string, { o: 'c'.repeat(39 * KB) })).toBe(413)
+    expect(await completeOn(tokens[1] as string, { o: 'small' })).toBe(202)
+    expect((await limited.runWorkflow(instanceId, { mode: 'due' })).status).toBe('running')
+    expect((await limited.restartNode({ instanceId, nodeId: 'a1', run: false })).status).toBe('running')
+  })
+
+  it('refuses a completion that would take its node past the node limit with a 413 naming the output', async () => {
+    workerOutput = 'w'.repeat(30 * KB)
+    const { instanceId } = await limited.create({ workflowType: 'one-ask' })
+
+    const refused = await limited
+      .completeCallback(tokens[0] as string, { status: 'success', output: { o: 'c'.repeat(20 * KB) } })
+      .catch((error: unknown) => error)
+
+    expect(refused).toMatchObject({ httpStatus: 413, details: { field: 'output' } })
+    expect((await limited.get(instanceId)).nodes.find((n) => n.id === 'a1')?.waiting?.reason).toBe(
+      'waiting for a callback',
+    )
+    expect(await completeOn(tokens[0] as string, { o: 'c'.repeat(8 * KB) })).toBe(202)
+    expect((await limited.runWorkflow(instanceId, { mode: 'due' })).status).toBe('completed')
+  })
+
+  it('fails the node for good, never storing it over its limit, when an early completion and the worker output do not fit together', async () => {
+    workerOutput = 'w'.repeat(30 * KB)
+    const answers: number[] = []
+    answerEarly = async (token) => {
+      answers.push(await completeOn(token, { o: 'c'.repeat(20 * KB) }))
+    }
+    const { instanceId } = await limited.create({ workflowType: 'one-ask' })
+    expect(answers).toEqual([202])
+
+    const result = await limited.runWorkflow(instanceId, { mode: 'due' })
+
+    expect(result.status).toBe('failed')
+    const a1 = (await limited.get(instanceId)).nodes.find((n) => n.id === 'a1')
+    expect(a1?.status).toBe('failed')
+    expect(a1?.context?.callback_output).toBeUndefined()
+    expect(String((a1?.context?.system as { last_error?: string } | undefined)?.last_error)).toMatch(
+      /PayloadTooLargeError: .*callback output.*node limit/,
+    )
+    expect(await invariantViolations(table, limitedClock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
   })
 })

@@ -7,7 +7,7 @@ import {
   type CallbackWait,
   completionFingerprint,
 } from '../../src/core/callbacks.js'
-import { InstanceNotFoundError } from '../../src/core/errors.js'
+import { InstanceNotFoundError, PayloadTooLargeError } from '../../src/core/errors.js'
 import type { LifecycleEvent } from '../../src/core/lifecycle-events.js'
 import type { InstanceRecord, InstanceStore, Lease, LeaseWriter, NodeRecord } from '../../src/core/store.js'
 import { aNode, anInstance, T0 } from '../support/records.js'
@@ -204,6 +204,64 @@ export const describeCallbackOutboxContract = (name: string, makeStore: () => Pr
         'stored',
       )
       expect((await stored(store, id('cb-9'))).callbacks?.pay).toMatchObject({ call: 2, heartbeatAtMs: T0 + 200 })
+    })
+  })
+
+  describe(`${name}: callbacks and the instance's budget`, () => {
+    let store: InstanceStore
+    beforeEach(async () => {
+      store = await makeStore()
+      run += 1
+    })
+
+    const counted = (arrival: CallbackArrival, storedBytes: number): CallbackArrival => ({ ...arrival, storedBytes })
+
+    it('counts a completion in the stored bytes, and refuses one the budget has no room for, storing nothing', async () => {
+      await store.createInstance(anInstance(id('cbb-1'), { nodes: { pay: waiting() }, dueAtMs: T0 + 3_600_000 }))
+      const before = (await stored(store, id('cbb-1'))).storedBytes as number
+      const arrival = counted(success({ blob: 'x'.repeat(3000) }), 3100)
+
+      const refused = await errorOf(
+        store.putCallback(claimsOf(id('cbb-1')), arrival, T0 + 1000, { maxBytes: before + 3099, baseBytes: before }),
+      )
+
+      expect(refused).toBeInstanceOf(PayloadTooLargeError)
+      expect(refused).toMatchObject({ httpStatus: 413, details: { field: 'output' } })
+      const untouched = await stored(store, id('cbb-1'))
+      expect(untouched.callbacks).toBeUndefined()
+      expect(untouched.storedBytes).toBe(before)
+      expect(untouched.dueAtMs).toBe(T0 + 3_600_000)
+
+      const guard = { maxBytes: before + 3100, baseBytes: before }
+      expect(await store.putCallback(claimsOf(id('cbb-1')), arrival, T0 + 1000, guard)).toBe('stored')
+      const record = await stored(store, id('cbb-1'))
+      expect(record.storedBytes).toBe(before + 3100)
+      expect(record.callbacks?.pay?.storedBytes).toBe(3100)
+      // The same completion again is a duplicate, counted once.
+      expect(await store.putCallback(claimsOf(id('cbb-1')), arrival, T0 + 2000, guard)).toBe('duplicate')
+      expect((await stored(store, id('cbb-1'))).storedBytes).toBe(before + 3100)
+    })
+
+    it('takes off the bytes of an arrival of an earlier call that a new one replaces', async () => {
+      await store.createInstance(anInstance(id('cbb-2'), { nodes: { pay: aNode({ calls: 1, callback: aWait() }) } }))
+      const before = (await stored(store, id('cbb-2'))).storedBytes as number
+      const guard = { maxBytes: before + 10_000, baseBytes: before }
+      // The first call's completion arrives; its node is retried (the pass that would clear it has not yet).
+      await store.putCallback(claimsOf(id('cbb-2')), counted(success('first'), 700), T0 + 10, guard)
+      const held = await lease(store, id('cbb-2'), T0 + 100)
+      await held.writer.write({
+        updatedAtMs: T0 + 100,
+        nodes: { pay: waiting({ calls: 2, callback: aWait({ call: 2, fence: held.fence }) }) },
+      })
+      expect((await stored(store, id('cbb-2'))).storedBytes).toBe(before + 700)
+
+      const claims = claimsOf(id('cbb-2'), { call: 2, fence: held.fence })
+      const second = { ...counted(success('second'), 400), call: 2, fence: held.fence }
+      expect(await store.putCallback(claims, second, T0 + 200, guard)).toBe('stored')
+
+      const record = await stored(store, id('cbb-2'))
+      expect(record.callbacks?.pay).toMatchObject({ call: 2, storedBytes: 400 })
+      expect(record.storedBytes).toBe(before + 400)
     })
   })
 

@@ -29,6 +29,7 @@ import {
   listPartitions,
   listQueryParams,
   markDueParams,
+  putCallbackParams,
   putEventParams,
   putInstanceParams,
   queryDueParams,
@@ -786,5 +787,36 @@ describe('item codec', () => {
 
     expect(error).toBeInstanceOf(StoreError)
     expect(error).toMatchObject({ code: 'CORRUPT_ITEM', retryable: false })
+  })
+})
+
+describe('putCallbackParams and the instance budget', () => {
+  const claims = { instanceId: 'i-1', nodeId: 'pay', attempt: 1, call: 2, fence: 3 }
+  const completion = { c: 2, f: 3, s: 's' as const, o: '"ok"', at: 1, fp: 'x', b: 120 }
+
+  it('adds what a completion counts for to b, conditioned on room for it', () => {
+    const params = putCallbackParams('t', claims, completion, 1000, 'entry', { maxBytes: 10_000, baseBytes: 2000 })
+    expect(params.UpdateExpression).toContain('b = if_not_exists(b, :bytesBase) + :bytes')
+    expect(params.ExpressionAttributeValues).toMatchObject({ ':bytes': 120, ':room': 9880, ':bytesBase': 2000 })
+    expect(params.ConditionExpression).toContain('(attribute_not_exists(b) OR b <= :room)')
+    // It may replace only an entry that counts nothing: one that does is replaced by name (below).
+    expect(params.ConditionExpression).toContain('(attribute_not_exists(cb.#n) OR attribute_not_exists(cb.#n.b))')
+  })
+
+  it('takes off the bytes of the counted arrival it replaces, conditioned on that very one', () => {
+    const params = putCallbackParams('t', claims, completion, 1000, 'entry', {
+      replaces: { call: 1, bytes: 500 },
+      maxBytes: 10_000,
+      baseBytes: 2000,
+    })
+    expect(params.ConditionExpression).toContain('cb.#n.c = :oldCall AND cb.#n.b = :oldBytes')
+    expect(params.ExpressionAttributeValues).toMatchObject({ ':bytes': -380, ':oldCall': 1, ':oldBytes': 500 })
+    expect(params.ConditionExpression).not.toContain(':room')
+  })
+
+  it('leaves b alone for a heartbeat', () => {
+    const params = putCallbackParams('t', claims, { c: 2, f: 3, hb: 5 }, 1000, 'map')
+    expect(params.UpdateExpression).not.toMatch(/[ ,]b = /)
+    expect(params.ConditionExpression).not.toContain(':room')
   })
 })

@@ -58,7 +58,10 @@ export const waitFromItem = (item: StoredWait, baseMs: number): CallbackWait => 
   return wait
 }
 
-/** An arrival: call and fence, a heartbeat time, and a completion (status, output inline `o` or in `or`, …). */
+/**
+ * An arrival: call and fence, a heartbeat time, a completion (status, output inline `o` or in `or`, …), and `b`, what
+ * it counts for in the instance's stored bytes (`b` of the item) until a write consumes it.
+ */
 export const storedArrivalSchema = z.object({
   c: z.number().int(),
   f: z.number().int(),
@@ -70,6 +73,7 @@ export const storedArrivalSchema = z.object({
   ca: z.string().optional(),
   at: z.number().optional(),
   fp: z.string().optional(),
+  b: z.number().optional(),
 })
 export type StoredArrival = z.infer<typeof storedArrivalSchema>
 export const storedArrivalsSchema = z.record(z.string(), storedArrivalSchema)
@@ -81,6 +85,7 @@ export const arrivalToItem = (
 ): StoredArrival => {
   const item: StoredArrival = { c: arrival.call, f: arrival.fence }
   if (arrival.heartbeatAtMs !== undefined) item.hb = arrival.heartbeatAtMs
+  if (arrival.storedBytes) item.b = arrival.storedBytes
   const completion = arrival.completion
   if (!completion) return item
   item.at = completion.atMs
@@ -104,6 +109,7 @@ export const arrivalToItem = (
 export const arrivalFromItem = (item: StoredArrival, output: (ref: string) => string | undefined): CallbackArrival => {
   const arrival: CallbackArrival = { call: item.c, fence: item.f }
   if (item.hb !== undefined) arrival.heartbeatAtMs = item.hb
+  if (item.b !== undefined) arrival.storedBytes = item.b
   if (item.s === undefined) return arrival
   const at = { atMs: item.at ?? 0, fingerprint: item.fp ?? '' }
   if (item.s === 'f') {

@@ -1,6 +1,12 @@
 import type { UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
 import type { CallbackClaims } from '../../core/callback-token.js'
-import { type CallbackArrival, callbackAccepts, callbackRefusal } from '../../core/callbacks.js'
+import {
+  type CallbackArrival,
+  type CallbackGuard,
+  callbackAccepts,
+  callbackBudgetRefusal,
+  callbackRefusal,
+} from '../../core/callbacks.js'
 import { InstanceNotFoundError, StoreError } from '../../core/errors.js'
 import type { InstanceRecord } from '../../core/store.js'
 import { arrivalToItem } from './callback-items.js'
@@ -16,29 +22,39 @@ export interface CallbackWriteIo {
 }
 
 /**
- * A callback arrival in one conditional write (`putCallbackParams`). When the condition fails, the instance is read
- * whole — a refusal is rare, and the node may have been archived — and the shared rules decide: a duplicate of a
- * stored completion is answered as stored; an instance whose item has no `cb` map yet (an arrival before the
- * worker's write) is written again with the map; anything else is the refusal.
+ * A callback arrival in one conditional write (`putCallbackParams`), which adds what it counts for to the instance's
+ * stored bytes, held to the guard's budget. When the condition fails, the instance is read whole — a refusal is
+ * rare, and the node may have been archived — and the shared rules decide: a duplicate of a stored completion is
+ * answered as stored; a completion the instance has no room for is refused; an instance whose item has no `cb` map
+ * yet (an arrival before the worker's write) is written again with the map, one whose entry for the node is a counted
+ * arrival of an earlier call is written again replacing it; anything else is the refusal.
  */
 export const callbackWrite = async (
   claims: CallbackClaims,
   arrival: CallbackArrival,
   nowMs: number,
   io: CallbackWriteIo,
+  guard?: CallbackGuard,
 ): Promise<'stored' | 'duplicate'> => {
   let form: 'entry' | 'map' = 'entry'
+  let replaces: { call: number; bytes: number } | undefined
   for (let attempt = 0; attempt < 4; attempt++) {
     const planner = io.planner()
     const stored = arrivalToItem(arrival, (value) => planner.input(value))
-    const result = await io.update(planner, putCallbackParams(io.tableName, claims, stored, nowMs, form))
+    const bytes = { ...(replaces ? { replaces } : {}), ...(guard ?? {}) }
+    const result = await io.update(planner, putCallbackParams(io.tableName, claims, stored, nowMs, form, bytes))
     if (result.landed) return 'stored'
     if (result.old === undefined) throw new InstanceNotFoundError(claims.instanceId)
     const record = await io.read(claims.instanceId)
     if (!record) throw new InstanceNotFoundError(claims.instanceId)
     if (callbackAccepts(record, claims)) {
-      // The condition held but for the map: write it in the other form (another arrival may have made it since).
+      const overBudget = guard && callbackBudgetRefusal(record, claims, arrival, guard)
+      if (overBudget) throw overBudget
+      // The condition held but for the map or the entry it replaces: write it in the form the item now asks for
+      // (another arrival may have changed it since).
       form = (result.old as { cb?: unknown }).cb === undefined ? 'map' : 'entry'
+      const current = record.callbacks?.[claims.nodeId]
+      replaces = current?.storedBytes ? { call: current.call, bytes: current.storedBytes } : undefined
       continue
     }
     const refusal = callbackRefusal(record, claims, arrival.completion?.fingerprint)

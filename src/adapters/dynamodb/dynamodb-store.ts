@@ -3,7 +3,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb'
 import { unmarshall } from '@aws-sdk/util-dynamodb'
 import { z } from 'zod'
 import type { CallbackClaims } from '../../core/callback-token.js'
-import type { CallbackArrival } from '../../core/callbacks.js'
+import type { CallbackArrival, CallbackGuard } from '../../core/callbacks.js'
 import type { NormalisedConfig } from '../../core/definition.js'
 import {
   InstanceNotFoundError,
@@ -570,22 +570,33 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     if (!failed.length) await this.#clearPending(instanceId, { [replaced.sk]: replaced.bytes })
   }
 
-  putCallback(claims: CallbackClaims, arrival: CallbackArrival, nowMs: number): Promise<'stored' | 'duplicate'> {
-    return callbackWrite(claims, arrival, nowMs, {
-      tableName: this.tableName,
-      // An arrival's times are absolute (it is written without reading the item): the planner needs no base.
-      planner: () => this.#planner(claims.instanceId, 0, nowMs, 0),
-      update: async (planner, params) => {
-        try {
-          await this.#withSideItems(planner, () => this.#send('putCallback', () => this.#wire.update(params)))
-          return { landed: true }
-        } catch (error) {
-          if (!isConditionFailure(error)) throw error
-          return { landed: false, old: oldItem(error) }
-        }
+  putCallback(
+    claims: CallbackClaims,
+    arrival: CallbackArrival,
+    nowMs: number,
+    guard?: CallbackGuard,
+  ): Promise<'stored' | 'duplicate'> {
+    return callbackWrite(
+      claims,
+      arrival,
+      nowMs,
+      {
+        tableName: this.tableName,
+        // An arrival's times are absolute (it is written without reading the item): the planner needs no base.
+        planner: () => this.#planner(claims.instanceId, 0, nowMs, 0),
+        update: async (planner, params) => {
+          try {
+            await this.#withSideItems(planner, () => this.#send('putCallback', () => this.#wire.update(params)))
+            return { landed: true }
+          } catch (error) {
+            if (!isConditionFailure(error)) throw error
+            return { landed: false, old: oldItem(error) }
+          }
+        },
+        read: (instanceId) => this.getInstance(instanceId),
       },
-      read: (instanceId) => this.getInstance(instanceId),
-    })
+      guard,
+    )
   }
 
   /**

@@ -275,7 +275,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
     this.#inputsLaidOut(laid, gc, planner)
     this.#attemptsLaidOut(laid)
     this.#placeLaidOut(laid)
-    // A consumed callback output goes with its arrival (never counted in the instance's bytes: counted at 0).
+    // A consumed callback output goes with its arrival, which is what counted its bytes (its item counts at 0).
     for (const id of change.clearCallbacks ?? []) {
       const sk = this.#arrivalOutputs.get(id)
       if (sk !== undefined) gc[sk] = 0

@@ -650,6 +650,12 @@ export const putCallbackParams = (
   stored: StoredArrival,
   nowMs: number,
   form: 'entry' | 'map',
+  /**
+   * The stored bytes it adds and how it is held to the budget: an arrival that replaces one of an earlier call that
+   * counts bytes (`replaces`) is conditioned on it and takes its bytes off; any other may replace only one that
+   * counts none.
+   */
+  bytes: { replaces?: { call: number; bytes: number }; maxBytes?: number; baseBytes?: number } = {},
 ): UpdateCommandInput => {
   const live = liveNode('n.#n')
   const values: Record<string, unknown> = {
@@ -680,6 +686,25 @@ export const putCallbackParams = (
   const set = [form === 'entry' ? 'cb.#n = :arrival' : 'cb = :arrivals']
   if (form === 'entry') values[':arrival'] = stored
   else values[':arrivals'] = { [claims.nodeId]: stored }
+  const replaced = bytes.replaces
+  if (form === 'entry' && replaced) {
+    values[':oldCall'] = replaced.call
+    values[':oldBytes'] = replaced.bytes
+    conditions.push('cb.#n.c = :oldCall AND cb.#n.b = :oldBytes')
+  } else if (form === 'entry') {
+    conditions.push('(attribute_not_exists(cb.#n) OR attribute_not_exists(cb.#n.b))')
+  }
+  const added = (stored.b ?? 0) - (form === 'entry' ? (replaced?.bytes ?? 0) : 0)
+  if (added > 0 && bytes.maxBytes !== undefined) {
+    // Exact under concurrency, as an event's: the instance has room for the arrival now, in this write.
+    values[':room'] = bytes.maxBytes - added
+    conditions.push('(attribute_not_exists(b) OR b <= :room)')
+  }
+  if (added !== 0) {
+    values[':bytes'] = added
+    values[':bytesBase'] = bytes.baseBytes ?? 0
+    set.push('b = if_not_exists(b, :bytesBase) + :bytes')
+  }
   let add = ''
   if (stored.s !== undefined) {
     // A completion counts as an event: a running pass notices it, and the instance is due at once — for the

@@ -1,6 +1,12 @@
 import { z } from 'zod'
 import type { CallbackClaims } from '../../core/callback-token.js'
-import { type CallbackArrival, callbackAccepts, callbackRefusal } from '../../core/callbacks.js'
+import {
+  type CallbackArrival,
+  type CallbackGuard,
+  callbackAccepts,
+  callbackBudgetRefusal,
+  callbackRefusal,
+} from '../../core/callbacks.js'
 import type { NormalisedConfig } from '../../core/definition.js'
 import { InstanceNotFoundError, ValidationError } from '../../core/errors.js'
 import { eventRefusal, eventWriteRefusal, guardHolds } from '../../core/event-rules.js'
@@ -256,7 +262,12 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
     item.armNext = { nodeId, step: 'check' }
   }
 
-  async putCallback(claims: CallbackClaims, arrival: CallbackArrival, nowMs: number): Promise<'stored' | 'duplicate'> {
+  async putCallback(
+    claims: CallbackClaims,
+    arrival: CallbackArrival,
+    nowMs: number,
+    guard?: CallbackGuard,
+  ): Promise<'stored' | 'duplicate'> {
     const item = this.#items.get(claims.instanceId)
     if (!item) throw new InstanceNotFoundError(claims.instanceId)
     if (!callbackAccepts(item, claims)) {
@@ -264,6 +275,11 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
       if (refusal === 'duplicate') return refusal
       throw refusal
     }
+    const overBudget = guard && callbackBudgetRefusal(item, claims, arrival, guard)
+    if (overBudget) throw overBudget
+    // The arrival it replaces (of an earlier call, not yet cleared) stops counting as this one starts.
+    const added = (arrival.storedBytes ?? 0) - (item.callbacks?.[claims.nodeId]?.storedBytes ?? 0)
+    if (added !== 0) item.storedBytes = (item.storedBytes ?? guard?.baseBytes ?? 0) + added
     item.callbacks = { ...item.callbacks, [claims.nodeId]: copy(arrival) }
     if (arrival.completion) {
       item.eventSeq += 1
