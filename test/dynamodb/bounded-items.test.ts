@@ -4,6 +4,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { CapacityMeter } from '../../scripts/capacity-meter.js'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { defineWorkflow } from '../../src/core/builder.js'
+import { callbackTokens } from '../../src/core/callback-token.js'
 import { Engine } from '../../src/core/engine.js'
 import { LeaseLostError } from '../../src/core/errors.js'
 import type { NodeContext } from '../../src/core/node-context.js'
@@ -294,5 +295,61 @@ describe('the instance item at its largest', () => {
     for (const node of detail.nodes.filter((found) => found.id.startsWith('n'))) {
       expect(String(node.context?.out).length).toBe(990)
     }
+  }, 120_000)
+})
+
+describe('callback arrivals in the instance item', () => {
+  it('keeps 120 failure completions at their largest out of the instance item, accepting every one', async () => {
+    const tokens: string[] = []
+    const { engine } = newTestEngine(table, {
+      callbacks: { tokens: callbackTokens(['a-deployment-secret-of-at-least-32-characters']) },
+    })
+    const nodes = ids(120)
+    engine.register(
+      defineWorkflow({
+        type: 'many-callbacks',
+        nodes: Object.fromEntries(
+          nodes.map((id) => [
+            id,
+            {
+              run: async (ctx: NodeContext) => {
+                tokens.push((await ctx.callback({ timeoutSeconds: 3600 })).token)
+              },
+            },
+          ]),
+        ),
+      }),
+    )
+    const { instanceId } = await engine.create({ workflowType: 'many-callbacks' })
+    expect(tokens).toHaveLength(120)
+    const waiting = await instanceItemBytes(instanceId)
+
+    const answers: string[] = []
+    for (const token of tokens) {
+      // The schema's largest: a 256-character error and a 4,096-character cause.
+      const completion = { status: 'failure', error: 'E'.repeat(256), cause: 'c'.repeat(4096) }
+      answers.push(
+        await engine.completeCallback(token, completion).then(
+          () => 'accepted',
+          (error: Error) => error.name,
+        ),
+      )
+    }
+
+    expect(answers.filter((answer) => answer !== 'accepted')).toEqual([])
+    // Each arrival adds a bounded entry to the instance item (README, "Bounded by construction"), its content elsewhere.
+    const arrived = await instanceItemBytes(instanceId)
+    expect(arrived - waiting).toBeLessThan(120 * 256)
+    expect(arrived).toBeLessThan(64 * KB)
+    // One pass settles all 120: each a failed attempt, its arrival and the item its content was in gone.
+    const settled = await engine.runWorkflow(instanceId, { mode: 'due' })
+    expect(settled.status).toBe('running')
+    const left = await partition(instanceId)
+    expect(left.filter((item) => String(item.sk).startsWith('N#'))).toEqual([])
+    const failed = (await engine.get(instanceId)).nodes.filter((node) => node.failCount === 1)
+    expect(failed).toHaveLength(120)
+    expect(
+      String(failed[0]?.context?.system && (failed[0].context.system as { last_error: string }).last_error),
+    ).toMatch(/^CallbackFailedError: E{256}: c+/)
   }, 120_000)
 })

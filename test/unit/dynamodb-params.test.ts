@@ -1,5 +1,6 @@
 import type { QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
 import { describe, expect, it } from 'vitest'
+import { arrivalFromItem, arrivalToItem } from '../../src/adapters/dynamodb/callback-items.js'
 import {
   entriesFromItems,
   entriesToItems,
@@ -37,6 +38,7 @@ import {
   writeUnderLeaseParams,
 } from '../../src/adapters/dynamodb/params.js'
 import { type IndexPageRequest, listKeyRange } from '../../src/adapters/store-catalogue.js'
+import type { CallbackArrival } from '../../src/core/callbacks.js'
 import { StoreError } from '../../src/core/errors.js'
 import { instanceStoredBytes } from '../../src/core/limits.js'
 import type { HistoryEntry, InstanceChange, InstanceRecord, Lease, NodeRecord } from '../../src/core/store.js'
@@ -818,5 +820,28 @@ describe('putCallbackParams and the instance budget', () => {
     const params = putCallbackParams('t', claims, { c: 2, f: 3, hb: 5 }, 1000, 'map')
     expect(params.UpdateExpression).not.toMatch(/[ ,]b = /)
     expect(params.ConditionExpression).not.toContain(':room')
+  })
+})
+
+describe('a callback arrival in the instance item', () => {
+  const failure = (error: string, cause: string): CallbackArrival => {
+    const completion = { status: 'failure' as const, error, cause }
+    return { call: 1, fence: 1, completion: { ...completion, atMs: 5, fingerprint: 'fp' }, storedBytes: 900 }
+  }
+  const side = new Map<string, string>()
+  const lay = (text: string) => {
+    if (text.length <= 128) return { text }
+    side.set(`N#${side.size}`, text)
+    return { ref: `N#${side.size - 1}` }
+  }
+
+  it.each([
+    ['inline, when its error and cause are short', failure('Declined', 'no funds'), ['e', 'ca']],
+    ['in an item of its own, when they are long', failure('E'.repeat(256), 'c'.repeat(4096)), ['er']],
+  ])('keeps a failure %s, and reads it back whole', (_, arrival, fields) => {
+    const item = arrivalToItem(arrival, lay)
+    for (const field of fields) expect(item).toHaveProperty(field)
+    expect(item.b).toBe(900)
+    expect(arrivalFromItem(item, (sk) => side.get(sk))).toEqual(arrival)
   })
 })

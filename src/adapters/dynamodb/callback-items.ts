@@ -7,7 +7,7 @@ import type { JsonValue } from '../../core/json.js'
  * How callbacks are laid out on the instance item (README, "Table layout"): a node's wait is a short map `cw` in
  * its record, its times in ms after the instance's creation like the record's own; what arrives without the lease
  * is an entry of the instance item's map `cb` (one per node, absolute times: it is written without reading the
- * item), an output over 1 KB in an input item of its own. Only the item's own writes touch `cb`: the lease holder
+ * item), its content (output, or error and cause) over INLINE_ARRIVAL_BYTES in an input item of its own. Only the item's own writes touch `cb`: the lease holder
  * removes what it consumed (and deletes an output's item with it), `putCallback` sets one node's entry.
  */
 
@@ -71,6 +71,7 @@ export const storedArrivalSchema = z.object({
   or: z.string().optional(),
   e: z.string().optional(),
   ca: z.string().optional(),
+  er: z.string().optional(),
   at: z.number().optional(),
   fp: z.string().optional(),
   b: z.number().optional(),
@@ -78,10 +79,14 @@ export const storedArrivalSchema = z.object({
 export type StoredArrival = z.infer<typeof storedArrivalSchema>
 export const storedArrivalsSchema = z.record(z.string(), storedArrivalSchema)
 
-/** An arrival as `cb` stores it; `input` lays out an output (inline, or in an item of its own: see ItemPlanner). */
+/**
+ * An arrival as `cb` stores it; `lay` lays out its content as JSON text — inline, or in an item of its own (see
+ * ItemPlanner.arrivalContent) —: a success's output (`o` or `or`), a failure's error and cause (`e` and `ca`, or
+ * `er` for both).
+ */
 export const arrivalToItem = (
   arrival: CallbackArrival,
-  input: (value: unknown) => { text: string } | { ref: string },
+  lay: (text: string) => { text: string } | { ref: string },
 ): StoredArrival => {
   const item: StoredArrival = { c: arrival.call, f: arrival.fence }
   if (arrival.heartbeatAtMs !== undefined) item.hb = arrival.heartbeatAtMs
@@ -93,35 +98,44 @@ export const arrivalToItem = (
   if (completion.status === 'success') {
     item.s = 's'
     if (completion.output !== undefined) {
-      const laid = input(completion.output)
+      const laid = lay(JSON.stringify(completion.output))
       if ('text' in laid) item.o = laid.text
       else item.or = laid.ref
     }
     return item
   }
   item.s = 'f'
-  if (completion.error !== undefined) item.e = completion.error
-  if (completion.cause !== undefined) item.ca = completion.cause
+  const failure: { e?: string; ca?: string } = {}
+  if (completion.error !== undefined) failure.e = completion.error
+  if (completion.cause !== undefined) failure.ca = completion.cause
+  if (failure.e === undefined && failure.ca === undefined) return item
+  const laid = lay(JSON.stringify(failure))
+  if ('ref' in laid) item.er = laid.ref
+  else Object.assign(item, failure)
   return item
 }
 
-/** An arrival as the engine reads it; `output` reads the side item an output over 1 KB is in. */
-export const arrivalFromItem = (item: StoredArrival, output: (ref: string) => string | undefined): CallbackArrival => {
+const storedFailureSchema = z.object({ e: z.string().optional(), ca: z.string().optional() })
+
+/** An arrival as the engine reads it; `content` reads the side item its content is in, when it is not inline. */
+export const arrivalFromItem = (item: StoredArrival, content: (ref: string) => string | undefined): CallbackArrival => {
   const arrival: CallbackArrival = { call: item.c, fence: item.f }
   if (item.hb !== undefined) arrival.heartbeatAtMs = item.hb
   if (item.b !== undefined) arrival.storedBytes = item.b
   if (item.s === undefined) return arrival
   const at = { atMs: item.at ?? 0, fingerprint: item.fp ?? '' }
   if (item.s === 'f') {
+    const text = item.er === undefined ? undefined : content(item.er)
+    const failure = text === undefined ? { e: item.e, ca: item.ca } : storedFailureSchema.parse(JSON.parse(text))
     arrival.completion = {
       status: 'failure',
-      ...(item.e === undefined ? {} : { error: item.e }),
-      ...(item.ca === undefined ? {} : { cause: item.ca }),
+      ...(failure.e === undefined ? {} : { error: failure.e }),
+      ...(failure.ca === undefined ? {} : { cause: failure.ca }),
       ...at,
     }
     return arrival
   }
-  const text = item.or === undefined ? item.o : output(item.or)
+  const text = item.or === undefined ? item.o : content(item.or)
   arrival.completion = {
     status: 'success',
     ...(text === undefined ? {} : { output: JSON.parse(text) as JsonValue }),
@@ -130,9 +144,15 @@ export const arrivalFromItem = (item: StoredArrival, output: (ref: string) => st
   return arrival
 }
 
+/** The item an arrival's content is in, if it is not inline. */
+export const arrivalSideKey = (arrival: StoredArrival): string | undefined => arrival.or ?? arrival.er
+
 /** The side items the arrivals refer to. */
 export const arrivalSideKeys = (arrivals: Record<string, StoredArrival> | undefined): string[] =>
-  Object.values(arrivals ?? {}).flatMap((arrival) => (arrival.or === undefined ? [] : [arrival.or]))
+  Object.values(arrivals ?? {}).flatMap((arrival) => {
+    const sk = arrivalSideKey(arrival)
+    return sk === undefined ? [] : [sk]
+  })
 
 /** The parts of an update being built that a change's callback fields add to. */
 interface Parts {

@@ -40,7 +40,7 @@ export const callbackWrite = async (
   let replaces: { call: number; bytes: number } | undefined
   for (let attempt = 0; attempt < 4; attempt++) {
     const planner = io.planner()
-    const stored = arrivalToItem(arrival, (value) => planner.input(value))
+    const stored = arrivalToItem(arrival, (text) => planner.arrivalContent(text))
     const bytes = { ...(replaces ? { replaces } : {}), ...(guard ?? {}) }
     const result = await io.update(planner, putCallbackParams(io.tableName, claims, stored, nowMs, form, bytes))
     if (result.landed) return 'stored'

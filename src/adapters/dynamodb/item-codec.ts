@@ -31,7 +31,7 @@ import {
 } from './callback-items.js'
 import { createdAtOf, createdKey, dueShardFor, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
 import { outboxFromItem, outboxItemSchema, outboxToItem } from './outbox-items.js'
-import { INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES } from './write-layout.js'
+import { INLINE_ARRIVAL_BYTES, INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES } from './write-layout.js'
 
 /**
  * Stored item shapes (README, "Table layout"). Every write is billed by the size of the whole instance item (1 WCU
@@ -637,6 +637,15 @@ export class ItemPlanner {
   input(value: unknown): { text: string } | { ref: string } {
     const text = JSON.stringify(value)
     return textBytes(text) <= INLINE_INPUT_BYTES ? { text } : { ref: this.#side(SK.input, { d: text }) }
+  }
+
+  /**
+   * A callback arrival's content (its output, or its error and cause) as JSON text, inline up to
+   * INLINE_ARRIVAL_BYTES or in an input item of its own (`d`): arrivals are written beside every waiting node, so
+   * their share of the instance item is kept small.
+   */
+  arrivalContent(text: string): { text: string } | { ref: string } {
+    return textBytes(text) <= INLINE_ARRIVAL_BYTES ? { text } : { ref: this.#side(SK.input, { d: text }) }
   }
 
   /** A prior input, inline or in an item of its own, with the bytes it counts for. */

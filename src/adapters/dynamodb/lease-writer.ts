@@ -5,6 +5,7 @@ import type { JsonObject } from '../../core/json.js'
 import { jsonSizeBytes } from '../../core/json.js'
 import { leaseWriteRefusal } from '../../core/lease-rules.js'
 import type { Lease, LeaseWriter, NodeRecord, PartsRead, PartsWanted, WriteResult } from '../../core/store.js'
+import { arrivalSideKey } from './callback-items.js'
 import {
   continuesBatch,
   entriesToItems,
@@ -114,7 +115,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
   #historyDropped: number
   /** The node archives the instance item lists, in order, with the nodes each holds (undefined: not known). */
   #archives: [string, ReadonlySet<string> | undefined][]
-  /** Callback outputs in items of their own, by node: deleted with the arrival a write consumes. */
+  /** Callback arrivals' contents in items of their own, by node: deleted with the arrival a write consumes. */
   readonly #arrivalOutputs = new Map<string, string>()
   /** The node of the attempt an acquisition recorded ('' for none) while the item holds it (see WriterStart). */
   #armed: { node: string; own: boolean; shown: boolean } | undefined
@@ -158,7 +159,8 @@ export class DynamoLeaseWriter implements LeaseWriter {
       shown: start.armed.shown,
     }
     for (const [id, arrival] of Object.entries(item.cb ?? {})) {
-      if (arrival.or !== undefined) this.#arrivalOutputs.set(id, arrival.or)
+      const sk = arrivalSideKey(arrival)
+      if (sk !== undefined) this.#arrivalOutputs.set(id, sk)
     }
   }
 
@@ -189,6 +191,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
     // What this write replaced goes now; a failed delete or clearing leaves it pending, for a later write to retry.
     for (const [sk, bytes] of Object.entries(laid.gc?.add ?? {})) this.#pending.set(sk, bytes)
     if (this.#pending.size) await this.#cleanUp()
+    if (laid.dropAfter?.length) await this.io.deleteItems(this.#instanceId, laid.dropAfter)
     return { eventSeq }
   }
 
@@ -275,11 +278,17 @@ export class DynamoLeaseWriter implements LeaseWriter {
     this.#inputsLaidOut(laid, gc, planner)
     this.#attemptsLaidOut(laid)
     this.#placeLaidOut(laid)
-    // A consumed callback output goes with its arrival, which is what counted its bytes (its item counts at 0).
+    // A consumed arrival's content goes with it; the arrival is what counted its bytes (its item counts at 0). A
+    // pass that settles many callbacks at once tracks only the first few in `gc`: every entry costs the update
+    // expression (limited to 4 KB) once when added and once when cleared.
+    const dropAfter: string[] = []
     for (const id of change.clearCallbacks ?? []) {
       const sk = this.#arrivalOutputs.get(id)
-      if (sk !== undefined) gc[sk] = 0
+      if (sk === undefined) continue
+      if (dropAfter.length === 0 && Object.keys(gc).length < MAX_ARRIVAL_ITEMS_IN_GC) gc[sk] = 0
+      else dropAfter.push(sk)
     }
+    if (dropAfter.length) laid.dropAfter = dropAfter
     if (Object.keys(gc).length) laid.gc = { add: gc }
     return laid
   }
@@ -490,6 +499,9 @@ export class DynamoLeaseWriter implements LeaseWriter {
     throw refusal
   }
 }
+
+/** How many items of consumed callback arrivals one write tracks in `gc` (see LaidOutChange.dropAfter). */
+const MAX_ARRIVAL_ITEMS_IN_GC = 32
 
 /**
  * Where a move of at most `max` of `known` entries may end: at the start of a write's batch, so that no entry that

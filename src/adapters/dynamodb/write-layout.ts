@@ -32,13 +32,15 @@ export const DYNAMODB_CAPACITY: StoreCapacity = {
 
 /**
  * Payloads up to these sizes are kept inline in the instance item, larger ones in items of their own that the
- * instance item refers to. With at most 200 nodes, every node record at its largest inline size and an inline event
- * per node, the instance item stays below 400 KB by construction: 200 × (1,024 + 512 + record) + the instance's own
- * attributes.
+ * instance item refers to. With at most 200 nodes, every node record at its largest inline size, an inline event and
+ * a callback arrival per node, the instance item stays below 400 KB by construction: 200 × (1,024 + 512 + record +
+ * arrival) + the instance's own attributes, an arrival's content (output, or error and cause) inline only up to
+ * INLINE_ARRIVAL_BYTES (about 200 bytes with its fields).
  */
 export const INLINE_PAYLOAD_BYTES = 1024
 export const INLINE_EVENT_BYTES = 512
 export const INLINE_INPUT_BYTES = 1024
+export const INLINE_ARRIVAL_BYTES = 128
 
 /** What a reference to a payload stored out of line costs in the instance item (its key and hash). */
 export const PAYLOAD_REF_BYTES = 48
