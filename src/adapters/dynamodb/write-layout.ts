@@ -32,10 +32,10 @@ export const DYNAMODB_CAPACITY: StoreCapacity = {
 
 /**
  * Payloads up to these sizes are kept inline in the instance item, larger ones in items of their own that the
- * instance item refers to. With at most 200 nodes, every node record at its largest inline size, an inline event and
- * a callback arrival per node, the instance item stays below 400 KB by construction: 200 × (1,024 + 512 + record +
+ * instance item refers to, so each node's share of the instance item is bounded: 200 × (1,024 + 512 + record +
  * arrival) + the instance's own attributes, an arrival's content (output, or error and cause) inline only up to
- * INLINE_ARRIVAL_BYTES (about 200 bytes with its fields).
+ * INLINE_ARRIVAL_BYTES (at most about 230 bytes with its fields). Below 400 KB unless nearly every node is at every
+ * maximum at once (README, "Bounded by construction"): DynamoDB then refuses the write that would pass it.
  */
 export const INLINE_PAYLOAD_BYTES = 1024
 export const INLINE_EVENT_BYTES = 512
