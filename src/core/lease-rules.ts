@@ -99,9 +99,9 @@ export const unarmAttempt = (node: NodeRecord): NodeRecord => {
 }
 
 /**
- * The record as an acquisition leaves it: leased, the fence grown, and — unless it is a due pass (due already, no
- * later than the lease end) or a terminal-only lease (it needs nothing) — due at the lease end and no longer
- * parked. A due pass's acquisition records the attempt the instance is due for (see `armAttempt`). `previous` is
+ * The record as an acquisition leaves it: leased, the fence grown, no longer parked (but by a terminal-only lease),
+ * and — unless it is a due pass (due already, no later than the lease end) or a terminal-only lease (it needs
+ * nothing) — due at the lease end. A due pass's acquisition records the attempt the instance is due for (see `armAttempt`). `previous` is
  * its due time and parked state before.
  */
 /** An acquisition that keeps the instance's due time (a due pass's, a terminal-only one); any other makes it due by the lease end. */
@@ -118,7 +118,7 @@ export const acquired = (
   const { parked, ...rest } = before
   const keepsDue = keepsDueTime(options)
   const record: InstanceRecord = keepsDue
-    ? { ...before, leaseOwner: owner, leaseUntilMs: untilMs }
+    ? { ...(options.terminalOnly ? before : rest), leaseOwner: owner, leaseUntilMs: untilMs }
     : { ...rest, leaseOwner: owner, leaseUntilMs: untilMs, dueAtMs: untilMs }
   record.fence = before.fence + 1
   // Due by the lease end now: the attempt named for the earlier due time is not what it is due for.

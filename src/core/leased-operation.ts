@@ -287,7 +287,7 @@ export class LeasedOperations {
 
   /**
    * Stores an event without the lease (an event is never refused because a pass runs): the instance becomes due at
-   * once, and its wake-up is planned.
+   * once, and its wake-up is planned — unless it is parked: then the event waits for the pass after a restart.
    */
   async storeEvent(
     instanceId: string,
@@ -295,10 +295,11 @@ export class LeasedOperations {
     event: NodeEventRecord,
     guard: EventGuard,
     history: HistoryEntry | undefined,
-  ): Promise<void> {
+  ): Promise<'due' | 'parked'> {
     const now = event.receivedAtMs
-    await this.deps.store.putEvent(instanceId, nodeId, event, now, guard, history)
-    await this.deps.wakeups.plan(instanceId, now, now)
+    const stored = await this.deps.store.putEvent(instanceId, nodeId, event, now, guard, history)
+    if (stored === 'due') await this.deps.wakeups.plan(instanceId, now, now)
+    return stored
   }
 
   /**

@@ -224,8 +224,10 @@ export interface InstanceLeaseStore extends OutboxStore {
   /**
    * Stores an external event without taking the lease, so an event is never refused because a pass is running.
    * Conditions: instance exists and is not terminal, node not terminal, no newer event stored.
-   * Throws InstanceNotFoundError, IllegalStateError, StaleEventError. Makes the instance due at `nowMs`. With a
-   * guard, the size is checked in the same write (PayloadTooLargeError, EventReplacedError).
+   * Throws InstanceNotFoundError, IllegalStateError, StaleEventError. Makes the instance due at `nowMs` — unless it
+   * is parked: a parked instance is not due until someone acts (a restart), so the event is only kept for the pass
+   * after that (`parked` answers so). With a guard, the size is checked in the same write (PayloadTooLargeError,
+   * EventReplacedError).
    */
   putEvent(
     instanceId: string,
@@ -235,14 +237,15 @@ export interface InstanceLeaseStore extends OutboxStore {
     guard?: EventGuard,
     /** Appended to the instance's history in the same write. */
     history?: HistoryEntry,
-  ): Promise<void>
+  ): Promise<'due' | 'parked'>
   /**
    * Stores a callback's completion or heartbeat for the node its claims name, without the lease, if the condition
-   * of `callbackAccepts` holds in the write; a completion makes the instance due at `nowMs` and counts as an event
-   * (a running pass notices it). Answers `duplicate` for the same completion stored before; throws the refusal of
-   * `callbackRefusal` otherwise, InstanceNotFoundError for an unknown instance. The arrival's `storedBytes` join the
-   * instance's stored bytes in the same write, conditioned on the guard's budget (PayloadTooLargeError, nothing
-   * stored, when it has no room: see `callbackBudgetRefusal`).
+   * of `callbackAccepts` holds in the write; a completion makes the instance due at `nowMs` (unless it is parked:
+   * it is kept for the pass after a restart, as an event is) and counts as an event (a running pass notices it).
+   * Answers `duplicate` for the same completion stored before; throws the refusal of `callbackRefusal` otherwise,
+   * InstanceNotFoundError for an unknown instance. The arrival's `storedBytes` join the instance's stored bytes in
+   * the same write, conditioned on the guard's budget (PayloadTooLargeError, nothing stored, when it has no room:
+   * see `callbackBudgetRefusal`).
    */
   putCallback(
     claims: CallbackClaims,
@@ -250,7 +253,10 @@ export interface InstanceLeaseStore extends OutboxStore {
     nowMs: number,
     guard?: CallbackGuard,
   ): Promise<'stored' | 'duplicate'>
-  /** Makes the instance due at `dueAtMs` unless it is terminal (no lease needed: it only ever moves work earlier). */
+  /**
+   * Makes the instance due at `dueAtMs` unless it is terminal or parked (no lease needed: it only ever moves work
+   * earlier).
+   */
   markDue(instanceId: string, dueAtMs: number): Promise<void>
   /** Removes the due time of a terminal instance that nobody holds (left by an operation that died). */
   clearTerminalDue(instanceId: string, nowMs: number): Promise<void>

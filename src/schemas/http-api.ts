@@ -191,7 +191,9 @@ export const eventResponseSchema = z.object({
   instanceId: z.string(),
   nodeId: z.string(),
   eventTs: z.number(),
-  dueAtMs: z.number(),
+  dueAtMs: z.number().nullable().meta({
+    description: 'when the instance is due for the event (now); null: it is parked, the event waits for a restart',
+  }),
 })
 
 const nodeStatusSchema = z.enum(NODE_STATUSES)

@@ -580,6 +580,17 @@ export const describeStoreContract = (
         expect(await stored(store, 'i1')).not.toHaveProperty('parked')
       })
 
+      it('unparks an instance a due pass acquires, should it find one parked and due', async () => {
+        const parked = { code: 'WORKER_MISSING' as const, reason: "no worker for 'b'", atMs: T0 - SECOND }
+        await store.createInstance(anInstance('i1', { parked, dueAtMs: T0 }))
+
+        const result = await store.acquireLease('i1', 'runner-a', T0, T0 + LEASE_MS, { dueBy: T0 })
+
+        expect(result.kind === 'acquired' && result.previous).toEqual({ dueAtMs: T0, parked })
+        expect(result.kind === 'acquired' && result.record).not.toHaveProperty('parked')
+        expect(await stored(store, 'i1')).not.toHaveProperty('parked')
+      })
+
       it('takes a terminal instance left in the due index out of it, unless a live lease holds it', async () => {
         await store.createInstance(anInstance('done', { status: 'completed', dueAtMs: T0 }))
         await store.createInstance(anInstance('held', { status: 'failed', dueAtMs: T0 }))
@@ -958,6 +969,18 @@ export const describeStoreContract = (
         })
       })
 
+      it('keeps the event of a parked instance without making it due', async () => {
+        const parked = { code: 'WORKER_MISSING' as const, reason: "no worker for 'b'", atMs: T0 - SECOND }
+        await store.createInstance(anInstance('i1', { parked, eventSeq: 3 }))
+        const event = anEvent(5, { approved: true })
+
+        await store.putEvent('i1', 'approve', event, T0 + 7 * SECOND)
+
+        const after = await stored(store, 'i1')
+        expect(after).toMatchObject({ events: { approve: event }, eventSeq: 4, parked })
+        expect(after.dueAtMs).toBeUndefined()
+      })
+
       it('brings a later due time forward to now', async () => {
         await store.createInstance(anInstance('i1', { dueAtMs: T0 + 3600 * SECOND }))
 
@@ -1149,6 +1172,16 @@ export const describeStoreContract = (
 
       it.each(TERMINAL_STATUSES)('does nothing to a %s instance', async (status) => {
         await store.createInstance(anInstance('i1', { status }))
+        const before = await stored(store, 'i1')
+
+        await store.markDue('i1', T0)
+
+        expect(await store.getInstance('i1')).toStrictEqual(before)
+      })
+
+      it('does nothing to a parked instance', async () => {
+        const parked = { code: 'WORKER_MISSING' as const, reason: "no worker for 'b'", atMs: T0 - SECOND }
+        await store.createInstance(anInstance('i1', { parked }))
         const before = await stored(store, 'i1')
 
         await store.markDue('i1', T0)

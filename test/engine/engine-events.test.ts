@@ -1,5 +1,6 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { defineWorkflow } from '../../src/core/builder.js'
+import { callbackTokens } from '../../src/core/callback-token.js'
 import type { Engine } from '../../src/core/engine.js'
 import { IllegalStateError, InstanceNotFoundError, NodeNotFoundError, StaleEventError } from '../../src/core/errors.js'
 import { NotReadyError } from '../../src/core/worker-signals.js'
@@ -166,6 +167,77 @@ describe.each(STORE_BACKENDS)('on $name', (backendFactory) => {
       await expect(engine.addNodeEvent({ instanceId, nodeId: 'review', eventTs: 1 })).rejects.toBeInstanceOf(
         IllegalStateError,
       )
+    })
+  })
+
+  describe('a parked instance', () => {
+    const tokens = { tokens: callbackTokens(['the-engine-events-callback-secret-0123456789']) }
+
+    /** start → review (polls hourly for an event) and pay (waits for a callback) */
+    const parkable = (workers: boolean) => {
+      const seen: { review?: unknown; pay?: unknown } = {}
+      let token = ''
+      const wf = defineWorkflow({
+        type: 'parkable',
+        nodes: {
+          start: { next: ['review', 'pay'], run: () => {} },
+          review: {
+            run: () => {},
+            check: (ctx) => {
+              if (!ctx.event) throw new NotReadyError(3600)
+              seen.review = ctx.event.content
+            },
+          },
+          pay: {
+            run: async (ctx) => {
+              token = (await ctx.callback({ timeoutSeconds: 7200 })).token
+            },
+          },
+        },
+      })
+      const { engine: runner } = newTestEngine(backend, { clock, callbacks: tokens })
+      if (workers) runner.register(wf)
+      return { runner, seen, token: () => token }
+    }
+
+    it('keeps an event and a callback completion without making it due; a restart runs it with them', async () => {
+      const deployed = parkable(true)
+      const { instanceId } = await deployed.runner.create({ workflowType: 'parkable' })
+      // A deployment without the type's workers parks it.
+      const broken = parkable(false).runner
+      expect((await broken.runWorkflow(instanceId)).skipped).toBe('parked')
+
+      const sent = await broken.addNodeEvent({ instanceId, nodeId: 'review', eventTs: 7, content: { ok: true } })
+      expect(
+        await broken.completeCallback(deployed.token(), { status: 'success', output: { charge: 'ch_1' } }),
+      ).toEqual({ accepted: true, status: 'success' })
+
+      // Stored, but the instance stays parked and out of the due index: nothing runs it until an operator acts.
+      expect(sent.dueAtMs).toBeNull()
+      const parked = await engine.get(instanceId)
+      expect(parked.parked?.code).toBe('WORKER_MISSING')
+      expect(parked.dueAtMs).toBeUndefined()
+      expect(parked.nodes.find((node) => node.id === 'review')?.context?.node_event).toEqual({
+        event_content: { ok: true },
+        event_ts: 7,
+      })
+      expect(await backend.violations(clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+      expect((await deployed.runner.runWorkflow(instanceId, { mode: 'due' })).skipped).toBe('parked')
+      expect((await engine.list({ workflowType: 'parkable', parked: true })).items.map((item) => item.id)).toContain(
+        instanceId,
+      )
+
+      // The workers are back: the restart runs it, with what arrived while it was parked.
+      await deployed.runner.restartInstance({ instanceId, run: true })
+      const after = await engine.get(instanceId)
+      expect(after).toMatchObject({ status: 'completed' })
+      expect(after.parked).toBeUndefined()
+      expect(deployed.seen.review).toEqual({ ok: true })
+      expect(after.nodes.find((node) => node.id === 'pay')?.context?.callback_output).toEqual({ charge: 'ch_1' })
+      expect(
+        (await engine.list({ workflowType: 'parkable', parked: true })).items.map((item) => item.id),
+      ).not.toContain(instanceId)
+      expect(await backend.violations(clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
     })
   })
 

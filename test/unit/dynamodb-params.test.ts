@@ -470,9 +470,16 @@ describe('acquireLeaseParams for a due pass or a terminal instance', () => {
     ['a terminal instance (needs nothing)', { terminalOnly: true }],
   ])('leaves the due time alone for %s', (_, options) => {
     const params = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, options)
-    expect(params.UpdateExpression).not.toMatch(/dueAtMs|dueShard|park/)
+    expect(params.UpdateExpression).not.toMatch(/dueAtMs|dueShard/)
     expect(params.UpdateExpression).toMatch(/^SET lo = :owner, lu = :until\b.* ADD f :one$/)
     expect(params.ExpressionAttributeValues).not.toHaveProperty(':shard')
+  })
+
+  it('unparks what a due pass acquires (a parked instance is not due, but one stored so would be), not a terminal one', () => {
+    const due = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, { dueBy: T0 }).UpdateExpression
+    expect(due).toContain('REMOVE parkCode, parkReason, parkAtMs')
+    const terminal = acquireLeaseParams(TABLE, 'wf-1', 'runner', T0, T0 + 30_000, { terminalOnly: true })
+    expect(terminal.UpdateExpression).not.toMatch(/park/)
   })
 
   it('records the attempt the item names for a due pass only, keeping one an earlier lease recorded', () => {
@@ -498,6 +505,40 @@ const listPage = (
   order: query.order,
   filter,
   limit,
+})
+
+describe('arrivals at a parked instance', () => {
+  const event = { eventTs: 5, content: { ok: true }, receivedAtMs: T0 }
+  const eventParams = (parked: boolean) =>
+    putEventParams(
+      TABLE,
+      'wf-1',
+      'approve',
+      event,
+      T0,
+      undefined,
+      new ItemPlanner('wf-1', BASE, undefined, '0'),
+      undefined,
+      undefined,
+      0,
+      parked,
+    )
+
+  it('makes an instance due for its event only when it is not parked, as the condition says', () => {
+    const live = eventParams(false)
+    expect(live.ConditionExpression).toContain('attribute_not_exists(parkCode)')
+    expect(live.UpdateExpression).toMatch(/dueAtMs = :now/)
+    const parked = eventParams(true)
+    expect(parked.ConditionExpression).toContain('attribute_exists(parkCode)')
+    expect(parked.ConditionExpression).not.toContain('attribute_not_exists(parkCode)')
+    expect(parked.UpdateExpression).not.toMatch(/dueAtMs|\bds\b|dueShard|\bnx\b/)
+    // Counted all the same: a pass running when it arrives notices it.
+    expect(parked.UpdateExpression).toMatch(/ADD es :one$/)
+  })
+
+  it('never marks a parked instance due', () => {
+    expect(markDueParams(TABLE, 'wf-1', T0).ConditionExpression).toContain('attribute_not_exists(parkCode)')
+  })
 })
 
 describe('list query parameters', () => {
@@ -663,6 +704,22 @@ describe('every request declares exactly the placeholders it uses', () => {
         T0,
         undefined,
         new ItemPlanner('wf-1', BASE, undefined, '0'),
+      ),
+    },
+    {
+      request: 'putEvent for a parked instance',
+      params: putEventParams(
+        TABLE,
+        'wf-1',
+        'approve',
+        event,
+        T0,
+        undefined,
+        new ItemPlanner('wf-1', BASE, undefined, '0'),
+        undefined,
+        undefined,
+        0,
+        true,
       ),
     },
     { request: 'markDue', params: markDueParams(TABLE, 'wf-1', T0) },

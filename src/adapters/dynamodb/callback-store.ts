@@ -26,8 +26,9 @@ export interface CallbackWriteIo {
  * stored bytes, held to the guard's budget. When the condition fails, the instance is read whole — a refusal is
  * rare, and the node may have been archived — and the shared rules decide: a duplicate of a stored completion is
  * answered as stored; a completion the instance has no room for is refused; an instance whose item has no `cb` map
- * yet (an arrival before the worker's write) is written again with the map, one whose entry for the node is a counted
- * arrival of an earlier call is written again replacing it; anything else is the refusal.
+ * yet (an arrival before the worker's write), one that is parked (a completion is kept without making it due), or
+ * one whose entry for the node is a counted arrival of an earlier call, is written again in that form (replacing
+ * it); anything else is the refusal.
  */
 export const callbackWrite = async (
   claims: CallbackClaims,
@@ -38,11 +39,12 @@ export const callbackWrite = async (
 ): Promise<'stored' | 'duplicate'> => {
   let form: 'entry' | 'map' = 'entry'
   let replaces: { call: number; bytes: number } | undefined
+  let parked = false
   for (let attempt = 0; attempt < 4; attempt++) {
     const planner = io.planner()
     const stored = arrivalToItem(arrival, (text) => planner.arrivalContent(text))
     const bytes = { ...(replaces ? { replaces } : {}), ...(guard ?? {}) }
-    const result = await io.update(planner, putCallbackParams(io.tableName, claims, stored, nowMs, form, bytes))
+    const result = await io.update(planner, putCallbackParams(io.tableName, claims, stored, nowMs, form, bytes, parked))
     if (result.landed) return 'stored'
     if (result.old === undefined) throw new InstanceNotFoundError(claims.instanceId)
     const record = await io.read(claims.instanceId)
@@ -50,11 +52,12 @@ export const callbackWrite = async (
     if (callbackAccepts(record, claims)) {
       const overBudget = guard && callbackBudgetRefusal(record, claims, arrival, guard)
       if (overBudget) throw overBudget
-      // The condition held but for the map or the entry it replaces: write it in the form the item now asks for
-      // (another arrival may have changed it since).
+      // The condition held but for the map, the entry it replaces or the parked state: write it in the form the item
+      // now asks for (another arrival may have changed it since, a restart unparked it).
       form = (result.old as { cb?: unknown }).cb === undefined ? 'map' : 'entry'
       const current = record.callbacks?.[claims.nodeId]
       replaces = current?.storedBytes ? { call: current.call, bytes: current.storedBytes } : undefined
+      parked = record.parked !== undefined
       continue
     }
     const refusal = callbackRefusal(record, claims, arrival.completion?.fingerprint)

@@ -13,7 +13,7 @@ import {
   type StoreError,
   ValidationError,
 } from '../../core/errors.js'
-import { eventWriteRefusal } from '../../core/event-rules.js'
+import { eventRefusal, eventWriteRefusal } from '../../core/event-rules.js'
 import { historyPage } from '../../core/history.js'
 import { jsonSizeBytes } from '../../core/json.js'
 import { acquired, acquireRefusal, holdsLease, keepsDueTime } from '../../core/lease-rules.js'
@@ -506,7 +506,9 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
 
   /**
    * One conditional write. The event it replaces, when kept in an item of its own, is deleted right after (listed as
-   * pending deletion and counted until then); reading which item that is costs a small read.
+   * pending deletion and counted until then); reading which item that is costs a small read, which also tells
+   * whether the instance is parked (the write is conditioned on it: a parked instance keeps the event without
+   * becoming due). An instance parked or unparked between the two is read again.
    */
   async putEvent(
     instanceId: string,
@@ -515,59 +517,64 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     nowMs: number,
     guard?: EventGuard,
     history?: HistoryEntry,
-  ): Promise<void> {
-    const head = await this.#send('putEvent', () =>
-      this.#wire.get({
-        TableName: this.tableName,
-        Key: instanceKey(instanceId),
-        ProjectionExpression: 'createdKey, e.#node',
-        ExpressionAttributeNames: { '#node': nodeId },
-        ConsistentRead: true,
-      }),
-    )
-    if (!head.Item) throw new InstanceNotFoundError(instanceId)
-    const base = createdAtOf(String(head.Item.createdKey))
-    const stored = (head.Item.e as Record<string, StoredEvent> | undefined)?.[nodeId]
-    const replaced = stored?.k === undefined ? undefined : { sk: stored.k, bytes: stored.b ?? 0 }
-    const planner = this.#planner(instanceId, base, nowMs, 0)
-    const contentBytes = jsonSizeBytes(event.content)
-    const params = putEventParams(
-      this.tableName,
-      instanceId,
-      nodeId,
-      event,
-      nowMs,
-      guard,
-      planner,
-      history,
-      replaced,
-      contentBytes,
-    )
-    try {
-      await this.#withSideItems(planner, () => this.#send('putEvent', () => this.#wire.update(params)))
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error
-      const item = oldItem(error)
-      if (!item) throw new InstanceNotFoundError(instanceId)
-      // Our own write, retried by the SDK after its answer was lost, and since acted on by a pass. (An event in an
-      // item of its own is ours when its key is: the key is unique to this write.)
-      const sent = (params.ExpressionAttributeValues as { ':event': StoredEvent })[':event']
-      const parsed = parseInstanceItem(item)
-      if (sent.k !== undefined && parsed.e[nodeId]?.k === sent.k) return
-      // The statuses and event times decide the refusal: the payloads of side items are not needed for it.
-      const refusal = eventWriteRefusal(
-        recordFromInstanceItem(parsed, new Map(), { partial: true }),
+  ): Promise<'due' | 'parked'> {
+    for (let attempt = 1; ; attempt++) {
+      const head = await this.#send('putEvent', () =>
+        this.#wire.get({
+          TableName: this.tableName,
+          Key: instanceKey(instanceId),
+          ProjectionExpression: 'createdKey, parkCode, e.#node',
+          ExpressionAttributeNames: { '#node': nodeId },
+          ConsistentRead: true,
+        }),
+      )
+      if (!head.Item) throw new InstanceNotFoundError(instanceId)
+      const base = createdAtOf(String(head.Item.createdKey))
+      const parked = head.Item.parkCode !== undefined
+      const stored = (head.Item.e as Record<string, StoredEvent> | undefined)?.[nodeId]
+      const replaced = stored?.k === undefined ? undefined : { sk: stored.k, bytes: stored.b ?? 0 }
+      const planner = this.#planner(instanceId, base, nowMs, 0)
+      const contentBytes = jsonSizeBytes(event.content)
+      const params = putEventParams(
+        this.tableName,
+        instanceId,
         nodeId,
         event,
+        nowMs,
         guard,
+        planner,
+        history,
+        replaced,
+        contentBytes,
+        parked,
       )
-      if (refusal === 'landed' && sent.k === undefined) return
-      throw refusal === 'landed' ? new StaleEventError(instanceId, nodeId, event.eventTs, event.eventTs) : refusal
+      try {
+        await this.#withSideItems(planner, () => this.#send('putEvent', () => this.#wire.update(params)))
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error
+        const item = oldItem(error)
+        if (!item) throw new InstanceNotFoundError(instanceId)
+        const landedAs = item.parkCode === undefined ? 'due' : 'parked'
+        // Our own write, retried by the SDK after its answer was lost, and since acted on by a pass. (An event in
+        // an item of its own is ours when its key is: the key is unique to this write.)
+        const sent = (params.ExpressionAttributeValues as { ':event': StoredEvent })[':event']
+        const parsed = parseInstanceItem(item)
+        if (sent.k !== undefined && parsed.e[nodeId]?.k === sent.k) return landedAs
+        // The statuses and event times decide the refusal: the payloads of side items are not needed for it.
+        const record = recordFromInstanceItem(parsed, new Map(), { partial: true })
+        const refusal = eventWriteRefusal(record, nodeId, event, guard)
+        if (refusal === 'landed' && sent.k === undefined) return landedAs
+        // Parked or unparked since the read: the other form of the write.
+        if ((item.parkCode !== undefined) !== parked && !eventRefusal(record, nodeId, event) && attempt < 4) continue
+        throw refusal === 'landed' ? new StaleEventError(instanceId, nodeId, event.eventTs, event.eventTs) : refusal
+      }
+      if (replaced) {
+        // Deleted, then counted no longer; a failed delete leaves it pending, for the next lease's first write.
+        const failed = await this.#items.delete(instanceId, [replaced.sk])
+        if (!failed.length) await this.#clearPending(instanceId, { [replaced.sk]: replaced.bytes })
+      }
+      return parked ? 'parked' : 'due'
     }
-    if (!replaced) return
-    // Deleted, then counted no longer; a failed delete leaves it pending, for the next lease's first write.
-    const failed = await this.#items.delete(instanceId, [replaced.sk])
-    if (!failed.length) await this.#clearPending(instanceId, { [replaced.sk]: replaced.bytes })
   }
 
   putCallback(

@@ -93,14 +93,15 @@ export const acquireLeaseParams = (
     // unparks: the holder either runs it or parks it again with the reason it finds. A terminal instance is leased
     // without becoming due: it needs nothing unless the operation's own write makes it live again.
     // A due pass leases only what is due already (by now, so by the lease end too): its due time stays, which
-    // spares the due index two writes on every poll.
+    // spares the due index two writes on every poll. A parked instance is not due, but should a due pass find one
+    // (stored so by an earlier version), it unparks it too: its release then says what the instance is.
     // A due pass records the attempt the last release named (`nx`) as started by its lease, unless an attempt
     // recorded so by an earlier lease is still there (see InstanceRecord.armNext): the poll needs no write of its own.
     UpdateExpression: terminalOnly
       ? 'SET lo = :owner, lu = :until ADD f :one'
       : dueBy !== undefined
         ? 'SET lo = :owner, lu = :until, xn = if_not_exists(xn, nx), xt = if_not_exists(xt, :now), ' +
-          'xf = if_not_exists(xf, f) ADD f :one'
+          'xf = if_not_exists(xf, f) REMOVE parkCode, parkReason, parkAtMs ADD f :one'
         : 'SET lo = :owner, lu = :until, dueAtMs = :until, ds = :until, dueShard = :shard, nx = :noName ' +
           'REMOVE parkCode, parkReason, parkAtMs ADD f :one',
     ConditionExpression: [
@@ -472,12 +473,15 @@ export const putEventParams = (
   replaced?: EventReplacement,
   /** The bytes the event's content counts for (kept with an event stored in an item of its own). */
   contentBytes = 0,
+  /**
+   * The instance is parked (as the writer read it, and the write's condition says): the event is kept without
+   * making it due, for the pass after a restart; else it makes the instance due at once.
+   */
+  parked = false,
 ): UpdateCommandInput => {
   const live = liveNode('n.#node')
   const values: Record<string, unknown> = {
     ':event': planner.event(nodeId, event, contentBytes),
-    ':now': nowMs,
-    ':shard': dueShardFor(instanceId),
     ':one': 1,
     ':ts': event.eventTs,
     ...TERMINAL,
@@ -488,10 +492,16 @@ export const putEventParams = (
     NOT_TERMINAL,
     `(attribute_not_exists(n.#node) OR ${live.expression})`,
     '(attribute_not_exists(e.#node) OR e.#node.t <= :ts)',
+    parked ? 'attribute_exists(parkCode)' : 'attribute_not_exists(parkCode)',
   ]
-  // The pass the event makes due calls its node's check: its acquisition records that attempt (see armAttempt).
-  values[':nx'] = nextAttemptToItem({ nodeId, step: 'check' })
-  const set = ['e.#node = :event', 'dueAtMs = :now', 'ds = :now', 'dueShard = :shard', 'nx = :nx']
+  const set = ['e.#node = :event']
+  if (!parked) {
+    // The pass the event makes due calls its node's check: its acquisition records that attempt (see armAttempt).
+    values[':nx'] = nextAttemptToItem({ nodeId, step: 'check' })
+    values[':now'] = nowMs
+    values[':shard'] = dueShardFor(instanceId)
+    set.push('dueAtMs = :now', 'ds = :now', 'dueShard = :shard', 'nx = :nx')
+  }
   const names: Record<string, string> = { '#node': nodeId, '#status': 'status' }
   if (history) {
     values[':h'] = [entryToItem(history, planner.baseMs)]
@@ -543,7 +553,10 @@ export const markDueParams = (tableName: string, instanceId: string, dueAtMs: nu
   Key: instanceKey(instanceId),
   // Due for something else than the attempt a release named: the name goes (see InstanceRecord.armNext).
   UpdateExpression: 'SET dueAtMs = :due, ds = :due, dueShard = :shard, nx = :noName',
-  ConditionExpression: `attribute_exists(pk) AND ${NOT_TERMINAL} AND (attribute_not_exists(dueAtMs) OR dueAtMs > :due)`,
+  // A parked instance is not due until someone acts (a restart).
+  ConditionExpression:
+    `attribute_exists(pk) AND ${NOT_TERMINAL} AND attribute_not_exists(parkCode) AND ` +
+    '(attribute_not_exists(dueAtMs) OR dueAtMs > :due)',
   ExpressionAttributeNames: { '#status': 'status' },
   ExpressionAttributeValues: { ':due': dueAtMs, ':shard': dueShardFor(instanceId), ':noName': '', ...TERMINAL },
 })
@@ -656,6 +669,8 @@ export const putCallbackParams = (
    * counts none.
    */
   bytes: { replaces?: { call: number; bytes: number }; maxBytes?: number; baseBytes?: number } = {},
+  /** The instance is parked (the write's condition says so): a completion is kept without making it due. */
+  parked = false,
 ): UpdateCommandInput => {
   const live = liveNode('n.#n')
   const values: Record<string, unknown> = {
@@ -708,11 +723,15 @@ export const putCallbackParams = (
   let add = ''
   if (stored.s !== undefined) {
     // A completion counts as an event: a running pass notices it, and the instance is due at once — for the
-    // completion, not for the attempt a release named.
-    set.push('dueAtMs = :now', 'ds = :now', 'dueShard = :shard', 'nx = :noName')
-    values[':noName'] = ''
-    values[':now'] = nowMs
-    values[':shard'] = dueShardFor(claims.instanceId)
+    // completion, not for the attempt a release named. A parked instance keeps it for the pass after a restart.
+    if (parked) conditions.push('attribute_exists(parkCode)')
+    else {
+      conditions.push('attribute_not_exists(parkCode)')
+      set.push('dueAtMs = :now', 'ds = :now', 'dueShard = :shard', 'nx = :noName')
+      values[':noName'] = ''
+      values[':now'] = nowMs
+      values[':shard'] = dueShardFor(claims.instanceId)
+    }
     values[':one'] = 1
     add = ' ADD es :one'
   }

@@ -245,21 +245,24 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
     nowMs: number,
     guard?: EventGuard,
     history?: HistoryEntry,
-  ): Promise<void> {
+  ): Promise<'due' | 'parked'> {
     const item = this.#items.get(instanceId)
     if (!item) throw new InstanceNotFoundError(instanceId)
     if (eventRefusal(item, nodeId, event) || (guard && !guardHolds(item, nodeId, guard))) {
       const refusal = eventWriteRefusal(copy(item), nodeId, event, guard)
-      if (refusal === 'landed') return
+      if (refusal === 'landed') return item.parked ? 'parked' : 'due'
       throw refusal
     }
     if (guard && guard.addBytes !== 0) item.storedBytes = (item.storedBytes ?? guard.baseBytes) + guard.addBytes
     item.events[nodeId] = copy(event)
     if (history) this.#append(instanceId, [history])
     item.eventSeq += 1
+    // A parked instance keeps the event for the pass after a restart: it is not due until someone acts.
+    if (item.parked) return 'parked'
     item.dueAtMs = nowMs
     // The pass the event makes due calls its node's check: its acquisition records that attempt (see armAttempt).
     item.armNext = { nodeId, step: 'check' }
+    return 'due'
   }
 
   async putCallback(
@@ -283,6 +286,8 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
     item.callbacks = { ...item.callbacks, [claims.nodeId]: copy(arrival) }
     if (arrival.completion) {
       item.eventSeq += 1
+      // A parked instance keeps it for the pass after a restart, as it keeps an event.
+      if (item.parked) return 'stored'
       item.dueAtMs = nowMs
       // The pass it makes due settles the callback: no attempt is named for it.
       delete item.armNext
@@ -321,7 +326,7 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
 
   async markDue(instanceId: string, dueAtMs: number): Promise<void> {
     const item = this.#items.get(instanceId)
-    if (!item || isTerminalInstanceStatus(item.status)) return
+    if (!item || isTerminalInstanceStatus(item.status) || item.parked) return
     if (item.dueAtMs === undefined || item.dueAtMs > dueAtMs) {
       item.dueAtMs = dueAtMs
       delete item.armNext

@@ -109,7 +109,11 @@ const event = (program: Command, action: Action) =>
           eventTs: local.ts ?? Math.floor(Date.now() / 1000),
           content: local.content === undefined ? null : parseJson(local.content, '--content'),
         })
-        return [result, `event ${result.eventTs} stored for ${nodeId}; the instance is due at ${time(result.dueAtMs)}`]
+        const due =
+          result.dueAtMs === null
+            ? 'the instance is parked: the event waits for its restart'
+            : `the instance is due at ${time(result.dueAtMs)}`
+        return [result, `event ${result.eventTs} stored for ${nodeId}; ${due}`]
       }),
     )
 

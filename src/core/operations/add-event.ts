@@ -19,7 +19,8 @@ export interface AddNodeEventResult {
   instanceId: string
   nodeId: string
   eventTs: number
-  dueAtMs: number
+  /** When the instance is due for the event: now; null when it is parked (the event waits for a restart). */
+  dueAtMs: number | null
 }
 
 /** Tries of a guarded event write whose replaced event changed under it before it answers with a conflict. */
@@ -87,7 +88,8 @@ const eventEntry = (
 
 /**
  * Stores an external event for a node (`node_event {event_content, event_ts}`) without waiting for the lease.
- * An older `eventTs` than the stored one is rejected; an equal one overwrites. The instance becomes due at once.
+ * An older `eventTs` than the stored one is rejected; an equal one overwrites. The instance becomes due at once,
+ * unless it is parked: it is not due until someone restarts it, and that pass sees the event.
  */
 export const addNodeEvent = async (deps: OperationDeps, params: AddNodeEventParams): Promise<AddNodeEventResult> => {
   const p = parseParams(addNodeEventParamsSchema, params)
@@ -103,13 +105,14 @@ export const addNodeEvent = async (deps: OperationDeps, params: AddNodeEventPara
     const event: NodeEventRecord = { eventTs: p.eventTs, content, receivedAtMs: now }
     const guard = eventGuard(record, p.nodeId, event, growthBudget(deps.limits))
     const entry = deps.history ? eventEntry(record, p.nodeId, event, p.origin ?? 'engine') : undefined
+    let stored: 'due' | 'parked'
     try {
-      await deps.leases.storeEvent(record.id, p.nodeId, event, guard, entry)
+      stored = await deps.leases.storeEvent(record.id, p.nodeId, event, guard, entry)
     } catch (error) {
       if (error instanceof EventReplacedError && attempt < MAX_TRIES) continue
       if (error instanceof EventReplacedError) throw new LockConflictError(record.id, undefined)
       throw error
     }
-    return { instanceId: record.id, nodeId: p.nodeId, eventTs: p.eventTs, dueAtMs: now }
+    return { instanceId: record.id, nodeId: p.nodeId, eventTs: p.eventTs, dueAtMs: stored === 'due' ? now : null }
   }
 }
