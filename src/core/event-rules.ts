@@ -1,6 +1,7 @@
 import { isTerminalInstanceStatus, isTerminalNodeStatus } from '../schemas/statuses.js'
 import { IllegalStateError, PayloadTooLargeError, StaleEventError, type TickflowError } from './errors.js'
 import { jsonEquals } from './json.js'
+import type { NodeRecord } from './records.js'
 import { type EventGuard, EventReplacedError, type InstanceRecord, type NodeEventRecord } from './store.js'
 
 /**
@@ -32,6 +33,23 @@ export const eventRefusal = (
   }
   return undefined
 }
+
+/**
+ * The node's last execution saw this event: the same `eventTs` and, where the node recorded it, the same arrival
+ * (an event sent again with the same `eventTs` overwrites, and is new to the node).
+ */
+export const sawEvent = (
+  node: Pick<NodeRecord, 'seenEventTs' | 'seenEventAtMs'> | undefined,
+  event: Pick<NodeEventRecord, 'eventTs' | 'receivedAtMs'>,
+): boolean =>
+  node?.seenEventTs === event.eventTs && (node.seenEventAtMs === undefined || node.seenEventAtMs === event.receivedAtMs)
+
+/**
+ * When an event is stored: now, or just after the event it replaces (`replaced`) when that one was stored at the
+ * same millisecond or later, so that every event a node is sent has an arrival of its own (see `sawEvent`).
+ */
+export const arrivalAfter = (nowMs: number, replaced: Pick<NodeEventRecord, 'receivedAtMs'> | undefined): number =>
+  replaced === undefined ? nowMs : Math.max(nowMs, replaced.receivedAtMs + 1)
 
 /** The stored event is this very one (same version, content and arrival): a retried write that had landed. */
 export const isSameEvent = (stored: NodeEventRecord | undefined, event: NodeEventRecord): boolean =>

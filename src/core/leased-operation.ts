@@ -293,10 +293,10 @@ export class LeasedOperations {
     instanceId: string,
     nodeId: string,
     event: NodeEventRecord,
+    now: number,
     guard: EventGuard,
     history: HistoryEntry | undefined,
   ): Promise<'due' | 'parked'> {
-    const now = event.receivedAtMs
     const stored = await this.deps.store.putEvent(instanceId, nodeId, event, now, guard, history)
     if (stored === 'due') await this.deps.wakeups.plan(instanceId, now, now)
     return stored

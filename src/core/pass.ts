@@ -24,6 +24,7 @@ import {
 } from './deadlines.js'
 import { END_NODE_ID, type NodeDefinition, type WorkflowDefinition } from './definition.js'
 import { AttemptInterruptedError, ItemTooLargeError, PayloadTooLargeError, type ValidationError } from './errors.js'
+import { sawEvent } from './event-rules.js'
 import { entryMessage } from './history.js'
 import { copyInstanceRecord, copyNodeRecord, partsFor, withPartsRead } from './instance-change.js'
 import { assertJsonValue, type JsonObject, jsonSizeBytes } from './json.js'
@@ -494,7 +495,7 @@ class Pass {
     const now = this.#now
     if (record.nextAttemptAtMs === undefined || record.nextAttemptAtMs <= now) return true
     const event = this.#state.events[node.id]
-    if (event && event.eventTs !== record.seenEventTs) return true
+    if (event && !sawEvent(record, event)) return true
     return this.#deadlinePassed(node, record) || nodeTimedOut(node, record, now)
   }
 
@@ -846,7 +847,10 @@ class Pass {
     if (record.workflowContext === undefined) delete record.workflowContext
     if (record.preNodeContext === undefined) delete record.preNodeContext
     record.updatedAtMs = now
-    if (hadEvent) record.seenEventTs = hadEvent.eventTs
+    if (hadEvent) {
+      record.seenEventTs = hadEvent.eventTs
+      record.seenEventAtMs = hadEvent.receivedAtMs
+    }
 
     if (error === undefined) {
       if (record.status === 'canceled') return
@@ -1215,7 +1219,7 @@ class Pass {
       due = Math.min(due, record.nextAttemptAtMs ?? now)
       if (isWaiting(record) && arrivalFor(record, state.callbacks?.[node.id])?.completion) due = now
       const event = state.events[node.id]
-      if (event && event.eventTs !== record.seenEventTs) due = Math.min(due, now)
+      if (event && !sawEvent(record, event)) due = Math.min(due, now)
       if (node.maxWaitTimeSeconds > 0) due = Math.min(due, record.createdAtMs + node.maxWaitTimeSeconds * 1000 + 1)
     }
     // Deadlines fire with nobody polling: the instance is due at the first one.

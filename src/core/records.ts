@@ -20,8 +20,13 @@ export interface NodeRecord {
   waits: number
   /** When a waiting node should next be executed by a due pass. */
   nextAttemptAtMs?: number
-  /** `event_ts` of the external event the last execution saw; a newer event makes the node due at once. */
+  /**
+   * `event_ts` of the external event the last execution saw, and when that event was received (`seenEventAtMs`):
+   * together they name it, so any other event — a newer one, or one sent again with the same `event_ts`, which
+   * overwrites — makes the node due at once. A record stored without the time names the event by `event_ts` alone.
+   */
   seenEventTs?: number
+  seenEventAtMs?: number
   /** The node's context without the parts derived from elsewhere (pre_node_context, workflow_context, node_event). */
   output: JsonObject
   /** Stored only when a worker changed its copy of the instance input. */
@@ -111,6 +116,10 @@ export interface NodeEventRecord {
   /** Seconds, as the caller gave it; versions the event (older rejected, equal overwrites). */
   eventTs: number
   content: JsonValue
+  /**
+   * When it was stored; later than the event it replaces (by 1 ms when both arrive within the same millisecond), so
+   * that with `eventTs` it names this event among those a node was sent (see NodeRecord.seenEventAtMs).
+   */
   receivedAtMs: number
 }
 

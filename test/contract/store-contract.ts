@@ -260,6 +260,7 @@ export const describeStoreContract = (
               waits: 4,
               nextAttemptAtMs: T0 + 60 * SECOND,
               seenEventTs: 1_767_268_800,
+              seenEventAtMs: T0 + 3 * SECOND,
               output: { charged: 12.5, receipt: { id: 'r-1' } },
               workflowContext: { amount: 13 },
               preNodeContext: { root: {} },

@@ -149,6 +149,70 @@ describe.each(STORE_BACKENDS)('on $name', (backendFactory) => {
       expect((await engine.runWorkflow(instanceId, { mode: 'due' })).status).toBe('completed')
     })
 
+    /** A review polled hourly that gives up after 30 min: only an event makes it look again in time. */
+    const corrected = (check?: (content: unknown) => Promise<void>) => {
+      const seen: unknown[] = []
+      const { engine: runner } = newTestEngine(backend, { clock })
+      runner.register(
+        defineWorkflow({
+          type: 'corrected',
+          nodes: {
+            review: {
+              maxWaitTimeSeconds: 1800,
+              run: () => {},
+              check: async (ctx) => {
+                seen.push(ctx.event?.content)
+                await check?.(ctx.event?.content)
+                if ((ctx.event?.content as { ok?: boolean } | undefined)?.ok !== true) throw new NotReadyError(3600)
+              },
+            },
+          },
+        }),
+      )
+      return { runner, seen }
+    }
+
+    it('looks at an event sent again with the same eventTs after the node saw the first', async () => {
+      const { runner, seen } = corrected()
+      const { instanceId } = await runner.create({ workflowType: 'corrected' })
+      await runner.addNodeEvent({ instanceId, nodeId: 'review', eventTs: 100, content: { ok: false } })
+      await runner.runWorkflow(instanceId, { mode: 'due' })
+      expect(seen.at(-1)).toEqual({ ok: false })
+
+      clock.advanceSeconds(10)
+      const sent = await runner.addNodeEvent({ instanceId, nodeId: 'review', eventTs: 100, content: { ok: true } })
+
+      // The overwrite is new to the node: it is due for it now, not at its next poll an hour away.
+      expect(sent.dueAtMs).toBe(clock.nowMs())
+      const pass = await runner.runWorkflow(instanceId, { mode: 'due' })
+      expect(seen.at(-1)).toEqual({ ok: true })
+      expect(pass.status).toBe('completed')
+      expect(await backend.violations(clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+    })
+
+    it('looks at an event sent again with the same eventTs while the check saw the first', async () => {
+      let resend: (() => Promise<unknown>) | undefined
+      const { runner, seen } = corrected(async () => {
+        const sending = resend
+        resend = undefined
+        // The correction arrives while the check runs, at the same millisecond.
+        await sending?.()
+      })
+      const { instanceId } = await runner.create({ workflowType: 'corrected' })
+      await runner.addNodeEvent({ instanceId, nodeId: 'review', eventTs: 100, content: { ok: false } })
+      resend = () => engine.addNodeEvent({ instanceId, nodeId: 'review', eventTs: 100, content: { ok: true } })
+
+      const first = await runner.runWorkflow(instanceId, { mode: 'due' })
+      expect(seen.at(-1)).toEqual({ ok: false })
+      expect(first.eventArrived).toBe(true)
+      expect(first.dueAtMs).toBe(clock.nowMs())
+
+      const second = await runner.runWorkflow(instanceId, { mode: 'due' })
+      expect(seen.at(-1)).toEqual({ ok: true })
+      expect(second.status).toBe('completed')
+      expect(await backend.violations(clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+    })
+
     it('rejects events for unknown nodes and instances, terminal nodes and terminal instances', async () => {
       const { instanceId } = await engine.create({ workflowType: 'approval' })
       await expect(engine.addNodeEvent({ instanceId, nodeId: 'nope', eventTs: 1 })).rejects.toBeInstanceOf(

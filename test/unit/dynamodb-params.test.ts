@@ -780,6 +780,7 @@ describe('item codec', () => {
             waits: 5,
             nextAttemptAtMs: T0 + 9,
             seenEventTs: 1_767_268_800,
+            seenEventAtMs: T0 + 2,
             output: { done: false },
             workflowContext: {},
             preNodeContext: { plain: { done: true } },

@@ -110,6 +110,8 @@ const storedNodeSchema = z.object({
   na: z.number().optional(),
   /** `event_ts` of the event the last execution saw (seconds). */
   et: z.number().optional(),
+  /** When that event was received, in ms after the instance's creation (with `et`, it names the event). */
+  er: z.number().optional(),
   o: jsonText.optional(),
   wc: jsonText.optional(),
   pc: jsonText.optional(),
@@ -593,6 +595,7 @@ export class ItemPlanner {
     if (node.waits) item.w = node.waits
     if (node.nextAttemptAtMs !== undefined) item.na = node.nextAttemptAtMs - base
     if (node.seenEventTs !== undefined) item.et = node.seenEventTs
+    if (node.seenEventAtMs !== undefined) item.er = node.seenEventAtMs - base
     if (node.resetOnRestart) item.rr = true
     if (node.inputRef !== undefined) item.ir = node.inputRef
     if ((node.calls ?? 0) !== defaultCalls(node.status)) item.c = node.calls ?? 0
@@ -836,6 +839,7 @@ const nodeFromItem = (
   }
   if (stored.na !== undefined) node.nextAttemptAtMs = baseMs + stored.na
   if (stored.et !== undefined) node.seenEventTs = stored.et
+  if (stored.er !== undefined) node.seenEventAtMs = baseMs + stored.er
   if (stored.rr) node.resetOnRestart = true
   if (stored.ir !== undefined) node.inputRef = stored.ir
   node.calls = stored.c ?? defaultCalls(node.status)

@@ -2,7 +2,7 @@ import { type AddNodeEventParams, addNodeEventParamsSchema } from '../../schemas
 import type { HistoryOrigin } from '../../schemas/history-kinds.js'
 import type { WorkflowDefinition } from '../definition.js'
 import { LockConflictError, NodeNotFoundError, PayloadTooLargeError, type TickflowError } from '../errors.js'
-import { eventRefusal } from '../event-rules.js'
+import { arrivalAfter, eventRefusal, sawEvent } from '../event-rules.js'
 import { eventBytesAround, eventStoredBytes, growthBudget, instanceStoredBytes } from '../limits.js'
 import {
   type EventGuard,
@@ -79,9 +79,8 @@ const eventEntry = (
   origin: HistoryOrigin,
 ): HistoryEntry => {
   const replaces = record.events[nodeId]
-  const seen = record.nodes[nodeId]?.seenEventTs
   const entry: HistoryEntry = { atMs: event.receivedAtMs, kind: 'event', nodeId, eventTs: event.eventTs }
-  if (replaces && (seen === undefined || seen < replaces.eventTs)) entry.replacesTs = replaces.eventTs
+  if (replaces && !sawEvent(record.nodes[nodeId], replaces)) entry.replacesTs = replaces.eventTs
   entry.origin = origin
   return entry
 }
@@ -102,12 +101,18 @@ export const addNodeEvent = async (deps: OperationDeps, params: AddNodeEventPara
     const refusal = eventCheck(await deps.definitions.of(record, false), record, p.nodeId, p.eventTs)
     if (refusal) throw refusal
     const now = deps.clock.nowMs()
-    const event: NodeEventRecord = { eventTs: p.eventTs, content, receivedAtMs: now }
+    // Its own arrival, after the one it replaces: a node that saw that one sees this one as new (see sawEvent). The
+    // guard makes it exact: the write lands only over the event read here.
+    const event: NodeEventRecord = {
+      eventTs: p.eventTs,
+      content,
+      receivedAtMs: arrivalAfter(now, record.events[p.nodeId]),
+    }
     const guard = eventGuard(record, p.nodeId, event, growthBudget(deps.limits))
     const entry = deps.history ? eventEntry(record, p.nodeId, event, p.origin ?? 'engine') : undefined
     let stored: 'due' | 'parked'
     try {
-      stored = await deps.leases.storeEvent(record.id, p.nodeId, event, guard, entry)
+      stored = await deps.leases.storeEvent(record.id, p.nodeId, event, now, guard, entry)
     } catch (error) {
       if (error instanceof EventReplacedError && attempt < MAX_TRIES) continue
       if (error instanceof EventReplacedError) throw new LockConflictError(record.id, undefined)
