@@ -536,6 +536,21 @@ describe('arrivals at a parked instance', () => {
     expect(parked.UpdateExpression).toMatch(/ADD es :one$/)
   })
 
+  it('makes an instance due for a callback completion only when it is not parked; a heartbeat never', () => {
+    const claims = { instanceId: 'wf-1', nodeId: 'pay', attempt: 1, call: 1, fence: 2 }
+    const completion = (parked: boolean) =>
+      putCallbackParams(TABLE, claims, { c: 1, f: 2, s: 's' }, T0, 'entry', parked)
+    expect(completion(false).ConditionExpression).toContain('attribute_not_exists(parkCode)')
+    expect(completion(false).UpdateExpression).toMatch(/dueAtMs = :now.* ADD es :one$/)
+    expect(completion(true).ConditionExpression).toContain('attribute_exists(parkCode)')
+    expect(completion(true).ConditionExpression).not.toContain('attribute_not_exists(parkCode)')
+    expect(completion(true).UpdateExpression).toBe('SET cb.#n = :arrival ADD es :one')
+    expect(completion(true).ExpressionAttributeValues).not.toHaveProperty(':now')
+    const heartbeat = putCallbackParams(TABLE, claims, { c: 1, f: 2, hb: T0 }, T0, 'entry')
+    expect(heartbeat.ConditionExpression).not.toMatch(/parkCode/)
+    expect(heartbeat.UpdateExpression).toBe('SET cb.#n = :arrival')
+  })
+
   it('never marks a parked instance due', () => {
     expect(markDueParams(TABLE, 'wf-1', T0).ConditionExpression).toContain('attribute_not_exists(parkCode)')
   })
