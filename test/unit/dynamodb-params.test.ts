@@ -539,7 +539,7 @@ describe('arrivals at a parked instance', () => {
   it('makes an instance due for a callback completion only when it is not parked; a heartbeat never', () => {
     const claims = { instanceId: 'wf-1', nodeId: 'pay', attempt: 1, call: 1, fence: 2 }
     const completion = (parked: boolean) =>
-      putCallbackParams(TABLE, claims, { c: 1, f: 2, s: 's' }, T0, 'entry', parked)
+      putCallbackParams(TABLE, claims, { c: 1, f: 2, s: 's' }, T0, 'entry', {}, parked)
     expect(completion(false).ConditionExpression).toContain('attribute_not_exists(parkCode)')
     expect(completion(false).UpdateExpression).toMatch(/dueAtMs = :now.* ADD es :one$/)
     expect(completion(true).ConditionExpression).toContain('attribute_exists(parkCode)')
