@@ -53,13 +53,17 @@ describe('acquired', () => {
     expect(result.previous).toEqual({ dueAtMs: T0 + 99, parked })
   })
 
-  it.each<[string, AcquireOptions]>([
-    ['a due pass', { dueBy: T0 }],
-    ['a terminal-only lease', { terminalOnly: true }],
-  ])('keeps the due time and parked state for %s', (_name, options) => {
-    const result = acquired(anInstance('i1', { dueAtMs: T0, parked }), 'me', T0, T0 + 30_000, options)
+  it('keeps the due time and parked state for a terminal-only lease', () => {
+    const result = acquired(anInstance('i1', { dueAtMs: T0, parked }), 'me', T0, T0 + 30_000, { terminalOnly: true })
 
     expect(result.record).toMatchObject({ dueAtMs: T0, parked })
+  })
+
+  it('keeps the due time of a due pass and unparks it, as every other acquisition does', () => {
+    const result = acquired(anInstance('i1', { dueAtMs: T0, parked }), 'me', T0, T0 + 30_000, { dueBy: T0 })
+
+    expect(result.record).toMatchObject({ dueAtMs: T0 })
+    expect(result.record.parked).toBeUndefined()
   })
 
   describe('the attempt the instance is due for', () => {
