@@ -210,7 +210,10 @@ export class Engine {
     return runWorkflow(this.#ops, { ...options, instanceId })
   }
 
-  /** Stores an external event for a node without waiting for the lease; the instance becomes due at once. */
+  /**
+   * Stores an external event for a node without waiting for the lease; the instance becomes due at once, unless it is
+   * parked.
+   */
   addNodeEvent(params: AddNodeEventParams): Promise<AddNodeEventResult> {
     return addNodeEvent(this.#ops, params)
   }

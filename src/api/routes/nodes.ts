@@ -45,7 +45,8 @@ const sendEventRoute = ({ engine }: ApiDeps) =>
     path: '/workflows/{id}/nodes/{node}/events',
     tag: 'nodes',
     operationId: 'sendNodeEvent',
-    summary: 'Send an external event to a node (versioned by eventTs; the instance becomes due at once)',
+    summary:
+      'Send an external event to a node (versioned by eventTs; the instance becomes due at once, unless it is parked)',
     params: nodePathSchema,
     body: eventBodySchema,
     responses: {
