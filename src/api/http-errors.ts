@@ -31,7 +31,12 @@ export const errorResponse = (error: unknown, requestId: string, logger: Logger)
     // The message of a server-side error may quote the store's own words: it goes to the log, not to the client.
     logger.log('error', 'request failed', { requestId, code: error.code, error: error.message })
     // Only a store failure is a retryable fault of the system: the caller may send the same request again soon.
-    const message = error.retryable ? 'the store is unavailable; try again' : 'internal error'
+    const message =
+      error.code === 'EVENT_REPLACED'
+        ? 'an event was replaced while the instance ran; try again'
+        : error.retryable
+          ? 'the store is unavailable; try again'
+          : 'internal error'
     const headers: Record<string, string> = error.retryable ? { 'retry-after': '1' } : {}
     return json(error.httpStatus, { error: { code: error.code, message, details: { requestId } } }, headers)
   }

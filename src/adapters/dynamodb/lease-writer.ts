@@ -1,4 +1,5 @@
 import type { UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
+import { StoreError } from '../../core/errors.js'
 import { MAX_HISTORY_ENTRIES } from '../../core/history.js'
 import type { InstanceChange } from '../../core/instance-change.js'
 import type { JsonObject } from '../../core/json.js'
@@ -22,7 +23,7 @@ import {
   type StoredNode,
   sideItemContent,
 } from './item-codec.js'
-import { createdAtOf, DUE_PLACE_HORIZON_MS } from './keys.js'
+import { createdAtOf, DUE_PLACE_HORIZON_MS, SK } from './keys.js'
 import { inlineNodeBytes, isSettled, type LaidOutChange, storedHistoryBytes } from './laid-out-change.js'
 import { writeUnderLeaseParams } from './params.js'
 import {
@@ -239,7 +240,16 @@ export class DynamoLeaseWriter implements LeaseWriter {
     const found = await this.io.getItems(this.#instanceId, [...keys.keys()])
     for (const [sk, apply] of keys) {
       const raw = found.get(sk)
-      if (raw === undefined) throw new Error(`the instance item refers to '${sk}', which is not stored`)
+      if (raw === undefined) {
+        // An event is replaced without the lease, its item deleted: the instance is due for the new one, which the
+        // next pass reads. Any other item goes only under the lease: its absence is a fault.
+        if (sk.startsWith(SK.event)) {
+          throw new StoreError(`the event in '${sk}' was replaced since the instance was read: run it again`, true, {
+            code: 'EVENT_REPLACED',
+          })
+        }
+        throw new Error(`the instance item refers to '${sk}', which is not stored`)
+      }
       apply(raw, read)
     }
     for (const id of Object.keys(read.nodes)) this.#unread.delete(id)
