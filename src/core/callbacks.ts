@@ -104,11 +104,7 @@ const CALLBACK_OUTPUT_KEY_BYTES = 19
  * output as `callback_output`. `unreadPayloadBytes`: the node's payload as the store counted it, when it was not read
  * (then an upper bound).
  */
-export const payloadBytesWithCallbackOutput = (
-  node: NodeRecord,
-  output: JsonValue,
-  unreadPayloadBytes?: number,
-): number => {
+const payloadBytesWithCallbackOutput = (node: NodeRecord, output: JsonValue, unreadPayloadBytes?: number): number => {
   if (unreadPayloadBytes !== undefined) return unreadPayloadBytes + CALLBACK_OUTPUT_KEY_BYTES + jsonSizeBytes(output)
   return nodePayloadBytes({ ...node, output: withCallbackOutput(node, output) })
 }

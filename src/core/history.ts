@@ -1,5 +1,7 @@
 import { isTerminalInstanceStatus, isTerminalNodeStatus } from '../schemas/statuses.js'
+import { LAST_ERROR_CHARS } from './context-assembly.js'
 import type { HistoryEntry, HistoryPage, InstanceRecord, NodeRecord } from './store.js'
+import { errorMessage } from './worker-signals.js'
 
 /**
  * The rules of an instance's history, shared by both stores and the lease holder (README, "History"): entries
@@ -18,6 +20,33 @@ export const MAX_HISTORY_ENTRIES = 1000
 /** A message as an entry keeps it. */
 export const entryMessage = (message: string): string =>
   message.length > HISTORY_MESSAGE_CHARS ? `${message.slice(0, HISTORY_MESSAGE_CHARS - 1)}…` : message
+
+/**
+ * Keeps an error on its node's record (`system.last_error` and its time): the text every reader shows, whoever
+ * recorded it — a pass, or a restart counting an attempt an earlier lease left in flight.
+ */
+export const noteNodeError = (record: NodeRecord, error: unknown, nowMs: number): string => {
+  const lastError = errorMessage(error).slice(0, LAST_ERROR_CHARS)
+  record.lastError = lastError
+  record.lastErrorAtSeconds = Math.floor(nowMs / 1000)
+  return lastError
+}
+
+/** The history entry of an error counted against a node (`lastError` as `noteNodeError` kept it). */
+export const nodeErrorEntry = (
+  nodeId: string,
+  record: NodeRecord,
+  error: unknown,
+  lastError: string,
+  atMs: number,
+): HistoryEntry & { errorClass: string } => ({
+  atMs,
+  kind: 'error',
+  nodeId,
+  attempt: record.attempt,
+  errorClass: error instanceof Error ? error.name : typeof error,
+  message: entryMessage(lastError),
+})
 
 /**
  * The entries a change of node records and status makes, from what is stored before it: a node entry for each

@@ -98,16 +98,16 @@ export const unarmAttempt = (node: NodeRecord): NodeRecord => {
   return calls > 0 ? { ...rest, calls } : rest
 }
 
+/** An acquisition that keeps the instance's due time (a due pass's, a terminal-only one); any other makes it due by the lease end. */
+export const keepsDueTime = (options: AcquireOptions): boolean =>
+  options.terminalOnly === true || options.dueBy !== undefined
+
 /**
  * The record as an acquisition leaves it: leased, the fence grown, no longer parked (but by a terminal-only lease),
  * and — unless it is a due pass (due already, no later than the lease end) or a terminal-only lease (it needs
  * nothing) — due at the lease end. A due pass's acquisition records the attempt the instance is due for (see
  * `armAttempt`). `previous` is its due time and parked state before.
  */
-/** An acquisition that keeps the instance's due time (a due pass's, a terminal-only one); any other makes it due by the lease end. */
-export const keepsDueTime = (options: AcquireOptions): boolean =>
-  options.terminalOnly === true || options.dueBy !== undefined
-
 export const acquired = (
   before: InstanceRecord,
   owner: string,

@@ -118,12 +118,10 @@ export const eventStoredBytes = (nodeId: string, event: NodeEventRecord | undefi
 export const callbackArrivalBytes = (nodeId: string, completion: CallbackResult): number =>
   CALLBACK_ARRIVAL_OVERHEAD_BYTES +
   nodeId.length +
+  // An absent part serialises to nothing: 0 bytes.
   (completion.status === 'success'
-    ? completion.output === undefined
-      ? 0
-      : jsonSizeBytes(completion.output)
-    : (completion.error === undefined ? 0 : jsonSizeBytes(completion.error)) +
-      (completion.cause === undefined ? 0 : jsonSizeBytes(completion.cause)))
+    ? jsonSizeBytes(completion.output)
+    : jsonSizeBytes(completion.error) + jsonSizeBytes(completion.cause))
 
 export const failureStoredBytes = (failure: FailureSummary | undefined): number =>
   failure === undefined ? 0 : jsonSizeBytes(failure)

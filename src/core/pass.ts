@@ -10,7 +10,7 @@ import {
   withCallbackOutput,
 } from './callbacks.js'
 import { decisionCode, ExpressionFailedError, evaluateChoice, evaluateWhen } from './conditions.js'
-import { assembleContext, LAST_ERROR_CHARS, splitContext } from './context-assembly.js'
+import { assembleContext, splitContext } from './context-assembly.js'
 import { blockingFailures, endOutcome, failureEffect, joinDecision, joinSettled } from './control-flow.js'
 import {
   attemptDeadline,
@@ -25,7 +25,7 @@ import {
 import { END_NODE_ID, type NodeDefinition, type WorkflowDefinition } from './definition.js'
 import { AttemptInterruptedError, ItemTooLargeError, PayloadTooLargeError, type ValidationError } from './errors.js'
 import { sawEvent } from './event-rules.js'
-import { entryMessage } from './history.js'
+import { entryMessage, nodeErrorEntry, noteNodeError } from './history.js'
 import { copyInstanceRecord, copyNodeRecord, partsFor, withPartsRead } from './instance-change.js'
 import { assertJsonValue, type JsonObject, jsonSizeBytes } from './json.js'
 import { interruptedAttempt, unarmAttempt } from './lease-rules.js'
@@ -998,9 +998,7 @@ class Pass {
     const now = this.#now
     this.#dirtyNodes.add(node.id)
     const signal = fatal ? ({ kind: 'failed-with-failed' } as const) : classifyWorkerError(error)
-    const lastError = errorMessage(error).slice(0, LAST_ERROR_CHARS)
-    record.lastError = lastError
-    record.lastErrorAtSeconds = Math.floor(now / 1000)
+    const lastError = noteNodeError(record, error, now)
     const fields = { instanceId: state.id, workflowType: state.workflowType, nodeId: node.id, step }
     if (signal.kind === 'not-ready') {
       if (record.status === 'canceled') return
@@ -1009,16 +1007,12 @@ class Pass {
       return
     }
     record.failCount += 1
-    const errorClass = error instanceof Error ? error.name : typeof error
-    this.#history.push({
-      atMs: now,
-      kind: 'error',
-      nodeId: node.id,
-      attempt: record.attempt,
-      errorClass,
-      message: entryMessage(lastError),
+    const entry = nodeErrorEntry(node.id, record, error, lastError, now)
+    this.#history.push(entry)
+    this.deps.metrics?.add(MetricName.workerErrors, 1, 'Count', {
+      workflowType: state.workflowType,
+      errorClass: entry.errorClass,
     })
-    this.deps.metrics?.add(MetricName.workerErrors, 1, 'Count', { workflowType: state.workflowType, errorClass })
     // The line's level is the error's severity: a BusinessWarningError (or a failure the node continues past) warns.
     const level = signal.kind === 'error' && signal.severity !== 'warning' ? 'error' : 'warn'
     this.deps.logger.log(level, signal.kind === 'failed-with-continue' ? 'node failed with continue' : 'node error', {

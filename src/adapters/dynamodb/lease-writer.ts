@@ -69,7 +69,7 @@ export interface WriterStart {
   /** Nodes whose payload was handed out unread (their records in the engine carry placeholders). */
   unread: Iterable<string>
   /** The node archives the instance item lists, in its order, with the nodes each holds (unknown: not read). */
-  archives?: readonly (readonly [string, readonly string[] | undefined])[]
+  archives: readonly (readonly [string, readonly string[] | undefined])[]
   /**
    * The attempt recorded by an acquisition (`xn`) that the item holds after this lease's acquisition: its text, ''
    * when the acquisition had none to record, whether this lease's acquisition recorded it (else an earlier one did,
@@ -139,10 +139,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
     for (const [id, node] of Object.entries(start.nodes)) this.#known.set(id, node)
     for (const [id, node] of Object.entries(item.n)) this.#keepHot(id, node)
     this.#unread = new Set(start.unread)
-    this.#archives = (start.archives ?? (item.arc ?? []).map((sk) => [sk, undefined] as const)).map(([sk, ids]) => [
-      sk,
-      ids && new Set(ids),
-    ])
+    this.#archives = start.archives.map(([sk, ids]) => [sk, ids && new Set(ids)])
     this.#events = item.e
     this.#inputKey = item.ik
     this.#inputBytes = item.ib

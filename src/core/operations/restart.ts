@@ -6,12 +6,11 @@ import {
 } from '../../schemas/engine-params.js'
 import { isFailedOrCanceled, isRestartable, isTerminalInstanceStatus } from '../../schemas/statuses.js'
 import { isWaiting } from '../callbacks.js'
-import { LAST_ERROR_CHARS } from '../context-assembly.js'
 import { blockingFailures, skippedDownstream } from '../control-flow.js'
 import { instanceDeadlineFrom } from '../deadlines.js'
 import { descendantsOf, END_NODE_ID, ROOT_NODE_ID, type WorkflowDefinition } from '../definition.js'
 import { IllegalStateError, NodeNotFoundError, PayloadTooLargeError, ValidationError } from '../errors.js'
-import { entryMessage } from '../history.js'
+import { nodeErrorEntry, noteNodeError } from '../history.js'
 import { everythingUnread } from '../instance-change.js'
 import { type JsonObject, jsonSizeBytes } from '../json.js'
 import { interruptedAttempt } from '../lease-rules.js'
@@ -48,18 +47,8 @@ const countInterrupted = (nodeId: string, node: NodeRecord, nowMs: number, fence
   const started = node.attemptStarted
   if (!started || started.fence >= fence || (node.status !== 'running' && node.status !== 'pending')) return undefined
   const error = interruptedAttempt(started)
-  const lastError = error.message.slice(0, LAST_ERROR_CHARS)
   node.failCount += 1
-  node.lastError = lastError
-  node.lastErrorAtSeconds = Math.floor(nowMs / 1000)
-  return {
-    atMs: nowMs,
-    kind: 'error',
-    nodeId,
-    attempt: node.attempt,
-    errorClass: error.name,
-    message: entryMessage(lastError),
-  }
+  return nodeErrorEntry(nodeId, node, error, noteNodeError(node, error, nowMs), nowMs)
 }
 
 /**
