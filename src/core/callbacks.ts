@@ -173,12 +173,21 @@ export const arrivalFor = (node: NodeRecord, arrival: CallbackArrival | undefine
     ? arrival
     : undefined
 
-const namesNode = (record: InstanceRecord, node: NodeRecord, claims: CallbackClaims): boolean =>
+/** The node's open wait is the one the token names: its attempt, call and fence. */
+export const waitsFor = (node: NodeRecord, claims: CallbackClaims): boolean =>
   node.attempt === claims.attempt &&
-  ((isWaiting(node) && node.callback?.call === claims.call && node.callback.fence === claims.fence) ||
-    // Early: the worker that asked for it has not returned yet. Its attempt is in flight at the token's call (the
-    // call count grows with every attempt stored as started), and the token's lease is still the last one taken.
-    (node.calls === claims.call && node.attemptStarted !== undefined && record.fence === claims.fence))
+  isWaiting(node) &&
+  node.callback?.call === claims.call &&
+  node.callback.fence === claims.fence
+
+const namesNode = (record: InstanceRecord, node: NodeRecord, claims: CallbackClaims): boolean =>
+  waitsFor(node, claims) ||
+  // Early: the worker that asked for it has not returned yet. Its attempt is in flight at the token's call (the
+  // call count grows with every attempt stored as started), and the token's lease is still the last one taken.
+  (node.attempt === claims.attempt &&
+    node.calls === claims.call &&
+    node.attemptStarted !== undefined &&
+    record.fence === claims.fence)
 
 /**
  * The condition of a callback write, as each store evaluates it in the write itself: the instance and node are

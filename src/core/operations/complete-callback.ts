@@ -9,7 +9,7 @@ import {
   type CallbackResult,
   callbackOutputRefusal,
   completionFingerprint,
-  isWaiting,
+  waitsFor,
 } from '../callbacks.js'
 import { InstanceNotFoundError, PayloadTooLargeError } from '../errors.js'
 import { jsonSizeBytes } from '../json.js'
@@ -59,13 +59,12 @@ const completionGuard = async (
   const record = await deps.store.getInstance(claims.instanceId, { lazy: true })
   if (!record) throw new InstanceNotFoundError(claims.instanceId)
   const node = record.nodes[claims.nodeId]
-  const waitsForThis =
+  if (
     node !== undefined &&
-    isWaiting(node) &&
-    node.callback?.call === claims.call &&
-    node.callback.fence === claims.fence &&
-    node.attempt === claims.attempt
-  if (waitsForThis && completion.status === 'success' && completion.output !== undefined) {
+    waitsFor(node, claims) &&
+    completion.status === 'success' &&
+    completion.output !== undefined
+  ) {
     const unread = record.unread?.nodes[claims.nodeId]
     const refusal = callbackOutputRefusal(
       claims.nodeId,
