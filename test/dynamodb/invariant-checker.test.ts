@@ -210,14 +210,30 @@ describe('the invariant checker on what a partition holds', () => {
     expect(itemViolations(raw, NOW, side([['P#x#old', { sk: 'P#x#old' }]]))).toEqual([])
   })
 
-  it('reports an item the instance neither refers to nor lists, and that no time to live retires', () => {
+  it('reports an item the instance neither refers to nor lists, whatever time to live it has', () => {
     const raw = item('leaky', { dueAtMs: NOW })
+    const kindsWith = (sk: string, extra: Record<string, unknown> = {}, crashes = false) =>
+      itemViolations(raw, NOW, side([[sk, { sk, ...extra }]]), { crashes }).map((found) => found.kind)
 
-    expect(itemViolations(raw, NOW, side([['P#x#lost', { sk: 'P#x#lost' }]])).map((found) => found.kind)).toEqual([
-      'unaccounted-item',
-    ])
-    // One on its way out (a write that did not land leaves its items to their time to live) is not a leak.
-    expect(itemViolations(raw, NOW, side([['P#x#lost', { sk: 'P#x#lost', expiresAt: 1 }]]))).toEqual([])
+    expect(kindsWith('P#x#lost')).toEqual(['unaccounted-item'])
+    expect(kindsWith('P#x#0000000003.1#abc', { expiresAt: 1 })).toEqual(['unaccounted-item'])
+    // A lease-less writer's (fence 0) is excused only where writers were killed, and only with a time to live.
+    expect(kindsWith('E#x#0000000000.1#abc', { expiresAt: 1 })).toEqual(['unaccounted-item'])
+    expect(kindsWith('E#x#0000000000.1#abc', { expiresAt: 1 }, true)).toEqual([])
+    expect(kindsWith('E#x#0000000000.1#abc', {}, true)).toEqual(['unaccounted-item'])
+  })
+
+  it('excuses an unreferenced item only to the lease the instance is at, while it is held', () => {
+    const leased = { dueAtMs: NOW + 10, leaseOwner: 'o', leaseUntilMs: NOW + 10, fence: 4 }
+    const sk = 'P#x#0000000004.7#abc'
+    const found = (overrides: Partial<InstanceRecord>) =>
+      itemViolations(item('mid-write', overrides), NOW, side([[sk, { sk, expiresAt: 1 }]])).map((v) => v.kind)
+
+    // Its holder is between the put and the write, or died there: the lease that takes over deletes it.
+    expect(found(leased)).toEqual([])
+    // Released, or taken over: the item should be gone.
+    expect(found({ dueAtMs: NOW + 10, fence: 4 })).toEqual(['unaccounted-item'])
+    expect(found({ ...leased, fence: 5 })).toEqual(['unaccounted-item'])
   })
 
   it('reports a counted total that is not what the instance holds', () => {

@@ -382,7 +382,7 @@ const runScenario = async (point: Point, index: number): Promise<ScenarioResult 
   const clock = new FakeClock()
   const problems: string[] = []
   const checkInvariant = async (step: string): Promise<void> => {
-    for (const violation of await invariantViolations(verifier, clock.nowMs(), { instanceIds: [id] })) {
+    for (const violation of await invariantViolations(verifier, clock.nowMs(), { instanceIds: [id], crashes: true })) {
       problems.push(`invariant ${step}: ${violation.kind}`)
     }
   }

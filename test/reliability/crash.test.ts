@@ -124,7 +124,10 @@ const runScenario = async (k: number, mode: CrashMode, way: Way): Promise<Scenar
   const problems: string[] = []
   // The instance keeps the invariant after every step (README, "Nothing is stranded").
   const checkInvariant = async (step: string): Promise<void> => {
-    for (const violation of await invariantViolations(verifier, clock.nowMs(), { instanceIds: [instanceId] })) {
+    for (const violation of await invariantViolations(verifier, clock.nowMs(), {
+      instanceIds: [instanceId],
+      crashes: true,
+    })) {
       problems.push(`invariant ${step}: ${violation.kind}`)
     }
   }

@@ -93,7 +93,10 @@ const drive = async (
     return engine
   }
   const checkInvariant = async (step: string) => {
-    for (const violation of await invariantViolations(verifier, clock.nowMs(), { instanceIds: [instanceId] })) {
+    for (const violation of await invariantViolations(verifier, clock.nowMs(), {
+      instanceIds: [instanceId],
+      crashes: true,
+    })) {
       result.problems.push(`invariant ${step}: ${violation.message}`)
     }
   }

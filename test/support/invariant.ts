@@ -11,7 +11,8 @@ import {
   parseInstanceItem,
   pendingDeletion,
   recordFromItems,
-  sideItemKeys,
+  referencedSideItems,
+  sideItemWriterFence,
 } from '../../src/adapters/dynamodb/item-codec.js'
 import { INSTANCE_PK_PREFIX } from '../../src/adapters/dynamodb/keys.js'
 import { MemoryStore } from '../../src/adapters/memory/memory-store.js'
@@ -60,8 +61,10 @@ export const VIOLATION_KINDS = [
   /** The instance's counted bytes are not what it holds as the engine counts it (plus its pending deletions). */
   'miscounted',
   /**
-   * An item of the partition the instance item neither refers to nor lists as pending deletion, with no time to live
-   * that would retire it: what the partition holds is more than it counts, for ever.
+   * An item of the partition the instance item neither refers to nor lists as pending deletion: what the partition
+   * holds is more than it counts. Only the lease the item is at may have one while it is held (its holder is between
+   * a side item's put and the write that refers to it, or died there: the lease that takes over deletes it), and,
+   * where `crashes` says so, a writer without a lease that died between the two (its time to live retires it).
    */
   'unaccounted-item',
 ] as const
@@ -83,6 +86,11 @@ export type InvariantSource = { client: DynamoDBClient; tableName: string } | Dy
 export interface InvariantOptions {
   /** Only these instances (the others on a shared table may live on another clock). */
   instanceIds?: Iterable<string> | ((instanceId: string) => boolean)
+  /**
+   * Writers were killed: an item a writer without a lease (an event's, a callback arrival's) put just before it died
+   * is not a violation, as long as a time to live retires it. Nothing else a crash leaves is excused.
+   */
+  crashes?: boolean
 }
 
 let sharedClient: DynamoDBClient | undefined
@@ -250,6 +258,7 @@ export const itemViolations = (
   item: Record<string, unknown>,
   nowMs: number,
   side?: ReadonlyMap<string, Record<string, unknown>>,
+  options: Pick<InvariantOptions, 'crashes'> = {},
 ): Violation[] => {
   let record: InstanceRecord
   try {
@@ -278,7 +287,7 @@ export const itemViolations = (
       message: `${kind}: instance '${record.id}' has a place in the due index (ds=${since}) but no due time`,
     })
   }
-  return side === undefined ? problems : [...problems, ...accountingViolations(item, record, side)]
+  return side === undefined ? problems : [...problems, ...accountingViolations(item, record, side, options)]
 }
 
 /** What the partition holds against what its instance item counts (see `partitionAccounting`). */
@@ -286,9 +295,10 @@ const accountingViolations = (
   item: Record<string, unknown>,
   record: InstanceRecord,
   side: ReadonlyMap<string, Record<string, unknown>>,
+  options: Pick<InvariantOptions, 'crashes'>,
 ): Violation[] => {
   const parsed = parseInstanceItem(item)
-  const referenced = new Set(sideItemKeys(parsed))
+  const referenced = referencedSideItems(parsed, side)
   const pending = pendingDeletion(parsed)
   const problems: Violation[] = []
   const violation = (kind: ViolationKind, why: string): Violation => ({
@@ -302,7 +312,11 @@ const accountingViolations = (
     )
   }
   for (const [sk, found] of side) {
-    if (referenced.has(sk) || pending.has(sk) || found.expiresAt !== undefined) continue
+    if (referenced.has(sk) || pending.has(sk)) continue
+    const fence = sideItemWriterFence(sk)
+    // The lease the item is at, not released: its holder may be between the put and the write, or died there.
+    if (fence !== undefined && fence > 0 && fence === parsed.f && parsed.lo !== undefined) continue
+    if (options.crashes && fence === 0 && found.expiresAt !== undefined) continue
     problems.push(violation('unaccounted-item', `holds '${sk}', which it neither refers to nor counts`))
   }
   return problems
@@ -336,7 +350,7 @@ export const invariantViolations = async (
   const partitions = await scanPartitions(source, ids === undefined || typeof ids === 'function' ? undefined : ids)
   return partitions
     .filter(({ item }) => include(typeof item.id === 'string' ? item.id : String(item.pk).replace(/^I#/, '')))
-    .flatMap(({ item, side }) => itemViolations(item, nowMs, side))
+    .flatMap(({ item, side }) => itemViolations(item, nowMs, side, options))
 }
 
 export class InvariantViolationError extends Error {
@@ -385,7 +399,7 @@ export const partitionAccounting = async (
   const found = partitions.find(({ item }) => item.pk === `I#${instanceId}`)
   if (!found) throw new Error(`instance '${instanceId}' is not stored`)
   const parsed = parseInstanceItem(found.item)
-  const referenced = new Set(sideItemKeys(parsed))
+  const referenced = referencedSideItems(parsed, found.side)
   const pendingBytes = pendingDeletion(parsed)
   const unaccounted = [...found.side.keys()].filter((sk) => !referenced.has(sk) && !pendingBytes.has(sk)).sort()
   const record = recordFromItems(found.item, found.side)

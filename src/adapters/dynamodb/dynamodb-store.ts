@@ -47,15 +47,18 @@ import {
   instanceStatusOf,
   nextAttemptFromItem,
   parseInstanceItem,
+  pendingDeletion,
   recordFromInstanceItem,
   recordFromItems,
   recordToItem,
+  referencedSideItems,
   refersToSideItems,
   type SideItem,
   type StoredEvent,
   type StoredNode,
   sideItemContent,
   sideItemKeys,
+  sideItemWriterFence,
   storedInstanceStatusSchema,
   storedNodesOf,
 } from './item-codec.js'
@@ -478,6 +481,9 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
         const { xn: _xn, xt: _xt, xf: _xf, nx: _nx, ...rest } = old
         old = { ...rest, nx: '' }
       }
+      // A lease taken over from a holder that never released it: what that holder put without the write that would
+      // refer to it landing goes now (README, "Items nobody refers to").
+      if (old.lo !== undefined && old.lo !== owner) await this.#sweepOrphans(instanceId, old)
       const found = await this.#read(old, true)
       const grant = acquired(found.record, owner, nowMs, untilMs, options)
       return { ...grant, writer: this.#writer(grant.lease, found, options) }
@@ -491,6 +497,44 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       if (refusal instanceof Error) throw refusal
       if (refusal) return refusal
       throw new LockConflictError(instanceId, state.leaseUntilMs, nowMs)
+    }
+  }
+
+  /**
+   * Deletes the side items a lease's holder put and no landed write refers to: it died between the put and the write
+   * (or its write was refused and it died before deleting them). `old`: the instance item as the acquisition that
+   * took the lease over found it, which no write of an earlier lease can change any more. Only items made under a
+   * lease up to that item's fence go: a writer without a lease (an event, a callback arrival) may be between its put
+   * and its write right now. Never throws: what it could not delete is logged, and a later takeover or the time to
+   * live removes it.
+   */
+  async #sweepOrphans(instanceId: string, old: Record<string, unknown>): Promise<void> {
+    try {
+      const items = await this.#readPartition(instanceId)
+      const parsed = instanceItemSchema.safeParse(old)
+      if (!parsed.success) return
+      const item = parsed.data
+      const side = new Map<string, Record<string, unknown>>()
+      for (const found of items) if (found.sk !== SK.instance) side.set(String(found.sk), found)
+      const referenced = referencedSideItems(item, side)
+      const pending = pendingDeletion(item)
+      const orphans = [...side.keys()].filter((sk) => {
+        if (referenced.has(sk) || pending.has(sk)) return false
+        const fence = sideItemWriterFence(sk)
+        return fence !== undefined && fence > 0 && fence <= item.f
+      })
+      if (!orphans.length) return
+      const failed = await this.#items.delete(instanceId, orphans)
+      this.#logger.log('info', 'deleted the items a stopped lease holder left unreferenced', {
+        instanceId,
+        items: orphans.length - failed.length,
+        left: failed.length,
+      })
+    } catch (error) {
+      this.#logger.log('warn', 'the items a stopped lease holder left were not swept; a later takeover will', {
+        instanceId,
+        error: error instanceof Error ? error.message : String(error),
+      })
     }
   }
 

@@ -764,6 +764,32 @@ export const sideItemKeys = (item: InstanceItem): string[] =>
     ...arrivalSideKeys(item.cb),
   ].filter((key): key is string => key !== undefined)
 
+/**
+ * Every item of its partition the instance refers to: those `sideItemKeys` names, and the payloads of the node
+ * records its archives hold (`side`: the partition's other items, archives included). A record in the instance item
+ * or a later archive wins over an archived copy; what a shadowed copy names was replaced (and is pending deletion).
+ */
+export const referencedSideItems = (
+  item: InstanceItem,
+  side: ReadonlyMap<string, Record<string, unknown>>,
+): Set<string> => {
+  const keys = new Set(sideItemKeys(item))
+  for (const node of Object.values(storedNodesOf(item, side, { partial: true }))) {
+    const ref = payloadRefOf(node)
+    if (ref) keys.add(ref.sk)
+  }
+  return keys
+}
+
+/**
+ * The fence of the lease whose write made a side item (see ItemPlanner: `<prefix><fence, 10 digits>.<n>#<unique>`);
+ * 0 for a write without a lease (an event, a callback arrival, a create); undefined for a key of another form.
+ */
+export const sideItemWriterFence = (sk: string): number | undefined => {
+  const match = /(\d{10})\.\d+#[^#]+$/.exec(sk)
+  return match ? Number(match[1]) : undefined
+}
+
 /** Items replaced by a write and deleted right after it, by sort key, with the bytes they are counted at. */
 export const pendingDeletion = (item: InstanceItem): Map<string, number> => new Map(Object.entries(item.gc ?? {}))
 
