@@ -4,7 +4,14 @@ import { hash53 } from './definition.js'
 import { PayloadTooLargeError, TickflowError, ValidationError } from './errors.js'
 import { canonicalJson, type JsonObject, type JsonValue, jsonSizeBytes } from './json.js'
 import { nodePayloadBytes } from './limits.js'
-import type { CallbackArrival, CallbackResult, CallbackWait, InstanceRecord, NodeRecord } from './records.js'
+import type {
+  AttemptStarted,
+  CallbackArrival,
+  CallbackResult,
+  CallbackWait,
+  InstanceRecord,
+  NodeRecord,
+} from './records.js'
 import { FailedWithContinueError, FailedWithFailedError } from './worker-signals.js'
 
 /**
@@ -172,6 +179,23 @@ export const arrivalFor = (node: NodeRecord, arrival: CallbackArrival | undefine
   arrival && node.callback && arrival.call === node.callback.call && arrival.fence === node.callback.fence
     ? arrival
     : undefined
+
+/**
+ * The wait an attempt an earlier lease left in flight had asked for, when a completion of it is stored: one that
+ * arrived before its worker returned (see `namesNode`), whose runner then stopped before storing the outcome. It is
+ * the arrival of that attempt's call (the node's call count, which no later call shares) under the fence of the lease
+ * that started it; its completion is the attempt's outcome. A heartbeat alone is none (undefined). The wait the worker
+ * asked for was never stored: it is known from the attempt's start to the completion's arrival.
+ */
+export const interruptedWaitFor = (
+  node: NodeRecord,
+  started: AttemptStarted,
+  arrival: CallbackArrival | undefined,
+): CallbackWait | undefined => {
+  const completion = arrival?.completion
+  if (!completion || arrival.call !== node.calls || arrival.fence !== started.fence) return undefined
+  return { call: arrival.call, fence: arrival.fence, requestedAtMs: started.atMs, timeoutAtMs: completion.atMs }
+}
 
 /** The node's open wait is the one the token names: its attempt, call and fence. */
 export const waitsFor = (node: NodeRecord, claims: CallbackClaims): boolean =>

@@ -5,6 +5,7 @@ import {
   type CallbackWait,
   callbackOutputRefusal,
   callbackWait,
+  interruptedWaitFor,
   isWaiting,
   resolveCallback,
   withCallbackOutput,
@@ -453,8 +454,17 @@ class Pass {
     )
   }
 
-  /** Attempts stored as started under an earlier lease never stored an outcome: each one counts as failed. */
+  /**
+   * Attempts stored as started under an earlier lease never stored an outcome: each one counts as failed — unless a
+   * completion of the callback its worker asked for is stored for it (it arrived before the worker returned, and the
+   * runner stopped before storing the outcome: see `interruptedWaitFor`). That completion was accepted as stored, so
+   * it is the attempt's outcome, as if the worker had returned after asking for it: the node waits for it and
+   * `#settleCallbacks` applies it in this pass (what the worker set is lost with its runner). A node past its own
+   * deadline or its instance's fails as it would have.
+   */
   #accountInterruptedAttempts(): void {
+    const now = this.#now
+    const instanceOver = instanceTimedOut(this.#state, now)
     for (const node of this.definition.nodes) {
       const record = this.#state.nodes[node.id]
       const started = record?.attemptStarted
@@ -462,6 +472,11 @@ class Pass {
       delete record.attemptStarted
       this.#dirtyNodes.add(node.id)
       if (record.status !== 'running' && record.status !== 'pending') continue
+      const wait = interruptedWaitFor(record, started, this.#state.callbacks?.[node.id])
+      if (wait && !instanceOver && !this.#deadlinePassed(node, record) && !nodeTimedOut(node, record, now)) {
+        this.#awaitCallback(record, wait)
+        continue
+      }
       this.#recordError(node, record, started.step, interruptedAttempt(started))
     }
   }
