@@ -42,6 +42,8 @@ export const markRestarting = (node: NodeRecord, nowMs: number, resetCounters: b
 /**
  * An attempt an earlier lease left in flight on a node about to restart: counted as the failed attempt it was, as
  * the next pass would have counted it (README, "Every attempt counts"). Answers its history entry, if there was one.
+ * A callback completion stored for that attempt is not applied, unlike in a pass (README, "Callbacks"): restarting
+ * discards the attempt, and the completion is dropped with its wait.
  */
 const countInterrupted = (nodeId: string, node: NodeRecord, nowMs: number, fence: number): HistoryEntry | undefined => {
   const started = node.attemptStarted
