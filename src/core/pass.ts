@@ -463,8 +463,6 @@ class Pass {
    * deadline or its instance's fails as it would have.
    */
   #accountInterruptedAttempts(): void {
-    const now = this.#now
-    const instanceOver = instanceTimedOut(this.#state, now)
     for (const node of this.definition.nodes) {
       const record = this.#state.nodes[node.id]
       const started = record?.attemptStarted
@@ -473,12 +471,18 @@ class Pass {
       this.#dirtyNodes.add(node.id)
       if (record.status !== 'running' && record.status !== 'pending') continue
       const wait = interruptedWaitFor(record, started, this.#state.callbacks?.[node.id])
-      if (wait && !instanceOver && !this.#deadlinePassed(node, record) && !nodeTimedOut(node, record, now)) {
+      if (wait && !this.#pastDeadline(node, record)) {
         this.#awaitCallback(record, wait)
         continue
       }
       this.#recordError(node, record, started.step, interruptedAttempt(started))
     }
+  }
+
+  /** The node is past its max wait or its own timeout, or its instance past its timeout. */
+  #pastDeadline(node: NodeDefinition, record: NodeRecord): boolean {
+    const now = this.#now
+    return instanceTimedOut(this.#state, now) || this.#deadlinePassed(node, record) || nodeTimedOut(node, record, now)
   }
 
   /** New attempts may start: the instance runs and the lease has time left for them. */
