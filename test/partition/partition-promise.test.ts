@@ -4,6 +4,7 @@ import { CapacityMeter } from '../../scripts/capacity-meter.js'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
 import { recordToItem } from '../../src/adapters/dynamodb/item-codec.js'
 import { clearPendingParams } from '../../src/adapters/dynamodb/params.js'
+import { MAX_ARCHIVES } from '../../src/adapters/dynamodb/write-layout.js'
 import { defineWorkflow } from '../../src/core/builder.js'
 import { Engine, type EngineDeps } from '../../src/core/engine.js'
 import { FAILURE_HEADROOM_BYTES } from '../../src/core/limits.js'
@@ -192,6 +193,74 @@ describe('a node restarted again and again', () => {
     expect(await pollReads()).toBeLessThanOrEqual(readsBefore)
     expect((await partitionAccounting(table, instanceId)).unaccounted).toEqual([])
   }, 60_000)
+})
+
+describe('a wide instance whose nodes are stepped one at a time', () => {
+  /** `count` parallel checks, each with a 100-byte output, never ready until an event says so. */
+  const wide = (type: string, count: number) =>
+    defineWorkflow({
+      type,
+      nodes: Object.fromEntries(
+        Array.from({ length: count }, (_, i) => [
+          `w${String(i).padStart(3, '0')}`,
+          {
+            run: (ctx: NodeContext) => ctx.set('v', 'x'.repeat(100)),
+            check: (ctx: NodeContext) => {
+              if ((ctx.event?.content as { ok?: boolean } | undefined)?.ok !== true) throw new NotReadyError(3600)
+            },
+          },
+        ]),
+      ),
+    } as Parameters<typeof defineWorkflow>[0])
+
+  /** WCU and RCU of the pass an event for one node makes due, and the instance item's size after it. */
+  const stepAlone = async (count: number, nodes: readonly string[]) => {
+    const { engine, meter, clock, store } = metered()
+    engine.register(wide(`wide-alone-${count}`, count))
+    const { instanceId } = await engine.create({ workflowType: `wide-alone-${count}` })
+    const steps: { wcu: number; rcu: number; itemBytes: number }[] = []
+    for (const nodeId of nodes) {
+      await engine.addNodeEvent({ instanceId, nodeId, eventTs: 1, content: { ok: true } })
+      clock.advanceSeconds(1)
+      meter.reset()
+      const result = await engine.runWorkflow(instanceId, { mode: 'due' })
+      expect(result.executed.filter((id) => id !== 'end')).toEqual([nodeId])
+      const [item] = await partition(instanceId)
+      steps.push({ wcu: meter.writeUnits, rcu: meter.billedReadUnits, itemBytes: JSON.stringify(item).length })
+      expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+    }
+    return { steps, items: (await partition(instanceId)).map((item) => String(item.sk)), instanceId, store }
+  }
+
+  it('costs what it costs in a narrow instance: waiting records that did not change are not rewritten', async () => {
+    const narrow = await stepAlone(5, ['w000'])
+    const broad = await stepAlone(200, ['w000'])
+    const [small] = narrow.steps
+    const [large] = broad.steps
+    // Every step of the 200 waiting nodes would rewrite an instance item holding all 200 records (about 75 KB).
+    expect(large?.wcu).toBeLessThanOrEqual(1.3 * (small?.wcu ?? 0))
+    expect(large?.itemBytes).toBeLessThan(4 * KB)
+  }, 120_000)
+
+  it('keeps what each step reads and what the partition holds bounded as every node is stepped in turn', async () => {
+    const count = 60
+    const order = Array.from({ length: count }, (_, i) => `w${String(i).padStart(3, '0')}`)
+    const { steps, items, instanceId, store } = await stepAlone(count, order)
+    const wcu = steps.map((step) => step.wcu)
+    const rcu = steps.map((step) => step.rcu)
+    // The 60 waiting records take about 22 KB: held in the instance item, each step's acquisition and write would
+    // cost about 23 WCU each. What grows here is the nodes' latest events, which stay in the instance item (~50 B
+    // each), and the archive moves (every few steps) that take along an archive mostly replaced.
+    const mean = wcu.reduce((sum, units) => sum + units, 0) / wcu.length
+    expect(mean).toBeLessThanOrEqual(12)
+    // The archives each acquisition reads: stale copies of stepped records do not pile up.
+    expect(Math.max(...rcu)).toBeLessThanOrEqual(2 * (rcu[0] ?? 0) + 2)
+    // History archives are bounded by the entries kept (README, "History"); node archives by MAX_ARCHIVES.
+    expect(items.filter((sk) => sk.startsWith('A#')).length).toBeLessThanOrEqual(MAX_ARCHIVES + 1)
+    expect(items.filter((sk) => !sk.startsWith('A#') && !sk.startsWith('H#'))).toEqual(['#'])
+    expect((await store.getInstance(instanceId))?.status).toBe('completed')
+    expect((await partitionAccounting(table, instanceId)).unaccounted).toEqual([])
+  }, 180_000)
 })
 
 describe('events replaced as a conversation goes on', () => {

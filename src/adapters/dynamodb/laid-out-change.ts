@@ -76,8 +76,16 @@ export const inlineNodeBytes = (nodeId: string, node: StoredNode): number => {
   return NODE_OVERHEAD_BYTES + nodeId.length + payload + (node.ir?.length ?? 0) + textBytes(node.le)
 }
 
-/** A record that will not change again unless restarted: terminal, with no attempt in flight. */
-export const isSettled = (node: StoredNode): boolean => TERMINAL_NODE_CODES.includes(node.s) && node.as === undefined
+/**
+ * A record that may leave the instance item for an archive: settled (terminal, no attempt in flight: it will not
+ * change again unless restarted), or waiting with no attempt in flight and no
+ * callback wait open — nothing but a pass changes it, and no write without the lease looks at it (a callback's
+ * completion and heartbeat are conditioned on the node's record in the instance item, an event only on its absence
+ * or liveness). A waiting record changes again when its node is next stepped: that write puts it back into the
+ * instance item, where it wins over the archived copy.
+ */
+export const isQuiet = (node: StoredNode): boolean =>
+  node.as === undefined && (TERMINAL_NODE_CODES.includes(node.s) || node.cw === undefined || node.cw.o !== undefined)
 
 /** The bytes an entry takes in the instance item, roughly as DynamoDB counts them. */
 const storedEntryBytes = (entry: StoredEntry): number =>

@@ -24,7 +24,7 @@ import {
   sideItemContent,
 } from './item-codec.js'
 import { createdAtOf, DUE_PLACE_HORIZON_MS, SK } from './keys.js'
-import { inlineNodeBytes, isSettled, type LaidOutChange, storedHistoryBytes } from './laid-out-change.js'
+import { inlineNodeBytes, isQuiet, type LaidOutChange, storedHistoryBytes } from './laid-out-change.js'
 import { writeUnderLeaseParams } from './params.js'
 import {
   ARCHIVE_AT_BYTES,
@@ -32,6 +32,7 @@ import {
   HISTORY_MOVE_MAX,
   HISTORY_MOVE_OWN_MAX,
   HISTORY_OWN_INLINE_BYTES,
+  MAX_ARCHIVES,
   MAX_NODES_ONE_BY_ONE,
 } from './write-layout.js'
 
@@ -365,21 +366,52 @@ export class DynamoLeaseWriter implements LeaseWriter {
   }
 
   /**
-   * Once the settled records in the instance item take ARCHIVE_AT_BYTES there, they move, all together, into one
-   * archive item in the same write.
+   * Once the quiet records in the instance item — settled, or waiting with nothing in flight (see `isQuiet`) — take
+   * ARCHIVE_AT_BYTES there, they move, all together, into one archive item in the same write: a node step in a wide
+   * instance writes an instance item of about that size, not one that holds every waiting node's record.
    */
   #archived(laid: LaidOutChange): void {
-    const settled: [string, StoredNode][] = []
-    let settledBytes = 0
+    const quiet: [string, StoredNode][] = []
+    let quietBytes = 0
     for (const id of new Set([...this.#hot.keys(), ...Object.keys(laid.nodes)])) {
       const node = laid.nodes[id] ?? (this.#hot.get(id) as StoredNode)
-      if (!isSettled(node)) continue
-      settled.push([id, node])
-      settledBytes += laid.nodes[id] ? inlineNodeBytes(id, node) : (this.#inline.get(id) ?? 0)
+      if (!isQuiet(node)) continue
+      quiet.push([id, node])
+      quietBytes += laid.nodes[id] ? inlineNodeBytes(id, node) : (this.#inline.get(id) ?? 0)
     }
-    if (settledBytes < ARCHIVE_AT_BYTES) return
-    laid.archive = Object.fromEntries(settled)
-    for (const [id] of settled) delete laid.nodes[id]
+    if (quietBytes < ARCHIVE_AT_BYTES) return
+    laid.archive = Object.fromEntries(quiet)
+    for (const [id] of quiet) delete laid.nodes[id]
+    this.#folded(laid.archive, new Set([...this.#hot.keys(), ...Object.keys(laid.nodes)]))
+  }
+
+  /**
+   * An archive move also takes along the records still current in earlier archives that mostly hold copies later
+   * writes replaced (a node of a wide instance stepped again goes back into the instance item and its archived
+   * copy stays behind), and in the smallest ones beyond MAX_ARCHIVES: those archives then go (`#archivesReplaced`),
+   * so what an acquisition reads — every archive — stays about what the records take, however the nodes are stepped.
+   * `archive`: the records moving now; `inItem`: the nodes whose records the instance item holds.
+   */
+  #folded(archive: Record<string, StoredNode>, inItem: ReadonlySet<string>): void {
+    const later = new Set(Object.keys(archive))
+    const current: { ids: ReadonlySet<string>; live: string[] }[] = []
+    for (let i = this.#archives.length - 1; i >= 0; i--) {
+      const [, ids] = this.#archives[i] as [string, ReadonlySet<string> | undefined]
+      if (ids === undefined) continue
+      const live = [...ids].filter((id) => !later.has(id) && !inItem.has(id))
+      current.push({ ids, live })
+      for (const id of ids) later.add(id)
+    }
+    const kept = current.filter(({ ids, live }) => live.length > 0 && live.length * 2 > ids.size)
+    const folding = current.filter((entry) => !kept.includes(entry))
+    kept.sort((a, b) => a.live.length - b.live.length)
+    while (kept.length + 1 > MAX_ARCHIVES) folding.push(kept.shift() as (typeof kept)[number])
+    for (const { live } of folding) {
+      for (const id of live) {
+        const node = this.#known.get(id)
+        if (node !== undefined) archive[id] = node
+      }
+    }
   }
 
   /**

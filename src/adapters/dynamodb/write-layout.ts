@@ -53,6 +53,12 @@ export const PAYLOAD_REF_BYTES = 48
 export const ARCHIVE_AT_BYTES = 2048
 
 /**
+ * The node archives an instance keeps at most after an archive move (every acquisition reads them all): a move takes
+ * along the current records of the smallest ones beyond this, and of any that mostly holds replaced copies.
+ */
+export const MAX_ARCHIVES = 8
+
+/**
  * More changed nodes than this in one write and the whole node map is written instead: one `nodes.#n = :n` per
  * node would pass DynamoDB's 4 KB update-expression limit near 200 nodes, the most a definition may have.
  */
