@@ -39,6 +39,21 @@ export interface CallbackHandle {
   timeoutAtMs: number
 }
 
+/**
+ * How far apart two clocks of the deployment may be (the pass's and a completion's writer's, each a Lambda's). A
+ * completion is accepted only while its wait's deadlines have not passed by its writer's clock; a pass times a wait
+ * out only when the deadline lies this much before the time it read the instance (its lease acquisition). A
+ * completion stored after that read — one the pass cannot have seen — was then necessarily refused, so a wait never
+ * times out over a completion a caller was told is stored. The instance is due this long after the deadline.
+ */
+export const CALLBACK_CLOCK_SKEW_MS = 1_000
+
+/**
+ * When the instance is due for a wait's next deadline: the clock skew after it, when a pass that reads the instance
+ * then can time it out (see CALLBACK_CLOCK_SKEW_MS).
+ */
+export const waitLookAtMs = (deadlineMs: number): number => deadlineMs + CALLBACK_CLOCK_SKEW_MS
+
 /** The longest wait a worker may ask for: as for every timeout of a definition, 366 days. */
 export const MAX_CALLBACK_SECONDS = 366 * 86_400
 
@@ -149,6 +164,12 @@ export interface CallbackGuard {
   maxBytes: number
   /** The total as the writer read it: where an item stored without a total starts from. */
   baseBytes: number
+  /**
+   * The heartbeat interval of the open wait the token names, as the writer read it (undefined: the wait has none, or
+   * the read found no such wait — the worker had not returned yet): what the write's condition needs to hold a
+   * completion to the wait's heartbeat deadline.
+   */
+  heartbeatSeconds?: number | undefined
 }
 
 /** The refusal of a completion the instance has no room for, from the record as it is (undefined: it has room). */
@@ -204,8 +225,47 @@ export const waitsFor = (node: NodeRecord, claims: CallbackClaims): boolean =>
   node.callback?.call === claims.call &&
   node.callback.fence === claims.fence
 
-const namesNode = (record: InstanceRecord, node: NodeRecord, claims: CallbackClaims): boolean =>
-  waitsFor(node, claims) ||
+/** When a callback write is made, and whether it is a heartbeat: what the wait's deadlines are checked against. */
+export interface CallbackWriteTime {
+  nowMs: number
+  heartbeat: boolean
+}
+
+/**
+ * A deadline of the open wait has passed by the writer's clock: its timeout, and for a completion its heartbeat
+ * deadline when it has one (heartbeats that arrived for it, stored or seen, count). A heartbeat is held to the timeout
+ * alone: its write reads nothing, and so cannot know the wait's heartbeat interval.
+ */
+export const callbackDeadlinePassed = (
+  wait: CallbackWait,
+  arrival: CallbackArrival | undefined,
+  at: CallbackWriteTime,
+): boolean => {
+  if (at.nowMs >= wait.timeoutAtMs) return true
+  if (at.heartbeat || wait.heartbeatSeconds === undefined) return false
+  const beats =
+    arrival && arrival.call === wait.call && arrival.fence === wait.fence ? arrival.heartbeatAtMs : undefined
+  const last = Math.max(wait.requestedAtMs, wait.heartbeatAtMs ?? 0, beats ?? 0)
+  return at.nowMs >= last + wait.heartbeatSeconds * 1000
+}
+
+/** The node's open wait is the one the token names and its deadlines have not passed by the writer's clock. */
+const waitsStillFor = (
+  record: InstanceRecord,
+  node: NodeRecord,
+  claims: CallbackClaims,
+  at: CallbackWriteTime | undefined,
+): boolean =>
+  waitsFor(node, claims) &&
+  !(at && callbackDeadlinePassed(node.callback as CallbackWait, record.callbacks?.[claims.nodeId], at))
+
+const namesNode = (
+  record: InstanceRecord,
+  node: NodeRecord,
+  claims: CallbackClaims,
+  at: CallbackWriteTime | undefined,
+): boolean =>
+  waitsStillFor(record, node, claims, at) ||
   // Early: the worker that asked for it has not returned yet. Its attempt is in flight at the token's call (the
   // call count grows with every attempt stored as started), and the token's lease is still the last one taken.
   (node.attempt === claims.attempt &&
@@ -215,12 +275,13 @@ const namesNode = (record: InstanceRecord, node: NodeRecord, claims: CallbackCla
 
 /**
  * The condition of a callback write, as each store evaluates it in the write itself: the instance and node are
- * live, the token names the node's open wait (or its attempt in flight), and no completion is stored for it yet.
+ * live, the token names the node's open wait whose deadlines have not passed at `at` (see callbackDeadlinePassed),
+ * or its attempt in flight, and no completion is stored for it yet. Without `at`, the deadlines are not looked at.
  */
-export const callbackAccepts = (record: InstanceRecord, claims: CallbackClaims): boolean => {
+export const callbackAccepts = (record: InstanceRecord, claims: CallbackClaims, at?: CallbackWriteTime): boolean => {
   const node = record.nodes[claims.nodeId]
   if (!node || isTerminalInstanceStatus(record.status) || isTerminalNodeStatus(node.status)) return false
-  if (!namesNode(record, node, claims)) return false
+  if (!namesNode(record, node, claims, at)) return false
   const arrival = record.callbacks?.[claims.nodeId]
   return !(arrival?.call === claims.call && arrival.completion !== undefined)
 }
@@ -235,6 +296,8 @@ export const callbackRefusal = (
   claims: CallbackClaims,
   /** The completion's fingerprint (see completionFingerprint); undefined for a heartbeat. */
   fingerprint: string | undefined,
+  /** When the refused write was made: a wait whose deadline had passed by then timed out. */
+  at?: CallbackWriteTime,
 ): 'duplicate' | CallbackGoneError | CallbackConflictError => {
   const gone = (why: string) => new CallbackGoneError(`this callback can no longer be completed: ${why}`)
   const node = record?.nodes[claims.nodeId]
@@ -254,6 +317,9 @@ export const callbackRefusal = (
   if (ended?.outcome !== undefined) return gone(`it ended (${ended.outcome})`)
   if (isTerminalInstanceStatus(record.status)) return gone(`the instance is ${record.status}`)
   if (isTerminalNodeStatus(node.status)) return gone(`the node is ${node.status}`)
+  if (at && waitsFor(node, claims) && callbackDeadlinePassed(node.callback as CallbackWait, arrival, at)) {
+    return gone('the wait timed out')
+  }
   return gone('it belongs to an earlier attempt')
 }
 

@@ -2,12 +2,14 @@ import { type InstanceStatus, isFailedOrCanceled, isTerminalNodeStatus, type Ski
 import type { CallbackTokens } from './callback-token.js'
 import {
   arrivalFor,
+  CALLBACK_CLOCK_SKEW_MS,
   type CallbackWait,
   callbackOutputRefusal,
   callbackWait,
   interruptedWaitFor,
   isWaiting,
   resolveCallback,
+  waitLookAtMs,
   withCallbackOutput,
 } from './callbacks.js'
 import { decisionCode, ExpressionFailedError, evaluateChoice, evaluateWhen } from './conditions.js'
@@ -242,6 +244,16 @@ class Pass {
 
   get #now(): number {
     return this.deps.clock.nowMs()
+  }
+
+  /**
+   * The time a callback wait's timeouts are judged at: when the lease was taken — the instance was read after it, and
+   * a completion stored since is not in that read —, less the clock skew allowed between the pass and a completion's
+   * writer. A wait timed out by then refused every completion stored after the read (see CALLBACK_CLOCK_SKEW_MS);
+   * the clock now, later in the pass, would time out waits whose completion landed after the read.
+   */
+  get #callbacksSeenAtMs(): number {
+    return this.session.times.startedAtMs - CALLBACK_CLOCK_SKEW_MS
   }
 
   async run(): Promise<PassOutcome> {
@@ -927,7 +939,7 @@ class Pass {
     record.callback = wait
     record.waits = 0
     const resolution = resolveCallback(wait, undefined, this.#now)
-    record.nextAttemptAtMs = resolution.kind === 'wait' ? resolution.untilMs : this.#now
+    record.nextAttemptAtMs = resolution.kind === 'wait' ? waitLookAtMs(resolution.untilMs) : this.#now
   }
 
   /**
@@ -941,7 +953,8 @@ class Pass {
       .filter((node) => {
         const record = state.nodes[node.id]
         if (!record?.callback || !isWaiting(record)) return false
-        const resolution = resolveCallback(record.callback, arrivalFor(record, state.callbacks?.[node.id]), now)
+        const arrival = arrivalFor(record, state.callbacks?.[node.id])
+        const resolution = resolveCallback(record.callback, arrival, this.#callbacksSeenAtMs)
         return resolution.kind !== 'wait' || this.#deadlinePassed(node, record) || nodeTimedOut(node, record, now)
       })
       .map((node) => node.id)
@@ -959,7 +972,7 @@ class Pass {
       if (!record?.callback || !isWaiting(record)) continue
       const wait = record.callback
       const arrival = arrivalFor(record, state.callbacks?.[node.id])
-      const resolution = resolveCallback(wait, arrival, this.#now)
+      const resolution = resolveCallback(wait, arrival, this.#callbacksSeenAtMs)
       const step = record.status === 'pending' ? 'check' : 'run'
       if (resolution.kind === 'wait') {
         // The node's own deadlines end the wait too: its max wait, or its `timeout_seconds`.
@@ -972,8 +985,9 @@ class Pass {
           continue
         }
         const heartbeat = resolution.heartbeatAtMs
-        if (record.nextAttemptAtMs !== resolution.untilMs || heartbeat !== wait.heartbeatAtMs) {
-          record.nextAttemptAtMs = resolution.untilMs
+        const lookAt = waitLookAtMs(resolution.untilMs)
+        if (record.nextAttemptAtMs !== lookAt || heartbeat !== wait.heartbeatAtMs) {
+          record.nextAttemptAtMs = lookAt
           if (heartbeat !== undefined) record.callback = { ...wait, heartbeatAtMs: heartbeat }
           this.#dirtyNodes.add(node.id)
         }

@@ -240,7 +240,7 @@ export interface InstanceLeaseStore extends OutboxStore {
   ): Promise<'due' | 'parked'>
   /**
    * Stores a callback's completion or heartbeat for the node its claims name, without the lease, if the condition
-   * of `callbackAccepts` holds in the write; a completion makes the instance due at `nowMs` (unless it is parked:
+   * of `callbackAccepts` holds in the write — the wait's deadlines checked at `nowMs` —; a completion makes the instance due at `nowMs` (unless it is parked:
    * it is kept for the pass after a restart, as an event is) and counts as an event (a running pass notices it).
    * Answers `duplicate` for the same completion stored before; throws the refusal of `callbackRefusal` otherwise,
    * InstanceNotFoundError for an unknown instance. The arrival's `storedBytes` join the instance's stored bytes in

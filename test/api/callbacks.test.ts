@@ -3,6 +3,7 @@ import { LocalQueue } from '../../src/adapters/memory/local-queue.js'
 import { type ApiEvent, createApiHandler } from '../../src/api/handler.js'
 import { defineWorkflow } from '../../src/core/builder.js'
 import { callbackTokens } from '../../src/core/callback-token.js'
+import { CALLBACK_CLOCK_SKEW_MS } from '../../src/core/callbacks.js'
 import type { Engine } from '../../src/core/engine.js'
 import type { NodeContext } from '../../src/core/node-context.js'
 import { silentLogger } from '../../src/core/ports.js'
@@ -119,8 +120,9 @@ describe('a node that asks for a callback', () => {
     const raw = Buffer.from(token, 'base64url').toString('latin1')
     expect(raw).not.toContain(id)
     expect(raw).not.toContain('ask')
-    // Due when the heartbeat is, with nobody polling before.
-    expect((await detail(id)).dueAtMs).toBe(clock.nowMs() + 300_000)
+    // Due when the heartbeat is (and the clock skew allowed after it: see CALLBACK_CLOCK_SKEW_MS), with nobody
+    // polling before.
+    expect((await detail(id)).dueAtMs).toBe(clock.nowMs() + 300_000 + CALLBACK_CLOCK_SKEW_MS)
   })
 
   it('completes with success: the output goes to the node, and the same completion again answers the same', async () => {

@@ -176,6 +176,57 @@ export const describeCallbackOutboxContract = (name: string, makeStore: () => Pr
       expect(await errorOf(store.putCallback(claimsOf(id('cb-7')), success(0), T0))).toBeInstanceOf(CallbackGoneError)
     })
 
+    it("refuses a completion or heartbeat once the wait's timeout has passed by the writer's clock, as timed out", async () => {
+      await store.createInstance(anInstance(id('cb-t1'), { nodes: { pay: waiting() }, dueAtMs: T0 + 3_600_000 }))
+      const timeout = T0 + 3_600_000
+
+      const late = await errorOf(store.putCallback(claimsOf(id('cb-t1')), success(1, timeout), timeout))
+      expect(late).toBeInstanceOf(CallbackGoneError)
+      expect((late as Error).message).toMatch(/timed out/)
+      expect(await errorOf(store.putCallback(claimsOf(id('cb-t1')), heartbeat(timeout), timeout))).toBeInstanceOf(
+        CallbackGoneError,
+      )
+      expect((await stored(store, id('cb-t1'))).callbacks).toBeUndefined()
+      // A millisecond earlier, it is stored.
+      expect(await store.putCallback(claimsOf(id('cb-t1')), success(1, timeout - 1), timeout - 1)).toBe('stored')
+    })
+
+    it('holds a completion to the heartbeat deadline, which a heartbeat stored for the wait moves on', async () => {
+      const beating = waiting({ callback: aWait({ heartbeatSeconds: 60 }), nextAttemptAtMs: T0 + 60_000 })
+      await store.createInstance(anInstance(id('cb-t2'), { nodes: { pay: beating }, dueAtMs: T0 + 60_000 }))
+      const guard = (record: InstanceRecord) => ({
+        maxBytes: 1_000_000,
+        baseBytes: record.storedBytes ?? 0,
+        heartbeatSeconds: 60,
+      })
+      const record = await stored(store, id('cb-t2'))
+
+      const silent = await errorOf(
+        store.putCallback(claimsOf(id('cb-t2')), success(1, T0 + 60_000), T0 + 60_000, guard(record)),
+      )
+      expect(silent).toBeInstanceOf(CallbackGoneError)
+      expect((silent as Error).message).toMatch(/timed out/)
+      // Written without knowing the interval (the writer's read found no wait yet), it is refused as well.
+      expect(
+        await errorOf(store.putCallback(claimsOf(id('cb-t2')), success(1, T0 + 60_000), T0 + 60_000)),
+      ).toBeInstanceOf(CallbackGoneError)
+
+      // A heartbeat is held to the timeout alone (its write reads nothing); stored, it keeps the wait alive.
+      expect(await store.putCallback(claimsOf(id('cb-t2')), heartbeat(T0 + 60_000), T0 + 60_000)).toBe('stored')
+      expect(
+        await store.putCallback(claimsOf(id('cb-t2')), success(1, T0 + 119_999), T0 + 119_999, guard(record)),
+      ).toBe('stored')
+    })
+
+    it('stores a completion written without knowing the heartbeat interval once it is read', async () => {
+      const beating = waiting({ callback: aWait({ heartbeatSeconds: 60 }), nextAttemptAtMs: T0 + 60_000 })
+      await store.createInstance(anInstance(id('cb-t3'), { nodes: { pay: beating }, dueAtMs: T0 + 60_000 }))
+      const { storedBytes } = await stored(store, id('cb-t3'))
+      const guard = { maxBytes: 1_000_000, baseBytes: storedBytes ?? 0 }
+
+      expect(await store.putCallback(claimsOf(id('cb-t3')), success(1, T0 + 30_000), T0 + 30_000, guard)).toBe('stored')
+    })
+
     it('keeps an output over 1 KB, and removes what the lease holder consumed in its write', async () => {
       await store.createInstance(anInstance(id('cb-8'), { nodes: { pay: waiting() } }))
       const large = { blob: 'x'.repeat(3000) }

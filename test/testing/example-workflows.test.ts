@@ -129,7 +129,10 @@ describe('payment', () => {
     const t = createTestEngine({ workflows: [paymentWorkflow] })
     const { id } = await t.start('payment', { amount: 42 })
     const first = t.callbackToken(id, 'capture')
+    // The wait times out once its heartbeat deadline is a second (the clock skew allowed) behind.
     await t.advance('15m')
+    expect((await node(t, id, 'capture'))?.failCount).toBe(0)
+    await t.advance('1s')
     const retried = await node(t, id, 'capture')
     expect(retried?.failCount).toBe(1)
     expect(retried?.context?.system).toMatchObject({ last_error: expect.stringMatching(/no heartbeat/) })

@@ -545,7 +545,8 @@ describe('arrivals at a parked instance', () => {
     expect(completion(true).ConditionExpression).toContain('attribute_exists(parkCode)')
     expect(completion(true).ConditionExpression).not.toContain('attribute_not_exists(parkCode)')
     expect(completion(true).UpdateExpression).toBe('SET cb.#n = :arrival ADD es :one')
-    expect(completion(true).ExpressionAttributeValues).not.toHaveProperty(':now')
+    // `:now` is the clock the wait's deadlines are held to, parked or not.
+    expect(completion(true).ExpressionAttributeValues).toHaveProperty(':now', T0)
     const heartbeat = putCallbackParams(TABLE, claims, { c: 1, f: 2, hb: T0 }, T0, 'entry')
     expect(heartbeat.ConditionExpression).not.toMatch(/parkCode/)
     expect(heartbeat.UpdateExpression).toBe('SET cb.#n = :arrival')

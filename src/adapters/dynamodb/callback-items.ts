@@ -26,10 +26,17 @@ export const storedWaitSchema = z.object({
   hb: z.number().optional(),
   o: z.enum(['s', 'f', 't', 'h']).optional(),
   fp: z.string().optional(),
+  d: z.number().optional(),
+  hd: z.number().optional(),
 })
 export type StoredWait = z.infer<typeof storedWaitSchema>
 
-/** A wait as its node record stores it, its times relative to `baseMs` (the instance's creation). */
+/**
+ * A wait as its node record stores it, its times relative to `baseMs` (the instance's creation). An open wait also
+ * stores its deadlines as absolute times, for the condition of a completion's write to compare with its own clock
+ * (see putCallbackParams): `d`, its timeout; `hd`, its heartbeat deadline as the lease holder knows it (heartbeats
+ * stored since, in `cb`, extend it there). Neither is read back: the relative times say the same.
+ */
 export const waitToItem = (wait: CallbackWait, baseMs: number): StoredWait => {
   const item: StoredWait = {
     c: wait.call,
@@ -37,8 +44,12 @@ export const waitToItem = (wait: CallbackWait, baseMs: number): StoredWait => {
     r: wait.requestedAtMs - baseMs,
     t: wait.timeoutAtMs - baseMs,
   }
+  if (wait.outcome === undefined) item.d = wait.timeoutAtMs
   if (wait.heartbeatSeconds !== undefined) item.hs = wait.heartbeatSeconds
   if (wait.heartbeatAtMs !== undefined) item.hb = wait.heartbeatAtMs - baseMs
+  if (wait.outcome === undefined && wait.heartbeatSeconds !== undefined) {
+    item.hd = Math.max(wait.requestedAtMs, wait.heartbeatAtMs ?? 0) + wait.heartbeatSeconds * 1000
+  }
   if (wait.outcome !== undefined) item.o = OUTCOME_CODES[wait.outcome]
   if (wait.fingerprint !== undefined) item.fp = wait.fingerprint
   return item

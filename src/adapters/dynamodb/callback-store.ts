@@ -6,6 +6,7 @@ import {
   callbackAccepts,
   callbackBudgetRefusal,
   callbackRefusal,
+  waitsFor,
 } from '../../core/callbacks.js'
 import { InstanceNotFoundError, StoreError } from '../../core/errors.js'
 import type { InstanceRecord } from '../../core/store.js'
@@ -27,8 +28,9 @@ export interface CallbackWriteIo {
  * rare, and the node may have been archived — and the shared rules decide: a duplicate of a stored completion is
  * answered as stored; a completion the instance has no room for is refused; an instance whose item has no `cb` map
  * yet (an arrival before the worker's write), one that is parked (a completion is kept without making it due), or
- * one whose entry for the node is a counted arrival of an earlier call, is written again in that form (replacing
- * it); anything else is the refusal.
+ * one whose entry for the node is a counted arrival of an earlier call, or whose wait has a heartbeat interval the
+ * write did not know, is written again in that form (replacing it); anything else is the refusal — a wait whose
+ * deadline passed by `nowMs` timed out.
  */
 export const callbackWrite = async (
   claims: CallbackClaims,
@@ -40,16 +42,22 @@ export const callbackWrite = async (
   let form: 'entry' | 'map' = 'entry'
   let replaces: { call: number; bytes: number } | undefined
   let parked = false
+  let heartbeatSeconds = guard?.heartbeatSeconds
+  const at = { nowMs, heartbeat: arrival.completion === undefined }
   for (let attempt = 0; attempt < 4; attempt++) {
     const planner = io.planner()
     const stored = arrivalToItem(arrival, (text) => planner.arrivalContent(text))
-    const bytes = { ...(replaces ? { replaces } : {}), ...(guard ?? {}) }
-    const result = await io.update(planner, putCallbackParams(io.tableName, claims, stored, nowMs, form, bytes, parked))
+    const bytes = {
+      ...(replaces ? { replaces } : {}),
+      ...(guard ? { maxBytes: guard.maxBytes, baseBytes: guard.baseBytes } : {}),
+    }
+    const params = putCallbackParams(io.tableName, claims, stored, nowMs, form, bytes, parked, heartbeatSeconds)
+    const result = await io.update(planner, params)
     if (result.landed) return 'stored'
     if (result.old === undefined) throw new InstanceNotFoundError(claims.instanceId)
     const record = await io.read(claims.instanceId)
     if (!record) throw new InstanceNotFoundError(claims.instanceId)
-    if (callbackAccepts(record, claims)) {
+    if (callbackAccepts(record, claims, at)) {
       const overBudget = guard && callbackBudgetRefusal(record, claims, arrival, guard)
       if (overBudget) throw overBudget
       // The condition held but for the map, the entry it replaces or the parked state: write it in the form the item
@@ -58,9 +66,12 @@ export const callbackWrite = async (
       const current = record.callbacks?.[claims.nodeId]
       replaces = current?.storedBytes ? { call: current.call, bytes: current.storedBytes } : undefined
       parked = record.parked !== undefined
+      // The wait may have opened since the first read (the worker returned): its heartbeat deadline holds too.
+      const node = record.nodes[claims.nodeId]
+      heartbeatSeconds = node && waitsFor(node, claims) ? node.callback?.heartbeatSeconds : undefined
       continue
     }
-    const refusal = callbackRefusal(record, claims, arrival.completion?.fingerprint)
+    const refusal = callbackRefusal(record, claims, arrival.completion?.fingerprint, at)
     if (refusal === 'duplicate') return refusal
     throw refusal
   }

@@ -653,7 +653,8 @@ const storedNumberIs = (path: string, placeholder: string, value: number, defaul
 
 /**
  * The one write of a callback arrival, conditioned as `callbackAccepts` says (README, "Callbacks"): the instance and
- * node live, the token names the node's open wait — or its attempt in flight: the lease of the token's fence still
+ * node live, the token names the node's open wait whose deadlines have not passed by `nowMs` — or its attempt in
+ * flight (no deadline yet): the lease of the token's fence still
  * the last one taken, the node's attempt stored as started, at the token's call —, no completion stored for that
  * call. `form` `entry` sets the node's entry of `cb`; `map` creates `cb` with it, for an item that has none yet.
  */
@@ -671,11 +672,18 @@ export const putCallbackParams = (
   bytes: { replaces?: { call: number; bytes: number }; maxBytes?: number; baseBytes?: number } = {},
   /** The instance is parked (the write's condition says so): a completion is kept without making it due. */
   parked = false,
+  /**
+   * The heartbeat interval of the open wait as the writer read it (see CallbackGuard.heartbeatSeconds): a completion
+   * is held to the heartbeat deadline with it, and to a wait without one otherwise. A heartbeat is held to the
+   * timeout alone.
+   */
+  heartbeatSeconds?: number,
 ): UpdateCommandInput => {
   const live = liveNode('n.#n')
   const values: Record<string, unknown> = {
     ...TERMINAL,
     ...live.values,
+    ':now': nowMs,
     ':call': claims.call,
     ':fence': claims.fence,
     ':attempt': claims.attempt,
@@ -686,12 +694,24 @@ export const putCallbackParams = (
     ':fenceBefore': claims.fence - 1,
     ':callBefore': claims.call - 1,
   }
+  // The open wait's deadlines by this write's clock (see callbackDeadlinePassed): its timeout `d` and, for a
+  // completion, its heartbeat deadline — `hd` as the lease holder stored it, or a heartbeat stored since for the call.
+  // A wait stored without them (before they were) is held to neither.
+  let deadlines = '(attribute_not_exists(n.#n.cw.d) OR n.#n.cw.d > :now)'
+  if (stored.s !== undefined && heartbeatSeconds === undefined) deadlines += ' AND attribute_not_exists(n.#n.cw.hs)'
+  else if (stored.s !== undefined) {
+    values[':hs'] = heartbeatSeconds
+    values[':beatAfter'] = nowMs - (heartbeatSeconds as number) * 1000
+    deadlines +=
+      ' AND n.#n.cw.hs = :hs AND (attribute_not_exists(n.#n.cw.hd) OR n.#n.cw.hd > :now OR ' +
+      '(cb.#n.c = :call AND cb.#n.f = :fence AND cb.#n.hb > :beatAfter))'
+  }
   const conditions = [
     'attribute_exists(pk)',
     NOT_TERMINAL,
     live.expression,
     storedNumberIs('n.#n.#at', ':attempt', claims.attempt, 1),
-    `((n.#n.cw.c = :call AND n.#n.cw.f = :fence AND attribute_not_exists(n.#n.cw.o)) OR ` +
+    `((n.#n.cw.c = :call AND n.#n.cw.f = :fence AND attribute_not_exists(n.#n.cw.o) AND ${deadlines}) OR ` +
       `(f = :fence AND attribute_exists(n.#n.#as) AND ${storedNumberIs('n.#n.c', ':call', claims.call, 1)}) OR ` +
       `(f = :fence AND xf = :fenceBefore AND xn IN (:armedRun, :armedCheck) AND attribute_not_exists(n.#n.#as) AND ` +
       `${storedNumberIs('n.#n.c', ':callBefore', claims.call - 1, 1)}))`,
@@ -729,7 +749,6 @@ export const putCallbackParams = (
       conditions.push('attribute_not_exists(parkCode)')
       set.push('dueAtMs = :now', 'ds = :now', 'dueShard = :shard', 'nx = :noName')
       values[':noName'] = ''
-      values[':now'] = nowMs
       values[':shard'] = dueShardFor(claims.instanceId)
     }
     values[':one'] = 1

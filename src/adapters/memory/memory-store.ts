@@ -273,8 +273,10 @@ export class MemoryStore extends IndexedCatalogue implements InstanceStore {
   ): Promise<'stored' | 'duplicate'> {
     const item = this.#items.get(claims.instanceId)
     if (!item) throw new InstanceNotFoundError(claims.instanceId)
-    if (!callbackAccepts(item, claims)) {
-      const refusal = callbackRefusal(copy(item), claims, arrival.completion?.fingerprint)
+    // As DynamoDB's condition: the wait's deadlines by this write's clock (see callbackDeadlinePassed).
+    const at = { nowMs, heartbeat: arrival.completion === undefined }
+    if (!callbackAccepts(item, claims, at)) {
+      const refusal = callbackRefusal(copy(item), claims, arrival.completion?.fingerprint, at)
       if (refusal === 'duplicate') return refusal
       throw refusal
     }

@@ -75,9 +75,11 @@ const completionGuard = async (
     )
     if (refusal) throw refusal
   }
+  const heartbeatSeconds = node !== undefined && waitsFor(node, claims) ? node.callback?.heartbeatSeconds : undefined
   return {
     maxBytes: completion.status === 'success' ? growthBudget(deps.limits) : deps.limits.maxInstanceBytes,
     baseBytes: record.storedBytes ?? instanceStoredBytes(record),
+    ...(heartbeatSeconds === undefined ? {} : { heartbeatSeconds }),
   }
 }
 

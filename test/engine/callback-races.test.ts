@@ -1,0 +1,153 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import { defineWorkflow } from '../../src/core/builder.js'
+import { callbackTokens } from '../../src/core/callback-token.js'
+import { CallbackGoneError } from '../../src/core/callbacks.js'
+import type { Engine } from '../../src/core/engine.js'
+import type { InstanceStore } from '../../src/core/store.js'
+import { NotReadyError } from '../../src/core/worker-signals.js'
+import { type FakeClock, newTestEngine, STORE_BACKENDS, type StoreBackend } from '../support/harness.js'
+import { InvariantViolationError } from '../support/invariant.js'
+
+/**
+ * Completions racing the writes that end their wait (README, "Callbacks"): nothing a caller was told is stored is
+ * ever lost. A completion is accepted only while its wait's deadlines have not passed, and a pass times a wait out
+ * only from what its snapshot could have seen; a write that clears an arrival clears only the one it saw.
+ */
+const SECRET = 'the-callback-races-deployment-secret-0123456789'
+
+/** A store whose next lease acquisition runs `hook` once the instance is read, before the holder writes. */
+const afterAcquisition = (store: InstanceStore): { store: InstanceStore; next(hook: () => Promise<void>): void } => {
+  let pending: (() => Promise<void>) | undefined
+  const proxy = new Proxy(store, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target)
+      if (prop === 'acquireLease') {
+        return async (...args: unknown[]) => {
+          const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args)
+          const hook = pending
+          pending = undefined
+          if (hook) await hook()
+          return result
+        }
+      }
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+  return {
+    store: proxy,
+    next: (hook) => {
+      pending = hook
+    },
+  }
+}
+
+const outcomeOf = (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    (value) => value,
+    (error: unknown) => error,
+  )
+
+describe.each(STORE_BACKENDS)('on $name', (factory) => {
+  let backend: StoreBackend
+
+  beforeAll(async () => {
+    backend = await factory.open('callback-races')
+  })
+
+  const check = async (clock: FakeClock, instanceId: string, context: string) => {
+    const violations = await backend.violations(clock.nowMs(), { instanceIds: [instanceId] })
+    if (violations.length) throw new InvariantViolationError(violations, context)
+  }
+
+  /** Two runners on the same data and clock: `engine`, and `racer` whose acquisitions can be interposed on. */
+  const runners = (register: (engine: Engine) => void) => {
+    const { engine, clock } = newTestEngine(backend, { callbacks: { tokens: callbackTokens([SECRET]) } })
+    const interposed = afterAcquisition(backend.store())
+    const { engine: racer } = newTestEngine(backend, {
+      clock,
+      store: interposed.store,
+      callbacks: { tokens: callbackTokens([SECRET]) },
+    })
+    register(engine)
+    register(racer)
+    return { engine, racer, clock, interpose: interposed.next }
+  }
+
+  it('refuses as timed out (410) a completion that lands after the timeout, while the due pass times the wait out', async () => {
+    const tokens: string[] = []
+    const workflow = defineWorkflow({
+      type: 'race-timeout',
+      nodes: {
+        ask: {
+          failMaxCount: 3,
+          run: async (ctx) => {
+            tokens.push((await ctx.callback({ timeoutSeconds: 60 })).token)
+          },
+        },
+      },
+    })
+    const { engine, racer, clock, interpose } = runners((e) => e.register(workflow))
+    const { instanceId } = await engine.create({ workflowType: 'race-timeout' })
+    await check(clock, instanceId, 'after the create')
+    clock.advanceSeconds(65)
+
+    let answer: unknown
+    interpose(async () => {
+      answer = await outcomeOf(engine.completeCallback(tokens[0] as string, { status: 'success', output: { late: 1 } }))
+    })
+    await racer.runWorkflow(instanceId, { mode: 'due' })
+    await check(clock, instanceId, 'after the due pass')
+
+    const ask = (await backend.store().getInstance(instanceId))?.nodes.ask
+    // The pass timed the wait out: the completion must not have been told it was stored.
+    expect(ask?.lastError).toMatch(/CallbackTimeoutError/)
+    expect(answer).toBeInstanceOf(CallbackGoneError)
+    expect((answer as Error).message).toMatch(/timed out/)
+  })
+
+  it('applies a completion stored before the timeout even when the pass that missed it runs past the timeout', async () => {
+    const tokens: string[] = []
+    let slowCalls = 0
+    let engineRef: Engine | undefined
+    let clockRef: FakeClock | undefined
+    let answer: unknown
+    const workflow = defineWorkflow({
+      type: 'race-pass-clock',
+      nodes: {
+        ask: {
+          failMaxCount: 3,
+          run: async (ctx) => {
+            tokens.push((await ctx.callback({ timeoutSeconds: 60 })).token)
+          },
+        },
+        slow: {
+          run: async () => {
+            slowCalls += 1
+            if (slowCalls === 1) throw new NotReadyError(50)
+            // The provider answers 10 s before the timeout, after this pass read the instance; the worker then
+            // takes 20 s: the pass's clock is past the timeout when it next looks at the wait.
+            answer = await outcomeOf(
+              (engineRef as Engine).completeCallback(tokens[0] as string, { status: 'success', output: { ok: 1 } }),
+            )
+            clockRef?.advanceSeconds(20)
+          },
+        },
+      },
+    })
+    const { engine, clock } = runners((e) => e.register(workflow))
+    engineRef = engine
+    clockRef = clock
+    const { instanceId } = await engine.create({ workflowType: 'race-pass-clock' })
+    clock.advanceSeconds(50)
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    await check(clock, instanceId, 'after the pass that missed the completion')
+    expect(answer).toEqual({ accepted: true, status: 'success' })
+
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    await check(clock, instanceId, 'after the next pass')
+    const done = await backend.store().getInstance(instanceId)
+    expect(done?.nodes.ask?.failCount).toBe(0)
+    expect(done?.nodes.ask?.output).toMatchObject({ callback_output: { ok: 1 } })
+    expect(done?.status).toBe('completed')
+  })
+})
