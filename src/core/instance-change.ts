@@ -1,6 +1,7 @@
 import type { InstanceStatus } from '../schemas/statuses.js'
 import type { JsonObject } from './json.js'
 import type {
+  CallbackArrival,
   FailureSummary,
   HistoryEntry,
   InstanceRecord,
@@ -55,8 +56,12 @@ export interface InstanceChange {
   bytesBase?: number
   /** With a positive `bytesDelta`: refused (ItemTooLargeError) if the stored bytes would exceed this. */
   maxBytes?: number
-  /** Nodes whose stored callback arrival the pass consumed (or found stale): removed in the same write. */
-  clearCallbacks?: string[]
+  /**
+   * Callback arrivals the writer consumed (or found stale), by node, as it read them: each is removed — and its
+   * bytes taken off the stored total — only while it is still the one stored (see sameArrival), never a later one.
+   * Not part of the write's own condition: a store may remove them after the write has landed.
+   */
+  clearCallbacks?: Record<string, CallbackArrival>
   /** Lifecycle events this write emits: kept with the instance (its outbox) until published. */
   emits?: LifecycleEvent[]
 }
@@ -186,11 +191,29 @@ export const everythingUnread = (record: InstanceRecord): PartsWanted => ({
   input: record.unread?.input !== undefined,
   priorInputs: Object.keys(record.unread?.priorInputs ?? {}),
 })
-/** The callback arrivals a change consumed leave the record; the events it emits join its outbox. */
+/**
+ * The arrival stored is the one a writer read: of the same call and fence, and the same completion or none. (Only a
+ * heartbeat of the same call can have replaced a heartbeat, which changes nothing a clearing would lose.)
+ */
+export const sameArrival = (stored: CallbackArrival | undefined, seen: CallbackArrival): boolean =>
+  stored !== undefined &&
+  stored.call === seen.call &&
+  stored.fence === seen.fence &&
+  stored.completion?.fingerprint === seen.completion?.fingerprint
+
+/**
+ * The callback arrivals a change consumed leave the record, with the bytes they counted for — each only if it is
+ * still the one its writer read; the events it emits join its outbox.
+ */
 const applyCallbacksAndOutbox = (next: InstanceRecord, change: InstanceChange): void => {
-  if (change.clearCallbacks?.length && next.callbacks) {
+  const cleared = Object.entries(change.clearCallbacks ?? {})
+  if (cleared.length && next.callbacks) {
     const callbacks = { ...next.callbacks }
-    for (const nodeId of change.clearCallbacks) delete callbacks[nodeId]
+    for (const [nodeId, seen] of cleared) {
+      if (!sameArrival(callbacks[nodeId], seen)) continue
+      delete callbacks[nodeId]
+      if (next.storedBytes !== undefined) next.storedBytes -= seen.storedBytes ?? 0
+    }
     if (Object.keys(callbacks).length) next.callbacks = callbacks
     else delete next.callbacks
   }

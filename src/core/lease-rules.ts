@@ -1,6 +1,7 @@
 import { isTerminalInstanceStatus } from '../schemas/statuses.js'
 import { isWaiting } from './callbacks.js'
 import { AttemptInterruptedError, ItemTooLargeError, LeaseLostError, LockConflictError } from './errors.js'
+import { sameArrival } from './instance-change.js'
 import type {
   AcquireOptions,
   AcquireResult,
@@ -144,13 +145,21 @@ export const bytesAfter = (record: InstanceRecord, change: InstanceChange): numb
 
 /**
  * A write that grows the instance past its budget is refused in its own condition; an item stored before the total
- * existed is not held to it (it starts from the holder's count, `bytesBase`).
+ * existed is not held to it (it starts from the holder's count, `bytesBase`). The callback arrivals it clears that
+ * are still stored as read count as gone (they leave with it, or right after it: see clearCallbacks).
  */
 export const exceedsBudget = (record: InstanceRecord, change: InstanceChange): boolean =>
   (change.bytesDelta ?? 0) > 0 &&
   change.maxBytes !== undefined &&
   record.storedBytes !== undefined &&
-  record.storedBytes + (change.bytesDelta ?? 0) > change.maxBytes
+  record.storedBytes + (change.bytesDelta ?? 0) - clearedBytes(record, change) > change.maxBytes
+
+/** The bytes of the arrivals a change clears that are still stored as its writer read them. */
+const clearedBytes = (record: InstanceRecord, change: InstanceChange): number =>
+  Object.entries(change.clearCallbacks ?? {}).reduce(
+    (sum, [id, seen]) => sum + (sameArrival(record.callbacks?.[id], seen) ? (seen.storedBytes ?? 0) : 0),
+    0,
+  )
 
 export const budgetRefusal = (bytes: number, maxBytes: number): ItemTooLargeError =>
   new ItemTooLargeError(

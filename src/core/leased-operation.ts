@@ -609,7 +609,13 @@ export class LeaseSession implements PassSession {
     const max = recordsFailure
       ? this.deps.maxInstanceBytes
       : growthBudget({ maxInstanceBytes: this.deps.maxInstanceBytes })
-    const budget = delta > 0 ? { maxBytes: max } : {}
+    // The completions it consumes leave with it (see clearCallbacks): a write that applies one grows the instance by
+    // what it adds beyond them.
+    const freed = Object.values(change.clearCallbacks ?? {}).reduce(
+      (sum, arrival) => sum + (arrival.storedBytes ?? 0),
+      0,
+    )
+    const budget = delta - freed > 0 ? { maxBytes: max } : {}
     return { sent: { ...sent, bytesDelta: delta, bytesBase: this.#sizes.total, ...budget }, delta }
   }
 

@@ -3,6 +3,7 @@ import type { CallbackTokens } from './callback-token.js'
 import {
   arrivalFor,
   CALLBACK_CLOCK_SKEW_MS,
+  type CallbackArrival,
   type CallbackWait,
   callbackOutputRefusal,
   callbackWait,
@@ -1280,14 +1281,13 @@ class Pass {
     if (this.#dirtyPriorInputs) change.priorInputs = state.priorInputs ?? null
     if (this.#dirtyDeadline) change.deadlineAtMs = state.deadlineAtMs ?? null
     if (this.#history.length) change.history = [...this.#history]
-    const stale = [...this.#dirtyNodes].filter((id) => {
+    const stale: Record<string, CallbackArrival> = {}
+    for (const id of this.#dirtyNodes) {
       const record = state.nodes[id]
-      return (
-        state.callbacks?.[id] !== undefined &&
-        (!record || !isWaiting(record) || !arrivalFor(record, state.callbacks[id]))
-      )
-    })
-    if (stale.length) change.clearCallbacks = stale
+      const arrival = state.callbacks?.[id]
+      if (arrival && (!record || !isWaiting(record) || !arrivalFor(record, arrival))) stale[id] = arrival
+    }
+    if (Object.keys(stale).length) change.clearCallbacks = stale
     return change
   }
 
@@ -1309,6 +1309,6 @@ class Pass {
     this.#dirtyPriorInputs = false
     this.#dirtyDeadline = false
     this.#history = []
-    for (const id of change.clearCallbacks ?? []) delete this.#state.callbacks?.[id]
+    for (const id of Object.keys(change.clearCallbacks ?? {})) delete this.#state.callbacks?.[id]
   }
 }

@@ -62,7 +62,7 @@ export class StoredSizes {
     if (change.input !== undefined) delta += jsonSizeBytes(change.input) - this.input
     if (change.failure !== undefined) delta += failureStoredBytes(change.failure ?? undefined) - this.failure
     if (change.priorInputs !== undefined) delta += priorInputsStoredBytes(change.priorInputs ?? undefined) - this.prior
-    for (const id of change.clearCallbacks ?? []) delta -= this.arrivals.get(id) ?? 0
+    // The arrivals it clears are not in it: the store takes their bytes off as it removes them (see clearCallbacks).
     return delta
   }
 
@@ -72,8 +72,12 @@ export class StoredSizes {
     if (change.input !== undefined) this.input = jsonSizeBytes(change.input)
     if (change.failure !== undefined) this.failure = failureStoredBytes(change.failure ?? undefined)
     if (change.priorInputs !== undefined) this.prior = priorInputsStoredBytes(change.priorInputs ?? undefined)
-    for (const id of change.clearCallbacks ?? []) this.arrivals.delete(id)
     this.total += delta
+    // Cleared, or replaced by a later arrival whose write took them off: either way they count no longer.
+    for (const id of Object.keys(change.clearCallbacks ?? {})) {
+      this.total -= this.arrivals.get(id) ?? 0
+      this.arrivals.delete(id)
+    }
   }
 
   /** What the instance would store with `nodes` replaced, as far as these sizes know. */

@@ -234,8 +234,9 @@ export const describeCallbackOutboxContract = (name: string, makeStore: () => Pr
       expect((await stored(store, id('cb-8'))).callbacks?.pay?.completion).toMatchObject({ output: large })
 
       const held = await lease(store, id('cb-8'), T0 + 2000)
+      const seen = (await stored(store, id('cb-8'))).callbacks?.pay as CallbackArrival
       const node = aNode({ status: 'completed', calls: 1, callback: aWait({ outcome: 'success' }) })
-      await held.writer.write({ updatedAtMs: T0 + 2000, nodes: { pay: node }, clearCallbacks: ['pay'] })
+      await held.writer.write({ updatedAtMs: T0 + 2000, nodes: { pay: node }, clearCallbacks: { pay: seen } })
 
       expect((await stored(store, id('cb-8'))).callbacks).toBeUndefined()
     })
@@ -244,10 +245,11 @@ export const describeCallbackOutboxContract = (name: string, makeStore: () => Pr
       await store.createInstance(anInstance(id('cb-9'), { nodes: { pay: waiting() } }))
       await store.putCallback(claimsOf(id('cb-9')), heartbeat(T0 + 10), T0 + 10)
       const held = await lease(store, id('cb-9'), T0 + 100)
+      const seen = (await stored(store, id('cb-9'))).callbacks?.pay as CallbackArrival
       await held.writer.write({
         updatedAtMs: T0 + 100,
         nodes: { pay: waiting({ calls: 2, callback: aWait({ call: 2, fence: held.fence }) }) },
-        clearCallbacks: ['pay'],
+        clearCallbacks: { pay: seen },
       })
 
       const claims = claimsOf(id('cb-9'), { call: 2, fence: held.fence })
@@ -291,6 +293,51 @@ export const describeCallbackOutboxContract = (name: string, makeStore: () => Pr
       // The same completion again is a duplicate, counted once.
       expect(await store.putCallback(claimsOf(id('cbb-1')), arrival, T0 + 2000, guard)).toBe('duplicate')
       expect((await stored(store, id('cbb-1'))).storedBytes).toBe(before + 3100)
+    })
+
+    it('keeps, counted, an arrival stored after the one a write clears was read, and deletes neither content', async () => {
+      await store.createInstance(anInstance(id('cbb-3'), { nodes: { pay: aNode({ calls: 1, callback: aWait() }) } }))
+      const before = (await stored(store, id('cbb-3'))).storedBytes as number
+      const guard = { maxBytes: before + 100_000, baseBytes: before }
+      // The first call's completion, read by the lease holder; the node's next call is in flight under its lease.
+      await store.putCallback(
+        claimsOf(id('cbb-3')),
+        counted(success({ first: 'f'.repeat(2000) }), 2100),
+        T0 + 10,
+        guard,
+      )
+      const held = await lease(store, id('cbb-3'), T0 + 100)
+      const seen = (await stored(store, id('cbb-3'))).callbacks?.pay as CallbackArrival
+      await held.writer.write({
+        updatedAtMs: T0 + 100,
+        nodes: {
+          pay: aNode({
+            calls: 2,
+            callback: aWait({ outcome: 'timeout' }),
+            attemptStarted: { step: 'run', fence: held.fence, atMs: T0 + 100 },
+          }),
+        },
+      })
+      // The next call's completion arrives early, replacing the first (and taking its bytes off)…
+      const claims = claimsOf(id('cbb-3'), { call: 2, fence: held.fence })
+      const second = { ...counted(success({ second: 's'.repeat(2000) }), 2200), call: 2, fence: held.fence }
+      expect(await store.putCallback(claims, second, T0 + 200, guard)).toBe('stored')
+      // …and a write that clears the first, as it read it, leaves the second.
+      await held.writer.write({ updatedAtMs: T0 + 300, clearCallbacks: { pay: seen } })
+
+      const record = await stored(store, id('cbb-3'))
+      expect(record.callbacks?.pay).toMatchObject({ call: 2, storedBytes: 2200 })
+      expect(record.callbacks?.pay?.completion).toMatchObject({ output: { second: 's'.repeat(2000) } })
+      expect(record.storedBytes).toBe(before + 2200)
+
+      // Cleared as read, it goes with its bytes.
+      await held.writer.write({
+        updatedAtMs: T0 + 400,
+        clearCallbacks: { pay: record.callbacks?.pay as CallbackArrival },
+      })
+      const cleared = await stored(store, id('cbb-3'))
+      expect(cleared.callbacks).toBeUndefined()
+      expect(cleared.storedBytes).toBe(before)
     })
 
     it('takes off the bytes of an arrival of an earlier call that a new one replaces', async () => {

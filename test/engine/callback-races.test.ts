@@ -150,4 +150,56 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
     expect(done?.nodes.ask?.output).toMatchObject({ callback_output: { ok: 1 } })
     expect(done?.status).toBe('completed')
   })
+
+  it("keeps an early completion of the node's next attempt that a write clearing a stale arrival did not see", async () => {
+    const tokens: string[] = []
+    let early: ((token: string) => Promise<void>) | undefined
+    const workflow = defineWorkflow({
+      type: 'race-stale-clear',
+      nodes: {
+        ask: {
+          failMaxCount: 3,
+          run: async (ctx) => {
+            const { token } = await ctx.callback({ timeoutSeconds: 3600, heartbeatSeconds: 60 })
+            tokens.push(token)
+            if (early) await early(token)
+          },
+        },
+      },
+    })
+    const { engine, racer, clock, interpose } = runners((e) => e.register(workflow))
+    const { instanceId } = await engine.create({ workflowType: 'race-stale-clear' })
+    await check(clock, instanceId, 'after the create')
+
+    // A heartbeat lands after the due pass read the instance, which times the silent wait out without seeing it:
+    // the arrival stays behind, stale, and the release names the node's retry.
+    clock.advanceSeconds(65)
+    let beat: unknown
+    interpose(async () => {
+      beat = await outcomeOf(engine.completeCallback(tokens[0] as string, { status: 'heartbeat' }))
+    })
+    await racer.runWorkflow(instanceId, { mode: 'due' })
+    expect(beat).toEqual({ accepted: true, status: 'heartbeat' })
+    expect((await backend.store().getInstance(instanceId))?.nodes.ask?.lastError).toMatch(/CallbackTimeoutError/)
+    await check(clock, instanceId, 'after the pass that timed the wait out')
+
+    // The retry's provider answers before its worker returned, with an output stored in an item of its own; the
+    // pass's next write had the stale arrival in its snapshot, not this one.
+    const big = { receipt: 'r'.repeat(600) }
+    let answer: unknown
+    early = async (token) => {
+      answer = await outcomeOf(engine.completeCallback(token, { status: 'success', output: big }))
+    }
+    clock.advanceSeconds(10)
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    early = undefined
+    expect(answer).toEqual({ accepted: true, status: 'success' })
+    await check(clock, instanceId, 'after the pass whose worker was answered early')
+
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    await check(clock, instanceId, 'after the pass that applies it')
+    const done = await backend.store().getInstance(instanceId)
+    expect(done?.nodes.ask?.output).toMatchObject({ callback_output: big })
+    expect(done?.status).toBe('completed')
+  })
 })

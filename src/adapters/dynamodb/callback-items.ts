@@ -8,7 +8,8 @@ import type { JsonValue } from '../../core/json.js'
  * its record, its times in ms after the instance's creation like the record's own; what arrives without the lease
  * is an entry of the instance item's map `cb` (one per node, absolute times: it is written without reading the
  * item), its content (output, or error and cause) over INLINE_ARRIVAL_BYTES in an input item of its own. Only the item's own writes touch `cb`: the lease holder
- * removes what it consumed (and deletes an output's item with it), `putCallback` sets one node's entry.
+ * removes what it consumed — each on the condition that it is still the one it read — and deletes an output's item
+ * with it, `putCallback` sets one node's entry.
  */
 
 const OUTCOME_CODES = { success: 's', failure: 'f', timeout: 't', 'heartbeat-timeout': 'h' } as const
@@ -167,24 +168,19 @@ export const arrivalSideKeys = (arrivals: Record<string, StoredArrival> | undefi
 
 /** The parts of an update being built that a change's callback fields add to. */
 interface Parts {
-  names: Record<string, string>
   values: Record<string, unknown>
   set: string[]
-  remove: string[]
 }
 
 /**
- * What a fenced write does to `cb`: it removes the arrivals the pass consumed; a write that opens a wait makes sure
- * the map exists (an early arrival may not have made it), so that the arrivals to come can each set their entry.
+ * What a fenced write does to `cb`: a write that opens a wait makes sure the map exists (an early arrival may not have
+ * made it), so that the arrivals to come can each set their entry. The arrivals the pass consumed are removed after
+ * the write, each on the condition that it is still the one the pass read (see clearArrivalsParams): an arrival
+ * stored since — the next attempt's early completion — is never removed with them.
  */
 export const callbackParts = (parts: Parts, change: InstanceChange): void => {
-  const cleared = change.clearCallbacks ?? []
-  cleared.forEach((nodeId, index) => {
-    parts.names[`#cb${index}`] = nodeId
-    parts.remove.push(`cb.#cb${index}`)
-  })
   const opens = Object.values(change.nodes ?? {}).some((node) => node.callback && node.callback.outcome === undefined)
-  if (opens && cleared.length === 0) {
+  if (opens) {
     parts.values[':noCb'] = {}
     parts.set.push('cb = if_not_exists(cb, :noCb)')
   }

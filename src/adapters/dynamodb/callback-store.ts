@@ -10,9 +10,9 @@ import {
 } from '../../core/callbacks.js'
 import { InstanceNotFoundError, StoreError } from '../../core/errors.js'
 import type { InstanceRecord } from '../../core/store.js'
-import { arrivalToItem } from './callback-items.js'
+import { arrivalToItem, type StoredArrival } from './callback-items.js'
 import type { ItemPlanner } from './item-codec.js'
-import { putCallbackParams } from './params.js'
+import { type ArrivalToClear, clearArrivalsParams, putCallbackParams } from './params.js'
 
 /** What the callback write needs of the store: planners for an output's side item, the update, a whole read. */
 export interface CallbackWriteIo {
@@ -76,4 +76,70 @@ export const callbackWrite = async (
     throw refusal
   }
   throw new StoreError(`callback of node '${claims.nodeId}' not stored: its instance kept changing`, true)
+}
+
+/** How many arrivals one clearing update removes: each costs its share of the update expression (at most 4 KB). */
+const ARRIVALS_PER_CLEAR = 16
+
+/** Tries of one clearing update, each without the entries a refusal showed replaced. */
+const CLEAR_ARRIVALS_TRIES = 3
+
+/** The entry `cb` holds is the arrival read (as clearArrivalsParams conditions it). */
+const storedIs = (entry: StoredArrival | undefined, arrival: ArrivalToClear): boolean =>
+  entry !== undefined &&
+  entry.c === arrival.call &&
+  entry.f === arrival.fence &&
+  entry.fp === arrival.fingerprint &&
+  (arrival.fingerprint !== undefined || entry.s === undefined)
+
+/** What clearing arrivals needs of the store: its update, answering a refusal with the item as it was. */
+export interface ClearArrivalsIo {
+  tableName: string
+  update(
+    params: UpdateCommandInput,
+  ): Promise<{ landed: true } | { landed: false; old: Record<string, unknown> | undefined }>
+  warn(message: string, details: Record<string, unknown>): void
+}
+
+/**
+ * Removes the callback arrivals a lease holder consumed, after its write, each only while it is the arrival it read
+ * (see clearArrivalsParams): a refusal shows which entries were replaced since, and the rest is tried again. Answers
+ * the items of their content listed as pending deletions. An arrival left in place (an error, or tries used up) stays
+ * counted and its item referred to: stale, it is cleared by a later write of its node. Never throws.
+ */
+export const clearArrivals = async (
+  instanceId: string,
+  arrivals: Readonly<Record<string, ArrivalToClear>>,
+  io: ClearArrivalsIo,
+): Promise<string[]> => {
+  const listed: string[] = []
+  const entries = Object.entries(arrivals)
+  for (let start = 0; start < entries.length; start += ARRIVALS_PER_CLEAR) {
+    const batch = Object.fromEntries(entries.slice(start, start + ARRIVALS_PER_CLEAR))
+    const replaced = new Set<string>()
+    for (let attempt = 0; attempt < CLEAR_ARRIVALS_TRIES; attempt++) {
+      const params = clearArrivalsParams(io.tableName, instanceId, batch, replaced)
+      if (!params) break
+      let result: Awaited<ReturnType<ClearArrivalsIo['update']>>
+      try {
+        result = await io.update(params)
+      } catch (error) {
+        io.warn('consumed callback arrivals are still stored; a later write of their nodes clears them', {
+          instanceId,
+          nodes: Object.keys(batch),
+          error: error instanceof Error ? error.message : String(error),
+        })
+        break
+      }
+      if (result.landed) {
+        for (const arrival of Object.values(batch)) if (arrival.sk !== undefined) listed.push(arrival.sk)
+        break
+      }
+      // No instance item: nothing is left to clear, its items go with it.
+      if (result.old === undefined) break
+      const stored = (result.old.cb ?? {}) as Record<string, StoredArrival>
+      for (const [id, arrival] of Object.entries(batch)) if (!storedIs(stored[id], arrival)) replaced.add(id)
+    }
+  }
+  return listed
 }

@@ -37,7 +37,7 @@ import {
 import { classifyDynamoDbError } from '../aws-errors.js'
 import { type CatalogueEntry, IndexedCatalogue, type IndexPage, type IndexPageRequest } from '../store-catalogue.js'
 import { arrivalSideKeys } from './callback-items.js'
-import { callbackWrite } from './callback-store.js'
+import { callbackWrite, clearArrivals } from './callback-store.js'
 import {
   archivedNodeIds,
   entriesFromItems,
@@ -346,6 +346,20 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
     getItems: (instanceId, sortKeys) => this.#items.get(instanceId, sortKeys),
     deleteItems: (instanceId, sortKeys) => this.#items.delete(instanceId, sortKeys),
     clearPending: (instanceId, entries) => this.#clearPending(instanceId, entries),
+    clearArrivals: (instanceId, arrivals) =>
+      clearArrivals(instanceId, arrivals, {
+        tableName: this.tableName,
+        update: async (params) => {
+          try {
+            await this.#send('clearArrivals', () => this.#wire.update(params))
+            return { landed: true }
+          } catch (error) {
+            if (!isConditionFailure(error)) throw error
+            return { landed: false, old: oldItem(error) }
+          }
+        },
+        warn: (message, details) => this.#logger.log('warn', message, details),
+      }),
     releaseLease: (lease, attemptNotMade) => this.#releaseLease(lease, attemptNotMade),
   }
 

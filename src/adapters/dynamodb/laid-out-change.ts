@@ -45,11 +45,6 @@ export interface LaidOutChange {
    * deleted them takes them off the pending deletions (see `clearPendingParams`).
    */
   gc?: { add: Record<string, number> }
-  /**
-   * Items of consumed callback arrivals beyond the few a write tracks in `gc` (each entry costs its expression
-   * bytes, twice): deleted right after the write lands, and left to their time to live if that delete is lost.
-   */
-  dropAfter?: string[]
   /** Which of the instance item's writes this is (`expected` before it, `next` after it); the writer always says. */
   writeSeq?: { expected: number; next: number }
   /** The attempt an acquisition recorded (`xn`, `xt`, `xf`) leaves the item: its node is stored, or the lease ends. */

@@ -25,7 +25,7 @@ import {
 } from './item-codec.js'
 import { createdAtOf, DUE_PLACE_HORIZON_MS, SK } from './keys.js'
 import { inlineNodeBytes, isQuiet, type LaidOutChange, storedHistoryBytes } from './laid-out-change.js'
-import { writeUnderLeaseParams } from './params.js'
+import { type ArrivalToClear, writeUnderLeaseParams } from './params.js'
 import {
   ARCHIVE_AT_BYTES,
   HISTORY_ARCHIVE_AT_BYTES,
@@ -57,6 +57,11 @@ export interface WriterIo {
    * `clearPendingParams`); the sort keys it could not clear (those another clean-up cleared count as cleared).
    */
   clearPending(instanceId: string, entries: Readonly<Record<string, number>>): Promise<string[]>
+  /**
+   * Removes consumed callback arrivals, each only while it is the one read (no lease needed; see
+   * `clearArrivalsParams`); the items of their content it listed as pending deletions.
+   */
+  clearArrivals(instanceId: string, arrivals: Readonly<Record<string, ArrivalToClear>>): Promise<string[]>
   /** Clears the lease if it is still ours. */
   /** `attemptNotMade`: the attempt this lease's acquisition recorded goes too. */
   releaseLease(lease: Lease, attemptNotMade: boolean): Promise<void>
@@ -189,9 +194,30 @@ export class DynamoLeaseWriter implements LeaseWriter {
     }
     // What this write replaced goes now; a failed delete or clearing leaves it pending, for a later write to retry.
     for (const [sk, bytes] of Object.entries(laid.gc?.add ?? {})) this.#pending.set(sk, bytes)
+    await this.#clearArrivals(change)
     if (this.#pending.size) await this.#cleanUp()
-    if (laid.dropAfter?.length) await this.io.deleteItems(this.#instanceId, laid.dropAfter)
     return { eventSeq }
+  }
+
+  /**
+   * The callback arrivals the change consumed leave `cb` once it has landed, each only if it is still the one read
+   * (a write of its own, only when there are some: see clearArrivalsParams); their content's items are deleted then.
+   */
+  async #clearArrivals(change: InstanceChange): Promise<void> {
+    const cleared = Object.entries(change.clearCallbacks ?? {})
+    if (!cleared.length) return
+    const arrivals: Record<string, ArrivalToClear> = {}
+    for (const [id, arrival] of cleared) {
+      arrivals[id] = {
+        call: arrival.call,
+        fence: arrival.fence,
+        fingerprint: arrival.completion?.fingerprint,
+        bytes: arrival.storedBytes ?? 0,
+        sk: this.#arrivalOutputs.get(id),
+      }
+      this.#arrivalOutputs.delete(id)
+    }
+    for (const sk of await this.io.clearArrivals(this.#instanceId, arrivals)) this.#pending.set(sk, 0)
   }
 
   /**
@@ -286,17 +312,6 @@ export class DynamoLeaseWriter implements LeaseWriter {
     this.#inputsLaidOut(laid, gc, planner)
     this.#attemptsLaidOut(laid)
     this.#placeLaidOut(laid)
-    // A consumed arrival's content goes with it; the arrival is what counted its bytes (its item counts at 0). A
-    // pass that settles many callbacks at once tracks only the first few in `gc`: every entry costs the update
-    // expression (limited to 4 KB) once when added and once when cleared.
-    const dropAfter: string[] = []
-    for (const id of change.clearCallbacks ?? []) {
-      const sk = this.#arrivalOutputs.get(id)
-      if (sk === undefined) continue
-      if (dropAfter.length === 0 && Object.keys(gc).length < MAX_ARRIVAL_ITEMS_IN_GC) gc[sk] = 0
-      else dropAfter.push(sk)
-    }
-    if (dropAfter.length) laid.dropAfter = dropAfter
     if (Object.keys(gc).length) laid.gc = { add: gc }
     return laid
   }
@@ -487,7 +502,6 @@ export class DynamoLeaseWriter implements LeaseWriter {
     const due = laid.change.dueAtMs
     if (due !== undefined) this.#duePlace = due === null ? undefined : (laid.duePlace ?? due)
     if (laid.clearArmed) this.#armed = undefined
-    for (const id of laid.change.clearCallbacks ?? []) this.#arrivalOutputs.delete(id)
     if (laid.input !== undefined) {
       this.#inputKey = 'ref' in laid.input ? laid.input.ref : undefined
       this.#inputBytes = 'ref' in laid.input ? laid.input.bytes : undefined
@@ -538,9 +552,6 @@ export class DynamoLeaseWriter implements LeaseWriter {
     throw refusal
   }
 }
-
-/** How many items of consumed callback arrivals one write tracks in `gc` (see LaidOutChange.dropAfter). */
-const MAX_ARRIVAL_ITEMS_IN_GC = 32
 
 /**
  * Where a move of at most `max` of `known` entries may end: at the start of a write's batch, so that no entry that

@@ -359,10 +359,29 @@ const guardParts = (parts: UpdateParts, laid: LaidOutChange): void => {
   values[':bytesBase'] = bytesBase ?? 0
   set.push('b = if_not_exists(b, :bytesBase) + :bytes')
   // A write that grows the instance is refused in its own condition when events stored since the lease was taken
-  // leave too little room: the size is guarded where it is written.
+  // leave too little room: the size is guarded where it is written. The completions it consumes leave right after
+  // it (see clearArrivalsParams): while they are still stored as read, their bytes count as room.
   if (delta > 0 && maxBytes !== undefined) {
     values[':room'] = maxBytes - delta
-    conditions.push('(attribute_not_exists(b) OR b <= :room)')
+    const consumed = Object.entries(laid.change.clearCallbacks ?? {}).filter(
+      ([, arrival]) => (arrival.storedBytes ?? 0) > 0 && arrival.completion !== undefined,
+    )
+    if (!consumed.length) conditions.push('(attribute_not_exists(b) OR b <= :room)')
+    else {
+      let freed = 0
+      const stillStored = consumed.map(([nodeId, arrival], index) => {
+        freed += arrival.storedBytes ?? 0
+        parts.names[`#ca${index}`] = nodeId
+        values[`:cac${index}`] = arrival.call
+        values[`:caf${index}`] = arrival.fence
+        values[`:cap${index}`] = arrival.completion?.fingerprint
+        return `cb.#ca${index}.c = :cac${index} AND cb.#ca${index}.f = :caf${index} AND cb.#ca${index}.fp = :cap${index}`
+      })
+      values[':roomConsumed'] = maxBytes - delta + freed
+      conditions.push(
+        `(attribute_not_exists(b) OR b <= :room OR (b <= :roomConsumed AND ${stillStored.join(' AND ')}))`,
+      )
+    }
   }
 }
 
@@ -442,6 +461,76 @@ export const clearPendingParams = (
     ConditionExpression: conditions.join(' AND '),
     ExpressionAttributeNames: names,
     ...(subtract ? { ExpressionAttributeValues: { ':freed': freed } } : {}),
+    ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+  }
+}
+
+/** A callback arrival a lease holder consumed, as it read it: what identifies it, its bytes, its content's item. */
+export interface ArrivalToClear {
+  call: number
+  fence: number
+  /** Its completion's fingerprint; undefined: a heartbeat, with no completion. */
+  fingerprint?: string | undefined
+  /** What it counts for in the instance's stored bytes. */
+  bytes: number
+  /** The item its content is in, if it is not inline. */
+  sk?: string | undefined
+}
+
+/**
+ * Removes consumed callback arrivals from `cb` after the write that consumed them, without the lease, and takes their
+ * bytes off the counted total: conditioned on each entry still being the arrival the holder read (call, fence and
+ * completion), so that a later arrival that replaced one — the next attempt's early completion — is never removed,
+ * nor its bytes taken off twice (the write that replaced it took the old ones off). Their content's items join the
+ * pending deletions in the same update, to be deleted once nothing refers to them; `replaced`: nodes whose entry is
+ * no longer the one read — only their content's item is listed (nothing refers to it any more). A refusal returns
+ * the item, to try again with the entries that changed moved to `replaced`.
+ */
+export const clearArrivalsParams = (
+  tableName: string,
+  instanceId: string,
+  arrivals: Readonly<Record<string, ArrivalToClear>>,
+  replaced: ReadonlySet<string> = new Set(),
+): UpdateCommandInput | undefined => {
+  const names: Record<string, string> = {}
+  const values: Record<string, unknown> = {}
+  const set: string[] = []
+  const remove: string[] = []
+  const conditions: string[] = []
+  let freed = 0
+  Object.entries(arrivals).forEach(([nodeId, arrival], index) => {
+    if (arrival.sk !== undefined) {
+      names[`#g${index}`] = arrival.sk
+      values[':zero'] = 0
+      set.push(`gc.#g${index} = :zero`)
+    }
+    if (replaced.has(nodeId)) return
+    names[`#a${index}`] = nodeId
+    values[`:c${index}`] = arrival.call
+    values[`:f${index}`] = arrival.fence
+    const entry = `cb.#a${index}`
+    let completion = `attribute_not_exists(${entry}.s)`
+    if (arrival.fingerprint !== undefined) {
+      values[`:p${index}`] = arrival.fingerprint
+      completion = `${entry}.fp = :p${index}`
+    }
+    conditions.push(`${entry}.c = :c${index} AND ${entry}.f = :f${index} AND ${completion}`)
+    remove.push(entry)
+    freed += arrival.bytes
+  })
+  if (freed !== 0) {
+    values[':freed'] = freed
+    set.push('b = b - :freed')
+  }
+  if (!set.length && !remove.length) return undefined
+  const update = [set.length ? `SET ${set.join(', ')}` : '', remove.length ? `REMOVE ${remove.join(', ')}` : '']
+  return {
+    TableName: tableName,
+    Key: instanceKey(instanceId),
+    UpdateExpression: update.filter(Boolean).join(' '),
+    ConditionExpression: ['attribute_exists(pk)', ...conditions].join(' AND '),
+    ExpressionAttributeNames: names,
+    ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
   }
 }

@@ -5,7 +5,7 @@ import {
   restartNodeParamsSchema,
 } from '../../schemas/engine-params.js'
 import { isFailedOrCanceled, isRestartable, isTerminalInstanceStatus } from '../../schemas/statuses.js'
-import { isWaiting } from '../callbacks.js'
+import { type CallbackArrival, isWaiting } from '../callbacks.js'
 import { blockingFailures, skippedDownstream } from '../control-flow.js'
 import { instanceDeadlineFrom } from '../deadlines.js'
 import { descendantsOf, END_NODE_ID, ROOT_NODE_ID, type WorkflowDefinition } from '../definition.js'
@@ -298,8 +298,12 @@ const restarted = (
   if (pending.priorInputs) change.priorInputs = record.priorInputs ?? null
   if (pending.deadline) change.deadlineAtMs = record.deadlineAtMs ?? null
   // A completion stored for a wait the restart ended goes (a pass drops it the same way).
-  const stale = pending.nodes.filter((id) => record.callbacks?.[id] !== undefined && !isWaiting(record.nodes[id]))
-  if (stale.length) change.clearCallbacks = stale
+  const stale: Record<string, CallbackArrival> = {}
+  for (const id of pending.nodes) {
+    const arrival = record.callbacks?.[id]
+    if (arrival && !isWaiting(record.nodes[id])) stale[id] = arrival
+  }
+  if (Object.keys(stale).length) change.clearCallbacks = stale
   return writeAct(change, { status: record.status, dueAtMs: now }, () => ({
     instanceId: record.id,
     status: record.status,
