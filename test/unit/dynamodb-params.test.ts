@@ -25,6 +25,7 @@ import type { LaidOutChange } from '../../src/adapters/dynamodb/laid-out-change.
 import { batchStartsAt } from '../../src/adapters/dynamodb/lease-writer.js'
 import {
   acquireLeaseParams,
+  clearArrivalsParams,
   clearTerminalDueParams,
   type ListPartition,
   listPartitions,
@@ -505,6 +506,31 @@ const listPage = (
   order: query.order,
   filter,
   limit,
+})
+
+describe('clearing consumed callback arrivals', () => {
+  it('removes each only while it is the arrival read, takes its bytes off, and lists its content for deletion', () => {
+    const params = clearArrivalsParams(TABLE, 'wf-1', {
+      pay: { call: 2, fence: 3, fingerprint: 'fp1', bytes: 700, sk: 'N#1' },
+      ship: { call: 1, fence: 3, bytes: 0 },
+    }) as UpdateCommandInput
+    expect(params.ConditionExpression).toBe(
+      'attribute_exists(pk) AND cb.#a0.c = :c0 AND cb.#a0.f = :f0 AND cb.#a0.fp = :p0 AND ' +
+        'cb.#a1.c = :c1 AND cb.#a1.f = :f1 AND attribute_not_exists(cb.#a1.s)',
+    )
+    expect(params.UpdateExpression).toBe('SET gc.#g0 = :zero, b = b - :freed REMOVE cb.#a0, cb.#a1')
+    expect(params.ExpressionAttributeNames).toEqual({ '#a0': 'pay', '#g0': 'N#1', '#a1': 'ship' })
+    expect(params.ExpressionAttributeValues).toMatchObject({ ':c0': 2, ':f0': 3, ':p0': 'fp1', ':freed': 700 })
+  })
+
+  it('lists only the content of an arrival replaced since it was read, and sends nothing when there is none', () => {
+    const arrivals = { pay: { call: 2, fence: 3, fingerprint: 'fp1', bytes: 700, sk: 'N#1' } }
+    const params = clearArrivalsParams(TABLE, 'wf-1', arrivals, new Set(['pay'])) as UpdateCommandInput
+    expect(params.UpdateExpression).toBe('SET gc.#g0 = :zero')
+    expect(params.ConditionExpression).toBe('attribute_exists(pk)')
+    const inline = { pay: { call: 2, fence: 3, fingerprint: 'fp1', bytes: 70 } }
+    expect(clearArrivalsParams(TABLE, 'wf-1', inline, new Set(['pay']))).toBeUndefined()
+  })
 })
 
 describe('arrivals at a parked instance', () => {
