@@ -255,54 +255,44 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
     await assertInvariant(source(), clock.nowMs(), { instanceIds: [instanceId], context: 'after the retry' })
   })
 
-  it('a node past its max wait still fails at it, whatever arrived', async () => {
-    const { healthy, clock, instanceId, log } = await crashAfterEarlyAnswer(
+  it.each<[string, string, Parameters<typeof crashAfterEarlyAnswer>[2], 'failed' | 'timed_out', RegExp | undefined]>([
+    [
+      'a node past its max wait still fails at it',
       'early-past-deadline',
-      { status: 'success', output: { late: true } },
       { maxWaitTimeSeconds: 30 },
-    )
-
-    const result = await healthy.runWorkflow(instanceId, { mode: 'due' })
-    await assertInvariant(source(), clock.nowMs(), { instanceIds: [instanceId], context: 'after the pass' })
-
-    expect(result.status).toBe('failed')
-    expect(log.runs).toHaveLength(1)
-    const pay = await payOf(instanceId)
-    expect(pay.status).toBe('failed')
-    expect(pay.output.reason).toMatch(/max_wait_time_ts exceeded/)
-    expect(pay.output.callback_output).toBeUndefined()
-  })
-
-  it('a node past its own timeout still fails at it, whatever arrived', async () => {
-    const { healthy, clock, instanceId, log } = await crashAfterEarlyAnswer(
+      'failed',
+      /max_wait_time_ts exceeded/,
+    ],
+    [
+      'a node past its own timeout still fails at it',
       'early-node-timeout',
-      { status: 'success', output: { late: true } },
       { timeoutSeconds: 30 },
+      'failed',
+      undefined,
+    ],
+    [
+      'an instance past its timeout still ends timed out',
+      'early-instance-timeout',
+      { instanceTimeoutSeconds: 30 },
+      'timed_out',
+      undefined,
+    ],
+  ])('%s, whatever arrived', async (_, type, options, status, reason) => {
+    const { healthy, clock, instanceId, log } = await crashAfterEarlyAnswer(
+      type,
+      { status: 'success', output: { late: true } },
+      options,
     )
 
     const result = await healthy.runWorkflow(instanceId, { mode: 'due' })
     await assertInvariant(source(), clock.nowMs(), { instanceIds: [instanceId], context: 'after the pass' })
 
-    expect(result.status).toBe('failed')
+    expect(result.status).toBe(status)
     expect(log.runs).toHaveLength(1)
     const pay = await payOf(instanceId)
-    expect(pay.status).toBe('failed')
+    if (status === 'failed') expect(pay.status).toBe('failed')
+    if (reason) expect(pay.output.reason).toMatch(reason)
     expect(pay.output.callback_output).toBeUndefined()
-  })
-
-  it('an instance past its timeout still ends timed out, whatever arrived', async () => {
-    const { healthy, clock, instanceId, log } = await crashAfterEarlyAnswer(
-      'early-instance-timeout',
-      { status: 'success', output: { late: true } },
-      { instanceTimeoutSeconds: 30 },
-    )
-
-    const result = await healthy.runWorkflow(instanceId, { mode: 'due' })
-    await assertInvariant(source(), clock.nowMs(), { instanceIds: [instanceId], context: 'after the pass' })
-
-    expect(result.status).toBe('timed_out')
-    expect(log.runs).toHaveLength(1)
-    expect((await payOf(instanceId)).output.callback_output).toBeUndefined()
   })
 
   it('applies a completion of the retry a due pass recorded at its acquisition', async () => {
