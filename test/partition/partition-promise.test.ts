@@ -6,6 +6,7 @@ import { recordToItem } from '../../src/adapters/dynamodb/item-codec.js'
 import { clearPendingParams } from '../../src/adapters/dynamodb/params.js'
 import { MAX_ARCHIVES } from '../../src/adapters/dynamodb/write-layout.js'
 import { defineWorkflow } from '../../src/core/builder.js'
+import { callbackTokens } from '../../src/core/callback-token.js'
 import { Engine, type EngineDeps } from '../../src/core/engine.js'
 import { FAILURE_HEADROOM_BYTES } from '../../src/core/limits.js'
 import type { NodeContext } from '../../src/core/node-context.js'
@@ -557,5 +558,55 @@ describe('an item replaced and deleted', () => {
     const accounting = await partitionAccounting(table, instanceId)
     expect(accounting.pending).toEqual([])
     expect(b).toBe(accounting.expected)
+  }, 60_000)
+})
+
+describe('a node of a wide instance whose record is archived, called by the attempt its acquisition recorded', () => {
+  it('takes a callback completion that arrives before its check returns', async () => {
+    const tokens = callbackTokens(['the-archived-armed-callback-secret-0123456789'])
+    const { engine, clock, store } = metered({ callbacks: { tokens } })
+    const answers: unknown[] = []
+    const ids = Array.from({ length: 12 }, (_, i) => `n${String(i).padStart(2, '0')}`)
+    engine.register(
+      defineWorkflow({
+        type: 'archived-armed-callback',
+        nodes: Object.fromEntries(
+          ids.map((id) => [
+            id,
+            {
+              run: (ctx: NodeContext) => ctx.set('v', 'x'.repeat(200)),
+              check: async (ctx: NodeContext) => {
+                if ((ctx.event?.content as { go?: boolean } | undefined)?.go !== true) throw new NotReadyError(3600)
+                const { token } = await ctx.callback({ timeoutSeconds: 600 })
+                // The provider answers at once, before the check returns.
+                answers.push(
+                  await engine.completeCallback(token, { status: 'success', output: { paid: true } }).then(
+                    (answer) => answer,
+                    (error: unknown) => error,
+                  ),
+                )
+              },
+            },
+          ]),
+        ),
+      } as Parameters<typeof defineWorkflow>[0]),
+    )
+    const { instanceId } = await engine.create({ workflowType: 'archived-armed-callback' })
+    const [before] = await partition(instanceId)
+    // The waiting records are archived: the node's record is not in the instance item.
+    expect(Object.keys((before as { n: object }).n)).not.toContain('n00')
+
+    await engine.addNodeEvent({ instanceId, nodeId: 'n00', eventTs: 1, content: { go: true } })
+    clock.advanceSeconds(1)
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+
+    expect(answers).toEqual([{ accepted: true, status: 'success' }])
+    clock.advanceSeconds(1)
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    const record = await store.getInstance(instanceId)
+    expect(record?.nodes.n00?.status).toBe('completed')
+    expect(record?.nodes.n00?.output.callback_output).toEqual({ paid: true })
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
   }, 60_000)
 })

@@ -795,15 +795,20 @@ export const putCallbackParams = (
       ' AND n.#n.cw.hs = :hs AND (attribute_not_exists(n.#n.cw.hd) OR n.#n.cw.hd > :now OR ' +
       '(cb.#n.c = :call AND cb.#n.f = :fence AND cb.#n.hb > :beatAfter))'
   }
+  // The attempt this lease's acquisition recorded for the node (see acquireLeaseParams), still unwritten.
+  const armed = 'f = :fence AND xf = :fenceBefore AND xn IN (:armedRun, :armedCheck)'
   const conditions = [
     'attribute_exists(pk)',
     NOT_TERMINAL,
-    live.expression,
-    storedNumberIs('n.#n.#at', ':attempt', claims.attempt, 1),
-    `((n.#n.cw.c = :call AND n.#n.cw.f = :fence AND attribute_not_exists(n.#n.cw.o) AND ${deadlines}) OR ` +
+    `((${live.expression} AND ${storedNumberIs('n.#n.#at', ':attempt', claims.attempt, 1)} AND ` +
+      `((n.#n.cw.c = :call AND n.#n.cw.f = :fence AND attribute_not_exists(n.#n.cw.o) AND ${deadlines}) OR ` +
       `(f = :fence AND attribute_exists(n.#n.#as) AND ${storedNumberIs('n.#n.c', ':call', claims.call, 1)}) OR ` +
-      `(f = :fence AND xf = :fenceBefore AND xn IN (:armedRun, :armedCheck) AND attribute_not_exists(n.#n.#as) AND ` +
-      `${storedNumberIs('n.#n.c', ':callBefore', claims.call - 1, 1)}))`,
+      `(${armed} AND attribute_not_exists(n.#n.#as) AND ` +
+      `${storedNumberIs('n.#n.c', ':callBefore', claims.call - 1, 1)}))) OR ` +
+      // A waiting record archived (README, "Table layout"): a token of this lease's fence for the node can only come
+      // from the attempt its acquisition recorded — this lease calls the node there first, and its first write
+      // stores the node back in the instance item, which ends this branch (and the recorded attempt with it).
+      `(attribute_not_exists(n.#n) AND ${armed}))`,
     form === 'entry' ? 'attribute_exists(cb)' : 'attribute_not_exists(cb)',
     '(attribute_not_exists(cb.#n) OR cb.#n.c <> :call OR attribute_not_exists(cb.#n.s))',
   ]
