@@ -1,8 +1,11 @@
-import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb'
-import { unmarshall } from '@aws-sdk/util-dynamodb'
+import { DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb'
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { itemSizeBytes } from '../../scripts/bench-support.js'
 import { CapacityMeter } from '../../scripts/capacity-meter.js'
 import { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
+import { instanceKey } from '../../src/adapters/dynamodb/keys.js'
+import { SPILL_AT_BYTES } from '../../src/adapters/dynamodb/write-layout.js'
 import { defineWorkflow } from '../../src/core/builder.js'
 import { callbackTokens } from '../../src/core/callback-token.js'
 import { Engine } from '../../src/core/engine.js'
@@ -61,6 +64,14 @@ const instanceItemBytes = async (instanceId: string): Promise<number> => {
   const items = await partition(instanceId)
   const item = items.find((found) => found.sk === '#') ?? items[0]
   return Buffer.byteLength(JSON.stringify(item))
+}
+
+/** The instance item's size as DynamoDB counts it. */
+const storedItemBytes = async (instanceId: string): Promise<number> => {
+  const got = await table.client.send(
+    new GetItemCommand({ TableName: table.tableName, Key: marshall(instanceKey(instanceId)), ConsistentRead: true }),
+  )
+  return itemSizeBytes(got.Item ?? {})
 }
 
 const ids = (count: number) => Array.from({ length: count }, (_, i) => `n${String(i + 1).padStart(3, '0')}`)
@@ -352,4 +363,83 @@ describe('callback arrivals in the instance item', () => {
       String(failed[0]?.context?.system && (failed[0].context.system as { last_error: string }).last_error),
     ).toMatch(/^CallbackFailedError: E{256}: c+/)
   }, 120_000)
+})
+
+describe('the instance item with every limit at its maximum', () => {
+  it('accepts a callback completion for each of 200 nodes at their largest inline, and completes them all', async () => {
+    const tokens = new Map<string, string>()
+    const calls = new Map<string, number>()
+    const { engine, clock } = newTestEngine(table, {
+      callbacks: { tokens: callbackTokens(['a-deployment-secret-of-at-least-32-characters']) },
+    })
+    // 25-character ids, each node with a 1 KB output (the most kept inline), a 300-character last error and a
+    // 480-byte event, all waiting for a callback: about 380 KB of instance item if every output stayed inline, and
+    // 200 arrivals of about 0.2 KB each would pass 400 KB (DynamoDB refused 91 of them with 413 before the bound).
+    const nodes = Array.from({ length: 200 }, (_, i) => `n${String(i).padStart(3, '0')}${'i'.repeat(21)}`)
+    engine.register(
+      defineWorkflow({
+        type: 'fullest',
+        nodes: Object.fromEntries(
+          nodes.map((id) => [
+            id,
+            {
+              failMaxCount: 3,
+              run: async (ctx: NodeContext) => {
+                const call = (calls.get(ctx.nodeId) ?? 0) + 1
+                calls.set(ctx.nodeId, call)
+                ctx.set('out', 'o'.repeat(1000))
+                if (call === 1) throw new NotReadyError(1)
+                if (call === 2) throw new Error('E'.repeat(293))
+                tokens.set(ctx.nodeId, (await ctx.callback({ timeoutSeconds: 3600 })).token)
+              },
+            },
+          ]),
+        ),
+      }),
+    )
+    const { instanceId } = await engine.create({ workflowType: 'fullest' })
+    for (const nodeId of nodes) {
+      await engine.addNodeEvent({ instanceId, nodeId, eventTs: 1, content: 'e'.repeat(478) })
+    }
+    for (let round = 0; round < 5 && tokens.size < nodes.length; round++) {
+      clock.advanceMs(60_000)
+      await engine.runWorkflow(instanceId, { mode: 'due' })
+      expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+    }
+    expect(tokens.size).toBe(nodes.length)
+    const waiting = await engine.get(instanceId)
+    const lastErrors = waiting.nodes.filter((found) => nodes.includes(found.id)).map((node) => node.context?.system)
+    expect(lastErrors.map((system) => String((system as { last_error?: string })?.last_error).length)).toEqual(
+      nodes.map(() => 300),
+    )
+    // Before any arrival, what the lease wrote is within its bound (write-layout.ts, SPILL_AT_BYTES) and every
+    // event is in: some outputs left the instance item for payload items of their own.
+    const largest = await storedItemBytes(instanceId)
+    expect(largest).toBeLessThan(SPILL_AT_BYTES + 200 * 600)
+    const spilled = (await partition(instanceId)).filter((item) => String(item.sk).startsWith('P#'))
+    expect(spilled.length).toBeGreaterThan(0)
+
+    const answers: string[] = []
+    for (const nodeId of nodes) {
+      const completion = { status: 'success', output: { r: 'r'.repeat(120) } }
+      answers.push(
+        await engine.completeCallback(tokens.get(nodeId) as string, completion).then(
+          () => 'accepted',
+          (error: Error) => error.name,
+        ),
+      )
+    }
+
+    expect(answers.filter((answer) => answer !== 'accepted')).toEqual([])
+    expect(await storedItemBytes(instanceId)).toBeLessThan(360 * KB)
+    expect(await invariantViolations(table, clock.nowMs(), { instanceIds: [instanceId] })).toEqual([])
+    const result = await engine.runWorkflow(instanceId, { mode: 'due' })
+    expect(result.status).toBe('completed')
+    const detail = await engine.get(instanceId)
+    for (const node of detail.nodes.filter((found) => nodes.includes(found.id))) {
+      expect(node.status).toBe('completed')
+      expect(String(node.context?.out)).toHaveLength(1000)
+      expect(node.context?.callback_output).toEqual({ r: 'r'.repeat(120) })
+    }
+  }, 300_000)
 })

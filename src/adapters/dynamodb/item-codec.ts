@@ -629,6 +629,22 @@ export class ItemPlanner {
     return item
   }
 
+  /**
+   * A stored record whose payload is inline, with that payload moved into a payload item of its own (see
+   * DynamoLeaseWriter's `#spilled`): the same content behind a reference, like any large payload. `known`, the
+   * node as stored before, lends its item when it holds that same content.
+   */
+  spill(nodeId: string, node: StoredNode, known?: StoredNode): StoredNode {
+    const { o, wc, pc, ...rest } = node
+    const hash = payloadHash(o, wc, pc)
+    const before = known && payloadRefOf(known)
+    const sk =
+      before !== undefined && before.hash === hash
+        ? before.sk
+        : this.#side(`${SK.payload}${nodeId}#`, { ...(o ? { o } : {}), ...(wc ? { wc } : {}), ...(pc ? { pc } : {}) })
+    return { ...rest, p: `${sk}|${hash}|${inlinePayloadBytes(node)}` }
+  }
+
   event(nodeId: string, event: NodeEventRecord, bytes: number): StoredEvent {
     const c = JSON.stringify(event.content)
     const r = event.receivedAtMs - this.baseMs

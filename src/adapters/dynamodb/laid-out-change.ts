@@ -82,6 +82,26 @@ export const inlineNodeBytes = (nodeId: string, node: StoredNode): number => {
 export const isQuiet = (node: StoredNode): boolean =>
   node.as === undefined && (TERMINAL_NODE_CODES.includes(node.s) || node.cw === undefined || node.cw.o !== undefined)
 
+/**
+ * The bytes a value takes in an item as DynamoDB counts them: a string its UTF-8 bytes, a number about one byte per
+ * two digits plus one, a map or list 3 bytes plus one per element, and a map each element's name.
+ */
+export const storedValueBytes = (value: unknown): number => {
+  if (typeof value === 'string') return textBytes(value)
+  if (typeof value === 'number') return Math.ceil(String(Math.abs(value)).replace(/[.e+-]/g, '').length / 2) + 1
+  if (typeof value === 'boolean' || value === null || value === undefined) return 1
+  if (Array.isArray(value)) return value.reduce((sum: number, each) => sum + 1 + storedValueBytes(each), 3)
+  let bytes = 3
+  for (const [key, each] of Object.entries(value as Record<string, unknown>)) {
+    if (each !== undefined) bytes += 1 + textBytes(key) + storedValueBytes(each)
+  }
+  return bytes
+}
+
+/** What a node record takes in the instance item's map `n` as DynamoDB counts it (packed as it is written). */
+export const storedNodeBytes = (nodeId: string, node: StoredNode): number =>
+  1 + textBytes(nodeId) + storedValueBytes(packNode(node))
+
 /** The bytes an entry takes in the instance item, roughly as DynamoDB counts them. */
 const storedEntryBytes = (entry: StoredEntry): number =>
   typeof entry === 'string' ? entry.length + 3 : JSON.stringify(entry).length

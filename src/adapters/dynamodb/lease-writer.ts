@@ -12,6 +12,7 @@ import {
   entriesToItems,
   type InstanceItem,
   type ItemPlanner,
+  inlinePayloadBytes,
   instanceItemSchema,
   nextAttemptFromItem,
   nextAttemptToItem,
@@ -24,7 +25,7 @@ import {
   sideItemContent,
 } from './item-codec.js'
 import { createdAtOf, DUE_PLACE_HORIZON_MS, SK } from './keys.js'
-import { inlineNodeBytes, isQuiet, type LaidOutChange, storedHistoryBytes } from './laid-out-change.js'
+import { inlineNodeBytes, isQuiet, type LaidOutChange, storedHistoryBytes, storedNodeBytes } from './laid-out-change.js'
 import { type ArrivalToClear, writeUnderLeaseParams } from './params.js'
 import {
   ARCHIVE_AT_BYTES,
@@ -34,6 +35,8 @@ import {
   HISTORY_OWN_INLINE_BYTES,
   MAX_ARCHIVES,
   MAX_NODES_ONE_BY_ONE,
+  PAYLOAD_REF_BYTES,
+  SPILL_AT_BYTES,
 } from './write-layout.js'
 
 /** What the writer needs of the store: planners, its conditional update, reads and deletes by key, its release. */
@@ -301,6 +304,8 @@ export class DynamoLeaseWriter implements LeaseWriter {
     this.#archived(laid)
     if (laid.archive !== undefined && Object.keys(laid.archive).length) laid.archiveKey = planner.archive(laid.archive)
     this.#archivesReplaced(laid, gc)
+    this.#historyLaidOut(laid)
+    this.#spilled(laid, gc, planner)
     const moved = Object.keys(laid.nodes).length + Object.keys(laid.archive ?? {}).length
     if (moved > MAX_NODES_ONE_BY_ONE) {
       const all: Record<string, StoredNode> = Object.fromEntries(this.#hot)
@@ -308,7 +313,6 @@ export class DynamoLeaseWriter implements LeaseWriter {
       for (const id of Object.keys(laid.archive ?? {})) delete all[id]
       laid.allNodes = all
     }
-    this.#historyLaidOut(laid)
     this.#inputsLaidOut(laid, gc, planner)
     this.#attemptsLaidOut(laid)
     this.#placeLaidOut(laid)
@@ -398,6 +402,36 @@ export class DynamoLeaseWriter implements LeaseWriter {
     laid.archive = Object.fromEntries(quiet)
     for (const [id] of quiet) delete laid.nodes[id]
     this.#folded(laid.archive, new Set([...this.#hot.keys(), ...Object.keys(laid.nodes)]))
+  }
+
+  /**
+   * A write that would leave more than SPILL_AT_BYTES of node records and history in the instance item moves the
+   * inline payloads of the records it keeps there into payload items of their own, largest first, until it is under
+   * that bound: whatever the writes without the lease add next (an event and a callback arrival per node) then fits
+   * in DynamoDB's 400 KB. The records keep their content, behind a reference like any large payload; a payload
+   * item the record referred to before is kept when it holds the same content. A small instance never comes near it.
+   */
+  #spilled(laid: LaidOutChange, gc: Record<string, number>, planner: ItemPlanner): void {
+    const kept = new Map(this.#hot)
+    for (const [id, node] of Object.entries(laid.nodes)) kept.set(id, node)
+    for (const id of Object.keys(laid.archive ?? {})) kept.delete(id)
+    const out = laid.historyOut
+    const history = out ? this.#history.slice(out.count) : this.#history
+    let bytes = storedHistoryBytes(history) + (out?.own ? 0 : storedHistoryBytes(laid.history))
+    for (const [id, node] of kept) bytes += storedNodeBytes(id, node)
+    if (bytes <= SPILL_AT_BYTES) return
+    const inline = [...kept]
+      .filter(([, node]) => node.p === undefined && inlinePayloadBytes(node) > PAYLOAD_REF_BYTES)
+      .sort(([, a], [, b]) => inlinePayloadBytes(b) - inlinePayloadBytes(a))
+    for (const [id, node] of inline) {
+      if (bytes <= SPILL_AT_BYTES) break
+      const spilled = planner.spill(id, node, this.#known.get(id))
+      // The item the record referred to before holds this content still: it stays, not replaced.
+      const ref = payloadRefOf(spilled) as { sk: string }
+      delete gc[ref.sk]
+      bytes += storedNodeBytes(id, spilled) - storedNodeBytes(id, node)
+      laid.nodes[id] = spilled
+    }
   }
 
   /**

@@ -34,13 +34,27 @@ export const DYNAMODB_CAPACITY: StoreCapacity = {
  * Payloads up to these sizes are kept inline in the instance item, larger ones in items of their own that the
  * instance item refers to, so each node's share of the instance item is bounded: 200 × (1,024 + 512 + record +
  * arrival) + the instance's own attributes, an arrival's content (output, or error and cause) inline only up to
- * INLINE_ARRIVAL_BYTES (at most about 230 bytes with its fields). Below 400 KB unless nearly every node is at every
- * maximum at once (README, "Bounded by construction"): DynamoDB then refuses the write that would pass it.
+ * INLINE_ARRIVAL_BYTES (at most about 230 bytes with its fields). Below 400 KB whatever every node is at:
+ * a leased write that would leave more than SPILL_AT_BYTES of records moves inline payloads out (README, "Bounded by
+ * construction").
  */
 export const INLINE_PAYLOAD_BYTES = 1024
 export const INLINE_EVENT_BYTES = 512
 export const INLINE_INPUT_BYTES = 1024
 export const INLINE_ARRIVAL_BYTES = 128
+
+/**
+ * A leased write leaves at most this much of node records and history in the instance item (as DynamoDB counts
+ * them): past it, the write moves the inline payloads of the records it keeps there into payload items of their
+ * own, largest first, until the item is back under it. The writes without the lease add at most, per node, its
+ * event inline (content up to INLINE_EVENT_BYTES with its id and fields: about 0.55 KB) and its callback arrival
+ * (content up to INLINE_ARRIVAL_BYTES with its fields: about 0.23 KB), each replacing the node's own; for the 200
+ * nodes a definition has at most, 200 × 0.78 KB = 156 KB. 200 KB + 156 KB = 356 KB, leaving 44 KB below
+ * DynamoDB's 400 KB for the instance's own attributes (about 1 KB, an input inline up to 1 KB, prior inputs) and
+ * the history entries events append: whatever every node is at, a write without the lease is not refused for the
+ * item's size. A small instance never comes near it, and its writes are unchanged.
+ */
+export const SPILL_AT_BYTES = 200 * 1024
 
 /** What a reference to a payload stored out of line costs in the instance item (its key and hash). */
 export const PAYLOAD_REF_BYTES = 48
