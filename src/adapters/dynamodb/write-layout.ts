@@ -49,10 +49,10 @@ export const INLINE_ARRIVAL_BYTES = 128
  * own, largest first, until the item is back under it. The writes without the lease add at most, per node, its
  * event inline (content up to INLINE_EVENT_BYTES with its id and fields: about 0.55 KB) and its callback arrival
  * (content up to INLINE_ARRIVAL_BYTES with its fields: about 0.23 KB), each replacing the node's own; for the 200
- * nodes a definition has at most, 200 × 0.78 KB = 156 KB. 200 KB + 156 KB = 356 KB, leaving 44 KB below
- * DynamoDB's 400 KB for the instance's own attributes (about 1 KB, an input inline up to 1 KB, prior inputs) and
- * the history entries events append: whatever every node is at, a write without the lease is not refused for the
- * item's size. A small instance never comes near it, and its writes are unchanged.
+ * nodes a definition has at most, 200 × 0.78 KB = 156 KB with 25-character ids (about 172 KB with 64-character
+ * ones, the longest). 200 KB + 156 KB = 356 KB, leaving 44 KB below DynamoDB's 400 KB (28 KB with the longest ids)
+ * for the instance's own attributes (about 1 KB, an input inline up to 1 KB, prior inputs) and the history entries
+ * events append. A small instance never comes near it, and its writes are unchanged.
  */
 export const SPILL_AT_BYTES = 200 * 1024
 
