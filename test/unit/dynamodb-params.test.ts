@@ -1,5 +1,8 @@
+import type { AttributeValue } from '@aws-sdk/client-dynamodb'
 import type { QueryCommandInput, UpdateCommandInput } from '@aws-sdk/lib-dynamodb'
+import { marshall } from '@aws-sdk/util-dynamodb'
 import { describe, expect, it } from 'vitest'
+import { itemSizeBytes } from '../../scripts/bench-support.js'
 import { arrivalFromItem, arrivalToItem } from '../../src/adapters/dynamodb/callback-items.js'
 import {
   entriesFromItems,
@@ -21,7 +24,7 @@ import {
   INDEX,
   instanceKey,
 } from '../../src/adapters/dynamodb/keys.js'
-import type { LaidOutChange } from '../../src/adapters/dynamodb/laid-out-change.js'
+import { type LaidOutChange, storedNodeBytes } from '../../src/adapters/dynamodb/laid-out-change.js'
 import { batchStartsAt } from '../../src/adapters/dynamodb/lease-writer.js'
 import {
   acquireLeaseParams,
@@ -943,5 +946,36 @@ describe('a callback arrival in the instance item', () => {
     for (const field of fields) expect(item).toHaveProperty(field)
     expect(item.b).toBe(900)
     expect(arrivalFromItem(item, (sk) => side.get(sk))).toEqual(arrival)
+  })
+})
+
+describe('what a node record takes in the instance item', () => {
+  it('is counted at least as DynamoDB counts it, and within a few bytes', () => {
+    const records = [
+      nodeToItem(aNode({ status: 'completed', output: { out: 'o'.repeat(1000) } }), 'n'.repeat(25), BASE),
+      nodeToItem(
+        aNode({
+          status: 'running',
+          output: { out: 'o'.repeat(900) },
+          lastError: `Error: ${'E'.repeat(293)}`,
+          lastErrorAtSeconds: 1_767_268_920,
+          failCount: 1,
+          attempt: 2,
+          updatedAtMs: T0 + 123_456,
+          nextAttemptAtMs: T0 + 3_600_000,
+        }),
+        'n'.repeat(64),
+        BASE,
+      ),
+      nodeToItem(aNode({ status: 'skipped' }), 'skipped', BASE),
+    ]
+    for (const [index, node] of records.entries()) {
+      const id = ['n'.repeat(25), 'n'.repeat(64), 'skipped'][index] as string
+      const dynamo = itemSizeBytes({ n: { M: { [id]: marshall({ v: packNode(node) }).v as AttributeValue } } })
+      // The map `n` itself (its name and 3 bytes) is not the record's.
+      const counted = storedNodeBytes(id, node) + 1 + 3
+      expect(counted).toBeGreaterThanOrEqual(dynamo)
+      expect(counted - dynamo).toBeLessThan(16)
+    }
   })
 })
