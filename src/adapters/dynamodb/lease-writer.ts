@@ -418,6 +418,11 @@ export class DynamoLeaseWriter implements LeaseWriter {
     const out = laid.historyOut
     const history = out ? this.#history.slice(out.count) : this.#history
     let bytes = storedHistoryBytes(history) + (out?.own ? 0 : storedHistoryBytes(laid.history))
+    // Most writes are far from the bound: the sizes the archive rule keeps (within a few bytes of a record's) say so
+    // without packing every record the item keeps, on every write.
+    let estimate = bytes
+    for (const [id, node] of kept) estimate += laid.nodes[id] ? inlineNodeBytes(id, node) : (this.#inline.get(id) ?? 0)
+    if (estimate * 2 <= SPILL_AT_BYTES) return
     for (const [id, node] of kept) bytes += storedNodeBytes(id, node)
     if (bytes <= SPILL_AT_BYTES) return
     const inline = [...kept]
