@@ -231,8 +231,13 @@ export interface CallbackWriteTime {
   heartbeat: boolean
 }
 
+/** A deadline of the wait's node or instance (see CallbackWait.closesAtMs) has passed at `at`. */
+const closedAt = (wait: CallbackWait, at: CallbackWriteTime): boolean =>
+  wait.closesAtMs !== undefined && at.nowMs >= wait.closesAtMs
+
 /**
- * A deadline of the open wait has passed by the writer's clock: its timeout, and for a completion its heartbeat
+ * A deadline of the open wait has passed by the writer's clock: its timeout, a deadline of its node or instance
+ * (see CallbackWait.closesAtMs), and for a completion its heartbeat
  * deadline when it has one (heartbeats that arrived for it, stored or seen, count). A heartbeat is held to the timeout
  * alone: its write reads nothing, and so cannot know the wait's heartbeat interval.
  */
@@ -241,7 +246,7 @@ export const callbackDeadlinePassed = (
   arrival: CallbackArrival | undefined,
   at: CallbackWriteTime,
 ): boolean => {
-  if (at.nowMs >= wait.timeoutAtMs) return true
+  if (at.nowMs >= wait.timeoutAtMs || closedAt(wait, at)) return true
   if (at.heartbeat || wait.heartbeatSeconds === undefined) return false
   const beats =
     arrival && arrival.call === wait.call && arrival.fence === wait.fence ? arrival.heartbeatAtMs : undefined
@@ -318,7 +323,12 @@ export const callbackRefusal = (
   if (isTerminalInstanceStatus(record.status)) return gone(`the instance is ${record.status}`)
   if (isTerminalNodeStatus(node.status)) return gone(`the node is ${node.status}`)
   if (at && waitsFor(node, claims) && callbackDeadlinePassed(node.callback as CallbackWait, arrival, at)) {
-    return gone('the wait timed out')
+    const wait = node.callback as CallbackWait
+    return gone(
+      closedAt(wait, at) && at.nowMs < wait.timeoutAtMs
+        ? "the node's or instance's deadline passed"
+        : 'the wait timed out',
+    )
   }
   return gone('it belongs to an earlier attempt')
 }

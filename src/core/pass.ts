@@ -21,9 +21,9 @@ import {
   DeadlineExceededError,
   type DeadlineKind,
   deadlineReason,
-  earliestDeadline,
   instanceDeadlineFrom,
   instanceTimedOut,
+  nodeDeadlineAt,
   nodeTimedOut,
 } from './deadlines.js'
 import { END_NODE_ID, type NodeDefinition, type WorkflowDefinition } from './definition.js'
@@ -485,7 +485,7 @@ class Pass {
       if (record.status !== 'running' && record.status !== 'pending') continue
       const wait = interruptedWaitFor(record, started, this.#state.callbacks?.[node.id])
       if (wait && !this.#pastDeadline(node, record)) {
-        this.#awaitCallback(record, wait)
+        this.#awaitCallback(node, record, wait)
         continue
       }
       this.#recordError(node, record, started.step, interruptedAttempt(started))
@@ -501,7 +501,11 @@ class Pass {
   /** New attempts may start: the instance runs and the lease has time left for them. */
   #canStart(): boolean {
     return (
-      this.#state.status === 'running' && !this.#abort.signal.aborted && this.#now < this.session.times.startDeadlineMs
+      this.#state.status === 'running' &&
+      !this.#abort.signal.aborted &&
+      this.#now < this.session.times.startDeadlineMs &&
+      // Past the instance's timeout, a pass that waits for a callback's margin to time it out starts nothing.
+      !instanceTimedOut(this.#state, this.#now)
     )
   }
 
@@ -548,8 +552,10 @@ class Pass {
         this.#markFinished(node.id)
       }
     }
-    if (instanceTimedOut(state, this.#now)) {
-      this.#timeOutInstance()
+    if (this.#instanceTimedOut()) {
+      // A completion stored before the read arrived before the deadline (later ones were refused): it is applied.
+      this.#settleCallbacks(true)
+      if (state.status === 'running') this.#timeOutInstance()
       return []
     }
     this.#settleCallbacks()
@@ -887,7 +893,7 @@ class Pass {
     if (error === undefined) {
       if (record.status === 'canceled') return
       if (outcome.callback) {
-        this.#awaitCallback(record, outcome.callback)
+        this.#awaitCallback(node, record, outcome.callback)
         return
       }
       this.#succeeded(node, record, outcome.step)
@@ -936,11 +942,58 @@ class Pass {
   }
 
   /** The worker asked for a callback and returned: its node waits for it (not a retry: no backoff, no count). */
-  #awaitCallback(record: NodeRecord, wait: CallbackWait): void {
-    record.callback = wait
+  #awaitCallback(node: NodeDefinition, record: NodeRecord, wait: CallbackWait): void {
+    record.callback = this.#withCloses(node, record, wait)
     record.waits = 0
     const resolution = resolveCallback(wait, undefined, this.#now)
-    record.nextAttemptAtMs = resolution.kind === 'wait' ? waitLookAtMs(resolution.untilMs) : this.#now
+    record.nextAttemptAtMs = resolution.kind === 'wait' ? this.#waitLookAt(record, resolution.untilMs) : this.#now
+  }
+
+  /**
+   * The first deadline of the node or its instance that ends a wait of the node (its max wait, its own timeout, the
+   * instance's timeout), from which no completion is accepted; undefined without one.
+   */
+  #waitClosesAt(node: NodeDefinition, record: NodeRecord, instance = true): number | undefined {
+    let closes = (instance ? this.#state.deadlineAtMs : undefined) ?? Number.POSITIVE_INFINITY
+    // The max wait is passed strictly after its end (see #deadlinePassed).
+    if (node.maxWaitTimeSeconds > 0) closes = Math.min(closes, record.createdAtMs + node.maxWaitTimeSeconds * 1000 + 1)
+    closes = Math.min(closes, nodeDeadlineAt(node, record) ?? Number.POSITIVE_INFINITY)
+    return closes === Number.POSITIVE_INFINITY ? undefined : closes
+  }
+
+  /** The wait with the deadlines of its node and instance as they are now (see CallbackWait.closesAtMs). */
+  #withCloses(node: NodeDefinition, record: NodeRecord, wait: CallbackWait): CallbackWait {
+    const closes = this.#waitClosesAt(node, record)
+    const { closesAtMs: _, ...rest } = wait
+    return closes !== undefined && closes < wait.timeoutAtMs ? { ...rest, closesAtMs: closes } : rest
+  }
+
+  /** When a waiting node is looked at next: the skew after its wait's next deadline, or its node's or instance's. */
+  #waitLookAt(record: NodeRecord, untilMs: number): number {
+    return waitLookAtMs(Math.min(untilMs, record.callback?.closesAtMs ?? untilMs))
+  }
+
+  /**
+   * A deadline of its node ends a node's callback wait, judged like the wait's own timeout from what the pass's read
+   * could have seen (see #callbacksSeenAtMs): a completion stored after that read was refused. (The instance's
+   * timeout is judged the same way by #instanceTimedOut.)
+   */
+  #waitClosed(node: NodeDefinition, record: NodeRecord): boolean {
+    const closes = this.#waitClosesAt(node, record, false)
+    return closes !== undefined && this.#callbacksSeenAtMs >= closes
+  }
+
+  /** Some node waits for a callback. */
+  #callbacksOpen(): boolean {
+    return Object.values(this.#state.nodes).some((record) => isWaiting(record))
+  }
+
+  /**
+   * The instance's timeout has passed: judged from the pass's read when a node waits for a callback (see
+   * #waitClosed), by the clock otherwise.
+   */
+  #instanceTimedOut(): boolean {
+    return instanceTimedOut(this.#state, this.#callbacksOpen() ? this.#callbacksSeenAtMs : this.#now)
   }
 
   /**
@@ -949,14 +1002,13 @@ class Pass {
    */
   #callbacksToSettle(): string[] {
     const state = this.#state
-    const now = this.#now
     return this.definition.nodes
       .filter((node) => {
         const record = state.nodes[node.id]
         if (!record?.callback || !isWaiting(record)) return false
         const arrival = arrivalFor(record, state.callbacks?.[node.id])
         const resolution = resolveCallback(record.callback, arrival, this.#callbacksSeenAtMs)
-        return resolution.kind !== 'wait' || this.#deadlinePassed(node, record) || nodeTimedOut(node, record, now)
+        return resolution.kind !== 'wait' || this.#waitClosed(node, record)
       })
       .map((node) => node.id)
   }
@@ -966,30 +1018,42 @@ class Pass {
    * asked for it (a failure, a timeout or a missed heartbeat a failed attempt, counted and retried by the node's
    * policy), a heartbeat moves the next look; the node is not called again in this pass.
    */
-  #settleCallbacks(): void {
+  #settleCallbacks(completedOnly = false): void {
     const state = this.#state
     for (const node of this.definition.nodes) {
       const record = state.nodes[node.id]
       if (!record?.callback || !isWaiting(record)) continue
       const wait = record.callback
       const arrival = arrivalFor(record, state.callbacks?.[node.id])
+      if (completedOnly && !arrival?.completion) continue
       const resolution = resolveCallback(wait, arrival, this.#callbacksSeenAtMs)
       const step = record.status === 'pending' ? 'check' : 'run'
       if (resolution.kind === 'wait') {
-        // The node's own deadlines end the wait too: its max wait, or its `timeout_seconds`.
-        const timedOut = nodeTimedOut(node, record, this.#now)
-        if (this.#deadlinePassed(node, record) || timedOut) {
+        // The node's own deadlines end the wait too: its max wait, or its `timeout_seconds` — judged, like the
+        // wait's timeout, from what this pass's read could have seen.
+        if (this.#waitClosed(node, record)) {
           this.#executed.add(node.id)
           record.callback = { ...wait, outcome: 'timeout' }
-          if (timedOut) this.#timeOut(node, record, true, deadlineReason('node', this.definition, node))
-          else this.#timeOut(node, record, true)
+          if (nodeTimedOut(node, record, this.#callbacksSeenAtMs)) {
+            this.#timeOut(node, record, true, deadlineReason('node', this.definition, node))
+          } else this.#timeOut(node, record, true)
           continue
         }
         const heartbeat = resolution.heartbeatAtMs
-        const lookAt = waitLookAtMs(resolution.untilMs)
-        if (record.nextAttemptAtMs !== lookAt || heartbeat !== wait.heartbeatAtMs) {
+        // The deadlines of the node and instance as they are now (a restart may have moved the instance's).
+        const next = this.#withCloses(
+          node,
+          record,
+          heartbeat === undefined ? wait : { ...wait, heartbeatAtMs: heartbeat },
+        )
+        const lookAt = waitLookAtMs(Math.min(resolution.untilMs, next.closesAtMs ?? resolution.untilMs))
+        if (
+          record.nextAttemptAtMs !== lookAt ||
+          heartbeat !== wait.heartbeatAtMs ||
+          next.closesAtMs !== wait.closesAtMs
+        ) {
           record.nextAttemptAtMs = lookAt
-          if (heartbeat !== undefined) record.callback = { ...wait, heartbeatAtMs: heartbeat }
+          record.callback = next
           this.#dirtyNodes.add(node.id)
         }
         continue
@@ -1248,11 +1312,18 @@ class Pass {
       if (isWaiting(record) && arrivalFor(record, state.callbacks?.[node.id])?.completion) due = now
       const event = state.events[node.id]
       if (event && !sawEvent(record, event)) due = Math.min(due, now)
+      // A waiting node's next look already counts its deadlines, with the margin of a callback's (see #waitLookAt).
+      if (isWaiting(record)) continue
       if (node.maxWaitTimeSeconds > 0) due = Math.min(due, record.createdAtMs + node.maxWaitTimeSeconds * 1000 + 1)
+      due = Math.min(due, nodeDeadlineAt(node, record) ?? due)
     }
-    // Deadlines fire with nobody polling: the instance is due at the first one.
-    if (due !== Number.POSITIVE_INFINITY)
-      return Math.max(Math.min(due, earliestDeadline(this.definition, state) ?? due), 0)
+    // Deadlines fire with nobody polling: the instance is due at the first one (with a callback's margin while a
+    // node waits for one: see #instanceTimedOut).
+    if (due !== Number.POSITIVE_INFINITY) {
+      const deadline = state.deadlineAtMs
+      if (deadline !== undefined) due = Math.min(due, this.#callbacksOpen() ? waitLookAtMs(deadline) : deadline)
+      return Math.max(due, 0)
+    }
     // Nothing can ever run (a failed or canceled node blocks every path to `end`): fail it with the reason rather
     // than leave a running instance that waits for nothing.
     const blocking = Object.entries(state.nodes)

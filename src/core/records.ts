@@ -227,6 +227,11 @@ export interface CallbackWait {
   fence: number
   requestedAtMs: number
   timeoutAtMs: number
+  /**
+   * The earliest deadline of its node (max wait, `timeout_seconds`) and instance (timeout) as the pass knew them
+   * when it last stored the wait, when earlier than `timeoutAtMs`: no completion is accepted from then either.
+   */
+  closesAtMs?: number
   heartbeatSeconds?: number
   /** The latest heartbeat the pass has seen. */
   heartbeatAtMs?: number

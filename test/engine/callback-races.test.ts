@@ -202,4 +202,84 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
     expect(done?.nodes.ask?.output).toMatchObject({ callback_output: big })
     expect(done?.status).toBe('completed')
   })
+
+  /**
+   * A wait on a node or instance deadline shorter than its callback timeout: `kind` says which one, 60 s after the
+   * node is created (the instance's timeout counts from its start, the same moment here).
+   */
+  const deadlineWorkflow = (kind: 'max wait' | 'node timeout' | 'instance timeout', type: string, tokens: string[]) =>
+    defineWorkflow({
+      type,
+      ...(kind === 'instance timeout' ? { timeoutSeconds: 60 } : {}),
+      nodes: {
+        ask: {
+          ...(kind === 'max wait' ? { maxWaitTimeSeconds: 60 } : {}),
+          ...(kind === 'node timeout' ? { timeoutSeconds: 60 } : {}),
+          run: async (ctx) => {
+            tokens.push((await ctx.callback({ timeoutSeconds: 3600 })).token)
+          },
+        },
+      },
+    })
+
+  const DEADLINES = ['max wait', 'node timeout', 'instance timeout'] as const
+
+  it.each(DEADLINES)('refuses (410) a completion after the %s, while the due pass ends the wait', async (kind) => {
+    const tokens: string[] = []
+    const type = `race-late-${kind.replace(' ', '-')}`
+    const { engine, racer, clock, interpose } = runners((e) => e.register(deadlineWorkflow(kind, type, tokens)))
+    const { instanceId } = await engine.create({ workflowType: type })
+    await check(clock, instanceId, 'after the create')
+    clock.advanceSeconds(65)
+
+    let answer: unknown
+    interpose(async () => {
+      answer = await outcomeOf(engine.completeCallback(tokens[0] as string, { status: 'success', output: { late: 1 } }))
+    })
+    await racer.runWorkflow(instanceId, { mode: 'due' })
+    await check(clock, instanceId, 'after the due pass')
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    await check(clock, instanceId, 'after the next pass')
+
+    const done = await backend.store().getInstance(instanceId)
+    expect(answer).toBeInstanceOf(CallbackGoneError)
+    expect((answer as Error).message).toMatch(/deadline passed/)
+    expect(done?.nodes.ask?.output ?? {}).not.toHaveProperty('callback_output')
+    if (kind === 'instance timeout') expect(done?.status).toBe('timed_out')
+    else expect(done?.nodes.ask?.status).toBe('failed')
+  })
+
+  it.each(DEADLINES)('applies or refuses, never drops, a completion racing the pass due at the %s', async (kind) => {
+    const tokens: string[] = []
+    const type = `race-edge-${kind.replace(' ', '-')}`
+    const { engine, racer, clock, interpose } = runners((e) => e.register(deadlineWorkflow(kind, type, tokens)))
+    const { instanceId } = await engine.create({ workflowType: type })
+    await check(clock, instanceId, 'after the create')
+    // The pass reads the instance half a second before the deadline; the completion lands just after that read,
+    // and the pass's clock is past the deadline when it looks at the wait.
+    clock.advanceMs(59_500)
+
+    let answer: unknown
+    interpose(async () => {
+      answer = await outcomeOf(engine.completeCallback(tokens[0] as string, { status: 'success', output: { edge: 1 } }))
+      clock.advanceMs(1_000)
+    })
+    // An explicit pass (an operator's run, a wake-up): it need not be due.
+    await racer.runWorkflow(instanceId, { mode: 'explicit' })
+    await check(clock, instanceId, 'after the racing pass')
+    for (let i = 0; i < 3; i++) {
+      clock.advanceSeconds(2)
+      await engine.runWorkflow(instanceId, { mode: 'due' })
+      await check(clock, instanceId, `after pass ${i + 1} after the race`)
+    }
+
+    const done = await backend.store().getInstance(instanceId)
+    if (answer instanceof CallbackGoneError) {
+      expect(done?.nodes.ask?.output ?? {}).not.toHaveProperty('callback_output')
+    } else {
+      // Told it was stored: it is applied.
+      expect(answer).toEqual({ accepted: true, status: 'success' })
+      expect(done?.nodes.ask?.output).toMatchObject({ callback_output: { edge: 1 } })
+    }
+  })
 })

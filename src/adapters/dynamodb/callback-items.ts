@@ -35,8 +35,9 @@ export type StoredWait = z.infer<typeof storedWaitSchema>
 /**
  * A wait as its node record stores it, its times relative to `baseMs` (the instance's creation). An open wait also
  * stores its deadlines as absolute times, for the condition of a completion's write to compare with its own clock
- * (see putCallbackParams): `d`, its timeout; `hd`, its heartbeat deadline as the lease holder knows it (heartbeats
- * stored since, in `cb`, extend it there). Neither is read back: the relative times say the same.
+ * (see putCallbackParams): `d`, its timeout or the earlier deadline of its node or instance (`closesAtMs`, read back
+ * from `d` when earlier than the timeout); `hd`, its heartbeat deadline as the lease holder knows it (heartbeats
+ * stored since, in `cb`, extend it there), not read back: the relative times say the same.
  */
 export const waitToItem = (wait: CallbackWait, baseMs: number): StoredWait => {
   const item: StoredWait = {
@@ -45,7 +46,7 @@ export const waitToItem = (wait: CallbackWait, baseMs: number): StoredWait => {
     r: wait.requestedAtMs - baseMs,
     t: wait.timeoutAtMs - baseMs,
   }
-  if (wait.outcome === undefined) item.d = wait.timeoutAtMs
+  if (wait.outcome === undefined) item.d = Math.min(wait.timeoutAtMs, wait.closesAtMs ?? wait.timeoutAtMs)
   if (wait.heartbeatSeconds !== undefined) item.hs = wait.heartbeatSeconds
   if (wait.heartbeatAtMs !== undefined) item.hb = wait.heartbeatAtMs - baseMs
   if (wait.outcome === undefined && wait.heartbeatSeconds !== undefined) {
@@ -63,6 +64,7 @@ export const waitFromItem = (item: StoredWait, baseMs: number): CallbackWait => 
     requestedAtMs: baseMs + item.r,
     timeoutAtMs: baseMs + item.t,
   }
+  if (item.d !== undefined && item.d < wait.timeoutAtMs) wait.closesAtMs = item.d
   if (item.hs !== undefined) wait.heartbeatSeconds = item.hs
   if (item.hb !== undefined) wait.heartbeatAtMs = baseMs + item.hb
   if (item.o !== undefined) wait.outcome = OUTCOMES[item.o] as CallbackOutcome
