@@ -306,9 +306,16 @@ class Pass {
         }
         this.#inFlight.delete(first.nodeId)
         // The instance's deadline ends it, unless it ended otherwise meanwhile (a sibling failed it): then the
-        // attempt is one more that a deadline interrupted.
-        if (first.deadline === 'instance' && this.#state.status === 'running') this.#timeOutInstance()
-        else this.#apply(first)
+        // attempt is one more that a deadline interrupted. While a node waits for a callback, a completion may have
+        // been stored since the read: the instance is timed out by a pass that read it after the deadline (see
+        // #instanceTimedOut), and the attempt, ended by it, counts for nothing, as when the instance times out.
+        if (first.deadline === 'instance' && this.#state.status === 'running') {
+          if (this.#instanceTimedOut()) this.#timeOutInstance()
+          else {
+            delete this.#state.nodes[first.nodeId]?.attemptStarted
+            this.#dirtyNodes.add(first.nodeId)
+          }
+        } else this.#apply(first)
       }
     } catch (error) {
       this.#abort.abort(error)

@@ -5,7 +5,7 @@ import { CallbackGoneError } from '../../src/core/callbacks.js'
 import type { Engine } from '../../src/core/engine.js'
 import type { InstanceStore } from '../../src/core/store.js'
 import { NotReadyError } from '../../src/core/worker-signals.js'
-import { type FakeClock, newTestEngine, STORE_BACKENDS, type StoreBackend } from '../support/harness.js'
+import { type FakeClock, newTestEngine, STORE_BACKENDS, type StoreBackend, TimerClock } from '../support/harness.js'
 import { InvariantViolationError } from '../support/invariant.js'
 
 /**
@@ -281,5 +281,57 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
       expect(answer).toEqual({ accepted: true, status: 'success' })
       expect(done?.nodes.ask?.output).toMatchObject({ callback_output: { edge: 1 } })
     }
+  })
+
+  it("applies a completion stored before the instance's timeout that a sibling's worker ran past", async () => {
+    const tokens: string[] = []
+    let slowCalls = 0
+    let engineRef: Engine | undefined
+    let clockRef: FakeClock | undefined
+    let answer: unknown
+    const workflow = defineWorkflow({
+      type: 'race-instance-sibling',
+      timeoutSeconds: 60,
+      nodes: {
+        ask: {
+          run: async (ctx) => {
+            tokens.push((await ctx.callback({ timeoutSeconds: 3600 })).token)
+          },
+        },
+        slow: {
+          run: async () => {
+            slowCalls += 1
+            if (slowCalls === 1) throw new NotReadyError(58)
+            // The provider answers 2 s before the instance's timeout, after this pass read the instance; this
+            // worker then runs past the timeout, which ends it in this pass.
+            answer = await outcomeOf(
+              (engineRef as Engine).completeCallback(tokens[0] as string, { status: 'success', output: { ok: 1 } }),
+            )
+            clockRef?.advanceSeconds(20)
+            // Still running when the timeout ends it.
+            await new Promise((resolve) => setTimeout(resolve, 50))
+          },
+        },
+      },
+    })
+    // A clock whose timers fire as it moves: the instance's timeout ends the running worker.
+    const { engine, clock } = newTestEngine(backend, {
+      clock: new TimerClock(),
+      callbacks: { tokens: callbackTokens([SECRET]) },
+    })
+    engine.register(workflow)
+    engineRef = engine
+    clockRef = clock
+    const { instanceId } = await engine.create({ workflowType: 'race-instance-sibling' })
+    clock.advanceSeconds(58)
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    await check(clock, instanceId, 'after the pass whose worker ran past the timeout')
+    expect(answer).toEqual({ accepted: true, status: 'success' })
+
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    await check(clock, instanceId, 'after the next pass')
+    const done = await backend.store().getInstance(instanceId)
+    expect(done?.nodes.ask?.output).toMatchObject({ callback_output: { ok: 1 } })
+    expect(done?.status).toBe('timed_out')
   })
 })
