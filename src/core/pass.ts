@@ -1328,7 +1328,10 @@ class Pass {
     // node waits for one: see #instanceTimedOut).
     if (due !== Number.POSITIVE_INFINITY) {
       const deadline = state.deadlineAtMs
-      if (deadline !== undefined) due = Math.min(due, this.#callbacksOpen() ? waitLookAtMs(deadline) : deadline)
+      if (deadline !== undefined && this.#callbacksOpen()) {
+        // Past the timeout nothing starts: the pass that times the instance out, a margin later, is the next needed.
+        due = instanceTimedOut(state, now) ? waitLookAtMs(deadline) : Math.min(due, waitLookAtMs(deadline))
+      } else if (deadline !== undefined) due = Math.min(due, deadline)
       return Math.max(due, 0)
     }
     // Nothing can ever run (a failed or canceled node blocks every path to `end`): fail it with the reason rather
