@@ -619,14 +619,27 @@ export class ItemPlanner {
       if (pc !== undefined) item.pc = pc
       return item
     }
+    item.p = this.#payloadRef(nodeId, { o, wc, pc }, known, nodePayloadBytes(node))
+    return item
+  }
+
+  /**
+   * A payload's reference (`p`: `<key>|<hash>|<bytes>`): the item `known` (the node as stored before) refers to when
+   * it holds the same content, else a new payload item.
+   */
+  #payloadRef(
+    nodeId: string,
+    { o, wc, pc }: { o?: string | undefined; wc?: string | undefined; pc?: string | undefined },
+    known: StoredNode | undefined,
+    bytes: number,
+  ): string {
     const hash = payloadHash(o, wc, pc)
     const before = known && payloadRefOf(known)
     const sk =
       before !== undefined && before.hash === hash
         ? before.sk
         : this.#side(`${SK.payload}${nodeId}#`, { ...(o ? { o } : {}), ...(wc ? { wc } : {}), ...(pc ? { pc } : {}) })
-    item.p = `${sk}|${hash}|${nodePayloadBytes(node)}`
-    return item
+    return `${sk}|${hash}|${bytes}`
   }
 
   /**
@@ -636,13 +649,7 @@ export class ItemPlanner {
    */
   spill(nodeId: string, node: StoredNode, known?: StoredNode): StoredNode {
     const { o, wc, pc, ...rest } = node
-    const hash = payloadHash(o, wc, pc)
-    const before = known && payloadRefOf(known)
-    const sk =
-      before !== undefined && before.hash === hash
-        ? before.sk
-        : this.#side(`${SK.payload}${nodeId}#`, { ...(o ? { o } : {}), ...(wc ? { wc } : {}), ...(pc ? { pc } : {}) })
-    return { ...rest, p: `${sk}|${hash}|${inlinePayloadBytes(node)}` }
+    return { ...rest, p: this.#payloadRef(nodeId, { o, wc, pc }, known, inlinePayloadBytes(node)) }
   }
 
   event(nodeId: string, event: NodeEventRecord, bytes: number): StoredEvent {
