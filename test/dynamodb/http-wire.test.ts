@@ -666,9 +666,11 @@ describe('the direct wire, to answers a proxy or a broken connection gives', () 
       // A timer may fire a millisecond before its time is counted.
       expect(waited(sdk.sentAt), what).toBeGreaterThanOrEqual(hint - 10)
       expect(waited(wired.sentAt), what).toBeGreaterThanOrEqual(hint - 10)
-      expect((fromWire.$metadata as { totalRetryDelay: number }).totalRetryDelay, what).toBeGreaterThanOrEqual(
-        hint - 10,
-      )
+      // The strategy counts the delay left until the hint's time when it decides, which a loaded machine makes some
+      // milliseconds after the answer (the SDK's count shrinks the same way): the waits above are what the hint asks.
+      const counted = (fromWire.$metadata as { totalRetryDelay: number }).totalRetryDelay
+      expect(counted, what).toBeGreaterThan(hint / 2)
+      expect(counted, what).toBeLessThanOrEqual(hint)
     }
   })
 
