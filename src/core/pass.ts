@@ -499,10 +499,10 @@ class Pass {
     }
   }
 
-  /** The node is past its max wait or its own timeout, or its instance past its timeout. */
+  /** The node is past its max wait or its own timeout, or its instance past its timeout (see #waitClosesAt). */
   #pastDeadline(node: NodeDefinition, record: NodeRecord): boolean {
-    const now = this.#now
-    return instanceTimedOut(this.#state, now) || this.#deadlinePassed(node, record) || nodeTimedOut(node, record, now)
+    const closes = this.#waitClosesAt(node, record)
+    return closes !== undefined && this.#now >= closes
   }
 
   /** New attempts may start: the instance runs and the lease has time left for them. */
@@ -957,8 +957,8 @@ class Pass {
   }
 
   /**
-   * The first deadline of the node or its instance that ends a wait of the node (its max wait, its own timeout, the
-   * instance's timeout), from which no completion is accepted; undefined without one.
+   * The first deadline of the node or, with `instance`, of its instance (its max wait, its own timeout, the instance's
+   * timeout): what fails the node, and ends a wait of it — no completion is accepted from then; undefined without one.
    */
   #waitClosesAt(node: NodeDefinition, record: NodeRecord, instance = true): number | undefined {
     let closes = (instance ? this.#state.deadlineAtMs : undefined) ?? Number.POSITIVE_INFINITY
@@ -1321,8 +1321,7 @@ class Pass {
       if (event && !sawEvent(record, event)) due = Math.min(due, now)
       // A waiting node's next look already counts its deadlines, with the margin of a callback's (see #waitLookAt).
       if (isWaiting(record)) continue
-      if (node.maxWaitTimeSeconds > 0) due = Math.min(due, record.createdAtMs + node.maxWaitTimeSeconds * 1000 + 1)
-      due = Math.min(due, nodeDeadlineAt(node, record) ?? due)
+      due = Math.min(due, this.#waitClosesAt(node, record, false) ?? due)
     }
     // Deadlines fire with nobody polling: the instance is due at the first one (with a callback's margin while a
     // node waits for one: see #instanceTimedOut).

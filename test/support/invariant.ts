@@ -11,8 +11,7 @@ import {
   parseInstanceItem,
   pendingDeletion,
   recordFromItems,
-  referencedSideItems,
-  sideItemWriterFence,
+  unaccountedSideItems,
 } from '../../src/adapters/dynamodb/item-codec.js'
 import { INSTANCE_PK_PREFIX } from '../../src/adapters/dynamodb/keys.js'
 import { MemoryStore } from '../../src/adapters/memory/memory-store.js'
@@ -298,8 +297,6 @@ const accountingViolations = (
   options: Pick<InvariantOptions, 'crashes'>,
 ): Violation[] => {
   const parsed = parseInstanceItem(item)
-  const referenced = referencedSideItems(parsed, side)
-  const pending = pendingDeletion(parsed)
   const problems: Violation[] = []
   const violation = (kind: ViolationKind, why: string): Violation => ({
     kind,
@@ -311,12 +308,10 @@ const accountingViolations = (
       violation('miscounted', `counts ${record.storedBytes} bytes but holds ${instanceStoredBytes(record)}`),
     )
   }
-  for (const [sk, found] of side) {
-    if (referenced.has(sk) || pending.has(sk)) continue
-    const fence = sideItemWriterFence(sk)
+  for (const { sk, fence } of unaccountedSideItems(parsed, side)) {
     // The lease the item is at, not released: its holder may be between the put and the write, or died there.
     if (fence !== undefined && fence > 0 && fence === parsed.f && parsed.lo !== undefined) continue
-    if (options.crashes && fence === 0 && found.expiresAt !== undefined) continue
+    if (options.crashes && fence === 0 && side.get(sk)?.expiresAt !== undefined) continue
     problems.push(violation('unaccounted-item', `holds '${sk}', which it neither refers to nor counts`))
   }
   return problems
@@ -399,9 +394,10 @@ export const partitionAccounting = async (
   const found = partitions.find(({ item }) => item.pk === `I#${instanceId}`)
   if (!found) throw new Error(`instance '${instanceId}' is not stored`)
   const parsed = parseInstanceItem(found.item)
-  const referenced = referencedSideItems(parsed, found.side)
   const pendingBytes = pendingDeletion(parsed)
-  const unaccounted = [...found.side.keys()].filter((sk) => !referenced.has(sk) && !pendingBytes.has(sk)).sort()
+  const unaccounted = unaccountedSideItems(parsed, found.side)
+    .map(({ sk }) => sk)
+    .sort()
   const record = recordFromItems(found.item, found.side)
   const pendingTotal = [...pendingBytes.values()].reduce((sum, bytes) => sum + bytes, 0)
   return {

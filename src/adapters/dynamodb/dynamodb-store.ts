@@ -47,20 +47,18 @@ import {
   instanceStatusOf,
   nextAttemptFromItem,
   parseInstanceItem,
-  pendingDeletion,
   recordFromInstanceItem,
   recordFromItems,
   recordToItem,
-  referencedSideItems,
   refersToSideItems,
   type SideItem,
   type StoredEvent,
   type StoredNode,
   sideItemContent,
   sideItemKeys,
-  sideItemWriterFence,
   storedInstanceStatusSchema,
   storedNodesOf,
+  unaccountedSideItems,
 } from './item-codec.js'
 import {
   createdAtOf,
@@ -310,14 +308,24 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
    * whole partition. Side items are immutable, so an instance item read earlier (an acquisition's old image) still
    * finds its own.
    */
-  async #read(raw: Record<string, unknown>, lazy: boolean): Promise<ReadItem> {
+  async #read(
+    raw: Record<string, unknown>,
+    lazy: boolean,
+    /** The partition's other items, when a takeover's sweep read them already: the lazy read takes its own from them. */
+    partition?: ReadonlyMap<string, Record<string, unknown>>,
+  ): Promise<ReadItem> {
     const item: InstanceItem = parseInstanceItem(raw)
     const instanceId = instanceIdOf(item.pk)
     let side = new Map<string, Record<string, unknown>>()
     if (lazy) {
       // A callback output over 1 KB is read with the instance item: a pass consumes it as soon as it sees it.
       const eager = [...(item.arc ?? []), ...arrivalSideKeys(item.cb)]
-      if (eager.length) side = await this.#items.get(instanceId, eager)
+      if (eager.length && partition) {
+        for (const sk of eager) {
+          const found = partition.get(sk)
+          if (found) side.set(sk, found)
+        }
+      } else if (eager.length) side = await this.#items.get(instanceId, eager)
     } else if (refersToSideItems(item)) {
       for (const found of await this.#readPartition(instanceId)) {
         if (found.sk !== SK.instance) side.set(String(found.sk), found)
@@ -497,8 +505,8 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
       }
       // A lease taken over from a holder that never released it: what that holder put without the write that would
       // refer to it landing goes now (README, "Items nobody refers to").
-      if (old.lo !== undefined && old.lo !== owner) await this.#sweepOrphans(instanceId, old)
-      const found = await this.#read(old, true)
+      const swept = old.lo !== undefined && old.lo !== owner ? await this.#sweepOrphans(instanceId, old) : undefined
+      const found = await this.#read(old, true, swept)
       const grant = acquired(found.record, owner, nowMs, untilMs, options)
       return { ...grant, writer: this.#writer(grant.lease, found, options) }
     } catch (error) {
@@ -520,35 +528,36 @@ export class DynamoDbStore extends IndexedCatalogue implements InstanceStore {
    * took the lease over found it, which no write of an earlier lease can change any more. Only items made under a
    * lease up to that item's fence go: a writer without a lease (an event, a callback arrival) may be between its put
    * and its write right now. Never throws: what it could not delete is logged, and a later takeover or the time to
-   * live removes it.
+   * live removes it. Answers the partition's other items it read (undefined when it read none), for the lease's read.
    */
-  async #sweepOrphans(instanceId: string, old: Record<string, unknown>): Promise<void> {
+  async #sweepOrphans(
+    instanceId: string,
+    old: Record<string, unknown>,
+  ): Promise<ReadonlyMap<string, Record<string, unknown>> | undefined> {
     try {
       const items = await this.#readPartition(instanceId)
       const parsed = instanceItemSchema.safeParse(old)
-      if (!parsed.success) return
+      if (!parsed.success) return undefined
       const item = parsed.data
       const side = new Map<string, Record<string, unknown>>()
       for (const found of items) if (found.sk !== SK.instance) side.set(String(found.sk), found)
-      const referenced = referencedSideItems(item, side)
-      const pending = pendingDeletion(item)
-      const orphans = [...side.keys()].filter((sk) => {
-        if (referenced.has(sk) || pending.has(sk)) return false
-        const fence = sideItemWriterFence(sk)
-        return fence !== undefined && fence > 0 && fence <= item.f
-      })
-      if (!orphans.length) return
+      const orphans = unaccountedSideItems(item, side)
+        .filter(({ fence }) => fence !== undefined && fence > 0 && fence <= item.f)
+        .map(({ sk }) => sk)
+      if (!orphans.length) return side
       const failed = await this.#items.delete(instanceId, orphans)
       this.#logger.log('info', 'deleted the items a stopped lease holder left unreferenced', {
         instanceId,
         items: orphans.length - failed.length,
         left: failed.length,
       })
+      return side
     } catch (error) {
       this.#logger.log('warn', 'the items a stopped lease holder left were not swept; a later takeover will', {
         instanceId,
         error: error instanceof Error ? error.message : String(error),
       })
+      return undefined
     }
   }
 

@@ -813,6 +813,21 @@ export const sideItemWriterFence = (sk: string): number | undefined => {
   return match ? Number(match[1]) : undefined
 }
 
+/**
+ * The items of the partition (`side`: every item but the instance item) that the instance item neither refers to nor
+ * lists as pending deletion, each with the fence of the lease whose write made it (see sideItemWriterFence).
+ */
+export const unaccountedSideItems = (
+  item: InstanceItem,
+  side: ReadonlyMap<string, Record<string, unknown>>,
+): { sk: string; fence: number | undefined }[] => {
+  const referenced = referencedSideItems(item, side)
+  const pending = pendingDeletion(item)
+  return [...side.keys()]
+    .filter((sk) => !referenced.has(sk) && !pending.has(sk))
+    .map((sk) => ({ sk, fence: sideItemWriterFence(sk) }))
+}
+
 /** Items replaced by a write and deleted right after it, by sort key, with the bytes they are counted at. */
 export const pendingDeletion = (item: InstanceItem): Map<string, number> => new Map(Object.entries(item.gc ?? {}))
 
