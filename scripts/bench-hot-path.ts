@@ -6,7 +6,9 @@
  * Prints, per concurrency: the client's CPU per node step and per raw update (user + system, this process only:
  * DynamoDB Local runs in its own), their ratio (tickflow's overhead), steps/s against the store's ceiling (raw
  * updates/s ÷ writes per step), requests, WCU and RCU per step, WCU per instance write, and the instance item's size
- * in mid-run and completed.
+ * in mid-run and completed. Beside the raw update, two more shapes on the same items: the engine's step write as sent
+ * (without its condition), and one carrying only a step's content under the lease's condition — the ceiling of any
+ * engine that stores what a step produces, against which the engine's own guards can be told apart.
  *
  * `npm run bench:hot-path` runs it alone; `npm run bench` includes it.
  *   HOT_PATH_INSTANCES (200 per round at 16 concurrent; a third of it at 1), HOT_PATH_ROUNDS (3)
@@ -90,6 +92,8 @@ export interface HotPathFigures {
   serverMsPerEngineWrite?: number
   serverMsPerRawUpdate?: number
   serverMsPerShapedUpdate?: number
+  /** …and per update carrying only a step's content (see `contentOnly`). */
+  serverMsPerContentUpdate?: number
   sdkStepsPerSecond: number
   rawCpuMsPerUpdate: number
   /** The same raw update sent as the store sends its writes (HttpWire). */
@@ -100,6 +104,8 @@ export interface HotPathFigures {
   rawUpdatesPerSecond: number
   /** Updates shaped like the engine's step write, sent direct, per second: the store's ceiling for its own writes. */
   shapedUpdatesPerSecond: number
+  /** Updates carrying only what a step must store, under the lease's condition, per second. */
+  contentUpdatesPerSecond: number
   writesPerStep: number
   requestsPerStep: number
   wcuPerStep: number
@@ -277,6 +283,7 @@ export const measureHotPath = async (
     ':fence': _fence,
     ':wseq': _wseq,
     ':room': _room,
+    ':es': _es,
     ...shapedValues
   } = stepWrite.ExpressionAttributeValues ?? {}
   const { ConditionExpression: _condition, ...unconditioned } = stepWrite
@@ -290,6 +297,27 @@ export const measureHotPath = async (
   const shapedUpdates = (count: number, concurrency: number) =>
     inTurns(count, concurrency, rawCount, async (worker, i) => {
       await sendDirect(worker, shaped(i))
+    })
+  // What any engine that stores a step must write: the two node records, the history entries and the time, under
+  // the lease's condition (the raw items carry the probed instance's lease) — without the write's own guards (its
+  // place in the instance's writes, the counted bytes and the room for them, the event counter and what it returns).
+  const contentValues = Object.fromEntries(
+    [':ua', ':h', ':n0', ':n1', ':owner', ':fence'].map((name) => [
+      name,
+      stepWrite.ExpressionAttributeValues?.[name] as AttributeValue,
+    ]),
+  )
+  const contentOnly = (i: number): UpdateItemCommandInput => ({
+    TableName: rawTable,
+    Key: rawKey(i),
+    UpdateExpression: 'SET ua = :ua, h = :h, n.#n0 = :n0, n.#n1 = :n1',
+    ConditionExpression: 'lo = :owner AND f = :fence',
+    ExpressionAttributeNames: stepWrite.ExpressionAttributeNames,
+    ExpressionAttributeValues: contentValues,
+  })
+  const contentUpdates = (count: number, concurrency: number) =>
+    inTurns(count, concurrency, rawCount, async (worker, i) => {
+      await sendDirect(worker, contentOnly(i))
     })
 
   const rows: HotPathFigures[] = []
@@ -314,6 +342,7 @@ export const measureHotPath = async (
     const raw = phase()
     const rawDirect = phase()
     const shaped = phase()
+    const content = phase()
     let rawDone = 0
     for (let round = 0; round < rounds; round++) {
       progress(`hot path: ${concurrency} concurrent, round ${round + 1}/${rounds}: ${perRound} instances`)
@@ -332,6 +361,7 @@ export const measureHotPath = async (
       await measured(raw, () => rawUpdates(roundWrites, concurrency))
       await measured(rawDirect, () => rawDirectUpdates(roundWrites, concurrency))
       await measured(shaped, () => shapedUpdates(roundWrites, concurrency))
+      await measured(content, () => contentUpdates(roundWrites, concurrency))
       rawDone += roundWrites
     }
     const steps = perRound * rounds * HOT_PATH_NODES
@@ -348,6 +378,7 @@ export const measureHotPath = async (
             serverMsPerEngineWrite: engine.serverMs / (writesPerStep * steps),
             serverMsPerRawUpdate: (raw.serverMs ?? 0) / rawDone,
             serverMsPerShapedUpdate: (shaped.serverMs ?? 0) / rawDone,
+            serverMsPerContentUpdate: (content.serverMs ?? 0) / rawDone,
           }),
       sdkStepsPerSecond: steps / (sdk.wallMs / 1000),
       rawCpuMsPerUpdate: raw.cpuMs / rawDone,
@@ -356,6 +387,7 @@ export const measureHotPath = async (
       stepsPerSecond,
       rawUpdatesPerSecond,
       shapedUpdatesPerSecond: rawDone / (shaped.wallMs / 1000),
+      contentUpdatesPerSecond: rawDone / (content.wallMs / 1000),
       writesPerStep,
       requestsPerStep,
       wcuPerStep,
@@ -416,10 +448,28 @@ export const hotPathTable = (result: HotPathResult): string => {
     line('steps/s ÷ that ceiling', (row) =>
       num(row.stepsPerSecond / (row.shapedUpdatesPerSecond / row.writesPerStep), 2),
     ),
-    line("DynamoDB Local's CPU per engine write / raw update / shaped update (ms; its process, /proc)", (row) =>
-      row.serverMsPerEngineWrite === undefined
+    line(
+      "updates carrying only a step's content (node records, history, time; the lease's condition) ÷ raw updates, per second: the ceiling ratio of any engine that stores a step",
+      (row) => num(row.contentUpdatesPerSecond / row.rawUpdatesPerSecond, 2),
+    ),
+    line(
+      "DynamoDB Local's CPU per engine write / raw update / shaped update / content-only update (ms; its process, /proc)",
+      (row) =>
+        row.serverMsPerEngineWrite === undefined
+          ? 'not measured'
+          : [
+              row.serverMsPerEngineWrite,
+              row.serverMsPerRawUpdate,
+              row.serverMsPerShapedUpdate,
+              row.serverMsPerContentUpdate,
+            ]
+              .map((ms) => num(ms ?? 0, 3))
+              .join(' / '),
+    ),
+    line("the same, the engine's write and the content-only update ÷ the raw update's", (row) =>
+      row.serverMsPerEngineWrite === undefined || !row.serverMsPerRawUpdate
         ? 'not measured'
-        : `${num(row.serverMsPerEngineWrite, 3)} / ${num(row.serverMsPerRawUpdate ?? 0, 3)} / ${num(row.serverMsPerShapedUpdate ?? 0, 3)}`,
+        : `${num(row.serverMsPerEngineWrite / row.serverMsPerRawUpdate, 2)} / ${num((row.serverMsPerContentUpdate ?? 0) / row.serverMsPerRawUpdate, 2)}`,
     ),
     line('requests per step', (row) => num(row.requestsPerStep, 2)),
     line(
