@@ -219,7 +219,7 @@ describe('a check polled by due passes', () => {
     let failWrite = false
     interceptRequests(client, async (exchange, send) => {
       const update = String(exchange.input.UpdateExpression ?? '')
-      if (failWrite && exchange.commandName === 'UpdateItemCommand' && update.includes('ADD es :zero')) {
+      if (failWrite && exchange.commandName === 'UpdateItemCommand' && update.startsWith('SET ua = :ua')) {
         failWrite = false
         throw new Error('the write failed')
       }

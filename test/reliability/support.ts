@@ -86,7 +86,8 @@ export const requestKind = (commandName: string, args: unknown): string => {
       if (update.includes('ADD f :one')) return 'acquireLease'
       if (update.includes('e.#node')) return 'putEvent'
       if (update.startsWith('REMOVE lo,')) return 'releaseLease'
-      if (update.includes('ADD es :zero')) return /\blo\b/.test(update) ? 'releasingWrite' : 'write'
+      // A fenced write of a pass or operation (writeUnderLeaseParams): it always sets the time of the change first.
+      if (update.startsWith('SET ua = :ua')) return /\blo\b/.test(update) ? 'releasingWrite' : 'write'
       return 'markDue'
     default:
       return commandName

@@ -128,6 +128,32 @@ describe('dueShardFor', () => {
 })
 
 describe('writeUnderLeaseParams', () => {
+  const entry = (nodeId: string): HistoryEntry => ({ atMs: T0, kind: 'node', nodeId, status: 'completed', attempt: 1 })
+
+  it('is conditioned on the event counter the writer knows, and returns nothing', () => {
+    const params = writeUnderLeaseParams(
+      TABLE,
+      LEASE,
+      { ...laidOut({ history: [entry('a')] }), eventSeq: 4 },
+      new ItemPlanner('wf-1', BASE, undefined, '0'),
+    )
+
+    expect(params.ConditionExpression).toBe('lo = :owner AND f = :fence AND es = :es')
+    expect(params.ExpressionAttributeValues).toMatchObject({ ':es': 4 })
+    expect(params.ReturnValues).toBeUndefined()
+    expect(params.UpdateExpression).not.toContain('ADD')
+    // A refusal still returns the item: it tells an event that arrived from a lost lease or the budget.
+    expect(params.ReturnValuesOnConditionCheckFailure).toBe('ALL_OLD')
+  })
+
+  it('without the counter, learns it and the history from what the write returns', () => {
+    const params = update({ history: [entry('a')] })
+
+    expect(params.ConditionExpression).not.toContain('es =')
+    expect(params.UpdateExpression).toMatch(/ ADD es :zero$/)
+    expect(params.ReturnValues).toBe('UPDATED_NEW')
+  })
+
   it('writes only while the lease owner and fence still match', () => {
     const params = update({})
 

@@ -47,6 +47,11 @@ export interface LaidOutChange {
   gc?: { add: Record<string, number> }
   /** Which of the instance item's writes this is (`expected` before it, `next` after it); the writer always says. */
   writeSeq?: { expected: number; next: number }
+  /**
+   * The event counter (`es`) the writer knows: the write is conditioned on it and returns nothing. Undefined: it
+   * returns the counter and the history instead (see writeUnderLeaseParams).
+   */
+  eventSeq?: number
   /** The attempt an acquisition recorded (`xn`, `xt`, `xf`) leaves the item: its node is stored, or the lease ends. */
   clearArmed?: boolean
   /** The place in the due index a write that sets the due time keeps (`ds`); undefined: the due time itself. */

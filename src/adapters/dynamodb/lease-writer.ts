@@ -26,9 +26,10 @@ import {
 } from './item-codec.js'
 import { createdAtOf, DUE_PLACE_HORIZON_MS, SK } from './keys.js'
 import { inlineNodeBytes, isQuiet, type LaidOutChange, storedHistoryBytes, storedNodeBytes } from './laid-out-change.js'
-import { type ArrivalToClear, writeUnderLeaseParams } from './params.js'
+import { type ArrivalToClear, writeUnderLeaseForms } from './params.js'
 import {
   ARCHIVE_AT_BYTES,
+  EVENT_REFUSALS_MAX,
   HISTORY_ARCHIVE_AT_BYTES,
   HISTORY_MOVE_MAX,
   HISTORY_MOVE_OWN_MAX,
@@ -119,7 +120,14 @@ export class DynamoLeaseWriter implements LeaseWriter {
   /** Pending deletions not yet deleted (left by a writer that stopped, or whose delete failed). */
   #pending = new Map<string, number>()
   #writeSeq: number
-  /** The first entries of the instance item's history, as this lease knows them; events append after them. */
+  /** The instance item's event counter as this lease last knew it (see LaidOutChange.eventSeq). */
+  #eventSeq: number
+  /** `#history` is the item's whole history list, not only its first entries. */
+  #historyExact = true
+  /**
+   * The first entries of the instance item's history, as this lease knows them; events append after them. All of
+   * them while `#historyExact`.
+   */
   #history: StoredEntry[]
   #historyBase: number
   #historyDropped: number
@@ -155,6 +163,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
     this.#prior = item.pi
     for (const [sk, bytes] of Object.entries(item.gc ?? {})) this.#pending.set(sk, bytes)
     this.#writeSeq = item.ws ?? 0
+    this.#eventSeq = item.es
     this.#history = [...(item.h ?? [])]
     this.#historyBase = item.hb ?? 0
     this.#historyDropped = item.hd ?? 0
@@ -182,24 +191,48 @@ export class DynamoLeaseWriter implements LeaseWriter {
     if (this.#pending.size || this.#deleted.size) await this.#cleanUp()
     const planner = this.io.planner(this.#instanceId, this.#baseMs, change.updatedAtMs, this.lease.fence)
     const laid = this.layOut(change, planner)
-    const params = writeUnderLeaseParams(this.io.tableName(), this.lease, laid, planner)
-    const result = await this.io.update(planner, params)
-    let eventSeq: number
+    const form = writeUnderLeaseForms(this.io.tableName(), this.lease, laid, planner)
+    let eventSeq = laid.eventSeq
+    let result = await this.io.update(planner, form(eventSeq))
+    for (let again = 0; !('attributes' in result) && eventSeq !== undefined; again++) {
+      const seen = this.#eventsArrived(result.refused)
+      if (seen === undefined) break
+      // Events arrived since this lease last knew the item: the refusal shows what they added, after what it knew
+      // (the write's history move stays as laid out). The same write again, its side items too (the refusal deleted
+      // them); while events keep arriving, in the form that learns of them as it lands.
+      this.#history = seen.history
+      this.#historyExact = true
+      this.#eventSeq = seen.eventSeq
+      eventSeq = again < EVENT_REFUSALS_MAX ? seen.eventSeq : undefined
+      result = await this.io.update(planner, form(eventSeq))
+    }
     if ('attributes' in result) {
-      this.#landed(laid, laid.historyOut ? undefined : (result.attributes.h as StoredEntry[] | undefined))
-      eventSeq = Number(result.attributes.es ?? 0)
+      if (eventSeq !== undefined) {
+        // Nothing arrived since: the history is what this lease knew, less what the write moved, plus its own entries.
+        this.#landed(laid, undefined)
+        if (!laid.historyOut?.own) this.#history = [...this.#history, ...laid.history]
+      } else {
+        const history = laid.historyOut ? undefined : (result.attributes.h as StoredEntry[] | undefined)
+        this.#landed(laid, history)
+        // Returned whole, or else known only as far as it goes (a write that appends no entry returns none).
+        this.#historyExact = history !== undefined
+        this.#eventSeq = Number(result.attributes.es ?? 0)
+      }
     } else {
       const landed = this.#refusal(result.refused, laid)
       this.#landed(laid, undefined)
       // The item as the refusal returned it is the whole truth, history included.
-      if (landed.history) this.#history = landed.history
-      eventSeq = landed.eventSeq
+      if (landed.history) {
+        this.#history = landed.history
+        this.#historyExact = true
+      } else this.#historyExact = false
+      this.#eventSeq = landed.eventSeq
     }
     // What this write replaced goes now; a failed delete or clearing leaves it pending, for a later write to retry.
     for (const [sk, bytes] of Object.entries(laid.gc?.add ?? {})) this.#pending.set(sk, bytes)
     await this.#clearArrivals(change)
     if (this.#pending.size) await this.#cleanUp()
-    return { eventSeq }
+    return { eventSeq: this.#eventSeq }
   }
 
   /**
@@ -300,6 +333,8 @@ export class DynamoLeaseWriter implements LeaseWriter {
       nodes,
       history: entriesToItems(change.history ?? [], this.#baseMs),
       writeSeq: { expected: this.#writeSeq, next: this.#writeSeq + 1 },
+      // Conditioned on the event counter while this lease knows the history whole: then it knows what it writes.
+      ...(this.#historyExact ? { eventSeq: this.#eventSeq } : {}),
     }
     this.#archived(laid)
     if (laid.archive !== undefined && Object.keys(laid.archive).length) laid.archiveKey = planner.archive(laid.archive)
@@ -559,6 +594,21 @@ export class DynamoLeaseWriter implements LeaseWriter {
     } else if (history) {
       this.#history = history
     }
+  }
+
+  /**
+   * A refused write whose lease is still held, at the write it expected, whose item shows events this lease has not
+   * seen: refused for them alone, or for them and the budget (the write sent again is judged by the budget again).
+   */
+  #eventsArrived(old: Record<string, unknown> | undefined): { eventSeq: number; history: StoredEntry[] } | undefined {
+    const item = old === undefined ? undefined : instanceItemSchema.safeParse(old).data
+    const arrived =
+      item !== undefined &&
+      item.lo === this.lease.owner &&
+      item.f === this.lease.fence &&
+      (item.ws ?? 0) === this.#writeSeq &&
+      item.es !== this.#eventSeq
+    return arrived ? { eventSeq: item.es, history: item.h ?? [] } : undefined
   }
 
   /**

@@ -386,15 +386,30 @@ const guardParts = (parts: UpdateParts, laid: LaidOutChange): void => {
 }
 
 /**
- * One write of a pass or operation, fenced by the lease, as its writer laid it out. `ADD es :zero` changes nothing
- * but makes UPDATED_NEW return the event counter, so the pass learns of events that arrived meanwhile for free.
+ * One write of a pass or operation, fenced by the lease, as its writer laid it out. With `laid.eventSeq` it is
+ * conditioned on the event counter the writer knows (`es`, which every write without the lease that appends to the
+ * history or makes the instance due adds to) and returns nothing: the writer knows what it wrote, and a refusal
+ * returns the item, which tells it what arrived meanwhile. Without, `ADD es :zero` changes nothing but makes
+ * UPDATED_NEW return the counter and the history with it: the form a writer falls back to when events keep arriving.
+ * Returning the updated attributes (the history list and the node records) costs the table's CPU on every write.
  */
 export const writeUnderLeaseParams = (
   tableName: string,
   lease: Lease,
   laid: LaidOutChange,
   planner: ItemPlanner,
-): UpdateCommandInput => {
+): UpdateCommandInput => writeUnderLeaseForms(tableName, lease, laid, planner)(laid.eventSeq)
+
+/**
+ * The write of `writeUnderLeaseParams` in either form, by the event counter it is conditioned on (undefined: the form
+ * that returns it): laid out once (its side items are named once), sent again in another form after a refusal.
+ */
+export const writeUnderLeaseForms = (
+  tableName: string,
+  lease: Lease,
+  laid: LaidOutChange,
+  planner: ItemPlanner,
+): ((eventSeq: number | undefined) => UpdateCommandInput) => {
   const { change } = laid
   const parts: UpdateParts = {
     names: {},
@@ -413,20 +428,25 @@ export const writeUnderLeaseParams = (
   callbackParts(parts, laid.change)
   outboxParts(parts, laid.change, lease.instanceId)
   nextAttemptParts(parts, laid)
-  parts.values[':zero'] = 0
-  parts.add.push('es :zero')
   guardParts(parts, laid)
-  const { names, values, set, remove, add, conditions } = parts
-  return {
-    TableName: tableName,
-    Key: instanceKey(lease.instanceId),
-    UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''} ADD ${add.join(', ')}`,
-    ConditionExpression: conditions.join(' AND '),
-    ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
-    ExpressionAttributeValues: values,
-    ReturnValues: 'UPDATED_NEW',
-    // The old item tells a lost lease from our own release retried after its answer was lost, or from the budget.
-    ...(change.release || conditions.length > 1 ? { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const } : {}),
+  const { names } = parts
+  return (eventSeq) => {
+    const known = eventSeq !== undefined
+    const values = { ...parts.values, ...(known ? { ':es': eventSeq } : { ':zero': 0 }) }
+    const conditions = known ? [...parts.conditions, 'es = :es'] : parts.conditions
+    const add = known ? parts.add : [...parts.add, 'es :zero']
+    const { set, remove } = parts
+    return {
+      TableName: tableName,
+      Key: instanceKey(lease.instanceId),
+      UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}${add.length ? ` ADD ${add.join(', ')}` : ''}`,
+      ConditionExpression: conditions.join(' AND '),
+      ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
+      ExpressionAttributeValues: values,
+      ...(known ? {} : { ReturnValues: 'UPDATED_NEW' as const }),
+      // The old item tells a lost lease from our own release retried after its answer was lost, or from the budget.
+      ...(change.release || conditions.length > 1 ? { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const } : {}),
+    }
   }
 }
 

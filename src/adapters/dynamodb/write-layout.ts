@@ -98,3 +98,9 @@ export const HISTORY_MOVE_OWN_MAX = 40
  * not carry 200 entries onto an instance item already at its largest.
  */
 export const HISTORY_OWN_INLINE_BYTES = 2048
+
+/**
+ * How often a write under the lease is sent again, conditioned on the event counter its refusal showed, when events
+ * arrived since the lease last knew the item (see writeUnderLeaseParams); then once in the form that needs no counter.
+ */
+export const EVENT_REFUSALS_MAX = 2
