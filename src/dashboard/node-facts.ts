@@ -172,11 +172,14 @@ export const nodeState = (
   if (node.waiting) {
     // Neither retried nor polled: a third party completes it with its token, or the wait times out.
     const heartbeat = node.waiting.heartbeatDeadlineMs
+    const closes = node.waiting.closesAtMs
     return timed({
       kind: 'waiting-callback',
       text: node.waiting.reason,
       detail:
-        `it completes when its token is used; it fails (a failed attempt) at ${new Date(node.waiting.timeoutAtMs).toISOString()}` +
+        (closes === undefined
+          ? `it completes when its token is used; it fails (a failed attempt) at ${new Date(node.waiting.timeoutAtMs).toISOString()}`
+          : `it completes when its token is used until ${new Date(closes).toISOString()}, when the deadline of its node or instance passes`) +
         (heartbeat === undefined ? '' : `, or without a heartbeat by ${new Date(heartbeat).toISOString()}`),
       sinceMs: node.waiting.sinceMs,
     })

@@ -46,6 +46,10 @@ export const nodeWaitingSchema = z.object({
   reason: z.literal('waiting for a callback'),
   sinceMs: z.number().meta({ description: 'when the worker asked for the callback' }),
   timeoutAtMs: z.number().meta({ description: 'when the wait fails (a failed attempt) unless completed' }),
+  closesAtMs: z.number().optional().meta({
+    description:
+      'when the deadline of its node (max wait, timeout) or instance (timeout) closes the wait, when earlier than timeoutAtMs: a completion from then is refused (410), and the node fails or the instance times out',
+  }),
   heartbeatSeconds: z.number().optional(),
   heartbeatDeadlineMs: z.number().optional().meta({ description: 'a heartbeat or the completion is due by then' }),
 })

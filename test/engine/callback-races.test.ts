@@ -224,6 +224,20 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
 
   const DEADLINES = ['max wait', 'node timeout', 'instance timeout'] as const
 
+  it.each(DEADLINES)('shows the wait closing at the %s, before its own timeout', async (kind) => {
+    const tokens: string[] = []
+    const type = `race-shown-${kind.replace(' ', '-')}`
+    const { engine, clock } = runners((e) => e.register(deadlineWorkflow(kind, type, tokens)))
+    const createdAt = clock.nowMs()
+    const { instanceId } = await engine.create({ workflowType: type })
+    await check(clock, instanceId, 'after the create')
+
+    const waiting = (await engine.get(instanceId)).nodes.find((node) => node.id === 'ask')?.waiting
+    expect(waiting?.timeoutAtMs).toBe(createdAt + 3_600_000)
+    // The first instant a completion is refused: a max wait is passed strictly after its end.
+    expect(waiting?.closesAtMs).toBe(createdAt + 60_000 + (kind === 'max wait' ? 1 : 0))
+  })
+
   it.each(DEADLINES)('refuses (410) a completion after the %s, while the due pass ends the wait', async (kind) => {
     const tokens: string[] = []
     const type = `race-late-${kind.replace(' ', '-')}`

@@ -116,6 +116,8 @@ const nodeDetail = (definition: WorkflowDefinition, record: InstanceRecord, node
   const wait = stored.callback
   if (wait && isWaiting(stored)) {
     detail.waiting = { reason: 'waiting for a callback', sinceMs: wait.requestedAtMs, timeoutAtMs: wait.timeoutAtMs }
+    // What a completion is held to: the earlier deadline of its node or instance, as the last pass stored it.
+    if (wait.closesAtMs !== undefined && wait.closesAtMs < wait.timeoutAtMs) detail.waiting.closesAtMs = wait.closesAtMs
     if (wait.heartbeatSeconds !== undefined) {
       const last = Math.max(
         wait.requestedAtMs,
