@@ -74,17 +74,3 @@ export const deadlineReason = (kind: DeadlineKind, definition: WorkflowDefinitio
       return `run_timeout_seconds exceeded: the attempt ran more than ${node?.runTimeoutSeconds} s and was aborted`
   }
 }
-
-/** The earliest deadline of a running instance that the pass must be woken for, if any. */
-export const earliestDeadline = (
-  definition: WorkflowDefinition,
-  instance: Pick<InstanceRecord, 'deadlineAtMs' | 'nodes'>,
-): number | undefined => {
-  let earliest = instance.deadlineAtMs ?? Number.POSITIVE_INFINITY
-  for (const node of definition.nodes) {
-    const record = instance.nodes[node.id]
-    if (!record || (record.status !== 'running' && record.status !== 'pending')) continue
-    earliest = Math.min(earliest, nodeDeadlineAt(node, record) ?? Number.POSITIVE_INFINITY)
-  }
-  return earliest === Number.POSITIVE_INFINITY ? undefined : earliest
-}

@@ -7,7 +7,7 @@ import {
   joinDecision,
   skippedDownstream,
 } from '../../src/core/control-flow.js'
-import { attemptDeadline, earliestDeadline, instanceDeadlineFrom, nodeTimedOut } from '../../src/core/deadlines.js'
+import { attemptDeadline, instanceDeadlineFrom, nodeTimedOut } from '../../src/core/deadlines.js'
 import { loadDefinition, type NodeDefinition, type WorkflowDefinition } from '../../src/core/definition.js'
 import type { NodeRecord } from '../../src/core/store.js'
 import { aNode, T0 } from '../support/records.js'
@@ -188,13 +188,8 @@ describe('deadlines', () => {
     expect(attemptDeadline({}, definition.byId.get('free') as NodeDefinition, aNode(), T0)).toBeUndefined()
   })
 
-  it('times a node out at its creation plus its timeout, and makes the instance due at the first deadline', () => {
+  it('times a node out at its creation plus its timeout', () => {
     expect(nodeTimedOut(node, aNode(), T0 + 59_999)).toBe(false)
     expect(nodeTimedOut(node, aNode(), T0 + 60_000)).toBe(true)
-    expect(
-      earliestDeadline(definition, { deadlineAtMs: T0 + 100_000, nodes: { n: aNode({ status: 'pending' }) } }),
-    ).toBe(T0 + 60_000)
-    // A settled node's deadline no longer matters.
-    expect(earliestDeadline(definition, { nodes: { n: aNode({ status: 'completed' }) } })).toBeUndefined()
   })
 })
