@@ -4,6 +4,7 @@ import { defineWorkflow } from '../../src/core/builder.js'
 import { Engine } from '../../src/core/engine.js'
 import type { NodeContext } from '../../src/core/node-context.js'
 import type { HistoryEntry } from '../../src/core/store.js'
+import { NotReadyError } from '../../src/core/worker-signals.js'
 import { newDynamoClient } from '../support/dynamodb.js'
 import { interceptRequests } from '../support/exchanges.js'
 import { createTestTable, FakeClock, fixedRandom, sequentialIds, type TestTable } from '../support/harness.js'
@@ -31,7 +32,7 @@ afterEach(async () => {
 })
 
 /** Node `s<i>`'s worker posts `events` events for the waiting node `sink` (replacing each other) while it runs. */
-const setUp = (nodes: number, events: (i: number) => number) => {
+const setUp = (nodes: number, events: (i: number, storm: { left: number; instanceId: string }) => number) => {
   const clock = new FakeClock()
   const ids = Array.from({ length: nodes }, (_, i) => `s${String(i).padStart(2, '0')}`)
   let post: ((ctx: NodeContext, i: number) => Promise<void>) | undefined
@@ -52,8 +53,10 @@ const setUp = (nodes: number, events: (i: number) => number) => {
       ),
       sink: {
         run: () => {},
+        // Waits for an event: a pass that read none polls it again in an hour.
         check: (ctx: NodeContext) => {
-          ctx.set('got', ctx.event?.eventTs ?? null)
+          if (!ctx.event) throw new NotReadyError(3600)
+          ctx.set('got', ctx.event.eventTs)
         },
       },
     },
@@ -71,24 +74,37 @@ const setUp = (nodes: number, events: (i: number) => number) => {
   const api = engineOn(table.client)
   const runnerClient = newDynamoClient()
   clients.push(runnerClient)
-  const updates: { condition: string; refused: boolean }[] = []
+  const updates: { condition: string; update: string; refused: boolean }[] = []
+  /** Events to post right before each of the runner's next fenced writes, one per write (see `storm`). */
+  const storm = { left: 0, instanceId: '' }
+  let eventTs = 0
+  const postOne = async (instanceId: string, content: Record<string, number>) => {
+    clock.advanceMs(1)
+    await api.addNodeEvent({ instanceId, nodeId: 'sink', eventTs: ++eventTs, content })
+  }
   interceptRequests(runnerClient, async (exchange, send) => {
+    const input = exchange.input as { ConditionExpression?: string; UpdateExpression?: string }
+    const fenced = exchange.commandName === 'UpdateItemCommand' && input.UpdateExpression?.startsWith('SET ua = :ua')
+    if (fenced && storm.left > 0) {
+      storm.left -= 1
+      await postOne(storm.instanceId, { storm: storm.left })
+    }
     const answer = await send()
     if (exchange.commandName === 'UpdateItemCommand') {
-      const input = exchange.input as { ConditionExpression?: string }
-      updates.push({ condition: input.ConditionExpression ?? '', refused: answer.response.statusCode !== 200 })
+      updates.push({
+        condition: input.ConditionExpression ?? '',
+        update: input.UpdateExpression ?? '',
+        refused: answer.response.statusCode !== 200,
+      })
     }
     return answer
   })
   const runner = engineOn(runnerClient)
-  let eventTs = 0
   post = async (ctx, i) => {
-    for (let k = 0; k < events(i); k++) {
-      clock.advanceMs(1)
-      await api.addNodeEvent({ instanceId: ctx.instanceId, nodeId: 'sink', eventTs: ++eventTs, content: { i, k } })
-    }
+    storm.instanceId = ctx.instanceId
+    for (let k = 0; k < events(i, storm); k++) await postOne(ctx.instanceId, { i, k })
   }
-  return { api, runner, ids, updates, posted: () => eventTs }
+  return { api, runner, ids, updates, storm, clock, posted: () => eventTs }
 }
 
 const kinds = (entries: readonly HistoryEntry[]) =>
@@ -125,6 +141,40 @@ describe('events that arrive between the writes of a pass', () => {
     // The sink's check saw the last event: the pass that ended left the instance due for it, or ran it.
     const sink = (await api.get(instanceId)).nodes.find((node) => node.id === 'sink')
     expect(sink?.status).not.toBe('failed')
+  })
+
+  it('that keep arriving before each send are learned by the write in the form that needs no counter', async () => {
+    // While s01 runs, a storm starts: an event before each of the next four fenced writes the runner sends.
+    const { api, runner, updates, clock } = setUp(4, (i, storm) => {
+      if (i === 1) storm.left = 4
+      return 0
+    })
+    const { instanceId } = await runner.create({ workflowType: 'between-writes-4', context: {} })
+
+    // The write of s01's outcome: refused three times (the counter it knew, then each one its refusal showed), then
+    // sent without the counter, returning it. The writes after it are conditioned on the counter again.
+    const stormed = updates.findIndex((update) => update.refused)
+    const sends = updates.slice(stormed, stormed + 5)
+    expect(sends.map((send) => send.refused)).toEqual([true, true, true, false, false])
+    for (const send of sends.slice(0, 3)) expect(send.condition).toContain('es = :es')
+    expect(sends[3]?.condition).not.toContain('es = :es')
+    expect(sends[3]?.update).toMatch(/ ADD es :zero$/)
+    expect(sends[4]?.condition).toContain('es = :es')
+    expect(updates.filter((update) => update.refused)).toHaveLength(3)
+
+    const history = kinds((await api.history(instanceId, { limit: 500 })).entries)
+    const from = history.indexOf('running:s01')
+    expect(history.slice(from, from + 6)).toEqual(['running:s01', 'E1', 'E2', 'E3', 'E4', 'completed:s01'])
+    expect(history.filter((kind) => kind.startsWith('E'))).toEqual(['E1', 'E2', 'E3', 'E4'])
+    // The pass read no event for the sink, whose check waits an hour for one; but its release knew that events had
+    // arrived, and left the instance due at once: the next pass checks the last of them.
+    const waiting = await api.get(instanceId)
+    expect(waiting.status).toBe('running')
+    expect(waiting.dueAtMs).toBeLessThanOrEqual(clock.nowMs())
+    await runner.runWorkflow(instanceId, { mode: 'due' })
+    const detail = await api.get(instanceId)
+    expect(detail.status).toBe('completed')
+    expect(detail.nodes.find((node) => node.id === 'sink')?.context?.got).toBe(4)
   })
 
   it('keep the history whole across the writes that move it out of the instance item', async () => {
