@@ -11,8 +11,9 @@ import type {
   CallbackWait,
   InstanceRecord,
   NodeRecord,
+  WorkerFailure,
 } from './records.js'
-import { FailedWithContinueError, FailedWithFailedError } from './worker-signals.js'
+import { classifyWorkerError, FailedWithContinueError, FailedWithFailedError } from './worker-signals.js'
 
 /**
  * Callbacks (README, "Callbacks"): a worker asks for one with `ctx.callback(…)` and returns; the node then waits —
@@ -380,4 +381,31 @@ export const resolveCallback = (
     return { kind: 'timeout', error, outcome: 'heartbeat-timeout' }
   }
   return { kind: 'wait', untilMs: Math.min(wait.timeoutAtMs, silentUntil), heartbeatAtMs }
+}
+
+/**
+ * A worker that asked for a callback and then failed: its wait, closed now, keeping the failure (see
+ * CallbackWait.workerFailure). Undefined for a worker that says its node is not ready (it is polled again, and the
+ * wait goes): that failure is stored as it is.
+ */
+export const closedByFailure = (wait: CallbackWait, error: unknown, nowMs: number): CallbackWait | undefined => {
+  const signal = classifyWorkerError(error)
+  if (signal.kind === 'not-ready') return undefined
+  const name = error instanceof Error ? error.name : 'Error'
+  const text = error instanceof Error ? error.message : String(error)
+  // Kept as `last_error` keeps it (LAST_ERROR_CHARS): the stored bytes of a record stay bounded.
+  const failure: WorkerFailure = { name: name.slice(0, 100), message: text.slice(0, 300), signal: signal.kind }
+  return { ...wait, timeoutAtMs: Math.min(wait.timeoutAtMs, nowMs), workerFailure: failure }
+}
+
+/** The failure a closed wait kept, as an error of its kind, named and worded as it was thrown. */
+export const keptFailure = (failure: WorkerFailure): Error => {
+  const error =
+    failure.signal === 'failed-with-failed'
+      ? new FailedWithFailedError(failure.message)
+      : failure.signal === 'failed-with-continue'
+        ? new FailedWithContinueError(failure.message)
+        : new Error(failure.message)
+  Object.defineProperty(error, 'name', { value: failure.name, configurable: true, writable: true })
+  return error
 }

@@ -7,8 +7,10 @@ import {
   type CallbackWait,
   callbackOutputRefusal,
   callbackWait,
+  closedByFailure,
   interruptedWaitFor,
   isWaiting,
+  keptFailure,
   resolveCallback,
   waitLookAtMs,
   withCallbackOutput,
@@ -134,7 +136,10 @@ type StepOutcome = {
   failed: boolean
   /** The deadline that ended the attempt, when one did (see deadlines.ts). */
   deadline?: DeadlineKind
-  /** The callback the worker asked for: its node waits for it. */
+  /**
+   * The callback the worker asked for: its node waits for it — also when the worker then failed, for a completion
+   * stored before that failure (see `closedByFailure`).
+   */
   callback?: CallbackWait
 }
 
@@ -174,7 +179,13 @@ class Pass {
   readonly #finished: string[] = []
   readonly #inFlight = new Map<
     string,
-    { promise: Promise<StepOutcome>; context: NodeContext; controller: AbortController }
+    {
+      promise: Promise<StepOutcome>
+      context: NodeContext
+      controller: AbortController
+      /** The callback the worker has asked for so far. */
+      asked: () => CallbackWait | undefined
+    }
   >()
   readonly #checkNext = new Set<string>()
   readonly #dirtyNodes = new Set<string>()
@@ -813,11 +824,18 @@ class Pass {
         if (fn) await fn(nodeContext)
         return { nodeId, step, context: nodeContext.toJSON(), failed: false, ...(asked ? { callback: asked } : {}) }
       } catch (error) {
-        return { nodeId, step, context: nodeContext.toJSON(), error, failed: true }
+        return {
+          nodeId,
+          step,
+          context: nodeContext.toJSON(),
+          error,
+          failed: true,
+          ...(asked ? { callback: asked } : {}),
+        }
       }
     }
-    const promise = this.#bounded(nodeId, step, nodeContext, controller, call)
-    this.#inFlight.set(nodeId, { promise, context: nodeContext, controller })
+    const promise = this.#bounded(nodeId, step, nodeContext, controller, call, () => asked)
+    this.#inFlight.set(nodeId, { promise, context: nodeContext, controller, asked: () => asked })
   }
 
   /**
@@ -831,6 +849,7 @@ class Pass {
     context: NodeContext,
     controller: AbortController,
     call: () => Promise<StepOutcome>,
+    asked: () => CallbackWait | undefined,
   ): Promise<StepOutcome> {
     const node = this.definition.byId.get(nodeId) as NodeDefinition
     const limit = attemptDeadline(this.#state, node, this.#state.nodes[nodeId] as NodeRecord, this.#now)
@@ -841,7 +860,16 @@ class Pass {
       cancel = timerAt(this.deps.clock, limit.atMs, () => {
         const error = new DeadlineExceededError(limit.kind, deadlineReason(limit.kind, this.definition, node))
         controller.abort(error)
-        resolve({ nodeId, step, context: this.#snapshot(nodeId, context), error, failed: true, deadline: limit.kind })
+        const callback = asked()
+        resolve({
+          nodeId,
+          step,
+          context: this.#snapshot(nodeId, context),
+          error,
+          failed: true,
+          deadline: limit.kind,
+          ...(callback ? { callback } : {}),
+        })
       })
     })
     return Promise.race([call(), expired]).finally(() => cancel())
@@ -864,7 +892,15 @@ class Pass {
       const error = new AttemptInterruptedError(
         `the worker's ${step} did not return before its lease ended; it was aborted and counts as a failed attempt`,
       )
-      this.#apply({ nodeId, step, context: this.#snapshot(nodeId, entry.context), error, failed: true })
+      const callback = entry.asked()
+      this.#apply({
+        nodeId,
+        step,
+        context: this.#snapshot(nodeId, entry.context),
+        error,
+        failed: true,
+        ...(callback ? { callback } : {}),
+      })
     }
   }
 
@@ -904,6 +940,17 @@ class Pass {
         return
       }
       this.#succeeded(node, record, outcome.step)
+      return
+    }
+    // A worker that asked for a callback and then failed: a completion stored before this failure is stored is the
+    // attempt's outcome (the provider was told it was stored), so the node waits on, its wait closed now; without
+    // one, the next pass stores this failure (README, "Callbacks"). Its node's and instance's deadlines still win.
+    const closed =
+      outcome.callback && !(stored instanceof Error) && record.status !== 'canceled' && outcome.deadline !== 'node'
+        ? closedByFailure(outcome.callback, error, now)
+        : undefined
+    if (closed && outcome.deadline !== 'instance') {
+      this.#awaitCallback(node, record, closed)
       return
     }
     // A node past its own timeout fails for good, with the reason, like one past its max wait.
@@ -952,6 +999,12 @@ class Pass {
   #awaitCallback(node: NodeDefinition, record: NodeRecord, wait: CallbackWait): void {
     record.callback = this.#withCloses(node, record, wait)
     record.waits = 0
+    if (wait.workerFailure) {
+      // Closed by the worker's failure: a completion stored before it makes the instance due at once; without one,
+      // the pass that may time the wait out (see CALLBACK_CLOCK_SKEW_MS) stores the failure.
+      record.nextAttemptAtMs = waitLookAtMs(wait.timeoutAtMs)
+      return
+    }
     const resolution = resolveCallback(wait, undefined, this.#now)
     record.nextAttemptAtMs = resolution.kind === 'wait' ? this.#waitLookAt(record, resolution.untilMs) : this.#now
   }
@@ -1089,7 +1142,9 @@ class Pass {
         if (resolution.output !== undefined) record.output = withCallbackOutput(record, resolution.output)
         this.#succeeded(node, record, step)
       } else {
-        this.#recordError(node, record, step, resolution.error)
+        // A wait the worker's own failure closed comes to that failure when nothing completed it.
+        const kept = resolution.kind === 'timeout' ? wait.workerFailure : undefined
+        this.#recordError(node, record, step, kept ? keptFailure(kept) : resolution.error)
       }
     }
   }

@@ -239,6 +239,19 @@ export interface CallbackWait {
   outcome?: CallbackOutcome
   /** The completion it ended with, as a fingerprint. */
   fingerprint?: string
+  /**
+   * The worker asked for it and then failed (threw, or ran past its run timeout or its lease): the wait closes when
+   * the failure is stored, and a completion stored before that is the attempt's outcome; without one, this failure
+   * is (see `keptFailure`).
+   */
+  workerFailure?: WorkerFailure
+}
+
+/** A worker's failure as a closed wait keeps it: its error's name and message, and what it signals. */
+export interface WorkerFailure {
+  name: string
+  message: string
+  signal: 'error' | 'failed-with-failed' | 'failed-with-continue'
 }
 
 /** A completion or heartbeat as a caller sends it. */

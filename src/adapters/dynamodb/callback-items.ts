@@ -29,6 +29,8 @@ export const storedWaitSchema = z.object({
   fp: z.string().optional(),
   d: z.number().optional(),
   hd: z.number().optional(),
+  /** The worker's failure that closed it (see CallbackWait.workerFailure): name, message, signal. */
+  wf: z.object({ n: z.string(), m: z.string(), k: z.enum(['e', 'f', 'c']) }).optional(),
 })
 export type StoredWait = z.infer<typeof storedWaitSchema>
 
@@ -54,8 +56,15 @@ export const waitToItem = (wait: CallbackWait, baseMs: number): StoredWait => {
   }
   if (wait.outcome !== undefined) item.o = OUTCOME_CODES[wait.outcome]
   if (wait.fingerprint !== undefined) item.fp = wait.fingerprint
+  if (wait.workerFailure !== undefined) {
+    const { name, message, signal } = wait.workerFailure
+    item.wf = { n: name, m: message, k: FAILURE_SIGNAL_CODES[signal] }
+  }
   return item
 }
+
+const FAILURE_SIGNAL_CODES = { error: 'e', 'failed-with-failed': 'f', 'failed-with-continue': 'c' } as const
+const FAILURE_SIGNALS = { e: 'error', f: 'failed-with-failed', c: 'failed-with-continue' } as const
 
 export const waitFromItem = (item: StoredWait, baseMs: number): CallbackWait => {
   const wait: CallbackWait = {
@@ -69,6 +78,8 @@ export const waitFromItem = (item: StoredWait, baseMs: number): CallbackWait => 
   if (item.hb !== undefined) wait.heartbeatAtMs = baseMs + item.hb
   if (item.o !== undefined) wait.outcome = OUTCOMES[item.o] as CallbackOutcome
   if (item.fp !== undefined) wait.fingerprint = item.fp
+  if (item.wf !== undefined)
+    wait.workerFailure = { name: item.wf.n, message: item.wf.m, signal: FAILURE_SIGNALS[item.wf.k] }
   return wait
 }
 

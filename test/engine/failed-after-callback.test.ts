@@ -1,0 +1,154 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import type { DynamoDbStore } from '../../src/adapters/dynamodb/dynamodb-store.js'
+import type { MemoryStore } from '../../src/adapters/memory/memory-store.js'
+import { defineWorkflow } from '../../src/core/builder.js'
+import { callbackTokens } from '../../src/core/callback-token.js'
+import { CallbackGoneError } from '../../src/core/callbacks.js'
+import type { Engine } from '../../src/core/engine.js'
+import type { NodeContext } from '../../src/core/node-context.js'
+import type { HistoryEntry, NodeRecord } from '../../src/core/store.js'
+import { FailedWithFailedError } from '../../src/core/worker-signals.js'
+import { type FakeClock, newTestEngine, STORE_BACKENDS, type StoreBackend, TimerClock } from '../support/harness.js'
+import { assertInvariant } from '../support/invariant.js'
+
+/**
+ * A worker that asks for a callback and then fails — throws, or runs past its run timeout — after its provider
+ * completed the callback at once (README, "Callbacks"): the provider was told the completion is stored (202), so it
+ * is the attempt's outcome, as when the worker returns after asking. Without a completion, the worker's own failure
+ * is the outcome: counted, retried or failing for good as it says. A completion after that failure is stored is
+ * refused (410).
+ */
+const SECRET = 'the-failed-after-callback-secret-0123456789'
+
+/** What the provider answers at once, from inside the worker's call; undefined: nothing. */
+type Answer = { status: 'success'; output?: unknown } | { status: 'failure'; error?: string } | undefined
+
+describe.each(STORE_BACKENDS)('on $name', (factory) => {
+  let backend: StoreBackend
+
+  beforeAll(async () => {
+    backend = await factory.open('failed-after-callback')
+  })
+
+  const check = async (clock: FakeClock, instanceId: string, step: string) => {
+    const source = backend.store() as DynamoDbStore | MemoryStore
+    await assertInvariant(source, clock.nowMs(), { instanceIds: [instanceId], context: step })
+  }
+
+  /** `pay` asks for a callback, its provider answers `answer` at once, and then the worker fails as `fail` says. */
+  const setUp = (type: string, answer: Answer, fail: 'throw' | 'fail for good' | 'run timeout') => {
+    const callbacks = { tokens: callbackTokens([SECRET]) }
+    // Its timers fire when it is moved past them: the run timeout aborts the attempt when the worker moves it.
+    const clock = new TimerClock()
+    const { engine } = newTestEngine(backend, { clock, callbacks })
+    const runs: string[] = []
+    const answered: unknown[] = []
+    let engineRef: Engine | undefined
+    engine.register(
+      defineWorkflow({
+        type,
+        nodes: {
+          pay: {
+            next: ['after'],
+            failMaxCount: 3,
+            ...(fail === 'run timeout' ? { runTimeoutSeconds: 10 } : {}),
+            run: async (ctx: NodeContext) => {
+              const { token } = await ctx.callback({ timeoutSeconds: 3600 })
+              runs.push(token)
+              if (answer && runs.length === 1) {
+                answered.push(await (engineRef as Engine).completeCallback(token, answer as never))
+              }
+              if (runs.length > 1) return // a retry: it waits for its callback
+              if (fail === 'throw') throw new TypeError('the ledger write failed')
+              if (fail === 'fail for good') throw new FailedWithFailedError('card blocked')
+              // Past its run timeout: the attempt is aborted at 10 s.
+              clock.advanceSeconds(11)
+              await new Promise((resolve) => setTimeout(resolve, 20))
+            },
+          },
+          after: { run: () => {} },
+        },
+      }),
+    )
+    engineRef = engine
+    return { engine, clock, runs, answered }
+  }
+
+  const payOf = async (instanceId: string) => (await backend.store().getInstance(instanceId))?.nodes.pay as NodeRecord
+  const errorsOf = async (engine: Engine, instanceId: string): Promise<HistoryEntry[]> =>
+    (await engine.history(instanceId)).entries.filter((entry) => entry.kind === 'error' && entry.nodeId === 'pay')
+
+  it.each(['throw', 'run timeout'] as const)(
+    'applies a success completed before the worker failed (%s): the step completes, counted once',
+    async (fail) => {
+      const type = `failed-after-success-${fail.replace(' ', '-')}`
+      const { engine, clock, runs, answered } = setUp(type, { status: 'success', output: { paid: 1 } }, fail)
+      const { instanceId } = await engine.create({ workflowType: type })
+      await check(clock, instanceId, 'after the pass whose worker failed')
+      expect(answered).toEqual([{ accepted: true, status: 'success' }])
+
+      clock.advanceSeconds(2)
+      await engine.runWorkflow(instanceId, { mode: 'due' })
+      await check(clock, instanceId, 'after the pass that applies the completion')
+
+      const pay = await payOf(instanceId)
+      expect(pay.status).toBe('completed')
+      expect(pay.output).toMatchObject({ callback_output: { paid: 1 } })
+      expect(pay.failCount ?? 0).toBe(0)
+      expect(runs).toHaveLength(1)
+      expect(await errorsOf(engine, instanceId)).toEqual([])
+      expect((await engine.get(instanceId)).status).toBe('completed')
+    },
+  )
+
+  it('applies a failure completed before the worker threw: one failed attempt, its error the completion', async () => {
+    const type = 'failed-after-failure'
+    const { engine, clock, runs } = setUp(type, { status: 'failure', error: 'CardDeclined' }, 'throw')
+    const { instanceId } = await engine.create({ workflowType: type })
+    clock.advanceSeconds(2)
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    await check(clock, instanceId, 'after the pass that applies the completion')
+
+    const pay = await payOf(instanceId)
+    expect(pay.failCount).toBe(1)
+    expect(pay.lastError).toMatch(/CallbackFailedError: CardDeclined/)
+    // Retried by the node's policy: its next attempt asked for a new callback.
+    clock.advanceSeconds(600)
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    await check(clock, instanceId, 'after the retry')
+    expect(runs).toHaveLength(2)
+  })
+
+  it.each(['throw', 'fail for good'] as const)(
+    'stores the worker’s own failure (%s) when nothing completed the callback, and refuses a later completion',
+    async (fail) => {
+      const type = `failed-alone-${fail.replaceAll(' ', '-')}`
+      const { engine, clock, runs } = setUp(type, undefined, fail)
+      const { instanceId } = await engine.create({ workflowType: type })
+      await check(clock, instanceId, 'after the pass whose worker failed')
+      // The failure was stored: the wait is closed, a completion now is refused, nothing is stored.
+      const late = await engine
+        .completeCallback(runs[0] as string, { status: 'success', output: { late: 1 } })
+        .catch((error: unknown) => error)
+      expect(late).toBeInstanceOf(CallbackGoneError)
+      await check(clock, instanceId, 'after the refused completion')
+
+      clock.advanceSeconds(2)
+      await engine.runWorkflow(instanceId, { mode: 'due' })
+      await check(clock, instanceId, 'after the pass that times the closed wait out')
+
+      const pay = await payOf(instanceId)
+      expect(pay.output ?? {}).not.toHaveProperty('callback_output')
+      const errors = await errorsOf(engine, instanceId)
+      expect(errors).toHaveLength(1)
+      if (fail === 'throw') {
+        expect(pay.lastError).toBe('TypeError: the ledger write failed')
+        expect(pay.failCount).toBe(1)
+        expect(pay.status).not.toBe('failed')
+      } else {
+        expect(pay.lastError).toBe('FailedWithFailedError: card blocked')
+        expect(pay.status).toBe('failed')
+      }
+    },
+  )
+})
