@@ -320,7 +320,10 @@ export const callbackRefusal = (
       ? gone('it was completed')
       : new CallbackConflictError('it was completed differently')
   }
-  if (ended?.outcome !== undefined) return gone(`it ended (${ended.outcome})`)
+  // Closed by the failure of the worker that asked for it: said so, without the failure's text (the callbacks route
+  // answers anyone who holds the token).
+  const failed = 'the worker that asked for it failed'
+  if (ended?.outcome !== undefined) return gone(ended.workerFailure ? failed : `it ended (${ended.outcome})`)
   if (isTerminalInstanceStatus(record.status)) return gone(`the instance is ${record.status}`)
   if (isTerminalNodeStatus(node.status)) return gone(`the node is ${node.status}`)
   if (at && waitsFor(node, claims) && callbackDeadlinePassed(node.callback as CallbackWait, arrival, at)) {
@@ -328,7 +331,9 @@ export const callbackRefusal = (
     return gone(
       closedAt(wait, at) && at.nowMs < wait.timeoutAtMs
         ? "the node's or instance's deadline passed"
-        : 'the wait timed out',
+        : wait.workerFailure
+          ? failed
+          : 'the wait timed out',
     )
   }
   return gone('it belongs to an earlier attempt')

@@ -131,6 +131,10 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
         .completeCallback(runs[0] as string, { status: 'success', output: { late: 1 } })
         .catch((error: unknown) => error)
       expect(late).toBeInstanceOf(CallbackGoneError)
+      // Said so, without the failure's own text: the callbacks route answers anyone who holds the token.
+      expect((late as Error).message).toBe(
+        'this callback can no longer be completed: the worker that asked for it failed',
+      )
       await check(clock, instanceId, 'after the refused completion')
 
       clock.advanceSeconds(2)
@@ -139,6 +143,10 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
 
       const pay = await payOf(instanceId)
       expect(pay.output ?? {}).not.toHaveProperty('callback_output')
+      const later = await engine
+        .completeCallback(runs[0] as string, { status: 'success', output: { later: 1 } })
+        .catch((error: unknown) => error)
+      expect((later as Error).message).toMatch(/the worker that asked for it failed$/)
       const errors = await errorsOf(engine, instanceId)
       expect(errors).toHaveLength(1)
       if (fail === 'throw') {
