@@ -143,6 +143,15 @@ type StepOutcome = {
   callback?: CallbackWait
 }
 
+/** An attempt that failed with `error`; `asked`: the callback its worker had asked for by then. */
+const failedOutcome = (
+  nodeId: string,
+  step: 'run' | 'check',
+  context: JsonObject,
+  error: unknown,
+  asked: CallbackWait | undefined,
+): StepOutcome => ({ nodeId, step, context, error, failed: true, ...(asked ? { callback: asked } : {}) })
+
 /**
  * One pass over an instance held under a lease: advance every node that can advance now. Each attempt is stored as
  * started before its worker is called (in the write that stores the outcome before it), each outcome before its
@@ -824,18 +833,12 @@ class Pass {
         if (fn) await fn(nodeContext)
         return { nodeId, step, context: nodeContext.toJSON(), failed: false, ...(asked ? { callback: asked } : {}) }
       } catch (error) {
-        return {
-          nodeId,
-          step,
-          context: nodeContext.toJSON(),
-          error,
-          failed: true,
-          ...(asked ? { callback: asked } : {}),
-        }
+        return failedOutcome(nodeId, step, nodeContext.toJSON(), error, asked)
       }
     }
-    const promise = this.#bounded(nodeId, step, nodeContext, controller, call, () => asked)
-    this.#inFlight.set(nodeId, { promise, context: nodeContext, controller, asked: () => asked })
+    const askedSoFar = () => asked
+    const promise = this.#bounded(nodeId, step, nodeContext, controller, call, askedSoFar)
+    this.#inFlight.set(nodeId, { promise, context: nodeContext, controller, asked: askedSoFar })
   }
 
   /**
@@ -860,15 +863,9 @@ class Pass {
       cancel = timerAt(this.deps.clock, limit.atMs, () => {
         const error = new DeadlineExceededError(limit.kind, deadlineReason(limit.kind, this.definition, node))
         controller.abort(error)
-        const callback = asked()
         resolve({
-          nodeId,
-          step,
-          context: this.#snapshot(nodeId, context),
-          error,
-          failed: true,
+          ...failedOutcome(nodeId, step, this.#snapshot(nodeId, context), error, asked()),
           deadline: limit.kind,
-          ...(callback ? { callback } : {}),
         })
       })
     })
@@ -892,15 +889,7 @@ class Pass {
       const error = new AttemptInterruptedError(
         `the worker's ${step} did not return before its lease ended; it was aborted and counts as a failed attempt`,
       )
-      const callback = entry.asked()
-      this.#apply({
-        nodeId,
-        step,
-        context: this.#snapshot(nodeId, entry.context),
-        error,
-        failed: true,
-        ...(callback ? { callback } : {}),
-      })
+      this.#apply(failedOutcome(nodeId, step, this.#snapshot(nodeId, entry.context), error, entry.asked()))
     }
   }
 
@@ -999,14 +988,13 @@ class Pass {
   #awaitCallback(node: NodeDefinition, record: NodeRecord, wait: CallbackWait): void {
     record.callback = this.#withCloses(node, record, wait)
     record.waits = 0
-    if (wait.workerFailure) {
-      // Closed by the worker's failure: a completion stored before it makes the instance due at once; without one,
-      // the pass that may time the wait out (see CALLBACK_CLOCK_SKEW_MS) stores the failure.
-      record.nextAttemptAtMs = waitLookAtMs(wait.timeoutAtMs)
-      return
-    }
+    // A wait timed out already (one the worker's own failure closed) is looked at when a pass may time it out, as
+    // any other deadline of it (see CALLBACK_CLOCK_SKEW_MS); a completion stored before makes the instance due at once.
     const resolution = resolveCallback(wait, undefined, this.#now)
-    record.nextAttemptAtMs = resolution.kind === 'wait' ? this.#waitLookAt(record, resolution.untilMs) : this.#now
+    record.nextAttemptAtMs = this.#waitLookAt(
+      record,
+      resolution.kind === 'wait' ? resolution.untilMs : wait.timeoutAtMs,
+    )
   }
 
   /**

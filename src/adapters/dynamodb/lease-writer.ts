@@ -194,19 +194,23 @@ export class DynamoLeaseWriter implements LeaseWriter {
     const form = writeUnderLeaseForms(this.io.tableName(), this.lease, laid, planner)
     let eventSeq = laid.eventSeq
     let result = await this.io.update(planner, form(eventSeq))
-    for (let again = 0; !('attributes' in result) && eventSeq !== undefined; again++) {
-      const seen = this.#eventsArrived(result.refused)
-      if (seen === undefined) break
+    let refused: { eventSeq: number; history?: StoredEntry[] } | undefined
+    for (let again = 0; !('attributes' in result); again++) {
+      const refusal = this.#refusal(result.refused, laid, eventSeq)
+      if ('landed' in refusal) {
+        refused = refusal.landed
+        break
+      }
       // Events arrived since this lease last knew the item: the refusal shows what they added, after what it knew
       // (the write's history move stays as laid out). The same write again, its side items too (the refusal deleted
       // them); while events keep arriving, in the form that learns of them as it lands.
-      this.#history = seen.history
+      this.#history = refusal.arrived.history
       this.#historyExact = true
-      this.#eventSeq = seen.eventSeq
-      eventSeq = again < EVENT_REFUSALS_MAX ? seen.eventSeq : undefined
+      this.#eventSeq = refusal.arrived.eventSeq
+      eventSeq = again < EVENT_REFUSALS_MAX ? refusal.arrived.eventSeq : undefined
       result = await this.io.update(planner, form(eventSeq))
     }
-    if ('attributes' in result) {
+    if (refused === undefined && 'attributes' in result) {
       if (eventSeq !== undefined) {
         // Nothing arrived since: the history is what this lease knew, less what the write moved, plus its own entries.
         this.#landed(laid, undefined)
@@ -218,15 +222,14 @@ export class DynamoLeaseWriter implements LeaseWriter {
         this.#historyExact = history !== undefined
         this.#eventSeq = Number(result.attributes.es ?? 0)
       }
-    } else {
-      const landed = this.#refusal(result.refused, laid)
+    } else if (refused !== undefined) {
       this.#landed(laid, undefined)
       // The item as the refusal returned it is the whole truth, history included.
-      if (landed.history) {
-        this.#history = landed.history
+      if (refused.history) {
+        this.#history = refused.history
         this.#historyExact = true
       } else this.#historyExact = false
-      this.#eventSeq = landed.eventSeq
+      this.#eventSeq = refused.eventSeq
     }
     // What this write replaced goes now; a failed delete or clearing leaves it pending, for a later write to retry.
     for (const [sk, bytes] of Object.entries(laid.gc?.add ?? {})) this.#pending.set(sk, bytes)
@@ -597,47 +600,37 @@ export class DynamoLeaseWriter implements LeaseWriter {
   }
 
   /**
-   * A refused write whose lease is still held, at the write it expected, whose item shows events this lease has not
-   * seen: refused for them alone, or for them and the budget (the write sent again is judged by the budget again).
-   */
-  #eventsArrived(old: Record<string, unknown> | undefined): { eventSeq: number; history: StoredEntry[] } | undefined {
-    const item = old === undefined ? undefined : instanceItemSchema.safeParse(old).data
-    const arrived =
-      item !== undefined &&
-      item.lo === this.lease.owner &&
-      item.f === this.lease.fence &&
-      (item.ws ?? 0) === this.#writeSeq &&
-      item.es !== this.#eventSeq
-    return arrived ? { eventSeq: item.es, history: item.h ?? [] } : undefined
-  }
-
-  /**
    * What a write whose condition failed means, from the instance item as it was: `landed` when the item is at this
    * write's own count under this lease (still held, or released by this write), or shows this write's own history
-   * move — an earlier attempt of it, retried by the SDK after its answer was lost, landed —; else the shared
-   * refusal (a lost lease, or the budget).
+   * move — an earlier attempt of it, retried by the SDK after its answer was lost, landed —; `arrived` when the
+   * lease is still held at the write it expected and a write conditioned on the event counter (`eventSeq`) finds
+   * events this lease has not seen (refused for them alone, or for them and the budget: the write sent again is
+   * judged by the budget again); else the shared refusal (a lost lease, or the budget), thrown.
    */
   #refusal(
     old: Record<string, unknown> | undefined,
     laid: LaidOutChange,
-  ): { eventSeq: number; history?: StoredEntry[] } {
+    eventSeq: number | undefined,
+  ):
+    | { landed: { eventSeq: number; history?: StoredEntry[] } }
+    | { arrived: { eventSeq: number; history: StoredEntry[] } } {
     const parsed = old === undefined ? undefined : instanceItemSchema.safeParse(old)
     const item = parsed?.success ? parsed.data : undefined
     const lease = this.lease
     if (item) {
       const held = item.lo === lease.owner && item.f === lease.fence
       const releasedByThis = laid.change.release === true && item.lo === undefined && item.f === lease.fence
-      const atNext = (item.ws ?? 0) === this.#writeSeq + 1
+      const writes = item.ws ?? 0
       const out = laid.historyOut
       const moveLanded =
         out !== undefined && (item.hb ?? 0) === out.base + out.count + (out.own ? laid.history.length : 0)
-      if ((atNext && (held || releasedByThis)) || (held && moveLanded)) {
-        return { eventSeq: item.es, history: item.h ?? [] }
-      }
+      const seen = { eventSeq: item.es, history: item.h ?? [] }
+      if ((writes === this.#writeSeq + 1 && (held || releasedByThis)) || (held && moveLanded)) return { landed: seen }
+      if (held && writes === this.#writeSeq && eventSeq !== undefined && item.es !== eventSeq) return { arrived: seen }
     }
     const current = old === undefined ? undefined : recordFromItems(old, new Map(), { partial: true })
     const refusal = leaseWriteRefusal(current, lease, laid.change)
-    if ('landed' in refusal) return refusal.landed
+    if ('landed' in refusal) return refusal
     throw refusal
   }
 }
