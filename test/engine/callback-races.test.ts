@@ -105,47 +105,68 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
     expect((answer as Error).message).toMatch(/timed out/)
   })
 
-  it('applies a completion stored before the timeout even when the pass that missed it runs past the timeout', async () => {
+  /**
+   * `ask` waits for a callback; its sibling `slow` is not ready at first, then, in the pass due at `readyAfter` s,
+   * answers the callback (after that pass read the instance) and runs 20 s more: past the wait's timeout or the
+   * instance's. Answers what the provider was told, and the instance after that pass and the next.
+   */
+  const lateAnswerRace = async (
+    type: string,
+    options: { askTimeoutSeconds: number; readyAfter: number; instanceTimeoutSeconds?: number; failMaxCount?: number },
+  ) => {
     const tokens: string[] = []
     let slowCalls = 0
-    let engineRef: Engine | undefined
-    let clockRef: FakeClock | undefined
     let answer: unknown
-    const workflow = defineWorkflow({
-      type: 'race-pass-clock',
-      nodes: {
-        ask: {
-          failMaxCount: 3,
-          run: async (ctx) => {
-            tokens.push((await ctx.callback({ timeoutSeconds: 60 })).token)
-          },
-        },
-        slow: {
-          run: async () => {
-            slowCalls += 1
-            if (slowCalls === 1) throw new NotReadyError(50)
-            // The provider answers 10 s before the timeout, after this pass read the instance; the worker then
-            // takes 20 s: the pass's clock is past the timeout when it next looks at the wait.
-            answer = await outcomeOf(
-              (engineRef as Engine).completeCallback(tokens[0] as string, { status: 'success', output: { ok: 1 } }),
-            )
-            clockRef?.advanceSeconds(20)
-          },
-        },
-      },
+    // A clock whose timers fire as it moves: a deadline ends the running worker.
+    const { engine, clock } = newTestEngine(backend, {
+      clock: new TimerClock(),
+      callbacks: { tokens: callbackTokens([SECRET]) },
     })
-    const { engine, clock } = runners((e) => e.register(workflow))
-    engineRef = engine
-    clockRef = clock
-    const { instanceId } = await engine.create({ workflowType: 'race-pass-clock' })
-    clock.advanceSeconds(50)
+    engine.register(
+      defineWorkflow({
+        type,
+        ...(options.instanceTimeoutSeconds !== undefined ? { timeoutSeconds: options.instanceTimeoutSeconds } : {}),
+        nodes: {
+          ask: {
+            ...(options.failMaxCount !== undefined ? { failMaxCount: options.failMaxCount } : {}),
+            run: async (ctx) => {
+              tokens.push((await ctx.callback({ timeoutSeconds: options.askTimeoutSeconds })).token)
+            },
+          },
+          slow: {
+            run: async () => {
+              slowCalls += 1
+              if (slowCalls === 1) throw new NotReadyError(options.readyAfter)
+              answer = await outcomeOf(
+                engine.completeCallback(tokens[0] as string, { status: 'success', output: { ok: 1 } }),
+              )
+              clock.advanceSeconds(20)
+              // Still running when a deadline ends it.
+              await new Promise((resolve) => setTimeout(resolve, 50))
+            },
+          },
+        },
+      }),
+    )
+    const { instanceId } = await engine.create({ workflowType: type })
+    clock.advanceSeconds(options.readyAfter)
     await engine.runWorkflow(instanceId, { mode: 'due' })
     await check(clock, instanceId, 'after the pass that missed the completion')
-    expect(answer).toEqual({ accepted: true, status: 'success' })
-
+    const told = answer
     await engine.runWorkflow(instanceId, { mode: 'due' })
     await check(clock, instanceId, 'after the next pass')
-    const done = await backend.store().getInstance(instanceId)
+    return { told, done: await backend.store().getInstance(instanceId) }
+  }
+
+  it('applies a completion stored before the timeout even when the pass that missed it runs past the timeout', async () => {
+    // The provider answers 10 s before the wait's timeout; the pass's clock is past it when it next looks at the wait.
+    const { told, done } = await lateAnswerRace('race-pass-clock', {
+      askTimeoutSeconds: 60,
+      readyAfter: 50,
+      failMaxCount: 3,
+    })
+
+    expect(told).toEqual({ accepted: true, status: 'success' })
     expect(done?.nodes.ask?.failCount).toBe(0)
     expect(done?.nodes.ask?.output).toMatchObject({ callback_output: { ok: 1 } })
     expect(done?.status).toBe('completed')
@@ -238,17 +259,23 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
     expect(waiting?.closesAtMs).toBe(createdAt + 60_000 + (kind === 'max wait' ? 1 : 0))
   })
 
-  it.each(DEADLINES)('refuses (410) a completion after the %s, while the due pass ends the wait', async (kind) => {
+  /** An instance of `deadlineWorkflow(kind)` created, its node waiting; a racer pass and the completion to interpose. */
+  const deadlineRace = async (kind: (typeof DEADLINES)[number], prefix: string) => {
     const tokens: string[] = []
-    const type = `race-late-${kind.replace(' ', '-')}`
-    const { engine, racer, clock, interpose } = runners((e) => e.register(deadlineWorkflow(kind, type, tokens)))
-    const { instanceId } = await engine.create({ workflowType: type })
-    await check(clock, instanceId, 'after the create')
+    const type = `${prefix}-${kind.replace(' ', '-')}`
+    const race = runners((e) => e.register(deadlineWorkflow(kind, type, tokens)))
+    const { instanceId } = await race.engine.create({ workflowType: type })
+    await check(race.clock, instanceId, 'after the create')
+    return { ...race, instanceId, token: () => tokens[0] as string }
+  }
+
+  it.each(DEADLINES)('refuses (410) a completion after the %s, while the due pass ends the wait', async (kind) => {
+    const { engine, racer, clock, interpose, instanceId, token } = await deadlineRace(kind, 'race-late')
     clock.advanceSeconds(65)
 
     let answer: unknown
     interpose(async () => {
-      answer = await outcomeOf(engine.completeCallback(tokens[0] as string, { status: 'success', output: { late: 1 } }))
+      answer = await outcomeOf(engine.completeCallback(token(), { status: 'success', output: { late: 1 } }))
     })
     await racer.runWorkflow(instanceId, { mode: 'due' })
     await check(clock, instanceId, 'after the due pass')
@@ -264,18 +291,14 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
   })
 
   it.each(DEADLINES)('applies or refuses, never drops, a completion racing the pass due at the %s', async (kind) => {
-    const tokens: string[] = []
-    const type = `race-edge-${kind.replace(' ', '-')}`
-    const { engine, racer, clock, interpose } = runners((e) => e.register(deadlineWorkflow(kind, type, tokens)))
-    const { instanceId } = await engine.create({ workflowType: type })
-    await check(clock, instanceId, 'after the create')
+    const { engine, racer, clock, interpose, instanceId, token } = await deadlineRace(kind, 'race-edge')
     // The pass reads the instance half a second before the deadline; the completion lands just after that read,
     // and the pass's clock is past the deadline when it looks at the wait.
     clock.advanceMs(59_500)
 
     let answer: unknown
     interpose(async () => {
-      answer = await outcomeOf(engine.completeCallback(tokens[0] as string, { status: 'success', output: { edge: 1 } }))
+      answer = await outcomeOf(engine.completeCallback(token(), { status: 'success', output: { edge: 1 } }))
       clock.advanceMs(1_000)
     })
     // An explicit pass (an operator's run, a wake-up): it need not be due.
@@ -298,53 +321,14 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
   })
 
   it("applies a completion stored before the instance's timeout that a sibling's worker ran past", async () => {
-    const tokens: string[] = []
-    let slowCalls = 0
-    let engineRef: Engine | undefined
-    let clockRef: FakeClock | undefined
-    let answer: unknown
-    const workflow = defineWorkflow({
-      type: 'race-instance-sibling',
-      timeoutSeconds: 60,
-      nodes: {
-        ask: {
-          run: async (ctx) => {
-            tokens.push((await ctx.callback({ timeoutSeconds: 3600 })).token)
-          },
-        },
-        slow: {
-          run: async () => {
-            slowCalls += 1
-            if (slowCalls === 1) throw new NotReadyError(58)
-            // The provider answers 2 s before the instance's timeout, after this pass read the instance; this
-            // worker then runs past the timeout, which ends it in this pass.
-            answer = await outcomeOf(
-              (engineRef as Engine).completeCallback(tokens[0] as string, { status: 'success', output: { ok: 1 } }),
-            )
-            clockRef?.advanceSeconds(20)
-            // Still running when the timeout ends it.
-            await new Promise((resolve) => setTimeout(resolve, 50))
-          },
-        },
-      },
+    // The provider answers 2 s before the instance's timeout, which ends the sibling's worker in that pass.
+    const { told, done } = await lateAnswerRace('race-instance-sibling', {
+      askTimeoutSeconds: 3600,
+      readyAfter: 58,
+      instanceTimeoutSeconds: 60,
     })
-    // A clock whose timers fire as it moves: the instance's timeout ends the running worker.
-    const { engine, clock } = newTestEngine(backend, {
-      clock: new TimerClock(),
-      callbacks: { tokens: callbackTokens([SECRET]) },
-    })
-    engine.register(workflow)
-    engineRef = engine
-    clockRef = clock
-    const { instanceId } = await engine.create({ workflowType: 'race-instance-sibling' })
-    clock.advanceSeconds(58)
-    await engine.runWorkflow(instanceId, { mode: 'due' })
-    await check(clock, instanceId, 'after the pass whose worker ran past the timeout')
-    expect(answer).toEqual({ accepted: true, status: 'success' })
 
-    await engine.runWorkflow(instanceId, { mode: 'due' })
-    await check(clock, instanceId, 'after the next pass')
-    const done = await backend.store().getInstance(instanceId)
+    expect(told).toEqual({ accepted: true, status: 'success' })
     expect(done?.nodes.ask?.output).toMatchObject({ callback_output: { ok: 1 } })
     expect(done?.status).toBe('timed_out')
   })
