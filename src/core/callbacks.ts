@@ -13,7 +13,7 @@ import type {
   NodeRecord,
   WorkerFailure,
 } from './records.js'
-import { classifyWorkerError, FailedWithContinueError, FailedWithFailedError } from './worker-signals.js'
+import { classifyWorkerError, FailedWithContinueError, FailedWithFailedError, NotReadyError } from './worker-signals.js'
 
 /**
  * Callbacks (README, "Callbacks"): a worker asks for one with `ctx.callback(…)` and returns; the node then waits —
@@ -322,8 +322,12 @@ export const callbackRefusal = (
   }
   // Closed by the failure of the worker that asked for it: said so, without the failure's text (the callbacks route
   // answers anyone who holds the token).
-  const failed = 'the worker that asked for it failed'
-  if (ended?.outcome !== undefined) return gone(ended.workerFailure ? failed : `it ended (${ended.outcome})`)
+  const failedText = (failure: WorkerFailure) =>
+    failure.signal === 'not-ready'
+      ? 'the worker that asked for it said its node is not ready'
+      : 'the worker that asked for it failed'
+  if (ended?.outcome !== undefined)
+    return gone(ended.workerFailure ? failedText(ended.workerFailure) : `it ended (${ended.outcome})`)
   if (isTerminalInstanceStatus(record.status)) return gone(`the instance is ${record.status}`)
   if (isTerminalNodeStatus(node.status)) return gone(`the node is ${node.status}`)
   if (at && waitsFor(node, claims) && callbackDeadlinePassed(node.callback as CallbackWait, arrival, at)) {
@@ -332,7 +336,7 @@ export const callbackRefusal = (
       closedAt(wait, at) && at.nowMs < wait.timeoutAtMs
         ? "the node's or instance's deadline passed"
         : wait.workerFailure
-          ? failed
+          ? failedText(wait.workerFailure)
           : 'the wait timed out',
     )
   }
@@ -389,28 +393,38 @@ export const resolveCallback = (
 }
 
 /**
- * A worker that asked for a callback and then failed: its wait, closed now, keeping the failure (see
- * CallbackWait.workerFailure). Undefined for a worker that says its node is not ready (it is polled again, and the
- * wait goes): that failure is stored as it is.
+ * A worker that asked for a callback and then failed, or said its node is not ready: its wait, closed now, keeping
+ * the failure (see CallbackWait.workerFailure).
  */
-export const closedByFailure = (wait: CallbackWait, error: unknown, nowMs: number): CallbackWait | undefined => {
+export const closedByFailure = (wait: CallbackWait, error: unknown, nowMs: number): CallbackWait => {
   const signal = classifyWorkerError(error)
-  if (signal.kind === 'not-ready') return undefined
   const name = error instanceof Error ? error.name : 'Error'
   const text = error instanceof Error ? error.message : String(error)
   // Kept as `last_error` keeps it (LAST_ERROR_CHARS): the stored bytes of a record stay bounded.
   const failure: WorkerFailure = { name: name.slice(0, 100), message: text.slice(0, 300), signal: signal.kind }
+  if (signal.kind === 'not-ready' && signal.retryAfterSeconds !== undefined) {
+    const seconds = signal.retryAfterSeconds
+    if (Number.isFinite(seconds) && seconds >= 0) failure.retryAfterSeconds = seconds
+  }
   return { ...wait, timeoutAtMs: Math.min(wait.timeoutAtMs, nowMs), workerFailure: failure }
 }
 
-/** The failure a closed wait kept, as an error of its kind, named and worded as it was thrown. */
-export const keptFailure = (failure: WorkerFailure): Error => {
+/**
+ * The failure a closed wait kept, as an error of its kind, named and worded as it was thrown; `elapsedMs` since it
+ * was stored: a node not ready is looked at again when its worker said, counted from then.
+ */
+export const keptFailure = (failure: WorkerFailure, elapsedMs: number): Error => {
+  const retry = failure.retryAfterSeconds
   const error =
     failure.signal === 'failed-with-failed'
       ? new FailedWithFailedError(failure.message)
       : failure.signal === 'failed-with-continue'
         ? new FailedWithContinueError(failure.message)
-        : new Error(failure.message)
+        : failure.signal === 'not-ready'
+          ? new NotReadyError(retry === undefined ? undefined : Math.max(0, retry - elapsedMs / 1000), {
+              message: failure.message,
+            })
+          : new Error(failure.message)
   Object.defineProperty(error, 'name', { value: failure.name, configurable: true, writable: true })
   return error
 }

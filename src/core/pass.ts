@@ -931,9 +931,10 @@ class Pass {
       this.#succeeded(node, record, outcome.step)
       return
     }
-    // A worker that asked for a callback and then failed: a completion stored before this failure is stored is the
-    // attempt's outcome (the provider was told it was stored), so the node waits on, its wait closed now; without
-    // one, the next pass stores this failure (README, "Callbacks"). Its node's and instance's deadlines still win.
+    // A worker that asked for a callback and then failed, or said its node is not ready: a completion stored before
+    // this is stored is the attempt's outcome (the provider was told it was stored), so the node waits on, its wait
+    // closed now; without one, the next pass stores this failure (README, "Callbacks"). Its node's and instance's
+    // deadlines still win.
     const closed =
       outcome.callback && !(stored instanceof Error) && record.status !== 'canceled' && outcome.deadline !== 'node'
         ? closedByFailure(outcome.callback, error, now)
@@ -987,7 +988,8 @@ class Pass {
   /** The worker asked for a callback and returned: its node waits for it (not a retry: no backoff, no count). */
   #awaitCallback(node: NodeDefinition, record: NodeRecord, wait: CallbackWait): void {
     record.callback = this.#withCloses(node, record, wait)
-    record.waits = 0
+    // Not a new wait for a wait its worker's failure closed: that failure, stored next, counts in the node's backoff.
+    if (!wait.workerFailure) record.waits = 0
     // A wait timed out already (one the worker's own failure closed) is looked at when a pass may time it out, as
     // any other deadline of it (see CALLBACK_CLOCK_SKEW_MS); a completion stored before makes the instance due at once.
     const resolution = resolveCallback(wait, undefined, this.#now)
@@ -1132,7 +1134,8 @@ class Pass {
       } else {
         // A wait the worker's own failure closed comes to that failure when nothing completed it.
         const kept = resolution.kind === 'timeout' ? wait.workerFailure : undefined
-        this.#recordError(node, record, step, kept ? keptFailure(kept) : resolution.error)
+        const error = kept ? keptFailure(kept, this.#now - wait.timeoutAtMs) : resolution.error
+        this.#recordError(node, record, step, error)
       }
     }
   }

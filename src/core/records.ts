@@ -240,18 +240,22 @@ export interface CallbackWait {
   /** The completion it ended with, as a fingerprint. */
   fingerprint?: string
   /**
-   * The worker asked for it and then failed (threw, or ran past its run timeout or its lease): the wait closes when
-   * the failure is stored, and a completion stored before that is the attempt's outcome; without one, this failure
-   * is (see `keptFailure`).
+   * The worker asked for it and then failed (threw, said its node is not ready, or ran past its run timeout or its
+   * lease): the wait closes when the failure is stored, and a completion stored before that is the attempt's outcome;
+   * without one, this failure is (see `keptFailure`).
    */
   workerFailure?: WorkerFailure
 }
 
-/** A worker's failure as a closed wait keeps it: its error's name and message, and what it signals. */
+/**
+ * A worker's failure as a closed wait keeps it: its error's name and message, what it signals, and for a node not
+ * ready, when to look again (`NotReadyError`'s seconds, counted from the failure).
+ */
 export interface WorkerFailure {
   name: string
   message: string
-  signal: 'error' | 'failed-with-failed' | 'failed-with-continue'
+  signal: 'error' | 'failed-with-failed' | 'failed-with-continue' | 'not-ready'
+  retryAfterSeconds?: number
 }
 
 /** A completion or heartbeat as a caller sends it. */

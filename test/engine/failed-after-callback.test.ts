@@ -7,7 +7,7 @@ import { CallbackGoneError } from '../../src/core/callbacks.js'
 import type { Engine } from '../../src/core/engine.js'
 import type { NodeContext } from '../../src/core/node-context.js'
 import type { HistoryEntry, NodeRecord } from '../../src/core/store.js'
-import { FailedWithFailedError } from '../../src/core/worker-signals.js'
+import { FailedWithFailedError, NotReadyError } from '../../src/core/worker-signals.js'
 import { type FakeClock, newTestEngine, STORE_BACKENDS, type StoreBackend, TimerClock } from '../support/harness.js'
 import { assertInvariant } from '../support/invariant.js'
 
@@ -16,7 +16,8 @@ import { assertInvariant } from '../support/invariant.js'
  * completed the callback at once (README, "Callbacks"): the provider was told the completion is stored (202), so it
  * is the attempt's outcome, as when the worker returns after asking. Without a completion, the worker's own failure
  * is the outcome: counted, retried or failing for good as it says. A completion after that failure is stored is
- * refused (410).
+ * refused (410). A worker that says its node is not ready after asking is polled again as it says, unless its callback
+ * was completed before that was stored.
  */
 const SECRET = 'the-failed-after-callback-secret-0123456789'
 
@@ -36,7 +37,7 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
   }
 
   /** `pay` asks for a callback, its provider answers `answer` at once, and then the worker fails as `fail` says. */
-  const setUp = (type: string, answer: Answer, fail: 'throw' | 'fail for good' | 'run timeout') => {
+  const setUp = (type: string, answer: Answer, fail: 'throw' | 'fail for good' | 'run timeout' | 'not ready') => {
     const callbacks = { tokens: callbackTokens([SECRET]) }
     // Its timers fire when it is moved past them: the run timeout aborts the attempt when the worker moves it.
     const clock = new TimerClock()
@@ -61,6 +62,7 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
               if (runs.length > 1) return // a retry: it waits for its callback
               if (fail === 'throw') throw new TypeError('the ledger write failed')
               if (fail === 'fail for good') throw new FailedWithFailedError('card blocked')
+              if (fail === 'not ready') throw new NotReadyError(30, { message: 'the ledger is busy' })
               // Past its run timeout: the attempt is aborted at 10 s.
               clock.advanceSeconds(11)
               await new Promise((resolve) => setTimeout(resolve, 20))
@@ -159,4 +161,101 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
       }
     },
   )
+
+  it.each([
+    ['success', { status: 'success', output: { paid: 1 } }],
+    ['failure', { status: 'failure', error: 'CardDeclined' }],
+  ] as const)('applies a %s completed before the worker said its node is not ready', async (kind, answer) => {
+    const type = `not-ready-after-${kind}`
+    const { engine, clock, runs, answered } = setUp(type, answer, 'not ready')
+    const { instanceId } = await engine.create({ workflowType: type })
+    await check(clock, instanceId, 'after the pass whose worker said not ready')
+    expect(answered).toEqual([{ accepted: true, status: kind }])
+
+    clock.advanceSeconds(2)
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    await check(clock, instanceId, 'after the pass that applies the completion')
+
+    const pay = await payOf(instanceId)
+    expect(runs).toHaveLength(1)
+    if (kind === 'success') {
+      expect(pay.status).toBe('completed')
+      expect(pay.output).toMatchObject({ callback_output: { paid: 1 } })
+      expect(pay.failCount ?? 0).toBe(0)
+      expect(await errorsOf(engine, instanceId)).toEqual([])
+    } else {
+      expect(pay.failCount).toBe(1)
+      expect(pay.lastError).toMatch(/CallbackFailedError: CardDeclined/)
+      expect(await errorsOf(engine, instanceId)).toHaveLength(1)
+    }
+  })
+
+  it('polls a node whose worker said not ready after asking when nothing completed it, 30 s after, uncounted', async () => {
+    const type = 'not-ready-alone'
+    const { engine, clock, runs } = setUp(type, undefined, 'not ready')
+    const { instanceId } = await engine.create({ workflowType: type })
+    await check(clock, instanceId, 'after the pass whose worker said not ready')
+    const late = await engine
+      .completeCallback(runs[0] as string, { status: 'success', output: { late: 1 } })
+      .catch((error: unknown) => error)
+    expect(late).toBeInstanceOf(CallbackGoneError)
+    expect((late as Error).message).toBe(
+      'this callback can no longer be completed: the worker that asked for it said its node is not ready',
+    )
+    await check(clock, instanceId, 'after the refused completion')
+
+    clock.advanceSeconds(2)
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    await check(clock, instanceId, 'after the pass that finds no completion')
+    let pay = await payOf(instanceId)
+    expect(pay.status).not.toBe('failed')
+    expect(pay.failCount ?? 0).toBe(0)
+    expect(pay.lastError).toBe('NotReadyError: the ledger is busy')
+    expect(await errorsOf(engine, instanceId)).toEqual([])
+    // Polled again 30 s after the worker said so, not 30 s after the pass that found no completion.
+    expect(pay.nextAttemptAtMs).toBe(pay.callback?.timeoutAtMs !== undefined ? pay.callback.timeoutAtMs + 30_000 : -1)
+    expect(runs).toHaveLength(1)
+
+    clock.advanceSeconds(28)
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    await check(clock, instanceId, 'after the poll')
+    expect(runs).toHaveLength(2)
+    pay = await payOf(instanceId)
+    expect(pay.failCount ?? 0).toBe(0)
+    expect(pay.status).toBe('running')
+  })
+
+  it('applies a success completed before a check said its node is not ready: the node completes', async () => {
+    const type = 'check-not-ready-after-success'
+    const callbacks = { tokens: callbackTokens([SECRET]) }
+    const clock = new TimerClock()
+    const { engine } = newTestEngine(backend, { clock, callbacks })
+    const checks: string[] = []
+    engine.register(
+      defineWorkflow({
+        type,
+        nodes: {
+          approve: {
+            run: () => {},
+            check: async (ctx: NodeContext) => {
+              const { token } = await ctx.callback({ timeoutSeconds: 3600 })
+              checks.push(token)
+              await engine.completeCallback(token, { status: 'success', output: { approved: true } })
+              throw new NotReadyError(60)
+            },
+          },
+        },
+      }),
+    )
+    const { instanceId } = await engine.create({ workflowType: type })
+    await check(clock, instanceId, 'after the pass whose check said not ready')
+    clock.advanceSeconds(2)
+    await engine.runWorkflow(instanceId, { mode: 'due' })
+    await check(clock, instanceId, 'after the pass that applies the completion')
+    const approve = (await backend.store().getInstance(instanceId))?.nodes.approve as NodeRecord
+    expect(approve.status).toBe('completed')
+    expect(approve.output).toMatchObject({ callback_output: { approved: true } })
+    expect(checks).toHaveLength(1)
+    expect((await engine.get(instanceId)).status).toBe('completed')
+  })
 })

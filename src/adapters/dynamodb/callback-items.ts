@@ -30,7 +30,7 @@ export const storedWaitSchema = z.object({
   d: z.number().optional(),
   hd: z.number().optional(),
   /** The worker's failure that closed it (see CallbackWait.workerFailure): name, message, signal. */
-  wf: z.object({ n: z.string(), m: z.string(), k: z.enum(['e', 'f', 'c']) }).optional(),
+  wf: z.object({ n: z.string(), m: z.string(), k: z.enum(['e', 'f', 'c', 'n']), r: z.number().optional() }).optional(),
 })
 export type StoredWait = z.infer<typeof storedWaitSchema>
 
@@ -57,14 +57,20 @@ export const waitToItem = (wait: CallbackWait, baseMs: number): StoredWait => {
   if (wait.outcome !== undefined) item.o = OUTCOME_CODES[wait.outcome]
   if (wait.fingerprint !== undefined) item.fp = wait.fingerprint
   if (wait.workerFailure !== undefined) {
-    const { name, message, signal } = wait.workerFailure
+    const { name, message, signal, retryAfterSeconds } = wait.workerFailure
     item.wf = { n: name, m: message, k: FAILURE_SIGNAL_CODES[signal] }
+    if (retryAfterSeconds !== undefined) item.wf.r = retryAfterSeconds
   }
   return item
 }
 
-const FAILURE_SIGNAL_CODES = { error: 'e', 'failed-with-failed': 'f', 'failed-with-continue': 'c' } as const
-const FAILURE_SIGNALS = { e: 'error', f: 'failed-with-failed', c: 'failed-with-continue' } as const
+const FAILURE_SIGNAL_CODES = {
+  error: 'e',
+  'failed-with-failed': 'f',
+  'failed-with-continue': 'c',
+  'not-ready': 'n',
+} as const
+const FAILURE_SIGNALS = { e: 'error', f: 'failed-with-failed', c: 'failed-with-continue', n: 'not-ready' } as const
 
 export const waitFromItem = (item: StoredWait, baseMs: number): CallbackWait => {
   const wait: CallbackWait = {
@@ -78,8 +84,10 @@ export const waitFromItem = (item: StoredWait, baseMs: number): CallbackWait => 
   if (item.hb !== undefined) wait.heartbeatAtMs = baseMs + item.hb
   if (item.o !== undefined) wait.outcome = OUTCOMES[item.o] as CallbackOutcome
   if (item.fp !== undefined) wait.fingerprint = item.fp
-  if (item.wf !== undefined)
+  if (item.wf !== undefined) {
     wait.workerFailure = { name: item.wf.n, message: item.wf.m, signal: FAILURE_SIGNALS[item.wf.k] }
+    if (item.wf.r !== undefined) wait.workerFailure.retryAfterSeconds = item.wf.r
+  }
   return wait
 }
 
