@@ -258,4 +258,40 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
     expect(checks).toHaveLength(1)
     expect((await engine.get(instanceId)).status).toBe('completed')
   })
+
+  it('keeps the backoff of a worker that asks and then says not ready, pass after pass', async () => {
+    const type = 'not-ready-backoff'
+    const callbacks = { tokens: callbackTokens([SECRET]) }
+    const clock = new TimerClock()
+    const { engine } = newTestEngine(backend, { clock, callbacks })
+    let runs = 0
+    engine.register(
+      defineWorkflow({
+        type,
+        nodes: {
+          poll: {
+            run: async (ctx: NodeContext) => {
+              runs += 1
+              await ctx.callback({ timeoutSeconds: 3600 })
+              throw new NotReadyError() // no seconds: the node's backoff
+            },
+          },
+        },
+      }),
+    )
+    const { instanceId } = await engine.create({ workflowType: type })
+    const waits: number[] = []
+    for (let cycle = 1; cycle <= 3; cycle++) {
+      clock.advanceSeconds(2)
+      await engine.runWorkflow(instanceId, { mode: 'due' })
+      await check(clock, instanceId, `after the pass that finds no completion, cycle ${cycle}`)
+      const poll = (await backend.store().getInstance(instanceId))?.nodes.poll as NodeRecord
+      waits.push(poll.waits)
+      expect(runs).toBe(cycle)
+      clock.advanceMs((poll.nextAttemptAtMs as number) - clock.nowMs())
+      await engine.runWorkflow(instanceId, { mode: 'due' })
+      await check(clock, instanceId, `after the poll of cycle ${cycle + 1}`)
+    }
+    expect(waits).toEqual([1, 2, 3])
+  })
 })
