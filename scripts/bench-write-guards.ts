@@ -137,6 +137,26 @@ await withDynamoDb(async (config, server) => {
     Key: keyOf(i),
     ExpressionAttributeNames: write.ExpressionAttributeNames,
   })
+  // The history as it stands after k appends of this write's entries: what a writer that knows it whole could set.
+  const entries = (values[':h'] as { L: AttributeValue[] }).L
+  const before = (template.h as { L: AttributeValue[] }).L
+  const wholeAfter = (k: number) => ({ L: [...before, ...Array.from({ length: k + 1 }, () => entries).flat()] })
+  const { ':noH': _noH2, ...wholeValues } = values
+  const { ':noH': _noH3, ':h': _h, ...indexValues } = values
+  const appendedAt = (k: number) =>
+    entries.map((_, e) => `h[${before.length + k * entries.length + e}] = :h${e}`).join(', ')
+  const entryValues = Object.fromEntries(entries.map((entry, e) => [`:h${e}`, entry]))
+  /** A variant of the engine's write: its k-th on an item is at its k-th place in the item's writes. */
+  const engineWrite =
+    (expression: (k: number) => string, condition: string, valuesAt: (k: number) => Record<string, AttributeValue>) =>
+    (i: number, k: number) => ({
+      ...write,
+      ...on(i),
+      UpdateExpression: expression(k),
+      ConditionExpression: condition,
+      ExpressionAttributeValues: valuesAt(k),
+    })
+  const placeAt = (k: number) => ({ ':wseq': { N: String(wseq + k) }, ':wseqNext': { N: String(wseq + k + 1) } })
   const variants: [string, (i: number, k: number) => object][] = [
     ['raw conditional update of one number', (i) => rawUpdateInput(copies, keyOf(i), versions[i] as number)],
     [
@@ -159,93 +179,52 @@ await withDynamoDb(async (config, server) => {
     ],
     [
       "the engine's step write, as sent",
-      (i, k) => ({
-        ...write,
-        ...on(i),
-        ExpressionAttributeValues: {
-          ...values,
-          ':wseq': { N: String(wseq + k) },
-          ':wseqNext': { N: String(wseq + k + 1) },
-        },
-      }),
+      engineWrite(
+        () => engineExpression,
+        engineCondition,
+        (k) => ({ ...values, ...placeAt(k) }),
+      ),
     ],
     [
       'its guards trimmed (total set, no room term, no if_not_exists)',
-      (i, k) => ({
-        ...write,
-        ...on(i),
-        UpdateExpression: trimmedExpression,
-        ConditionExpression: trimmedCondition,
-        ExpressionAttributeValues: {
-          ...trimmedValues,
-          ':wseq': { N: String(wseq + k) },
-          ':wseqNext': { N: String(wseq + k + 1) },
-          ':total': total(k),
-        },
-      }),
+      engineWrite(
+        () => trimmedExpression,
+        trimmedCondition,
+        (k) => ({ ...trimmedValues, ...placeAt(k), ':total': total(k) }),
+      ),
     ],
     [
       'trimmed, its place folded into the event counter',
-      (i, k) => ({
-        ...write,
-        ...on(i),
-        UpdateExpression: foldedExpression,
-        ConditionExpression: foldedCondition,
-        ExpressionAttributeValues: {
+      engineWrite(
+        () => foldedExpression,
+        foldedCondition,
+        (k) => ({
           ...foldedValues,
           ':es': { N: String(es + k) },
           ':esNext': { N: String(es + k + 1) },
           ':total': total(k),
-        },
-      }),
+        }),
+      ),
+    ],
+    [
+      "the engine's write, the whole history set",
+      engineWrite(
+        () => swap(engineExpression, 'list_append(if_not_exists(h, :noH), :h)', ':h'),
+        engineCondition,
+        (k) => ({ ...wholeValues, ':h': wholeAfter(k), ...placeAt(k) }),
+      ),
+    ],
+    [
+      "the engine's write, the entries set at their indexes",
+      engineWrite(
+        (k) => swap(engineExpression, 'h = list_append(if_not_exists(h, :noH), :h)', appendedAt(k)),
+        engineCondition,
+        (k) => ({ ...indexValues, ...entryValues, ...placeAt(k) }),
+      ),
     ],
   ]
 
   const clients = Array.from({ length: WORKERS }, () => new DynamoDBClient(config))
-  // The history as it stands after k appends of this write's entries: what a writer that knows it whole could set.
-  const entries = (values[':h'] as { L: AttributeValue[] }).L
-  const before = (template.h as { L: AttributeValue[] }).L
-  const wholeAfter = (k: number) => ({ L: [...before, ...Array.from({ length: k + 1 }, () => entries).flat()] })
-  const setWhole = swap(engineExpression, 'list_append(if_not_exists(h, :noH), :h)', ':h')
-  const { ':noH': _noH2, ...wholeValues } = values
-  const byIndex = (k: number) =>
-    swap(
-      engineExpression,
-      'h = list_append(if_not_exists(h, :noH), :h)',
-      entries.map((_, e) => `h[${before.length + k * entries.length + e}] = :h${e}`).join(', '),
-    )
-  const { ':noH': _noH3, ':h': _h, ...indexValues } = values
-  variants.push(
-    [
-      "the engine's write, the whole history set",
-      (i, k) => ({
-        ...write,
-        ...on(i),
-        UpdateExpression: setWhole,
-        ExpressionAttributeValues: {
-          ...wholeValues,
-          ':h': wholeAfter(k),
-          ':wseq': { N: String(wseq + k) },
-          ':wseqNext': { N: String(wseq + k + 1) },
-        },
-      }),
-    ],
-    [
-      "the engine's write, the entries set at their indexes",
-      (i, k) => ({
-        ...write,
-        ...on(i),
-        UpdateExpression: byIndex(k),
-        ExpressionAttributeValues: {
-          ...indexValues,
-          ...Object.fromEntries(entries.map((entry, e) => [`:h${e}`, entry])),
-          ':wseq': { N: String(wseq + k) },
-          ':wseqNext': { N: String(wseq + k + 1) },
-        },
-      }),
-    ],
-  )
-
   const wires = clients.map((each) => new HttpWire(each))
   const totals = variants.map(() => ({ serverMs: 0, wallMs: 0, updates: 0 }))
   const count = ITEMS * UPDATES_PER_ITEM
