@@ -291,7 +291,10 @@ export const measureHotPath = async (
     ...unconditioned,
     TableName: rawTable,
     Key: rawKey(i),
-    UpdateExpression: (stepWrite.UpdateExpression ?? '').replace('list_append(if_not_exists(h, :noH), :h)', ':h'),
+    UpdateExpression: (stepWrite.UpdateExpression ?? '').replace(
+      /list_append\((if_not_exists\(h, :noH\)|h), :h\)/,
+      ':h',
+    ),
     ExpressionAttributeValues: shapedValues,
   })
   const shapedUpdates = (count: number, concurrency: number) =>

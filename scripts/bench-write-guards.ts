@@ -9,9 +9,10 @@
  *   lease's condition;
  * - `content, history appended`: the same with the entries appended to the history, as an append-only history must;
  * - `engine`: the write as the engine sends it, its guards included (its place in the instance's writes, the budget's
- *   total and room, the event counter);
- * - `guards trimmed`: the engine's write with the budget's total set rather than added, no room term and no
- *   `if_not_exists`: the least a writer that knows the total exactly could send;
+ *   total and room, the event counter); and as a writer sends it that does not know whether the item holds a
+ *   history list and a total (`if_not_exists`, and the room term allowing for no total);
+ * - `guards trimmed`: the engine's write with the budget's total set rather than added and no room term: the least
+ *   a writer that knows the total exactly could send;
  * - `place folded into the event counter`: the trimmed write without `ws`, conditioned on and moving `es` alone;
  * - the engine's write with its history entries stored otherwise: the whole history set (a writer that knows it
  *   whole could), or each entry set at its index.
@@ -116,17 +117,21 @@ await withDynamoDb(async (config, server) => {
 
   const engineExpression = write.UpdateExpression as string
   const engineCondition = write.ConditionExpression as string
-  const trimmedExpression = swap(
-    swap(engineExpression, 'list_append(if_not_exists(h, :noH), :h)', 'list_append(h, :h)'),
+  // The write as a writer sends it that does not know whether the item holds a history list and a total yet.
+  const unknownExpression = swap(
+    swap(engineExpression, 'list_append(h, :h)', 'list_append(if_not_exists(h, :noH), :h)'),
+    'b = b + :bytes',
     'b = if_not_exists(b, :bytesBase) + :bytes',
-    'b = :total',
   )
-  const trimmedCondition = swap(engineCondition, ' AND (attribute_not_exists(b) OR b <= :room)', '')
+  const unknownCondition = swap(engineCondition, 'b <= :room', '(attribute_not_exists(b) OR b <= :room)')
+  const unknownValues = { ...values, ':noH': { L: [] }, ':bytesBase': template.b as AttributeValue }
+  const trimmedExpression = swap(engineExpression, 'b = b + :bytes', 'b = :total')
+  const trimmedCondition = swap(engineCondition, ' AND b <= :room', '')
   const foldedExpression = swap(trimmedExpression, 'ws = :wseqNext', 'es = :esNext')
   const foldedCondition = swap(trimmedCondition, ' AND ws = :wseq', '')
-  const { ':noH': _noH, ':bytesBase': base, ':bytes': bytes, ':room': _room, ...trimmedValues } = values
+  const { ':bytes': bytes, ':room': _room, ...trimmedValues } = values
   const total = (k: number) => ({
-    N: String(Number((base as { N: string }).N) + (k + 1) * Number((bytes as { N: string }).N)),
+    N: String(Number((template.b as { N: string }).N) + (k + 1) * Number((bytes as { N: string }).N)),
   })
   const { ':wseq': _wseq, ':wseqNext': _wseqNext, ':es': _es, ...foldedValues } = trimmedValues
   const contentValues = Object.fromEntries(
@@ -141,8 +146,7 @@ await withDynamoDb(async (config, server) => {
   const entries = (values[':h'] as { L: AttributeValue[] }).L
   const before = (template.h as { L: AttributeValue[] }).L
   const wholeAfter = (k: number) => ({ L: [...before, ...Array.from({ length: k + 1 }, () => entries).flat()] })
-  const { ':noH': _noH2, ...wholeValues } = values
-  const { ':noH': _noH3, ':h': _h, ...indexValues } = values
+  const { ':h': _h, ...indexValues } = values
   const appendedAt = (k: number) =>
     entries.map((_, e) => `h[${before.length + k * entries.length + e}] = :h${e}`).join(', ')
   const entryValues = Object.fromEntries(entries.map((entry, e) => [`:h${e}`, entry]))
@@ -186,7 +190,15 @@ await withDynamoDb(async (config, server) => {
       ),
     ],
     [
-      'its guards trimmed (total set, no room term, no if_not_exists)',
+      'the same, not knowing that the item holds a history list and a total (if_not_exists, the room term with it)',
+      engineWrite(
+        () => unknownExpression,
+        unknownCondition,
+        (k) => ({ ...unknownValues, ...placeAt(k) }),
+      ),
+    ],
+    [
+      'its guards trimmed (the total set rather than added, no room term)',
       engineWrite(
         () => trimmedExpression,
         trimmedCondition,
@@ -209,15 +221,15 @@ await withDynamoDb(async (config, server) => {
     [
       "the engine's write, the whole history set",
       engineWrite(
-        () => swap(engineExpression, 'list_append(if_not_exists(h, :noH), :h)', ':h'),
+        () => swap(engineExpression, 'list_append(h, :h)', ':h'),
         engineCondition,
-        (k) => ({ ...wholeValues, ':h': wholeAfter(k), ...placeAt(k) }),
+        (k) => ({ ...values, ':h': wholeAfter(k), ...placeAt(k) }),
       ),
     ],
     [
       "the engine's write, the entries set at their indexes",
       engineWrite(
-        (k) => swap(engineExpression, 'h = list_append(if_not_exists(h, :noH), :h)', appendedAt(k)),
+        (k) => swap(engineExpression, 'h = list_append(h, :h)', appendedAt(k)),
         engineCondition,
         (k) => ({ ...indexValues, ...entryValues, ...placeAt(k) }),
       ),

@@ -447,19 +447,21 @@ describe('writes of the largest definition the engine accepts', () => {
   })
 })
 
+/** The instance item as stored before the bytes total existed: without `b`. */
+const dropTotal = (instanceId: string) =>
+  table.client.send(
+    new UpdateItemCommand({
+      TableName: table.tableName,
+      Key: { pk: { S: instanceKey(instanceId).pk }, sk: { S: instanceKey(instanceId).sk } },
+      UpdateExpression: 'REMOVE #bytes',
+      ExpressionAttributeNames: { '#bytes': 'b' },
+    }),
+  )
+
 describe('an item stored before the bytes total existed', () => {
   it('gets its total from the first write, by an event or a lease holder, and keeps it exact', async () => {
     const { engine, store } = newTestEngine(table)
     engine.register(listeners)
-    const dropTotal = (instanceId: string) =>
-      table.client.send(
-        new UpdateItemCommand({
-          TableName: table.tableName,
-          Key: { pk: { S: instanceKey(instanceId).pk }, sk: { S: instanceKey(instanceId).sk } },
-          UpdateExpression: 'REMOVE #bytes',
-          ExpressionAttributeNames: { '#bytes': 'b' },
-        }),
-      )
     const first = await engine.create({ workflowType: 'listeners', run: false, context: { c: 'c'.repeat(2000) } })
     const second = await engine.create({ workflowType: 'listeners', run: false, context: { c: 'c'.repeat(2000) } })
     await dropTotal(first.instanceId)
@@ -471,6 +473,64 @@ describe('an item stored before the bytes total existed', () => {
     for (const id of [first.instanceId, second.instanceId]) {
       const record = (await store.getInstance(id)) as InstanceRecord
       expect(record.storedBytes).toBe(instanceStoredBytes(record))
+    }
+  })
+})
+
+describe('a fenced write on an item that holds its history and total', () => {
+  it('appends and adds to them without if_not_exists once they are stored, from an item that had neither', async () => {
+    const sent: string[] = []
+    const name = 'storedForms'
+    table.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const expression = (args.input as { UpdateExpression?: string }).UpdateExpression
+        if (context.commandName === 'UpdateItemCommand' && expression?.startsWith('SET ua = :ua')) sent.push(expression)
+        return next(args)
+      },
+      { step: 'initialize', name },
+    )
+    try {
+      const step = (n: number) => (ctx: import('../../src/core/node-context.js').NodeContext) => {
+        ctx.set(`out${n}`, 'o'.repeat(100))
+      }
+      const chain = defineWorkflow({
+        type: 'stored-forms',
+        nodes: { a: { next: ['b'], run: step(1) }, b: { next: ['c'], run: step(2) }, c: { run: step(3) } },
+      })
+      const { engine, store } = newTestEngine(table)
+      engine.register(chain)
+      const { instanceId } = await engine.create({ workflowType: 'stored-forms', run: false })
+      // Its total and history list removed: an item as stored before either existed.
+      const key = { pk: { S: instanceKey(instanceId).pk }, sk: { S: instanceKey(instanceId).sk } }
+      await table.client.send(
+        new UpdateItemCommand({ TableName: table.tableName, Key: key, UpdateExpression: 'REMOVE b, h' }),
+      )
+      const before = await table.client.send(new GetItemCommand({ TableName: table.tableName, Key: key }))
+      expect(before.Item?.h).toBeUndefined()
+      expect(before.Item?.b).toBeUndefined()
+
+      sent.length = 0
+      await engine.runWorkflow(instanceId)
+
+      // The first write makes both; every later one that appends or adds knows they are there.
+      expect(sent[0]).toContain('h = list_append(if_not_exists(h, :noH), :h)')
+      expect(sent[0]).toContain('b = if_not_exists(b, :bytesBase) + :bytes')
+      const later = sent.slice(1)
+      expect(later.filter((expression) => expression.includes('list_append(h, :h)')).length).toBeGreaterThan(1)
+      expect(later.filter((expression) => expression.includes('b = b + :bytes')).length).toBeGreaterThan(1)
+      for (const expression of later) expect(expression).not.toContain('if_not_exists')
+
+      const record = (await store.getInstance(instanceId)) as InstanceRecord
+      expect(record.status).toBe('completed')
+      expect(record.storedBytes).toBe(instanceStoredBytes(record))
+      const entries = (await engine.history(instanceId)).entries
+      for (const nodeId of ['a', 'b', 'c']) {
+        const own = entries.filter((entry) => entry.kind === 'node' && entry.nodeId === nodeId)
+        expect(own.map((entry) => entry.status)).toEqual(['running', 'completed'])
+      }
+      expect(entries.filter((entry) => entry.kind === 'finished').map((entry) => entry.status)).toEqual(['completed'])
+    } finally {
+      table.client.middlewareStack.remove(name)
     }
   })
 })

@@ -45,6 +45,11 @@ export interface LaidOutChange {
    * deleted them takes them off the pending deletions (see `clearPendingParams`).
    */
   gc?: { add: Record<string, number> }
+  /**
+   * What the writer knows the instance item holds already: a history list, a bytes total. The write appends to them
+   * without `if_not_exists` (nothing removes either once written), which costs the table's CPU on every write.
+   */
+  stored?: { history: boolean; total: boolean }
   /** Which of the instance item's writes this is (`expected` before it, `next` after it); the writer always says. */
   writeSeq?: { expected: number; next: number }
   /**

@@ -26,7 +26,7 @@ import {
 } from './item-codec.js'
 import { createdAtOf, DUE_PLACE_HORIZON_MS, SK } from './keys.js'
 import { inlineNodeBytes, isQuiet, type LaidOutChange, storedHistoryBytes, storedNodeBytes } from './laid-out-change.js'
-import { type ArrivalToClear, writeUnderLeaseForms } from './params.js'
+import { type ArrivalToClear, totalDelta, writeUnderLeaseForms } from './params.js'
 import {
   ARCHIVE_AT_BYTES,
   EVENT_REFUSALS_MAX,
@@ -131,6 +131,9 @@ export class DynamoLeaseWriter implements LeaseWriter {
   #history: StoredEntry[]
   #historyBase: number
   #historyDropped: number
+  /** The instance item holds a history list, and a bytes total: once written, neither is ever removed. */
+  #historyStored: boolean
+  #totalStored: boolean
   /** The node archives the instance item lists, in order, with the nodes each holds (undefined: not known). */
   #archives: [string, ReadonlySet<string> | undefined][]
   /** Callback arrivals' contents in items of their own, by node: deleted with the arrival a write consumes. */
@@ -167,6 +170,8 @@ export class DynamoLeaseWriter implements LeaseWriter {
     this.#history = [...(item.h ?? [])]
     this.#historyBase = item.hb ?? 0
     this.#historyDropped = item.hd ?? 0
+    this.#historyStored = item.h !== undefined
+    this.#totalStored = item.b !== undefined
     this.#duePlace = start.duePlace
     this.#duePlaceHorizonMs = start.duePlaceHorizonMs ?? DUE_PLACE_HORIZON_MS
     this.#armed = start.armed && {
@@ -336,6 +341,7 @@ export class DynamoLeaseWriter implements LeaseWriter {
       nodes,
       history: entriesToItems(change.history ?? [], this.#baseMs),
       writeSeq: { expected: this.#writeSeq, next: this.#writeSeq + 1 },
+      stored: { history: this.#historyStored, total: this.#totalStored },
       // Conditioned on the event counter while this lease knows the history whole: then it knows what it writes.
       ...(this.#historyExact ? { eventSeq: this.#eventSeq } : {}),
     }
@@ -576,6 +582,10 @@ export class DynamoLeaseWriter implements LeaseWriter {
     }
     if (laid.archiveKey !== undefined) this.#archives.push([laid.archiveKey, new Set(Object.keys(laid.archive ?? {}))])
     this.#writeSeq += 1
+    // Its entries appended to the item's history (not moved with the others into an archive) make the list if there
+    // was none; a change to the total makes the total.
+    if (laid.history.length && !laid.historyOut?.own) this.#historyStored = true
+    if (totalDelta(laid) !== 0) this.#totalStored = true
     const due = laid.change.dueAtMs
     if (due !== undefined) this.#duePlace = due === null ? undefined : (laid.duePlace ?? due)
     if (laid.clearArmed) this.#armed = undefined

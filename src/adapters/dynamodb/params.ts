@@ -198,8 +198,11 @@ const historyParts = (parts: UpdateParts, laid: LaidOutChange, planner: ItemPlan
   if (!out) {
     if (!entries.length) return
     values[':h'] = entries
-    values[':noH'] = []
-    set.push('h = list_append(if_not_exists(h, :noH), :h)')
+    if (laid.stored?.history) set.push('h = list_append(h, :h)')
+    else {
+      values[':noH'] = []
+      set.push('h = list_append(if_not_exists(h, :noH), :h)')
+    }
     return
   }
   // Exactly the entries the holder knows leave: those an event appended since sit after them and stay. The
@@ -334,10 +337,11 @@ const nextAttemptParts = (parts: UpdateParts, laid: LaidOutChange): void => {
   }
 }
 
-/**
- * The guards of a fenced write besides the lease: its place in the item's writes, and the budget. What it adds to
- * the counted total includes the items it replaces (counted until deleted).
- */
+/** What a fenced write adds to the counted total: its change's bytes and the items it replaces (counted until deleted). */
+export const totalDelta = (laid: LaidOutChange): number =>
+  (laid.change.bytesDelta ?? 0) + Object.values(laid.gc?.add ?? {}).reduce((a, b) => a + b, 0)
+
+/** The guards of a fenced write besides the lease: its place in the item's writes, and the budget. */
 const guardParts = (parts: UpdateParts, laid: LaidOutChange): void => {
   const { values, set, conditions } = parts
   if (laid.writeSeq !== undefined) {
@@ -350,14 +354,18 @@ const guardParts = (parts: UpdateParts, laid: LaidOutChange): void => {
       conditions.push('ws = :wseq')
     }
   }
-  const sum = (bytes: Record<string, number> | undefined) => Object.values(bytes ?? {}).reduce((a, b) => a + b, 0)
-  const { bytesDelta = 0, bytesBase, maxBytes } = laid.change
-  const delta = bytesDelta + sum(laid.gc?.add)
+  const { bytesBase, maxBytes } = laid.change
+  const delta = totalDelta(laid)
   if (delta === 0) return
-  // An item stored without a total starts from the holder's count of it.
   values[':bytes'] = delta
-  values[':bytesBase'] = bytesBase ?? 0
-  set.push('b = if_not_exists(b, :bytesBase) + :bytes')
+  const totalStored = laid.stored?.total === true
+  if (totalStored) set.push('b = b + :bytes')
+  else {
+    // An item stored without a total starts from the holder's count of it.
+    values[':bytesBase'] = bytesBase ?? 0
+    set.push('b = if_not_exists(b, :bytesBase) + :bytes')
+  }
+  const noTotal = totalStored ? '' : 'attribute_not_exists(b) OR '
   // A write that grows the instance is refused in its own condition when events stored since the lease was taken
   // leave too little room: the size is guarded where it is written. The completions it consumes leave right after
   // it (see clearArrivalsParams): while they are still stored as read, their bytes count as room.
@@ -366,7 +374,7 @@ const guardParts = (parts: UpdateParts, laid: LaidOutChange): void => {
     const consumed = Object.entries(laid.change.clearCallbacks ?? {}).filter(
       ([, arrival]) => (arrival.storedBytes ?? 0) > 0 && arrival.completion !== undefined,
     )
-    if (!consumed.length) conditions.push('(attribute_not_exists(b) OR b <= :room)')
+    if (!consumed.length) conditions.push(totalStored ? 'b <= :room' : '(attribute_not_exists(b) OR b <= :room)')
     else {
       let freed = 0
       const stillStored = consumed.map(([nodeId, arrival], index) => {
@@ -378,9 +386,7 @@ const guardParts = (parts: UpdateParts, laid: LaidOutChange): void => {
         return `cb.#ca${index}.c = :cac${index} AND cb.#ca${index}.f = :caf${index} AND cb.#ca${index}.fp = :cap${index}`
       })
       values[':roomConsumed'] = maxBytes - delta + freed
-      conditions.push(
-        `(attribute_not_exists(b) OR b <= :room OR (b <= :roomConsumed AND ${stillStored.join(' AND ')}))`,
-      )
+      conditions.push(`(${noTotal}b <= :room OR (b <= :roomConsumed AND ${stillStored.join(' AND ')}))`)
     }
   }
 }
