@@ -3,7 +3,7 @@ import type { CallbackClaims } from './callback-token.js'
 import { hash53 } from './definition.js'
 import { PayloadTooLargeError, TickflowError, ValidationError } from './errors.js'
 import { canonicalJson, type JsonObject, type JsonValue, jsonSizeBytes } from './json.js'
-import { nodePayloadBytes } from './limits.js'
+import { LAST_ERROR_CHARS, nodePayloadBytes } from './limits.js'
 import type {
   AttemptStarted,
   CallbackArrival,
@@ -400,8 +400,12 @@ export const closedByFailure = (wait: CallbackWait, error: unknown, nowMs: numbe
   const signal = classifyWorkerError(error)
   const name = error instanceof Error ? error.name : 'Error'
   const text = error instanceof Error ? error.message : String(error)
-  // Kept as `last_error` keeps it (LAST_ERROR_CHARS): the stored bytes of a record stay bounded.
-  const failure: WorkerFailure = { name: name.slice(0, 100), message: text.slice(0, 300), signal: signal.kind }
+  // Kept as `last_error` keeps it: the stored bytes of a record stay bounded.
+  const failure: WorkerFailure = {
+    name: name.slice(0, 100),
+    message: text.slice(0, LAST_ERROR_CHARS),
+    signal: signal.kind,
+  }
   if (signal.kind === 'not-ready' && signal.retryAfterSeconds !== undefined) {
     const seconds = signal.retryAfterSeconds
     if (Number.isFinite(seconds) && seconds >= 0) failure.retryAfterSeconds = seconds
@@ -414,17 +418,20 @@ export const closedByFailure = (wait: CallbackWait, error: unknown, nowMs: numbe
  * was stored: a node not ready is looked at again when its worker said, counted from then.
  */
 export const keptFailure = (failure: WorkerFailure, elapsedMs: number): Error => {
-  const retry = failure.retryAfterSeconds
-  const error =
-    failure.signal === 'failed-with-failed'
-      ? new FailedWithFailedError(failure.message)
-      : failure.signal === 'failed-with-continue'
-        ? new FailedWithContinueError(failure.message)
-        : failure.signal === 'not-ready'
-          ? new NotReadyError(retry === undefined ? undefined : Math.max(0, retry - elapsedMs / 1000), {
-              message: failure.message,
-            })
-          : new Error(failure.message)
+  const error = failureOfKind(failure, elapsedMs)
   Object.defineProperty(error, 'name', { value: failure.name, configurable: true, writable: true })
   return error
+}
+
+const failureOfKind = ({ signal, message, retryAfterSeconds: retry }: WorkerFailure, elapsedMs: number): Error => {
+  switch (signal) {
+    case 'failed-with-failed':
+      return new FailedWithFailedError(message)
+    case 'failed-with-continue':
+      return new FailedWithContinueError(message)
+    case 'not-ready':
+      return new NotReadyError(retry === undefined ? undefined : Math.max(0, retry - elapsedMs / 1000), { message })
+    case 'error':
+      return new Error(message)
+  }
 }

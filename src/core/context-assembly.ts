@@ -47,9 +47,6 @@ export const derivedPreNodeContext = (
   return pre
 }
 
-/** The last error a node's context shows under `system`, at most this many characters (it lives in the record). */
-export const LAST_ERROR_CHARS = 300
-
 /** `system` as a node's context shows it: what the worker stored there, with the engine's last error. */
 const systemView = (record: NodeRecord): JsonObject | undefined => {
   const stored = record.output[CONTEXT_KEYS.system]

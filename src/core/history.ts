@@ -1,5 +1,5 @@
 import { isTerminalInstanceStatus, isTerminalNodeStatus } from '../schemas/statuses.js'
-import { LAST_ERROR_CHARS } from './context-assembly.js'
+import { LAST_ERROR_CHARS } from './limits.js'
 import type { HistoryEntry, HistoryPage, InstanceRecord, NodeRecord } from './store.js'
 import { errorMessage } from './worker-signals.js'
 

@@ -2,6 +2,9 @@ import { ValidationError } from './errors.js'
 import { type JsonObject, jsonSizeBytes, payloadBytes } from './json.js'
 import type { CallbackResult, FailureSummary, InstanceRecord, NodeEventRecord, NodeRecord } from './records.js'
 
+/** The last error a node's context shows under `system`, at most this many characters (it lives in the record). */
+export const LAST_ERROR_CHARS = 300
+
 export interface Limits {
   /** Largest part of a node context the node itself stores (its output and any overrides), as JSON. */
   maxNodeContextBytes: number

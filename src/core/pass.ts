@@ -935,12 +935,9 @@ class Pass {
     // this is stored is the attempt's outcome (the provider was told it was stored), so the node waits on, its wait
     // closed now; without one, the next pass stores this failure (README, "Callbacks"). Its node's and instance's
     // deadlines still win.
-    const closed =
-      outcome.callback && !(stored instanceof Error) && record.status !== 'canceled' && outcome.deadline !== 'node'
-        ? closedByFailure(outcome.callback, error, now)
-        : undefined
-    if (closed && outcome.deadline !== 'instance') {
-      this.#awaitCallback(node, record, closed)
+    const deadline = outcome.deadline === 'node' || outcome.deadline === 'instance'
+    if (outcome.callback && !(stored instanceof Error) && record.status !== 'canceled' && !deadline) {
+      this.#awaitCallback(node, record, closedByFailure(outcome.callback, error, now))
       return
     }
     // A node past its own timeout fails for good, with the reason, like one past its max wait.

@@ -36,12 +36,16 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
     await assertInvariant(source, clock.nowMs(), { instanceIds: [instanceId], context: step })
   }
 
+  /** An engine that issues callback tokens, on a clock whose timers fire when it is moved past them. */
+  const callbackEngine = () => {
+    const clock = new TimerClock()
+    const { engine } = newTestEngine(backend, { clock, callbacks: { tokens: callbackTokens([SECRET]) } })
+    return { engine, clock }
+  }
+
   /** `pay` asks for a callback, its provider answers `answer` at once, and then the worker fails as `fail` says. */
   const setUp = (type: string, answer: Answer, fail: 'throw' | 'fail for good' | 'run timeout' | 'not ready') => {
-    const callbacks = { tokens: callbackTokens([SECRET]) }
-    // Its timers fire when it is moved past them: the run timeout aborts the attempt when the worker moves it.
-    const clock = new TimerClock()
-    const { engine } = newTestEngine(backend, { clock, callbacks })
+    const { engine, clock } = callbackEngine()
     const runs: string[] = []
     const answered: unknown[] = []
     let engineRef: Engine | undefined
@@ -227,9 +231,7 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
 
   it('applies a success completed before a check said its node is not ready: the node completes', async () => {
     const type = 'check-not-ready-after-success'
-    const callbacks = { tokens: callbackTokens([SECRET]) }
-    const clock = new TimerClock()
-    const { engine } = newTestEngine(backend, { clock, callbacks })
+    const { engine, clock } = callbackEngine()
     const checks: string[] = []
     engine.register(
       defineWorkflow({
@@ -261,9 +263,7 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
 
   it('keeps the backoff of a worker that asks and then says not ready, pass after pass', async () => {
     const type = 'not-ready-backoff'
-    const callbacks = { tokens: callbackTokens([SECRET]) }
-    const clock = new TimerClock()
-    const { engine } = newTestEngine(backend, { clock, callbacks })
+    const { engine, clock } = callbackEngine()
     let runs = 0
     engine.register(
       defineWorkflow({

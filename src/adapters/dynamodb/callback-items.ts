@@ -2,6 +2,8 @@ import { z } from 'zod'
 import type { CallbackArrival, CallbackOutcome, CallbackWait } from '../../core/callbacks.js'
 import type { InstanceChange } from '../../core/instance-change.js'
 import type { JsonValue } from '../../core/json.js'
+import type { WorkerFailure } from '../../core/records.js'
+import { invert } from './codes.js'
 
 /**
  * How callbacks are laid out on the instance item (README, "Table layout"): a node's wait is a short map `cw` in
@@ -13,10 +15,7 @@ import type { JsonValue } from '../../core/json.js'
  */
 
 const OUTCOME_CODES = { success: 's', failure: 'f', timeout: 't', 'heartbeat-timeout': 'h' } as const
-const OUTCOMES = Object.fromEntries(Object.entries(OUTCOME_CODES).map(([name, code]) => [code, name])) as Record<
-  string,
-  CallbackOutcome
->
+const OUTCOMES = invert<CallbackOutcome>(OUTCOME_CODES)
 
 export const storedWaitSchema = z.object({
   c: z.number().int(),
@@ -70,7 +69,7 @@ const FAILURE_SIGNAL_CODES = {
   'failed-with-continue': 'c',
   'not-ready': 'n',
 } as const
-const FAILURE_SIGNALS = { e: 'error', f: 'failed-with-failed', c: 'failed-with-continue', n: 'not-ready' } as const
+const FAILURE_SIGNALS = invert<WorkerFailure['signal']>(FAILURE_SIGNAL_CODES)
 
 export const waitFromItem = (item: StoredWait, baseMs: number): CallbackWait => {
   const wait: CallbackWait = {
@@ -85,7 +84,11 @@ export const waitFromItem = (item: StoredWait, baseMs: number): CallbackWait => 
   if (item.o !== undefined) wait.outcome = OUTCOMES[item.o] as CallbackOutcome
   if (item.fp !== undefined) wait.fingerprint = item.fp
   if (item.wf !== undefined) {
-    wait.workerFailure = { name: item.wf.n, message: item.wf.m, signal: FAILURE_SIGNALS[item.wf.k] }
+    wait.workerFailure = {
+      name: item.wf.n,
+      message: item.wf.m,
+      signal: FAILURE_SIGNALS[item.wf.k] as WorkerFailure['signal'],
+    }
     if (item.wf.r !== undefined) wait.workerFailure.retryAfterSeconds = item.wf.r
   }
   return wait

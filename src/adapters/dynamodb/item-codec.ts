@@ -29,6 +29,7 @@ import {
   waitFromItem,
   waitToItem,
 } from './callback-items.js'
+import { invert } from './codes.js'
 import { createdAtOf, createdKey, dueShardFor, instanceIdOf, instanceKey, instancePk, SK } from './keys.js'
 import { outboxFromItem, outboxItemSchema, outboxToItem } from './outbox-items.js'
 import { INLINE_ARRIVAL_BYTES, INLINE_EVENT_BYTES, INLINE_INPUT_BYTES, INLINE_PAYLOAD_BYTES } from './write-layout.js'
@@ -53,8 +54,6 @@ const STATUS_CODES = {
   restarting: 'rs',
   skipped: 's',
 } as const satisfies Record<StoredNodeStatus, string>
-const invert = <T extends string>(codes: Record<T, string>): Record<string, T> =>
-  Object.fromEntries(Object.entries(codes).map(([name, code]) => [code, name])) as Record<string, T>
 const STATUS_NAMES = invert<StoredNodeStatus>(STATUS_CODES)
 
 /**

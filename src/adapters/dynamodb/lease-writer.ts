@@ -215,26 +215,22 @@ export class DynamoLeaseWriter implements LeaseWriter {
       eventSeq = again < EVENT_REFUSALS_MAX ? refusal.arrived.eventSeq : undefined
       result = await this.io.update(planner, form(eventSeq))
     }
-    if (refused === undefined && 'attributes' in result) {
-      if (eventSeq !== undefined) {
-        // Nothing arrived since: the history is what this lease knew, less what the write moved, plus its own entries.
-        this.#landed(laid, undefined)
-        if (!laid.historyOut?.own) this.#history = [...this.#history, ...laid.history]
-      } else {
-        const history = laid.historyOut ? undefined : (result.attributes.h as StoredEntry[] | undefined)
-        this.#landed(laid, history)
-        // Returned whole, or else known only as far as it goes (a write that appends no entry returns none).
-        this.#historyExact = history !== undefined
-        this.#eventSeq = Number(result.attributes.es ?? 0)
-      }
-    } else if (refused !== undefined) {
+    if (refused) {
       this.#landed(laid, undefined)
       // The item as the refusal returned it is the whole truth, history included.
-      if (refused.history) {
-        this.#history = refused.history
-        this.#historyExact = true
-      } else this.#historyExact = false
+      if (refused.history) this.#history = refused.history
+      this.#historyExact = refused.history !== undefined
       this.#eventSeq = refused.eventSeq
+    } else if (eventSeq !== undefined) {
+      // Nothing arrived since: the history is what this lease knew, less what the write moved, plus its own entries.
+      this.#landed(laid, undefined)
+      if (!laid.historyOut?.own) this.#history = [...this.#history, ...laid.history]
+    } else if ('attributes' in result) {
+      const history = laid.historyOut ? undefined : (result.attributes.h as StoredEntry[] | undefined)
+      this.#landed(laid, history)
+      // Returned whole, or else known only as far as it goes (a write that appends no entry returns none).
+      this.#historyExact = history !== undefined
+      this.#eventSeq = Number(result.attributes.es ?? 0)
     }
     // What this write replaced goes now; a failed delete or clearing leaves it pending, for a later write to retry.
     for (const [sk, bytes] of Object.entries(laid.gc?.add ?? {})) this.#pending.set(sk, bytes)

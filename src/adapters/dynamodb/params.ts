@@ -365,7 +365,6 @@ const guardParts = (parts: UpdateParts, laid: LaidOutChange): void => {
     values[':bytesBase'] = bytesBase ?? 0
     set.push('b = if_not_exists(b, :bytesBase) + :bytes')
   }
-  const noTotal = totalStored ? '' : 'attribute_not_exists(b) OR '
   // A write that grows the instance is refused in its own condition when events stored since the lease was taken
   // leave too little room: the size is guarded where it is written. The completions it consumes leave right after
   // it (see clearArrivalsParams): while they are still stored as read, their bytes count as room.
@@ -374,8 +373,9 @@ const guardParts = (parts: UpdateParts, laid: LaidOutChange): void => {
     const consumed = Object.entries(laid.change.clearCallbacks ?? {}).filter(
       ([, arrival]) => (arrival.storedBytes ?? 0) > 0 && arrival.completion !== undefined,
     )
-    if (!consumed.length) conditions.push(totalStored ? 'b <= :room' : '(attribute_not_exists(b) OR b <= :room)')
-    else {
+    // Room enough: no total yet (the holder counted it), or within the room, or within it once the consumed leave.
+    const room = [...(totalStored ? [] : ['attribute_not_exists(b)']), 'b <= :room']
+    if (consumed.length) {
       let freed = 0
       const stillStored = consumed.map(([nodeId, arrival], index) => {
         freed += arrival.storedBytes ?? 0
@@ -386,8 +386,9 @@ const guardParts = (parts: UpdateParts, laid: LaidOutChange): void => {
         return `cb.#ca${index}.c = :cac${index} AND cb.#ca${index}.f = :caf${index} AND cb.#ca${index}.fp = :cap${index}`
       })
       values[':roomConsumed'] = maxBytes - delta + freed
-      conditions.push(`(${noTotal}b <= :room OR (b <= :roomConsumed AND ${stillStored.join(' AND ')}))`)
+      room.push(`(b <= :roomConsumed AND ${stillStored.join(' AND ')})`)
     }
+    conditions.push(room.length > 1 ? `(${room.join(' OR ')})` : (room[0] as string))
   }
 }
 
