@@ -80,6 +80,16 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
     return { engine, clock, runs, answered }
   }
 
+  /** A completion sent now is refused (410) for `reason`, and nothing is stored. */
+  const refusedLate = async (engine: Engine, clock: FakeClock, instanceId: string, token: string, reason: string) => {
+    const late = await engine
+      .completeCallback(token, { status: 'success', output: { late: 1 } })
+      .catch((error: unknown) => error)
+    expect(late).toBeInstanceOf(CallbackGoneError)
+    expect((late as Error).message).toBe(`this callback can no longer be completed: ${reason}`)
+    await check(clock, instanceId, 'after the refused completion')
+  }
+
   const payOf = async (instanceId: string) => (await backend.store().getInstance(instanceId))?.nodes.pay as NodeRecord
   const errorsOf = async (engine: Engine, instanceId: string): Promise<HistoryEntry[]> =>
     (await engine.history(instanceId)).entries.filter((entry) => entry.kind === 'error' && entry.nodeId === 'pay')
@@ -132,16 +142,9 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
       const { engine, clock, runs } = setUp(type, undefined, fail)
       const { instanceId } = await engine.create({ workflowType: type })
       await check(clock, instanceId, 'after the pass whose worker failed')
-      // The failure was stored: the wait is closed, a completion now is refused, nothing is stored.
-      const late = await engine
-        .completeCallback(runs[0] as string, { status: 'success', output: { late: 1 } })
-        .catch((error: unknown) => error)
-      expect(late).toBeInstanceOf(CallbackGoneError)
-      // Said so, without the failure's own text: the callbacks route answers anyone who holds the token.
-      expect((late as Error).message).toBe(
-        'this callback can no longer be completed: the worker that asked for it failed',
-      )
-      await check(clock, instanceId, 'after the refused completion')
+      // The failure was stored: the wait is closed, a completion now is refused, nothing is stored. Said so, without
+      // the failure's own text: the callbacks route answers anyone who holds the token.
+      await refusedLate(engine, clock, instanceId, runs[0] as string, 'the worker that asked for it failed')
 
       clock.advanceSeconds(2)
       await engine.runWorkflow(instanceId, { mode: 'due' })
@@ -199,14 +202,13 @@ describe.each(STORE_BACKENDS)('on $name', (factory) => {
     const { engine, clock, runs } = setUp(type, undefined, 'not ready')
     const { instanceId } = await engine.create({ workflowType: type })
     await check(clock, instanceId, 'after the pass whose worker said not ready')
-    const late = await engine
-      .completeCallback(runs[0] as string, { status: 'success', output: { late: 1 } })
-      .catch((error: unknown) => error)
-    expect(late).toBeInstanceOf(CallbackGoneError)
-    expect((late as Error).message).toBe(
-      'this callback can no longer be completed: the worker that asked for it said its node is not ready',
+    await refusedLate(
+      engine,
+      clock,
+      instanceId,
+      runs[0] as string,
+      'the worker that asked for it said its node is not ready',
     )
-    await check(clock, instanceId, 'after the refused completion')
 
     clock.advanceSeconds(2)
     await engine.runWorkflow(instanceId, { mode: 'due' })
